@@ -1,0 +1,140 @@
+# membalancer: the one entry point.
+#   make          build everything into bin/
+#   make test     install missing Debian packages, build, run unit, privileged and VM tests
+#   make demo     run `membalancer trace` on the built-in workload
+#   make bench    run the benchmarks, write docs/benchmarks.md
+#   make install  PREFIX=/usr/local DESTDIR=
+#   make module   build the helper kernel module (KVER=<version>, default: the VM kernel)
+
+SHELL := /bin/bash
+PREFIX ?= /usr/local
+DESTDIR ?=
+BUILD := build
+BIN := bin
+
+CLANG ?= clang
+BPFTOOL ?= bpftool
+CXX ?= g++
+CC ?= gcc
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+
+# SANITIZE=address,undefined or SANITIZE=thread builds everything with sanitizers.
+SANITIZE ?=
+SANFLAGS := $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer,)
+
+INCLUDES := -Iinclude -I$(BUILD) -I.
+CXXFLAGS ?= -O2 -g
+CXXFLAGS += -std=c++20 -Wall -Wextra -Werror=return-type -pthread $(INCLUDES) $(SANFLAGS)
+CFLAGS ?= -O2 -g
+CFLAGS += -Wall $(INCLUDES) $(SANFLAGS)
+LDFLAGS += -pthread $(SANFLAGS)
+LIBS := -lbpf -lelf -lz -lnuma -ldw
+
+# Debian 12 packages the build and the tests need; installed by `make deps`.
+DEB_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev \
+	libnuma-dev libcli11-dev libgtest-dev libbenchmark-dev pkg-config make g++ \
+	qemu-system-x86 busybox-static cpio kmod libzstd-dev zstd xz-utils \
+	file python3
+
+.SECONDARY:
+.PHONY: all deps test unit-test integration-test vm-test demo bench install clean module
+
+all: $(BIN)/membalancer $(BIN)/memexercise $(BIN)/unit_tests $(BIN)/integration_tests
+
+# ---- dependencies (idempotent, no prompt) -----------------------------------
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing: $$missing"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+# ---- BPF: vmlinux.h -> .bpf.o -> .skel.h ---------------------------------------
+# vmlinux.h is generated from the build machine's BTF (not committed): CO-RE
+# relocations make the object run on other kernels (the VM tests run it on 6.1).
+$(BUILD)/vmlinux.h:
+	@mkdir -p $(BUILD)
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
+BPF_SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_SRCS))
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BUILD)/vmlinux.h $(wildcard bpf/*.bpf.h include/membalancer/*.h)
+	@mkdir -p $(dir $@)
+	$(CLANG) -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) $(INCLUDES) -c $< -o $@
+
+$(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
+
+# ---- user space ------------------------------------------------------------------
+LIB_SRCS := $(filter-out membalancer/main.cpp,$(wildcard membalancer/*.cpp))
+LIB_OBJS := $(patsubst %.cpp,$(BUILD)/%.o,$(LIB_SRCS))
+LIB := $(BUILD)/libmembalancer.a
+
+$(BUILD)/%.o: %.cpp | $(BPF_SKELS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN)/membalancer: $(BUILD)/membalancer/main.o $(LIB)
+	@mkdir -p $(BIN)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BIN)/memexercise: $(BUILD)/workloads/memexercise.o
+	@mkdir -p $(BIN)
+	$(CXX) $(LDFLAGS) -o $@ $^
+
+UNIT_OBJS := $(patsubst %.cpp,$(BUILD)/%.o,$(wildcard tests/unit/*.cpp))
+$(BIN)/unit_tests: $(UNIT_OBJS) $(LIB)
+	@mkdir -p $(BIN)
+	$(CXX) $(LDFLAGS) -o $@ $^ -lgtest_main -lgtest $(LIBS)
+
+INTEG_OBJS := $(patsubst %.cpp,$(BUILD)/%.o,$(wildcard tests/integration/*.cpp))
+$(BIN)/integration_tests: $(INTEG_OBJS) $(LIB)
+	@mkdir -p $(BIN)
+	$(CXX) $(LDFLAGS) -o $@ $^ -lgtest_main -lgtest $(LIBS)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# ---- tests ---------------------------------------------------------------------------
+# Each suite appends "name passed failed" to $(BUILD)/test-summary; the last line
+# of `make test` is the plain "N passed, N failed" total.
+unit-test: $(BIN)/unit_tests
+	@tests/run_gtest.sh unit $(BIN)/unit_tests
+
+integration-test: $(BIN)/integration_tests $(BIN)/membalancer $(BIN)/memexercise
+	@tests/run_gtest.sh integration $(BIN)/integration_tests
+
+-include tests/vm/vm.mk
+
+test: deps
+	@rm -f $(BUILD)/test-summary
+	$(MAKE) all
+	@status=0; \
+	$(MAKE) --no-print-directory unit-test || status=1; \
+	$(MAKE) --no-print-directory integration-test || status=1; \
+	$(MAKE) --no-print-directory vm-test || status=1; \
+	tests/summary.sh $(BUILD)/test-summary; \
+	exit $$status
+
+# ---- demo, bench, install ---------------------------------------------------------
+demo: $(BIN)/membalancer $(BIN)/memexercise
+	@scripts/demo.sh
+
+bench: all
+	@bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/membalancer/scripts
+	install -m 0755 $(BIN)/membalancer $(BIN)/memexercise $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 scripts/*.sh $(DESTDIR)$(PREFIX)/share/membalancer/scripts/
+
+clean:
+	rm -rf $(BUILD) $(BIN)

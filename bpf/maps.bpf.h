@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Maps and load-time configuration of the membalancer BPF object. Sizes are
+ * set by user space between open and load (bpf_map__set_max_entries). */
+#ifndef MEMBALANCER_MAPS_BPF_H
+#define MEMBALANCER_MAPS_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "membalancer/records.h"
+
+/* Read-only configuration, written by user space before load. */
+const volatile __u32 sampler_kind = MB_SAMPLER_FAULT;
+const volatile __u32 self_tgid = 0;      /* never sampled */
+const volatile bool track_all = false;   /* --all */
+const volatile bool follow_forks = true; /* --ppid: children join the tracked set */
+const volatile bool track_cgroup = false; /* --cgroup: cgroup_filter[0] */
+const volatile bool stream_samples = false; /* one ring-buffer record per sample */
+const volatile __u64 perf_sample_type = 0;  /* attr.sample_type of the sampler */
+const volatile __u32 page_table_bits = 10;  /* log2 of the page table's slots */
+const volatile __u32 mem_block_shift = 27;  /* log2 of the memory block size */
+
+/* The active page table: slot 0 holds an array of mb_page_slot. User space
+ * swaps it for the drained one every interval (the update waits for running
+ * programs, so nothing is counted into a table being read). */
+/* Forces the complete slot type into BTF: the inner map definition alone
+ * leaves only a forward declaration, and libbpf needs the value size. */
+struct mb_page_slot mb_page_slot_btf_anchor;
+
+struct page_table_array {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct mb_page_slot);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct page_table_array);
+} page_tables SEC(".maps");
+
+/* Per-thread statistics (key: tid). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct mb_task_stats);
+} task_stats SEC(".maps");
+
+/* The tracked processes (key: tgid). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct mb_tracked);
+} tracked SEC(".maps");
+
+/* CPU -> node and lane. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mb_cpu_info);
+} cpu_info SEC(".maps");
+
+/* Memory block (physical address >> mem_block_shift) -> node. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u16);
+} mem_block_node SEC(".maps");
+
+/* --cgroup: the cgroup v2 directory whose subtree is tracked. */
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} cgroup_filter SEC(".maps");
+
+/* Global counters (enum mb_counter), per CPU so no atomics are needed. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MB_NR_COUNTERS);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+/* Process fork/exit events for user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} proc_events SEC(".maps");
+
+/* Per-sample records for the profiler (sized to one page unless streaming). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} samples SEC(".maps");
+
+static __always_inline void mb_count(__u32 counter)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &counter);
+
+	if (v)
+		*v += 1;
+}
+
+#endif

@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The membalancer BPF object: one sample path for every source.
+ *   on_perf_sample  perf_event  IBS op, PEBS loads, software page faults
+ *   on_abit_access  raw_tp      the helper module's accessed-bit reports
+ *   on_fork/on_exit tp_btf      keep the tracked process tree
+ * Each source is decoded into a struct mb_access and counted by mb_record().
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "membalancer/records.h"
+#include "membalancer/ibs.h"
+#include "membalancer/pebs.h"
+#include "maps.bpf.h"
+#include "core_fixes.bpf.h"
+#include "page_table.bpf.h"
+#include "proctree.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+static __always_inline void mb_stream(__u32 tgid, __u32 tid, __u32 cpu,
+				      const struct mb_cpu_info *ci, __u16 mem_node,
+				      const struct mb_access *acc, __u64 now)
+{
+	struct mb_sample *s = bpf_ringbuf_reserve(&samples, sizeof(*s), 0);
+
+	if (!s) {
+		mb_count(MB_CTR_SAMPLES_LOST);
+		return;
+	}
+	s->time_ns = now;
+	s->tgid = tgid;
+	s->tid = tid;
+	s->cpu = cpu;
+	s->cpu_node = ci ? ci->node : MB_NODE_UNKNOWN;
+	s->mem_node = mem_node;
+	s->vaddr = acc->vaddr;
+	s->paddr = acc->paddr;
+	s->ip = acc->ip;
+	s->latency = acc->latency;
+	s->data_source = acc->data_source;
+	s->flags = acc->flags;
+	s->sampler = sampler_kind;
+	__builtin_memset(s->reserved, 0, sizeof(s->reserved));
+	bpf_ringbuf_submit(s, 0);
+}
+
+/* Counts one decoded access of (tgid, tid) seen on cpu (or no cpu: ~0). */
+static __always_inline void mb_record(__u32 tgid, __u32 tid, __u32 cpu,
+				      const struct mb_access *acc)
+{
+	const struct mb_cpu_info *ci = NULL;
+	__u16 mem_node = MB_NODE_UNKNOWN;
+	__u64 now = bpf_ktime_get_ns();
+
+	if (!(acc->flags & MB_ACC_VADDR)) {
+		mb_count(MB_CTR_NO_ADDRESS);
+		return;
+	}
+	if (cpu != ~0U)
+		ci = bpf_map_lookup_elem(&cpu_info, &cpu);
+	if (acc->flags & MB_ACC_PADDR)
+		mem_node = mb_phys_node(acc->paddr);
+	mb_count(MB_CTR_ACCEPTED);
+	mb_page_account(tgid, acc->vaddr, ci, mem_node, now);
+	if (tid)
+		mb_task_account(tgid, tid, cpu, ci ? ci->node : MB_NODE_UNKNOWN,
+				mem_node);
+	if (stream_samples)
+		mb_stream(tgid, tid, cpu, ci, mem_node, acc, now);
+}
+
+/* IBS: the registers come in the raw record attached to the sample. */
+static __always_inline int mb_decode_ibs(struct perf_sample_data *data,
+					 struct mb_access *acc)
+{
+	struct perf_raw_record *raw;
+	struct mb_ibs_op_regs regs = {};
+	const char *bytes;
+	__u32 size, caps = 0;
+
+	if (!mb_sample_has(data, PERF_SAMPLE_RAW))
+		return -1;
+	raw = BPF_CORE_READ(data, raw);
+	if (!raw)
+		return -1;
+	bytes = BPF_CORE_READ(raw, frag.data);
+	size = BPF_CORE_READ(raw, frag.size);
+	if (!bytes || size < MB_IBS_RAW_MIN_SIZE)
+		return -1;
+	if (bpf_probe_read_kernel(&caps, sizeof(caps), bytes) ||
+	    bpf_probe_read_kernel(&regs, sizeof(regs), bytes + MB_IBS_RAW_REGS_OFFSET))
+		return -1;
+	return mb_ibs_op_decode(&regs, caps, acc);
+}
+
+SEC("perf_event")
+int on_perf_sample(struct bpf_perf_event_data *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	struct bpf_perf_event_data_kern *kctx = (void *)ctx;
+	struct perf_sample_data *data;
+	struct mb_access acc = {};
+
+	mb_count(MB_CTR_SAMPLES);
+	if (!mb_current_wanted(tgid)) {
+		mb_count(MB_CTR_FILTERED);
+		return 0;
+	}
+	switch (sampler_kind) {
+	case MB_SAMPLER_IBS:
+		data = BPF_CORE_READ(kctx, data);
+		if (mb_decode_ibs(data, &acc)) {
+			mb_count(MB_CTR_DECODE_INVALID);
+			return 0;
+		}
+		break;
+	case MB_SAMPLER_PEBS:
+		data = BPF_CORE_READ(kctx, data);
+		mb_perf_mem_decode(perf_sample_type, ctx->addr,
+				   mb_sample_has(data, PERF_SAMPLE_PHYS_ADDR) ?
+					   BPF_CORE_READ(data, phys_addr) : 0,
+				   mb_sample_has(data, PERF_SAMPLE_DATA_SRC) ?
+					   BPF_CORE_READ(data, data_src.val) : 0,
+				   mb_sample_has(data, PERF_SAMPLE_WEIGHT | PERF_SAMPLE_WEIGHT_STRUCT) ?
+					   mb_sample_weight(data) : 0,
+				   &acc);
+		break;
+	default: /* software page faults: the fault address */
+		acc.vaddr = ctx->addr;
+		acc.flags = MB_ACC_VADDR;
+		break;
+	}
+	mb_record(tgid, tid, bpf_get_smp_processor_id(), &acc);
+	return 0;
+}
+
+/*
+ * membalancer:abit_access(int pid, unsigned long addr, unsigned int page_shift,
+ * int node) from the helper module: the page was accessed since the last pass.
+ * No CPU and no thread are known; the node is.
+ */
+SEC("raw_tp/abit_access")
+int on_abit_access(__u64 *ctx)
+{
+	__u32 tgid = (__u32)ctx[0];
+	__u64 addr = ctx[1];
+	__u32 page_shift = (__u32)ctx[2];
+	int node = (int)ctx[3];
+	struct mb_access acc = { .vaddr = addr, .flags = MB_ACC_VADDR };
+	__u16 mem_node = node >= 0 && node < MB_NODE_UNKNOWN ? node : MB_NODE_UNKNOWN;
+
+	mb_count(MB_CTR_SAMPLES);
+	if (!bpf_map_lookup_elem(&tracked, &tgid)) {
+		mb_count(MB_CTR_FILTERED);
+		return 0;
+	}
+	if (page_shift > MB_PAGE_SHIFT)
+		acc.flags |= MB_ACC_HUGE;
+	mb_count(MB_CTR_ACCEPTED);
+	/* A huge page counts once, at its first base page: user space spreads
+	 * it (MB_ACC_HUGE tells the profiler the granularity). */
+	mb_page_account(tgid, addr, NULL, mem_node, bpf_ktime_get_ns());
+	if (stream_samples)
+		mb_stream(tgid, 0, ~0U, NULL, mem_node, &acc, bpf_ktime_get_ns());
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	__u32 ctgid = BPF_CORE_READ(child, tgid);
+
+	if (ctgid == ptgid || !follow_forks)
+		return 0; /* a new thread, or tracking needs no tree */
+	if (bpf_map_lookup_elem(&tracked, &ptgid))
+		mb_track(ctgid, ptgid, MB_TRACKED_FORKED);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(on_exit, struct task_struct *p)
+{
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+	__u32 tid = BPF_CORE_READ(p, pid);
+	struct mb_task_stats *ts = bpf_map_lookup_elem(&task_stats, &tid);
+
+	if (ts)
+		ts->flags |= MB_TASK_EXITED;
+	if (!mb_group_dead(p))
+		return 0;
+	if (bpf_map_delete_elem(&tracked, &tgid) == 0)
+		mb_proc_event(MB_PROC_EXIT, tgid, 0);
+	return 0;
+}

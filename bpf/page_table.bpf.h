@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Aggregation in the kernel: per (tgid, page) slots and per-thread stats. */
+#ifndef MEMBALANCER_PAGE_TABLE_BPF_H
+#define MEMBALANCER_PAGE_TABLE_BPF_H
+
+#include "maps.bpf.h"
+
+/* Finds or claims the slot of key in the active table (MB_PAGE_WAYS ways). */
+static __always_inline struct mb_page_slot *mb_page_slot_get(__u64 key)
+{
+	__u32 zero = 0;
+	void *table = bpf_map_lookup_elem(&page_tables, &zero);
+	__u32 set;
+
+	if (!table)
+		return NULL;
+	set = mb_key_hash(key, page_table_bits) & ~(__u32)(MB_PAGE_WAYS - 1);
+#pragma unroll
+	for (int way = 0; way < MB_PAGE_WAYS; way++) {
+		__u32 idx = set + way;
+		struct mb_page_slot *slot = bpf_map_lookup_elem(table, &idx);
+		__u64 seen;
+
+		if (!slot)
+			return NULL;
+		seen = slot->key;
+		if (seen == key)
+			return slot;
+		if (seen != 0)
+			continue;
+		seen = __sync_val_compare_and_swap(&slot->key, 0, key);
+		if (seen == 0 || seen == key)
+			return slot;
+	}
+	return NULL;
+}
+
+static __always_inline void mb_page_account(__u32 tgid, __u64 vaddr,
+					    const struct mb_cpu_info *cpu,
+					    __u16 mem_node, __u64 now_ns)
+{
+	__u64 vpn = vaddr >> MB_PAGE_SHIFT;
+	struct mb_page_slot *slot;
+
+	if (vpn >> MB_KEY_VPN_BITS) {
+		mb_count(MB_CTR_KERNEL_ADDRESS);
+		return;
+	}
+	slot = mb_page_slot_get(mb_page_key(tgid, vpn));
+	if (!slot) {
+		mb_count(MB_CTR_PAGE_TABLE_FULL);
+		return;
+	}
+	__sync_fetch_and_add(&slot->accesses, 1);
+	slot->last_seen = (__u16)(now_ns >> 20);
+	if (mem_node != MB_NODE_UNKNOWN)
+		slot->mem_node1 = mem_node + 1;
+	if (!cpu)
+		return;
+	if (cpu->lane >= MB_CPU_LANES) {
+		mb_count(MB_CTR_LANE_NONE);
+		return;
+	}
+	{
+		__u32 word = (cpu->lane >> 2) & 1;
+		__u32 shift = (cpu->lane & 3) * 16;
+
+		/* Saturate below 0xffff so concurrent adds never carry into
+		 * the next lane. */
+		if (((slot->lanes[word] >> shift) & 0xffff) >= MB_LANE_SATURATE) {
+			mb_count(MB_CTR_LANE_SATURATED);
+			return;
+		}
+		__sync_fetch_and_add(&slot->lanes[word], 1ULL << shift);
+	}
+}
+
+static struct mb_task_stats zero_task_stats;
+
+static __always_inline void mb_task_node_add(__u32 *per_node, __u16 node)
+{
+	__u32 idx = node;
+
+	if (idx >= MB_MAX_NODES) {
+		if (node != MB_NODE_UNKNOWN)
+			mb_count(MB_CTR_NODE_OUT_OF_RANGE);
+		return;
+	}
+	/* Re-bound the index in the register used for the access: clang may
+	 * otherwise check a copy and index with the original. */
+	barrier_var(idx);
+	idx &= MB_MAX_NODES - 1;
+	__sync_fetch_and_add(&per_node[idx], 1);
+}
+
+static __always_inline void mb_task_account(__u32 tgid, __u32 tid, __u32 cpu,
+					    __u16 cpu_node, __u16 mem_node)
+{
+	struct mb_task_stats *ts = bpf_map_lookup_elem(&task_stats, &tid);
+
+	if (!ts) {
+		/* Racing inserts of the same tid: one wins, both look up. */
+		bpf_map_update_elem(&task_stats, &tid, &zero_task_stats, BPF_NOEXIST);
+		ts = bpf_map_lookup_elem(&task_stats, &tid);
+		if (!ts) {
+			mb_count(MB_CTR_TASK_TABLE_FULL);
+			return;
+		}
+		ts->tgid = tgid;
+	}
+	ts->last_cpu = cpu;
+	__sync_fetch_and_add(&ts->accesses, 1);
+	mb_task_node_add(ts->cpu_node_accesses, cpu_node);
+	mb_task_node_add(ts->mem_node_accesses, mem_node);
+}
+
+/* Node of a physical address, from the memory-block table. */
+static __always_inline __u16 mb_phys_node(__u64 paddr)
+{
+	__u32 block = (__u32)(paddr >> mem_block_shift);
+	__u16 *node = bpf_map_lookup_elem(&mem_block_node, &block);
+
+	return node ? *node : MB_NODE_UNKNOWN;
+}
+
+#endif

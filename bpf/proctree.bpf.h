@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* The tracked set: which processes' samples count. */
+#ifndef MEMBALANCER_PROCTREE_BPF_H
+#define MEMBALANCER_PROCTREE_BPF_H
+
+#include "maps.bpf.h"
+
+static __always_inline void mb_proc_event(__u32 type, __u32 tgid, __u32 parent)
+{
+	struct mb_proc_event *ev;
+
+	ev = bpf_ringbuf_reserve(&proc_events, sizeof(*ev), 0);
+	if (!ev) {
+		mb_count(MB_CTR_EVENTS_LOST);
+		return;
+	}
+	ev->time_ns = bpf_ktime_get_ns();
+	ev->type = type;
+	ev->tgid = tgid;
+	ev->parent_tgid = parent;
+	ev->pad = 0;
+	bpf_ringbuf_submit(ev, 0);
+}
+
+static __always_inline bool mb_track(__u32 tgid, __u32 parent, __u32 flags)
+{
+	struct mb_tracked t = { .parent_tgid = parent, .flags = flags };
+	long err = bpf_map_update_elem(&tracked, &tgid, &t, BPF_NOEXIST);
+
+	if (err == 0) {
+		mb_proc_event(MB_PROC_FORK, tgid, parent);
+		return true;
+	}
+	if (err == -17 /* EEXIST */)
+		return true;
+	mb_count(MB_CTR_TRACKED_FULL);
+	return false;
+}
+
+/*
+ * Whether samples of the current task count. With --all and --cgroup the
+ * tracked set records the processes seen, so their exits are reported too.
+ */
+static __always_inline bool mb_current_wanted(__u32 tgid)
+{
+	if (tgid == 0 || tgid == self_tgid)
+		return false;
+	if (track_all)
+		return mb_track(tgid, 0, 0);
+	if (track_cgroup) {
+		if (bpf_current_task_under_cgroup(&cgroup_filter, 0) != 1)
+			return false;
+		return mb_track(tgid, 0, 0);
+	}
+	return bpf_map_lookup_elem(&tracked, &tgid) != NULL;
+}
+
+#endif

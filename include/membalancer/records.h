@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Record layouts shared by the BPF programs (bpf/) and user space
+ * (membalancer/, profiler/, tests/). Defined once, here. Constants are enums
+ * so that they reach BTF; layouts are pinned with static asserts at the end.
+ */
+#ifndef MEMBALANCER_RECORDS_H
+#define MEMBALANCER_RECORDS_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+enum mb_limits {
+	MB_PAGE_SHIFT = 12,
+	/* A page key packs tgid (22 bits: pid_max can be 4M) and the virtual
+	 * page number (42 bits: 16 PiB of address space, more than x86-64
+	 * user space with 4- or 5-level paging uses below 2^54). */
+	MB_KEY_VPN_BITS = 42,
+	MB_KEY_TGID_BITS = 22,
+	/* Per-page access counts per CPU node: 8 lanes of 16 bits, added to
+	 * atomically as two 64-bit words. Node -> lane comes from user space. */
+	MB_CPU_LANES = 8,
+	MB_LANE_SATURATE = 0xff00, /* leave room so racing adds never carry */
+	/* Set-associative page slots: a key may live in one of this many
+	 * consecutive slots starting at its hash. */
+	MB_PAGE_WAYS = 8,
+	/* Node ids we keep per-task counts for (ids above are folded into
+	 * MB_CTR_NODE_OUT_OF_RANGE). */
+	MB_MAX_NODES = 64,
+	MB_NODE_UNKNOWN = 0xffff,
+	MB_LANE_NONE = 0xff,
+};
+
+/* Where a sample came from; recorded in profiles and reports. */
+enum mb_sampler_kind {
+	MB_SAMPLER_NONE = 0,
+	MB_SAMPLER_IBS = 1,
+	MB_SAMPLER_PEBS = 2,
+	MB_SAMPLER_FAULT = 3,
+	MB_SAMPLER_ABIT = 4,
+	MB_SAMPLER_REPLAY = 5,
+};
+
+/* Data source of an access, common to IBS and PEBS decoding. */
+enum mb_data_source {
+	MB_SRC_UNKNOWN = 0,
+	MB_SRC_L1 = 1,
+	MB_SRC_L2 = 2,
+	MB_SRC_L3 = 3,          /* local last-level cache */
+	MB_SRC_PEER_CACHE = 4,  /* another core's cache, same socket */
+	MB_SRC_REMOTE_CACHE = 5,
+	MB_SRC_LOCAL_DRAM = 6,
+	MB_SRC_REMOTE_DRAM = 7,
+	MB_SRC_CXL = 8,         /* extension / far memory */
+	MB_SRC_PMEM = 9,
+	MB_SRC_IO = 10,
+	MB_SRC_UNCACHED = 11,
+	MB_SRC_NR = 12,
+};
+
+/* Flags of a decoded access (struct mb_access.flags, mb_sample.flags). */
+enum mb_access_flags {
+	MB_ACC_VADDR = 1 << 0,   /* vaddr valid */
+	MB_ACC_PADDR = 1 << 1,   /* paddr valid */
+	MB_ACC_LOAD = 1 << 2,
+	MB_ACC_STORE = 1 << 3,
+	MB_ACC_LATENCY = 1 << 4, /* latency valid (cycles) */
+	MB_ACC_SRC = 1 << 5,     /* data_source valid */
+	MB_ACC_IP = 1 << 6,      /* ip valid */
+	MB_ACC_HUGE = 1 << 7,    /* reported at huge-page granularity */
+	MB_ACC_REMOTE = 1 << 8,  /* the hardware said: remote node */
+};
+
+/* One access, decoded from whatever the sampler delivered. */
+struct mb_access {
+	__u64 vaddr;
+	__u64 paddr;
+	__u64 ip;
+	__u32 latency;     /* cycles, when MB_ACC_LATENCY */
+	__u16 data_source; /* enum mb_data_source, when MB_ACC_SRC */
+	__u16 flags;       /* enum mb_access_flags */
+};
+
+/* Global counters: a per-CPU array indexed by this enum. */
+enum mb_counter {
+	MB_CTR_SAMPLES = 0,        /* handler runs */
+	MB_CTR_ACCEPTED,           /* samples of tracked tasks counted */
+	MB_CTR_FILTERED,           /* not a tracked task */
+	MB_CTR_NO_ADDRESS,         /* tracked, but no data address */
+	MB_CTR_KERNEL_ADDRESS,     /* data address outside user space */
+	MB_CTR_PAGE_TABLE_FULL,    /* all ways of a page set taken */
+	MB_CTR_TASK_TABLE_FULL,
+	MB_CTR_TRACKED_FULL,       /* a new process could not be tracked */
+	MB_CTR_EVENTS_LOST,        /* process event ring buffer full */
+	MB_CTR_SAMPLES_LOST,       /* sample ring buffer full */
+	MB_CTR_LANE_SATURATED,     /* per-CPU-node lane at its ceiling */
+	MB_CTR_LANE_NONE,          /* CPU node has no lane (> 8 CPU nodes) */
+	MB_CTR_NODE_OUT_OF_RANGE,  /* node id >= MB_MAX_NODES in task stats */
+	MB_CTR_DECODE_INVALID,     /* raw record too short or flagged invalid */
+	MB_NR_COUNTERS,
+};
+
+/*
+ * One slot of the in-kernel page table (an array used as a set-associative
+ * hash). The BPF side fills the active table; every interval user space
+ * swaps in the other table and drains this one. 32 bytes: with two tables
+ * that is 64 bytes of BPF memory per tracked page.
+ */
+struct mb_page_slot {
+	__u64 key;           /* mb_page_key(tgid, vpn); 0 = free */
+	__u64 lanes[2];      /* 8 x u16 accesses per CPU-node lane */
+	__u32 accesses;      /* accesses this interval */
+	__u16 last_seen;     /* (ktime_ns >> 20) & 0xffff, about 1 ms units */
+	__u16 mem_node1;     /* node + 1 of the physical page; 0: unknown (a
+	                      * cleared slot must read as unknown, not node 0) */
+};
+
+/* Per-task (thread) statistics, a hash keyed by tid. */
+struct mb_task_stats {
+	__u32 tgid;
+	__u32 last_cpu;
+	__u64 accesses;
+	__u32 flags; /* enum mb_task_flags */
+	__u32 reserved;
+	__u32 cpu_node_accesses[MB_MAX_NODES];
+	__u32 mem_node_accesses[MB_MAX_NODES];
+};
+
+enum mb_task_flags {
+	MB_TASK_EXITED = 1 << 0, /* user space deletes it after its last drain */
+};
+
+/* Value of the tracked-process hash (key: tgid). */
+struct mb_tracked {
+	__u32 parent_tgid;
+	__u32 flags; /* enum mb_tracked_flags */
+};
+
+enum mb_tracked_flags {
+	MB_TRACKED_ROOT = 1 << 0,  /* given on the command line */
+	MB_TRACKED_FORKED = 1 << 1, /* added by the fork tracepoint */
+};
+
+/* Process events sent to user space (ring buffer). */
+enum mb_proc_event_type {
+	MB_PROC_FORK = 1,
+	MB_PROC_EXIT = 2,
+	MB_PROC_EXEC = 3,
+};
+
+struct mb_proc_event {
+	__u64 time_ns;
+	__u32 type; /* enum mb_proc_event_type */
+	__u32 tgid;
+	__u32 parent_tgid;
+	__u32 pad;
+};
+
+/* One sample, as streamed to the profiler (ring buffer), 64 bytes. */
+struct mb_sample {
+	__u64 time_ns;
+	__u32 tgid;
+	__u32 tid;
+	__u32 cpu;
+	__u16 cpu_node;
+	__u16 mem_node;
+	__u64 vaddr;
+	__u64 paddr;
+	__u64 ip;
+	__u32 latency;
+	__u16 data_source;
+	__u16 flags;
+	__u8 sampler; /* enum mb_sampler_kind */
+	__u8 reserved[7];
+};
+
+/* The node recorded in a page slot, or MB_NODE_UNKNOWN. */
+static inline __u16 mb_slot_node(const struct mb_page_slot *s)
+{
+	return s->mem_node1 ? (__u16)(s->mem_node1 - 1) : (__u16)MB_NODE_UNKNOWN;
+}
+
+static inline __u64 mb_page_key(__u32 tgid, __u64 vpn)
+{
+	return ((__u64)tgid << MB_KEY_VPN_BITS) |
+	       (vpn & ((1ULL << MB_KEY_VPN_BITS) - 1));
+}
+
+static inline __u32 mb_key_tgid(__u64 key)
+{
+	return (__u32)(key >> MB_KEY_VPN_BITS);
+}
+
+static inline __u64 mb_key_vpn(__u64 key)
+{
+	return key & ((1ULL << MB_KEY_VPN_BITS) - 1);
+}
+
+/* Mixes a page key into a slot index (fibonacci hashing, top bits). */
+static inline __u32 mb_key_hash(__u64 key, __u32 bits)
+{
+	return (__u32)((key * 0x9E3779B97F4A7C15ULL) >> (64 - bits));
+}
+
+#ifdef __cplusplus
+static_assert(sizeof(struct mb_page_slot) == 32, "page slot layout");
+static_assert(sizeof(struct mb_sample) == 64, "sample layout");
+static_assert(sizeof(struct mb_proc_event) == 24, "proc event layout");
+static_assert(sizeof(struct mb_access) == 32, "access layout");
+#elif !defined(__VMLINUX_H__)
+_Static_assert(sizeof(struct mb_page_slot) == 32, "page slot layout");
+_Static_assert(sizeof(struct mb_sample) == 64, "sample layout");
+_Static_assert(sizeof(struct mb_proc_event) == 24, "proc event layout");
+_Static_assert(sizeof(struct mb_access) == 32, "access layout");
+#endif
+
+/* Per-CPU facts the BPF side needs: its node and that node's lane. */
+struct mb_cpu_info {
+	__u16 node;
+	__u8 lane; /* MB_LANE_NONE when the node has no lane */
+	__u8 pad;
+};
+
+#endif /* MEMBALANCER_RECORDS_H */

@@ -1,0 +1,435 @@
+#include "membalancer/bpf_collector.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <set>
+
+#include "bpf/membalancer.skel.h"
+#include "membalancer/error.h"
+#include "membalancer/proc.h"
+
+namespace mb {
+
+namespace {
+
+constexpr uint32_t kDrainBatch = 16384;  // slots per bpf() batch call
+constexpr uint32_t kTaskBatch = 1024;
+
+const char* kPrivilegeHint = "run as root, or grant CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE";
+
+int log2_exact(uint64_t v) {
+  int b = 0;
+  while ((1ULL << b) < v) ++b;
+  return b;
+}
+
+long perf_event_open(perf_event_attr* attr, pid_t pid, int cpu) {
+  return syscall(SYS_perf_event_open, attr, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+}
+
+}  // namespace
+
+void slot_lanes(const mb_page_slot& slot, uint16_t lanes[MB_CPU_LANES]) {
+  for (int l = 0; l < MB_CPU_LANES; ++l) lanes[l] = static_cast<uint16_t>(slot.lanes[l >> 2] >> ((l & 3) * 16));
+}
+
+BpfCollector::BpfCollector(const CollectorConfig& cfg, const SamplerPlan& sampler, const Topology& topo)
+    : cfg_(cfg), sampler_(sampler) {
+  if (cfg_.page_slots < 1024 || (cfg_.page_slots & (cfg_.page_slots - 1)))
+    throw UsageError("page table slots must be a power of two >= 1024, got " + std::to_string(cfg_.page_slots));
+  if (sampler_.kind == MB_SAMPLER_ABIT && (cfg_.mode == TrackMode::kAll || cfg_.mode == TrackMode::kCgroup))
+    throw UsageError("--sampler abit scans given processes: use it with --ppid or --pid, not --all or --cgroup");
+  try {
+    configure_and_load(topo);
+    seed_tracked();
+    attach_sampler();
+  } catch (...) {
+    release();  // the destructor does not run for a constructor that threw
+    throw;
+  }
+}
+
+BpfCollector::~BpfCollector() { release(); }
+
+void BpfCollector::release() {
+  for (auto* l : links_) bpf_link__destroy(l);
+  links_.clear();
+  for (int fd : perf_fds_) close(fd);
+  perf_fds_.clear();
+  if (proc_rb_) ring_buffer__free(proc_rb_), proc_rb_ = nullptr;
+  if (sample_rb_) ring_buffer__free(sample_rb_), sample_rb_ = nullptr;
+  if (abit_fd_ >= 0) close(abit_fd_), abit_fd_ = -1;  // the module forgets our pids
+  if (cgroup_fd_ >= 0) close(cgroup_fd_), cgroup_fd_ = -1;
+  for (int& fd : tables_)
+    if (fd >= 0) close(fd), fd = -1;
+  if (skel_) membalancer_bpf__destroy(skel_), skel_ = nullptr;
+}
+
+void BpfCollector::configure_and_load(const Topology& topo) {
+  skel_ = membalancer_bpf__open();
+  if (!skel_) throw SystemError("opening the BPF object", errno, kPrivilegeHint);
+
+  auto* ro = skel_->rodata;
+  ro->sampler_kind = sampler_.kind;
+  ro->self_tgid = static_cast<uint32_t>(getpid());
+  ro->track_all = cfg_.mode == TrackMode::kAll;
+  ro->track_cgroup = cfg_.mode == TrackMode::kCgroup;
+  ro->follow_forks = cfg_.mode == TrackMode::kTree;
+  ro->stream_samples = cfg_.stream_samples;
+  ro->perf_sample_type = sampler_.attr ? sampler_.attr->sample_type : 0;
+  ro->page_table_bits = static_cast<uint32_t>(log2_exact(cfg_.page_slots));
+  ro->mem_block_shift = topo.mem_block_bytes ? static_cast<uint32_t>(log2_exact(topo.mem_block_bytes)) : 63;
+
+  // The two page tables; page_tables[0] will point at the active one. The
+  // first also serves as the inner-map template (libbpf 1.1 cannot resize
+  // the template declared in the object).
+  for (int& fd : tables_) {
+    fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "mb_page_table", sizeof(uint32_t), sizeof(mb_page_slot),
+                        cfg_.page_slots, nullptr);
+    if (fd < 0) throw SystemError("creating a page table of " + std::to_string(cfg_.page_slots) + " slots", errno,
+                                  "lower --bpf-page-slots, or raise RLIMIT_MEMLOCK");
+  }
+  if (int err = bpf_map__set_inner_map_fd(skel_->maps.page_tables, tables_[0]))
+    throw SystemError("configuring the page table template", -err);
+  bpf_map__set_max_entries(skel_->maps.task_stats, cfg_.max_tasks);
+  bpf_map__set_max_entries(skel_->maps.tracked, cfg_.max_processes);
+  int ncpus = std::max<int>(libbpf_num_possible_cpus(), static_cast<int>(topo.cpu_node.size()));
+  bpf_map__set_max_entries(skel_->maps.cpu_info, static_cast<uint32_t>(std::max(ncpus, 1)));
+  bpf_map__set_max_entries(skel_->maps.mem_block_node,
+                           static_cast<uint32_t>(std::max<size_t>(topo.mem_block_node.size(), 1)));
+  uint32_t ring = cfg_.stream_samples ? cfg_.sample_ring_bytes : static_cast<uint32_t>(getpagesize());
+  bpf_map__set_max_entries(skel_->maps.samples, ring);
+  bpf_program__set_autoload(skel_->progs.on_perf_sample, sampler_.attr.has_value());
+  bpf_program__set_autoload(skel_->progs.on_abit_access, sampler_.kind == MB_SAMPLER_ABIT);
+
+  if (membalancer_bpf__load(skel_)) {
+    int err = errno;
+    if (err == EPERM || (err == EACCES && geteuid() != 0))
+      throw SystemError("loading the BPF programs", err, kPrivilegeHint);
+    if (err == EACCES)
+      throw SystemError("loading the BPF programs: the kernel's verifier rejected them",
+                        "run with --verbose for the verifier log, and report it");
+    throw SystemError("loading the BPF programs", err,
+                      "the kernel needs BPF, BTF (/sys/kernel/btf/vmlinux) and ring buffers (5.8 or later); "
+                      "run with --verbose for the verifier log");
+  }
+
+  // CPU -> node and lane (lane i counts the i-th node that has CPUs).
+  std::vector<int> cpu_nodes = topo.cpu_nodes();
+  for (uint32_t cpu = 0; cpu < topo.cpu_node.size(); ++cpu) {
+    int node = topo.cpu_node[cpu];
+    mb_cpu_info ci{};
+    ci.node = node < 0 ? uint16_t{MB_NODE_UNKNOWN} : static_cast<uint16_t>(node);
+    auto it = std::find(cpu_nodes.begin(), cpu_nodes.end(), node);
+    size_t lane = it - cpu_nodes.begin();
+    ci.lane = (it == cpu_nodes.end() || lane >= MB_CPU_LANES) ? uint8_t{MB_LANE_NONE} : static_cast<uint8_t>(lane);
+    bpf_map_update_elem(bpf_map__fd(skel_->maps.cpu_info), &cpu, &ci, BPF_ANY);
+  }
+  // Memory block -> node; blocks not listed map to "unknown".
+  int blocks_fd = bpf_map__fd(skel_->maps.mem_block_node);
+  uint32_t nblocks = bpf_map__max_entries(skel_->maps.mem_block_node);
+  for (uint32_t b = 0; b < nblocks; ++b) {
+    uint16_t node = b < topo.mem_block_node.size() ? topo.mem_block_node[b] : uint16_t{MB_NODE_UNKNOWN};
+    bpf_map_update_elem(blocks_fd, &b, &node, BPF_ANY);
+  }
+
+  uint32_t zero = 0;
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.page_tables), &zero, &tables_[0], BPF_ANY))
+    throw SystemError("installing the page table", errno);
+  active_ = 0;
+  keys_.resize(kDrainBatch);
+  values_.resize(kDrainBatch);
+  clear_keys_.reserve(kDrainBatch);
+  zeros_.assign(kDrainBatch, mb_page_slot{});
+
+  proc_rb_ = ring_buffer__new(
+      bpf_map__fd(skel_->maps.proc_events),
+      [](void* ctx, void* data, size_t size) -> int {
+        auto* self = static_cast<BpfCollector*>(ctx);
+        if (size >= sizeof(mb_proc_event) && self->proc_cb_) self->proc_cb_(*static_cast<mb_proc_event*>(data));
+        return 0;
+      },
+      this, nullptr);
+  if (!proc_rb_) throw SystemError("opening the process event ring buffer", errno);
+  if (cfg_.stream_samples) {
+    sample_rb_ = ring_buffer__new(
+        bpf_map__fd(skel_->maps.samples),
+        [](void* ctx, void* data, size_t size) -> int {
+          auto* self = static_cast<BpfCollector*>(ctx);
+          if (size >= sizeof(mb_sample) && self->sample_cb_) self->sample_cb_(*static_cast<mb_sample*>(data));
+          return 0;
+        },
+        this, nullptr);
+    if (!sample_rb_) throw SystemError("opening the sample ring buffer", errno);
+  }
+
+  // Process tree tracepoints first, so no fork is missed while seeding.
+  for (bpf_program* prog : {skel_->progs.on_fork, skel_->progs.on_exit}) {
+    bpf_link* link = bpf_program__attach(prog);
+    if (!link)
+      throw SystemError(std::string("attaching ") + bpf_program__name(prog), errno,
+                        "the kernel needs BTF-enabled tracepoints (tp_btf, Linux 5.5 or later)");
+    links_.push_back(link);
+  }
+}
+
+void BpfCollector::seed_tracked() {
+  int fd = bpf_map__fd(skel_->maps.tracked);
+  auto add = [&](pid_t p, pid_t parent, uint32_t flags) {
+    mb_tracked t{static_cast<uint32_t>(parent), flags};
+    uint32_t key = static_cast<uint32_t>(p);
+    if (bpf_map_update_elem(fd, &key, &t, BPF_NOEXIST) && errno != EEXIST)
+      throw SystemError("tracking process " + std::to_string(p), errno, "raise --max-processes");
+  };
+  switch (cfg_.mode) {
+    case TrackMode::kAll:
+      return;
+    case TrackMode::kCgroup: {
+      cgroup_fd_ = open(cfg_.cgroup_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (cgroup_fd_ < 0) throw UsageError("--cgroup " + cfg_.cgroup_path + ": " + std::strerror(errno));
+      uint32_t zero = 0;
+      if (bpf_map_update_elem(bpf_map__fd(skel_->maps.cgroup_filter), &zero, &cgroup_fd_, BPF_ANY))
+        throw UsageError("--cgroup " + cfg_.cgroup_path + ": not a cgroup v2 directory (" + std::strerror(errno) + ")");
+      return;
+    }
+    case TrackMode::kPid:
+      if (!process_exists(cfg_.pid)) throw UsageError("--pid " + std::to_string(cfg_.pid) + ": no such process");
+      add(cfg_.pid, parent_of(cfg_.pid).value_or(0), MB_TRACKED_ROOT);
+      return;
+    case TrackMode::kTree: {
+      // Twice: a child forked between the scan and its parent's insertion
+      // was missed by the fork tracepoint, but the second scan sees it.
+      for (int pass = 0; pass < 2; ++pass) {
+        auto tree = process_tree(cfg_.pid);
+        if (tree.empty()) {
+          if (pass == 0) throw UsageError("--ppid " + std::to_string(cfg_.pid) + ": no such process");
+          return;
+        }
+        for (pid_t p : tree) add(p, parent_of(p).value_or(0),
+                                 p == cfg_.pid ? MB_TRACKED_ROOT : MB_TRACKED_FORKED);
+      }
+      return;
+    }
+  }
+}
+
+void BpfCollector::attach_sampler() {
+  if (sampler_.kind == MB_SAMPLER_ABIT) {
+    abit_fd_ = open("/dev/membalancer_abit", O_RDWR | O_CLOEXEC);
+    if (abit_fd_ < 0)
+      throw SystemError("opening /dev/membalancer_abit", errno,
+                        "build the helper module with 'make module' and load it with 'insmod kernel/membalancer_abit.ko'");
+    bpf_link* link = bpf_program__attach_raw_tracepoint(skel_->progs.on_abit_access, "abit_access");
+    if (!link)
+      throw SystemError("attaching to the membalancer:abit_access tracepoint", errno,
+                        "is the helper module membalancer_abit loaded?");
+    links_.push_back(link);
+    for (pid_t p : tracked_processes()) abit_command("add", p);
+    return;
+  }
+  if (!sampler_.attr) throw SystemError("sampler '" + sampler_.name + "' has nothing to attach");
+  int ncpus = libbpf_num_possible_cpus();
+  perf_event_attr attr = *sampler_.attr;
+  for (int cpu = 0; cpu < ncpus; ++cpu) {
+    long fd = perf_event_open(&attr, -1, cpu);
+    if (fd < 0) {
+      if (errno == ENODEV || errno == ENXIO) continue;  // CPU offline
+      int err = errno;
+      std::string what = "opening the " + sampler_.name + " perf event on CPU " + std::to_string(cpu);
+      if (err == EACCES || err == EPERM)
+        throw SystemError(what, err, "run as root or grant CAP_PERFMON (perf_event_paranoid blocks it)");
+      throw SystemError(what, err, "this kernel or CPU does not offer it; try --sampler fault");
+    }
+    perf_fds_.push_back(static_cast<int>(fd));
+    bpf_link* link = bpf_program__attach_perf_event(skel_->progs.on_perf_sample, static_cast<int>(fd));
+    if (!link) throw SystemError("attaching the sample program to CPU " + std::to_string(cpu), errno);
+    links_.push_back(link);
+  }
+  if (perf_fds_.empty()) throw SystemError("no online CPU accepted the " + sampler_.name + " perf event");
+}
+
+void BpfCollector::abit_command(const char* verb, pid_t pid) {
+  if (abit_fd_ < 0) return;
+  std::string line = std::string(verb) + " " + std::to_string(pid) + "\n";
+  // ESRCH: the process already left; the exit event will follow.
+  if (write(abit_fd_, line.data(), line.size()) < 0 && errno != ESRCH && errno != ENOENT)
+    throw SystemError(std::string("telling the helper module to ") + verb + " pid " + std::to_string(pid), errno);
+}
+
+int BpfCollector::swap_tables() {
+  int drained = tables_[active_];
+  int next = tables_[1 - active_];
+  uint32_t zero = 0;
+  // Updating a map-in-map slot waits for running BPF programs (RCU), so no
+  // program is still counting into `drained` when this returns.
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.page_tables), &zero, &next, BPF_ANY))
+    throw SystemError("swapping the page tables", errno);
+  active_ = 1 - active_;
+  return drained;
+}
+
+uint64_t BpfCollector::read_table(int fd, const PageFn& fn, bool one_by_one) {
+  uint64_t delivered = 0;
+  // Hands the touched slots of one batch to fn, then zeroes them.
+  auto consume = [&](uint32_t count) {
+    clear_keys_.clear();
+    for (uint32_t i = 0; i < count; ++i) {
+      if (values_[i].key == 0) continue;
+      fn(values_[i]);
+      ++delivered;
+      clear_keys_.push_back(keys_[i]);
+    }
+    if (clear_keys_.empty()) return;
+    if (one_by_one) {
+      for (uint32_t k : clear_keys_)
+        if (bpf_map_update_elem(fd, &k, &zeros_[0], BPF_ANY)) throw SystemError("clearing the page table", errno);
+      return;
+    }
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    uint32_t n = static_cast<uint32_t>(clear_keys_.size());
+    if (bpf_map_update_batch(fd, clear_keys_.data(), zeros_.data(), &n, &opts))
+      throw SystemError("clearing the page table (batch)", errno);
+  };
+
+  if (one_by_one) {
+    for (uint32_t start = 0; start < cfg_.page_slots; start += kDrainBatch) {
+      uint32_t count = std::min(kDrainBatch, cfg_.page_slots - start);
+      for (uint32_t i = 0; i < count; ++i) {
+        keys_[i] = start + i;
+        if (bpf_map_lookup_elem(fd, &keys_[i], &values_[i])) throw SystemError("reading the page table", errno);
+      }
+      consume(count);
+    }
+    return delivered;
+  }
+  uint32_t in = 0, out = 0;
+  for (bool first = true;; first = false) {
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    uint32_t count = kDrainBatch;
+    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in, &out, keys_.data(), values_.data(), &count, &opts);
+    if (err && errno != ENOENT) throw SystemError("reading the page table (batch)", errno);
+    consume(count);
+    if (err) break;  // ENOENT: past the last slot
+    in = out;
+  }
+  return delivered;
+}
+
+uint64_t BpfCollector::drain_pages(const PageFn& fn) { return read_table(swap_tables(), fn, false); }
+
+uint64_t BpfCollector::drain_pages_one_by_one(const PageFn& fn) { return read_table(swap_tables(), fn, true); }
+
+void BpfCollector::drain_tasks(std::vector<TaskSnapshot>* tasks) {
+  tasks->clear();
+  int fd = bpf_map__fd(skel_->maps.task_stats);
+  std::vector<uint32_t> keys(kTaskBatch);
+  std::vector<mb_task_stats> values(kTaskBatch);
+  std::vector<uint32_t> exited;
+  uint32_t in = 0, out = 0;
+  bool first = true;
+  for (;;) {
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    uint32_t count = kTaskBatch;
+    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in, &out, keys.data(), values.data(), &count, &opts);
+    if (err && errno != ENOENT) throw SystemError("reading task statistics (batch)", errno);
+    for (uint32_t i = 0; i < count; ++i) {
+      tasks->push_back({keys[i], values[i]});
+      if (values[i].flags & MB_TASK_EXITED) exited.push_back(keys[i]);
+    }
+    if (err) break;  // ENOENT: no more entries
+    in = out;
+    first = false;
+  }
+  if (!exited.empty()) {
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    uint32_t n = static_cast<uint32_t>(exited.size());
+    bpf_map_delete_batch(fd, exited.data(), &n, &opts);  // ENOENT for already-gone keys is fine
+  }
+}
+
+std::array<uint64_t, MB_NR_COUNTERS> BpfCollector::counters() const {
+  std::array<uint64_t, MB_NR_COUNTERS> total{};
+  int ncpus = libbpf_num_possible_cpus();
+  std::vector<uint64_t> per_cpu(std::max(ncpus, 1));
+  int fd = bpf_map__fd(skel_->maps.counters);
+  for (uint32_t c = 0; c < MB_NR_COUNTERS; ++c) {
+    if (bpf_map_lookup_elem(fd, &c, per_cpu.data())) continue;
+    for (uint64_t v : per_cpu) total[c] += v;
+  }
+  return total;
+}
+
+void BpfCollector::poll_process_events(const std::function<void(const mb_proc_event&)>& fn) {
+  proc_cb_ = [&](const mb_proc_event& ev) {
+    if (ev.type == MB_PROC_FORK) abit_command("add", static_cast<pid_t>(ev.tgid));
+    fn(ev);
+  };
+  ring_buffer__consume(proc_rb_);
+  proc_cb_ = nullptr;
+}
+
+void BpfCollector::poll_samples(const std::function<void(const mb_sample&)>& fn) {
+  if (!sample_rb_) return;
+  sample_cb_ = fn;
+  ring_buffer__consume(sample_rb_);
+  sample_cb_ = nullptr;
+}
+
+std::vector<pid_t> BpfCollector::tracked_processes() const {
+  std::vector<pid_t> out;
+  int fd = bpf_map__fd(skel_->maps.tracked);
+  uint32_t key, next;
+  uint32_t* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    out.push_back(static_cast<pid_t>(next));
+    key = next;
+    prev = &key;
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void BpfCollector::fill_active_table_for_test(uint32_t count, uint32_t tgid) {
+  int fd = tables_[active_];
+  std::vector<uint32_t> keys;
+  std::vector<mb_page_slot> vals;
+  for (uint32_t i = 0; i < count && i < cfg_.page_slots; ++i) {
+    mb_page_slot s{};
+    s.key = mb_page_key(tgid, 0x10000 + i);
+    s.accesses = 1 + i % 7;
+    s.mem_node1 = 1;  // node 0
+    keys.push_back(i);
+    vals.push_back(s);
+  }
+  for (size_t off = 0; off < keys.size(); off += kDrainBatch) {
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    uint32_t n = static_cast<uint32_t>(std::min<size_t>(kDrainBatch, keys.size() - off));
+    if (bpf_map_update_batch(fd, keys.data() + off, vals.data() + off, &n, &opts))
+      throw SystemError("filling the page table", errno);
+  }
+}
+
+uint64_t BpfCollector::page_table_kernel_bytes() const {
+  uint64_t total = 0;
+  for (int fd : tables_) {
+    std::ifstream in("/proc/self/fdinfo/" + std::to_string(fd));
+    std::string k;
+    uint64_t v;
+    while (in >> k) {
+      if (k == "memlock:" && in >> v) total += v;
+    }
+  }
+  return total;
+}
+
+int BpfCollector::program_fd() const { return bpf_program__fd(skel_->progs.on_perf_sample); }
+
+}  // namespace mb

@@ -1,0 +1,120 @@
+// Owner of the membalancer BPF object: configures it between open and load,
+// keeps the tracked process set, attaches the sampler, and drains the
+// in-kernel page tables and task statistics every interval. Destroying it
+// detaches everything.
+#pragma once
+
+#include <sys/types.h>
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "membalancer/records.h"
+#include "membalancer/samplers.h"
+#include "membalancer/topology.h"
+
+struct membalancer_bpf;
+struct ring_buffer;
+struct bpf_link;
+
+namespace mb {
+
+enum class TrackMode { kTree, kPid, kCgroup, kAll };
+
+struct CollectorConfig {
+  TrackMode mode = TrackMode::kTree;
+  pid_t pid = 0;                 // --ppid / --pid
+  std::string cgroup_path;       // --cgroup
+  uint32_t page_slots = 1 << 18; // per-interval BPF page table slots (power of two)
+  uint32_t max_tasks = 16384;
+  uint32_t max_processes = 65536;
+  bool stream_samples = false;   // profiler: one ring-buffer record per sample
+  uint32_t sample_ring_bytes = 16 << 20;
+  bool verbose = false;
+};
+
+// Unpacks a slot's 8 per-CPU-node-lane counters.
+void slot_lanes(const mb_page_slot& slot, uint16_t lanes[MB_CPU_LANES]);
+
+struct TaskSnapshot {
+  uint32_t tid;
+  mb_task_stats stats;
+};
+
+class BpfCollector {
+ public:
+  // Opens, configures and loads the object, seeds the tracked set and
+  // attaches the sampler. Throws UsageError/SystemError.
+  BpfCollector(const CollectorConfig& cfg, const SamplerPlan& sampler, const Topology& topo);
+  ~BpfCollector();
+  BpfCollector(const BpfCollector&) = delete;
+  BpfCollector& operator=(const BpfCollector&) = delete;
+
+  // Swaps the page tables, then hands every slot touched since the last call
+  // to fn and clears it. Reads in fixed-size batches (bounded memory).
+  // Returns the number of pages delivered.
+  using PageFn = std::function<void(const mb_page_slot&)>;
+  uint64_t drain_pages(const PageFn& fn);
+  // Same, one bpf() call per slot: the prototype's method, for benchmarks.
+  uint64_t drain_pages_one_by_one(const PageFn& fn);
+
+  // Cumulative per-thread statistics; exited threads are returned one last
+  // time, then deleted from the map.
+  void drain_tasks(std::vector<TaskSnapshot>* tasks);
+
+  // Global counters summed over CPUs (enum mb_counter).
+  std::array<uint64_t, MB_NR_COUNTERS> counters() const;
+
+  // Delivers process fork/exit events that arrived since the last call.
+  void poll_process_events(const std::function<void(const mb_proc_event&)>& fn);
+
+  // Delivers streamed samples (stream_samples only).
+  void poll_samples(const std::function<void(const mb_sample&)>& fn);
+
+  // Tracked processes right now (from the BPF map).
+  std::vector<pid_t> tracked_processes() const;
+
+  // Fills the page table with synthetic slots (benchmarks and tests only).
+  void fill_active_table_for_test(uint32_t count, uint32_t tgid);
+
+  const SamplerPlan& sampler() const { return sampler_; }
+  uint32_t page_slots() const { return cfg_.page_slots; }
+  // BPF memory of the two page tables (from the kernel's fdinfo), bytes.
+  uint64_t page_table_kernel_bytes() const;
+  int program_fd() const;
+  int abit_fd() const { return abit_fd_; }
+
+ private:
+  void release();
+  void configure_and_load(const Topology& topo);
+  void seed_tracked();
+  void attach_sampler();
+  void abit_command(const char* verb, pid_t pid);
+  uint64_t read_table(int fd, const PageFn& fn, bool one_by_one);
+  int swap_tables();
+
+  CollectorConfig cfg_;
+  SamplerPlan sampler_;
+  membalancer_bpf* skel_ = nullptr;
+  int tables_[2] = {-1, -1};  // tables_[active_] is in page_tables[0]
+  int active_ = 0;
+  std::vector<bpf_link*> links_;
+  std::vector<int> perf_fds_;
+  ring_buffer* proc_rb_ = nullptr;
+  ring_buffer* sample_rb_ = nullptr;
+  int cgroup_fd_ = -1;
+  int abit_fd_ = -1;
+  // Drain buffers, sized once (one batch).
+  std::vector<uint32_t> keys_;
+  std::vector<mb_page_slot> values_;
+  std::vector<uint32_t> clear_keys_;
+  std::vector<mb_page_slot> zeros_;
+  std::function<void(const mb_proc_event&)> proc_cb_;
+  std::function<void(const mb_sample&)> sample_cb_;
+};
+
+}  // namespace mb

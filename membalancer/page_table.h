@@ -1,0 +1,87 @@
+// The user-space page table: every tracked page seen, with a heat that decays
+// every interval, per-CPU-node-lane heat, and the page's memory node.
+//
+// Open addressing with linear probing in one flat array sized once at start
+// (capacity / 0.8 slots of 40 bytes: 50 bytes per tracked page at capacity),
+// backward-shift deletion, no allocation after construction. A full table
+// counts what it could not insert.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <unordered_set>
+#include <vector>
+
+#include "membalancer/records.h"
+
+namespace mb {
+
+struct PageEntry {
+  uint64_t key = 0;           // mb_page_key(tgid, vpn); 0 = empty slot
+  float heat = 0;             // decayed accesses
+  uint32_t last_seen = 0;     // interval number of the last access
+  uint32_t node_checked = 0;  // interval number the node was last asked for
+  uint16_t node = MB_NODE_UNKNOWN;
+  uint16_t flags = 0;
+  uint16_t lane_heat[MB_CPU_LANES] = {};  // decayed accesses per CPU-node lane
+
+  uint32_t tgid() const { return mb_key_tgid(key); }
+  uint64_t vaddr() const { return mb_key_vpn(key) << MB_PAGE_SHIFT; }
+};
+static_assert(sizeof(PageEntry) == 40, "PageEntry stays small: it is per tracked page");
+
+struct PageTableStats {
+  uint64_t pages = 0;           // entries now
+  uint64_t inserted = 0;        // entries ever created
+  uint64_t forgotten = 0;       // removed for being cold
+  uint64_t removed_exited = 0;  // removed because their process exited
+  uint64_t dropped_full = 0;    // accesses to new pages that found the table full
+};
+
+class PageTable {
+ public:
+  // capacity: pages held at most. decay: factor applied to heat each interval
+  // (0.5 halves it). forget_after: intervals without access after which a page
+  // whose heat fell below forget_heat is dropped.
+  explicit PageTable(size_t capacity, float decay = 0.5f, uint32_t forget_after = 60,
+                     float forget_heat = 0.5f);
+
+  // Starts interval `now`: decays every entry and drops forgotten ones.
+  void begin_interval(uint32_t now);
+  uint32_t interval() const { return now_; }
+
+  // Adds one interval's accesses of a page (from a drained BPF slot).
+  // Returns the entry, or nullptr when the table is full (counted).
+  PageEntry* add(uint64_t key, uint32_t accesses, const uint16_t lanes[MB_CPU_LANES], uint16_t mem_node);
+
+  PageEntry* find(uint64_t key);
+  const PageEntry* find(uint64_t key) const;
+
+  // Removes every page of these processes (one sweep).
+  void remove_processes(const std::unordered_set<uint32_t>& tgids);
+
+  void for_each(const std::function<void(const PageEntry&)>& fn) const;
+  void for_each_mut(const std::function<void(PageEntry&)>& fn);
+
+  size_t size() const { return stats_.pages; }
+  size_t capacity() const { return capacity_; }
+  size_t slot_count() const { return slots_.size(); }
+  size_t memory_bytes() const { return slots_.capacity() * sizeof(PageEntry); }
+  const PageTableStats& stats() const { return stats_; }
+
+ private:
+  size_t home(uint64_t key) const;
+  void erase_at(size_t i);
+  void erase_if(const std::function<bool(const PageEntry&)>& pred, uint64_t* counter);
+
+  std::vector<PageEntry> slots_;
+  size_t capacity_;
+  float decay_;
+  uint32_t forget_after_;
+  float forget_heat_;
+  uint32_t now_ = 0;
+  PageTableStats stats_;
+};
+
+}  // namespace mb

@@ -1,0 +1,179 @@
+#include "membalancer/pipeline.h"
+
+#include <algorithm>
+#include <map>
+
+#include "membalancer/bpf_collector.h"
+#include "membalancer/proc.h"
+
+namespace mb {
+
+Pipeline::Pipeline(const PipelineConfig& cfg, NodeResolver::QueryFn query, NameFn names)
+    : cfg_(cfg), table_(cfg.max_pages, cfg.decay), resolver_(std::move(query)), names_(std::move(names)) {
+  if (!names_) names_ = [](pid_t p) { return process_name(p); };
+}
+
+const std::string& Pipeline::name_of(pid_t pid) {
+  auto it = names_cache_.find(pid);
+  if (it == names_cache_.end()) it = names_cache_.emplace(pid, names_(pid)).first;
+  return it->second;
+}
+
+void Pipeline::begin_interval(uint32_t interval) {
+  interval_ = interval;
+  table_.begin_interval(interval);
+  unresolved_.clear();
+  unresolved_keys_.clear();
+  node_acc_.clear();
+  process_acc_.clear();
+  pages_this_interval_ = 0;
+  accesses_this_interval_ = 0;
+}
+
+void Pipeline::add_slot(const mb_page_slot& slot) {
+  uint16_t lanes[MB_CPU_LANES];
+  slot_lanes(slot, lanes);
+  const uint16_t slot_node = mb_slot_node(&slot);
+  PageEntry* e = table_.add(slot.key, slot.accesses, lanes, slot_node);
+  uint32_t tgid = mb_key_tgid(slot.key);
+  seen_.insert(tgid);
+  name_of(static_cast<pid_t>(tgid));  // while the process is surely alive
+  ++pages_this_interval_;
+  accesses_this_interval_ += slot.accesses;
+  process_acc_[tgid] += slot.accesses;
+  bool stale = e && e->node != MB_NODE_UNKNOWN && interval_ - e->node_checked >= cfg_.node_recheck_intervals;
+  if (e && (e->node == MB_NODE_UNKNOWN || stale)) {
+    unresolved_.push_back({static_cast<pid_t>(tgid), e->vaddr()});
+    unresolved_keys_.emplace_back(slot.key, slot.accesses);
+    return;
+  }
+  int node = e ? e->node : (slot_node == MB_NODE_UNKNOWN ? -1 : slot_node);
+  auto& n = node_acc_.try_emplace(node, NodeAccesses{node}).first->second;
+  n.accesses += slot.accesses;
+  n.pages += 1;
+}
+
+void Pipeline::process_forked(pid_t tgid) {
+  seen_.insert(static_cast<uint32_t>(tgid));
+  name_of(tgid);
+}
+
+void Pipeline::process_exited(pid_t tgid) { exited_.insert(static_cast<uint32_t>(tgid)); }
+
+IntervalReport Pipeline::finish_interval(const std::array<uint64_t, MB_NR_COUNTERS>& delta, uint64_t tracked) {
+  IntervalReport r;
+  r.interval = interval_;
+
+  resolver_.resolve(unresolved_, [&](size_t i, int status) {
+    auto [key, accesses] = unresolved_keys_[i];
+    int node = -1;
+    if (PageEntry* e = table_.find(key)) {
+      if (status >= 0) {
+        e->node = static_cast<uint16_t>(status);
+        e->node_checked = interval_;
+      }
+      node = e->node == MB_NODE_UNKNOWN ? -1 : e->node;
+    }
+    auto& n = node_acc_.try_emplace(node, NodeAccesses{node}).first->second;
+    n.accesses += accesses;
+    n.pages += 1;
+  });
+
+  // Per-process and per-region views of the table (before exits leave it,
+  // so the last interval of a process is still reported).
+  std::map<uint32_t, ProcessLine> procs;
+  struct RegionAcc {
+    Region r;
+    std::map<int, double> node_heat;
+  };
+  std::map<std::pair<uint32_t, uint64_t>, RegionAcc> regions;
+  std::vector<uint64_t> recent;  // keys accessed this interval
+  const uint64_t region_mask = ~(cfg_.region_bytes - 1);
+  table_.for_each([&](const PageEntry& e) {
+    uint32_t tgid = e.tgid();
+    auto& p = procs[tgid];
+    p.pid = tgid;
+    p.pages += 1;
+    p.heat += e.heat;
+    auto& ra = regions[{tgid, e.vaddr() & region_mask}];
+    ra.r.pid = tgid;
+    ra.r.start = e.vaddr() & region_mask;
+    ra.r.bytes = cfg_.region_bytes;
+    ra.r.pages += 1;
+    ra.r.heat += e.heat;
+    ra.node_heat[e.node == MB_NODE_UNKNOWN ? -1 : e.node] += e.heat;
+    if (e.last_seen == interval_ && e.heat > 0) recent.push_back(e.key);
+  });
+  for (auto& [tgid, p] : procs) {
+    p.comm = name_of(static_cast<pid_t>(tgid));
+    auto it = process_acc_.find(tgid);
+    p.accesses = it == process_acc_.end() ? 0 : it->second;
+    r.processes.push_back(p);
+  }
+  for (auto& [k, ra] : regions) {
+    ra.r.comm = name_of(static_cast<pid_t>(k.first));
+    double best = -1;
+    for (auto& [node, h] : ra.node_heat)
+      if (h > best) best = h, ra.r.node = node;
+    r.hottest.push_back(ra.r);
+  }
+  std::sort(r.hottest.begin(), r.hottest.end(), [](const Region& a, const Region& b) { return a.heat > b.heat; });
+  if (r.hottest.size() > static_cast<size_t>(cfg_.top)) r.hottest.resize(cfg_.top);
+
+  std::sort(recent.begin(), recent.end());
+  for (uint64_t key : recent) {
+    uint32_t tgid = mb_key_tgid(key);
+    uint64_t start = mb_key_vpn(key) << MB_PAGE_SHIFT;
+    if (!r.ranges.empty() && r.ranges.back().pid == tgid && r.ranges.back().end == start) {
+      r.ranges.back().end += 1 << MB_PAGE_SHIFT;
+      continue;
+    }
+    if (r.ranges.size() >= cfg_.max_ranges) {
+      r.ranges_truncated = true;
+      break;
+    }
+    r.ranges.push_back({tgid, start, start + (1 << MB_PAGE_SHIFT)});
+  }
+
+  for (auto& [node, n] : node_acc_) {
+    r.nodes.push_back(n);
+    auto& t = node_total_.try_emplace(node, NodeAccesses{node}).first->second;
+    t.accesses += n.accesses;
+    t.pages += n.pages;
+  }
+  std::sort(r.nodes.begin(), r.nodes.end(), [](auto& a, auto& b) { return a.node < b.node; });
+
+  table_.remove_processes(exited_);
+  for (uint32_t t : exited_) names_cache_.erase(static_cast<pid_t>(t));
+  r.exited_processes = exited_.size();
+  exited_total_ += exited_.size();
+  exited_.clear();
+
+  r.counters = delta;
+  for (int i = 0; i < MB_NR_COUNTERS; ++i) counters_total_[i] += delta[i];
+  r.dropped = dropped_total(delta);
+  r.tracked_processes = tracked;
+  r.table_pages = table_.size();
+  r.table_dropped_full = table_.stats().dropped_full;
+  r.pages_this_interval = pages_this_interval_;
+  r.accesses_this_interval = accesses_this_interval_;
+  return r;
+}
+
+Summary Pipeline::summary() const {
+  Summary s;
+  s.intervals = interval_;
+  s.counters = counters_total_;
+  s.dropped = dropped_total(counters_total_);
+  s.processes_seen = seen_.size();
+  s.processes_exited = exited_total_;
+  s.table_pages = table_.size();
+  s.table_dropped_full = table_.stats().dropped_full;
+  s.node_queries = resolver_.stats().pages_asked;
+  s.node_query_failures = resolver_.stats().pages_asked - resolver_.stats().resolved;
+  for (auto& [node, n] : node_total_) s.nodes.push_back(n);
+  std::sort(s.nodes.begin(), s.nodes.end(), [](auto& a, auto& b) { return a.node < b.node; });
+  return s;
+}
+
+}  // namespace mb

@@ -1,0 +1,77 @@
+#include "membalancer/proc.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <map>
+#include <sstream>
+
+#include "membalancer/sysfs.h"
+
+namespace mb {
+
+static std::vector<pid_t> numeric_entries(const std::string& dir) {
+  std::vector<pid_t> out;
+  DIR* d = opendir(dir.c_str());
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    const char* n = e->d_name;
+    if (*n < '1' || *n > '9') continue;
+    char* end;
+    long v = strtol(n, &end, 10);
+    if (*end == 0) out.push_back(static_cast<pid_t>(v));
+  }
+  closedir(d);
+  return out;
+}
+
+bool process_exists(pid_t pid, const std::string& proc_root) {
+  if (pid <= 0) return false;
+  struct stat st;
+  // /proc/PID exists for thread ids too; a tgid has /proc/PID/task/PID and is
+  // its own Tgid. A thread id is accepted as its process by the kernel anyway.
+  return stat((proc_root + "/" + std::to_string(pid) + "/stat").c_str(), &st) == 0;
+}
+
+std::optional<pid_t> parse_stat_ppid(const std::string& line) {
+  auto close = line.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream rest(line.substr(close + 1));
+  std::string state;
+  long ppid;
+  if (!(rest >> state >> ppid)) return std::nullopt;
+  return static_cast<pid_t>(ppid);
+}
+
+std::optional<pid_t> parent_of(pid_t pid, const std::string& proc_root) {
+  auto text = read_text_file(proc_root + "/" + std::to_string(pid) + "/stat");
+  if (!text) return std::nullopt;
+  return parse_stat_ppid(*text);
+}
+
+std::string process_name(pid_t pid, const std::string& proc_root) {
+  auto text = read_text_file(proc_root + "/" + std::to_string(pid) + "/comm");
+  return text ? trim(*text) : std::string();
+}
+
+std::vector<pid_t> all_processes(const std::string& proc_root) { return numeric_entries(proc_root); }
+
+std::vector<pid_t> process_tree(pid_t root, const std::string& proc_root) {
+  std::multimap<pid_t, pid_t> children;
+  for (pid_t p : all_processes(proc_root))
+    if (auto pp = parent_of(p, proc_root)) children.emplace(*pp, p);
+  std::vector<pid_t> out;
+  if (!process_exists(root, proc_root)) return out;
+  out.push_back(root);
+  for (size_t i = 0; i < out.size(); ++i) {
+    auto range = children.equal_range(out[i]);
+    for (auto it = range.first; it != range.second; ++it) out.push_back(it->second);
+  }
+  return out;
+}
+
+std::vector<pid_t> threads_of(pid_t pid, const std::string& proc_root) {
+  return numeric_entries(proc_root + "/" + std::to_string(pid) + "/task");
+}
+
+}  // namespace mb

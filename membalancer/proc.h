@@ -1,0 +1,35 @@
+// Processes from /proc: existence, names, parents, and the descendants of a
+// process (the tree that exists when membalancer starts; later forks are seen
+// by the BPF fork tracepoint).
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mb {
+
+bool process_exists(pid_t pid, const std::string& proc_root = "/proc");
+
+// The process's parent tgid, or nullopt if it is gone.
+std::optional<pid_t> parent_of(pid_t pid, const std::string& proc_root = "/proc");
+
+// The command name (comm), or "" if the process is gone.
+std::string process_name(pid_t pid, const std::string& proc_root = "/proc");
+
+// pid and every process below it, parents before children.
+std::vector<pid_t> process_tree(pid_t root, const std::string& proc_root = "/proc");
+
+// Every process (tgid) on the system.
+std::vector<pid_t> all_processes(const std::string& proc_root = "/proc");
+
+// Thread ids of a process.
+std::vector<pid_t> threads_of(pid_t pid, const std::string& proc_root = "/proc");
+
+// Parses the ppid out of a /proc/PID/stat line (the comm may hold spaces and
+// parentheses). Returns nullopt on malformed text.
+std::optional<pid_t> parse_stat_ppid(const std::string& stat_line);
+
+}  // namespace mb

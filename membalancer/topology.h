@@ -1,0 +1,43 @@
+// The machine's NUMA topology, read from sysfs: nodes (ids may be sparse),
+// their CPUs, distances and memory, the CPU -> node map, and the memory-block
+// -> node table that turns a physical address into a node.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace mb {
+
+struct NumaNode {
+  int id = -1;
+  std::vector<int> cpus;          // empty for memory-only (CXL-like) nodes
+  std::map<int, int> distance;    // node id -> SLIT distance
+  uint64_t mem_total_bytes = 0;
+  uint64_t mem_free_bytes = 0;
+};
+
+struct Topology {
+  std::vector<NumaNode> nodes;          // sorted by id
+  std::vector<int> cpu_node;            // index: cpu, value: node (-1: offline/unknown)
+  uint64_t mem_block_bytes = 0;         // 0 when /sys/devices/system/memory is absent
+  std::vector<uint16_t> mem_block_node; // index: block number, value: node or 0xffff
+
+  const NumaNode* node(int id) const;
+  int distance(int from, int to) const;  // 10 for itself when unknown, 20 otherwise
+  // Nodes that have CPUs, in id order; lane i of a page slot counts node cpu_nodes()[i].
+  std::vector<int> cpu_nodes() const;
+  int max_node_id() const;
+};
+
+// Reads the topology below `sysfs_root` (normally "/sys").
+Topology read_topology(const std::string& sysfs_root = "/sys");
+
+// Refreshes free/total memory of each node (node*/meminfo).
+void refresh_node_memory(Topology& topo, const std::string& sysfs_root = "/sys");
+
+// Parses a node's meminfo text ("Node 0 MemTotal:  123 kB" lines) into bytes.
+bool parse_node_meminfo(const std::string& text, uint64_t* total, uint64_t* free);
+
+}  // namespace mb

@@ -1,0 +1,175 @@
+#include "membalancer/trace.h"
+
+#include <bpf/libbpf.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <sys/stat.h>
+
+#include "membalancer/error.h"
+#include "membalancer/pipeline.h"
+#include "membalancer/samplers.h"
+
+namespace mb {
+
+namespace {
+
+bool g_verbose = false;
+
+int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
+  if (!g_verbose && level != LIBBPF_WARN) return 0;
+  if (!g_verbose) return 0;  // warnings too: errors reach the user through SystemError
+  return vfprintf(stderr, fmt, args);
+}
+
+SamplerOptions sampler_options(const Options& o) {
+  SamplerOptions so;
+  so.ibs_period = o.ibs_period;
+  so.pebs_period = o.pebs_period;
+  return so;
+}
+
+}  // namespace
+
+std::unique_ptr<BpfCollector> open_collector(const Options& opts, const CollectorConfig& cfg, const Topology& topo) {
+  g_verbose = opts.verbose;
+  libbpf_set_print(libbpf_print);
+  SamplerOptions so = sampler_options(opts);
+  if (opts.sampler != "auto") {
+    std::string why;
+    auto plan = plan_sampler(opts.sampler, so, &why);
+    if (!plan) {
+      std::string hint = opts.sampler == "abit"
+                             ? "build it with 'make module' and load it with 'insmod kernel/membalancer_abit.ko'"
+                             : "try --sampler fault, which works wherever BPF does";
+      throw SystemError("sampler " + opts.sampler + ": " + why, hint);
+    }
+    return std::make_unique<BpfCollector>(cfg, *plan, topo);
+  }
+  std::string reasons;
+  for (const auto& s : sampler_list()) {
+    if (s.name == "abit" && (cfg.mode == TrackMode::kAll || cfg.mode == TrackMode::kCgroup)) {
+      reasons += "; abit: needs --ppid or --pid";
+      continue;
+    }
+    std::string why;
+    auto plan = plan_sampler(s.name, so, &why);
+    if (plan) {
+      try {
+        auto c = std::make_unique<BpfCollector>(cfg, *plan, topo);
+        std::fprintf(stderr, "membalancer: sampler %s (%s)%s\n", s.name.c_str(), plan->detail.c_str(),
+                     reasons.empty() ? "" : (" - auto skipped" + reasons.substr(1)).c_str());
+        return c;
+      } catch (const SystemError& e) {
+        why = e.what();
+        // A load failure is not the sampler's fault: no other will load either.
+        if (why.rfind("loading the BPF", 0) == 0 || why.rfind("opening the BPF", 0) == 0) throw;
+      }
+    }
+    reasons += "; " + s.name + ": " + why;
+  }
+  throw SystemError("no sampler works here" + reasons, "run as root; the fault sampler needs only BPF");
+}
+
+int print_info() {
+  std::string why;
+  SamplerOptions so;
+  std::printf("BTF:       %s\n", access("/sys/kernel/btf/vmlinux", R_OK) == 0 ? "yes (/sys/kernel/btf/vmlinux)" : "missing");
+  for (const auto& s : sampler_list()) {
+    auto plan = plan_sampler(s.name, so, &why);
+    std::printf("%-10s %s\n", (s.name + ":").c_str(), plan ? ("available: " + plan->detail).c_str() : ("unavailable: " + why).c_str());
+  }
+  Topology topo = read_topology();
+  std::printf("nodes:     %zu\n", topo.nodes.size());
+  for (const auto& n : topo.nodes) {
+    std::printf("  node %d: %zu cpus, %s total, %s free\n", n.id, n.cpus.size(), format_bytes(n.mem_total_bytes).c_str(),
+                format_bytes(n.mem_free_bytes).c_str());
+  }
+  return 0;
+}
+
+int run_trace(const Options& opts) {
+  // Signals are taken synchronously with sigtimedwait between intervals.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  Topology topo = read_topology();
+  CollectorConfig cfg;
+  cfg.mode = opts.mode;
+  cfg.pid = opts.pid;
+  cfg.cgroup_path = opts.cgroup;
+  cfg.page_slots = opts.bpf_page_slots;
+  cfg.max_tasks = opts.max_tasks;
+  cfg.max_processes = opts.max_processes;
+  cfg.verbose = opts.verbose;
+  if (opts.mode == TrackMode::kCgroup) {
+    struct stat st;
+    if (stat(opts.cgroup.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+      throw UsageError("--cgroup " + opts.cgroup + ": not a directory");
+  }
+  auto collector = open_collector(opts, cfg, topo);
+
+  PipelineConfig pc;
+  pc.max_pages = opts.max_pages;
+  pc.decay = static_cast<float>(opts.decay);
+  pc.region_bytes = opts.region_bytes;
+  pc.top = opts.top;
+  pc.max_ranges = opts.max_ranges;
+  Pipeline pipeline(pc);
+  for (pid_t p : collector->tracked_processes()) pipeline.process_forked(p);
+
+  Reporter reporter(opts.display, stdout, isatty(STDOUT_FILENO));
+  const auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  std::array<uint64_t, MB_NR_COUNTERS> last{};
+  const bool tree_mode = opts.mode == TrackMode::kTree || opts.mode == TrackMode::kPid;
+  std::string stop_reason;
+
+  for (uint32_t interval = 1; stop_reason.empty(); ++interval) {
+    // Sleep until the interval ends, the duration is over, or a signal.
+    double until = interval * opts.interval_ms / 1000.0;
+    if (opts.duration_s > 0 && until > opts.duration_s) until = opts.duration_s;
+    for (;;) {
+      double left = until - elapsed();
+      if (left <= 0) break;
+      timespec ts{static_cast<time_t>(left), static_cast<long>((left - static_cast<time_t>(left)) * 1e9)};
+      int sig = sigtimedwait(&stop_signals, nullptr, &ts);
+      if (sig == SIGINT || sig == SIGTERM) {
+        stop_reason = sig == SIGINT ? "SIGINT" : "SIGTERM";
+        break;
+      }
+    }
+    pipeline.begin_interval(interval);
+    collector->drain_pages([&](const mb_page_slot& s) { pipeline.add_slot(s); });
+    collector->poll_process_events([&](const mb_proc_event& ev) {
+      if (ev.type == MB_PROC_FORK) pipeline.process_forked(static_cast<pid_t>(ev.tgid));
+      if (ev.type == MB_PROC_EXIT) pipeline.process_exited(static_cast<pid_t>(ev.tgid));
+    });
+    auto now = collector->counters();
+    std::array<uint64_t, MB_NR_COUNTERS> delta{};
+    for (int i = 0; i < MB_NR_COUNTERS; ++i) delta[i] = now[i] - last[i];
+    last = now;
+    auto tracked = collector->tracked_processes();
+    IntervalReport r = pipeline.finish_interval(delta, tracked.size());
+    r.elapsed_s = elapsed();
+    r.sampler = collector->sampler().name;
+    reporter.interval(r);
+    if (opts.duration_s > 0 && elapsed() >= opts.duration_s - 1e-3 && stop_reason.empty()) stop_reason = "duration";
+    if (tree_mode && tracked.empty() && stop_reason.empty()) stop_reason = "tracked processes exited";
+  }
+  const std::string sampler_name = collector->sampler().name;
+  collector.reset();  // detach before the summary: nothing more is counted
+  Summary s = pipeline.summary();
+  s.elapsed_s = elapsed();
+  s.sampler = sampler_name;
+  reporter.summary(s);
+  if (opts.verbose) std::fprintf(stderr, "membalancer: stopped: %s\n", stop_reason.c_str());
+  return 0;
+}
+
+}  // namespace mb

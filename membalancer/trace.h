@@ -1,0 +1,22 @@
+// `membalancer trace`: sample the tracked processes and report, never migrate.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "membalancer/bpf_collector.h"
+#include "membalancer/options.h"
+#include "membalancer/topology.h"
+
+namespace mb {
+
+int run_trace(const Options& opts);
+
+// Opens the collector with the requested sampler; for "auto", the first of
+// sampler_list() that opens, printing one line saying which and why.
+std::unique_ptr<BpfCollector> open_collector(const Options& opts, const CollectorConfig& cfg, const Topology& topo);
+
+// --info: what this machine offers.
+int print_info();
+
+}  // namespace mb
