@@ -34,7 +34,7 @@ LIBS := -lbpf -lelf -lz -lnuma -ldw
 DEB_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev \
 	libnuma-dev libcli11-dev libgtest-dev libbenchmark-dev pkg-config make g++ \
 	qemu-system-x86 busybox-static cpio kmod libzstd-dev zstd xz-utils \
-	file python3
+	file python3 nlohmann-json3-dev
 
 .SECONDARY:
 .PHONY: all deps test unit-test integration-test vm-test demo bench install clean module

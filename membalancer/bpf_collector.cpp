@@ -273,6 +273,7 @@ int BpfCollector::swap_tables() {
   if (bpf_map_update_elem(bpf_map__fd(skel_->maps.page_tables), &zero, &next, BPF_ANY))
     throw SystemError("swapping the page tables", errno);
   active_ = 1 - active_;
+  counters_at_swap_ = counters();
   return drained;
 }
 

@@ -68,6 +68,9 @@ class BpfCollector {
 
   // Global counters summed over CPUs (enum mb_counter).
   std::array<uint64_t, MB_NR_COUNTERS> counters() const;
+  // The counters read right after the last swap: they match the pages the
+  // last drain delivered, however long the drain and its consumer took.
+  const std::array<uint64_t, MB_NR_COUNTERS>& counters_at_swap() const { return counters_at_swap_; }
 
   // Delivers process fork/exit events that arrived since the last call.
   void poll_process_events(const std::function<void(const mb_proc_event&)>& fn);
@@ -115,6 +118,7 @@ class BpfCollector {
   std::vector<mb_page_slot> zeros_;
   std::function<void(const mb_proc_event&)> proc_cb_;
   std::function<void(const mb_sample&)> sample_cb_;
+  std::array<uint64_t, MB_NR_COUNTERS> counters_at_swap_{};
 };
 
 }  // namespace mb

@@ -111,6 +111,7 @@ Options parse_options(int argc, const char* const* argv, int* exit_status) {
     *exit_status = app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::string msg = e.what();
+    if (dynamic_cast<const CLI::FileError*>(&e) || dynamic_cast<const CLI::ConfigError*>(&e)) msg = "--config: " + msg;
     // One line: CLI11 messages can carry a trailing newline or a list.
     for (auto& c : msg)
       if (c == '\n') c = ' ';

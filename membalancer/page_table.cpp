@@ -9,8 +9,10 @@ PageTable::PageTable(size_t capacity, float decay, uint32_t forget_after, float 
       decay_(decay),
       forget_after_(forget_after),
       forget_heat_(forget_heat) {
-  // Load factor at most 0.8 keeps linear probes short.
-  slots_.resize(capacity_ + capacity_ / 4 + 1);
+  // Load factor at most 0.8 keeps linear probes short; at least one slot
+  // always stays empty so probes end. capacity + capacity/4 slots of 40 bytes:
+  // at most 50 bytes per page of capacity (from capacity 4 up).
+  slots_.resize(capacity_ + std::max<size_t>(capacity_ / 4, 1));
 }
 
 size_t PageTable::home(uint64_t key) const {

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstring>
 #include <sstream>
 
@@ -125,7 +126,8 @@ std::optional<SamplerPlan> plan_sampler(const std::string& name, const SamplerOp
     }
     perf_event_attr a = base_attr();
     a.type = *type;
-    a.sample_period = opts.ibs_period & ~0xfULL;  // IBS counts in units of 16
+    // IBS counts in units of 16; 0 would make a counting event that never samples.
+    a.sample_period = std::max<uint64_t>(opts.ibs_period & ~0xfULL, 16);
     a.sample_type = PERF_SAMPLE_RAW | PERF_SAMPLE_TID | PERF_SAMPLE_CPU;
     plan.kind = MB_SAMPLER_IBS;
     plan.attr = a;

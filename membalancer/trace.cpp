@@ -150,7 +150,7 @@ int run_trace(const Options& opts) {
       if (ev.type == MB_PROC_FORK) pipeline.process_forked(static_cast<pid_t>(ev.tgid));
       if (ev.type == MB_PROC_EXIT) pipeline.process_exited(static_cast<pid_t>(ev.tgid));
     });
-    auto now = collector->counters();
+    const auto& now = collector->counters_at_swap();
     std::array<uint64_t, MB_NR_COUNTERS> delta{};
     for (int i = 0; i < MB_NR_COUNTERS; ++i) delta[i] = now[i] - last[i];
     last = now;

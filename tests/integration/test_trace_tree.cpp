@@ -1,0 +1,169 @@
+// membalancer trace on a real process tree with the fault sampler: distinct
+// pages per process match what the workload touched, untracked processes stay
+// out, exited processes leave the table, and the run ends by itself when the
+// tree is gone.
+#include <set>
+
+#include "tests/integration/harness.h"
+
+using namespace mbtest;
+using nlohmann::json;
+
+namespace {
+
+struct Reported {
+  uint64_t pages = 0;
+  bool present = false;
+};
+
+// Pages of pid in the last interval line that lists it.
+Reported last_pages(const std::vector<json>& lines, int pid) {
+  Reported r;
+  for (const auto& l : lines) {
+    if (l["type"] != "interval") continue;
+    for (const auto& p : l["processes"])
+      if (p["pid"] == pid) r.pages = p["pages"], r.present = true;
+  }
+  return r;
+}
+
+bool mentions_pid(const std::vector<json>& lines, int pid) {
+  for (const auto& l : lines) {
+    if (l["type"] != "interval") continue;
+    for (const auto& p : l["processes"])
+      if (p["pid"] == pid) return true;
+    for (const auto& a : l["accessed_ranges"])
+      if (a["pid"] == pid) return true;
+  }
+  return false;
+}
+
+// Pages of [start, start+size) covered by pid's accessed ranges, all intervals.
+uint64_t covered_pages(const std::vector<json>& lines, int pid, uint64_t start, uint64_t size) {
+  std::set<uint64_t> pages;
+  for (const auto& l : lines) {
+    if (l["type"] != "interval") continue;
+    for (const auto& a : l["accessed_ranges"]) {
+      if (a["pid"] != pid) continue;
+      uint64_t s = std::stoull(a["start"].get<std::string>(), nullptr, 16);
+      uint64_t e = std::stoull(a["end"].get<std::string>(), nullptr, 16);
+      for (uint64_t p = std::max(s, start); p < std::min(e, start + size); p += 4096) pages.insert(p);
+    }
+  }
+  return pages.size();
+}
+
+std::vector<json> reports(const std::string& path) { return json_lines(path); }
+
+}  // namespace
+
+TEST(TraceTree, CountsEachProcessOfAGrowingTreeAndDropsExitedOnes) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  // P waits for `start`, touches 64 MiB once, waits for `go`, then forks a
+  // child that touches 48 MiB and forks a grandchild that does the same.
+  Child tree = spawn({bin("memexercise"), "--size", "64M", "--child-size", "48M", "--touch-once", "--thp", "off",
+                      "--chain", "2", "--wait-before-touch", dir + "/start", "--spawn-after", dir + "/go", "--report",
+                      dir + "/report", "--ready-file", dir + "/ready", "--duration", "0"},
+                     dir, "tree");
+  // An untracked process faulting at the same time.
+  Child other = spawn({bin("memexercise"), "--size", "32M", "--touch-once", "--thp", "off", "--wait-before-touch",
+                       dir + "/start", "--report", dir + "/other-report", "--duration", "0"},
+                      dir, "other");
+  Child mb = spawn({bin("membalancer"), "trace", "--ppid", std::to_string(tree.pid), "--sampler", "fault", "--interval",
+                    "200", "--display", "json", "--max-ranges", "100000"},
+                   dir, "mb");
+  ASSERT_TRUE(wait_for([&] { return !json_lines(mb.out_path).empty(); }, 30))
+      << "membalancer produced no interval: " << slurp(mb.err_path);
+
+  touch(dir + "/start");
+  ASSERT_TRUE(wait_for([&] { return reports(dir + "/report").size() >= 1; }, 30));
+  touch(dir + "/go");  // the child and grandchild are born after membalancer started
+  ASSERT_TRUE(wait_for([&] { return file_exists(dir + "/ready"); }, 30)) << slurp(tree.err_path);
+  ASSERT_TRUE(wait_for([&] { return reports(dir + "/other-report").size() == 1; }, 30));
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));  // a few intervals to drain
+
+  auto tree_reports = reports(dir + "/report");
+  ASSERT_EQ(tree_reports.size(), 3u);
+  auto lines = json_lines(mb.out_path);
+  std::map<int, int> depth_pid;
+  for (const auto& r : tree_reports) {
+    int pid = r["pid"];
+    uint64_t touched = r["pages_touched"];
+    uint64_t start = std::stoull(r["region_start"].get<std::string>(), nullptr, 16);
+    uint64_t size = r["region_size"];
+    depth_pid[r["depth"]] = pid;
+    Reported got = last_pages(lines, pid);
+    ASSERT_TRUE(got.present) << "pid " << pid << " (depth " << r["depth"] << ") never reported";
+    // Distinct pages in the table: the region plus the few pages the process
+    // faulted outside it (stack, heap, copy-on-write after fork).
+    EXPECT_NEAR(static_cast<double>(got.pages), static_cast<double>(touched), 0.01 * touched)
+        << "pid " << pid << " depth " << r["depth"];
+    // Every page of the region was seen, and attributed to this process.
+    EXPECT_GE(covered_pages(lines, pid, start, size), static_cast<uint64_t>(0.99 * touched)) << "pid " << pid;
+  }
+  int untracked = reports(dir + "/other-report")[0]["pid"];
+  EXPECT_FALSE(mentions_pid(lines, untracked)) << "untracked pid " << untracked << " was reported";
+  EXPECT_FALSE(mentions_pid(lines, mb.pid)) << "membalancer reported itself";
+
+  // The grandchild exits: it leaves the table; the others stay.
+  int grandchild = depth_pid[2];
+  kill(grandchild, SIGTERM);
+  size_t before = json_lines(mb.out_path).size();
+  ASSERT_TRUE(wait_for([&] { return json_lines(mb.out_path).size() >= before + 3; }, 30));
+  lines = json_lines(mb.out_path);
+  const json& latest = lines.back();
+  bool grandchild_listed = false, parent_listed = false;
+  for (const auto& p : latest["processes"]) {
+    if (p["pid"] == grandchild) grandchild_listed = true;
+    if (p["pid"] == depth_pid[0]) parent_listed = true;
+  }
+  EXPECT_FALSE(grandchild_listed) << "exited grandchild still in the table";
+  EXPECT_TRUE(parent_listed);
+  EXPECT_EQ(latest["tracked_processes"], 2);
+
+  // The whole tree exits: membalancer ends on its own, status 0, with a summary.
+  kill(tree.pid, SIGTERM);
+  EXPECT_EQ(wait_exit(tree.pid, 30), 0) << slurp(tree.err_path);
+  int status = wait_exit(mb.pid, 30);
+  EXPECT_EQ(status, 0) << slurp(mb.err_path);
+  lines = json_lines(mb.out_path);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines.back()["type"], "summary");
+  EXPECT_EQ(lines.back()["processes_exited"], 3);
+  EXPECT_EQ(lines.back()["table_pages"], 0) << "pages of exited processes left in the table";
+  EXPECT_EQ(lines.back()["dropped"], 0);
+
+  kill(other.pid, SIGTERM);
+  wait_exit(other.pid, 30);
+}
+
+TEST(TraceTree, PidModeDoesNotFollowChildren) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  Child tree = spawn({bin("memexercise"), "--size", "16M", "--touch-once", "--thp", "off", "--chain", "1",
+                      "--wait-before-touch", dir + "/start", "--report", dir + "/report", "--ready-file",
+                      dir + "/ready", "--duration", "0"},
+                     dir, "tree");
+  Child mb = spawn({bin("membalancer"), "trace", "--pid", std::to_string(tree.pid), "--sampler", "fault",
+                    "--interval", "200", "--display", "json"},
+                   dir, "mb");
+  ASSERT_TRUE(wait_for([&] { return !json_lines(mb.out_path).empty(); }, 30)) << slurp(mb.err_path);
+  touch(dir + "/start");
+  ASSERT_TRUE(wait_for([&] { return file_exists(dir + "/ready"); }, 30));
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  auto lines = json_lines(mb.out_path);
+  int child = -1;
+  for (const auto& r : json_lines(dir + "/report"))
+    if (r["depth"] == 1) child = r["pid"];
+  ASSERT_GT(child, 0);
+  EXPECT_TRUE(last_pages(lines, tree.pid).present);
+  EXPECT_GE(last_pages(lines, tree.pid).pages, 4096u * 99 / 100);
+  EXPECT_FALSE(mentions_pid(lines, child)) << "--pid followed a child";
+  kill(mb.pid, SIGINT);
+  EXPECT_EQ(wait_exit(mb.pid, 30), 0);
+  lines = json_lines(mb.out_path);
+  EXPECT_EQ(lines.back()["type"], "summary");
+  kill(tree.pid, SIGTERM);
+  wait_exit(tree.pid, 30);
+}
