@@ -2,6 +2,9 @@
 // pages per process match what the workload touched, untracked processes stay
 // out, exited processes leave the table, and the run ends by itself when the
 // tree is gone.
+#include <sys/stat.h>
+
+#include <cstring>
 #include <set>
 
 #include "tests/integration/harness.h"
@@ -166,4 +169,75 @@ TEST(TraceTree, PidModeDoesNotFollowChildren) {
   EXPECT_EQ(lines.back()["type"], "summary");
   kill(tree.pid, SIGTERM);
   wait_exit(tree.pid, 30);
+}
+
+namespace {
+
+// The first cgroup v2 mount, or "".
+std::string cgroup2_mount() {
+  std::ifstream in("/proc/mounts");
+  std::string dev, path, type, rest;
+  while (in >> dev >> path >> type && std::getline(in, rest))
+    if (type == "cgroup2") return path;
+  return "";
+}
+
+}  // namespace
+
+TEST(TraceTree, CgroupModeTracksOnlyTheCgroup) {
+  REQUIRE_ROOT();
+  std::string root = cgroup2_mount();
+  if (root.empty()) {
+    if (in_ci()) FAIL() << "CI=true: no cgroup v2 mount";
+    GTEST_SKIP() << "no cgroup v2 mount";
+  }
+  std::string cg = root + "/mbtest-" + std::to_string(getpid());
+  ASSERT_EQ(mkdir(cg.c_str(), 0755), 0) << cg << ": " << strerror(errno);
+  std::string dir = temp_dir();
+  Child inside = spawn({bin("memexercise"), "--size", "16M", "--touch-once", "--thp", "off", "--wait-before-touch",
+                        dir + "/start", "--report", dir + "/in-report", "--duration", "0"},
+                       dir, "inside");
+  Child outside = spawn({bin("memexercise"), "--size", "16M", "--touch-once", "--thp", "off", "--wait-before-touch",
+                         dir + "/start", "--report", dir + "/out-report", "--duration", "0"},
+                        dir, "outside");
+  std::ofstream(cg + "/cgroup.procs") << inside.pid << "\n";
+  Child mb = spawn({bin("membalancer"), "trace", "--cgroup", cg, "--sampler", "fault", "--interval", "200",
+                    "--display", "json"},
+                   dir, "mb");
+  ASSERT_TRUE(wait_for([&] { return !json_lines(mb.out_path).empty(); }, 30)) << slurp(mb.err_path);
+  touch(dir + "/start");
+  ASSERT_TRUE(wait_for([&] { return json_lines(dir + "/in-report").size() == 1 && json_lines(dir + "/out-report").size() == 1; }, 30));
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  auto lines = json_lines(mb.out_path);
+  EXPECT_GE(last_pages(lines, inside.pid).pages, 4096u * 99 / 100);
+  EXPECT_FALSE(mentions_pid(lines, outside.pid));
+  kill(mb.pid, SIGTERM);
+  EXPECT_EQ(wait_exit(mb.pid, 30), 0);
+  kill(inside.pid, SIGTERM);
+  kill(outside.pid, SIGTERM);
+  wait_exit(inside.pid, 30);
+  wait_exit(outside.pid, 30);
+  rmdir(cg.c_str());
+}
+
+TEST(TraceTree, AllModeSeesOthersButNotItself) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  Child w = spawn({bin("memexercise"), "--size", "16M", "--touch-once", "--thp", "off", "--wait-before-touch",
+                   dir + "/start", "--report", dir + "/report", "--duration", "0"},
+                  dir, "w");
+  Child mb = spawn({bin("membalancer"), "trace", "--all", "--sampler", "fault", "--interval", "200", "--display",
+                    "json", "--max-processes", "4096"},
+                   dir, "mb");
+  ASSERT_TRUE(wait_for([&] { return !json_lines(mb.out_path).empty(); }, 30)) << slurp(mb.err_path);
+  touch(dir + "/start");
+  ASSERT_TRUE(wait_for([&] { return json_lines(dir + "/report").size() == 1; }, 30));
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  auto lines = json_lines(mb.out_path);
+  EXPECT_GE(last_pages(lines, w.pid).pages, 4096u * 99 / 100);
+  EXPECT_FALSE(mentions_pid(lines, mb.pid));
+  kill(mb.pid, SIGINT);
+  EXPECT_EQ(wait_exit(mb.pid, 30), 0);
+  kill(w.pid, SIGTERM);
+  wait_exit(w.pid, 30);
 }
