@@ -370,7 +370,9 @@ std::array<uint64_t, MB_NR_COUNTERS> BpfCollector::counters() const {
 
 void BpfCollector::poll_process_events(const std::function<void(const mb_proc_event&)>& fn) {
   proc_cb_ = [&](const mb_proc_event& ev) {
+    // Keep the helper module's scan list equal to the tracked set.
     if (ev.type == MB_PROC_FORK) abit_command("add", static_cast<pid_t>(ev.tgid));
+    if (ev.type == MB_PROC_EXIT) abit_command("del", static_cast<pid_t>(ev.tgid));
     fn(ev);
   };
   ring_buffer__consume(proc_rb_);

@@ -60,6 +60,26 @@ void Pipeline::process_forked(pid_t tgid) {
 
 void Pipeline::process_exited(pid_t tgid) { exited_.insert(static_cast<uint32_t>(tgid)); }
 
+void Pipeline::add_tasks(const std::vector<TaskSnapshot>& tasks) {
+  cpu_node_acc_.clear();
+  threads_ = 0;
+  for (const auto& t : tasks) {
+    auto& prev = task_prev_[t.tid];
+    std::vector<std::pair<int, uint32_t>> now;
+    for (int node = 0; node < MB_MAX_NODES; ++node) {
+      uint32_t v = t.stats.cpu_node_accesses[node];
+      if (!v) continue;
+      now.emplace_back(node, v);
+      uint32_t before = 0;
+      for (auto& [n, c] : prev)
+        if (n == node) before = c;
+      if (v > before) cpu_node_acc_[node] += v - before;
+    }
+    if (t.stats.flags & MB_TASK_EXITED) task_prev_.erase(t.tid);  // read for the last time
+    else prev = std::move(now), ++threads_;
+  }
+}
+
 IntervalReport Pipeline::finish_interval(const std::array<uint64_t, MB_NR_COUNTERS>& delta, uint64_t tracked) {
   IntervalReport r;
   r.interval = interval_;
@@ -142,6 +162,9 @@ IntervalReport Pipeline::finish_interval(const std::array<uint64_t, MB_NR_COUNTE
     t.pages += n.pages;
   }
   std::sort(r.nodes.begin(), r.nodes.end(), [](auto& a, auto& b) { return a.node < b.node; });
+  for (auto& [node, acc] : cpu_node_acc_) r.cpu_nodes.push_back({node, acc, 0});
+  std::sort(r.cpu_nodes.begin(), r.cpu_nodes.end(), [](auto& a, auto& b) { return a.node < b.node; });
+  r.threads = threads_;
 
   table_.remove_processes(exited_);
   for (uint32_t t : exited_) names_cache_.erase(static_cast<pid_t>(t));

@@ -13,6 +13,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "membalancer/bpf_collector.h"
 #include "membalancer/node_resolver.h"
 #include "membalancer/page_table.h"
 #include "membalancer/report.h"
@@ -37,6 +38,9 @@ class Pipeline {
   void add_slot(const mb_page_slot& slot);
   void process_forked(pid_t tgid);
   void process_exited(pid_t tgid);
+  // Cumulative per-thread statistics (BpfCollector::drain_tasks): this
+  // interval's accesses by CPU node are the growth since the last call.
+  void add_tasks(const std::vector<TaskSnapshot>& tasks);
   // Resolves nodes, removes exited processes, builds the report.
   IntervalReport finish_interval(const std::array<uint64_t, MB_NR_COUNTERS>& counters_delta,
                                  uint64_t tracked_processes);
@@ -60,6 +64,10 @@ class Pipeline {
   std::unordered_map<int, NodeAccesses> node_acc_;
   std::unordered_map<uint32_t, uint64_t> process_acc_;
   std::unordered_set<uint32_t> exited_;
+  std::unordered_map<int, uint64_t> cpu_node_acc_;
+  uint64_t threads_ = 0;
+  // Per thread: last cumulative accesses by CPU node (sparse: node, count).
+  std::unordered_map<uint32_t, std::vector<std::pair<int, uint32_t>>> task_prev_;
   uint64_t pages_this_interval_ = 0;
   uint64_t accesses_this_interval_ = 0;
 

@@ -82,6 +82,17 @@ void Reporter::histogram(const IntervalReport& r) {
                  n.pages);
   }
   if (r.nodes.empty()) std::fprintf(out_, "  (no accesses this interval)\n");
+  if (!r.cpu_nodes.empty()) {
+    uint64_t total = 0;
+    for (const auto& n : r.cpu_nodes) total += n.accesses;
+    std::fprintf(out_, "\nACCESSES BY CPU NODE\n");
+    for (const auto& n : r.cpu_nodes) {
+      double pct = share(n.accesses, total);
+      int bar = static_cast<int>(std::lround(pct / 100.0 * width));
+      std::fprintf(out_, "  node %-3s %6.1f%% |%s%*s| %" PRIu64 " accesses\n", node_label(n.node).c_str(), pct,
+                   std::string(bar, '#').c_str(), width - bar, "", n.accesses);
+    }
+  }
   std::fprintf(out_, "\nHOTTEST REGIONS\n");
   for (const auto& g : r.hottest)
     std::fprintf(out_, "  pid %-7u %-15s %18s  %9s  %6" PRIu64 " pages  heat %8.1f  node %s\n", g.pid,
@@ -143,6 +154,10 @@ void Reporter::json(const IntervalReport& r) {
   w.field("table_dropped_full", r.table_dropped_full);
   json_counters(w, r.counters);
   json_nodes(w, r.nodes, r.accesses_this_interval);
+  w.field("threads", r.threads);
+  w.key("cpu_nodes").begin_array();
+  for (const auto& n : r.cpu_nodes) w.begin_object().field("node", n.node).field("accesses", n.accesses).end_object();
+  w.end_array();
   w.key("processes").begin_array();
   for (const auto& p : r.processes)
     w.begin_object()

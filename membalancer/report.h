@@ -61,7 +61,9 @@ struct IntervalReport {
   uint64_t accesses_this_interval = 0;
   uint64_t exited_processes = 0;
   uint64_t table_dropped_full = 0;  // cumulative, user-space page table
-  std::vector<NodeAccesses> nodes;
+  std::vector<NodeAccesses> nodes;      // by memory node
+  std::vector<NodeAccesses> cpu_nodes;  // by the node of the CPU that accessed (samplers that know it)
+  uint64_t threads = 0;                 // live threads with samples
   std::vector<ProcessLine> processes;
   std::vector<Region> hottest;
   std::vector<PageRange> ranges;

@@ -127,6 +127,7 @@ int run_trace(const Options& opts) {
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   std::array<uint64_t, MB_NR_COUNTERS> last{};
+  std::vector<TaskSnapshot> tasks;
   const bool tree_mode = opts.mode == TrackMode::kTree || opts.mode == TrackMode::kPid;
   std::string stop_reason;
 
@@ -150,6 +151,8 @@ int run_trace(const Options& opts) {
       if (ev.type == MB_PROC_FORK) pipeline.process_forked(static_cast<pid_t>(ev.tgid));
       if (ev.type == MB_PROC_EXIT) pipeline.process_exited(static_cast<pid_t>(ev.tgid));
     });
+    collector->drain_tasks(&tasks);
+    pipeline.add_tasks(tasks);
     const auto& now = collector->counters_at_swap();
     std::array<uint64_t, MB_NR_COUNTERS> delta{};
     for (int i = 0; i < MB_NR_COUNTERS; ++i) delta[i] = now[i] - last[i];

@@ -5,8 +5,11 @@
 # seconds. membalancer starts first so it sees the workload from its first
 # touch. Needs root (BPF).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-BIN=${BIN:-bin}
+here=$(cd "$(dirname "$0")" && pwd)
+# From the repository: ../bin; installed: the binaries are on PATH.
+if [ -z "${BIN:-}" ]; then
+  if [ -x "$here/../bin/membalancer" ]; then BIN="$here/../bin"; else BIN=$(dirname "$(command -v membalancer)"); fi
+fi
 DURATION=${DEMO_DURATION:-6}
 if [ "$(id -u)" -ne 0 ]; then
   echo "make demo: needs root (BPF programs and perf events)" >&2
