@@ -55,12 +55,16 @@ class BpfCollector {
   BpfCollector& operator=(const BpfCollector&) = delete;
 
   // Swaps the page tables, then hands every slot touched since the last call
-  // to fn and clears it. Reads in fixed-size batches (bounded memory).
-  // Returns the number of pages delivered.
+  // to fn and clears it. Returns the number of pages delivered.
+  //  kMapped    reads the table in place through its memory mapping: no
+  //             syscall per slot or batch (the default)
+  //  kBatch     BPF_MAP_LOOKUP_BATCH / UPDATE_BATCH in 16K-slot batches
+  //  kOneByOne  one bpf() call per slot: the prototype's method
+  // The last two are kept as benchmark baselines.
+  enum class Drain { kMapped, kBatch, kOneByOne };
   using PageFn = std::function<void(const mb_page_slot&)>;
-  uint64_t drain_pages(const PageFn& fn);
-  // Same, one bpf() call per slot: the prototype's method, for benchmarks.
-  uint64_t drain_pages_one_by_one(const PageFn& fn);
+  uint64_t drain_pages(const PageFn& fn, Drain method = Drain::kMapped);
+  uint64_t drain_pages_one_by_one(const PageFn& fn) { return drain_pages(fn, Drain::kOneByOne); }
 
   // Cumulative per-thread statistics; exited threads are returned one last
   // time, then deleted from the map.
@@ -97,13 +101,16 @@ class BpfCollector {
   void seed_tracked();
   void attach_sampler();
   void abit_command(const char* verb, pid_t pid);
-  uint64_t read_table(int fd, const PageFn& fn, bool one_by_one);
-  int swap_tables();
+  uint64_t read_table_syscalls(int fd, const PageFn& fn, bool one_by_one);
+  uint64_t read_table_mapped(mb_page_slot* table, const PageFn& fn);
+  int swap_tables();  // returns the index of the drained table
 
   CollectorConfig cfg_;
   SamplerPlan sampler_;
   membalancer_bpf* skel_ = nullptr;
   int tables_[2] = {-1, -1};  // tables_[active_] is in page_tables[0]
+  mb_page_slot* mapped_[2] = {nullptr, nullptr};
+  size_t mapped_bytes_ = 0;
   int active_ = 0;
   std::vector<bpf_link*> links_;
   std::vector<int> perf_fds_;

@@ -1,9 +1,14 @@
 // The user-space page table: every tracked page seen, with a heat that decays
 // every interval, per-CPU-node-lane heat, and the page's memory node.
 //
-// Open addressing with linear probing in one flat array sized once at start
-// (capacity / 0.8 slots of 40 bytes: 50 bytes per tracked page at capacity),
-// backward-shift deletion, no allocation after construction. A full table
+// Decay is lazy: an entry's stored heat is as of its last access, and
+// heat(e) applies decay^(intervals since). So an interval costs work for the
+// pages touched in it, not for the whole table; cold entries are swept out
+// every few intervals.
+//
+// Open addressing with linear probing in one flat array of 40-byte entries
+// that doubles as pages arrive, up to capacity / 0.8 slots (50 bytes per
+// tracked page at capacity), with backward-shift deletion. A full table
 // counts what it could not insert.
 #pragma once
 
@@ -19,12 +24,12 @@ namespace mb {
 
 struct PageEntry {
   uint64_t key = 0;           // mb_page_key(tgid, vpn); 0 = empty slot
-  float heat = 0;             // decayed accesses
+  float heat = 0;             // decayed accesses, as of interval last_seen
   uint32_t last_seen = 0;     // interval number of the last access
   uint32_t node_checked = 0;  // interval number the node was last asked for
   uint16_t node = MB_NODE_UNKNOWN;
   uint16_t flags = 0;
-  uint16_t lane_heat[MB_CPU_LANES] = {};  // decayed accesses per CPU-node lane
+  uint16_t lane_heat[MB_CPU_LANES] = {};  // decayed accesses per CPU-node lane, as of last_seen
 
   uint32_t tgid() const { return mb_key_tgid(key); }
   uint64_t vaddr() const { return mb_key_vpn(key) << MB_PAGE_SHIFT; }
@@ -45,10 +50,18 @@ class PageTable {
   // (0.5 halves it). forget_after: intervals without access after which a page
   // whose heat fell below forget_heat is dropped.
   explicit PageTable(size_t capacity, float decay = 0.5f, uint32_t forget_after = 60,
-                     float forget_heat = 0.5f);
+                     float forget_heat = 0.5f, uint32_t sweep_every = 8);
 
-  // Starts interval `now`: decays every entry and drops forgotten ones.
+  // Starts interval `now`; every sweep_every intervals (and whenever the
+  // table is full) drops the entries that are cold and long unseen.
   void begin_interval(uint32_t now);
+
+  // Heat of e now (decayed since its last access).
+  float heat(const PageEntry& e) const { return e.heat * decay_since(e.last_seen); }
+  // Lane heat of e now.
+  float lane_heat(const PageEntry& e, int lane) const { return e.lane_heat[lane] * decay_since(e.last_seen); }
+  // Sweeps forgotten entries now; returns how many were dropped.
+  uint64_t forget_cold();
   uint32_t interval() const { return now_; }
 
   // Adds one interval's accesses of a page (from a drained BPF slot).
@@ -72,7 +85,13 @@ class PageTable {
 
  private:
   size_t home(uint64_t key) const;
+  float decay_since(uint32_t then) const {
+    uint32_t age = now_ - then;
+    return age < decay_pow_.size() ? decay_pow_[age] : 0.0f;
+  }
   void erase_at(size_t i);
+  void grow();
+  size_t max_slots_;
   void erase_if(const std::function<bool(const PageEntry&)>& pred, uint64_t* counter);
 
   std::vector<PageEntry> slots_;
@@ -80,6 +99,8 @@ class PageTable {
   float decay_;
   uint32_t forget_after_;
   float forget_heat_;
+  uint32_t sweep_every_;
+  std::vector<float> decay_pow_;  // decay^age for the ages that still matter
   uint32_t now_ = 0;
   PageTableStats stats_;
 };

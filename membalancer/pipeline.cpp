@@ -114,14 +114,15 @@ IntervalReport Pipeline::finish_interval(const std::array<uint64_t, MB_NR_COUNTE
     auto& p = procs[tgid];
     p.pid = tgid;
     p.pages += 1;
-    p.heat += e.heat;
+    const float heat = table_.heat(e);
+    p.heat += heat;
     auto& ra = regions[{tgid, e.vaddr() & region_mask}];
     ra.r.pid = tgid;
     ra.r.start = e.vaddr() & region_mask;
     ra.r.bytes = cfg_.region_bytes;
     ra.r.pages += 1;
-    ra.r.heat += e.heat;
-    ra.node_heat[e.node == MB_NODE_UNKNOWN ? -1 : e.node] += e.heat;
+    ra.r.heat += heat;
+    ra.node_heat[e.node == MB_NODE_UNKNOWN ? -1 : e.node] += heat;
     if (e.last_seen == interval_ && e.heat > 0) recent.push_back(e.key);
   });
   for (auto& [tgid, p] : procs) {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cinttypes>
 #include <cstdio>
 #include <sys/stat.h>
 
@@ -145,8 +146,17 @@ int run_trace(const Options& opts) {
         break;
       }
     }
+    // Signals that arrived while the last interval was being processed.
+    if (stop_reason.empty()) {
+      timespec zero{0, 0};
+      int sig = sigtimedwait(&stop_signals, nullptr, &zero);
+      if (sig == SIGINT || sig == SIGTERM) stop_reason = sig == SIGINT ? "SIGINT" : "SIGTERM";
+    }
+    const double work_start = elapsed();
     pipeline.begin_interval(interval);
+    const double t_begin = elapsed();
     collector->drain_pages([&](const mb_page_slot& s) { pipeline.add_slot(s); });
+    const double t_drain = elapsed();
     collector->poll_process_events([&](const mb_proc_event& ev) {
       if (ev.type == MB_PROC_FORK) pipeline.process_forked(static_cast<pid_t>(ev.tgid));
       if (ev.type == MB_PROC_EXIT) pipeline.process_exited(static_cast<pid_t>(ev.tgid));
@@ -162,6 +172,10 @@ int run_trace(const Options& opts) {
     r.elapsed_s = elapsed();
     r.sampler = collector->sampler().name;
     reporter.interval(r);
+    if (opts.verbose)
+      std::fprintf(stderr, "membalancer: interval %u processed in %.1f ms (table %.1f, drain %.1f; %" PRIu64 " pages)\n",
+                   interval, (elapsed() - work_start) * 1e3, (t_begin - work_start) * 1e3, (t_drain - t_begin) * 1e3,
+                   r.pages_this_interval);
     if (opts.duration_s > 0 && elapsed() >= opts.duration_s - 1e-3 && stop_reason.empty()) stop_reason = "duration";
     if (tree_mode && tracked.empty() && stop_reason.empty()) stop_reason = "tracked processes exited";
   }
