@@ -87,7 +87,8 @@ class PageTable {
   size_t home(uint64_t key) const;
   float decay_since(uint32_t then) const {
     uint32_t age = now_ - then;
-    return age < decay_pow_.size() ? decay_pow_[age] : 0.0f;
+    if (age < decay_pow_.size()) return decay_pow_[age];
+    return decay_ >= 1.0f ? 1.0f : 0.0f;  // decay 1 never cools, however long unseen
   }
   void erase_at(size_t i);
   void grow();

@@ -1,0 +1,311 @@
+// Unit tests for membalancer/options.h: parse_options() on argv vectors and
+// config files. Parse errors found by CLI11 print one line on stderr and set
+// status 2; validation errors throw mb::UsageError (status 2), which main()
+// prints. Both paths are asserted case by case.
+
+#include <gtest/gtest.h>
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "membalancer/error.h"
+#include "membalancer/options.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Redirects a file descriptor into a temporary file for its lifetime.
+class FdCapture {
+ public:
+  explicit FdCapture(int fd) : fd_(fd), file_(std::tmpfile()) {
+    std::fflush(nullptr);
+    saved_ = dup(fd_);
+    dup2(fileno(file_), fd_);
+  }
+  std::string finish() {
+    std::cout.flush();
+    std::cerr.flush();
+    std::fflush(nullptr);
+    if (saved_ >= 0) {
+      dup2(saved_, fd_);
+      close(saved_);
+      saved_ = -1;
+    }
+    std::string s;
+    std::rewind(file_);
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), file_)) > 0) s.append(buf, n);
+    return s;
+  }
+  ~FdCapture() {
+    finish();
+    std::fclose(file_);
+  }
+
+ private:
+  int fd_;
+  FILE* file_;
+  int saved_ = -1;
+};
+
+struct Result {
+  int status = -1;
+  mb::Options opts;
+  bool threw = false;
+  int error_status = 0;
+  std::string error;  // the UsageError's message
+  std::string err;    // stderr
+  std::string out;    // stdout
+};
+
+Result parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "membalancer");
+  std::vector<const char*> argv;
+  for (const auto& a : args) argv.push_back(a.c_str());
+  argv.push_back(nullptr);
+  Result r;
+  FdCapture out(1), err(2);
+  try {
+    r.opts = mb::parse_options(static_cast<int>(args.size()), argv.data(), &r.status);
+  } catch (const mb::Error& e) {
+    r.threw = true;
+    r.error_status = e.status();
+    r.error = e.what();
+  }
+  r.err = err.finish();
+  r.out = out.finish();
+  return r;
+}
+
+size_t lines(const std::string& s) {
+  size_t n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+// CLI11 found it: status 2, one line on stderr naming `names`.
+void expect_parse_error(const std::vector<std::string>& args, std::initializer_list<std::string> names) {
+  SCOPED_TRACE(::testing::PrintToString(args));
+  Result r = parse(args);
+  EXPECT_FALSE(r.threw) << r.error;
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(lines(r.err), 1u) << r.err;
+  EXPECT_EQ(r.err.rfind("membalancer: ", 0), 0u) << r.err;
+  for (const auto& n : names) EXPECT_NE(r.err.find(n), std::string::npos) << "'" << n << "' not in: " << r.err;
+}
+
+// Validation found it: a UsageError (status 2) naming `names`, nothing printed.
+void expect_usage_error(const std::vector<std::string>& args, std::initializer_list<std::string> names) {
+  SCOPED_TRACE(::testing::PrintToString(args));
+  Result r = parse(args);
+  ASSERT_TRUE(r.threw) << "status " << r.status << ", stderr: " << r.err;
+  EXPECT_EQ(r.error_status, 2);
+  EXPECT_EQ(r.error.find('\n'), std::string::npos) << r.error;
+  EXPECT_TRUE(r.err.empty()) << r.err;
+  for (const auto& n : names) EXPECT_NE(r.error.find(n), std::string::npos) << "'" << n << "' not in: " << r.error;
+}
+
+Result expect_ok(const std::vector<std::string>& args) {
+  Result r = parse(args);
+  EXPECT_FALSE(r.threw) << ::testing::PrintToString(args) << ": " << r.error;
+  EXPECT_EQ(r.status, -1) << ::testing::PrintToString(args) << ": " << r.err;
+  EXPECT_TRUE(r.err.empty()) << r.err;
+  return r;
+}
+
+TEST(Options, ValidTrace) {
+  Result r = expect_ok({"trace", "--ppid", "1", "--interval", "500", "--duration", "2", "--display", "json"});
+  const mb::Options& o = r.opts;
+  EXPECT_EQ(o.command, "trace");
+  EXPECT_EQ(o.mode, mb::TrackMode::kTree);
+  EXPECT_EQ(o.pid, 1);
+  EXPECT_EQ(o.interval_ms, 500u);
+  EXPECT_DOUBLE_EQ(o.duration_s, 2.0);
+  EXPECT_EQ(o.display, mb::Display::kJson);
+  EXPECT_FALSE(o.info);
+}
+
+TEST(Options, Defaults) {
+  Result r = expect_ok({"trace", "--ppid", "7"});
+  const mb::Options& o = r.opts;
+  EXPECT_EQ(o.sampler, "auto");
+  EXPECT_EQ(o.interval_ms, 1000u);
+  EXPECT_DOUBLE_EQ(o.duration_s, 0.0);
+  EXPECT_EQ(o.display, mb::Display::kHistogram);
+  EXPECT_EQ(o.top, 5);
+  EXPECT_EQ(o.region_bytes, 2u << 20);
+  EXPECT_EQ(o.max_pages, 1u << 20);
+  EXPECT_EQ(o.bpf_page_slots, 1u << 18);
+  EXPECT_DOUBLE_EQ(o.decay, 0.5);
+  EXPECT_FALSE(o.verbose);
+}
+
+TEST(Options, TargetsAndValues) {
+  Result r = expect_ok({"trace", "--pid", "42", "--sampler", "fault", "--display", "continuous", "-v"});
+  EXPECT_EQ(r.opts.mode, mb::TrackMode::kPid);
+  EXPECT_EQ(r.opts.pid, 42);
+  EXPECT_EQ(r.opts.sampler, "fault");
+  EXPECT_EQ(r.opts.display, mb::Display::kContinuous);
+  EXPECT_TRUE(r.opts.verbose);
+
+  r = expect_ok({"trace", "--all"});
+  EXPECT_EQ(r.opts.mode, mb::TrackMode::kAll);
+
+  r = expect_ok({"trace", "--cgroup", "/sys/fs/cgroup/app"});
+  EXPECT_EQ(r.opts.mode, mb::TrackMode::kCgroup);
+  EXPECT_EQ(r.opts.cgroup, "/sys/fs/cgroup/app");
+
+  r = expect_ok({"trace", "--ppid", "1", "--region-size", "64K", "--max-pages", "2M", "--bpf-page-slots", "1024",
+                 "--decay", "1", "--top", "0", "--interval", "10", "--max-ranges", "9", "--ibs-period", "4096",
+                 "--pebs-period", "333", "--max-tasks", "100", "--max-processes", "50"});
+  EXPECT_EQ(r.opts.region_bytes, 64u << 10);
+  EXPECT_EQ(r.opts.max_pages, 2u << 20);
+  EXPECT_EQ(r.opts.bpf_page_slots, 1024u);
+  EXPECT_DOUBLE_EQ(r.opts.decay, 1.0);
+  EXPECT_EQ(r.opts.top, 0);
+  EXPECT_EQ(r.opts.interval_ms, 10u);
+  EXPECT_EQ(r.opts.max_ranges, 9u);
+  EXPECT_EQ(r.opts.ibs_period, 4096u);
+  EXPECT_EQ(r.opts.pebs_period, 333u);
+  EXPECT_EQ(r.opts.max_tasks, 100u);
+  EXPECT_EQ(r.opts.max_processes, 50u);
+
+  r = expect_ok({"trace", "--ppid", "1", "--interval", "60000"});
+  EXPECT_EQ(r.opts.interval_ms, 60000u);
+}
+
+TEST(Options, Info) {
+  Result r = expect_ok({"--info"});
+  EXPECT_TRUE(r.opts.info);
+  EXPECT_EQ(r.opts.command, "");
+}
+
+TEST(Options, Help) {
+  Result r = parse({"--help"});
+  EXPECT_FALSE(r.threw);
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("trace"), std::string::npos) << r.out;
+  r = parse({"trace", "--help"});
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("--ppid"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("fault"), std::string::npos) << "sampler list in the help";
+}
+
+TEST(Options, ParseErrorsSetStatus2) {
+  expect_parse_error({"--bogus"}, {"--bogus"});
+  expect_parse_error({"trace", "--ppid", "1", "--bogus"}, {"--bogus"});
+  expect_parse_error({"trace", "--ppid", "1", "--interval", "abc"}, {"--interval", "abc"});
+  expect_parse_error({"trace", "--ppid", "x"}, {"--ppid"});
+  expect_parse_error({"trace", "--ppid", "1", "stray"}, {"stray"});
+  expect_parse_error({"trace", "--ppid", "1", "--ppid", "2"}, {"--ppid"});
+  expect_parse_error({"trace", "--ppid"}, {"--ppid"});
+  expect_parse_error({"bogus-command"}, {"bogus-command"});
+}
+
+TEST(Options, ValidationErrorsThrowUsageError) {
+  expect_usage_error({"trace", "--ppid", "1", "--interval", "5"}, {"--interval", "5"});
+  expect_usage_error({"trace", "--ppid", "1", "--interval", "60001"}, {"--interval"});
+  expect_usage_error({"trace", "--ppid", "1", "--sampler", "bogus"}, {"--sampler", "bogus"});
+  expect_usage_error({"trace"}, {"--ppid", "--pid", "--cgroup", "--all"});
+  expect_usage_error({"trace", "--ppid", "1", "--pid", "2"}, {"exactly one"});
+  expect_usage_error({"trace", "--ppid", "1", "--all"}, {"exactly one"});
+  expect_usage_error({"trace", "--ppid", "0"}, {"--ppid", "'0'"});
+  expect_usage_error({"trace", "--pid", "0"}, {"--pid"});
+  expect_usage_error({"trace", "--ppid", "1", "--display", "bogus"}, {"--display", "bogus"});
+  expect_usage_error({"trace", "--ppid", "1", "--region-size", "3K"}, {"--region-size", "power of two"});
+  expect_usage_error({"trace", "--ppid", "1", "--region-size", "2K"}, {"--region-size"});
+  expect_usage_error({"trace", "--ppid", "1", "--region-size", "2X"}, {"--region-size", "2X"});
+  expect_usage_error({"trace", "--ppid", "1", "--max-pages", "1000"}, {"--max-pages"});
+  expect_usage_error({"trace", "--ppid", "1", "--decay", "0"}, {"--decay"});
+  expect_usage_error({"trace", "--ppid", "1", "--decay", "1.5"}, {"--decay"});
+  expect_usage_error({"trace", "--ppid", "1", "--bpf-page-slots", "1000"}, {"--bpf-page-slots"});
+  expect_usage_error({"trace", "--ppid", "1", "--bpf-page-slots", "3072"}, {"--bpf-page-slots"});
+  expect_usage_error({"trace", "--ppid", "1", "--top", "1001"}, {"--top"});
+  expect_usage_error({"trace", "--ppid", "1", "--duration", "-1"}, {"--duration"});
+  expect_usage_error({}, {"no command"});
+}
+
+class ConfigFile : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/mb_options_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  std::string write(const std::string& name, const std::string& content) {
+    std::string p = dir_ + "/" + name;
+    std::ofstream(p) << content;
+    return p;
+  }
+  std::string dir_;
+};
+
+TEST_F(ConfigFile, TraceSection) {
+  std::string cfg = write("good.toml", "[trace]\ninterval = 250\nppid = 1\ndisplay = \"json\"\n");
+  Result r = expect_ok({"--config", cfg, "trace"});
+  EXPECT_EQ(r.opts.command, "trace");
+  EXPECT_EQ(r.opts.interval_ms, 250u);
+  EXPECT_EQ(r.opts.pid, 1);
+  EXPECT_EQ(r.opts.display, mb::Display::kJson);
+  // The file gives options; the command itself comes from the command line.
+  expect_usage_error({"--config", cfg}, {"no command"});
+}
+
+TEST_F(ConfigFile, CommandLineOverridesConfig) {
+  std::string cfg = write("good.toml", "[trace]\ninterval = 250\nsampler = \"fault\"\n");
+  Result r = expect_ok({"--config", cfg, "trace", "--ppid", "3", "--interval", "400"});
+  EXPECT_EQ(r.opts.interval_ms, 400u);
+  EXPECT_EQ(r.opts.sampler, "fault");
+  EXPECT_EQ(r.opts.pid, 3);
+}
+
+TEST_F(ConfigFile, DottedKeys) {
+  std::string cfg = write("dotted.toml", "trace.interval = 300\n");
+  Result r = expect_ok({"--config", cfg, "trace", "--ppid", "1"});
+  EXPECT_EQ(r.opts.interval_ms, 300u);
+}
+
+TEST_F(ConfigFile, ValuesAreValidated) {
+  std::string cfg = write("low.toml", "[trace]\ninterval = 5\n");
+  expect_usage_error({"--config", cfg, "trace", "--ppid", "1"}, {"--interval"});
+}
+
+TEST_F(ConfigFile, UnknownKeyInSection) {
+  std::string cfg = write("extra.toml", "[trace]\ninterval = 250\nbogus = 3\n");
+  expect_parse_error({"--config", cfg, "trace", "--ppid", "1"}, {"--config", "bogus"});
+}
+
+TEST_F(ConfigFile, UnknownTopLevelKey) {
+  std::string cfg = write("extra.toml", "bogus = 3\n");
+  expect_parse_error({"--config", cfg, "trace", "--ppid", "1"}, {"--config", "bogus"});
+  // A trace option outside its section is not a top-level option either.
+  cfg = write("misplaced.toml", "interval = 250\n");
+  expect_parse_error({"--config", cfg, "trace", "--ppid", "1"}, {"--config", "interval"});
+}
+
+TEST_F(ConfigFile, BadValue) {
+  std::string cfg = write("bad.toml", "[trace]\ninterval = \"abc\"\n");
+  expect_parse_error({"--config", cfg, "trace", "--ppid", "1"}, {"interval", "abc"});
+}
+
+TEST_F(ConfigFile, MissingOrUnreadable) {
+  std::string missing = dir_ + "/missing.toml";
+  expect_parse_error({"--config", missing, "trace", "--ppid", "1"}, {"--config", missing});
+  expect_parse_error({"--config", dir_, "trace", "--ppid", "1"}, {"--config", dir_});
+}
+
+}  // namespace

@@ -1,0 +1,432 @@
+// Unit tests for membalancer/pipeline.h with a fake move_pages and fake
+// process names: drained slots in, IntervalReports and a Summary out.
+
+#include <gtest/gtest.h>
+
+#include <errno.h>
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "membalancer/bpf_collector.h"
+#include "membalancer/pipeline.h"
+
+namespace {
+
+using Counters = std::array<uint64_t, MB_NR_COUNTERS>;
+
+// A drained BPF slot. node < 0: the sample had no physical address.
+mb_page_slot slot(uint32_t tgid, uint64_t vpn, uint32_t accesses, int node = -1,
+                  std::array<uint16_t, MB_CPU_LANES> lanes = {}) {
+  mb_page_slot s{};
+  s.key = mb_page_key(tgid, vpn);
+  s.accesses = accesses;
+  s.mem_node1 = node < 0 ? 0 : static_cast<uint16_t>(node + 1);
+  for (int l = 0; l < MB_CPU_LANES; ++l) s.lanes[l / 4] |= static_cast<uint64_t>(lanes[l]) << (16 * (l % 4));
+  return s;
+}
+
+struct FakeKernel {
+  // pid -> node answered for every page; missing pid: -ENOENT per page.
+  std::map<pid_t, int> node_of_pid;
+  std::vector<std::pair<pid_t, unsigned long>> calls;
+  std::map<pid_t, int> name_calls;
+
+  mb::NodeResolver::QueryFn query() {
+    return [this](pid_t pid, unsigned long count, void**, int* status) -> long {
+      calls.emplace_back(pid, count);
+      auto it = node_of_pid.find(pid);
+      for (unsigned long i = 0; i < count; ++i) status[i] = it == node_of_pid.end() ? -ENOENT : it->second;
+      return 0;
+    };
+  }
+  mb::Pipeline::NameFn names() {
+    return [this](pid_t pid) {
+      ++name_calls[pid];
+      return "proc" + std::to_string(pid);
+    };
+  }
+};
+
+mb::PipelineConfig config() {
+  mb::PipelineConfig c;
+  c.max_pages = 1024;
+  c.decay = 0.5f;
+  c.region_bytes = 2 << 20;
+  c.top = 5;
+  c.max_ranges = 256;
+  c.node_recheck_intervals = 30;
+  return c;
+}
+
+const mb::NodeAccesses* node_line(const mb::IntervalReport& r, int node) {
+  for (const auto& n : r.nodes)
+    if (n.node == node) return &n;
+  return nullptr;
+}
+
+void expect_node(const mb::IntervalReport& r, int node, uint64_t accesses, uint64_t pages) {
+  const mb::NodeAccesses* n = node_line(r, node);
+  ASSERT_NE(n, nullptr) << "node " << node;
+  EXPECT_EQ(n->accesses, accesses) << "node " << node;
+  EXPECT_EQ(n->pages, pages) << "node " << node;
+}
+
+uint64_t node_sum(const mb::IntervalReport& r) {
+  uint64_t s = 0;
+  for (const auto& n : r.nodes) s += n.accesses;
+  return s;
+}
+
+TEST(SlotLanes, UnpacksFourPerWord) {
+  mb_page_slot s = slot(1, 1, 1, -1, {1, 2, 3, 0xffff, 5, 0, 7, 8});
+  uint16_t lanes[MB_CPU_LANES];
+  mb::slot_lanes(s, lanes);
+  const uint16_t want[MB_CPU_LANES] = {1, 2, 3, 0xffff, 5, 0, 7, 8};
+  for (int l = 0; l < MB_CPU_LANES; ++l) EXPECT_EQ(lanes[l], want[l]) << l;
+  EXPECT_EQ(s.lanes[0], 0xffff000300020001ull);
+}
+
+TEST(Pipeline, NodeSharesFromSlotsAndResolver) {
+  FakeKernel k;
+  k.node_of_pid[100] = 1;  // pid 200's pages are not present (ENOENT)
+  mb::Pipeline p(config(), k.query(), k.names());
+  p.begin_interval(1);
+  p.add_slot(slot(100, 0x10, 5, 0));
+  p.add_slot(slot(100, 0x11, 3, 2));
+  p.add_slot(slot(100, 0x12, 4));
+  p.add_slot(slot(200, 0x50, 6));
+  auto r = p.finish_interval({}, 2);
+  EXPECT_EQ(r.interval, 1u);
+  ASSERT_EQ(r.nodes.size(), 4u);
+  EXPECT_EQ(r.nodes[0].node, -1);  // sorted by node, unknown first
+  expect_node(r, -1, 6, 1);
+  expect_node(r, 0, 5, 1);
+  expect_node(r, 1, 4, 1);
+  expect_node(r, 2, 3, 1);
+  EXPECT_EQ(r.accesses_this_interval, 18u);
+  EXPECT_EQ(r.pages_this_interval, 4u);
+  EXPECT_EQ(node_sum(r), r.accesses_this_interval);
+  EXPECT_EQ(r.tracked_processes, 2u);
+  EXPECT_EQ(r.table_pages, 4u);
+  // One query per process, only for pages without a node.
+  ASSERT_EQ(k.calls.size(), 2u);
+  EXPECT_EQ(k.calls[0], (std::pair<pid_t, unsigned long>{100, 1}));
+  EXPECT_EQ(k.calls[1], (std::pair<pid_t, unsigned long>{200, 1}));
+  const mb::PageEntry* e = p.table().find(mb_page_key(100, 0x12));
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->node, 1);
+  EXPECT_EQ(e->node_checked, 1u);
+  EXPECT_EQ(p.table().find(mb_page_key(200, 0x50))->node, MB_NODE_UNKNOWN);
+
+  // Next interval: the resolved page is not asked again, the unknown one is.
+  p.begin_interval(2);
+  p.add_slot(slot(100, 0x12, 2));
+  p.add_slot(slot(200, 0x50, 1));
+  r = p.finish_interval({}, 2);
+  EXPECT_EQ(k.calls.size(), 3u);
+  EXPECT_EQ(k.calls.back().first, 200);
+  ASSERT_EQ(r.nodes.size(), 2u);
+  expect_node(r, -1, 1, 1);
+  expect_node(r, 1, 2, 1);
+  EXPECT_EQ(node_sum(r), 3u);
+
+  auto s = p.summary();
+  EXPECT_EQ(s.node_queries, 3u);
+  EXPECT_EQ(s.node_query_failures, 2u);
+  ASSERT_EQ(s.nodes.size(), 4u);
+  EXPECT_EQ(s.nodes[0].node, -1);
+  EXPECT_EQ(s.nodes[0].accesses, 7u);
+  EXPECT_EQ(s.nodes[0].pages, 2u);
+  EXPECT_EQ(s.nodes[2].node, 1);
+  EXPECT_EQ(s.nodes[2].accesses, 6u);
+}
+
+TEST(Pipeline, StaleNodesAreAskedAgain) {
+  FakeKernel k;
+  k.node_of_pid[1] = 1;
+  auto cfg = config();
+  cfg.node_recheck_intervals = 3;
+  mb::Pipeline p(cfg, k.query(), k.names());
+  p.begin_interval(1);
+  p.add_slot(slot(1, 0x1, 1));
+  p.add_slot(slot(1, 0x2, 1, 0));  // node known from the sample
+  p.finish_interval({}, 1);
+  EXPECT_EQ(k.calls.size(), 1u);
+  k.node_of_pid[1] = 2;  // the page moved
+  for (uint32_t i = 2; i <= 3; ++i) {
+    p.begin_interval(i);
+    p.add_slot(slot(1, 0x1, 1));
+    p.add_slot(slot(1, 0x2, 1, 0));
+    auto r = p.finish_interval({}, 1);
+    EXPECT_EQ(k.calls.size(), 1u) << "interval " << i;
+    expect_node(r, 1, 1, 1);
+  }
+  p.begin_interval(4);
+  p.add_slot(slot(1, 0x1, 1));
+  p.add_slot(slot(1, 0x2, 1, 0));
+  auto r = p.finish_interval({}, 1);
+  ASSERT_EQ(k.calls.size(), 2u);
+  EXPECT_EQ(k.calls[1], (std::pair<pid_t, unsigned long>{1, 1}));
+  expect_node(r, 2, 1, 1);
+  expect_node(r, 0, 1, 1);
+  EXPECT_EQ(node_line(r, 1), nullptr);
+  EXPECT_EQ(p.table().find(mb_page_key(1, 0x1))->node, 2);
+  EXPECT_EQ(p.table().find(mb_page_key(1, 0x1))->node_checked, 4u);
+}
+
+TEST(Pipeline, LanesReachTheTable) {
+  FakeKernel k;
+  mb::Pipeline p(config(), k.query(), k.names());
+  p.begin_interval(1);
+  p.add_slot(slot(7, 0x9, 36, 0, {1, 2, 3, 4, 5, 6, 7, 8}));
+  p.finish_interval({}, 1);
+  const mb::PageEntry* e = p.table().find(mb_page_key(7, 0x9));
+  ASSERT_NE(e, nullptr);
+  for (int l = 0; l < MB_CPU_LANES; ++l) EXPECT_EQ(e->lane_heat[l], l + 1);
+  EXPECT_FLOAT_EQ(e->heat, 36.0f);
+  EXPECT_EQ(e->node, 0);
+}
+
+TEST(Pipeline, ProcessesAndHottestRegions) {
+  FakeKernel k;
+  auto cfg = config();
+  cfg.top = 2;
+  mb::Pipeline p(cfg, k.query(), k.names());
+  p.begin_interval(1);
+  // pid 100, region 0: 3 pages, heat 12, most heat on node 0.
+  p.add_slot(slot(100, 0x10, 5, 0));
+  p.add_slot(slot(100, 0x11, 3, 2));
+  p.add_slot(slot(100, 0x12, 4, 1));
+  // pid 100, region 0x40000000: heat 100 on node 1.
+  p.add_slot(slot(100, 0x40000, 100, 1));
+  // pid 200, region 0x200000 (2 MiB): 2 pages, heat 51, mostly node 3.
+  p.add_slot(slot(200, 0x200, 50, 3));
+  p.add_slot(slot(200, 0x3ff, 1, 2));
+  auto r = p.finish_interval({}, 2);
+
+  ASSERT_EQ(r.processes.size(), 2u);
+  EXPECT_EQ(r.processes[0].pid, 100u);
+  EXPECT_EQ(r.processes[0].comm, "proc100");
+  EXPECT_EQ(r.processes[0].pages, 4u);
+  EXPECT_EQ(r.processes[0].accesses, 112u);
+  EXPECT_DOUBLE_EQ(r.processes[0].heat, 112.0);
+  EXPECT_EQ(r.processes[1].pid, 200u);
+  EXPECT_EQ(r.processes[1].pages, 2u);
+  EXPECT_EQ(r.processes[1].accesses, 51u);
+
+  ASSERT_EQ(r.hottest.size(), 2u);  // top 2 of 3
+  EXPECT_EQ(r.hottest[0].pid, 100u);
+  EXPECT_EQ(r.hottest[0].start, 0x40000000u);
+  EXPECT_EQ(r.hottest[0].bytes, 2u << 20);
+  EXPECT_EQ(r.hottest[0].pages, 1u);
+  EXPECT_DOUBLE_EQ(r.hottest[0].heat, 100.0);
+  EXPECT_EQ(r.hottest[0].node, 1);
+  EXPECT_EQ(r.hottest[0].comm, "proc100");
+  EXPECT_EQ(r.hottest[1].pid, 200u);
+  EXPECT_EQ(r.hottest[1].start, 0x200000u);
+  EXPECT_EQ(r.hottest[1].pages, 2u);
+  EXPECT_DOUBLE_EQ(r.hottest[1].heat, 51.0);
+  EXPECT_EQ(r.hottest[1].node, 3);
+  EXPECT_EQ(r.hottest[1].comm, "proc200");
+
+  // Next interval: heat decays; only pid 200 is touched; the order flips.
+  p.begin_interval(2);
+  p.add_slot(slot(200, 0x200, 100, 3));
+  r = p.finish_interval({}, 2);
+  ASSERT_EQ(r.processes.size(), 2u);
+  EXPECT_EQ(r.processes[0].pid, 100u);
+  EXPECT_EQ(r.processes[0].pages, 4u);
+  EXPECT_EQ(r.processes[0].accesses, 0u);
+  EXPECT_DOUBLE_EQ(r.processes[0].heat, 56.0);
+  EXPECT_EQ(r.processes[1].accesses, 100u);
+  EXPECT_DOUBLE_EQ(r.processes[1].heat, 125.5);
+  ASSERT_EQ(r.hottest.size(), 2u);
+  EXPECT_EQ(r.hottest[0].pid, 200u);
+  EXPECT_DOUBLE_EQ(r.hottest[0].heat, 125.5);
+  EXPECT_EQ(r.hottest[1].start, 0x40000000u);
+  EXPECT_DOUBLE_EQ(r.hottest[1].heat, 50.0);
+}
+
+TEST(Pipeline, AllRegionsWhenTopIsLarge) {
+  FakeKernel k;
+  mb::Pipeline p(config(), k.query(), k.names());
+  p.begin_interval(1);
+  p.add_slot(slot(100, 0x10, 5, 0));
+  p.add_slot(slot(100, 0x11, 3, 2));
+  p.add_slot(slot(100, 0x12, 4, 1));
+  p.add_slot(slot(100, 0x40000, 100, 1));
+  p.add_slot(slot(200, 0x200, 50, 3));
+  auto r = p.finish_interval({}, 2);
+  ASSERT_EQ(r.hottest.size(), 3u);
+  for (size_t i = 1; i < r.hottest.size(); ++i) EXPECT_GE(r.hottest[i - 1].heat, r.hottest[i].heat);
+  EXPECT_EQ(r.hottest[2].pid, 100u);
+  EXPECT_EQ(r.hottest[2].start, 0u);
+  EXPECT_EQ(r.hottest[2].pages, 3u);
+  EXPECT_DOUBLE_EQ(r.hottest[2].heat, 12.0);
+  EXPECT_EQ(r.hottest[2].node, 0);
+}
+
+TEST(Pipeline, RegionOfUnknownNode) {
+  FakeKernel k;  // every query: ENOENT
+  mb::Pipeline p(config(), k.query(), k.names());
+  p.begin_interval(1);
+  p.add_slot(slot(5, 0x1, 9));
+  auto r = p.finish_interval({}, 1);
+  ASSERT_EQ(r.hottest.size(), 1u);
+  EXPECT_EQ(r.hottest[0].node, -1);
+}
+
+TEST(Pipeline, AccessedRanges) {
+  FakeKernel k;
+  mb::Pipeline p(config(), k.query(), k.names());
+  p.begin_interval(1);
+  for (uint64_t v : {0x12, 0x10, 0x11, 0x14, 0x20}) p.add_slot(slot(100, v, 1, 0));
+  for (uint64_t v : {0x22, 0x21}) p.add_slot(slot(101, v, 1, 0));
+  p.add_slot(slot(102, 0x5, 1, 0));
+  auto r = p.finish_interval({}, 3);
+  ASSERT_EQ(r.ranges.size(), 5u);
+  auto expect_range = [&](size_t i, uint32_t pid, uint64_t start, uint64_t end) {
+    EXPECT_EQ(r.ranges[i].pid, pid) << i;
+    EXPECT_EQ(r.ranges[i].start, start) << i;
+    EXPECT_EQ(r.ranges[i].end, end) << i;
+  };
+  expect_range(0, 100, 0x10000, 0x13000);
+  expect_range(1, 100, 0x14000, 0x15000);
+  expect_range(2, 100, 0x20000, 0x21000);
+  expect_range(3, 101, 0x21000, 0x23000);  // adjacent to pid 100's, but another process
+  expect_range(4, 102, 0x5000, 0x6000);
+  EXPECT_FALSE(r.ranges_truncated);
+
+  // Only pages accessed in this interval.
+  p.begin_interval(2);
+  p.add_slot(slot(100, 0x11, 1, 0));
+  r = p.finish_interval({}, 3);
+  ASSERT_EQ(r.ranges.size(), 1u);
+  expect_range(0, 100, 0x11000, 0x12000);
+  EXPECT_EQ(r.table_pages, 8u);
+}
+
+TEST(Pipeline, AccessedRangesTruncated) {
+  FakeKernel k;
+  auto cfg = config();
+  cfg.max_ranges = 3;
+  mb::Pipeline p(cfg, k.query(), k.names());
+  p.begin_interval(1);
+  for (uint64_t v : {0x10, 0x11, 0x12, 0x14, 0x20, 0x21, 0x30, 0x40}) p.add_slot(slot(100, v, 1, 0));
+  auto r = p.finish_interval({}, 1);
+  ASSERT_EQ(r.ranges.size(), 3u);
+  EXPECT_TRUE(r.ranges_truncated);
+  EXPECT_EQ(r.ranges[0].start, 0x10000u);
+  EXPECT_EQ(r.ranges[0].end, 0x13000u);
+  EXPECT_EQ(r.ranges[2].start, 0x20000u);
+  EXPECT_EQ(r.ranges[2].end, 0x22000u);  // the last range is still merged
+}
+
+TEST(Pipeline, ExitedProcessesAreReportedThenRemoved) {
+  FakeKernel k;
+  mb::Pipeline p(config(), k.query(), k.names());
+  p.begin_interval(1);
+  for (uint64_t v = 1; v <= 3; ++v) p.add_slot(slot(100, v, 2, 0));
+  p.add_slot(slot(200, 1, 1, 1));
+  p.process_forked(300);
+  p.process_exited(100);
+  auto r = p.finish_interval({}, 3);
+  ASSERT_EQ(r.processes.size(), 2u);
+  EXPECT_EQ(r.processes[0].pid, 100u);  // its last interval is still reported
+  EXPECT_EQ(r.processes[0].pages, 3u);
+  EXPECT_EQ(r.exited_processes, 1u);
+  EXPECT_EQ(r.table_pages, 1u);  // counted after the removal
+  EXPECT_EQ(p.table().size(), 1u);
+  for (uint64_t v = 1; v <= 3; ++v) EXPECT_EQ(p.table().find(mb_page_key(100, v)), nullptr);
+  EXPECT_NE(p.table().find(mb_page_key(200, 1)), nullptr);
+  // Names are asked once per process while it lives.
+  EXPECT_EQ(k.name_calls[100], 1);
+  EXPECT_EQ(k.name_calls[200], 1);
+  EXPECT_EQ(k.name_calls[300], 1);
+
+  p.begin_interval(2);
+  p.add_slot(slot(200, 1, 1, 1));
+  r = p.finish_interval({}, 2);
+  ASSERT_EQ(r.processes.size(), 1u);
+  EXPECT_EQ(r.processes[0].pid, 200u);
+  EXPECT_EQ(r.exited_processes, 0u);
+
+  // A reused pid is a new process: its name is asked again.
+  p.begin_interval(3);
+  p.add_slot(slot(100, 9, 1, 0));
+  p.process_exited(200);
+  p.process_exited(300);
+  r = p.finish_interval({}, 2);
+  EXPECT_EQ(k.name_calls[100], 2);
+  EXPECT_EQ(r.exited_processes, 2u);
+  EXPECT_EQ(p.table().size(), 1u);
+
+  auto s = p.summary();
+  EXPECT_EQ(s.processes_seen, 3u);
+  EXPECT_EQ(s.processes_exited, 3u);
+  EXPECT_EQ(s.intervals, 3u);
+  EXPECT_EQ(s.table_pages, 1u);
+}
+
+TEST(Pipeline, CountersPerIntervalAndSummed) {
+  FakeKernel k;
+  mb::Pipeline p(config(), k.query(), k.names());
+  Counters d1{};
+  d1[MB_CTR_SAMPLES] = 10;
+  d1[MB_CTR_ACCEPTED] = 8;
+  d1[MB_CTR_PAGE_TABLE_FULL] = 2;
+  d1[MB_CTR_SAMPLES_LOST] = 3;
+  d1[MB_CTR_LANE_SATURATED] = 7;  // not a drop
+  Counters d2{};
+  d2[MB_CTR_SAMPLES] = 5;
+  d2[MB_CTR_TASK_TABLE_FULL] = 1;
+  d2[MB_CTR_EVENTS_LOST] = 4;
+  d2[MB_CTR_TRACKED_FULL] = 2;
+  p.begin_interval(1);
+  auto r1 = p.finish_interval(d1, 1);
+  EXPECT_EQ(r1.counters, d1);
+  EXPECT_EQ(r1.dropped, 5u);
+  EXPECT_TRUE(r1.nodes.empty());
+  EXPECT_EQ(r1.accesses_this_interval, 0u);
+  p.begin_interval(2);
+  auto r2 = p.finish_interval(d2, 1);
+  EXPECT_EQ(r2.counters, d2);
+  EXPECT_EQ(r2.dropped, 7u);
+  auto s = p.summary();
+  EXPECT_EQ(s.intervals, 2u);
+  EXPECT_EQ(s.counters[MB_CTR_SAMPLES], 15u);
+  EXPECT_EQ(s.counters[MB_CTR_ACCEPTED], 8u);
+  EXPECT_EQ(s.counters[MB_CTR_LANE_SATURATED], 7u);
+  EXPECT_EQ(s.counters[MB_CTR_EVENTS_LOST], 4u);
+  EXPECT_EQ(s.dropped, 12u);
+  EXPECT_EQ(s.processes_seen, 0u);
+}
+
+TEST(Pipeline, FullTableCountsAndStillReportsNodes) {
+  FakeKernel k;
+  k.node_of_pid[1] = 2;
+  auto cfg = config();
+  cfg.max_pages = 2;
+  mb::Pipeline p(cfg, k.query(), k.names());
+  p.begin_interval(1);
+  p.add_slot(slot(1, 1, 5, 1));
+  p.add_slot(slot(1, 2, 5, 1));
+  p.add_slot(slot(1, 3, 7, 1));  // no room: counted on its sampled node
+  p.add_slot(slot(1, 4, 2));     // no room and no node: unknown, not asked
+  auto r = p.finish_interval({}, 1);
+  EXPECT_TRUE(k.calls.empty());
+  EXPECT_EQ(r.table_pages, 2u);
+  EXPECT_EQ(r.table_dropped_full, 9u);
+  EXPECT_EQ(r.pages_this_interval, 4u);
+  EXPECT_EQ(r.accesses_this_interval, 19u);
+  ASSERT_EQ(r.nodes.size(), 2u);
+  expect_node(r, -1, 2, 1);
+  expect_node(r, 1, 17, 3);
+  EXPECT_EQ(p.summary().table_dropped_full, 9u);
+}
+
+}  // namespace

@@ -1,0 +1,210 @@
+// Unit tests for membalancer/topology.h against fake sysfs trees built in a
+// temporary directory: sparse node ids, a memory-only node, distances,
+// meminfo, memory blocks, and the no-NUMA fallback.
+
+#include <gtest/gtest.h>
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "membalancer/error.h"
+#include "membalancer/topology.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+class FakeTree {
+ public:
+  FakeTree() {
+    char tmpl[] = "/tmp/mb_topo_XXXXXX";
+    if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
+    root_ = tmpl;
+  }
+  ~FakeTree() {
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+  const std::string& root() const { return root_; }
+  void write(const std::string& rel, const std::string& content) const {
+    fs::path p = fs::path(root_) / rel;
+    fs::create_directories(p.parent_path());
+    std::ofstream(p) << content;
+  }
+  void mkdir(const std::string& rel) const { fs::create_directories(fs::path(root_) / rel); }
+  void symlink(const std::string& target, const std::string& rel) const {
+    fs::path p = fs::path(root_) / rel;
+    fs::create_directories(p.parent_path());
+    fs::create_symlink(target, p);
+  }
+
+ private:
+  std::string root_;
+};
+
+std::string meminfo(int node, uint64_t total_kb, uint64_t free_kb) {
+  std::string n = std::to_string(node);
+  return "Node " + n + " MemTotal:       " + std::to_string(total_kb) + " kB\n" +  //
+         "Node " + n + " MemFree:        " + std::to_string(free_kb) + " kB\n" +   //
+         "Node " + n + " MemUsed:        " + std::to_string(total_kb - free_kb) + " kB\n" +
+         "Node " + n + " HugePages_Total:     0\n";
+}
+
+// Nodes 0, 2 and 3: 0 and 3 have CPUs, 2 is memory-only (CXL-like).
+void build_numa_tree(const FakeTree& t) {
+  const std::string nd = "devices/system/node/";
+  t.write(nd + "online", "0,2-3\n");
+  t.write(nd + "possible", "0-7\n");
+  t.write(nd + "has_cpu", "0,3\n");
+  t.write(nd + "node0/cpulist", "0-1,4\n");
+  t.write(nd + "node0/distance", "10 31 21\n");
+  t.write(nd + "node0/meminfo", meminfo(0, 1048576, 524288));
+  t.write(nd + "node2/cpulist", "\n");
+  t.write(nd + "node2/distance", "32 10 33\n");
+  t.write(nd + "node2/meminfo", meminfo(2, 4194304, 4000000));
+  t.write(nd + "node3/cpulist", "2-3,6\n");
+  t.write(nd + "node3/distance", "21 34 10\n");
+  t.write(nd + "node3/meminfo", meminfo(3, 2097152, 1));
+  // A node directory that is not online is ignored.
+  t.write(nd + "node5/cpulist", "7\n");
+
+  const std::string md = "devices/system/memory/";
+  t.write(md + "block_size_bytes", "8000000\n");
+  t.write(md + "auto_online_blocks", "online\n");
+  t.mkdir(md + "power");
+  t.write(md + "memory0/node0", "");  // a plain file is enough
+  t.symlink("../../node/node0", md + "memory1/node0");
+  t.symlink("../../node/node2", md + "memory5/node2");
+  t.symlink("../../node/node3", md + "memory6/node3");
+  t.write(md + "memory6/online", "1\n");
+  t.write(md + "memory6/state", "online\n");
+  t.mkdir(md + "memory3");  // no node link: unknown
+  t.mkdir(md + "memoryX");  // not a block
+}
+
+TEST(Topology, NodesCpusAndMemory) {
+  FakeTree t;
+  build_numa_tree(t);
+  mb::Topology topo = mb::read_topology(t.root());
+
+  ASSERT_EQ(topo.nodes.size(), 3u);
+  EXPECT_EQ(topo.nodes[0].id, 0);
+  EXPECT_EQ(topo.nodes[1].id, 2);
+  EXPECT_EQ(topo.nodes[2].id, 3);
+  EXPECT_EQ(topo.nodes[0].cpus, (std::vector<int>{0, 1, 4}));
+  EXPECT_TRUE(topo.nodes[1].cpus.empty());
+  EXPECT_EQ(topo.nodes[2].cpus, (std::vector<int>{2, 3, 6}));
+
+  EXPECT_EQ(topo.nodes[0].mem_total_bytes, 1048576ull * 1024);
+  EXPECT_EQ(topo.nodes[0].mem_free_bytes, 524288ull * 1024);
+  EXPECT_EQ(topo.nodes[1].mem_total_bytes, 4194304ull * 1024);
+  EXPECT_EQ(topo.nodes[1].mem_free_bytes, 4000000ull * 1024);
+  EXPECT_EQ(topo.nodes[2].mem_free_bytes, 1024u);
+
+  ASSERT_NE(topo.node(2), nullptr);
+  EXPECT_EQ(topo.node(2)->id, 2);
+  EXPECT_EQ(topo.node(1), nullptr);
+  EXPECT_EQ(topo.node(5), nullptr);
+  EXPECT_EQ(topo.max_node_id(), 3);
+  EXPECT_EQ(topo.cpu_nodes(), (std::vector<int>{0, 3}));
+}
+
+TEST(Topology, CpuNodeMap) {
+  FakeTree t;
+  build_numa_tree(t);
+  mb::Topology topo = mb::read_topology(t.root());
+  // CPUs 0..6; 5 is in no online node.
+  EXPECT_EQ(topo.cpu_node, (std::vector<int>{0, 0, 3, 3, 0, -1, 3}));
+}
+
+TEST(Topology, Distances) {
+  FakeTree t;
+  build_numa_tree(t);
+  mb::Topology topo = mb::read_topology(t.root());
+  // The distance file's columns follow the online node ids 0, 2, 3.
+  EXPECT_EQ(topo.distance(0, 0), 10);
+  EXPECT_EQ(topo.distance(0, 2), 31);
+  EXPECT_EQ(topo.distance(0, 3), 21);
+  EXPECT_EQ(topo.distance(2, 0), 32);
+  EXPECT_EQ(topo.distance(2, 2), 10);
+  EXPECT_EQ(topo.distance(2, 3), 33);
+  EXPECT_EQ(topo.distance(3, 0), 21);
+  EXPECT_EQ(topo.distance(3, 2), 34);
+  EXPECT_EQ(topo.node(0)->distance.size(), 3u);
+  EXPECT_EQ(topo.node(0)->distance.count(1), 0u);
+  // Unknown: 10 to itself, 20 otherwise.
+  EXPECT_EQ(topo.distance(7, 7), 10);
+  EXPECT_EQ(topo.distance(7, 0), 20);
+  EXPECT_EQ(topo.distance(0, 7), 20);
+}
+
+TEST(Topology, MemoryBlocks) {
+  FakeTree t;
+  build_numa_tree(t);
+  mb::Topology topo = mb::read_topology(t.root());
+  EXPECT_EQ(topo.mem_block_bytes, 0x8000000u);
+  const uint16_t U = 0xffff;
+  EXPECT_EQ(topo.mem_block_node, (std::vector<uint16_t>{0, 0, U, U, U, 2, 3}));
+}
+
+TEST(Topology, RefreshNodeMemory) {
+  FakeTree t;
+  build_numa_tree(t);
+  mb::Topology topo = mb::read_topology(t.root());
+  t.write("devices/system/node/node2/meminfo", meminfo(2, 4194304, 123));
+  mb::refresh_node_memory(topo, t.root());
+  EXPECT_EQ(topo.node(2)->mem_free_bytes, 123u * 1024);
+  EXPECT_EQ(topo.node(2)->mem_total_bytes, 4194304ull * 1024);
+  EXPECT_EQ(topo.node(0)->mem_free_bytes, 524288ull * 1024);
+}
+
+TEST(Topology, NoNumaFallback) {
+  FakeTree t;
+  t.write("devices/system/cpu/online", "0-5\n");
+  t.write("devices/system/cpu/possible", "0-63\n");
+  mb::Topology topo = mb::read_topology(t.root());
+  ASSERT_EQ(topo.nodes.size(), 1u);
+  EXPECT_EQ(topo.nodes[0].id, 0);
+  EXPECT_EQ(topo.nodes[0].cpus, (std::vector<int>{0, 1, 2, 3, 4, 5}));
+  EXPECT_EQ(topo.cpu_node, (std::vector<int>{0, 0, 0, 0, 0, 0}));
+  EXPECT_EQ(topo.cpu_nodes(), (std::vector<int>{0}));
+  EXPECT_EQ(topo.distance(0, 0), 10);
+  EXPECT_EQ(topo.max_node_id(), 0);
+  EXPECT_EQ(topo.mem_block_bytes, 0u);
+  EXPECT_TRUE(topo.mem_block_node.empty());
+}
+
+TEST(Topology, BadOnlineListIsAUsageErrorNamingTheFile) {
+  FakeTree t;
+  t.write("devices/system/node/online", "0-x\n");
+  try {
+    mb::read_topology(t.root());
+    ADD_FAILURE() << "no error";
+  } catch (const mb::UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("devices/system/node/online"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ParseNodeMeminfo, TotalAndFree) {
+  uint64_t total = 0, free = 0;
+  EXPECT_TRUE(mb::parse_node_meminfo(meminfo(1, 2048, 1024), &total, &free));
+  EXPECT_EQ(total, 2048u * 1024);
+  EXPECT_EQ(free, 1024u * 1024);
+}
+
+TEST(ParseNodeMeminfo, MissingFieldsFail) {
+  uint64_t total = 7, free = 7;
+  EXPECT_FALSE(mb::parse_node_meminfo("Node 0 MemTotal:  100 kB\n", &total, &free));
+  EXPECT_EQ(total, 102400u);
+  EXPECT_EQ(free, 7u);
+  EXPECT_FALSE(mb::parse_node_meminfo("", &total, &free));
+  EXPECT_FALSE(mb::parse_node_meminfo("garbage\nmore garbage here\n", &total, &free));
+}
+
+}  // namespace
