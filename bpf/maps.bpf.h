@@ -16,7 +16,7 @@ const volatile bool follow_forks = true; /* --ppid: children join the tracked se
 const volatile bool track_cgroup = false; /* --cgroup: cgroup_filter[0] */
 const volatile bool stream_samples = false; /* one ring-buffer record per sample */
 const volatile __u64 perf_sample_type = 0;  /* attr.sample_type of the sampler */
-const volatile __u32 page_table_bits = 10;  /* log2 of the page table's slots */
+const volatile __u32 page_set_bits = 7;     /* log2 of the page table's sets */
 const volatile __u32 mem_block_shift = 27;  /* log2 of the memory block size */
 
 /* The active page table: slot 0 holds an array of mb_page_slot. User space
@@ -24,13 +24,13 @@ const volatile __u32 mem_block_shift = 27;  /* log2 of the memory block size */
  * programs, so nothing is counted into a table being read). */
 /* Forces the complete slot type into BTF: the inner map definition alone
  * leaves only a forward declaration, and libbpf needs the value size. */
-struct mb_page_slot mb_page_slot_btf_anchor;
+struct mb_page_set mb_page_set_btf_anchor;
 
 struct page_table_array {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1024);
+	__uint(max_entries, 128);
 	__type(key, __u32);
-	__type(value, struct mb_page_slot);
+	__type(value, struct mb_page_set);
 };
 
 struct {

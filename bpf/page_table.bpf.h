@@ -5,25 +5,16 @@
 
 #include "maps.bpf.h"
 
-/* Finds or claims the slot of key in the active table (MB_PAGE_WAYS ways). */
-static __always_inline struct mb_page_slot *mb_page_slot_get(__u64 key)
+/* Finds or claims key's slot among the ways of one set, starting at way
+ * `first`. */
+static __always_inline struct mb_page_slot *mb_set_probe(struct mb_page_set *set, __u64 key,
+							 __u32 first)
 {
-	__u32 zero = 0;
-	void *table = bpf_map_lookup_elem(&page_tables, &zero);
-	__u32 set;
-
-	if (!table)
-		return NULL;
-	set = mb_key_hash(key, page_table_bits) & ~(__u32)(MB_PAGE_WAYS - 1);
 #pragma unroll
-	for (int way = 0; way < MB_PAGE_WAYS; way++) {
-		__u32 idx = set + way;
-		struct mb_page_slot *slot = bpf_map_lookup_elem(table, &idx);
-		__u64 seen;
+	for (int i = 0; i < MB_PAGE_WAYS; i++) {
+		struct mb_page_slot *slot = &set->way[(first + i) & (MB_PAGE_WAYS - 1)];
+		__u64 seen = slot->key;
 
-		if (!slot)
-			return NULL;
-		seen = slot->key;
 		if (seen == key)
 			return slot;
 		if (seen != 0)
@@ -35,9 +26,35 @@ static __always_inline struct mb_page_slot *mb_page_slot_get(__u64 key)
 	return NULL;
 }
 
+/* Finds or claims the slot of key in the active table: its home set, then
+ * the next set. */
+static __always_inline struct mb_page_slot *mb_page_slot_get(__u64 key)
+{
+	__u32 zero = 0;
+	void *table = bpf_map_lookup_elem(&page_tables, &zero);
+	__u32 first = key & (MB_PAGE_WAYS - 1);
+	__u32 mask = (1U << page_set_bits) - 1;
+	__u32 home, next;
+	struct mb_page_set *set;
+	struct mb_page_slot *slot;
+
+	if (!table)
+		return NULL;
+	home = mb_key_set(key, page_set_bits);
+	set = bpf_map_lookup_elem(table, &home);
+	if (!set)
+		return NULL;
+	slot = mb_set_probe(set, key, first);
+	if (slot)
+		return slot;
+	next = (home + 1) & mask;
+	set = bpf_map_lookup_elem(table, &next);
+	return set ? mb_set_probe(set, key, first) : NULL;
+}
+
 static __always_inline void mb_page_account(__u32 tgid, __u64 vaddr,
 					    const struct mb_cpu_info *cpu,
-					    __u16 mem_node, __u64 now_ns)
+					    __u16 mem_node)
 {
 	__u64 vpn = vaddr >> MB_PAGE_SHIFT;
 	struct mb_page_slot *slot;
@@ -52,7 +69,9 @@ static __always_inline void mb_page_account(__u32 tgid, __u64 vaddr,
 		return;
 	}
 	__sync_fetch_and_add(&slot->accesses, 1);
-	slot->last_seen = (__u16)(now_ns >> 20);
+	/* jiffies: a plain read, NMI-safe (the coarse ktime helper is not, and
+	 * perf_event programs may not call it). */
+	slot->last_seen = (__u16)bpf_jiffies64();
 	if (mem_node != MB_NODE_UNKNOWN)
 		slot->mem_node1 = mem_node + 1;
 	if (!cpu)
@@ -90,7 +109,7 @@ static __always_inline void mb_task_node_add(__u32 *per_node, __u16 node)
 	 * otherwise check a copy and index with the original. */
 	barrier_var(idx);
 	idx &= MB_MAX_NODES - 1;
-	__sync_fetch_and_add(&per_node[idx], 1);
+	per_node[idx] += 1;
 }
 
 static __always_inline void mb_task_account(__u32 tgid, __u32 tid, __u32 cpu,
@@ -108,8 +127,10 @@ static __always_inline void mb_task_account(__u32 tgid, __u32 tid, __u32 cpu,
 		}
 		ts->tgid = tgid;
 	}
+	/* Plain adds: a thread's samples are taken on the CPU it runs on, one
+	 * at a time, so only one program updates its entry at once. */
 	ts->last_cpu = cpu;
-	__sync_fetch_and_add(&ts->accesses, 1);
+	ts->accesses += 1;
 	mb_task_node_add(ts->cpu_node_accesses, cpu_node);
 	mb_task_node_add(ts->mem_node_accesses, mem_node);
 }

@@ -21,7 +21,7 @@ namespace mb {
 
 namespace {
 
-constexpr uint32_t kDrainBatch = 16384;  // slots per bpf() batch call
+constexpr uint32_t kDrainBatch = 2048;  // sets (16K slots) per bpf() batch call
 constexpr uint32_t kTaskBatch = 1024;
 
 const char* kPrivilegeHint = "run as root, or grant CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE";
@@ -48,6 +48,10 @@ BpfCollector::BpfCollector(const CollectorConfig& cfg, const SamplerPlan& sample
     throw UsageError("page table slots must be a power of two >= 1024, got " + std::to_string(cfg_.page_slots));
   if (sampler_.kind == MB_SAMPLER_ABIT && (cfg_.mode == TrackMode::kAll || cfg_.mode == TrackMode::kCgroup))
     throw UsageError("--sampler abit scans given processes: use it with --ppid or --pid, not --all or --cgroup");
+  // Bad input is reported before anything is loaded or attached.
+  if ((cfg_.mode == TrackMode::kTree || cfg_.mode == TrackMode::kPid) && !process_exists(cfg_.pid))
+    throw UsageError(std::string(cfg_.mode == TrackMode::kTree ? "--ppid " : "--pid ") + std::to_string(cfg_.pid) +
+                     ": no such process");
   try {
     configure_and_load(topo);
     seed_tracked();
@@ -88,7 +92,8 @@ void BpfCollector::configure_and_load(const Topology& topo) {
   ro->follow_forks = cfg_.mode == TrackMode::kTree;
   ro->stream_samples = cfg_.stream_samples;
   ro->perf_sample_type = sampler_.attr ? sampler_.attr->sample_type : 0;
-  ro->page_table_bits = static_cast<uint32_t>(log2_exact(cfg_.page_slots));
+  const uint32_t sets = cfg_.page_slots / MB_PAGE_WAYS;
+  ro->page_set_bits = static_cast<uint32_t>(log2_exact(sets));
   ro->mem_block_shift = topo.mem_block_bytes ? static_cast<uint32_t>(log2_exact(topo.mem_block_bytes)) : 63;
 
   // The two page tables; page_tables[0] will point at the active one. The
@@ -100,8 +105,8 @@ void BpfCollector::configure_and_load(const Topology& topo) {
   mapped_bytes_ = (static_cast<size_t>(cfg_.page_slots) * sizeof(mb_page_slot) + getpagesize() - 1) &
                   ~static_cast<size_t>(getpagesize() - 1);
   for (int t = 0; t < 2; ++t) {
-    tables_[t] = bpf_map_create(BPF_MAP_TYPE_ARRAY, "mb_page_table", sizeof(uint32_t), sizeof(mb_page_slot),
-                                cfg_.page_slots, &table_opts);
+    tables_[t] = bpf_map_create(BPF_MAP_TYPE_ARRAY, "mb_page_table", sizeof(uint32_t), sizeof(mb_page_set), sets,
+                                &table_opts);
     if (tables_[t] < 0)
       throw SystemError("creating a page table of " + std::to_string(cfg_.page_slots) + " slots", errno,
                         "lower --bpf-page-slots, or raise RLIMIT_MEMLOCK");
@@ -160,7 +165,7 @@ void BpfCollector::configure_and_load(const Topology& topo) {
   keys_.resize(kDrainBatch);
   values_.resize(kDrainBatch);
   clear_keys_.reserve(kDrainBatch);
-  zeros_.assign(kDrainBatch, mb_page_slot{});
+  zeros_.assign(kDrainBatch, mb_page_set{});
 
   proc_rb_ = ring_buffer__new(
       bpf_map__fd(skel_->maps.proc_events),
@@ -213,7 +218,6 @@ void BpfCollector::seed_tracked() {
       return;
     }
     case TrackMode::kPid:
-      if (!process_exists(cfg_.pid)) throw UsageError("--pid " + std::to_string(cfg_.pid) + ": no such process");
       add(cfg_.pid, parent_of(cfg_.pid).value_or(0), MB_TRACKED_ROOT);
       return;
     case TrackMode::kTree: {
@@ -222,7 +226,7 @@ void BpfCollector::seed_tracked() {
       for (int pass = 0; pass < 2; ++pass) {
         auto tree = process_tree(cfg_.pid);
         if (tree.empty()) {
-          if (pass == 0) throw UsageError("--ppid " + std::to_string(cfg_.pid) + ": no such process");
+          if (pass == 0) throw UsageError("--ppid " + std::to_string(cfg_.pid) + ": exited while starting");
           return;
         }
         for (pid_t p : tree) add(p, parent_of(p).value_or(0),
@@ -303,14 +307,19 @@ uint64_t BpfCollector::read_table_mapped(mb_page_slot* table, const PageFn& fn) 
 
 uint64_t BpfCollector::read_table_syscalls(int fd, const PageFn& fn, bool one_by_one) {
   uint64_t delivered = 0;
-  // Hands the touched slots of one batch to fn, then zeroes them.
+  const uint32_t sets = cfg_.page_slots / MB_PAGE_WAYS;
+  // Hands the touched slots of one batch of sets to fn, then zeroes those sets.
   auto consume = [&](uint32_t count) {
     clear_keys_.clear();
     for (uint32_t i = 0; i < count; ++i) {
-      if (values_[i].key == 0) continue;
-      fn(values_[i]);
-      ++delivered;
-      clear_keys_.push_back(keys_[i]);
+      bool used = false;
+      for (const auto& slot : values_[i].way) {
+        if (slot.key == 0) continue;
+        fn(slot);
+        ++delivered;
+        used = true;
+      }
+      if (used) clear_keys_.push_back(keys_[i]);
     }
     if (clear_keys_.empty()) return;
     if (one_by_one) {
@@ -325,8 +334,8 @@ uint64_t BpfCollector::read_table_syscalls(int fd, const PageFn& fn, bool one_by
   };
 
   if (one_by_one) {
-    for (uint32_t start = 0; start < cfg_.page_slots; start += kDrainBatch) {
-      uint32_t count = std::min(kDrainBatch, cfg_.page_slots - start);
+    for (uint32_t start = 0; start < sets; start += kDrainBatch) {
+      uint32_t count = std::min(kDrainBatch, sets - start);
       for (uint32_t i = 0; i < count; ++i) {
         keys_[i] = start + i;
         if (bpf_map_lookup_elem(fd, &keys_[i], &values_[i])) throw SystemError("reading the page table", errno);
@@ -342,7 +351,7 @@ uint64_t BpfCollector::read_table_syscalls(int fd, const PageFn& fn, bool one_by
     int err = bpf_map_lookup_batch(fd, first ? nullptr : &in, &out, keys_.data(), values_.data(), &count, &opts);
     if (err && errno != ENOENT) throw SystemError("reading the page table (batch)", errno);
     consume(count);
-    if (err) break;  // ENOENT: past the last slot
+    if (err) break;  // ENOENT: past the last set
     in = out;
   }
   return delivered;
@@ -431,22 +440,20 @@ std::vector<pid_t> BpfCollector::tracked_processes() const {
 }
 
 void BpfCollector::fill_active_table_for_test(uint32_t count, uint32_t tgid) {
-  int fd = tables_[active_];
-  std::vector<uint32_t> keys;
-  std::vector<mb_page_slot> vals;
-  for (uint32_t i = 0; i < count && i < cfg_.page_slots; ++i) {
-    mb_page_slot s{};
-    s.key = mb_page_key(tgid, 0x10000 + i);
-    s.accesses = 1 + i % 7;
+  // Consecutive pages fill consecutive ways of their home sets, as the BPF
+  // side would place them when no set overflows.
+  mb_page_slot* table = mapped_[active_];
+  const uint32_t bits = static_cast<uint32_t>(log2_exact(cfg_.page_slots / MB_PAGE_WAYS));
+  uint32_t placed = 0;
+  for (uint64_t vpn = 0x10000; placed < count && placed < cfg_.page_slots; ++vpn) {
+    uint64_t key = mb_page_key(tgid, vpn);
+    mb_page_slot& s = table[static_cast<size_t>(mb_key_set(key, bits)) * MB_PAGE_WAYS + (key & (MB_PAGE_WAYS - 1))];
+    if (s.key != 0) continue;  // a colliding group: skip this page
+    s = mb_page_slot{};
+    s.key = key;
+    s.accesses = 1 + placed % 7;
     s.mem_node1 = 1;  // node 0
-    keys.push_back(i);
-    vals.push_back(s);
-  }
-  for (size_t off = 0; off < keys.size(); off += kDrainBatch) {
-    LIBBPF_OPTS(bpf_map_batch_opts, opts);
-    uint32_t n = static_cast<uint32_t>(std::min<size_t>(kDrainBatch, keys.size() - off));
-    if (bpf_map_update_batch(fd, keys.data() + off, vals.data() + off, &n, &opts))
-      throw SystemError("filling the page table", errno);
+    ++placed;
   }
 }
 

@@ -120,9 +120,9 @@ class BpfCollector {
   int abit_fd_ = -1;
   // Drain buffers, sized once (one batch).
   std::vector<uint32_t> keys_;
-  std::vector<mb_page_slot> values_;
+  std::vector<mb_page_set> values_;
   std::vector<uint32_t> clear_keys_;
-  std::vector<mb_page_slot> zeros_;
+  std::vector<mb_page_set> zeros_;
   std::function<void(const mb_proc_event&)> proc_cb_;
   std::function<void(const mb_sample&)> sample_cb_;
   std::array<uint64_t, MB_NR_COUNTERS> counters_at_swap_{};

@@ -22,9 +22,12 @@ enum mb_limits {
 	 * atomically as two 64-bit words. Node -> lane comes from user space. */
 	MB_CPU_LANES = 8,
 	MB_LANE_SATURATE = 0xff00, /* leave room so racing adds never carry */
-	/* Set-associative page slots: a key may live in one of this many
-	 * consecutive slots starting at its hash. */
+	/* Set-associative page slots: the table is an array of sets of this
+	 * many slots. Pages of one 32 KiB group share a home set (page i of the
+	 * group starts probing at way i), so neighbouring pages share cache
+	 * lines; a full home set spills into the next set. */
 	MB_PAGE_WAYS = 8,
+	MB_PAGE_GROUP_SHIFT = 3, /* log2(pages per group) == log2(MB_PAGE_WAYS) */
 	/* Node ids we keep per-task counts for (ids above are folded into
 	 * MB_CTR_NODE_OUT_OF_RANGE). */
 	MB_MAX_NODES = 64,
@@ -111,12 +114,18 @@ struct mb_page_slot {
 	__u64 key;           /* mb_page_key(tgid, vpn); 0 = free */
 	__u64 lanes[2];      /* 8 x u16 accesses per CPU-node lane */
 	__u32 accesses;      /* accesses this interval */
-	__u16 last_seen;     /* (ktime_ns >> 20) & 0xffff, about 1 ms units */
+	__u16 last_seen;     /* low 16 bits of jiffies at the last access */
 	__u16 mem_node1;     /* node + 1 of the physical page; 0: unknown (a
 	                      * cleared slot must read as unknown, not node 0) */
 };
 
-/* Per-task (thread) statistics, a hash keyed by tid. */
+/* One element of the in-kernel page table array: a set of slots, so that
+ * one map lookup serves every probe within the set. */
+struct mb_page_set {
+	struct mb_page_slot way[MB_PAGE_WAYS];
+};
+
+/* Per-thread statistics, a hash keyed by tid. */
 struct mb_task_stats {
 	__u32 tgid;
 	__u32 last_cpu;
@@ -197,6 +206,15 @@ static inline __u64 mb_key_vpn(__u64 key)
 	return key & ((1ULL << MB_KEY_VPN_BITS) - 1);
 }
 
+/* Home set of a page key: a hash of its 32 KiB group (fibonacci hashing,
+ * top `bits` bits). */
+static inline __u32 mb_key_set(__u64 key, __u32 bits)
+{
+	__u64 group = key >> MB_PAGE_GROUP_SHIFT;
+
+	return (__u32)((group * 0x9E3779B97F4A7C15ULL) >> (64 - bits));
+}
+
 /* Mixes a page key into a slot index (fibonacci hashing, top bits). */
 static inline __u32 mb_key_hash(__u64 key, __u32 bits)
 {
@@ -205,11 +223,13 @@ static inline __u32 mb_key_hash(__u64 key, __u32 bits)
 
 #ifdef __cplusplus
 static_assert(sizeof(struct mb_page_slot) == 32, "page slot layout");
+static_assert(sizeof(struct mb_page_set) == 32 * MB_PAGE_WAYS, "page set layout");
 static_assert(sizeof(struct mb_sample) == 64, "sample layout");
 static_assert(sizeof(struct mb_proc_event) == 24, "proc event layout");
 static_assert(sizeof(struct mb_access) == 32, "access layout");
 #elif !defined(__VMLINUX_H__)
 _Static_assert(sizeof(struct mb_page_slot) == 32, "page slot layout");
+_Static_assert(sizeof(struct mb_page_set) == 32 * MB_PAGE_WAYS, "page set layout");
 _Static_assert(sizeof(struct mb_sample) == 64, "sample layout");
 _Static_assert(sizeof(struct mb_proc_event) == 24, "proc event layout");
 _Static_assert(sizeof(struct mb_access) == 32, "access layout");
