@@ -1,0 +1,52 @@
+# Helpers for guest test scripts (busybox sh). Source with
+#   . /opt/membalancer/vm/lib.sh
+# Every failed check prints "FAIL: ..." and counts; finish() exits 1 if any did.
+MB_FAILS=0
+MB_DEV=/dev/membalancer_abit
+MB_KO=/opt/membalancer/kernel/membalancer_abit.ko
+TR=/sys/kernel/tracing
+
+up() { cut -d' ' -f1 /proc/uptime; }
+fail() { echo "FAIL [$(up)]: $*"; MB_FAILS=$((MB_FAILS + 1)); }
+pass() { echo "ok [$(up)]: $*"; }
+# check DESCRIPTION COMMAND...: passes if the command succeeds.
+check() { d=$1; shift; if "$@"; then pass "$d"; else fail "$d"; fi; }
+finish() {
+	if [ "$MB_FAILS" -eq 0 ]; then echo "ALL OK"; exit 0; fi
+	echo "$MB_FAILS check(s) failed"; exit 1
+}
+# A value from the module's status text: status_field passes
+status_field() { cat $MB_DEV | sed -n "s/^$1: //p"; }
+module_loaded() { grep -q '^membalancer_abit ' /proc/modules; }
+# Waits until the scanner has done N more passes (max ~10 s).
+wait_passes() {
+	want=$(( $(status_field passes) + $1 )); i=0
+	while [ "$(status_field passes)" -lt "$want" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+}
+# Starts abit_touch ARGS in the background; sets TOUCH_PID HOT COLD (ranges a-b).
+start_touch() {
+	rm -f /tmp/touch.out
+	abit_touch "$@" > /tmp/touch.out &
+	TOUCH_PID=$!
+	i=0; while ! grep -q hot= /tmp/touch.out 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+	HOT=$(sed -n 's/.* hot=\([^ ]*\).*/\1/p' /tmp/touch.out)
+	COLD=$(sed -n 's/.* cold=\([^ ]*\).*/\1/p' /tmp/touch.out)
+	[ -n "$HOT" ] || { fail "abit_touch $* did not start"; finish; }
+}
+stop_touch() { kill "$TOUCH_PID" 2>/dev/null; wait "$TOUCH_PID" 2>/dev/null; }
+# trace_on PID: enable membalancer:abit_access for PID only, empty buffer.
+trace_on() {
+	echo 0 > $TR/tracing_on
+	echo 8192 > $TR/buffer_size_kb
+	echo "pid == $1" > $TR/events/membalancer/abit_access/filter
+	echo 1 > $TR/events/membalancer/abit_access/enable
+	echo > $TR/trace
+	echo 1 > $TR/tracing_on
+}
+trace_off() {
+	echo 0 > $TR/tracing_on
+	echo 0 > $TR/events/membalancer/abit_access/enable
+	echo 0 > $TR/events/membalancer/abit_access/filter
+}
+# field NAME LINE: the value of NAME=value in LINE
+field() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }

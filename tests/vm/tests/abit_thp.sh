@@ -1,0 +1,41 @@
+#!/bin/sh
+# vm-nodes: 0:cpus=0-1,mem=1G;1:mem=1G
+# vm-timeout: 180
+# Huge PMD path: with THP on, a 2 MiB aligned MADV_HUGEPAGE region is
+# reported with page_shift 21; with THP off the same workload gives 12.
+. /opt/membalancer/vm/lib.sh
+T=/sys/kernel/mm/transparent_hugepage
+
+run_case() { # NAME THP-SETTING WANT-SHIFT
+	echo "$2" > $T/enabled
+	start_touch --hot-mb 8 --cold-mb 16 --thp
+	anon=$(awk '/^AnonHugePages:/ {s += $2} END {print s + 0}' /proc/$TOUCH_PID/smaps)
+	echo "$1: THP $2, pid=$TOUCH_PID hot=$HOT cold=$COLD AnonHugePages=${anon} kB"
+	exec 3> $MB_DEV
+	echo "add $TOUCH_PID" >&3
+	wait_passes 3
+	trace_on "$TOUCH_PID"
+	wait_passes 8
+	trace_off
+	exec 3>&-
+	res=$(abit_count "$HOT" "$COLD" < $TR/trace)
+	echo "$res"
+	hot=$(echo "$res" | sed -n 1p); cold=$(echo "$res" | sed -n 2p)
+	pages=$(field pages "$hot"); covered=$(field covered "$hot")
+	check "$1: hot range covered ($covered of $pages pages)" [ "$covered" -ge $((pages * 95 / 100)) ]
+	check "$1: cold range not reported" [ "$(field covered "$cold")" -le 8 ]
+	if [ "$3" = 21 ]; then
+		check "$1: huge pages mapped" [ "$anon" -ge 8192 ]
+		check "$1: reports are 2 MiB (shift21=$(field shift21 "$hot"))" \
+			[ "$(field shift21 "$hot")" -gt 0 -a "$(field shift12 "$hot")" -eq 0 ]
+	else
+		check "$1: no huge pages mapped" [ "$anon" -eq 0 ]
+		check "$1: reports are 4 KiB (shift12=$(field shift12 "$hot"))" \
+			[ "$(field shift12 "$hot")" -gt 0 -a "$(field shift21 "$hot")" -eq 0 ]
+	fi
+	stop_touch
+}
+run_case thp-madvise madvise 21
+run_case thp-always always 21
+run_case thp-never never 12
+finish
