@@ -65,7 +65,8 @@ static __always_inline void mb_record(__u32 tgid, __u32 tid, __u32 cpu,
 	if (acc->flags & MB_ACC_PADDR)
 		mem_node = mb_phys_node(acc->paddr);
 	mb_count(MB_CTR_ACCEPTED);
-	mb_page_account(tgid, acc->vaddr, ci, mem_node);
+	/* One sampled access touches one base page, whatever the page size. */
+	mb_page_account(tgid, acc->vaddr, ci, mem_node, false);
 	if (tid)
 		mb_task_account(tgid, tid, cpu, ci ? ci->node : MB_NODE_UNKNOWN,
 				mem_node);
@@ -162,9 +163,12 @@ int on_abit_access(__u64 *ctx)
 	if (page_shift > MB_PAGE_SHIFT)
 		acc.flags |= MB_ACC_HUGE;
 	mb_count(MB_CTR_ACCEPTED);
-	/* A huge page counts once, at its first base page: user space spreads
-	 * it (MB_ACC_HUGE tells the profiler the granularity). */
-	mb_page_account(tgid, addr, NULL, mem_node);
+	/* An accessed bit covers the whole page: a huge page counts once, at
+	 * its first base page, flagged so that user space spreads it over its
+	 * 512 base pages. */
+	if (page_shift == MB_HUGE_PAGE_SHIFT)
+		addr &= ~((1ULL << MB_HUGE_PAGE_SHIFT) - 1);
+	mb_page_account(tgid, addr, NULL, mem_node, page_shift == MB_HUGE_PAGE_SHIFT);
 	if (stream_samples)
 		mb_stream(tgid, 0, ~0U, NULL, mem_node, &acc, bpf_ktime_get_ns());
 	return 0;

@@ -54,7 +54,7 @@ static __always_inline struct mb_page_slot *mb_page_slot_get(__u64 key)
 
 static __always_inline void mb_page_account(__u32 tgid, __u64 vaddr,
 					    const struct mb_cpu_info *cpu,
-					    __u16 mem_node)
+					    __u16 mem_node, bool huge)
 {
 	__u64 vpn = vaddr >> MB_PAGE_SHIFT;
 	struct mb_page_slot *slot;
@@ -72,8 +72,10 @@ static __always_inline void mb_page_account(__u32 tgid, __u64 vaddr,
 	/* jiffies: a plain read, NMI-safe (the coarse ktime helper is not, and
 	 * perf_event programs may not call it). */
 	slot->last_seen = (__u16)bpf_jiffies64();
-	if (mem_node != MB_NODE_UNKNOWN)
-		slot->mem_node1 = mem_node + 1;
+	if (mem_node < MB_SLOT_NODE_MASK)
+		slot->mem_node1 = (mem_node + 1) | (huge ? MB_SLOT_HUGE : 0);
+	else if (huge)
+		slot->mem_node1 = MB_SLOT_HUGE;
 	if (!cpu)
 		return;
 	if (cpu->lane >= MB_CPU_LANES) {

@@ -25,13 +25,19 @@ static __always_inline void mb_proc_event(__u32 type, __u32 tgid, __u32 parent)
 static __always_inline bool mb_track(__u32 tgid, __u32 parent, __u32 flags)
 {
 	struct mb_tracked t = { .parent_tgid = parent, .flags = flags };
-	long err = bpf_map_update_elem(&tracked, &tgid, &t, BPF_NOEXIST);
+	long err;
 
+	/* Look first: the common case (already tracked) is a cheap lookup, and
+	 * an update of an existing key fails with more than EEXIST on some
+	 * kernels (6.1 in NMI context). */
+	if (bpf_map_lookup_elem(&tracked, &tgid))
+		return true;
+	err = bpf_map_update_elem(&tracked, &tgid, &t, BPF_NOEXIST);
 	if (err == 0) {
 		mb_proc_event(MB_PROC_FORK, tgid, parent);
 		return true;
 	}
-	if (err == -17 /* EEXIST */)
+	if (err == -17 /* EEXIST: a racing insert */)
 		return true;
 	mb_count(MB_CTR_TRACKED_FULL);
 	return false;

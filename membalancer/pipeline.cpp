@@ -33,23 +33,30 @@ void Pipeline::begin_interval(uint32_t interval) {
 void Pipeline::add_slot(const mb_page_slot& slot) {
   uint16_t lanes[MB_CPU_LANES];
   slot_lanes(slot, lanes);
-  const uint16_t slot_node = mb_slot_node(&slot);
-  PageEntry* e = table_.add(slot.key, slot.accesses, lanes, slot_node);
+  const uint16_t node = mb_slot_node(&slot);
   uint32_t tgid = mb_key_tgid(slot.key);
   seen_.insert(tgid);
   name_of(static_cast<pid_t>(tgid));  // while the process is surely alive
+  // Page counts are in base pages: an accessed 2 MiB page is 512 of them.
+  const uint64_t pages = mb_slot_huge(&slot) ? 1ULL << (MB_HUGE_PAGE_SHIFT - MB_PAGE_SHIFT) : 1;
+  for (uint64_t i = 0; i < pages; ++i) add_page(slot.key + i, slot.accesses, lanes, node);
+}
+
+void Pipeline::add_page(uint64_t key, uint32_t accesses, const uint16_t lanes[MB_CPU_LANES], uint16_t slot_node) {
+  const uint32_t tgid = mb_key_tgid(key);
+  PageEntry* e = table_.add(key, accesses, lanes, slot_node);
   ++pages_this_interval_;
-  accesses_this_interval_ += slot.accesses;
-  process_acc_[tgid] += slot.accesses;
+  accesses_this_interval_ += accesses;
+  process_acc_[tgid] += accesses;
   bool stale = e && e->node != MB_NODE_UNKNOWN && interval_ - e->node_checked >= cfg_.node_recheck_intervals;
   if (e && (e->node == MB_NODE_UNKNOWN || stale)) {
     unresolved_.push_back({static_cast<pid_t>(tgid), e->vaddr()});
-    unresolved_keys_.emplace_back(slot.key, slot.accesses);
+    unresolved_keys_.emplace_back(key, accesses);
     return;
   }
   int node = e ? e->node : (slot_node == MB_NODE_UNKNOWN ? -1 : slot_node);
   auto& n = node_acc_.try_emplace(node, NodeAccesses{node}).first->second;
-  n.accesses += slot.accesses;
+  n.accesses += accesses;
   n.pages += 1;
 }
 

@@ -51,6 +51,7 @@ class Pipeline {
 
  private:
   const std::string& name_of(pid_t pid);
+  void add_page(uint64_t key, uint32_t accesses, const uint16_t lanes[MB_CPU_LANES], uint16_t slot_node);
 
   PipelineConfig cfg_;
   PageTable table_;

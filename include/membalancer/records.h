@@ -32,6 +32,9 @@ enum mb_limits {
 	 * MB_CTR_NODE_OUT_OF_RANGE). */
 	MB_MAX_NODES = 64,
 	MB_NODE_UNKNOWN = 0xffff,
+	MB_SLOT_NODE_MASK = 0x7fff, /* mb_page_slot.mem_node1: node + 1 */
+	MB_SLOT_HUGE = 0x8000,      /* mb_page_slot.mem_node1: a 2 MiB page */
+	MB_HUGE_PAGE_SHIFT = 21,
 	MB_LANE_NONE = 0xff,
 };
 
@@ -115,8 +118,10 @@ struct mb_page_slot {
 	__u64 lanes[2];      /* 8 x u16 accesses per CPU-node lane */
 	__u32 accesses;      /* accesses this interval */
 	__u16 last_seen;     /* low 16 bits of jiffies at the last access */
-	__u16 mem_node1;     /* node + 1 of the physical page; 0: unknown (a
-	                      * cleared slot must read as unknown, not node 0) */
+	__u16 mem_node1;     /* bits 14..0: node + 1 of the physical page, 0:
+	                      * unknown (a cleared slot must read as unknown, not
+	                      * node 0); MB_SLOT_HUGE: the key is the first base
+	                      * page of an accessed 2 MiB page */
 };
 
 /* One element of the in-kernel page table array: a set of slots, so that
@@ -187,7 +192,15 @@ struct mb_sample {
 /* The node recorded in a page slot, or MB_NODE_UNKNOWN. */
 static inline __u16 mb_slot_node(const struct mb_page_slot *s)
 {
-	return s->mem_node1 ? (__u16)(s->mem_node1 - 1) : (__u16)MB_NODE_UNKNOWN;
+	__u16 n = s->mem_node1 & MB_SLOT_NODE_MASK;
+
+	return n ? (__u16)(n - 1) : (__u16)MB_NODE_UNKNOWN;
+}
+
+/* Whether the slot stands for a whole 2 MiB page (512 base pages). */
+static inline int mb_slot_huge(const struct mb_page_slot *s)
+{
+	return (s->mem_node1 & MB_SLOT_HUGE) != 0;
 }
 
 static inline __u64 mb_page_key(__u32 tgid, __u64 vpn)

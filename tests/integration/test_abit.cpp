@@ -1,0 +1,92 @@
+// --sampler abit with the helper module (VM only: the build machine cannot
+// load modules; tests/vm/tests/trace_abit.sh runs these in a guest). A
+// process sweeps a known 32 MiB range of a 256 MiB region; membalancer must
+// report that range with page-level precision and recall >= 95%, and the
+// cold rest not at all.
+#include <sys/stat.h>
+
+#include <cstring>
+#include <set>
+
+#include "tests/integration/harness.h"
+
+using namespace mbtest;
+using nlohmann::json;
+
+namespace {
+
+struct Score {
+  double precision = 0, recall = 0;
+  uint64_t reported = 0, cold_reported = 0;
+};
+
+// Pages pid's interval `line` reports as accessed, scored against the hot
+// range; cold = the rest of the region.
+Score score(const json& line, int pid, uint64_t hot_start, uint64_t hot_size, uint64_t region_start,
+            uint64_t region_size) {
+  std::set<uint64_t> pages;
+  for (const auto& a : line["accessed_ranges"]) {
+    if (a["pid"] != pid) continue;
+    uint64_t s = std::stoull(a["start"].get<std::string>(), nullptr, 16);
+    uint64_t e = std::stoull(a["end"].get<std::string>(), nullptr, 16);
+    for (uint64_t p = s; p < e; p += 4096) pages.insert(p);
+  }
+  Score sc;
+  uint64_t hit = 0;
+  for (uint64_t p : pages) {
+    if (p >= hot_start && p < hot_start + hot_size) ++hit;
+    else if (p >= region_start && p < region_start + region_size) ++sc.cold_reported;
+  }
+  sc.reported = pages.size();
+  sc.precision = pages.empty() ? 0 : static_cast<double>(hit) / pages.size();
+  sc.recall = static_cast<double>(hit) / (hot_size / 4096);
+  return sc;
+}
+
+void run_hot_range_case(const std::string& thp) {
+  struct stat st;
+  if (stat("/dev/membalancer_abit", &st) != 0) {
+    if (in_ci()) FAIL() << "CI=true: /dev/membalancer_abit missing (the module must be loaded)";
+    GTEST_SKIP() << "helper module not loaded";
+  }
+  std::string dir = temp_dir();
+  // 256 MiB, hot 32 MiB at offset 64 MiB (2 MiB aligned), swept a page at a
+  // time so that every hot page is touched between two scans.
+  Child w = spawn({bin("memexercise"), "--size", "256M", "--hot-offset", "64M", "--hot-size", "32M", "--per-page",
+                   "--thp", thp, "--report", dir + "/report", "--duration", "0"},
+                  dir, "w");
+  ASSERT_TRUE(wait_for([&] { return json_lines(dir + "/report").size() == 1; }, 120)) << slurp(w.err_path);
+  json r = json_lines(dir + "/report")[0];
+  uint64_t region = std::stoull(r["region_start"].get<std::string>(), nullptr, 16);
+  uint64_t hot = std::stoull(r["hot_start"].get<std::string>(), nullptr, 16);
+  uint64_t hot_size = r["hot_size"], region_size = r["region_size"];
+
+  Child mb = spawn({bin("membalancer"), "trace", "--pid", std::to_string(w.pid), "--sampler", "abit", "--interval",
+                    "1000", "--display", "json", "--max-ranges", "100000"},
+                   dir, "mb");
+  // The first intervals include the pages touched while populating (their
+  // bits were set then); judge intervals 4 to 6.
+  ASSERT_TRUE(wait_for([&] { return json_lines(mb.out_path).size() >= 6; }, 180)) << slurp(mb.err_path);
+  auto lines = json_lines(mb.out_path);
+  for (size_t i = 3; i < 6; ++i) {
+    Score sc = score(lines[i], w.pid, hot, hot_size, region, region_size);
+    EXPECT_GE(sc.precision, 0.95) << "thp " << thp << " interval " << i + 1 << ": " << sc.reported << " pages reported";
+    EXPECT_GE(sc.recall, 0.95) << "thp " << thp << " interval " << i + 1;
+    EXPECT_LE(sc.cold_reported, (region_size - hot_size) / 4096 / 100)
+        << "thp " << thp << " interval " << i + 1 << ": cold pages reported as accessed";
+    EXPECT_EQ(lines[i]["sampler"], "abit");
+  }
+  kill(mb.pid, SIGTERM);
+  EXPECT_EQ(wait_exit(mb.pid, 60), 0) << slurp(mb.err_path);
+  lines = json_lines(mb.out_path);
+  EXPECT_EQ(lines.back()["type"], "summary");
+  EXPECT_EQ(lines.back()["dropped"], 0);
+  kill(w.pid, SIGTERM);
+  wait_exit(w.pid, 60);
+}
+
+}  // namespace
+
+TEST(VmAbit, HotRangeWithBasePages) { run_hot_range_case("off"); }
+
+TEST(VmAbit, HotRangeWithTransparentHugePages) { run_hot_range_case("on"); }
