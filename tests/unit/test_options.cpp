@@ -5,12 +5,9 @@
 
 #include <gtest/gtest.h>
 
-#include <stdlib.h>
 #include <unistd.h>
 
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -18,8 +15,7 @@
 
 #include "membalancer/error.h"
 #include "membalancer/options.h"
-
-namespace fs = std::filesystem;
+#include "temp_tree.h"
 
 namespace {
 
@@ -237,21 +233,9 @@ TEST(Options, ValidationErrorsThrowUsageError) {
 
 class ConfigFile : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/mb_options_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  std::string write(const std::string& name, const std::string& content) {
-    std::string p = dir_ + "/" + name;
-    std::ofstream(p) << content;
-    return p;
-  }
-  std::string dir_;
+  std::string write(const std::string& name, const std::string& content) { return tree_.write(name, content); }
+  mb_test::TempTree tree_{"mb_options"};
+  const std::string& dir_ = tree_.path();
 };
 
 TEST_F(ConfigFile, TraceSection) {

@@ -191,20 +191,25 @@ TEST(Pipeline, LanesReachTheTable) {
   EXPECT_EQ(e->node, 0);
 }
 
+// Three hot regions: pid 100's regions 0 (3 pages, heat 12, most heat on
+// node 0) and 0x40000000 (heat 100 on node 1), and pid 200's region 0x200000
+// (2 MiB: one page, heat 50 on node 3).
+void add_three_regions(mb::Pipeline& p) {
+  p.add_slot(slot(100, 0x10, 5, 0));
+  p.add_slot(slot(100, 0x11, 3, 2));
+  p.add_slot(slot(100, 0x12, 4, 1));
+  p.add_slot(slot(100, 0x40000, 100, 1));
+  p.add_slot(slot(200, 0x200, 50, 3));
+}
+
 TEST(Pipeline, ProcessesAndHottestRegions) {
   FakeKernel k;
   auto cfg = config();
   cfg.top = 2;
   mb::Pipeline p(cfg, k.query(), k.names());
   p.begin_interval(1);
-  // pid 100, region 0: 3 pages, heat 12, most heat on node 0.
-  p.add_slot(slot(100, 0x10, 5, 0));
-  p.add_slot(slot(100, 0x11, 3, 2));
-  p.add_slot(slot(100, 0x12, 4, 1));
-  // pid 100, region 0x40000000: heat 100 on node 1.
-  p.add_slot(slot(100, 0x40000, 100, 1));
-  // pid 200, region 0x200000 (2 MiB): 2 pages, heat 51, mostly node 3.
-  p.add_slot(slot(200, 0x200, 50, 3));
+  add_three_regions(p);
+  // A second page in pid 200's region: 2 pages, heat 51, mostly node 3.
   p.add_slot(slot(200, 0x3ff, 1, 2));
   auto r = p.finish_interval({}, 2);
 
@@ -255,11 +260,7 @@ TEST(Pipeline, AllRegionsWhenTopIsLarge) {
   FakeKernel k;
   mb::Pipeline p(config(), k.query(), k.names());
   p.begin_interval(1);
-  p.add_slot(slot(100, 0x10, 5, 0));
-  p.add_slot(slot(100, 0x11, 3, 2));
-  p.add_slot(slot(100, 0x12, 4, 1));
-  p.add_slot(slot(100, 0x40000, 100, 1));
-  p.add_slot(slot(200, 0x200, 50, 3));
+  add_three_regions(p);
   auto r = p.finish_interval({}, 2);
   ASSERT_EQ(r.hottest.size(), 3u);
   for (size_t i = 1; i < r.hottest.size(); ++i) EXPECT_GE(r.hottest[i - 1].heat, r.hottest[i].heat);

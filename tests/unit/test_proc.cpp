@@ -5,23 +5,19 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
-#include <stdlib.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <filesystem>
-#include <fstream>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "membalancer/proc.h"
-
-namespace fs = std::filesystem;
+#include "temp_tree.h"
 
 namespace {
 
@@ -57,9 +53,6 @@ TEST(ParseStatPpid, Malformed) {
 class FakeProc : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/mb_proc_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
     // 1 -> 10 -> {11 -> 12, 13}; 1 -> 20; 30 has a parent that is gone.
     proc(1, "init", 0);
     proc(10, "shell", 1);
@@ -68,33 +61,25 @@ class FakeProc : public ::testing::Test {
     proc(13, "other", 10);
     proc(20, "daemon", 1);
     proc(30, "orphan", 999);
-    write("10/task/10/stat", "10 (shell) S 1\n");
-    write("10/task/14/stat", "14 (shell) S 1\n");
-    write("10/task/15/stat", "15 (shell) S 1\n");
+    tree_.write("10/task/10/stat", "10 (shell) S 1\n");
+    tree_.write("10/task/14/stat", "14 (shell) S 1\n");
+    tree_.write("10/task/15/stat", "15 (shell) S 1\n");
     // Non-process entries.
-    write("self/stat", "x");
-    write("sys/kernel/pid_max", "4194304\n");
-    write("meminfo", "MemTotal: 1 kB\n");
-    fs::create_directories(fs::path(root_) / "0");
-    fs::create_directories(fs::path(root_) / "12abc");
+    tree_.write("self/stat", "x");
+    tree_.write("sys/kernel/pid_max", "4194304\n");
+    tree_.write("meminfo", "MemTotal: 1 kB\n");
+    tree_.mkdir("0");
+    tree_.mkdir("12abc");
     // A process directory without a stat file (vanished while listing).
-    fs::create_directories(fs::path(root_) / "40");
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(root_, ec);
-  }
-  void write(const std::string& rel, const std::string& content) {
-    fs::path p = fs::path(root_) / rel;
-    fs::create_directories(p.parent_path());
-    std::ofstream(p) << content;
+    tree_.mkdir("40");
   }
   void proc(pid_t pid, const std::string& comm, pid_t ppid) {
     std::string p = std::to_string(pid);
-    write(p + "/stat", p + " (" + comm + ") S " + std::to_string(ppid) + " " + p + " " + p + " 0 -1 4194560 0\n");
-    write(p + "/comm", comm + "\n");
+    tree_.write(p + "/stat", p + " (" + comm + ") S " + std::to_string(ppid) + " " + p + " " + p + " 0 -1 4194560 0\n");
+    tree_.write(p + "/comm", comm + "\n");
   }
-  std::string root_;
+  mb_test::TempTree tree_{"mb_proc"};
+  const std::string& root_ = tree_.path();
 };
 
 TEST_F(FakeProc, AllProcesses) {

@@ -4,15 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <linux/perf_event.h>
-#include <stdlib.h>
 
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <string>
 
 #include "membalancer/samplers.h"
+#include "temp_tree.h"
 
 namespace fs = std::filesystem;
 
@@ -121,21 +120,10 @@ TEST(ApplyPmuEvent, Errors) {
 class FakeSysfs : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/mb_samplers_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
     opts_.sysfs_root = root_;
     opts_.abit_device = root_ + "/dev/membalancer_abit";
   }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(root_, ec);
-  }
-  void write(const std::string& rel, const std::string& content) {
-    fs::path p = fs::path(root_) / rel;
-    fs::create_directories(p.parent_path());
-    std::ofstream(p) << content;
-  }
+  void write(const std::string& rel, const std::string& content) { tree_.write(rel, content); }
   void intel_pmu(const std::string& pmu) {
     const std::string d = "bus/event_source/devices/" + pmu + "/";
     write(d + "type", "4\n");
@@ -146,7 +134,8 @@ class FakeSysfs : public ::testing::Test {
     write(d + "format/ldlat", "config1:0-15\n");
     write(d + "format/inv", "config:23\n");
   }
-  std::string root_;
+  mb_test::TempTree tree_{"mb_samplers"};
+  const std::string& root_ = tree_.path();
   mb::SamplerOptions opts_;
 };
 

@@ -3,16 +3,13 @@
 
 #include <gtest/gtest.h>
 
-#include <stdlib.h>
-#include <unistd.h>
-
 #include <cstdint>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include "membalancer/error.h"
 #include "membalancer/sysfs.h"
+#include "temp_tree.h"
 
 namespace {
 
@@ -97,22 +94,16 @@ TEST(ParseSize, Errors) {
 }
 
 TEST(ReadTextFile, ReadsWholeFileOrNothing) {
-  char dir[] = "/tmp/mb_sysfs_XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
-  std::string path = std::string(dir) + "/f";
+  mb_test::TempTree dir("mb_sysfs");
   std::string content = "line 1\nline 2\n" + std::string(10000, 'x');
-  std::ofstream(path) << content;
+  std::string path = dir.write("f", content);
   auto got = mb::read_text_file(path);
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(*got, content);
-  std::ofstream(std::string(dir) + "/empty");
-  auto empty = mb::read_text_file(std::string(dir) + "/empty");
+  auto empty = mb::read_text_file(dir.write("empty", ""));
   ASSERT_TRUE(empty.has_value());
   EXPECT_EQ(*empty, "");
-  EXPECT_FALSE(mb::read_text_file(std::string(dir) + "/missing").has_value());
-  unlink(path.c_str());
-  unlink((std::string(dir) + "/empty").c_str());
-  rmdir(dir);
+  EXPECT_FALSE(mb::read_text_file(dir.path("missing")).has_value());
 }
 
 }  // namespace

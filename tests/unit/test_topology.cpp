@@ -4,49 +4,17 @@
 
 #include <gtest/gtest.h>
 
-#include <stdlib.h>
-#include <unistd.h>
-
 #include <cstdint>
-#include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include "membalancer/error.h"
 #include "membalancer/topology.h"
-
-namespace fs = std::filesystem;
+#include "temp_tree.h"
 
 namespace {
 
-class FakeTree {
- public:
-  FakeTree() {
-    char tmpl[] = "/tmp/mb_topo_XXXXXX";
-    if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
-    root_ = tmpl;
-  }
-  ~FakeTree() {
-    std::error_code ec;
-    fs::remove_all(root_, ec);
-  }
-  const std::string& root() const { return root_; }
-  void write(const std::string& rel, const std::string& content) const {
-    fs::path p = fs::path(root_) / rel;
-    fs::create_directories(p.parent_path());
-    std::ofstream(p) << content;
-  }
-  void mkdir(const std::string& rel) const { fs::create_directories(fs::path(root_) / rel); }
-  void symlink(const std::string& target, const std::string& rel) const {
-    fs::path p = fs::path(root_) / rel;
-    fs::create_directories(p.parent_path());
-    fs::create_symlink(target, p);
-  }
-
- private:
-  std::string root_;
-};
+using mb_test::TempTree;
 
 std::string meminfo(int node, uint64_t total_kb, uint64_t free_kb) {
   std::string n = std::to_string(node);
@@ -57,7 +25,7 @@ std::string meminfo(int node, uint64_t total_kb, uint64_t free_kb) {
 }
 
 // Nodes 0, 2 and 3: 0 and 3 have CPUs, 2 is memory-only (CXL-like).
-void build_numa_tree(const FakeTree& t) {
+void build_numa_tree(const TempTree& t) {
   const std::string nd = "devices/system/node/";
   t.write(nd + "online", "0,2-3\n");
   t.write(nd + "possible", "0-7\n");
@@ -89,9 +57,9 @@ void build_numa_tree(const FakeTree& t) {
 }
 
 TEST(Topology, NodesCpusAndMemory) {
-  FakeTree t;
+  TempTree t{"mb_topo"};
   build_numa_tree(t);
-  mb::Topology topo = mb::read_topology(t.root());
+  mb::Topology topo = mb::read_topology(t.path());
 
   ASSERT_EQ(topo.nodes.size(), 3u);
   EXPECT_EQ(topo.nodes[0].id, 0);
@@ -116,17 +84,17 @@ TEST(Topology, NodesCpusAndMemory) {
 }
 
 TEST(Topology, CpuNodeMap) {
-  FakeTree t;
+  TempTree t{"mb_topo"};
   build_numa_tree(t);
-  mb::Topology topo = mb::read_topology(t.root());
+  mb::Topology topo = mb::read_topology(t.path());
   // CPUs 0..6; 5 is in no online node.
   EXPECT_EQ(topo.cpu_node, (std::vector<int>{0, 0, 3, 3, 0, -1, 3}));
 }
 
 TEST(Topology, Distances) {
-  FakeTree t;
+  TempTree t{"mb_topo"};
   build_numa_tree(t);
-  mb::Topology topo = mb::read_topology(t.root());
+  mb::Topology topo = mb::read_topology(t.path());
   // The distance file's columns follow the online node ids 0, 2, 3.
   EXPECT_EQ(topo.distance(0, 0), 10);
   EXPECT_EQ(topo.distance(0, 2), 31);
@@ -145,30 +113,30 @@ TEST(Topology, Distances) {
 }
 
 TEST(Topology, MemoryBlocks) {
-  FakeTree t;
+  TempTree t{"mb_topo"};
   build_numa_tree(t);
-  mb::Topology topo = mb::read_topology(t.root());
+  mb::Topology topo = mb::read_topology(t.path());
   EXPECT_EQ(topo.mem_block_bytes, 0x8000000u);
   const uint16_t U = 0xffff;
   EXPECT_EQ(topo.mem_block_node, (std::vector<uint16_t>{0, 0, U, U, U, 2, 3}));
 }
 
 TEST(Topology, RefreshNodeMemory) {
-  FakeTree t;
+  TempTree t{"mb_topo"};
   build_numa_tree(t);
-  mb::Topology topo = mb::read_topology(t.root());
+  mb::Topology topo = mb::read_topology(t.path());
   t.write("devices/system/node/node2/meminfo", meminfo(2, 4194304, 123));
-  mb::refresh_node_memory(topo, t.root());
+  mb::refresh_node_memory(topo, t.path());
   EXPECT_EQ(topo.node(2)->mem_free_bytes, 123u * 1024);
   EXPECT_EQ(topo.node(2)->mem_total_bytes, 4194304ull * 1024);
   EXPECT_EQ(topo.node(0)->mem_free_bytes, 524288ull * 1024);
 }
 
 TEST(Topology, NoNumaFallback) {
-  FakeTree t;
+  TempTree t{"mb_topo"};
   t.write("devices/system/cpu/online", "0-5\n");
   t.write("devices/system/cpu/possible", "0-63\n");
-  mb::Topology topo = mb::read_topology(t.root());
+  mb::Topology topo = mb::read_topology(t.path());
   ASSERT_EQ(topo.nodes.size(), 1u);
   EXPECT_EQ(topo.nodes[0].id, 0);
   EXPECT_EQ(topo.nodes[0].cpus, (std::vector<int>{0, 1, 2, 3, 4, 5}));
@@ -181,10 +149,10 @@ TEST(Topology, NoNumaFallback) {
 }
 
 TEST(Topology, BadOnlineListIsAUsageErrorNamingTheFile) {
-  FakeTree t;
+  TempTree t{"mb_topo"};
   t.write("devices/system/node/online", "0-x\n");
   try {
-    mb::read_topology(t.root());
+    mb::read_topology(t.path());
     ADD_FAILURE() << "no error";
   } catch (const mb::UsageError& e) {
     EXPECT_NE(std::string(e.what()).find("devices/system/node/online"), std::string::npos) << e.what();
