@@ -117,7 +117,7 @@ integration-test: $(BIN)/integration_tests $(BIN)/membalancer $(BIN)/memexercise
 
 test: deps
 	@rm -f $(BUILD)/test-summary
-	$(MAKE) all
+	$(MAKE) -j$(shell nproc) all
 	@status=0; \
 	$(MAKE) --no-print-directory unit-test || status=1; \
 	$(MAKE) --no-print-directory integration-test || status=1; \
