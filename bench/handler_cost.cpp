@@ -151,6 +151,8 @@ class PartInstance {
     bpf_map__set_inner_map_fd(skel_->maps.page_tables, tables_[0]);
     int ncpus = libbpf_num_possible_cpus();
     bpf_map__set_max_entries(skel_->maps.cpu_info, static_cast<uint32_t>(ncpus));
+    // One word of the tracked bitmap per 64 pids, up to the tracked pid's.
+    bpf_map__set_max_entries(skel_->maps.tracked_bits, static_cast<uint32_t>(tracked_pid / 64 + 1));
     if (handler_parts_bpf::load(skel_)) throw mb::SystemError("loading handler_parts.bpf.o", errno);
     for (uint32_t cpu = 0; cpu < static_cast<uint32_t>(ncpus); ++cpu) {
       mb_cpu_info ci{};
@@ -161,6 +163,9 @@ class PartInstance {
     mb_tracked t{0, MB_TRACKED_ROOT};
     uint32_t key = static_cast<uint32_t>(tracked_pid), zero = 0;
     bpf_map_update_elem(bpf_map__fd(skel_->maps.tracked), &key, &t, BPF_ANY);
+    uint32_t word = key / 64;
+    uint64_t bits = 1ULL << (key % 64);  // this object's bitmap holds only this pid
+    bpf_map_update_elem(bpf_map__fd(skel_->maps.tracked_bits), &word, &bits, BPF_ANY);
     bpf_map_update_elem(bpf_map__fd(skel_->maps.page_tables), &zero, &tables_[0], BPF_ANY);
     perf_.attach(skel_->progs.on_perf_sample_part, attr);
   }
@@ -193,7 +198,7 @@ class PartInstance {
 };
 
 const char* kStageNames[] = {
-    "filter (tracked-set lookup, counters)",
+    "filter (tracked-set bit, counters)",
     "+ cpu info",
     "+ page slot find/claim",
     "+ page slot update",

@@ -175,7 +175,7 @@ maps on the same events; all of them run on every fault, so this run is slower o
 | stage | ns/sample (tracked) |
 |---|---|
 EOF
-stage_names=("filter (tracked-set lookup, counters)" "+ cpu info" \
+stage_names=("filter (tracked-set bit, counters)" "+ cpu info" \
 	"+ page slot find/claim (home set of the page's 32 KiB group, then the next set)" \
 	"+ page slot update (atomic adds, jiffies stamp)" "+ task stats lookup/insert" \
 	"+ task stats update (plain adds) = whole path" \

@@ -56,6 +56,17 @@ struct {
 	__type(value, struct mb_tracked);
 } tracked SEC(".maps");
 
+/* The tracked set again, as one bit per tgid: the sample path's filter is an
+ * inlined array access instead of a hash lookup. Sized from pid_max and
+ * mappable, so user space sets the bits of the tree it seeds atomically. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} tracked_bits SEC(".maps");
+
 /* CPU -> node and lane. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -156,7 +156,7 @@ int on_abit_access(__u64 *ctx)
 	__u16 mem_node = node >= 0 && node < MB_NODE_UNKNOWN ? node : MB_NODE_UNKNOWN;
 
 	mb_count(MB_CTR_SAMPLES);
-	if (!bpf_map_lookup_elem(&tracked, &tgid)) {
+	if (!mb_is_tracked(tgid)) {
 		mb_count(MB_CTR_FILTERED);
 		return 0;
 	}
@@ -182,7 +182,7 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 
 	if (ctgid == ptgid || !follow_forks)
 		return 0; /* a new thread, or tracking needs no tree */
-	if (bpf_map_lookup_elem(&tracked, &ptgid))
+	if (mb_is_tracked(ptgid))
 		mb_track(ctgid, ptgid, MB_TRACKED_FORKED);
 	return 0;
 }
@@ -198,7 +198,7 @@ int BPF_PROG(on_exit, struct task_struct *p)
 		ts->flags |= MB_TASK_EXITED;
 	if (!mb_group_dead(p))
 		return 0;
-	if (bpf_map_delete_elem(&tracked, &tgid) == 0)
+	if (mb_untrack(tgid))
 		mb_proc_event(MB_PROC_EXIT, tgid, 0);
 	return 0;
 }

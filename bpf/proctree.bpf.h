@@ -22,18 +22,37 @@ static __always_inline void mb_proc_event(__u32 type, __u32 tgid, __u32 parent)
 	bpf_ringbuf_submit(ev, 0);
 }
 
+/* The word of tracked_bits holding tgid's bit, or NULL past pid_max. */
+static __always_inline __u64 *mb_tracked_word(__u32 tgid)
+{
+	__u32 word = tgid / 64;
+
+	return bpf_map_lookup_elem(&tracked_bits, &word);
+}
+
+static __always_inline bool mb_is_tracked(__u32 tgid)
+{
+	__u64 *w = mb_tracked_word(tgid);
+
+	return w && (*w & (1ULL << (tgid % 64)));
+}
+
 static __always_inline bool mb_track(__u32 tgid, __u32 parent, __u32 flags)
 {
 	struct mb_tracked t = { .parent_tgid = parent, .flags = flags };
+	__u64 *w;
 	long err;
 
-	/* Look first: the common case (already tracked) is a cheap lookup, and
-	 * an update of an existing key fails with more than EEXIST on some
-	 * kernels (6.1 in NMI context). */
-	if (bpf_map_lookup_elem(&tracked, &tgid))
+	/* Test first: the common case (already tracked) is one bit, and an
+	 * update of an existing key fails with more than EEXIST on some kernels
+	 * (6.1 in NMI context). */
+	if (mb_is_tracked(tgid) || bpf_map_lookup_elem(&tracked, &tgid))
 		return true;
 	err = bpf_map_update_elem(&tracked, &tgid, &t, BPF_NOEXIST);
 	if (err == 0) {
+		w = mb_tracked_word(tgid);
+		if (w)
+			__sync_fetch_and_or(w, 1ULL << (tgid % 64));
 		mb_proc_event(MB_PROC_FORK, tgid, parent);
 		return true;
 	}
@@ -58,7 +77,17 @@ static __always_inline bool mb_current_wanted(__u32 tgid)
 			return false;
 		return mb_track(tgid, 0, 0);
 	}
-	return bpf_map_lookup_elem(&tracked, &tgid) != NULL;
+	return mb_is_tracked(tgid);
+}
+
+/* Removes tgid from both forms of the tracked set; true if it was there. */
+static __always_inline bool mb_untrack(__u32 tgid)
+{
+	__u64 *w = mb_tracked_word(tgid);
+
+	if (w)
+		__sync_fetch_and_and(w, ~(1ULL << (tgid % 64)));
+	return bpf_map_delete_elem(&tracked, &tgid) == 0;
 }
 
 #endif

@@ -16,6 +16,7 @@
 #include "bpf/membalancer.skel.h"
 #include "membalancer/error.h"
 #include "membalancer/proc.h"
+#include "membalancer/sysfs.h"
 
 namespace mb {
 
@@ -77,6 +78,7 @@ void BpfCollector::release() {
     if (mapped_[t]) munmap(mapped_[t], mapped_bytes_), mapped_[t] = nullptr;
     if (tables_[t] >= 0) close(tables_[t]), tables_[t] = -1;
   }
+  if (tracked_bits_) munmap(tracked_bits_, tracked_bits_bytes_), tracked_bits_ = nullptr;
   if (skel_) membalancer_bpf__destroy(skel_), skel_ = nullptr;
 }
 
@@ -118,6 +120,10 @@ void BpfCollector::configure_and_load(const Topology& topo) {
     throw SystemError("configuring the page table template", -err);
   bpf_map__set_max_entries(skel_->maps.task_stats, cfg_.max_tasks);
   bpf_map__set_max_entries(skel_->maps.tracked, cfg_.max_processes);
+  uint64_t pid_max = 4194304;  // the kernel's ceiling, if pid_max cannot be read
+  if (auto text = read_text_file("/proc/sys/kernel/pid_max")) pid_max = std::stoull(trim(*text));
+  tracked_words_ = (pid_max + 63) / 64;
+  bpf_map__set_max_entries(skel_->maps.tracked_bits, static_cast<uint32_t>(tracked_words_));
   int ncpus = std::max<int>(libbpf_num_possible_cpus(), static_cast<int>(topo.cpu_node.size()));
   bpf_map__set_max_entries(skel_->maps.cpu_info, static_cast<uint32_t>(std::max(ncpus, 1)));
   bpf_map__set_max_entries(skel_->maps.mem_block_node,
@@ -158,6 +164,11 @@ void BpfCollector::configure_and_load(const Topology& topo) {
     bpf_map_update_elem(blocks_fd, &b, &node, BPF_ANY);
   }
 
+  tracked_bits_bytes_ = (tracked_words_ * sizeof(uint64_t) + getpagesize() - 1) & ~static_cast<size_t>(getpagesize() - 1);
+  void* bits = mmap(nullptr, tracked_bits_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED,
+                    bpf_map__fd(skel_->maps.tracked_bits), 0);
+  if (bits == MAP_FAILED) throw SystemError("mapping the tracked-process bitmap", errno);
+  tracked_bits_ = static_cast<uint64_t*>(bits);
   uint32_t zero = 0;
   if (bpf_map_update_elem(bpf_map__fd(skel_->maps.page_tables), &zero, &tables_[0], BPF_ANY))
     throw SystemError("installing the page table", errno);
@@ -200,11 +211,27 @@ void BpfCollector::configure_and_load(const Topology& topo) {
 
 void BpfCollector::seed_tracked() {
   int fd = bpf_map__fd(skel_->maps.tracked);
+  std::vector<pid_t> seeded;
   auto add = [&](pid_t p, pid_t parent, uint32_t flags) {
     mb_tracked t{static_cast<uint32_t>(parent), flags};
     uint32_t key = static_cast<uint32_t>(p);
     if (bpf_map_update_elem(fd, &key, &t, BPF_NOEXIST) && errno != EEXIST)
       throw SystemError("tracking process " + std::to_string(p), errno, "raise --max-processes");
+    if (static_cast<uint64_t>(p) / 64 >= tracked_words_)
+      throw SystemError("process id " + std::to_string(p) + " is above /proc/sys/kernel/pid_max");
+    // Atomic: the fork tracepoint sets other bits of the same word.
+    __atomic_fetch_or(&tracked_bits_[p / 64], 1ULL << (p % 64), __ATOMIC_SEQ_CST);
+    seeded.push_back(p);
+  };
+  // A seeded process that exited before its bit was set had its exit event
+  // already: take it out again.
+  auto drop_gone = [&] {
+    for (pid_t p : seeded) {
+      if (process_exists(p)) continue;
+      uint32_t key = static_cast<uint32_t>(p);
+      __atomic_fetch_and(&tracked_bits_[p / 64], ~(1ULL << (p % 64)), __ATOMIC_SEQ_CST);
+      bpf_map_delete_elem(fd, &key);
+    }
   };
   switch (cfg_.mode) {
     case TrackMode::kAll:
@@ -219,6 +246,7 @@ void BpfCollector::seed_tracked() {
     }
     case TrackMode::kPid:
       add(cfg_.pid, parent_of(cfg_.pid).value_or(0), MB_TRACKED_ROOT);
+      drop_gone();
       return;
     case TrackMode::kTree: {
       // Twice: a child forked between the scan and its parent's insertion
@@ -232,6 +260,7 @@ void BpfCollector::seed_tracked() {
         for (pid_t p : tree) add(p, parent_of(p).value_or(0),
                                  p == cfg_.pid ? MB_TRACKED_ROOT : MB_TRACKED_FORKED);
       }
+      drop_gone();
       return;
     }
   }

@@ -110,6 +110,9 @@ class BpfCollector {
   membalancer_bpf* skel_ = nullptr;
   int tables_[2] = {-1, -1};  // tables_[active_] is in page_tables[0]
   mb_page_slot* mapped_[2] = {nullptr, nullptr};
+  uint64_t* tracked_bits_ = nullptr;  // the BPF tracked_bits array, mapped
+  uint64_t tracked_words_ = 0;
+  size_t tracked_bits_bytes_ = 0;
   size_t mapped_bytes_ = 0;
   int active_ = 0;
   std::vector<bpf_link*> links_;
