@@ -60,6 +60,14 @@ void run_hot_range_case(const std::string& thp) {
   uint64_t region = std::stoull(r["region_start"].get<std::string>(), nullptr, 16);
   uint64_t hot = std::stoull(r["hot_start"].get<std::string>(), nullptr, 16);
   uint64_t hot_size = r["hot_size"], region_size = r["region_size"];
+  if (thp == "on") {
+    // The huge-page path is only exercised if the kernel gave huge pages.
+    std::string rollup = slurp("/proc/" + std::to_string(w.pid) + "/smaps_rollup");
+    auto at = rollup.find("AnonHugePages:");
+    ASSERT_NE(at, std::string::npos);
+    uint64_t huge_kb = std::stoull(rollup.substr(at + 14));
+    EXPECT_GE(huge_kb, hot_size / 1024) << "THP on, but the hot range is not in huge pages";
+  }
 
   Child mb = spawn({bin("membalancer"), "trace", "--pid", std::to_string(w.pid), "--sampler", "abit", "--interval",
                     "1000", "--display", "json", "--max-ranges", "100000"},
@@ -70,6 +78,9 @@ void run_hot_range_case(const std::string& thp) {
   auto lines = json_lines(mb.out_path);
   for (size_t i = 3; i < 6; ++i) {
     Score sc = score(lines[i], w.pid, hot, hot_size, region, region_size);
+    std::printf("abit thp=%s interval %zu: %llu pages reported, precision %.4f, recall %.4f, cold reported %llu\n",
+                thp.c_str(), i + 1, static_cast<unsigned long long>(sc.reported), sc.precision, sc.recall,
+                static_cast<unsigned long long>(sc.cold_reported));
     EXPECT_GE(sc.precision, 0.95) << "thp " << thp << " interval " << i + 1 << ": " << sc.reported << " pages reported";
     EXPECT_GE(sc.recall, 0.95) << "thp " << thp << " interval " << i + 1;
     EXPECT_LE(sc.cold_reported, (region_size - hot_size) / 4096 / 100)
