@@ -34,7 +34,6 @@ int on_perf_sample_part(struct bpf_perf_event_data *ctx)
 	__u32 cpu;
 	__u64 vaddr = ctx->addr;
 
-	mb_count(MB_CTR_SAMPLES);
 	if (!mb_current_wanted(tgid)) {
 		mb_count(MB_CTR_FILTERED);
 		return 0;

@@ -107,7 +107,6 @@ int on_perf_sample(struct bpf_perf_event_data *ctx)
 	struct perf_sample_data *data;
 	struct mb_access acc = {};
 
-	mb_count(MB_CTR_SAMPLES);
 	if (!mb_current_wanted(tgid)) {
 		mb_count(MB_CTR_FILTERED);
 		return 0;
@@ -155,7 +154,6 @@ int on_abit_access(__u64 *ctx)
 	struct mb_access acc = { .vaddr = addr, .flags = MB_ACC_VADDR };
 	__u16 mem_node = node >= 0 && node < MB_NODE_UNKNOWN ? node : MB_NODE_UNKNOWN;
 
-	mb_count(MB_CTR_SAMPLES);
 	if (!mb_is_tracked(tgid)) {
 		mb_count(MB_CTR_FILTERED);
 		return 0;

@@ -26,15 +26,16 @@ static __always_inline struct mb_page_slot *mb_set_probe(struct mb_page_set *set
 	return NULL;
 }
 
-/* Finds or claims the slot of key in the active table: its home set, then
- * the next set. */
+/* Finds or claims the slot of key in the active table: its home set (next to
+ * its region's other groups), then a scattered spill set, then the set after
+ * that. */
 static __always_inline struct mb_page_slot *mb_page_slot_get(__u64 key)
 {
 	__u32 zero = 0;
 	void *table = bpf_map_lookup_elem(&page_tables, &zero);
 	__u32 first = key & (MB_PAGE_WAYS - 1);
 	__u32 mask = (1U << page_set_bits) - 1;
-	__u32 home, next;
+	__u32 home, spill, next;
 	struct mb_page_set *set;
 	struct mb_page_slot *slot;
 
@@ -47,7 +48,14 @@ static __always_inline struct mb_page_slot *mb_page_slot_get(__u64 key)
 	slot = mb_set_probe(set, key, first);
 	if (slot)
 		return slot;
-	next = (home + 1) & mask;
+	spill = mb_key_spill_set(key, page_set_bits);
+	set = bpf_map_lookup_elem(table, &spill);
+	if (!set)
+		return NULL;
+	slot = mb_set_probe(set, key, first);
+	if (slot)
+		return slot;
+	next = (spill + 1) & mask;
 	set = bpf_map_lookup_elem(table, &next);
 	return set ? mb_set_probe(set, key, first) : NULL;
 }

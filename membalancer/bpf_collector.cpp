@@ -433,6 +433,8 @@ std::array<uint64_t, MB_NR_COUNTERS> BpfCollector::counters() const {
     if (bpf_map_lookup_elem(fd, &c, per_cpu.data())) continue;
     for (uint64_t v : per_cpu) total[c] += v;
   }
+  total[MB_CTR_SAMPLES] = total[MB_CTR_ACCEPTED] + total[MB_CTR_FILTERED] + total[MB_CTR_NO_ADDRESS] +
+                          total[MB_CTR_DECODE_INVALID];
   return total;
 }
 

@@ -28,6 +28,7 @@ enum mb_limits {
 	 * lines; a full home set spills into the next set. */
 	MB_PAGE_WAYS = 8,
 	MB_PAGE_GROUP_SHIFT = 3, /* log2(pages per group) == log2(MB_PAGE_WAYS) */
+	MB_PAGE_REGION_SHIFT = 9, /* 2 MiB regions: 64 groups in consecutive sets */
 	/* Node ids we keep per-task counts for (ids above are folded into
 	 * MB_CTR_NODE_OUT_OF_RANGE). */
 	MB_MAX_NODES = 64,
@@ -90,7 +91,10 @@ struct mb_access {
 
 /* Global counters: a per-CPU array indexed by this enum. */
 enum mb_counter {
-	MB_CTR_SAMPLES = 0,        /* handler runs */
+	MB_CTR_SAMPLES = 0,        /* handler runs: not counted by BPF (one add per
+	                            * sample saved); user space sums the outcomes
+	                            * accepted + filtered + no_address +
+	                            * decode_invalid, one of which every run ends in */
 	MB_CTR_ACCEPTED,           /* samples of tracked tasks counted */
 	MB_CTR_FILTERED,           /* not a tracked task */
 	MB_CTR_NO_ADDRESS,         /* tracked, but no data address */
@@ -219,13 +223,27 @@ static inline __u64 mb_key_vpn(__u64 key)
 	return key & ((1ULL << MB_KEY_VPN_BITS) - 1);
 }
 
-/* Home set of a page key: a hash of its 32 KiB group (fibonacci hashing,
- * top `bits` bits). */
+/*
+ * Home set of a page key: the groups (32 KiB) of one 2 MiB region occupy 64
+ * consecutive sets from a hashed base, so a region's slots lie in 16 KiB of
+ * the table (few TLB entries, sequential lines) rather than 64 random places.
+ */
 static inline __u32 mb_key_set(__u64 key, __u32 bits)
+{
+	__u64 region = key >> MB_PAGE_REGION_SHIFT;
+	__u32 base = (__u32)((region * 0x9E3779B97F4A7C15ULL) >> (64 - bits));
+	__u32 group = (__u32)(key >> MB_PAGE_GROUP_SHIFT) & ((1U << (MB_PAGE_REGION_SHIFT - MB_PAGE_GROUP_SHIFT)) - 1);
+
+	return (base + group) & ((1U << bits) - 1);
+}
+
+/* The set a page key moves to when its home set is full (another region's
+ * run overlaps): a hash of its group alone, so the spill scatters. */
+static inline __u32 mb_key_spill_set(__u64 key, __u32 bits)
 {
 	__u64 group = key >> MB_PAGE_GROUP_SHIFT;
 
-	return (__u32)((group * 0x9E3779B97F4A7C15ULL) >> (64 - bits));
+	return (__u32)((group * 0xC2B2AE3D27D4EB4FULL) >> (64 - bits));
 }
 
 /* Mixes a page key into a slot index (fibonacci hashing, top bits). */
