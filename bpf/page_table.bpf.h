@@ -27,8 +27,8 @@ static __always_inline struct mb_page_slot *mb_set_probe(struct mb_page_set *set
 }
 
 /* Finds or claims the slot of key in the active table: its home set (next to
- * its region's other groups), then a scattered spill set, then the set after
- * that. */
+ * its region's other groups); when that is full (another region's run
+ * overlaps it), MB_PAGE_SPILL_SETS consecutive sets from a scattered base. */
 static __always_inline struct mb_page_slot *mb_page_slot_get(__u64 key)
 {
 	__u32 zero = 0;
@@ -49,15 +49,16 @@ static __always_inline struct mb_page_slot *mb_page_slot_get(__u64 key)
 	if (slot)
 		return slot;
 	spill = mb_key_spill_set(key, page_set_bits);
-	set = bpf_map_lookup_elem(table, &spill);
-	if (!set)
-		return NULL;
-	slot = mb_set_probe(set, key, first);
-	if (slot)
-		return slot;
-	next = (spill + 1) & mask;
-	set = bpf_map_lookup_elem(table, &next);
-	return set ? mb_set_probe(set, key, first) : NULL;
+	for (int i = 0; i < MB_PAGE_SPILL_SETS; i++) {
+		next = (spill + i) & mask;
+		set = bpf_map_lookup_elem(table, &next);
+		if (!set)
+			return NULL;
+		slot = mb_set_probe(set, key, first);
+		if (slot)
+			return slot;
+	}
+	return NULL;
 }
 
 static __always_inline void mb_page_account(__u32 tgid, __u64 vaddr,
