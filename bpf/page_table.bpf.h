@@ -28,7 +28,8 @@ static __always_inline struct mb_page_slot *mb_set_probe(struct mb_page_set *set
 
 /* Finds or claims the slot of key in the active table: its home set (next to
  * its region's other groups); when that is full (another region's run
- * overlaps it), MB_PAGE_SPILL_SETS consecutive sets from a scattered base. */
+ * overlaps it), MB_PAGE_SPILL_SETS scattered sets, far apart so that one
+ * region's run of full sets cannot cover them all. */
 static __always_inline struct mb_page_slot *mb_page_slot_get(__u64 key)
 {
 	__u32 zero = 0;
@@ -50,7 +51,7 @@ static __always_inline struct mb_page_slot *mb_page_slot_get(__u64 key)
 		return slot;
 	spill = mb_key_spill_set(key, page_set_bits);
 	for (int i = 0; i < MB_PAGE_SPILL_SETS; i++) {
-		next = (spill + i) & mask;
+		next = (spill + i * MB_PAGE_SPILL_STRIDE) & mask;
 		set = bpf_map_lookup_elem(table, &next);
 		if (!set)
 			return NULL;

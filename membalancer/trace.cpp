@@ -155,12 +155,17 @@ int run_trace(const Options& opts) {
     const double work_start = elapsed();
     pipeline.begin_interval(interval);
     const double t_begin = elapsed();
-    collector->drain_pages([&](const mb_page_slot& s) { pipeline.add_slot(s); });
-    const double t_drain = elapsed();
+    // Events before pages: a process's samples all precede its exit event,
+    // so once the exit is seen here, every page it touched is in the table
+    // drained next (or an earlier one), and the exit removes them all at
+    // the end of this interval. Polled after the drain, samples taken between
+    // the swap and the exit would arrive after the removal and linger.
     collector->poll_process_events([&](const mb_proc_event& ev) {
       if (ev.type == MB_PROC_FORK) pipeline.process_forked(static_cast<pid_t>(ev.tgid));
       if (ev.type == MB_PROC_EXIT) pipeline.process_exited(static_cast<pid_t>(ev.tgid));
     });
+    collector->drain_pages([&](const mb_page_slot& s) { pipeline.add_slot(s); });
+    const double t_drain = elapsed();
     collector->drain_tasks(&tasks);
     pipeline.add_tasks(tasks);
     const auto& now = collector->counters_at_swap();

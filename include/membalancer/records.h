@@ -29,7 +29,8 @@ enum mb_limits {
 	MB_PAGE_WAYS = 8,
 	MB_PAGE_GROUP_SHIFT = 3, /* log2(pages per group) == log2(MB_PAGE_WAYS) */
 	MB_PAGE_REGION_SHIFT = 9, /* 2 MiB regions: 64 groups in consecutive sets */
-	MB_PAGE_SPILL_SETS = 4,   /* sets tried after a full home set */
+	MB_PAGE_SPILL_SETS = 8,   /* sets tried after a full home set */
+	MB_PAGE_SPILL_STRIDE = 40503, /* between them: odd, far beyond a run of 64 */
 	/* Node ids we keep per-task counts for (ids above are folded into
 	 * MB_CTR_NODE_OUT_OF_RANGE). */
 	MB_MAX_NODES = 64,
