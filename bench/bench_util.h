@@ -10,13 +10,34 @@
 #include <time.h>
 
 #include <algorithm>
+#include <stdexcept>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <string>
 #include <vector>
 
+#include "membalancer/bpf_collector.h"
+#include "membalancer/samplers.h"
+
 namespace bench {
+
+// The fault sampler and a collector configuration tracking one process: the
+// start of every benchmark that drives the real BPF object.
+struct FaultCollector {
+  mb::SamplerPlan plan;
+  mb::CollectorConfig cfg;
+};
+
+inline FaultCollector fault_collector(pid_t pid) {
+  std::string why;
+  auto plan = mb::plan_sampler("fault", mb::SamplerOptions{}, &why);
+  if (!plan) throw std::runtime_error("fault sampler: " + why);
+  FaultCollector fc{*plan, {}};
+  fc.cfg.mode = mb::TrackMode::kPid;
+  fc.cfg.pid = pid;
+  return fc;
+}
 
 inline double now_s() {
   timespec ts;

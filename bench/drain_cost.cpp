@@ -218,15 +218,10 @@ int main(int argc, char** argv) {
   bench::raise_memlock();
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   try {
-    std::string why;
-    auto plan = mb::plan_sampler("fault", mb::SamplerOptions{}, &why);
-    if (!plan) throw std::runtime_error("fault sampler: " + why);
-    mb::CollectorConfig cfg;
-    cfg.mode = mb::TrackMode::kPid;
-    cfg.pid = getpid();  // tracked, but the handler never samples itself: the tables stay as filled
+    auto [fault_plan, cfg] = bench::fault_collector(getpid());  // tracked, but the handler never samples itself: the tables stay as filled
     cfg.page_slots = slots;
     mb::Topology topo = mb::read_topology("/sys");
-    mb::BpfCollector collector(cfg, *plan, topo);
+    mb::BpfCollector collector(cfg, fault_plan, topo);
     const uint32_t kTgid = 4242;
     std::vector<uint64_t> pages = page_keys(slots, entries, kTgid);
     if (pages.size() != entries) throw std::runtime_error("the table cannot hold " + std::to_string(entries) + " pages");

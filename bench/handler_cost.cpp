@@ -264,24 +264,19 @@ int main(int argc, char** argv) {
 
   int rc = 0;
   try {
-    std::string why;
-    auto plan = mb::plan_sampler("fault", mb::SamplerOptions{}, &why);
-    if (!plan) throw std::runtime_error("fault sampler: " + why);
-    mb::CollectorConfig cfg;
-    cfg.mode = mb::TrackMode::kPid;
-    cfg.pid = kids[0];
+    auto [fault_plan, cfg] = bench::fault_collector(kids[0]);
     mb::Topology topo = mb::read_topology("/sys");
-    mb::BpfCollector collector(cfg, *plan, topo);
+    mb::BpfCollector collector(cfg, fault_plan, topo);
 
     std::unique_ptr<minimal_bpf, void (*)(minimal_bpf*)> minimal(minimal_bpf::open_and_load(),
                                                                  minimal_bpf::destroy);
     if (!minimal) throw mb::SystemError("loading minimal.bpf.o", errno);
     Attachment minimal_perf;
-    minimal_perf.attach(minimal->progs.on_perf_sample_minimal, *plan->attr);
+    minimal_perf.attach(minimal->progs.on_perf_sample_minimal, *fault_plan.attr);
 
     std::vector<std::unique_ptr<PartInstance>> stages;
     if (parts)
-      for (int s = 0; s < kStages; ++s) stages.push_back(std::make_unique<PartInstance>(s, kids[0], *plan->attr));
+      for (int s = 0; s < kStages; ++s) stages.push_back(std::make_unique<PartInstance>(s, kids[0], *fault_plan.attr));
 
     std::vector<int> prog_fds = {collector.program_fd(), bpf_program__fd(minimal->progs.on_perf_sample_minimal)};
     for (auto& st : stages) prog_fds.push_back(st->prog_fd());

@@ -94,15 +94,10 @@ int main(int argc, char** argv) {
               user_per_page, user_table_bytes / pages, kDrainBufferBytes / pages, rss_per_page);
 
   try {
-    std::string why;
-    auto plan = mb::plan_sampler("fault", mb::SamplerOptions{}, &why);
-    if (!plan) throw std::runtime_error("fault sampler: " + why);
-    mb::CollectorConfig cfg;
-    cfg.mode = mb::TrackMode::kPid;
-    cfg.pid = getpid();
+    auto [fault_plan, cfg] = bench::fault_collector(getpid());
     cfg.page_slots = pages;
     mb::Topology topo = mb::read_topology("/sys");
-    mb::BpfCollector collector(cfg, *plan, topo);
+    mb::BpfCollector collector(cfg, fault_plan, topo);
     uint64_t kernel = collector.page_table_kernel_bytes();
     uint64_t tool = 0;
     auto ids = my_map_ids("mb_page_table");
