@@ -131,10 +131,11 @@ int run_trace(const Options& opts) {
   std::vector<TaskSnapshot> tasks;
   const bool tree_mode = opts.mode == TrackMode::kTree || opts.mode == TrackMode::kPid;
   std::string stop_reason;
+  bool final_round = false;
 
   for (uint32_t interval = 1; stop_reason.empty(); ++interval) {
     // Sleep until the interval ends, the duration is over, or a signal.
-    double until = interval * opts.interval_ms / 1000.0;
+    double until = final_round ? elapsed() + 0.05 : interval * opts.interval_ms / 1000.0;
     if (opts.duration_s > 0 && until > opts.duration_s) until = opts.duration_s;
     for (;;) {
       double left = until - elapsed();
@@ -182,7 +183,13 @@ int run_trace(const Options& opts) {
                    interval, (elapsed() - work_start) * 1e3, (t_begin - work_start) * 1e3, (t_drain - t_begin) * 1e3,
                    r.pages_this_interval);
     if (opts.duration_s > 0 && elapsed() >= opts.duration_s - 1e-3 && stop_reason.empty()) stop_reason = "duration";
-    if (tree_mode && tracked.empty() && stop_reason.empty()) stop_reason = "tracked processes exited";
+    // The tracked set empties when the last process exits, possibly just
+    // after this interval polled events: one more round, without waiting,
+    // takes in its exit event and last pages before stopping.
+    if (tree_mode && tracked.empty() && stop_reason.empty()) {
+      if (final_round) stop_reason = "tracked processes exited";
+      final_round = true;
+    }
   }
   const std::string sampler_name = collector->sampler().name;
   collector.reset();  // detach before the summary: nothing more is counted
