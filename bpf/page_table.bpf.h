@@ -28,15 +28,13 @@ static __always_inline struct mb_page_slot *mb_set_probe(struct mb_page_set *set
 
 /* Finds or claims the slot of key in the active table: its home set (next to
  * its region's other groups); when that is full (another region's run
- * overlaps it), MB_PAGE_SPILL_SETS scattered sets, far apart so that one
- * region's run of full sets cannot cover them all. */
+ * overlaps it), up to MB_PAGE_SPILL_SETS sets hashed from its group. */
 static __always_inline struct mb_page_slot *mb_page_slot_get(__u64 key)
 {
 	__u32 zero = 0;
 	void *table = bpf_map_lookup_elem(&page_tables, &zero);
 	__u32 first = key & (MB_PAGE_WAYS - 1);
-	__u32 mask = (1U << page_set_bits) - 1;
-	__u32 home, spill, next;
+	__u32 home, next;
 	struct mb_page_set *set;
 	struct mb_page_slot *slot;
 
@@ -49,9 +47,8 @@ static __always_inline struct mb_page_slot *mb_page_slot_get(__u64 key)
 	slot = mb_set_probe(set, key, first);
 	if (slot)
 		return slot;
-	spill = mb_key_spill_set(key, page_set_bits);
-	for (int i = 0; i < MB_PAGE_SPILL_SETS; i++) {
-		next = (spill + i * MB_PAGE_SPILL_STRIDE) & mask;
+	for (__u32 i = 0; i < MB_PAGE_SPILL_SETS; i++) {
+		next = mb_key_spill_set(key, i, page_set_bits);
 		set = bpf_map_lookup_elem(table, &next);
 		if (!set)
 			return NULL;

@@ -29,8 +29,7 @@ enum mb_limits {
 	MB_PAGE_WAYS = 8,
 	MB_PAGE_GROUP_SHIFT = 3, /* log2(pages per group) == log2(MB_PAGE_WAYS) */
 	MB_PAGE_REGION_SHIFT = 9, /* 2 MiB regions: 64 groups in consecutive sets */
-	MB_PAGE_SPILL_SETS = 8,   /* sets tried after a full home set */
-	MB_PAGE_SPILL_STRIDE = 40503, /* between them: odd, far beyond a run of 64 */
+	MB_PAGE_SPILL_SETS = 16,  /* sets tried after a full home set */
 	/* Node ids we keep per-task counts for (ids above are folded into
 	 * MB_CTR_NODE_OUT_OF_RANGE). */
 	MB_MAX_NODES = 64,
@@ -239,11 +238,13 @@ static inline __u32 mb_key_set(__u64 key, __u32 bits)
 	return (base + group) & ((1U << bits) - 1);
 }
 
-/* The set a page key moves to when its home set is full (another region's
- * run overlaps): a hash of its group alone, so the spill scatters. */
-static inline __u32 mb_key_spill_set(__u64 key, __u32 bits)
+/* The i-th set a page key tries when its home set is full (another region's
+ * run overlaps it): a hash of its group and i. Each try is hashed anew: a
+ * fixed stride from one hashed start made neighbouring groups share most of
+ * their tries, and they failed together. */
+static inline __u32 mb_key_spill_set(__u64 key, __u32 i, __u32 bits)
 {
-	__u64 group = key >> MB_PAGE_GROUP_SHIFT;
+	__u64 group = (key >> MB_PAGE_GROUP_SHIFT) ^ ((__u64)(i + 1) * 0x9E3779B97F4A7C15ULL);
 
 	return (__u32)((group * 0xC2B2AE3D27D4EB4FULL) >> (64 - bits));
 }
