@@ -56,6 +56,14 @@ uint64_t covered_pages(const std::vector<json>& lines, int pid, uint64_t start, 
   return pages.size();
 }
 
+// A memexercise process that waits for dir/start, then touches SIZE once
+// (4 KiB pages) and writes its report line to dir/REPORT.
+Child touch_once(const std::string& dir, const std::string& tag, const std::string& size, const std::string& report) {
+  return spawn({bin("memexercise"), "--size", size, "--touch-once", "--thp", "off", "--wait-before-touch",
+                dir + "/start", "--report", dir + "/" + report, "--duration", "0"},
+               dir, tag);
+}
+
 std::vector<json> reports(const std::string& path) { return json_lines(path); }
 
 }  // namespace
@@ -70,9 +78,7 @@ TEST(TraceTree, CountsEachProcessOfAGrowingTreeAndDropsExitedOnes) {
                       dir + "/report", "--ready-file", dir + "/ready", "--duration", "0"},
                      dir, "tree");
   // An untracked process faulting at the same time.
-  Child other = spawn({bin("memexercise"), "--size", "32M", "--touch-once", "--thp", "off", "--wait-before-touch",
-                       dir + "/start", "--report", dir + "/other-report", "--duration", "0"},
-                      dir, "other");
+  Child other = touch_once(dir, "other", "32M", "other-report");
   Child mb = spawn({bin("membalancer"), "trace", "--ppid", std::to_string(tree.pid), "--sampler", "fault", "--interval",
                     "200", "--display", "json", "--max-ranges", "100000"},
                    dir, "mb");
@@ -194,12 +200,8 @@ TEST(TraceTree, CgroupModeTracksOnlyTheCgroup) {
   std::string cg = root + "/mbtest-" + std::to_string(getpid());
   ASSERT_EQ(mkdir(cg.c_str(), 0755), 0) << cg << ": " << strerror(errno);
   std::string dir = temp_dir();
-  Child inside = spawn({bin("memexercise"), "--size", "16M", "--touch-once", "--thp", "off", "--wait-before-touch",
-                        dir + "/start", "--report", dir + "/in-report", "--duration", "0"},
-                       dir, "inside");
-  Child outside = spawn({bin("memexercise"), "--size", "16M", "--touch-once", "--thp", "off", "--wait-before-touch",
-                         dir + "/start", "--report", dir + "/out-report", "--duration", "0"},
-                        dir, "outside");
+  Child inside = touch_once(dir, "inside", "16M", "in-report");
+  Child outside = touch_once(dir, "outside", "16M", "out-report");
   std::ofstream(cg + "/cgroup.procs") << inside.pid << "\n";
   Child mb = spawn({bin("membalancer"), "trace", "--cgroup", cg, "--sampler", "fault", "--interval", "200",
                     "--display", "json"},
@@ -223,9 +225,7 @@ TEST(TraceTree, CgroupModeTracksOnlyTheCgroup) {
 TEST(TraceTree, AllModeSeesOthersButNotItself) {
   REQUIRE_ROOT();
   std::string dir = temp_dir();
-  Child w = spawn({bin("memexercise"), "--size", "16M", "--touch-once", "--thp", "off", "--wait-before-touch",
-                   dir + "/start", "--report", dir + "/report", "--duration", "0"},
-                  dir, "w");
+  Child w = touch_once(dir, "w", "16M", "report");
   Child mb = spawn({bin("membalancer"), "trace", "--all", "--sampler", "fault", "--interval", "200", "--display",
                     "json", "--max-processes", "4096"},
                    dir, "mb");

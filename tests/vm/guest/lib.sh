@@ -50,3 +50,24 @@ trace_off() {
 }
 # field NAME LINE: the value of NAME=value in LINE
 field() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+# check_hot_cold NAME: registers $TOUCH_PID with the module, skips the passes
+# that report the populating touches, traces 8 passes and checks that the hot
+# range is covered and the cold one is not. Sets $hot and $cold to the
+# abit_count result lines for further checks.
+check_hot_cold() {
+	exec 3> $MB_DEV
+	echo "add $TOUCH_PID" >&3
+	# The first passes report the pages touched while populating (cold
+	# included) and clear their bits; collect after them.
+	wait_passes 3
+	trace_on "$TOUCH_PID"
+	wait_passes 8
+	trace_off
+	exec 3>&-
+	res=$(abit_count "$HOT" "$COLD" < $TR/trace)
+	echo "$res"
+	hot=$(echo "$res" | sed -n 1p); cold=$(echo "$res" | sed -n 2p)
+	pages=$(field pages "$hot"); covered=$(field covered "$hot")
+	check "$1: hot range covered ($covered of $pages pages)" [ "$covered" -ge $((pages * 95 / 100)) ]
+	check "$1: cold range not reported ($(field covered "$cold") pages)" [ "$(field covered "$cold")" -le 8 ]
+}

@@ -11,19 +11,7 @@ run_case() { # NAME THP-SETTING WANT-SHIFT
 	start_touch --hot-mb 8 --cold-mb 16 --thp
 	anon=$(awk '/^AnonHugePages:/ {s += $2} END {print s + 0}' /proc/$TOUCH_PID/smaps)
 	echo "$1: THP $2, pid=$TOUCH_PID hot=$HOT cold=$COLD AnonHugePages=${anon} kB"
-	exec 3> $MB_DEV
-	echo "add $TOUCH_PID" >&3
-	wait_passes 3
-	trace_on "$TOUCH_PID"
-	wait_passes 8
-	trace_off
-	exec 3>&-
-	res=$(abit_count "$HOT" "$COLD" < $TR/trace)
-	echo "$res"
-	hot=$(echo "$res" | sed -n 1p); cold=$(echo "$res" | sed -n 2p)
-	pages=$(field pages "$hot"); covered=$(field covered "$hot")
-	check "$1: hot range covered ($covered of $pages pages)" [ "$covered" -ge $((pages * 95 / 100)) ]
-	check "$1: cold range not reported" [ "$(field covered "$cold")" -le 8 ]
+	check_hot_cold "$1"
 	if [ "$3" = 21 ]; then
 		check "$1: huge pages mapped" [ "$anon" -ge 8192 ]
 		check "$1: reports are 2 MiB (shift21=$(field shift21 "$hot"))" \

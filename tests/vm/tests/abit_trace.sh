@@ -10,21 +10,7 @@ run_case() { # NAME NODE ARGS...
 	name=$1 node=$2; shift 2
 	start_touch --hot-mb 4 --cold-mb 16 --nothp "$@"
 	echo "$name: pid=$TOUCH_PID hot=$HOT cold=$COLD"
-	exec 3> $MB_DEV
-	echo "add $TOUCH_PID" >&3
-	# The first passes report the pages touched while populating (cold
-	# included) and clear their bits; collect after them.
-	wait_passes 3
-	trace_on "$TOUCH_PID"
-	wait_passes 8
-	trace_off
-	exec 3>&-
-	res=$(abit_count "$HOT" "$COLD" < $TR/trace)
-	echo "$res"
-	hot=$(echo "$res" | sed -n 1p); cold=$(echo "$res" | sed -n 2p)
-	pages=$(field pages "$hot"); covered=$(field covered "$hot")
-	check "$name: hot range covered ($covered of $pages pages)" [ "$covered" -ge $((pages * 95 / 100)) ]
-	check "$name: cold range not reported ($(field covered "$cold") pages)" [ "$(field covered "$cold")" -le 8 ]
+	check_hot_cold "$name"
 	check "$name: 4 KiB reports only" [ "$(field shift21 "$hot")" -eq 0 ] 
 	check "$name: hot pages reported on node $node ($(field nodes "$hot"))" [ "$(field nodes "$hot")" = "$node" ]
 	stop_touch
