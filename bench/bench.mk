@@ -2,7 +2,8 @@
 # after the rules it uses ($(BUILD), $(LIB), $(LIBS), the BPF flags).
 # Objects come from the generic $(BUILD)/%.o rule (which waits for every
 # bpf/*.bpf.c skeleton, minimal.bpf.c included); binaries go to $(BUILD)/bench/.
-BENCH_NAMES := handler_cost drain_cost memory_cost
+# Every bench/*.cpp is one benchmark program.
+BENCH_NAMES := $(basename $(notdir $(wildcard bench/*.cpp)))
 BENCH_BINS := $(patsubst %,$(BUILD)/bench/%,$(BENCH_NAMES))
 
 # Diagnostic BPF object: the real sample path cut off after each stage.

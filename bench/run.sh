@@ -6,6 +6,7 @@
 #   BENCH_QUICK=1 bench/run.sh   shorter runs (for trying things out)
 #   BENCH_OUT=path               write the report somewhere else
 #   BENCH_ABIT=path              the abit scanner benchmark (default bench/abit_cost.sh)
+#   bench/sections/*.sh          further sections, each printing its own markdown
 set -u
 cd "$(dirname "$0")/.."
 B=build/bench
@@ -222,24 +223,32 @@ $(raw memory)
 \`\`\`
 EOF
 
-# The helper module's accessed-bit scanner benchmark, when present.
-ABIT=${BENCH_ABIT:-bench/abit_cost.sh}
-if [ -e "$ABIT" ]; then
+# Section scripts: each prints one markdown section ("## Title" first) on
+# stdout, and exits non-zero when a target is missed or it could not run.
+# The helper module's scanner (BENCH_ABIT) first, then bench/sections/*.sh.
+section() {
+	local script=$1 title=$2 name
+	name=$(basename "$script" .sh)
 	echo
-	if frag=$(bash "$ABIT" 2>"$LOGS/abit_cost.err"); then
-		case "$frag" in "#"*) ;; *) printf '## Helper module (abit) scanner\n\n' ;; esac
+	if frag=$(bash "$script" 2>"$LOGS/$name.err"); then
+		case "$frag" in "#"*) ;; *) printf '## %s\n\n' "$title" ;; esac
 		echo "$frag"
 	else
 		st=$?
-		echo "## Helper module (abit) scanner"
-		echo
-		echo "$ABIT failed (exit $st) in this run; its output:"
+		failed+=("$name (exit $st)")
+		case "$frag" in "#"*) ;; *) printf '## %s\n\n' "$title" ;; esac
+		echo "$script failed (exit $st) in this run; its output:"
 		echo '```'
 		echo "$frag"
-		cat "$LOGS/abit_cost.err"
+		cat "$LOGS/$name.err"
 		echo '```'
 	fi
-fi
+}
+ABIT=${BENCH_ABIT:-bench/abit_cost.sh}
+[ -e "$ABIT" ] && section "$ABIT" "Helper module (abit) scanner"
+for s in bench/sections/*.sh; do
+	[ -e "$s" ] && section "$s" "$(basename "$s" .sh)"
+done
 } > "$OUT.tmp" && mv "$OUT.tmp" "$OUT"
 
 echo
