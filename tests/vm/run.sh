@@ -12,7 +12,8 @@
 # warning/BUG/oops/hung task/stall, or never reported an exit status.
 # Env: MB_VM_ACCEL=kvm|tcg (default: probe KVM once, else tcg),
 #      MB_VM_CACHE (default tests/vm/cache), MB_VM_QEMU (qemu binary),
-#      MB_VM_KEEP=1 (keep the work dir), CI (passed to the guest).
+#      MB_VM_KEEP=1 (keep the work dir), MB_VM_BIN (the programs to copy,
+#      default bin/), CI (passed to the guest).
 # See docs/vm-harness.md.
 set -uo pipefail
 
@@ -221,7 +222,7 @@ done
 copy_libs "${extra[@]}"
 shopt -s nullglob
 bins=()
-for f in "$repo"/bin/*; do
+for f in "${MB_VM_BIN:-$repo/bin}"/*; do
 	[ -f "$f" ] && [ -x "$f" ] || continue
 	case $(basename "$f") in unit_tests) continue ;; esac  # integration_tests also runs in guests
 	# Debug info is most of their size; the guest does not need it.
