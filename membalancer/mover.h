@@ -1,0 +1,164 @@
+// The mover: moves pages between nodes with move_pages(2) on worker threads,
+// in batches per process, under a token-bucket rate limit in bytes per second
+// that delays work rather than dropping it. The queue is bounded; requests that
+// do not fit are counted, never silently lost. Every page's outcome is
+// accounted per pid, direction and reason: moved, or failed by errno.
+#pragma once
+
+#include <sys/types.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "membalancer/rate_limiter.h"
+
+namespace mb {
+
+enum class MoveDirection : uint8_t { kPromote, kDemote, kNuma };
+enum class MoveReason : uint8_t {
+  kHot,        // tier: a hot page of a lower tier, promoted
+  kWatermark,  // tier: a cold page demoted to restore an upper tier's free memory
+  kCloser,     // numa: nearer (distance-weighted) to the CPUs that access it
+};
+const char* direction_name(MoveDirection d);  // "promote", "demote", "numa"
+const char* reason_name(MoveReason r);        // "hot", "watermark", "closer"
+
+constexpr uint64_t kBasePageBytes = 4096;
+constexpr uint64_t kHugePageBytes = 2ull << 20;
+constexpr uint64_t kBasePagesPerHuge = kHugePageBytes / kBasePageBytes;  // 512
+
+// One process's pages to one node. Each page is a virtual address; huge[i]
+// says page i is a 2 MiB transparent huge page (moved whole: the kernel
+// migrates the whole THP for one address in it; counted as 512 base pages).
+// huge may be empty (all base pages); otherwise it has one entry per page.
+struct MoveRequest {
+  pid_t pid = 0;
+  int target_node = 0;
+  MoveDirection direction = MoveDirection::kNuma;
+  MoveReason reason = MoveReason::kCloser;
+  std::vector<uint64_t> pages;
+  std::vector<bool> huge;
+};
+
+// Outcome of the pages of one (pid, direction, reason). Pages are base pages
+// (4 KiB): a huge page counts 512 (and 2 MiB of bytes). Once the mover is
+// idle, requested == moved + failed() + dropped_queue_full + abandoned.
+struct MoveCounts {
+  uint64_t requested = 0;  // pages submitted (queued, or refused as dropped_queue_full)
+  uint64_t moved = 0;      // status == target node (also when it was there already)
+  uint64_t bytes_moved = 0;
+  // Pages not moved, by the reason move_pages gave: a positive errno
+  // (per-page status -errno, or errno of a call that failed whole: ESRCH when
+  // the process exited, EPERM, ...), or kElsewhere: the kernel reported the
+  // page on a node other than the target.
+  std::map<int, uint64_t> failed_by_errno;
+  uint64_t dropped_queue_full = 0;  // never attempted: the queue was full
+  uint64_t abandoned = 0;           // never attempted: the mover was stopped
+  double busy_s = 0;                // time spent inside move_pages
+  uint64_t failed() const;
+  // bytes_moved / busy_s: what move_pages achieved while it ran (0 if idle).
+  double move_bytes_per_s() const;
+  void add(const MoveCounts& o);
+};
+
+// failed_by_errno key for "the page is on another node than the target".
+constexpr int kElsewhere = 0;
+// "elsewhere" for kElsewhere, else the errno's name ("ENOENT"; "E123" when unknown).
+std::string move_failure_name(int key);
+
+struct MoverStats {
+  using Key = std::tuple<pid_t, MoveDirection, MoveReason>;
+  std::map<Key, MoveCounts> by_key;
+  uint64_t queue_overflows = 0;  // requests refused because the queue was full
+  uint64_t calls = 0;            // move_pages calls made (moves, and the where-is queries after a partial move)
+  double throttled_s = 0;        // time workers waited for rate-limit tokens
+  MoveCounts total() const;
+  MoveCounts for_direction(MoveDirection d) const;
+};
+
+struct MoverConfig {
+  // Token bucket over the bytes handed to move_pages (a huge page is 2 MiB),
+  // charged per batch before the call; the bucket holds one batch. Work over
+  // the rate waits, it is not dropped. 0: unlimited. The default, 200 MiB/s
+  // (51200 base pages a second), bounds the memory bandwidth, page copies and
+  // TLB shootdowns that migration takes from the application; set it from
+  // the option with parse_rate() (rate_limiter.h).
+  uint64_t rate_limit_bytes_per_s = 200ull << 20;
+  // Base pages per move_pages call at most (a huge page counts 512; a call
+  // has at least one address). 0 counts as 1.
+  size_t batch_pages = 512;
+  // Addresses waiting at most, over all requests (a huge page is one
+  // address: the bound is on the queue's memory). A request that does not
+  // fit whole is refused.
+  size_t queue_pages = 1 << 20;
+  int workers = 1;  // threads calling move_pages; < 1 counts as 1
+};
+
+class Mover {
+ public:
+  // (pid, count, pages, nodes, status, flags) -> as move_pages(2): 0, or -1
+  // with errno, or (kernels since 4.17) the number of pages not migrated,
+  // in which case some statuses may be left unwritten. The mover calls it
+  // with flags MPOL_MF_MOVE to move, and with nodes == nullptr and flags 0
+  // to ask where pages are (for statuses the kernel left unwritten).
+  using MoveFn = std::function<long(pid_t, unsigned long, void**, const int*, int*, int)>;
+  // Default fn: the real move_pages(2) (libnuma's numa_move_pages).
+  explicit Mover(const MoverConfig& cfg, MoveFn fn = {});
+  ~Mover();  // stops the workers after the queue drains (or abandon(): see below)
+  Mover(const Mover&) = delete;
+  Mover& operator=(const Mover&) = delete;
+
+  // Queues a request; false (and counted: queue_overflows, and the pages as
+  // dropped_queue_full of its key) when it does not fit in the queue, or as
+  // abandoned after abandon(). Throws std::invalid_argument when huge is
+  // neither empty nor one entry per page.
+  bool submit(MoveRequest req);
+  // Waits until everything queued so far is done.
+  void wait_idle();
+  // Drops every request not yet started (counted as abandoned), including
+  // batches waiting for rate-limit tokens, lets the batches in flight (inside
+  // move_pages) finish, and returns: used on SIGTERM. Later submits are
+  // refused and counted as abandoned.
+  void abandon();
+
+  // A copy of the accounting so far.
+  MoverStats stats() const;
+  size_t queued_pages() const;
+
+ private:
+  struct Queued {
+    MoveRequest req;
+    size_t next = 0;  // first page not yet taken into a batch
+  };
+  struct Batch;
+  void worker();
+  bool take_batch(Batch* b);  // called with mu_ held
+  void run_batch(Batch* b, MoveCounts* out, uint64_t* calls, double* throttled_s);
+  bool sleep_unless_abandoned(double s);
+
+  MoverConfig cfg_;
+  MoveFn fn_;
+  std::unique_ptr<RateLimiter> limiter_;
+  mutable std::mutex mu_;
+  std::condition_variable work_cv_;  // queue not empty, or stopping
+  std::condition_variable idle_cv_;  // a batch finished
+  std::condition_variable abandon_cv_;
+  std::deque<Queued> queue_;
+  size_t queued_pages_ = 0;
+  int in_flight_ = 0;
+  bool stopping_ = false;
+  bool abandoned_ = false;
+  MoverStats stats_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace mb
