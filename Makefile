@@ -1,7 +1,7 @@
 # membalancer: the one entry point.
 #   make          build everything into bin/
 #   make test     install missing Debian packages, build, run unit, privileged and VM tests
-#   make demo     run `membalancer trace` on the built-in workload
+#   make demo     tiering for real: a hot set moves from a slow node to a fast one (a VM when the host has one node)
 #   make bench    run the benchmarks, write docs/benchmarks.md
 #   make install  PREFIX=/usr/local DESTDIR=
 #   make module   build the helper kernel module (KVER=<version>, default: the VM kernel)
@@ -39,7 +39,7 @@ DEB_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev \
 .SECONDARY:
 .PHONY: all deps test unit-test integration-test vm-test demo bench install clean module
 
-all: $(BIN)/membalancer $(BIN)/memexercise $(BIN)/unit_tests $(BIN)/integration_tests
+all: $(BIN)/membalancer $(BIN)/memexercise $(BIN)/profiler $(BIN)/symtest $(BIN)/unit_tests $(BIN)/integration_tests
 
 # ---- dependencies (idempotent, no prompt) -----------------------------------
 deps:
@@ -91,8 +91,32 @@ $(BIN)/memexercise: $(BUILD)/workloads/memexercise.o
 	@mkdir -p $(BIN)
 	$(CXX) $(LDFLAGS) -o $@ $^
 
+# ---- profiler: record / report / heatmap (profiler/, docs/profiler.md) -------------
+PROF_SRCS := $(filter-out profiler/main.cpp,$(wildcard profiler/*.cpp))
+PROF_LIB := $(BUILD)/libprofiler.a
+$(PROF_LIB): $(patsubst %.cpp,$(BUILD)/%.o,$(PROF_SRCS))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN)/profiler: $(BUILD)/profiler/main.o $(PROF_LIB) $(LIB)
+	@mkdir -p $(BIN)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# The symbolisation test program: a PIE whose hot function is chosen on its
+# command line, in the executable or in a shared library next to it.
+$(BIN)/libsymtest.so: workloads/symtest_lib.cpp
+	@mkdir -p $(BIN)
+	$(CXX) -O1 -g -fPIC -shared -fno-omit-frame-pointer -o $@ $<
+
+$(BIN)/symtest: workloads/symtest.cpp $(BIN)/libsymtest.so
+	@mkdir -p $(BIN)
+	$(CXX) -O1 -g -fPIE -pie -fno-omit-frame-pointer -o $@ $< -L$(BIN) -lsymtest -Wl,-rpath,'$$ORIGIN'
+
+$(BUILD)/bench/profiler_cost: $(PROF_LIB)
+$(BUILD)/bench/profiler_cost: LIBS := $(PROF_LIB) $(LIB) $(LIBS)
+
 UNIT_OBJS := $(patsubst %.cpp,$(BUILD)/%.o,$(wildcard tests/unit/*.cpp))
-$(BIN)/unit_tests: $(UNIT_OBJS) $(LIB)
+$(BIN)/unit_tests: $(UNIT_OBJS) $(PROF_LIB) $(LIB)
 	@mkdir -p $(BIN)
 	$(CXX) $(LDFLAGS) -o $@ $^ -lgtest_main -lgtest $(LIBS)
 
@@ -109,7 +133,7 @@ $(BIN)/integration_tests: $(INTEG_OBJS) $(LIB)
 unit-test: $(BIN)/unit_tests
 	@tests/run_gtest.sh unit $(BIN)/unit_tests
 
-integration-test: $(BIN)/integration_tests $(BIN)/membalancer $(BIN)/memexercise
+integration-test: $(BIN)/integration_tests $(BIN)/membalancer $(BIN)/memexercise $(BIN)/profiler $(BIN)/symtest
 	@tests/run_gtest.sh integration $(BIN)/integration_tests --gtest_filter=-VmAbit.*  # VmAbit: tests/vm
 
 -include tests/vm/vm.mk
@@ -126,7 +150,8 @@ test: deps
 	exit $$status
 
 # ---- demo, bench, install ---------------------------------------------------------
-demo: $(BIN)/membalancer $(BIN)/memexercise
+demo: deps
+	@$(MAKE) --no-print-directory -j$(shell nproc) all
 	@scripts/demo.sh
 
 bench: all
@@ -134,7 +159,7 @@ bench: all
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/membalancer/scripts
-	install -m 0755 $(BIN)/membalancer $(BIN)/memexercise $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(BIN)/membalancer $(BIN)/memexercise $(BIN)/profiler $(DESTDIR)$(PREFIX)/bin/
 	install -m 0755 scripts/*.sh $(DESTDIR)$(PREFIX)/share/membalancer/scripts/
 
 clean:

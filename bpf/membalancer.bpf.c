@@ -58,6 +58,14 @@ static __always_inline void mb_record(__u32 tgid, __u32 tid, __u32 cpu,
 
 	if (!(acc->flags & MB_ACC_VADDR)) {
 		mb_count(MB_CTR_NO_ADDRESS);
+		/* The profiler's cpu-clock sampler: code samples with only an
+		 * instruction pointer are streamed, never counted into pages.
+		 * stream_samples is read-only: without it this is dead code. */
+		if (stream_samples && (acc->flags & MB_ACC_IP)) {
+			if (cpu != ~0U)
+				ci = bpf_map_lookup_elem(&cpu_info, &cpu);
+			mb_stream(tgid, tid, cpu, ci, MB_NODE_UNKNOWN, acc, now);
+		}
 		return;
 	}
 	if (cpu != ~0U)
@@ -130,9 +138,20 @@ int on_perf_sample(struct bpf_perf_event_data *ctx)
 					   mb_sample_weight(data) : 0,
 				   &acc);
 		break;
+	case MB_SAMPLER_CPU_CLOCK: /* profiler: where the code runs, no data address */
+		acc.ip = PT_REGS_IP(&ctx->regs);
+		acc.flags = MB_ACC_IP;
+		break;
 	default: /* software page faults: the fault address */
 		acc.vaddr = ctx->addr;
 		acc.flags = MB_ACC_VADDR;
+		/* The faulting instruction, for the profiler's code view. Only
+		 * streamed samples carry it: without stream_samples (read-only)
+		 * the verifier drops this and the handler costs what it did. */
+		if (stream_samples) {
+			acc.ip = PT_REGS_IP(&ctx->regs);
+			acc.flags |= MB_ACC_IP;
+		}
 		break;
 	}
 	mb_record(tgid, tid, bpf_get_smp_processor_id(), &acc);
@@ -169,6 +188,40 @@ int on_abit_access(__u64 *ctx)
 	mb_page_account(tgid, addr, NULL, mem_node, page_shift == MB_HUGE_PAGE_SHIFT);
 	if (stream_samples)
 		mb_stream(tgid, 0, ~0U, NULL, mem_node, &acc, bpf_ktime_get_ns());
+	return 0;
+}
+
+/*
+ * Tests and benchmarks only (autoload off unless asked for): streams
+ * args->count made-up samples through mb_stream, the path real samples take
+ * to the ring buffer, so the consumer can be measured at rates no software
+ * event reaches. Run with BPF_PROG_TEST_RUN.
+ */
+struct mb_synth_state {
+	struct mb_synth_args args;
+	__u64 now;
+};
+
+static long mb_synth_one(__u64 i, struct mb_synth_state *st)
+{
+	struct mb_access acc = {
+		.vaddr = st->args.vaddr +
+			 ((st->args.pages ? i % st->args.pages : i) << MB_PAGE_SHIFT),
+		.ip = 0x401000 + (i & 0xff) * 16,
+		.flags = MB_ACC_VADDR | MB_ACC_IP,
+	};
+
+	mb_stream(st->args.tgid, st->args.tgid, 0, NULL, MB_NODE_UNKNOWN, &acc,
+		  st->now + i);
+	return 0;
+}
+
+SEC("syscall")
+int synth_samples(struct mb_synth_args *args)
+{
+	struct mb_synth_state st = { .args = *args, .now = bpf_ktime_get_ns() };
+
+	bpf_loop(st.args.count, mb_synth_one, &st, 0);
 	return 0;
 }
 

@@ -132,6 +132,9 @@ void BpfCollector::configure_and_load(const Topology& topo) {
   bpf_map__set_max_entries(skel_->maps.samples, ring);
   bpf_program__set_autoload(skel_->progs.on_perf_sample, sampler_.attr.has_value());
   bpf_program__set_autoload(skel_->progs.on_abit_access, sampler_.kind == MB_SAMPLER_ABIT);
+  bpf_program__set_autoload(skel_->progs.synth_samples, cfg_.synthetic_source);
+  if (cfg_.synthetic_source && !cfg_.stream_samples)
+    throw UsageError("the synthetic sample source needs stream_samples");
 
   if (membalancer_bpf__load(skel_)) {
     int err = errno;
@@ -192,7 +195,9 @@ void BpfCollector::configure_and_load(const Topology& topo) {
         bpf_map__fd(skel_->maps.samples),
         [](void* ctx, void* data, size_t size) -> int {
           auto* self = static_cast<BpfCollector*>(ctx);
-          if (size >= sizeof(mb_sample) && self->sample_cb_) self->sample_cb_(*static_cast<mb_sample*>(data));
+          if (size < sizeof(mb_sample)) return 0;
+          if (self->wait_cb_) (*self->wait_cb_)(*static_cast<mb_sample*>(data));
+          else if (self->sample_cb_) self->sample_cb_(*static_cast<mb_sample*>(data));
           return 0;
         },
         this, nullptr);
@@ -280,6 +285,7 @@ void BpfCollector::attach_sampler() {
     for (pid_t p : tracked_processes()) abit_command("add", p);
     return;
   }
+  if (!sampler_.attr && cfg_.synthetic_source) return;  // samples come from run_synthetic
   if (!sampler_.attr) throw SystemError("sampler '" + sampler_.name + "' has nothing to attach");
   int ncpus = libbpf_num_possible_cpus();
   perf_event_attr attr = *sampler_.attr;
@@ -454,6 +460,22 @@ void BpfCollector::poll_samples(const std::function<void(const mb_sample&)>& fn)
   sample_cb_ = fn;
   ring_buffer__consume(sample_rb_);
   sample_cb_ = nullptr;
+}
+
+int BpfCollector::wait_samples(int timeout_ms, const std::function<void(const mb_sample&)>& fn) {
+  if (!sample_rb_) return -EINVAL;
+  wait_cb_ = &fn;
+  int n = ring_buffer__poll(sample_rb_, timeout_ms);  // epoll_wait, then consume
+  wait_cb_ = nullptr;
+  return n;
+}
+
+void BpfCollector::run_synthetic(const mb_synth_args& args) {
+  if (!cfg_.synthetic_source) throw SystemError("the synthetic sample source is not loaded");
+  mb_synth_args in = args;
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &in, .ctx_size_in = sizeof(in));
+  if (bpf_prog_test_run_opts(bpf_program__fd(skel_->progs.synth_samples), &opts))
+    throw SystemError("running the synthetic sample source", errno, "the kernel needs BPF_PROG_TYPE_SYSCALL (5.14+)");
 }
 
 std::vector<pid_t> BpfCollector::tracked_processes() const {

@@ -33,7 +33,11 @@ struct CollectorConfig {
   uint32_t max_tasks = 16384;
   uint32_t max_processes = 65536;
   bool stream_samples = false;   // profiler: one ring-buffer record per sample
-  uint32_t sample_ring_bytes = 16 << 20;
+  uint32_t sample_ring_bytes = 16 << 20;  // power of two, a multiple of the page size
+  // Tests and benchmarks: load synth_samples, which streams made-up samples
+  // through the real ring-buffer path (run_synthetic). A plan without a perf
+  // attr then attaches no sampler.
+  bool synthetic_source = false;
   bool verbose = false;
 };
 
@@ -81,6 +85,12 @@ class BpfCollector {
 
   // Delivers streamed samples (stream_samples only).
   void poll_samples(const std::function<void(const mb_sample&)>& fn);
+  // Waits up to timeout_ms for streamed samples (epoll), then delivers all
+  // that are there. Meant for one dedicated consumer thread: it touches only
+  // the sample ring buffer. Returns the number delivered, or -errno.
+  int wait_samples(int timeout_ms, const std::function<void(const mb_sample&)>& fn);
+  // synthetic_source only: runs synth_samples once (BPF_PROG_TEST_RUN).
+  void run_synthetic(const mb_synth_args& args);
 
   // Tracked processes right now (from the BPF map).
   std::vector<pid_t> tracked_processes() const;
@@ -128,6 +138,7 @@ class BpfCollector {
   std::vector<mb_page_set> zeros_;
   std::function<void(const mb_proc_event&)> proc_cb_;
   std::function<void(const mb_sample&)> sample_cb_;
+  const std::function<void(const mb_sample&)>* wait_cb_ = nullptr;  // wait_samples' consumer
   std::array<uint64_t, MB_NR_COUNTERS> counters_at_swap_{};
 };
 

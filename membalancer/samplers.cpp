@@ -20,6 +20,13 @@ const std::vector<SamplerInfo>& sampler_list() {
   return list;
 }
 
+const std::vector<SamplerInfo>& profiler_sampler_list() {
+  static const std::vector<SamplerInfo> list = {
+      {"cpu-clock", "software cpu-clock timer: user-space instruction pointers, no data address (code view)"},
+  };
+  return list;
+}
+
 bool is_sampler_name(const std::string& name) {
   if (name == "auto") return true;
   for (const auto& s : sampler_list())
@@ -164,6 +171,19 @@ std::optional<SamplerPlan> plan_sampler(const std::string& name, const SamplerOp
     plan.kind = MB_SAMPLER_FAULT;
     plan.attr = a;
     plan.detail = "software page-fault events";
+    return plan;
+  }
+  if (name == "cpu-clock") {
+    perf_event_attr a = base_attr();
+    a.type = PERF_TYPE_SOFTWARE;
+    a.config = PERF_COUNT_SW_CPU_CLOCK;
+    a.sample_period = std::max<uint64_t>(opts.cpu_clock_period_ns, 10000);  // ns of CPU time
+    a.sample_type = PERF_SAMPLE_IP | PERF_SAMPLE_TID;
+    a.exclude_kernel = 1;  // user-space instruction pointers only
+    a.exclude_hv = 1;
+    plan.kind = MB_SAMPLER_CPU_CLOCK;
+    plan.attr = a;
+    plan.detail = "software cpu-clock timer every " + std::to_string(a.sample_period / 1000) + " us";
     return plan;
   }
   if (name == "abit") {

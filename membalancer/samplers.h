@@ -20,6 +20,7 @@ struct SamplerOptions {
   std::string abit_device = "/dev/membalancer_abit";
   uint64_t ibs_period = 0x10000;  // ops between IBS samples (multiple of 16)
   uint64_t pebs_period = 1000;    // loads between PEBS samples
+  uint64_t cpu_clock_period_ns = 100000;  // cpu-clock: one sample per 100 us of CPU time (10 kHz)
 };
 
 // What a sampler needs, decided before anything is opened.
@@ -37,6 +38,9 @@ struct SamplerInfo {
 
 // Sorted for --help; auto tries them in this order.
 const std::vector<SamplerInfo>& sampler_list();
+// Samplers only the profiler offers (never tried by auto): cpu-clock, where
+// code runs (instruction pointers, no data address). plan_sampler knows them.
+const std::vector<SamplerInfo>& profiler_sampler_list();
 bool is_sampler_name(const std::string& name);
 
 // Builds the plan for one named sampler, or returns nullopt and sets *why to

@@ -48,6 +48,8 @@ enum mb_sampler_kind {
 	MB_SAMPLER_FAULT = 3,
 	MB_SAMPLER_ABIT = 4,
 	MB_SAMPLER_REPLAY = 5,
+	MB_SAMPLER_CPU_CLOCK = 6, /* profiler only: cpu-clock timer, ip and no data address */
+	MB_SAMPLER_SYNTHETIC = 7, /* tests and benchmarks: synth_samples (BPF_PROG_TEST_RUN) */
 };
 
 /* Data source of an access, common to IBS and PEBS decoding. */
@@ -194,6 +196,15 @@ struct mb_sample {
 	__u8 reserved[7];
 };
 
+/* Context of the synth_samples test program (BPF_PROG_TEST_RUN ctx_in):
+ * streams `count` made-up samples of tgid through the real ring-buffer path. */
+struct mb_synth_args {
+	__u32 count;
+	__u32 tgid;
+	__u64 vaddr;  /* first sample's address; each next one is a page further */
+	__u64 pages;  /* addresses wrap after this many pages (0: never) */
+};
+
 /* The node recorded in a page slot, or MB_NODE_UNKNOWN. */
 static inline __u16 mb_slot_node(const struct mb_page_slot *s)
 {
@@ -261,12 +272,14 @@ static_assert(sizeof(struct mb_page_set) == 32 * MB_PAGE_WAYS, "page set layout"
 static_assert(sizeof(struct mb_sample) == 64, "sample layout");
 static_assert(sizeof(struct mb_proc_event) == 24, "proc event layout");
 static_assert(sizeof(struct mb_access) == 32, "access layout");
+static_assert(sizeof(struct mb_synth_args) == 24, "synth args layout");
 #elif !defined(__VMLINUX_H__)
 _Static_assert(sizeof(struct mb_page_slot) == 32, "page slot layout");
 _Static_assert(sizeof(struct mb_page_set) == 32 * MB_PAGE_WAYS, "page set layout");
 _Static_assert(sizeof(struct mb_sample) == 64, "sample layout");
 _Static_assert(sizeof(struct mb_proc_event) == 24, "proc event layout");
 _Static_assert(sizeof(struct mb_access) == 32, "access layout");
+_Static_assert(sizeof(struct mb_synth_args) == 24, "synth args layout");
 #endif
 
 /* Per-CPU facts the BPF side needs: its node and that node's lane. */

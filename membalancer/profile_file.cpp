@@ -1,0 +1,564 @@
+#include "membalancer/profile_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstring>
+#include <ctime>
+#include <sstream>
+
+#include "membalancer/error.h"
+#include "membalancer/sysfs.h"
+
+namespace mb {
+
+namespace {
+
+uint64_t clock_ns(clockid_t c) {
+  timespec ts;
+  clock_gettime(c, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+uint32_t crc_of(const void* p, size_t n) {
+  uLong c = crc32(0L, Z_NULL, 0);
+  const auto* b = static_cast<const Bytef*>(p);
+  while (n > 0) {  // zlib takes uInt lengths
+    uInt step = static_cast<uInt>(std::min<size_t>(n, 1u << 30));
+    c = crc32(c, b, step);
+    b += step;
+    n -= step;
+  }
+  return static_cast<uint32_t>(c);
+}
+
+size_t align8(size_t n) { return (n + 7) & ~size_t{7}; }
+
+// Little builders and readers for chunk payloads.
+struct Out {
+  std::string b;
+  template <typename T>
+  void put(T v) { b.append(reinterpret_cast<const char*>(&v), sizeof(v)); }
+  void str(const std::string& s) {
+    put<uint32_t>(static_cast<uint32_t>(s.size()));
+    b += s;
+    b.append(align8(b.size()) - b.size(), '\0');
+  }
+};
+
+struct In {
+  const uint8_t* p;
+  size_t n, at = 0;
+  bool bad = false;
+  template <typename T>
+  T get() {
+    T v{};
+    if (at + sizeof(T) > n) { bad = true; return v; }
+    std::memcpy(&v, p + at, sizeof(T));
+    at += sizeof(T);
+    return v;
+  }
+  std::string str() {
+    uint32_t len = get<uint32_t>();
+    if (bad || at + len > n) { bad = true; return {}; }
+    std::string s(reinterpret_cast<const char*>(p + at), len);
+    at = align8(at + len);
+    return s;
+  }
+};
+
+std::string encode_topology(const Topology& t) {
+  Out o;
+  o.put<uint32_t>(static_cast<uint32_t>(t.nodes.size()));
+  o.put<uint32_t>(0);
+  for (const auto& n : t.nodes) {
+    o.put<int32_t>(n.id);
+    o.put<uint32_t>(static_cast<uint32_t>(n.cpus.size()));
+    o.put<uint64_t>(n.mem_total_bytes);
+    o.put<uint32_t>(static_cast<uint32_t>(n.distance.size()));
+    o.put<uint32_t>(0);
+    for (int c : n.cpus) o.put<int32_t>(c);
+    for (auto [to, d] : n.distance) {
+      o.put<int32_t>(to);
+      o.put<int32_t>(d);
+    }
+    o.b.append(align8(o.b.size()) - o.b.size(), '\0');
+  }
+  return o.b;
+}
+
+bool decode_topology(In& in, Topology* t) {
+  uint32_t count = in.get<uint32_t>();
+  in.get<uint32_t>();
+  if (in.bad || count > 4096) return false;
+  for (uint32_t i = 0; i < count && !in.bad; ++i) {
+    NumaNode n;
+    n.id = in.get<int32_t>();
+    uint32_t ncpus = in.get<uint32_t>();
+    n.mem_total_bytes = in.get<uint64_t>();
+    uint32_t ndist = in.get<uint32_t>();
+    in.get<uint32_t>();
+    if (in.bad || ncpus > (1u << 20) || ndist > 4096) return false;
+    for (uint32_t c = 0; c < ncpus; ++c) {
+      int cpu = in.get<int32_t>();
+      n.cpus.push_back(cpu);
+      if (cpu >= 0 && cpu < (1 << 20)) {
+        if (t->cpu_node.size() <= static_cast<size_t>(cpu)) t->cpu_node.resize(cpu + 1, -1);
+        t->cpu_node[cpu] = n.id;
+      }
+    }
+    for (uint32_t d = 0; d < ndist; ++d) {
+      int to = in.get<int32_t>();
+      n.distance[to] = in.get<int32_t>();
+    }
+    in.at = align8(in.at);
+    t->nodes.push_back(std::move(n));
+  }
+  return !in.bad;
+}
+
+}  // namespace
+
+// ---- /proc/PID/maps ----------------------------------------------------------
+
+std::vector<ProfileMap> parse_proc_maps(const std::string& text) {
+  std::vector<ProfileMap> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    // start-end perms offset dev inode [path]
+    unsigned long long s, e, off;
+    char perms[8] = {};
+    int consumed = 0;
+    if (sscanf(line.c_str(), "%llx-%llx %7s %llx %*s %*s%n", &s, &e, perms, &off, &consumed) < 4) continue;
+    ProfileMap m;
+    m.start = s;
+    m.end = e;
+    m.offset = off;
+    if (perms[0] == 'r') m.prot |= kMapRead;
+    if (perms[1] == 'w') m.prot |= kMapWrite;
+    if (perms[2] == 'x') m.prot |= kMapExec;
+    if (perms[3] == 's') m.prot |= kMapShared;
+    if (consumed > 0 && static_cast<size_t>(consumed) < line.size()) m.path = trim(line.substr(consumed));
+    out.push_back(std::move(m));
+  }
+  std::sort(out.begin(), out.end(), [](const ProfileMap& a, const ProfileMap& b) { return a.start < b.start; });
+  return out;
+}
+
+std::vector<ProfileMap> read_proc_maps(pid_t pid, const std::string& proc_root) {
+  auto text = read_text_file(proc_root + "/" + std::to_string(pid) + "/maps");
+  if (!text) return {};
+  return parse_proc_maps(*text);
+}
+
+// ---- writer ---------------------------------------------------------------------------
+
+ProfileWriter::ProfileWriter(const std::string& path, const ProfileStart& start, bool force) : path_(path) {
+  int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (force ? O_TRUNC : O_EXCL);
+  fd_ = open(path.c_str(), flags, 0644);
+  if (fd_ < 0) {
+    int err = errno;
+    if (err == EEXIST) throw UsageError(path + ": the file exists (use --force to replace it)");
+    if (err == ELOOP) throw UsageError(path + ": is a symbolic link; refusing to follow it");
+    throw UsageError(path + ": " + std::strerror(err));
+  }
+  struct stat st;
+  if (fstat(fd_, &st) == 0 && !S_ISREG(st.st_mode)) {
+    close(fd_);
+    fd_ = -1;
+    throw UsageError(path + ": not a regular file");
+  }
+  fchmod(fd_, 0644);  // whatever the umask says
+  ProfileHeaderDisk h{};
+  std::memcpy(h.magic, kProfileMagic, sizeof(h.magic));
+  h.version = kProfileVersion;
+  h.header_bytes = kProfileHeaderBytes;
+  h.start_realtime_ns = start.start_realtime_ns ? start.start_realtime_ns : clock_ns(CLOCK_REALTIME);
+  h.start_monotonic_ns = start.start_monotonic_ns ? start.start_monotonic_ns : clock_ns(CLOCK_MONOTONIC);
+  h.sampler_kind = start.sampler_kind;
+  h.record_bytes = sizeof(mb_sample);
+  std::strncpy(h.sampler, start.sampler.c_str(), sizeof(h.sampler) - 1);
+  h.header_crc = crc_of(&h, offsetof(ProfileHeaderDisk, header_crc));
+  write_all(&h, sizeof(h));
+  std::string topo = encode_topology(start.topology);
+  write_chunk(kChunkTopology, topo.data(), topo.size());
+  buf_.reserve(kChunkRecords);
+}
+
+ProfileWriter::~ProfileWriter() {
+  if (fd_ < 0) return;
+  try {
+    flush();
+  } catch (...) {
+  }
+  close(fd_);
+}
+
+void ProfileWriter::write_all(const void* p, size_t n) {
+  const char* c = static_cast<const char*>(p);
+  while (n > 0) {
+    ssize_t w = write(fd_, c, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      throw SystemError("writing " + path_, errno);
+    }
+    c += w;
+    n -= static_cast<size_t>(w);
+    bytes_ += static_cast<uint64_t>(w);
+  }
+}
+
+void ProfileWriter::write_chunk(uint32_t type, const void* payload, size_t bytes) {
+  if (fd_ < 0) throw SystemError("writing " + path_ + ": the file is closed");
+  ProfileChunkHeader ch{type, crc_of(payload, bytes), bytes};
+  static const char zeros[8] = {};
+  size_t pad = align8(bytes) - bytes;
+  iovec iov[3] = {{&ch, sizeof(ch)}, {const_cast<void*>(payload), bytes}, {const_cast<char*>(zeros), pad}};
+  size_t total = sizeof(ch) + bytes + pad;
+  ssize_t w = writev(fd_, iov, 3);
+  if (w < 0 && errno != EINTR) throw SystemError("writing " + path_, errno);
+  if (w == static_cast<ssize_t>(total)) {
+    bytes_ += total;
+    return;
+  }
+  // A short write (or EINTR): finish the rest piece by piece.
+  size_t done = w > 0 ? static_cast<size_t>(w) : 0;
+  bytes_ += done;
+  for (auto& v : iov) {
+    if (done >= v.iov_len) {
+      done -= v.iov_len;
+      continue;
+    }
+    write_all(static_cast<char*>(v.iov_base) + done, v.iov_len - done);
+    done = 0;
+  }
+}
+
+void ProfileWriter::add_samples(const mb_sample* s, size_t n) {
+  for (size_t i = 0; i < n; ++i) add_sample(s[i]);
+}
+
+void ProfileWriter::flush() {
+  if (buf_.empty()) return;
+  write_chunk(kChunkSamples, buf_.data(), buf_.size() * sizeof(mb_sample));
+  samples_ += buf_.size();
+  buf_.clear();
+}
+
+void ProfileWriter::add_process(uint64_t time_ns, uint32_t tgid, uint32_t parent, ProfileProcessEvent event,
+                                const std::string& name) {
+  flush();
+  Out o;
+  o.put<uint64_t>(time_ns);
+  o.put<uint32_t>(tgid);
+  o.put<uint32_t>(parent);
+  o.put<uint32_t>(event);
+  o.str(name);
+  write_chunk(kChunkProcess, o.b.data(), o.b.size());
+}
+
+void ProfileWriter::add_maps(uint64_t time_ns, uint32_t tgid, const std::vector<ProfileMap>& maps) {
+  flush();
+  Out o;
+  o.put<uint64_t>(time_ns);
+  o.put<uint32_t>(tgid);
+  o.put<uint32_t>(static_cast<uint32_t>(maps.size()));
+  for (const auto& m : maps) {
+    o.put<uint64_t>(m.start);
+    o.put<uint64_t>(m.end);
+    o.put<uint64_t>(m.offset);
+    o.put<uint32_t>(m.prot);
+    o.str(m.path);
+  }
+  write_chunk(kChunkMaps, o.b.data(), o.b.size());
+}
+
+void ProfileWriter::add_counters(uint64_t time_ns, const std::array<uint64_t, MB_NR_COUNTERS>& counters) {
+  flush();
+  Out o;
+  o.put<uint64_t>(time_ns);
+  o.put<uint32_t>(MB_NR_COUNTERS);
+  o.put<uint32_t>(0);
+  for (uint64_t v : counters) o.put<uint64_t>(v);
+  write_chunk(kChunkCounters, o.b.data(), o.b.size());
+}
+
+void ProfileWriter::finish(uint64_t end_time_ns, uint64_t samples_lost) {
+  flush();
+  Out o;
+  o.put<uint64_t>(end_time_ns ? end_time_ns : clock_ns(CLOCK_MONOTONIC));
+  o.put<uint64_t>(samples_);
+  o.put<uint64_t>(samples_lost);
+  write_chunk(kChunkEnd, o.b.data(), o.b.size());
+  if (close(fd_) != 0) {
+    fd_ = -1;
+    throw SystemError("closing " + path_, errno);
+  }
+  fd_ = -1;
+}
+
+// ---- reader ---------------------------------------------------------------------------
+
+ProfileReader::ProfileReader(const std::string& path) : path_(path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw UsageError(path + ": " + std::strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    throw UsageError(path + ": not a regular file");
+  }
+  size_ = static_cast<size_t>(st.st_size);
+  info_.file_bytes = size_;
+  if (size_ < kProfileHeaderBytes) {
+    close(fd);
+    throw UsageError(path + ": offset 0: not a membalancer profile (" + std::to_string(size_) +
+                     " bytes, shorter than the 128-byte header)");
+  }
+  void* p = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+  close(fd);
+  if (p == MAP_FAILED) throw SystemError("mapping " + path, errno);
+  data_ = static_cast<const uint8_t*>(p);
+  madvise(p, size_, MADV_SEQUENTIAL);
+  try {
+    ProfileHeaderDisk h;
+    std::memcpy(&h, data_, sizeof(h));
+    if (std::memcmp(h.magic, kProfileMagic, sizeof(h.magic)) != 0)
+      throw UsageError(path + ": offset 0: not a membalancer profile (bad magic)");
+    if (h.version != kProfileVersion)
+      throw UsageError(path + ": offset 8: profile format version " + std::to_string(h.version) +
+                       " is not supported (this program reads version " + std::to_string(kProfileVersion) + ")");
+    if (h.header_crc != crc_of(&h, offsetof(ProfileHeaderDisk, header_crc)))
+      throw UsageError(path + ": offset 0: the header is corrupt (checksum mismatch)");
+    if (h.header_bytes != kProfileHeaderBytes || h.record_bytes != sizeof(mb_sample))
+      throw UsageError(path + ": offset 12: unexpected header or record size");
+    info_.version = h.version;
+    info_.start_realtime_ns = h.start_realtime_ns;
+    info_.start_monotonic_ns = h.start_monotonic_ns;
+    info_.sampler_kind = static_cast<mb_sampler_kind>(h.sampler_kind);
+    info_.sampler.assign(h.sampler, strnlen(h.sampler, sizeof(h.sampler)));
+    index();
+  } catch (...) {
+    munmap(const_cast<uint8_t*>(data_), size_);
+    throw;
+  }
+}
+
+ProfileReader::~ProfileReader() {
+  if (data_) munmap(const_cast<uint8_t*>(data_), size_);
+}
+
+void ProfileReader::fail(uint64_t offset, const std::string& what) {
+  if (!error_.empty()) return;
+  error_offset_ = offset;
+  error_ = "offset " + std::to_string(offset) + ": " + what;
+}
+
+// Walks the chunk headers once. Small chunks are decoded (and their
+// checksums verified) now; sample chunks are checked when streamed.
+void ProfileReader::index() {
+  uint64_t off = kProfileHeaderBytes;
+  bool first = true;
+  while (off < size_) {
+    if (info_.complete) {
+      fail(off, "data after the end chunk");
+      break;
+    }
+    if (size_ - off < kProfileChunkHeaderBytes) {
+      fail(off, "truncated chunk header (" + std::to_string(size_ - off) + " bytes left)");
+      break;
+    }
+    ProfileChunkHeader ch;
+    std::memcpy(&ch, data_ + off, sizeof(ch));
+    const uint64_t payload = off + kProfileChunkHeaderBytes;
+    if (ch.type < kChunkTopology || ch.type > kChunkEnd) {
+      fail(off, "unknown chunk type " + std::to_string(ch.type) + " (corrupt file?)");
+      break;
+    }
+    if (ch.bytes > size_ - payload) {
+      fail(off, "truncated chunk: " + std::to_string(ch.bytes) + " payload bytes announced, " +
+                    std::to_string(size_ - payload) + " present");
+      break;
+    }
+    if (first && ch.type != kChunkTopology) {
+      fail(off, "the first chunk is not the topology");
+      break;
+    }
+    first = false;
+    if (ch.type == kChunkSamples) {
+      if (ch.bytes % sizeof(mb_sample) != 0) {
+        fail(off, "sample chunk of " + std::to_string(ch.bytes) + " bytes is not a whole number of records");
+        break;
+      }
+      sample_chunks_.push_back({off, ch.crc, ch.bytes, false});
+      info_.samples += ch.bytes / sizeof(mb_sample);
+    } else {
+      if (crc_of(data_ + payload, ch.bytes) != ch.crc) {
+        fail(off, "checksum mismatch in a chunk of type " + std::to_string(ch.type));
+        break;
+      }
+      In in{data_ + payload, ch.bytes};
+      switch (ch.type) {
+        case kChunkTopology:
+          if (!decode_topology(in, &info_.topology)) in.bad = true;
+          break;
+        case kChunkProcess: {
+          ProfileProcess p;
+          p.time_ns = in.get<uint64_t>();
+          p.tgid = in.get<uint32_t>();
+          p.parent = in.get<uint32_t>();
+          p.event = in.get<uint32_t>();
+          p.name = in.str();
+          if (!in.bad) info_.processes.push_back(std::move(p));
+          break;
+        }
+        case kChunkMaps: {
+          ProfileMaps m;
+          m.time_ns = in.get<uint64_t>();
+          m.tgid = in.get<uint32_t>();
+          uint32_t n = in.get<uint32_t>();
+          for (uint32_t i = 0; i < n && !in.bad; ++i) {
+            ProfileMap e;
+            e.start = in.get<uint64_t>();
+            e.end = in.get<uint64_t>();
+            e.offset = in.get<uint64_t>();
+            e.prot = in.get<uint32_t>();
+            e.path = in.str();
+            m.maps.push_back(std::move(e));
+          }
+          if (!in.bad) info_.maps.push_back(std::move(m));
+          break;
+        }
+        case kChunkCounters: {
+          ProfileCounters c;
+          c.time_ns = in.get<uint64_t>();
+          uint32_t n = in.get<uint32_t>();
+          in.get<uint32_t>();
+          for (uint32_t i = 0; i < n && i < 1024 && !in.bad; ++i) c.values.push_back(in.get<uint64_t>());
+          if (!in.bad) {
+            if (c.values.size() > MB_CTR_SAMPLES_LOST) info_.samples_lost = c.values[MB_CTR_SAMPLES_LOST];
+            info_.counters.push_back(std::move(c));
+          }
+          break;
+        }
+        case kChunkEnd: {
+          info_.end_time_ns = in.get<uint64_t>();
+          in.get<uint64_t>();
+          uint64_t lost = in.get<uint64_t>();
+          if (!in.bad) {
+            info_.complete = true;
+            info_.samples_lost = lost;
+          }
+          break;
+        }
+      }
+      if (in.bad) {
+        fail(off, "malformed payload in a chunk of type " + std::to_string(ch.type));
+        break;
+      }
+    }
+    off = payload + align8(ch.bytes);
+  }
+  if (error_.empty() && !info_.complete) fail(size_, "the file ends without an end chunk (recording interrupted?)");
+}
+
+bool ProfileReader::check_chunk(size_t i) {
+  Chunk& c = sample_chunks_[i];
+  if (c.checked) return true;
+  if (crc_of(data_ + c.offset + kProfileChunkHeaderBytes, c.bytes) != c.crc) {
+    // The samples from here on are not delivered; correct the count.
+    uint64_t rest = 0;
+    for (size_t j = i; j < sample_chunks_.size(); ++j) rest += sample_chunks_[j].bytes / sizeof(mb_sample);
+    info_.samples -= rest;
+    sample_chunks_.resize(i);
+    error_.clear();  // an earlier structural error lies after this one
+    fail(c.offset, "checksum mismatch in a sample chunk (" + std::to_string(c.bytes / sizeof(mb_sample)) +
+                       " records)");
+    return false;
+  }
+  c.checked = true;
+  return true;
+}
+
+bool ProfileReader::Cursor::next(const mb_sample** samples, size_t* n) {
+  if (i_ >= r_->sample_chunks_.size() || !r_->check_chunk(i_)) return false;
+  const Chunk& c = r_->sample_chunks_[i_++];
+  *samples = reinterpret_cast<const mb_sample*>(r_->data_ + c.offset + kProfileChunkHeaderBytes);
+  *n = c.bytes / sizeof(mb_sample);
+  return true;
+}
+
+uint64_t ProfileReader::for_each_batch(const BatchFn& fn) {
+  uint64_t total = 0;
+  Cursor c = samples();
+  const mb_sample* s;
+  size_t n;
+  while (c.next(&s, &n)) {
+    fn(s, n);
+    total += n;
+  }
+  return total;
+}
+
+// ---- processes and maps -------------------------------------------------------------
+
+ProfileProcesses::ProfileProcesses(const ProfileInfo& info) {
+  for (const auto& p : info.processes) {
+    if (!p.name.empty()) names_[p.tgid] = p.name;
+    if (p.parent) parents_[p.tgid] = p.parent;
+  }
+  for (const auto& m : info.maps) maps_[m.tgid].push_back(&m);
+  for (auto& [tgid, v] : maps_)
+    std::stable_sort(v.begin(), v.end(), [](const ProfileMaps* a, const ProfileMaps* b) { return a->time_ns < b->time_ns; });
+}
+
+std::string ProfileProcesses::name(uint32_t tgid) const {
+  auto it = names_.find(tgid);
+  return it == names_.end() ? std::string() : it->second;
+}
+
+uint32_t ProfileProcesses::parent(uint32_t tgid) const {
+  auto it = parents_.find(tgid);
+  return it == parents_.end() ? 0 : it->second;
+}
+
+static const ProfileMap* find_in(const ProfileMaps& snap, uint64_t addr) {
+  auto it = std::upper_bound(snap.maps.begin(), snap.maps.end(), addr,
+                             [](uint64_t a, const ProfileMap& m) { return a < m.start; });
+  if (it == snap.maps.begin()) return nullptr;
+  --it;
+  return addr < it->end ? &*it : nullptr;
+}
+
+const ProfileMap* ProfileProcesses::mapping(uint32_t tgid, uint64_t addr, uint64_t time_ns) const {
+  auto it = maps_.find(tgid);
+  if (it == maps_.end()) return nullptr;
+  const auto& snaps = it->second;
+  // The last snapshot at or before time_ns first, then later ones, then earlier.
+  size_t k = std::upper_bound(snaps.begin(), snaps.end(), time_ns,
+                              [](uint64_t t, const ProfileMaps* m) { return t < m->time_ns; }) - snaps.begin();
+  size_t start = k > 0 ? k - 1 : 0;
+  for (size_t i = start; i < snaps.size(); ++i)
+    if (auto* m = find_in(*snaps[i], addr)) return m;
+  for (size_t i = start; i-- > 0;)
+    if (auto* m = find_in(*snaps[i], addr)) return m;
+  return nullptr;
+}
+
+std::string ProfileProcesses::mapping_kind(const ProfileMap* m) {
+  if (!m) return "unmapped";
+  if (m->path.empty()) return "anon";
+  if (m->path == "[heap]") return "heap";
+  if (m->path.rfind("[stack", 0) == 0) return "stack";
+  if (m->path == "[vdso]" || m->path == "[vvar]" || m->path == "[vsyscall]") return m->path.substr(1, m->path.size() - 2);
+  if (m->path[0] == '[') return m->path;
+  return m->path;
+}
+
+}  // namespace mb

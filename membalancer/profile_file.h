@@ -1,0 +1,253 @@
+// Profile files: what `profiler record` and `membalancer trace --record`
+// write, and what `profiler report`/`heatmap` (and later `--sampler replay`)
+// read. The byte layout is documented in docs/profile-format.md:
+//
+//   header (128 bytes: magic, version, start times, sampler)
+//   chunk* (16-byte chunk header {type, crc32, payload bytes} + payload,
+//           padded to 8 bytes): topology first, then samples (n x 64-byte
+//           struct mb_sample), process names, memory maps and counter
+//           snapshots in time order, and an END chunk when the file was closed.
+//
+// The reader maps the file and hands out samples in place, a chunk at a time
+// (no copy, no per-record call). A damaged file is not rejected wholesale:
+// the reader keeps what precedes the first bad chunk and names the offset.
+#pragma once
+
+#include <sys/types.h>
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "membalancer/records.h"
+#include "membalancer/topology.h"
+
+namespace mb {
+
+inline constexpr char kProfileMagic[8] = {'M', 'B', 'P', 'R', 'O', 'F', '\r', '\n'};
+inline constexpr uint32_t kProfileVersion = 1;
+inline constexpr uint32_t kProfileHeaderBytes = 128;
+inline constexpr uint32_t kProfileChunkHeaderBytes = 16;
+
+enum ProfileChunkType : uint32_t {
+  kChunkTopology = 1,
+  kChunkSamples = 2,
+  kChunkProcess = 3,
+  kChunkMaps = 4,
+  kChunkCounters = 5,
+  kChunkEnd = 6,
+};
+
+// The file header as stored (little endian, the host's layout on x86-64).
+struct ProfileHeaderDisk {
+  char magic[8];
+  uint32_t version;
+  uint32_t header_bytes;        // 128
+  uint64_t start_realtime_ns;   // CLOCK_REALTIME when recording started
+  uint64_t start_monotonic_ns;  // CLOCK_MONOTONIC then; sample times use this clock
+  uint32_t sampler_kind;        // enum mb_sampler_kind
+  uint32_t record_bytes;        // sizeof(struct mb_sample) = 64
+  char sampler[32];             // sampler name, NUL padded ("fault", "cpu-clock", ...)
+  char reserved[52];
+  uint32_t header_crc;          // crc32 of bytes 0..123
+};
+static_assert(sizeof(ProfileHeaderDisk) == kProfileHeaderBytes, "profile header layout");
+
+struct ProfileChunkHeader {
+  uint32_t type;   // enum ProfileChunkType
+  uint32_t crc;    // crc32 of the payload
+  uint64_t bytes;  // payload bytes (the next chunk starts 8-byte aligned after it)
+};
+static_assert(sizeof(ProfileChunkHeader) == kProfileChunkHeaderBytes, "chunk header layout");
+
+// Process events of kChunkProcess.
+enum ProfileProcessEvent : uint32_t {
+  kProcSeen = 1,    // present when recording started (or first seen)
+  kProcFork = 2,
+  kProcExit = 3,
+  kProcRename = 4,  // name changed (exec)
+};
+
+// Permission bits of a mapping.
+enum ProfileMapProt : uint32_t { kMapRead = 1, kMapWrite = 2, kMapExec = 4, kMapShared = 8 };
+
+struct ProfileMap {
+  uint64_t start = 0, end = 0, offset = 0;
+  uint32_t prot = 0;
+  std::string path;  // "" for anonymous, "[heap]", "[stack]", or a file
+};
+
+struct ProfileProcess {
+  uint64_t time_ns = 0;
+  uint32_t tgid = 0, parent = 0;
+  uint32_t event = kProcSeen;
+  std::string name;
+};
+
+struct ProfileMaps {
+  uint64_t time_ns = 0;
+  uint32_t tgid = 0;
+  std::vector<ProfileMap> maps;  // sorted by start
+};
+
+struct ProfileCounters {
+  uint64_t time_ns = 0;
+  std::vector<uint64_t> values;  // enum mb_counter order, cumulative since the start
+};
+
+// Header and the small chunks, read when the file is opened.
+struct ProfileInfo {
+  uint32_t version = kProfileVersion;
+  uint64_t start_realtime_ns = 0, start_monotonic_ns = 0;
+  mb_sampler_kind sampler_kind = MB_SAMPLER_NONE;
+  std::string sampler;
+  Topology topology;
+  std::vector<ProfileProcess> processes;  // file order
+  std::vector<ProfileMaps> maps;          // file order
+  std::vector<ProfileCounters> counters;  // file order
+  bool complete = false;                  // an END chunk closes the file
+  uint64_t end_time_ns = 0;
+  uint64_t samples = 0;       // records in intact-looking sample chunks
+  uint64_t samples_lost = 0;  // ring-buffer drops (MB_CTR_SAMPLES_LOST), last snapshot or END
+  uint64_t file_bytes = 0;
+};
+
+// Reads /proc/PID/maps (or text in that format). Empty when the process is gone.
+std::vector<ProfileMap> read_proc_maps(pid_t pid, const std::string& proc_root = "/proc");
+std::vector<ProfileMap> parse_proc_maps(const std::string& text);
+
+// What the writer needs to start a file.
+struct ProfileStart {
+  std::string sampler;
+  mb_sampler_kind sampler_kind = MB_SAMPLER_NONE;
+  Topology topology;
+  uint64_t start_realtime_ns = 0;   // 0: now
+  uint64_t start_monotonic_ns = 0;  // 0: now
+};
+
+// Writes one profile file. Samples are buffered and written as chunks of up
+// to kChunkRecords records; the small records are written at once (after the
+// buffered samples, so the file stays in time order). Not thread-safe: one
+// thread writes (the recorder's consumer thread).
+class ProfileWriter {
+ public:
+  static constexpr size_t kChunkRecords = 8192;  // 512 KiB of samples per chunk
+
+  // Creates path without following a symlink, mode 0644. An existing file is
+  // an error (UsageError) unless force, which replaces it (still no symlink).
+  ProfileWriter(const std::string& path, const ProfileStart& start, bool force = false);
+  ~ProfileWriter();  // closes without an END chunk if finish() was not called
+  ProfileWriter(const ProfileWriter&) = delete;
+  ProfileWriter& operator=(const ProfileWriter&) = delete;
+
+  void add_sample(const mb_sample& s) {
+    buf_.push_back(s);
+    if (buf_.size() >= kChunkRecords) flush();
+  }
+  void add_samples(const mb_sample* s, size_t n);
+  void add_process(uint64_t time_ns, uint32_t tgid, uint32_t parent, ProfileProcessEvent event,
+                   const std::string& name);
+  void add_maps(uint64_t time_ns, uint32_t tgid, const std::vector<ProfileMap>& maps);
+  // Cumulative BPF counters (drops among them); the last snapshot counts.
+  void add_counters(uint64_t time_ns, const std::array<uint64_t, MB_NR_COUNTERS>& counters);
+  // Writes the buffered samples as one chunk.
+  void flush();
+  // Flushes, writes the END chunk and closes. samples_lost: MB_CTR_SAMPLES_LOST.
+  void finish(uint64_t end_time_ns, uint64_t samples_lost);
+
+  uint64_t bytes_written() const { return bytes_ + buf_.size() * sizeof(mb_sample); }
+  uint64_t samples_written() const { return samples_ + buf_.size(); }
+  const std::string& path() const { return path_; }
+
+ private:
+  void write_chunk(uint32_t type, const void* payload, size_t bytes);
+  void write_all(const void* p, size_t n);
+
+  std::string path_;
+  int fd_ = -1;
+  uint64_t bytes_ = 0, samples_ = 0;
+  std::vector<mb_sample> buf_;
+};
+
+// Reads one profile file (maps it). The constructor throws UsageError when the
+// file cannot be opened or its header is not a profile of a known version.
+// Damage after the header does not throw: error() names the offset, and
+// everything before it stays readable.
+class ProfileReader {
+ public:
+  explicit ProfileReader(const std::string& path);
+  ~ProfileReader();
+  ProfileReader(const ProfileReader&) = delete;
+  ProfileReader& operator=(const ProfileReader&) = delete;
+
+  const ProfileInfo& info() const { return info_; }
+
+  // Streams the samples in file order, one chunk at a time, in place. Stops
+  // at a chunk whose checksum fails (error() then says so). Returns the
+  // number of samples delivered.
+  using BatchFn = std::function<void(const mb_sample* samples, size_t n)>;
+  uint64_t for_each_batch(const BatchFn& fn);
+
+  // Pull-style streaming: each call gives the next chunk's samples.
+  class Cursor {
+   public:
+    bool next(const mb_sample** samples, size_t* n);
+
+   private:
+    friend class ProfileReader;
+    explicit Cursor(ProfileReader* r) : r_(r) {}
+    ProfileReader* r_;
+    size_t i_ = 0;
+  };
+  Cursor samples() { return Cursor(this); }
+
+  // "" when the file is intact and complete so far; otherwise one line
+  // naming the offset and what is wrong there.
+  const std::string& error() const { return error_; }
+  uint64_t error_offset() const { return error_offset_; }
+  bool ok() const { return error_.empty(); }
+  const std::string& path() const { return path_; }
+
+ private:
+  void index();
+  void fail(uint64_t offset, const std::string& what);
+  bool check_chunk(size_t i);
+
+  struct Chunk {
+    uint64_t offset;  // of the chunk header
+    uint32_t crc;
+    uint64_t bytes;
+    bool checked;
+  };
+  std::string path_;
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+  ProfileInfo info_;
+  std::vector<Chunk> sample_chunks_;
+  std::string error_;
+  uint64_t error_offset_ = 0;
+};
+
+// Process names and memory maps of a profile, for attribution: which process
+// a tgid was and which mapping held an address at a time.
+class ProfileProcesses {
+ public:
+  explicit ProfileProcesses(const ProfileInfo& info);
+  std::string name(uint32_t tgid) const;  // "" when unknown
+  uint32_t parent(uint32_t tgid) const;
+  // The mapping holding addr in the snapshot closest to time_ns (the last one
+  // taken at or before it, else the first after), or nullptr.
+  const ProfileMap* mapping(uint32_t tgid, uint64_t addr, uint64_t time_ns = UINT64_MAX) const;
+  // "anon", "heap", "stack", "vdso", or the file's path.
+  static std::string mapping_kind(const ProfileMap* m);
+
+ private:
+  std::map<uint32_t, std::string> names_;
+  std::map<uint32_t, uint32_t> parents_;
+  std::map<uint32_t, std::vector<const ProfileMaps*>> maps_;
+};
+
+}  // namespace mb

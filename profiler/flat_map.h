@@ -1,0 +1,85 @@
+// An open-addressing hash map (linear probing, power-of-two capacity, load
+// <= 3/4) for the report's per-sample counting: one probe in the common case
+// and no allocation per entry. Keys have a reserved empty value (Ops::empty).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+namespace mb::prof {
+
+template <typename K, typename V, typename Ops>
+class FlatMap {
+ public:
+  FlatMap() { rehash(1024); }
+
+  // The value of k, inserted value-initialised if absent.
+  V& operator[](const K& k) {
+    size_t i = Ops::hash(k) >> shift_;
+    for (;;) {
+      auto& slot = slots_[i];
+      if (slot.first == k) return slot.second;
+      if (slot.first == Ops::empty()) {
+        if ((size_ + 1) * 4 > slots_.size() * 3) {  // load <= 3/4
+          rehash(slots_.size() * 2);
+          return (*this)[k];
+        }
+        slot.first = k;
+        ++size_;
+        return slot.second;
+      }
+      i = (i + 1) & mask_;
+    }
+  }
+  const V* find(const K& k) const {
+    size_t i = Ops::hash(k) >> shift_;
+    for (;;) {
+      const auto& slot = slots_[i];
+      if (slot.first == k) return &slot.second;
+      if (slot.first == Ops::empty()) return nullptr;
+      i = (i + 1) & mask_;
+    }
+  }
+  size_t size() const { return size_; }
+  // Starts loading k's home slot into the cache (batched lookups hide the
+  // memory latency of a large table).
+  void prefetch(const K& k) const { __builtin_prefetch(&slots_[Ops::hash(k) >> shift_], 1); }
+  // Room for n keys without rehashing.
+  void reserve(size_t n) {
+    size_t cap = slots_.size();
+    while (cap * 3 < n * 4) cap *= 2;
+    if (cap != slots_.size()) rehash(cap);
+  }
+
+  template <typename Fn>
+  void for_each(Fn&& fn) const {
+    for (const auto& s : slots_)
+      if (!(s.first == Ops::empty())) fn(s.first, s.second);
+  }
+  template <typename Fn>
+  void for_each_mut(Fn&& fn) {
+    for (auto& s : slots_)
+      if (!(s.first == Ops::empty())) fn(s.first, s.second);
+  }
+
+ private:
+  void rehash(size_t cap) {
+    std::vector<std::pair<K, V>> old;
+    old.swap(slots_);
+    slots_.assign(cap, {Ops::empty(), V{}});
+    mask_ = cap - 1;
+    int bits = 0;
+    while ((size_t{1} << bits) < cap) ++bits;
+    shift_ = 64 - bits;
+    size_ = 0;
+    for (auto& s : old)
+      if (!(s.first == Ops::empty())) (*this)[s.first] = std::move(s.second);
+  }
+  std::vector<std::pair<K, V>> slots_;
+  size_t mask_ = 0, size_ = 0;
+  int shift_ = 54;
+};
+
+}  // namespace mb::prof

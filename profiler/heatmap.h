@@ -1,0 +1,50 @@
+// `profiler heatmap`: time across, address up, colour = access density.
+// The address axis holds only the address ranges that were accessed (per
+// process), laid end to end: unmapped and untouched gaps between them are
+// cut out and marked with a separator line, so a heap at 0x55.. and a
+// mapping at 0x7f.. both stay visible.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "membalancer/profile_file.h"
+
+namespace mb::prof {
+
+struct HeatmapOptions {
+  uint32_t pid = 0;     // 0: every process
+  uint32_t cols = 240;  // time bins
+  uint32_t rows = 160;  // address bins (about; each segment gets at least one)
+};
+
+struct HeatmapSegment {
+  uint32_t tgid = 0;
+  uint64_t start = 0, end = 0;  // accessed address range [start, end)
+  uint32_t row_first = 0, rows = 0;
+};
+
+struct HeatmapMatrix {
+  uint32_t cols = 0, rows = 0;
+  uint64_t t0_ns = 0, t1_ns = 0;      // time of column 0's left edge, last column's right edge
+  uint64_t bytes_per_row = 4096;
+  std::vector<uint32_t> cells;        // rows x cols, row 0 = lowest address of the first segment
+  std::vector<HeatmapSegment> segments;  // by (tgid, start); rows ascend with them
+  uint64_t samples = 0, max_cell = 0;
+
+  uint32_t at(uint32_t row, uint32_t col) const { return cells[static_cast<size_t>(row) * cols + col]; }
+  // The row of an address, or -1 when it is not on the axis.
+  int row_of(uint32_t tgid, uint64_t addr) const;
+};
+
+// Two passes over the readable samples with a data address.
+HeatmapMatrix build_heatmap(ProfileReader& reader, const HeatmapOptions& opts);
+// The same from samples in memory (tests).
+HeatmapMatrix build_heatmap(const std::vector<mb_sample>& samples, const HeatmapOptions& opts);
+
+// Renderings with axis labels (seconds, hex addresses with sizes, pids).
+std::string heatmap_svg(const HeatmapMatrix& m, const ProfileInfo& info, const std::string& title);
+std::vector<uint8_t> heatmap_png(const HeatmapMatrix& m, const ProfileInfo& info, const std::string& title);
+
+}  // namespace mb::prof

@@ -1,0 +1,211 @@
+// profiler: record, report and draw memory-access profiles (docs/profiler.md).
+// Thin: parses the command line and calls profiler/*.cpp.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "membalancer/error.h"
+#include "membalancer/profile_file.h"
+#include "membalancer/samplers.h"
+#include "membalancer/sysfs.h"
+#include "profiler/heatmap.h"
+#include "profiler/record.h"
+#include "profiler/report.h"
+
+namespace {
+
+using namespace mb;
+
+// Writes bytes to a new file: no symlink followed, 0644, an existing file
+// only replaced with --force.
+void write_output(const std::string& path, const void* data, size_t n, bool force) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (force ? O_TRUNC : O_EXCL), 0644);
+  if (fd < 0) {
+    if (errno == EEXIST) throw UsageError(path + ": the file exists (use --force to replace it)");
+    if (errno == ELOOP) throw UsageError(path + ": is a symbolic link; refusing to follow it");
+    throw UsageError(path + ": " + std::strerror(errno));
+  }
+  fchmod(fd, 0644);
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      close(fd);
+      throw SystemError("writing " + path, err);
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  if (close(fd) != 0) throw SystemError("closing " + path, errno);
+}
+
+// A damaged file: what was readable was reported; say where it broke.
+int damaged(const ProfileReader& r) {
+  std::fprintf(stderr, "profiler: %s: %s (reported what precedes it: %" PRIu64 " samples)\n", r.path().c_str(),
+               r.error().c_str(), r.info().samples);
+  return kExitUsage;
+}
+
+std::string samplers_help() {
+  std::string s = "where samples come from: auto (first that works of";
+  for (const auto& i : sampler_list()) s += " " + i.name;
+  s += ")";
+  for (const auto& i : sampler_list()) s += "\n  " + i.name + ": " + i.description;
+  for (const auto& i : profiler_sampler_list()) s += "\n  " + i.name + ": " + i.description;
+  return s;
+}
+
+int run(int argc, char** argv) {
+  // `record ... -- COMMAND ARGS`: everything after the first "--" is the command.
+  std::vector<std::string> command;
+  std::vector<const char*> args(argv, argv + argc);
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (std::strcmp(args[i], "--") == 0) {
+      for (size_t j = i + 1; j < args.size(); ++j) command.push_back(args[j]);
+      args.resize(i);
+      break;
+    }
+  }
+
+  CLI::App app{"profiler: record which memory a process tree touches (sampled with eBPF), then report it by node,\n"
+               "process, region, page and code, or draw it as a heatmap. Files: docs/profile-format.md."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "profiler (membalancer) profile format " + std::to_string(kProfileVersion));
+
+  prof::RecordOptions ro;
+  std::string pid_s, ppid_s, ring_s = "32M";
+  bool quiet = false;
+  CLI::App* rec = app.add_subcommand("record", "Record every sample of a process tree into a profile file");
+  auto* o_ppid = rec->add_option("--ppid", ro.pid, "PID and every descendant, present and future");
+  auto* o_pid = rec->add_option("--pid", ro.pid, "one process (its threads, not its children)");
+  auto* o_cg = rec->add_option("--cgroup", ro.cgroup, "every process of a cgroup v2 directory and below");
+  o_ppid->excludes(o_pid)->excludes(o_cg);
+  o_pid->excludes(o_cg);
+  rec->add_option("--sampler", ro.sampler, samplers_help())->default_str("auto");
+  rec->add_option("--cpu-clock-period", ro.cpu_clock_period_us, "cpu-clock: microseconds of CPU time per sample")
+      ->default_str("100")->check(CLI::Range(10, 1000000));
+  rec->add_option("--duration", ro.duration_s, "stop after S seconds (0: at SIGINT/SIGTERM or when the processes are gone)")
+      ->check(CLI::Range(0.0, 1e9));
+  rec->add_option("-o,--output", ro.output, "the profile file to create")->required();
+  rec->add_flag("--force", ro.force, "replace FILE if it exists (a symlink is never followed)");
+  rec->add_option("--ring-size", ring_s, "BPF sample ring buffer (power of two, e.g. 32M)")->default_str("32M");
+  bool no_resolve = false;
+  rec->add_flag("--no-resolve-nodes", no_resolve, "do not ask the kernel (move_pages) for the node of samples without one");
+  rec->add_flag("-q,--quiet", quiet, "no progress line even on a terminal");
+  rec->add_flag("-v,--verbose", ro.verbose, "libbpf and verifier messages");
+  rec->footer("Usage: profiler record (--ppid PID | --pid PID | --cgroup PATH | -- COMMAND ARGS...) -o FILE [options]\n"
+              "With -- COMMAND, the command is started by the profiler and recorded from its first instruction,\n"
+              "with every process it spawns; recording stops when the last of them exits.\n"
+              "Progress (elapsed, samples, bytes written, drops) is shown when stderr is a terminal.");
+
+  prof::ReportOptions rep;
+  std::string report_file, region_s = "2M";
+  CLI::App* repc = app.add_subcommand("report", "Summarise a profile: nodes, processes, hottest regions and pages, code");
+  repc->add_option("FILE", report_file, "profile file")->required();
+  repc->add_option("--by", rep.by, "only one table: page, region, node, process or symbol (default: all)")
+      ->check(CLI::IsMember({"page", "region", "node", "process", "symbol"}));
+  repc->add_option("--top", rep.top, "rows per table")->default_str("10")->check(CLI::Range(1, 1000000));
+  repc->add_option("--format", rep.format, "text, csv (one table: --by, default region) or json")
+      ->default_str("text")->check(CLI::IsMember({"text", "csv", "json"}));
+  repc->add_option("--region", region_s, "region size for --by region, e.g. 64K, 2M, 1G")->default_str("2M");
+  repc->footer("Code (symbol) rows need instruction pointers: record with --sampler cpu-clock (or fault).\n"
+               "A damaged file is reported up to the damage; the error names the offset (exit status 2).");
+
+  std::string hm_file, hm_out;
+  bool hm_force = false;
+  prof::HeatmapOptions ho;
+  CLI::App* hm = app.add_subcommand("heatmap", "Draw time x address x access density as SVG or PNG");
+  hm->add_option("FILE", hm_file, "profile file")->required();
+  hm->add_option("-o,--output", hm_out, "OUT.svg or OUT.png")->required();
+  hm->add_option("--pid", ho.pid, "one process (default: all, each its own band)");
+  hm->add_option("--width", ho.cols, "time bins")->default_str("240")->check(CLI::Range(8, 4000));
+  hm->add_option("--height", ho.rows, "address bins (about)")->default_str("160")->check(CLI::Range(8, 4000));
+  hm->add_flag("--force", hm_force, "replace OUT if it exists");
+
+  try {
+    app.parse(static_cast<int>(args.size()), args.data());
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string msg = e.what();
+    for (auto& c : msg)
+      if (c == '\n') c = ' ';
+    std::fprintf(stderr, "profiler: %s\n", trim(msg).c_str());
+    return kExitUsage;
+  }
+
+  if (rec->parsed()) {
+    int modes = (o_ppid->count() > 0) + (o_pid->count() > 0) + (o_cg->count() > 0) + !command.empty();
+    if (modes != 1) throw UsageError("record: give exactly one of --ppid, --pid, --cgroup or -- COMMAND");
+    ro.mode = o_pid->count() ? TrackMode::kPid : o_cg->count() ? TrackMode::kCgroup : TrackMode::kTree;
+    if ((o_pid->count() || o_ppid->count()) && ro.pid <= 0) throw UsageError("record: the pid must be positive");
+    ro.command = command;
+    uint64_t ring = parse_size(ring_s, "--ring-size");
+    if (ring < 4096 || ring > (1ULL << 30) || (ring & (ring - 1)))
+      throw UsageError("--ring-size " + ring_s + ": want a power of two from 4K to 1G");
+    ro.ring_bytes = static_cast<uint32_t>(ring);
+    ro.resolve_nodes = !no_resolve;
+    if (quiet) ro.progress = 0;
+    return prof::run_record(ro);
+  }
+  if (!command.empty()) throw UsageError("'-- COMMAND' belongs to 'profiler record'");
+  if (repc->parsed()) {
+    rep.region_bytes = parse_size(region_s, "--region");
+    if (rep.region_bytes < 4096 || (rep.region_bytes & (rep.region_bytes - 1)))
+      throw UsageError("--region " + region_s + ": want a power of two of at least 4K");
+    ProfileReader reader(report_file);
+    prof::Aggregate agg;
+    prof::aggregate_file(reader, &agg);
+    prof::print_report(stdout, reader, agg, rep);
+    std::fflush(stdout);
+    return reader.ok() ? kExitOk : damaged(reader);
+  }
+  if (hm->parsed()) {
+    bool png = hm_out.size() > 4 && hm_out.compare(hm_out.size() - 4, 4, ".png") == 0;
+    bool svg = hm_out.size() > 4 && hm_out.compare(hm_out.size() - 4, 4, ".svg") == 0;
+    if (!png && !svg) throw UsageError("-o " + hm_out + ": want a name ending in .svg or .png");
+    ProfileReader reader(hm_file);
+    prof::HeatmapMatrix m = prof::build_heatmap(reader, ho);
+    if (m.samples == 0)
+      throw UsageError(hm_file + ": no samples with a data address" + (ho.pid ? " for pid " + std::to_string(ho.pid) : ""));
+    std::string title = "memory accesses: " + reader.info().sampler + " sampler, " + std::to_string(m.samples) +
+                        " samples" + (ho.pid ? ", pid " + std::to_string(ho.pid) : "");
+    if (png) {
+      auto bytes = prof::heatmap_png(m, reader.info(), title);
+      write_output(hm_out, bytes.data(), bytes.size(), hm_force);
+    } else {
+      std::string text = prof::heatmap_svg(m, reader.info(), title);
+      write_output(hm_out, text.data(), text.size(), hm_force);
+    }
+    return reader.ok() ? kExitOk : damaged(reader);
+  }
+  return kExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const mb::Error& e) {
+    if (e.hint().empty()) std::fprintf(stderr, "profiler: %s\n", e.what());
+    else std::fprintf(stderr, "profiler: %s (hint: %s)\n", e.what(), e.hint().c_str());
+    return e.status();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "profiler: internal error: %s\n", e.what());
+    return mb::kExitSystem;
+  }
+}

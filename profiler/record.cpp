@@ -1,0 +1,340 @@
+#include "profiler/record.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "membalancer/error.h"
+#include "membalancer/node_resolver.h"
+#include "membalancer/options.h"
+#include "membalancer/proc.h"
+#include "membalancer/profile_file.h"
+#include "membalancer/report.h"
+#include "membalancer/trace.h"
+
+namespace mb::prof {
+
+namespace {
+
+uint64_t mono_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// The command of `-- COMMAND`, forked now and held until release(): the
+// collector must track it before it runs a single instruction of its own.
+class HeldChild {
+ public:
+  explicit HeldChild(const std::vector<std::string>& argv) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC)) throw SystemError("creating a pipe", errno);
+    pid_ = fork();
+    if (pid_ < 0) throw SystemError("forking the command", errno);
+    if (pid_ == 0) {
+      close(p[1]);
+      // Signals blocked by the recorder must not stay blocked in the command.
+      sigset_t none;
+      sigemptyset(&none);
+      sigprocmask(SIG_SETMASK, &none, nullptr);
+      char go;
+      if (read(p[0], &go, 1) != 1) _exit(127);  // the recorder gave up
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      execvp(args[0], args.data());
+      std::fprintf(stderr, "profiler: %s: %s\n", argv[0].c_str(), std::strerror(errno));
+      _exit(127);
+    }
+    close(p[0]);
+    go_fd_ = p[1];
+  }
+  ~HeldChild() {
+    if (go_fd_ >= 0) close(go_fd_);  // never released: the child exits 127
+    if (pid_ > 0 && !reaped_) {
+      kill(pid_, SIGTERM);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  void release() {
+    char go = 'g';
+    if (write(go_fd_, &go, 1) != 1) throw SystemError("starting the command", errno);
+    close(go_fd_);
+    go_fd_ = -1;
+  }
+  // True once the command has exited (reaped); *status is its exit status.
+  bool exited(int* status) {
+    if (reaped_) return true;
+    int st;
+    if (waitpid(pid_, &st, WNOHANG) != pid_) return false;
+    reaped_ = true;
+    *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return true;
+  }
+  // Blocks until the command exits; its exit status.
+  int wait() {
+    int status = 0;
+    while (!exited(&status)) {
+      int st;
+      if (waitpid(pid_, &st, 0) == pid_) {
+        reaped_ = true;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      }
+      if (errno != EINTR) return -1;
+    }
+    return status;
+  }
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  int go_fd_ = -1;
+  bool reaped_ = false;
+};
+
+std::string group_digits(uint64_t v) {
+  std::string s = std::to_string(v);
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
+  return s;
+}
+
+}  // namespace
+
+SampleConsumer::SampleConsumer(BpfCollector& collector, ProfileWriter& writer, std::mutex& writer_mutex,
+                               bool resolve_nodes)
+    : collector_(collector), writer_(writer), mu_(writer_mutex), resolve_(resolve_nodes) {
+  thread_ = std::thread([this] { run(); });
+}
+
+void SampleConsumer::stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+void SampleConsumer::run() {
+  std::vector<mb_sample> batch;
+  batch.reserve(1 << 16);
+  NodeResolver resolver;
+  std::vector<NodeResolver::Page> pages;
+  std::vector<size_t> where;
+  const std::function<void(const mb_sample&)> take = [&](const mb_sample& s) { batch.push_back(s); };
+  auto flush_batch = [&] {
+    if (batch.empty()) return;
+    if (resolve_) {
+      // Fault samples carry no physical address: ask the kernel where the
+      // page lives now (it was just faulted in).
+      pages.clear();
+      where.clear();
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (!(batch[i].flags & MB_ACC_VADDR) || batch[i].mem_node != MB_NODE_UNKNOWN) continue;
+        pages.push_back({static_cast<pid_t>(batch[i].tgid), batch[i].vaddr & ~0xfffULL});
+        where.push_back(i);
+      }
+      if (!pages.empty())
+        resolver.resolve(pages, [&](size_t i, int node) {
+          if (node >= 0) batch[where[i]].mem_node = static_cast<uint16_t>(node);
+        });
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    writer_.add_samples(batch.data(), batch.size());
+    consumed_ += batch.size();
+    batch.clear();
+  };
+  for (;;) {
+    const bool last = stop_.load();
+    int n = collector_.wait_samples(last ? 0 : 50, take);
+    if (n < 0 && n != -EINTR) break;
+    // While the ring buffer keeps delivering, write in large batches.
+    if (batch.size() >= (1 << 15) || n == 0 || last) flush_batch();
+    if (last && n <= 0) break;
+  }
+  flush_batch();
+}
+
+int run_record(const RecordOptions& opts) {
+  if (opts.output.empty()) throw UsageError("-o FILE is required");
+  struct stat st;
+  if (lstat(opts.output.c_str(), &st) == 0) {
+    if (S_ISLNK(st.st_mode)) throw UsageError(opts.output + ": is a symbolic link; refusing to follow it");
+    if (!opts.force) throw UsageError(opts.output + ": the file exists (use --force to replace it)");
+    if (!S_ISREG(st.st_mode)) throw UsageError(opts.output + ": not a regular file");
+  }
+  if (opts.sampler != "auto" && !is_sampler_name(opts.sampler) && opts.sampler != "cpu-clock")
+    throw UsageError("--sampler " + opts.sampler + ": unknown (see --help)");
+  if (opts.mode == TrackMode::kCgroup && opts.command.empty()) {
+    if (stat(opts.cgroup.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+      throw UsageError("--cgroup " + opts.cgroup + ": not a directory");
+  }
+
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  std::unique_ptr<HeldChild> child;
+  CollectorConfig cfg;
+  cfg.mode = opts.mode;
+  cfg.pid = opts.pid;
+  cfg.cgroup_path = opts.cgroup;
+  if (!opts.command.empty()) {
+    child = std::make_unique<HeldChild>(opts.command);
+    cfg.mode = TrackMode::kTree;
+    cfg.pid = child->pid();
+  }
+  cfg.stream_samples = true;
+  cfg.sample_ring_bytes = opts.ring_bytes;
+  cfg.verbose = opts.verbose;
+  // The in-kernel page table is not what the profiler reads: keep it small.
+  cfg.page_slots = 1 << 12;
+
+  Options o;  // the daemon's sampler selection (auto order, hints)
+  o.sampler = opts.sampler;
+  o.verbose = opts.verbose;
+  o.mode = cfg.mode;
+  Topology topo = read_topology();
+  std::unique_ptr<BpfCollector> collector;
+  {
+    SamplerOptions so;
+    so.cpu_clock_period_ns = opts.cpu_clock_period_us * 1000;
+    if (opts.sampler == "cpu-clock") {
+      std::string why;
+      auto plan = plan_sampler("cpu-clock", so, &why);
+      if (!plan) throw SystemError("sampler cpu-clock: " + why);
+      collector = std::make_unique<BpfCollector>(cfg, *plan, topo);
+    } else {
+      collector = open_collector(o, cfg, topo);
+    }
+  }
+  const SamplerPlan plan = collector->sampler();
+  const uint64_t t_start = mono_ns();
+  ProfileStart ps;
+  ps.sampler = plan.name;
+  ps.sampler_kind = plan.kind;
+  ps.topology = topo;
+  ps.start_monotonic_ns = t_start;
+  ProfileWriter writer(opts.output, ps, opts.force);
+  std::mutex wmu;  // the writer: samples from the consumer, the rest from here
+
+  // Process names and maps: written when first seen and whenever they change.
+  std::map<pid_t, std::pair<std::string, size_t>> known;  // pid -> (name, hash of maps)
+  auto note_process = [&](pid_t p, pid_t parent, ProfileProcessEvent ev) {
+    std::string name = process_name(p);
+    auto maps = read_proc_maps(p);
+    size_t h = maps.size();
+    for (const auto& m : maps) h = h * 1000003u ^ std::hash<std::string>()(m.path) ^ m.start ^ (m.end << 1);
+    auto it = known.find(p);
+    const bool fresh = it == known.end();
+    std::lock_guard<std::mutex> lock(wmu);
+    uint64_t now = mono_ns();
+    if (fresh || (!name.empty() && it->second.first != name)) {
+      if (name.empty() && fresh) name = "?";
+      writer.add_process(now, static_cast<uint32_t>(p), static_cast<uint32_t>(parent),
+                         fresh ? ev : kProcRename, name);
+    }
+    if (!maps.empty() && (fresh || it->second.second != h)) writer.add_maps(now, static_cast<uint32_t>(p), maps);
+    known[p] = {name.empty() && !fresh ? it->second.first : name, maps.empty() && !fresh ? it->second.second : h};
+  };
+  for (pid_t p : collector->tracked_processes()) note_process(p, parent_of(p).value_or(0), kProcSeen);
+
+  // The consumer: a dedicated thread waiting on the ring buffer (epoll).
+  SampleConsumer consumer(*collector, writer, wmu, opts.resolve_nodes && plan.kind == MB_SAMPLER_FAULT);
+
+  const bool progress = opts.progress < 0 ? isatty(STDERR_FILENO) : opts.progress > 0;
+  const bool tree_mode = cfg.mode == TrackMode::kTree || cfg.mode == TrackMode::kPid;
+  if (child) child->release();
+  auto elapsed = [&] { return (mono_ns() - t_start) / 1e9; };
+  std::string stop_reason;
+  double next_refresh = 0.5, next_counters = 1.0, next_progress = 0.25;
+  int command_status = 0;
+  bool command_done = false;
+  auto counters = collector->counters();
+
+  while (stop_reason.empty()) {
+    timespec ts{0, 100 * 1000000L};
+    if (opts.duration_s > 0) {
+      double left = opts.duration_s - elapsed();
+      if (left <= 0) {
+        stop_reason = "duration";
+        break;
+      }
+      if (left < 0.1) ts.tv_nsec = static_cast<long>(left * 1e9);
+    }
+    int sig = sigtimedwait(&stop_signals, nullptr, &ts);
+    if (sig == SIGINT || sig == SIGTERM) {
+      stop_reason = sig == SIGINT ? "SIGINT" : "SIGTERM";
+      if (child) kill(child->pid(), sig);  // the command is ours: pass it on
+      break;
+    }
+    collector->poll_process_events([&](const mb_proc_event& ev) {
+      pid_t p = static_cast<pid_t>(ev.tgid);
+      if (ev.type == MB_PROC_FORK) note_process(p, static_cast<pid_t>(ev.parent_tgid), kProcFork);
+      if (ev.type == MB_PROC_EXIT) {
+        std::lock_guard<std::mutex> lock(wmu);
+        auto it = known.find(p);
+        writer.add_process(ev.time_ns, ev.tgid, 0, kProcExit, it == known.end() ? "" : it->second.first);
+        known.erase(p);
+      }
+    });
+    const double now = elapsed();
+    if (now >= next_refresh) {  // exec and new mappings
+      for (pid_t p : collector->tracked_processes()) note_process(p, parent_of(p).value_or(0), kProcSeen);
+      next_refresh = now + 0.5;
+    }
+    if (now >= next_counters) {
+      counters = collector->counters();
+      std::lock_guard<std::mutex> lock(wmu);
+      writer.add_counters(mono_ns(), counters);
+      next_counters = now + 1.0;
+    }
+    if (progress && now >= next_progress) {
+      uint64_t bytes;
+      {
+        std::lock_guard<std::mutex> lock(wmu);
+        bytes = writer.bytes_written();
+      }
+      std::fprintf(stderr, "\rprofiler: %6.1f s  %s samples  %s written  %s dropped   ", now,
+                   group_digits(consumer.consumed()).c_str(), format_bytes(bytes).c_str(),
+                   group_digits(counters[MB_CTR_SAMPLES_LOST]).c_str());
+      std::fflush(stderr);
+      next_progress = now + 0.25;
+    }
+    if (child && !command_done && child->exited(&command_status)) command_done = true;
+    if (tree_mode && collector->tracked_processes().empty()) stop_reason = "tracked processes exited";
+  }
+  // Last samples: the consumer drains the ring buffer once more, then stops.
+  consumer.stop();
+  counters = collector->counters();
+  const std::string sampler_name = plan.name;
+  collector.reset();  // detach
+  writer.add_counters(mono_ns(), counters);
+  const uint64_t samples = writer.samples_written();
+  writer.finish(mono_ns(), counters[MB_CTR_SAMPLES_LOST]);
+  if (progress) std::fputc('\n', stderr);
+  if (child && !command_done) {
+    // Recording is over (duration or a signal): so is the command.
+    kill(child->pid(), SIGTERM);
+    command_status = child->wait();
+  }
+  std::fprintf(stderr, "profiler: %s samples (%s) from sampler %s in %.1f s to %s; %s dropped; stopped: %s\n",
+               group_digits(samples).c_str(), format_bytes(writer.bytes_written()).c_str(), sampler_name.c_str(),
+               elapsed(), opts.output.c_str(), group_digits(counters[MB_CTR_SAMPLES_LOST]).c_str(),
+               stop_reason.c_str());
+  if (child && command_status != 0) std::fprintf(stderr, "profiler: the command exited with status %d\n", command_status);
+  return 0;
+}
+
+}  // namespace mb::prof

@@ -1,0 +1,62 @@
+// `profiler record`: streams every sample of the tracked processes from the
+// BPF ring buffer into a profile file (membalancer/profile_file.h), with the
+// processes' names and memory maps and the BPF drop counters.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <string>
+#include <vector>
+
+#include "membalancer/bpf_collector.h"
+#include "membalancer/profile_file.h"
+
+namespace mb::prof {
+
+struct RecordOptions {
+  TrackMode mode = TrackMode::kTree;  // --ppid / --pid / --cgroup, or a command
+  pid_t pid = 0;
+  std::string cgroup;
+  std::vector<std::string> command;  // `-- COMMAND ARGS...`: started and recorded as a tree
+  std::string sampler = "auto";
+  uint64_t cpu_clock_period_us = 100;
+  double duration_s = 0;  // 0: until SIGINT/SIGTERM or the processes are gone
+  std::string output;
+  bool force = false;
+  uint32_t ring_bytes = 32u << 20;
+  bool resolve_nodes = true;  // move_pages for samples without a physical address
+  int progress = -1;          // -1: when stderr is a terminal
+  bool verbose = false;
+};
+
+// The consumer of the sample ring buffer: a dedicated thread that waits on
+// it (epoll), takes every record, optionally fills in the node of samples
+// without one (move_pages), and appends them to the writer in batches
+// (under `writer_mutex`, which other writers of the file share).
+class SampleConsumer {
+ public:
+  SampleConsumer(BpfCollector& collector, ProfileWriter& writer, std::mutex& writer_mutex, bool resolve_nodes);
+  ~SampleConsumer() { stop(); }
+  // Drains what is left in the ring buffer, then joins the thread.
+  void stop();
+  uint64_t consumed() const { return consumed_.load(); }
+
+ private:
+  void run();
+  BpfCollector& collector_;
+  ProfileWriter& writer_;
+  std::mutex& mu_;
+  bool resolve_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> consumed_{0};
+  std::thread thread_;
+};
+
+// Returns the exit status; throws mb::Error for the one-line messages.
+int run_record(const RecordOptions& opts);
+
+}  // namespace mb::prof

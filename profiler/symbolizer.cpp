@@ -1,0 +1,133 @@
+#include "profiler/symbolizer.h"
+
+#include <cxxabi.h>
+#include <elfutils/libdwfl.h>
+#include <gelf.h>
+
+#include <cstdlib>
+#include <cstring>
+
+namespace mb::prof {
+
+namespace {
+
+const Dwfl_Callbacks kCallbacks = {
+    .find_elf = nullptr,
+    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .section_address = dwfl_offline_section_address,
+    .debuginfo_path = nullptr,
+};
+
+std::string base_name(const std::string& path) {
+  auto slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+}  // namespace
+
+std::string demangle(const char* name) {
+  if (!name) return {};
+  if (name[0] != '_' || name[1] != 'Z') return name;
+  int status = 0;
+  char* d = abi::__cxa_demangle(name, nullptr, nullptr, &status);
+  if (!d || status != 0) {
+    std::free(d);
+    return name;
+  }
+  std::string out(d);
+  std::free(d);
+  return out;
+}
+
+Symbolizer::~Symbolizer() {
+  for (auto& [path, s] : files_)
+    if (s && s->dwfl) dwfl_end(s->dwfl);
+}
+
+Symbolizer::FileSession* Symbolizer::session(const std::string& path) {
+  auto it = files_.find(path);
+  if (it != files_.end()) return it->second.get();
+  auto s = std::make_unique<FileSession>();
+  s->dwfl = dwfl_begin(&kCallbacks);
+  if (s->dwfl) {
+    dwfl_report_begin(s->dwfl);
+    // Reported at its link-time addresses (base 0): a PIE's or a library's
+    // addresses are then file-relative, and lookups subtract the load base.
+    s->mod = dwfl_report_elf(s->dwfl, base_name(path).c_str(), path.c_str(), -1, 0, false);
+    dwfl_report_end(s->dwfl, nullptr, nullptr);
+    if (s->mod) {
+      GElf_Addr bias;
+      Elf* elf = dwfl_module_getelf(s->mod, &bias);
+      GElf_Ehdr ehdr;
+      if (elf && gelf_getehdr(elf, &ehdr)) s->pie = ehdr.e_type == ET_DYN;
+    }
+  }
+  FileSession* raw = s.get();
+  files_.emplace(path, std::move(s));
+  return raw;
+}
+
+Symbol Symbolizer::resolve(uint32_t tgid, uint64_t ip, uint64_t time_ns) {
+  Symbol sym;
+  sym.function = "[unknown]";
+  if (ip >= 0xffff800000000000ULL) {
+    sym.module = "[kernel]";
+    return sym;
+  }
+  const ProfileMap* m = procs_.mapping(tgid, ip, time_ns);
+  if (!m) {
+    sym.module = "[unmapped]";
+    return sym;
+  }
+  if (m->path.empty() || m->path[0] != '/') {
+    sym.module = m->path.empty() ? "[anon]" : m->path;
+    return sym;
+  }
+  sym.module = base_name(m->path);
+  FileSession* s = session(m->path);
+  if (!s || !s->mod) return sym;
+  uint64_t addr = ip;
+  if (s->pie) {
+    // The load base: where the file's offset 0 is mapped, from this
+    // mapping's offset (segments keep their file-offset distance).
+    const ProfileMap* first = m;
+    for (uint64_t probe = m->start; first && first->offset != 0;) {
+      if (probe == 0) break;
+      const ProfileMap* prev = procs_.mapping(tgid, first->start - 1, time_ns);
+      if (!prev || prev->path != m->path || prev->offset >= first->offset) break;
+      first = prev;
+      probe = prev->start;
+    }
+    uint64_t base = first->start - first->offset;
+    addr = ip - base;
+  }
+  GElf_Off off = 0;
+  GElf_Sym esym;
+  const char* name = dwfl_module_addrinfo(s->mod, addr, &off, &esym, nullptr, nullptr, nullptr);
+  if (name) {
+    sym.function = demangle(name);
+    sym.offset = off;
+  }
+  if (Dwfl_Line* line = dwfl_module_getsrc(s->mod, addr)) {
+    int lineno = 0;
+    const char* file = dwfl_lineinfo(line, nullptr, &lineno, nullptr, nullptr, nullptr);
+    if (file) {
+      sym.file = file;
+      sym.line = lineno;
+    }
+  }
+  return sym;
+}
+
+const Symbol& Symbolizer::lookup(uint32_t tgid, uint64_t ip, uint64_t time_ns) {
+  Key k{tgid, ip};
+  auto it = cache_.find(k);
+  if (it != cache_.end()) {
+    ++hits_;
+    return it->second;
+  }
+  ++misses_;
+  return cache_.emplace(k, resolve(tgid, ip, time_ns)).first->second;
+}
+
+}  // namespace mb::prof

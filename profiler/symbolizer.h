@@ -1,0 +1,68 @@
+// Instruction pointers -> function, module and (with debug info) file:line,
+// with elfutils' libdwfl. Works on recorded memory maps, so processes that
+// have exited are symbolised too (their files must still be there).
+// Position-independent executables and shared libraries are placed at the
+// load address the maps show. Two caches: one libdwfl session per file, and
+// one answer per (process, address).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "membalancer/profile_file.h"
+
+struct Dwfl;
+struct Dwfl_Module;
+
+namespace mb::prof {
+
+struct Symbol {
+  std::string function;  // demangled; "[unknown]" when none
+  std::string module;    // file name of the mapping, "[kernel]", "[vdso]", ...
+  std::string file;      // source file ("" without debug info)
+  int line = 0;
+  uint64_t offset = 0;   // ip - function start (0 when unknown)
+};
+
+class Symbolizer {
+ public:
+  explicit Symbolizer(const ProfileProcesses& procs) : procs_(procs) {}
+  ~Symbolizer();
+  Symbolizer(const Symbolizer&) = delete;
+  Symbolizer& operator=(const Symbolizer&) = delete;
+
+  // The symbol of ip in process tgid around time_ns. Cached.
+  const Symbol& lookup(uint32_t tgid, uint64_t ip, uint64_t time_ns = UINT64_MAX);
+
+  uint64_t cache_hits() const { return hits_; }
+  uint64_t cache_misses() const { return misses_; }
+
+ private:
+  struct FileSession {
+    Dwfl* dwfl = nullptr;
+    Dwfl_Module* mod = nullptr;
+    bool pie = false;  // ET_DYN: addresses are relative to the load base
+  };
+  FileSession* session(const std::string& path);
+  Symbol resolve(uint32_t tgid, uint64_t ip, uint64_t time_ns);
+
+  struct Key {
+    uint32_t tgid;
+    uint64_t ip;
+    bool operator==(const Key& o) const { return tgid == o.tgid && ip == o.ip; }
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const { return (k.ip * 0x9E3779B97F4A7C15ULL) ^ k.tgid; }
+  };
+  const ProfileProcesses& procs_;
+  std::unordered_map<Key, Symbol, KeyHash> cache_;
+  std::unordered_map<std::string, std::unique_ptr<FileSession>> files_;
+  uint64_t hits_ = 0, misses_ = 0;
+};
+
+// "_ZN2mb3fooEv" -> "mb::foo()"; other names unchanged.
+std::string demangle(const char* name);
+
+}  // namespace mb::prof

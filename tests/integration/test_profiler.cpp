@@ -1,0 +1,212 @@
+// profiler on the real kernel: record memexercise with the fault sampler
+// (hottest region = the known hot range; samples attributed to the right
+// process of a tree with a child; `-- COMMAND` records from the start; the
+// file reads back), cpu-clock symbolisation of a PIE and a shared library,
+// and the command line's errors.
+#include <sys/stat.h>
+
+#include <map>
+
+#include "membalancer/profile_file.h"
+#include "tests/integration/harness.h"
+
+using namespace mbtest;
+using nlohmann::json;
+
+namespace {
+
+struct Ran {
+  int status;
+  std::string out, err;
+};
+
+Ran run(const std::vector<std::string>& argv, const std::string& dir, const std::string& tag, double timeout_s = 60) {
+  Child c = spawn(argv, dir, tag);
+  int st = wait_exit(c.pid, timeout_s);
+  if (st < 0) {
+    kill(c.pid, SIGKILL);
+    wait_exit(c.pid, 5);
+  }
+  return {st, slurp(c.out_path), slurp(c.err_path)};
+}
+
+uint64_t hex(const json& v) { return std::stoull(v.get<std::string>(), nullptr, 16); }
+
+}  // namespace
+
+TEST(Profiler, FaultRecordOfACommandFindsItsHotRangeAndReadsBack) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  std::string prof = dir + "/mx.prof";
+  // Only the hot range is ever touched (--no-cold-touch), once per page:
+  // with the fault sampler that is where the samples are.
+  Ran r = run({bin("profiler"), "record", "--sampler", "fault", "-q", "-o", prof, "--", bin("memexercise"), "--size",
+               "64M", "--hot-offset", "16M", "--hot-size", "8M", "--no-cold-touch", "--thp", "off", "--duration", "1",
+               "--report", dir + "/rep"},
+              dir, "record");
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto reps = json_lines(dir + "/rep");
+  ASSERT_EQ(reps.size(), 1u);
+  const int pid = reps[0]["pid"];
+  const uint64_t hot = hex(reps[0]["hot_start"]);
+  const uint64_t hot_size = reps[0]["hot_size"];
+  struct stat st;
+  ASSERT_EQ(stat(prof.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u);
+
+  Ran rep = run({bin("profiler"), "report", "--by", "region", "--top", "4", "--format", "json", prof}, dir, "report");
+  ASSERT_EQ(rep.status, 0) << rep.err;
+  json j = json::parse(rep.out);
+  ASSERT_EQ(j["regions"].size(), 4u) << rep.out;
+  for (const auto& g : j["regions"]) {
+    EXPECT_EQ(g["pid"], pid);
+    uint64_t start = hex(g["start"]);
+    EXPECT_GE(start, hot) << g.dump();
+    EXPECT_LT(start, hot + hot_size) << g.dump();
+    EXPECT_EQ(g["pages"], 512) << g.dump();
+    EXPECT_EQ(g["mapping"], "anon");
+  }
+  EXPECT_EQ(j["profile"]["samples_lost"], 0);
+
+  // Round trip: the file reads back whole; the command's name was recorded
+  // (after its exec) and every sample belongs to it.
+  mb::ProfileReader reader(prof);
+  EXPECT_TRUE(reader.ok()) << reader.error();
+  EXPECT_TRUE(reader.info().complete);
+  EXPECT_EQ(reader.info().sampler, "fault");
+  mb::ProfileProcesses procs(reader.info());
+  EXPECT_EQ(procs.name(static_cast<uint32_t>(pid)), "memexercise");
+  uint64_t in_hot = 0, total = 0, with_ip = 0;
+  reader.for_each_batch([&](const mb_sample* s, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      ++total;
+      EXPECT_EQ(s[i].tgid, static_cast<uint32_t>(pid));
+      if (s[i].vaddr >= hot && s[i].vaddr < hot + hot_size) ++in_hot;
+      if (s[i].flags & MB_ACC_IP) ++with_ip;
+    }
+  });
+  EXPECT_EQ(total, reader.info().samples);
+  EXPECT_EQ(in_hot, hot_size / 4096);  // one first-touch fault per page
+  EXPECT_EQ(with_ip, total);           // the fault sampler streams the user IP
+}
+
+TEST(Profiler, TreeWithAChildIsAttributedPerProcess) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  std::string prof = dir + "/tree.prof";
+  // P (16 MiB) forks a child (32 MiB); each touches its region once, after
+  // the recorder is attached (`start`).
+  Child tree = spawn({bin("memexercise"), "--size", "16M", "--child-size", "32M", "--children", "1", "--touch-once",
+                      "--thp", "off", "--wait-before-touch", dir + "/start", "--report", dir + "/rep", "--ready-file",
+                      dir + "/ready", "--duration", "0"},
+                     dir, "tree");
+  Child rec = spawn({bin("profiler"), "record", "--ppid", std::to_string(tree.pid), "--sampler", "fault", "-q", "-o",
+                     prof},
+                    dir, "record");
+  // The file appears once the BPF side is attached.
+  ASSERT_TRUE(wait_for([&] { return file_exists(prof); }, 30)) << slurp(rec.err_path);
+  touch(dir + "/start");
+  ASSERT_TRUE(wait_for([&] { return file_exists(dir + "/ready"); }, 60));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  kill(tree.pid, SIGTERM);
+  ASSERT_EQ(wait_exit(tree.pid, 30), 0);
+  ASSERT_EQ(wait_exit(rec.pid, 30), 0) << slurp(rec.err_path);  // stops when the tree is gone
+
+  auto reps = json_lines(dir + "/rep");
+  ASSERT_EQ(reps.size(), 2u);
+  mb::ProfileReader reader(prof);
+  ASSERT_TRUE(reader.ok()) << reader.error();
+  mb::ProfileProcesses procs(reader.info());
+  // Regions of different processes may share virtual addresses: a sample
+  // counts for a region only with the region's own pid.
+  std::map<uint32_t, uint64_t> in_own_region, all;
+  reader.for_each_batch([&](const mb_sample* s, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      ++all[s[i].tgid];
+      for (const auto& rp : reps) {
+        uint64_t start = hex(rp["region_start"]), size = rp["region_size"];
+        if (s[i].tgid == rp["pid"].get<uint32_t>() && s[i].vaddr >= start && s[i].vaddr < start + size)
+          ++in_own_region[s[i].tgid];
+      }
+    }
+  });
+  for (const auto& rp : reps) {
+    uint32_t pid = rp["pid"];
+    const uint64_t touched = rp["pages_touched"];
+    EXPECT_EQ(in_own_region[pid], touched) << "pid " << pid;
+    // Besides its region, a process faults only a few hundred pages (its
+    // program, libraries, stacks): the other process's region is not its.
+    EXPECT_LT(all[pid], touched + 1000) << "pid " << pid;
+    EXPECT_EQ(procs.name(pid), "memexercise");
+  }
+  // The child's parent is recorded.
+  for (const auto& rp : reps) {
+    if (rp["depth"] == 1) {
+      EXPECT_EQ(procs.parent(rp["pid"]), static_cast<uint32_t>(tree.pid));
+    }
+  }
+
+  Ran rep = run({bin("profiler"), "report", "--by", "process", "--format", "json", prof}, dir, "report");
+  ASSERT_EQ(rep.status, 0) << rep.err;
+  json j = json::parse(rep.out);
+  ASSERT_GE(j["processes"].size(), 2u);
+  EXPECT_EQ(j["processes"][0]["pid"], reps[0]["depth"] == 1 ? reps[0]["pid"] : reps[1]["pid"]);  // 32 MiB child first
+}
+
+TEST(Profiler, CpuClockNamesTheHotFunctionInAPieAndASharedLibrary) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  for (auto [where, want, module] : {std::tuple{"main", "symtest_main_spin", "symtest"},
+                                     std::tuple{"lib", "symtest_lib_spin", "libsymtest.so"}}) {
+    std::string prof = dir + "/" + where + ".prof";
+    Ran r = run({bin("profiler"), "record", "--sampler", "cpu-clock", "-q", "-o", prof, "--", bin("symtest"), where, "1.5"},
+                dir, std::string("rec_") + where);
+    ASSERT_EQ(r.status, 0) << r.err;
+    Ran rep = run({bin("profiler"), "report", "--by", "symbol", "--top", "3", "--format", "json", prof}, dir,
+                  std::string("rep_") + where);
+    ASSERT_EQ(rep.status, 0) << rep.err;
+    json j = json::parse(rep.out);
+    ASSERT_FALSE(j["symbols"].empty()) << rep.out;
+    EXPECT_EQ(j["symbols"][0]["function"], want) << rep.out;
+    EXPECT_EQ(j["symbols"][0]["module"], module) << rep.out;
+    EXPECT_GT(j["symbols"][0]["share_pct"].get<double>(), 80.0) << rep.out;
+    EXPECT_NE(j["symbols"][0]["source"].get<std::string>().find("symtest"), std::string::npos) << rep.out;
+  }
+}
+
+TEST(Profiler, BadInputIsOneLineAndStatus2) {
+  std::string dir = temp_dir();
+  Ran none = run({bin("profiler"), "record", "-o", dir + "/x.prof"}, dir, "none");
+  EXPECT_EQ(none.status, 2);
+  EXPECT_EQ(lines_of(none.err).size(), 1u) << none.err;
+  Ran missing = run({bin("profiler"), "report", dir + "/nope.prof"}, dir, "missing");
+  EXPECT_EQ(missing.status, 2);
+  std::ofstream(dir + "/exists") << "x";
+  Ran exists = run({bin("profiler"), "record", "--pid", "1", "-o", dir + "/exists"}, dir, "exists");
+  EXPECT_EQ(exists.status, 2);
+  EXPECT_NE(exists.err.find("--force"), std::string::npos) << exists.err;
+  std::ofstream(dir + "/junk.prof") << std::string(300, 'j');
+  Ran junk = run({bin("profiler"), "report", dir + "/junk.prof"}, dir, "junk");
+  EXPECT_EQ(junk.status, 2);
+  EXPECT_NE(junk.err.find("offset 0"), std::string::npos) << junk.err;
+  Ran help = run({bin("profiler"), "--help"}, dir, "help");
+  EXPECT_EQ(help.status, 0);
+  EXPECT_NE(help.out.find("heatmap"), std::string::npos);
+}
+
+TEST(Profiler, TruncatedRecordingIsReportedUpToTheDamage) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  std::string prof = dir + "/t.prof";
+  Ran r = run({bin("profiler"), "record", "--sampler", "fault", "-q", "-o", prof, "--", bin("memexercise"), "--size",
+               "32M", "--touch-once", "--thp", "off", "--duration", "0.5"},
+              dir, "record");
+  ASSERT_EQ(r.status, 0) << r.err;
+  struct stat st;
+  ASSERT_EQ(stat(prof.c_str(), &st), 0);
+  ASSERT_EQ(truncate(prof.c_str(), st.st_size - 100), 0);
+  Ran rep = run({bin("profiler"), "report", prof}, dir, "report");
+  EXPECT_EQ(rep.status, 2);
+  EXPECT_NE(rep.err.find("offset "), std::string::npos) << rep.err;
+  EXPECT_NE(rep.out.find("Hottest regions"), std::string::npos) << rep.out;  // what was readable
+}

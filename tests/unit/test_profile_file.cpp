@@ -1,0 +1,253 @@
+// Profile file format: round trip of every record kind, file creation rules,
+// and damage at several offsets -> an error naming the offset, with the
+// readable prefix still delivered.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "membalancer/error.h"
+#include "membalancer/profile_file.h"
+#include "tests/unit/temp_tree.h"
+
+using namespace mb;
+
+namespace {
+
+mb_sample sample(uint64_t i) {
+  mb_sample s{};
+  s.time_ns = 1000 + i;
+  s.tgid = 100 + static_cast<uint32_t>(i % 3);
+  s.tid = s.tgid + 1;
+  s.cpu = static_cast<uint32_t>(i % 4);
+  s.cpu_node = 0;
+  s.mem_node = static_cast<uint16_t>(i % 2);
+  s.vaddr = 0x7f0000000000ULL + i * 4096;
+  s.paddr = i * 8192;
+  s.ip = 0x401000 + i;
+  s.latency = static_cast<uint32_t>(i * 3);
+  s.data_source = MB_SRC_LOCAL_DRAM;
+  s.flags = MB_ACC_VADDR | MB_ACC_IP | MB_ACC_LATENCY;
+  s.sampler = MB_SAMPLER_FAULT;
+  return s;
+}
+
+Topology two_nodes() {
+  Topology t;
+  NumaNode a, b;
+  a.id = 0, a.cpus = {0, 1}, a.mem_total_bytes = 1ULL << 30, a.distance = {{0, 10}, {1, 20}};
+  b.id = 1, b.mem_total_bytes = 2ULL << 30, b.distance = {{0, 20}, {1, 10}};
+  t.nodes = {a, b};
+  return t;
+}
+
+// Writes n samples in chunks of `chunk`, plus one of each other record.
+std::string write_file(const mb_test::TempTree& dir, uint64_t n, size_t chunk = 1000) {
+  std::string path = dir.path("p.prof");
+  ProfileStart st;
+  st.sampler = "fault";
+  st.sampler_kind = MB_SAMPLER_FAULT;
+  st.topology = two_nodes();
+  st.start_monotonic_ns = 500;
+  st.start_realtime_ns = 1700000000000000000ULL;
+  ProfileWriter w(path, st);
+  w.add_process(600, 100, 1, kProcSeen, "first");
+  w.add_maps(600, 100, parse_proc_maps("7f0000000000-7f0001000000 rw-p 00000000 00:00 0 \n"
+                                       "555555554000-555555556000 r-xp 00001000 08:01 1234 /usr/bin/x y\n"));
+  for (uint64_t i = 0; i < n; ++i) {
+    w.add_sample(sample(i));
+    if ((i + 1) % chunk == 0) w.flush();
+  }
+  std::array<uint64_t, MB_NR_COUNTERS> c{};
+  c[MB_CTR_SAMPLES_LOST] = 7;
+  w.add_counters(900, c);
+  w.add_process(950, 100, 1, kProcExit, "first");
+  w.finish(1000, 7);
+  return path;
+}
+
+std::vector<mb_sample> read_all(ProfileReader& r) {
+  std::vector<mb_sample> out;
+  r.for_each_batch([&](const mb_sample* s, size_t n) { out.insert(out.end(), s, s + n); });
+  return out;
+}
+
+void patch(const std::string& path, uint64_t offset, const std::string& bytes) {
+  int fd = open(path.c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset)), static_cast<ssize_t>(bytes.size()));
+  close(fd);
+}
+
+// Offset of the k-th chunk header (0 = topology).
+uint64_t chunk_offset(const std::string& path, int k) {
+  std::ifstream in(path, std::ios::binary);
+  uint64_t off = kProfileHeaderBytes;
+  for (int i = 0; i < k; ++i) {
+    ProfileChunkHeader h;
+    in.seekg(static_cast<std::streamoff>(off));
+    in.read(reinterpret_cast<char*>(&h), sizeof(h));
+    off += kProfileChunkHeaderBytes + ((h.bytes + 7) & ~7ULL);
+  }
+  return off;
+}
+
+}  // namespace
+
+TEST(ProfileFile, RoundTripsEveryRecordKind) {
+  mb_test::TempTree dir("mbprof");
+  std::string path = write_file(dir, 2500);
+  struct stat st;
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u);
+  ProfileReader r(path);
+  EXPECT_TRUE(r.ok()) << r.error();
+  const ProfileInfo& info = r.info();
+  EXPECT_EQ(info.version, kProfileVersion);
+  EXPECT_EQ(info.sampler, "fault");
+  EXPECT_EQ(info.sampler_kind, MB_SAMPLER_FAULT);
+  EXPECT_EQ(info.start_monotonic_ns, 500u);
+  EXPECT_EQ(info.start_realtime_ns, 1700000000000000000ULL);
+  ASSERT_EQ(info.topology.nodes.size(), 2u);
+  EXPECT_EQ(info.topology.nodes[0].cpus, (std::vector<int>{0, 1}));
+  EXPECT_EQ(info.topology.nodes[1].mem_total_bytes, 2ULL << 30);
+  EXPECT_EQ(info.topology.distance(0, 1), 20);
+  EXPECT_TRUE(info.complete);
+  EXPECT_EQ(info.samples, 2500u);
+  EXPECT_EQ(info.samples_lost, 7u);
+  ASSERT_EQ(info.processes.size(), 2u);
+  EXPECT_EQ(info.processes[0].name, "first");
+  EXPECT_EQ(info.processes[1].event, kProcExit);
+  ASSERT_EQ(info.maps.size(), 1u);
+  ASSERT_EQ(info.maps[0].maps.size(), 2u);
+  EXPECT_EQ(info.maps[0].maps[0].path, "/usr/bin/x y");  // sorted by start; spaces kept
+  EXPECT_EQ(info.maps[0].maps[0].offset, 0x1000u);
+  EXPECT_EQ(info.maps[0].maps[0].prot, kMapRead | kMapExec);
+  EXPECT_EQ(info.maps[0].maps[1].path, "");
+  auto all = read_all(r);
+  ASSERT_EQ(all.size(), 2500u);
+  for (uint64_t i = 0; i < all.size(); ++i) {
+    mb_sample want = sample(i);
+    ASSERT_EQ(std::memcmp(&all[i], &want, sizeof(want)), 0) << "record " << i;
+  }
+  ProfileProcesses procs(info);
+  EXPECT_EQ(procs.name(100), "first");
+  EXPECT_EQ(ProfileProcesses::mapping_kind(procs.mapping(100, 0x7f0000001234)), "anon");
+  EXPECT_EQ(procs.mapping(100, 0x7f0001000000), nullptr);
+}
+
+TEST(ProfileFile, PullCursorSeesTheSameSamples) {
+  mb_test::TempTree dir("mbprof");
+  std::string path = write_file(dir, 20000, 3000);
+  ProfileReader r(path);
+  auto cur = r.samples();
+  const mb_sample* s;
+  size_t n, total = 0, chunks = 0;
+  while (cur.next(&s, &n)) total += n, ++chunks;
+  EXPECT_EQ(total, 20000u);
+  EXPECT_GE(chunks, 7u);
+}
+
+TEST(ProfileFile, CreationNeverFollowsSymlinksNorTruncatesWithoutForce) {
+  mb_test::TempTree dir("mbprof");
+  std::string path = write_file(dir, 10);
+  ProfileStart st;
+  EXPECT_THROW(ProfileWriter(path, st, false), UsageError);
+  EXPECT_EQ(ProfileReader(path).info().samples, 10u);  // untouched
+  std::string link = dir.path("link.prof"), target = dir.path("target");
+  std::ofstream(target) << "keep";
+  ASSERT_EQ(symlink(target.c_str(), link.c_str()), 0);
+  EXPECT_THROW(ProfileWriter(link, st, true), UsageError);
+  std::ifstream in(target);
+  std::string text;
+  in >> text;
+  EXPECT_EQ(text, "keep");
+  {
+    ProfileWriter w(path, st, true);  // --force replaces it
+    w.finish(0, 0);
+  }
+  EXPECT_EQ(ProfileReader(path).info().samples, 0u);
+}
+
+TEST(ProfileFile, RejectsABadHeaderNamingTheOffset) {
+  mb_test::TempTree dir("mbprof");
+  std::string path = write_file(dir, 10);
+  patch(path, 0, "X");
+  try {
+    ProfileReader r(path);
+    FAIL() << "accepted a bad magic";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("offset 0"), std::string::npos) << e.what();
+  }
+  mb_test::TempTree dir2("mbprof");
+  std::string v = write_file(dir2, 1);
+  patch(v, 8, std::string("\x09\0\0\0", 4));
+  try {
+    ProfileReader r(v);
+    FAIL() << "accepted version 9";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("version 9"), std::string::npos) << e.what();
+  }
+  std::string shortf = dir.path("short");
+  std::ofstream(shortf) << "MBPROF";
+  EXPECT_THROW(ProfileReader r(shortf), UsageError);
+}
+
+TEST(ProfileFile, DamagedSampleChunkKeepsThePrefix) {
+  mb_test::TempTree dir("mbprof");
+  std::string path = write_file(dir, 5000, 1000);
+  // Chunks: topology, process, maps, then samples of 1000 each.
+  uint64_t third = chunk_offset(path, 5);
+  patch(path, third + kProfileChunkHeaderBytes + 100, "garbage");
+  ProfileReader r(path);
+  auto all = read_all(r);
+  EXPECT_EQ(all.size(), 2000u);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.error_offset(), third);
+  EXPECT_NE(r.error().find("offset " + std::to_string(third)), std::string::npos) << r.error();
+  EXPECT_NE(r.error().find("checksum"), std::string::npos) << r.error();
+  EXPECT_EQ(r.info().samples, 2000u);
+}
+
+TEST(ProfileFile, TruncatedFileKeepsThePrefix) {
+  mb_test::TempTree dir("mbprof");
+  std::string path = write_file(dir, 5000, 1000);
+  uint64_t fourth = chunk_offset(path, 6);
+  ASSERT_EQ(truncate(path.c_str(), static_cast<off_t>(fourth + 500)), 0);
+  ProfileReader r(path);
+  EXPECT_EQ(read_all(r).size(), 3000u);
+  EXPECT_EQ(r.error_offset(), fourth);
+  EXPECT_NE(r.error().find("truncated"), std::string::npos) << r.error();
+  EXPECT_FALSE(r.info().complete);
+  // Cut at a chunk boundary: intact chunks, but no end chunk.
+  ASSERT_EQ(truncate(path.c_str(), static_cast<off_t>(fourth)), 0);
+  ProfileReader r2(path);
+  EXPECT_EQ(read_all(r2).size(), 3000u);
+  EXPECT_EQ(r2.error_offset(), fourth);
+  EXPECT_NE(r2.error().find("end chunk"), std::string::npos) << r2.error();
+}
+
+TEST(ProfileFile, CorruptChunkHeaderOrSmallChunkNamesItsOffset) {
+  mb_test::TempTree dir("mbprof");
+  std::string path = write_file(dir, 3000, 1000);
+  uint64_t second = chunk_offset(path, 4);
+  patch(path, second, std::string("\x63\0\0\0", 4));  // type 99
+  ProfileReader r(path);
+  EXPECT_EQ(read_all(r).size(), 1000u);
+  EXPECT_EQ(r.error_offset(), second);
+  EXPECT_NE(r.error().find("unknown chunk type 99"), std::string::npos) << r.error();
+
+  mb_test::TempTree dir2("mbprof");
+  std::string p2 = write_file(dir2, 10);
+  uint64_t maps = chunk_offset(p2, 2);
+  patch(p2, maps + kProfileChunkHeaderBytes + 20, "\x7f");
+  ProfileReader r2(p2);
+  EXPECT_EQ(r2.error_offset(), maps);
+  EXPECT_TRUE(r2.info().maps.empty());
+  EXPECT_EQ(r2.info().processes.size(), 1u);  // what precedes it
+  EXPECT_EQ(read_all(r2).size(), 0u);          // samples come after the damage
+}

@@ -1,0 +1,153 @@
+// Profiler report: aggregation per node, process, page and region, latency
+// percentiles, and the three output formats.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "membalancer/profile_file.h"
+#include "profiler/report.h"
+#include "tests/unit/temp_tree.h"
+
+using namespace mb;
+using namespace mb::prof;
+
+namespace {
+
+mb_sample access(uint32_t tgid, uint64_t vaddr, uint16_t node, uint64_t t = 0) {
+  mb_sample s{};
+  s.time_ns = t;
+  s.tgid = s.tid = tgid;
+  s.vaddr = vaddr;
+  s.mem_node = node;
+  s.flags = MB_ACC_VADDR;
+  return s;
+}
+
+}  // namespace
+
+TEST(ProfileReport, AggregatesNodesProcessesPagesAndRegions) {
+  std::vector<mb_sample> v;
+  // Process 10: a hot 2 MiB region at 0x40000000 (8 pages x 100), node 1.
+  for (int rep = 0; rep < 100; ++rep)
+    for (uint64_t p = 0; p < 8; ++p) v.push_back(access(10, 0x40000000 + p * 4096 + 8, 1));
+  // Process 10: a cold region, 20 pages once each, node 0.
+  for (uint64_t p = 0; p < 20; ++p) v.push_back(access(10, 0x80000000 + p * 4096, 0));
+  // Process 20 (a child): 3 pages x 10 on node 0.
+  for (int rep = 0; rep < 10; ++rep)
+    for (uint64_t p = 0; p < 3; ++p) v.push_back(access(20, 0x40000000 + p * 4096, 0));
+  // Code samples without an address.
+  mb_sample code{};
+  code.tgid = 20;
+  code.ip = 0x1234;
+  code.flags = MB_ACC_IP;
+  v.push_back(code);
+
+  Aggregate agg;
+  agg.add(v.data(), v.size());
+  agg.finish();
+  EXPECT_EQ(agg.samples, 851u);
+  EXPECT_EQ(agg.with_address, 850u);
+  EXPECT_EQ(agg.with_ip, 1u);
+  EXPECT_EQ(agg.nodes[1].accesses, 800u);
+  EXPECT_EQ(agg.nodes[1].pages, 8u);
+  EXPECT_EQ(agg.nodes[0].accesses, 50u);
+  EXPECT_EQ(agg.nodes[0].pages, 23u);
+  ASSERT_NE(agg.processes.find(10), nullptr);
+  EXPECT_EQ(agg.processes.find(10)->accesses, 820u);
+  EXPECT_EQ(agg.processes.find(10)->pages, 28u);
+  EXPECT_EQ(agg.processes.find(20)->samples, 31u);
+  EXPECT_EQ(agg.processes.find(20)->pages, 3u);
+
+  auto regions = hottest_regions(agg, 2 << 20, 3);
+  ASSERT_EQ(regions.size(), 3u);
+  EXPECT_EQ(regions[0].tgid, 10u);
+  EXPECT_EQ(regions[0].start, 0x40000000u);
+  EXPECT_EQ(regions[0].accesses, 800u);
+  EXPECT_EQ(regions[0].node, 1);
+  EXPECT_EQ(regions[1].tgid, 20u);  // the child's 30 accesses
+  EXPECT_EQ(regions[1].accesses, 30u);
+  EXPECT_EQ(regions[2].accesses, 20u);
+  auto pages = hottest_pages(agg, 2);
+  EXPECT_EQ(pages[0].accesses, 100u);
+  EXPECT_EQ(pages[0].tgid, 10u);
+}
+
+TEST(ProfileReport, RegionsRankByAccessesThenAddress) {
+  std::vector<mb_sample> v;
+  for (int i = 0; i < 30; ++i) v.push_back(access(20, 0x40000000, 0));
+  for (int i = 0; i < 20; ++i) v.push_back(access(10, 0x80000000 + i * 4096, 0));
+  Aggregate agg;
+  agg.add(v.data(), v.size());
+  agg.finish();
+  auto r = hottest_regions(agg, 2 << 20, 10);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].tgid, 20u);
+  EXPECT_EQ(r[0].pages, 1u);
+  EXPECT_EQ(r[1].pages, 20u);
+}
+
+TEST(ProfileReport, LatencyPercentilesAndBuckets) {
+  for (uint32_t l : {0u, 1u, 7u, 8u, 9u, 100u, 1000u, 123456u}) {
+    int b = latency_bucket(l);
+    EXPECT_GE(b, 0);
+    EXPECT_LT(b, kLatencyBuckets);
+    if (l > 0) {
+      EXPECT_GE(latency_bucket(l), latency_bucket(l - 1));
+    }
+  }
+  NodeStats n;
+  for (uint32_t l = 1; l <= 1000; ++l) {
+    ++n.latency[latency_bucket(l)];
+    ++n.latency_samples;
+  }
+  uint64_t p50 = latency_percentile(n, 0.5), p99 = latency_percentile(n, 0.99);
+  EXPECT_GE(p50, 400u);  // 12.5% bucket precision
+  EXPECT_LE(p50, 500u);
+  EXPECT_GE(p99, 850u);
+  EXPECT_LE(p99, 990u);
+}
+
+TEST(ProfileReport, PrintsTextCsvAndJson) {
+  mb_test::TempTree dir("mbrep");
+  std::string path = dir.path("r.prof");
+  {
+    ProfileStart st;
+    st.sampler = "fault";
+    ProfileWriter w(path, st);
+    w.add_process(0, 10, 1, kProcSeen, "hot one");
+    w.add_maps(0, 10, parse_proc_maps("40000000-40200000 rw-p 00000000 00:00 0 [heap]\n"));
+    for (int i = 0; i < 50; ++i) w.add_sample(access(10, 0x40000000 + (i % 5) * 4096, 0, i));
+    w.finish(0, 0);
+  }
+  ProfileReader r(path);
+  Aggregate agg;
+  aggregate_file(r, &agg);
+  auto capture = [&](const ReportOptions& o) {
+    char* buf = nullptr;
+    size_t len = 0;
+    FILE* f = open_memstream(&buf, &len);
+    print_report(f, r, agg, o);
+    fclose(f);
+    std::string s(buf, len);
+    free(buf);
+    return s;
+  };
+  ReportOptions o;
+  std::string text = capture(o);
+  EXPECT_NE(text.find("hot one"), std::string::npos) << text;
+  EXPECT_NE(text.find("heap"), std::string::npos) << text;
+  o.format = "csv";
+  o.by = "region";
+  std::string csv = capture(o);
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), "rank,pid,name,start,end,accesses,share_pct,pages,node,mapping");
+  EXPECT_NE(csv.find("1,10,hot one,0x40000000,0x40200000,50,100.0,5,0,heap"), std::string::npos) << csv;
+  o.format = "json";
+  o.by = "";
+  auto j = nlohmann::json::parse(capture(o));
+  EXPECT_EQ(j["profile"]["samples"], 50);
+  EXPECT_EQ(j["regions"][0]["accesses"], 50);
+  EXPECT_EQ(j["processes"][0]["name"], "hot one");
+  EXPECT_EQ(j["nodes"][0]["pages"], 5);
+  o.by = "bogus";
+  EXPECT_THROW(capture(o), std::exception);
+}

@@ -1,0 +1,74 @@
+// Symbolizer: addresses of functions of this very test binary (a PIE) and of
+// a shared library it uses (libc), given the process's recorded maps, come
+// back as the functions' names, with file:line where there is debug info.
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include <gtest/gtest.h>
+
+#include "membalancer/profile_file.h"
+#include "profiler/symbolizer.h"
+
+using namespace mb;
+using namespace mb::prof;
+
+extern "C" __attribute__((noinline)) int mb_symbolizer_test_target(int x) {
+  asm volatile("" ::: "memory");
+  return x * 3 + 1;
+}
+
+namespace {
+
+ProfileInfo self_info() {
+  ProfileInfo info;
+  ProfileMaps m;
+  m.tgid = static_cast<uint32_t>(getpid());
+  m.maps = read_proc_maps(getpid());
+  info.maps.push_back(m);
+  ProfileProcess p;
+  p.tgid = m.tgid;
+  p.name = "unit_tests";
+  info.processes.push_back(p);
+  return info;
+}
+
+}  // namespace
+
+TEST(ProfileSymbolizer, NamesAFunctionOfThisExecutableWithItsLine) {
+  ProfileInfo info = self_info();
+  ProfileProcesses procs(info);
+  Symbolizer sym(procs);
+  uint64_t ip = reinterpret_cast<uint64_t>(&mb_symbolizer_test_target) + 2;
+  const Symbol& s = sym.lookup(static_cast<uint32_t>(getpid()), ip);
+  EXPECT_EQ(s.function, "mb_symbolizer_test_target");
+  EXPECT_EQ(s.module, "unit_tests");
+  EXPECT_EQ(s.offset, 2u);
+  EXPECT_NE(s.file.find("test_profile_symbolizer.cpp"), std::string::npos) << s.file;
+  EXPECT_GT(s.line, 0);
+  // Cached: the second lookup is a hit and the same answer.
+  const Symbol& again = sym.lookup(static_cast<uint32_t>(getpid()), ip);
+  EXPECT_EQ(&again, &s);
+  EXPECT_EQ(sym.cache_hits(), 1u);
+}
+
+TEST(ProfileSymbolizer, NamesAFunctionOfASharedLibrary) {
+  ProfileInfo info = self_info();
+  ProfileProcesses procs(info);
+  Symbolizer sym(procs);
+  int (*fn)(int) = &::abs;
+  uint64_t ip = reinterpret_cast<uint64_t>(fn);
+  const Symbol& s = sym.lookup(static_cast<uint32_t>(getpid()), ip);
+  EXPECT_NE(s.module.find("libc"), std::string::npos) << s.module;
+  EXPECT_EQ(s.function, "abs");
+}
+
+TEST(ProfileSymbolizer, UnknownPlaces) {
+  ProfileInfo info = self_info();
+  ProfileProcesses procs(info);
+  Symbolizer sym(procs);
+  EXPECT_EQ(sym.lookup(static_cast<uint32_t>(getpid()), 0xffffffff81000000ULL).module, "[kernel]");
+  EXPECT_EQ(sym.lookup(static_cast<uint32_t>(getpid()), 0x10).module, "[unmapped]");
+  EXPECT_EQ(sym.lookup(12345678, 0x401000).function, "[unknown]");
+  EXPECT_EQ(demangle("_ZN2mb4prof10SymbolizerD2Ev"), "mb::prof::Symbolizer::~Symbolizer()");
+}
