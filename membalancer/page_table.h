@@ -22,17 +22,23 @@
 
 namespace mb {
 
+// PageEntry::flags
+enum PageFlags : uint16_t {
+  kPageHuge = 1 << 0,  // part of a 2 MiB transparent huge page (as last sampled)
+};
+
 struct PageEntry {
   uint64_t key = 0;           // mb_page_key(tgid, vpn); 0 = empty slot
   float heat = 0;             // decayed accesses, as of interval last_seen
   uint32_t last_seen = 0;     // interval number of the last access
   uint32_t node_checked = 0;  // interval number the node was last asked for
   uint16_t node = MB_NODE_UNKNOWN;
-  uint16_t flags = 0;
+  uint16_t flags = 0;         // PageFlags
   uint16_t lane_heat[MB_CPU_LANES] = {};  // decayed accesses per CPU-node lane, as of last_seen
 
   uint32_t tgid() const { return mb_key_tgid(key); }
   uint64_t vaddr() const { return mb_key_vpn(key) << MB_PAGE_SHIFT; }
+  bool huge() const { return flags & kPageHuge; }
 };
 static_assert(sizeof(PageEntry) == 40, "PageEntry stays small: it is per tracked page");
 
@@ -75,6 +81,12 @@ class PageTable {
   void remove_processes(const std::unordered_set<uint32_t>& tgids);
 
   void for_each(const std::function<void(const PageEntry&)>& fn) const;
+  // The same, inlined: for passes over every page (policies).
+  template <typename Fn>
+  void visit(Fn&& fn) const {
+    for (const PageEntry& e : slots_)
+      if (e.key) fn(e);
+  }
   void for_each_mut(const std::function<void(PageEntry&)>& fn);
 
   size_t size() const { return stats_.pages; }

@@ -31,6 +31,20 @@ std::vector<int> Topology::cpu_nodes() const {
   return out;
 }
 
+int Topology::node_of_phys(uint64_t paddr) const {
+  if (!mem_block_bytes) return -1;
+  uint64_t block = paddr / mem_block_bytes;
+  if (block >= mem_block_node.size() || mem_block_node[block] == 0xffff) return -1;
+  return mem_block_node[block];
+}
+
+std::vector<int> memory_nodes(const Topology& topo) {
+  std::vector<int> out;
+  for (const auto& n : topo.nodes)
+    if (n.mem_total_bytes > 0) out.push_back(n.id);
+  return out;
+}
+
 int Topology::max_node_id() const { return nodes.empty() ? 0 : nodes.back().id; }
 
 bool parse_node_meminfo(const std::string& text, uint64_t* total, uint64_t* free) {
@@ -128,6 +142,17 @@ Topology read_topology(const std::string& sysfs_root) {
       }
     }
   }
+  // Memory tiers (Linux 6.1+): memory_tierN/nodelist; tiers without nodes
+  // are left out.
+  const std::string tier_dir = sysfs_root + "/devices/virtual/memory_tiering";
+  for (const auto& name : list_dir(tier_dir)) {
+    int id;
+    if (!numbered(name, "memory_tier", &id)) continue;
+    auto list = read_text_file(tier_dir + "/" + name + "/nodelist");
+    if (!list || trim(*list).empty()) continue;
+    topo.kernel_tiers.push_back({id, parse_int_list(*list, tier_dir + "/" + name + "/nodelist")});
+  }
+  std::sort(topo.kernel_tiers.begin(), topo.kernel_tiers.end(), [](auto& a, auto& b) { return a.id < b.id; });
   return topo;
 }
 

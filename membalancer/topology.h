@@ -18,8 +18,16 @@ struct NumaNode {
   uint64_t mem_free_bytes = 0;
 };
 
+// One of the kernel's memory tiers (/sys/devices/virtual/memory_tiering/
+// memory_tierN): a lower id is a faster tier.
+struct KernelTier {
+  int id = 0;
+  std::vector<int> nodes;
+};
+
 struct Topology {
   std::vector<NumaNode> nodes;          // sorted by id
+  std::vector<KernelTier> kernel_tiers; // sorted by id; empty when the kernel has none
   std::vector<int> cpu_node;            // index: cpu, value: node (-1: offline/unknown)
   uint64_t mem_block_bytes = 0;         // 0 when /sys/devices/system/memory is absent
   std::vector<uint16_t> mem_block_node; // index: block number, value: node or 0xffff
@@ -29,7 +37,12 @@ struct Topology {
   // Nodes that have CPUs, in id order; lane i of a page slot counts node cpu_nodes()[i].
   std::vector<int> cpu_nodes() const;
   int max_node_id() const;
+  // The node of a physical address from the memory-block table, or -1.
+  int node_of_phys(uint64_t paddr) const;
 };
+
+// Nodes that have memory (total > 0), in id order.
+std::vector<int> memory_nodes(const Topology& topo);
 
 // Reads the topology below `sysfs_root` (normally "/sys").
 Topology read_topology(const std::string& sysfs_root = "/sys");

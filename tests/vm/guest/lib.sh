@@ -71,3 +71,46 @@ check_hot_cold() {
 	check "$1: hot range covered ($covered of $pages pages)" [ "$covered" -ge $((pages * 95 / 100)) ]
 	check "$1: cold range not reported ($(field covered "$cold") pages)" [ "$(field covered "$cold")" -le 8 ]
 }
+
+# ---- memexercise workloads and page placement (memory-balancing tests) ----
+MX_REPORT=/tmp/mx.json
+# start_mx ARGS...: starts memexercise ARGS in the background (runs until
+# killed), waits until every process of its tree has reported (with
+# --spawn-after: until the first one has); sets MX_PID.
+start_mx() {
+	rm -f $MX_REPORT /tmp/mx.ready
+	memexercise --duration 0 --report $MX_REPORT --ready-file /tmp/mx.ready "$@" > /tmp/mx.out 2>&1 &
+	MX_PID=$!
+	case " $* " in *" --spawn-after "*) ready="grep -q pid $MX_REPORT" ;; *) ready="test -e /tmp/mx.ready" ;; esac
+	i=0; while ! $ready 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+	$ready 2>/dev/null || { cat /tmp/mx.out; fail "memexercise $* did not get ready"; finish; }
+}
+stop_mx() { kill "$MX_PID" 2>/dev/null; wait "$MX_PID" 2>/dev/null; }
+# mx_field PID NAME: a field of the report line of process PID (quotes removed).
+mx_field() { grep "\"pid\":$1," $MX_REPORT | sed -n "s/.*\"$2\":\"\{0,1\}\([^\",}]*\).*/\1/p"; }
+# mx_pids: every pid of the memexercise tree, in report order.
+mx_pids() { sed -n 's/.*"pid":\([0-9]*\),.*/\1/p' $MX_REPORT; }
+# numa_line PID 0xADDR: the numa_maps line of the mapping starting at ADDR.
+numa_line() { grep "^$(echo "$2" | sed 's/^0x//') " /proc/$1/numa_maps; }
+# numa_pages "LINE" NODE: pages on NODE in a numa_maps line (0 if none).
+numa_pages() { v=$(echo "$1" | tr ' ' '\n' | sed -n "s/^N$2=//p"); echo "${v:-0}"; }
+# on_node PID 0xSTART BYTES NODE: pages of the range on NODE (move_pages).
+on_node() { node_range "$1" "$2" "$3" | tr ' ' '\n' | sed -n "s/^n$4=//p"; }
+# wait_on_node PID 0xSTART BYTES NODE PCT TIMEOUT_S: waits until PCT% of the
+# range is on NODE; prints the seconds it took, or "timeout".
+wait_on_node() {
+	t0=$(up); pages=$(($3 / 4096))
+	while :; do
+		n=$(on_node "$1" "$2" "$3" "$4")
+		if [ "$n" -ge $((pages * $5 / 100)) ]; then
+			awk -v a="$t0" -v b="$(up)" 'BEGIN { printf "%.1f\n", b - a }'; return 0
+		fi
+		if awk -v a="$t0" -v b="$(up)" -v t="$6" 'BEGIN { exit !(b - a > t) }'; then echo timeout; return 1; fi
+		sleep 0.5
+	done
+}
+# timeline FILE: one line per interval of a membalancer json run: time,
+# planned promotions/demotions/numa moves, pages moved so far.
+timeline() {
+	grep '"type":"interval"' "$1" | sed 's/.*"interval":\([0-9]*\),"time_s":\([0-9.]*\).*"promote_pages":\([0-9]*\),"demote_pages":\([0-9]*\),"numa_pages":\([0-9]*\).*"promote":{"requested":[0-9]*,"moved":\([0-9]*\).*"demote":{"requested":[0-9]*,"moved":\([0-9]*\).*"numa":{"requested":[0-9]*,"moved":\([0-9]*\).*/  #\1 t=\2s plan +\3 -\4 ~\5 moved +\6 -\7 ~\8/'
+}

@@ -1,0 +1,27 @@
+// A mode's actions, plugged into the one sampling loop (trace.cpp): after
+// each interval's pages are in the page table and its report is built, the
+// backend plans and acts (moves pages, moves threads) and adds what it did to
+// the report. `trace` has no backend.
+#pragma once
+
+#include <sys/types.h>
+
+#include <vector>
+
+#include "membalancer/pipeline.h"
+#include "membalancer/report.h"
+
+namespace mb {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  // tracked: the processes tracked now; elapsed_s: since the start.
+  virtual void interval(Pipeline& pipeline, const std::vector<pid_t>& tracked, double elapsed_s,
+                        IntervalReport& report) = 0;
+  // Stops: drops work not started, restores what was changed, and adds the
+  // final accounting to the summary. Must return quickly (SIGTERM).
+  virtual void stop(Summary& summary) = 0;
+};
+
+}  // namespace mb

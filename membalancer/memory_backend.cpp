@@ -1,0 +1,168 @@
+#include "membalancer/memory_backend.h"
+
+#include <cstdio>
+
+#include "membalancer/error.h"
+
+namespace mb {
+
+MemoryBackend::MemoryBackend(const Options& opts, Topology& topo)
+    : opts_(opts), topo_(topo), cool_(opts.cooldown_intervals), scanner_(topo) {
+  // The budget of one interval: what the mover can move before the next.
+  const uint64_t budget = opts.rate_limit_bytes ? opts.rate_limit_bytes * opts.interval_ms / 1000 : 0;
+  if (opts.command == "tier") {
+    TierPolicyConfig tc;
+    tc.low_watermark = opts.watermark_low;
+    tc.high_watermark = opts.watermark_high;
+    tc.min_hot_heat = static_cast<float>(opts.min_hot_heat);
+    tc.budget_bytes = budget;
+    tier_.emplace(choose_tiers(opts.tiers, topo), tc);
+  } else {
+    NumaPolicyConfig nc;
+    nc.min_hot_heat = static_cast<float>(opts.min_hot_heat);
+    nc.hysteresis = opts.hysteresis;
+    nc.min_free_bytes = opts.min_free_bytes;
+    nc.budget_bytes = budget;
+    if (memory_nodes(topo).size() < 2)
+      throw SystemError("numa mode needs at least two nodes with memory, and this machine has " +
+                        std::to_string(memory_nodes(topo).size()),
+                        "'membalancer trace' reports access patterns on any machine");
+    numa_.emplace(topo, nc);
+  }
+  if (opts.migrate) {
+    MoverConfig mc;
+    mc.rate_limit_bytes_per_s = opts.rate_limit_bytes;
+    mc.workers = static_cast<int>(opts.move_workers);
+    mover_ = std::make_unique<Mover>(mc);
+  }
+  if (opts.verbose && tier_)
+    std::fprintf(stderr, "membalancer: tiers %s (%s)\n", tier_->tiers().describe().c_str(),
+                 tier_->tiers().source.c_str());
+}
+
+MemoryBackend::~MemoryBackend() {
+  if (mover_) mover_->abandon();  // an error stops the run: no more moves
+}
+
+MemoryState MemoryBackend::read_memory(const std::vector<pid_t>& tracked) {
+  refresh_node_memory(topo_);
+  MemoryState mem;
+  for (const auto& n : topo_.nodes) mem.nodes[n.id] = {n.mem_total_bytes, n.mem_free_bytes, 0};
+  resident_by_node_.clear();
+  for (pid_t p : tracked) {
+    auto pages = numa_maps_node_pages(p);
+    if (!pages) continue;  // exited since: its exit event is on its way
+    for (auto& [n, c] : *pages) resident_by_node_[n] += c;
+  }
+  for (auto& [n, c] : resident_by_node_)
+    if (mem.nodes.count(n)) mem.nodes[n].tree_pages = c;
+  // Demotion asks for the tracked processes' pages on a node only when a
+  // node needs room: the walk is bounded by what it needs.
+  mem.resident = [this, tracked](int node, const std::function<bool(uint32_t, uint64_t, bool)>& fn) {
+    const std::set<int> nodes{node};
+    for (pid_t p : tracked) {
+      bool more = true;
+      scanner_.scan(p, nodes, [&](const ResidentPage& rp) {
+        more = fn(static_cast<uint32_t>(p), rp.vaddr, rp.huge);
+        return more;
+      });
+      if (!more) return;
+    }
+  };
+  return mem;
+}
+
+MigrationReport MemoryBackend::base_report(double elapsed_s) const {
+  MigrationReport m;
+  m.mode = opts_.command;
+  m.migrate = opts_.migrate;
+  if (tier_) m.tiers = tier_->tiers().describe() + " (" + tier_->tiers().source + ")";
+  if (mover_) {
+    m.mover = mover_->stats();
+    m.queued_pages = mover_->queued_pages();
+  }
+  m.elapsed_s = elapsed_s;
+  return m;
+}
+
+void MemoryBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& all_tracked, double elapsed_s,
+                             IntervalReport& report) {
+  PageTable& table = pipeline.table();
+  std::vector<pid_t> tracked;
+  for (pid_t p : all_tracked)
+    if (!only_ || only_->count(static_cast<uint32_t>(p))) tracked.push_back(p);
+  MemoryState mem = read_memory(tracked);
+  Plan plan;
+  TierPlanView view;
+  if (tier_) {
+    plan = tier_->plan(table, mem, cool_, &view);
+  } else {
+    // Where each process's threads ran this interval, for pages whose
+    // sampler knows no CPU.
+    auto cpu = cpu_tracker_.update_from_proc(tracked, topo_);
+    process_cpu_.clear();
+    std::map<uint32_t, uint64_t> total;
+    for (const auto& t : cpu.threads) {
+      if (t.node < 0) continue;
+      // A thread that used no CPU still says where the process lives.
+      const double w = t.ticks ? static_cast<double>(t.ticks) : 0.01;
+      process_cpu_[static_cast<uint32_t>(t.tgid)][t.node] += w;
+    }
+    NumaPolicy::ProcessFilter include;
+    if (only_) include = [this](uint32_t tgid) { return only_->count(tgid) != 0; };
+    plan = numa_->plan(
+        table, mem, cool_,
+        [this](uint32_t tgid) -> const std::map<int, double>* {
+          auto it = process_cpu_.find(tgid);
+          return it == process_cpu_.end() ? nullptr : &it->second;
+        },
+        include);
+  }
+  const uint32_t now = table.interval();
+  MigrationReport m;
+  if (mover_) {
+    commit_plan(plan, table, cool_, now);
+    submit_plan(plan, *mover_);
+    for (const auto& mv : plan.moves) {
+      const uint64_t pages = mv.bytes() / kBasePageBytes;
+      (mv.direction == MoveDirection::kDemote ? moved_into_node_demote_ : moved_into_node_promote_)[mv.to] += pages;
+    }
+  }
+  if (now % 16 == 0) cool_.expire(now);
+  m = base_report(elapsed_s);
+  m.plan = plan.stats;
+  for (const auto& mv : plan.moves) {
+    const uint64_t pages = mv.bytes() / kBasePageBytes;
+    if (mv.direction == MoveDirection::kPromote) m.plan_promote_pages += pages;
+    if (mv.direction == MoveDirection::kDemote) m.plan_demote_pages += pages;
+    if (mv.direction == MoveDirection::kNuma) m.plan_numa_pages += pages;
+  }
+  if (tier_) {
+    const Tiers& tiers = tier_->tiers();
+    for (size_t t = 0; t < tiers.size(); ++t) {
+      TierLine line;
+      line.tier = static_cast<int>(t);
+      line.nodes = tiers.tiers[t];
+      for (int n : line.nodes) {
+        for (const auto& na : report.nodes)
+          if (na.node == n) line.accesses += na.accesses;
+        line.resident_pages += resident_by_node_.count(n) ? resident_by_node_[n] : 0;
+        line.promoted_pages += moved_into_node_promote_[n];
+        line.demoted_pages += moved_into_node_demote_[n];
+      }
+      if (t < view.thresholds.size()) line.hot_threshold = view.thresholds[t];
+      m.tiers_view.push_back(line);
+    }
+  }
+  last_ = m;
+  report.migration = std::move(m);
+}
+
+void MemoryBackend::stop(Summary& summary) {
+  if (mover_) mover_->abandon();
+  MigrationReport m = base_report(summary.elapsed_s);
+  if (last_) m.tiers_view = last_->tiers_view;
+  summary.migration = std::move(m);
+}
+
+}  // namespace mb

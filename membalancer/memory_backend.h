@@ -1,0 +1,54 @@
+// The `numa` and `tier` modes on the live machine: each interval reads the
+// nodes' free memory and the tracked processes' resident pages, runs the
+// policy, and (with --migrate) hands the plan to the mover.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <set>
+
+#include "membalancer/backend.h"
+#include "membalancer/cpu_load.h"
+#include "membalancer/mover.h"
+#include "membalancer/numa_policy.h"
+#include "membalancer/options.h"
+#include "membalancer/resident.h"
+#include "membalancer/tier_policy.h"
+#include "membalancer/topology.h"
+
+namespace mb {
+
+class MemoryBackend : public Backend {
+ public:
+  // opts.command is "numa" or "tier". Throws UsageError/SystemError (tiers).
+  MemoryBackend(const Options& opts, Topology& topo);
+  ~MemoryBackend() override;
+
+  void interval(Pipeline& pipeline, const std::vector<pid_t>& tracked, double elapsed_s,
+                IntervalReport& report) override;
+  void stop(Summary& summary) override;
+
+  // numa: only these processes' memory is read and planned (autotune gives
+  // the processes it chose memory migration for). Unset: every tracked one.
+  void restrict_to(std::set<uint32_t> tgids) { only_ = std::move(tgids); }
+
+ private:
+  MemoryState read_memory(const std::vector<pid_t>& tracked);
+  MigrationReport base_report(double elapsed_s) const;
+
+  Options opts_;
+  Topology& topo_;
+  std::optional<TierPolicy> tier_;
+  std::optional<NumaPolicy> numa_;
+  CoolDown cool_;
+  std::unique_ptr<Mover> mover_;
+  ResidentScanner scanner_;
+  ThreadCpuTracker cpu_tracker_;
+  std::map<uint32_t, std::map<int, double>> process_cpu_;  // numa: CPU time share by node
+  std::map<int, uint64_t> resident_by_node_;               // last interval's numa_maps sums
+  std::map<int, uint64_t> moved_into_node_promote_, moved_into_node_demote_;
+  std::optional<MigrationReport> last_;
+  std::optional<std::set<uint32_t>> only_;
+};
+
+}  // namespace mb

@@ -1,0 +1,133 @@
+// What the memory policies (numa, tier) share: the memory state they plan
+// against, the moves they plan, the cool-down that stops ping-pong, the heat
+// histogram that turns a capacity into a hot threshold, and the hand-over of
+// a plan to the mover.
+//
+// Policies are pure: they read the page table and a MemoryState and return a
+// plan; they never read /proc or sysfs themselves. So the same code runs
+// against the live machine and, in `profiler whatif`, against a model.
+#pragma once
+
+#include <sys/types.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <unordered_map>
+#include <vector>
+
+#include "membalancer/mover.h"
+#include "membalancer/page_table.h"
+
+namespace mb {
+
+struct NodeMemory {
+  uint64_t total_bytes = 0;
+  uint64_t free_bytes = 0;
+  uint64_t tree_pages = 0;  // resident base pages of the tracked processes here (numa_maps)
+};
+
+// The memory the policies plan against.
+struct MemoryState {
+  std::map<int, NodeMemory> nodes;
+  // Enumerates the tracked processes' resident pages on `node` (sampled or
+  // not) until fn returns false. May be empty: then only sampled pages are
+  // candidates for demotion.
+  using ResidentFn = std::function<void(int node, const std::function<bool(uint32_t tgid, uint64_t vaddr, bool huge)>& fn)>;
+  ResidentFn resident;
+};
+
+struct PlannedMove {
+  uint32_t tgid;
+  uint64_t vaddr;
+  bool huge;  // a 2 MiB page, moved whole (512 base pages)
+  int from;
+  int to;
+  MoveDirection direction;
+  MoveReason reason;
+  float heat;
+  uint64_t bytes() const { return huge ? kHugePageBytes : kBasePageBytes; }
+};
+
+// Pages moved recently, by page key: not moved again within `intervals`.
+class CoolDown {
+ public:
+  explicit CoolDown(uint32_t intervals) : intervals_(intervals) {}
+  bool cooling(uint64_t key, uint32_t now) const {
+    auto it = moved_.find(key);
+    return it != moved_.end() && now - it->second < intervals_;
+  }
+  void moved(uint64_t key, uint32_t now) { moved_[key] = now; }
+  // Forgets expired entries (call every few intervals to keep it bounded).
+  void expire(uint32_t now);
+  size_t size() const { return moved_.size(); }
+  uint32_t intervals() const { return intervals_; }
+
+ private:
+  uint32_t intervals_;
+  std::unordered_map<uint64_t, uint32_t> moved_;
+};
+
+// Histogram of page heat in four bins per octave (from the float's bits): the
+// hot threshold for a capacity of N pages is the lowest bin whose pages and
+// all hotter ones fit in N, as Memtis sizes its hot set.
+class HeatHistogram {
+ public:
+  static constexpr int kBins = 160;
+  static int bin(float heat);            // 0 for heat <= 0
+  static float bin_floor(int bin);       // smallest heat of a bin (bin >= 1)
+  void add(float heat, uint64_t pages = 1) { counts_[bin(heat)] += pages; }
+  // The smallest bin boundary h such that pages with heat >= h number at
+  // most `capacity` (above every page when even the hottest bin does not fit).
+  float threshold_for(uint64_t capacity) const;
+  uint64_t pages_at_or_above(float heat) const;
+
+ private:
+  std::array<uint64_t, kBins> counts_{};
+};
+
+struct PlanStats {
+  uint64_t candidates = 0;        // pages considered
+  uint64_t planned = 0;           // pages planned to move
+  uint64_t planned_bytes = 0;
+  uint64_t cooling = 0;           // skipped: moved within the cool-down
+  uint64_t no_room = 0;           // skipped: no node of the target keeps its floor/watermark
+  uint64_t over_budget = 0;       // skipped: this interval's byte budget was spent
+  uint64_t unsampled_demoted = 0; // demoted pages no sample ever saw
+  float hot_threshold = 0;        // heat a page needed to count as hot
+};
+
+struct Plan {
+  std::vector<PlannedMove> moves;  // in the order they should run (demotions first)
+  PlanStats stats;
+};
+
+// Calls fn on the items of v in the order of `before` (hottest first, say)
+// until fn returns false, sorting only as far as it gets: chunks of 64K are
+// selected with nth_element and sorted, so a pass that stops early (budget,
+// room) costs O(n), not O(n log n).
+template <typename T, typename Before, typename Fn>
+void for_each_ordered(std::vector<T>& v, Before before, Fn fn) {
+  constexpr size_t kChunk = 1 << 16;
+  for (size_t start = 0; start < v.size();) {
+    size_t end = std::min(v.size(), start + kChunk);
+    if (end < v.size()) std::nth_element(v.begin() + start, v.begin() + end, v.end(), before);
+    std::sort(v.begin() + start, v.begin() + end, before);
+    for (size_t i = start; i < end; ++i)
+      if (!fn(v[i])) return;
+    start = end;
+  }
+}
+
+// Marks the plan's pages as cooling and their table entries as on their
+// target node (the next sample or node check corrects a move that failed).
+void commit_plan(const Plan& plan, PageTable& table, CoolDown& cool, uint32_t now);
+
+// Groups the plan into move requests (one per process, target, direction
+// and reason, in plan order) and submits them. Returns pages refused by a
+// full queue.
+uint64_t submit_plan(const Plan& plan, Mover& mover);
+
+}  // namespace mb

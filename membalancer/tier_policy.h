@@ -1,0 +1,62 @@
+// `membalancer tier`: hot pages of lower tiers move up, the coldest pages of
+// upper tiers move down.
+//
+// Each interval:
+//  1. Hot thresholds from capacity. Every sampled page's heat goes into a
+//     histogram. Tier j (and the tiers above it) can hold the tracked pages
+//     already there plus the free memory above each node's high watermark;
+//     the hot threshold of tier j is the lowest heat whose pages, and all
+//     hotter ones, fit in that capacity (as Memtis sizes its hot set), but
+//     never below min_hot_heat: a page seen once is not hot.
+//  2. Promotion, hottest first: a page of tier t whose heat reaches the
+//     threshold of a tier d < t moves to the node of tier d with the most room.
+//     Room is free memory above the high watermark; past that, the node's cold
+//     pages (below its tier's threshold) are demoted to make room.
+//  3. Demotion: a node of an upper tier whose free memory is below the low
+//     watermark (or that needs room for promotions) sends its coldest pages to
+//     the next tier down until the high watermark is back. Coldest first: the
+//     resident pages no sample ever saw (enumerated, not only sampled), then
+//     sampled pages in order of heat.
+//  No ping-pong: pages moved within the cool-down are left alone, and a page
+//  demoted is below its tier's threshold, so it is never also promoted.
+//  A byte budget per interval (the mover's rate × the interval) keeps the plan
+//  within what the mover can do before the next one.
+#pragma once
+
+#include <vector>
+
+#include "membalancer/policy.h"
+#include "membalancer/tiers.h"
+
+namespace mb {
+
+struct TierPolicyConfig {
+  double low_watermark = 0.05;   // of each upper-tier node's memory: demote below this free share
+  double high_watermark = 0.10;  // ... until this free share is back
+  float min_hot_heat = 2.0f;     // a page must have been seen about twice to count as hot
+  uint64_t budget_bytes = 0;     // per interval; 0 = unlimited
+};
+
+struct TierPlanView {
+  std::vector<float> thresholds;  // hot threshold of tiers 0..n-2
+  std::vector<uint64_t> capacity_pages;
+  uint64_t promote_pages = 0;  // base pages
+  uint64_t demote_pages = 0;
+};
+
+class TierPolicy {
+ public:
+  TierPolicy(Tiers tiers, const TierPolicyConfig& cfg);
+
+  // Plans this interval's moves (table.interval() is the current interval).
+  Plan plan(const PageTable& table, const MemoryState& mem, const CoolDown& cool, TierPlanView* view = nullptr) const;
+
+  const Tiers& tiers() const { return tiers_; }
+  const TierPolicyConfig& config() const { return cfg_; }
+
+ private:
+  Tiers tiers_;
+  TierPolicyConfig cfg_;
+};
+
+}  // namespace mb

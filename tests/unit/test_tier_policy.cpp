@@ -1,0 +1,275 @@
+// The tier policy (membalancer/tier_policy.h) and what all policies share
+// (policy.h): capacity-derived hot thresholds, promotion, watermark
+// demotion of never-sampled pages first, cool-down, no crossing, budgets.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "membalancer/policy.h"
+#include "membalancer/tier_policy.h"
+
+namespace {
+
+constexpr uint64_t kMiB = 1 << 20;
+constexpr uint32_t kPid = 42;
+
+uint64_t key(uint64_t page) { return mb_page_key(kPid, 0x1000 + page); }
+
+// Adds `pages` pages from `first` with `accesses` samples each on `node`.
+void add(mb::PageTable& t, uint64_t first, uint64_t pages, uint32_t accesses, int node) {
+  for (uint64_t p = first; p < first + pages; ++p) t.add(key(p), accesses, nullptr, static_cast<uint16_t>(node));
+}
+
+mb::Tiers two_tiers() {
+  mb::Tiers t;
+  t.tiers = {{0}, {1}};
+  t.source = "test";
+  return t;
+}
+
+// Node 0: 1 GiB, `free0` free; node 1: 4 GiB, plenty free.
+mb::MemoryState memory(uint64_t free0, uint64_t tree0 = 0, uint64_t tree1 = 0) {
+  mb::MemoryState m;
+  m.nodes[0] = {1024 * kMiB, free0, tree0};
+  m.nodes[1] = {4096 * kMiB, 3000 * kMiB, tree1};
+  return m;
+}
+
+std::map<mb::MoveDirection, uint64_t> pages_by_direction(const mb::Plan& p) {
+  std::map<mb::MoveDirection, uint64_t> out;
+  for (const auto& m : p.moves) out[m.direction] += m.bytes() / mb::kBasePageBytes;
+  return out;
+}
+
+TEST(HeatHistogram, ThresholdFitsCapacity) {
+  mb::HeatHistogram h;
+  h.add(100, 10);  // 10 very hot pages
+  h.add(10, 100);  // 100 warm
+  h.add(1, 1000);  // 1000 lukewarm
+  // Just above the warm bin: only the very hot pages are at or above it.
+  EXPECT_GT(h.threshold_for(10), 10.f);
+  EXPECT_LE(h.threshold_for(10), 100.f);
+  EXPECT_EQ(h.pages_at_or_above(h.threshold_for(10)), 10u);
+  EXPECT_GT(h.threshold_for(110), 1.f);
+  EXPECT_LE(h.threshold_for(110), 10.f);
+  EXPECT_EQ(h.pages_at_or_above(h.threshold_for(110)), 110u);
+  EXPECT_LE(h.threshold_for(5000), 1.f);
+  EXPECT_GT(h.threshold_for(5), 100.f);  // even the hottest bin does not fit
+  EXPECT_EQ(h.pages_at_or_above(h.threshold_for(5)), 0u);
+  EXPECT_EQ(mb::HeatHistogram::bin(0), 0);
+  EXPECT_LT(mb::HeatHistogram::bin(1), mb::HeatHistogram::bin(1.3f));
+}
+
+TEST(CoolDown, ExpiresAfterItsIntervals) {
+  mb::CoolDown c(5);
+  c.moved(7, 10);
+  EXPECT_TRUE(c.cooling(7, 14));
+  EXPECT_FALSE(c.cooling(7, 15));
+  EXPECT_FALSE(c.cooling(8, 11));
+  c.expire(15);
+  EXPECT_EQ(c.size(), 0u);
+}
+
+TEST(TierPolicy, PromotesHotPagesThatFit) {
+  mb::PageTable t(1 << 16);
+  t.begin_interval(1);
+  add(t, 0, 1000, 20, 1);   // hot, on the slow node
+  add(t, 5000, 4000, 1, 1); // seen once: never hot
+  mb::TierPolicy pol(two_tiers(), {});
+  mb::CoolDown cool(10);
+  mb::TierPlanView view;
+  mb::Plan p = pol.plan(t, memory(800 * kMiB), cool, &view);
+  auto dir = pages_by_direction(p);
+  EXPECT_EQ(dir[mb::MoveDirection::kPromote], 1000u);
+  EXPECT_EQ(dir[mb::MoveDirection::kDemote], 0u);
+  for (const auto& m : p.moves) {
+    EXPECT_EQ(m.to, 0);
+    EXPECT_EQ(m.from, 1);
+    EXPECT_EQ(m.reason, mb::MoveReason::kHot);
+  }
+  EXPECT_GE(view.thresholds.at(0), 2.f);  // the noise floor, whatever the capacity
+  EXPECT_EQ(p.stats.planned, 1000u);
+}
+
+TEST(TierPolicy, ThresholdComesFromCapacity) {
+  mb::PageTable t(1 << 18);
+  t.begin_interval(1);
+  add(t, 0, 1024, 64, 1);      // 4 MiB very hot
+  add(t, 10000, 20480, 8, 1);  // 80 MiB warm
+  mb::TierPolicy pol(two_tiers(), {});
+  mb::CoolDown cool(10);
+  // Node 0 has 1 GiB: 10% high watermark = 102.4 MiB; free 110 MiB leaves
+  // 7.6 MiB of room: the very hot pages fit, the warm ones do not.
+  mb::TierPlanView view;
+  mb::Plan p = pol.plan(t, memory(110 * kMiB), cool, &view);
+  EXPECT_EQ(pages_by_direction(p)[mb::MoveDirection::kPromote], 1024u);
+  EXPECT_GT(view.thresholds.at(0), 8.f);
+  // With room for everything, both go.
+  mb::Plan all = pol.plan(t, memory(500 * kMiB), cool);
+  EXPECT_EQ(pages_by_direction(all)[mb::MoveDirection::kPromote], 1024u + 20480u);
+  // Hottest first.
+  EXPECT_GE(all.moves.front().heat, all.moves.back().heat);
+}
+
+TEST(TierPolicy, DemotesNeverSampledPagesFirstBelowTheLowWatermark) {
+  mb::PageTable t(1 << 16);
+  t.begin_interval(1);
+  add(t, 0, 100, 5, 0);  // sampled, warm, on the fast node
+  // 30 MiB free of 1 GiB: below the 5% low watermark (51.2 MiB); back to
+  // 10% (102.4 MiB) needs 72.4 MiB = 18535 pages down.
+  const uint64_t need = (102.4 * kMiB - 30 * kMiB) / 4096 + 1;
+  mb::MemoryState mem = memory(30 * kMiB, 50000);
+  uint64_t offered = 0;
+  mem.resident = [&](int node, const std::function<bool(uint32_t, uint64_t, bool)>& fn) {
+    EXPECT_EQ(node, 0);
+    for (uint64_t p = 0; p < 50000; ++p) {
+      ++offered;
+      if (!fn(kPid, (0x1000 + p) << MB_PAGE_SHIFT, false)) return;
+    }
+  };
+  mb::TierPolicy pol(two_tiers(), {});
+  mb::CoolDown cool(10);
+  mb::Plan p = pol.plan(t, mem, cool);
+  auto dir = pages_by_direction(p);
+  EXPECT_GE(dir[mb::MoveDirection::kDemote], need);
+  EXPECT_LE(dir[mb::MoveDirection::kDemote], need + 1);
+  EXPECT_EQ(p.stats.unsampled_demoted, dir[mb::MoveDirection::kDemote]);  // the sampled ones stay
+  std::set<uint64_t> demoted;
+  for (const auto& m : p.moves) {
+    EXPECT_EQ(m.direction, mb::MoveDirection::kDemote);
+    EXPECT_EQ(m.to, 1);
+    EXPECT_EQ(m.reason, mb::MoveReason::kWatermark);
+    demoted.insert(m.vaddr >> MB_PAGE_SHIFT);
+  }
+  for (uint64_t p = 0; p < 100; ++p) EXPECT_FALSE(demoted.count(0x1000 + p)) << "sampled page " << p << " demoted";
+  EXPECT_LT(offered, 50000u);  // the walk stops when enough was found
+}
+
+TEST(TierPolicy, ColdSampledPagesGoDownWhenNothingElseIs) {
+  mb::PageTable t(1 << 16);
+  t.begin_interval(1);
+  add(t, 0, 30000, 1, 0);  // seen once, on the fast node: cold for tier 0
+  mb::TierPolicy pol(two_tiers(), {});
+  mb::CoolDown cool(10);
+  mb::Plan p = pol.plan(t, memory(30 * kMiB, 30000), cool);  // no resident walker
+  EXPECT_GT(pages_by_direction(p)[mb::MoveDirection::kDemote], 18000u);
+  EXPECT_EQ(p.stats.unsampled_demoted, 0u);
+}
+
+TEST(TierPolicy, MakesRoomForHotPagesAndNeverCrosses) {
+  mb::PageTable t(1 << 18);
+  t.begin_interval(1);
+  add(t, 0, 2048, 50, 1);      // 8 MiB hot on the slow node
+  add(t, 10000, 40000, 1, 0);  // cold pages filling the fast node
+  // Free exactly at the high watermark: no room without demoting.
+  mb::Plan p = mb::TierPolicy(two_tiers(), {}).plan(t, memory(103 * kMiB, 40000), mb::CoolDown(10));
+  auto dir = pages_by_direction(p);
+  EXPECT_EQ(dir[mb::MoveDirection::kPromote], 2048u);
+  EXPECT_GE(dir[mb::MoveDirection::kDemote], 2048u - 256);  // room made (the 0.6 MiB above the watermark helps)
+  std::set<uint64_t> up, down;
+  for (const auto& m : p.moves) (m.direction == mb::MoveDirection::kPromote ? up : down).insert(m.vaddr);
+  for (uint64_t a : up) EXPECT_FALSE(down.count(a));
+  // Demotions run first so that the room exists when promotions run.
+  EXPECT_EQ(p.moves.front().direction, mb::MoveDirection::kDemote);
+}
+
+TEST(TierPolicy, CoolDownStopsPingPong) {
+  mb::PageTable t(1 << 16);
+  t.begin_interval(1);
+  add(t, 0, 100, 20, 1);
+  mb::TierPolicy pol(two_tiers(), {});
+  mb::CoolDown cool(10);
+  mb::Plan first = pol.plan(t, memory(800 * kMiB), cool);
+  ASSERT_EQ(first.moves.size(), 100u);
+  mb::commit_plan(first, t, cool, 1);
+  EXPECT_EQ(t.find(key(0))->node, 0);  // the table believes the move
+  // The pages are reported back on the slow node (the moves failed, or
+  // someone moved them back): left alone until the cool-down ends.
+  t.begin_interval(2);
+  add(t, 0, 100, 20, 1);
+  mb::Plan again = pol.plan(t, memory(800 * kMiB), cool);
+  EXPECT_TRUE(again.moves.empty());
+  EXPECT_EQ(again.stats.cooling, 100u);
+  t.begin_interval(11);
+  add(t, 0, 100, 20, 1);
+  EXPECT_EQ(pol.plan(t, memory(800 * kMiB), cool).moves.size(), 100u);
+}
+
+TEST(TierPolicy, BudgetBoundsAnInterval) {
+  mb::PageTable t(1 << 16);
+  t.begin_interval(1);
+  add(t, 0, 1000, 20, 1);
+  mb::TierPolicyConfig cfg;
+  cfg.budget_bytes = 100 * 4096;
+  mb::Plan p = mb::TierPolicy(two_tiers(), cfg).plan(t, memory(800 * kMiB), mb::CoolDown(10));
+  EXPECT_EQ(p.moves.size(), 100u);
+  EXPECT_EQ(p.stats.over_budget, 1u);
+}
+
+TEST(TierPolicy, HugePagesMoveWhole) {
+  mb::PageTable t(1 << 16);
+  t.begin_interval(1);
+  const uint64_t base = 0x200000 >> MB_PAGE_SHIFT;  // 2 MiB aligned
+  for (uint64_t i = 0; i < 512; ++i) {
+    mb::PageEntry* e = t.add(mb_page_key(kPid, base + i), 20, nullptr, 1);
+    e->flags |= mb::kPageHuge;
+  }
+  mb::Plan p = mb::TierPolicy(two_tiers(), {}).plan(t, memory(800 * kMiB), mb::CoolDown(10));
+  ASSERT_EQ(p.moves.size(), 1u);
+  EXPECT_TRUE(p.moves[0].huge);
+  EXPECT_EQ(p.moves[0].vaddr, 0x200000u);
+  EXPECT_EQ(p.stats.planned, 512u);
+}
+
+TEST(TierPolicy, ThreeTiersPromoteAsFarAsTheHeatEarns) {
+  mb::PageTable t(1 << 18);
+  t.begin_interval(1);
+  add(t, 0, 1000, 100, 2);     // very hot on the slowest
+  add(t, 5000, 30000, 10, 2);  // warm on the slowest
+  mb::Tiers tiers;
+  tiers.tiers = {{0}, {1}, {2}};
+  mb::MemoryState mem;
+  mem.nodes[0] = {1024 * kMiB, 110 * kMiB, 0};  // 7.6 MiB of room: the very hot fit
+  mem.nodes[1] = {4096 * kMiB, 3000 * kMiB, 0};
+  mem.nodes[2] = {8192 * kMiB, 8000 * kMiB, 31000};
+  mb::Plan p = mb::TierPolicy(tiers, {}).plan(t, mem, mb::CoolDown(10));
+  std::map<int, uint64_t> to;
+  for (const auto& m : p.moves) ++to[m.to];
+  EXPECT_EQ(to[0], 1000u);
+  EXPECT_EQ(to[1], 30000u);
+}
+
+// submit_plan: few large requests, demotions first, counted when refused.
+TEST(SubmitPlan, GroupsByProcessTargetAndDirection) {
+  mb::Plan plan;
+  auto mv = [](uint32_t pid, uint64_t page, int to, mb::MoveDirection d) {
+    return mb::PlannedMove{pid, page << 12, false, 1 - to, to, d,
+                           d == mb::MoveDirection::kDemote ? mb::MoveReason::kWatermark : mb::MoveReason::kHot, 1};
+  };
+  for (uint64_t i = 0; i < 6; ++i) plan.moves.push_back(mv(i % 2 ? 7 : 8, 100 + i, 0, mb::MoveDirection::kPromote));
+  plan.moves.push_back(mv(7, 50, 1, mb::MoveDirection::kDemote));
+  std::vector<mb::MoveRequest> seen;
+  std::vector<std::pair<pid_t, int>> calls;
+  mb::MoverConfig cfg;
+  cfg.rate_limit_bytes_per_s = 0;
+  {
+    mb::Mover mover(cfg, [&](pid_t pid, unsigned long n, void**, const int* nodes, int* status, int) {
+      calls.emplace_back(pid, nodes ? nodes[0] : -1);
+      for (unsigned long i = 0; i < n; ++i) status[i] = nodes ? nodes[i] : 0;
+      return 0L;
+    });
+    EXPECT_EQ(mb::submit_plan(plan, mover), 0u);
+    mover.wait_idle();
+    auto s = mover.stats();
+    EXPECT_EQ(s.total().moved, 7u);
+  }
+  ASSERT_EQ(calls.size(), 3u);  // demote pid 7; promote pid 7; promote pid 8
+  EXPECT_EQ(calls[0], std::make_pair(pid_t{7}, 1));
+  EXPECT_EQ(calls[1], std::make_pair(pid_t{7}, 0));
+  EXPECT_EQ(calls[2], std::make_pair(pid_t{8}, 0));
+}
+
+}  // namespace
