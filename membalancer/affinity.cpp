@@ -1,0 +1,181 @@
+#include "membalancer/affinity.h"
+
+#include <sched.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "membalancer/sysfs.h"
+
+namespace mb {
+
+CpuSet::CpuSet(std::vector<int> cpus) {
+  cpus.erase(std::remove_if(cpus.begin(), cpus.end(), [](int c) { return c < 0; }), cpus.end());
+  std::sort(cpus.begin(), cpus.end());
+  cpus.erase(std::unique(cpus.begin(), cpus.end()), cpus.end());
+  cpus_ = std::move(cpus);
+}
+
+void CpuSet::add(int cpu) {
+  if (cpu < 0) return;
+  auto it = std::lower_bound(cpus_.begin(), cpus_.end(), cpu);
+  if (it == cpus_.end() || *it != cpu) cpus_.insert(it, cpu);
+}
+
+bool CpuSet::has(int cpu) const { return std::binary_search(cpus_.begin(), cpus_.end(), cpu); }
+
+bool CpuSet::contains_all(const CpuSet& other) const {
+  return std::includes(cpus_.begin(), cpus_.end(), other.cpus_.begin(), other.cpus_.end());
+}
+
+CpuSet CpuSet::intersect(const CpuSet& other) const {
+  CpuSet out;
+  std::set_intersection(cpus_.begin(), cpus_.end(), other.cpus_.begin(), other.cpus_.end(),
+                        std::back_inserter(out.cpus_));
+  return out;
+}
+
+std::string CpuSet::to_string() const {
+  std::string out;
+  for (size_t i = 0; i < cpus_.size();) {
+    size_t j = i;
+    while (j + 1 < cpus_.size() && cpus_[j + 1] == cpus_[j] + 1) ++j;
+    if (!out.empty()) out += ',';
+    out += std::to_string(cpus_[i]);
+    if (j > i) out += '-' + std::to_string(cpus_[j]);
+    i = j + 1;
+  }
+  return out;
+}
+
+CpuSet node_cpu_set(const Topology& topo, int node) {
+  const NumaNode* n = topo.node(node);
+  return n ? CpuSet(n->cpus) : CpuSet();
+}
+
+int possible_cpu_count(const std::string& sysfs_root) {
+  auto text = read_text_file(sysfs_root + "/devices/system/cpu/possible");
+  if (!text) return 0;
+  try {
+    auto cpus = parse_int_list(trim(*text), "possible CPUs");
+    return cpus.empty() ? 0 : *std::max_element(cpus.begin(), cpus.end()) + 1;
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+namespace {
+
+// A CPU_ALLOC'd mask, freed on scope exit.
+class CpuMask {
+ public:
+  explicit CpuMask(int ncpus) : set_(CPU_ALLOC(ncpus)), size_(CPU_ALLOC_SIZE(ncpus)) {
+    if (set_) CPU_ZERO_S(size_, set_);
+  }
+  ~CpuMask() {
+    if (set_) CPU_FREE(set_);
+  }
+  CpuMask(const CpuMask&) = delete;
+  CpuMask& operator=(const CpuMask&) = delete;
+  cpu_set_t* get() { return set_; }
+  size_t size() const { return size_; }
+  int bits() const { return static_cast<int>(size_ * 8); }
+
+ private:
+  cpu_set_t* set_;
+  size_t size_;
+};
+
+}  // namespace
+
+AffinityOps real_affinity_ops(int possible_cpus) {
+  int n = possible_cpus > 0 ? possible_cpus : possible_cpu_count();
+  n = std::max(n, 1024);
+  AffinityOps ops;
+  ops.get = [n](pid_t tid, CpuSet* out) {
+    for (int bits = n;; bits *= 2) {
+      CpuMask mask(bits);
+      if (!mask.get()) return ENOMEM;
+      if (sched_getaffinity(tid, mask.size(), mask.get()) == 0) {
+        std::vector<int> cpus;
+        for (int c = 0; c < mask.bits(); ++c)
+          if (CPU_ISSET_S(c, mask.size(), mask.get())) cpus.push_back(c);
+        *out = CpuSet(std::move(cpus));
+        return 0;
+      }
+      // EINVAL: the kernel's mask is larger than ours.
+      if (errno != EINVAL || bits > (1 << 22)) return errno;
+    }
+  };
+  ops.set = [n](pid_t tid, const CpuSet& cpus) {
+    int bits = std::max(n, cpus.empty() ? 1 : cpus.cpus().back() + 1);
+    CpuMask mask(bits);
+    if (!mask.get()) return ENOMEM;
+    for (int c : cpus.cpus()) CPU_SET_S(c, mask.size(), mask.get());
+    return sched_setaffinity(tid, mask.size(), mask.get()) == 0 ? 0 : errno;
+  };
+  return ops;
+}
+
+AffinityKeeper::AffinityKeeper(AffinityOps ops) : ops_(std::move(ops)) {}
+
+AffinityKeeper::~AffinityKeeper() {
+  if (!originals_.empty()) restore_all();
+}
+
+int AffinityKeeper::set(pid_t tid, const CpuSet& cpus) {
+  bool first = !remembers(tid);
+  if (first) {
+    CpuSet orig;
+    if (int err = ops_.get(tid, &orig)) return err;
+    originals_.emplace(tid, std::move(orig));
+  }
+  int err = ops_.set(tid, cpus);
+  if (err == ESRCH || (err && first)) originals_.erase(tid);
+  return err;
+}
+
+void AffinityKeeper::forget(pid_t tid) { originals_.erase(tid); }
+
+AffinityKeeper::RestoreCounts AffinityKeeper::restore_all() {
+  RestoreCounts c;
+  for (const auto& [tid, orig] : originals_) {
+    int err = ops_.set(tid, orig);
+    if (err == 0) {
+      ++c.restored;
+    } else if (err == ESRCH) {
+      ++c.gone;
+    } else {
+      if (!c.failed) c.first_error = err;
+      ++c.failed;
+    }
+  }
+  originals_.clear();
+  return c;
+}
+
+bool narrower_than_node(const CpuSet& affinity, const CpuSet& node_cpus, const CpuSet* usable) {
+  CpuSet node = usable ? node_cpus.intersect(*usable) : node_cpus;
+  if (node.empty()) return false;
+  CpuSet aff = usable ? affinity.intersect(*usable) : affinity;
+  return !aff.contains_all(node);
+}
+
+std::optional<bool> AffinityKeeper::user_pinned(pid_t tid, int current_cpu, const Topology& topo,
+                                                const CpuSet* usable) const {
+  if (remembers(tid)) return false;
+  if (current_cpu < 0 || static_cast<size_t>(current_cpu) >= topo.cpu_node.size()) return std::nullopt;
+  int node = topo.cpu_node[current_cpu];
+  if (node < 0) return std::nullopt;
+  CpuSet aff;
+  if (ops_.get(tid, &aff)) return std::nullopt;
+  return narrower_than_node(aff, node_cpu_set(topo, node), usable);
+}
+
+std::optional<CpuSet> AffinityKeeper::original(pid_t tid) const {
+  auto it = originals_.find(tid);
+  if (it == originals_.end()) return std::nullopt;
+  return it->second;
+}
+
+}  // namespace mb

@@ -1,0 +1,118 @@
+// Thread CPU affinity: a CPU set of any size, the sched_{get,set}affinity
+// calls behind an injectable interface, and AffinityKeeper, which changes
+// affinities and puts every one it changed back when membalancer stops.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "membalancer/topology.h"
+
+namespace mb {
+
+// A set of CPU numbers (sorted, unique). No upper bound: machines with more
+// than 1024 CPUs (glibc's cpu_set_t) are handled by the real calls below.
+class CpuSet {
+ public:
+  CpuSet() = default;
+  explicit CpuSet(std::vector<int> cpus);  // any order, duplicates allowed; negatives dropped
+
+  void add(int cpu);
+  bool has(int cpu) const;
+  bool empty() const { return cpus_.empty(); }
+  size_t count() const { return cpus_.size(); }
+  const std::vector<int>& cpus() const { return cpus_; }
+  bool contains_all(const CpuSet& other) const;  // other ⊆ *this
+  CpuSet intersect(const CpuSet& other) const;
+  std::string to_string() const;  // "0-3,8" ("" when empty)
+  bool operator==(const CpuSet& o) const { return cpus_ == o.cpus_; }
+
+ private:
+  std::vector<int> cpus_;
+};
+
+// The CPUs of a node of `topo` (empty for CPU-less or unknown nodes).
+CpuSet node_cpu_set(const Topology& topo, int node);
+
+// How affinities are read and written. Both return 0 or an errno value
+// (ESRCH: no such thread). Tests inject fakes; real_affinity_ops() calls the
+// kernel.
+struct AffinityOps {
+  std::function<int(pid_t tid, CpuSet* out)> get;
+  std::function<int(pid_t tid, const CpuSet& cpus)> set;
+};
+
+// Number of possible CPUs: 1 + the highest CPU in
+// <sysfs_root>/devices/system/cpu/possible; 0 when unreadable.
+int possible_cpu_count(const std::string& sysfs_root = "/sys");
+
+// sched_getaffinity/sched_setaffinity with CPU_ALLOC'd masks sized for
+// `possible_cpus` (0: possible_cpu_count(), at least 1024 bits); get retries
+// with a doubled mask while the kernel answers EINVAL (mask too small).
+AffinityOps real_affinity_ops(int possible_cpus = 0);
+
+// Remembers the original affinity of every thread it changes and restores
+// them on restore_all() (and, for whatever is left, in its destructor, so an
+// exception unwinding past the owner still restores). The owner calls
+// restore_all() when membalancer stops: SIGINT/SIGTERM, --duration over, or a
+// fatal error.
+class AffinityKeeper {
+ public:
+  explicit AffinityKeeper(AffinityOps ops = real_affinity_ops());
+  ~AffinityKeeper();
+  AffinityKeeper(const AffinityKeeper&) = delete;
+  AffinityKeeper& operator=(const AffinityKeeper&) = delete;
+
+  // Sets tid's affinity to `cpus`. The first time for a tid its current
+  // affinity is read and remembered as its original; later sets keep that
+  // first original. Returns 0 or the errno of the failing call. On any failure
+  // the thread's affinity is unchanged, and a tid remembered only for this call
+  // is not kept; on ESRCH (thread gone) the tid is forgotten altogether.
+  int set(pid_t tid, const CpuSet& cpus);
+
+  // The thread exited: drop what is remembered (nothing is restored).
+  void forget(pid_t tid);
+
+  struct RestoreCounts {
+    size_t restored = 0;  // original affinity set again
+    size_t gone = 0;      // ESRCH: the thread had exited (not an error)
+    size_t failed = 0;    // any other error (first one in first_error)
+    int first_error = 0;
+  };
+  // Restores every remembered thread, then forgets them all.
+  RestoreCounts restore_all();
+
+  // Is the thread pinned by its user? Defined as: its current affinity A,
+  // limited to `usable` when given (e.g. the CPUs its cpuset cgroup allows),
+  // does not include every CPU of N, where N is the node of `current_cpu` (the
+  // CPU the scheduler last ran it on) and N's CPUs are also limited to
+  // `usable`. So a thread allowed everywhere, or on a whole node or more, is
+  // not pinned; one restricted to some CPUs of its node (taskset -c 3) is.
+  // A thread this keeper has changed is never user-pinned (its original was
+  // judged when it was first moved). nullopt when the affinity cannot be read
+  // (thread gone) or current_cpu has no node.
+  std::optional<bool> user_pinned(pid_t tid, int current_cpu, const Topology& topo,
+                                  const CpuSet* usable = nullptr) const;
+
+  // Current affinity through the ops: 0 or errno.
+  int get(pid_t tid, CpuSet* out) const { return ops_.get(tid, out); }
+  bool remembers(pid_t tid) const { return originals_.count(tid) != 0; }
+  std::optional<CpuSet> original(pid_t tid) const;
+  size_t size() const { return originals_.size(); }
+
+ private:
+  AffinityOps ops_;
+  std::map<pid_t, CpuSet> originals_;
+};
+
+// The rule behind AffinityKeeper::user_pinned, on plain sets: true when
+// `affinity` ∩ usable does not include all of `node_cpus` ∩ usable (`usable`
+// null: no limit). A node without CPUs (empty set) pins nothing.
+bool narrower_than_node(const CpuSet& affinity, const CpuSet& node_cpus, const CpuSet* usable = nullptr);
+
+}  // namespace mb

@@ -1,0 +1,148 @@
+// The `process` mode (move threads to the node holding their memory) and the
+// `autotune` mode (per process, move its threads or its memory), plugged into
+// the sampling loop like MemoryBackend.
+//
+// Each interval:
+//   1. ThreadSampler gathers, per live thread of the tracked processes, where
+//      it ran (scheduler CPU time by node, ThreadCpuTracker) and which memory
+//      nodes its accesses hit: its own, from the growth of the BPF task
+//      counters, when the sampler knows physical addresses (IBS, PEBS);
+//      otherwise its process's accesses this interval by page location (the
+//      page table's nodes), split by the threads' CPU time (fill_from_process).
+//   2. ThreadBalancer reads the node loads (CpuLoadMonitor), plans with
+//      plan_thread_moves and, with --migrate, applies the moves through an
+//      AffinityKeeper, which restores every changed affinity on stop() and in
+//      its destructor (the error path). Threads gone are forgotten.
+//   3. AutotuneBackend feeds an AutotuneObserver for --observe intervals,
+//      decides per process (autotune_decide), then balances the threads of the
+//      "threads" processes with a ThreadBalancer and the memory of the
+//      "memory" processes with a MemoryBackend restricted to them; decides
+//      again every --reevaluate intervals from the last --observe ones.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "membalancer/affinity.h"
+#include "membalancer/backend.h"
+#include "membalancer/cpu_load.h"
+#include "membalancer/options.h"
+#include "membalancer/thread_policy.h"
+#include "membalancer/topology.h"
+
+namespace mb {
+
+class MemoryBackend;
+
+// One interval's per-thread picture of the tracked processes.
+struct ThreadSample {
+  std::vector<ThreadInfo> threads;                      // live threads (affinity/pinned not filled)
+  std::map<int, uint64_t> cpu_ticks_by_node;            // the tree's CPU time by node (-1: unknown)
+  std::map<int, uint64_t> mem_by_node;                  // the tree's accesses by memory node
+  std::map<pid_t, std::map<int, uint64_t>> process_mem;  // accesses by page location, per process
+  std::map<pid_t, std::map<pid_t, std::map<int, uint64_t>>> own_mem;  // tgid -> tid -> sampler's per-thread nodes
+  bool per_thread = false;  // threads' accesses are their own (the sampler knows memory nodes per thread)
+  bool baseline = false;    // first interval: CPU times are only a baseline, nothing is judged
+};
+
+// The pure part of ThreadSampler: threads from the scheduler (`cpu`), the
+// sampler's per-thread growth and the per-process accesses by page node
+// (unknown nodes, -1, are left out). Per-thread memory nodes are used when
+// any thread has some; a thread's CPU weight is then its accesses by CPU node
+// (when it has any), else its CPU time on the node it ran on.
+ThreadSample build_thread_sample(const std::vector<ThreadCpu>& cpu, const std::vector<ThreadGrowth>& growth,
+                                 const std::map<uint32_t, std::map<int, uint64_t>>& process_node_accesses);
+
+class ThreadSampler {
+ public:
+  explicit ThreadSampler(std::string proc_root = "/proc") : proc_root_(std::move(proc_root)) {}
+  ThreadSample sample(const Pipeline& pipeline, const std::vector<pid_t>& tracked, const Topology& topo);
+
+ private:
+  std::string proc_root_;
+  ThreadCpuTracker tracker_;
+  bool primed_ = false;
+};
+
+ThreadPolicyConfig thread_policy_config(const Options& opts);
+
+class ThreadBalancer {
+ public:
+  ThreadBalancer(const Topology& topo, const ThreadPolicyConfig& cfg, bool migrate, bool verbose,
+                 AffinityOps ops = real_affinity_ops(), std::string proc_root = "/proc");
+  // Node loads since the last call (the first one primes the monitor).
+  void update_loads();
+  // Plans (and with migrate applies) moves for the threads of the processes
+  // `include` accepts (empty function: all), and fills `r`'s plan fields.
+  void balance(const ThreadSample& sample, uint32_t interval, const std::function<bool(pid_t)>& include,
+               ThreadReport& r);
+  // Forgets remembered threads that are not in `sample` (exited).
+  void forget_gone(const ThreadSample& sample);
+  // Restores every changed affinity; adds the counts to `r`.
+  void restore(ThreadReport& r);
+  void totals(ThreadReport& r) const;
+
+ private:
+  const Topology& topo_;
+  ThreadPolicyConfig cfg_;
+  bool migrate_, verbose_;
+  CpuLoadMonitor loads_;
+  std::map<int, NodeLoad> last_loads_;
+  AffinityKeeper keeper_;
+  ThreadCoolDown cool_;
+  std::set<pid_t> held_;  // threads whose affinity the keeper changed
+  uint64_t moved_ = 0, failed_ = 0;
+};
+
+class ProcessBackend : public Backend {
+ public:
+  ProcessBackend(const Options& opts, const Topology& topo, AffinityOps ops = real_affinity_ops(),
+                 std::string proc_root = "/proc");
+  void interval(Pipeline& pipeline, const std::vector<pid_t>& tracked, double elapsed_s,
+                IntervalReport& report) override;
+  void stop(Summary& summary) override;
+
+ private:
+  Options opts_;
+  const Topology& topo_;
+  ThreadSampler sampler_;
+  ThreadBalancer balancer_;
+};
+
+// Which processes autotune balances how: the latest decisions.
+struct AutotunePlan {
+  std::set<pid_t> threads, memory;
+};
+AutotunePlan autotune_plan(const std::vector<TuneDecision>& decisions);
+
+class AutotuneBackend : public Backend {
+ public:
+  AutotuneBackend(const Options& opts, Topology& topo, AffinityOps ops = real_affinity_ops(),
+                  std::string proc_root = "/proc");
+  ~AutotuneBackend() override;
+  void interval(Pipeline& pipeline, const std::vector<pid_t>& tracked, double elapsed_s,
+                IntervalReport& report) override;
+  void stop(Summary& summary) override;
+
+ private:
+  Options opts_;
+  Topology& topo_;
+  ThreadSampler sampler_;
+  ThreadBalancer balancer_;
+  AutotuneObserver observer_;
+  AutotuneConfig tune_cfg_;
+  std::map<int, int> node_cpus_;
+  uint32_t decided_at_ = 0;  // interval of the latest decision (0: none yet)
+  std::vector<TuneLine> decisions_;
+  AutotunePlan plan_;
+  std::unique_ptr<MemoryBackend> memory_;
+  std::set<pid_t> tracked_;  // last interval's processes
+};
+
+}  // namespace mb

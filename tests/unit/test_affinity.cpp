@@ -1,0 +1,293 @@
+// Unit tests for membalancer/affinity.h: CpuSet, the user-pinned rule,
+// AffinityKeeper bookkeeping against fake sched_{get,set}affinity, and the
+// real calls on a thread of this test process.
+
+#include <gtest/gtest.h>
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "membalancer/affinity.h"
+#include "temp_tree.h"
+
+namespace {
+
+using mb::CpuSet;
+
+// Nodes 0 = cpus 0-3, 1 = cpus 4-7, 2 = no CPUs.
+mb::Topology topo8() {
+  mb::Topology t;
+  t.nodes.resize(3);
+  t.nodes[0].id = 0;
+  t.nodes[0].cpus = {0, 1, 2, 3};
+  t.nodes[1].id = 1;
+  t.nodes[1].cpus = {4, 5, 6, 7};
+  t.nodes[2].id = 2;
+  t.cpu_node = {0, 0, 0, 0, 1, 1, 1, 1};
+  return t;
+}
+
+// Threads and their affinities; tids absent are gone (ESRCH). Records calls.
+struct FakeSched {
+  std::map<pid_t, CpuSet> aff;
+  std::map<pid_t, int> set_error;  // errno for set on that tid
+  int gets = 0, sets = 0;
+
+  mb::AffinityOps ops() {
+    mb::AffinityOps o;
+    o.get = [this](pid_t tid, CpuSet* out) {
+      ++gets;
+      auto it = aff.find(tid);
+      if (it == aff.end()) return ESRCH;
+      *out = it->second;
+      return 0;
+    };
+    o.set = [this](pid_t tid, const CpuSet& cpus) {
+      ++sets;
+      auto it = aff.find(tid);
+      if (it == aff.end()) return ESRCH;
+      if (auto e = set_error.find(tid); e != set_error.end()) return e->second;
+      it->second = cpus;
+      return 0;
+    };
+    return o;
+  }
+};
+
+const CpuSet kAll({0, 1, 2, 3, 4, 5, 6, 7});
+const CpuSet kNode0({0, 1, 2, 3});
+const CpuSet kNode1({4, 5, 6, 7});
+
+TEST(Affinity, CpuSetBasics) {
+  CpuSet s({5, 1, 3, 2, 1, -4, 1030});
+  EXPECT_EQ(s.cpus(), (std::vector<int>{1, 2, 3, 5, 1030}));
+  EXPECT_EQ(s.to_string(), "1-3,5,1030");
+  EXPECT_TRUE(s.has(1030));
+  EXPECT_FALSE(s.has(4));
+  s.add(4);
+  s.add(4);
+  EXPECT_EQ(s.to_string(), "1-5,1030");
+  EXPECT_TRUE(s.contains_all(CpuSet({2, 3})));
+  EXPECT_FALSE(s.contains_all(CpuSet({0, 2})));
+  EXPECT_EQ(s.intersect(CpuSet({0, 2, 1030})).to_string(), "2,1030");
+  EXPECT_EQ(CpuSet().to_string(), "");
+  EXPECT_EQ(mb::node_cpu_set(topo8(), 1), kNode1);
+  EXPECT_TRUE(mb::node_cpu_set(topo8(), 2).empty());
+  EXPECT_TRUE(mb::node_cpu_set(topo8(), 9).empty());
+}
+
+TEST(Affinity, PossibleCpuCount) {
+  mb_test::TempTree tree("mb_aff");
+  tree.write("devices/system/cpu/possible", "0-1023,2048-2049\n");
+  EXPECT_EQ(mb::possible_cpu_count(tree.path()), 2050);
+  tree.write("devices/system/cpu/possible", "0\n");
+  EXPECT_EQ(mb::possible_cpu_count(tree.path()), 1);
+  EXPECT_EQ(mb::possible_cpu_count(tree.path("missing")), 0);
+  EXPECT_GE(mb::possible_cpu_count(), 1);
+}
+
+TEST(Affinity, NarrowerThanNodeRule) {
+  EXPECT_FALSE(mb::narrower_than_node(kAll, kNode0));                   // everywhere
+  EXPECT_FALSE(mb::narrower_than_node(kNode0, kNode0));                 // a whole node
+  EXPECT_FALSE(mb::narrower_than_node(CpuSet({0, 1, 2, 3, 4}), kNode0));  // more than a node
+  EXPECT_TRUE(mb::narrower_than_node(CpuSet({3}), kNode0));             // taskset -c 3
+  EXPECT_TRUE(mb::narrower_than_node(CpuSet({0, 1}), kNode0));
+  EXPECT_TRUE(mb::narrower_than_node(kNode1, kNode0));                  // another node entirely
+  EXPECT_FALSE(mb::narrower_than_node(CpuSet({3}), CpuSet()));          // node without CPUs
+  // A cpuset cgroup allows 0,1,4,5: a thread allowed there is not pinned.
+  CpuSet usable({0, 1, 4, 5});
+  EXPECT_FALSE(mb::narrower_than_node(usable, kNode0, &usable));
+  EXPECT_TRUE(mb::narrower_than_node(CpuSet({0}), kNode0, &usable));
+}
+
+TEST(Affinity, UserPinnedQuery) {
+  FakeSched f;
+  f.aff = {{10, kAll}, {11, CpuSet({5})}, {12, kNode1}, {13, CpuSet({1, 2})}};
+  mb::AffinityKeeper k(f.ops());
+  auto topo = topo8();
+  EXPECT_EQ(k.user_pinned(10, 2, topo), std::optional<bool>(false));
+  EXPECT_EQ(k.user_pinned(11, 5, topo), std::optional<bool>(true));
+  EXPECT_EQ(k.user_pinned(12, 6, topo), std::optional<bool>(false));
+  EXPECT_EQ(k.user_pinned(13, 1, topo), std::optional<bool>(true));
+  EXPECT_FALSE(k.user_pinned(99, 1, topo).has_value());  // gone
+  EXPECT_FALSE(k.user_pinned(10, 42, topo).has_value());  // CPU without node
+  // Once the keeper has moved a thread it is not "user" pinned any more.
+  EXPECT_EQ(k.set(13, kNode1), 0);
+  EXPECT_EQ(k.user_pinned(13, 4, topo), std::optional<bool>(false));
+}
+
+TEST(Affinity, RemembersOnlyTheFirstOriginal) {
+  FakeSched f;
+  f.aff = {{10, kAll}};
+  mb::AffinityKeeper k(f.ops());
+  EXPECT_EQ(k.set(10, kNode0), 0);
+  EXPECT_EQ(f.aff[10], kNode0);
+  EXPECT_EQ(k.set(10, kNode1), 0);
+  EXPECT_EQ(f.aff[10], kNode1);
+  ASSERT_TRUE(k.original(10).has_value());
+  EXPECT_EQ(*k.original(10), kAll);
+  EXPECT_EQ(f.gets, 1);  // the original was read once
+  auto c = k.restore_all();
+  EXPECT_EQ(c.restored, 1u);
+  EXPECT_EQ(f.aff[10], kAll);
+  EXPECT_EQ(k.size(), 0u);
+}
+
+TEST(Affinity, RestoresAliveCountsGoneForgetsExited) {
+  FakeSched f;
+  f.aff = {{10, kAll}, {11, kAll}, {12, CpuSet({0, 1, 2, 3, 4, 5})}, {13, kAll}};
+  mb::AffinityKeeper k(f.ops());
+  for (pid_t t : {10, 11, 12, 13}) ASSERT_EQ(k.set(t, kNode1), 0);
+  EXPECT_EQ(k.size(), 4u);
+  // 11 exits and membalancer saw it; 13 exits unseen (ESRCH at restore).
+  f.aff.erase(11);
+  k.forget(11);
+  f.aff.erase(13);
+  int sets_before = f.sets;
+  auto c = k.restore_all();
+  EXPECT_EQ(c.restored, 2u);
+  EXPECT_EQ(c.gone, 1u);
+  EXPECT_EQ(c.failed, 0u);
+  EXPECT_EQ(f.sets - sets_before, 3);  // 11 was not tried
+  EXPECT_EQ(f.aff[10], kAll);
+  EXPECT_EQ(f.aff[12], CpuSet({0, 1, 2, 3, 4, 5}));
+  EXPECT_EQ(k.size(), 0u);
+  // Nothing left: a second restore does nothing.
+  auto again = k.restore_all();
+  EXPECT_EQ(again.restored + again.gone + again.failed, 0u);
+}
+
+TEST(Affinity, RestoreFailureCounted) {
+  FakeSched f;
+  f.aff = {{10, kAll}, {11, kAll}};
+  mb::AffinityKeeper k(f.ops());
+  ASSERT_EQ(k.set(10, kNode0), 0);
+  ASSERT_EQ(k.set(11, kNode0), 0);
+  f.set_error[11] = EPERM;
+  auto c = k.restore_all();
+  EXPECT_EQ(c.restored, 1u);
+  EXPECT_EQ(c.failed, 1u);
+  EXPECT_EQ(c.first_error, EPERM);
+}
+
+TEST(Affinity, FailedSetsLeaveNothingBehind) {
+  FakeSched f;
+  f.aff = {{10, kAll}, {11, kAll}};
+  mb::AffinityKeeper k(f.ops());
+  // Gone before the first set.
+  EXPECT_EQ(k.set(99, kNode0), ESRCH);
+  EXPECT_FALSE(k.remembers(99));
+  // The kernel refuses the first set: the affinity is unchanged, not remembered.
+  f.set_error[10] = EINVAL;
+  EXPECT_EQ(k.set(10, kNode0), EINVAL);
+  EXPECT_FALSE(k.remembers(10));
+  EXPECT_EQ(f.aff[10], kAll);
+  // A later set failing keeps the original of the earlier one.
+  ASSERT_EQ(k.set(11, kNode0), 0);
+  f.set_error[11] = EINVAL;
+  EXPECT_EQ(k.set(11, kNode1), EINVAL);
+  EXPECT_TRUE(k.remembers(11));
+  // The thread exits between two sets: ESRCH forgets it.
+  f.set_error.erase(11);
+  f.aff.erase(11);
+  EXPECT_EQ(k.set(11, kNode1), ESRCH);
+  EXPECT_FALSE(k.remembers(11));
+}
+
+TEST(Affinity, DestructorRestoresWhatIsLeft) {
+  FakeSched f;
+  f.aff = {{10, kAll}};
+  {
+    mb::AffinityKeeper k(f.ops());
+    ASSERT_EQ(k.set(10, kNode1), 0);
+    EXPECT_EQ(f.aff[10], kNode1);
+  }  // e.g. an exception unwinding through the owner
+  EXPECT_EQ(f.aff[10], kAll);
+}
+
+// A thread of this process that waits until told to exit.
+class Sleeper {
+ public:
+  Sleeper() : th_([this] {
+      std::unique_lock<std::mutex> l(m_);
+      tid_ = static_cast<pid_t>(syscall(SYS_gettid));
+      cv_.notify_all();
+      cv_.wait(l, [this] { return stop_; });
+    }) {
+    std::unique_lock<std::mutex> l(m_);
+    cv_.wait(l, [this] { return tid_ != 0; });
+  }
+  ~Sleeper() { join(); }
+  pid_t tid() const { return tid_; }
+  void join() {
+    {
+      std::lock_guard<std::mutex> l(m_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (th_.joinable()) th_.join();
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  pid_t tid_ = 0;
+  bool stop_ = false;
+  std::thread th_;
+};
+
+TEST(Affinity, RealSyscallsOnOwnThread) {
+  mb::AffinityOps ops = mb::real_affinity_ops();
+  Sleeper s;
+  CpuSet orig;
+  ASSERT_EQ(ops.get(s.tid(), &orig), 0);
+  ASSERT_FALSE(orig.empty());
+  // One CPU of the ones allowed (both when the machine has only one).
+  CpuSet one({orig.cpus().back()});
+  {
+    mb::AffinityKeeper k(ops);
+    ASSERT_EQ(k.set(s.tid(), one), 0);
+    CpuSet now;
+    ASSERT_EQ(k.get(s.tid(), &now), 0);
+    EXPECT_EQ(now, one);
+    EXPECT_EQ(*k.original(s.tid()), orig);
+    auto c = k.restore_all();
+    EXPECT_EQ(c.restored, 1u);
+    EXPECT_EQ(c.failed, 0u);
+    ASSERT_EQ(ops.get(s.tid(), &now), 0);
+    EXPECT_EQ(now, orig);
+  }
+  // A thread that exits before the restore counts as gone.
+  mb::AffinityKeeper k(ops);
+  Sleeper t;
+  pid_t tid = t.tid();
+  ASSERT_EQ(k.set(tid, one), 0);
+  t.join();
+  // The kernel reaps the thread after join returns; wait until it is gone.
+  CpuSet tmp;
+  while (ops.get(tid, &tmp) == 0) std::this_thread::yield();
+  auto c = k.restore_all();
+  EXPECT_EQ(c.gone, 1u);
+  EXPECT_EQ(c.restored, 0u);
+}
+
+TEST(Affinity, RealOpsLargeMask) {
+  // Sized as if the machine had 4096 possible CPUs: the kernel accepts the
+  // larger mask for both calls.
+  mb::AffinityOps ops = mb::real_affinity_ops(4096);
+  Sleeper s;
+  CpuSet orig;
+  ASSERT_EQ(ops.get(s.tid(), &orig), 0);
+  EXPECT_EQ(ops.set(s.tid(), orig), 0);
+  // A set naming only a CPU that does not exist is refused, not crashed on.
+  EXPECT_EQ(ops.set(s.tid(), CpuSet({4000})), EINVAL);
+}
+
+}  // namespace

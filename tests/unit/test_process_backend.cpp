@@ -1,0 +1,350 @@
+// Unit tests for membalancer/process_backend.h: per-thread samples (the
+// sampler's own per-thread nodes, or the per-process fallback from page
+// locations split by CPU time), the process backend end to end on a fake
+// /proc with fake affinity calls (moves, pinned threads, report-only, exited
+// threads forgotten, restore on stop and on destruction), autotune's
+// restriction to the processes it chose, and the numa policy's process filter.
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+#include <vector>
+
+#include "membalancer/numa_policy.h"
+#include "membalancer/pipeline.h"
+#include "membalancer/process_backend.h"
+#include "tests/unit/temp_tree.h"
+
+namespace {
+
+using mb::CpuSet;
+
+mb::Topology two_nodes() {
+  mb::Topology t;
+  t.nodes.resize(2);
+  for (int i = 0; i < 2; ++i) {
+    t.nodes[i].id = i;
+    t.nodes[i].cpus = {2 * i, 2 * i + 1};
+    t.nodes[i].distance = {{i, 10}, {1 - i, 20}};
+    t.nodes[i].mem_total_bytes = 1ull << 30;
+    t.nodes[i].mem_free_bytes = 1ull << 29;
+  }
+  t.cpu_node = {0, 0, 1, 1};
+  return t;
+}
+
+std::string task_stat(pid_t tid, uint64_t ticks, int cpu) {
+  std::string s = std::to_string(tid) + " (mx worker)";
+  for (int field = 3; field <= 52; ++field) {
+    s += ' ';
+    if (field == 3) s += 'R';
+    else if (field == 14) s += std::to_string(ticks);
+    else if (field == 39) s += std::to_string(cpu);
+    else s += (field == 4 ? "1" : "0");
+  }
+  return s + "\n";
+}
+
+// busy ticks per CPU (idle = 100 - busy per interval), cumulative over `round`.
+std::string proc_stat(const std::vector<uint64_t>& busy, int round) {
+  std::string s = "cpu  1 2 3 4 5 6 7 8 0 0\n";
+  for (size_t c = 0; c < busy.size(); ++c)
+    s += "cpu" + std::to_string(c) + " " + std::to_string(busy[c] * round) + " 0 0 " +
+         std::to_string((100 - busy[c]) * round) + " 0 0 0 0 0 0\n";
+  return s;
+}
+
+mb_page_slot slot(uint32_t tgid, uint64_t vpn, uint32_t accesses, int node) {
+  mb_page_slot s{};
+  s.key = mb_page_key(tgid, vpn);
+  s.accesses = accesses;
+  s.mem_node1 = static_cast<uint16_t>(node + 1);
+  return s;
+}
+
+struct FakeAffinity {
+  std::map<pid_t, CpuSet> aff;
+  std::vector<std::pair<pid_t, CpuSet>> sets;
+  mb::AffinityOps ops() {
+    return {[this](pid_t tid, CpuSet* out) {
+              auto it = aff.find(tid);
+              if (it == aff.end()) return ESRCH;
+              *out = it->second;
+              return 0;
+            },
+            [this](pid_t tid, const CpuSet& cpus) {
+              auto it = aff.find(tid);
+              if (it == aff.end()) return ESRCH;
+              it->second = cpus;
+              sets.emplace_back(tid, cpus);
+              return 0;
+            }};
+  }
+};
+
+// A fake machine: /proc under a temp dir, threads (tgid, tid, cpu, ticks per
+// interval), pages per process on a node.
+struct Machine {
+  mb_test::TempTree tree{"mb_process_backend"};
+  mb::Topology topo = two_nodes();
+  FakeAffinity fa;
+  struct Thread {
+    pid_t tgid, tid;
+    int cpu;
+    uint64_t ticks_per_interval;
+    uint64_t ticks = 0;
+  };
+  std::vector<Thread> threads;
+  std::map<pid_t, std::pair<int, uint32_t>> pages;  // tgid -> (node, accesses per interval)
+  mb::Pipeline pipeline{mb::PipelineConfig{}, [](pid_t, unsigned long, void**, int*) -> long { return -1; },
+                        [](pid_t) { return std::string("mx"); }};
+  int round = 0;
+
+  void add_thread(pid_t tgid, pid_t tid, int cpu, uint64_t ticks, CpuSet affinity) {
+    threads.push_back({tgid, tid, cpu, ticks});
+    fa.aff[tid] = affinity;
+  }
+  void remove_thread(pid_t tid) {
+    std::erase_if(threads, [tid](const Thread& t) { return t.tid == tid; });
+    std::filesystem::remove_all(tree.path(std::to_string(tid / 100 * 100) + "/task/" + std::to_string(tid)));
+    fa.aff.erase(tid);
+  }
+  // Writes /proc for the next interval and runs the pipeline up to the report.
+  mb::IntervalReport next() {
+    ++round;
+    tree.write("stat", proc_stat({90, 90, 5, 5}, round));
+    for (auto& t : threads) {
+      t.ticks += round > 1 ? t.ticks_per_interval : 0;
+      tree.write(std::to_string(t.tgid) + "/task/" + std::to_string(t.tid) + "/stat", task_stat(t.tid, t.ticks, t.cpu));
+    }
+    pipeline.begin_interval(static_cast<uint32_t>(round));
+    for (auto& [tgid, p] : pages)
+      for (uint64_t v = 0; v < 4; ++v) pipeline.add_slot(slot(static_cast<uint32_t>(tgid), 0x1000 + v, p.second / 4, p.first));
+    pipeline.add_tasks({});
+    return pipeline.finish_interval({}, pages.size());
+  }
+  std::vector<pid_t> tracked() const {
+    std::set<pid_t> s;
+    for (auto& t : threads) s.insert(t.tgid);
+    return {s.begin(), s.end()};
+  }
+};
+
+mb::Options process_opts(bool migrate) {
+  mb::Options o;
+  o.command = "process";
+  o.migrate = migrate;
+  o.max_move_share = 1.0;
+  return o;
+}
+
+TEST(ProcessBackend, SampleFallsBackToProcessPageNodesSplitByCpuTime) {
+  std::vector<mb::ThreadCpu> cpu = {{11, 10, 30, 0, 0}, {12, 10, 10, 1, 0}, {13, 10, 0, 0, 0}};
+  std::vector<mb::ThreadGrowth> growth = {{11, 10, {{0, 5}}, {}, false}};  // CPU known, memory node not
+  std::map<uint32_t, std::map<int, uint64_t>> by_page = {{10, {{1, 400}, {-1, 50}}}};
+  mb::ThreadSample s = mb::build_thread_sample(cpu, growth, by_page);
+  EXPECT_FALSE(s.per_thread);
+  ASSERT_EQ(s.threads.size(), 3u);
+  EXPECT_EQ(s.threads[0].mem_accesses, (std::map<int, uint64_t>{{1, 300}}));  // 30 of 40 ticks
+  EXPECT_EQ(s.threads[1].mem_accesses, (std::map<int, uint64_t>{{1, 100}}));
+  EXPECT_TRUE(s.threads[2].mem_accesses.empty());  // no CPU time: no share
+  EXPECT_FALSE(s.threads[0].per_thread);
+  EXPECT_EQ(s.threads[0].cpu_weight, (std::map<int, uint64_t>{{0, 30}}));  // CPU time, not sampler lanes
+  EXPECT_EQ(s.mem_by_node, (std::map<int, uint64_t>{{1, 400}}));        // unknown node left out
+  EXPECT_EQ(s.cpu_ticks_by_node, (std::map<int, uint64_t>{{0, 40}}));
+}
+
+TEST(ProcessBackend, SampleUsesThreadsOwnNodesWhenTheSamplerHasThem) {
+  std::vector<mb::ThreadCpu> cpu = {{11, 10, 30, 0, 0}, {12, 10, 10, 2, 1}};
+  std::vector<mb::ThreadGrowth> growth = {{11, 10, {{0, 70}}, {{1, 60}, {0, 10}}, false},
+                                          {12, 10, {}, {}, false}};
+  mb::ThreadSample s = mb::build_thread_sample(cpu, growth, {{10, {{1, 999}}}});
+  EXPECT_TRUE(s.per_thread);
+  EXPECT_EQ(s.threads[0].mem_accesses, (std::map<int, uint64_t>{{0, 10}, {1, 60}}));
+  EXPECT_EQ(s.threads[0].cpu_weight, (std::map<int, uint64_t>{{0, 70}}));  // accesses made on node 0's CPUs
+  EXPECT_TRUE(s.threads[1].mem_accesses.empty());                         // no samples: not judged
+  EXPECT_EQ(s.threads[1].cpu_weight, (std::map<int, uint64_t>{{1, 10}}));
+  EXPECT_EQ(s.mem_by_node, (std::map<int, uint64_t>{{0, 10}, {1, 60}}));
+  EXPECT_EQ(s.own_mem.at(10).at(11), (std::map<int, uint64_t>{{0, 10}, {1, 60}}));
+}
+
+TEST(ProcessBackend, PipelineExposesThreadGrowthAndProcessNodes) {
+  mb::Pipeline p(mb::PipelineConfig{}, [](pid_t, unsigned long, void**, int*) -> long { return -1; },
+                 [](pid_t) { return std::string("x"); });
+  mb::TaskSnapshot t{};
+  t.tid = 11;
+  t.stats.tgid = 10;
+  t.stats.cpu_node_accesses[0] = 5;
+  t.stats.mem_node_accesses[1] = 7;
+  p.begin_interval(1);
+  p.add_slot(slot(10, 1, 3, 1));
+  p.add_slot(slot(10, 2, 4, 0));
+  p.add_tasks({t});
+  p.finish_interval({}, 1);
+  ASSERT_EQ(p.thread_growth().size(), 1u);
+  EXPECT_EQ(p.thread_growth()[0].cpu_nodes, (std::map<int, uint64_t>{{0, 5}}));
+  EXPECT_EQ(p.thread_growth()[0].mem_nodes, (std::map<int, uint64_t>{{1, 7}}));
+  EXPECT_EQ(p.process_node_accesses().at(10), (std::map<int, uint64_t>{{0, 4}, {1, 3}}));
+  t.stats.mem_node_accesses[1] = 10;
+  p.begin_interval(2);
+  p.add_tasks({t});
+  p.finish_interval({}, 1);
+  EXPECT_TRUE(p.thread_growth()[0].cpu_nodes.empty());
+  EXPECT_EQ(p.thread_growth()[0].mem_nodes, (std::map<int, uint64_t>{{1, 3}}));
+  EXPECT_TRUE(p.process_node_accesses().empty());
+}
+
+TEST(ProcessBackend, MovesThreadsToTheirMemoryLeavesPinnedAndRestores) {
+  Machine m;
+  m.add_thread(100, 100, 0, 0, CpuSet({0, 1}));   // main thread, idle
+  m.add_thread(100, 101, 0, 50, CpuSet({0, 1}));  // workers on node 0 (--cpu-node 0)
+  m.add_thread(100, 102, 1, 50, CpuSet({0, 1}));
+  m.add_thread(200, 201, 0, 50, CpuSet({0}));     // pinned by its user to CPU 0
+  m.pages = {{100, {1, 4000}}, {200, {1, 4000}}};  // memory on node 1
+  mb::Summary summary;
+  {
+    mb::ProcessBackend b(process_opts(true), m.topo, m.fa.ops(), m.tree.path());
+    auto r1 = m.next();
+    b.interval(m.pipeline, m.tracked(), 1, r1);
+    ASSERT_TRUE(r1.thread_balance);
+    EXPECT_TRUE(r1.thread_balance->moves.empty()) << "the first interval is a CPU-time baseline";
+
+    auto r2 = m.next();
+    b.interval(m.pipeline, m.tracked(), 2, r2);
+    const mb::ThreadReport& t = *r2.thread_balance;
+    ASSERT_EQ(t.moves.size(), 2u);
+    std::set<pid_t> moved;
+    for (const auto& mv : t.moves) {
+      moved.insert(mv.tid);
+      EXPECT_EQ(mv.from, 0);
+      EXPECT_EQ(mv.to, 1);
+      EXPECT_EQ(mv.cpus, "2-3");
+    }
+    EXPECT_EQ(moved, (std::set<pid_t>{101, 102}));
+    EXPECT_EQ(t.skipped.at("pinned"), 1u);
+    EXPECT_EQ(t.threads_moved, 2u);
+    EXPECT_EQ(m.fa.aff[101], CpuSet({2, 3}));
+    EXPECT_EQ(m.fa.aff[201], CpuSet({0}));
+    // Shares: the CPU time all on node 0, the accesses all on node 1.
+    ASSERT_EQ(t.shares.size(), 2u);
+    EXPECT_DOUBLE_EQ(t.shares[0].cpu_share, 1.0);
+    EXPECT_DOUBLE_EQ(t.shares[1].mem_share, 1.0);
+
+    // Thread 102 exits: forgotten, not restored.
+    m.remove_thread(102);
+    for (auto& th : m.threads) {
+      if (th.tid == 101) th.cpu = 2;
+    }
+    auto r3 = m.next();
+    b.interval(m.pipeline, m.tracked(), 3, r3);
+    EXPECT_TRUE(r3.thread_balance->moves.empty());
+    EXPECT_EQ(r3.thread_balance->affinities_held, 1u);
+    b.stop(summary);
+  }
+  ASSERT_TRUE(summary.thread_balance);
+  EXPECT_EQ(summary.thread_balance->restored, 1u);
+  EXPECT_EQ(summary.thread_balance->restore_gone, 0u);
+  EXPECT_EQ(m.fa.aff[101], CpuSet({0, 1}));
+  EXPECT_EQ(m.fa.sets.size(), 3u);  // two moves, one restore; the destructor had nothing left
+}
+
+TEST(ProcessBackend, ReportOnlyChangesNothingAndDestructorRestores) {
+  Machine m;
+  m.add_thread(100, 101, 0, 50, CpuSet({0, 1, 2, 3}));
+  m.pages = {{100, {1, 4000}}};
+  {
+    mb::ProcessBackend b(process_opts(false), m.topo, m.fa.ops(), m.tree.path());
+    for (int i = 0; i < 3; ++i) {
+      auto r = m.next();
+      b.interval(m.pipeline, m.tracked(), i, r);
+      if (i > 0) {
+        EXPECT_EQ(r.thread_balance->moves.size(), 1u) << "planned and reported each interval";
+      }
+    }
+  }
+  EXPECT_TRUE(m.fa.sets.empty());
+  {
+    mb::ProcessBackend b(process_opts(true), m.topo, m.fa.ops(), m.tree.path());
+    for (int i = 0; i < 2; ++i) {
+      auto r = m.next();
+      b.interval(m.pipeline, m.tracked(), i, r);
+    }
+    EXPECT_EQ(m.fa.aff[101], CpuSet({2, 3}));
+    // No stop(): an error unwinds past the backend.
+  }
+  EXPECT_EQ(m.fa.aff[101], CpuSet({0, 1, 2, 3}));
+}
+
+TEST(ProcessBackend, AutotuneMovesOnlyTheThreadsOfProcessesItChoseThreadsFor) {
+  Machine m;
+  m.add_thread(100, 101, 0, 50, CpuSet({0, 1}));  // memory on node 1, threads on node 0: threads
+  m.add_thread(300, 301, 0, 50, CpuSet({0, 1}));  // memory on node 0 mostly: already local
+  m.pages = {{100, {1, 4000}}, {300, {0, 4000}}};
+  mb::Options o = process_opts(true);
+  o.command = "autotune";
+  o.observe_intervals = 2;
+  o.reevaluate_intervals = 4;
+  mb::AutotuneBackend b(o, m.topo, m.fa.ops(), m.tree.path());
+  std::vector<mb::IntervalReport> rs;
+  for (int i = 1; i <= 3; ++i) {
+    rs.push_back(m.next());
+    b.interval(m.pipeline, m.tracked(), i, rs.back());
+  }
+  EXPECT_FALSE(rs[1].thread_balance->decided_now);
+  EXPECT_NE(rs[1].thread_balance->autotune_state.find("observing"), std::string::npos);
+  const mb::ThreadReport& t = *rs[2].thread_balance;
+  ASSERT_TRUE(t.decided_now);
+  ASSERT_EQ(t.decisions.size(), 2u);
+  EXPECT_EQ(t.decisions[0].pid, 100);
+  EXPECT_EQ(t.decisions[0].choice, "threads") << t.decisions[0].why;
+  EXPECT_EQ(t.decisions[1].choice, "none") << t.decisions[1].why;
+  ASSERT_EQ(t.moves.size(), 1u);
+  EXPECT_EQ(t.moves[0].tid, 101);
+  EXPECT_EQ(m.fa.aff[301], CpuSet({0, 1}));
+  EXPECT_FALSE(rs[2].migration) << "no process chose memory: no memory backend";
+  // Re-evaluated 4 intervals later, from the last 2.
+  for (int i = 4; i <= 7; ++i) {
+    rs.push_back(m.next());
+    b.interval(m.pipeline, m.tracked(), i, rs.back());
+  }
+  EXPECT_FALSE(rs[5].thread_balance->decided_now);
+  EXPECT_TRUE(rs[6].thread_balance->decided_now);
+  mb::Summary s;
+  b.stop(s);
+  EXPECT_EQ(s.thread_balance->restored, 1u);
+  EXPECT_EQ(m.fa.aff[101], CpuSet({0, 1}));
+}
+
+TEST(ProcessBackend, AutotunePlanSplitsDecisions) {
+  std::vector<mb::TuneDecision> d(3);
+  d[0].tgid = 1, d[0].choice = mb::TuneChoice::kThreads;
+  d[1].tgid = 2, d[1].choice = mb::TuneChoice::kMemory;
+  d[2].tgid = 3, d[2].choice = mb::TuneChoice::kNone;
+  auto p = mb::autotune_plan(d);
+  EXPECT_EQ(p.threads, (std::set<pid_t>{1}));
+  EXPECT_EQ(p.memory, (std::set<pid_t>{2}));
+}
+
+TEST(ProcessBackend, NumaPolicyPlansOnlyTheProcessesTheFilterAccepts) {
+  mb::Topology topo = two_nodes();
+  mb::NumaPolicyConfig cfg;
+  cfg.min_free_bytes = 0;
+  mb::NumaPolicy policy(topo, cfg);
+  mb::PageTable table(1024);
+  table.begin_interval(1);
+  uint16_t lanes[MB_CPU_LANES] = {0};
+  lanes[0] = 8;  // accessed from node 0's CPUs, on node 1
+  for (uint32_t tgid : {10u, 20u})
+    for (uint64_t v = 0; v < 3; ++v) table.add(mb_page_key(tgid, 0x100 + v), 8, lanes, 1);
+  mb::MemoryState mem;
+  for (const auto& n : topo.nodes) mem.nodes[n.id] = {n.mem_total_bytes, n.mem_free_bytes, 0};
+  mb::CoolDown cool(30);
+  auto all = policy.plan(table, mem, cool, {});
+  EXPECT_EQ(all.moves.size(), 6u);
+  auto only = policy.plan(table, mem, cool, {}, [](uint32_t tgid) { return tgid == 20; });
+  ASSERT_EQ(only.moves.size(), 3u);
+  for (const auto& mv : only.moves) EXPECT_EQ(mv.tgid, 20u);
+}
+
+}  // namespace
