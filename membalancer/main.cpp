@@ -12,7 +12,7 @@ int main(int argc, char** argv) {
     mb::Options opts = mb::parse_options(argc, argv, &status);
     if (status >= 0) return status;
     if (opts.info) return mb::print_info();
-    if (opts.command == "trace") return mb::run_trace(opts);
+    if (!opts.command.empty()) return mb::run_mode(opts);
     std::fprintf(stderr, "membalancer: unknown command\n");
     return mb::kExitUsage;
   } catch (const mb::Error& e) {

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <cstdlib>
 #include <map>
 #include <sstream>
 
@@ -25,16 +26,45 @@ std::string sampler_help() {
   return s;
 }
 
-void validate(Options& o, const CLI::App& trace, const std::string& display, const std::string& region,
-              const std::string& max_pages) {
-  int targets = (trace.count("--ppid") > 0) + (trace.count("--pid") > 0) + (trace.count("--cgroup") > 0) +
-                (trace.count("--all") > 0);
+// Option values that need parsing after CLI11 has read them as text.
+struct RawOptions {
+  std::string display = "histogram", region = "2M", max_pages = "1M";
+  std::string rate_limit = "200M", min_free = "256M", watermark = "5:10";
+  std::string load_max = "80", max_move_share = "25";
+  bool all = false;
+};
+
+// "5" or "5%": a percentage in (0, 50), as a fraction.
+double parse_percent(std::string text, const std::string& what) {
+  text = trim(text);
+  if (!text.empty() && text.back() == '%') text.pop_back();
+  char* end = nullptr;
+  double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end || !(v > 0 && v < 50))
+    throw UsageError(what + ": '" + text + "' is not a percentage between 0 and 50");
+  return v / 100.0;
+}
+
+// "80" or "80%": a percentage in (0, 100], as a fraction.
+double parse_share(std::string text, const std::string& what) {
+  text = trim(text);
+  if (!text.empty() && text.back() == '%') text.pop_back();
+  char* end = nullptr;
+  double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end || !(v > 0 && v <= 100))
+    throw UsageError(what + ": '" + text + "' is not a percentage in (0, 100]");
+  return v / 100.0;
+}
+
+void validate(Options& o, const CLI::App& cmd, const RawOptions& raw) {
+  int targets = (cmd.count("--ppid") > 0) + (cmd.count("--pid") > 0) + (cmd.count("--cgroup") > 0) +
+                (cmd.count("--all") > 0);
   if (targets != 1)
     throw UsageError("choose exactly one of --ppid PID, --pid PID, --cgroup PATH or --all");
-  if (trace.count("--ppid")) o.mode = TrackMode::kTree;
-  if (trace.count("--pid")) o.mode = TrackMode::kPid;
-  if (trace.count("--cgroup")) o.mode = TrackMode::kCgroup;
-  if (trace.count("--all")) o.mode = TrackMode::kAll;
+  if (cmd.count("--ppid")) o.mode = TrackMode::kTree;
+  if (cmd.count("--pid")) o.mode = TrackMode::kPid;
+  if (cmd.count("--cgroup")) o.mode = TrackMode::kCgroup;
+  if (cmd.count("--all")) o.mode = TrackMode::kAll;
   if ((o.mode == TrackMode::kTree || o.mode == TrackMode::kPid) && o.pid <= 0)
     throw UsageError(std::string(o.mode == TrackMode::kTree ? "--ppid" : "--pid") + ": '" + std::to_string(o.pid) +
                      "' is not a process id");
@@ -44,18 +74,116 @@ void validate(Options& o, const CLI::App& trace, const std::string& display, con
   if (!(o.duration_s >= 0)) throw UsageError("--duration: must be 0 (until stopped) or a positive number of seconds");
   static const std::map<std::string, Display> displays = {
       {"histogram", Display::kHistogram}, {"continuous", Display::kContinuous}, {"json", Display::kJson}};
-  auto d = displays.find(display);
-  if (d == displays.end()) throw UsageError("--display: '" + display + "' is not one of histogram, continuous, json");
+  auto d = displays.find(raw.display);
+  if (d == displays.end()) throw UsageError("--display: '" + raw.display + "' is not one of histogram, continuous, json");
   o.display = d->second;
-  o.region_bytes = parse_size(region, "--region-size");
+  o.region_bytes = parse_size(raw.region, "--region-size");
   if (o.region_bytes < 4096 || (o.region_bytes & (o.region_bytes - 1)))
     throw UsageError("--region-size: must be a power of two of at least 4K");
-  o.max_pages = parse_size(max_pages, "--max-pages");
+  o.max_pages = parse_size(raw.max_pages, "--max-pages");
   if (o.max_pages < 1024) throw UsageError("--max-pages: at least 1024");
   if (o.bpf_page_slots < 1024 || (o.bpf_page_slots & (o.bpf_page_slots - 1)))
     throw UsageError("--bpf-page-slots: must be a power of two of at least 1024");
   if (!(o.decay > 0 && o.decay <= 1)) throw UsageError("--decay: must be in (0, 1]");
   if (o.top < 0 || o.top > 1000) throw UsageError("--top: must be in 0..1000");
+  if (o.command == "trace") return;
+
+  if (o.command == "process" || o.command == "autotune") {
+    o.load_max = parse_share(raw.load_max, "--load-max");
+    o.max_move_share = parse_share(raw.max_move_share, "--max-move-share");
+    if (o.thread_cooldown_intervals > 100000)
+      throw UsageError(std::string(o.command == "process" ? "--cooldown" : "--thread-cooldown") +
+                       ": at most 100000 intervals");
+  }
+  if (o.command == "process") return;
+  if (o.command == "autotune") {
+    if (o.observe_intervals < 1 || o.observe_intervals > 100000) throw UsageError("--observe: must be in 1..100000");
+    if (o.reevaluate_intervals != 0 && o.reevaluate_intervals < o.observe_intervals)
+      throw UsageError("--reevaluate: " + std::to_string(o.reevaluate_intervals) + " is less than --observe " +
+                       std::to_string(o.observe_intervals) + " (0 never re-evaluates)");
+  }
+
+  o.rate_limit_bytes = parse_size(raw.rate_limit, "--rate-limit");
+  if (o.rate_limit_bytes != 0 && o.rate_limit_bytes < (1u << 20))
+    throw UsageError("--rate-limit: at least 1M per second (or 0 for no limit)");
+  if (o.move_workers < 1 || o.move_workers > 64) throw UsageError("--move-workers: must be in 1..64");
+  if (o.cooldown_intervals > 100000) throw UsageError("--cooldown: at most 100000 intervals");
+  if (!(o.min_hot_heat > 0)) throw UsageError("--min-heat: must be a positive number");
+  if (o.command == "numa" || o.command == "autotune") {
+    o.min_free_bytes = parse_size(raw.min_free, "--min-free");
+    if (!(o.hysteresis >= 0 && o.hysteresis < 1)) throw UsageError("--hysteresis: must be in [0, 1)");
+  }
+  if (o.command == "tier") {
+    const std::string& w = raw.watermark;
+    const auto colon = w.find(':');
+    o.watermark_low = parse_percent(w.substr(0, colon), "--watermark");
+    o.watermark_high = colon == std::string::npos ? 2 * o.watermark_low : parse_percent(w.substr(colon + 1), "--watermark");
+    if (!(o.watermark_high > o.watermark_low))
+      throw UsageError("--watermark: the high watermark (" + w.substr(colon + 1) + ") must be above the low one");
+    if (trim(o.tiers).empty()) throw UsageError("--tiers: empty (use auto, kernel, cpuless, distance or a spec like \"0:1\")");
+  }
+}
+
+// Options every mode takes: which processes, sampling, the loop and display.
+void add_common(CLI::App* cmd, Options& o, RawOptions& raw) {
+  cmd->add_option("--ppid", o.pid, "Track PID and every descendant, present and future, with all threads");
+  cmd->add_option("--pid", o.pid, "Track one process (all its threads)");
+  cmd->add_option("--cgroup", o.cgroup, "Track every process in this cgroup v2 directory and below");
+  cmd->add_flag("--all", raw.all, "Track every process except membalancer itself");
+  cmd->add_option("--sampler", o.sampler, sampler_help())->capture_default_str();
+  cmd->add_option("--interval", o.interval_ms, "Milliseconds between reports (10..60000)")->capture_default_str();
+  cmd->add_option("--duration", o.duration_s, "Seconds to run; 0 runs until SIGINT/SIGTERM or the processes exit")
+      ->capture_default_str();
+  cmd->add_option("--display", raw.display,
+                  "histogram (redraws one page), continuous (a row per interval), json (a line per interval)")
+      ->capture_default_str();
+  cmd->add_option("--top", o.top, "Hottest regions shown")->capture_default_str();
+  cmd->add_option("--region-size", raw.region, "Region granularity of the hottest-regions list")->capture_default_str();
+  cmd->add_option("--max-ranges", o.max_ranges, "Accessed page ranges listed per interval in json")->capture_default_str();
+  cmd->add_option("--max-pages", raw.max_pages, "Pages the user-space page table holds (about 50 bytes each)")
+      ->capture_default_str();
+  cmd->add_option("--bpf-page-slots", o.bpf_page_slots,
+                  "Slots of the in-kernel page table per interval (power of two; 32 bytes each, twice)")
+      ->capture_default_str();
+  cmd->add_option("--max-tasks", o.max_tasks, "Threads the in-kernel task table holds")->capture_default_str();
+  cmd->add_option("--max-processes", o.max_processes, "Processes the tracked set holds")->capture_default_str();
+  cmd->add_option("--decay", o.decay, "Factor applied to page heat each interval, in (0, 1]")->capture_default_str();
+  cmd->add_option("--ibs-period", o.ibs_period, "Ops between IBS samples")->capture_default_str();
+  cmd->add_option("--pebs-period", o.pebs_period, "Loads between PEBS samples")->capture_default_str();
+  cmd->add_flag("--verbose,-v", o.verbose, "Print the topology, libbpf messages and per-interval details");
+}
+
+// Options of the modes that move pages.
+void add_moving(CLI::App* cmd, Options& o, RawOptions& raw) {
+  cmd->add_flag("--migrate", o.migrate, "Move pages; without it the plan is only reported");
+  cmd->add_option("--rate-limit", raw.rate_limit,
+                  "Bytes per second the mover may move (K/M/G suffixes; 0 = no limit); work over it waits")
+      ->capture_default_str();
+  cmd->add_option("--move-workers", o.move_workers, "Threads calling move_pages")->capture_default_str();
+  cmd->add_option("--cooldown", o.cooldown_intervals, "Intervals a moved page is not moved again")->capture_default_str();
+  cmd->add_option("--min-heat", o.min_hot_heat,
+                  "Heat (decayed samples) a page needs to count as hot; a page seen once is not")
+      ->capture_default_str();
+}
+
+// Options of the modes that move threads.
+void add_threads(CLI::App* cmd, Options& o, RawOptions& raw) {
+  cmd->add_option("--load-max", raw.load_max,
+                  "Percent busy a target node's CPUs must stay below (it also needs an idle CPU)")
+      ->capture_default_str();
+  cmd->add_option("--max-move-share", raw.max_move_share,
+                  "Percent of the eligible candidates moved per interval (at least one), largest gain first")
+      ->capture_default_str();
+  cmd->add_flag("--override-pinned", o.override_pinned,
+                "Also move threads whose affinity is narrower than their node (pinned by the user)");
+}
+
+// numa's page-placement options (numa, and autotune's memory half).
+void add_numa(CLI::App* cmd, Options& o, RawOptions& raw) {
+  cmd->add_option("--min-free", raw.min_free, "Free memory a target node keeps after the moves")->capture_default_str();
+  cmd->add_option("--hysteresis", o.hysteresis,
+                  "Move only when the access cost falls by more than this share of the current cost")
+      ->capture_default_str();
 }
 
 }  // namespace
@@ -64,44 +192,67 @@ Options parse_options(int argc, const char* const* argv, int* exit_status) {
   *exit_status = -1;
   Options o;
   CLI::App app{"membalancer: samples a process tree's memory accesses with eBPF and balances its memory"};
+  // The last of a repeated option wins: the scripts give a mode's defaults
+  // first and pass the user's options after them.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.set_config("--config", "", "Read options from a TOML or INI file (keys are the long option names)");
   app.allow_config_extras(CLI::config_extras_mode::error);
   app.add_flag("--info", o.info, "Print the features found (BTF, PMUs, helper module) and exit");
   app.require_subcommand(0, 1);
 
+  RawOptions raw;
   CLI::App* trace = app.add_subcommand("trace", "Report where a process tree's memory accesses go; never migrates");
-  std::string display = "histogram", region = "2M", max_pages = "1M";
-  bool all_flag = false;
-  trace->add_option("--ppid", o.pid, "Track PID and every descendant, present and future, with all threads");
-  trace->add_option("--pid", o.pid, "Track one process (all its threads)");
-  trace->add_option("--cgroup", o.cgroup, "Track every process in this cgroup v2 directory and below");
-  trace->add_flag("--all", all_flag, "Track every process except membalancer itself");
-  trace->add_option("--sampler", o.sampler, sampler_help())->capture_default_str();
-  trace->add_option("--interval", o.interval_ms, "Milliseconds between reports (10..60000)")->capture_default_str();
-  trace->add_option("--duration", o.duration_s, "Seconds to run; 0 runs until SIGINT/SIGTERM or the processes exit")
+  add_common(trace, o, raw);
+  CLI::App* numa = app.add_subcommand(
+      "numa", "Move each hot page to the node nearest (by distance) to the CPUs that access it");
+  add_common(numa, o, raw);
+  add_moving(numa, o, raw);
+  add_numa(numa, o, raw);
+  CLI::App* tier = app.add_subcommand("tier", "Promote hot pages to faster tiers, demote cold pages to slower ones");
+  add_common(tier, o, raw);
+  add_moving(tier, o, raw);
+  tier->add_option("--tiers", o.tiers,
+                   "auto (kernel memory tiers, else CPU-less nodes lowest, else distances), kernel, cpuless, "
+                   "distance, or a spec: \"0,1:2:3\" = tier 0 nodes 0 and 1, tier 1 node 2, tier 2 node 3")
       ->capture_default_str();
-  trace->add_option("--display", display, "histogram (redraws one page), continuous (a row per interval), json (a line per interval)")
+  tier->add_option("--watermark", raw.watermark,
+                   "LOW[:HIGH] percent of each upper-tier node's memory: below LOW free, its coldest pages "
+                   "are demoted until HIGH is free again (HIGH defaults to twice LOW)")
       ->capture_default_str();
-  trace->add_option("--top", o.top, "Hottest regions shown")->capture_default_str();
-  trace->add_option("--region-size", region, "Region granularity of the hottest-regions list")->capture_default_str();
-  trace->add_option("--max-ranges", o.max_ranges, "Accessed page ranges listed per interval in json")->capture_default_str();
-  trace->add_option("--max-pages", max_pages, "Pages the user-space page table holds (about 50 bytes each)")
+
+  CLI::App* process = app.add_subcommand(
+      "process", "Move threads to the node holding the memory they access (sched_setaffinity); "
+                 "affinities are restored when membalancer stops");
+  add_common(process, o, raw);
+  process->add_flag("--migrate", o.migrate, "Change thread affinities; without it the moves are only reported");
+  process->add_option("--cooldown", o.thread_cooldown_intervals, "Intervals a moved thread is not moved again")
       ->capture_default_str();
-  trace->add_option("--bpf-page-slots", o.bpf_page_slots,
-                    "Slots of the in-kernel page table per interval (power of two; 32 bytes each, twice)")
+  add_threads(process, o, raw);
+  CLI::App* autotune = app.add_subcommand(
+      "autotune", "Observe, then per process move its threads (memory on one node, threads elsewhere) or its "
+                  "memory (numa placement); decide again periodically");
+  add_common(autotune, o, raw);
+  add_moving(autotune, o, raw);
+  autotune->get_option("--migrate")->description(
+      "Move threads and pages as decided; without it the decisions and plans are only reported");
+  autotune->get_option("--cooldown")->description("Intervals a moved page is not moved again");
+  add_numa(autotune, o, raw);
+  add_threads(autotune, o, raw);
+  autotune->add_option("--thread-cooldown", o.thread_cooldown_intervals, "Intervals a moved thread is not moved again")
       ->capture_default_str();
-  trace->add_option("--max-tasks", o.max_tasks, "Threads the in-kernel task table holds")->capture_default_str();
-  trace->add_option("--max-processes", o.max_processes, "Processes the tracked set holds")->capture_default_str();
-  trace->add_option("--decay", o.decay, "Factor applied to page heat each interval, in (0, 1]")->capture_default_str();
-  trace->add_option("--ibs-period", o.ibs_period, "Ops between IBS samples")->capture_default_str();
-  trace->add_option("--pebs-period", o.pebs_period, "Loads between PEBS samples")->capture_default_str();
-  trace->add_flag("--verbose,-v", o.verbose, "Print libbpf messages and per-interval details");
+  autotune->add_option("--observe", o.observe_intervals, "Intervals observed before deciding")->capture_default_str();
+  autotune->add_option("--reevaluate", o.reevaluate_intervals,
+                       "Decide again every this many intervals, from the last --observe ones (0: never)")
+      ->capture_default_str();
 
   try {
     app.parse(argc, argv);
-    if (trace->parsed()) {
-      o.command = "trace";
-      validate(o, *trace, display, region, max_pages);
+    CLI::App* parsed = nullptr;
+    for (CLI::App* cmd : {trace, numa, tier, process, autotune})
+      if (cmd->parsed()) parsed = cmd;
+    if (parsed) {
+      o.command = parsed->get_name();
+      validate(o, *parsed, raw);
     } else if (!o.info) {
       throw UsageError("no command given: try 'membalancer trace --ppid PID' (see --help)");
     }

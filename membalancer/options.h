@@ -13,7 +13,7 @@
 namespace mb {
 
 struct Options {
-  std::string command;  // "trace", or "" with --info
+  std::string command;  // "trace", "numa", "tier", "process", "autotune", or "" with --info
 
   // Which processes.
   TrackMode mode = TrackMode::kTree;
@@ -39,6 +39,27 @@ struct Options {
   uint32_t max_tasks = 16384;
   uint32_t max_processes = 65536;
   double decay = 0.5;
+
+  // Memory balancing (numa, tier).
+  bool migrate = false;                    // report-only without it
+  uint64_t rate_limit_bytes = 200ull << 20;  // mover bytes/s, 0 = unlimited
+  uint32_t move_workers = 1;
+  uint64_t min_free_bytes = 256ull << 20;  // numa: free memory a target keeps
+  double hysteresis = 0.15;                // numa: required cost reduction
+  uint32_t cooldown_intervals = 30;        // a moved page stays put this long
+  double min_hot_heat = 2.0;               // heat a page needs to count as hot
+  std::string tiers = "auto";              // tier: auto|kernel|cpuless|distance|SPEC
+  double watermark_low = 0.05;             // tier: share of an upper node's memory
+  double watermark_high = 0.10;
+
+  // Thread balancing (process, autotune).
+  double load_max = 0.8;                   // a target node's busy fraction stays below this
+  double max_move_share = 0.25;            // of the eligible candidates, moved per interval
+  uint32_t thread_cooldown_intervals = 10; // a moved thread is not moved again for this long
+  bool override_pinned = false;            // move threads pinned narrower than a node too
+  // autotune
+  uint32_t observe_intervals = 5;          // intervals observed before deciding
+  uint32_t reevaluate_intervals = 30;      // decide again this often (0: never)
 
   bool verbose = false;
   bool info = false;

@@ -26,6 +26,8 @@ void Pipeline::begin_interval(uint32_t interval) {
   unresolved_keys_.clear();
   node_acc_.clear();
   process_acc_.clear();
+  proc_node_acc_.clear();
+  process_nodes_.clear();
   pages_this_interval_ = 0;
   accesses_this_interval_ = 0;
 }
@@ -39,12 +41,14 @@ void Pipeline::add_slot(const mb_page_slot& slot) {
   name_of(static_cast<pid_t>(tgid));  // while the process is surely alive
   // Page counts are in base pages: an accessed 2 MiB page is 512 of them.
   const uint64_t pages = mb_slot_huge(&slot) ? 1ULL << (MB_HUGE_PAGE_SHIFT - MB_PAGE_SHIFT) : 1;
-  for (uint64_t i = 0; i < pages; ++i) add_page(slot.key + i, slot.accesses, lanes, node);
+  for (uint64_t i = 0; i < pages; ++i) add_page(slot.key + i, slot.accesses, lanes, node, pages > 1);
 }
 
-void Pipeline::add_page(uint64_t key, uint32_t accesses, const uint16_t lanes[MB_CPU_LANES], uint16_t slot_node) {
+void Pipeline::add_page(uint64_t key, uint32_t accesses, const uint16_t lanes[MB_CPU_LANES], uint16_t slot_node,
+                        bool huge) {
   const uint32_t tgid = mb_key_tgid(key);
   PageEntry* e = table_.add(key, accesses, lanes, slot_node);
+  if (e) e->flags = huge ? (e->flags | kPageHuge) : (e->flags & ~kPageHuge);
   ++pages_this_interval_;
   accesses_this_interval_ += accesses;
   process_acc_[tgid] += accesses;
@@ -55,6 +59,7 @@ void Pipeline::add_page(uint64_t key, uint32_t accesses, const uint16_t lanes[MB
     return;
   }
   int node = e ? e->node : (slot_node == MB_NODE_UNKNOWN ? -1 : slot_node);
+  proc_node_acc_[static_cast<uint64_t>(tgid) << 32 | static_cast<uint32_t>(node + 1)] += accesses;
   auto& n = node_acc_.try_emplace(node, NodeAccesses{node}).first->second;
   n.accesses += accesses;
   n.pages += 1;
@@ -67,23 +72,44 @@ void Pipeline::process_forked(pid_t tgid) {
 
 void Pipeline::process_exited(pid_t tgid) { exited_.insert(static_cast<uint32_t>(tgid)); }
 
+namespace {
+
+// Growth of sparse cumulative counters: adds (node, now - before) to `out`
+// for each counter that grew, and returns the new sparse list.
+std::vector<std::pair<int, uint32_t>> counter_growth(const uint32_t (&counts)[MB_MAX_NODES],
+                                                     const std::vector<std::pair<int, uint32_t>>& prev,
+                                                     std::map<int, uint64_t>& out) {
+  std::vector<std::pair<int, uint32_t>> now;
+  for (int node = 0; node < MB_MAX_NODES; ++node) {
+    uint32_t v = counts[node];
+    if (!v) continue;
+    now.emplace_back(node, v);
+    uint32_t before = 0;
+    for (auto& [n, c] : prev)
+      if (n == node) before = c;
+    if (v > before) out[node] += v - before;
+  }
+  return now;
+}
+
+}  // namespace
+
 void Pipeline::add_tasks(const std::vector<TaskSnapshot>& tasks) {
   cpu_node_acc_.clear();
+  growth_.clear();
   threads_ = 0;
   for (const auto& t : tasks) {
     auto& prev = task_prev_[t.tid];
-    std::vector<std::pair<int, uint32_t>> now;
-    for (int node = 0; node < MB_MAX_NODES; ++node) {
-      uint32_t v = t.stats.cpu_node_accesses[node];
-      if (!v) continue;
-      now.emplace_back(node, v);
-      uint32_t before = 0;
-      for (auto& [n, c] : prev)
-        if (n == node) before = c;
-      if (v > before) cpu_node_acc_[node] += v - before;
-    }
-    if (t.stats.flags & MB_TASK_EXITED) task_prev_.erase(t.tid);  // read for the last time
-    else prev = std::move(now), ++threads_;
+    ThreadGrowth g;
+    g.tid = t.tid;
+    g.tgid = t.stats.tgid;
+    auto cpu_now = counter_growth(t.stats.cpu_node_accesses, prev.cpu, g.cpu_nodes);
+    auto mem_now = counter_growth(t.stats.mem_node_accesses, prev.mem, g.mem_nodes);
+    for (auto& [node, acc] : g.cpu_nodes) cpu_node_acc_[node] += acc;
+    g.exited = t.stats.flags & MB_TASK_EXITED;
+    if (g.exited) task_prev_.erase(t.tid);  // read for the last time
+    else prev.cpu = std::move(cpu_now), prev.mem = std::move(mem_now), ++threads_;
+    growth_.push_back(std::move(g));
   }
 }
 
@@ -101,10 +127,14 @@ IntervalReport Pipeline::finish_interval(const std::array<uint64_t, MB_NR_COUNTE
       }
       node = e->node == MB_NODE_UNKNOWN ? -1 : e->node;
     }
+    proc_node_acc_[static_cast<uint64_t>(mb_key_tgid(key)) << 32 | static_cast<uint32_t>(node + 1)] += accesses;
     auto& n = node_acc_.try_emplace(node, NodeAccesses{node}).first->second;
     n.accesses += accesses;
     n.pages += 1;
   });
+
+  for (const auto& [k, acc] : proc_node_acc_)
+    process_nodes_[static_cast<uint32_t>(k >> 32)][static_cast<int>(k & 0xffffffffu) - 1] += acc;
 
   // Per-process and per-region views of the table (before exits leave it,
   // so the last interval of a process is still reported).

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <functional>
+#include <map>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -19,6 +20,15 @@
 #include "membalancer/report.h"
 
 namespace mb {
+
+// One thread's growth in an interval, from its cumulative BPF task counters.
+struct ThreadGrowth {
+  uint32_t tid = 0;
+  uint32_t tgid = 0;
+  std::map<int, uint64_t> cpu_nodes;  // accesses made on CPUs of each node
+  std::map<int, uint64_t> mem_nodes;  // accesses to memory of each node (samplers that know physical addresses)
+  bool exited = false;                // read for the last time
+};
 
 struct PipelineConfig {
   size_t max_pages = 1 << 20;
@@ -46,12 +56,19 @@ class Pipeline {
                                  uint64_t tracked_processes);
   Summary summary() const;
 
+  // This interval's per-thread growth (add_tasks), threads without growth
+  // included.
+  const std::vector<ThreadGrowth>& thread_growth() const { return growth_; }
+  // This interval's accesses per process by the node of the page (-1:
+  // unknown), complete after finish_interval.
+  const std::map<uint32_t, std::map<int, uint64_t>>& process_node_accesses() const { return process_nodes_; }
+
   PageTable& table() { return table_; }
   const NodeResolver& resolver() const { return resolver_; }
 
  private:
   const std::string& name_of(pid_t pid);
-  void add_page(uint64_t key, uint32_t accesses, const uint16_t lanes[MB_CPU_LANES], uint16_t slot_node);
+  void add_page(uint64_t key, uint32_t accesses, const uint16_t lanes[MB_CPU_LANES], uint16_t slot_node, bool huge);
 
   PipelineConfig cfg_;
   PageTable table_;
@@ -67,8 +84,15 @@ class Pipeline {
   std::unordered_set<uint32_t> exited_;
   std::unordered_map<int, uint64_t> cpu_node_acc_;
   uint64_t threads_ = 0;
-  // Per thread: last cumulative accesses by CPU node (sparse: node, count).
-  std::unordered_map<uint32_t, std::vector<std::pair<int, uint32_t>>> task_prev_;
+  // Per thread: last cumulative accesses by CPU node and by memory node
+  // (sparse: node, count).
+  struct TaskPrev {
+    std::vector<std::pair<int, uint32_t>> cpu, mem;
+  };
+  std::unordered_map<uint32_t, TaskPrev> task_prev_;
+  std::vector<ThreadGrowth> growth_;
+  std::unordered_map<uint64_t, uint64_t> proc_node_acc_;  // (tgid << 32 | node + 1) -> accesses
+  std::map<uint32_t, std::map<int, uint64_t>> process_nodes_;
   uint64_t pages_this_interval_ = 0;
   uint64_t accesses_this_interval_ = 0;
 

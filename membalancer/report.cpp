@@ -2,6 +2,7 @@
 
 #include <cinttypes>
 #include <cmath>
+#include <cstring>
 
 #include "membalancer/json.h"
 
@@ -55,6 +56,49 @@ static double share(uint64_t part, uint64_t whole) { return whole ? 100.0 * part
 
 Reporter::Reporter(Display display, FILE* out, bool tty) : display_(display), out_(out), tty_(tty) {}
 
+std::string describe_topology(const Topology& topo) {
+  std::string s = "topology: " + std::to_string(topo.nodes.size()) + " node(s)\n";
+  for (const auto& n : topo.nodes) {
+    std::string cpus;
+    for (size_t i = 0; i < n.cpus.size(); ++i) cpus += (i ? "," : "") + std::to_string(n.cpus[i]);
+    std::string dist;
+    for (auto& [to, d] : n.distance) dist += (dist.empty() ? "" : " ") + std::to_string(to) + ":" + std::to_string(d);
+    s += "  node " + std::to_string(n.id) + ": cpus " + (cpus.empty() ? "none" : cpus) + ", memory " +
+         format_bytes(n.mem_total_bytes) + " (" + format_bytes(n.mem_free_bytes) + " free), distances " +
+         (dist.empty() ? "-" : dist) + "\n";
+  }
+  if (topo.kernel_tiers.empty()) s += "  kernel memory tiers: none\n";
+  for (const auto& t : topo.kernel_tiers) {
+    std::string nodes;
+    for (int n : t.nodes) nodes += (nodes.empty() ? "" : ",") + std::to_string(n);
+    s += "  kernel memory tier " + std::to_string(t.id) + ": nodes " + nodes + "\n";
+  }
+  return s;
+}
+
+void Reporter::topology(const Topology& topo) {
+  if (display_ != Display::kJson) return;
+  JsonWriter w;
+  w.begin_object().field("type", "topology").key("nodes").begin_array();
+  for (const auto& n : topo.nodes) {
+    w.begin_object().field("node", n.id).key("cpus").begin_array();
+    for (int c : n.cpus) w.value(c);
+    w.end_array().field("mem_total_bytes", n.mem_total_bytes).field("mem_free_bytes", n.mem_free_bytes);
+    w.key("distances").begin_object();
+    for (auto& [to, d] : n.distance) w.field(std::to_string(to), d);
+    w.end_object().end_object();
+  }
+  w.end_array().key("kernel_tiers").begin_array();
+  for (const auto& t : topo.kernel_tiers) {
+    w.begin_object().field("tier", t.id).key("nodes").begin_array();
+    for (int n : t.nodes) w.value(n);
+    w.end_array().end_object();
+  }
+  w.end_array().end_object();
+  std::fprintf(out_, "%s\n", w.str().c_str());
+  std::fflush(out_);
+}
+
 void Reporter::interval(const IntervalReport& r) {
   switch (display_) {
     case Display::kHistogram: histogram(r); break;
@@ -66,8 +110,8 @@ void Reporter::interval(const IntervalReport& r) {
 
 void Reporter::histogram(const IntervalReport& r) {
   if (tty_) std::fputs("\033[H\033[2J", out_);  // redraw one page
-  std::fprintf(out_, "membalancer trace  interval %u  %.1f s  sampler %s\n", r.interval, r.elapsed_s,
-               r.sampler.c_str());
+  std::fprintf(out_, "membalancer %s  interval %u  %.1f s  sampler %s\n",
+               r.thread_balance ? r.thread_balance->mode.c_str() : r.migration ? r.migration->mode.c_str() : "trace", r.interval, r.elapsed_s, r.sampler.c_str());
   std::fprintf(out_, "samples %" PRIu64 "  accepted %" PRIu64 "  filtered %" PRIu64 "  dropped %" PRIu64
                      "  processes %" PRIu64 "  pages %" PRIu64 " (%" PRIu64 " this interval)\n\n",
                r.counters[MB_CTR_SAMPLES], r.counters[MB_CTR_ACCEPTED], r.counters[MB_CTR_FILTERED], r.dropped,
@@ -99,7 +143,110 @@ void Reporter::histogram(const IntervalReport& r) {
                  g.comm.c_str(), format_hex(g.start).c_str(), format_bytes(g.bytes).c_str(), g.pages, g.heat,
                  node_label(g.node).c_str());
   if (r.hottest.empty()) std::fprintf(out_, "  (none yet)\n");
+  if (r.thread_balance) thread_text(*r.thread_balance, false);
+  if (r.migration) migration_text(*r.migration, false);
   if (!tty_) std::fputc('\n', out_);
+}
+
+static std::string failures_text(const MoveCounts& c) {
+  std::string s;
+  for (auto& [err, n] : c.failed_by_errno) s += (s.empty() ? "" : " ") + move_failure_name(err) + "=" + std::to_string(n);
+  return s.empty() ? "-" : s;
+}
+
+static std::string rate_text(uint64_t bytes, double seconds) {
+  return seconds > 0 ? format_bytes(static_cast<uint64_t>(bytes / seconds)) + "/s" : "-";
+}
+
+void Reporter::migration_text(const MigrationReport& m, bool summary) {
+  std::fprintf(out_, "\nMIGRATION  %s, %s\n", m.mode.c_str(),
+               m.migrate ? "moving pages (--migrate)" : "report only: nothing is moved (add --migrate)");
+  if (!m.tiers.empty()) std::fprintf(out_, "  tiers %s\n", m.tiers.c_str());
+  if (!summary) {
+    std::fprintf(out_, "  this interval: %s %" PRIu64 " promote, %" PRIu64 " demote, %" PRIu64
+                       " numa pages (%s); hot from heat %.2f; skipped: cooling %" PRIu64 ", no room %" PRIu64
+                       ", over budget %" PRIu64 "; never-sampled pages demoted %" PRIu64 "\n",
+                 m.migrate ? "planned" : "would move", m.plan_promote_pages, m.plan_demote_pages, m.plan_numa_pages,
+                 format_bytes(m.plan.planned_bytes).c_str(), m.plan.hot_threshold, m.plan.cooling, m.plan.no_room,
+                 m.plan.over_budget, m.plan.unsampled_demoted);
+  }
+  std::fprintf(out_, "  %-9s %10s %10s %10s %10s %12s  %s\n", "direction", "requested", "moved", "failed", "moved",
+               "avg rate", "failures by reason");
+  for (MoveDirection d : {MoveDirection::kPromote, MoveDirection::kDemote, MoveDirection::kNuma}) {
+    MoveCounts c = m.mover.for_direction(d);
+    if (!c.requested) continue;
+    std::fprintf(out_, "  %-9s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10s %12s  %s\n", direction_name(d),
+                 c.requested, c.moved, c.failed(), format_bytes(c.bytes_moved).c_str(),
+                 rate_text(c.bytes_moved, m.elapsed_s).c_str(), failures_text(c).c_str());
+  }
+  const MoveCounts t = m.mover.total();
+  std::fprintf(out_, "  %-9s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10s %12s  queue %" PRIu64
+                     " pages, overflowed %" PRIu64 " (%" PRIu64 " pages), abandoned %" PRIu64 ", throttled %.1f s\n",
+               "total", t.requested, t.moved, t.failed(), format_bytes(t.bytes_moved).c_str(),
+               rate_text(t.bytes_moved, m.elapsed_s).c_str(), m.queued_pages, m.mover.queue_overflows,
+               t.dropped_queue_full, t.abandoned, m.mover.throttled_s);
+  if (summary) {
+    for (const auto& [key, c] : m.mover.by_key) {
+      auto [pid, dir, reason] = key;
+      std::fprintf(out_, "  pid %-7d %-8s %-10s requested %" PRIu64 ", moved %" PRIu64 " (%s), failed %" PRIu64
+                         " (%s)\n",
+                   static_cast<int>(pid), direction_name(dir), reason_name(reason), c.requested, c.moved,
+                   format_bytes(c.bytes_moved).c_str(), c.failed(), failures_text(c).c_str());
+    }
+  }
+  if (!m.tiers_view.empty()) {
+    uint64_t total = 0;
+    for (const auto& t : m.tiers_view) total += t.accesses;
+    std::fprintf(out_, "\n%s\n", summary ? "TIERS (last interval)" : "TIERS");
+    const int width = 40;
+    for (const auto& t : m.tiers_view) {
+      std::string nodes;
+      for (int n : t.nodes) nodes += (nodes.empty() ? "" : ",") + std::to_string(n);
+      const double pct = share(t.accesses, total);
+      const int bar = static_cast<int>(std::lround(pct / 100.0 * width));
+      std::fprintf(out_, "  tier %d (nodes %s) %6.1f%% |%s%*s| resident %" PRIu64 " pages, promoted in %" PRIu64
+                         ", demoted in %" PRIu64 "\n",
+                   t.tier, nodes.c_str(), pct, std::string(bar, '#').c_str(), width - bar, "", t.resident_pages,
+                   t.promoted_pages, t.demoted_pages);
+    }
+  }
+}
+
+static std::string skipped_text(const std::map<std::string, uint64_t>& skipped) {
+  std::string s;
+  for (const auto& [why, n] : skipped) s += (s.empty() ? "" : ", ") + why + " " + std::to_string(n);
+  return s.empty() ? "none" : s;
+}
+
+void Reporter::thread_text(const ThreadReport& t, bool summary) {
+  if (!t.decisions.empty() || !t.autotune_state.empty()) {
+    std::fprintf(out_, "\nAUTOTUNE  %s\n", t.autotune_state.c_str());
+    for (const auto& d : t.decisions)
+      std::fprintf(out_, "  pid %-7d %-7s %s\n", d.pid, d.choice.c_str(), d.why.c_str());
+  }
+  if (!summary) {
+    std::fputc('\n', out_);
+    std::fputs(format_node_shares(t.shares, t.threads_moved).c_str(), out_);
+    std::fprintf(out_, "  (accesses %s)\n",
+                 t.per_thread ? "of each thread, from the sampler" : "by page location, split by threads' CPU time");
+  }
+  std::fprintf(out_, "\nTHREADS  %s, %s\n", t.mode.c_str(),
+               t.migrate ? "moving threads (--migrate)" : "report only: no affinity is changed (add --migrate)");
+  if (!summary) {
+    std::fprintf(out_, "  this interval: %" PRIu64 " threads, %" PRIu64 " judged, %" PRIu64 " candidates, %" PRIu64
+                       " eligible, budget %" PRIu64 "; %s %zu; skipped: %s\n",
+                 t.threads, t.judged, t.candidates, t.eligible, t.budget, t.migrate ? "moved" : "would move",
+                 t.moves.size(), skipped_text(t.skipped).c_str());
+    for (const auto& m : t.moves)
+      std::fprintf(out_, "  tid %-7d pid %-7d node %d -> %d  cpus %s  gain %.0f%s\n", m.tid, m.tgid, m.from, m.to,
+                   m.cpus.c_str(), m.gain, m.error ? (" failed: " + std::string(strerror(m.error))).c_str() : "");
+  }
+  std::fprintf(out_, "  threads moved %" PRIu64 ", failed %" PRIu64 ", affinities held %" PRIu64 "\n", t.threads_moved,
+               t.move_failures, t.affinities_held);
+  if (summary)
+    std::fprintf(out_, "  affinities restored %" PRIu64 ", threads gone %" PRIu64 ", restore failed %" PRIu64 "%s\n",
+                 t.restored, t.restore_gone, t.restore_failed,
+                 t.restore_error.empty() ? "" : (" (" + t.restore_error + ")").c_str());
 }
 
 void Reporter::continuous(const IntervalReport& r) {
@@ -119,9 +266,36 @@ void Reporter::continuous(const IntervalReport& r) {
     const auto& g = r.hottest.front();
     hot = std::to_string(g.pid) + ":" + format_hex(g.start) + "+" + format_bytes(g.bytes);
   }
-  std::fprintf(out_, "%8.1f %6u %10" PRIu64 " %10" PRIu64 " %8" PRIu64 " %6" PRIu64 " %9" PRIu64 " %9" PRIu64 "  %s| %s\n",
+  std::string moves;
+  if (r.migration) {
+    const auto& m = *r.migration;
+    const MoveCounts t = m.mover.total();
+    char buf[160];
+    std::snprintf(buf, sizeof(buf), " | %s +%" PRIu64 "/-%" PRIu64 "/~%" PRIu64 " moved %" PRIu64 " failed %" PRIu64 " queued %" PRIu64,
+                  m.migrate ? "plan" : "would", m.plan_promote_pages, m.plan_demote_pages, m.plan_numa_pages, t.moved,
+                  t.failed(), m.queued_pages);
+    moves = buf;
+  }
+  if (r.thread_balance) {
+    const auto& t = *r.thread_balance;
+    std::string cpu, mem;
+    for (const auto& n : t.shares) {
+      char buf[48];
+      std::snprintf(buf, sizeof(buf), "%sN%s=%.0f%%", cpu.empty() ? "" : " ", node_label(n.node).c_str(), n.cpu_share * 100);
+      cpu += buf;
+      std::snprintf(buf, sizeof(buf), "%sN%s=%.0f%%", mem.empty() ? "" : " ", node_label(n.node).c_str(), n.mem_share * 100);
+      mem += buf;
+    }
+    moves += " | threads cpu " + (cpu.empty() ? std::string("-") : cpu) + " mem " + (mem.empty() ? std::string("-") : mem) +
+             " " + (t.migrate ? "move " : "would ") + std::to_string(t.moves.size()) + " moved " +
+             std::to_string(t.threads_moved);
+  }
+  std::fprintf(out_, "%8.1f %6u %10" PRIu64 " %10" PRIu64 " %8" PRIu64 " %6" PRIu64 " %9" PRIu64 " %9" PRIu64 "  %s| %s%s\n",
                r.elapsed_s, r.interval, r.counters[MB_CTR_SAMPLES], r.counters[MB_CTR_ACCEPTED], r.dropped,
-               r.tracked_processes, r.table_pages, r.pages_this_interval, shares.c_str(), hot.c_str());
+               r.tracked_processes, r.table_pages, r.pages_this_interval, shares.c_str(), hot.c_str(), moves.c_str());
+  if (r.thread_balance && r.thread_balance->decided_now)
+    for (const auto& d : r.thread_balance->decisions)
+      std::fprintf(out_, "# autotune pid %d: %s: %s\n", d.pid, d.choice.c_str(), d.why.c_str());
 }
 
 static void json_nodes(JsonWriter& w, const std::vector<NodeAccesses>& nodes, uint64_t total) {
@@ -140,6 +314,104 @@ static void json_nodes(JsonWriter& w, const std::vector<NodeAccesses>& nodes, ui
 static void json_counters(JsonWriter& w, const std::array<uint64_t, MB_NR_COUNTERS>& c) {
   w.key("counters").begin_object();
   for (int i = 0; i < MB_NR_COUNTERS; ++i) w.field(counter_name(i), c[i]);
+  w.end_object();
+}
+
+static void json_counts(JsonWriter& w, const MoveCounts& c) {
+  w.field("requested", c.requested).field("moved", c.moved).field("failed", c.failed());
+  w.field("bytes_moved", c.bytes_moved).field("dropped_queue_full", c.dropped_queue_full).field("abandoned", c.abandoned);
+  w.key("failed_by_reason").begin_object();
+  for (auto& [err, n] : c.failed_by_errno) w.field(move_failure_name(err), n);
+  w.end_object();
+}
+
+static void json_migration(JsonWriter& w, const MigrationReport& m, bool summary) {
+  w.key("migration").begin_object();
+  w.field("mode", m.mode).field("migrate", m.migrate);
+  if (!m.tiers.empty()) w.field("tiers", m.tiers);
+  if (!summary) {
+    w.key("plan").begin_object();
+    w.field("promote_pages", m.plan_promote_pages).field("demote_pages", m.plan_demote_pages);
+    w.field("numa_pages", m.plan_numa_pages).field("bytes", m.plan.planned_bytes);
+    w.field("candidates", m.plan.candidates).field("hot_threshold", static_cast<double>(m.plan.hot_threshold));
+    w.field("cooling", m.plan.cooling).field("no_room", m.plan.no_room).field("over_budget", m.plan.over_budget);
+    w.field("unsampled_demoted", m.plan.unsampled_demoted);
+    w.end_object();
+  }
+  w.key("directions").begin_object();
+  for (MoveDirection d : {MoveDirection::kPromote, MoveDirection::kDemote, MoveDirection::kNuma}) {
+    w.key(direction_name(d)).begin_object();
+    const MoveCounts c = m.mover.for_direction(d);
+    json_counts(w, c);
+    w.field("rate_bytes_per_s", m.elapsed_s > 0 ? c.bytes_moved / m.elapsed_s : 0.0);
+    w.end_object();
+  }
+  w.end_object();
+  w.key("by_process").begin_array();
+  for (const auto& [key, c] : m.mover.by_key) {
+    auto [pid, dir, reason] = key;
+    w.begin_object().field("pid", static_cast<int>(pid)).field("direction", direction_name(dir));
+    w.field("reason", reason_name(reason));
+    json_counts(w, c);
+    w.end_object();
+  }
+  w.end_array();
+  w.field("queued_pages", m.queued_pages).field("queue_overflows", m.mover.queue_overflows);
+  w.field("move_pages_calls", m.mover.calls).field("throttled_s", m.mover.throttled_s);
+  w.key("tiers_view").begin_array();
+  uint64_t total = 0;
+  for (const auto& t : m.tiers_view) total += t.accesses;
+  for (const auto& t : m.tiers_view) {
+    w.begin_object().field("tier", t.tier).key("nodes").begin_array();
+    for (int n : t.nodes) w.value(n);
+    w.end_array();
+    w.field("accesses", t.accesses).field("share", share(t.accesses, total) / 100.0);
+    w.field("resident_pages", t.resident_pages).field("promoted_pages", t.promoted_pages);
+    w.field("demoted_pages", t.demoted_pages).field("hot_threshold", static_cast<double>(t.hot_threshold));
+    w.end_object();
+  }
+  w.end_array();
+  w.end_object();
+}
+
+static void json_thread(JsonWriter& w, const ThreadReport& t, bool summary) {
+  w.key("thread_balance").begin_object();
+  w.field("mode", t.mode).field("migrate", t.migrate).field("per_thread", t.per_thread);
+  if (!summary) {
+    w.key("shares").begin_array();
+    for (const auto& n : t.shares) {
+      w.begin_object().key("node");
+      if (n.node < 0) w.value("unknown");
+      else w.value(n.node);
+      w.field("cpu_ticks", n.cpu_ticks).field("cpu_share", n.cpu_share);
+      w.field("mem_accesses", n.mem_accesses).field("mem_share", n.mem_share).end_object();
+    }
+    w.end_array();
+    w.field("threads", t.threads).field("judged", t.judged).field("candidates", t.candidates);
+    w.field("eligible", t.eligible).field("budget", t.budget);
+    w.key("moves").begin_array();
+    for (const auto& m : t.moves) {
+      w.begin_object().field("tid", m.tid).field("pid", m.tgid).field("from", m.from).field("to", m.to);
+      w.field("gain", m.gain).field("cpus", m.cpus).field("error", m.error).end_object();
+    }
+    w.end_array();
+    w.key("skipped").begin_object();
+    for (const auto& [why, n] : t.skipped) w.field(why, n);
+    w.end_object();
+  }
+  w.field("threads_moved", t.threads_moved).field("move_failures", t.move_failures);
+  w.field("affinities_held", t.affinities_held);
+  if (summary) {
+    w.field("restored", t.restored).field("restore_gone", t.restore_gone).field("restore_failed", t.restore_failed);
+    w.field("restore_error", t.restore_error);
+  }
+  if (t.mode == "autotune") {
+    w.key("autotune").begin_object().field("state", t.autotune_state).field("decided_now", t.decided_now);
+    w.key("decisions").begin_array();
+    for (const auto& d : t.decisions)
+      w.begin_object().field("pid", d.pid).field("choice", d.choice).field("why", d.why).end_object();
+    w.end_array().end_object();
+  }
   w.end_object();
 }
 
@@ -182,6 +454,8 @@ void Reporter::json(const IntervalReport& r) {
     w.begin_object().field("pid", a.pid).field("start", format_hex(a.start)).field("end", format_hex(a.end)).end_object();
   w.end_array();
   w.field("accessed_ranges_truncated", r.ranges_truncated);
+  if (r.migration) json_migration(w, *r.migration, false);
+  if (r.thread_balance) json_thread(w, *r.thread_balance, false);
   w.end_object();
   std::fprintf(out_, "%s\n", w.str().c_str());
 }
@@ -198,6 +472,8 @@ void Reporter::summary(const Summary& s) {
     w.field("node_queries", s.node_queries).field("node_query_failures", s.node_query_failures);
     json_counters(w, s.counters);
     json_nodes(w, s.nodes, total);
+    if (s.migration) json_migration(w, *s.migration, true);
+    if (s.thread_balance) json_thread(w, *s.thread_balance, true);
     w.end_object();
     std::fprintf(out_, "%s\n", w.str().c_str());
     std::fflush(out_);
@@ -217,6 +493,8 @@ void Reporter::summary(const Summary& s) {
   for (const auto& n : s.nodes)
     std::fprintf(out_, "  node %-3s %6.1f%% of accesses (%" PRIu64 ")\n", node_label(n.node).c_str(),
                  share(n.accesses, total), n.accesses);
+  if (s.thread_balance) thread_text(*s.thread_balance, true);
+  if (s.migration) migration_text(*s.migration, true);
   std::fflush(out_);
 }
 

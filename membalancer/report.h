@@ -1,4 +1,5 @@
-// What `membalancer trace` reports each interval, and its three displays:
+// What membalancer reports each interval (trace, and the moving modes' plan
+// and mover accounting), and its three displays:
 //   histogram   redraws one page: bars per node (the AMD tool's -H view)
 //   continuous  one row per interval
 //   json        one JSON object per line (docs/json-output.md)
@@ -8,10 +9,15 @@
 #include <cstdint>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "membalancer/mover.h"
+#include "membalancer/policy.h"
 #include "membalancer/records.h"
+#include "membalancer/thread_policy.h"
+#include "membalancer/topology.h"
 
 namespace mb {
 
@@ -49,6 +55,72 @@ struct PageRange {  // pages accessed this interval, merged when adjacent
   uint64_t end;  // exclusive
 };
 
+// A memory tier's line: the share of this interval's accesses it served,
+// the tracked processes' resident pages on it (numa_maps), and the pages
+// moved into it so far.
+struct TierLine {
+  int tier = 0;
+  std::vector<int> nodes;
+  uint64_t accesses = 0;
+  uint64_t resident_pages = 0;
+  uint64_t promoted_pages = 0;  // moved up into this tier, whole run
+  uint64_t demoted_pages = 0;   // moved down into this tier, whole run
+  float hot_threshold = 0;      // heat a page needs to belong here (not for the last tier)
+};
+
+// What the moving modes (numa, tier) add to a report.
+struct MigrationReport {
+  std::string mode;    // "numa", "tier"
+  bool migrate = false;  // false: report-only, the plan is not carried out
+  std::string tiers;   // tier: "0 : 1" and how they were chosen
+  PlanStats plan;      // this interval's plan
+  uint64_t plan_promote_pages = 0, plan_demote_pages = 0, plan_numa_pages = 0;
+  MoverStats mover;    // whole run so far
+  double elapsed_s = 0;
+  uint64_t queued_pages = 0;
+  std::vector<TierLine> tiers_view;
+};
+
+// A thread move planned (and, with --migrate, applied) this interval.
+struct ThreadMoveLine {
+  int tid = 0;
+  int tgid = 0;
+  int from = -1;
+  int to = -1;
+  double gain = 0;
+  std::string cpus;  // the affinity set
+  int error = 0;     // errno of sched_setaffinity (0: applied or report-only)
+};
+
+// One process's autotune decision.
+struct TuneLine {
+  int pid = 0;
+  std::string choice;  // "none", "threads", "memory"
+  std::string why;
+};
+
+// What the thread-moving modes (process, autotune) add to a report.
+struct ThreadReport {
+  std::string mode;      // "process", "autotune"
+  bool migrate = false;  // false: report-only, no affinity is changed
+  bool per_thread = false;  // accesses are each thread's own (else its process's page locations split by CPU time)
+  std::vector<NodeShare> shares;  // this interval: each node's share of the tree's CPU time and accesses
+  uint64_t threads = 0;    // live threads of the balanced processes
+  uint64_t judged = 0, candidates = 0, eligible = 0, budget = 0;  // this interval (ThreadPlan)
+  std::vector<ThreadMoveLine> moves;        // this interval
+  std::map<std::string, uint64_t> skipped;  // this interval, by reason
+  uint64_t threads_moved = 0;   // whole run: affinity changes applied
+  uint64_t move_failures = 0;   // whole run: sched_setaffinity failures
+  uint64_t affinities_held = 0;  // threads whose original affinity is remembered now
+  // Summary: the restore when membalancer stopped.
+  uint64_t restored = 0, restore_gone = 0, restore_failed = 0;
+  std::string restore_error;
+  // autotune
+  std::string autotune_state;     // "observing 2/5 intervals", "decided at interval 5, next at 35"
+  bool decided_now = false;       // the decisions were made this interval
+  std::vector<TuneLine> decisions;  // the latest, one per process
+};
+
 struct IntervalReport {
   uint32_t interval = 0;
   double elapsed_s = 0;
@@ -68,6 +140,8 @@ struct IntervalReport {
   std::vector<Region> hottest;
   std::vector<PageRange> ranges;
   bool ranges_truncated = false;
+  std::optional<MigrationReport> migration;
+  std::optional<ThreadReport> thread_balance;
 };
 
 struct Summary {
@@ -83,14 +157,22 @@ struct Summary {
   uint64_t node_queries = 0;
   uint64_t node_query_failures = 0;
   std::vector<NodeAccesses> nodes;  // whole run
+  std::optional<MigrationReport> migration;
+  std::optional<ThreadReport> thread_balance;
 };
 
 // Sum of the counters that mean "lost": full maps and full ring buffers.
 uint64_t dropped_total(const std::array<uint64_t, MB_NR_COUNTERS>& c);
 
+// Nodes, CPUs, memory, distances and kernel memory tiers, several lines.
+std::string describe_topology(const Topology& topo);
+
 class Reporter {
  public:
   Reporter(Display display, FILE* out, bool tty);
+  // json: one {"type":"topology"} line; other displays: nothing (--verbose
+  // prints describe_topology() on stderr).
+  void topology(const Topology& topo);
   void interval(const IntervalReport& r);
   void summary(const Summary& s);
 
@@ -98,6 +180,8 @@ class Reporter {
   void histogram(const IntervalReport& r);
   void continuous(const IntervalReport& r);
   void json(const IntervalReport& r);
+  void migration_text(const MigrationReport& m, bool summary);
+  void thread_text(const ThreadReport& t, bool summary);
 
   Display display_;
   FILE* out_;

@@ -10,7 +10,9 @@
 #include <sys/stat.h>
 
 #include "membalancer/error.h"
+#include "membalancer/memory_backend.h"
 #include "membalancer/pipeline.h"
+#include "membalancer/process_backend.h"
 #include "membalancer/samplers.h"
 
 namespace mb {
@@ -91,7 +93,7 @@ int print_info() {
   return 0;
 }
 
-int run_trace(const Options& opts) {
+int run_mode(const Options& opts) {
   // Signals are taken synchronously with sigtimedwait between intervals.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -100,6 +102,14 @@ int run_trace(const Options& opts) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   Topology topo = read_topology();
+  Reporter reporter(opts.display, stdout, isatty(STDOUT_FILENO));
+  if (opts.verbose) std::fputs(describe_topology(topo).c_str(), stderr);
+  reporter.topology(topo);
+  // The mode's backend first: a bad tier spec fails before BPF is loaded.
+  std::unique_ptr<Backend> backend;
+  if (opts.command == "numa" || opts.command == "tier") backend = std::make_unique<MemoryBackend>(opts, topo);
+  if (opts.command == "process") backend = std::make_unique<ProcessBackend>(opts, topo);
+  if (opts.command == "autotune") backend = std::make_unique<AutotuneBackend>(opts, topo);
   CollectorConfig cfg;
   cfg.mode = opts.mode;
   cfg.pid = opts.pid;
@@ -124,7 +134,6 @@ int run_trace(const Options& opts) {
   Pipeline pipeline(pc);
   for (pid_t p : collector->tracked_processes()) pipeline.process_forked(p);
 
-  Reporter reporter(opts.display, stdout, isatty(STDOUT_FILENO));
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   std::array<uint64_t, MB_NR_COUNTERS> last{};
@@ -177,6 +186,7 @@ int run_trace(const Options& opts) {
     IntervalReport r = pipeline.finish_interval(delta, tracked.size());
     r.elapsed_s = elapsed();
     r.sampler = collector->sampler().name;
+    if (backend) backend->interval(pipeline, tracked, r.elapsed_s, r);
     reporter.interval(r);
     if (opts.verbose)
       std::fprintf(stderr, "membalancer: interval %u processed in %.1f ms (table %.1f, drain %.1f; %" PRIu64 " pages)\n",
@@ -196,6 +206,7 @@ int run_trace(const Options& opts) {
   Summary s = pipeline.summary();
   s.elapsed_s = elapsed();
   s.sampler = sampler_name;
+  if (backend) backend->stop(s);
   reporter.summary(s);
   if (opts.verbose) std::fprintf(stderr, "membalancer: stopped: %s\n", stop_reason.c_str());
   return 0;

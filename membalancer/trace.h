@@ -1,4 +1,6 @@
-// `membalancer trace`: sample the tracked processes and report, never migrate.
+// The sampling loop every mode runs: sample the tracked processes, drain and
+// report each interval; `trace` only reports, the other modes' backends
+// (backend.h) act on each interval.
 #pragma once
 
 #include <memory>
@@ -10,7 +12,7 @@
 
 namespace mb {
 
-int run_trace(const Options& opts);
+int run_mode(const Options& opts);
 
 // Opens the collector with the requested sampler; for "auto", the first of
 // sampler_list() that opens, printing one line saying which and why.

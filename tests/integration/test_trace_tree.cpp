@@ -66,6 +66,14 @@ Child touch_once(const std::string& dir, const std::string& tag, const std::stri
 
 std::vector<json> reports(const std::string& path) { return json_lines(path); }
 
+// membalancer has reported its first interval (the json display starts with
+// a topology line).
+bool has_interval(const std::string& path) {
+  for (const auto& l : json_lines(path))
+    if (l.value("type", "") == "interval") return true;
+  return false;
+}
+
 }  // namespace
 
 TEST(TraceTree, CountsEachProcessOfAGrowingTreeAndDropsExitedOnes) {
@@ -82,7 +90,7 @@ TEST(TraceTree, CountsEachProcessOfAGrowingTreeAndDropsExitedOnes) {
   Child mb = spawn({bin("membalancer"), "trace", "--ppid", std::to_string(tree.pid), "--sampler", "fault", "--interval",
                     "200", "--display", "json", "--max-ranges", "100000"},
                    dir, "mb");
-  ASSERT_TRUE(wait_for([&] { return !json_lines(mb.out_path).empty(); }, 30))
+  ASSERT_TRUE(wait_for([&] { return has_interval(mb.out_path); }, 30))
       << "membalancer produced no interval: " << slurp(mb.err_path);
 
   touch(dir + "/start");
@@ -95,6 +103,10 @@ TEST(TraceTree, CountsEachProcessOfAGrowingTreeAndDropsExitedOnes) {
   auto tree_reports = reports(dir + "/report");
   ASSERT_EQ(tree_reports.size(), 3u);
   auto lines = json_lines(mb.out_path);
+  // The json display starts with the topology.
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines.front().value("type", ""), "topology");
+  EXPECT_FALSE(lines.front()["nodes"].empty());
   std::map<int, int> depth_pid;
   for (const auto& r : tree_reports) {
     int pid = r["pid"];
@@ -157,7 +169,7 @@ TEST(TraceTree, PidModeDoesNotFollowChildren) {
   Child mb = spawn({bin("membalancer"), "trace", "--pid", std::to_string(tree.pid), "--sampler", "fault",
                     "--interval", "200", "--display", "json"},
                    dir, "mb");
-  ASSERT_TRUE(wait_for([&] { return !json_lines(mb.out_path).empty(); }, 30)) << slurp(mb.err_path);
+  ASSERT_TRUE(wait_for([&] { return has_interval(mb.out_path); }, 30)) << slurp(mb.err_path);
   touch(dir + "/start");
   ASSERT_TRUE(wait_for([&] { return file_exists(dir + "/ready"); }, 30));
   std::this_thread::sleep_for(std::chrono::milliseconds(600));
@@ -206,7 +218,7 @@ TEST(TraceTree, CgroupModeTracksOnlyTheCgroup) {
   Child mb = spawn({bin("membalancer"), "trace", "--cgroup", cg, "--sampler", "fault", "--interval", "200",
                     "--display", "json"},
                    dir, "mb");
-  ASSERT_TRUE(wait_for([&] { return !json_lines(mb.out_path).empty(); }, 30)) << slurp(mb.err_path);
+  ASSERT_TRUE(wait_for([&] { return has_interval(mb.out_path); }, 30)) << slurp(mb.err_path);
   touch(dir + "/start");
   ASSERT_TRUE(wait_for([&] { return json_lines(dir + "/in-report").size() == 1 && json_lines(dir + "/out-report").size() == 1; }, 30));
   std::this_thread::sleep_for(std::chrono::milliseconds(600));
@@ -229,7 +241,7 @@ TEST(TraceTree, AllModeSeesOthersButNotItself) {
   Child mb = spawn({bin("membalancer"), "trace", "--all", "--sampler", "fault", "--interval", "200", "--display",
                     "json", "--max-processes", "4096"},
                    dir, "mb");
-  ASSERT_TRUE(wait_for([&] { return !json_lines(mb.out_path).empty(); }, 30)) << slurp(mb.err_path);
+  ASSERT_TRUE(wait_for([&] { return has_interval(mb.out_path); }, 30)) << slurp(mb.err_path);
   touch(dir + "/start");
   ASSERT_TRUE(wait_for([&] { return json_lines(dir + "/report").size() == 1; }, 30));
   std::this_thread::sleep_for(std::chrono::milliseconds(600));

@@ -131,6 +131,48 @@ TEST(Options, ValidTrace) {
   EXPECT_FALSE(o.info);
 }
 
+// The scripts put a mode's defaults first and the user's options after them.
+TEST(Options, RepeatedOptionLastWins) {
+  Result r = expect_ok({"tier", "--ppid", "1", "--display", "histogram", "--display", "json", "--ppid", "2"});
+  EXPECT_EQ(r.opts.display, mb::Display::kJson);
+  EXPECT_EQ(r.opts.pid, 2);
+}
+
+TEST(Options, MovingModes) {
+  Result r = expect_ok({"tier", "--ppid", "5", "--migrate", "--tiers", "0,1:2", "--watermark", "4%:9%", "--rate-limit",
+                        "64M", "--cooldown", "7", "--min-heat", "3"});
+  const mb::Options& o = r.opts;
+  EXPECT_EQ(o.command, "tier");
+  EXPECT_TRUE(o.migrate);
+  EXPECT_EQ(o.tiers, "0,1:2");
+  EXPECT_DOUBLE_EQ(o.watermark_low, 0.04);
+  EXPECT_DOUBLE_EQ(o.watermark_high, 0.09);
+  EXPECT_EQ(o.rate_limit_bytes, 64ull << 20);
+  EXPECT_EQ(o.cooldown_intervals, 7u);
+  EXPECT_DOUBLE_EQ(o.min_hot_heat, 3.0);
+  Result w = expect_ok({"tier", "--ppid", "5", "--watermark", "3"});
+  EXPECT_DOUBLE_EQ(w.opts.watermark_high, 0.06);  // twice the low one
+  EXPECT_FALSE(w.opts.migrate);                   // report-only by default
+  Result n = expect_ok({"numa", "--pid", "5", "--min-free", "1G", "--hysteresis", "0.3", "--rate-limit", "0"});
+  EXPECT_EQ(n.opts.command, "numa");
+  EXPECT_EQ(n.opts.min_free_bytes, 1ull << 30);
+  EXPECT_DOUBLE_EQ(n.opts.hysteresis, 0.3);
+  EXPECT_EQ(n.opts.rate_limit_bytes, 0u);
+}
+
+TEST(Options, MovingModeErrors) {
+  expect_usage_error({"tier", "--ppid", "1", "--watermark", "10:5"}, {"--watermark", "above"});
+  expect_usage_error({"tier", "--ppid", "1", "--watermark", "60"}, {"--watermark", "percentage"});
+  expect_usage_error({"tier", "--ppid", "1", "--watermark", "x"}, {"--watermark"});
+  expect_usage_error({"numa", "--ppid", "1", "--rate-limit", "5x"}, {"--rate-limit"});
+  expect_usage_error({"numa", "--ppid", "1", "--rate-limit", "1000"}, {"--rate-limit", "1M"});
+  expect_usage_error({"numa", "--ppid", "1", "--hysteresis", "1.5"}, {"--hysteresis"});
+  expect_usage_error({"numa", "--ppid", "1", "--min-free", "lots"}, {"--min-free"});
+  expect_usage_error({"tier", "--ppid", "1", "--min-heat", "0"}, {"--min-heat"});
+  expect_parse_error({"trace", "--ppid", "1", "--migrate"}, {"--migrate"});     // trace never moves
+  expect_parse_error({"numa", "--ppid", "1", "--tiers", "0:1"}, {"--tiers"});   // tier only
+}
+
 TEST(Options, Defaults) {
   Result r = expect_ok({"trace", "--ppid", "7"});
   const mb::Options& o = r.opts;
@@ -203,7 +245,6 @@ TEST(Options, ParseErrorsSetStatus2) {
   expect_parse_error({"trace", "--ppid", "1", "--interval", "abc"}, {"--interval", "abc"});
   expect_parse_error({"trace", "--ppid", "x"}, {"--ppid"});
   expect_parse_error({"trace", "--ppid", "1", "stray"}, {"stray"});
-  expect_parse_error({"trace", "--ppid", "1", "--ppid", "2"}, {"--ppid"});
   expect_parse_error({"trace", "--ppid"}, {"--ppid"});
   expect_parse_error({"bogus-command"}, {"bogus-command"});
 }
