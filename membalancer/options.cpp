@@ -150,6 +150,10 @@ void add_common(CLI::App* cmd, Options& o, RawOptions& raw) {
   cmd->add_option("--decay", o.decay, "Factor applied to page heat each interval, in (0, 1]")->capture_default_str();
   cmd->add_option("--ibs-period", o.ibs_period, "Ops between IBS samples")->capture_default_str();
   cmd->add_option("--pebs-period", o.pebs_period, "Loads between PEBS samples")->capture_default_str();
+  cmd->add_option("--record", o.record_path,
+                  "Also write every sample to FILE in the profiler's format (see 'profiler report'); never "
+                  "follows a symlink, never replaces a file without --force");
+  cmd->add_flag("--force", o.record_force, "Let --record replace an existing file");
   cmd->add_flag("--verbose,-v", o.verbose, "Print the topology, libbpf messages and per-interval details");
 }
 

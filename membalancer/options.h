@@ -61,6 +61,10 @@ struct Options {
   uint32_t observe_intervals = 5;          // intervals observed before deciding
   uint32_t reevaluate_intervals = 30;      // decide again this often (0: never)
 
+  // --record FILE: every sample also goes to a profile file (profiler format).
+  std::string record_path;
+  bool record_force = false;
+
   bool verbose = false;
   bool info = false;
 };

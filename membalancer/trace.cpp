@@ -11,6 +11,8 @@
 
 #include "membalancer/error.h"
 #include "membalancer/memory_backend.h"
+#include "membalancer/proc.h"
+#include "membalancer/profile_file.h"
 #include "membalancer/pipeline.h"
 #include "membalancer/process_backend.h"
 #include "membalancer/samplers.h"
@@ -20,6 +22,12 @@ namespace mb {
 namespace {
 
 bool g_verbose = false;
+
+uint64_t monotonic_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
 
 int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
   if (!g_verbose && level != LIBBPF_WARN) return 0;
@@ -118,12 +126,29 @@ int run_mode(const Options& opts) {
   cfg.max_tasks = opts.max_tasks;
   cfg.max_processes = opts.max_processes;
   cfg.verbose = opts.verbose;
+  cfg.stream_samples = !opts.record_path.empty();
+  if (cfg.stream_samples) cfg.sample_ring_bytes = 32u << 20;
   if (opts.mode == TrackMode::kCgroup) {
     struct stat st;
     if (stat(opts.cgroup.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
       throw UsageError("--cgroup " + opts.cgroup + ": not a directory");
   }
   auto collector = open_collector(opts, cfg, topo);
+  // --record: the same file `profiler record` writes.
+  std::unique_ptr<ProfileWriter> recording;
+  if (!opts.record_path.empty()) {
+    ProfileStart ps;
+    ps.sampler = collector->sampler().name;
+    ps.sampler_kind = collector->sampler().kind;
+    ps.topology = topo;
+    recording = std::make_unique<ProfileWriter>(opts.record_path, ps, opts.record_force);
+    const uint64_t now = monotonic_ns();
+    for (pid_t p : collector->tracked_processes()) {
+      recording->add_process(now, static_cast<uint32_t>(p), static_cast<uint32_t>(parent_of(p).value_or(0)), kProcSeen,
+                             process_name(p));
+      recording->add_maps(now, static_cast<uint32_t>(p), read_proc_maps(p));
+    }
+  }
 
   PipelineConfig pc;
   pc.max_pages = opts.max_pages;
@@ -173,7 +198,16 @@ int run_mode(const Options& opts) {
     collector->poll_process_events([&](const mb_proc_event& ev) {
       if (ev.type == MB_PROC_FORK) pipeline.process_forked(static_cast<pid_t>(ev.tgid));
       if (ev.type == MB_PROC_EXIT) pipeline.process_exited(static_cast<pid_t>(ev.tgid));
+      if (recording && ev.type == MB_PROC_FORK) {
+        recording->add_process(ev.time_ns, ev.tgid, ev.parent_tgid, kProcFork, process_name(static_cast<pid_t>(ev.tgid)));
+        recording->add_maps(ev.time_ns, ev.tgid, read_proc_maps(static_cast<pid_t>(ev.tgid)));
+      }
+      if (recording && ev.type == MB_PROC_EXIT) recording->add_process(ev.time_ns, ev.tgid, 0, kProcExit, "");
     });
+    if (recording) {
+      collector->poll_samples([&](const mb_sample& smp) { recording->add_sample(smp); });
+      recording->add_counters(monotonic_ns(), collector->counters());
+    }
     collector->drain_pages([&](const mb_page_slot& s) { pipeline.add_slot(s); });
     const double t_drain = elapsed();
     collector->drain_tasks(&tasks);
@@ -202,6 +236,14 @@ int run_mode(const Options& opts) {
     }
   }
   const std::string sampler_name = collector->sampler().name;
+  if (recording) {
+    collector->poll_samples([&](const mb_sample& smp) { recording->add_sample(smp); });
+    const auto c = collector->counters();
+    recording->finish(monotonic_ns(), c[MB_CTR_SAMPLES_LOST]);
+    if (opts.verbose)
+      std::fprintf(stderr, "membalancer: recorded %" PRIu64 " samples (%" PRIu64 " lost) to %s\n",
+                   recording->samples_written(), c[MB_CTR_SAMPLES_LOST], opts.record_path.c_str());
+  }
   collector.reset();  // detach before the summary: nothing more is counted
   Summary s = pipeline.summary();
   s.elapsed_s = elapsed();

@@ -253,3 +253,39 @@ TEST(TraceTree, AllModeSeesOthersButNotItself) {
   kill(w.pid, SIGTERM);
   wait_exit(w.pid, 30);
 }
+
+// `membalancer trace --record FILE` writes the profiler's format: every page
+// the workload faulted is a sample of its process, and the file is complete.
+TEST(TraceRecord, WritesTheProfilerFormat) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  Child w = touch_once(dir, "w", "16M", "report");
+  const std::string file = dir + "/trace.mbp";
+  Child mb = spawn({bin("membalancer"), "trace", "--pid", std::to_string(w.pid), "--sampler", "fault", "--interval",
+                    "200", "--display", "json", "--record", file},
+                   dir, "mb");
+  ASSERT_TRUE(wait_for([&] { return has_interval(mb.out_path); }, 30)) << slurp(mb.err_path);
+  touch(dir + "/start");
+  ASSERT_TRUE(wait_for([&] { return reports(dir + "/report").size() == 1; }, 30));
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  kill(mb.pid, SIGTERM);
+  ASSERT_EQ(wait_exit(mb.pid, 30), 0) << slurp(mb.err_path);
+  const uint64_t touched = reports(dir + "/report")[0]["pages_touched"];
+  Child rep = spawn({bin("profiler"), "report", file, "--by", "process", "--format", "json"}, dir, "rep");
+  ASSERT_EQ(wait_exit(rep.pid, 30), 0) << slurp(rep.err_path);
+  json r = json::parse(slurp(rep.out_path));
+  EXPECT_TRUE(r["profile"]["complete"].get<bool>());
+  EXPECT_EQ(r["profile"]["samples_lost"], 0);
+  ASSERT_EQ(r["processes"].size(), 1u) << r.dump();
+  EXPECT_EQ(r["processes"][0]["pid"], w.pid);
+  EXPECT_GE(r["processes"][0]["pages"].get<uint64_t>(), touched);
+  EXPECT_LE(r["processes"][0]["pages"].get<uint64_t>(), touched + touched / 100 + 16);
+  // A second run does not replace the file without --force.
+  Child again = spawn({bin("membalancer"), "trace", "--pid", std::to_string(w.pid), "--sampler", "fault",
+                       "--duration", "0.2", "--record", file},
+                      dir, "again");
+  EXPECT_EQ(wait_exit(again.pid, 30), 2);
+  EXPECT_NE(slurp(again.err_path).find("exists"), std::string::npos) << slurp(again.err_path);
+  kill(w.pid, SIGTERM);
+  wait_exit(w.pid, 10);
+}
