@@ -33,6 +33,11 @@ MemoryBackend::MemoryBackend(const Options& opts, Topology& topo)
     MoverConfig mc;
     mc.rate_limit_bytes_per_s = opts.rate_limit_bytes;
     mc.workers = static_cast<int>(opts.move_workers);
+    mc.on_failed = [this](pid_t pid, int, const std::vector<std::pair<uint64_t, int>>& failed) {
+      std::lock_guard<std::mutex> lock(failed_mu_);
+      for (auto& [addr, status] : failed)
+        failed_.emplace_back(mb_page_key(static_cast<uint32_t>(pid), addr >> MB_PAGE_SHIFT), status);
+    };
     mover_ = std::make_unique<Mover>(mc);
   }
   if (opts.verbose && tier_)
@@ -88,6 +93,23 @@ MigrationReport MemoryBackend::base_report(double elapsed_s) const {
 void MemoryBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& all_tracked, double elapsed_s,
                              IntervalReport& report) {
   PageTable& table = pipeline.table();
+  // Moves that failed (no room yet, page busy, gone): the page is where the
+  // kernel left it, and may be planned again without waiting for the
+  // cool-down; the failure itself is counted by the mover.
+  {
+    std::vector<std::pair<uint64_t, int>> failed;
+    {
+      std::lock_guard<std::mutex> lock(failed_mu_);
+      failed.swap(failed_);
+    }
+    for (auto& [key, status] : failed) {
+      cool_.forget(key);
+      if (PageEntry* e = table.find(key)) {
+        if (status >= 0) e->node = static_cast<uint16_t>(status);
+        else e->node_checked = 0;  // ask the kernel again when next sampled
+      }
+    }
+  }
   std::vector<pid_t> tracked;
   for (pid_t p : all_tracked)
     if (!only_ || only_->count(static_cast<uint32_t>(p))) tracked.push_back(p);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 
@@ -41,6 +42,11 @@ class MemoryBackend : public Backend {
   std::optional<TierPolicy> tier_;
   std::optional<NumaPolicy> numa_;
   CoolDown cool_;
+  // Pages the mover could not move (key, node it stayed on or -errno), from
+  // its workers; taken in at the next interval. Declared before the mover,
+  // which calls into them, so that they outlive it.
+  std::mutex failed_mu_;
+  std::vector<std::pair<uint64_t, int>> failed_;
   std::unique_ptr<Mover> mover_;
   ResidentScanner scanner_;
   ThreadCpuTracker cpu_tracker_;

@@ -213,9 +213,16 @@ void Mover::run_batch(Batch* b, MoveCounts* out, uint64_t* calls, double* thrott
   int err = errno;
   out->busy_s += since_s(t0);
   ++*calls;
+  std::vector<std::pair<uint64_t, int>> failed;
+  auto report_failed = [&] {
+    if (cfg_.on_failed && !failed.empty() && !b->nodes.empty()) cfg_.on_failed(b->pid, b->nodes[0], failed);
+  };
   if (r < 0) {  // the whole call failed: ESRCH (process gone), EPERM, ENOMEM...
     if (err <= 0) err = EIO;
     out->failed_by_errno[err] += b->base_pages;
+    if (cfg_.on_failed)
+      for (size_t i = 0; i < n; ++i) failed.emplace_back(reinterpret_cast<uint64_t>(b->addrs[i]), -err);
+    report_failed();
     return;
   }
   // Statuses the kernel left unwritten (it stopped after a failed migration
@@ -245,10 +252,13 @@ void Mover::run_batch(Batch* b, MoveCounts* out, uint64_t* calls, double* thrott
       out->bytes_moved += w * kBasePageBytes;
     } else if (s >= 0) {
       out->failed_by_errno[kElsewhere] += w;
+      if (cfg_.on_failed) failed.emplace_back(reinterpret_cast<uint64_t>(b->addrs[i]), s);
     } else {
       out->failed_by_errno[-s] += w;
+      if (cfg_.on_failed) failed.emplace_back(reinterpret_cast<uint64_t>(b->addrs[i]), s);
     }
   }
+  report_failed();
 }
 
 void Mover::worker() {

@@ -101,6 +101,10 @@ struct MoverConfig {
   // fit whole is refused.
   size_t queue_pages = 1 << 20;
   int workers = 1;  // threads calling move_pages; < 1 counts as 1
+  // Told of the pages of each batch that did not move (status: the node the
+  // kernel left the page on, or -errno), from a worker thread, so that a
+  // policy can forget them as moved. Optional.
+  std::function<void(pid_t pid, int target, const std::vector<std::pair<uint64_t, int>>& failed)> on_failed;
 };
 
 class Mover {

@@ -60,6 +60,8 @@ class CoolDown {
     return it != moved_.end() && now - it->second < intervals_;
   }
   void moved(uint64_t key, uint32_t now) { moved_[key] = now; }
+  // The move did not happen: the page may be planned again at once.
+  void forget(uint64_t key) { moved_.erase(key); }
   // Forgets expired entries (call every few intervals to keep it bounded).
   void expire(uint32_t now);
   size_t size() const { return moved_.size(); }

@@ -190,6 +190,30 @@ TEST(Mover, PerPageErrnosAreCountedEach) {
   EXPECT_EQ(mb::move_failure_name(EBUSY), "EBUSY");
 }
 
+// The pages that did not move reach on_failed with the kernel's status, so a
+// policy can plan them again; moved pages do not.
+TEST(Mover, FailedPagesAreReported) {
+  Fake fake;
+  fake.rule = Fake::kMixed;
+  mb::MoverConfig cfg = unlimited(64);
+  std::mutex mu;
+  std::map<int, int> by_status;  // status -> pages
+  cfg.on_failed = [&](pid_t pid, int target, const std::vector<std::pair<uint64_t, int>>& failed) {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(pid, 10);
+    EXPECT_EQ(target, 1);
+    for (auto& [addr, status] : failed) {
+      EXPECT_EQ(addr % 4096, 0u);
+      ++by_status[status];
+    }
+  };
+  Mover m(cfg, fake.fn());
+  m.submit(req(10, 0, 100, 1));
+  m.wait_idle();
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(by_status, (std::map<int, int>{{-ENOENT, 20}, {-EFAULT, 20}, {-EBUSY, 20}, {-ENOMEM, 20}}));
+}
+
 TEST(Mover, PageOnAnotherNodeCountsAsElsewhere) {
   // The kernel reports page i on node 2 when i is odd (not the target 1).
   auto fn = [](pid_t, unsigned long n, void**, const int* nodes, int* status, int) -> long {
