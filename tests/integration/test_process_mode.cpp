@@ -56,7 +56,9 @@ TEST(ProcessMode, BadOptionsAreOneLineErrors) {
 }
 
 TEST(ProcessMode, ScriptsCheckPpid) {
-  for (const char* s : {"scripts/run_process_balancer.sh", "scripts/run_process_profiler.sh", "scripts/run_autotune.sh"}) {
+  // The scripts sit next to bin/ (in a checkout and in the VM guest).
+  for (const std::string& s : {bin("../scripts/run_process_balancer.sh"), bin("../scripts/run_process_profiler.sh"),
+                               bin("../scripts/run_autotune.sh")}) {
     Result r = run({s});
     EXPECT_EQ(r.status, 2) << s;
     EXPECT_NE(r.err.find("usage:"), std::string::npos) << s << ": " << r.err;

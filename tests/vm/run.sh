@@ -225,9 +225,13 @@ bins=()
 for f in "${MB_VM_BIN:-$repo/bin}"/*; do
 	[ -f "$f" ] && [ -x "$f" ] || continue
 	case $(basename "$f") in unit_tests) continue ;; esac  # integration_tests also runs in guests
-	# Debug info is most of their size; the guest does not need it.
-	objcopy --strip-debug "$f" "$rootfs/opt/membalancer/bin/$(basename "$f")" 2>/dev/null ||
-		cp -L "$f" "$rootfs/opt/membalancer/bin/"
+	# Debug info is most of their size; the guest does not need it, except in
+	# the symbolisation test's program (file:line).
+	case $(basename "$f") in
+	symtest | libsymtest.so) cp -L "$f" "$rootfs/opt/membalancer/bin/" ;;
+	*) objcopy --strip-debug "$f" "$rootfs/opt/membalancer/bin/$(basename "$f")" 2>/dev/null ||
+		cp -L "$f" "$rootfs/opt/membalancer/bin/" ;;
+	esac
 	bins+=("$f")
 done
 copy_libs "${bins[@]}"
