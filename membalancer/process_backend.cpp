@@ -15,6 +15,17 @@ uint64_t total(const std::map<int, uint64_t>& m) {
   return s;
 }
 
+// The part of a mode's thread report that comes from the interval's sample.
+ThreadReport thread_report(const char* mode, bool migrate, const ThreadSample& sample) {
+  ThreadReport t;
+  t.mode = mode;
+  t.migrate = migrate;
+  t.per_thread = sample.per_thread;
+  t.shares = node_shares(sample.cpu_ticks_by_node, sample.mem_by_node);
+  t.threads = sample.threads.size();
+  return t;
+}
+
 }  // namespace
 
 ThreadSample build_thread_sample(const std::vector<ThreadCpu>& cpu, const std::vector<ThreadGrowth>& growth,
@@ -177,12 +188,7 @@ void ProcessBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& trac
   const ThreadSample sample = sampler_.sample(pipeline, tracked, topo_);
   balancer_.update_loads();
   balancer_.forget_gone(sample);
-  ThreadReport t;
-  t.mode = "process";
-  t.migrate = opts_.migrate;
-  t.per_thread = sample.per_thread;
-  t.shares = node_shares(sample.cpu_ticks_by_node, sample.mem_by_node);
-  t.threads = sample.threads.size();
+  ThreadReport t = thread_report("process", opts_.migrate, sample);
   if (!sample.baseline) balancer_.balance(sample, report.interval, {}, t);
   balancer_.totals(t);
   report.thread_balance = std::move(t);
@@ -252,12 +258,7 @@ void AutotuneBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& tra
     observer_.end_interval();
   }
 
-  ThreadReport t;
-  t.mode = "autotune";
-  t.migrate = opts_.migrate;
-  t.per_thread = sample.per_thread;
-  t.shares = node_shares(sample.cpu_ticks_by_node, sample.mem_by_node);
-  t.threads = sample.threads.size();
+  ThreadReport t = thread_report("autotune", opts_.migrate, sample);
   if (observer_.ready() && (decided_at_ == 0 || (R && now - decided_at_ >= R))) {
     const auto decisions = observer_.decide(node_cpus_, tune_cfg_);
     decisions_.clear();
