@@ -26,6 +26,17 @@ ThreadReport thread_report(const char* mode, bool migrate, const ThreadSample& s
   return t;
 }
 
+// A mode's last thread report: the run's totals, after every affinity it
+// changed has been restored.
+ThreadReport stopped_report(const char* mode, bool migrate, ThreadBalancer& balancer) {
+  ThreadReport t;
+  t.mode = mode;
+  t.migrate = migrate;
+  balancer.totals(t);
+  balancer.restore(t);
+  return t;
+}
+
 }  // namespace
 
 ThreadSample build_thread_sample(const std::vector<ThreadCpu>& cpu, const std::vector<ThreadGrowth>& growth,
@@ -195,12 +206,7 @@ void ProcessBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& trac
 }
 
 void ProcessBackend::stop(Summary& summary) {
-  ThreadReport t;
-  t.mode = "process";
-  t.migrate = opts_.migrate;
-  balancer_.totals(t);
-  balancer_.restore(t);
-  summary.thread_balance = std::move(t);
+  summary.thread_balance = stopped_report("process", opts_.migrate, balancer_);
 }
 
 // ---- autotune --------------------------------------------------------------------------
@@ -289,11 +295,7 @@ void AutotuneBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& tra
 }
 
 void AutotuneBackend::stop(Summary& summary) {
-  ThreadReport t;
-  t.mode = "autotune";
-  t.migrate = opts_.migrate;
-  balancer_.totals(t);
-  balancer_.restore(t);
+  ThreadReport t = stopped_report("autotune", opts_.migrate, balancer_);
   t.decisions = decisions_;
   t.autotune_state = decided_at_ ? "last decision at interval " + std::to_string(decided_at_) : "never decided";
   summary.thread_balance = std::move(t);

@@ -55,6 +55,8 @@ class HeldChild {
       std::vector<char*> args;
       for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
       args.push_back(nullptr);
+      // `profiler record -- COMMAND` starts the user's command (issue 6); the
+      // daemon, membalancer, never runs a program.
       execvp(args[0], args.data());
       std::fprintf(stderr, "profiler: %s: %s\n", argv[0].c_str(), std::strerror(errno));
       _exit(127);
