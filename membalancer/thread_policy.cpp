@@ -317,10 +317,13 @@ TuneDecision autotune_decide(const ProcessProfile& p, const std::map<int, int>& 
   d.tgid = p.tgid;
   std::map<int, uint64_t> cpu, mem;
   uint64_t local = 0, judged = 0;
+  uint64_t busiest = 0;
+  for (const auto& t : p.threads) busiest = std::max(busiest, sum(t.cpu));
   for (const auto& t : p.threads) {
     for (const auto& [n, v] : t.cpu) cpu[n] += v;
     for (const auto& [n, v] : t.mem) mem[n] += v;
-    if (sum(t.cpu)) ++d.active_threads;
+    const uint64_t c = sum(t.cpu);
+    if (c && static_cast<double>(c) >= cfg.active_share * static_cast<double>(busiest)) ++d.active_threads;
     int home = argmax(t.cpu);
     if (home >= 0 && !t.mem.empty()) {
       local += at(t.mem, home);

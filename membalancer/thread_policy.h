@@ -194,6 +194,10 @@ struct AutotuneConfig {
   double local_ok = 0.8;          // >= this share of local accesses: nothing to do
   double mem_concentrated = 0.7;  // threads: >= this share of memory on one node ...
   double threads_elsewhere = 0.5; // ... and < this share of CPU on that node
+  // A thread is active when it used at least this share of the busiest
+  // thread's CPU time: a main thread that only wakes now and then does not
+  // need a CPU of its own on the target node.
+  double active_share = 0.2;
 };
 
 struct TuneDecision {
@@ -207,7 +211,7 @@ struct TuneDecision {
   double cpu_share = 0.0;
   double cpu_on_mem_node = 0.0;
   double local_share = 0.0;   // accesses that hit the node their thread runs on
-  size_t active_threads = 0;  // threads with CPU weight
+  size_t active_threads = 0;  // threads with CPU time >= active_share of the busiest
 };
 
 // The rule, in order:
@@ -219,7 +223,8 @@ struct TuneDecision {
 //      process distributions (sum over n of cpu%(n) x mem%(n)) when threads
 //      have no mem of their own.
 //   3. memory >= mem_concentrated on node M, and < threads_elsewhere of the CPU
-//      on M: kThreads when M has CPUs and at least as many as active threads;
+//      on M: kThreads when M has CPUs and at least as many as active threads
+//      (CPU time >= active_share of the busiest thread's);
 //      otherwise kMemory (threads cannot all go there).
 //   4. Otherwise kMemory: threads spread or memory spread, and misplaced.
 // node_cpus: node -> number of CPUs (missing or 0: memory-only).

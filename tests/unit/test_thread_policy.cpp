@@ -330,6 +330,7 @@ TEST(ThreadPolicy, NodeSharesReport) {
 // ---- autotune ----
 
 const std::map<int, int> kCpus = {{0, 4}, {1, 4}, {2, 0}};
+const std::map<int, int> kCpus2 = {{0, 2}, {1, 2}};
 
 mb::ProcessProfile profile(std::vector<mb::ThreadDistribution> ts) {
   mb::ProcessProfile p;
@@ -372,6 +373,21 @@ TEST(Autotune, MemoryOnCpulessNodeOrTooManyThreadsMovesMemory) {
   EXPECT_EQ(d.choice, mb::TuneChoice::kMemory);
   EXPECT_EQ(d.active_threads, 6u);
   EXPECT_NE(d.why.find("6 active threads > 4 CPUs"), std::string::npos) << d.why;
+}
+
+TEST(Autotune, AMainThreadThatBarelyRunsIsNotActive) {
+  // Two busy workers on node 0, memory on node 1 (2 CPUs); the main thread ran
+  // a little (a wake-up, a report): still two active threads -> move threads.
+  auto p = profile({{1, {{0, 100}}, {{1, 500}}}, {2, {{0, 90}}, {{1, 550}}}, {3, {{0, 19}}, {}}});
+  auto d = mb::autotune_decide(p, kCpus2, {});
+  EXPECT_EQ(d.active_threads, 2u);
+  EXPECT_EQ(d.choice, mb::TuneChoice::kThreads) << d.why;
+  // At a fifth of the busiest thread's time it counts: three threads, two CPUs.
+  p = profile({{1, {{0, 100}}, {{1, 500}}}, {2, {{0, 90}}, {{1, 550}}}, {3, {{0, 20}}, {}}});
+  d = mb::autotune_decide(p, kCpus2, {});
+  EXPECT_EQ(d.active_threads, 3u);
+  EXPECT_EQ(d.choice, mb::TuneChoice::kMemory) << d.why;
+  EXPECT_NE(d.why.find("3 active threads > 2 CPUs"), std::string::npos) << d.why;
 }
 
 TEST(Autotune, Undecided) {

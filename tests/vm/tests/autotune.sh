@@ -20,6 +20,8 @@ wait_allowed() {
 	[ "$(allowed $1 $2)" = "$3" ]
 }
 decision() { grep -o "\"decisions\":\[[^]]*\]" "$1" | tail -1; }
+# Every distinct decision of a run, in order (what a failure needs explained).
+decisions() { grep -o "\"decisions\":\[[^]]*\]" "$1" | uniq | cut -c1-300; }
 
 # ---- 1: threads ----
 start_mx --size 64M --hot-size 16M --threads 2 --cpu-node 0 --bind-node 1 --thp off
@@ -29,7 +31,7 @@ $S/run_autotune.sh $MX_PID --sampler abit --interval 500 --observe 4 --display j
 mb=$!
 wait_allowed $MX_PID $W1 2-3 90; r1=$?
 wait_allowed $MX_PID $W2 2-3 30; r2=$?
-echo "decision: $(decision /tmp/at1.json | cut -c1-300)"
+decisions /tmp/at1.json
 check "autotune chose to move the threads" grep -q "\"pid\":$MX_PID,\"choice\":\"threads\"" /tmp/at1.json
 check "worker $W1 moved to node 1's CPUs ($(allowed $MX_PID $W1))" [ $r1 -eq 0 ]
 check "worker $W2 moved to node 1's CPUs ($(allowed $MX_PID $W2))" [ $r2 -eq 0 ]
@@ -49,7 +51,7 @@ check "the hot range starts on node 1" [ "$(on_node $MX_PID $hot $HOT 1)" -ge $(
 $S/run_autotune.sh $MX_PID --sampler abit --interval 500 --observe 4 --display json > /tmp/at2.json 2> /tmp/at2.err &
 mb=$!
 t=$(wait_on_node $MX_PID $hot $HOT 0 90 120)
-echo "decision: $(decision /tmp/at2.json | cut -c1-300)"
+decisions /tmp/at2.json
 echo "hot range 90% on node 0 after: $t s"
 check "autotune chose to move the memory" grep -q "\"pid\":$MX_PID,\"choice\":\"memory\"" /tmp/at2.json
 check "90% of the hot range moved to node 0 (took $t s)" [ "$t" != timeout ]
