@@ -1,4 +1,5 @@
-// profiler: record, report and draw memory-access profiles (docs/profiler.md).
+// profiler: record, report and draw memory-access profiles, or synthesise
+// them (docs/profiler.md).
 // Thin: parses the command line and calls profiler/*.cpp.
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -18,6 +19,7 @@
 #include "profiler/heatmap.h"
 #include "profiler/record.h"
 #include "profiler/report.h"
+#include "profiler/synth.h"
 
 namespace {
 
@@ -77,7 +79,8 @@ int run(int argc, char** argv) {
   }
 
   CLI::App app{"profiler: record which memory a process tree touches (sampled with eBPF), then report it by node,\n"
-               "process, region, page and code, or draw it as a heatmap. Files: docs/profile-format.md."};
+               "process, region, page and code, or draw it as a heatmap; or synthesise a deterministic trace (synth).\n"
+               "Files: docs/profile-format.md."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "profiler (membalancer) profile format " + std::to_string(kProfileVersion));
 
@@ -131,6 +134,37 @@ int run(int argc, char** argv) {
   hm->add_option("--height", ho.rows, "address bins (about)")->default_str("160")->check(CLI::Range(8, 4000));
   hm->add_flag("--force", hm_force, "replace OUT if it exists");
 
+  // synth: options as text where they take sizes or need "was it given".
+  prof::SynthConfig sc;
+  std::string sy_pattern, sy_footprint, sy_hot, sy_fast, sy_out;
+  double sy_share = 0, sy_skew = 0;
+  bool sy_force = false;
+  CLI::App* sy =
+      app.add_subcommand("synth", "Write a deterministic synthetic trace (gups, hotset, zipf, phase) as a profile");
+  sy->add_option("--pattern", sy_pattern, "gups | hotset | zipf | phase")->required();
+  sy->add_option("--footprint", sy_footprint, "bytes of memory accessed, whole 4K pages (e.g. 1G)")->required();
+  // CLI11 would wrap "-5" around into a huge unsigned number: digits only.
+  const CLI::Validator whole([](std::string& v) {
+    return !v.empty() && v.find_first_not_of("0123456789") == std::string::npos ? std::string()
+                                                                                : "'" + v + "' is not a whole number";
+  }, "UINT");
+  sy->add_option("--samples", sc.samples, "number of samples")->required()->check(whole);
+  sy->add_option("--seed", sc.seed, "PRNG seed: the same arguments give the same file")->default_str("1")->check(whole);
+  auto* o_hot = sy->add_option("--hot-size", sy_hot, "hotset, phase: bytes of the hot set (default footprint/10)");
+  auto* o_share =
+      sy->add_option("--hot-share", sy_share, "hotset, phase: fraction of samples sent to the hot set (default 0.9)");
+  auto* o_skew = sy->add_option("--skew", sy_skew, "zipf: exponent s of P(rank r) ~ 1/r^s (default 0.99)");
+  sy->add_option("--rate", sc.rate, "samples per second of trace time")->default_str("1000000")->check(whole);
+  auto* o_fast = sy->add_option("--fast", sy_fast, "node 0 size, for first-touch placement (default footprint/4)");
+  sy->add_option("--tgid", sc.tgid, "process id of the samples")->default_str("1000")->check(whole);
+  sy->add_option("-o,--output", sy_out, "the profile file to create")->required();
+  sy->add_flag("--force", sy_force, "replace FILE if it exists (a symlink is never followed)");
+  sy->footer("Usage: profiler synth --pattern gups|hotset|zipf|phase --footprint SIZE --samples N [--seed S] -o FILE\n"
+             "gups: uniform over the pages; hotset: --hot-share of the samples to a hot range, the rest uniform;\n"
+             "zipf: page ranks Zipf(--skew), ranks scattered over the footprint; phase: hotset whose hot range\n"
+             "moves to another, non-overlapping one for the second half of the samples.\n"
+             "Topology: node 0 (CPUs 0-1, --fast bytes), node 1 (no CPUs, the footprint). Details: docs/profiler.md.");
+
   try {
     app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::CallForHelp& e) {
@@ -172,6 +206,18 @@ int run(int argc, char** argv) {
     prof::print_report(stdout, reader, agg, rep);
     std::fflush(stdout);
     return reader.ok() ? kExitOk : damaged(reader);
+  }
+  if (sy->parsed()) {
+    sc.pattern = prof::parse_synth_pattern(sy_pattern);
+    sc.footprint_bytes = parse_size(sy_footprint, "--footprint");
+    if (o_hot->count()) sc.hot_bytes = parse_size(sy_hot, "--hot-size");
+    if (o_fast->count()) sc.fast_bytes = parse_size(sy_fast, "--fast");
+    if (o_share->count()) sc.hot_share = sy_share;
+    if (o_skew->count()) sc.skew = sy_skew;
+    prof::SynthPlan plan = prof::plan_synth(sc);
+    prof::SynthStats st = prof::write_synth_profile(plan, sy_out, sy_force);
+    std::fprintf(stderr, "profiler: %s\n", prof::synth_summary(plan, st, sy_out).c_str());
+    return kExitOk;
   }
   if (hm->parsed()) {
     bool png = hm_out.size() > 4 && hm_out.compare(hm_out.size() - 4, 4, ".png") == 0;

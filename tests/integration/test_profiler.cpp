@@ -210,3 +210,101 @@ TEST(Profiler, TruncatedRecordingIsReportedUpToTheDamage) {
   EXPECT_NE(rep.err.find("offset "), std::string::npos) << rep.err;
   EXPECT_NE(rep.out.find("Hottest regions"), std::string::npos) << rep.out;  // what was readable
 }
+
+// profiler synth (no root needed): a hotset trace written as a profile, read
+// back by `profiler report`: the hottest regions are the hot range the
+// command announced, on the fast node, in the one anonymous mapping; the
+// same arguments give the same bytes.
+TEST(Profiler, SynthHotsetReportsItsHotRange) {
+  std::string dir = temp_dir();
+  std::string prof = dir + "/h.prof";
+  const std::vector<std::string> args = {"synth", "--pattern", "hotset", "--footprint", "256M", "--hot-size", "16M",
+                                         "--samples", "200000", "--seed", "3"};
+  auto cmd = [&](const std::string& out, std::vector<std::string> extra = {}) {
+    std::vector<std::string> v = {bin("profiler")};
+    v.insert(v.end(), args.begin(), args.end());
+    v.insert(v.end(), {"-o", out});
+    v.insert(v.end(), extra.begin(), extra.end());
+    return v;
+  };
+  Ran r = run(cmd(prof), dir, "synth");
+  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_EQ(lines_of(r.err).size(), 1u) << r.err;
+  // "...; hot set 0xSTART-0xEND; ..."
+  size_t at = r.err.find("hot set 0x");
+  ASSERT_NE(at, std::string::npos) << r.err;
+  size_t dash = r.err.find('-', at);
+  const uint64_t hot = std::stoull(r.err.substr(at + 8), nullptr, 16);
+  const uint64_t hot_end = std::stoull(r.err.substr(dash + 1), nullptr, 16);
+  EXPECT_EQ(hot_end - hot, 16u << 20) << r.err;
+  EXPECT_EQ(hot % 4096, 0u);
+  EXPECT_GE(hot, 0x7f0000000000u);
+  EXPECT_LE(hot_end, 0x7f0000000000u + (256u << 20));
+  struct stat st;
+  ASSERT_EQ(stat(prof.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u);
+
+  // 16 MiB at a page-aligned offset touches 8 or 9 regions of 2 MiB: the
+  // top 8 are all in the hot range.
+  Ran rep = run({bin("profiler"), "report", "--by", "region", "--top", "8", "--format", "json", prof}, dir, "report");
+  ASSERT_EQ(rep.status, 0) << rep.err;
+  json j = json::parse(rep.out);
+  EXPECT_EQ(j["profile"]["sampler"], "synth:hotset");
+  EXPECT_EQ(j["profile"]["samples"], 200000);
+  EXPECT_EQ(j["profile"]["complete"], true);
+  ASSERT_EQ(j["regions"].size(), 8u) << rep.out;
+  for (const auto& g : j["regions"]) {
+    const uint64_t start = hex(g["start"]), end = hex(g["end"]);
+    EXPECT_LT(start, hot_end) << g.dump();
+    EXPECT_GT(end, hot) << g.dump();
+    EXPECT_EQ(g["pid"], 1000);
+    EXPECT_EQ(g["name"], "synth-hotset");
+    EXPECT_EQ(g["node"], "0") << g.dump();  // first touched while the fast node had room
+    EXPECT_EQ(g["mapping"], "anon");
+  }
+  const uint64_t top = hex(j["regions"][0]["start"]);
+  EXPECT_GE(top, hot & ~((2ull << 20) - 1));
+
+  // Deterministic: the same arguments, the same bytes. The file exists now:
+  // replaced only with --force.
+  Ran again = run(cmd(dir + "/h2.prof"), dir, "again");
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_EQ(slurp(prof), slurp(dir + "/h2.prof"));
+  Ran exists = run(cmd(prof), dir, "exists");
+  EXPECT_EQ(exists.status, 2);
+  EXPECT_NE(exists.err.find("--force"), std::string::npos) << exists.err;
+  Ran forced = run(cmd(prof, {"--force"}), dir, "forced");
+  EXPECT_EQ(forced.status, 0) << forced.err;
+}
+
+TEST(Profiler, SynthBadInputIsOneLineAndStatus2) {
+  std::string dir = temp_dir();
+  std::string prof = dir + "/bad.prof";
+  struct Case {
+    std::vector<std::string> args;
+    std::string names;
+  };
+  const std::vector<Case> cases = {
+      {{"--pattern", "phase", "--footprint", "64M", "--hot-size", "40M", "--samples", "10"}, "--hot-size"},
+      {{"--pattern", "random", "--footprint", "64M", "--samples", "10"}, "--pattern"},
+      {{"--pattern", "gups", "--footprint", "1K", "--samples", "10"}, "--footprint"},
+      {{"--pattern", "zipf", "--footprint", "64M", "--skew", "0", "--samples", "10"}, "--skew"},
+      {{"--pattern", "hotset", "--footprint", "64M", "--hot-share", "1.5", "--samples", "10"}, "--hot-share"},
+      {{"--pattern", "gups", "--footprint", "64M", "--samples", "0"}, "--samples"},
+      {{"--pattern", "gups", "--footprint", "64M", "--samples", "-3"}, "--samples"},
+      {{"--pattern", "gups", "--footprint", "64M", "--samples", "10", "--rate", "0"}, "--rate"},
+  };
+  int i = 0;
+  for (const auto& c : cases) {
+    std::vector<std::string> v = {bin("profiler"), "synth"};
+    v.insert(v.end(), c.args.begin(), c.args.end());
+    v.insert(v.end(), {"-o", prof});
+    Ran r = run(v, dir, "bad" + std::to_string(i++));
+    EXPECT_EQ(r.status, 2) << c.names << ": " << r.err;
+    EXPECT_EQ(lines_of(r.err).size(), 1u) << r.err;
+    EXPECT_NE(r.err.find(c.names), std::string::npos) << r.err;
+    EXPECT_FALSE(file_exists(prof)) << c.names;
+  }
+  Ran help = run({bin("profiler"), "--help"}, dir, "help");
+  EXPECT_NE(help.out.find("synth"), std::string::npos);
+}
