@@ -1,0 +1,561 @@
+// The comparison policies of `profiler whatif` and its oracle; the rules and
+// where their knobs come from are at the top of sim_policies.h.
+#include "profiler/sim_policies.h"
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <optional>
+#include <utility>
+
+#include "membalancer/flat_map.h"
+
+namespace mb {
+namespace {
+
+uint64_t base_pages(bool huge) { return huge ? kBasePagesPerHuge : 1; }
+
+// What a policy remembers of a page it has seen sampled. Fields a policy
+// does not use stay 0.
+struct SimPage {
+  uint64_t key = 0;
+  int32_t node = -1;       // as of its last sample or of this policy's last move of it
+  uint32_t last_seen = 0;  // interval of its last sample
+  uint32_t since = 0;      // memtierd-age: first interval of the current run of sampled intervals
+  uint32_t count = 0;      // memtis: access count, halved at each cooling
+  uint32_t moved = 0;      // interval of this policy's last move of it
+  bool huge = false;
+  uint64_t pages() const { return base_pages(huge); }
+};
+
+// The pages a policy has seen, dense, with a hash index by key. Iteration is
+// over the vector (the order pages were first seen); every decision sorts
+// with the key as the last tie-break, so that order never shows.
+//
+// A page's node is read from the model when it is first seen and then kept
+// up to date by the policy's own moves (one hash lookup per page saved on
+// every sample and move): the model must be the policy's own, the engine
+// only placing new pages in it (sim_policies.h).
+class PageBook {
+ public:
+  // The indexes of the pages of `counts`, in its order, created on first
+  // sight with their node from the model (`fresh` set for those).
+  std::vector<uint32_t> touch(const std::vector<PageCount>& counts, const PlacementModel& model,
+                              std::vector<bool>* fresh = nullptr) {
+    constexpr size_t kAhead = 8;  // hash lookups in flight: a 1M-page index is far bigger than the caches
+    std::vector<uint32_t> out(counts.size());
+    if (fresh) fresh->assign(counts.size(), false);
+    for (size_t i = 0; i < counts.size(); ++i) {
+      if (i + kAhead < counts.size()) index_.prefetch(counts[i + kAhead].key);
+      const PageCount& c = counts[i];
+      uint32_t& slot = index_[c.key];  // index + 1; 0 = absent
+      if (slot == 0) {
+        SimPage p;
+        p.key = c.key;
+        p.huge = c.huge;
+        p.node = model.node_of(c.key);
+        pages_.push_back(p);
+        slot = static_cast<uint32_t>(pages_.size());
+        if (fresh) (*fresh)[i] = true;
+      }
+      out[i] = slot - 1;
+    }
+    return out;
+  }
+  // Starts loading page i into the cache.
+  void prefetch(uint32_t i) const { __builtin_prefetch(&pages_[i], 1); }
+  SimPage& operator[](uint32_t i) { return pages_[i]; }
+  const std::vector<SimPage>& all() const { return pages_; }
+  std::vector<SimPage>& all() { return pages_; }
+
+ private:
+  FlatMap<uint64_t, uint32_t, U64KeyOps> index_;
+  std::vector<SimPage> pages_;
+};
+
+// A page in a candidate list: its order (`rank`, then key, ascending) is in
+// the entry itself, so sorting never chases pointers into the book.
+struct Ranked {
+  uint64_t rank;
+  uint64_t key;
+  uint32_t page;  // index in the PageBook
+};
+inline bool operator<(const Ranked& a, const Ranked& b) { return a.rank != b.rank ? a.rank < b.rank : a.key < b.key; }
+
+// Items in ascending order, sorted only as far as they are taken: chunks
+// selected with nth_element and sorted, doubling from 1024, so taking k of
+// n costs O(n + k log k).
+template <typename T>
+class LazyOrder {
+ public:
+  explicit LazyOrder(std::vector<T> items) : items_(std::move(items)) {}
+  // The next item, or nullptr when none is left.
+  const T* peek() {
+    if (pos_ == sorted_) {
+      if (pos_ == items_.size()) return nullptr;
+      const size_t end = std::min(items_.size(), pos_ + chunk_);
+      if (end < items_.size()) std::nth_element(items_.begin() + pos_, items_.begin() + end, items_.end());
+      std::sort(items_.begin() + pos_, items_.begin() + end);
+      sorted_ = end;
+      chunk_ *= 2;
+    }
+    return &items_[pos_];
+  }
+  void pop() { ++pos_; }
+
+ private:
+  std::vector<T> items_;
+  size_t pos_ = 0, sorted_ = 0, chunk_ = 1024;
+};
+
+// One interval's moves: the budget, the counters, the model.
+class Mover {
+ public:
+  Mover(const SimContext& ctx, PlacementModel& model, uint64_t& promoted, uint64_t& demoted)
+      : ctx_(ctx), model_(model), promoted_(promoted), demoted_(demoted), left_(ctx.budget_pages) {}
+
+  uint64_t fast_capacity() const { return model_.capacity_pages(ctx_.fast_node); }
+  uint64_t fast_free() const {
+    const uint64_t cap = fast_capacity(), used = model_.used_pages(ctx_.fast_node);
+    return cap > used ? cap - used : 0;
+  }
+  bool affords(uint64_t pages) const { return ctx_.budget_pages == 0 || left_ >= pages; }
+  bool exhausted() const { return ctx_.budget_pages != 0 && left_ == 0; }
+
+  // Moves a page from `from` (where it is) to the fast node / from the fast
+  // node to the slow node; false (nothing changes) when it is already there,
+  // the budget does not cover it or the model refuses (target full).
+  bool promote(uint64_t key, bool huge, int from) { return move(key, huge, from, ctx_.fast_node, promoted_); }
+  bool demote(uint64_t key, bool huge, int from) {
+    return from == ctx_.fast_node && move(key, huge, from, ctx_.slow_node, demoted_);
+  }
+  bool promote(SimPage& p) { return track(p, promote(p.key, p.huge, p.node), ctx_.fast_node); }
+  bool demote(SimPage& p) { return track(p, demote(p.key, p.huge, p.node), ctx_.slow_node); }
+
+  // Demotes pages from `victims` (coldest first) until `pages` base pages
+  // are free on the fast node, demoting only while the budget also covers
+  // the `pages` of the promotion that follows. False when the victims or
+  // the budget run out first.
+  bool make_room(uint64_t pages, PageBook& book, LazyOrder<Ranked>& victims) {
+    while (fast_free() < pages) {
+      const Ranked* v = victims.peek();
+      if (!v) return false;
+      SimPage& p = book[v->page];
+      if (!affords(pages + p.pages())) return false;
+      victims.pop();
+      demote(p);  // false: no longer on the fast node; try the next one
+    }
+    return true;
+  }
+
+ private:
+  bool move(uint64_t key, bool huge, int from, int to, uint64_t& counter) {
+    const uint64_t n = base_pages(huge);
+    if (!affords(n) || from < 0 || from == to || !model_.move(key, to)) return false;
+    if (ctx_.budget_pages) left_ -= n;
+    counter += n;
+    return true;
+  }
+  bool track(SimPage& p, bool moved, int to) {
+    if (moved) {
+      p.node = to;
+      p.moved = ctx_.interval;
+    }
+    return moved;
+  }
+
+  const SimContext& ctx_;
+  PlacementModel& model_;
+  uint64_t& promoted_;
+  uint64_t& demoted_;
+  uint64_t left_;
+};
+
+// ---- amd-topk -------------------------------------------------------------------
+
+class AmdTopk final : public SimPolicy {
+ public:
+  explicit AmdTopk(const AmdTopkConfig& cfg) : cfg_(cfg) {}
+  std::string name() const override { return "amd-topk"; }
+  std::string describe() const override {
+    return "our re-implementation of the AMD resource-optimizer prototype's published tier rule: each interval alone, "
+           "the top " + std::to_string(cfg_.promote_pct) + "% of the pages sampled on the slow node are promoted while the "
+           "fast node had >= " + std::to_string(cfg_.min_free_pct) + "% free at the interval's start; demotions = "
+           "promotions x " + std::to_string(cfg_.demote_pct) + "/" + std::to_string(cfg_.promote_pct) +
+           ", coldest pages sampled on the fast node, at most " + std::to_string(cfg_.demote_pct) +
+           "% of them; unsampled pages never move";
+  }
+
+  void interval(const SimContext& ctx, const std::vector<PageCount>& counts, PlacementModel& model) override {
+    Mover mv(ctx, model, promoted_, demoted_);
+    struct Sampled {
+      PageCount c;
+      int node;
+    };
+    std::vector<Sampled> slow, fast;
+    uint64_t samples = 0;
+    for (const auto& c : counts) {
+      samples += c.accesses;
+      const int node = model.node_of(c.key);
+      if (node == ctx.fast_node) fast.push_back({c, node});
+      else if (node >= 0) slow.push_back({c, node});
+    }
+    // The prototype reads free memory before a round: one verdict for all.
+    const uint64_t cap = mv.fast_capacity();
+    const bool room = cap > 0 && mv.fast_free() * 100 >= uint64_t{cfg_.min_free_pct} * cap;
+
+    // Promotion: the top k of the slow node's sampled pages, hottest first.
+    const size_t k = slow.size() * cfg_.promote_pct / 100;
+    auto hotter = [](const Sampled& a, const Sampled& b) {
+      return a.c.accesses != b.c.accesses ? a.c.accesses > b.c.accesses : a.c.key < b.c.key;
+    };
+    std::partial_sort(slow.begin(), slow.begin() + k, slow.end(), hotter);
+    uint64_t planned = 0;  // pages given the fast node as their target, moved or not
+    for (size_t i = 0; i < k; ++i) {
+      const PageCount& c = slow[i].c;
+      if (cfg_.min_share_pct > 0 &&
+          static_cast<double>(c.accesses) * 100.0 < cfg_.min_share_pct * static_cast<double>(samples))
+        continue;
+      if (!room) continue;  // the target check fails: the page stays, unplanned
+      ++planned;
+      mv.promote(c.key, c.huge, slow[i].node);
+    }
+
+    // Demotion: a share of the promotions, from the fast node's coldest sampled pages.
+    const uint64_t ratio = cfg_.promote_pct ? uint64_t{cfg_.demote_pct} * 100 / cfg_.promote_pct : 100;
+    uint64_t d = planned * ratio / 100;
+    const size_t kd = std::min<size_t>(fast.size() * cfg_.demote_pct / 100, d);
+    auto colder = [](const Sampled& a, const Sampled& b) {
+      return a.c.accesses != b.c.accesses ? a.c.accesses < b.c.accesses : a.c.key < b.c.key;
+    };
+    std::partial_sort(fast.begin(), fast.begin() + kd, fast.end(), colder);
+    for (size_t i = 0; i < kd; ++i) mv.demote(fast[i].c.key, fast[i].c.huge, fast[i].node);
+  }
+
+ private:
+  AmdTopkConfig cfg_;
+};
+
+// ---- memtis ---------------------------------------------------------------------
+
+class Memtis final : public SimPolicy {
+ public:
+  static constexpr int kBins = 16;
+  explicit Memtis(const MemtisConfig& cfg) : cfg_(cfg) {
+    cfg_.min_hot_bin = std::clamp(cfg_.min_hot_bin, 0, kBins - 1);
+    hot_ = warm_ = cfg_.min_hot_bin;
+  }
+  std::string name() const override { return "memtis"; }
+  std::string describe() const override {
+    auto period = [](uint64_t samples, uint32_t intervals) {
+      if (samples) return std::to_string(samples) + " samples";
+      return intervals == 1 ? std::string("interval") : std::to_string(intervals) + " intervals";
+    };
+    return "our re-implementation of Memtis's published rule: per-page access counts in log2 bins; the hot threshold is "
+           "the lowest bin whose pages and all hotter ones fit the fast node (re-fitted every " +
+           period(cfg_.adaptation_samples, cfg_.adaptation_intervals) + ", at least bin " +
+           std::to_string(cfg_.min_hot_bin) + "), counts halved every " +
+           period(cfg_.cooling_samples, cfg_.cooling_intervals) +
+           "; hot slow pages promoted hottest first, cold fast pages (below the warm bin) demoted coldest first to make "
+           "room, warm pages stay";
+  }
+
+  // floor(log2(count + 1)), at most 15.
+  static int bin(uint32_t count) {
+    return std::min(static_cast<int>(std::bit_width(uint64_t{count} + 1)) - 1, kBins - 1);
+  }
+  // The smallest count of bin b (b <= 15).
+  static uint32_t bin_floor(int b) { return (uint32_t{1} << b) - 1; }
+
+  void interval(const SimContext& ctx, const std::vector<PageCount>& counts, PlacementModel& model) override {
+    Mover mv(ctx, model, promoted_, demoted_);
+    uint64_t samples = 0;
+    std::vector<bool> fresh;
+    const std::vector<uint32_t> idx = book_.touch(counts, model, &fresh);
+    for (size_t j = 0; j < counts.size(); ++j) {
+      if (j + 8 < counts.size()) book_.prefetch(idx[j + 8]);
+      SimPage& p = book_[idx[j]];
+      if (fresh[j]) hist_[0] += p.pages();
+      hist_[bin(p.count)] -= p.pages();
+      p.count = static_cast<uint32_t>(std::min<uint64_t>(uint64_t{p.count} + counts[j].accesses, UINT32_MAX));
+      hist_[bin(p.count)] += p.pages();
+      p.last_seen = ctx.interval;
+      samples += counts[j].accesses;
+    }
+    bool cooled = false;
+    if (cfg_.cooling_samples) {
+      since_cool_ += samples;
+      while (since_cool_ >= cfg_.cooling_samples) {
+        cool();
+        cooled = true;
+        since_cool_ -= cfg_.cooling_samples;
+      }
+    } else if (cfg_.cooling_intervals && ctx.interval % cfg_.cooling_intervals == 0) {
+      cool();
+      cooled = true;
+    }
+    bool adapt_now = cooled;
+    if (cfg_.adaptation_samples) {
+      since_adapt_ += samples;
+      if (since_adapt_ >= cfg_.adaptation_samples) adapt_now = true;
+      if (adapt_now) since_adapt_ %= cfg_.adaptation_samples;
+    } else if (cfg_.adaptation_intervals && ctx.interval % cfg_.adaptation_intervals == 0) {
+      adapt_now = true;
+    }
+    if (adapt_now) adapt(mv.fast_capacity(), cooled);
+
+    // Hot pages off the fast node, hottest first; cold fast pages (below
+    // the warm bin), coldest first: fewest accesses, then least recently sampled.
+    const uint32_t hot_min = bin_floor(hot_), cold_below = bin_floor(warm_);
+    std::vector<Ranked> hot, cold;
+    const auto& all = book_.all();
+    for (uint32_t i = 0; i < all.size(); ++i) {
+      const SimPage& p = all[i];
+      if (p.node == ctx.fast_node) {
+        if (p.count < cold_below) cold.push_back({(uint64_t{p.count} << 32) | p.last_seen, p.key, i});
+      } else if (p.node >= 0 && p.count >= hot_min) {
+        hot.push_back({~uint64_t{p.count}, p.key, i});
+      }
+    }
+    LazyOrder<Ranked> promote(std::move(hot)), victims(std::move(cold));
+    for (const Ranked* r; (r = promote.peek()) && !mv.exhausted(); promote.pop()) {
+      SimPage& p = book_[r->page];
+      if (!mv.affords(p.pages())) continue;
+      if (!mv.make_room(p.pages(), book_, victims)) {
+        if (mv.fast_free() == 0) break;  // no victims left and no room: nothing else fits
+        continue;
+      }
+      mv.promote(p);
+    }
+  }
+
+ private:
+  void cool() {
+    hist_.fill(0);
+    for (auto& p : book_.all()) {
+      p.count >>= 1;
+      hist_[bin(p.count)] += p.pages();
+    }
+  }
+
+  // Memtis's threshold update: the lowest bin such that it and the hotter
+  // bins fit `capacity`; taken when higher than the current threshold, and
+  // at a cooling the threshold drops by one bin instead (counts halved).
+  void adapt(uint64_t capacity, bool cooled) {
+    uint64_t fit = 0;
+    int idx = kBins - 1;
+    for (; idx >= 0; --idx) {
+      if (fit + hist_[idx] > capacity) break;
+      fit += hist_[idx];
+    }
+    if (idx != kBins - 1) ++idx;  // the lowest bin that fits
+    idx = std::max(idx, cfg_.min_hot_bin);
+    if (cooled) {
+      if (idx < hot_ && hot_ > cfg_.min_hot_bin) --hot_;
+    } else if (idx > hot_) {
+      hot_ = idx;
+    }
+    const bool need_warm = fit < capacity * 75 / 100;
+    warm_ = cfg_.warm && need_warm ? std::max(hot_ - 1, 0) : hot_;
+  }
+
+  MemtisConfig cfg_;
+  PageBook book_;
+  std::array<uint64_t, kBins> hist_{};  // base pages per bin
+  uint64_t since_cool_ = 0, since_adapt_ = 0;
+  int hot_ = 1, warm_ = 1;  // bins: hot threshold, warm bin
+};
+
+// ---- tpp ------------------------------------------------------------------------
+
+class Tpp final : public SimPolicy {
+ public:
+  explicit Tpp(const TppConfig& cfg) : cfg_(cfg) {}
+  std::string name() const override { return "tpp"; }
+  std::string describe() const override {
+    char wm[32];
+    snprintf(wm, sizeof wm, "%g%%", cfg_.demote_watermark * 100);
+    return "our re-implementation of TPP's published rule: a slow page is promoted on its second hint fault (sampled "
+           "in two intervals within " + fmt(cfg_.window_s) + " s, at most one fault per " + fmt(cfg_.scan_period_s) +
+           " s scan); least recently sampled fast pages demoted to make room and to keep " + wm +
+           " of the fast node free (demotion watermark)";
+  }
+
+  void interval(const SimContext& ctx, const std::vector<PageCount>& counts, PlacementModel& model) override {
+    Mover mv(ctx, model, promoted_, demoted_);
+    const double len = ctx.interval_s > 0 ? ctx.interval_s : 1.0;
+    const uint32_t window = std::max<uint32_t>(2, static_cast<uint32_t>(std::lround(cfg_.window_s / len)));
+    const uint32_t max_faults =
+        std::max<uint32_t>(1, static_cast<uint32_t>(std::floor(len / cfg_.scan_period_s + 1e-9)));
+    const uint32_t t = ctx.interval;
+
+    // Candidates, most accessed this interval first.
+    std::vector<Ranked> cand;
+    const std::vector<uint32_t> idx = book_.touch(counts, model);
+    for (size_t j = 0; j < counts.size(); ++j) {
+      if (j + 8 < counts.size()) book_.prefetch(idx[j + 8]);
+      SimPage& p = book_[idx[j]];
+      const uint32_t prev = p.last_seen;
+      const uint32_t faults = std::min(counts[j].accesses, max_faults);
+      const bool second = faults >= 2 || (faults >= 1 && prev != 0 && prev < t && t - prev < window);
+      if (p.node >= 0 && p.node != ctx.fast_node && second) cand.push_back({~uint64_t{counts[j].accesses}, p.key, idx[j]});
+      p.last_seen = t;
+    }
+    std::sort(cand.begin(), cand.end());
+
+    // The LRU victims, built when first needed: fast pages not referenced
+    // this interval and not moved by us in it, least recently sampled first.
+    std::optional<LazyOrder<Ranked>> victims;
+    auto need_victims = [&]() -> LazyOrder<Ranked>& {
+      if (!victims) {
+        std::vector<Ranked> v;
+        const auto& all = book_.all();
+        for (uint32_t i = 0; i < all.size(); ++i)
+          if (all[i].node == ctx.fast_node && all[i].last_seen < t && all[i].moved != t)
+            v.push_back({all[i].last_seen, all[i].key, i});
+        victims.emplace(std::move(v));
+      }
+      return *victims;
+    };
+
+    for (const Ranked& c : cand) {
+      if (mv.exhausted()) break;
+      SimPage& p = book_[c.page];
+      if (!mv.affords(p.pages())) continue;
+      if (mv.fast_free() < p.pages() && !mv.make_room(p.pages(), book_, need_victims())) {
+        if (mv.fast_free() == 0) break;
+        continue;
+      }
+      mv.promote(p);
+    }
+
+    // kswapd: back to the demotion watermark.
+    const uint64_t watermark = static_cast<uint64_t>(static_cast<double>(mv.fast_capacity()) * cfg_.demote_watermark);
+    while (mv.fast_free() < watermark && !mv.exhausted()) {
+      auto& v = need_victims();
+      const Ranked* r = v.peek();
+      if (!r) break;
+      SimPage& p = book_[r->page];
+      if (!mv.affords(p.pages())) break;
+      v.pop();
+      mv.demote(p);
+    }
+  }
+
+ private:
+  static std::string fmt(double v) {
+    char b[32];
+    snprintf(b, sizeof b, "%g", v);
+    return b;
+  }
+  TppConfig cfg_;
+  PageBook book_;
+};
+
+// ---- memtierd-age ---------------------------------------------------------------
+
+class MemtierdAge final : public SimPolicy {
+ public:
+  explicit MemtierdAge(const MemtierdAgeConfig& cfg) : cfg_(cfg) {
+    const uint32_t iv = std::max<uint32_t>(1, cfg.interval_ms);
+    active_rounds_ = cfg.active_duration_ms / iv;                // memtierd: ActiveDurationMs / IntervalMs
+    idle_rounds_ = (cfg.idle_duration_ms + iv - 1) / iv;         // rounds covering IdleDurationMs
+  }
+  std::string name() const override { return "memtierd-age"; }
+  std::string describe() const override {
+    return "our re-implementation of memtierd's published age policy (one interval = one round): a slow page sampled "
+           "in each of the last " + std::to_string(active_rounds_ + 1) + " intervals is active and promoted, a fast page "
+           "not sampled in the last " + std::to_string(idle_rounds_) +
+           " intervals is idle and demoted (oldest first, before promotions); no other demotion, a full fast node "
+           "refuses promotions";
+  }
+
+  void interval(const SimContext& ctx, const std::vector<PageCount>& counts, PlacementModel& model) override {
+    Mover mv(ctx, model, promoted_, demoted_);
+    const uint32_t t = ctx.interval;
+    std::vector<Ranked> active;  // most accessed this interval first
+    const std::vector<uint32_t> idx = book_.touch(counts, model);
+    for (size_t j = 0; j < counts.size(); ++j) {
+      if (j + 8 < counts.size()) book_.prefetch(idx[j + 8]);
+      SimPage& p = book_[idx[j]];
+      if (!(p.last_seen != 0 && p.last_seen + 1 == t)) p.since = t;  // a new run of sampled intervals
+      p.last_seen = t;
+      if (cfg_.active_duration_ms && p.node >= 0 && p.node != ctx.fast_node && t - p.since >= active_rounds_)
+        active.push_back({~uint64_t{counts[j].accesses}, p.key, idx[j]});
+    }
+
+    // Idle fast pages down, oldest first.
+    if (cfg_.idle_duration_ms) {
+      std::vector<Ranked> idle;
+      const auto& all = book_.all();
+      for (uint32_t i = 0; i < all.size(); ++i)
+        if (all[i].node == ctx.fast_node && t - all[i].last_seen >= idle_rounds_)
+          idle.push_back({all[i].last_seen, all[i].key, i});
+      LazyOrder<Ranked> order(std::move(idle));
+      for (const Ranked* r; (r = order.peek()) && !mv.exhausted(); order.pop()) mv.demote(book_[r->page]);
+    }
+
+    // Active slow pages up, most accessed first, into the room there is.
+    std::sort(active.begin(), active.end());
+    for (const Ranked& r : active) {
+      if (mv.exhausted() || mv.fast_free() == 0) break;
+      mv.promote(book_[r.page]);
+    }
+  }
+
+ private:
+  MemtierdAgeConfig cfg_;
+  uint32_t active_rounds_ = 0, idle_rounds_ = 0;
+  PageBook book_;
+};
+
+}  // namespace
+
+std::unique_ptr<SimPolicy> make_amd_topk(const AmdTopkConfig& cfg) { return std::make_unique<AmdTopk>(cfg); }
+std::unique_ptr<SimPolicy> make_memtis(const MemtisConfig& cfg) { return std::make_unique<Memtis>(cfg); }
+std::unique_ptr<SimPolicy> make_tpp(const TppConfig& cfg) { return std::make_unique<Tpp>(cfg); }
+std::unique_ptr<SimPolicy> make_memtierd_age(const MemtierdAgeConfig& cfg) {
+  return std::make_unique<MemtierdAge>(cfg);
+}
+
+std::unique_ptr<SimPolicy> make_sim_policy(const std::string& name) {
+  if (name == "amd-topk") return make_amd_topk();
+  if (name == "memtis") return make_memtis();
+  if (name == "tpp") return make_tpp();
+  if (name == "memtierd-age") return make_memtierd_age();
+  return nullptr;
+}
+
+std::vector<std::string> sim_policy_names() { return {"amd-topk", "memtierd-age", "memtis", "tpp"}; }
+
+uint64_t oracle_hits(const std::vector<PageCount>& counts, uint64_t capacity_pages) {
+  std::vector<uint32_t> base, huge;
+  for (const auto& c : counts) (c.huge ? huge : base).push_back(c.accesses);
+  auto sum = [](const std::vector<uint32_t>& v, size_t n) {
+    uint64_t s = 0;
+    for (size_t i = 0; i < n; ++i) s += v[i];
+    return s;
+  };
+  if (huge.empty()) {  // one size: the hottest capacity_pages pages
+    if (base.size() <= capacity_pages) return sum(base, base.size());
+    std::nth_element(base.begin(), base.begin() + capacity_pages, base.end(), std::greater<>());
+    return sum(base, capacity_pages);
+  }
+  std::sort(base.begin(), base.end(), std::greater<>());
+  std::sort(huge.begin(), huge.end(), std::greater<>());
+  std::vector<uint64_t> base_sum(base.size() + 1, 0);
+  for (size_t i = 0; i < base.size(); ++i) base_sum[i + 1] = base_sum[i] + base[i];
+  uint64_t best = 0, huge_sum = 0;
+  for (size_t h = 0;; ++h) {  // h hottest huge pages, then the hottest base pages in what is left
+    const uint64_t rest = capacity_pages - h * kBasePagesPerHuge;
+    best = std::max(best, huge_sum + base_sum[std::min<uint64_t>(rest, base.size())]);
+    if (h == huge.size() || rest < kBasePagesPerHuge) break;
+    huge_sum += huge[h];
+  }
+  return best;
+}
+
+}  // namespace mb

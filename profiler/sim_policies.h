@@ -1,0 +1,182 @@
+// `profiler whatif`: the placement policies it compares membalancer's own tier
+// policy with, and the oracle that bounds them all. Each is our
+// re-implementation of a published rule (no other project's code), replayed
+// interval by interval against a two-tier PlacementModel: a fast node of a
+// given capacity and an (in practice) unbounded slow node. The engine counts
+// an interval's fast-tier hits, then hands the interval's sampled pages to
+// each policy, which moves pages in its own copy of the model.
+//
+// The rules, with their knobs and where the defaults come from
+// (../shared/reference/amd-prototype.md, peer-systems.md):
+//
+// amd-topk (AMD resource-optimizer, tier mode with the runt.sh spec
+//   "0:0,1:0:0:0:1:1:0-1:2,3:10:0:0:0:0:0"): no history, only this interval's
+//   samples. Of the pages sampled on the slow node, the top 10% by accesses
+//   (k = n * 10 / 100, rounded down) are promoted, but only while the fast
+//   node had >= 10% free at the start of the interval (-F 10; the prototype
+//   reads free memory before a round, not per page). Demotion is only a
+//   counterweight to promotion: d = promotions planned x (1% / 10%), taken
+//   from the coldest pages sampled on the fast node this interval, at most
+//   1% of them. Pages not sampled in the interval never move, and once the
+//   fast node has less than 10% free nothing is planned, so nothing is
+//   demoted either: the fast node stays as it is. Not modelled: the -U region expansion
+//   of each hot page, the 0.25%-of-samples share filter of classic IBS mode
+//   (AmdTopkConfig::min_share_pct; off by default: runt.sh runs the L3-miss
+//   mode -l first, which skips it), the prototype's bugs (§6 of the notes).
+//
+// memtis (Memtis, SOSP'23, htmm defaults): a per-page access count, bins of
+//   log2(count + 1) (16 bins, base pages per bin, a 2 MiB page counting 512).
+//   At each adaptation the hot threshold is re-fitted: the lowest bin such
+//   that the pages in it and above fit the fast capacity, at least bin 1
+//   (thres_hot); as in Memtis it only rises at an adaptation and drops by
+//   one bin at a cooling, which halves every count. Memtis counts both
+//   periods in PEBS samples (adaptation 100,000, cooling 2,000,000); a
+//   trace's sample rate can be orders of magnitude lower (at 1,000 samples
+//   an interval Memtis would not adapt for 100 intervals), so by default
+//   they are scaled to intervals keeping their ratio: re-fit every interval
+//   (Memtis migrates every 500 ms), cool every 20 intervals. Setting
+//   MemtisConfig's *_samples counts the trace's samples instead. Warm: when
+//   the hot set fills less than 75% of the fast capacity, the bin below the
+//   threshold is warm. Each interval hot pages on the slow node are promoted
+//   hottest first; when the fast node is full, cold pages (below the warm
+//   bin) are demoted coldest first to make room; warm and hot pages stay.
+//   Not modelled: THP splitting, the sampler's CPU quota, the kernel's free
+//   page watermarks.
+//
+// tpp (TPP, ASPLOS'23, and Linux NUMA balancing): a slow page is promoted on
+//   its second hint fault while still active: when it is sampled in this
+//   interval and was also sampled in the `window_s` = 2 s before (two NUMA
+//   balancing scan periods, numa_balancing_scan_period_min_ms = 1000; at
+//   least 2 intervals), or sampled twice in one interval long enough to hold
+//   two scans (a page takes at most one hint fault per scan period).
+//   Demotion is LRU: the fast pages sampled longest ago go first (ties by
+//   key; pages sampled this interval are referenced and kept), to make room
+//   for promotions and, afterwards, until the fast node has the demotion
+//   watermark free: 2% of its capacity (the TPP patches' demote_scale_factor
+//   default as we know it; peer-systems.md gives no number: TppConfig).
+//
+// memtierd-age (intel/memtierd age policy, README example: IntervalMs
+//   5000, ActiveDurationMs 10000, IdleDurationMs 15000). One interval is
+//   one memtierd round, so durations become rounds as memtierd computes
+//   them: a page is active when sampled in each of the last
+//   ActiveDurationMs / IntervalMs + 1 = 3 intervals (this one included) and
+//   idle when not sampled in the last IdleDurationMs / IntervalMs = 3.
+//   Each interval idle fast pages are demoted (oldest first), then active
+//   slow pages promoted (most accessed first) into the room there is:
+//   memtierd has no capacity-driven demotion, a move to a full node fails.
+//   Not modelled: regions (memtierd moves a region only with > 100 pages
+//   off target), the mover queue (new moves only once it is empty).
+//
+// Common to all: at most ctx.budget_pages base pages move per interval
+// (promotions and demotions together; a 2 MiB page costs 512); the model
+// refuses moves into a full node (so the slow node needs a capacity in the
+// model, a large one: PlacementModel::move refuses a node without one);
+// ties are broken by page key, so decisions never depend on the order of
+// `counts` or of a hash table. A page promoted by making room costs its
+// victims' demotions too: a policy demotes for room only when the budget
+// also covers the promotion that follows. A policy only knows the pages
+// that appeared in `counts`.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "membalancer/placement_model.h"
+
+namespace mb {
+
+// One page sampled in an interval. key = mb_page_key(tgid, vpn); huge: a
+// 2 MiB page, 512 base pages.
+struct PageCount {
+  uint64_t key;
+  uint32_t accesses;
+  bool huge;
+};
+
+struct SimContext {
+  uint32_t interval;  // 1, 2, ...
+  double interval_s;  // length of an interval in seconds
+  int fast_node, slow_node;
+  // Base pages the policy may move this interval (promotions + demotions
+  // together): the real mover's rate limit x interval; 0 = unlimited.
+  uint64_t budget_pages;
+};
+
+class SimPolicy {
+ public:
+  virtual ~SimPolicy() = default;
+  virtual std::string name() const = 0;      // as used on the command line
+  virtual std::string describe() const = 0;  // one line: the rule
+  // Called once per interval, after that interval's hits were counted, with
+  // the pages sampled in it (each page once, any order). Moves pages in the
+  // model with model.move(key, node), within ctx.budget_pages base pages.
+  // Every page in `counts` has already been placed in the model. The model
+  // is this policy's own: between calls the engine only places new pages in
+  // it, never moves one (policies remember where their pages are). Pages
+  // placed but never in `counts` are unknown to the policy and stay put.
+  virtual void interval(const SimContext& ctx, const std::vector<PageCount>& counts, PlacementModel& model) = 0;
+  // Pages moved so far (base pages), promotions and demotions.
+  uint64_t promoted() const { return promoted_; }
+  uint64_t demoted() const { return demoted_; }
+
+ protected:
+  uint64_t promoted_ = 0;
+  uint64_t demoted_ = 0;
+};
+
+// The knobs, with the published defaults (see the top of this file).
+struct AmdTopkConfig {
+  uint32_t promote_pct = 10;   // slow tier: top % of its sampled pages promoted
+  uint32_t demote_pct = 1;     // fast tier: at most this % of its sampled pages demoted
+  uint32_t min_free_pct = 10;  // -F: the fast node needs this % free to take promotions
+  double min_share_pct = 0;    // classic IBS mode: 0.25 (a page needs this % of the interval's samples)
+};
+
+struct MemtisConfig {
+  // Periods in intervals: adaptation every interval, cooling every
+  // 2,000,000 / 100,000 = 20 adaptations (htmm_cooling_period /
+  // htmm_adaptation_period); 0 = never.
+  uint32_t adaptation_intervals = 1;
+  uint32_t cooling_intervals = 20;
+  // Non-zero: the period in the trace's samples instead, as Memtis counts
+  // them (its defaults: 100,000 and 2,000,000).
+  uint64_t adaptation_samples = 0;
+  uint64_t cooling_samples = 0;
+  int min_hot_bin = 1;  // htmm_thres_hot
+  bool warm = true;     // !htmm_nowarm
+};
+
+struct TppConfig {
+  double scan_period_s = 1.0;      // numa_balancing_scan_period_min_ms: at most one hint fault per page per scan
+  double window_s = 2.0;           // two touches within this span promote (at least 2 intervals)
+  double demote_watermark = 0.02;  // keep this share of the fast node free (demote_scale_factor)
+};
+
+struct MemtierdAgeConfig {
+  uint32_t interval_ms = 5000;
+  uint32_t active_duration_ms = 10000;
+  uint32_t idle_duration_ms = 15000;
+};
+
+std::unique_ptr<SimPolicy> make_amd_topk(const AmdTopkConfig& cfg = {});
+std::unique_ptr<SimPolicy> make_memtis(const MemtisConfig& cfg = {});
+std::unique_ptr<SimPolicy> make_tpp(const TppConfig& cfg = {});
+std::unique_ptr<SimPolicy> make_memtierd_age(const MemtierdAgeConfig& cfg = {});
+
+// "amd-topk", "memtis", "tpp", "memtierd-age" with their default knobs;
+// nullptr for an unknown name.
+std::unique_ptr<SimPolicy> make_sim_policy(const std::string& name);
+// The names make_sim_policy knows, sorted.
+std::vector<std::string> sim_policy_names();
+
+// The oracle's hits for one interval: the best placement knowing that
+// interval's counts, i.e. the most accesses that pages fitting in
+// capacity_pages base pages can hold (a 2 MiB page takes 512). Exact, also
+// with mixed sizes: with two sizes the best set is the h hottest huge pages
+// plus the hottest base pages in the rest, for the best h, which is searched
+// over all h (an exchange argument: within one size, hotter is never worse).
+uint64_t oracle_hits(const std::vector<PageCount>& counts, uint64_t capacity_pages);
+
+}  // namespace mb

@@ -1,0 +1,600 @@
+// The comparison policies and the oracle of `profiler whatif`
+// (profiler/sim_policies.h): small traces whose decisions are worked out by
+// hand, budgets, and properties over random traces (order independence,
+// capacity, budget, counters).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "membalancer/placement_model.h"
+#include "profiler/sim_policies.h"
+
+namespace {
+
+using mb::PageCount;
+using mb::PlacementModel;
+
+constexpr int kFast = 0, kSlow = 1;
+constexpr uint64_t kSlowCap = 1ull << 40;  // the slow node: unbounded in practice
+
+uint64_t key(int page) { return mb_page_key(4242, 0x1000 + page); }
+
+PageCount pc(int page, uint32_t accesses, bool huge = false) { return {key(page), accesses, huge}; }
+
+PlacementModel model(uint64_t fast_pages, PlacementModel::Start start = PlacementModel::Start::kSlow) {
+  return PlacementModel({{kFast, fast_pages}, {kSlow, kSlowCap}}, kSlow, start);
+}
+
+mb::SimContext ctx(uint32_t interval, uint64_t budget = 0, double interval_s = 1.0) {
+  return {interval, interval_s, kFast, kSlow, budget};
+}
+
+// Places the interval's pages as the engine does (recorded on `recorded`,
+// -1 = unknown), then runs the policy.
+void step(mb::SimPolicy& p, PlacementModel& m, uint32_t t, const std::vector<PageCount>& counts, uint64_t budget = 0,
+          int recorded = -1, double interval_s = 1.0) {
+  for (const auto& c : counts) m.place(c.key, recorded, c.huge);
+  p.interval(ctx(t, budget, interval_s), counts, m);
+}
+
+// Pages 0..n-1: F (fast), S (slow), - (never placed).
+std::string layout(const PlacementModel& m, int n) {
+  std::string s;
+  for (int i = 0; i < n; ++i) {
+    const int node = m.node_of(key(i));
+    s += node == kFast ? 'F' : node == kSlow ? 'S' : '-';
+  }
+  return s;
+}
+
+// ---- oracle ---------------------------------------------------------------------
+
+TEST(OracleHits, HottestPagesThatFit) {
+  const std::vector<PageCount> c = {pc(0, 5), pc(1, 3), pc(2, 9), pc(3, 1)};
+  EXPECT_EQ(mb::oracle_hits(c, 0), 0u);
+  EXPECT_EQ(mb::oracle_hits(c, 1), 9u);
+  EXPECT_EQ(mb::oracle_hits(c, 2), 14u);  // 9 + 5
+  EXPECT_EQ(mb::oracle_hits(c, 3), 17u);  // 9 + 5 + 3
+  EXPECT_EQ(mb::oracle_hits({}, 10), 0u);
+}
+
+TEST(OracleHits, Ties) {
+  // Three pages tie at 5: any two of them give the same 10.
+  const std::vector<PageCount> c = {pc(0, 5), pc(1, 1), pc(2, 5), pc(3, 5)};
+  EXPECT_EQ(mb::oracle_hits(c, 2), 10u);
+  EXPECT_EQ(mb::oracle_hits(c, 3), 15u);
+}
+
+TEST(OracleHits, CapacityBeyondThePages) {
+  const std::vector<PageCount> c = {pc(0, 5), pc(1, 3)};
+  EXPECT_EQ(mb::oracle_hits(c, 10), 8u);  // every access hits
+  EXPECT_EQ(mb::oracle_hits({pc(0, 100, true), pc(1, 1)}, 4096), 101u);
+}
+
+TEST(OracleHits, HugePagesTake512) {
+  // A huge page with 100 accesses and base pages with 60 and 50.
+  const std::vector<PageCount> c = {pc(0, 100, true), pc(1, 60), pc(2, 50)};
+  EXPECT_EQ(mb::oracle_hits(c, 511), 110u);  // the huge page does not fit
+  EXPECT_EQ(mb::oracle_hits(c, 512), 110u);  // it fits alone: 100 < 60 + 50
+  EXPECT_EQ(mb::oracle_hits(c, 513), 160u);  // huge + the 60
+  EXPECT_EQ(mb::oracle_hits(c, 514), 210u);  // everything
+}
+
+TEST(OracleHits, ExactWhereGreedyByDensityIsNot) {
+  // 100 base pages of 5 accesses (density 5) and a huge page of 1000
+  // (density ~2), in 600 base pages. Greedy by density takes the 100 base
+  // pages (500) and then has no room for the huge page (500 left < 512);
+  // the best is the huge page plus the 88 base pages that still fit.
+  std::vector<PageCount> c = {pc(1000, 1000, true)};
+  for (int i = 0; i < 100; ++i) c.push_back(pc(i, 5));
+  EXPECT_EQ(mb::oracle_hits(c, 600), 1000u + 88 * 5);
+  // Two huge pages (300, 200) and 100 base pages of 40 in 1030 pages:
+  // h = 0 gives 4000, h = 1 gives 300 + 100 x 40 = 4300, h = 2 gives 500 +
+  // 6 x 40 = 740. With base pages of 1 access h = 2 wins: 500 + 6 = 506.
+  std::vector<PageCount> d = {pc(2000, 300, true), pc(2001, 200, true)};
+  for (int i = 0; i < 100; ++i) d.push_back(pc(i, 40));
+  EXPECT_EQ(mb::oracle_hits(d, 1030), 300u + 4000);
+  for (auto& e : d)
+    if (!e.huge) e.accesses = 1;
+  EXPECT_EQ(mb::oracle_hits(d, 1030), 300u + 200 + 6);
+}
+
+// ---- names ----------------------------------------------------------------------
+
+TEST(SimPolicies, Names) {
+  const auto names = mb::sim_policy_names();
+  EXPECT_EQ(names, (std::vector<std::string>{"amd-topk", "memtierd-age", "memtis", "tpp"}));
+  EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
+  for (const auto& n : names) {
+    auto p = mb::make_sim_policy(n);
+    ASSERT_NE(p, nullptr) << n;
+    EXPECT_EQ(p->name(), n);
+    EXPECT_EQ(p->describe().rfind("our re-implementation of ", 0), 0u) << p->describe();
+    EXPECT_EQ(p->describe().find('\n'), std::string::npos);
+    EXPECT_EQ(p->promoted(), 0u);
+    EXPECT_EQ(p->demoted(), 0u);
+  }
+  EXPECT_EQ(mb::make_sim_policy("memtis2"), nullptr);
+  EXPECT_EQ(mb::make_sim_policy(""), nullptr);
+  EXPECT_EQ(mb::make_sim_policy("oracle"), nullptr);
+  EXPECT_EQ(mb::make_sim_policy("TPP"), nullptr);
+}
+
+// ---- amd-topk -------------------------------------------------------------------
+
+TEST(AmdTopk, TopShareOfThisIntervalAndRatioDemotion) {
+  // promote 50%, demote 50% (ratio 100: d = planned), -F 50: with 4 fast
+  // pages, promotions need 2 free at the interval's start. Pages 0-7 start slow.
+  auto p = mb::make_amd_topk({.promote_pct = 50, .demote_pct = 50, .min_free_pct = 50});
+  auto m = model(4);
+  // 1: slow sampled {0:5, 1:4, 2:3, 3:2}, k = 4 x 50% = 2 -> 0 and 1 up.
+  //    No fast page was sampled: no demotion (kd = 0).
+  step(*p, m, 1, {pc(0, 5), pc(1, 4), pc(2, 3), pc(3, 2)});
+  EXPECT_EQ(layout(m, 8), "FFSS----");
+  EXPECT_EQ(p->promoted(), 2u);
+  EXPECT_EQ(p->demoted(), 0u);
+  // 2: slow sampled {2:9, 3:8, 4:7, 5:6, 6:5, 7:1}, k = 3: 2, 3, 4 planned
+  //    (2 free >= 50%); 2 and 3 fill the node, 4 is refused. d = 3 planned;
+  //    fast sampled {0:1, 1:6}: kd = 2 x 50% = 1 -> the coldest, 0, down.
+  //    History plays no part: page 0 was the hottest in interval 1.
+  step(*p, m, 2, {pc(2, 9), pc(3, 8), pc(4, 7), pc(5, 6), pc(6, 5), pc(7, 1), pc(0, 1), pc(1, 6)});
+  EXPECT_EQ(layout(m, 8), "SFFFSSSS");
+  EXPECT_EQ(p->promoted(), 4u);
+  EXPECT_EQ(p->demoted(), 1u);
+  // 3: 1 free < 50%: nothing is planned, so nothing is demoted either,
+  //    though page 1 is now cold. The node stays as it is.
+  step(*p, m, 3, {pc(4, 9), pc(5, 8), pc(0, 7), pc(1, 1)});
+  EXPECT_EQ(layout(m, 8), "SFFFSSSS");
+  EXPECT_EQ(p->promoted(), 4u);
+  EXPECT_EQ(p->demoted(), 1u);
+}
+
+TEST(AmdTopk, PublishedDefaults) {
+  // 10% of the sampled slow pages, -F 10, demotion 1% of the sampled fast
+  // pages: with fewer than 100 fast pages sampled nothing is ever demoted.
+  auto p = mb::make_sim_policy("amd-topk");
+  auto m = model(4);
+  std::vector<PageCount> c;
+  for (int i = 0; i < 20; ++i) c.push_back(pc(i, 100 - i));  // page 0 hottest
+  step(*p, m, 1, c);                                          // k = 2: pages 0 and 1
+  EXPECT_EQ(layout(m, 4), "FFSS");
+  // 2: slow pages 2-20 sampled, page 19 the hottest: k = 19 x 10% = 1, and
+  //    2 free >= 10%: page 19 up. One fast page sampled: kd = 1% of 1 = 0.
+  c.clear();
+  for (int i = 2; i <= 20; ++i) c.push_back(pc(i, i == 19 ? 50 : 1));
+  c.push_back(pc(0, 1));
+  step(*p, m, 2, c);
+  EXPECT_EQ(m.node_of(key(19)), kFast);
+  EXPECT_EQ(m.used_pages(kFast), 3u);
+  EXPECT_EQ(p->promoted(), 3u);
+  EXPECT_EQ(p->demoted(), 0u);
+}
+
+TEST(AmdTopk, DemotionsAreAShareOfPromotions) {
+  // promote 50%, demote 25%: ratio 25 x 100 / 50 = 50, d = planned / 2.
+  // Pages 0-7 recorded on the fast node (16 pages, 8 free: >= 10%).
+  auto p = mb::make_amd_topk({.promote_pct = 50, .demote_pct = 25});
+  auto m = model(16, PlacementModel::Start::kRecorded);
+  for (int i = 0; i < 8; ++i) m.place(key(i), kFast, false);
+  // Fast sampled {0:1 .. 7:8}: kd = 8 x 25% = 2; slow sampled {8:9 .. 11:12}:
+  // k = 2 -> 11 and 10 up; d = 2 x 50% = 1 < kd: only the coldest, 0, down.
+  std::vector<PageCount> c;
+  for (int i = 0; i < 12; ++i) c.push_back(pc(i, i + 1));
+  step(*p, m, 1, c);
+  EXPECT_EQ(layout(m, 12), "SFFFFFFFSSFF");
+  EXPECT_EQ(p->promoted(), 2u);
+  EXPECT_EQ(p->demoted(), 1u);
+}
+
+TEST(AmdTopk, ShareFilterOfClassicMode) {
+  // k = 2 of {0:10, 1:5, 2:3, 3:2} (20 samples); with a 30% share floor
+  // page 1 (25%) is skipped, and it still uses up its slot of k.
+  auto p = mb::make_amd_topk({.promote_pct = 50, .demote_pct = 1, .min_free_pct = 10, .min_share_pct = 30});
+  auto m = model(4);
+  step(*p, m, 1, {pc(0, 10), pc(1, 5), pc(2, 3), pc(3, 2)});
+  EXPECT_EQ(layout(m, 4), "FSSS");
+  EXPECT_EQ(p->promoted(), 1u);
+}
+
+TEST(AmdTopk, Budget) {
+  // As the first interval above with 1 page of budget: only the hottest moves.
+  auto p = mb::make_amd_topk({.promote_pct = 50, .demote_pct = 50, .min_free_pct = 50});
+  auto m = model(4);
+  step(*p, m, 1, {pc(0, 5), pc(1, 4), pc(2, 3), pc(3, 2)}, /*budget=*/1);
+  EXPECT_EQ(layout(m, 4), "FSSS");
+  EXPECT_EQ(p->promoted(), 1u);
+}
+
+// ---- memtis ---------------------------------------------------------------------
+
+// Bins: floor(log2(count + 1)): 1-2 -> 1, 3-6 -> 2, 7-14 -> 3, 15-30 -> 4, 31-62 -> 5.
+TEST(Memtis, ThresholdFitsCapacityColdMakeRoomCooling) {
+  // 4 fast pages; threshold re-fitted every interval, cooling every 3.
+  auto p = mb::make_memtis({.cooling_intervals = 3});
+  auto m = model(4);
+  // 1: counts 0:15 (bin 4), 1:7 (3), 2:3 (2), 3:1 (1), 4:1 (1). Bins 4..2
+  //    hold 3 pages <= 4, bin 1 would make 5: threshold bin 2. Hot set 3
+  //    >= 75% of 4: no warm bin. Pages 0, 1, 2 up.
+  step(*p, m, 1, {pc(0, 15), pc(1, 7), pc(2, 3), pc(3, 1), pc(4, 1)});
+  EXPECT_EQ(layout(m, 6), "FFFSS-");
+  EXPECT_EQ(p->promoted(), 3u);
+  EXPECT_EQ(p->demoted(), 0u);
+  // 2: 5:31 (new, bin 5), 3:+14 = 15 (bin 4). Bins 5, 4, 3 hold 1 + 2 + 1
+  //    = 4 pages, bin 2 would make 5: threshold bin 3. Hot off the fast node,
+  //    hottest first: 5 (31) takes the free page; 3 (15) needs room: the cold
+  //    fast page (below bin 3) is 2 (count 3), demoted; 3 up. 0 and 1 stay.
+  step(*p, m, 2, {pc(5, 31), pc(3, 14)});
+  EXPECT_EQ(layout(m, 6), "FFSFSF");
+  EXPECT_EQ(p->promoted(), 5u);
+  EXPECT_EQ(p->demoted(), 1u);
+  // 3: 4:+30 = 31, then the cooling halves every count: 0:7 (3), 1:3 (2),
+  //    2:1 (1), 3:7 (3), 4:15 (4), 5:15 (4).
+  //    Threshold still bin 3 (bins 4, 3 hold 4). Page 4 is hot on the slow
+  //    node; the cold fast page is now 1 (3 < 7): 1 down, 4 up.
+  step(*p, m, 3, {pc(4, 30)});
+  EXPECT_EQ(layout(m, 6), "FSSFFF");
+  EXPECT_EQ(p->promoted(), 6u);
+  EXPECT_EQ(p->demoted(), 2u);
+  // 4: 2:+1 = 2 (bin 1): nothing is hot off the fast node; nothing moves.
+  step(*p, m, 4, {pc(2, 1)});
+  EXPECT_EQ(layout(m, 6), "FSSFFF");
+  EXPECT_EQ(p->promoted(), 6u);
+  EXPECT_EQ(p->demoted(), 2u);
+}
+
+TEST(Memtis, WarmPagesStay) {
+  // Pages 0-3 recorded on the fast node (full) with count 3 (bin 2), page 4
+  // on the slow node with 7 (bin 3). Bin 3 holds 1 page, bins 3 and 2 hold
+  // 5 > 4: threshold bin 3. The hot set (1 page) fills < 75% of the node, so
+  // bin 2 is warm: no fast page is cold and page 4 waits on the slow node.
+  const std::vector<PageCount> one = {pc(0, 3), pc(1, 3), pc(2, 3), pc(3, 3), pc(4, 7)};
+  auto p = mb::make_sim_policy("memtis");
+  auto m = model(4, PlacementModel::Start::kRecorded);
+  for (int i = 0; i < 4; ++i) m.place(key(i), kFast, false);
+  step(*p, m, 1, one);  // page 4: recorded node unknown, placed slow
+  EXPECT_EQ(layout(m, 5), "FFFFS");
+  EXPECT_EQ(p->promoted(), 0u);
+  EXPECT_EQ(p->demoted(), 0u);
+  // 2: page 4 +8 = 15 (bin 4), threshold stays bin 3, bin 2 still warm.
+  step(*p, m, 2, {pc(4, 8)});
+  EXPECT_EQ(layout(m, 5), "FFFFS");
+
+  // Without the warm bin (htmm_nowarm) bin 2 is cold: the coldest, ties
+  // broken by last sample then key, is page 0; it goes down, page 4 up.
+  auto q = mb::make_memtis({.warm = false});
+  auto n = model(4, PlacementModel::Start::kRecorded);
+  for (int i = 0; i < 4; ++i) n.place(key(i), kFast, false);
+  step(*q, n, 1, one);
+  EXPECT_EQ(layout(n, 5), "SFFFF");
+  EXPECT_EQ(q->promoted(), 1u);
+  EXPECT_EQ(q->demoted(), 1u);
+}
+
+TEST(Memtis, ColdestFirstThenLeastRecentlySampled) {
+  // 2 fast pages. 1: 6:3 (bin 2), 5:1 (bin 1): everything fits, threshold
+  //    bin 1 (thres_hot): both up.
+  auto p = mb::make_sim_policy("memtis");
+  auto m = model(2);
+  step(*p, m, 1, {pc(6, 3), pc(5, 1)});
+  EXPECT_EQ(layout(m, 8), "-----FF-");
+  // 2: 5:+2 = 3 (bin 2), 7:15 (bin 4). Bin 4 fits, bin 2 would make 3:
+  //    threshold bin 3; hot set 1 page, not < 75% of 2 (1): no warm bin.
+  //    5 and 6 are both cold with 3 accesses; 6 was last sampled in 1, 5
+  //    in 2: 6 goes down (though 5 has the smaller key), 7 up.
+  step(*p, m, 2, {pc(5, 2), pc(7, 15)});
+  EXPECT_EQ(layout(m, 8), "-----FSF");
+  EXPECT_EQ(p->promoted(), 3u);
+  EXPECT_EQ(p->demoted(), 1u);
+}
+
+TEST(Memtis, ACoolingOnlyLowersTheThreshold) {
+  // Cooling every 2 intervals, 2 fast pages.
+  auto p = mb::make_memtis({.cooling_intervals = 2});
+  auto m = model(2);
+  // 1: 0:3 fits: threshold stays bin 1; 0 up.
+  step(*p, m, 1, {pc(0, 3)});
+  EXPECT_EQ(layout(m, 4), "F---");
+  // 2: 1, 2, 3 with 200 each, then the cooling: 100 each (bin 6), 0:1. Bin 6
+  //    alone (3 pages) does not fit: a re-fit would say bin 7 and nothing
+  //    would be hot. But at a cooling Memtis only lowers the threshold: it
+  //    stays bin 1, so 1, 2 and 3 are hot (tied: by key) and 1 takes the free
+  //    page. The hot set (0 pages at or above bin 7) is under 75%: bin 0 is
+  //    warm, nothing is cold, so 2 and 3 wait.
+  step(*p, m, 2, {pc(1, 200), pc(2, 200), pc(3, 200)});
+  EXPECT_EQ(layout(m, 4), "FFSS");
+  EXPECT_EQ(p->promoted(), 2u);
+  EXPECT_EQ(p->demoted(), 0u);
+}
+
+TEST(Memtis, BudgetCoversTheDemotionAndThePromotion) {
+  auto p = mb::make_memtis({.cooling_intervals = 3});
+  auto m = model(4);
+  step(*p, m, 1, {pc(0, 15), pc(1, 7), pc(2, 3), pc(3, 1), pc(4, 1)});
+  // As interval 2 above with 2 pages of budget: 5 takes the free page
+  // (1 left); 3 would need a demotion and a promotion (2): not done.
+  step(*p, m, 2, {pc(5, 31), pc(3, 14)}, /*budget=*/2);
+  EXPECT_EQ(layout(m, 6), "FFFSSF");
+  EXPECT_EQ(p->promoted(), 4u);
+  EXPECT_EQ(p->demoted(), 0u);
+  // With 1 page of budget in the first interval, only the hottest goes up.
+  auto q = mb::make_sim_policy("memtis");
+  auto n = model(4);
+  step(*q, n, 1, {pc(0, 15), pc(1, 7), pc(2, 3), pc(3, 1), pc(4, 1)}, /*budget=*/1);
+  EXPECT_EQ(layout(n, 5), "FSSSS");
+}
+
+TEST(Memtis, PeriodsInSamples) {
+  // Counting the trace's samples as Memtis does, with its 100,000-sample
+  // adaptation period: below that the threshold stays at bin 1, so every
+  // sampled page is hot, up to the capacity, hottest first.
+  auto p = mb::make_memtis({.adaptation_samples = 100'000, .cooling_samples = 2'000'000});
+  auto m = model(2);
+  step(*p, m, 1, {pc(0, 1), pc(1, 5), pc(2, 3)});
+  EXPECT_EQ(layout(m, 3), "SFF");
+  // The same with the default (every interval): bins 2 (pages 1, 2) fit,
+  // bin 1 would not: threshold bin 2; page 0 is not hot.
+  auto q = mb::make_sim_policy("memtis");
+  auto n = model(2);
+  step(*q, n, 1, {pc(0, 1), pc(1, 5), pc(2, 3)});
+  EXPECT_EQ(layout(n, 3), "SFF");
+  // Where they differ: 3 slots and {0:1 (bin 1), 1:5 (2), 2:3 (2), 3:7 (3),
+  // 4:9 (3)}. In sample mode all are hot at bin 1: 4, 3, 1 go up, hottest
+  // first, then there is no room and no cold page. Fitted every interval,
+  // bins 3 (2 pages) fit and bin 2 would make 4: threshold bin 3, only 4 and
+  // 3 are hot.
+  const std::vector<PageCount> five = {pc(0, 1), pc(1, 5), pc(2, 3), pc(3, 7), pc(4, 9)};
+  auto r = mb::make_memtis({.adaptation_samples = 100'000, .cooling_samples = 2'000'000});
+  auto o = model(3);
+  step(*r, o, 1, five);
+  EXPECT_EQ(layout(o, 5), "SFSFF");
+  auto r2 = mb::make_sim_policy("memtis");
+  auto o2 = model(3);
+  step(*r2, o2, 1, five);
+  EXPECT_EQ(layout(o2, 5), "SSSFF");
+  // The main trace above counted in samples: adaptation every sample,
+  // cooling at 100 samples (27 + 45 + 30 = 102 in interval 3): same moves.
+  auto s = mb::make_memtis({.adaptation_samples = 1, .cooling_samples = 100});
+  auto k = model(4);
+  step(*s, k, 1, {pc(0, 15), pc(1, 7), pc(2, 3), pc(3, 1), pc(4, 1)});
+  step(*s, k, 2, {pc(5, 31), pc(3, 14)});
+  step(*s, k, 3, {pc(4, 30)});
+  EXPECT_EQ(layout(k, 6), "FSSFFF");
+  EXPECT_EQ(s->promoted(), 6u);
+  EXPECT_EQ(s->demoted(), 2u);
+}
+
+// ---- tpp ------------------------------------------------------------------------
+
+TEST(Tpp, SecondTouchPromotesLruMakesRoom) {
+  // Defaults, 1 s intervals: two touches within 2 s = two consecutive
+  // intervals; one hint fault per interval at most. 3 fast pages.
+  auto p = mb::make_sim_policy("tpp");
+  auto m = model(3);
+  // 1: first touches only.
+  step(*p, m, 1, {pc(0, 5), pc(1, 1), pc(2, 1)});
+  EXPECT_EQ(layout(m, 5), "SSS--");
+  // 2: 0 and 1 touched again (1 interval apart): up, most accessed first;
+  //    3 is new.
+  step(*p, m, 2, {pc(0, 1), pc(1, 3), pc(3, 2)});
+  EXPECT_EQ(layout(m, 5), "FFSS-");
+  EXPECT_EQ(p->promoted(), 2u);
+  // 3: 2 was last touched 2 intervals ago: outside the window, not promoted;
+  //    3 (touched in 2) goes up into the last free page; 4 is new; 0 is
+  //    referenced on the fast node.
+  step(*p, m, 3, {pc(2, 4), pc(3, 1), pc(4, 9), pc(0, 1)});
+  EXPECT_EQ(layout(m, 5), "FFSFS");
+  EXPECT_EQ(p->promoted(), 3u);
+  // 4: 2 (touched in 3) and 4 (touched in 3) qualify; the node is full.
+  //    LRU victims: 1 (last sampled in 2), then 3 (in 3); 0 was referenced
+  //    now and is kept. 1 down, 2 up; 3 down, 4 up.
+  step(*p, m, 4, {pc(2, 2), pc(4, 1), pc(0, 1)});
+  EXPECT_EQ(layout(m, 5), "FSFSF");
+  EXPECT_EQ(p->promoted(), 5u);
+  EXPECT_EQ(p->demoted(), 2u);
+}
+
+TEST(Tpp, DemotionWatermark) {
+  // A 50% watermark on 4 pages: kswapd keeps 2 free. Pages 0-3 recorded
+  // on the fast node fill it.
+  auto p = mb::make_tpp({.demote_watermark = 0.5});
+  auto m = model(4, PlacementModel::Start::kRecorded);
+  // 1: all four referenced now: none is an LRU victim yet.
+  step(*p, m, 1, {pc(0, 1), pc(1, 1), pc(2, 1), pc(3, 1)}, 0, kFast);
+  EXPECT_EQ(layout(m, 4), "FFFF");
+  // 2: only 0 referenced; 1, 2, 3 tie on their last sample: by key, 1 and 2 go.
+  step(*p, m, 2, {pc(0, 1)}, 0, kFast);
+  EXPECT_EQ(layout(m, 4), "FSSF");
+  EXPECT_EQ(p->promoted(), 0u);
+  EXPECT_EQ(p->demoted(), 2u);
+}
+
+TEST(Tpp, LongIntervalsHoldTwoFaults) {
+  // 2 s intervals hold two 1 s scan periods: two samples of a page in one
+  // interval are two hint faults, and it goes up at once.
+  auto p = mb::make_sim_policy("tpp");
+  auto m = model(4);
+  step(*p, m, 1, {pc(0, 2), pc(1, 1)}, 0, -1, /*interval_s=*/2.0);
+  EXPECT_EQ(layout(m, 2), "FS");
+  // 1 s intervals: the same samples are one fault each.
+  auto q = mb::make_sim_policy("tpp");
+  auto n = model(4);
+  step(*q, n, 1, {pc(0, 2), pc(1, 1)}, 0, -1, 1.0);
+  EXPECT_EQ(layout(n, 2), "SS");
+}
+
+TEST(Tpp, Budget) {
+  // The trace above with 3 pages of budget in interval 4: 1 down and 2 up
+  // (2 pages), then 3 down + 4 up would need 2 more: stop.
+  auto p = mb::make_sim_policy("tpp");
+  auto m = model(3);
+  step(*p, m, 1, {pc(0, 5), pc(1, 1), pc(2, 1)});
+  step(*p, m, 2, {pc(0, 1), pc(1, 3), pc(3, 2)});
+  step(*p, m, 3, {pc(2, 4), pc(3, 1), pc(4, 9), pc(0, 1)});
+  step(*p, m, 4, {pc(2, 2), pc(4, 1), pc(0, 1)}, /*budget=*/3);
+  EXPECT_EQ(layout(m, 5), "FSFFS");
+  EXPECT_EQ(p->promoted(), 4u);
+  EXPECT_EQ(p->demoted(), 1u);
+}
+
+// ---- memtierd-age ---------------------------------------------------------------
+
+// Defaults: one interval = one 5 s round; active = sampled in the last 3
+// intervals (10 s / 5 s = 2 earlier rounds + this one), idle = not sampled
+// in the last 3 (15 s).
+std::vector<std::vector<PageCount>> memtierd_trace() {
+  return {
+      {pc(0, 1), pc(1, 1), pc(2, 1)},  // 1
+      {pc(0, 1), pc(1, 1)},            // 2: 2 skips a round
+      {pc(0, 5), pc(1, 1), pc(2, 3)},  // 3
+      {pc(2, 1), pc(3, 1)},            // 4
+      {pc(2, 1), pc(3, 1)},            // 5
+      {pc(2, 1), pc(3, 1)},            // 6
+  };
+}
+
+TEST(MemtierdAge, ActiveUpIdleDown) {
+  auto p = mb::make_sim_policy("memtierd-age");
+  auto m = model(2);
+  const auto tr = memtierd_trace();
+  // 1, 2: nobody has been active for 3 rounds yet.
+  step(*p, m, 1, tr[0]);
+  step(*p, m, 2, tr[1]);
+  EXPECT_EQ(layout(m, 4), "SSS-");
+  // 3: 0 and 1 sampled in 1, 2, 3: active, up (0 first: more accesses).
+  //    2 skipped round 2: its run starts again at 3.
+  step(*p, m, 3, tr[2]);
+  EXPECT_EQ(layout(m, 4), "FFS-");
+  EXPECT_EQ(p->promoted(), 2u);
+  // 4, 5: 2 becomes active in 5 (3, 4, 5) but the node is full and 0, 1
+  //    were last sampled in 3: not idle yet. No capacity-driven demotion.
+  step(*p, m, 4, tr[3]);
+  step(*p, m, 5, tr[4]);
+  EXPECT_EQ(layout(m, 4), "FFSS");
+  EXPECT_EQ(p->promoted(), 2u);
+  EXPECT_EQ(p->demoted(), 0u);
+  // 6: 0 and 1 unsampled in 4, 5, 6: idle, down (tie on age, by key);
+  //    then 2 (active since 3) and 3 (sampled in 4, 5, 6) up.
+  step(*p, m, 6, tr[5]);
+  EXPECT_EQ(layout(m, 4), "SSFF");
+  EXPECT_EQ(p->promoted(), 4u);
+  EXPECT_EQ(p->demoted(), 2u);
+}
+
+TEST(MemtierdAge, BudgetDemotionsFirst) {
+  auto p = mb::make_sim_policy("memtierd-age");
+  auto m = model(2);
+  const auto tr = memtierd_trace();
+  for (uint32_t t = 1; t <= 5; ++t) step(*p, m, t, tr[t - 1]);
+  // 6 with 3 pages: both demotions, then one promotion (2 before 3: same
+  // accesses, by key).
+  step(*p, m, 6, tr[5], /*budget=*/3);
+  EXPECT_EQ(layout(m, 4), "SSFS");
+  EXPECT_EQ(p->promoted(), 3u);
+  EXPECT_EQ(p->demoted(), 2u);
+}
+
+TEST(MemtierdAge, HugePagesCost512) {
+  // Active at first sight (ActiveDurationMs < IntervalMs: 0 earlier rounds).
+  auto p = mb::make_memtierd_age({.interval_ms = 5000, .active_duration_ms = 1000, .idle_duration_ms = 15000});
+  auto m = model(1024);
+  // 511 pages of budget: the huge page (more accesses) does not fit the
+  // budget, the base page behind it does.
+  step(*p, m, 1, {pc(0, 9, true), pc(1, 1)}, /*budget=*/511);
+  EXPECT_EQ(layout(m, 2), "SF");
+  EXPECT_EQ(p->promoted(), 1u);
+  step(*p, m, 2, {pc(0, 9, true)});
+  EXPECT_EQ(layout(m, 2), "FF");
+  EXPECT_EQ(p->promoted(), 513u);
+  EXPECT_EQ(m.used_pages(kFast), 513u);
+}
+
+// ---- properties over random traces ---------------------------------------------
+
+struct Trace {
+  std::vector<std::vector<PageCount>> intervals;
+};
+
+// 400 pages (every 10th huge), a hot set that moves every 8 intervals.
+Trace random_trace(uint32_t seed, int intervals) {
+  std::mt19937 rng(seed);
+  Trace tr;
+  for (int t = 0; t < intervals; ++t) {
+    std::vector<PageCount> c;
+    const int hot_base = (t / 8) * 37 % 400;
+    for (int i = 0; i < 400; ++i) {
+      const bool hot = (i - hot_base + 400) % 400 < 40;
+      const uint32_t roll = rng() % 100;
+      if (roll < (hot ? 90u : 15u)) c.push_back(pc(i, 1 + rng() % (hot ? 40 : 3), i % 10 == 0));
+    }
+    tr.intervals.push_back(std::move(c));
+  }
+  return tr;
+}
+
+TEST(SimPolicies, OrderOfCountsDoesNotMatter) {
+  const Trace tr = random_trace(7, 40);
+  for (const auto& name : mb::sim_policy_names()) {
+    auto a = mb::make_sim_policy(name), b = mb::make_sim_policy(name);
+    auto ma = model(3000), mb_ = model(3000);
+    std::mt19937 rng(11);
+    for (uint32_t t = 1; t <= tr.intervals.size(); ++t) {
+      auto c = tr.intervals[t - 1];
+      step(*a, ma, t, c, 2000);
+      std::shuffle(c.begin(), c.end(), rng);
+      step(*b, mb_, t, c, 2000);
+      ASSERT_EQ(layout(ma, 400), layout(mb_, 400)) << name << " interval " << t;
+    }
+    EXPECT_EQ(a->promoted(), b->promoted()) << name;
+    EXPECT_EQ(a->demoted(), b->demoted()) << name;
+  }
+}
+
+TEST(SimPolicies, CapacityBudgetAndCounters) {
+  const Trace tr = random_trace(3, 60);
+  for (const auto& name : mb::sim_policy_names()) {
+    for (uint64_t budget : {0u, 600u, 1500u}) {
+      auto p = mb::make_sim_policy(name);
+      auto m = model(2500);
+      uint64_t moved_before = 0;
+      for (uint32_t t = 1; t <= tr.intervals.size(); ++t) {
+        step(*p, m, t, tr.intervals[t - 1], budget);
+        const uint64_t moved = p->promoted() + p->demoted();
+        if (budget) {
+          EXPECT_LE(moved - moved_before, budget) << name << " interval " << t;
+        }
+        moved_before = moved;
+        EXPECT_LE(m.used_pages(kFast), 2500u) << name;
+        // Every page started slow: the fast node holds what went up minus what came down.
+        EXPECT_EQ(m.used_pages(kFast), p->promoted() - p->demoted()) << name << " interval " << t;
+      }
+      EXPECT_GT(p->promoted(), 0u) << name << " budget " << budget;
+    }
+  }
+}
+
+TEST(SimPolicies, OracleBoundsThePolicies) {
+  // The engine's accounting, roughly: hits of an interval = accesses of its
+  // pages on the fast node before the policy runs; never above the oracle.
+  const Trace tr = random_trace(5, 40);
+  for (const auto& name : mb::sim_policy_names()) {
+    auto p = mb::make_sim_policy(name);
+    auto m = model(2500);
+    for (uint32_t t = 1; t <= tr.intervals.size(); ++t) {
+      const auto& c = tr.intervals[t - 1];
+      uint64_t hits = 0;
+      for (const auto& x : c) {
+        m.place(x.key, -1, x.huge);
+        if (m.node_of(x.key) == kFast) hits += x.accesses;
+      }
+      EXPECT_LE(hits, mb::oracle_hits(c, 2500)) << name << " interval " << t;
+      p->interval(ctx(t), c, m);
+    }
+  }
+}
+
+}  // namespace
