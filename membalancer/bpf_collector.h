@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "membalancer/records.h"
+#include "membalancer/sample_source.h"
 #include "membalancer/samplers.h"
 #include "membalancer/topology.h"
 
@@ -44,17 +45,12 @@ struct CollectorConfig {
 // Unpacks a slot's 8 per-CPU-node-lane counters.
 void slot_lanes(const mb_page_slot& slot, uint16_t lanes[MB_CPU_LANES]);
 
-struct TaskSnapshot {
-  uint32_t tid;
-  mb_task_stats stats;
-};
-
-class BpfCollector {
+class BpfCollector : public SampleSource {
  public:
   // Opens, configures and loads the object, seeds the tracked set and
   // attaches the sampler. Throws UsageError/SystemError.
   BpfCollector(const CollectorConfig& cfg, const SamplerPlan& sampler, const Topology& topo);
-  ~BpfCollector();
+  ~BpfCollector() override;
   BpfCollector(const BpfCollector&) = delete;
   BpfCollector& operator=(const BpfCollector&) = delete;
 
@@ -66,22 +62,22 @@ class BpfCollector {
   //  kOneByOne  one bpf() call per slot: the prototype's method
   // The last two are kept as benchmark baselines.
   enum class Drain { kMapped, kBatch, kOneByOne };
-  using PageFn = std::function<void(const mb_page_slot&)>;
-  uint64_t drain_pages(const PageFn& fn, Drain method = Drain::kMapped);
+  uint64_t drain_pages(const PageFn& fn) override { return drain_pages(fn, Drain::kMapped); }
+  uint64_t drain_pages(const PageFn& fn, Drain method);
   uint64_t drain_pages_one_by_one(const PageFn& fn) { return drain_pages(fn, Drain::kOneByOne); }
 
   // Cumulative per-thread statistics; exited threads are returned one last
   // time, then deleted from the map.
-  void drain_tasks(std::vector<TaskSnapshot>* tasks);
+  void drain_tasks(std::vector<TaskSnapshot>* tasks) override;
 
   // Global counters summed over CPUs (enum mb_counter).
-  std::array<uint64_t, MB_NR_COUNTERS> counters() const;
+  std::array<uint64_t, MB_NR_COUNTERS> counters() const override;
   // The counters read right after the last swap: they match the pages the
   // last drain delivered, however long the drain and its consumer took.
-  const std::array<uint64_t, MB_NR_COUNTERS>& counters_at_swap() const { return counters_at_swap_; }
+  const std::array<uint64_t, MB_NR_COUNTERS>& counters_at_swap() const override { return counters_at_swap_; }
 
   // Delivers process fork/exit events that arrived since the last call.
-  void poll_process_events(const std::function<void(const mb_proc_event&)>& fn);
+  void poll_process_events(const std::function<void(const mb_proc_event&)>& fn) override;
 
   // Delivers streamed samples (stream_samples only).
   void poll_samples(const std::function<void(const mb_sample&)>& fn);
@@ -93,12 +89,12 @@ class BpfCollector {
   void run_synthetic(const mb_synth_args& args);
 
   // Tracked processes right now (from the BPF map).
-  std::vector<pid_t> tracked_processes() const;
+  std::vector<pid_t> tracked_processes() const override;
 
   // Fills the page table with synthetic slots (benchmarks and tests only).
   void fill_active_table_for_test(uint32_t count, uint32_t tgid);
 
-  const SamplerPlan& sampler() const { return sampler_; }
+  const SamplerPlan& sampler() const override { return sampler_; }
   uint32_t page_slots() const { return cfg_.page_slots; }
   // BPF memory of the two page tables (from the kernel's fdinfo), bytes.
   uint64_t page_table_kernel_bytes() const;

@@ -1,5 +1,5 @@
 // An open-addressing hash map (linear probing, power-of-two capacity, load
-// <= 3/4) for the report's per-sample counting: one probe in the common case
+// <= 3/4) for per-sample counting (profiler reports, replay): one probe in the common case
 // and no allocation per entry. Keys have a reserved empty value (Ops::empty).
 #pragma once
 
@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-namespace mb::prof {
+namespace mb {
 
 template <typename K, typename V, typename Ops>
 class FlatMap {
@@ -43,6 +43,12 @@ class FlatMap {
     }
   }
   size_t size() const { return size_; }
+  // Empties the map, keeping its capacity.
+  void clear() {
+    if (!size_) return;
+    for (auto& s : slots_) s = {Ops::empty(), V{}};
+    size_ = 0;
+  }
   // Starts loading k's home slot into the cache (batched lookups hide the
   // memory latency of a large table).
   void prefetch(const K& k) const { __builtin_prefetch(&slots_[Ops::hash(k) >> shift_], 1); }
@@ -82,4 +88,10 @@ class FlatMap {
   int shift_ = 54;
 };
 
-}  // namespace mb::prof
+// 64-bit keys (page keys, tgids) with ~0 as the empty key.
+struct U64KeyOps {
+  static uint64_t empty() { return ~0ULL; }
+  static uint64_t hash(uint64_t k) { return k * 0x9E3779B97F4A7C15ULL; }
+};
+
+}  // namespace mb

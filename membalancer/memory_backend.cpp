@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "membalancer/error.h"
+#include "membalancer/replay.h"
 
 namespace mb {
 
@@ -29,7 +30,7 @@ MemoryBackend::MemoryBackend(const Options& opts, Topology& topo)
                         "'membalancer trace' reports access patterns on any machine");
     numa_.emplace(topo, nc);
   }
-  if (opts.migrate) {
+  if (opts.migrate && !opts.dry_run) {
     MoverConfig mc;
     mc.rate_limit_bytes_per_s = opts.rate_limit_bytes;
     mc.workers = static_cast<int>(opts.move_workers);
@@ -49,7 +50,28 @@ MemoryBackend::~MemoryBackend() {
   if (mover_) mover_->abandon();  // an error stops the run: no more moves
 }
 
+PlacementModel* MemoryBackend::use_model(uint64_t fast_bytes, PlacementModel::Start start) {
+  std::vector<int> fast;
+  int slow = -1;
+  if (tier_) {
+    fast = tier_->tiers().tiers.front();
+    slow = tier_->tiers().tiers.back().front();
+  } else {
+    uint64_t most = 0;
+    for (const auto& n : topo_.nodes)
+      if (n.mem_total_bytes > most) most = n.mem_total_bytes, slow = n.id;
+  }
+  model_ = replay_model(topo_, fast, slow, fast_bytes, start);
+  return model_.get();
+}
+
 MemoryState MemoryBackend::read_memory(const std::vector<pid_t>& tracked) {
+  if (model_) {
+    MemoryState mem = model_->state();
+    resident_by_node_.clear();
+    for (const auto& [n, nm] : mem.nodes) resident_by_node_[n] = nm.tree_pages;
+    return mem;
+  }
   refresh_node_memory(topo_);
   MemoryState mem;
   for (const auto& n : topo_.nodes) mem.nodes[n.id] = {n.mem_total_bytes, n.mem_free_bytes, 0};
@@ -80,7 +102,10 @@ MemoryState MemoryBackend::read_memory(const std::vector<pid_t>& tracked) {
 MigrationReport MemoryBackend::base_report(double elapsed_s) const {
   MigrationReport m;
   m.mode = opts_.command;
-  m.migrate = opts_.migrate;
+  m.migrate = opts_.migrate && !opts_.dry_run;
+  m.dry_run = opts_.dry_run;
+  m.dry_run_applied_pages = dry_applied_;
+  m.dry_run_refused_pages = dry_refused_;
   if (tier_) m.tiers = tier_->tiers().describe() + " (" + tier_->tiers().source + ")";
   if (mover_) {
     m.mover = mover_->stats();
@@ -121,8 +146,10 @@ void MemoryBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& all_t
   } else {
     // Where each process's threads ran this interval, for pages whose
     // sampler knows no CPU.
-    auto cpu = cpu_tracker_.update_from_proc(tracked, topo_);
+    // (A replay has no live threads: its pages' CPU nodes come from the
+    // recorded samples' lanes.)
     process_cpu_.clear();
+    auto cpu = model_ ? ThreadCpuTracker::Interval{} : cpu_tracker_.update_from_proc(tracked, topo_);
     std::map<uint32_t, uint64_t> total;
     for (const auto& t : cpu.threads) {
       if (t.node < 0) continue;
@@ -142,9 +169,16 @@ void MemoryBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& all_t
   }
   const uint32_t now = table.interval();
   MigrationReport m;
-  if (mover_) {
+  if (mover_ || opts_.dry_run) {
     commit_plan(plan, table, cool_, now);
-    submit_plan(plan, *mover_);
+    if (mover_) submit_plan(plan, *mover_);
+    if (model_ && opts_.dry_run) {
+      const uint64_t refused = apply_plan(plan, *model_);
+      dry_refused_ += refused;
+      dry_applied_ += plan.stats.planned_bytes / kBasePageBytes - refused;
+    } else if (opts_.dry_run) {
+      dry_applied_ += plan.stats.planned_bytes / kBasePageBytes;
+    }
     for (const auto& mv : plan.moves) {
       const uint64_t pages = mv.bytes() / kBasePageBytes;
       (mv.direction == MoveDirection::kDemote ? moved_into_node_demote_ : moved_into_node_promote_)[mv.to] += pages;

@@ -13,6 +13,7 @@
 #include "membalancer/mover.h"
 #include "membalancer/numa_policy.h"
 #include "membalancer/options.h"
+#include "membalancer/placement_model.h"
 #include "membalancer/resident.h"
 #include "membalancer/tier_policy.h"
 #include "membalancer/topology.h"
@@ -32,6 +33,14 @@ class MemoryBackend : public Backend {
   // numa: only these processes' memory is read and planned (autotune gives
   // the processes it chose memory migration for). Unset: every tracked one.
   void restrict_to(std::set<uint32_t> tgids) { only_ = std::move(tgids); }
+
+  // A replay: plans against a model of the recorded memory instead of the
+  // machine (and, with --dry-run, applies them to it). tier: the fast nodes
+  // are tier 0 (resized to fast_bytes when nonzero), pages that find no room
+  // start in the last tier; numa: every node keeps its recorded size.
+  // Returns the model, owned by the backend, for the replay to place pages.
+  PlacementModel* use_model(uint64_t fast_bytes, PlacementModel::Start start);
+  const PlacementModel* model() const { return model_.get(); }
 
  private:
   MemoryState read_memory(const std::vector<pid_t>& tracked);
@@ -55,6 +64,8 @@ class MemoryBackend : public Backend {
   std::map<int, uint64_t> moved_into_node_promote_, moved_into_node_demote_;
   std::optional<MigrationReport> last_;
   std::optional<std::set<uint32_t>> only_;
+  std::unique_ptr<PlacementModel> model_;
+  uint64_t dry_applied_ = 0, dry_refused_ = 0;
 };
 
 }  // namespace mb

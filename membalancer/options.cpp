@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "membalancer/error.h"
+#include "membalancer/replay.h"
 #include "membalancer/samplers.h"
 #include "membalancer/sysfs.h"
 
@@ -23,6 +24,8 @@ std::string sampler_help() {
   for (const auto& i : sampler_list()) s += " " + i.name;
   s += ".\n";
   for (const auto& i : sampler_list()) s += "  " + i.name + ": " + i.description + "\n";
+  s += "  replay:FILE: a recorded profile (profiler record, --record, profiler synth) fed to the same pipeline; "
+       "no privileges needed (see --speed, --dry-run)\n";
   return s;
 }
 
@@ -31,6 +34,7 @@ struct RawOptions {
   std::string display = "histogram", region = "2M", max_pages = "1M";
   std::string rate_limit = "200M", min_free = "256M", watermark = "5:10";
   std::string load_max = "80", max_move_share = "25";
+  std::string speed = "recorded";
   bool all = false;
 };
 
@@ -56,19 +60,47 @@ double parse_share(std::string text, const std::string& what) {
   return v / 100.0;
 }
 
+// A replay's options: what it can and cannot do with a recording.
+void validate_replay(Options& o, const CLI::App& cmd, const RawOptions& raw) {
+  if (replay_path(o.sampler).empty()) throw UsageError("--sampler replay:FILE: the file is missing");
+  if (o.command == "process" || o.command == "autotune")
+    throw UsageError("--sampler replay: drives trace, numa and tier; " + o.command + " moves live threads");
+  if (cmd.count("--cgroup")) throw UsageError("--cgroup: a replay selects recorded processes with --pid, --ppid or --all");
+  if (o.migrate)
+    throw UsageError("--migrate: the replayed pages belong to the recorded processes; use --dry-run to apply the "
+                     "plans to the model of the recorded memory");
+  if (!o.record_path.empty()) throw UsageError("--record: a replay is a recording already");
+  if (raw.speed == "max") {
+    o.replay_speed = 0;
+  } else if (raw.speed != "recorded") {
+    std::string t = raw.speed;
+    if (!t.empty() && (t.back() == 'x' || t.back() == 'X')) t.pop_back();
+    char* end = nullptr;
+    o.replay_speed = std::strtod(t.c_str(), &end);
+    if (t.empty() || *end || !(o.replay_speed > 0 && o.replay_speed <= 1e6))
+      throw UsageError("--speed: '" + raw.speed + "' is not recorded, max or a factor like 10x");
+  }
+}
+
 void validate(Options& o, const CLI::App& cmd, const RawOptions& raw) {
+  const bool replay = o.sampler.rfind("replay", 0) == 0;
   int targets = (cmd.count("--ppid") > 0) + (cmd.count("--pid") > 0) + (cmd.count("--cgroup") > 0) +
                 (cmd.count("--all") > 0);
-  if (targets != 1)
+  if (replay) {
+    validate_replay(o, cmd, raw);  // no target: every recorded process
+  } else if (cmd.count("--speed")) {
+    throw UsageError("--speed: only a replay (--sampler replay:FILE) has a speed");
+  }
+  if (targets > 1 || (targets == 0 && !replay))
     throw UsageError("choose exactly one of --ppid PID, --pid PID, --cgroup PATH or --all");
   if (cmd.count("--ppid")) o.mode = TrackMode::kTree;
   if (cmd.count("--pid")) o.mode = TrackMode::kPid;
   if (cmd.count("--cgroup")) o.mode = TrackMode::kCgroup;
-  if (cmd.count("--all")) o.mode = TrackMode::kAll;
+  if (cmd.count("--all") || targets == 0) o.mode = TrackMode::kAll;
   if ((o.mode == TrackMode::kTree || o.mode == TrackMode::kPid) && o.pid <= 0)
     throw UsageError(std::string(o.mode == TrackMode::kTree ? "--ppid" : "--pid") + ": '" + std::to_string(o.pid) +
                      "' is not a process id");
-  if (!is_sampler_name(o.sampler)) throw UsageError("--sampler: unknown sampler '" + o.sampler + "' (see --help)");
+  if (!replay && !is_sampler_name(o.sampler)) throw UsageError("--sampler: unknown sampler '" + o.sampler + "' (see --help)");
   if (o.interval_ms < 10 || o.interval_ms > 60000)
     throw UsageError("--interval: " + std::to_string(o.interval_ms) + " ms is outside 10..60000");
   if (!(o.duration_s >= 0)) throw UsageError("--duration: must be 0 (until stopped) or a positive number of seconds");
@@ -154,12 +186,18 @@ void add_common(CLI::App* cmd, Options& o, RawOptions& raw) {
                   "Also write every sample to FILE in the profiler's format (see 'profiler report'); never "
                   "follows a symlink, never replaces a file without --force");
   cmd->add_flag("--force", o.record_force, "Let --record replace an existing file");
+  cmd->add_option("--speed", raw.speed,
+                  "Replay only: recorded (as recorded), max (as fast as possible) or a factor like 10x")
+      ->capture_default_str();
   cmd->add_flag("--verbose,-v", o.verbose, "Print the topology, libbpf messages and per-interval details");
 }
 
 // Options of the modes that move pages.
 void add_moving(CLI::App* cmd, Options& o, RawOptions& raw) {
   cmd->add_flag("--migrate", o.migrate, "Move pages; without it the plan is only reported");
+  cmd->add_flag("--dry-run", o.dry_run,
+                "Plan and commit as if the moves were made, but move nothing (with a replay: the moves are "
+                "applied to the model of the recorded memory)");
   cmd->add_option("--rate-limit", raw.rate_limit,
                   "Bytes per second the mover may move (K/M/G suffixes; 0 = no limit); work over it waits")
       ->capture_default_str();

@@ -61,6 +61,12 @@ struct Options {
   uint32_t observe_intervals = 5;          // intervals observed before deciding
   uint32_t reevaluate_intervals = 30;      // decide again this often (0: never)
 
+  // --sampler replay:FILE: recorded time per wall second (0: as fast as possible).
+  double replay_speed = 1.0;
+  // numa/tier: plan and commit as if the moves were made, moving nothing;
+  // a replay applies them to its model of the recorded memory.
+  bool dry_run = false;
+
   // --record FILE: every sample also goes to a profile file (profiler format).
   std::string record_path;
   bool record_force = false;

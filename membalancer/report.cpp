@@ -160,7 +160,12 @@ static std::string rate_text(uint64_t bytes, double seconds) {
 
 void Reporter::migration_text(const MigrationReport& m, bool summary) {
   std::fprintf(out_, "\nMIGRATION  %s, %s\n", m.mode.c_str(),
-               m.migrate ? "moving pages (--migrate)" : "report only: nothing is moved (add --migrate)");
+               m.dry_run   ? "dry run: plans committed as if done, nothing is moved"
+               : m.migrate ? "moving pages (--migrate)"
+                           : "report only: nothing is moved (add --migrate)");
+  if (m.dry_run)
+    std::fprintf(out_, "  dry run: %" PRIu64 " pages applied, %" PRIu64 " refused (no room)\n",
+                 m.dry_run_applied_pages, m.dry_run_refused_pages);
   if (!m.tiers.empty()) std::fprintf(out_, "  tiers %s\n", m.tiers.c_str());
   if (!summary) {
     std::fprintf(out_, "  this interval: %s %" PRIu64 " promote, %" PRIu64 " demote, %" PRIu64
@@ -327,7 +332,9 @@ static void json_counts(JsonWriter& w, const MoveCounts& c) {
 
 static void json_migration(JsonWriter& w, const MigrationReport& m, bool summary) {
   w.key("migration").begin_object();
-  w.field("mode", m.mode).field("migrate", m.migrate);
+  w.field("mode", m.mode).field("migrate", m.migrate).field("dry_run", m.dry_run);
+  if (m.dry_run)
+    w.key("dry_run_pages").begin_object().field("applied", m.dry_run_applied_pages).field("refused", m.dry_run_refused_pages).end_object();
   if (!m.tiers.empty()) w.field("tiers", m.tiers);
   if (!summary) {
     w.key("plan").begin_object();

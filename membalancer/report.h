@@ -72,6 +72,8 @@ struct TierLine {
 struct MigrationReport {
   std::string mode;    // "numa", "tier"
   bool migrate = false;  // false: report-only, the plan is not carried out
+  bool dry_run = false;  // plans committed as if done; a replay applies them to its model
+  uint64_t dry_run_applied_pages = 0, dry_run_refused_pages = 0;  // whole run so far (model: no room)
   std::string tiers;   // tier: "0 : 1" and how they were chosen
   PlanStats plan;      // this interval's plan
   uint64_t plan_promote_pages = 0, plan_demote_pages = 0, plan_numa_pages = 0;

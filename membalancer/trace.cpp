@@ -10,11 +10,13 @@
 #include <sys/stat.h>
 
 #include "membalancer/error.h"
+#include "membalancer/interval_runner.h"
 #include "membalancer/memory_backend.h"
 #include "membalancer/proc.h"
 #include "membalancer/profile_file.h"
 #include "membalancer/pipeline.h"
 #include "membalancer/process_backend.h"
+#include "membalancer/replay.h"
 #include "membalancer/samplers.h"
 
 namespace mb {
@@ -109,41 +111,71 @@ int run_mode(const Options& opts) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  Topology topo = read_topology();
+  // A replay's machine is the recorded one: its nodes, CPUs and memory.
+  const std::string replay = replay_path(opts.sampler);
+  std::unique_ptr<ReplaySource> replay_source;
+  if (!replay.empty()) {
+    ReplayFilter filter;
+    filter.mode = opts.mode == TrackMode::kPid || opts.mode == TrackMode::kTree ? opts.mode : TrackMode::kAll;
+    filter.pid = opts.pid;
+    replay_source = std::make_unique<ReplaySource>(replay, opts.interval_ms, filter);
+  }
+  Topology topo = replay_source ? replay_source->reader().topology() : read_topology();
   Reporter reporter(opts.display, stdout, isatty(STDOUT_FILENO));
   if (opts.verbose) std::fputs(describe_topology(topo).c_str(), stderr);
   reporter.topology(topo);
   // The mode's backend first: a bad tier spec fails before BPF is loaded.
   std::unique_ptr<Backend> backend;
-  if (opts.command == "numa" || opts.command == "tier") backend = std::make_unique<MemoryBackend>(opts, topo);
+  MemoryBackend* memory = nullptr;
+  if (opts.command == "numa" || opts.command == "tier") {
+    auto m = std::make_unique<MemoryBackend>(opts, topo);
+    memory = m.get();
+    backend = std::move(m);
+  }
   if (opts.command == "process") backend = std::make_unique<ProcessBackend>(opts, topo);
   if (opts.command == "autotune") backend = std::make_unique<AutotuneBackend>(opts, topo);
-  CollectorConfig cfg;
-  cfg.mode = opts.mode;
-  cfg.pid = opts.pid;
-  cfg.cgroup_path = opts.cgroup;
-  cfg.page_slots = opts.bpf_page_slots;
-  cfg.max_tasks = opts.max_tasks;
-  cfg.max_processes = opts.max_processes;
-  cfg.verbose = opts.verbose;
-  cfg.stream_samples = !opts.record_path.empty();
-  if (cfg.stream_samples) cfg.sample_ring_bytes = 32u << 20;
-  if (opts.mode == TrackMode::kCgroup) {
-    struct stat st;
-    if (stat(opts.cgroup.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-      throw UsageError("--cgroup " + opts.cgroup + ": not a directory");
+
+  std::unique_ptr<SampleSource> source;
+  BpfCollector* live = nullptr;
+  std::unique_ptr<ProfileProcesses> recorded_names;
+  if (replay_source) {
+    // Replayed pages are planned against a model of the recorded memory.
+    if (memory) replay_source->set_placement(memory->use_model(0, PlacementModel::Start::kRecorded));
+    if (!replay_source->reader().damage().empty())
+      std::fprintf(stderr, "membalancer: %s: %s\n", replay.c_str(), replay_source->reader().damage().c_str());
+    std::fprintf(stderr, "membalancer: sampler replay (%s)\n", replay_source->sampler().detail.c_str());
+    recorded_names = std::make_unique<ProfileProcesses>(replay_source->reader().info());
+    source = std::move(replay_source);
+  } else {
+    CollectorConfig cfg;
+    cfg.mode = opts.mode;
+    cfg.pid = opts.pid;
+    cfg.cgroup_path = opts.cgroup;
+    cfg.page_slots = opts.bpf_page_slots;
+    cfg.max_tasks = opts.max_tasks;
+    cfg.max_processes = opts.max_processes;
+    cfg.verbose = opts.verbose;
+    cfg.stream_samples = !opts.record_path.empty();
+    if (cfg.stream_samples) cfg.sample_ring_bytes = 32u << 20;
+    if (opts.mode == TrackMode::kCgroup) {
+      struct stat st;
+      if (stat(opts.cgroup.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+        throw UsageError("--cgroup " + opts.cgroup + ": not a directory");
+    }
+    auto collector = open_collector(opts, cfg, topo);
+    live = collector.get();
+    source = std::move(collector);
   }
-  auto collector = open_collector(opts, cfg, topo);
   // --record: the same file `profiler record` writes.
   std::unique_ptr<ProfileWriter> recording;
-  if (!opts.record_path.empty()) {
+  if (!opts.record_path.empty() && live) {
     ProfileStart ps;
-    ps.sampler = collector->sampler().name;
-    ps.sampler_kind = collector->sampler().kind;
+    ps.sampler = live->sampler().name;
+    ps.sampler_kind = live->sampler().kind;
     ps.topology = topo;
     recording = std::make_unique<ProfileWriter>(opts.record_path, ps, opts.record_force);
     const uint64_t now = monotonic_ns();
-    for (pid_t p : collector->tracked_processes()) {
+    for (pid_t p : live->tracked_processes()) {
       recording->add_process(now, static_cast<uint32_t>(p), static_cast<uint32_t>(parent_of(p).value_or(0)), kProcSeen,
                              process_name(p));
       recording->add_maps(now, static_cast<uint32_t>(p), read_proc_maps(p));
@@ -156,20 +188,47 @@ int run_mode(const Options& opts) {
   pc.region_bytes = opts.region_bytes;
   pc.top = opts.top;
   pc.max_ranges = opts.max_ranges;
-  Pipeline pipeline(pc);
-  for (pid_t p : collector->tracked_processes()) pipeline.process_forked(p);
+  NodeResolver::QueryFn query;
+  Pipeline::NameFn names;
+  if (recorded_names) {
+    // The recorded processes are gone (or their pids are someone else's):
+    // names come from the recording, and a page of unknown node stays so.
+    query = [](pid_t, unsigned long n, void**, int* status) {
+      std::fill(status, status + n, -ENOENT);
+      return 0L;
+    };
+    names = [&recorded_names](pid_t p) { return recorded_names->name(static_cast<uint32_t>(p)); };
+  }
+  Pipeline pipeline(pc, query, names);
+  for (pid_t p : source->tracked_processes()) pipeline.process_forked(p);
 
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
-  std::array<uint64_t, MB_NR_COUNTERS> last{};
-  std::vector<TaskSnapshot> tasks;
+  IntervalRunner runner(*source, pipeline, backend.get());
+  if (recording) {
+    runner.on_event = [&](const mb_proc_event& ev) {
+      if (ev.type == MB_PROC_FORK) {
+        recording->add_process(ev.time_ns, ev.tgid, ev.parent_tgid, kProcFork, process_name(static_cast<pid_t>(ev.tgid)));
+        recording->add_maps(ev.time_ns, ev.tgid, read_proc_maps(static_cast<pid_t>(ev.tgid)));
+      }
+      if (ev.type == MB_PROC_EXIT) recording->add_process(ev.time_ns, ev.tgid, 0, kProcExit, "");
+    };
+    runner.before_drain = [&] {
+      live->poll_samples([&](const mb_sample& smp) { recording->add_sample(smp); });
+      recording->add_counters(monotonic_ns(), live->counters());
+    };
+  }
   const bool tree_mode = opts.mode == TrackMode::kTree || opts.mode == TrackMode::kPid;
   std::string stop_reason;
   bool final_round = false;
 
   for (uint32_t interval = 1; stop_reason.empty(); ++interval) {
     // Sleep until the interval ends, the duration is over, or a signal.
-    double until = final_round ? elapsed() + 0.05 : interval * opts.interval_ms / 1000.0;
+    // A replay at --speed max does not wait; at another speed the recorded
+    // interval takes interval / speed of wall time.
+    const double speed = live ? 1.0 : opts.replay_speed;
+    const double wall_interval_s = speed > 0 ? opts.interval_ms / 1000.0 / speed : 0.0;
+    double until = final_round ? elapsed() + 0.05 : interval * wall_interval_s;
     if (opts.duration_s > 0 && until > opts.duration_s) until = opts.duration_s;
     for (;;) {
       double left = until - elapsed();
@@ -187,45 +246,18 @@ int run_mode(const Options& opts) {
       int sig = sigtimedwait(&stop_signals, nullptr, &zero);
       if (sig == SIGINT || sig == SIGTERM) stop_reason = sig == SIGINT ? "SIGINT" : "SIGTERM";
     }
-    const double work_start = elapsed();
-    pipeline.begin_interval(interval);
-    const double t_begin = elapsed();
-    // Events before pages: a process's samples all precede its exit event,
-    // so once the exit is seen here, every page it touched is in the table
-    // drained next (or an earlier one), and the exit removes them all at
-    // the end of this interval. Polled after the drain, samples taken between
-    // the swap and the exit would arrive after the removal and linger.
-    collector->poll_process_events([&](const mb_proc_event& ev) {
-      if (ev.type == MB_PROC_FORK) pipeline.process_forked(static_cast<pid_t>(ev.tgid));
-      if (ev.type == MB_PROC_EXIT) pipeline.process_exited(static_cast<pid_t>(ev.tgid));
-      if (recording && ev.type == MB_PROC_FORK) {
-        recording->add_process(ev.time_ns, ev.tgid, ev.parent_tgid, kProcFork, process_name(static_cast<pid_t>(ev.tgid)));
-        recording->add_maps(ev.time_ns, ev.tgid, read_proc_maps(static_cast<pid_t>(ev.tgid)));
-      }
-      if (recording && ev.type == MB_PROC_EXIT) recording->add_process(ev.time_ns, ev.tgid, 0, kProcExit, "");
-    });
-    if (recording) {
-      collector->poll_samples([&](const mb_sample& smp) { recording->add_sample(smp); });
-      recording->add_counters(monotonic_ns(), collector->counters());
+    if (stop_reason.empty() && !source->advance()) {
+      stop_reason = "replay finished";
+      break;
     }
-    collector->drain_pages([&](const mb_page_slot& s) { pipeline.add_slot(s); });
-    const double t_drain = elapsed();
-    collector->drain_tasks(&tasks);
-    pipeline.add_tasks(tasks);
-    const auto& now = collector->counters_at_swap();
-    std::array<uint64_t, MB_NR_COUNTERS> delta{};
-    for (int i = 0; i < MB_NR_COUNTERS; ++i) delta[i] = now[i] - last[i];
-    last = now;
-    auto tracked = collector->tracked_processes();
-    IntervalReport r = pipeline.finish_interval(delta, tracked.size());
-    r.elapsed_s = elapsed();
-    r.sampler = collector->sampler().name;
-    if (backend) backend->interval(pipeline, tracked, r.elapsed_s, r);
+    const double work_start = elapsed();
+    IntervalReport r = runner.run(interval, elapsed);
     reporter.interval(r);
     if (opts.verbose)
       std::fprintf(stderr, "membalancer: interval %u processed in %.1f ms (table %.1f, drain %.1f; %" PRIu64 " pages)\n",
-                   interval, (elapsed() - work_start) * 1e3, (t_begin - work_start) * 1e3, (t_drain - t_begin) * 1e3,
+                   interval, (elapsed() - work_start) * 1e3, runner.table_ms(), runner.drain_ms(),
                    r.pages_this_interval);
+    const auto& tracked = runner.tracked();
     if (opts.duration_s > 0 && elapsed() >= opts.duration_s - 1e-3 && stop_reason.empty()) stop_reason = "duration";
     // The tracked set empties when the last process exits, possibly just
     // after this interval polled events: one more round, without waiting,
@@ -235,16 +267,16 @@ int run_mode(const Options& opts) {
       final_round = true;
     }
   }
-  const std::string sampler_name = collector->sampler().name;
+  const std::string sampler_name = source->sampler().name;
   if (recording) {
-    collector->poll_samples([&](const mb_sample& smp) { recording->add_sample(smp); });
-    const auto c = collector->counters();
+    live->poll_samples([&](const mb_sample& smp) { recording->add_sample(smp); });
+    const auto c = live->counters();
     recording->finish(monotonic_ns(), c[MB_CTR_SAMPLES_LOST]);
     if (opts.verbose)
       std::fprintf(stderr, "membalancer: recorded %" PRIu64 " samples (%" PRIu64 " lost) to %s\n",
                    recording->samples_written(), c[MB_CTR_SAMPLES_LOST], opts.record_path.c_str());
   }
-  collector.reset();  // detach before the summary: nothing more is counted
+  source.reset();  // detach before the summary: nothing more is counted
   Summary s = pipeline.summary();
   s.elapsed_s = elapsed();
   s.sampler = sampler_name;

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "membalancer/profile_file.h"
-#include "profiler/flat_map.h"
+#include "membalancer/flat_map.h"
 
 namespace mb::prof {
 
@@ -44,11 +44,6 @@ struct IpKeyOps {
   static IpKey empty() { return {~0u, ~0ULL}; }
   static uint64_t hash(const IpKey& k) { return (k.ip ^ (static_cast<uint64_t>(k.tgid) << 40)) * 0x9E3779B97F4A7C15ULL; }
 };
-struct U64KeyOps {
-  static uint64_t empty() { return ~0ULL; }
-  static uint64_t hash(uint64_t k) { return k * 0x9E3779B97F4A7C15ULL; }
-};
-
 struct Aggregate {
   uint64_t samples = 0, with_address = 0, with_ip = 0;
   uint64_t first_ns = UINT64_MAX, last_ns = 0;

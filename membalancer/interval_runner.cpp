@@ -1,0 +1,38 @@
+#include "membalancer/interval_runner.h"
+
+namespace mb {
+
+IntervalReport IntervalRunner::run(uint32_t interval, const std::function<double()>& clock) {
+  const double start = clock();
+  pipeline_.begin_interval(interval);
+  const double t_begin = clock();
+  // Events before pages: a process's samples all precede its exit event,
+  // so once the exit is seen here, every page it touched is in the table
+  // drained next (or an earlier one), and the exit removes them all at
+  // the end of this interval. Polled after the drain, samples taken between
+  // the swap and the exit would arrive after the removal and linger.
+  source_.poll_process_events([&](const mb_proc_event& ev) {
+    if (ev.type == MB_PROC_FORK) pipeline_.process_forked(static_cast<pid_t>(ev.tgid));
+    if (ev.type == MB_PROC_EXIT) pipeline_.process_exited(static_cast<pid_t>(ev.tgid));
+    if (on_event) on_event(ev);
+  });
+  if (before_drain) before_drain();
+  source_.drain_pages([&](const mb_page_slot& s) { pipeline_.add_slot(s); });
+  const double t_drain = clock();
+  source_.drain_tasks(&tasks_);
+  pipeline_.add_tasks(tasks_);
+  const auto& now = source_.counters_at_swap();
+  std::array<uint64_t, MB_NR_COUNTERS> delta{};
+  for (int i = 0; i < MB_NR_COUNTERS; ++i) delta[i] = now[i] - last_[i];
+  last_ = now;
+  tracked_ = source_.tracked_processes();
+  IntervalReport r = pipeline_.finish_interval(delta, tracked_.size());
+  r.elapsed_s = clock();
+  r.sampler = source_.sampler().name;
+  if (backend_) backend_->interval(pipeline_, tracked_, r.elapsed_s, r);
+  table_ms_ = (t_begin - start) * 1e3;
+  drain_ms_ = (t_drain - t_begin) * 1e3;
+  return r;
+}
+
+}  // namespace mb

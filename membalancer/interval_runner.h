@@ -1,0 +1,46 @@
+// One interval of the sampling loop, from a source's accesses to the mode's
+// actions: events, pages, threads, the report, the backend. The live loop
+// (trace.cpp) and `profiler whatif` run the same steps, so a replay with
+// --dry-run and the what-if simulator make the same decisions.
+#pragma once
+
+#include <array>
+#include <functional>
+#include <vector>
+
+#include "membalancer/backend.h"
+#include "membalancer/pipeline.h"
+#include "membalancer/sample_source.h"
+
+namespace mb {
+
+class IntervalRunner {
+ public:
+  IntervalRunner(SampleSource& source, Pipeline& pipeline, Backend* backend)
+      : source_(source), pipeline_(pipeline), backend_(backend) {}
+
+  // Called for every process event after the pipeline took it in.
+  std::function<void(const mb_proc_event&)> on_event;
+  // Called after the events, before the pages are drained.
+  std::function<void()> before_drain;
+
+  // Runs interval `interval`; clock() gives the seconds since the start.
+  IntervalReport run(uint32_t interval, const std::function<double()>& clock);
+
+  // The processes tracked at the last run.
+  const std::vector<pid_t>& tracked() const { return tracked_; }
+  // Where the last run's time went, milliseconds.
+  double table_ms() const { return table_ms_; }
+  double drain_ms() const { return drain_ms_; }
+
+ private:
+  SampleSource& source_;
+  Pipeline& pipeline_;
+  Backend* backend_;
+  std::array<uint64_t, MB_NR_COUNTERS> last_{};
+  std::vector<TaskSnapshot> tasks_;
+  std::vector<pid_t> tracked_;
+  double table_ms_ = 0, drain_ms_ = 0;
+};
+
+}  // namespace mb

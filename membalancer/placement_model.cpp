@@ -1,0 +1,75 @@
+#include "membalancer/placement_model.h"
+
+#include "membalancer/records.h"
+
+namespace mb {
+
+namespace {
+constexpr uint64_t kHugeBasePages = kHugePageBytes / kBasePageBytes;
+uint64_t base_pages(bool huge) { return huge ? kHugeBasePages : 1; }
+}  // namespace
+
+PlacementModel::PlacementModel(std::map<int, uint64_t> capacity_pages, int slow_node, Start start)
+    : capacity_(std::move(capacity_pages)), slow_(slow_node), start_(start) {
+  for (const auto& [n, c] : capacity_) used_[n] = 0;
+  used_.try_emplace(slow_, 0);
+}
+
+int PlacementModel::place(uint64_t key, int recorded_node, bool huge) {
+  auto it = pages_.find(key);
+  if (it != pages_.end()) return it->second.node;
+  int node = slow_;
+  if (start_ == Start::kRecorded && recorded_node >= 0 && capacity_.count(recorded_node) &&
+      used_[recorded_node] + base_pages(huge) <= capacity_[recorded_node])
+    node = recorded_node;
+  pages_.emplace(key, Placed{node, huge});
+  used_[node] += base_pages(huge);
+  return node;
+}
+
+bool PlacementModel::move(uint64_t key, int to) {
+  auto it = pages_.find(key);
+  if (it == pages_.end() || !capacity_.count(to)) return false;
+  Placed& p = it->second;
+  if (p.node == to) return true;
+  const uint64_t n = base_pages(p.huge);
+  if (used_[to] + n > capacity_[to]) return false;
+  used_[p.node] -= n;
+  used_[to] += n;
+  p.node = to;
+  return true;
+}
+
+uint64_t PlacementModel::used_pages(int node) const {
+  auto it = used_.find(node);
+  return it == used_.end() ? 0 : it->second;
+}
+
+uint64_t PlacementModel::capacity_pages(int node) const {
+  auto it = capacity_.find(node);
+  return it == capacity_.end() ? 0 : it->second;
+}
+
+MemoryState PlacementModel::state() const {
+  MemoryState mem;
+  for (const auto& [n, cap] : capacity_) {
+    const uint64_t used = used_pages(n);
+    mem.nodes[n] = {cap * kBasePageBytes, (cap > used ? cap - used : 0) * kBasePageBytes, used};
+  }
+  mem.resident = [this](int node, const std::function<bool(uint32_t, uint64_t, bool)>& fn) {
+    for (const auto& [key, p] : pages_)
+      if (p.node == node && !fn(mb_key_tgid(key), mb_key_vpn(key) << MB_PAGE_SHIFT, p.huge)) return;
+  };
+  return mem;
+}
+
+uint64_t apply_plan(const Plan& plan, PlacementModel& model) {
+  uint64_t refused = 0;
+  for (const auto& mv : plan.moves) {
+    const uint64_t key = mb_page_key(mv.tgid, mv.vaddr >> MB_PAGE_SHIFT);
+    if (!model.move(key, mv.to)) refused += mv.bytes() / kBasePageBytes;
+  }
+  return refused;
+}
+
+}  // namespace mb

@@ -1,0 +1,45 @@
+// Where the sampling loop's accesses come from: the BPF collector on the live
+// machine, or a recorded profile (replay). The loop (trace.cpp) asks the same
+// questions of both every interval.
+#pragma once
+
+#include <sys/types.h>
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "membalancer/records.h"
+#include "membalancer/samplers.h"
+
+namespace mb {
+
+struct TaskSnapshot {
+  uint32_t tid;
+  mb_task_stats stats;
+};
+
+class SampleSource {
+ public:
+  virtual ~SampleSource() = default;
+
+  // Moves to the next interval's accesses. A live source always can; a
+  // replay returns false once the recording is used up.
+  virtual bool advance() { return true; }
+  // Process fork/exit events since the last call.
+  virtual void poll_process_events(const std::function<void(const mb_proc_event&)>& fn) = 0;
+  // Every page accessed this interval, once, with its accesses.
+  using PageFn = std::function<void(const mb_page_slot&)>;
+  virtual uint64_t drain_pages(const PageFn& fn) = 0;
+  // Cumulative per-thread statistics.
+  virtual void drain_tasks(std::vector<TaskSnapshot>* tasks) = 0;
+  // Cumulative counters (enum mb_counter), and their value matching the
+  // pages of the last drain.
+  virtual std::array<uint64_t, MB_NR_COUNTERS> counters() const = 0;
+  virtual const std::array<uint64_t, MB_NR_COUNTERS>& counters_at_swap() const = 0;
+  virtual std::vector<pid_t> tracked_processes() const = 0;
+  virtual const SamplerPlan& sampler() const = 0;
+};
+
+}  // namespace mb
