@@ -65,7 +65,8 @@ MemoryState PlacementModel::state() const {
 
 uint64_t apply_plan(const Plan& plan, PlacementModel& model) {
   uint64_t refused = 0;
-  for (const auto& mv : plan.moves) {
+  for (const PlannedMove* m : execution_order(plan)) {
+    const PlannedMove& mv = *m;
     const uint64_t key = mb_page_key(mv.tgid, mv.vaddr >> MB_PAGE_SHIFT);
     if (!model.move(key, mv.to)) refused += mv.bytes() / kBasePageBytes;
   }

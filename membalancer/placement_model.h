@@ -62,7 +62,7 @@ class PlacementModel {
   std::unordered_map<uint64_t, Placed> pages_;
 };
 
-// Applies a plan to the model, move by move; returns the pages (base pages)
+// Applies a plan to the model in the mover's order (execution_order); returns the pages (base pages)
 // that could not move for lack of room.
 uint64_t apply_plan(const Plan& plan, PlacementModel& model);
 

@@ -60,6 +60,17 @@ void commit_plan(const Plan& plan, PageTable& table, CoolDown& cool, uint32_t no
   }
 }
 
+std::vector<const PlannedMove*> execution_order(const Plan& plan) {
+  std::vector<const PlannedMove*> order;
+  order.reserve(plan.moves.size());
+  for (const auto& m : plan.moves) order.push_back(&m);
+  std::stable_sort(order.begin(), order.end(), [](const PlannedMove* a, const PlannedMove* b) {
+    auto rank = [](const PlannedMove* m) { return m->direction == MoveDirection::kDemote ? 0 : 1; };
+    return std::make_tuple(rank(a), a->tgid, a->to, a->reason) < std::make_tuple(rank(b), b->tgid, b->to, b->reason);
+  });
+  return order;
+}
+
 uint64_t submit_plan(const Plan& plan, Mover& mover) {
   uint64_t refused = 0;
   MoveRequest req;
@@ -71,16 +82,8 @@ uint64_t submit_plan(const Plan& plan, Mover& mover) {
     if (!mover.submit(std::move(req))) refused += pages;
     req = MoveRequest{};
   };
-  // Few, large requests: grouped by (demotions first, process, target,
-  // reason), the plan's order (hottest first) kept within a group.
-  std::vector<const PlannedMove*> order;
-  order.reserve(plan.moves.size());
-  for (const auto& m : plan.moves) order.push_back(&m);
-  std::stable_sort(order.begin(), order.end(), [](const PlannedMove* a, const PlannedMove* b) {
-    auto rank = [](const PlannedMove* m) { return m->direction == MoveDirection::kDemote ? 0 : 1; };
-    return std::make_tuple(rank(a), a->tgid, a->to, a->reason) < std::make_tuple(rank(b), b->tgid, b->to, b->reason);
-  });
-  for (const PlannedMove* mp : order) {
+  // Few, large requests: one per run of equal (process, target, reason).
+  for (const PlannedMove* mp : execution_order(plan)) {
     const PlannedMove& m = *mp;
     if (!req.pages.empty() && (req.pid != static_cast<pid_t>(m.tgid) || req.target_node != m.to ||
                                req.direction != m.direction || req.reason != m.reason))

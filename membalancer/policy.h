@@ -127,6 +127,11 @@ void for_each_ordered(std::vector<T>& v, Before before, Fn fn) {
 // target node (the next sample or node check corrects a move that failed).
 void commit_plan(const Plan& plan, PageTable& table, CoolDown& cool, uint32_t now);
 
+// The order moves are carried out in: demotions first (they make the room
+// promotions use), then grouped by process, target and reason, the plan's
+// order (hottest first) kept within a group.
+std::vector<const PlannedMove*> execution_order(const Plan& plan);
+
 // Groups the plan into move requests (one per process, target, direction
 // and reason, in plan order) and submits them. Returns pages refused by a
 // full queue.

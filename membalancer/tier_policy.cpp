@@ -231,6 +231,22 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
     }
   }
 
+  // Room the demotions could not make (the cold pages there are cooling
+  // down, say): the coldest promotions into that node give way, or they
+  // would overfill it.
+  for (auto it = promotions.rbegin(); it != promotions.rend(); ++it) {
+    NodeBook& b = book[it->to];
+    if (b.need <= 0 || b.room >= 0) continue;
+    const int64_t bytes = static_cast<int64_t>(it->bytes());
+    b.need -= bytes;
+    b.room += bytes;
+    const uint64_t pages = it->bytes() / kBasePageBytes;
+    plan.stats.planned -= pages;
+    if (view) view->promote_pages -= pages;
+    ++plan.stats.no_room;
+    it->to = -1;  // dropped
+  }
+  std::erase_if(promotions, [](const PlannedMove& m) { return m.to < 0; });
   plan.moves = std::move(demotions);
   plan.moves.insert(plan.moves.end(), promotions.begin(), promotions.end());
   for (const auto& m : plan.moves) plan.stats.planned_bytes += m.bytes();

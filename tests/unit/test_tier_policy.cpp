@@ -273,3 +273,29 @@ TEST(SubmitPlan, GroupsByProcessTargetAndDirection) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(TierPolicy, PromotionsGiveWayWhenTheColdPagesAreCooling) {
+  // Node 0 (1 GiB) is at its high watermark exactly; its 300 MiB of tracked
+  // pages are cold but were all moved there within the cool-down, so none can
+  // be demoted to make room. 200 hot pages wait on node 1: promoting them
+  // would overfill node 0, so none is planned (no_room), and nothing cooling moves.
+  mb::PageTable t(1 << 18);
+  t.begin_interval(1);
+  const uint64_t cold_pages = 300 * kMiB / mb::kBasePageBytes;
+  add(t, 100000, cold_pages, 1, 0);
+  add(t, 0, 200, 20, 1);
+  mb::CoolDown cool(30);
+  for (uint64_t p = 100000; p < 100000 + cold_pages; ++p) cool.moved(key(p), 1);
+  mb::MemoryState m = memory(103 * kMiB, cold_pages, 200);  // 0.6 MiB (153 pages) above the high watermark
+  mb::TierPolicy policy(two_tiers(), {});
+  mb::Plan plan = policy.plan(t, m, cool);
+  auto by = pages_by_direction(plan);
+  EXPECT_EQ(by[mb::MoveDirection::kPromote], 153u) << "only what fits above the high watermark";
+  EXPECT_EQ(by[mb::MoveDirection::kDemote], 0u);
+  EXPECT_EQ(plan.stats.no_room, 47u);
+  for (const auto& mv : plan.moves) EXPECT_FALSE(cool.cooling(mb_page_key(mv.tgid, mv.vaddr >> 12), 1));
+}
+
+}  // namespace
