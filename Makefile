@@ -1,6 +1,6 @@
 # membalancer: the one entry point.
 #   make          build everything into bin/
-#   make test     install missing Debian packages, build, run unit, privileged and VM tests
+#   make test     install missing Debian packages, build, run unit, privileged and VM tests, 10 s per fuzz target
 #   make demo     tiering for real: a hot set moves from a slow node to a fast one (a VM when the host has one node)
 #   make bench    run the benchmarks, write docs/benchmarks.md
 #   make install  PREFIX=/usr/local DESTDIR=
@@ -138,6 +138,7 @@ integration-test: $(BIN)/integration_tests $(BIN)/membalancer $(BIN)/memexercise
 
 -include tests/vm/vm.mk
 -include bench/bench.mk
+include fuzz/fuzz.mk
 
 test: deps
 	@rm -f $(BUILD)/test-summary
@@ -146,6 +147,7 @@ test: deps
 	$(MAKE) --no-print-directory unit-test || status=1; \
 	$(MAKE) --no-print-directory integration-test || status=1; \
 	$(MAKE) --no-print-directory vm-test || status=1; \
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10 || status=1; \
 	tests/summary.sh $(BUILD)/test-summary; \
 	exit $$status
 

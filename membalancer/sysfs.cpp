@@ -54,6 +54,10 @@ std::vector<int> parse_int_list(const std::string& text, const std::string& what
     }
     if (!ok || b < a || b > 1 << 22)
       throw UsageError(what + ": bad list item '" + item + "' in '" + t + "'");
+    // Bounded in total too: "0-4194304," repeated would take gigabytes.
+    if (out.size() + static_cast<size_t>(b - a + 1) > (1u << 22) + 1)
+      throw UsageError(what + ": more than " + std::to_string((1u << 22) + 1) + " entries in '" + t.substr(0, 64) +
+                       (t.size() > 64 ? "...'" : "'"));
     for (long long v = a; v <= b; ++v) out.push_back(static_cast<int>(v));
   }
   return out;

@@ -3,6 +3,8 @@
 #include <dirent.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <sstream>
 
 #include "membalancer/error.h"
@@ -77,6 +79,7 @@ static bool numbered(const std::string& name, const std::string& prefix, int* id
   for (size_t i = prefix.size(); i < name.size(); ++i) {
     if (name[i] < '0' || name[i] > '9') return false;
     v = v * 10 + (name[i] - '0');
+    if (v > (1 << 26)) return false;  // not a real node, tier or block number (and no int overflow)
   }
   *id = v;
   return true;
@@ -128,8 +131,13 @@ Topology read_topology(const std::string& sysfs_root) {
 
   // Memory blocks: memoryN/ holds a link "nodeM" naming the block's node.
   const std::string mem_dir = sysfs_root + "/devices/system/memory";
-  if (auto bs = read_text_file(mem_dir + "/block_size_bytes")) {
-    topo.mem_block_bytes = std::stoull(trim(*bs), nullptr, 16);
+  auto bs = read_text_file(mem_dir + "/block_size_bytes");
+  const std::string bs_text = bs ? trim(*bs) : "";
+  char* bs_end = nullptr;
+  errno = 0;
+  const uint64_t block_bytes = bs_text.empty() || bs_text[0] == '-' ? 0 : std::strtoull(bs_text.c_str(), &bs_end, 16);
+  if (block_bytes > 0 && errno == 0 && *bs_end == '\0') {  // else: no block table, as without the directory
+    topo.mem_block_bytes = block_bytes;
     for (const auto& name : list_dir(mem_dir)) {
       int block;
       if (!numbered(name, "memory", &block)) continue;

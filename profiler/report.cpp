@@ -173,7 +173,7 @@ std::string pct(uint64_t part, uint64_t whole) {
 std::string node_name(int n) { return n < 0 || n >= MB_MAX_NODES ? "?" : std::to_string(n); }
 
 std::string csv_cell(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;  // RFC 4180: CR needs quotes too
   std::string o = "\"";
   for (char c : s) o += c == '"' ? std::string("\"\"") : std::string(1, c);
   return o + "\"";
