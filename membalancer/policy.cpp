@@ -10,7 +10,7 @@ namespace mb {
 
 void CoolDown::expire(uint32_t now) {
   for (auto it = moved_.begin(); it != moved_.end();) {
-    if (now - it->second >= intervals_) it = moved_.erase(it);
+    if (now - it->second.at >= intervals_) it = moved_.erase(it);
     else ++it;
   }
 }
@@ -53,7 +53,7 @@ uint64_t HeatHistogram::pages_at_or_above(float heat) const {
 void commit_plan(const Plan& plan, PageTable& table, CoolDown& cool, uint32_t now) {
   for (const auto& m : plan.moves) {
     const uint64_t key = mb_page_key(m.tgid, m.vaddr >> MB_PAGE_SHIFT);
-    cool.moved(key, now);
+    cool.moved(key, now, m.direction == MoveDirection::kPromote);
     const uint64_t pages = m.huge ? kHugePageBytes / kBasePageBytes : 1;
     for (uint64_t i = 0; i < pages; ++i)
       if (PageEntry* e = table.find(key + i)) e->node = static_cast<uint16_t>(m.to);

@@ -52,14 +52,21 @@ struct PlannedMove {
 };
 
 // Pages moved recently, by page key: not moved again within `intervals`.
+// Remembers whether the last move went up (a promotion), so that a policy can
+// tell a reversal from a repeat.
 class CoolDown {
  public:
   explicit CoolDown(uint32_t intervals) : intervals_(intervals) {}
   bool cooling(uint64_t key, uint32_t now) const {
     auto it = moved_.find(key);
-    return it != moved_.end() && now - it->second < intervals_;
+    return it != moved_.end() && now - it->second.at < intervals_;
   }
-  void moved(uint64_t key, uint32_t now) { moved_[key] = now; }
+  // Whether the page's last move (cooling or not) was a promotion.
+  bool last_up(uint64_t key) const {
+    auto it = moved_.find(key);
+    return it != moved_.end() && it->second.up;
+  }
+  void moved(uint64_t key, uint32_t now, bool up = false) { moved_[key] = {now, up}; }
   // The move did not happen: the page may be planned again at once.
   void forget(uint64_t key) { moved_.erase(key); }
   // Forgets expired entries (call every few intervals to keep it bounded).
@@ -68,8 +75,12 @@ class CoolDown {
   uint32_t intervals() const { return intervals_; }
 
  private:
+  struct Move {
+    uint32_t at;
+    bool up;
+  };
   uint32_t intervals_;
-  std::unordered_map<uint64_t, uint32_t> moved_;
+  std::unordered_map<uint64_t, Move> moved_;
 };
 
 // Histogram of page heat in four bins per octave (from the float's bits): the

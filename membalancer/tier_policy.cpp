@@ -19,6 +19,10 @@ struct Sampled {
   uint64_t pages() const { return huge ? kHugeBasePages : 1; }
 };
 
+// How far past its tier's threshold a page's heat must be for it to move
+// again within the cool-down.
+constexpr float kDecisive = 2.0f;
+
 // Per node of the plan: signed byte balances.
 struct NodeBook {
   int64_t room = 0;        // free bytes above the high watermark, less planned arrivals
@@ -119,11 +123,15 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
   auto hotter = [](const Sampled& a, const Sampled& b) { return a.heat > b.heat; };
   for_each_ordered(promote, hotter, [&](const Sampled& sp) {
     const Sampled* s = &sp;
-    if (cool.cooling(s->key, now)) {
+    const int d = desired_tier(s->heat);
+    // A page moved within the cool-down moves back only when its heat is
+    // decisively on the other side (twice the threshold up, half of it
+    // down): that is a changed access pattern, not ping-pong. Moving it the
+    // same way again waits: someone moved it back, or the move failed.
+    if (cool.cooling(s->key, now) && (cool.last_up(s->key) || s->heat < kDecisive * threshold[d])) {
       ++plan.stats.cooling;
       return true;
     }
-    const int d = desired_tier(s->heat);
     const int64_t bytes = static_cast<int64_t>(s->pages() * kBasePageBytes);
     // The node of tier d (or, when it is full, of the tiers between d and
     // the page's own) with the most room, counting what demotions can free.
@@ -185,7 +193,7 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
       auto take = [&](uint32_t tgid, uint64_t vaddr, bool huge, float heat, bool unsampled) {
         const uint64_t key = mb_page_key(tgid, vaddr >> MB_PAGE_SHIFT);
         if (promoted.count(key)) return true;
-        if (cool.cooling(key, now)) {
+        if (cool.cooling(key, now) && (!cool.last_up(key) || heat * kDecisive >= threshold[t])) {
           ++plan.stats.cooling;
           return true;
         }

@@ -17,8 +17,11 @@
 //     the next tier down until the high watermark is back. Coldest first: the
 //     resident pages no sample ever saw (enumerated, not only sampled), then
 //     sampled pages in order of heat.
-//  No ping-pong: pages moved within the cool-down are left alone, and a page
-//  demoted is below its tier's threshold, so it is never also promoted.
+//  No ping-pong: pages moved within the cool-down are left alone unless their
+//  heat is decisively on the other side (at least twice the threshold to go
+//  up, below half of it to go down: a changed pattern, as after a phase
+//  change), and a page demoted is below its tier's threshold, so it is never
+//  also promoted in the same interval.
 //  A byte budget per interval (the mover's rate × the interval) keeps the plan
 //  within what the mover can do before the next one.
 #pragma once

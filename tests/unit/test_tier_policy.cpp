@@ -299,3 +299,28 @@ TEST(TierPolicy, PromotionsGiveWayWhenTheColdPagesAreCooling) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(TierPolicy, ADecisiveReversalBeatsTheCoolDown) {
+  // Pages demoted at interval 1 (cold then) are hot at interval 3 (a phase
+  // change): heat 20 is past twice the threshold, so they go back up within
+  // the cool-down; pages only lukewarm again (heat 3) wait.
+  mb::PageTable t(1 << 16);
+  t.begin_interval(3);
+  add(t, 0, 100, 20, 1);
+  add(t, 1000, 100, 3, 1);
+  mb::CoolDown cool(30);
+  for (uint64_t p = 0; p < 100; ++p) cool.moved(key(p), 1, /*up=*/false);
+  for (uint64_t p = 1000; p < 1100; ++p) cool.moved(key(p), 1, /*up=*/false);
+  mb::TierPolicy pol(two_tiers(), {});
+  mb::Plan plan = pol.plan(t, memory(800 * kMiB), cool);
+  std::set<uint64_t> up;
+  for (const auto& m : plan.moves)
+    if (m.direction == mb::MoveDirection::kPromote) up.insert(m.vaddr >> 12);
+  EXPECT_EQ(up.size(), 100u);
+  for (uint64_t p = 0; p < 100; ++p) EXPECT_TRUE(up.count(0x1000 + p));
+  EXPECT_EQ(plan.stats.cooling, 100u);
+}
+
+}  // namespace
