@@ -20,6 +20,7 @@
 #include "profiler/record.h"
 #include "profiler/report.h"
 #include "profiler/synth.h"
+#include "profiler/whatif.h"
 
 namespace {
 
@@ -165,6 +166,28 @@ int run(int argc, char** argv) {
              "moves to another, non-overlapping one for the second half of the samples.\n"
              "Topology: node 0 (CPUs 0-1, --fast bytes), node 1 (no CPUs, the footprint). Details: docs/profiler.md.");
 
+  // whatif: sizes as text.
+  prof::WhatifOptions wo;
+  std::string wi_fast, wi_sweep, wi_rate = "200M", wi_start = "recorded", wi_format = "text", wi_out, wi_policies;
+  bool wi_force = false;
+  CLI::App* wi = app.add_subcommand(
+      "whatif", "Replay FILE against a two-tier memory: the fast tier's hit ratio per policy, and the oracle's");
+  wi->add_option("FILE", wo.path, "profile file (profiler record, membalancer --record, profiler synth)")->required();
+  wi->add_option("--fast", wi_fast, "fast tier size (default: the recorded size of the fastest tier)");
+  wi->add_option("--policy", wi_policies,
+                 "comma-separated: membalancer, amd-topk, memtis, tpp, memtierd-age (default: all); the oracle always");
+  wi->add_option("--start", wi_start, "where pages start: recorded (where the recording found them) or slow")
+      ->capture_default_str();
+  wi->add_option("--interval", wo.interval_ms, "milliseconds of recorded time per policy round")
+      ->capture_default_str()
+      ->check(CLI::Range(10, 60000));
+  wi->add_option("--rate-limit", wi_rate, "bytes per second moved at most, as membalancer's mover (0 = no limit)")
+      ->capture_default_str();
+  wi->add_option("--sweep", wi_sweep, "FROM:TO:STEP fast-tier sizes: hit ratio against size (e.g. 1G:16G:1G)");
+  wi->add_option("--format", wi_format, "text | csv | json")->capture_default_str();
+  wi->add_option("-o,--output", wi_out, "with --sweep: draw the curve to OUT.svg");
+  wi->add_flag("--force", wi_force, "replace OUT if it exists");
+
   try {
     app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::CallForHelp& e) {
@@ -217,6 +240,47 @@ int run(int argc, char** argv) {
     prof::SynthPlan plan = prof::plan_synth(sc);
     prof::SynthStats st = prof::write_synth_profile(plan, sy_out, sy_force);
     std::fprintf(stderr, "profiler: %s\n", prof::synth_summary(plan, st, sy_out).c_str());
+    return kExitOk;
+  }
+  if (wi->parsed()) {
+    if (wi_format != "text" && wi_format != "csv" && wi_format != "json")
+      throw UsageError("--format: '" + wi_format + "' is not one of text, csv, json");
+    if (wi_start != "recorded" && wi_start != "slow")
+      throw UsageError("--start: '" + wi_start + "' is not recorded or slow");
+    wo.start_slow = wi_start == "slow";
+    wo.rate_limit_bytes = parse_size(wi_rate, "--rate-limit");
+    if (!wi_fast.empty()) wo.fast_bytes = parse_size(wi_fast, "--fast");
+    for (size_t a = 0; !wi_policies.empty() && a != std::string::npos;) {
+      size_t b = wi_policies.find(',', a);
+      std::string name = trim(wi_policies.substr(a, b == std::string::npos ? b : b - a));
+      if (!name.empty()) wo.policies.push_back(name);
+      a = b == std::string::npos ? b : b + 1;
+    }
+    if (!wi_out.empty() && wi_sweep.empty()) throw UsageError("-o: only a --sweep draws a curve");
+    if (wi_sweep.empty()) {
+      prof::print_whatif(stdout, wo, prof::run_whatif(wo), wi_format);
+      return kExitOk;
+    }
+    const auto c1 = wi_sweep.find(':'), c2 = wi_sweep.find(':', c1 == std::string::npos ? c1 : c1 + 1);
+    if (c1 == std::string::npos || c2 == std::string::npos)
+      throw UsageError("--sweep: '" + wi_sweep + "' is not FROM:TO:STEP");
+    const uint64_t from = parse_size(wi_sweep.substr(0, c1), "--sweep");
+    const uint64_t to = parse_size(wi_sweep.substr(c1 + 1, c2 - c1 - 1), "--sweep");
+    const uint64_t step = parse_size(wi_sweep.substr(c2 + 1), "--sweep");
+    if (!from || !step || to < from || (to - from) / step > 256)
+      throw UsageError("--sweep: want 0 < FROM <= TO and at most 256 steps");
+    const bool svg = wi_out.size() > 4 && wi_out.compare(wi_out.size() - 4, 4, ".svg") == 0;
+    if (!wi_out.empty() && !svg) throw UsageError("-o " + wi_out + ": want a name ending in .svg");
+    std::vector<prof::SweepPoint> points;
+    for (uint64_t f = from; f <= to; f += step) {
+      wo.fast_bytes = f;
+      points.push_back({f, prof::run_whatif(wo)});
+    }
+    prof::print_sweep(stdout, points, wi_format);
+    if (!wi_out.empty()) {
+      std::string chart = prof::sweep_svg(points, "fast-tier hit ratio: " + wo.path);
+      write_output(wi_out, chart.data(), chart.size(), wi_force);
+    }
     return kExitOk;
   }
   if (hm->parsed()) {

@@ -1,0 +1,364 @@
+#include "profiler/whatif.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <memory>
+
+#include "membalancer/error.h"
+#include "membalancer/interval_runner.h"
+#include "membalancer/json.h"
+#include "membalancer/memory_backend.h"
+#include "membalancer/replay.h"
+#include "membalancer/sysfs.h"
+#include "membalancer/tiers.h"
+#include "profiler/sim_policies.h"
+
+namespace mb::prof {
+
+uint64_t WhatifRun::total_hits() const {
+  uint64_t s = 0;
+  for (uint64_t h : hits) s += h;
+  return s;
+}
+
+uint64_t WhatifResult::total_accesses() const {
+  uint64_t s = 0;
+  for (uint64_t a : accesses) s += a;
+  return s;
+}
+
+std::vector<std::string> whatif_policy_names() {
+  std::vector<std::string> names{"membalancer"};
+  for (const auto& n : sim_policy_names()) names.push_back(n);
+  return names;
+}
+
+namespace {
+
+bool contains(const std::vector<int>& v, int x) { return std::find(v.begin(), v.end(), x) != v.end(); }
+
+// membalancer's tier mode, as `membalancer tier --sampler replay:FILE
+// --dry-run` runs it: its own source (fed the shared windows), pipeline,
+// backend and model.
+struct TierRun {
+  Options opts;
+  Topology topo;
+  std::unique_ptr<MemoryBackend> backend;
+  std::unique_ptr<Pipeline> pipeline;
+  std::unique_ptr<ReplaySource> source;
+  std::unique_ptr<IntervalRunner> runner;
+  std::vector<int> fast;
+
+  TierRun(const WhatifOptions& w, const ReplayReader& reader, uint64_t fast_bytes) {
+    opts.command = "tier";
+    opts.dry_run = true;
+    opts.interval_ms = w.interval_ms;
+    opts.rate_limit_bytes = w.rate_limit_bytes;
+    topo = reader.topology();
+    backend = std::make_unique<MemoryBackend>(opts, topo);
+    PlacementModel* model = backend->use_model(
+        fast_bytes, w.start_slow ? PlacementModel::Start::kSlow : PlacementModel::Start::kRecorded);
+    fast = choose_tiers(opts.tiers, topo).tiers.front();
+    PipelineConfig pc;
+    pc.max_pages = opts.max_pages;
+    pc.decay = static_cast<float>(opts.decay);
+    pc.region_bytes = opts.region_bytes;
+    pc.top = opts.top;
+    pc.max_ranges = opts.max_ranges;
+    auto none = [](pid_t, unsigned long n, void**, int* status) {
+      std::fill(status, status + n, -ENOENT);
+      return 0L;
+    };
+    pipeline = std::make_unique<Pipeline>(pc, none, [](pid_t) { return std::string(); });
+    source = std::make_unique<ReplaySource>(w.path, reader.info().sampler);
+    source->set_placement(model);
+    runner = std::make_unique<IntervalRunner>(*source, *pipeline, backend.get());
+  }
+
+  void interval(const ReplayWindow& win, WhatifRun& run) {
+    source->serve(win);
+    IntervalReport r = runner->run(win.index, [] { return 0.0; });
+    uint64_t hits = 0;
+    for (const auto& n : r.nodes)
+      if (contains(fast, n.node)) hits += n.accesses;
+    run.hits.push_back(hits);
+    const uint64_t up = r.migration ? r.migration->plan_promote_pages : 0;
+    const uint64_t down = r.migration ? r.migration->plan_demote_pages : 0;
+    run.promoted += up;
+    run.demoted += down;
+    run.promoted_at.push_back(up);
+    run.demoted_at.push_back(down);
+  }
+};
+
+// A comparison policy on a two-node model (fast, slow).
+struct SimRun {
+  std::unique_ptr<SimPolicy> policy;
+  std::unique_ptr<PlacementModel> model;
+  SimContext ctx{};
+  std::vector<int> fast_recorded;
+  std::vector<PageCount> counts;
+
+  void interval(const ReplayWindow& win, WhatifRun& run) {
+    counts.clear();
+    uint64_t hits = 0;
+    for (const auto& s : win.slots) {
+      const uint16_t rec = mb_slot_node(&s);
+      const int where = rec == MB_NODE_UNKNOWN ? -1 : contains(fast_recorded, rec) ? ctx.fast_node : ctx.slow_node;
+      const bool huge = mb_slot_huge(&s);
+      if (model->place(s.key, where, huge) == ctx.fast_node) hits += s.accesses;
+      counts.push_back({s.key, s.accesses, huge});
+    }
+    run.hits.push_back(hits);
+    ctx.interval = win.index;
+    policy->interval(ctx, counts, *model);
+    run.promoted_at.push_back(policy->promoted() - run.promoted);
+    run.demoted_at.push_back(policy->demoted() - run.demoted);
+    run.promoted = policy->promoted();
+    run.demoted = policy->demoted();
+  }
+};
+
+}  // namespace
+
+WhatifResult run_whatif(const WhatifOptions& w) {
+  std::vector<std::string> names = w.policies.empty() ? whatif_policy_names() : w.policies;
+  ReplayReader reader(w.path, w.interval_ms);
+  const Topology& topo = reader.topology();
+  const Tiers tiers = choose_tiers("auto", topo);
+  if (tiers.size() < 2) throw UsageError(w.path + ": the recorded machine has one memory tier; whatif needs two");
+  const std::vector<int>& fast = tiers.tiers.front();
+  uint64_t fast_bytes = w.fast_bytes;
+  if (!fast_bytes)
+    for (const auto& n : topo.nodes)
+      if (contains(fast, n.id)) fast_bytes += n.mem_total_bytes;
+  if (fast_bytes < kBasePageBytes) throw UsageError("--fast: the fast tier must hold at least one page");
+
+  WhatifResult res;
+  res.fast_pages = fast_bytes / kBasePageBytes;
+  res.runs.push_back({"oracle", "the hottest pages of each interval, knowing its counts; no migration cost", {}, 0, 0});
+  std::unique_ptr<TierRun> tier;
+  std::vector<std::pair<size_t, std::unique_ptr<SimRun>>> sims;
+  const uint64_t budget_pages =
+      w.rate_limit_bytes ? w.rate_limit_bytes * w.interval_ms / 1000 / kBasePageBytes : 0;
+  for (const auto& name : names) {
+    if (name == "membalancer") {
+      if (tier) continue;
+      tier = std::make_unique<TierRun>(w, reader, fast_bytes);
+      res.runs.push_back({name, "membalancer tier: heat histogram sized to capacity, watermarks, cool-down", {}, 0, 0});
+      continue;
+    }
+    auto p = make_sim_policy(name);
+    if (!p) {
+      std::string known;
+      for (const auto& n : whatif_policy_names()) known += (known.empty() ? "" : ", ") + n;
+      throw UsageError("--policy: unknown policy '" + name + "' (known: " + known + ")");
+    }
+    auto s = std::make_unique<SimRun>();
+    s->ctx.fast_node = 0;
+    s->ctx.slow_node = 1;
+    s->ctx.interval_s = w.interval_ms / 1000.0;
+    s->ctx.budget_pages = budget_pages;
+    s->fast_recorded = fast;
+    // The slow tier holds whatever does not fit in the fast one.
+    s->model = std::make_unique<PlacementModel>(std::map<int, uint64_t>{{0, res.fast_pages}, {1, UINT64_MAX / 2}}, 1,
+                                                w.start_slow ? PlacementModel::Start::kSlow
+                                                             : PlacementModel::Start::kRecorded);
+    res.runs.push_back({name, p->describe(), {}, 0, 0});
+    s->policy = std::move(p);
+    sims.emplace_back(res.runs.size() - 1, std::move(s));
+  }
+  const size_t tier_run = [&] {
+    for (size_t i = 0; i < res.runs.size(); ++i)
+      if (res.runs[i].policy == "membalancer") return i;
+    return size_t{0};
+  }();
+
+  ReplayWindow win;
+  FlatMap<uint64_t, uint8_t, U64KeyOps> seen;
+  std::vector<PageCount> counts;
+  while (reader.next(&win)) {
+    uint64_t acc = 0;
+    counts.clear();
+    for (const auto& s : win.slots) {
+      acc += s.accesses;
+      counts.push_back({s.key, s.accesses, mb_slot_huge(&s) != 0});
+      seen[s.key] = 1;
+    }
+    res.accesses.push_back(acc);
+    res.runs[0].hits.push_back(oracle_hits(counts, res.fast_pages));
+    for (auto& [i, s] : sims) s->interval(win, res.runs[i]);
+    if (tier) tier->interval(win, res.runs[tier_run]);
+  }
+  res.pages_seen = seen.size();
+  res.samples = reader.samples_read();
+  if (!reader.damage().empty())
+    std::fprintf(stderr, "profiler: %s: %s (simulated what precedes it)\n", w.path.c_str(), reader.damage().c_str());
+  return res;
+}
+
+namespace {
+
+double ratio(uint64_t a, uint64_t b) { return b ? static_cast<double>(a) / static_cast<double>(b) : 0.0; }
+
+}  // namespace
+
+void print_whatif(FILE* out, const WhatifOptions& opts, const WhatifResult& r, const std::string& format) {
+  const uint64_t total = r.total_accesses();
+  const uint64_t oracle = r.runs.empty() ? 0 : r.runs[0].total_hits();
+  if (format == "json") {
+    JsonWriter w;
+    w.begin_object().field("type", "whatif").field("file", opts.path);
+    w.field("fast_bytes", r.fast_pages * kBasePageBytes).field("pages_seen", r.pages_seen);
+    w.field("samples", r.samples).field("interval_ms", opts.interval_ms).field("intervals", r.accesses.size());
+    w.field("rate_limit_bytes", opts.rate_limit_bytes);
+    w.key("accesses").begin_array();
+    for (uint64_t a : r.accesses) w.value(a);
+    w.end_array();
+    w.key("policies").begin_array();
+    for (const auto& run : r.runs) {
+      w.begin_object().field("policy", run.policy).field("rule", run.rule);
+      w.field("hit_ratio", ratio(run.total_hits(), total)).field("of_oracle", ratio(run.total_hits(), oracle));
+      w.field("promoted_pages", run.promoted).field("demoted_pages", run.demoted);
+      w.key("hits").begin_array();
+      for (uint64_t h : run.hits) w.value(h);
+      w.end_array();
+      if (run.policy != "oracle") {
+        w.key("promoted").begin_array();
+        for (uint64_t v : run.promoted_at) w.value(v);
+        w.end_array().key("demoted").begin_array();
+        for (uint64_t v : run.demoted_at) w.value(v);
+        w.end_array();
+      }
+      w.end_object();
+    }
+    w.end_array().end_object();
+    std::fprintf(out, "%s\n", w.str().c_str());
+    return;
+  }
+  if (format == "csv") {
+    std::fprintf(out, "interval,accesses");
+    for (const auto& run : r.runs) std::fprintf(out, ",%s", run.policy.c_str());
+    std::fprintf(out, "\n");
+    for (size_t i = 0; i < r.accesses.size(); ++i) {
+      std::fprintf(out, "%zu,%" PRIu64, i + 1, r.accesses[i]);
+      for (const auto& run : r.runs) std::fprintf(out, ",%.4f", ratio(run.hits[i], r.accesses[i]));
+      std::fprintf(out, "\n");
+    }
+    return;
+  }
+  std::fprintf(out, "WHAT-IF  %s: %" PRIu64 " samples, %zu intervals of %u ms, %" PRIu64 " pages (%s) seen\n",
+               opts.path.c_str(), r.samples, r.accesses.size(), opts.interval_ms, r.pages_seen,
+               format_bytes(r.pages_seen * kBasePageBytes).c_str());
+  std::fprintf(out, "fast tier %s (%.1f%% of the pages seen); moves limited to %s/s; pages start %s\n\n",
+               format_bytes(r.fast_pages * kBasePageBytes).c_str(), 100.0 * ratio(r.fast_pages, r.pages_seen),
+               opts.rate_limit_bytes ? format_bytes(opts.rate_limit_bytes).c_str() : "unlimited",
+               opts.start_slow ? "slow" : "where recorded");
+  std::fprintf(out, "%-14s %9s %9s %11s %11s  %s\n", "policy", "hit ratio", "of oracle", "promoted", "demoted", "rule");
+  for (const auto& run : r.runs)
+    std::fprintf(out, "%-14s %8.1f%% %8.1f%% %11" PRIu64 " %11" PRIu64 "  %s\n", run.policy.c_str(),
+                 100.0 * ratio(run.total_hits(), total), 100.0 * ratio(run.total_hits(), oracle), run.promoted,
+                 run.demoted, run.rule.c_str());
+  // Over time: at most 20 rows, evenly spread.
+  const size_t n = r.accesses.size();
+  if (!n) return;
+  std::fprintf(out, "\nhit ratio over time (%% of each interval's accesses)\n%8s", "interval");
+  for (const auto& run : r.runs) std::fprintf(out, " %12s", run.policy.c_str());
+  std::fprintf(out, "\n");
+  const size_t rows = std::min<size_t>(n, 20);
+  for (size_t k = 0; k < rows; ++k) {
+    const size_t i = rows == 1 ? 0 : k * (n - 1) / (rows - 1);
+    std::fprintf(out, "%8zu", i + 1);
+    for (const auto& run : r.runs) std::fprintf(out, " %11.1f%%", 100.0 * ratio(run.hits[i], r.accesses[i]));
+    std::fprintf(out, "\n");
+  }
+}
+
+void print_sweep(FILE* out, const std::vector<SweepPoint>& points, const std::string& format) {
+  if (points.empty()) return;
+  const auto& runs = points.front().result.runs;
+  if (format == "json") {
+    JsonWriter w;
+    w.begin_object().field("type", "whatif_sweep").key("points").begin_array();
+    for (const auto& p : points) {
+      w.begin_object().field("fast_bytes", p.fast_bytes);
+      for (const auto& run : p.result.runs) w.field(run.policy, ratio(run.total_hits(), p.result.total_accesses()));
+      w.end_object();
+    }
+    w.end_array().end_object();
+    std::fprintf(out, "%s\n", w.str().c_str());
+    return;
+  }
+  const bool csv = format == "csv";
+  std::fprintf(out, csv ? "fast_bytes" : "%12s", csv ? "" : "fast tier");
+  for (const auto& run : runs) std::fprintf(out, csv ? ",%s" : " %12s", run.policy.c_str());
+  std::fprintf(out, "\n");
+  for (const auto& p : points) {
+    if (csv) std::fprintf(out, "%" PRIu64, p.fast_bytes);
+    else std::fprintf(out, "%12s", format_bytes(p.fast_bytes).c_str());
+    for (const auto& run : p.result.runs) {
+      const double v = ratio(run.total_hits(), p.result.total_accesses());
+      if (csv) std::fprintf(out, ",%.4f", v);
+      else std::fprintf(out, " %11.1f%%", 100.0 * v);
+    }
+    std::fprintf(out, "\n");
+  }
+}
+
+std::string sweep_svg(const std::vector<SweepPoint>& points, const std::string& title) {
+  const int W = 720, H = 440, L = 70, R = 170, T = 40, B = 50;
+  const double pw = W - L - R, ph = H - T - B;
+  const double xmax = static_cast<double>(points.back().fast_bytes), xmin = static_cast<double>(points.front().fast_bytes);
+  auto x = [&](uint64_t b) { return L + (xmax > xmin ? (b - xmin) / (xmax - xmin) : 0.5) * pw; };
+  auto y = [&](double v) { return T + (1.0 - v) * ph; };
+  static const char* colours[] = {"#000000", "#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"};
+  std::string s;
+  char buf[512];
+  snprintf(buf, sizeof buf,
+           "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
+           "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+           W, H);
+  s += buf;
+  std::string t;
+  for (char c : title) t += c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;" : std::string(1, c);
+  snprintf(buf, sizeof buf, "<text x=\"%d\" y=\"22\" font-size=\"14\">%s</text>\n", L, t.c_str());
+  s += buf;
+  for (int k = 0; k <= 10; ++k) {  // hit ratio axis, every 10%
+    snprintf(buf, sizeof buf,
+             "<line x1=\"%d\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/><text x=\"%d\" y=\"%.1f\" "
+             "text-anchor=\"end\">%d%%</text>\n",
+             L, y(k / 10.0), L + pw, y(k / 10.0), L - 6, y(k / 10.0) + 4, k * 10);
+    s += buf;
+  }
+  for (const auto& p : points) {
+    snprintf(buf, sizeof buf, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n", x(p.fast_bytes),
+             T + ph + 18, format_bytes(p.fast_bytes).c_str());
+    s += buf;
+  }
+  snprintf(buf, sizeof buf,
+           "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">fast tier size</text>\n<text x=\"16\" y=\"%.1f\" "
+           "transform=\"rotate(-90 16 %.1f)\" text-anchor=\"middle\">fast-tier hit ratio</text>\n",
+           L + pw / 2, H - 8, T + ph / 2, T + ph / 2);
+  s += buf;
+  const auto& runs = points.front().result.runs;
+  for (size_t r = 0; r < runs.size(); ++r) {
+    const char* c = colours[r % 7];
+    std::string pts;
+    for (const auto& p : points) {
+      const double v = ratio(p.result.runs[r].total_hits(), p.result.total_accesses());
+      snprintf(buf, sizeof buf, "%.1f,%.1f ", x(p.fast_bytes), y(v));
+      pts += buf;
+    }
+    snprintf(buf, sizeof buf, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"%s\"/>\n", c,
+             r == 0 ? " stroke-dasharray=\"6 4\"" : "", pts.c_str());
+    s += buf;
+    snprintf(buf, sizeof buf, "<text x=\"%.1f\" y=\"%.1f\" fill=\"%s\">%s</text>\n", L + pw + 12, T + 16.0 + 18.0 * r,
+             c, runs[r].policy.c_str());
+    s += buf;
+  }
+  s += "</svg>\n";
+  return s;
+}
+
+}  // namespace mb::prof

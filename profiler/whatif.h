@@ -1,0 +1,64 @@
+// `profiler whatif`: replays a recording against a two-tier memory (a fast
+// tier of a chosen size, the rest slow) and reports, per placement policy,
+// the share of accesses the fast tier served, interval by interval.
+//
+// Each interval's accesses are counted against where the pages were when it
+// began; then the policy moves pages (within the mover's rate limit x the
+// interval) for the next. membalancer's policy runs exactly as
+// `membalancer tier --sampler replay:FILE --dry-run` does (same pipeline,
+// backend and model); the others are sim_policies.h. The oracle places the
+// hottest pages of each interval in the fast tier knowing that interval's
+// counts (no migration cost): an upper bound.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mb::prof {
+
+struct WhatifOptions {
+  std::string path;
+  uint64_t fast_bytes = 0;            // 0: the recorded size of tier 0
+  std::vector<std::string> policies;  // empty: all ("membalancer" and sim_policy_names())
+  bool start_slow = false;            // pages start slow instead of where recorded
+  uint32_t interval_ms = 1000;
+  uint64_t rate_limit_bytes = 200ull << 20;  // per second, 0 = unlimited
+};
+
+struct WhatifRun {
+  std::string policy;                 // "oracle" first
+  std::string rule;                   // one line: what the policy does
+  std::vector<uint64_t> hits;         // per interval: accesses served by the fast tier
+  uint64_t promoted = 0, demoted = 0; // base pages, whole run
+  std::vector<uint64_t> promoted_at, demoted_at;  // per interval, base pages
+  uint64_t total_hits() const;
+};
+
+struct WhatifResult {
+  uint64_t fast_pages = 0;
+  uint64_t pages_seen = 0;            // distinct pages of the recording
+  uint64_t samples = 0;
+  std::vector<uint64_t> accesses;     // per interval
+  std::vector<WhatifRun> runs;        // oracle first, then the policies asked for
+  uint64_t total_accesses() const;
+};
+
+// Throws UsageError (unknown policy, unreadable file, no tiers).
+WhatifResult run_whatif(const WhatifOptions& opts);
+
+// All policy names whatif knows, in table order.
+std::vector<std::string> whatif_policy_names();
+
+// Output. format: text | csv | json.
+void print_whatif(FILE* out, const WhatifOptions& opts, const WhatifResult& r, const std::string& format);
+
+struct SweepPoint {
+  uint64_t fast_bytes;
+  WhatifResult result;
+};
+void print_sweep(FILE* out, const std::vector<SweepPoint>& points, const std::string& format);
+// Hit ratio against fast-tier size, one line per policy.
+std::string sweep_svg(const std::vector<SweepPoint>& points, const std::string& title);
+
+}  // namespace mb::prof
