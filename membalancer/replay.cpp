@@ -106,13 +106,18 @@ void ReplayReader::add_sample(const mb_sample& s, ReplayWindow* w) {
   ++slot.accesses;
   if (auto l = lane_of_node_.find(s.cpu_node); l != lane_of_node_.end()) lane_add(slot, l->second);
   if (s.tid) {
-    mb_task_stats& t = tasks_[s.tid];
+    // Samples come in runs of one thread: look it up once per run.
+    if (s.tid != last_tid_ || !last_task_) {
+      last_task_ = &tasks_[s.tid];
+      last_tid_ = s.tid;
+      window_tids_.insert(s.tid);
+    }
+    mb_task_stats& t = *last_task_;
     t.tgid = s.tgid;
     t.last_cpu = s.cpu;
     ++t.accesses;
     if (s.cpu_node < MB_MAX_NODES) ++t.cpu_node_accesses[s.cpu_node];
     if (s.mem_node < MB_MAX_NODES) ++t.mem_node_accesses[s.mem_node];
-    window_tids_.insert(s.tid);
   }
 }
 
@@ -125,6 +130,7 @@ bool ReplayReader::next(ReplayWindow* w) {
   w->tasks.clear();
   slot_of_.clear();
   window_tids_.clear();
+  last_task_ = nullptr;  // a new window lists its threads anew
   take_events_before(w->end_ns, w);
   while (!samples_done_) {
     if (chunk_i_ == chunk_n_) {

@@ -79,6 +79,8 @@ class ReplayReader {
   FlatMap<uint64_t, uint32_t, U64KeyOps> slot_of_;  // page key -> index into the window's slots
   std::map<uint32_t, mb_task_stats> tasks_;          // by tid, cumulative
   std::set<uint32_t> window_tids_;
+  uint32_t last_tid_ = 0;
+  mb_task_stats* last_task_ = nullptr;  // std::map nodes do not move
   std::array<uint64_t, MB_NR_COUNTERS> counters_{};
 };
 
