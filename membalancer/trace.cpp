@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
@@ -233,6 +234,7 @@ int run_mode(const Options& opts) {
     for (;;) {
       double left = until - elapsed();
       if (left <= 0) break;
+      left = std::min(left, 1.0);  // a bad deadline must not turn into a spin or a hang
       timespec ts{static_cast<time_t>(left), static_cast<long>((left - static_cast<time_t>(left)) * 1e9)};
       int sig = sigtimedwait(&stop_signals, nullptr, &ts);
       if (sig == SIGINT || sig == SIGTERM) {
