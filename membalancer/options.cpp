@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "membalancer/error.h"
+#include "membalancer/pipeline.h"
 #include "membalancer/replay.h"
 #include "membalancer/samplers.h"
 #include "membalancer/sysfs.h"
@@ -312,6 +313,16 @@ Options parse_options(int argc, const char* const* argv, int* exit_status) {
     *exit_status = kExitUsage;
   }
   return o;
+}
+
+PipelineConfig pipeline_config(const Options& o) {
+  PipelineConfig pc;
+  pc.max_pages = o.max_pages;
+  pc.decay = static_cast<float>(o.decay);
+  pc.region_bytes = o.region_bytes;
+  pc.top = o.top;
+  pc.max_ranges = o.max_ranges;
+  return pc;
 }
 
 }  // namespace mb

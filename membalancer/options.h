@@ -75,6 +75,10 @@ struct Options {
   bool info = false;
 };
 
+// The pipeline's configuration from the options (sizes, decay, report).
+struct PipelineConfig;
+PipelineConfig pipeline_config(const Options& o);
+
 // Parses argv. Returns the options, or sets *exit_status (help/version: 0;
 // bad input: 2 after printing one line) and returns defaults.
 Options parse_options(int argc, const char* const* argv, int* exit_status);

@@ -20,6 +20,7 @@
 
 #include "membalancer/bpf_collector.h"
 #include "membalancer/flat_map.h"
+#include "membalancer/node_resolver.h"
 #include "membalancer/placement_model.h"
 #include "membalancer/profile_file.h"
 #include "membalancer/sample_source.h"
@@ -117,6 +118,10 @@ class ReplaySource : public SampleSource {
 
 // Sets the node of a slot (the model's, when given one).
 void set_slot_node(mb_page_slot& slot, int node);
+
+// The node query of a replay's pipeline: the recorded processes are gone (or
+// their pids are someone else's), so a page of unknown node stays unknown.
+NodeResolver::QueryFn replay_node_query();
 
 // "replay:FILE" -> FILE ("" when the sampler is not a replay).
 std::string replay_path(const std::string& sampler);

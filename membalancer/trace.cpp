@@ -183,24 +183,14 @@ int run_mode(const Options& opts) {
     }
   }
 
-  PipelineConfig pc;
-  pc.max_pages = opts.max_pages;
-  pc.decay = static_cast<float>(opts.decay);
-  pc.region_bytes = opts.region_bytes;
-  pc.top = opts.top;
-  pc.max_ranges = opts.max_ranges;
   NodeResolver::QueryFn query;
   Pipeline::NameFn names;
   if (recorded_names) {
-    // The recorded processes are gone (or their pids are someone else's):
-    // names come from the recording, and a page of unknown node stays so.
-    query = [](pid_t, unsigned long n, void**, int* status) {
-      std::fill(status, status + n, -ENOENT);
-      return 0L;
-    };
+    // Names come from the recording, nodes from the model or the samples.
+    query = replay_node_query();
     names = [&recorded_names](pid_t p) { return recorded_names->name(static_cast<uint32_t>(p)); };
   }
-  Pipeline pipeline(pc, query, names);
+  Pipeline pipeline(pipeline_config(opts), query, names);
   for (pid_t p : source->tracked_processes()) pipeline.process_forked(p);
 
   const auto start = std::chrono::steady_clock::now();

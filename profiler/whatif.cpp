@@ -60,17 +60,8 @@ struct TierRun {
     PlacementModel* model = backend->use_model(
         fast_bytes, w.start_slow ? PlacementModel::Start::kSlow : PlacementModel::Start::kRecorded);
     fast = choose_tiers(opts.tiers, topo).tiers.front();
-    PipelineConfig pc;
-    pc.max_pages = opts.max_pages;
-    pc.decay = static_cast<float>(opts.decay);
-    pc.region_bytes = opts.region_bytes;
-    pc.top = opts.top;
-    pc.max_ranges = opts.max_ranges;
-    auto none = [](pid_t, unsigned long n, void**, int* status) {
-      std::fill(status, status + n, -ENOENT);
-      return 0L;
-    };
-    pipeline = std::make_unique<Pipeline>(pc, none, [](pid_t) { return std::string(); });
+    pipeline = std::make_unique<Pipeline>(pipeline_config(opts), replay_node_query(),
+                                          [](pid_t) { return std::string(); });
     source = std::make_unique<ReplaySource>(w.path, reader.info().sampler);
     source->set_placement(model);
     runner = std::make_unique<IntervalRunner>(*source, *pipeline, backend.get());
@@ -137,7 +128,13 @@ WhatifResult run_whatif(const WhatifOptions& w) {
 
   WhatifResult res;
   res.fast_pages = fast_bytes / kBasePageBytes;
-  res.runs.push_back({"oracle", "the hottest pages of each interval, knowing its counts; no migration cost", {}, 0, 0});
+  auto add_run = [&](const std::string& name, const std::string& rule) {
+    WhatifRun run;
+    run.policy = name;
+    run.rule = rule;
+    res.runs.push_back(std::move(run));
+  };
+  add_run("oracle", "the hottest pages of each interval, knowing its counts; no migration cost");
   std::unique_ptr<TierRun> tier;
   std::vector<std::pair<size_t, std::unique_ptr<SimRun>>> sims;
   const uint64_t budget_pages =
@@ -146,7 +143,7 @@ WhatifResult run_whatif(const WhatifOptions& w) {
     if (name == "membalancer") {
       if (tier) continue;
       tier = std::make_unique<TierRun>(w, reader, fast_bytes);
-      res.runs.push_back({name, "membalancer tier: heat histogram sized to capacity, watermarks, cool-down", {}, 0, 0});
+      add_run(name, "membalancer tier: heat histogram sized to capacity, watermarks, cool-down");
       continue;
     }
     auto p = make_sim_policy(name);
@@ -165,7 +162,7 @@ WhatifResult run_whatif(const WhatifOptions& w) {
     s->model = std::make_unique<PlacementModel>(std::map<int, uint64_t>{{0, res.fast_pages}, {1, UINT64_MAX / 2}}, 1,
                                                 w.start_slow ? PlacementModel::Start::kSlow
                                                              : PlacementModel::Start::kRecorded);
-    res.runs.push_back({name, p->describe(), {}, 0, 0});
+    add_run(name, p->describe());
     s->policy = std::move(p);
     sims.emplace_back(res.runs.size() - 1, std::move(s));
   }

@@ -121,6 +121,22 @@ inline std::vector<std::string> lines_of(const std::string& text) {
   return out;
 }
 
+// Runs argv to the end (killed after timeout_s): status (-1 when killed), stdout, stderr.
+struct Ran {
+  int status;
+  std::string out, err;
+};
+inline Ran run(const std::vector<std::string>& argv, const std::string& dir, const std::string& tag,
+               double timeout_s = 120) {
+  Child c = spawn(argv, dir, tag);
+  int st = wait_exit(c.pid, timeout_s);
+  if (st < 0) {
+    kill(c.pid, SIGKILL);
+    wait_exit(c.pid, 5);
+  }
+  return {st, slurp(c.out_path), slurp(c.err_path)};
+}
+
 inline std::string temp_dir() {
   char tmpl[] = "/tmp/mbtest.XXXXXX";
   char* d = mkdtemp(tmpl);

@@ -15,21 +15,6 @@ using nlohmann::json;
 
 namespace {
 
-struct Ran {
-  int status;
-  std::string out, err;
-};
-
-Ran run(const std::vector<std::string>& argv, const std::string& dir, const std::string& tag, double timeout_s = 60) {
-  Child c = spawn(argv, dir, tag);
-  int st = wait_exit(c.pid, timeout_s);
-  if (st < 0) {
-    kill(c.pid, SIGKILL);
-    wait_exit(c.pid, 5);
-  }
-  return {st, slurp(c.out_path), slurp(c.err_path)};
-}
-
 uint64_t hex(const json& v) { return std::stoull(v.get<std::string>(), nullptr, 16); }
 
 }  // namespace

@@ -12,21 +12,6 @@ using nlohmann::json;
 
 namespace {
 
-struct Ran {
-  int status;
-  std::string out, err;
-};
-
-Ran run(const std::vector<std::string>& argv, const std::string& dir, const std::string& tag, double timeout_s = 120) {
-  Child c = spawn(argv, dir, tag);
-  int st = wait_exit(c.pid, timeout_s);
-  if (st < 0) {
-    kill(c.pid, SIGKILL);
-    wait_exit(c.pid, 5);
-  }
-  return {st, slurp(c.out_path), slurp(c.err_path)};
-}
-
 std::string synth(const std::string& dir, const std::string& pattern, const std::string& samples) {
   const std::string path = dir + "/" + pattern + ".prof";
   Ran r = run({bin("profiler"), "synth", "--pattern", pattern, "--footprint", "64M", "--samples", samples, "--rate",
