@@ -48,8 +48,8 @@ int main(int argc, char** argv) {
     topo.nodes.push_back(n);
   }
   mb::MemoryState mem;
-  // Node 0: 64 GiB, 3 GiB free (below the 5% low watermark).
-  mem.nodes[0] = {64ull << 30, 3ull << 30, pages / 3};
+  // Node 0: 64 GiB, 512 MiB free (below the default 1% low watermark).
+  mem.nodes[0] = {64ull << 30, 512ull << 20, pages / 3};
   mem.nodes[1] = {64ull << 30, 32ull << 30, pages - pages / 3};
   mb::Tiers tiers;
   tiers.tiers = {{0}, {1}};

@@ -3,8 +3,11 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <linux/perf_event.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -39,6 +42,22 @@ long perf_event_open(perf_event_attr* attr, pid_t pid, int cpu) {
 
 }  // namespace
 
+void check_target(const CollectorConfig& cfg) {
+  if (cfg.mode == TrackMode::kTree || cfg.mode == TrackMode::kPid) {
+    if (std::string why = process_problem(cfg.pid); !why.empty())
+      throw UsageError(std::string(cfg.mode == TrackMode::kTree ? "--ppid " : "--pid ") + std::to_string(cfg.pid) +
+                       ": " + why);
+  }
+  if (cfg.mode == TrackMode::kCgroup) {
+    struct stat st;
+    struct statfs fs;
+    if (stat(cfg.cgroup_path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+      throw UsageError("--cgroup " + cfg.cgroup_path + ": not a directory");
+    if (statfs(cfg.cgroup_path.c_str(), &fs) != 0 || fs.f_type != CGROUP2_SUPER_MAGIC)
+      throw UsageError("--cgroup " + cfg.cgroup_path + ": not a cgroup v2 directory (under /sys/fs/cgroup)");
+  }
+}
+
 void slot_lanes(const mb_page_slot& slot, uint16_t lanes[MB_CPU_LANES]) {
   for (int l = 0; l < MB_CPU_LANES; ++l) lanes[l] = static_cast<uint16_t>(slot.lanes[l >> 2] >> ((l & 3) * 16));
 }
@@ -50,9 +69,7 @@ BpfCollector::BpfCollector(const CollectorConfig& cfg, const SamplerPlan& sample
   if (sampler_.kind == MB_SAMPLER_ABIT && (cfg_.mode == TrackMode::kAll || cfg_.mode == TrackMode::kCgroup))
     throw UsageError("--sampler abit scans given processes: use it with --ppid or --pid, not --all or --cgroup");
   // Bad input is reported before anything is loaded or attached.
-  if ((cfg_.mode == TrackMode::kTree || cfg_.mode == TrackMode::kPid) && !process_exists(cfg_.pid))
-    throw UsageError(std::string(cfg_.mode == TrackMode::kTree ? "--ppid " : "--pid ") + std::to_string(cfg_.pid) +
-                     ": no such process");
+  check_target(cfg_);
   try {
     configure_and_load(topo);
     seed_tracked();
@@ -488,7 +505,10 @@ std::vector<pid_t> BpfCollector::tracked_processes() const {
     key = next;
     prev = &key;
   }
+  // A key deleted under the walk (an exit) sends the kernel back to the
+  // first key: a fork storm yields repeats.
   std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
 }
 
@@ -521,6 +541,12 @@ uint64_t BpfCollector::page_table_kernel_bytes() const {
     }
   }
   return total;
+}
+
+bool BpfCollector::maps_usable() const {
+  std::vector<uint64_t> per_cpu(std::max(libbpf_num_possible_cpus(), 1));
+  uint32_t key = 0;
+  return bpf_map_lookup_elem(bpf_map__fd(skel_->maps.counters), &key, per_cpu.data()) == 0;
 }
 
 int BpfCollector::program_fd() const { return bpf_program__fd(skel_->progs.on_perf_sample); }

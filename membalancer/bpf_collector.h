@@ -42,6 +42,12 @@ struct CollectorConfig {
   bool verbose = false;
 };
 
+// Bad targets (UsageError, status 2): --pid/--ppid not a live process (see
+// process_problem), --cgroup not a cgroup v2 directory. The constructor checks
+// too; callers check first, so that bad input is reported before a missing
+// privilege.
+void check_target(const CollectorConfig& cfg);
+
 // Unpacks a slot's 8 per-CPU-node-lane counters.
 void slot_lanes(const mb_page_slot& slot, uint16_t lanes[MB_CPU_LANES]);
 
@@ -99,6 +105,9 @@ class BpfCollector : public SampleSource {
   // BPF memory of the two page tables (from the kernel's fdinfo), bytes.
   uint64_t page_table_kernel_bytes() const;
   int program_fd() const;
+  // Whether a map operation of the loop (a counter lookup) works with the
+  // capabilities this thread has now (drop_capabilities asks).
+  bool maps_usable() const;
   int abit_fd() const { return abit_fd_; }
 
  private:

@@ -26,6 +26,7 @@ IntervalReport IntervalRunner::run(uint32_t interval, const std::function<double
   for (int i = 0; i < MB_NR_COUNTERS; ++i) delta[i] = now[i] - last_[i];
   last_ = now;
   tracked_ = source_.tracked_processes();
+  pipeline_.reconcile_tracked(tracked_);
   IntervalReport r = pipeline_.finish_interval(delta, tracked_.size());
   r.elapsed_s = clock();
   r.sampler = source_.sampler().name;

@@ -1,5 +1,6 @@
 #include "membalancer/memory_backend.h"
 
+#include <cerrno>
 #include <cstdio>
 
 #include "membalancer/error.h"
@@ -38,6 +39,14 @@ MemoryBackend::MemoryBackend(const Options& opts, Topology& topo)
       std::lock_guard<std::mutex> lock(failed_mu_);
       for (auto& [addr, status] : failed)
         failed_.emplace_back(mb_page_key(static_cast<uint32_t>(pid), addr >> MB_PAGE_SHIFT), status);
+    };
+    // A full node's pages go to another node of its tier (numa: no stand-in;
+    // the node waits, and the policy picks the next best one).
+    if (tier_) mc.same_tier = same_tier_stand_ins(tier_->tiers(), topo);
+    mc.on_redirected = [this](pid_t pid, const std::vector<std::pair<uint64_t, int>>& moved) {
+      std::lock_guard<std::mutex> lock(failed_mu_);
+      for (auto& [addr, node] : moved)
+        redirected_.emplace_back(mb_page_key(static_cast<uint32_t>(pid), addr >> MB_PAGE_SHIFT), node);
     };
     mover_ = std::make_unique<Mover>(mc);
   }
@@ -99,6 +108,18 @@ MemoryState MemoryBackend::read_memory(const std::vector<pid_t>& tracked) {
   return mem;
 }
 
+// Nodes the kernel refused pages on for want of room wait (FullNodeWait):
+// meanwhile the policy sees no room on them.
+void MemoryBackend::wait_on_full_nodes(MemoryState& mem, uint32_t now) {
+  if (!mover_) return;
+  std::map<int, uint64_t> marked, free_bytes;
+  for (const auto& [node, f] : mover_->stats().target_full)
+    if (f.full) marked[node] = f.refused_since_mark * kBasePageBytes;
+  for (const auto& [node, nm] : mem.nodes) free_bytes[node] = nm.free_bytes;
+  for (int node : full_wait_.update(now, marked, free_bytes)) mover_->clear_full(node);
+  full_wait_.hide_room(mem, tier_ ? opts_.watermark_low : 0);
+}
+
 MigrationReport MemoryBackend::base_report(double elapsed_s) const {
   MigrationReport m;
   m.mode = opts_.command;
@@ -122,23 +143,34 @@ void MemoryBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& all_t
   // kernel left it, and may be planned again without waiting for the
   // cool-down; the failure itself is counted by the mover.
   {
-    std::vector<std::pair<uint64_t, int>> failed;
+    std::vector<std::pair<uint64_t, int>> failed, redirected;
     {
       std::lock_guard<std::mutex> lock(failed_mu_);
       failed.swap(failed_);
+      redirected.swap(redirected_);
     }
     for (auto& [key, status] : failed) {
       cool_.forget(key);
+      // Gone (EFAULT: unmapped, or exec'd away; ESRCH: its process): no use
+      // planning it again; it comes back if it is sampled again.
+      if (status == -EFAULT || status == -ESRCH) {
+        table.erase(key);
+        continue;
+      }
       if (PageEntry* e = table.find(key)) {
         if (status >= 0) e->node = static_cast<uint16_t>(status);
         else e->node_checked = 0;  // ask the kernel again when next sampled
       }
     }
+    // Moved, but to a stand-in of a full target: it cools down all the same.
+    for (auto& [key, node] : redirected)
+      if (PageEntry* e = table.find(key)) e->node = static_cast<uint16_t>(node);
   }
   std::vector<pid_t> tracked;
   for (pid_t p : all_tracked)
     if (!only_ || only_->count(static_cast<uint32_t>(p))) tracked.push_back(p);
   MemoryState mem = read_memory(tracked);
+  wait_on_full_nodes(mem, table.interval());
   Plan plan;
   TierPlanView view;
   if (tier_) {

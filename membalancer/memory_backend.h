@@ -10,6 +10,7 @@
 
 #include "membalancer/backend.h"
 #include "membalancer/cpu_load.h"
+#include "membalancer/full_nodes.h"
 #include "membalancer/mover.h"
 #include "membalancer/numa_policy.h"
 #include "membalancer/options.h"
@@ -44,6 +45,7 @@ class MemoryBackend : public Backend {
 
  private:
   MemoryState read_memory(const std::vector<pid_t>& tracked);
+  void wait_on_full_nodes(MemoryState& mem, uint32_t now);
   MigrationReport base_report(double elapsed_s) const;
 
   Options opts_;
@@ -56,7 +58,9 @@ class MemoryBackend : public Backend {
   // which calls into them, so that they outlive it.
   std::mutex failed_mu_;
   std::vector<std::pair<uint64_t, int>> failed_;
+  std::vector<std::pair<uint64_t, int>> redirected_;  // (key, node): moved to a full target's stand-in
   std::unique_ptr<Mover> mover_;
+  FullNodeWait full_wait_;
   ResidentScanner scanner_;
   ThreadCpuTracker cpu_tracker_;
   std::map<uint32_t, std::map<int, double>> process_cpu_;  // numa: CPU time share by node

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <climits>
 #include <cstring>
+#include <map>
 #include <stdexcept>
 
 namespace mb {
@@ -16,6 +17,9 @@ namespace {
 
 // A status the kernel never writes: the page's status was left unwritten.
 constexpr int kUnset = INT_MIN;
+// move_call's status of a page the kernel never got to: it stopped at an
+// earlier page's node, which had no room.
+constexpr int kNotTried = INT_MIN + 1;
 
 double since_s(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -60,6 +64,7 @@ double MoveCounts::move_bytes_per_s() const {
 void MoveCounts::add(const MoveCounts& o) {
   requested += o.requested;
   moved += o.moved;
+  redirected += o.redirected;
   bytes_moved += o.bytes_moved;
   for (const auto& [err, pages] : o.failed_by_errno) failed_by_errno[err] += pages;
   dropped_queue_full += o.dropped_queue_full;
@@ -89,7 +94,6 @@ struct Mover::Batch {
   std::vector<void*> addrs;
   std::vector<int> nodes;
   std::vector<uint8_t> huge;
-  std::vector<int> status;
   uint64_t base_pages = 0;
   uint64_t bytes = 0;
   MoverStats::Key key() const { return {pid, direction, reason}; }
@@ -194,71 +198,178 @@ bool Mover::sleep_unless_abandoned(double s) {
   return !abandon_cv_.wait_for(lock, d, [this] { return abandoned_; });
 }
 
-void Mover::run_batch(Batch* b, MoveCounts* out, uint64_t* calls, double* throttled_s) {
-  size_t n = b->addrs.size();
-  auto weight = [&](size_t i) -> uint64_t { return b->huge[i] ? kBasePagesPerHuge : 1; };
-  if (limiter_) {
-    double asked = 0;
-    auto t0 = std::chrono::steady_clock::now();
-    bool ok = limiter_->acquire(b->bytes, &asked);
-    if (asked > 0) *throttled_s += since_s(t0);
-    if (!ok) {  // abandon() while waiting for tokens: never started
-      out->abandoned += b->base_pages;
-      return;
-    }
-  }
-  b->status.assign(n, kUnset);
+bool Mover::charge(uint64_t bytes, double* throttled_s) {
+  if (!limiter_) return true;
+  double asked = 0;
   auto t0 = std::chrono::steady_clock::now();
-  long r = fn_(b->pid, n, b->addrs.data(), b->nodes.data(), b->status.data(), MPOL_MF_MOVE);
+  bool ok = limiter_->acquire(bytes, &asked);
+  if (asked > 0) *throttled_s += since_s(t0);
+  return ok;
+}
+
+int Mover::next_stand_in(int planned, size_t* next) const {
+  auto it = cfg_.same_tier.find(planned);
+  if (it == cfg_.same_tier.end()) return -1;
+  while (*next < it->second.size()) {
+    const int n = it->second[(*next)++];
+    auto f = stats_.target_full.find(n);
+    if (n != planned && (f == stats_.target_full.end() || !f->second.full)) return n;
+  }
+  return -1;
+}
+
+std::vector<int> Mover::move_call(pid_t pid, std::vector<void*>& addrs, const std::vector<int>& nodes,
+                                  MoveCounts* out, uint64_t* calls) {
+  const size_t n = addrs.size();
+  std::vector<int> status(n, kUnset);
+  auto t0 = std::chrono::steady_clock::now();
+  long r = fn_(pid, n, addrs.data(), nodes.data(), status.data(), MPOL_MF_MOVE);
   int err = errno;
   out->busy_s += since_s(t0);
   ++*calls;
-  std::vector<std::pair<uint64_t, int>> failed;
-  auto report_failed = [&] {
-    if (cfg_.on_failed && !failed.empty() && !b->nodes.empty()) cfg_.on_failed(b->pid, b->nodes[0], failed);
-  };
-  if (r < 0) {  // the whole call failed: ESRCH (process gone), EPERM, ENOMEM...
-    if (err <= 0) err = EIO;
-    out->failed_by_errno[err] += b->base_pages;
-    if (cfg_.on_failed)
-      for (size_t i = 0; i < n; ++i) failed.emplace_back(reinterpret_cast<uint64_t>(b->addrs[i]), -err);
-    report_failed();
-    return;
-  }
-  // Statuses the kernel left unwritten (it stopped after a failed migration
-  // and returned the number of pages not moved): ask where those pages are.
+  if (r < 0 && err <= 0) err = EIO;
+  // The whole call failed (ESRCH: the process is gone; EPERM...): every page.
+  if (r < 0 && !target_full_errno(err)) return std::vector<int>(n, -err);
+  // Statuses the kernel left unwritten: it stopped after a failed migration
+  // and returned the number of pages not moved, or, with no room on a
+  // target, failed the whole call with ENOMEM. Ask where those pages are.
   std::vector<size_t> unset;
   for (size_t i = 0; i < n; ++i)
-    if (b->status[i] == kUnset) unset.push_back(i);
-  if (!unset.empty()) {
-    std::vector<void*> qaddrs(unset.size());
-    std::vector<int> qstatus(unset.size(), kUnset);
-    for (size_t j = 0; j < unset.size(); ++j) qaddrs[j] = b->addrs[unset[j]];
-    t0 = std::chrono::steady_clock::now();
-    long qr = fn_(b->pid, qaddrs.size(), qaddrs.data(), nullptr, qstatus.data(), 0);
-    int qerr = errno;
-    out->busy_s += since_s(t0);
-    ++*calls;
-    for (size_t j = 0; j < unset.size(); ++j) {
-      if (qr < 0) b->status[unset[j]] = -(qerr > 0 ? qerr : EIO);
-      else b->status[unset[j]] = qstatus[j] == kUnset ? -EIO : qstatus[j];
+    if (status[i] == kUnset) unset.push_back(i);
+  if (unset.empty()) return status;
+  // The kernel moves pages in runs of one target node and writes a run's
+  // statuses once it is through: the first unwritten page is in the run
+  // that found no room.
+  const int full_node = r < 0 ? nodes[unset[0]] : -1;
+  std::vector<void*> qaddrs(unset.size());
+  std::vector<int> qstatus(unset.size(), kUnset);
+  for (size_t j = 0; j < unset.size(); ++j) qaddrs[j] = addrs[unset[j]];
+  t0 = std::chrono::steady_clock::now();
+  long qr = fn_(pid, qaddrs.size(), qaddrs.data(), nullptr, qstatus.data(), 0);
+  int qerr = errno;
+  out->busy_s += since_s(t0);
+  ++*calls;
+  for (size_t j = 0; j < unset.size(); ++j) {
+    int& s = status[unset[j]];
+    if (qr < 0) s = -(qerr > 0 ? qerr : EIO);
+    else s = qstatus[j] == kUnset ? -EIO : qstatus[j];
+    // After a "no room" failure, a page of that node still off it was
+    // refused; one for another node was not tried.
+    if (r < 0 && s >= 0 && s != nodes[unset[j]]) s = nodes[unset[j]] == full_node ? -err : kNotTried;
+  }
+  return status;
+}
+
+void Mover::run_batch(Batch* b, MoveCounts* out, uint64_t* calls, double* throttled_s) {
+  const size_t n = b->addrs.size();
+  auto weight = [&](size_t i) -> uint64_t { return b->huge[i] ? kBasePagesPerHuge : 1; };
+  if (!charge(b->bytes, throttled_s)) {  // abandon() while waiting for tokens: never started
+    out->abandoned += b->base_pages;
+    return;
+  }
+  // Per page: the node planned, and how far down its stand-ins it got.
+  const std::vector<int> planned = b->nodes;
+  std::vector<size_t> next(n, 0);
+  // Pages meant for a node marked full go to its first stand-in that is not,
+  // without asking the full node; with none, the node is tried anyway (it
+  // may have room again).
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (size_t i = 0; i < n; ++i) {
+      auto f = stats_.target_full.find(planned[i]);
+      if (f == stats_.target_full.end() || !f->second.full) continue;
+      const int alt = next_stand_in(planned[i], &next[i]);
+      if (alt < 0) continue;
+      f->second.skipped += weight(i);
+      b->nodes[i] = alt;
     }
   }
-  for (size_t i = 0; i < n; ++i) {
-    int s = b->status[i];
-    uint64_t w = weight(i);
-    if (s == b->nodes[i]) {
-      out->moved += w;
-      out->bytes_moved += w * kBasePageBytes;
-    } else if (s >= 0) {
-      out->failed_by_errno[kElsewhere] += w;
-      if (cfg_.on_failed) failed.emplace_back(reinterpret_cast<uint64_t>(b->addrs[i]), s);
-    } else {
-      out->failed_by_errno[-s] += w;
-      if (cfg_.on_failed) failed.emplace_back(reinterpret_cast<uint64_t>(b->addrs[i]), s);
+  std::vector<std::pair<uint64_t, int>> failed, redirected;
+  auto fail = [&](size_t i, int s) {
+    out->failed_by_errno[s >= 0 ? kElsewhere : -s] += weight(i);
+    if (cfg_.on_failed) failed.emplace_back(reinterpret_cast<uint64_t>(b->addrs[i]), s);
+  };
+  // Rounds: the batch, then the pages refused as full on their stand-ins
+  // (and those the kernel did not get to, on their node), until every page
+  // has an outcome. Each round settles at least the first page the kernel
+  // stopped at, so rounds end.
+  std::vector<size_t> round(n);
+  for (size_t i = 0; i < n; ++i) round[i] = i;
+  std::vector<void*> addrs = b->addrs;
+  std::vector<int> nodes = b->nodes;
+  while (!round.empty()) {
+    const std::vector<int> status = move_call(b->pid, addrs, nodes, out, calls);
+    struct Refusal {
+      size_t page;
+      int node;
+      int status;
+    };
+    std::vector<Refusal> refused;
+    std::vector<std::pair<size_t, int>> again;  // page, node: not tried yet
+    std::map<int, uint64_t> taken;               // stand-in -> pages it took
+    for (size_t j = 0; j < round.size(); ++j) {
+      const size_t i = round[j];
+      const int s = status[j];
+      const uint64_t w = weight(i);
+      if (s == nodes[j]) {
+        out->moved += w;
+        out->bytes_moved += w * kBasePageBytes;
+        if (s != planned[i]) {
+          out->redirected += w;
+          taken[s] += w;
+          if (cfg_.on_redirected) redirected.emplace_back(reinterpret_cast<uint64_t>(b->addrs[i]), s);
+        }
+      } else if (s < 0 && target_full_errno(-s)) {
+        refused.push_back({i, nodes[j], s});
+      } else if (s == kNotTried) {
+        again.emplace_back(i, nodes[j]);
+      } else {
+        fail(i, s);
+      }
+    }
+    round.clear();
+    addrs.clear();
+    nodes.clear();
+    for (auto [i, node] : again) {  // already paid for
+      round.push_back(i);
+      addrs.push_back(b->addrs[i]);
+      nodes.push_back(node);
+    }
+    uint64_t retry_bytes = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto [node, pages] : taken) stats_.target_full[node].taken += pages;
+      for (const Refusal& r : refused) {
+        TargetFullCounts& f = stats_.target_full[r.node];
+        f.refused += weight(r.page);
+        f.refused_since_mark += weight(r.page);
+        if (!f.full) {
+          f.full = true;
+          ++f.marks;
+        }
+      }
+      // Marked first, so that a page does not go to a stand-in that has
+      // just refused another.
+      for (const Refusal& r : refused) {
+        const int alt = next_stand_in(planned[r.page], &next[r.page]);
+        if (alt < 0) {
+          fail(r.page, r.status);
+          continue;
+        }
+        round.push_back(r.page);
+        addrs.push_back(b->addrs[r.page]);
+        nodes.push_back(alt);
+        retry_bytes += weight(r.page) * kBasePageBytes;
+      }
+    }
+    // A retry is a move_pages call like any other: it pays its tokens.
+    if (!round.empty() && !charge(retry_bytes, throttled_s)) {
+      for (size_t i : round) out->abandoned += weight(i);
+      break;
     }
   }
-  report_failed();
+  if (cfg_.on_failed && !failed.empty()) cfg_.on_failed(b->pid, planned.empty() ? -1 : planned[0], failed);
+  if (cfg_.on_redirected && !redirected.empty()) cfg_.on_redirected(b->pid, redirected);
 }
 
 void Mover::worker() {
@@ -311,6 +422,14 @@ MoverStats Mover::stats() const {
 size_t Mover::queued_pages() const {
   std::lock_guard<std::mutex> lock(mu_);
   return queued_pages_;
+}
+
+void Mover::clear_full(int node) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto f = stats_.target_full.find(node);
+  if (f == stats_.target_full.end()) return;
+  f->second.full = false;
+  f->second.refused_since_mark = 0;
 }
 
 }  // namespace mb

@@ -2,11 +2,14 @@
 // in batches per process, under a token-bucket rate limit in bytes per second
 // that delays work rather than dropping it. The queue is bounded; requests that
 // do not fit are counted, never silently lost. Every page's outcome is
-// accounted per pid, direction and reason: moved, or failed by errno.
+// accounted per pid, direction and reason: moved, or failed by errno. A node
+// that refuses pages for want of room is marked full and its pages go to
+// another node of its tier in the same batch (MoverConfig::same_tier).
 #pragma once
 
 #include <sys/types.h>
 
+#include <cerrno>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -54,7 +57,8 @@ struct MoveRequest {
 // idle, requested == moved + failed() + dropped_queue_full + abandoned.
 struct MoveCounts {
   uint64_t requested = 0;  // pages submitted (queued, or refused as dropped_queue_full)
-  uint64_t moved = 0;      // status == target node (also when it was there already)
+  uint64_t moved = 0;      // status == target node (also when it was there already), or redirected
+  uint64_t redirected = 0; // of moved: on another node of the target's tier, the target being full
   uint64_t bytes_moved = 0;
   // Pages not moved, by the reason move_pages gave: a positive errno
   // (per-page status -errno, or errno of a call that failed whole: ESRCH when
@@ -75,9 +79,28 @@ constexpr int kElsewhere = 0;
 // "elsewhere" for kElsewhere, else the errno's name ("ENOENT"; "E123" when unknown).
 std::string move_failure_name(int key);
 
+// The errnos with which the kernel says a target node has no room for a page:
+// a page's status, or (6.1: migrate_pages gives up at the first page it
+// cannot allocate) the errno of the whole call.
+inline bool target_full_errno(int err) { return err == ENOMEM || err == ENOSPC; }
+
+// One target node's refusals for want of room. A node is marked full when it
+// refuses a page; the mark stays until the mover's owner clears it
+// (Mover::clear_full), and meanwhile pages meant for it go to another node
+// of its tier when one is not marked (MoverConfig::same_tier).
+struct TargetFullCounts {
+  uint64_t refused = 0;  // pages the kernel refused on it as full (every attempt)
+  uint64_t skipped = 0;  // pages meant for it while marked, sent to another node of its tier without a call
+  uint64_t taken = 0;    // pages moved to it in place of a full node of its tier
+  uint64_t marks = 0;    // times it was marked full
+  bool full = false;     // marked now
+  uint64_t refused_since_mark = 0;  // pages refused since the current mark (0 when not marked)
+};
+
 struct MoverStats {
   using Key = std::tuple<pid_t, MoveDirection, MoveReason>;
   std::map<Key, MoveCounts> by_key;
+  std::map<int, TargetFullCounts> target_full;  // by node; only nodes that refused or took pages
   uint64_t queue_overflows = 0;  // requests refused because the queue was full
   uint64_t calls = 0;            // move_pages calls made (moves, and the where-is queries after a partial move)
   double throttled_s = 0;        // time workers waited for rate-limit tokens
@@ -105,6 +128,16 @@ struct MoverConfig {
   // kernel left the page on, or -errno), from a worker thread, so that a
   // policy can forget them as moved. Optional.
   std::function<void(pid_t pid, int target, const std::vector<std::pair<uint64_t, int>>& failed)> on_failed;
+  // Per node, the nodes that may take its pages when it is full (ENOMEM or
+  // ENOSPC), best first: tier mode gives the other nodes of its tier,
+  // nearest first. Refused pages are tried on them at once, in the same
+  // batch, skipping nodes marked full; a node with no entry has no stand-in
+  // and its refused pages fail (counted under their errno).
+  std::map<int, std::vector<int>> same_tier;
+  // Told of the pages of each batch that moved to a stand-in (pid, address,
+  // node), from a worker thread, so that a policy records where they are.
+  // Optional.
+  std::function<void(pid_t pid, const std::vector<std::pair<uint64_t, int>>& moved)> on_redirected;
 };
 
 class Mover {
@@ -137,6 +170,9 @@ class Mover {
   // A copy of the accounting so far.
   MoverStats stats() const;
   size_t queued_pages() const;
+  // Ends a node's full mark (its owner saw room on it again, or chose to try
+  // it again): pages go to it again first.
+  void clear_full(int node);
 
  private:
   struct Queued {
@@ -147,6 +183,10 @@ class Mover {
   void worker();
   bool take_batch(Batch* b);  // called with mu_ held
   void run_batch(Batch* b, MoveCounts* out, uint64_t* calls, double* throttled_s);
+  std::vector<int> move_call(pid_t pid, std::vector<void*>& addrs, const std::vector<int>& nodes, MoveCounts* out,
+                             uint64_t* calls);
+  bool charge(uint64_t bytes, double* throttled_s);
+  int next_stand_in(int planned, size_t* next) const;  // called with mu_ held
   bool sleep_unless_abandoned(double s);
 
   MoverConfig cfg_;

@@ -1,6 +1,7 @@
 #include "membalancer/options.h"
 
 #include <CLI/CLI.hpp>
+#include <unistd.h>
 
 #include <cstdio>
 #include <iostream>
@@ -10,7 +11,9 @@
 
 #include "membalancer/error.h"
 #include "membalancer/pipeline.h"
+#include "membalancer/privilege.h"
 #include "membalancer/replay.h"
+#include "membalancer/safe_file.h"
 #include "membalancer/samplers.h"
 #include "membalancer/sysfs.h"
 
@@ -33,7 +36,7 @@ std::string sampler_help() {
 // Option values that need parsing after CLI11 has read them as text.
 struct RawOptions {
   std::string display = "histogram", region = "2M", max_pages = "1M";
-  std::string rate_limit = "200M", min_free = "256M", watermark = "5:10";
+  std::string rate_limit = "200M", min_free = "256M", watermark = "1:2";
   std::string load_max = "80", max_move_share = "25";
   std::string speed = "recorded";
   bool all = false;
@@ -59,6 +62,18 @@ double parse_share(std::string text, const std::string& what) {
   if (text.empty() || *end || !(v > 0 && v <= 100))
     throw UsageError(what + ": '" + text + "' is not a percentage in (0, 100]");
   return v / 100.0;
+}
+
+// CLI11 quotes a line it cannot parse. A root run may read files its user
+// cannot (--config /etc/shadow): a line that is not an option name is not shown.
+std::string config_error_message(const std::string& msg) {
+  const std::string prefix = "INI was not able to parse ";
+  if (msg.rfind(prefix, 0) != 0) return msg;
+  const std::string item = msg.substr(prefix.size());
+  const bool name = !item.empty() && item.size() <= 64 &&
+                    item.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") ==
+                        std::string::npos;
+  return name ? msg : "a line is neither an option nor a section (not shown)";
 }
 
 // A replay's options: what it can and cannot do with a recording.
@@ -102,9 +117,11 @@ void validate(Options& o, const CLI::App& cmd, const RawOptions& raw) {
     throw UsageError(std::string(o.mode == TrackMode::kTree ? "--ppid" : "--pid") + ": '" + std::to_string(o.pid) +
                      "' is not a process id");
   if (!replay && !is_sampler_name(o.sampler)) throw UsageError("--sampler: unknown sampler '" + o.sampler + "' (see --help)");
+  if (cmd.count("--record")) check_output(o.record_path, o.record_force);
   if (o.interval_ms < 10 || o.interval_ms > 60000)
     throw UsageError("--interval: " + std::to_string(o.interval_ms) + " ms is outside 10..60000");
-  if (!(o.duration_s >= 0)) throw UsageError("--duration: must be 0 (until stopped) or a positive number of seconds");
+  if (!(o.duration_s >= 0 && o.duration_s <= 1e9))
+    throw UsageError("--duration: must be 0 (until stopped) or a number of seconds up to 1e9");
   static const std::map<std::string, Display> displays = {
       {"histogram", Display::kHistogram}, {"continuous", Display::kContinuous}, {"json", Display::kJson}};
   auto d = displays.find(raw.display);
@@ -119,6 +136,12 @@ void validate(Options& o, const CLI::App& cmd, const RawOptions& raw) {
     throw UsageError("--bpf-page-slots: must be a power of two of at least 1024");
   if (!(o.decay > 0 && o.decay <= 1)) throw UsageError("--decay: must be in (0, 1]");
   if (o.top < 0 || o.top > 1000) throw UsageError("--top: must be in 0..1000");
+  // The kernel's tables: a zero-sized one fails to load (as status 1), and
+  // there are at most 4194304 (PID_MAX_LIMIT) threads or processes.
+  if (o.max_tasks < 1 || o.max_tasks > (1u << 22)) throw UsageError("--max-tasks: must be in 1..4194304");
+  if (o.max_processes < 1 || o.max_processes > (1u << 22)) throw UsageError("--max-processes: must be in 1..4194304");
+  if (o.ibs_period < 16) throw UsageError("--ibs-period: at least 16 ops");
+  if (o.pebs_period < 1) throw UsageError("--pebs-period: at least 1 load");
   if (o.command == "trace") return;
 
   if (o.command == "process" || o.command == "autotune") {
@@ -238,7 +261,14 @@ Options parse_options(int argc, const char* const* argv, int* exit_status) {
   // The last of a repeated option wins: the scripts give a mode's defaults
   // first and pass the user's options after them.
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  app.set_config("--config", "", "Read options from a TOML or INI file (keys are the long option names)");
+  app.set_config("--config", "", "Read options from a TOML or INI file (keys are the long option names)")
+      ->check(CLI::Validator(
+          [](std::string& path) {
+            // A privileged run does what the file says: nobody else may change it.
+            const bool privileged = geteuid() == 0 || effective_capabilities() != 0;
+            return privileged ? config_file_problem(path, geteuid()) : std::string();
+          },
+          "FILE"));
   app.allow_config_extras(CLI::config_extras_mode::error);
   app.add_flag("--info", o.info, "Print the features found (BTF, PMUs, helper module) and exit");
   app.require_subcommand(0, 1);
@@ -305,6 +335,7 @@ Options parse_options(int argc, const char* const* argv, int* exit_status) {
     *exit_status = app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::string msg = e.what();
+    if (dynamic_cast<const CLI::ConfigError*>(&e)) msg = config_error_message(msg);
     if (dynamic_cast<const CLI::FileError*>(&e) || dynamic_cast<const CLI::ConfigError*>(&e)) msg = "--config: " + msg;
     // One line: CLI11 messages can carry a trailing newline or a list.
     for (auto& c : msg)

@@ -49,8 +49,8 @@ struct Options {
   uint32_t cooldown_intervals = 30;        // a moved page stays put this long
   double min_hot_heat = 2.0;               // heat a page needs to count as hot
   std::string tiers = "auto";              // tier: auto|kernel|cpuless|distance|SPEC
-  double watermark_low = 0.05;             // tier: share of an upper node's memory
-  double watermark_high = 0.10;
+  double watermark_low = 0.01;             // tier: share of an upper node's memory
+  double watermark_high = 0.02;
 
   // Thread balancing (process, autotune).
   double load_max = 0.8;                   // a target node's busy fraction stays below this

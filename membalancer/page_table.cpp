@@ -134,6 +134,14 @@ void PageTable::remove_processes(const std::unordered_set<uint32_t>& tgids) {
   erase_if([&](const PageEntry& e) { return tgids.count(e.tgid()) != 0; }, &stats_.removed_exited);
 }
 
+bool PageTable::erase(uint64_t key) {
+  PageEntry* e = find(key);
+  if (!e) return false;
+  erase_at(static_cast<size_t>(e - slots_.data()));
+  ++stats_.removed_gone;
+  return true;
+}
+
 void PageTable::for_each(const std::function<void(const PageEntry&)>& fn) const {
   for (const auto& e : slots_)
     if (e.key != 0) fn(e);

@@ -47,6 +47,7 @@ struct PageTableStats {
   uint64_t inserted = 0;        // entries ever created
   uint64_t forgotten = 0;       // removed for being cold
   uint64_t removed_exited = 0;  // removed because their process exited
+  uint64_t removed_gone = 0;    // removed because the page no longer exists (erase)
   uint64_t dropped_full = 0;    // accesses to new pages that found the table full
 };
 
@@ -79,6 +80,8 @@ class PageTable {
 
   // Removes every page of these processes (one sweep).
   void remove_processes(const std::unordered_set<uint32_t>& tgids);
+  // Removes one page that no longer exists (unmapped); false if absent.
+  bool erase(uint64_t key);
 
   void for_each(const std::function<void(const PageEntry&)>& fn) const;
   // The same, inlined: for passes over every page (policies).
@@ -91,6 +94,7 @@ class PageTable {
 
   size_t size() const { return stats_.pages; }
   size_t capacity() const { return capacity_; }
+  float decay() const { return decay_; }
   size_t slot_count() const { return slots_.size(); }
   size_t memory_bytes() const { return slots_.capacity() * sizeof(PageEntry); }
   const PageTableStats& stats() const { return stats_; }

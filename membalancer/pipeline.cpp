@@ -37,7 +37,7 @@ void Pipeline::add_slot(const mb_page_slot& slot) {
   slot_lanes(slot, lanes);
   const uint16_t node = mb_slot_node(&slot);
   uint32_t tgid = mb_key_tgid(slot.key);
-  seen_.insert(tgid);
+  if (seen_.insert(tgid).second) ++seen_total_;
   name_of(static_cast<pid_t>(tgid));  // while the process is surely alive
   // Page counts are in base pages: an accessed 2 MiB page is 512 of them.
   const uint64_t pages = mb_slot_huge(&slot) ? 1ULL << (MB_HUGE_PAGE_SHIFT - MB_PAGE_SHIFT) : 1;
@@ -66,11 +66,29 @@ void Pipeline::add_page(uint64_t key, uint32_t accesses, const uint16_t lanes[MB
 }
 
 void Pipeline::process_forked(pid_t tgid) {
-  seen_.insert(static_cast<uint32_t>(tgid));
+  if (seen_.insert(static_cast<uint32_t>(tgid)).second) ++seen_total_;
   name_of(tgid);
 }
 
 void Pipeline::process_exited(pid_t tgid) { exited_.insert(static_cast<uint32_t>(tgid)); }
+
+void Pipeline::reconcile_tracked(const std::vector<pid_t>& tracked) {
+  const std::unordered_set<uint32_t> now(tracked.begin(), tracked.end());
+  std::unordered_set<uint32_t> in_table, gone_now;
+  table_.visit([&](const PageEntry& e) { in_table.insert(e.tgid()); });
+  // Untracked without an exit event: gone at the last call too, its event
+  // was lost; else one interval of grace, for an exit between the drain and
+  // the read of the tracked set, whose event (and last samples) come next.
+  auto check = [&](uint32_t t) {
+    if (now.count(t) || exited_.count(t) || gone_now.count(t)) return;
+    if (!gone_before_.count(t)) gone_now.insert(t);
+    else if (exited_.insert(t).second) ++exits_without_event_;
+  };
+  for (uint32_t t : in_table) check(t);
+  for (uint32_t t : seen_) check(t);
+  for (const auto& [p, name] : names_cache_) check(static_cast<uint32_t>(p));
+  gone_before_ = std::move(gone_now);
+}
 
 namespace {
 
@@ -205,7 +223,7 @@ IntervalReport Pipeline::finish_interval(const std::array<uint64_t, MB_NR_COUNTE
   r.threads = threads_;
 
   table_.remove_processes(exited_);
-  for (uint32_t t : exited_) names_cache_.erase(static_cast<pid_t>(t));
+  for (uint32_t t : exited_) names_cache_.erase(static_cast<pid_t>(t)), seen_.erase(t);
   r.exited_processes = exited_.size();
   exited_total_ += exited_.size();
   exited_.clear();
@@ -226,8 +244,9 @@ Summary Pipeline::summary() const {
   s.intervals = interval_;
   s.counters = counters_total_;
   s.dropped = dropped_total(counters_total_);
-  s.processes_seen = seen_.size();
+  s.processes_seen = seen_total_;
   s.processes_exited = exited_total_;
+  s.exits_without_event = exits_without_event_;
   s.table_pages = table_.size();
   s.table_dropped_full = table_.stats().dropped_full;
   s.node_queries = resolver_.stats().pages_asked;

@@ -48,6 +48,14 @@ class Pipeline {
   void add_slot(const mb_page_slot& slot);
   void process_forked(pid_t tgid);
   void process_exited(pid_t tgid);
+  // The source's tracked set, read after this interval's drain. A process
+  // seen (forked, or with pages) that was already untracked at the last
+  // call, and whose exit event has not come since, lost its exit event (the
+  // event ring buffer was full): it exits now, counted in
+  // exits_without_event, and leaves the table, the names and the seen set.
+  // (An exit between the drain and the read sends its event, and its last
+  // samples, in time for the next interval: hence the interval of grace.)
+  void reconcile_tracked(const std::vector<pid_t>& tracked);
   // Cumulative per-thread statistics (BpfCollector::drain_tasks): this
   // interval's accesses by CPU node are the growth since the last call.
   void add_tasks(const std::vector<TaskSnapshot>& tasks);
@@ -99,8 +107,14 @@ class Pipeline {
   // Whole run.
   std::unordered_map<int, NodeAccesses> node_total_;
   std::array<uint64_t, MB_NR_COUNTERS> counters_total_{};
+  // Processes seen and not exited yet (a set of every pid ever seen grew
+  // with each process a long run saw); seen_total_ counts each once, a
+  // reused pid again.
   std::unordered_set<uint32_t> seen_;
+  uint64_t seen_total_ = 0;
   uint64_t exited_total_ = 0;
+  uint64_t exits_without_event_ = 0;
+  std::unordered_set<uint32_t> gone_before_;  // untracked, no exit event, at the last reconcile_tracked
   std::unordered_map<pid_t, std::string> names_cache_;
 };
 

@@ -107,6 +107,7 @@ struct PlanStats {
   uint64_t planned_bytes = 0;
   uint64_t cooling = 0;           // skipped: moved within the cool-down
   uint64_t no_room = 0;           // skipped: no node of the target keeps its floor/watermark
+  uint64_t no_gain = 0;           // tier: promotion skipped, not decisively hotter than the page it would displace
   uint64_t over_budget = 0;       // skipped: this interval's byte budget was spent
   uint64_t unsampled_demoted = 0; // demoted pages no sample ever saw
   float hot_threshold = 0;        // heat a page needed to count as hot

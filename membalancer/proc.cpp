@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <map>
 #include <sstream>
 
@@ -68,6 +69,25 @@ std::vector<pid_t> process_tree(pid_t root, const std::string& proc_root) {
     for (auto it = range.first; it != range.second; ++it) out.push_back(it->second);
   }
   return out;
+}
+
+std::string process_problem(pid_t pid, const std::string& proc_root) {
+  if (pid <= 0) return "not a process id";
+  auto status = read_text_file(proc_root + "/" + std::to_string(pid) + "/status");
+  if (!status) return "no such process";
+  std::istringstream in(*status);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::string state;
+    if (line.rfind("State:", 0) == 0 && (std::istringstream(line.substr(6)) >> state) &&
+        (state == "Z" || state == "X"))
+      return "has exited (a zombie)";
+    if (line.rfind("Tgid:", 0) == 0) {
+      const long tgid = std::strtol(line.c_str() + 5, nullptr, 10);
+      if (tgid != pid) return "is a thread of process " + std::to_string(tgid) + ", not a process";
+    }
+  }
+  return "";
 }
 
 std::vector<pid_t> threads_of(pid_t pid, const std::string& proc_root) {

@@ -25,6 +25,12 @@ std::vector<pid_t> process_tree(pid_t root, const std::string& proc_root = "/pro
 // Every process (tgid) on the system.
 std::vector<pid_t> all_processes(const std::string& proc_root = "/proc");
 
+// A problem with pid as a process to track, for "--pid PID: ..." (status 2):
+// "no such process", "a thread of process P, not a process" (the BPF side
+// tracks thread-group ids), "has exited (a zombie)"; "" when it is a live
+// process.
+std::string process_problem(pid_t pid, const std::string& proc_root = "/proc");
+
 // Thread ids of a process.
 std::vector<pid_t> threads_of(pid_t pid, const std::string& proc_root = "/proc");
 

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "membalancer/error.h"
+#include "membalancer/safe_file.h"
 #include "membalancer/sysfs.h"
 
 namespace mb {
@@ -161,21 +162,7 @@ std::vector<ProfileMap> read_proc_maps(pid_t pid, const std::string& proc_root) 
 // ---- writer ---------------------------------------------------------------------------
 
 ProfileWriter::ProfileWriter(const std::string& path, const ProfileStart& start, bool force) : path_(path) {
-  int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (force ? O_TRUNC : O_EXCL);
-  fd_ = open(path.c_str(), flags, 0644);
-  if (fd_ < 0) {
-    int err = errno;
-    if (err == EEXIST) throw UsageError(path + ": the file exists (use --force to replace it)");
-    if (err == ELOOP) throw UsageError(path + ": is a symbolic link; refusing to follow it");
-    throw UsageError(path + ": " + std::strerror(err));
-  }
-  struct stat st;
-  if (fstat(fd_, &st) == 0 && !S_ISREG(st.st_mode)) {
-    close(fd_);
-    fd_ = -1;
-    throw UsageError(path + ": not a regular file");
-  }
-  fchmod(fd_, 0644);  // whatever the umask says
+  fd_ = open_output(path, force, kProfileMode);
   ProfileHeaderDisk h{};
   std::memcpy(h.magic, kProfileMagic, sizeof(h.magic));
   h.version = kProfileVersion;
@@ -307,7 +294,8 @@ void ProfileWriter::finish(uint64_t end_time_ns, uint64_t samples_lost) {
 // ---- reader ---------------------------------------------------------------------------
 
 ProfileReader::ProfileReader(const std::string& path) : path_(path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO must not hang the open; it is refused below.
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) throw UsageError(path + ": " + std::strerror(errno));
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

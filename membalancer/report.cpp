@@ -154,6 +154,21 @@ static std::string failures_text(const MoveCounts& c) {
   return s.empty() ? "-" : s;
 }
 
+// "full targets: node 1 refused 512 pages (marked 1 time, full now), skipped 0; node 2 took 512 in place of a full node"
+static std::string target_full_text(const MoverStats& s) {
+  std::string out;
+  for (const auto& [node, f] : s.target_full) {
+    std::string piece = "node " + std::to_string(node);
+    if (f.marks)
+      piece += " refused " + std::to_string(f.refused) + " pages (marked " + std::to_string(f.marks) +
+               (f.marks == 1 ? " time" : " times") + (f.full ? ", full now" : "") + "), skipped " +
+               std::to_string(f.skipped) + (f.taken ? "," : "");
+    if (f.taken) piece += " took " + std::to_string(f.taken) + " in place of a full node";
+    out += (out.empty() ? "full targets: " : "; ") + piece;
+  }
+  return out;
+}
+
 static std::string rate_text(uint64_t bytes, double seconds) {
   return seconds > 0 ? format_bytes(static_cast<uint64_t>(bytes / seconds)) + "/s" : "-";
 }
@@ -170,10 +185,10 @@ void Reporter::migration_text(const MigrationReport& m, bool summary) {
   if (!summary) {
     std::fprintf(out_, "  this interval: %s %" PRIu64 " promote, %" PRIu64 " demote, %" PRIu64
                        " numa pages (%s); hot from heat %.2f; skipped: cooling %" PRIu64 ", no room %" PRIu64
-                       ", over budget %" PRIu64 "; never-sampled pages demoted %" PRIu64 "\n",
+                       ", no gain %" PRIu64 ", over budget %" PRIu64 "; never-sampled pages demoted %" PRIu64 "\n",
                  m.migrate ? "planned" : "would move", m.plan_promote_pages, m.plan_demote_pages, m.plan_numa_pages,
                  format_bytes(m.plan.planned_bytes).c_str(), m.plan.hot_threshold, m.plan.cooling, m.plan.no_room,
-                 m.plan.over_budget, m.plan.unsampled_demoted);
+                 m.plan.no_gain, m.plan.over_budget, m.plan.unsampled_demoted);
   }
   std::fprintf(out_, "  %-9s %10s %10s %10s %10s %12s  %s\n", "direction", "requested", "moved", "failed", "moved",
                "avg rate", "failures by reason");
@@ -190,6 +205,7 @@ void Reporter::migration_text(const MigrationReport& m, bool summary) {
                "total", t.requested, t.moved, t.failed(), format_bytes(t.bytes_moved).c_str(),
                rate_text(t.bytes_moved, m.elapsed_s).c_str(), m.queued_pages, m.mover.queue_overflows,
                t.dropped_queue_full, t.abandoned, m.mover.throttled_s);
+  if (!m.mover.target_full.empty()) std::fprintf(out_, "  %s\n", target_full_text(m.mover).c_str());
   if (summary) {
     for (const auto& [key, c] : m.mover.by_key) {
       auto [pid, dir, reason] = key;
@@ -323,7 +339,7 @@ static void json_counters(JsonWriter& w, const std::array<uint64_t, MB_NR_COUNTE
 }
 
 static void json_counts(JsonWriter& w, const MoveCounts& c) {
-  w.field("requested", c.requested).field("moved", c.moved).field("failed", c.failed());
+  w.field("requested", c.requested).field("moved", c.moved).field("redirected", c.redirected).field("failed", c.failed());
   w.field("bytes_moved", c.bytes_moved).field("dropped_queue_full", c.dropped_queue_full).field("abandoned", c.abandoned);
   w.key("failed_by_reason").begin_object();
   for (auto& [err, n] : c.failed_by_errno) w.field(move_failure_name(err), n);
@@ -341,7 +357,8 @@ static void json_migration(JsonWriter& w, const MigrationReport& m, bool summary
     w.field("promote_pages", m.plan_promote_pages).field("demote_pages", m.plan_demote_pages);
     w.field("numa_pages", m.plan_numa_pages).field("bytes", m.plan.planned_bytes);
     w.field("candidates", m.plan.candidates).field("hot_threshold", static_cast<double>(m.plan.hot_threshold));
-    w.field("cooling", m.plan.cooling).field("no_room", m.plan.no_room).field("over_budget", m.plan.over_budget);
+    w.field("cooling", m.plan.cooling).field("no_room", m.plan.no_room).field("no_gain", m.plan.no_gain);
+    w.field("over_budget", m.plan.over_budget);
     w.field("unsampled_demoted", m.plan.unsampled_demoted);
     w.end_object();
   }
@@ -361,6 +378,12 @@ static void json_migration(JsonWriter& w, const MigrationReport& m, bool summary
     w.field("reason", reason_name(reason));
     json_counts(w, c);
     w.end_object();
+  }
+  w.end_array();
+  w.key("target_full").begin_array();
+  for (const auto& [node, f] : m.mover.target_full) {
+    w.begin_object().field("node", node).field("refused", f.refused).field("skipped", f.skipped);
+    w.field("taken", f.taken).field("marks", f.marks).field("full", f.full).end_object();
   }
   w.end_array();
   w.field("queued_pages", m.queued_pages).field("queue_overflows", m.mover.queue_overflows);
@@ -475,6 +498,7 @@ void Reporter::summary(const Summary& s) {
     w.begin_object();
     w.field("type", "summary").field("time_s", s.elapsed_s).field("intervals", s.intervals).field("sampler", s.sampler);
     w.field("dropped", s.dropped).field("processes_seen", s.processes_seen).field("processes_exited", s.processes_exited);
+    w.field("exits_without_event", s.exits_without_event);
     w.field("table_pages", s.table_pages).field("table_dropped_full", s.table_dropped_full);
     w.field("node_queries", s.node_queries).field("node_query_failures", s.node_query_failures);
     json_counters(w, s.counters);
@@ -494,9 +518,10 @@ void Reporter::summary(const Summary& s) {
                      ", process set full %" PRIu64 ", events lost %" PRIu64 "), user table full %" PRIu64 "\n",
                s.dropped, s.counters[MB_CTR_PAGE_TABLE_FULL], s.counters[MB_CTR_TASK_TABLE_FULL],
                s.counters[MB_CTR_TRACKED_FULL], s.counters[MB_CTR_EVENTS_LOST], s.table_dropped_full);
-  std::fprintf(out_, "  processes seen %" PRIu64 ", exited %" PRIu64 ", pages in table %" PRIu64
+  std::fprintf(out_, "  processes seen %" PRIu64 ", exited %" PRIu64 " (%" PRIu64 " without an exit event), pages in table %" PRIu64
                      ", node queries %" PRIu64 " (%" PRIu64 " failed)\n",
-               s.processes_seen, s.processes_exited, s.table_pages, s.node_queries, s.node_query_failures);
+               s.processes_seen, s.processes_exited, s.exits_without_event, s.table_pages, s.node_queries,
+               s.node_query_failures);
   for (const auto& n : s.nodes)
     std::fprintf(out_, "  node %-3s %6.1f%% of accesses (%" PRIu64 ")\n", node_label(n.node).c_str(),
                  share(n.accesses, total), n.accesses);

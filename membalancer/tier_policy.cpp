@@ -1,6 +1,7 @@
 #include "membalancer/tier_policy.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <unordered_set>
 
@@ -23,12 +24,27 @@ struct Sampled {
 // again within the cool-down.
 constexpr float kDecisive = 2.0f;
 
+// Whether a page of heat `a` is decisively hotter than one of heat `b`, so
+// that exchanging them is worth a migration: by the factor above, and by
+// more than sampling noise. Heat sums samples decayed by d per interval; for
+// Poisson sampling its variance is about heat / (1 + d), so the difference
+// must exceed kNoiseZ standard deviations of the difference.
+constexpr float kNoiseZ = 2.0f;
+bool decisively_hotter(float a, float b, float decay) {
+  return a >= kDecisive * b && (a - b) >= kNoiseZ * std::sqrt((a + b) / (1 + decay));
+}
+
 // Per node of the plan: signed byte balances.
 struct NodeBook {
   int64_t room = 0;        // free bytes above the high watermark, less planned arrivals
   int64_t low_room = 0;    // free bytes above the low watermark, less planned arrivals
   int64_t demotable = 0;   // bytes of tracked pages here below the tier's threshold
   int64_t need = 0;        // bytes to demote from here
+  int64_t watermark_need = 0;  // the part of `need` the low watermark asks for (no exchange)
+  // Promotions into this node that need a page to leave: bytes and heat,
+  // hottest first (the order they were planned in).
+  std::vector<std::pair<int64_t, float>> exchanges;
+  bool no_gain = false;  // an exchange stopped: the page arriving was not decisively hotter
 };
 
 }  // namespace
@@ -54,7 +70,10 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
     return tier_of_node[e.node] >= 0 && !(e.huge() && (e.vaddr() & (kHugePageBytes - 1)));
   };
   HeatHistogram hist;
-  std::vector<Sampled> sampled;
+  // Scratch kept between passes (per thread): a pass over 1M pages would
+  // otherwise fault in 16 MiB afresh every interval.
+  thread_local std::vector<Sampled> sampled, promote, cold, mine;
+  sampled.clear();
   sampled.reserve(table.size());
   table.visit([&](const PageEntry& e) {
     if (!counted(e)) return;
@@ -79,7 +98,7 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
       b.room = static_cast<int64_t>(m.free_bytes) - high;
       b.low_room = static_cast<int64_t>(m.free_bytes) - low;
       // Below the low watermark: back to the high one (upper tiers only).
-      if (t < ntiers - 1 && b.low_room < 0) b.need = -b.room;
+      if (t < ntiers - 1 && b.low_room < 0) b.need = b.watermark_need = -b.room;
       capacity[t] += m.tree_pages + static_cast<uint64_t>(std::max<int64_t>(0, b.room)) / kBasePageBytes;
     }
   }
@@ -96,7 +115,8 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
   };
   // 2. Second pass (over the compact copy): promotion candidates, pages cold for their (upper)
   // tier, and the bytes hot enough to stay on each node.
-  std::vector<Sampled> promote, cold;
+  promote.clear();
+  cold.clear();
   std::vector<int64_t> hot_bytes(tier_of_node.size(), 0);
   for (const Sampled& s : sampled) {
     const int t = s.tier;
@@ -140,7 +160,7 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
     for (int t = d; t < s->tier && target < 0; ++t) {
       for (int n : tiers_.tiers[t]) {
         const NodeBook& b = book[n];
-        const int64_t avail = std::max<int64_t>(0, b.room) + b.demotable - b.need;
+        const int64_t avail = std::max<int64_t>(0, b.room) + b.demotable - b.watermark_need;
         if (avail >= bytes && (target < 0 || avail > best)) target = n, best = avail;
       }
     }
@@ -157,6 +177,7 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
     if (needs_room) {
       b.need += bytes;
       b.demotable -= bytes;
+      b.exchanges.emplace_back(bytes, s->heat);
       reserved_for_room += static_cast<uint64_t>(bytes);
     }
     b.room -= bytes;
@@ -190,12 +211,40 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
       NodeBook& b = book[n];
       if (b.need <= 0) continue;
       bool stop = false;
+      // Demotions beyond the watermark's make room for promotions: the
+      // coldest page leaving pairs with the hottest page arriving, and so
+      // on. An exchange is made only when the page arriving is decisively
+      // hotter than the page leaving; past the first pair that is not,
+      // none is (arrivals get colder, departures hotter), and the
+      // promotions left without room give way below. Sampling noise among
+      // equally warm pages so moves nothing.
+      int64_t demoted_bytes = 0;
+      size_t pair = 0;
+      int64_t paired_end = b.watermark_need;  // byte offset where exchanges[pair] ends
+      if (!b.exchanges.empty()) paired_end += b.exchanges[0].first;
+      auto arriving_heat = [&](int64_t offset) -> float {
+        if (offset < b.watermark_need) return std::numeric_limits<float>::infinity();
+        while (pair < b.exchanges.size() && offset >= paired_end)
+          if (++pair < b.exchanges.size()) paired_end += b.exchanges[pair].first;
+        return pair < b.exchanges.size() ? b.exchanges[pair].second : std::numeric_limits<float>::infinity();
+      };
       auto take = [&](uint32_t tgid, uint64_t vaddr, bool huge, float heat, bool unsampled) {
         const uint64_t key = mb_page_key(tgid, vaddr >> MB_PAGE_SHIFT);
         if (promoted.count(key)) return true;
-        if (cool.cooling(key, now) && (!cool.last_up(key) || heat * kDecisive >= threshold[t])) {
+        const float arriving = arriving_heat(demoted_bytes);
+        const bool exchange = arriving < std::numeric_limits<float>::infinity();
+        // Within the cool-down a page promoted leaves again only for a
+        // decisively hotter one (exchange), or, for the watermark, when it
+        // is decisively cold; a page that came up some other way stays.
+        if (cool.cooling(key, now) &&
+            (!cool.last_up(key) || (!exchange && heat * kDecisive >= threshold[t]))) {
           ++plan.stats.cooling;
           return true;
+        }
+        if (exchange && !decisively_hotter(arriving, heat, table.decay())) {
+          b.no_gain = true;
+          stop = true;
+          return false;
         }
         const int64_t bytes = static_cast<int64_t>(huge ? kHugePageBytes : kBasePageBytes);
         const int target = demote_target(t, bytes);
@@ -212,6 +261,7 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
         book[target].low_room -= bytes;
         book[target].room -= bytes;
         b.need -= bytes;
+        demoted_bytes += bytes;
         demotions.push_back({tgid, vaddr, huge, n, target, MoveDirection::kDemote, MoveReason::kWatermark, heat});
         plan.stats.planned += huge ? kHugeBasePages : 1;
         if (unsampled) plan.stats.unsampled_demoted += huge ? kHugeBasePages : 1;
@@ -224,13 +274,13 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
           const uint64_t key = mb_page_key(tgid, vaddr >> MB_PAGE_SHIFT);
           const PageEntry* e = table.find(key);
           if (e && HeatHistogram::bin(table.heat(*e)) > 0) return true;  // sampled: below
-          return take(tgid, vaddr, huge, 0, true);
+          return take(tgid, vaddr, huge, e ? table.heat(*e) : 0, true);
         });
       }
       if (stop || b.need <= 0) continue;
       // Then sampled pages of this node below its tier's threshold (those
       // decayed to nothing went with the never-sampled ones).
-      std::vector<Sampled> mine;
+      mine.clear();
       for (const auto& s : cold)
         if (s.node == n && (!mem.resident || HeatHistogram::bin(s.heat) > 0)) mine.push_back(s);
       for_each_ordered(mine, [](const Sampled& a, const Sampled& c) { return a.heat < c.heat; }, [&](const Sampled& s) {
@@ -251,7 +301,7 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
     const uint64_t pages = it->bytes() / kBasePageBytes;
     plan.stats.planned -= pages;
     if (view) view->promote_pages -= pages;
-    ++plan.stats.no_room;
+    ++(b.no_gain ? plan.stats.no_gain : plan.stats.no_room);
     it->to = -1;  // dropped
   }
   std::erase_if(promotions, [](const PlannedMove& m) { return m.to < 0; });

@@ -17,11 +17,17 @@
 //     the next tier down until the high watermark is back. Coldest first: the
 //     resident pages no sample ever saw (enumerated, not only sampled), then
 //     sampled pages in order of heat.
+//  Exchanges: a demotion that makes room for a promotion pairs the coldest
+//  page leaving with the hottest arriving, and happens only when the page
+//  arriving is decisively hotter (twice the heat, and by more than sampling
+//  noise); otherwise the promotion waits (`no_gain`). Noise among equally
+//  warm pages so moves nothing.
 //  No ping-pong: pages moved within the cool-down are left alone unless their
 //  heat is decisively on the other side (at least twice the threshold to go
 //  up, below half of it to go down: a changed pattern, as after a phase
-//  change), and a page demoted is below its tier's threshold, so it is never
-//  also promoted in the same interval.
+//  change) or a decisively hotter page needs their room, and a page demoted
+//  is below its tier's threshold, so it is never also promoted in the same
+//  interval.
 //  A byte budget per interval (the mover's rate × the interval) keeps the plan
 //  within what the mover can do before the next one.
 #pragma once
@@ -34,8 +40,8 @@
 namespace mb {
 
 struct TierPolicyConfig {
-  double low_watermark = 0.05;   // of each upper-tier node's memory: demote below this free share
-  double high_watermark = 0.10;  // ... until this free share is back
+  double low_watermark = 0.01;   // of each upper-tier node's memory: demote below this free share
+  double high_watermark = 0.02;  // ... until this free share is back
   float min_hot_heat = 2.0f;     // a page must have been seen about twice to count as hot
   uint64_t budget_bytes = 0;     // per interval; 0 = unlimited
 };

@@ -100,6 +100,21 @@ Tiers tiers_from_distances(const Topology& topo) {
   return out;
 }
 
+std::map<int, std::vector<int>> same_tier_stand_ins(const Tiers& tiers, const Topology& topo) {
+  std::map<int, std::vector<int>> out;
+  for (const auto& tier : tiers.tiers) {
+    for (int n : tier) {
+      std::vector<int> others;
+      for (int m : tier)
+        if (m != n) others.push_back(m);
+      std::stable_sort(others.begin(), others.end(),
+                       [&](int a, int b) { return topo.distance(n, a) < topo.distance(n, b); });
+      if (!others.empty()) out[n] = std::move(others);
+    }
+  }
+  return out;
+}
+
 Tiers choose_tiers(const std::string& how, const Topology& topo) {
   if (how != "auto" && how != "kernel" && how != "cpuless" && how != "distance")
     return parse_tier_spec(how, topo);

@@ -4,6 +4,7 @@
 // with CPUs, else nodes grouped by their distance from the nearest CPUs.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,10 @@ Tiers parse_tier_spec(const std::string& spec, const Topology& topo, const std::
 Tiers tiers_from_kernel(const Topology& topo);
 Tiers tiers_from_cpuless(const Topology& topo);
 Tiers tiers_from_distances(const Topology& topo);
+
+// Per node of a tier, the other nodes of its tier, nearest to it first (SLIT
+// distance; ties: lower id): where the mover sends pages a full node refused.
+std::map<int, std::vector<int>> same_tier_stand_ins(const Tiers& tiers, const Topology& topo);
 
 // `--tiers` value: "auto" (kernel, then CPU-less, then distances), "kernel",
 // "cpuless", "distance", or a spec. Throws UsageError for a bad spec and

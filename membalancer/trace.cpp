@@ -16,9 +16,11 @@
 #include "membalancer/proc.h"
 #include "membalancer/profile_file.h"
 #include "membalancer/pipeline.h"
+#include "membalancer/privilege.h"
 #include "membalancer/process_backend.h"
 #include "membalancer/replay.h"
 #include "membalancer/samplers.h"
+#include "membalancer/tiers.h"
 
 namespace mb {
 
@@ -70,7 +72,9 @@ std::unique_ptr<BpfCollector> open_collector(const Options& opts, const Collecto
     }
     std::string why;
     auto plan = plan_sampler(s.name, so, &why);
-    if (plan) {
+    // abit needs more than the others: without it, the next sampler.
+    if (plan) why = missing_capability(sampler_needs(s.name), effective_capabilities());
+    if (plan && why.empty()) {
       try {
         auto c = std::make_unique<BpfCollector>(cfg, *plan, topo);
         std::fprintf(stderr, "membalancer: sampler %s (%s)%s\n", s.name.c_str(), plan->detail.c_str(),
@@ -125,23 +129,17 @@ int run_mode(const Options& opts) {
   Reporter reporter(opts.display, stdout, isatty(STDOUT_FILENO));
   if (opts.verbose) std::fputs(describe_topology(topo).c_str(), stderr);
   reporter.topology(topo);
-  // The mode's backend first: a bad tier spec fails before BPF is loaded.
+
+  // Declared before the source, which may point into the backend's model.
   std::unique_ptr<Backend> backend;
   MemoryBackend* memory = nullptr;
-  if (opts.command == "numa" || opts.command == "tier") {
-    auto m = std::make_unique<MemoryBackend>(opts, topo);
-    memory = m.get();
-    backend = std::move(m);
-  }
-  if (opts.command == "process") backend = std::make_unique<ProcessBackend>(opts, topo);
-  if (opts.command == "autotune") backend = std::make_unique<AutotuneBackend>(opts, topo);
-
   std::unique_ptr<SampleSource> source;
   BpfCollector* live = nullptr;
+  ReplaySource* replayed = replay_source.get();
   std::unique_ptr<ProfileProcesses> recorded_names;
+  std::unique_ptr<ProfileWriter> recording;
   if (replay_source) {
-    // Replayed pages are planned against a model of the recorded memory.
-    if (memory) replay_source->set_placement(memory->use_model(0, PlacementModel::Start::kRecorded));
+    drop_capabilities(0);  // a recording needs none
     if (!replay_source->reader().damage().empty())
       std::fprintf(stderr, "membalancer: %s: %s\n", replay.c_str(), replay_source->reader().damage().c_str());
     std::fprintf(stderr, "membalancer: sampler replay (%s)\n", replay_source->sampler().detail.c_str());
@@ -158,30 +156,45 @@ int run_mode(const Options& opts) {
     cfg.verbose = opts.verbose;
     cfg.stream_samples = !opts.record_path.empty();
     if (cfg.stream_samples) cfg.sample_ring_bytes = 32u << 20;
-    if (opts.mode == TrackMode::kCgroup) {
-      struct stat st;
-      if (stat(opts.cgroup.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-        throw UsageError("--cgroup " + opts.cgroup + ": not a directory");
-    }
+    // Bad input first (status 2), then missing privileges (status 1), then
+    // setup; a bad tier spec fails before BPF is loaded.
+    check_target(cfg);
+    if (opts.command == "tier") choose_tiers(opts.tiers, topo);
+    const CapSet keep = privilege_plan(opts, "").keep;
+    require_capabilities(privilege_plan(opts, foreign_target(opts.mode, opts.pid, opts.cgroup, keep)).needs);
     auto collector = open_collector(opts, cfg, topo);
     live = collector.get();
     source = std::move(collector);
-  }
-  // --record: the same file `profiler record` writes.
-  std::unique_ptr<ProfileWriter> recording;
-  if (!opts.record_path.empty() && live) {
-    ProfileStart ps;
-    ps.sampler = live->sampler().name;
-    ps.sampler_kind = live->sampler().kind;
-    ps.topology = topo;
-    recording = std::make_unique<ProfileWriter>(opts.record_path, ps, opts.record_force);
-    const uint64_t now = monotonic_ns();
-    for (pid_t p : live->tracked_processes()) {
-      recording->add_process(now, static_cast<uint32_t>(p), static_cast<uint32_t>(parent_of(p).value_or(0)), kProcSeen,
-                             process_name(p));
-      recording->add_maps(now, static_cast<uint32_t>(p), read_proc_maps(p));
+    // --record: the same file `profiler record` writes.
+    if (!opts.record_path.empty()) {
+      ProfileStart ps;
+      ps.sampler = live->sampler().name;
+      ps.sampler_kind = live->sampler().kind;
+      ps.topology = topo;
+      recording = std::make_unique<ProfileWriter>(opts.record_path, ps, opts.record_force);
+      const uint64_t now = monotonic_ns();
+      for (pid_t p : live->tracked_processes()) {
+        recording->add_process(now, static_cast<uint32_t>(p), static_cast<uint32_t>(parent_of(p).value_or(0)),
+                               kProcSeen, process_name(p));
+        recording->add_maps(now, static_cast<uint32_t>(p), read_proc_maps(p));
+      }
     }
+    // Set up: the loop opens nothing that needs more than `keep`.
+    const CapSet left = drop_capabilities(keep, [live] { return live->maps_usable(); });
+    if (opts.verbose)
+      std::fprintf(stderr, "membalancer: capabilities kept after setup: %s\n", capability_names(left).c_str());
   }
+  // The backend after the drop: its threads (the mover's workers) inherit
+  // the reduced capabilities.
+  if (opts.command == "numa" || opts.command == "tier") {
+    auto m = std::make_unique<MemoryBackend>(opts, topo);
+    memory = m.get();
+    backend = std::move(m);
+  }
+  if (opts.command == "process") backend = std::make_unique<ProcessBackend>(opts, topo);
+  if (opts.command == "autotune") backend = std::make_unique<AutotuneBackend>(opts, topo);
+  // Replayed pages are planned against a model of the recorded memory.
+  if (replayed && memory) replayed->set_placement(memory->use_model(0, PlacementModel::Start::kRecorded));
 
   NodeResolver::QueryFn query;
   Pipeline::NameFn names;
@@ -268,12 +281,15 @@ int run_mode(const Options& opts) {
       std::fprintf(stderr, "membalancer: recorded %" PRIu64 " samples (%" PRIu64 " lost) to %s\n",
                    recording->samples_written(), c[MB_CTR_SAMPLES_LOST], opts.record_path.c_str());
   }
-  source.reset();  // detach before the summary: nothing more is counted
+  // Stop acting (moves not started are dropped, affinities set back) and
+  // report first: detaching can take the kernel a while (each tracepoint
+  // it leaves is patched out on every CPU). The summary is the intervals'.
   Summary s = pipeline.summary();
   s.elapsed_s = elapsed();
   s.sampler = sampler_name;
   if (backend) backend->stop(s);
   reporter.summary(s);
+  source.reset();
   if (opts.verbose) std::fprintf(stderr, "membalancer: stopped: %s\n", stop_reason.c_str());
   return 0;
 }

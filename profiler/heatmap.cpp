@@ -1,7 +1,5 @@
 #include "profiler/heatmap.h"
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <cinttypes>
 #include <cmath>
@@ -9,6 +7,7 @@
 #include <functional>
 
 #include "membalancer/report.h"
+#include "profiler/raster.h"
 
 namespace mb::prof {
 
@@ -125,36 +124,31 @@ HeatmapMatrix build_heatmap(const std::vector<mb_sample>& samples, const Heatmap
 
 namespace {
 
-struct Rgb {
-  uint8_t r, g, b;
-};
+const Rgb kStops[] = {{48, 18, 59}, {59, 82, 139}, {33, 145, 140}, {94, 201, 98}, {253, 231, 37}};
 
-// Density colour: log scale from a dark violet through teal to yellow.
-Rgb colour(uint64_t v, uint64_t max) {
-  static const Rgb stops[] = {{48, 18, 59}, {59, 82, 139}, {33, 145, 140}, {94, 201, 98}, {253, 231, 37}};
+}  // namespace
+
+Rgb heatmap_colour(uint64_t v, uint64_t max) {
+  // No access: the bottom of the scale, whatever the maximum (with max <= 1
+  // the log ratio below would otherwise make it the top colour).
+  if (v == 0) return kStops[0];
   double x = max > 1 ? std::log1p(static_cast<double>(v)) / std::log1p(static_cast<double>(max)) : 1.0;
   x = std::clamp(x, 0.0, 1.0) * 4;
   int i = std::min(static_cast<int>(x), 3);
   double f = x - i;
   auto mix = [&](uint8_t a, uint8_t b) { return static_cast<uint8_t>(a + (b - a) * f + 0.5); };
-  return {mix(stops[i].r, stops[i + 1].r), mix(stops[i].g, stops[i + 1].g), mix(stops[i].b, stops[i + 1].b)};
+  return {mix(kStops[i].r, kStops[i + 1].r), mix(kStops[i].g, kStops[i + 1].g), mix(kStops[i].b, kStops[i + 1].b)};
 }
 
-struct Layout {
-  int left = 250, right = 110, top = 40, bottom = 70;
-  int plot_w = 720, plot_h = 480;
-  double cw = 3, ch = 3;
-  int width() const { return left + plot_w + right; }
-  int height() const { return top + plot_h + bottom; }
-};
-
-Layout layout(const HeatmapMatrix& m) {
-  Layout l;
+HeatmapLayout heatmap_layout(const HeatmapMatrix& m) {
+  HeatmapLayout l;
   l.cw = static_cast<double>(l.plot_w) / std::max<uint32_t>(m.cols, 1);
   l.ch = std::max(1.0, std::min(6.0, 480.0 / std::max<uint32_t>(m.rows, 1)));
   l.plot_h = static_cast<int>(std::ceil(l.ch * std::max<uint32_t>(m.rows, 1)));
   return l;
 }
+
+namespace {
 
 // A tick step of 1, 2 or 5 x 10^k giving at most 10 ticks.
 double tick_step(double span) {
@@ -187,7 +181,7 @@ struct Decor {
   std::vector<int> ticks;      // x of time ticks
 };
 
-Decor decor(const HeatmapMatrix& m, const Layout& l, const ProfileInfo& info, const std::string& title) {
+Decor decor(const HeatmapMatrix& m, const HeatmapLayout& l, const ProfileInfo& info, const std::string& title) {
   Decor d;
   d.labels.push_back({l.left, 16, title, false});
   const int y_base = l.top + l.plot_h;
@@ -242,91 +236,10 @@ std::string xml_escape(const std::string& s) {
   return o;
 }
 
-// 5x7 glyphs, one byte per row, bit 4 = leftmost column.
-const uint8_t* glyph(char c) {
-  struct G {
-    char c;
-    uint8_t rows[7];
-  };
-  static const G font[] = {
-      {'0', {0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E}}, {'1', {0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E}},
-      {'2', {0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F}}, {'3', {0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E}},
-      {'4', {0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02}}, {'5', {0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E}},
-      {'6', {0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E}}, {'7', {0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08}},
-      {'8', {0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E}}, {'9', {0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C}},
-      {'a', {0x00, 0x00, 0x0E, 0x01, 0x0F, 0x11, 0x0F}}, {'b', {0x10, 0x10, 0x16, 0x19, 0x11, 0x11, 0x1E}},
-      {'c', {0x00, 0x00, 0x0E, 0x10, 0x10, 0x11, 0x0E}}, {'d', {0x01, 0x01, 0x0D, 0x13, 0x11, 0x11, 0x0F}},
-      {'e', {0x00, 0x00, 0x0E, 0x11, 0x1F, 0x10, 0x0E}}, {'f', {0x06, 0x09, 0x08, 0x1C, 0x08, 0x08, 0x08}},
-      {'g', {0x00, 0x0F, 0x11, 0x11, 0x0F, 0x01, 0x0E}}, {'h', {0x10, 0x10, 0x16, 0x19, 0x11, 0x11, 0x11}},
-      {'i', {0x04, 0x00, 0x0C, 0x04, 0x04, 0x04, 0x0E}}, {'j', {0x02, 0x00, 0x06, 0x02, 0x02, 0x12, 0x0C}},
-      {'k', {0x10, 0x10, 0x12, 0x14, 0x18, 0x14, 0x12}}, {'l', {0x0C, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0E}},
-      {'m', {0x00, 0x00, 0x1A, 0x15, 0x15, 0x11, 0x11}}, {'n', {0x00, 0x00, 0x16, 0x19, 0x11, 0x11, 0x11}},
-      {'o', {0x00, 0x00, 0x0E, 0x11, 0x11, 0x11, 0x0E}}, {'p', {0x00, 0x00, 0x1E, 0x11, 0x1E, 0x10, 0x10}},
-      {'q', {0x00, 0x00, 0x0D, 0x13, 0x0F, 0x01, 0x01}}, {'r', {0x00, 0x00, 0x16, 0x19, 0x10, 0x10, 0x10}},
-      {'s', {0x00, 0x00, 0x0E, 0x10, 0x0E, 0x01, 0x1E}}, {'t', {0x08, 0x08, 0x1C, 0x08, 0x08, 0x09, 0x06}},
-      {'u', {0x00, 0x00, 0x11, 0x11, 0x11, 0x13, 0x0D}}, {'v', {0x00, 0x00, 0x11, 0x11, 0x11, 0x0A, 0x04}},
-      {'w', {0x00, 0x00, 0x11, 0x11, 0x15, 0x15, 0x0A}}, {'x', {0x00, 0x00, 0x11, 0x0A, 0x04, 0x0A, 0x11}},
-      {'y', {0x00, 0x00, 0x11, 0x11, 0x0F, 0x01, 0x0E}}, {'z', {0x00, 0x00, 0x1F, 0x02, 0x04, 0x08, 0x1F}},
-      {'A', {0x0E, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11}}, {'B', {0x1E, 0x11, 0x11, 0x1E, 0x11, 0x11, 0x1E}},
-      {'G', {0x0E, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0F}}, {'K', {0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11}},
-      {'M', {0x11, 0x1B, 0x15, 0x15, 0x11, 0x11, 0x11}}, {'P', {0x1E, 0x11, 0x11, 0x1E, 0x10, 0x10, 0x10}},
-      {'S', {0x0F, 0x10, 0x10, 0x0E, 0x01, 0x01, 0x1E}}, {'T', {0x1F, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04}},
-      {' ', {0, 0, 0, 0, 0, 0, 0}},                      {'.', {0x00, 0x00, 0x00, 0x00, 0x00, 0x0C, 0x0C}},
-      {':', {0x00, 0x0C, 0x0C, 0x00, 0x0C, 0x0C, 0x00}}, {'-', {0x00, 0x00, 0x00, 0x1F, 0x00, 0x00, 0x00}},
-      {'+', {0x00, 0x04, 0x04, 0x1F, 0x04, 0x04, 0x00}}, {'/', {0x01, 0x01, 0x02, 0x04, 0x08, 0x10, 0x10}},
-      {'(', {0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02}}, {')', {0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08}},
-      {',', {0x00, 0x00, 0x00, 0x00, 0x0C, 0x04, 0x08}}, {'_', {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1F}},
-      {'=', {0x00, 0x00, 0x1F, 0x00, 0x1F, 0x00, 0x00}}, {'%', {0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03}},
-      {'[', {0x0E, 0x08, 0x08, 0x08, 0x08, 0x08, 0x0E}}, {']', {0x0E, 0x02, 0x02, 0x02, 0x02, 0x02, 0x0E}},
-      {';', {0x00, 0x0C, 0x0C, 0x00, 0x0C, 0x04, 0x08}}, {'?', {0x0E, 0x11, 0x01, 0x02, 0x04, 0x00, 0x04}},
-  };
-  for (const auto& g : font)
-    if (g.c == c) return g.rows;
-  if (c >= 'A' && c <= 'Z') return glyph(static_cast<char>(c - 'A' + 'a'));
-  return glyph('?');
-}
-
-struct Canvas {
-  int w, h;
-  std::vector<uint8_t> px;  // RGB
-  Canvas(int w_, int h_) : w(w_), h(h_), px(static_cast<size_t>(w_) * h_ * 3, 255) {}
-  void set(int x, int y, Rgb c) {
-    if (x < 0 || y < 0 || x >= w || y >= h) return;
-    uint8_t* p = &px[(static_cast<size_t>(y) * w + x) * 3];
-    p[0] = c.r, p[1] = c.g, p[2] = c.b;
-  }
-  void rect(double x, double y, double rw, double rh, Rgb c) {
-    for (int yy = static_cast<int>(y); yy < static_cast<int>(std::ceil(y + rh)); ++yy)
-      for (int xx = static_cast<int>(x); xx < static_cast<int>(std::ceil(x + rw)); ++xx) set(xx, yy, c);
-  }
-  int text_width(const std::string& s) const { return static_cast<int>(s.size()) * 6; }
-  // Baseline at y (glyph rows y-6..y).
-  void text(int x, int y, const std::string& s, Rgb c) {
-    for (char ch : s) {
-      const uint8_t* g = glyph(ch);
-      for (int r = 0; r < 7; ++r)
-        for (int b = 0; b < 5; ++b)
-          if (g[r] & (0x10 >> b)) set(x + b, y - 6 + r, c);
-      x += 6;
-    }
-  }
-};
-
-void png_chunk(std::vector<uint8_t>& out, const char* type, const uint8_t* data, size_t n) {
-  auto be32 = [&](uint32_t v) {
-    for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<uint8_t>(v >> s));
-  };
-  be32(static_cast<uint32_t>(n));
-  size_t at = out.size();
-  out.insert(out.end(), type, type + 4);
-  out.insert(out.end(), data, data + n);
-  be32(static_cast<uint32_t>(crc32(0, out.data() + at, static_cast<uInt>(n + 4))));
-}
-
 }  // namespace
 
 std::string heatmap_svg(const HeatmapMatrix& m, const ProfileInfo& info, const std::string& title) {
-  Layout l = layout(m);
+  HeatmapLayout l = heatmap_layout(m);
   Decor d = decor(m, l, info, title);
   std::string s;
   char b[256];
@@ -335,7 +248,7 @@ std::string heatmap_svg(const HeatmapMatrix& m, const ProfileInfo& info, const s
                 "font-family=\"monospace\" font-size=\"11\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
                 l.width(), l.height(), l.width(), l.height());
   s += b;
-  const Rgb bg = colour(0, 1);
+  const Rgb bg = heatmap_colour(0, m.max_cell);
   std::snprintf(b, sizeof(b), "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"rgb(%d,%d,%d)\"/>\n", l.left,
                 l.top, l.plot_w, l.plot_h, bg.r, bg.g, bg.b);
   s += b;
@@ -350,11 +263,11 @@ std::string heatmap_svg(const HeatmapMatrix& m, const ProfileInfo& info, const s
         ++c;
         continue;
       }
-      Rgb col = colour(v, m.max_cell);
+      Rgb col = heatmap_colour(v, m.max_cell);
       uint32_t e = c + 1;
       while (e < m.cols && m.at(r, e) != 0) {
-        Rgb n = colour(m.at(r, e), m.max_cell);
-        if (n.r != col.r || n.g != col.g || n.b != col.b) break;
+        Rgb n = heatmap_colour(m.at(r, e), m.max_cell);
+        if (n != col) break;
         ++e;
       }
       std::snprintf(b, sizeof(b), "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#%02x%02x%02x\"/>\n",
@@ -380,7 +293,7 @@ std::string heatmap_svg(const HeatmapMatrix& m, const ProfileInfo& info, const s
   for (int i = 0; i < 64; ++i) {
     double f = i / 63.0;
     uint64_t v = static_cast<uint64_t>(std::expm1(f * std::log1p(static_cast<double>(std::max<uint64_t>(m.max_cell, 1)))));
-    Rgb col = colour(std::max<uint64_t>(v, 1), m.max_cell);
+    Rgb col = heatmap_colour(std::max<uint64_t>(v, 1), m.max_cell);
     double h = l.plot_h / 64.0;
     std::snprintf(b, sizeof(b), "<rect x=\"%d\" y=\"%.1f\" width=\"18\" height=\"%.1f\" fill=\"#%02x%02x%02x\"/>\n",
                   l.left + l.plot_w + 14, y_base - (i + 1) * h, h + 0.5, col.r, col.g, col.b);
@@ -396,50 +309,27 @@ std::string heatmap_svg(const HeatmapMatrix& m, const ProfileInfo& info, const s
 }
 
 std::vector<uint8_t> heatmap_png(const HeatmapMatrix& m, const ProfileInfo& info, const std::string& title) {
-  Layout l = layout(m);
+  HeatmapLayout l = heatmap_layout(m);
   Decor d = decor(m, l, info, title);
   Canvas cv(l.width(), l.height());
   const Rgb black{0, 0, 0}, white{255, 255, 255};
   const int y_base = l.top + l.plot_h;
-  cv.rect(l.left, l.top, l.plot_w, l.plot_h, colour(0, 1));
+  cv.fill_rect(l.left, l.top, l.plot_w, l.plot_h, heatmap_colour(0, m.max_cell));
   for (uint32_t r = 0; r < m.rows; ++r)
     for (uint32_t c = 0; c < m.cols; ++c)
-      if (uint32_t v = m.at(r, c)) cv.rect(l.left + c * l.cw, y_base - (r + 1) * l.ch, l.cw, l.ch, colour(v, m.max_cell));
-  for (int y : d.seg_lines)
-    for (int x = l.left - 4; x < l.left + l.plot_w; ++x)
-      if ((x / 4) % 2 == 0) cv.set(x, y, white);
-  for (int x : d.ticks) cv.rect(x, y_base, 1, 5, black);
-  for (int x = l.left; x <= l.left + l.plot_w; ++x) cv.set(x, l.top, black), cv.set(x, y_base, black);
-  for (int y = l.top; y <= y_base; ++y) cv.set(l.left, y, black), cv.set(l.left + l.plot_w, y, black);
+      if (uint32_t v = m.at(r, c)) cv.fill_rect(l.left + c * l.cw, y_base - (r + 1) * l.ch, l.cw, l.ch, heatmap_colour(v, m.max_cell));
+  for (int y : d.seg_lines) cv.line({l.left - 4.0, y + 0.5}, {l.left + l.plot_w - 0.5, y + 0.5}, white, 1, {4, 4});
+  for (int x : d.ticks) cv.fill_rect(x, y_base, 1, 5, black);
+  cv.frame(l.left, l.top, l.plot_w, l.plot_h, black);
   for (int i = 0; i < 64; ++i) {
     double f = i / 63.0;
     uint64_t v = static_cast<uint64_t>(std::expm1(f * std::log1p(static_cast<double>(std::max<uint64_t>(m.max_cell, 1)))));
     double h = l.plot_h / 64.0;
-    cv.rect(l.left + l.plot_w + 14, y_base - (i + 1) * h, 18, h + 1, colour(std::max<uint64_t>(v, 1), m.max_cell));
+    cv.fill_rect(l.left + l.plot_w + 14, y_base - (i + 1) * h, 18, h + 1, heatmap_colour(std::max<uint64_t>(v, 1), m.max_cell));
   }
-  for (const auto& lab : d.labels) cv.text(lab.right_align ? lab.x - cv.text_width(lab.text) : lab.x, lab.y, lab.text, black);
-
-  std::vector<uint8_t> raw;
-  raw.reserve(static_cast<size_t>(cv.h) * (cv.w * 3 + 1));
-  for (int y = 0; y < cv.h; ++y) {
-    raw.push_back(0);  // filter: none
-    raw.insert(raw.end(), cv.px.begin() + static_cast<long>(y) * cv.w * 3, cv.px.begin() + static_cast<long>(y + 1) * cv.w * 3);
-  }
-  uLongf zlen = compressBound(static_cast<uLong>(raw.size()));
-  std::vector<uint8_t> z(zlen);
-  compress2(z.data(), &zlen, raw.data(), static_cast<uLong>(raw.size()), 6);
-  std::vector<uint8_t> out = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-  uint8_t ihdr[13];
-  auto put32 = [](uint8_t* p, uint32_t v) {
-    p[0] = v >> 24, p[1] = v >> 16, p[2] = v >> 8, p[3] = v;
-  };
-  put32(ihdr, static_cast<uint32_t>(cv.w));
-  put32(ihdr + 4, static_cast<uint32_t>(cv.h));
-  ihdr[8] = 8, ihdr[9] = 2, ihdr[10] = 0, ihdr[11] = 0, ihdr[12] = 0;  // 8-bit RGB
-  png_chunk(out, "IHDR", ihdr, sizeof(ihdr));
-  png_chunk(out, "IDAT", z.data(), zlen);
-  png_chunk(out, "IEND", nullptr, 0);
-  return out;
+  for (const auto& lab : d.labels)
+    cv.text(lab.right_align ? lab.x - Canvas::text_width(lab.text) : lab.x, lab.y, lab.text, black);
+  return cv.png();
 }
 
 }  // namespace mb::prof

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "membalancer/profile_file.h"
+#include "profiler/raster.h"
 
 namespace mb::prof {
 
@@ -42,6 +43,22 @@ struct HeatmapMatrix {
 HeatmapMatrix build_heatmap(ProfileReader& reader, const HeatmapOptions& opts);
 // The same from samples in memory (tests).
 HeatmapMatrix build_heatmap(const std::vector<mb_sample>& samples, const HeatmapOptions& opts);
+
+// Colour of a cell with v accesses when the fullest has max: a log scale
+// from dark violet (no access: the plot's background) through teal to yellow.
+Rgb heatmap_colour(uint64_t v, uint64_t max);
+
+// Where both renderings put things (pixels, y down): the plot's top-left
+// corner is (left, top); cell (row r, column c) covers x from left + c*cw,
+// y from top + plot_h - (r+1)*ch, both cw x ch.
+struct HeatmapLayout {
+  int left = 250, right = 110, top = 40, bottom = 70;
+  int plot_w = 720, plot_h = 480;
+  double cw = 3, ch = 3;
+  int width() const { return left + plot_w + right; }
+  int height() const { return top + plot_h + bottom; }
+};
+HeatmapLayout heatmap_layout(const HeatmapMatrix& m);
 
 // Renderings with axis labels (seconds, hex addresses with sizes, pids).
 std::string heatmap_svg(const HeatmapMatrix& m, const ProfileInfo& info, const std::string& title);

@@ -14,6 +14,7 @@
 
 #include "membalancer/error.h"
 #include "membalancer/profile_file.h"
+#include "membalancer/safe_file.h"
 #include "membalancer/samplers.h"
 #include "membalancer/sysfs.h"
 #include "profiler/heatmap.h"
@@ -26,29 +27,15 @@ namespace {
 
 using namespace mb;
 
-// Writes bytes to a new file: no symlink followed, 0644, an existing file
-// only replaced with --force.
-void write_output(const std::string& path, const void* data, size_t n, bool force) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (force ? O_TRUNC : O_EXCL), 0644);
-  if (fd < 0) {
-    if (errno == EEXIST) throw UsageError(path + ": the file exists (use --force to replace it)");
-    if (errno == ELOOP) throw UsageError(path + ": is a symbolic link; refusing to follow it");
-    throw UsageError(path + ": " + std::strerror(errno));
-  }
-  fchmod(fd, 0644);
-  const char* p = static_cast<const char*>(data);
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      close(fd);
-      throw SystemError("writing " + path, err);
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  if (close(fd) != 0) throw SystemError("closing " + path, errno);
+// Output files (write_output, check_output): membalancer/safe_file.h.
+
+// The picture an -o name asks for, by its extension.
+enum class Picture { kSvg, kPng };
+Picture picture_kind(const std::string& path) {
+  auto ends_with = [&](const char* ext) { return path.size() > 4 && path.compare(path.size() - 4, 4, ext) == 0; };
+  if (ends_with(".svg")) return Picture::kSvg;
+  if (ends_with(".png")) return Picture::kPng;
+  throw UsageError("-o " + path + ": want a name ending in .svg or .png");
 }
 
 // A damaged file: what was readable was reported; say where it broke.
@@ -185,7 +172,7 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   wi->add_option("--sweep", wi_sweep, "FROM:TO:STEP fast-tier sizes: hit ratio against size (e.g. 1G:16G:1G)");
   wi->add_option("--format", wi_format, "text | csv | json")->capture_default_str();
-  wi->add_option("-o,--output", wi_out, "with --sweep: draw the curve to OUT.svg");
+  wi->add_option("-o,--output", wi_out, "with --sweep: draw the curve to OUT.svg or OUT.png");
   wi->add_flag("--force", wi_force, "replace OUT if it exists");
 
   try {
@@ -250,6 +237,9 @@ int run(int argc, char** argv) {
     wo.start_slow = wi_start == "slow";
     wo.rate_limit_bytes = parse_size(wi_rate, "--rate-limit");
     if (!wi_fast.empty()) wo.fast_bytes = parse_size(wi_fast, "--fast");
+    // 0 is whatif's "not given": an explicit 0 would silently mean the recorded size.
+    if (!wi_fast.empty() && !wo.fast_bytes)
+      throw UsageError("--fast: must be more than 0 (leave it out for the recorded size)");
     for (size_t a = 0; !wi_policies.empty() && a != std::string::npos;) {
       size_t b = wi_policies.find(',', a);
       std::string name = trim(wi_policies.substr(a, b == std::string::npos ? b : b - a));
@@ -269,8 +259,8 @@ int run(int argc, char** argv) {
     const uint64_t step = parse_size(wi_sweep.substr(c2 + 1), "--sweep");
     if (!from || !step || to < from || (to - from) / step > 256)
       throw UsageError("--sweep: want 0 < FROM <= TO and at most 256 steps");
-    const bool svg = wi_out.size() > 4 && wi_out.compare(wi_out.size() - 4, 4, ".svg") == 0;
-    if (!wi_out.empty() && !svg) throw UsageError("-o " + wi_out + ": want a name ending in .svg");
+    const Picture pic = wi_out.empty() ? Picture::kSvg : picture_kind(wi_out);
+    if (!wi_out.empty()) check_output(wi_out, wi_force);
     std::vector<prof::SweepPoint> points;
     for (uint64_t f = from; f <= to; f += step) {
       wo.fast_bytes = f;
@@ -278,15 +268,20 @@ int run(int argc, char** argv) {
     }
     prof::print_sweep(stdout, points, wi_format);
     if (!wi_out.empty()) {
-      std::string chart = prof::sweep_svg(points, "fast-tier hit ratio: " + wo.path);
-      write_output(wi_out, chart.data(), chart.size(), wi_force);
+      const std::string title = "fast-tier hit ratio: " + wo.path;
+      if (pic == Picture::kPng) {
+        const auto bytes = prof::sweep_png(points, title);
+        write_output(wi_out, bytes.data(), bytes.size(), wi_force);
+      } else {
+        const std::string chart = prof::sweep_svg(points, title);
+        write_output(wi_out, chart.data(), chart.size(), wi_force);
+      }
     }
     return kExitOk;
   }
   if (hm->parsed()) {
-    bool png = hm_out.size() > 4 && hm_out.compare(hm_out.size() - 4, 4, ".png") == 0;
-    bool svg = hm_out.size() > 4 && hm_out.compare(hm_out.size() - 4, 4, ".svg") == 0;
-    if (!png && !svg) throw UsageError("-o " + hm_out + ": want a name ending in .svg or .png");
+    const bool png = picture_kind(hm_out) == Picture::kPng;
+    check_output(hm_out, hm_force);
     ProfileReader reader(hm_file);
     prof::HeatmapMatrix m = prof::build_heatmap(reader, ho);
     if (m.samples == 0)

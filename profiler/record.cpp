@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -11,6 +12,7 @@
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -20,9 +22,11 @@
 #include "membalancer/error.h"
 #include "membalancer/node_resolver.h"
 #include "membalancer/options.h"
+#include "membalancer/privilege.h"
 #include "membalancer/proc.h"
 #include "membalancer/profile_file.h"
 #include "membalancer/report.h"
+#include "membalancer/safe_file.h"
 #include "membalancer/trace.h"
 
 namespace mb::prof {
@@ -50,6 +54,10 @@ class HeldChild {
       sigset_t none;
       sigemptyset(&none);
       sigprocmask(SIG_SETMASK, &none, nullptr);
+      // Capabilities given to the profiler through the ambient set (systemd
+      // AmbientCapabilities=, setpriv --ambient-caps) are for recording, not
+      // for the command; exec clears every other one a non-root user holds.
+      prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
       char go;
       if (read(p[0], &go, 1) != 1) _exit(127);  // the recorder gave up
       std::vector<char*> args;
@@ -106,6 +114,30 @@ class HeldChild {
   int go_fd_ = -1;
   bool reaped_ = false;
 };
+
+// `-- COMMAND` is looked up as execvp will, so that a typo is bad input
+// (status 2) rather than a recording of a process that exits with 127.
+void check_command(const std::string& name) {
+  auto runnable = [](const std::string& p) {
+    struct stat st;
+    return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(p.c_str(), X_OK) == 0;
+  };
+  if (name.empty()) throw UsageError("-- COMMAND: the command name is empty");
+  if (name.find('/') != std::string::npos) {
+    if (!runnable(name)) throw UsageError("-- " + name + ": not an executable file");
+    return;
+  }
+  const char* env = std::getenv("PATH");
+  const std::string path = env ? env : "/bin:/usr/bin";
+  for (size_t a = 0;; ) {
+    size_t b = path.find(':', a);
+    std::string dir = path.substr(a, b == std::string::npos ? b : b - a);
+    if (runnable((dir.empty() ? "." : dir) + "/" + name)) return;
+    if (b == std::string::npos) break;
+    a = b + 1;
+  }
+  throw UsageError("-- " + name + ": command not found in PATH");
+}
 
 std::string group_digits(uint64_t v) {
   std::string s = std::to_string(v);
@@ -168,18 +200,9 @@ void SampleConsumer::run() {
 
 int run_record(const RecordOptions& opts) {
   if (opts.output.empty()) throw UsageError("-o FILE is required");
-  struct stat st;
-  if (lstat(opts.output.c_str(), &st) == 0) {
-    if (S_ISLNK(st.st_mode)) throw UsageError(opts.output + ": is a symbolic link; refusing to follow it");
-    if (!opts.force) throw UsageError(opts.output + ": the file exists (use --force to replace it)");
-    if (!S_ISREG(st.st_mode)) throw UsageError(opts.output + ": not a regular file");
-  }
+  check_output(opts.output, opts.force);
   if (opts.sampler != "auto" && !is_sampler_name(opts.sampler) && opts.sampler != "cpu-clock")
     throw UsageError("--sampler " + opts.sampler + ": unknown (see --help)");
-  if (opts.mode == TrackMode::kCgroup && opts.command.empty()) {
-    if (stat(opts.cgroup.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-      throw UsageError("--cgroup " + opts.cgroup + ": not a directory");
-  }
 
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -192,11 +215,20 @@ int run_record(const RecordOptions& opts) {
   cfg.mode = opts.mode;
   cfg.pid = opts.pid;
   cfg.cgroup_path = opts.cgroup;
+  // Bad input before missing privileges.
+  if (opts.command.empty()) check_target(cfg);
+  else check_command(opts.command[0]);
   if (!opts.command.empty()) {
     child = std::make_unique<HeldChild>(opts.command);
     cfg.mode = TrackMode::kTree;
     cfg.pid = child->pid();
   }
+  // A held command starts with our capabilities: it counts as foreign when we
+  // hold more than the loop keeps.
+  const CapSet keep = record_privilege_plan(opts.sampler, "").keep;
+  const PrivilegePlan privileges =
+      record_privilege_plan(opts.sampler, foreign_target(cfg.mode, cfg.pid, cfg.cgroup_path, keep));
+  require_capabilities(privileges.needs);
   cfg.stream_samples = true;
   cfg.sample_ring_bytes = opts.ring_bytes;
   cfg.verbose = opts.verbose;
@@ -230,6 +262,12 @@ int run_record(const RecordOptions& opts) {
   ps.start_monotonic_ns = t_start;
   ProfileWriter writer(opts.output, ps, opts.force);
   std::mutex wmu;  // the writer: samples from the consumer, the rest from here
+  // Set up: drop what the loop does not need, before the consumer thread
+  // starts (it inherits this thread's capabilities). The held command was
+  // forked before and keeps the credentials we were started with.
+  const CapSet left = drop_capabilities(privileges.keep, [&] { return collector->maps_usable(); });
+  if (opts.verbose)
+    std::fprintf(stderr, "profiler: capabilities kept after setup: %s\n", capability_names(left).c_str());
 
   // Process names and maps: written when first seen and whenever they change.
   std::map<pid_t, std::pair<std::string, size_t>> known;  // pid -> (name, hash of maps)

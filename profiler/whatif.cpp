@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cinttypes>
+#include <cmath>
 #include <cstdio>
+#include <iterator>
 #include <memory>
 
 #include "membalancer/error.h"
@@ -303,59 +305,149 @@ void print_sweep(FILE* out, const std::vector<SweepPoint>& points, const std::st
   }
 }
 
+namespace {
+
+// Line colours, shared by the SVG and the PNG: the oracle black, then the
+// policies in table order.
+const Rgb kSeriesColours[] = {{0, 0, 0},       {214, 39, 40},  {31, 119, 180}, {44, 160, 44},
+                              {148, 103, 189}, {255, 127, 14}, {140, 86, 75}};
+const Rgb kGrid{221, 221, 221};
+constexpr double kOracleDash[2] = {6, 4};
+// Wider than the widest glyph of either rendering (SVG sans 12px, PNG 6px).
+constexpr int kLabelCharPx = 7;
+
+std::string hex(Rgb c) {
+  char b[8];
+  std::snprintf(b, sizeof b, "#%02x%02x%02x", c.r, c.g, c.b);
+  return b;
+}
+
+std::string xml_text(const std::string& in) {
+  std::string t;
+  for (char c : in) t += c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;" : std::string(1, c);
+  return t;
+}
+
+}  // namespace
+
+SweepChart sweep_chart(const std::vector<SweepPoint>& points, const std::string& title) {
+  SweepChart ch;
+  ch.title = title;
+  if (points.empty()) return ch;
+  const double pw = ch.plot_w, ph = ch.plot_h;
+  const double xmin = static_cast<double>(points.front().fast_bytes), xmax = static_cast<double>(points.back().fast_bytes);
+  auto x = [&](uint64_t b) { return ch.plot_x + (xmax > xmin ? (b - xmin) / (xmax - xmin) : 0.5) * pw; };
+  auto y = [&](double v) { return ch.plot_y + (1.0 - std::clamp(v, 0.0, 1.0)) * ph; };
+  for (int k = 0; k <= 10; ++k) ch.y_ticks.push_back({y(k / 10.0), std::to_string(k * 10) + "%"});
+  // Size labels: every point when they fit, else every k-th so they do not overlap.
+  size_t widest = 0;
+  for (const auto& p : points) widest = std::max(widest, format_bytes(p.fast_bytes).size());
+  const double gap = points.size() > 1 ? pw / static_cast<double>(points.size() - 1) : pw;
+  const size_t every = std::max<size_t>(1, static_cast<size_t>(std::ceil((widest * kLabelCharPx + 10) / gap)));
+  for (size_t i = 0; i < points.size(); i += every)
+    ch.x_ticks.push_back({x(points[i].fast_bytes), format_bytes(points[i].fast_bytes)});
+  const auto& runs = points.front().result.runs;
+  for (size_t r = 0; r < runs.size(); ++r) {
+    SweepChart::Series s{runs[r].policy, kSeriesColours[r % std::size(kSeriesColours)], r == 0, {}};
+    for (const auto& p : points)
+      s.points.push_back({x(p.fast_bytes), y(ratio(p.result.runs[r].total_hits(), p.result.total_accesses()))});
+    ch.series.push_back(std::move(s));
+  }
+  ch.legend_x = ch.plot_x + ch.plot_w + 12;
+  ch.legend_y = ch.plot_y + 16;
+  return ch;
+}
+
 std::string sweep_svg(const std::vector<SweepPoint>& points, const std::string& title) {
-  const int W = 720, H = 440, L = 70, R = 170, T = 40, B = 50;
-  const double pw = W - L - R, ph = H - T - B;
-  const double xmax = static_cast<double>(points.back().fast_bytes), xmin = static_cast<double>(points.front().fast_bytes);
-  auto x = [&](uint64_t b) { return L + (xmax > xmin ? (b - xmin) / (xmax - xmin) : 0.5) * pw; };
-  auto y = [&](double v) { return T + (1.0 - v) * ph; };
-  static const char* colours[] = {"#000000", "#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"};
+  const SweepChart ch = sweep_chart(points, title);
+  const double L = ch.plot_x, T = ch.plot_y, pw = ch.plot_w, ph = ch.plot_h;
   std::string s;
   char buf[512];
   snprintf(buf, sizeof buf,
            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
            "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-           W, H);
+           ch.width, ch.height);
   s += buf;
-  std::string t;
-  for (char c : title) t += c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;" : std::string(1, c);
-  snprintf(buf, sizeof buf, "<text x=\"%d\" y=\"22\" font-size=\"14\">%s</text>\n", L, t.c_str());
-  s += buf;
-  for (int k = 0; k <= 10; ++k) {  // hit ratio axis, every 10%
+  snprintf(buf, sizeof buf, "<text x=\"%.0f\" y=\"22\" font-size=\"14\">", L);
+  s += buf + xml_text(ch.title) + "</text>\n";
+  for (const auto& t : ch.y_ticks) {
     snprintf(buf, sizeof buf,
-             "<line x1=\"%d\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/><text x=\"%d\" y=\"%.1f\" "
-             "text-anchor=\"end\">%d%%</text>\n",
-             L, y(k / 10.0), L + pw, y(k / 10.0), L - 6, y(k / 10.0) + 4, k * 10);
+             "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/><text x=\"%.0f\" y=\"%.1f\" "
+             "text-anchor=\"end\">%s</text>\n",
+             L, t.at, L + pw, t.at, hex(kGrid).c_str(), L - 6, t.at + 4, xml_text(t.label).c_str());
     s += buf;
   }
-  for (const auto& p : points) {
-    snprintf(buf, sizeof buf, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n", x(p.fast_bytes),
-             T + ph + 18, format_bytes(p.fast_bytes).c_str());
+  snprintf(buf, sizeof buf, "<polyline fill=\"none\" stroke=\"black\" points=\"%.0f,%.0f %.0f,%.0f %.0f,%.0f\"/>\n", L,
+           T, L, T + ph, L + pw, T + ph);
+  s += buf;
+  for (const auto& t : ch.x_ticks) {
+    snprintf(buf, sizeof buf,
+             "<line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"black\"/><text x=\"%.1f\" y=\"%.1f\" "
+             "text-anchor=\"middle\">%s</text>\n",
+             t.at, T + ph, t.at, T + ph + 5, t.at, T + ph + 18, xml_text(t.label).c_str());
     s += buf;
   }
   snprintf(buf, sizeof buf,
-           "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">fast tier size</text>\n<text x=\"16\" y=\"%.1f\" "
-           "transform=\"rotate(-90 16 %.1f)\" text-anchor=\"middle\">fast-tier hit ratio</text>\n",
-           L + pw / 2, H - 8, T + ph / 2, T + ph / 2);
+           "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>\n<text x=\"16\" y=\"%.1f\" "
+           "transform=\"rotate(-90 16 %.1f)\" text-anchor=\"middle\">%s</text>\n",
+           L + pw / 2, ch.height - 8, xml_text(ch.x_label).c_str(), T + ph / 2, T + ph / 2, xml_text(ch.y_label).c_str());
   s += buf;
-  const auto& runs = points.front().result.runs;
-  for (size_t r = 0; r < runs.size(); ++r) {
-    const char* c = colours[r % 7];
+  for (size_t r = 0; r < ch.series.size(); ++r) {
+    const auto& se = ch.series[r];
+    const std::string c = hex(se.colour);
+    char dash[48] = "";
+    if (se.dashed) snprintf(dash, sizeof dash, " stroke-dasharray=\"%g %g\"", kOracleDash[0], kOracleDash[1]);
     std::string pts;
-    for (const auto& p : points) {
-      const double v = ratio(p.result.runs[r].total_hits(), p.result.total_accesses());
-      snprintf(buf, sizeof buf, "%.1f,%.1f ", x(p.fast_bytes), y(v));
+    for (const auto& p : se.points) {
+      snprintf(buf, sizeof buf, "%.1f,%.1f ", p.x, p.y);
       pts += buf;
     }
-    snprintf(buf, sizeof buf, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"%s\"/>\n", c,
-             r == 0 ? " stroke-dasharray=\"6 4\"" : "", pts.c_str());
+    snprintf(buf, sizeof buf, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"%s\"/>\n", c.c_str(),
+             dash, pts.c_str());
     s += buf;
-    snprintf(buf, sizeof buf, "<text x=\"%.1f\" y=\"%.1f\" fill=\"%s\">%s</text>\n", L + pw + 12, T + 16.0 + 18.0 * r,
-             c, runs[r].policy.c_str());
-    s += buf;
+    const int ly = ch.legend_y + static_cast<int>(r) * ch.legend_dy;
+    snprintf(buf, sizeof buf,
+             "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"2\"%s/><text x=\"%d\" y=\"%d\" "
+             "fill=\"%s\">",
+             ch.legend_x, ly - 4, ch.legend_x + 24, ly - 4, c.c_str(), dash, ch.legend_x + 30, ly, c.c_str());
+    s += buf + xml_text(se.name) + "</text>\n";
   }
   s += "</svg>\n";
   return s;
+}
+
+std::vector<uint8_t> sweep_png(const std::vector<SweepPoint>& points, const std::string& title) {
+  const SweepChart ch = sweep_chart(points, title);
+  const int L = ch.plot_x, T = ch.plot_y, B = ch.plot_y + ch.plot_h, R = ch.plot_x + ch.plot_w;
+  const Rgb black{0, 0, 0};
+  Canvas cv(ch.width, ch.height);
+  // The title twice the size when it fits.
+  const int scale = Canvas::text_width(ch.title, 2) <= ch.width - L - 8 ? 2 : 1;
+  cv.text(L, 24, ch.title, black, scale);
+  for (const auto& t : ch.y_ticks) {
+    const int y = static_cast<int>(std::lround(t.at));
+    cv.line({L + 0.5, y + 0.5}, {R + 0.5, y + 0.5}, kGrid);
+    cv.fill_rect(L - 4, y, 4, 1, black);
+    cv.text(L - 7 - Canvas::text_width(t.label), y + 3, t.label, black);
+  }
+  for (const auto& t : ch.x_ticks) {
+    const int x = static_cast<int>(std::lround(t.at));
+    cv.fill_rect(x, B + 1, 1, 4, black);
+    cv.text(x - Canvas::text_width(t.label) / 2, B + 17, t.label, black);
+  }
+  cv.fill_rect(L, T, 1, B - T + 1, black);  // axes
+  cv.fill_rect(L, B, R - L + 1, 1, black);
+  cv.text(L + ch.plot_w / 2 - Canvas::text_width(ch.x_label) / 2, ch.height - 10, ch.x_label, black);
+  cv.text_up(22, T + ch.plot_h / 2 + Canvas::text_width(ch.y_label) / 2, ch.y_label, black);
+  const Dash dash{kOracleDash[0], kOracleDash[1]};
+  for (size_t r = 0; r < ch.series.size(); ++r) {
+    const auto& se = ch.series[r];
+    cv.polyline(se.points, se.colour, 2, se.dashed ? dash : Dash{});
+    const int ly = ch.legend_y + static_cast<int>(r) * ch.legend_dy;
+    cv.line({ch.legend_x + 0.0, ly - 3.0}, {ch.legend_x + 24.0, ly - 3.0}, se.colour, 2, se.dashed ? dash : Dash{});
+    cv.text(ch.legend_x + 30, ly, se.name, se.colour);
+  }
+  return cv.png();
 }
 
 }  // namespace mb::prof

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "profiler/raster.h"
+
 namespace mb::prof {
 
 struct WhatifOptions {
@@ -58,7 +60,33 @@ struct SweepPoint {
   WhatifResult result;
 };
 void print_sweep(FILE* out, const std::vector<SweepPoint>& points, const std::string& format);
+
+// The hit-ratio-against-size chart, as both renderings draw it (pixels,
+// y down): fast-tier size across, hit ratio 0..100% up, one line per run
+// (the oracle first, dashed), a legend on the right.
+struct SweepChart {
+  struct Tick {
+    double at;  // x (x axis) or y (y axis) in pixels
+    std::string label;
+  };
+  struct Series {
+    std::string name;
+    Rgb colour;
+    bool dashed;
+    std::vector<Point> points;  // one per sweep point, in pixels
+  };
+  int width = 720, height = 440;
+  int plot_x = 70, plot_y = 40, plot_w = 480, plot_h = 350;
+  std::string title, x_label = "fast tier size", y_label = "fast-tier hit ratio";
+  std::vector<Tick> x_ticks, y_ticks;
+  std::vector<Series> series;
+  int legend_x = 0, legend_y = 0, legend_dy = 18;  // entry i: baseline at legend_y + i * legend_dy
+};
+// Every point's result has the same runs (no points: an empty chart).
+SweepChart sweep_chart(const std::vector<SweepPoint>& points, const std::string& title);
+
 // Hit ratio against fast-tier size, one line per policy.
 std::string sweep_svg(const std::vector<SweepPoint>& points, const std::string& title);
+std::vector<uint8_t> sweep_png(const std::vector<SweepPoint>& points, const std::string& title);
 
 }  // namespace mb::prof

@@ -58,6 +58,8 @@ constexpr int kMpolBind = 2;
 
 enum class Pattern { Seq, Random };
 enum class Thp { Default, On, Off };
+// --fault: what a process of the last level does once --fault-after exists.
+enum class Fault { None, Exit, Exec, Munmap };
 
 struct Options {
     uint64_t size = 64ull << 20;
@@ -79,6 +81,8 @@ struct Options {
     Thp thp = Thp::Default;
     long children = -1, chain = -1;  // -1: not given
     std::string spawn_after, wait_before_touch, report, ready_file;
+    Fault fault = Fault::None;
+    std::string fault_after;
 
     long fanout = 0, levels = 0;  // derived process tree shape
 };
@@ -247,6 +251,11 @@ void usage() {
         "                           (default 1 with --children)\n"
         "  --spawn-after FILE       after touching, wait until FILE exists before forking\n"
         "  --wait-before-touch FILE wait until FILE exists before touching anything\n"
+        "Fault injection (the processes of the last level of the tree):\n"
+        "  --fault exit|exec|munmap once --fault-after exists: exit at once, exec a\n"
+        "                           memexercise with a 4 KiB region, or unmap the region\n"
+        "                           and idle (munmap needs --touch-once)\n"
+        "  --fault-after FILE       when to do it (after the report line)\n"
         "Reporting:\n"
         "  --report FILE            append one JSON line per process ('-' = stdout)\n"
         "  --ready-file FILE        create FILE once every process of the tree reported\n"
@@ -259,7 +268,7 @@ void usage() {
 enum OptId {
     O_SIZE = 256, O_CHILD_SIZE, O_HOT_OFFSET, O_HOT_SIZE, O_NO_COLD, O_TOUCH_ONCE, O_DURATION,
     O_THREADS, O_PIN, O_PATTERN, O_SEED, O_STRIDE, O_PER_PAGE, O_WRITE, O_BIND, O_PREF, O_CPUNODE,
-    O_THP, O_CHILDREN, O_CHAIN, O_SPAWN_AFTER, O_WAIT_BEFORE, O_REPORT, O_READY,
+    O_THP, O_CHILDREN, O_CHAIN, O_SPAWN_AFTER, O_WAIT_BEFORE, O_REPORT, O_READY, O_FAULT, O_FAULT_AFTER,
 };
 
 void parse_args(int argc, char** argv) {
@@ -288,6 +297,8 @@ void parse_args(int argc, char** argv) {
         {"wait-before-touch", required_argument, nullptr, O_WAIT_BEFORE},
         {"report", required_argument, nullptr, O_REPORT},
         {"ready-file", required_argument, nullptr, O_READY},
+        {"fault", required_argument, nullptr, O_FAULT},
+        {"fault-after", required_argument, nullptr, O_FAULT_AFTER},
         {"help", no_argument, nullptr, 'h'},
         {"version", no_argument, nullptr, 'V'},
         {nullptr, 0, nullptr, 0},
@@ -348,6 +359,13 @@ void parse_args(int argc, char** argv) {
         case O_WAIT_BEFORE: o.wait_before_touch = optarg; break;
         case O_REPORT: o.report = optarg; break;
         case O_READY: o.ready_file = optarg; break;
+        case O_FAULT:
+            if (!strcmp(optarg, "exit")) o.fault = Fault::Exit;
+            else if (!strcmp(optarg, "exec")) o.fault = Fault::Exec;
+            else if (!strcmp(optarg, "munmap")) o.fault = Fault::Munmap;
+            else bad_input("%s: invalid value '%s' (want exit, exec or munmap)", opt, optarg);
+            break;
+        case O_FAULT_AFTER: o.fault_after = optarg; break;
         case ':':
             bad_input("option '%s' needs an argument (see --help)", argv[optind - 1]);
         case '?':
@@ -365,6 +383,10 @@ void parse_args(int argc, char** argv) {
         bad_input("--touch-once and --no-cold-touch are mutually exclusive");
     if (o.bind_node >= 0 && o.preferred_node >= 0)
         bad_input("--bind-node and --preferred-node are mutually exclusive");
+    if ((o.fault != Fault::None) != !o.fault_after.empty())
+        bad_input("--fault and --fault-after go together");
+    // The hot sweep would fault on the unmapped region.
+    if (o.fault == Fault::Munmap && !o.touch_once) bad_input("--fault munmap needs --touch-once");
     for (const char* what : {"--size", "--child-size"}) {
         uint64_t sz = (what[2] == 's') ? o.size : (o.child_size ? o.child_size : o.size);
         uint64_t off = o.hot_offset_set ? o.hot_offset : 0;
@@ -493,16 +515,21 @@ struct Process {
     bool stopping = false, failed = false, reported = false, ready_sent = false;
 };
 
-// The accesses below race between threads on purpose (they are the workload);
-// ThreadSanitizer is told to leave them alone.
+// The accesses below are the workload. They race between threads on purpose:
+// ThreadSanitizer is told to leave them alone. They touch only the region
+// memexercise maps itself, which AddressSanitizer cannot check (an mmap has no
+// redzones), and its shadow reads would be page faults the tests count: ASan
+// leaves them alone too.
 #if defined(__SANITIZE_THREAD__)
-#define MX_RACY __attribute__((no_sanitize("thread")))
+#define MX_WORKLOAD __attribute__((no_sanitize("thread")))
+#elif defined(__SANITIZE_ADDRESS__)
+#define MX_WORKLOAD __attribute__((no_sanitize("address")))
 #else
-#define MX_RACY
+#define MX_WORKLOAD
 #endif
 
 // Touching phase: one write per page of [lo, hi). False if stopped first.
-MX_RACY bool touch_pages(Process& p, size_t lo, size_t hi) {
+MX_WORKLOAD bool touch_pages(Process& p, size_t lo, size_t hi) {
     uint8_t* start = p.region.start;
     for (size_t pg = lo; pg < hi; ++pg) {
         if ((pg & 255) == 0 && p.stop.load(std::memory_order_relaxed)) return false;
@@ -512,7 +539,7 @@ MX_RACY bool touch_pages(Process& p, size_t lo, size_t hi) {
 }
 
 // Hot phase: sweep the hot range until stopped.
-MX_RACY void sweep_hot(Process& p, int index) {
+MX_WORKLOAD void sweep_hot(Process& p, int index) {
     const Options& o = g_opt;
     uint8_t* hot = p.region.start + p.region.hot_first * g_page;
     const size_t hot_bytes = p.region.hot_pages * g_page;
@@ -883,7 +910,23 @@ int run_process(Process& p) {
     }
     check_ready(p);
 
-    while (!p.stop.load()) pump(p, 1000);
+    // --fault: the last level's processes vanish, or lose their memory, when told.
+    bool fault_pending = o.fault != Fault::None && p.depth == o.levels && p.reported;
+    while (!p.stop.load()) {
+        pump(p, fault_pending ? 20 : 1000);
+        if (!fault_pending || !file_exists(o.fault_after)) continue;
+        fault_pending = false;
+        if (o.fault == Fault::Exit) _exit(0);
+        if (o.fault == Fault::Exec) {
+            // Same pid, new memory: none of the old addresses is mapped (the
+            // new image's 4 KiB region lands elsewhere). The blocked signals
+            // and PDEATHSIG carry over, so the parent still stops it.
+            execl("/proc/self/exe", "memexercise", "--size", "4K", "--touch-once", "--duration", "0", (char*)nullptr);
+            fail(p, "exec /proc/self/exe: %s", strerror(errno));
+        }
+        if (o.fault == Fault::Munmap && munmap(p.region.base, p.region.reserved) != 0)
+            fail(p, "munmap: %s", strerror(errno));
+    }
     shutdown(p);
     return p.failed ? 1 : 0;
 }
@@ -894,6 +937,16 @@ int run_process(Process& p) {
 // Processes fork while their worker threads run (that is the point: a test starts
 // membalancer between phases), which ThreadSanitizer refuses by default.
 extern "C" const char* __tsan_default_options() { return "die_after_fork=0"; }
+#endif
+
+#if defined(__SANITIZE_ADDRESS__)
+// LeakSanitizer checks at exit from a helper task that shares the address space
+// but is a process of its own to the kernel: membalancer and the profiler would
+// track it as one more process of the tree, with accesses and an exit of its
+// own, and the tests count both exactly. memexercise's memory is the regions it
+// maps; the programs under test (membalancer, profiler, the test binaries) keep
+// the leak check.
+extern "C" int __lsan_is_turned_off() { return 1; }
 #endif
 
 int main(int argc, char** argv) {

@@ -1,6 +1,9 @@
 // What users see on bad input or a missing feature: one line, naming the
 // problem, and the documented exit status (2 bad input, 1 missing feature).
 #include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include <atomic>
 
 #include "tests/integration/harness.h"
 
@@ -82,4 +85,92 @@ TEST(CliErrors, HelpListsEveryOption) {
   for (const char* opt : {"--ppid", "--pid", "--cgroup", "--all", "--sampler", "--interval", "--duration", "--display",
                           "--top", "--max-pages", "--bpf-page-slots", "--decay", "--verbose"})
     EXPECT_NE(r.out.find(opt), std::string::npos) << opt;
+}
+
+// --pid/--ppid must name a live process: the BPF side tracks thread-group
+// ids, so a thread id would track nothing, and a zombie never exits again.
+// Checked before privileges: status 2 with or without root.
+TEST(CliErrors, TargetThatIsNotALiveProcess) {
+  std::atomic<pid_t> tid{0};
+  std::atomic<bool> stop{false};
+  std::thread t([&] {
+    tid = static_cast<pid_t>(syscall(SYS_gettid));
+    while (!stop) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  });
+  while (tid == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  expect_one_line(run({"trace", "--pid", std::to_string(tid), "--duration", "1"}), 2,
+                  "--pid " + std::to_string(tid) + ": is a thread of process " + std::to_string(getpid()));
+  stop = true;
+  t.join();
+
+  pid_t z = fork();
+  if (z == 0) _exit(0);
+  ASSERT_TRUE(wait_for([&] { return slurp("/proc/" + std::to_string(z) + "/status").find("State:\tZ") !=
+                                    std::string::npos; }, 10));
+  expect_one_line(run({"trace", "--ppid", std::to_string(z), "--duration", "1"}), 2,
+                  "--ppid " + std::to_string(z) + ": has exited (a zombie)");
+  waitpid(z, nullptr, 0);
+
+  expect_one_line(run({"trace", "--cgroup", "/tmp", "--duration", "1"}), 2, "--cgroup /tmp: not a cgroup v2 directory");
+  expect_one_line(run({"trace", "--cgroup", "/nonexistent", "--duration", "1"}), 2, "not a directory");
+  // A size the kernel would refuse at load time (status 1) is bad input.
+  expect_one_line(run({"trace", "--pid", "1", "--max-tasks", "0"}), 2, "--max-tasks");
+}
+
+// Output files: an existing one is replaced only with --force, a symbolic
+// link never, and both are refused before anything is loaded.
+TEST(CliErrors, OutputFilesAreNotFollowedOrReplaced) {
+  std::string dir = temp_dir();
+  const std::string old = dir + "/old.prof", link = dir + "/link.prof", target = dir + "/target";
+  std::ofstream(old) << "old\n";
+  ASSERT_EQ(symlink(target.c_str(), link.c_str()), 0);
+  const std::string self = std::to_string(getpid());
+  expect_one_line(run({"trace", "--pid", self, "--record", old, "--duration", "1"}), 2,
+                  old + ": the file exists (use --force to replace it)");
+  expect_one_line(run({"trace", "--pid", self, "--record", link, "--force", "--duration", "1"}), 2,
+                  link + ": is a symbolic link; refusing to follow it");
+  auto profiler = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), bin("profiler"));
+    Ran r = mbtest::run(args, dir, "profiler");
+    return Result{r.status, r.out, r.err};
+  };
+  expect_one_line(profiler({"record", "--pid", self, "-o", old, "--duration", "1"}), 2, old + ": the file exists");
+  expect_one_line(profiler({"record", "--pid", self, "-o", link, "--force", "--duration", "1"}), 2,
+                  "is a symbolic link");
+  expect_one_line(profiler({"synth", "--pattern", "gups", "--footprint", "1M", "--samples", "10", "-o", link,
+                            "--force"}),
+                  2, "is a symbolic link");
+  Result made = profiler({"synth", "--pattern", "gups", "--footprint", "1M", "--samples", "1000", "-o",
+                          dir + "/s.prof"});
+  ASSERT_EQ(made.status, 0) << made.err;
+  struct stat st;
+  ASSERT_EQ(stat((dir + "/s.prof").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);  // a profile is its owner's
+  const std::string svg = dir + "/link.svg";
+  ASSERT_EQ(symlink(target.c_str(), svg.c_str()), 0);
+  expect_one_line(profiler({"heatmap", dir + "/s.prof", "-o", svg, "--force"}), 2, "is a symbolic link");
+  // 0 is whatif's "not given": said, not taken silently as the recorded size.
+  expect_one_line(profiler({"whatif", dir + "/s.prof", "--fast", "0"}), 2, "--fast: must be more than 0");
+  EXPECT_EQ(slurp(old), "old\n");
+  EXPECT_FALSE(file_exists(target));
+  // The command of `profiler record --` is looked up first, as execvp will.
+  expect_one_line(profiler({"record", "-o", dir + "/c.prof", "--", "/nonexistent/cmd"}), 2,
+                  "-- /nonexistent/cmd: not an executable file");
+  expect_one_line(profiler({"record", "-o", dir + "/c.prof", "--", "no-such-command-mb"}), 2,
+                  "-- no-such-command-mb: command not found in PATH");
+  EXPECT_FALSE(file_exists(dir + "/c.prof"));
+}
+
+// A privileged run refuses a config file others could change.
+TEST(CliErrors, ConfigWritableByOthers) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  const std::string cfg = dir + "/open.toml";
+  std::ofstream(cfg) << "[trace]\ninterval = 250\n";
+  chmod(cfg.c_str(), 0666);
+  expect_one_line(run({"--config", cfg, "trace", "--ppid", "1"}), 2,
+                  "--config: config " + cfg + " is writable by group/others (chmod go-w " + cfg + ")");
+  chmod(cfg.c_str(), 0644);
+  chmod(dir.c_str(), 0777);
+  expect_one_line(run({"--config", cfg, "trace", "--ppid", "1"}), 2, "its directory " + dir + " is writable");
 }

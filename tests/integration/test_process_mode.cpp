@@ -71,7 +71,7 @@ TEST(ProcessMode, ScriptsCheckPpid) {
 TEST(ProcessMode, ReportOnlyRunReportsThreadsAndAccessPattern) {
   REQUIRE_ROOT();
   std::string dir = temp_dir();
-  Child mx = spawn({bin("memexercise"), "--size", "32M", "--hot-size", "8M", "--threads", "2", "--duration", "30",
+  Child mx = spawn({bin("memexercise"), "--size", "32M", "--hot-size", "8M", "--threads", "2", "--duration", "120",
                     "--thp", "off", "--report", dir + "/mx.json", "--ready-file", dir + "/ready"},
                    dir, "mx");
   ASSERT_TRUE(wait_for([&] { return file_exists(dir + "/ready"); }, 20));

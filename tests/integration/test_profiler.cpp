@@ -37,7 +37,7 @@ TEST(Profiler, FaultRecordOfACommandFindsItsHotRangeAndReadsBack) {
   const uint64_t hot_size = reps[0]["hot_size"];
   struct stat st;
   ASSERT_EQ(stat(prof.c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 0777, 0644u);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);  // a profile is its owner's (safe_file.h)
 
   Ran rep = run({bin("profiler"), "report", "--by", "region", "--top", "4", "--format", "json", prof}, dir, "report");
   ASSERT_EQ(rep.status, 0) << rep.err;
@@ -227,7 +227,7 @@ TEST(Profiler, SynthHotsetReportsItsHotRange) {
   EXPECT_LE(hot_end, 0x7f0000000000u + (256u << 20));
   struct stat st;
   ASSERT_EQ(stat(prof.c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 0777, 0644u);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);  // a profile is its owner's (safe_file.h)
 
   // 16 MiB at a page-aligned offset touches 8 or 9 regions of 2 MiB: the
   // top 8 are all in the hot range.

@@ -1,11 +1,16 @@
 // Replay and what-if on synthetic traces (no privileges needed):
 // `membalancer tier --sampler replay:FILE --dry-run` makes, interval by
 // interval, the decisions `profiler whatif --policy membalancer` predicts; the
-// hot set ends up in the fast tier; the comparison and the sweep run; a replay
-// refuses what it cannot do with one line and status 2.
+// hot set ends up in the fast tier; the comparison and the sweep run and draw
+// their curve as SVG or PNG; a replay refuses what it cannot do with one line
+// and status 2.
+#include <sys/stat.h>
+
 #include <map>
+#include <set>
 
 #include "tests/integration/harness.h"
+#include "tests/png_reader.h"
 
 using namespace mbtest;
 using nlohmann::json;
@@ -90,6 +95,71 @@ TEST(Replay, WhatifComparesEveryPolicyAndSweeps) {
     last = oracle;
   }
   EXPECT_NE(slurp(dir + "/curve.svg").find("<polyline"), std::string::npos);
+
+  // The same sweep drawn as PNG: the same table, and a decodable picture with
+  // membalancer's line (the first policy colour, #d62728 as in the SVG) across it.
+  Ran p = run({bin("profiler"), "whatif", trace, "--policy", "membalancer", "--sweep", "4M:32M:4M", "--format", "csv",
+               "-o", dir + "/curve.png"},
+              dir, "sweep-png");
+  ASSERT_EQ(p.status, 0) << p.err;
+  EXPECT_EQ(p.out, s.out);
+  EXPECT_NE(slurp(dir + "/curve.svg").find("stroke=\"#d62728\""), std::string::npos);
+  pngtest::Image img = pngtest::decode_file(dir + "/curve.png");
+  ASSERT_TRUE(img.ok()) << img.error;
+  EXPECT_EQ(img.width, 720u);
+  EXPECT_EQ(img.height, 440u);
+  std::set<uint32_t> columns;
+  for (uint32_t y = 0; y < img.height; ++y)
+    for (uint32_t x = 0; x < img.width; ++x)
+      if (img.has(x, y, 0xd6, 0x27, 0x28)) columns.insert(x);
+  EXPECT_GE(columns.size(), 400u) << "a line across the plot (480 px wide), not just the legend";
+}
+
+TEST(Replay, SweepPictureNameAndExistingFiles) {
+  const std::string dir = temp_dir();
+  const std::string trace = synth(dir, "gups", "10000");
+  auto sweep = [&](const std::string& out, const std::string& tag, bool force = false) {
+    std::vector<std::string> argv = {bin("profiler"), "whatif", trace, "--policy", "tpp", "--sweep", "4M:8M:4M",
+                                     "-o", dir + "/" + out};
+    if (force) argv.push_back("--force");
+    return run(argv, dir, tag);
+  };
+  // Only .svg and .png; anything else is one line and status 2, before any work.
+  for (const char* name : {"curve.jpg", "curve", "curve.PNG", "curve.png.txt"}) {
+    Ran r = sweep(name, "badname");
+    EXPECT_EQ(r.status, 2) << name << ": " << r.err;
+    EXPECT_EQ(lines_of(r.err).size(), 1u) << r.err;
+    EXPECT_NE(r.err.find("want a name ending in .svg or .png"), std::string::npos) << r.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+    EXPECT_FALSE(file_exists(dir + "/" + name)) << name;
+  }
+  Ran first = sweep("curve.png", "first");
+  ASSERT_EQ(first.status, 0) << first.err;
+  const std::string bytes = slurp(dir + "/curve.png");
+  ASSERT_TRUE(pngtest::decode_file(dir + "/curve.png").ok());
+  struct stat st{};
+  ASSERT_EQ(stat((dir + "/curve.png").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u);
+  // An existing file is kept without --force (said before the sweep runs) ...
+  Ran again = sweep("curve.png", "again");
+  EXPECT_EQ(again.status, 2);
+  EXPECT_NE(again.err.find("exists (use --force"), std::string::npos) << again.err;
+  EXPECT_TRUE(again.out.empty()) << "refused before the sweep: " << again.out;
+  EXPECT_EQ(slurp(dir + "/curve.png"), bytes);
+  // ... and replaced with it.
+  std::ofstream(dir + "/curve.png") << "old";
+  Ran forced = sweep("curve.png", "forced", true);
+  ASSERT_EQ(forced.status, 0) << forced.err;
+  EXPECT_TRUE(pngtest::decode_file(dir + "/curve.png").ok());
+  // A symbolic link is never followed, even with --force.
+  std::ofstream(dir + "/target") << "keep";
+  ASSERT_EQ(symlink((dir + "/target").c_str(), (dir + "/link.png").c_str()), 0);
+  for (bool force : {false, true}) {
+    Ran l = sweep("link.png", "link", force);
+    EXPECT_EQ(l.status, 2) << l.err;
+    EXPECT_NE(l.err.find("symbolic link"), std::string::npos) << l.err;
+  }
+  EXPECT_EQ(slurp(dir + "/target"), "keep");
 }
 
 TEST(Replay, RefusesWhatItCannotDoWithOneLine) {

@@ -524,6 +524,301 @@ TEST(Mover, MultipleWorkersGiveTheSameTotals) {
   EXPECT_EQ(counts(one, 13, MoveDirection::kPromote).failed_by_errno.at(ESRCH), 20u * (333 + 511));
 }
 
+// ---- full targets -----------------------------------------------------------------
+// A kernel whose nodes have room for a given number of base pages (nodes not
+// listed: unlimited). Like 6.1's move_pages: pages go in runs of one target
+// node; a run that finds no room fails the whole call with ENOMEM, leaving
+// its statuses and every later one unwritten (per_page: instead, each page
+// without room gets status -per_page and the call goes on). A where-is query
+// answers where each page is (node 0, its source, until moved). Calls of
+// pid kGatePid wait until open(), as in Fake.
+struct RoomFake {
+  std::map<int, uint64_t> room;
+  int per_page = 0;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool gate_open = false;
+  std::map<uint64_t, int> where;
+  std::vector<Call> calls;
+
+  void open() {
+    std::lock_guard<std::mutex> l(mu);
+    gate_open = true;
+    cv.notify_all();
+  }
+  void set_room(int node, uint64_t pages, bool limited = true) {
+    std::lock_guard<std::mutex> l(mu);
+    if (limited) room[node] = pages;
+    else room.erase(node);
+  }
+  Mover::MoveFn fn() {
+    return [this](pid_t pid, unsigned long count, void** pages, const int* nodes, int* status, int flags) -> long {
+      std::unique_lock<std::mutex> l(mu);
+      if (pid == kGatePid) cv.wait(l, [this] { return gate_open; });
+      Call c{pid, {}, {}, flags};
+      for (unsigned long i = 0; i < count; ++i) {
+        c.addrs.push_back(reinterpret_cast<uint64_t>(pages[i]));
+        if (nodes) c.nodes.push_back(nodes[i]);
+      }
+      calls.push_back(c);
+      if (!nodes) {
+        for (unsigned long i = 0; i < count; ++i) status[i] = where.count(c.addrs[i]) ? where[c.addrs[i]] : 0;
+        return 0;
+      }
+      unsigned long run = 0;  // first page of the current run
+      std::vector<int> st(count);
+      for (unsigned long i = 0; i < count; ++i) {
+        if (i && nodes[i] != nodes[i - 1]) {
+          for (unsigned long k = run; k < i; ++k) status[k] = st[k];
+          run = i;
+        }
+        auto r = room.find(nodes[i]);
+        if (r != room.end() && r->second == 0) {
+          if (per_page) {
+            st[i] = -per_page;
+            continue;
+          }
+          errno = ENOMEM;
+          return -1;
+        }
+        if (r != room.end()) --r->second;
+        where[c.addrs[i]] = nodes[i];
+        st[i] = nodes[i];
+      }
+      for (unsigned long k = run; k < count; ++k) status[k] = st[k];
+      return 0;
+    };
+  }
+  std::vector<Call> calls_copy() {
+    std::lock_guard<std::mutex> l(mu);
+    return calls;
+  }
+  int node_of(uint64_t addr) {
+    std::lock_guard<std::mutex> l(mu);
+    return where.count(addr) ? where[addr] : 0;
+  }
+};
+
+// Nodes 1, 2 and 3 form one tier.
+MoverConfig tiered(size_t batch) {
+  MoverConfig c = unlimited(batch);
+  c.same_tier = {{1, {2, 3}}, {2, {1, 3}}, {3, {2, 1}}};
+  return c;
+}
+
+mb::TargetFullCounts full_counts(const mb::MoverStats& s, int node) {
+  auto it = s.target_full.find(node);
+  return it == s.target_full.end() ? mb::TargetFullCounts{} : it->second;
+}
+
+// Node 1 has no room: the whole call fails with ENOMEM, the mover asks where
+// the pages are, and sends them to node 2 in the same batch; the next batch
+// goes to node 2 without asking node 1, which is marked full.
+TEST(Mover, AFullTargetsPagesGoToAStandInOfItsTier) {
+  RoomFake fake;
+  fake.room = {{1, 0}};
+  MoverConfig cfg = tiered(64);
+  std::mutex mu;
+  std::map<int, int> redirected;  // node -> pages
+  cfg.on_redirected = [&](pid_t pid, const std::vector<std::pair<uint64_t, int>>& moved) {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(pid, 10);
+    for (auto& [addr, node] : moved) ++redirected[node];
+  };
+  cfg.on_failed = [&](pid_t, int, const std::vector<std::pair<uint64_t, int>>& failed) {
+    ADD_FAILURE() << failed.size() << " pages reported failed";
+  };
+  Mover m(cfg, fake.fn());
+  m.submit(req(10, 0, 100, 1, MoveDirection::kDemote, MoveReason::kWatermark));
+  m.wait_idle();
+  auto s = m.stats();
+  MoveCounts c = counts(s, 10, MoveDirection::kDemote, MoveReason::kWatermark);
+  EXPECT_EQ(c.moved, 100u);
+  EXPECT_EQ(c.redirected, 100u);
+  EXPECT_EQ(c.failed(), 0u);
+  expect_settled(c);
+  const mb::TargetFullCounts n1 = full_counts(s, 1), n2 = full_counts(s, 2);
+  EXPECT_EQ(n1.refused, 64u);
+  EXPECT_EQ(n1.skipped, 36u);
+  EXPECT_EQ(n1.marks, 1u);
+  EXPECT_TRUE(n1.full);
+  EXPECT_EQ(n1.refused_since_mark, 64u);
+  EXPECT_EQ(n2.taken, 100u);
+  EXPECT_FALSE(n2.full);
+  EXPECT_EQ(s.target_full.count(3), 0u);
+  // Batch 1: refused, where-is, stand-in; batch 2: the stand-in at once.
+  auto calls = fake.calls_copy();
+  ASSERT_EQ(calls.size(), 4u);
+  EXPECT_EQ(calls[0].nodes, std::vector<int>(64, 1));
+  EXPECT_TRUE(calls[1].nodes.empty());
+  EXPECT_EQ(calls[2].nodes, std::vector<int>(64, 2));
+  EXPECT_EQ(calls[3].nodes, std::vector<int>(36, 2));
+  EXPECT_EQ(s.calls, 4u);
+  for (uint64_t v = 0; v < 100; ++v) EXPECT_EQ(fake.node_of(v << 12), 2);
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(redirected, (std::map<int, int>{{2, 100}}));
+}
+
+// Room for 10 pages: the kernel moves them, then stops with ENOMEM; the rest
+// go to the stand-in. A huge page refused counts 512.
+TEST(Mover, ATargetThatFillsMidCallKeepsWhatItTook) {
+  RoomFake fake;
+  fake.room = {{1, 10}};
+  Mover m(tiered(2048), fake.fn());
+  MoveRequest q = req(10, 0, 30, 1);
+  q.huge.assign(30, false);
+  q.pages.push_back(1ull << 21);
+  q.huge.push_back(true);
+  m.submit(q);
+  m.wait_idle();
+  auto s = m.stats();
+  MoveCounts c = counts(s, 10);
+  EXPECT_EQ(c.moved, 30u + 512);
+  EXPECT_EQ(c.redirected, 20u + 512);
+  expect_settled(c);
+  EXPECT_EQ(full_counts(s, 1).refused, 20u + 512);
+  EXPECT_EQ(full_counts(s, 2).taken, 20u + 512);
+  for (uint64_t v = 0; v < 10; ++v) EXPECT_EQ(fake.node_of(v << 12), 1);
+  for (uint64_t v = 10; v < 30; ++v) EXPECT_EQ(fake.node_of(v << 12), 2);
+}
+
+// Per-page refusals (status -ENOSPC, the call goes on) are the same thing.
+TEST(Mover, PerPageNoSpaceStatusesGoToAStandIn) {
+  RoomFake fake;
+  fake.room = {{1, 5}};
+  fake.per_page = ENOSPC;
+  Mover m(tiered(512), fake.fn());
+  m.submit(req(10, 0, 20, 1));
+  m.wait_idle();
+  auto s = m.stats();
+  MoveCounts c = counts(s, 10);
+  EXPECT_EQ(c.moved, 20u);
+  EXPECT_EQ(c.redirected, 15u);
+  EXPECT_EQ(full_counts(s, 1).refused, 15u);
+  EXPECT_EQ(s.calls, 2u);  // no where-is query: every status was written
+}
+
+// The kernel stops at the run that found no room; later pages for another
+// node were never tried: they are tried again, on their own node, and that
+// node is not marked full.
+TEST(Mover, PagesTheKernelDidNotGetToAreTriedOnTheirOwnNode) {
+  RoomFake fake;
+  fake.room = {{1, 0}};
+  Mover m(tiered(512), fake.fn());
+  m.submit(req(kGatePid, 0, 1, 0));  // holds the worker until both are queued
+  m.submit(req(10, 0, 10, 1));
+  m.submit(req(10, 100, 10, 3));  // joins the batch: same pid, direction, reason
+  fake.open();
+  m.wait_idle();
+  auto s = m.stats();
+  MoveCounts c = counts(s, 10);
+  EXPECT_EQ(c.moved, 20u);
+  EXPECT_EQ(c.redirected, 10u);
+  EXPECT_EQ(full_counts(s, 1).refused, 10u);
+  EXPECT_EQ(full_counts(s, 3).refused, 0u);
+  EXPECT_FALSE(full_counts(s, 3).full);
+  for (uint64_t v = 100; v < 110; ++v) EXPECT_EQ(fake.node_of(v << 12), 3);
+  for (uint64_t v = 0; v < 10; ++v) EXPECT_EQ(fake.node_of(v << 12), 2);
+}
+
+// No stand-in with room: the pages fail as ENOMEM (reported to on_failed),
+// every node that refused is marked; a later page meant for a marked node
+// with every stand-in marked too is tried on its own node (it may have room
+// again), not failed unasked.
+TEST(Mover, NoStandInLeftFailsAsFull) {
+  RoomFake fake;
+  fake.room = {{1, 0}, {2, 0}, {3, 0}};
+  MoverConfig cfg = tiered(512);
+  std::mutex mu;
+  std::map<int, int> by_status;
+  cfg.on_failed = [&](pid_t, int target, const std::vector<std::pair<uint64_t, int>>& failed) {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(target, 1);
+    for (auto& [addr, st] : failed) ++by_status[st];
+  };
+  Mover m(cfg, fake.fn());
+  m.submit(req(10, 0, 10, 1));
+  m.wait_idle();
+  auto s = m.stats();
+  MoveCounts c = counts(s, 10);
+  EXPECT_EQ(c.moved, 0u);
+  EXPECT_EQ(c.failed_by_errno, (std::map<int, uint64_t>{{ENOMEM, 10}}));
+  expect_settled(c);
+  for (int n : {1, 2, 3}) {
+    EXPECT_EQ(full_counts(s, n).refused, 10u) << n;
+    EXPECT_TRUE(full_counts(s, n).full) << n;
+  }
+  EXPECT_EQ(s.calls, 6u);   // each node: the move, then where-is
+  fake.set_room(1, 0, false);  // node 1 has room again
+  m.submit(req(10, 100, 5, 1));
+  m.wait_idle();
+  s = m.stats();
+  EXPECT_EQ(counts(s, 10).moved, 5u);
+  EXPECT_EQ(counts(s, 10).redirected, 0u);
+  EXPECT_EQ(full_counts(s, 1).skipped, 0u);
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(by_status, (std::map<int, int>{{-ENOMEM, 10}}));
+}
+
+// clear_full: the owner saw room again; pages go to the node first again.
+TEST(Mover, ClearFullSendsPagesToTheNodeAgain) {
+  RoomFake fake;
+  fake.room = {{1, 0}};
+  Mover m(tiered(512), fake.fn());
+  m.submit(req(10, 0, 10, 1));
+  m.wait_idle();
+  fake.set_room(1, 0, false);
+  m.submit(req(10, 100, 10, 1));  // still marked: straight to node 2
+  m.wait_idle();
+  EXPECT_EQ(full_counts(m.stats(), 1).skipped, 10u);
+  m.clear_full(1);
+  EXPECT_FALSE(full_counts(m.stats(), 1).full);
+  EXPECT_EQ(full_counts(m.stats(), 1).refused_since_mark, 0u);
+  m.submit(req(10, 200, 10, 1));
+  m.wait_idle();
+  auto s = m.stats();
+  EXPECT_EQ(counts(s, 10).moved, 30u);
+  EXPECT_EQ(counts(s, 10).redirected, 20u);
+  EXPECT_EQ(full_counts(s, 1).marks, 1u);
+  for (uint64_t v = 200; v < 210; ++v) EXPECT_EQ(fake.node_of(v << 12), 1);
+}
+
+// Without stand-ins (numa mode) a full node's pages fail as ENOMEM, counted
+// per node and marked all the same.
+TEST(Mover, WithoutStandInsRefusedPagesFail) {
+  RoomFake fake;
+  fake.room = {{1, 0}};
+  Mover m(unlimited(512), fake.fn());
+  m.submit(req(10, 0, 10, 1, MoveDirection::kNuma, MoveReason::kCloser));
+  m.wait_idle();
+  auto s = m.stats();
+  MoveCounts c = counts(s, 10, MoveDirection::kNuma, MoveReason::kCloser);
+  EXPECT_EQ(c.failed_by_errno, (std::map<int, uint64_t>{{ENOMEM, 10}}));
+  EXPECT_EQ(full_counts(s, 1).refused, 10u);
+  EXPECT_TRUE(full_counts(s, 1).full);
+  EXPECT_EQ(s.calls, 2u);
+}
+
+// A stand-in pays rate-limit tokens like any call; abandon() while it waits
+// counts its pages as abandoned.
+TEST(Mover, AStandInWaitsForTokensAndAbandonCountsIt) {
+  RoomFake fake;
+  fake.room = {{1, 0}};
+  MoverConfig cfg = tiered(512);
+  cfg.rate_limit_bytes_per_s = 1024;  // the batch takes the bucket; the stand-in waits ~34 min
+  Mover m(cfg, fake.fn());
+  m.submit(req(10, 0, 512, 1));
+  while (fake.calls_copy().size() < 2) std::this_thread::yield();  // refused, where-is
+  m.abandon();
+  auto s = m.stats();
+  MoveCounts c = counts(s, 10);
+  EXPECT_EQ(c.abandoned, 512u);
+  EXPECT_EQ(c.moved, 0u);
+  expect_settled(c);
+  EXPECT_EQ(full_counts(s, 1).refused, 512u);
+  EXPECT_EQ(s.calls, 2u);
+}
+
 TEST(Mover, BadHugeFlagsAreRefused) {
   Fake fake;
   Mover m(unlimited(), fake.fn());

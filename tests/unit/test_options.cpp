@@ -5,9 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -15,6 +17,7 @@
 
 #include "membalancer/error.h"
 #include "membalancer/options.h"
+#include "membalancer/privilege.h"
 #include "temp_tree.h"
 
 namespace {
@@ -331,6 +334,67 @@ TEST_F(ConfigFile, MissingOrUnreadable) {
   std::string missing = dir_ + "/missing.toml";
   expect_parse_error({"--config", missing, "trace", "--ppid", "1"}, {"--config", missing});
   expect_parse_error({"--config", dir_, "trace", "--ppid", "1"}, {"--config", dir_});
+}
+
+// A privileged run does what the file says: one that others can change is
+// refused (the rules themselves: test_safe_file.cpp).
+TEST_F(ConfigFile, WritableByOthersIsRefused) {
+  std::string cfg = write("open.toml", "[trace]\ninterval = 250\n");
+  chmod(cfg.c_str(), 0666);
+  if (geteuid() == 0 || mb::effective_capabilities() != 0)
+    expect_parse_error({"--config", cfg, "trace", "--ppid", "1"}, {"--config", cfg, "writable by group/others"});
+  else
+    expect_ok({"--config", cfg, "trace", "--ppid", "1"});
+  chmod(cfg.c_str(), 0644);
+  EXPECT_EQ(expect_ok({"--config", cfg, "trace", "--ppid", "1"}).opts.interval_ms, 250u);
+}
+
+// CLI11 quotes a line it cannot parse; a root run may read a file its user
+// cannot, so only a line that looks like an option name is shown.
+TEST_F(ConfigFile, UnparsableLineIsNotShown) {
+  std::string cfg = write("shadow", "root:$6$secret:19000:0:99999:7:::\n");
+  Result r = parse({"--config", cfg, "trace", "--ppid", "1"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--config: a line is neither an option nor a section (not shown)"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("secret"), std::string::npos) << r.err;
+}
+
+TEST(Options, DurationIsBounded) {
+  expect_usage_error({"trace", "--ppid", "1", "--duration", "inf"}, {"--duration"});
+  expect_usage_error({"trace", "--ppid", "1", "--duration", "1e10"}, {"--duration", "1e9"});
+  EXPECT_DOUBLE_EQ(expect_ok({"trace", "--ppid", "1", "--duration", "1e9"}).opts.duration_s, 1e9);
+}
+
+// The kernel's tables and the PMU periods: a value the kernel would refuse
+// at load time (status 1) is bad input (status 2) here.
+TEST(Options, KernelSizesAndPeriods) {
+  expect_usage_error({"trace", "--ppid", "1", "--max-tasks", "0"}, {"--max-tasks", "1..4194304"});
+  expect_usage_error({"trace", "--ppid", "1", "--max-tasks", "4194305"}, {"--max-tasks"});
+  expect_usage_error({"trace", "--ppid", "1", "--max-processes", "0"}, {"--max-processes"});
+  expect_usage_error({"trace", "--ppid", "1", "--max-processes", "5000000"}, {"--max-processes"});
+  expect_usage_error({"trace", "--ppid", "1", "--pebs-period", "0"}, {"--pebs-period"});
+  expect_usage_error({"trace", "--ppid", "1", "--ibs-period", "15"}, {"--ibs-period"});
+  Result r = expect_ok({"trace", "--ppid", "1", "--max-tasks", "1", "--max-processes", "4194304", "--ibs-period", "16",
+                        "--pebs-period", "1"});
+  EXPECT_EQ(r.opts.max_tasks, 1u);
+  EXPECT_EQ(r.opts.max_processes, 4194304u);
+}
+
+// --record is checked when parsed, before anything is loaded; parsing
+// creates nothing.
+TEST(Options, RecordFileCheckedEarly) {
+  mb_test::TempTree dir("mb_options");
+  const std::string old = dir.write("old.prof", "x");
+  expect_usage_error({"trace", "--ppid", "1", "--record", old}, {old, "exists", "--force"});
+  EXPECT_EQ(expect_ok({"trace", "--ppid", "1", "--record", old, "--force"}).opts.record_path, old);
+  dir.symlink(old, "link.prof");
+  expect_usage_error({"trace", "--ppid", "1", "--record", dir.path("link.prof"), "--force"}, {"symbolic link"});
+  expect_usage_error({"trace", "--ppid", "1", "--record", dir.path("none/x.prof")}, {"no directory"});
+  expect_usage_error({"numa", "--ppid", "1", "--record", ""}, {"empty"});
+  expect_usage_error({"tier", "--ppid", "1", "--record", dir.path()}, {"is a directory"});
+  Result r = expect_ok({"trace", "--ppid", "1", "--record", dir.path("new.prof")});
+  EXPECT_EQ(r.opts.record_path, dir.path("new.prof"));
+  EXPECT_FALSE(std::ifstream(dir.path("new.prof")).good());
 }
 
 }  // namespace

@@ -327,6 +327,73 @@ TEST(Pipeline, AccessedRangesTruncated) {
   EXPECT_EQ(r.ranges[2].end, 0x22000u);  // the last range is still merged
 }
 
+// A process that leaves the tracked set without an exit event (the ring
+// buffer was full) leaves the table one interval later, counted once; one
+// whose event comes in that interval is not counted twice.
+TEST(Pipeline, UntrackedProcessesWithoutExitEventLeave) {
+  FakeKernel k;
+  mb::Pipeline p(config(), k.query(), k.names());
+  p.begin_interval(1);
+  p.add_slot(slot(100, 1, 1, 0));
+  p.add_slot(slot(200, 1, 1, 0));
+  p.add_slot(slot(300, 1, 1, 0));
+  p.reconcile_tracked({100, 200, 300});
+  auto r = p.finish_interval({}, 3);
+  EXPECT_EQ(r.exited_processes, 0u);
+  // 200 and 300 exit after the drain: untracked, events not yet seen.
+  p.begin_interval(2);
+  p.reconcile_tracked({100});
+  r = p.finish_interval({}, 1);
+  EXPECT_EQ(r.exited_processes, 0u) << "an interval of grace for the exit event";
+  EXPECT_EQ(r.table_pages, 3u);
+  // 200's event comes; 300's was lost.
+  p.begin_interval(3);
+  p.process_exited(200);
+  p.reconcile_tracked({100});
+  r = p.finish_interval({}, 1);
+  EXPECT_EQ(r.exited_processes, 2u);
+  EXPECT_EQ(r.table_pages, 1u);
+  ASSERT_EQ(r.processes.size(), 3u) << "their last interval is still reported";
+  p.begin_interval(4);
+  p.reconcile_tracked({100});
+  r = p.finish_interval({}, 1);
+  EXPECT_EQ(r.exited_processes, 0u);
+  ASSERT_EQ(r.processes.size(), 1u);
+  EXPECT_EQ(r.processes[0].pid, 100u);
+  auto s = p.summary();
+  EXPECT_EQ(s.processes_exited, 2u);
+  EXPECT_EQ(s.exits_without_event, 1u);
+}
+
+// Forks whose exit events were lost: one interval later they count as
+// exited, and leave no name or seen pid behind (a reused pid is a new
+// process, asked its name and seen again).
+TEST(Pipeline, ForkedProcessesWithoutExitEventLeave) {
+  FakeKernel k;
+  mb::Pipeline p(config(), k.query(), k.names());
+  p.begin_interval(1);
+  for (pid_t c = 1000; c < 1100; ++c) p.process_forked(c);
+  p.reconcile_tracked({1000});
+  auto r = p.finish_interval({}, 1);
+  EXPECT_EQ(r.exited_processes, 0u);
+  p.begin_interval(2);
+  p.reconcile_tracked({1000});
+  r = p.finish_interval({}, 1);
+  EXPECT_EQ(r.exited_processes, 99u);
+  EXPECT_EQ(k.name_calls[1050], 1);
+  p.begin_interval(3);
+  p.add_slot(slot(1050, 1, 1, 0));
+  p.reconcile_tracked({1000, 1050});
+  r = p.finish_interval({}, 2);
+  EXPECT_EQ(r.exited_processes, 0u);
+  EXPECT_EQ(k.name_calls[1050], 2);
+  EXPECT_EQ(k.name_calls[1000], 1);
+  auto s = p.summary();
+  EXPECT_EQ(s.processes_seen, 101u);
+  EXPECT_EQ(s.processes_exited, 99u);
+  EXPECT_EQ(s.exits_without_event, 99u);
+}
+
 TEST(Pipeline, ExitedProcessesAreReportedThenRemoved) {
   FakeKernel k;
   mb::Pipeline p(config(), k.query(), k.names());
@@ -367,10 +434,29 @@ TEST(Pipeline, ExitedProcessesAreReportedThenRemoved) {
   EXPECT_EQ(p.table().size(), 1u);
 
   auto s = p.summary();
-  EXPECT_EQ(s.processes_seen, 3u);
+  EXPECT_EQ(s.processes_seen, 4u);  // 100, 200, 300 and the second 100
   EXPECT_EQ(s.processes_exited, 3u);
   EXPECT_EQ(s.intervals, 3u);
   EXPECT_EQ(s.table_pages, 1u);
+}
+
+// Only live processes are remembered (a long run sees pids without end);
+// each process, a reused pid too, is counted once.
+TEST(Pipeline, ProcessesSeenCountsEveryProcessOnce) {
+  FakeKernel k;
+  mb::Pipeline p(config(), k.query(), k.names());
+  for (uint32_t i = 1; i <= 3; ++i) {
+    p.begin_interval(i);
+    for (pid_t c = 1000; c < 1100; ++c) {
+      p.process_forked(c);
+      p.add_slot(slot(static_cast<uint32_t>(c), 1, 1, 0));  // seen twice in one life
+      p.process_exited(c);
+    }
+    p.finish_interval({}, 0);
+  }
+  auto s = p.summary();
+  EXPECT_EQ(s.processes_seen, 300u);
+  EXPECT_EQ(s.processes_exited, 300u);
 }
 
 TEST(Pipeline, CountersPerIntervalAndSummed) {

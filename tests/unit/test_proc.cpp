@@ -197,4 +197,23 @@ TEST(RealProc, ForkedChildrenJoinTheTreeAndLeaveIt) {
   EXPECT_TRUE(mb::process_tree(child).empty());
 }
 
+// A target must be a live process: the BPF side tracks thread-group ids, so a
+// thread id would track nothing, and a zombie never exits again.
+TEST_F(FakeProc, ProcessProblem) {
+  auto status = [&](pid_t pid, pid_t tgid, const char* state) {
+    tree_.write(std::to_string(pid) + "/status", "Name:\tx\nState:\t" + std::string(state) + "\nTgid:\t" +
+                                                     std::to_string(tgid) + "\nPid:\t" + std::to_string(pid) + "\n");
+  };
+  status(100, 100, "S (sleeping)");
+  status(101, 100, "R (running)");
+  status(102, 102, "Z (zombie)");
+  EXPECT_EQ(mb::process_problem(100, root_), "");
+  EXPECT_EQ(mb::process_problem(101, root_), "is a thread of process 100, not a process");
+  EXPECT_EQ(mb::process_problem(102, root_), "has exited (a zombie)");
+  EXPECT_EQ(mb::process_problem(103, root_), "no such process");
+  EXPECT_EQ(mb::process_problem(0, root_), "not a process id");
+  EXPECT_EQ(mb::process_problem(-4, root_), "not a process id");
+  EXPECT_EQ(mb::process_problem(getpid()), "");  // the real /proc
+}
+
 }  // namespace

@@ -103,7 +103,7 @@ TEST(ProfileFile, RoundTripsEveryRecordKind) {
   std::string path = write_file(dir, 2500);
   struct stat st;
   ASSERT_EQ(stat(path.c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 0777, 0644u);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);  // a profile is its owner's (safe_file.h)
   ProfileReader r(path);
   EXPECT_TRUE(r.ok()) << r.error();
   const ProfileInfo& info = r.info();

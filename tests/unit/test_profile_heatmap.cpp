@@ -1,11 +1,18 @@
 // Heatmap matrix: a phase change moves the hot band; gaps between accessed
-// ranges are cut out; the renderings are well-formed.
+// ranges are cut out; the renderings are well-formed and cells without an
+// access show the bottom of the colour scale.
 #include <gtest/gtest.h>
 
 #include "profiler/heatmap.h"
+#include "tests/png_reader.h"
 
 using namespace mb;
 using namespace mb::prof;
+
+namespace mb::prof {
+// Colours in failure messages as rgb(r,g,b) rather than raw bytes.
+inline void PrintTo(const Rgb& c, std::ostream* os) { *os << "rgb(" << +c.r << "," << +c.g << "," << +c.b << ")"; }
+}  // namespace mb::prof
 
 namespace {
 
@@ -101,8 +108,68 @@ TEST(ProfileHeatmap, RendersSvgAndPng) {
   EXPECT_NE(svg.find("test &lt;title&gt;"), std::string::npos);
   EXPECT_NE(svg.find("0x7f0100000000"), std::string::npos);
   EXPECT_NE(svg.find("time since start (s)"), std::string::npos);
-  auto png = heatmap_png(m, info, "t");
-  ASSERT_GT(png.size(), 100u);
-  EXPECT_EQ(std::string(png.begin() + 1, png.begin() + 4), "PNG");
-  EXPECT_EQ(std::string(png.end() - 8, png.end() - 4), "IEND");
+  pngtest::Image png = pngtest::decode(heatmap_png(m, info, "t"));
+  ASSERT_TRUE(png.ok()) << png.error;
+  EXPECT_EQ(png.width, static_cast<uint32_t>(heatmap_layout(m).width()));
+  EXPECT_EQ(png.height, static_cast<uint32_t>(heatmap_layout(m).height()));
+}
+
+namespace {
+
+// A diagonal: page k of one mapping accessed once at k ms (cell row k,
+// column k), page 0 five more times, so the fullest cell holds 6.
+std::vector<mb_sample> diagonal() {
+  std::vector<mb_sample> v;
+  for (uint64_t k = 0; k < 64; ++k) v.push_back(access(7, 0x7f0000000000ULL + k * 4096, k * 1000000));
+  for (int i = 0; i < 5; ++i) v.push_back(access(7, 0x7f0000000000ULL, 0));
+  return v;
+}
+
+}  // namespace
+
+TEST(ProfileHeatmap, EmptyCellsShowTheBackgroundColourNotTheMaximum) {
+  // Regression: the plot's background was heatmap_colour(0, 1), which the log
+  // scale made the maximum (yellow), so every empty cell looked hottest.
+  const Rgb empty = heatmap_colour(0, 6), top = heatmap_colour(6, 6);
+  EXPECT_EQ(empty, (Rgb{48, 18, 59}));
+  EXPECT_EQ(top, (Rgb{253, 231, 37}));
+  EXPECT_EQ(heatmap_colour(0, 1), empty) << "no access is the bottom of the scale whatever the maximum";
+  EXPECT_EQ(heatmap_colour(0, 0), empty);
+  EXPECT_EQ(heatmap_colour(1, 1), top);
+
+  HeatmapOptions o;
+  o.cols = 64;
+  o.rows = 64;
+  HeatmapMatrix m = build_heatmap(diagonal(), o);
+  ASSERT_EQ(m.rows, 64u);
+  ASSERT_EQ(m.max_cell, 6u);
+  ASSERT_EQ(m.at(0, 0), 6u);
+  ASSERT_EQ(m.at(10, 10), 1u);
+  ASSERT_EQ(m.at(10, 40), 0u);
+  const HeatmapLayout l = heatmap_layout(m);
+  // The centre pixel of cell (row, column).
+  auto px = [&](uint32_t r, uint32_t c) {
+    return std::make_pair(static_cast<uint32_t>(l.left + (c + 0.5) * l.cw),
+                          static_cast<uint32_t>(l.top + l.plot_h - (r + 0.5) * l.ch));
+  };
+  ProfileInfo info;
+  pngtest::Image img = pngtest::decode(heatmap_png(m, info, "diagonal"));
+  ASSERT_TRUE(img.ok()) << img.error;
+  EXPECT_EQ(img.width, static_cast<uint32_t>(l.width()));
+  EXPECT_EQ(img.height, static_cast<uint32_t>(l.height()));
+  auto is = [&](std::pair<uint32_t, uint32_t> p, Rgb c) { return img.has(p.first, p.second, c.r, c.g, c.b); };
+  for (auto [r, c] : {std::pair<uint32_t, uint32_t>{10, 40}, {40, 10}, {63, 0}, {0, 63}})
+    EXPECT_TRUE(is(px(r, c), empty)) << "empty cell " << r << "," << c;
+  EXPECT_TRUE(is(px(0, 0), top));
+  EXPECT_TRUE(is(px(10, 10), heatmap_colour(1, 6)));
+  // Nearly the whole plot is empty: it must not be drawn in the top colour.
+  const size_t plot_px = static_cast<size_t>(l.plot_w) * l.plot_h;
+  EXPECT_GT(img.count(empty.r, empty.g, empty.b, l.left, l.top, l.left + l.plot_w, l.top + l.plot_h), plot_px * 9 / 10);
+  EXPECT_LT(img.count(top.r, top.g, top.b, l.left, l.top, l.left + l.plot_w, l.top + l.plot_h), plot_px / 100);
+
+  // The SVG's plot background is the same colour.
+  char bg[160];
+  std::snprintf(bg, sizeof bg, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"rgb(%d,%d,%d)\"/>", l.left, l.top,
+                l.plot_w, l.plot_h, empty.r, empty.g, empty.b);
+  EXPECT_NE(heatmap_svg(m, info, "diagonal").find(bg), std::string::npos) << bg;
 }

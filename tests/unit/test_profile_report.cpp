@@ -126,7 +126,13 @@ TEST(ProfileReport, PrintsTextCsvAndJson) {
     char* buf = nullptr;
     size_t len = 0;
     FILE* f = open_memstream(&buf, &len);
-    print_report(f, r, agg, o);
+    try {
+      print_report(f, r, agg, o);
+    } catch (...) {  // the bad option below: the stream must not leak
+      fclose(f);
+      free(buf);
+      throw;
+    }
     fclose(f);
     std::string s(buf, len);
     free(buf);

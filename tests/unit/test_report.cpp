@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -507,6 +508,54 @@ TEST(ReportText, Summary) {
   EXPECT_NE(out.find("dropped 3 (page table full 3"), std::string::npos) << out;
   EXPECT_NE(out.find("processes seen 4"), std::string::npos) << out;
   EXPECT_NE(out.find("75.0% of accesses (3)"), std::string::npos) << out;
+}
+
+// Full target nodes: per node in JSON (target_full) and in text (one line),
+// and the pages moved to a stand-in (redirected) per direction.
+TEST(ReportMigration, FullTargetsAreReported) {
+  mb::Summary s;
+  s.intervals = 5;
+  s.sampler = "abit";
+  mb::MigrationReport m;
+  m.mode = "tier";
+  m.migrate = true;
+  mb::MoveCounts& c = m.mover.by_key[{7, mb::MoveDirection::kDemote, mb::MoveReason::kWatermark}];
+  c.requested = 700;
+  c.moved = 690;
+  c.redirected = 612;
+  c.failed_by_errno[ENOMEM] = 10;
+  mb::TargetFullCounts n1;
+  n1.refused = 522;
+  n1.skipped = 100;
+  n1.marks = 2;
+  n1.full = true;
+  n1.refused_since_mark = 10;
+  m.mover.target_full[1] = n1;
+  m.mover.target_full[2].taken = 612;
+  s.migration = m;
+  Capture cj;
+  mb::Reporter(mb::Display::kJson, cj.file(), false).summary(s);
+  Json j = parse_json(cj.lines().at(0));
+  const Json& mig = j["migration"];
+  EXPECT_EQ(mig["directions"]["demote"]["redirected"].num, 612);
+  EXPECT_EQ(mig["directions"]["demote"]["failed_by_reason"]["ENOMEM"].num, 10);
+  ASSERT_EQ(mig["target_full"].arr.size(), 2u);
+  const Json& f1 = mig["target_full"][0];
+  EXPECT_EQ(f1["node"].num, 1);
+  EXPECT_EQ(f1["refused"].num, 522);
+  EXPECT_EQ(f1["skipped"].num, 100);
+  EXPECT_EQ(f1["taken"].num, 0);
+  EXPECT_EQ(f1["marks"].num, 2);
+  EXPECT_TRUE(f1["full"].b);
+  EXPECT_EQ(mig["target_full"][1]["taken"].num, 612);
+  EXPECT_FALSE(mig["target_full"][1]["full"].b);
+  Capture ct;
+  mb::Reporter(mb::Display::kContinuous, ct.file(), false).summary(s);
+  const std::string out = ct.text();
+  EXPECT_NE(out.find("full targets: node 1 refused 522 pages (marked 2 times, full now), skipped 100; "
+                     "node 2 took 612 in place of a full node"),
+            std::string::npos)
+      << out;
 }
 
 TEST(CounterName, UniqueAndKnown) {

@@ -467,7 +467,7 @@ TEST(SynthFile, WritesAProfileWithTopologyProcessAndMap) {
   EXPECT_EQ(st.samples, 50000u);
   struct stat sb;
   ASSERT_EQ(stat(path.c_str(), &sb), 0);
-  EXPECT_EQ(sb.st_mode & 0777, 0644u);
+  EXPECT_EQ(sb.st_mode & 0777, 0600u);  // a profile is its owner's (safe_file.h)
 
   ProfileReader r(path);
   ASSERT_TRUE(r.ok()) << r.error();

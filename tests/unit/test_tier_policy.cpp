@@ -38,6 +38,14 @@ mb::MemoryState memory(uint64_t free0, uint64_t tree0 = 0, uint64_t tree1 = 0) {
   return m;
 }
 
+// The tests' free-memory figures are set against watermarks of 5% and 10%.
+mb::TierPolicyConfig watermarks_5_10() {
+  mb::TierPolicyConfig c;
+  c.low_watermark = 0.05;
+  c.high_watermark = 0.10;
+  return c;
+}
+
 std::map<mb::MoveDirection, uint64_t> pages_by_direction(const mb::Plan& p) {
   std::map<mb::MoveDirection, uint64_t> out;
   for (const auto& m : p.moves) out[m.direction] += m.bytes() / mb::kBasePageBytes;
@@ -78,7 +86,7 @@ TEST(TierPolicy, PromotesHotPagesThatFit) {
   t.begin_interval(1);
   add(t, 0, 1000, 20, 1);   // hot, on the slow node
   add(t, 5000, 4000, 1, 1); // seen once: never hot
-  mb::TierPolicy pol(two_tiers(), {});
+  mb::TierPolicy pol(two_tiers(), watermarks_5_10());
   mb::CoolDown cool(10);
   mb::TierPlanView view;
   mb::Plan p = pol.plan(t, memory(800 * kMiB), cool, &view);
@@ -99,7 +107,7 @@ TEST(TierPolicy, ThresholdComesFromCapacity) {
   t.begin_interval(1);
   add(t, 0, 1024, 64, 1);      // 4 MiB very hot
   add(t, 10000, 20480, 8, 1);  // 80 MiB warm
-  mb::TierPolicy pol(two_tiers(), {});
+  mb::TierPolicy pol(two_tiers(), watermarks_5_10());
   mb::CoolDown cool(10);
   // Node 0 has 1 GiB: 10% high watermark = 102.4 MiB; free 110 MiB leaves
   // 7.6 MiB of room: the very hot pages fit, the warm ones do not.
@@ -130,7 +138,7 @@ TEST(TierPolicy, DemotesNeverSampledPagesFirstBelowTheLowWatermark) {
       if (!fn(kPid, (0x1000 + p) << MB_PAGE_SHIFT, false)) return;
     }
   };
-  mb::TierPolicy pol(two_tiers(), {});
+  mb::TierPolicy pol(two_tiers(), watermarks_5_10());
   mb::CoolDown cool(10);
   mb::Plan p = pol.plan(t, mem, cool);
   auto dir = pages_by_direction(p);
@@ -152,7 +160,7 @@ TEST(TierPolicy, ColdSampledPagesGoDownWhenNothingElseIs) {
   mb::PageTable t(1 << 16);
   t.begin_interval(1);
   add(t, 0, 30000, 1, 0);  // seen once, on the fast node: cold for tier 0
-  mb::TierPolicy pol(two_tiers(), {});
+  mb::TierPolicy pol(two_tiers(), watermarks_5_10());
   mb::CoolDown cool(10);
   mb::Plan p = pol.plan(t, memory(30 * kMiB, 30000), cool);  // no resident walker
   EXPECT_GT(pages_by_direction(p)[mb::MoveDirection::kDemote], 18000u);
@@ -165,7 +173,7 @@ TEST(TierPolicy, MakesRoomForHotPagesAndNeverCrosses) {
   add(t, 0, 2048, 50, 1);      // 8 MiB hot on the slow node
   add(t, 10000, 40000, 1, 0);  // cold pages filling the fast node
   // Free exactly at the high watermark: no room without demoting.
-  mb::Plan p = mb::TierPolicy(two_tiers(), {}).plan(t, memory(103 * kMiB, 40000), mb::CoolDown(10));
+  mb::Plan p = mb::TierPolicy(two_tiers(), watermarks_5_10()).plan(t, memory(103 * kMiB, 40000), mb::CoolDown(10));
   auto dir = pages_by_direction(p);
   EXPECT_EQ(dir[mb::MoveDirection::kPromote], 2048u);
   EXPECT_GE(dir[mb::MoveDirection::kDemote], 2048u - 256);  // room made (the 0.6 MiB above the watermark helps)
@@ -180,7 +188,7 @@ TEST(TierPolicy, CoolDownStopsPingPong) {
   mb::PageTable t(1 << 16);
   t.begin_interval(1);
   add(t, 0, 100, 20, 1);
-  mb::TierPolicy pol(two_tiers(), {});
+  mb::TierPolicy pol(two_tiers(), watermarks_5_10());
   mb::CoolDown cool(10);
   mb::Plan first = pol.plan(t, memory(800 * kMiB), cool);
   ASSERT_EQ(first.moves.size(), 100u);
@@ -202,7 +210,7 @@ TEST(TierPolicy, BudgetBoundsAnInterval) {
   mb::PageTable t(1 << 16);
   t.begin_interval(1);
   add(t, 0, 1000, 20, 1);
-  mb::TierPolicyConfig cfg;
+  mb::TierPolicyConfig cfg = watermarks_5_10();
   cfg.budget_bytes = 100 * 4096;
   mb::Plan p = mb::TierPolicy(two_tiers(), cfg).plan(t, memory(800 * kMiB), mb::CoolDown(10));
   EXPECT_EQ(p.moves.size(), 100u);
@@ -217,7 +225,7 @@ TEST(TierPolicy, HugePagesMoveWhole) {
     mb::PageEntry* e = t.add(mb_page_key(kPid, base + i), 20, nullptr, 1);
     e->flags |= mb::kPageHuge;
   }
-  mb::Plan p = mb::TierPolicy(two_tiers(), {}).plan(t, memory(800 * kMiB), mb::CoolDown(10));
+  mb::Plan p = mb::TierPolicy(two_tiers(), watermarks_5_10()).plan(t, memory(800 * kMiB), mb::CoolDown(10));
   ASSERT_EQ(p.moves.size(), 1u);
   EXPECT_TRUE(p.moves[0].huge);
   EXPECT_EQ(p.moves[0].vaddr, 0x200000u);
@@ -235,7 +243,7 @@ TEST(TierPolicy, ThreeTiersPromoteAsFarAsTheHeatEarns) {
   mem.nodes[0] = {1024 * kMiB, 110 * kMiB, 0};  // 7.6 MiB of room: the very hot fit
   mem.nodes[1] = {4096 * kMiB, 3000 * kMiB, 0};
   mem.nodes[2] = {8192 * kMiB, 8000 * kMiB, 31000};
-  mb::Plan p = mb::TierPolicy(tiers, {}).plan(t, mem, mb::CoolDown(10));
+  mb::Plan p = mb::TierPolicy(tiers, watermarks_5_10()).plan(t, mem, mb::CoolDown(10));
   std::map<int, uint64_t> to;
   for (const auto& m : p.moves) ++to[m.to];
   EXPECT_EQ(to[0], 1000u);
@@ -289,7 +297,7 @@ TEST(TierPolicy, PromotionsGiveWayWhenTheColdPagesAreCooling) {
   mb::CoolDown cool(30);
   for (uint64_t p = 100000; p < 100000 + cold_pages; ++p) cool.moved(key(p), 1);
   mb::MemoryState m = memory(103 * kMiB, cold_pages, 200);  // 0.6 MiB (153 pages) above the high watermark
-  mb::TierPolicy policy(two_tiers(), {});
+  mb::TierPolicy policy(two_tiers(), watermarks_5_10());
   mb::Plan plan = policy.plan(t, m, cool);
   auto by = pages_by_direction(plan);
   EXPECT_EQ(by[mb::MoveDirection::kPromote], 153u) << "only what fits above the high watermark";
@@ -313,7 +321,7 @@ TEST(TierPolicy, ADecisiveReversalBeatsTheCoolDown) {
   mb::CoolDown cool(30);
   for (uint64_t p = 0; p < 100; ++p) cool.moved(key(p), 1, /*up=*/false);
   for (uint64_t p = 1000; p < 1100; ++p) cool.moved(key(p), 1, /*up=*/false);
-  mb::TierPolicy pol(two_tiers(), {});
+  mb::TierPolicy pol(two_tiers(), watermarks_5_10());
   mb::Plan plan = pol.plan(t, memory(800 * kMiB), cool);
   std::set<uint64_t> up;
   for (const auto& m : plan.moves)
@@ -321,6 +329,79 @@ TEST(TierPolicy, ADecisiveReversalBeatsTheCoolDown) {
   EXPECT_EQ(up.size(), 100u);
   for (uint64_t p = 0; p < 100; ++p) EXPECT_TRUE(up.count(0x1000 + p));
   EXPECT_EQ(plan.stats.cooling, 100u);
+}
+
+}  // namespace
+
+namespace {
+
+// A full fast node holds 3000 cold pages (heat 1) on top of a hot set
+// (heat 50) that fits; 2000 pages turn hot on the slow node. Room for them
+// is made by exchanges, one cold page leaving per hot page arriving: all
+// 2000 come up in one plan (room counted once, not once per promotion and
+// once per demotion).
+TEST(TierPolicy, ExchangesBringAWholeNewHotSetUpInOnePlan) {
+  mb::PageTable t(1 << 16);
+  t.begin_interval(1);
+  add(t, 0, 1000, 50, 0);      // old hot set, fast node
+  add(t, 10000, 3000, 1, 0);   // cold, fast node
+  add(t, 20000, 2000, 50, 1);  // new hot set, slow node
+  mb::MemoryState m;
+  const uint64_t fast = 4000 * mb::kBasePageBytes;
+  m.nodes[0] = {static_cast<uint64_t>(fast / 0.98), static_cast<uint64_t>(fast / 0.98) - fast, 4000};  // at HIGH
+  m.nodes[1] = {4096 * kMiB, 3000 * kMiB, 2000};
+  mb::Plan p = mb::TierPolicy(two_tiers(), {}).plan(t, m, mb::CoolDown(10));
+  auto dir = pages_by_direction(p);
+  EXPECT_EQ(dir[mb::MoveDirection::kPromote], 2000u);
+  EXPECT_EQ(dir[mb::MoveDirection::kDemote], 2000u);
+  for (const auto& mv : p.moves)
+    if (mv.direction == mb::MoveDirection::kDemote) EXPECT_LT(mv.heat, 2.0f) << "only cold pages leave";
+  EXPECT_EQ(p.stats.no_room, 0u);
+  EXPECT_EQ(p.stats.no_gain, 0u);
+}
+
+// With the fast node full, a slow page only a little warmer than the fast
+// node's coldest (heat 6 against 4: within sampling noise) is not exchanged
+// for it, and says so (no_gain); a decisively hotter one (heat 40) is.
+TEST(TierPolicy, NoExchangeWithoutADecisiveGain) {
+  mb::PageTable t(1 << 16);
+  t.begin_interval(1);
+  add(t, 10000, 1000, 4, 0);  // lukewarm, filling the fast node
+  add(t, 0, 10, 6, 1);        // a little warmer, slow node
+  mb::MemoryState m;
+  m.nodes[0] = {1000 * mb::kBasePageBytes * 100 / 98, 1000 * mb::kBasePageBytes * 100 / 98 - 1000 * mb::kBasePageBytes, 1000};
+  m.nodes[1] = {4096 * kMiB, 3000 * kMiB, 10};
+  mb::TierPolicy pol(two_tiers(), {});
+  mb::Plan p = pol.plan(t, m, mb::CoolDown(10));
+  EXPECT_TRUE(p.moves.empty());
+  EXPECT_GT(p.stats.no_gain, 0u);
+  EXPECT_EQ(p.stats.no_gain + p.stats.no_room, 10u);
+
+  add(t, 0, 10, 34, 1);  // now heat 40
+  p = pol.plan(t, m, mb::CoolDown(10));
+  auto dir = pages_by_direction(p);
+  EXPECT_EQ(dir[mb::MoveDirection::kPromote], 10u);
+  EXPECT_EQ(dir[mb::MoveDirection::kDemote], 10u);
+  EXPECT_EQ(p.stats.no_gain, 0u);
+}
+
+// Pages promoted within the cool-down that turned cold leave for a
+// decisively hotter page (a changed pattern), but not for the watermark
+// alone unless they are decisively cold.
+TEST(TierPolicy, ACoolingPromotedPageMakesRoomForADecisivelyHotterOne) {
+  mb::PageTable t(1 << 16);
+  t.begin_interval(5);
+  add(t, 10000, 1000, 1, 0);  // promoted at interval 4, cold now
+  add(t, 0, 100, 60, 1);      // the new hot pages
+  mb::CoolDown cool(30);
+  for (uint64_t p = 10000; p < 11000; ++p) cool.moved(key(p), 4, /*up=*/true);
+  mb::MemoryState m;
+  m.nodes[0] = {1000 * mb::kBasePageBytes * 100 / 98, 1000 * mb::kBasePageBytes * 100 / 98 - 1000 * mb::kBasePageBytes, 1000};
+  m.nodes[1] = {4096 * kMiB, 3000 * kMiB, 100};
+  mb::Plan p = mb::TierPolicy(two_tiers(), {}).plan(t, m, cool);
+  auto dir = pages_by_direction(p);
+  EXPECT_EQ(dir[mb::MoveDirection::kPromote], 100u);
+  EXPECT_EQ(dir[mb::MoveDirection::kDemote], 100u);
 }
 
 }  // namespace

@@ -84,6 +84,20 @@ TEST(Tiers, FromDistances) {
   EXPECT_EQ(d.tiers, (std::vector<std::vector<int>>{{0, 2}, {3}, {5}}));
 }
 
+// Where the mover sends the pages a full node refuses: the other nodes of its
+// tier, nearest first; a node alone in its tier has none.
+TEST(Tiers, SameTierStandInsNearestFirst) {
+  const mb::Topology t = topo();
+  auto s = mb::same_tier_stand_ins(mb::parse_tier_spec("0:2,3,5", t), t);
+  EXPECT_EQ(s.count(0), 0u);
+  EXPECT_EQ(s[3], (std::vector<int>{2, 5}));  // 24, 40
+  EXPECT_EQ(s[2], (std::vector<int>{3, 5}));  // 24, 30
+  EXPECT_EQ(s[5], (std::vector<int>{2, 3}));  // 30, 40
+  // Equal distances keep id order.
+  s = mb::same_tier_stand_ins(mb::parse_tier_spec("3:0,2,5", t), t);
+  EXPECT_EQ(s[5], (std::vector<int>{0, 2}));  // 30, 30
+}
+
 TEST(Tiers, OneTierMachineIsAMissingFeature) {
   mb::Topology t;
   mb::NumaNode n;

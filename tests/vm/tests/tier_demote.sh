@@ -32,7 +32,7 @@ echo "cold pid $cold region $cregion; hot pid $hotp hot $hstart; node 0 free ${f
 check "node 0 starts below the low watermark (${free_before} < ${low} kB)" [ "$free_before" -lt "$low" ]
 before=$(numa_line $cold $cregion); echo "cold numa_maps before: $before"
 
-$S/runt.sh $tree migrate --sampler abit --interval 500 --display json > /tmp/mb.json 2>/tmp/mb.err &
+$S/runt.sh $tree migrate --sampler abit --interval 500 --watermark 5:10 --display json > /tmp/mb.json 2>/tmp/mb.err &
 mb=$!
 t=$(wait_on_node $hotp $hstart $HOT 0 95 120)
 echo "hot set 95% on node 0 after: $t s"

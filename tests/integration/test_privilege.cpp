@@ -1,0 +1,276 @@
+// Least privilege (docs/reliability.md): the real binaries started with fewer
+// capabilities (setpriv, util-linux) name the one they miss in one line with
+// status 1; a run that has set up keeps only what its loop needs, in every
+// thread; the command `profiler record` starts keeps the credentials it was
+// given.
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "tests/integration/harness.h"
+
+using namespace mbtest;
+
+namespace {
+
+const char* kSetpriv = "/usr/bin/setpriv";
+
+#define REQUIRE_SETPRIV()                                                                      \
+  do {                                                                                         \
+    if (!file_exists(kSetpriv)) {                                                              \
+      if (in_ci()) FAIL() << "CI=true: " << kSetpriv << " (util-linux) is missing";            \
+      GTEST_SKIP() << kSetpriv << " (util-linux) is missing";                                  \
+    }                                                                                          \
+  } while (0)
+
+// Capability numbers (linux/capability.h) the tests name.
+constexpr int kDacOverride = 1, kSetpcap = 8, kNetAdmin = 12, kSysModule = 16, kSysPtrace = 19, kSysAdmin = 21,
+              kSysNice = 23, kPerfmon = 38, kBpf = 39;
+uint64_t bit(int cap) { return uint64_t{1} << cap; }
+
+// Fields of /proc/PID/task/TID/status ("CapEff" -> value).
+std::map<std::string, std::string> task_status(pid_t pid, pid_t tid) {
+  std::map<std::string, std::string> out;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    auto v = line.find_first_not_of(" \t", colon + 1);
+    out[line.substr(0, colon)] = v == std::string::npos ? "" : line.substr(v);
+  }
+  return out;
+}
+
+uint64_t hex(const std::string& s) { return std::stoull(s, nullptr, 16); }
+
+std::vector<pid_t> tasks_of(pid_t pid) {
+  std::vector<pid_t> out;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task"))
+    out.push_back(std::stoi(e.path().filename().string()));
+  return out;
+}
+
+// A process to point membalancer at, once it runs `sleep` (after setpriv's exec).
+struct Sleeper {
+  Child c;
+  explicit Sleeper(std::vector<std::string> prefix, const std::string& dir) {
+    prefix.insert(prefix.end(), {"/bin/sleep", "120"});
+    c = spawn(prefix, dir, "sleeper");
+    wait_for([&] { return trim(slurp("/proc/" + std::to_string(c.pid) + "/comm")) == "sleep"; }, 10);
+  }
+  ~Sleeper() {
+    kill(c.pid, SIGKILL);
+    wait_exit(c.pid, 5);
+  }
+  std::string pid() const { return std::to_string(c.pid); }
+  static std::string trim(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    return s;
+  }
+};
+
+std::vector<std::string> setpriv(const std::string& bounding, std::vector<std::string> argv) {
+  argv.insert(argv.begin(), {kSetpriv, "--bounding-set=" + bounding, "--"});
+  return argv;
+}
+
+void expect_one_line(const Ran& r, int status, const std::string& needle) {
+  EXPECT_EQ(r.status, status) << r.err;
+  auto lines = lines_of(r.err);
+  ASSERT_EQ(lines.size(), 1u) << r.err;
+  EXPECT_NE(lines[0].find(needle), std::string::npos) << "'" << lines[0] << "' does not say '" << needle << "'";
+}
+
+}  // namespace
+
+TEST(Privilege, MissingCapabilityIsNamedWithStatus1) {
+  REQUIRE_ROOT();
+  REQUIRE_SETPRIV();
+  std::string dir = temp_dir();
+  Sleeper own({kSetpriv, "--bounding-set=-all", "--"}, dir);  // ours, without capabilities: not foreign
+  const std::string prof = dir + "/r.prof";
+  struct Case {
+    std::string drop;
+    std::vector<std::string> argv;
+    std::string needle;
+  };
+  const std::vector<Case> cases = {
+      {"-bpf,-sys_admin", {bin("membalancer"), "trace", "--pid", own.pid(), "--sampler", "fault", "--duration", "1"},
+       "membalancer: missing capability CAP_BPF (needed by the fault sampler to load its BPF programs; CAP_SYS_ADMIN "
+       "would also do)"},
+      {"-perfmon,-sys_admin", {bin("membalancer"), "trace", "--pid", own.pid(), "--duration", "1"},
+       "membalancer: missing capability CAP_PERFMON (needed by every live sampler"},
+      {"-sys_admin", {bin("membalancer"), "trace", "--pid", own.pid(), "--sampler", "abit", "--duration", "1"},
+       "membalancer: missing capability CAP_SYS_ADMIN (needed by the abit sampler to open /dev/membalancer_abit)"},
+      {"-perfmon,-sys_admin", {bin("profiler"), "record", "--pid", own.pid(), "--sampler", "fault", "-o", prof},
+       "profiler: missing capability CAP_PERFMON (needed by the fault sampler"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.drop + " " + c.argv[1]);
+    Ran r = run(setpriv(c.drop, c.argv), dir, "missing");
+    expect_one_line(r, 1, c.needle);
+    EXPECT_NE(r.err.find("(hint: run as root, or grant it"), std::string::npos) << r.err;
+  }
+  EXPECT_FALSE(file_exists(prof));  // nothing created before the check
+}
+
+// Processes of another user, or holding capabilities the run drops, need
+// CAP_SYS_PTRACE (pages, maps) and, to move their threads, CAP_SYS_NICE;
+// our own capability-less processes need neither.
+TEST(Privilege, ForeignTargetsNeedPtraceAndNice) {
+  REQUIRE_ROOT();
+  REQUIRE_SETPRIV();
+  std::string dir = temp_dir();
+  Sleeper root({}, dir);
+  Sleeper nobody({kSetpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--"}, dir);
+  Sleeper own({kSetpriv, "--bounding-set=-all", "--"}, dir);
+
+  Ran r = run(setpriv("-sys_ptrace", {bin("membalancer"), "trace", "--pid", root.pid(), "--duration", "1"}), dir, "t");
+  expect_one_line(r, 1,
+                  "missing capability CAP_SYS_PTRACE (needed by trace to read the page nodes and maps of pid " +
+                      root.pid() + " (it holds capabilities this run drops))");
+  r = run(setpriv("-sys_ptrace",
+                  {bin("membalancer"), "numa", "--pid", nobody.pid(), "--migrate", "--duration", "1"}),
+          dir, "n");
+  expect_one_line(r, 1,
+                  "missing capability CAP_SYS_PTRACE (needed by numa --migrate to move the pages of pid " +
+                      nobody.pid() + " (it runs as another user))");
+  r = run(setpriv("-sys_nice",
+                  {bin("membalancer"), "process", "--pid", nobody.pid(), "--migrate", "--duration", "1"}),
+          dir, "p");
+  expect_one_line(r, 1,
+                  "missing capability CAP_SYS_NICE (needed by process --migrate to move the threads of pid " +
+                      nobody.pid() + " (it runs as another user))");
+  // Report only: no thread moves, no CAP_SYS_NICE.
+  r = run(setpriv("-sys_nice", {bin("membalancer"), "process", "--pid", nobody.pid(), "--sampler", "fault",
+                                "--display", "json", "--duration", "1"}),
+          dir, "pr");
+  EXPECT_EQ(r.status, 0) << r.err;
+
+  r = run(setpriv("-sys_ptrace,-sys_nice", {bin("membalancer"), "process", "--pid", own.pid(), "--migrate",
+                                            "--sampler", "fault", "--display", "json", "--duration", "1"}),
+          dir, "own");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("\"type\":\"summary\""), std::string::npos) << r.out;
+}
+
+namespace {
+
+// Starts PROGRAM ARGS --verbose on a workload, waits until it says what it
+// kept after setup and runs `min_threads` threads, and checks every thread's
+// capability sets against what it said; `want` must be among them, CAP_BPF
+// may be (kernels before 5.19 want it for map operations). It must then stop
+// cleanly on SIGTERM, having worked with what it kept.
+void expect_dropped(const std::string& program, const std::vector<std::string>& args, uint64_t want,
+                    size_t min_threads) {
+  std::string dir = temp_dir();
+  Child mx = spawn({bin("memexercise"), "--size", "32M", "--hot-size", "8M", "--duration", "60", "--thp", "off",
+                    "--ready-file", dir + "/ready"},
+                   dir, "mx");
+  ASSERT_TRUE(wait_for([&] { return file_exists(dir + "/ready"); }, 20));
+  std::vector<std::string> argv = {bin(program)};
+  argv.insert(argv.end(), args.begin(), args.end());
+  argv.insert(argv.end(), {"--pid", std::to_string(mx.pid), "--sampler", "fault", "--duration", "60", "--verbose"});
+  if (program == "profiler") argv.insert(argv.end(), {"-q", "-o", dir + "/p.prof"});
+  Child mb = spawn(argv, dir, "run");
+  const std::string tag = program + ": capabilities kept after setup: ";
+  ASSERT_TRUE(wait_for([&] { return slurp(mb.err_path).find(tag) != std::string::npos; }, 60)) << slurp(mb.err_path);
+  EXPECT_TRUE(wait_for([&] { return tasks_of(mb.pid).size() >= min_threads; }, 10));
+  if (program == "membalancer")  // an interval ran after the drop
+    EXPECT_TRUE(wait_for([&] { return slurp(mb.out_path).find("\"type\":\"interval\"") != std::string::npos; }, 30));
+  std::string err = slurp(mb.err_path);
+  auto at = err.find(tag);
+  std::string said = err.substr(at + tag.size(), err.find('\n', at) - at - tag.size());
+  static const std::map<std::string, int> names = {{"CAP_SYS_PTRACE", kSysPtrace}, {"CAP_SYS_NICE", kSysNice},
+                                                   {"CAP_BPF", kBpf}, {"CAP_DAC_READ_SEARCH", 2},
+                                                   {"CAP_SYS_ADMIN", kSysAdmin}};
+  uint64_t kept = 0;
+  std::stringstream ss(said);
+  for (std::string n; std::getline(ss, n, ',');) {
+    n.erase(0, n.find_first_not_of(' '));
+    ASSERT_TRUE(names.count(n)) << "unexpected capability kept: " << n << " (" << said << ")";
+    kept |= bit(names.at(n));
+  }
+  EXPECT_EQ(kept & ~bit(kBpf), want) << said;
+
+  for (pid_t t : tasks_of(mb.pid)) {
+    SCOPED_TRACE("thread " + std::to_string(t));
+    auto st = task_status(mb.pid, t);
+    EXPECT_EQ(hex(st["CapEff"]), kept);
+    EXPECT_EQ(hex(st["CapPrm"]), kept);  // gone, not only lowered
+    EXPECT_EQ(hex(st["CapBnd"]), kept);  // no exec can regain the others
+    EXPECT_EQ(hex(st["CapInh"]), 0u);
+    EXPECT_EQ(hex(st["CapAmb"]), 0u);
+    EXPECT_EQ(st["NoNewPrivs"], "1");
+    for (int c : {kDacOverride, kSetpcap, kNetAdmin, kSysModule, kSysAdmin, kPerfmon})
+      EXPECT_EQ(hex(st["CapEff"]) & bit(c), 0u) << "capability " << c;
+  }
+  kill(mb.pid, SIGTERM);
+  EXPECT_EQ(wait_exit(mb.pid, 30), 0) << slurp(mb.err_path);
+  if (program == "membalancer") {
+    auto lines = json_lines(mb.out_path);
+    ASSERT_FALSE(lines.empty());
+    EXPECT_EQ(lines.back()["type"], "summary");
+  }
+  kill(mx.pid, SIGTERM);
+  wait_exit(mx.pid, 10);
+}
+
+}  // namespace
+
+TEST(Privilege, TraceKeepsOnlyPtraceAfterSetup) {
+  REQUIRE_ROOT();
+  expect_dropped("membalancer", {"trace", "--interval", "200", "--display", "json"}, bit(kSysPtrace), 1);
+}
+
+TEST(Privilege, AutotuneMigrateKeepsPtraceAndNice) {
+  REQUIRE_ROOT();
+  expect_dropped("membalancer", {"autotune", "--migrate", "--interval", "200", "--display", "json"},
+                 bit(kSysPtrace) | bit(kSysNice), 1);
+}
+
+// The profiler's sample consumer is a thread started after the drop: it
+// inherits the reduced sets.
+TEST(Privilege, RecordThreadsKeepOnlyPtrace) {
+  REQUIRE_ROOT();
+  expect_dropped("profiler", {"record"}, bit(kSysPtrace), 2);
+}
+
+// The command is forked before the profiler drops anything: as root it runs
+// as root would, without no_new_privs; capabilities handed to the profiler
+// through the ambient set do not reach it.
+TEST(Privilege, RecordedCommandKeepsItsCredentials) {
+  REQUIRE_ROOT();
+  REQUIRE_SETPRIV();
+  std::string dir = temp_dir();
+  chmod(dir.c_str(), 0777);  // nobody writes here below
+  const std::string shell = "grep -E '^(CapEff|CapAmb|NoNewPrivs)' /proc/self/status > " + dir + "/$0";
+  Ran r = run({bin("profiler"), "record", "--sampler", "fault", "-q", "-v", "-o", dir + "/root.prof", "--", "/bin/sh",
+               "-c", shell, "root.caps"},
+              dir, "root");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("profiler: capabilities kept after setup: CAP_SYS_PTRACE"), std::string::npos) << r.err;
+  auto mine = task_status(getpid(), getpid());
+  std::string caps = slurp(dir + "/root.caps");
+  EXPECT_NE(caps.find("CapEff:\t" + mine["CapEff"]), std::string::npos) << caps;
+  EXPECT_NE(caps.find("NoNewPrivs:\t0"), std::string::npos) << caps;
+
+  // A user given exactly what recording needs, as ambient capabilities.
+  const std::string amb = "+bpf,+perfmon,+sys_ptrace";
+  r = run({kSetpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=" + amb, "--ambient-caps=" + amb,
+           "--", bin("profiler"), "record", "--sampler", "fault", "-q", "-o", dir + "/user.prof", "--", "/bin/sh", "-c",
+           shell, "user.caps"},
+          dir, "user");
+  ASSERT_EQ(r.status, 0) << r.err;
+  caps = slurp(dir + "/user.caps");
+  EXPECT_NE(caps.find("CapEff:\t0000000000000000"), std::string::npos) << caps;
+  EXPECT_NE(caps.find("CapAmb:\t0000000000000000"), std::string::npos) << caps;
+  struct stat st;
+  ASSERT_EQ(stat((dir + "/user.prof").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 65534u);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
