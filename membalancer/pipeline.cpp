@@ -70,10 +70,17 @@ void Pipeline::process_forked(pid_t tgid) {
   name_of(tgid);
 }
 
-void Pipeline::process_exited(pid_t tgid) { exited_.insert(static_cast<uint32_t>(tgid)); }
+// A process whose fork event was lost is still counted seen once: by its
+// exit event, a sample, or the tracked set, whichever comes first.
+void Pipeline::process_exited(pid_t tgid) {
+  if (seen_.insert(static_cast<uint32_t>(tgid)).second) ++seen_total_;
+  exited_.insert(static_cast<uint32_t>(tgid));
+}
 
 void Pipeline::reconcile_tracked(const std::vector<pid_t>& tracked) {
   const std::unordered_set<uint32_t> now(tracked.begin(), tracked.end());
+  for (uint32_t t : now)
+    if (seen_.insert(t).second) ++seen_total_;
   std::unordered_set<uint32_t> in_table, gone_now;
   table_.visit([&](const PageEntry& e) { in_table.insert(e.tgid()); });
   // Untracked without an exit event: gone at the last call too, its event

@@ -459,6 +459,25 @@ TEST(Pipeline, ProcessesSeenCountsEveryProcessOnce) {
   EXPECT_EQ(s.processes_exited, 300u);
 }
 
+// Lost fork events (a full event ring buffer) must not lose processes: one
+// known only from the tracked set, and one only from its exit event, are
+// seen once each, so seen - exited stays the live tree.
+TEST(Pipeline, ProcessesWhoseForkEventWasLostAreStillSeen) {
+  FakeKernel k;
+  mb::Pipeline p(config(), k.query(), k.names());
+  p.begin_interval(1);
+  p.reconcile_tracked({1, 500});  // 500: forked, event lost, never sampled
+  p.process_exited(600);          // 600: forked and exited, fork event lost
+  p.finish_interval({}, 2);
+  p.begin_interval(2);
+  p.reconcile_tracked({1, 500});
+  p.finish_interval({}, 2);
+  auto s = p.summary();
+  EXPECT_EQ(s.processes_seen, 3u);
+  EXPECT_EQ(s.processes_exited, 1u);
+  EXPECT_EQ(s.processes_seen - s.processes_exited, 2u);
+}
+
 TEST(Pipeline, CountersPerIntervalAndSummed) {
   FakeKernel k;
   mb::Pipeline p(config(), k.query(), k.names());
