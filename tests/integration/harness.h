@@ -41,14 +41,17 @@ inline std::string bin(const std::string& name) {
   return std::string(dir ? dir : "bin") + "/" + name;
 }
 
+// True in `make test SANITIZE=...` (the Makefile sets MB_SANITIZE).
+inline bool sanitized_run() {
+  const char* s = std::getenv("MB_SANITIZE");
+  return s && *s;
+}
+
 // Pages that a workload built with AddressSanitizer faults besides the ones
 // it means to (the runtime's allocator, fake stacks and shadow; measured at up
-// to ~150 per process): footprint checks allow that much in the sanitized runs
-// (`make test SANITIZE=...` sets MB_SANITIZE), and nothing in the plain one.
-inline uint64_t sanitizer_slack_pages() {
-  const char* s = std::getenv("MB_SANITIZE");
-  return s && *s ? 256 : 0;
-}
+// to ~150 per process): footprint checks allow that much in the sanitized runs,
+// and nothing in the plain one.
+inline uint64_t sanitizer_slack_pages() { return sanitized_run() ? 256 : 0; }
 
 struct Child {
   pid_t pid = -1;
@@ -76,13 +79,26 @@ inline Child spawn(const std::vector<std::string>& argv, const std::string& dir,
   return c;
 }
 
+// The exit status `make test SANITIZE=...` gives a process that a sanitizer
+// stopped. ASan, LSan and TSan also write their reports where tests/run_gtest.sh
+// finds them; UBSan (its own runtime next to ASan's) writes to the process's
+// stderr only, so a child's status is the sure sign.
+constexpr int kSanitizerExitStatus = 86;
+
 // Waits for the child; returns its exit status (128+sig if killed), or -1 on timeout.
+// In a sanitized run, a child stopped by a sanitizer fails the test.
 inline int wait_exit(pid_t pid, double timeout_s) {
   auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
   for (;;) {
     int st;
     pid_t r = waitpid(pid, &st, WNOHANG);
-    if (r == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    if (r == pid) {
+      int status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      if (status == kSanitizerExitStatus && sanitized_run())
+        ADD_FAILURE() << "pid " << pid << " exited with status " << status
+                      << ": a sanitizer report (in its stderr or the report directory)";
+      return status;
+    }
     if (std::chrono::steady_clock::now() > end) return -1;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }

@@ -1,9 +1,14 @@
 // Least privilege (docs/reliability.md): the real binaries started with fewer
-// capabilities (setpriv, util-linux) name the one they miss in one line with
-// status 1; a run that has set up keeps only what its loop needs, in every
-// thread; the command `profiler record` starts keeps the credentials it was
-// given.
+// capabilities name the one they miss in one line with status 1; a run that
+// has set up keeps only what its loop needs, in every thread; the command
+// `profiler record` starts keeps the credentials it was given. The tests set
+// the credentials themselves (as setpriv would; the VM's busybox has no
+// --bounding-set), so they run wherever root does.
+#include <grp.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -16,20 +21,72 @@ using namespace mbtest;
 
 namespace {
 
-const char* kSetpriv = "/usr/bin/setpriv";
-
-#define REQUIRE_SETPRIV()                                                                      \
-  do {                                                                                         \
-    if (!file_exists(kSetpriv)) {                                                              \
-      if (in_ci()) FAIL() << "CI=true: " << kSetpriv << " (util-linux) is missing";            \
-      GTEST_SKIP() << kSetpriv << " (util-linux) is missing";                                  \
-    }                                                                                          \
-  } while (0)
-
 // Capability numbers (linux/capability.h) the tests name.
 constexpr int kDacOverride = 1, kSetpcap = 8, kNetAdmin = 12, kSysModule = 16, kSysPtrace = 19, kSysAdmin = 21,
               kSysNice = 23, kPerfmon = 38, kBpf = 39;
 uint64_t bit(int cap) { return uint64_t{1} << cap; }
+const uint64_t kAllCaps = ~uint64_t{0};
+
+// Credentials a child gets before its exec.
+struct Creds {
+  uint64_t drop = 0;      // taken out of the bounding set: root's exec then lacks them
+  uid_t uid = 0;          // with gid: run as this user (0: stay root)
+  uint64_t ambient = 0;   // with uid: handed over as ambient capabilities
+};
+
+[[noreturn]] void die(const char* what) {
+  perror(what);
+  _exit(126);
+}
+
+// spawn() with credentials set in the child before the exec.
+Child spawn_as(const Creds& cr, const std::vector<std::string>& argv, const std::string& dir, const std::string& tag) {
+  Child c;
+  c.out_path = dir + "/" + tag + ".out";
+  c.err_path = dir + "/" + tag + ".err";
+  pid_t pid = fork();
+  if (pid == 0) {
+    int out = open(c.out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = open(c.err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(out, 1);
+    dup2(err, 2);
+    for (int cap = 0; cap < 64; ++cap)
+      if ((cr.drop & bit(cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) die("PR_CAPBSET_DROP");
+    if (cr.uid != 0) {
+      if (cr.ambient && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) die("PR_SET_KEEPCAPS");
+      if (setgroups(0, nullptr) != 0 || setresgid(cr.uid, cr.uid, cr.uid) != 0 || setresuid(cr.uid, cr.uid, cr.uid) != 0)
+        die("setresuid");
+      if (cr.ambient) {
+        __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+        __user_cap_data_struct d[2] = {};
+        for (int i = 0; i < 2; ++i)
+          d[i].effective = d[i].permitted = d[i].inheritable = static_cast<uint32_t>(cr.ambient >> (32 * i));
+        if (syscall(SYS_capset, &h, d) != 0) die("capset");
+        for (int cap = 0; cap < 64; ++cap)
+          if ((cr.ambient & bit(cap)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0)
+            die("PR_CAP_AMBIENT_RAISE");
+      }
+    }
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  c.pid = pid;
+  return c;
+}
+
+// run() with credentials.
+Ran run_as(const Creds& cr, const std::vector<std::string>& argv, const std::string& dir, const std::string& tag) {
+  Child c = spawn_as(cr, argv, dir, tag);
+  int st = wait_exit(c.pid, 120);
+  if (st < 0) {
+    kill(c.pid, SIGKILL);
+    wait_exit(c.pid, 5);
+  }
+  return {st, slurp(c.out_path), slurp(c.err_path)};
+}
 
 // Fields of /proc/PID/task/TID/status ("CapEff" -> value).
 std::map<std::string, std::string> task_status(pid_t pid, pid_t tid) {
@@ -54,29 +111,19 @@ std::vector<pid_t> tasks_of(pid_t pid) {
   return out;
 }
 
-// A process to point membalancer at, once it runs `sleep` (after setpriv's exec).
+// A process to point membalancer at, once it runs `sleep` (after its exec).
 struct Sleeper {
   Child c;
-  explicit Sleeper(std::vector<std::string> prefix, const std::string& dir) {
-    prefix.insert(prefix.end(), {"/bin/sleep", "120"});
-    c = spawn(prefix, dir, "sleeper");
-    wait_for([&] { return trim(slurp("/proc/" + std::to_string(c.pid) + "/comm")) == "sleep"; }, 10);
+  Sleeper(const Creds& cr, const std::string& dir) {
+    c = spawn_as(cr, {"/bin/sleep", "120"}, dir, "sleeper");
+    wait_for([&] { return slurp("/proc/" + std::to_string(c.pid) + "/comm") == "sleep\n"; }, 10);
   }
   ~Sleeper() {
     kill(c.pid, SIGKILL);
     wait_exit(c.pid, 5);
   }
   std::string pid() const { return std::to_string(c.pid); }
-  static std::string trim(std::string s) {
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-    return s;
-  }
 };
-
-std::vector<std::string> setpriv(const std::string& bounding, std::vector<std::string> argv) {
-  argv.insert(argv.begin(), {kSetpriv, "--bounding-set=" + bounding, "--"});
-  return argv;
-}
 
 void expect_one_line(const Ran& r, int status, const std::string& needle) {
   EXPECT_EQ(r.status, status) << r.err;
@@ -89,29 +136,28 @@ void expect_one_line(const Ran& r, int status, const std::string& needle) {
 
 TEST(Privilege, MissingCapabilityIsNamedWithStatus1) {
   REQUIRE_ROOT();
-  REQUIRE_SETPRIV();
   std::string dir = temp_dir();
-  Sleeper own({kSetpriv, "--bounding-set=-all", "--"}, dir);  // ours, without capabilities: not foreign
+  Sleeper own({kAllCaps}, dir);  // ours, without capabilities: not foreign
   const std::string prof = dir + "/r.prof";
   struct Case {
-    std::string drop;
+    uint64_t drop;
     std::vector<std::string> argv;
     std::string needle;
   };
   const std::vector<Case> cases = {
-      {"-bpf,-sys_admin", {bin("membalancer"), "trace", "--pid", own.pid(), "--sampler", "fault", "--duration", "1"},
+      {bit(kBpf) | bit(kSysAdmin), {bin("membalancer"), "trace", "--pid", own.pid(), "--sampler", "fault", "--duration", "1"},
        "membalancer: missing capability CAP_BPF (needed by the fault sampler to load its BPF programs; CAP_SYS_ADMIN "
        "would also do)"},
-      {"-perfmon,-sys_admin", {bin("membalancer"), "trace", "--pid", own.pid(), "--duration", "1"},
+      {bit(kPerfmon) | bit(kSysAdmin), {bin("membalancer"), "trace", "--pid", own.pid(), "--duration", "1"},
        "membalancer: missing capability CAP_PERFMON (needed by every live sampler"},
-      {"-sys_admin", {bin("membalancer"), "trace", "--pid", own.pid(), "--sampler", "abit", "--duration", "1"},
+      {bit(kSysAdmin), {bin("membalancer"), "trace", "--pid", own.pid(), "--sampler", "abit", "--duration", "1"},
        "membalancer: missing capability CAP_SYS_ADMIN (needed by the abit sampler to open /dev/membalancer_abit)"},
-      {"-perfmon,-sys_admin", {bin("profiler"), "record", "--pid", own.pid(), "--sampler", "fault", "-o", prof},
+      {bit(kPerfmon) | bit(kSysAdmin), {bin("profiler"), "record", "--pid", own.pid(), "--sampler", "fault", "-o", prof},
        "profiler: missing capability CAP_PERFMON (needed by the fault sampler"},
   };
   for (const auto& c : cases) {
-    SCOPED_TRACE(c.drop + " " + c.argv[1]);
-    Ran r = run(setpriv(c.drop, c.argv), dir, "missing");
+    SCOPED_TRACE(c.argv[1] + " without " + std::to_string(c.drop));
+    Ran r = run_as({c.drop}, c.argv, dir, "missing");
     expect_one_line(r, 1, c.needle);
     EXPECT_NE(r.err.find("(hint: run as root, or grant it"), std::string::npos) << r.err;
   }
@@ -123,37 +169,34 @@ TEST(Privilege, MissingCapabilityIsNamedWithStatus1) {
 // our own capability-less processes need neither.
 TEST(Privilege, ForeignTargetsNeedPtraceAndNice) {
   REQUIRE_ROOT();
-  REQUIRE_SETPRIV();
   std::string dir = temp_dir();
   Sleeper root({}, dir);
-  Sleeper nobody({kSetpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--"}, dir);
-  Sleeper own({kSetpriv, "--bounding-set=-all", "--"}, dir);
+  Sleeper nobody({0, 65534}, dir);
+  Sleeper own({kAllCaps}, dir);
 
-  Ran r = run(setpriv("-sys_ptrace", {bin("membalancer"), "trace", "--pid", root.pid(), "--duration", "1"}), dir, "t");
+  Ran r = run_as({bit(kSysPtrace)}, {bin("membalancer"), "trace", "--pid", root.pid(), "--duration", "1"}, dir, "t");
   expect_one_line(r, 1,
                   "missing capability CAP_SYS_PTRACE (needed by trace to read the page nodes and maps of pid " +
                       root.pid() + " (it holds capabilities this run drops))");
-  r = run(setpriv("-sys_ptrace",
-                  {bin("membalancer"), "numa", "--pid", nobody.pid(), "--migrate", "--duration", "1"}),
-          dir, "n");
+  r = run_as({bit(kSysPtrace)}, {bin("membalancer"), "numa", "--pid", nobody.pid(), "--migrate", "--duration", "1"},
+             dir, "n");
   expect_one_line(r, 1,
                   "missing capability CAP_SYS_PTRACE (needed by numa --migrate to move the pages of pid " +
                       nobody.pid() + " (it runs as another user))");
-  r = run(setpriv("-sys_nice",
-                  {bin("membalancer"), "process", "--pid", nobody.pid(), "--migrate", "--duration", "1"}),
-          dir, "p");
+  r = run_as({bit(kSysNice)}, {bin("membalancer"), "process", "--pid", nobody.pid(), "--migrate", "--duration", "1"},
+             dir, "p");
   expect_one_line(r, 1,
                   "missing capability CAP_SYS_NICE (needed by process --migrate to move the threads of pid " +
                       nobody.pid() + " (it runs as another user))");
   // Report only: no thread moves, no CAP_SYS_NICE.
-  r = run(setpriv("-sys_nice", {bin("membalancer"), "process", "--pid", nobody.pid(), "--sampler", "fault",
-                                "--display", "json", "--duration", "1"}),
-          dir, "pr");
+  r = run_as({bit(kSysNice)}, {bin("membalancer"), "process", "--pid", nobody.pid(), "--sampler", "fault", "--display",
+                               "json", "--duration", "1"},
+             dir, "pr");
   EXPECT_EQ(r.status, 0) << r.err;
 
-  r = run(setpriv("-sys_ptrace,-sys_nice", {bin("membalancer"), "process", "--pid", own.pid(), "--migrate",
-                                            "--sampler", "fault", "--display", "json", "--duration", "1"}),
-          dir, "own");
+  r = run_as({bit(kSysPtrace) | bit(kSysNice)}, {bin("membalancer"), "process", "--pid", own.pid(), "--migrate",
+                                                 "--sampler", "fault", "--display", "json", "--duration", "1"},
+             dir, "own");
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("\"type\":\"summary\""), std::string::npos) << r.out;
 }
@@ -245,7 +288,6 @@ TEST(Privilege, RecordThreadsKeepOnlyPtrace) {
 // through the ambient set do not reach it.
 TEST(Privilege, RecordedCommandKeepsItsCredentials) {
   REQUIRE_ROOT();
-  REQUIRE_SETPRIV();
   std::string dir = temp_dir();
   chmod(dir.c_str(), 0777);  // nobody writes here below
   const std::string shell = "grep -E '^(CapEff|CapAmb|NoNewPrivs)' /proc/self/status > " + dir + "/$0";
@@ -260,11 +302,10 @@ TEST(Privilege, RecordedCommandKeepsItsCredentials) {
   EXPECT_NE(caps.find("NoNewPrivs:\t0"), std::string::npos) << caps;
 
   // A user given exactly what recording needs, as ambient capabilities.
-  const std::string amb = "+bpf,+perfmon,+sys_ptrace";
-  r = run({kSetpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=" + amb, "--ambient-caps=" + amb,
-           "--", bin("profiler"), "record", "--sampler", "fault", "-q", "-o", dir + "/user.prof", "--", "/bin/sh", "-c",
-           shell, "user.caps"},
-          dir, "user");
+  r = run_as({0, 65534, bit(kBpf) | bit(kPerfmon) | bit(kSysPtrace)},
+             {bin("profiler"), "record", "--sampler", "fault", "-q", "-o", dir + "/user.prof", "--", "/bin/sh", "-c",
+              shell, "user.caps"},
+             dir, "user");
   ASSERT_EQ(r.status, 0) << r.err;
   caps = slurp(dir + "/user.caps");
   EXPECT_NE(caps.find("CapEff:\t0000000000000000"), std::string::npos) << caps;
