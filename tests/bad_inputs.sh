@@ -1,0 +1,140 @@
+#!/bin/bash
+# Bad inputs, each run against the real binaries (docs/reliability.md, "Least
+# privilege and input safety"): every one must end with status 2 and one line
+# on stderr naming it, without hanging (each gets 20 s, then SIGTERM, then
+# SIGKILL). Prints a line per input (status, command, message) and a summary;
+# exits 1 if any input was not refused that way. Run as root from the
+# repository root: MB_BIN_DIR=bin tests/bad_inputs.sh (`make bad-input-test`, in
+# `make test`)
+set -u
+BIN=${MB_BIN_DIR:-bin}
+MB=$BIN/membalancer PROF=$BIN/profiler
+[ "$(id -u)" = 0 ] || { echo "bad_inputs.sh: run as root (privileged runs check their config files)" >&2; exit 1; }
+D=$(mktemp -d /tmp/mb_bad_inputs.XXXXXX)
+sleep 3600 & SL=$!
+# A thread that is not its process's leader.
+python3 -c 'import threading, time
+threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()
+time.sleep(3600)' & TP=$!
+sleep 1
+TID=$(ls /proc/$TP/task | grep -vx "$TP" | head -1)
+trap 'kill $SL $TP 2>/dev/null; rm -rf "$D"' EXIT
+total=0 refused=0
+bad() {
+	timeout -k 5 20 "$@" > /dev/null 2> "$D/err"
+	local st=$? lines
+	lines=$(grep -c . "$D/err")
+	total=$((total + 1))
+	if [ $st -eq 2 ] && [ "$lines" -eq 1 ]; then refused=$((refused + 1)); else printf 'NOT REFUSED '; fi
+	printf '%s\t%s\t%s\n' "$st" "$*" "$(tail -1 "$D/err" | cut -c1-200)"
+}
+bad "$MB" trace --pid -1 --duration 1
+bad "$MB" trace --pid 0
+bad "$MB" trace --pid 4194305 --duration 1
+bad "$MB" trace --pid 99999999999
+bad "$MB" trace --pid 12abc
+bad "$MB" trace --pid 3999999 --duration 1
+bad "$MB" trace --ppid "" --duration 1
+bad "$MB" trace --pid $SL --duration 1 --max-tasks 0
+bad "$MB" trace --pid $SL --duration 1 --max-tasks -1
+bad "$MB" trace --pid $SL --duration 1 --max-processes 0
+bad "$MB" trace --pid $SL --duration 1 --ibs-period 0
+bad "$MB" trace --pid $SL --duration 1 --pebs-period 0
+bad "$MB" trace --pid $SL --duration 1 --max-ranges -1
+bad "$MB" trace --pid $SL --duration inf --interval 10 --max-pages 0
+bad "$MB" trace --pid $SL --duration nan
+bad "$MB" trace --pid $SL --duration 1e308
+bad "$MB" trace --pid $SL --max-pages 99999999999999999999T
+bad "$MB" trace --pid $SL --max-pages 16777216T
+bad "$MB" trace --pid $SL --region-size 0
+bad "$MB" trace --pid $SL --region-size -4K
+bad "$MB" trace --cgroup /nonexistent --duration 1
+bad "$MB" trace --cgroup /etc/passwd --duration 1
+bad "$MB" trace --cgroup /tmp --duration 1
+bad "$MB" trace --cgroup "" --duration 1
+bad "$MB" trace --pid $SL --record $D --duration 1
+bad "$MB" trace --pid $SL --record /nonexistent/dir/x.prof --duration 1
+bad "$MB" trace --pid $SL --record "" --duration 1
+ln -s $D/target $D/link; bad "$MB" trace --pid $SL --record $D/link --duration 1 --force
+touch $D/exists; bad "$MB" trace --pid $SL --record $D/exists --duration 1
+bad "$MB" trace --pid $SL --record /dev/null --duration 1 --force
+mkfifo $D/fifo; bad "$MB" trace --pid $SL --record $D/fifo --duration 1 --force
+bad "$MB" trace --pid $SL --sampler replay: --duration 1
+bad "$MB" trace --sampler replay:/nonexistent --duration 1
+bad "$MB" trace --sampler replay:/etc/passwd --duration 1
+bad "$MB" trace --sampler replay:$D --duration 1
+bad "$MB" tier --pid $SL --tiers 0:7 --duration 1
+bad "$MB" tier --pid $SL --tiers 0:0 --duration 1
+bad "$MB" tier --pid $SL --tiers ,: --duration 1
+bad "$MB" tier --pid $SL --tiers 99999999999:1 --duration 1
+bad "$MB" tier --pid $SL --tiers -1:0 --duration 1
+bad "$MB" numa --pid $SL --min-free 99999999999T --duration 1
+bad "$MB" numa --pid $SL --rate-limit -1 --duration 1
+bad "$MB" numa --pid $SL --move-workers 0 --duration 1
+bad "$MB" autotune --pid $SL --reevaluate -1 --duration 1
+bad "$MB" autotune --pid $SL --observe -1 --duration 1
+bad "$MB" process --pid $SL --load-max nan --duration 1
+bad "$MB" process --pid $SL --load-max 1e999 --duration 1
+bad "$MB" process --pid $SL --max-move-share -5 --duration 1
+bad "$MB" process --pid $SL --cooldown -1 --duration 1
+bad "$MB" trace --pid "$TID" --duration 1
+bad "$MB" --config /etc/shadow trace --pid $SL --duration 1
+bad "$MB" --config /dev/zero trace --pid $SL --duration 1
+printf '[trace]\ninterval = 250\n' > $D/cfg.toml; chmod 666 $D/cfg.toml; bad "$MB" --config $D/cfg.toml trace --pid $SL --duration 1
+bad "$PROF" record --pid 0 -o $D/a.prof
+bad "$PROF" record --pid -5 -o $D/a.prof
+bad "$PROF" record --pid 3999999 -o $D/a.prof --duration 1
+bad "$PROF" record --pid $SL -o $D --duration 1
+bad "$PROF" record --pid $SL -o "" --duration 1
+bad "$PROF" record --pid $SL -o $D/exists --duration 1
+bad "$PROF" record --pid $SL -o $D/link --force --duration 1
+bad "$PROF" record --pid $SL -o $D/fifo --force --duration 1
+bad "$PROF" record --pid $SL -o /dev/null --force --duration 1
+bad "$PROF" record --pid $SL -o $D/x.prof --ring-size 0 --duration 1
+bad "$PROF" record --pid $SL -o $D/x.prof --ring-size 3M --duration 1
+bad "$PROF" record --cgroup /nonexistent -o $D/x.prof --duration 1
+bad "$PROF" record -o $D/x.prof --duration 1 -- /nonexistent/cmd
+bad "$PROF" report /nonexistent
+bad "$PROF" report $D
+bad "$PROF" report /dev/zero
+bad "$PROF" report /etc/passwd
+bad "$PROF" report $D/fifo
+bad "$PROF" heatmap /nonexistent -o $D/h.svg
+bad "$PROF" heatmap /etc/passwd -o $D/h.txt
+bad "$PROF" synth --pattern zipf --footprint 0 --samples 10 -o $D/z.prof
+bad "$PROF" synth --pattern zipf --footprint 99999999999T --samples 10 -o $D/z.prof
+bad "$PROF" synth --pattern zipf --footprint 1G --samples -1 -o $D/z.prof
+bad "$PROF" synth --pattern hotset --footprint 1M --hot-size 2M --samples 10 -o $D/z.prof
+bad "$PROF" synth --pattern hotset --footprint 1M --hot-size 0 --samples 10 -o $D/z.prof
+bad "$PROF" synth --pattern zipf --footprint 1M --samples 10 -o $D/link --force
+bad "$PROF" synth --pattern zipf --footprint 1M --samples 10 -o $D/exists
+bad "$PROF" whatif /nonexistent
+bad "$PROF" whatif $D/exists --fast 0
+bad "$PROF" whatif $D/exists --sweep 0:1:0
+bad "$MB" trace --pid $SL --duration inf
+bad "$MB" trace --pid $SL --duration 1e10
+python3 -c 'import os,time
+p=os.fork()
+if p == 0: os._exit(0)
+print(p, flush=True); time.sleep(30)' > $D/zpid & ZP=$!; sleep 1; Z=$(cat $D/zpid)
+bad "$MB" trace --ppid $Z --duration 1
+kill $ZP; wait $ZP 2>/dev/null
+chmod 644 $D/cfg.toml; chown 65534 $D/cfg.toml; bad "$MB" --config $D/cfg.toml trace --pid $SL --duration 1
+mkdir $D/open; chmod 777 $D/open; printf '[trace]\ninterval = 250\n' > $D/open/c.toml; bad "$MB" --config $D/open/c.toml trace --pid $SL --duration 1
+printf 'root:$6$secret:1:0:::\n' > $D/shadowlike; bad "$MB" --config $D/shadowlike trace --pid $SL --duration 1
+bad "$PROF" record -o $D/y.prof -- no-such-command-mb
+bad "$PROF" record -o $D/y.prof -- /etc
+"$PROF" synth --pattern gups --footprint 1M --samples 1000 -o $D/s.prof 2>/dev/null
+bad "$PROF" heatmap $D/s.prof -o $D/h.svg --pid -1
+bad "$PROF" report $D/s.prof --top 0
+bad "$PROF" report $D/s.prof --region 3K
+bad "$PROF" whatif $D/s.prof --fast 0
+bad "$PROF" whatif $D/s.prof --rate-limit 5Q
+bad "$PROF" whatif $D/s.prof --sweep 1M:1T:1K
+bad "$MB" trace --sampler replay:$D/s.prof --record $D/r.prof
+bad "$MB" tier --sampler replay:$D/s.prof --migrate
+bad "$MB" trace --pid $SL --sampler replay:$D/s.prof --cgroup /sys/fs/cgroup
+echo "bad_inputs.sh: $total inputs, $refused refused with status 2 and one line, $((total - refused)) not"
+# In `make test`: one line of the run's summary (tests/summary.sh), each input a test.
+[ -z "${MB_BUILD_DIR:-}" ] || echo "bad-inputs $refused $((total - refused)) 0" >> "$MB_BUILD_DIR/test-summary"
+[ $refused -eq $total ]
