@@ -92,6 +92,7 @@ class HeatHistogram {
   static int bin(float heat);            // 0 for heat <= 0
   static float bin_floor(int bin);       // smallest heat of a bin (bin >= 1)
   void add(float heat, uint64_t pages = 1) { counts_[bin(heat)] += pages; }
+  void add_to_bin(int bin, uint64_t pages) { counts_[bin] += pages; }
   // The smallest bin boundary h such that pages with heat >= h number at
   // most `capacity` (above every page when even the hottest bin does not fit).
   float threshold_for(uint64_t capacity) const;

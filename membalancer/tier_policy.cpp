@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <unordered_set>
 
 namespace mb {
 
@@ -58,30 +57,46 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
   if (ntiers < 2) return plan;
 
   // 1. One walk over the table: the sampled pages of the tiers, compacted
-  // (16 bytes each, so the second pass reads a fifth of the memory), and
-  // their heat histogram.
-  // Node -> tier, as a flat array.
+  // (16 bytes each) into buckets by node and heat bin, so that the
+  // thresholds, the bytes that stay and the candidates hottest (or coldest)
+  // first are read bin by bin afterwards, without a second walk or a sort
+  // of the whole table.
+  // Node -> tier and node -> bucket row, as flat arrays.
   std::vector<int8_t> tier_of_node(static_cast<size_t>(MB_NODE_UNKNOWN) + 1, -1);
+  std::vector<int16_t> row_of_node(tier_of_node.size(), -1);
+  std::vector<int> node_of_row;
   for (int t = 0; t < ntiers; ++t)
     for (int n : tiers_.tiers[t])
-      if (n >= 0 && n < MB_NODE_UNKNOWN) tier_of_node[n] = static_cast<int8_t>(t);
-  // A huge page is planned once, at its first base page.
-  auto counted = [&](const PageEntry& e) {
-    return tier_of_node[e.node] >= 0 && !(e.huge() && (e.vaddr() & (kHugePageBytes - 1)));
-  };
-  HeatHistogram hist;
+      if (n >= 0 && n < MB_NODE_UNKNOWN) {
+        tier_of_node[n] = static_cast<int8_t>(t);
+        row_of_node[n] = static_cast<int16_t>(node_of_row.size());
+        node_of_row.push_back(n);
+      }
+  constexpr int kBins = HeatHistogram::kBins;
   // Scratch kept between passes (per thread): a pass over 1M pages would
   // otherwise fault in 16 MiB afresh every interval.
-  thread_local std::vector<Sampled> sampled, promote, cold, mine;
-  sampled.clear();
-  sampled.reserve(table.size());
+  thread_local std::vector<std::vector<Sampled>> buckets;
+  thread_local std::vector<Sampled> scratch;
+  if (buckets.size() < node_of_row.size() * kBins) buckets.resize(node_of_row.size() * kBins);
+  for (auto& b : buckets) b.clear();
+  std::vector<uint64_t> bin_pages(node_of_row.size() * kBins, 0);
+  uint64_t candidates = 0;
   table.visit([&](const PageEntry& e) {
-    if (!counted(e)) return;
-    Sampled s{e.key, table.heat(e), e.node, tier_of_node[e.node], e.huge()};
-    hist.add(s.heat, s.pages());
-    sampled.push_back(s);
+    const int row = row_of_node[e.node];
+    // A huge page is planned once, at its first base page.
+    if (row < 0 || (e.huge() && (e.vaddr() & (kHugePageBytes - 1)))) return;
+    const Sampled s{e.key, table.heat(e), e.node, tier_of_node[e.node], e.huge()};
+    const size_t i = static_cast<size_t>(row) * kBins + HeatHistogram::bin(s.heat);
+    buckets[i].push_back(s);
+    bin_pages[i] += s.pages();
+    ++candidates;
   });
-  plan.stats.candidates = sampled.size();
+  plan.stats.candidates = candidates;
+  auto bucket = [&](int n, int bin) -> const std::vector<Sampled>& {
+    return buckets[static_cast<size_t>(row_of_node[n]) * kBins + bin];
+  };
+  HeatHistogram hist;
+  for (size_t i = 0; i < bin_pages.size(); ++i) hist.add_to_bin(static_cast<int>(i % kBins), bin_pages[i]);
 
   auto node_mem = [&](int n) -> NodeMemory {
     auto it = mem.nodes.find(n);
@@ -113,21 +128,39 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
       if (heat >= threshold[t]) return t;
     return ntiers - 1;
   };
-  // 2. Second pass (over the compact copy): promotion candidates, pages cold for their (upper)
-  // tier, and the bytes hot enough to stay on each node.
-  promote.clear();
-  cold.clear();
-  std::vector<int64_t> hot_bytes(tier_of_node.size(), 0);
-  for (const Sampled& s : sampled) {
-    const int t = s.tier;
-    if (t > 0 && desired_tier(s.heat) < t) promote.push_back(s);
-    if (s.heat >= threshold[t]) hot_bytes[s.node] += static_cast<int64_t>(s.pages() * kBasePageBytes);
-    else if (t < ntiers - 1) cold.push_back(s);
-  }
-  // Tracked bytes on each node that are cold for its tier: all resident
+  // The bin a threshold falls in: the bins above it are wholly at or above
+  // it, those below wholly under; its own pages are compared one by one.
+  auto bin_of = [](float threshold) { return HeatHistogram::bin(threshold); };
+  // 2. Tracked bytes on each node that are cold for its tier: all resident
   // pages less the sampled ones hot enough to stay.
-  for (auto& [n, b] : book)
-    b.demotable = std::max<int64_t>(0, static_cast<int64_t>(node_mem(n).tree_pages * kBasePageBytes) - hot_bytes[n]);
+  for (auto& [n, b] : book) {
+    if (n < 0 || n >= MB_NODE_UNKNOWN) continue;
+    const int t = tier_of_node[n];
+    const int tb = bin_of(threshold[t]);
+    int64_t hot_bytes = 0;
+    for (int bin = tb + 1; bin < kBins; ++bin)
+      hot_bytes += static_cast<int64_t>(bin_pages[static_cast<size_t>(row_of_node[n]) * kBins + bin] * kBasePageBytes);
+    for (const Sampled& s : bucket(n, tb))
+      if (s.heat >= threshold[t]) hot_bytes += static_cast<int64_t>(s.pages() * kBasePageBytes);
+    b.demotable = std::max<int64_t>(0, static_cast<int64_t>(node_mem(n).tree_pages * kBasePageBytes) - hot_bytes);
+  }
+  // Calls fn on the sampled pages of `nodes` whose heat passes keep(s), bin
+  // by bin from `from` to `to` (inclusive; up when step is 1, down when -1),
+  // ordered within a bin by `before`, until fn returns false.
+  auto for_each_in_bins = [&](const std::vector<int>& nodes, int from, int to, int step, auto keep, auto before,
+                              auto fn) {
+    if ((to - from) * step < 0) return;
+    for (int bin = from;; bin += step) {
+      scratch.clear();
+      for (int n : nodes)
+        for (const Sampled& s : bucket(n, bin))
+          if (keep(s)) scratch.push_back(s);
+      std::sort(scratch.begin(), scratch.end(), before);
+      for (const Sampled& s : scratch)
+        if (!fn(s)) return;
+      if (bin == to) return;
+    }
+  };
 
   uint64_t budget = cfg_.budget_bytes ? cfg_.budget_bytes : std::numeric_limits<uint64_t>::max();
   auto spend = [&](uint64_t bytes) {
@@ -136,12 +169,22 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
     return true;
   };
 
-  // 2. Promotions, hottest first.
-  std::unordered_set<uint64_t> promoted;
+  // 3. Promotions, hottest first: the pages of lower tiers hot enough for a
+  // higher one.
+  std::vector<uint64_t> promoted;  // keys, sorted once the promotions are planned
   uint64_t reserved_for_room = 0;  // budget set aside for the demotions promotions need
   std::vector<PlannedMove> promotions;
+  std::vector<int> lower_nodes;
+  int lowest_bin = kBins - 1;
+  for (int t = 1; t < ntiers; ++t)
+    for (int n : tiers_.tiers[t])
+      if (n >= 0 && n < MB_NODE_UNKNOWN) {
+        lower_nodes.push_back(n);
+        lowest_bin = std::min(lowest_bin, bin_of(threshold[t - 1]));
+      }
+  auto may_rise = [&](const Sampled& s) { return desired_tier(s.heat) < s.tier; };
   auto hotter = [](const Sampled& a, const Sampled& b) { return a.heat > b.heat; };
-  for_each_ordered(promote, hotter, [&](const Sampled& sp) {
+  for_each_in_bins(lower_nodes, kBins - 1, lowest_bin, -1, may_rise, hotter, [&](const Sampled& sp) {
     const Sampled* s = &sp;
     const int d = desired_tier(s->heat);
     // A page moved within the cool-down moves back only when its heat is
@@ -185,14 +228,15 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
     const uint32_t tgid = mb_key_tgid(s->key);
     const uint64_t vaddr = mb_key_vpn(s->key) << MB_PAGE_SHIFT;
     promotions.push_back({tgid, vaddr, s->huge, s->node, target, MoveDirection::kPromote, MoveReason::kHot, s->heat});
-    promoted.insert(s->key);
+    promoted.push_back(s->key);
     plan.stats.planned += s->pages();
     if (view) view->promote_pages += s->pages();
     return true;
   });
   budget += reserved_for_room;
+  std::sort(promoted.begin(), promoted.end());
 
-  // 3. Demotions: coldest first, to the lower tier with the most room.
+  // 4. Demotions: coldest first, to the lower tier with the most room.
   auto demote_target = [&](int from_tier, int64_t bytes) {
     for (int t = from_tier + 1; t < ntiers; ++t) {
       int target = -1;
@@ -230,7 +274,7 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
       };
       auto take = [&](uint32_t tgid, uint64_t vaddr, bool huge, float heat, bool unsampled) {
         const uint64_t key = mb_page_key(tgid, vaddr >> MB_PAGE_SHIFT);
-        if (promoted.count(key)) return true;
+        if (std::binary_search(promoted.begin(), promoted.end(), key)) return true;
         const float arriving = arriving_heat(demoted_bytes);
         const bool exchange = arriving < std::numeric_limits<float>::infinity();
         // Within the cool-down a page promoted leaves again only for a
@@ -280,12 +324,12 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
       if (stop || b.need <= 0) continue;
       // Then sampled pages of this node below its tier's threshold (those
       // decayed to nothing went with the never-sampled ones).
-      mine.clear();
-      for (const auto& s : cold)
-        if (s.node == n && (!mem.resident || HeatHistogram::bin(s.heat) > 0)) mine.push_back(s);
-      for_each_ordered(mine, [](const Sampled& a, const Sampled& c) { return a.heat < c.heat; }, [&](const Sampled& s) {
-        return take(mb_key_tgid(s.key), mb_key_vpn(s.key) << MB_PAGE_SHIFT, s.huge, s.heat, false);
-      });
+      const float cold_below = threshold[t];
+      for_each_in_bins({n}, mem.resident ? 1 : 0, bin_of(cold_below), 1,
+                       [&](const Sampled& s) { return s.heat < cold_below; },
+                       [](const Sampled& a, const Sampled& c) { return a.heat < c.heat; }, [&](const Sampled& s) {
+                         return take(mb_key_tgid(s.key), mb_key_vpn(s.key) << MB_PAGE_SHIFT, s.huge, s.heat, false);
+                       });
     }
   }
 
