@@ -651,7 +651,9 @@ void vanish_mid_migration(const std::string& fault, const std::set<std::string>&
   touch(dir + "/fault");
   ASSERT_TRUE(wait_intervals(mb, intervals(mb.out_path).size(), 4, 60)) << slurp(mb.err_path);
   EXPECT_EQ(wait_exit(mb.pid, 0), -1) << "membalancer stopped after the fault: " << slurp(mb.err_path);
-  if (fault != "exit") EXPECT_TRUE(mb::process_exists(child)) << "the " << fault << " fault keeps the process";
+  if (fault != "exit") {
+    EXPECT_TRUE(mb::process_exists(child)) << "the " << fault << " fault keeps the process";
+  }
 
   int status;
   sigterm_and_time(mb.pid, &status);

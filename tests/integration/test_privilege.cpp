@@ -223,8 +223,9 @@ void expect_dropped(const std::string& program, const std::vector<std::string>& 
   const std::string tag = program + ": capabilities kept after setup: ";
   ASSERT_TRUE(wait_for([&] { return slurp(mb.err_path).find(tag) != std::string::npos; }, 60)) << slurp(mb.err_path);
   EXPECT_TRUE(wait_for([&] { return tasks_of(mb.pid).size() >= min_threads; }, 10));
-  if (program == "membalancer")  // an interval ran after the drop
+  if (program == "membalancer") {  // an interval ran after the drop
     EXPECT_TRUE(wait_for([&] { return slurp(mb.out_path).find("\"type\":\"interval\"") != std::string::npos; }, 30));
+  }
   std::string err = slurp(mb.err_path);
   auto at = err.find(tag);
   std::string said = err.substr(at + tag.size(), err.find('\n', at) - at - tag.size());

@@ -354,8 +354,11 @@ TEST(TierPolicy, ExchangesBringAWholeNewHotSetUpInOnePlan) {
   auto dir = pages_by_direction(p);
   EXPECT_EQ(dir[mb::MoveDirection::kPromote], 2000u);
   EXPECT_EQ(dir[mb::MoveDirection::kDemote], 2000u);
-  for (const auto& mv : p.moves)
-    if (mv.direction == mb::MoveDirection::kDemote) EXPECT_LT(mv.heat, 2.0f) << "only cold pages leave";
+  for (const auto& mv : p.moves) {
+    if (mv.direction == mb::MoveDirection::kDemote) {
+      EXPECT_LT(mv.heat, 2.0f) << "only cold pages leave";
+    }
+  }
   EXPECT_EQ(p.stats.no_room, 0u);
   EXPECT_EQ(p.stats.no_gain, 0u);
 }
