@@ -312,8 +312,16 @@ void BpfCollector::attach_sampler() {
       if (errno == ENODEV || errno == ENXIO) continue;  // CPU offline
       int err = errno;
       std::string what = "opening the " + sampler_.name + " perf event on CPU " + std::to_string(cpu);
-      if (err == EACCES || err == EPERM)
-        throw SystemError(what, err, "run as root or grant CAP_PERFMON (perf_event_paranoid blocks it)");
+      if (err == EACCES || err == EPERM) {
+        // Debian's kernels add level 3: no perf event without CAP_SYS_ADMIN.
+        int paranoid = 2;
+        std::ifstream("/proc/sys/kernel/perf_event_paranoid") >> paranoid;
+        throw SystemError(what, err,
+                          paranoid > 2 ? "kernel.perf_event_paranoid is " + std::to_string(paranoid) +
+                                             ": only CAP_SYS_ADMIN opens perf events; run as root, or set it to 2 "
+                                             "and grant CAP_PERFMON"
+                                       : "run as root or grant CAP_PERFMON (perf_event_paranoid blocks it)");
+      }
       throw SystemError(what, err, "this kernel or CPU does not offer it; try --sampler fault");
     }
     perf_fds_.push_back(static_cast<int>(fd));
