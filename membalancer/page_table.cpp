@@ -1,6 +1,7 @@
 #include "membalancer/page_table.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace mb {
 
@@ -10,9 +11,7 @@ PageTable::PageTable(size_t capacity, float decay, uint32_t forget_after, float 
       forget_after_(forget_after),
       forget_heat_(forget_heat),
       sweep_every_(std::max<uint32_t>(sweep_every, 1)) {
-  // Up to the age where even the 16-bit maximum has decayed below 1e-6.
-  for (float p = 1.0f; decay_pow_.size() < 4096 && (decay_ >= 1.0f || p * 65535.0f > 1e-6f); p *= decay_)
-    decay_pow_.push_back(p);
+  rebuild_decay();
   // Load factor at most 0.8 keeps linear probes short; at least one slot
   // always stays empty so probes end. capacity + capacity/4 slots of 40 bytes:
   // at most 50 bytes per page of capacity (from capacity 4 up).
@@ -52,6 +51,42 @@ void PageTable::grow() {
   }
 }
 
+void PageTable::rebuild_decay() {
+  // Up to the age where even the 16-bit maximum has decayed below 1e-6.
+  decay_pow_.clear();
+  float p = 1.0f;
+  for (uint32_t age = 0; decay_pow_.size() < kRing && p * 65535.0f > 1e-6f; ++age) {
+    decay_pow_.push_back(p);
+    p *= decay_ * kept_[(now_ - age) % kRing];
+  }
+}
+
+// Adaptive forgetting. The overlap of this interval's samples (c_i of N)
+// with the heat before it (h_i of H, all pages) is sum(sqrt(c_i h_i)) /
+// sqrt(N H) (Bhattacharyya): 1 when the samples spread as the heat
+// predicted, near 0 when they fell on other pages. Below kChangedOverlap
+// times its usual level the heat from before is kept in that proportion.
+void PageTable::end_interval() {
+  if (ended_) return;
+  ended_ = true;
+  float kept = 1.0f;
+  last_overlap_ = -1;
+  if (samples_now_ > 0 && total_heat_ > 0) {
+    last_overlap_ = std::min(1.0, overlap_now_ / std::sqrt(samples_now_ * total_heat_));
+    // Sampling noise alone lowers the overlap (sparse samples), so it is
+    // judged against its usual level, followed while the pattern holds.
+    if (typical_overlap_ < 0) typical_overlap_ = last_overlap_;
+    const double rel = last_overlap_ / std::max(typical_overlap_, 1e-9);
+    if (rel < kChangedOverlap) kept = static_cast<float>(std::max(rel, 1.0 / 64));
+    else typical_overlap_ = 0.75 * typical_overlap_ + 0.25 * last_overlap_;
+  }
+  if (kept < 1.0f) {
+    kept_[now_ % kRing] = kept;
+    rebuild_decay();
+  }
+  total_heat_ = total_heat_ * kept + samples_now_;
+}
+
 PageEntry* PageTable::add(uint64_t key, uint32_t accesses, const uint16_t lanes[MB_CPU_LANES],
                           uint16_t mem_node) {
   if (key == 0) return nullptr;
@@ -68,12 +103,34 @@ PageEntry* PageTable::add(uint64_t key, uint32_t accesses, const uint16_t lanes[
     }
     e = PageEntry{};
     e.key = key;
-    e.last_seen = now_;
+    e.last_seen = now_ - 1;  // nothing before this interval
     ++stats_.pages;
     ++stats_.inserted;
   }
-  const float d = decay_since(e.last_seen);
-  e.heat = e.heat * d + static_cast<float>(accesses);
+  const float c = static_cast<float>(accesses);
+  const uint16_t keep_flags = e.flags & ((1u << kPageFreshShift) - 1);
+  float d, fresh;
+  if (e.last_seen == now_) {
+    // Again in the same interval: the part added now grows.
+    const float f = static_cast<float>(e.flags >> kPageFreshShift) / kPageFreshMax;
+    const float before = e.heat * (1 - f), now_part = e.heat * f;
+    overlap_now_ += std::sqrt(static_cast<double>(now_part + c) * before) - std::sqrt(static_cast<double>(now_part) * before);
+    d = 1.0f;
+    e.heat += c;
+    fresh = e.heat > 0 ? (now_part + c) / e.heat : 1.0f;
+  } else {
+    // The heat before this interval (a kept share set by end_interval
+    // applies at reading time, not here).
+    d = factor(e);
+    if (ended_ && kept_now() < 1.0f) d /= kept_now();
+    const float before = e.heat * d;
+    overlap_now_ += std::sqrt(static_cast<double>(c) * before);
+    e.heat = before + c;
+    fresh = e.heat > 0 ? c / e.heat : 1.0f;
+  }
+  samples_now_ += c;
+  fresh = std::clamp(fresh, 0.0f, 1.0f);
+  e.flags = keep_flags | static_cast<uint16_t>(std::lround(fresh * kPageFreshMax) << kPageFreshShift);
   for (int l = 0; l < MB_CPU_LANES; ++l) {
     float v = e.lane_heat[l] * d + (lanes ? lanes[l] : 0);
     e.lane_heat[l] = static_cast<uint16_t>(std::min(65535.0f, v));
@@ -87,6 +144,7 @@ PageEntry* PageTable::add(uint64_t key, uint32_t accesses, const uint16_t lanes[
 }
 
 void PageTable::erase_at(size_t i) {
+  total_heat_ = std::max(0.0, total_heat_ - heat(slots_[i]));
   // Backward-shift deletion: pull later members of the probe run into the gap.
   size_t n = slots_.size();
   size_t gap = i;
@@ -107,7 +165,13 @@ void PageTable::erase_at(size_t i) {
 }
 
 void PageTable::begin_interval(uint32_t now) {
+  const uint32_t gap = now - now_;
   now_ = now;
+  kept_[now_ % kRing] = 1.0f;
+  rebuild_decay();
+  total_heat_ *= decay_since(now_ - gap);
+  samples_now_ = overlap_now_ = 0;
+  ended_ = false;
   if (now_ % sweep_every_ == 0 || stats_.pages >= capacity_) forget_cold();
 }
 

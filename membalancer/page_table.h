@@ -6,6 +6,16 @@
 // pages touched in it, not for the whole table; cold entries are swept out
 // every few intervals.
 //
+// Forgetting adapts to changes of the access pattern: end_interval() compares
+// how this interval's samples spread over the pages with how the heat before
+// it did (their Bhattacharyya overlap). When the overlap falls below half its
+// usual level (kChangedOverlap; most samples fell where the heat did not
+// predict them), the pattern changed, and the heat from before this interval
+// is scaled by that ratio, so the pages hot now rank by their own samples at
+// once rather than after a few intervals of decay. The scale of each interval is kept in
+// a ring, and each entry keeps the share of its heat added in its last
+// interval (15 bits of flags), so the scaling stays lazy too.
+//
 // Open addressing with linear probing in one flat array of 40-byte entries
 // that doubles as pages arrive, up to capacity / 0.8 slots (50 bytes per
 // tracked page at capacity), with backward-shift deletion. A full table
@@ -25,7 +35,11 @@ namespace mb {
 // PageEntry::flags
 enum PageFlags : uint16_t {
   kPageHuge = 1 << 0,  // part of a 2 MiB transparent huge page (as last sampled)
+  // Bits 1-15: the share of `heat` added in interval last_seen, in 1/32767
+  // (PageTable's adaptive forgetting scales only the rest).
+  kPageFreshShift = 1,
 };
+constexpr uint16_t kPageFreshMax = 0x7fff;
 
 struct PageEntry {
   uint64_t key = 0;           // mb_page_key(tgid, vpn); 0 = empty slot
@@ -63,10 +77,20 @@ class PageTable {
   // table is full) drops the entries that are cold and long unseen.
   void begin_interval(uint32_t now);
 
+  // Ends interval `now`: sets how much of the heat from before it is kept
+  // (adaptive forgetting, above). Idempotent; heat reads after it see it.
+  void end_interval();
+  // Below this share of its usual level, the overlap of an interval's
+  // samples with the heat before it says the access pattern changed.
+  static constexpr double kChangedOverlap = 0.5;
   // Heat of e now (decayed since its last access).
-  float heat(const PageEntry& e) const { return e.heat * decay_since(e.last_seen); }
+  float heat(const PageEntry& e) const { return e.heat * factor(e); }
   // Lane heat of e now.
-  float lane_heat(const PageEntry& e, int lane) const { return e.lane_heat[lane] * decay_since(e.last_seen); }
+  float lane_heat(const PageEntry& e, int lane) const { return e.lane_heat[lane] * factor(e); }
+  // The share of the heat from before interval `now` that is kept (1 unless
+  // end_interval found a change), and the overlap it measured (-1: none).
+  float kept_now() const { return kept_[now_ % kRing]; }
+  double last_overlap() const { return last_overlap_; }
   // Sweeps forgotten entries now; returns how many were dropped.
   uint64_t forget_cold();
   uint32_t interval() const { return now_; }
@@ -101,11 +125,23 @@ class PageTable {
 
  private:
   size_t home(uint64_t key) const;
+  static constexpr uint32_t kRing = 4096;  // intervals whose kept share is remembered
+  // Decay (and kept shares) from the end of interval `then` to now.
   float decay_since(uint32_t then) const {
     uint32_t age = now_ - then;
     if (age < decay_pow_.size()) return decay_pow_[age];
-    return decay_ >= 1.0f ? 1.0f : 0.0f;  // decay 1 never cools, however long unseen
+    return decay_ >= 1.0f ? decay_pow_.back() : 0.0f;  // decay 1 cools only by kept shares, however long unseen
   }
+  // The share kept of the heat e had before its last interval, times the
+  // decay since: heat(e) = e.heat * factor(e).
+  float factor(const PageEntry& e) const {
+    const uint32_t age = now_ - e.last_seen;
+    const float k = age < kRing ? kept_[e.last_seen % kRing] : 1.0f;
+    if (k == 1.0f) return decay_since(e.last_seen);
+    const float fresh = static_cast<float>(e.flags >> kPageFreshShift) / kPageFreshMax;
+    return (fresh + (1 - fresh) * k) * decay_since(e.last_seen);
+  }
+  void rebuild_decay();
   void erase_at(size_t i);
   void grow();
   size_t max_slots_;
@@ -117,8 +153,17 @@ class PageTable {
   uint32_t forget_after_;
   float forget_heat_;
   uint32_t sweep_every_;
-  std::vector<float> decay_pow_;  // decay^age for the ages that still matter
+  std::vector<float> decay_pow_;  // decay (and kept shares) over the last `age` intervals, for the ages that still matter
+  std::vector<float> kept_ = std::vector<float>(kRing, 1.0f);  // by interval % kRing
   uint32_t now_ = 0;
+  // Adaptive forgetting: the heat of the whole table as of the end of the
+  // last interval, and this interval's sums over the pages it touched.
+  double total_heat_ = 0;
+  double samples_now_ = 0;
+  double overlap_now_ = 0;  // sum of sqrt(accesses * heat before)
+  double last_overlap_ = -1;
+  double typical_overlap_ = -1;  // the overlap while the pattern holds (running mean)
+  bool ended_ = false;
   PageTableStats stats_;
 };
 

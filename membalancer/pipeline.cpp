@@ -141,6 +141,7 @@ void Pipeline::add_tasks(const std::vector<TaskSnapshot>& tasks) {
 IntervalReport Pipeline::finish_interval(const std::array<uint64_t, MB_NR_COUNTERS>& delta, uint64_t tracked) {
   IntervalReport r;
   r.interval = interval_;
+  table_.end_interval();  // every sample of the interval is in: adaptive forgetting
 
   resolver_.resolve(unresolved_, [&](size_t i, int status) {
     auto [key, accesses] = unresolved_keys_[i];

@@ -84,6 +84,41 @@ TEST(PageTable, HeatAccumulatesWithinAnInterval) {
   EXPECT_EQ(t.stats().inserted, 1u);
 }
 
+// Adaptive forgetting: an interval whose samples fall on other pages than
+// the heat predicted scales the heat from before it (lazily, by interval),
+// not the samples of the interval itself, and the decay carries on after.
+TEST(PageTable, APatternChangeScalesTheHeatBeforeIt) {
+  PageTable t(64, 0.5f);
+  const uint64_t a = key(1, 1), b = key(1, 2), c = key(1, 3);
+  for (uint32_t i = 1; i <= 6; ++i) {
+    t.begin_interval(i);
+    t.add(a, 40, nullptr, 0);
+    t.add(b, 40, nullptr, 0);
+    t.end_interval();
+    EXPECT_FLOAT_EQ(t.kept_now(), 1.0f);
+  }
+  EXPECT_NEAR(t.last_overlap(), 1.0, 1e-3);
+  const float before = t.heat(*t.find(a)) * 0.5f;  // what decay alone leaves
+  t.begin_interval(7);
+  t.add(b, 2, nullptr, 0);  // b: nearly cold
+  t.add(b, 2, nullptr, 0);  // (twice in one interval)
+  t.add(c, 80, nullptr, 0); // c: new and hot; a: unseen
+  t.end_interval();
+  t.end_interval();  // idempotent
+  const float k = t.kept_now();
+  EXPECT_LT(k, 0.5f);
+  EXPECT_GT(k, 0.0f);
+  EXPECT_NEAR(t.heat(*t.find(a)), before * k, 1e-3f * before);
+  EXPECT_NEAR(t.heat(*t.find(b)), before * k + 4, 1e-3f * before);
+  EXPECT_NEAR(t.heat(*t.find(c)), 80.0f, 1e-3f);
+  t.begin_interval(8);  // the next interval decays as usual
+  EXPECT_NEAR(t.heat(*t.find(a)), before * k * 0.5f, 1e-3f * before);
+  t.add(c, 80, nullptr, 0);
+  EXPECT_NEAR(t.heat(*t.find(c)), 120.0f, 1e-2f);
+  t.end_interval();
+  EXPECT_FLOAT_EQ(t.kept_now(), 1.0f);  // c again: no change
+}
+
 TEST(PageTable, DecayHalvesHeatAndLanes) {
   PageTable t(64, 0.5f);
   t.begin_interval(1);

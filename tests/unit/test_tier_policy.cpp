@@ -407,4 +407,40 @@ TEST(TierPolicy, ACoolingPromotedPageMakesRoomForADecisivelyHotterOne) {
   EXPECT_EQ(dir[mb::MoveDirection::kDemote], 100u);
 }
 
+// Adaptive forgetting (PageTable::end_interval): after a steady pattern, an
+// interval whose samples land on other pages (a phase change) scales down
+// the heat from before it, so the whole new hot set is decisively hotter
+// than the old one and comes up in the very next plan. With decay alone the
+// two sets would tie (old 100 * 0.5 + 1 against new 50) and nothing would
+// move for another interval. A steady interval forgets nothing extra.
+TEST(TierPolicy, APhaseChangeIsForgottenAtOnce) {
+  mb::PageTable t(1 << 16, 0.5f);
+  mb::MemoryState m;
+  const uint64_t fast = 1000 * mb::kBasePageBytes;
+  m.nodes[0] = {fast * 100 / 98, fast * 100 / 98 - fast, 1000};  // full, at the high watermark
+  m.nodes[1] = {4096 * kMiB, 3000 * kMiB, 1000};
+  mb::TierPolicy pol(two_tiers(), {});
+  for (uint32_t i = 1; i <= 10; ++i) {
+    t.begin_interval(i);
+    add(t, 0, 1000, 50, 0);    // the hot set, on the fast node
+    add(t, 5000, 1000, 1, 1);  // background, on the slow node
+    t.end_interval();
+    EXPECT_EQ(t.kept_now(), 1.0f) << "interval " << i;
+  }
+  EXPECT_TRUE(pol.plan(t, m, mb::CoolDown(10)).moves.empty());
+  t.begin_interval(11);
+  add(t, 0, 1000, 1, 0);      // the old hot set is background now
+  add(t, 5000, 1000, 50, 1);  // and the background pages are the hot set
+  t.end_interval();
+  EXPECT_LT(t.kept_now(), 0.5f);
+  EXPECT_LT(t.last_overlap(), 0.5);
+  EXPECT_LT(t.heat(*t.find(key(0))), 20.0f);  // 1 + 50 * kept
+  EXPECT_GT(t.heat(*t.find(key(5000))), 50.0f);
+  mb::Plan p = pol.plan(t, m, mb::CoolDown(10));
+  auto dir = pages_by_direction(p);
+  EXPECT_EQ(dir[mb::MoveDirection::kPromote], 1000u);
+  EXPECT_EQ(dir[mb::MoveDirection::kDemote], 1000u);
+  EXPECT_EQ(p.stats.no_gain, 0u);
+}
+
 }  // namespace
