@@ -27,6 +27,20 @@ namespace {
 
 using namespace mb;
 
+// whatif --tiers: at most this many sizes (all tiers but the last).
+constexpr size_t kMaxWhatifSizes = 7;
+
+// "a, b,,c" -> {"a", "b", "", "c"} (trimmed); "" -> {}.
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> items;
+  for (size_t a = 0; !text.empty() && a != std::string::npos;) {
+    const size_t b = text.find(',', a);
+    items.push_back(trim(text.substr(a, b == std::string::npos ? b : b - a)));
+    a = b == std::string::npos ? b : b + 1;
+  }
+  return items;
+}
+
 // Output files (write_output, check_output): membalancer/safe_file.h.
 
 // The picture an -o name asks for, by its extension.
@@ -155,15 +169,23 @@ int run(int argc, char** argv) {
 
   // whatif: sizes as text.
   prof::WhatifOptions wo;
-  std::string wi_fast, wi_sweep, wi_rate = "200M", wi_start = "recorded", wi_format = "text", wi_out, wi_policies;
+  std::string wi_fast, wi_tiers, wi_sweep, wi_rate = "200M", wi_start = "recorded", wi_format = "text", wi_out,
+      wi_policies;
   bool wi_force = false;
-  CLI::App* wi = app.add_subcommand(
-      "whatif", "Replay FILE against a two-tier memory: the fast tier's hit ratio per policy, and the oracle's");
+  CLI::App* wi = app.add_subcommand("whatif",
+                                    "Replay FILE against a two-tier (or N-tier) memory: the fast tier's hit ratio "
+                                    "per policy, and the oracle's");
   wi->add_option("FILE", wo.path, "profile file (profiler record, membalancer --record, profiler synth)")->required();
   wi->add_option("--fast", wi_fast, "fast tier size (default: the recorded size of the fastest tier)");
+  auto* o_tiers =
+      wi->add_option("--tiers", wi_tiers,
+                     "SIZE,SIZE,...: N tiers, fastest first, of these sizes and a last one holding the rest "
+                     "(--tiers 4G,16G: 4G, 16G, the rest); one size is --fast. More than two tiers: membalancer "
+                     "and the oracle only (the other rules are two-tier rules)");
   wi->add_option("--policy", wi_policies,
                  "comma-separated: membalancer, amd-topk, memtis, tpp, memtierd-age (default: all); the oracle always");
-  wi->add_option("--start", wi_start, "where pages start: recorded (where the recording found them) or slow")
+  wi->add_option("--start", wi_start,
+                 "where pages start: recorded (where the recording found them) or slow (the last tier)")
       ->capture_default_str();
   wi->add_option("--interval", wo.interval_ms, "milliseconds of recorded time per policy round")
       ->capture_default_str()
@@ -174,6 +196,11 @@ int run(int argc, char** argv) {
   wi->add_option("--format", wi_format, "text | csv | json")->capture_default_str();
   wi->add_option("-o,--output", wi_out, "with --sweep: draw the curve to OUT.svg or OUT.png");
   wi->add_flag("--force", wi_force, "replace OUT if it exists");
+  wi->footer("Tiers: --fast SIZE (or --tiers SIZE) simulates two; --tiers A,B,... one more than the sizes given.\n"
+             "More than two: only membalancer (N tiers natively) and the oracle (the hottest pages fill tier 0, the\n"
+             "next tier 1, ...) run; amd-topk, memtis, tpp and memtierd-age are two-tier rules, left out (naming one\n"
+             "is an error). --start recorded: the recording's tiers map to tiers 0, 1, ... in order, its slowest to\n"
+             "the last; a page whose tier is full starts in the last. Details: docs/profiler.md.");
 
   try {
     app.parse(static_cast<int>(args.size()), args.data());
@@ -240,11 +267,24 @@ int run(int argc, char** argv) {
     // 0 is whatif's "not given": an explicit 0 would silently mean the recorded size.
     if (!wi_fast.empty() && !wo.fast_bytes)
       throw UsageError("--fast: must be more than 0 (leave it out for the recorded size)");
-    for (size_t a = 0; !wi_policies.empty() && a != std::string::npos;) {
-      size_t b = wi_policies.find(',', a);
-      std::string name = trim(wi_policies.substr(a, b == std::string::npos ? b : b - a));
+    for (const auto& name : split_list(wi_policies))
       if (!name.empty()) wo.policies.push_back(name);
-      a = b == std::string::npos ? b : b + 1;
+    if (o_tiers->count()) {
+      if (!wi_fast.empty()) throw UsageError("--tiers: give either --fast SIZE or --tiers SIZE,..., not both");
+      if (!wi_sweep.empty()) throw UsageError("--tiers: --sweep varies the fast tier of two tiers; not with --tiers");
+      const auto sizes = split_list(wi_tiers);
+      if (sizes.empty()) throw UsageError("--tiers: give the sizes of the tiers above the last, e.g. 4G,16G");
+      if (sizes.size() > kMaxWhatifSizes)
+        throw UsageError("--tiers: at most " + std::to_string(kMaxWhatifSizes) + " sizes (" +
+                         std::to_string(kMaxWhatifSizes + 1) + " tiers)");
+      for (size_t k = 0; k < sizes.size(); ++k) {
+        if (sizes[k].empty())
+          throw UsageError("--tiers '" + wi_tiers + "': tier " + std::to_string(k) + " has no size");
+        const uint64_t b = parse_size(sizes[k], "--tiers");
+        if (!b) throw UsageError("--tiers: tier " + std::to_string(k) + " must be more than 0");
+        if (k) wo.middle_bytes.push_back(b);
+        else wo.fast_bytes = b;
+      }
     }
     if (!wi_out.empty() && wi_sweep.empty()) throw UsageError("-o: only a --sweep draws a curve");
     if (wi_sweep.empty()) {

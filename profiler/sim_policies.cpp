@@ -558,4 +558,19 @@ uint64_t oracle_hits(const std::vector<PageCount>& counts, uint64_t capacity_pag
   return best;
 }
 
+std::vector<uint64_t> oracle_tier_hits(const std::vector<PageCount>& counts, const std::vector<uint64_t>& upper_pages) {
+  uint64_t all = 0;
+  for (const auto& c : counts) all += c.accesses;
+  std::vector<uint64_t> hits;
+  uint64_t capacity = 0, above = 0;  // of tiers 0..k; accesses they serve
+  for (uint64_t pages : upper_pages) {
+    capacity = pages > UINT64_MAX - capacity ? UINT64_MAX : capacity + pages;
+    const uint64_t served = oracle_hits(counts, capacity);
+    hits.push_back(served - above);
+    above = served;
+  }
+  hits.push_back(all - above);
+  return hits;
+}
+
 }  // namespace mb

@@ -179,4 +179,16 @@ std::vector<std::string> sim_policy_names();
 // over all h (an exchange argument: within one size, hotter is never worse).
 uint64_t oracle_hits(const std::vector<PageCount>& counts, uint64_t capacity_pages);
 
+// The oracle with N tiers: upper_pages = capacities of tiers 0..N-2 (fastest
+// first), the last tier holds the rest; returns the accesses each of the N
+// tiers serves. The hottest pages fill tier 0, the next tier 1, and so on:
+// tiers 0..k together serve oracle_hits(capacity of tiers 0..k), the most any
+// placement can, for every k at once. So it is the best placement for any
+// per-interval objective sum_k w_k x hits_k with w_0 >= w_1 >= ... (a faster
+// tier is worth at least as much): that sum is w_{N-1} x all accesses plus
+// sum_k (w_k - w_{k+1}) x (hits of tiers 0..k), each term at its maximum.
+// (With 2 MiB pages each prefix is still exact, but one placement may not
+// reach them all: the figures remain upper bounds.)
+std::vector<uint64_t> oracle_tier_hits(const std::vector<PageCount>& counts, const std::vector<uint64_t>& upper_pages);
+
 }  // namespace mb

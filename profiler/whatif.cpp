@@ -4,7 +4,9 @@
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <iterator>
+#include <map>
 #include <memory>
 
 #include "membalancer/error.h"
@@ -18,9 +20,11 @@
 
 namespace mb::prof {
 
-uint64_t WhatifRun::total_hits() const {
+uint64_t WhatifRun::total_hits() const { return tier_total(0); }
+
+uint64_t WhatifRun::tier_total(size_t tier) const {
   uint64_t s = 0;
-  for (uint64_t h : hits) s += h;
+  for (uint64_t h : tier ? lower_hits.at(tier - 1) : hits) s += h;
   return s;
 }
 
@@ -36,13 +40,49 @@ std::vector<std::string> whatif_policy_names() {
   return names;
 }
 
+size_t sim_tier_of_recorded(size_t r, size_t recorded_tiers, size_t tiers) {
+  return r + 1 >= recorded_tiers || r + 1 >= tiers ? tiers - 1 : r;
+}
+
 namespace {
 
-bool contains(const std::vector<int>& v, int x) { return std::find(v.begin(), v.end(), x) != v.end(); }
+// One interval's accesses served by each tier (tier 0 first) into a run.
+void add_hits(WhatifRun& run, const std::vector<uint64_t>& per_tier) {
+  run.hits.push_back(per_tier[0]);
+  run.lower_hits.resize(per_tier.size() - 1);
+  for (size_t k = 1; k < per_tier.size(); ++k) run.lower_hits[k - 1].push_back(per_tier[k]);
+}
+
+// The simulated machine of more than two tiers: node k = tier k, CPUs on
+// node 0. The last tier is as large as the recorded machine's memory: it
+// holds whatever the faster tiers do not.
+Topology tier_topology(const std::vector<uint64_t>& upper_pages, uint64_t last_bytes) {
+  Topology t;
+  const int n = static_cast<int>(upper_pages.size()) + 1;
+  for (int k = 0; k < n; ++k) {
+    NumaNode node;
+    node.id = k;
+    if (k == 0) node.cpus = {0};
+    for (int j = 0; j < n; ++j) node.distance[j] = 10 + 10 * std::abs(j - k);
+    node.mem_total_bytes = node.mem_free_bytes = k + 1 < n ? upper_pages[k] * kBasePageBytes : last_bytes;
+    t.nodes.push_back(node);
+  }
+  t.cpu_node = {0};
+  return t;
+}
+
+// "0:1:...:n-1": the tiers of tier_topology.
+std::string tier_spec(size_t n) {
+  std::string s;
+  for (size_t k = 0; k < n; ++k) s += (k ? ":" : "") + std::to_string(k);
+  return s;
+}
 
 // membalancer's tier mode, as `membalancer tier --sampler replay:FILE
 // --dry-run` runs it: its own source (fed the shared windows), pipeline,
-// backend and model.
+// backend and model. Two tiers: on the recorded machine (tiers: "auto"),
+// with fast_bytes as tier 0. More: on tier_topology (tiers: tier_spec), the
+// windows' nodes mapped by node_map.
 struct TierRun {
   Options opts;
   Topology topo;
@@ -50,32 +90,50 @@ struct TierRun {
   std::unique_ptr<Pipeline> pipeline;
   std::unique_ptr<ReplaySource> source;
   std::unique_ptr<IntervalRunner> runner;
-  std::vector<int> fast;
+  Tiers tiers;
+  size_t sim_tiers;
+  std::map<int, int> node_map;  // recorded node -> node of topo; empty: the same
+  ReplayWindow mapped;
 
-  TierRun(const WhatifOptions& w, const ReplayReader& reader, uint64_t fast_bytes) {
+  TierRun(const WhatifOptions& w, const std::string& path_sampler, Topology topology, const std::string& spec,
+          uint64_t fast_bytes, size_t n, std::map<int, int> nodes)
+      : topo(std::move(topology)), sim_tiers(n), node_map(std::move(nodes)) {
     opts.command = "tier";
     opts.dry_run = true;
     opts.interval_ms = w.interval_ms;
     opts.rate_limit_bytes = w.rate_limit_bytes;
-    topo = reader.topology();
+    opts.tiers = spec;
     backend = std::make_unique<MemoryBackend>(opts, topo);
     PlacementModel* model = backend->use_model(
         fast_bytes, w.start_slow ? PlacementModel::Start::kSlow : PlacementModel::Start::kRecorded);
-    fast = choose_tiers(opts.tiers, topo).tiers.front();
+    tiers = choose_tiers(opts.tiers, topo);
     pipeline = std::make_unique<Pipeline>(pipeline_config(opts), replay_node_query(),
                                           [](pid_t) { return std::string(); });
-    source = std::make_unique<ReplaySource>(w.path, reader.info().sampler);
+    source = std::make_unique<ReplaySource>(w.path, path_sampler);
     source->set_placement(model);
     runner = std::make_unique<IntervalRunner>(*source, *pipeline, backend.get());
   }
 
   void interval(const ReplayWindow& win, WhatifRun& run) {
-    source->serve(win);
+    if (node_map.empty()) {
+      source->serve(win);
+    } else {
+      mapped = win;
+      for (auto& slot : mapped.slots) {
+        const auto it = node_map.find(mb_slot_node(&slot));
+        set_slot_node(slot, it == node_map.end() ? -1 : it->second);
+      }
+      source->serve(mapped);
+    }
     IntervalReport r = runner->run(win.index, [] { return 0.0; });
-    uint64_t hits = 0;
-    for (const auto& n : r.nodes)
-      if (contains(fast, n.node)) hits += n.accesses;
-    run.hits.push_back(hits);
+    // A recorded tier below the simulated ones (two tiers on a machine of
+    // more) counts as the slow tier.
+    std::vector<uint64_t> hits(sim_tiers, 0);
+    for (const auto& n : r.nodes) {
+      const int t = tiers.tier_of(n.node);
+      hits[t < 0 ? sim_tiers - 1 : std::min<size_t>(t, sim_tiers - 1)] += n.accesses;
+    }
+    add_hits(run, hits);
     const uint64_t up = r.migration ? r.migration->plan_promote_pages : 0;
     const uint64_t down = r.migration ? r.migration->plan_demote_pages : 0;
     run.promoted += up;
@@ -85,25 +143,25 @@ struct TierRun {
   }
 };
 
-// A comparison policy on a two-node model (fast, slow).
+// A comparison policy on a two-node model: node 0 = the fast tier, 1 = slow.
 struct SimRun {
   std::unique_ptr<SimPolicy> policy;
   std::unique_ptr<PlacementModel> model;
   SimContext ctx{};
-  std::vector<int> fast_recorded;
+  const std::map<int, int>* sim_tier = nullptr;  // recorded node -> 0 or 1
   std::vector<PageCount> counts;
 
   void interval(const ReplayWindow& win, WhatifRun& run) {
     counts.clear();
-    uint64_t hits = 0;
+    uint64_t hits = 0, all = 0;
     for (const auto& s : win.slots) {
-      const uint16_t rec = mb_slot_node(&s);
-      const int where = rec == MB_NODE_UNKNOWN ? -1 : contains(fast_recorded, rec) ? ctx.fast_node : ctx.slow_node;
+      const auto it = sim_tier->find(mb_slot_node(&s));
       const bool huge = mb_slot_huge(&s);
-      if (model->place(s.key, where, huge) == ctx.fast_node) hits += s.accesses;
+      if (model->place(s.key, it == sim_tier->end() ? -1 : it->second, huge) == ctx.fast_node) hits += s.accesses;
+      all += s.accesses;
       counts.push_back({s.key, s.accesses, huge});
     }
-    run.hits.push_back(hits);
+    add_hits(run, {hits, all - hits});
     ctx.interval = win.index;
     policy->interval(ctx, counts, *model);
     run.promoted_at.push_back(policy->promoted() - run.promoted);
@@ -116,27 +174,46 @@ struct SimRun {
 }  // namespace
 
 WhatifResult run_whatif(const WhatifOptions& w) {
-  std::vector<std::string> names = w.policies.empty() ? whatif_policy_names() : w.policies;
+  const size_t n = w.middle_bytes.size() + 2;  // simulated tiers
   ReplayReader reader(w.path, w.interval_ms);
   const Topology& topo = reader.topology();
-  const Tiers tiers = choose_tiers("auto", topo);
-  if (tiers.size() < 2) throw UsageError(w.path + ": the recorded machine has one memory tier; whatif needs two");
-  const std::vector<int>& fast = tiers.tiers.front();
-  uint64_t fast_bytes = w.fast_bytes;
-  if (!fast_bytes)
-    for (const auto& n : topo.nodes)
-      if (contains(fast, n.id)) fast_bytes += n.mem_total_bytes;
-  if (fast_bytes < kBasePageBytes) throw UsageError("--fast: the fast tier must hold at least one page");
+  const Tiers recorded = choose_tiers("auto", topo);
+  if (recorded.size() < 2) throw UsageError(w.path + ": the recorded machine has one memory tier; whatif needs two");
+  std::map<int, int> sim_tier;  // recorded node -> simulated tier
+  for (size_t r = 0; r < recorded.size(); ++r)
+    for (int node : recorded.tiers[r]) sim_tier[node] = static_cast<int>(sim_tier_of_recorded(r, recorded.size(), n));
+  uint64_t fast_bytes = w.fast_bytes, recorded_bytes = 0;
+  for (const auto& node : topo.nodes) {
+    recorded_bytes += node.mem_total_bytes;
+    if (!w.fast_bytes && recorded.tier_of(node.id) == 0) fast_bytes += node.mem_total_bytes;
+  }
+  if (fast_bytes < kBasePageBytes)
+    throw UsageError(std::string(n > 2 ? "--tiers" : "--fast") + ": the fast tier must hold at least one page");
 
   WhatifResult res;
   res.fast_pages = fast_bytes / kBasePageBytes;
+  for (size_t k = 0; k < w.middle_bytes.size(); ++k) {
+    if (w.middle_bytes[k] < kBasePageBytes)
+      throw UsageError("--tiers: tier " + std::to_string(k + 1) + " must hold at least one page");
+    res.middle_pages.push_back(w.middle_bytes[k] / kBasePageBytes);
+  }
+  std::vector<uint64_t> upper_pages{res.fast_pages};  // tiers 0..n-2
+  upper_pages.insert(upper_pages.end(), res.middle_pages.begin(), res.middle_pages.end());
+
+  std::vector<std::string> names = w.policies;
+  if (names.empty()) {
+    names = whatif_policy_names();
+    if (n > 2) names = {"membalancer"}, res.not_run = sim_policy_names();
+  }
   auto add_run = [&](const std::string& name, const std::string& rule) {
     WhatifRun run;
     run.policy = name;
     run.rule = rule;
     res.runs.push_back(std::move(run));
   };
-  add_run("oracle", "the hottest pages of each interval, knowing its counts; no migration cost");
+  add_run("oracle", n > 2 ? "each interval the hottest pages fill tier 0, the next tier 1, ..., knowing its counts; "
+                            "no migration cost"
+                          : "the hottest pages of each interval, knowing its counts; no migration cost");
   std::unique_ptr<TierRun> tier;
   std::vector<std::pair<size_t, std::unique_ptr<SimRun>>> sims;
   const uint64_t budget_pages =
@@ -144,22 +221,29 @@ WhatifResult run_whatif(const WhatifOptions& w) {
   for (const auto& name : names) {
     if (name == "membalancer") {
       if (tier) continue;
-      tier = std::make_unique<TierRun>(w, reader, fast_bytes);
+      if (n > 2)
+        tier = std::make_unique<TierRun>(w, reader.info().sampler, tier_topology(upper_pages, recorded_bytes),
+                                         tier_spec(n), 0, n, sim_tier);
+      else
+        tier = std::make_unique<TierRun>(w, reader.info().sampler, topo, "auto", fast_bytes, n, std::map<int, int>{});
       add_run(name, "membalancer tier: heat histogram sized to capacity, watermarks, cool-down");
       continue;
     }
     auto p = make_sim_policy(name);
     if (!p) {
       std::string known;
-      for (const auto& n : whatif_policy_names()) known += (known.empty() ? "" : ", ") + n;
+      for (const auto& k : whatif_policy_names()) known += (known.empty() ? "" : ", ") + k;
       throw UsageError("--policy: unknown policy '" + name + "' (known: " + known + ")");
     }
+    if (n > 2)
+      throw UsageError("--policy: " + name + " is a two-tier rule; with " + std::to_string(n) +
+                       " tiers only membalancer runs (and the oracle)");
     auto s = std::make_unique<SimRun>();
     s->ctx.fast_node = 0;
     s->ctx.slow_node = 1;
     s->ctx.interval_s = w.interval_ms / 1000.0;
     s->ctx.budget_pages = budget_pages;
-    s->fast_recorded = fast;
+    s->sim_tier = &sim_tier;
     // The slow tier holds whatever does not fit in the fast one.
     s->model = std::make_unique<PlacementModel>(std::map<int, uint64_t>{{0, res.fast_pages}, {1, UINT64_MAX / 2}}, 1,
                                                 w.start_slow ? PlacementModel::Start::kSlow
@@ -186,7 +270,7 @@ WhatifResult run_whatif(const WhatifOptions& w) {
       seen[s.key] = 1;
     }
     res.accesses.push_back(acc);
-    res.runs[0].hits.push_back(oracle_hits(counts, res.fast_pages));
+    add_hits(res.runs[0], oracle_tier_hits(counts, upper_pages));
     for (auto& [i, s] : sims) s->interval(win, res.runs[i]);
     if (tier) tier->interval(win, res.runs[tier_run]);
   }
@@ -206,12 +290,22 @@ double ratio(uint64_t a, uint64_t b) { return b ? static_cast<double>(a) / stati
 void print_whatif(FILE* out, const WhatifOptions& opts, const WhatifResult& r, const std::string& format) {
   const uint64_t total = r.total_accesses();
   const uint64_t oracle = r.runs.empty() ? 0 : r.runs[0].total_hits();
+  const size_t n = r.tiers();
+  auto hits_at = [](const WhatifRun& run, size_t tier, size_t i) {
+    return tier ? run.lower_hits[tier - 1][i] : run.hits[i];
+  };
   if (format == "json") {
     JsonWriter w;
     w.begin_object().field("type", "whatif").field("file", opts.path);
     w.field("fast_bytes", r.fast_pages * kBasePageBytes).field("pages_seen", r.pages_seen);
     w.field("samples", r.samples).field("interval_ms", opts.interval_ms).field("intervals", r.accesses.size());
     w.field("rate_limit_bytes", opts.rate_limit_bytes);
+    // N tiers: the sizes of tiers 0..N-2 (the last holds the rest).
+    w.field("tiers", n).key("tier_bytes").begin_array().value(r.fast_pages * kBasePageBytes);
+    for (uint64_t p : r.middle_pages) w.value(p * kBasePageBytes);
+    w.end_array().key("not_run").begin_array();
+    for (const auto& name : r.not_run) w.value(name);
+    w.end_array();
     w.key("accesses").begin_array();
     for (uint64_t a : r.accesses) w.value(a);
     w.end_array();
@@ -222,6 +316,15 @@ void print_whatif(FILE* out, const WhatifOptions& opts, const WhatifResult& r, c
       w.field("promoted_pages", run.promoted).field("demoted_pages", run.demoted);
       w.key("hits").begin_array();
       for (uint64_t h : run.hits) w.value(h);
+      w.end_array();
+      w.key("tier_hit_ratio").begin_array();
+      for (size_t k = 0; k < n; ++k) w.value(ratio(run.tier_total(k), total));
+      w.end_array().key("tier_hits").begin_array();
+      for (size_t k = 0; k < n; ++k) {
+        w.begin_array();
+        for (size_t i = 0; i < r.accesses.size(); ++i) w.value(hits_at(run, k, i));
+        w.end_array();
+      }
       w.end_array();
       if (run.policy != "oracle") {
         w.key("promoted").begin_array();
@@ -236,13 +339,19 @@ void print_whatif(FILE* out, const WhatifOptions& opts, const WhatifResult& r, c
     std::fprintf(out, "%s\n", w.str().c_str());
     return;
   }
+  // Two tiers: the fast tier's share only (the slow one's is the rest).
+  const size_t lower = n > 2 ? n - 1 : 0;
   if (format == "csv") {
     std::fprintf(out, "interval,accesses");
     for (const auto& run : r.runs) std::fprintf(out, ",%s", run.policy.c_str());
+    for (const auto& run : r.runs)
+      for (size_t k = 1; k <= lower; ++k) std::fprintf(out, ",%s:tier%zu", run.policy.c_str(), k);
     std::fprintf(out, "\n");
     for (size_t i = 0; i < r.accesses.size(); ++i) {
       std::fprintf(out, "%zu,%" PRIu64, i + 1, r.accesses[i]);
       for (const auto& run : r.runs) std::fprintf(out, ",%.4f", ratio(run.hits[i], r.accesses[i]));
+      for (const auto& run : r.runs)
+        for (size_t k = 1; k <= lower; ++k) std::fprintf(out, ",%.4f", ratio(hits_at(run, k, i), r.accesses[i]));
       std::fprintf(out, "\n");
     }
     return;
@@ -250,26 +359,74 @@ void print_whatif(FILE* out, const WhatifOptions& opts, const WhatifResult& r, c
   std::fprintf(out, "WHAT-IF  %s: %" PRIu64 " samples, %zu intervals of %u ms, %" PRIu64 " pages (%s) seen\n",
                opts.path.c_str(), r.samples, r.accesses.size(), opts.interval_ms, r.pages_seen,
                format_bytes(r.pages_seen * kBasePageBytes).c_str());
-  std::fprintf(out, "fast tier %s (%.1f%% of the pages seen); moves limited to %s/s; pages start %s\n\n",
-               format_bytes(r.fast_pages * kBasePageBytes).c_str(), 100.0 * ratio(r.fast_pages, r.pages_seen),
-               opts.rate_limit_bytes ? format_bytes(opts.rate_limit_bytes).c_str() : "unlimited",
-               opts.start_slow ? "slow" : "where recorded");
-  std::fprintf(out, "%-14s %9s %9s %11s %11s  %s\n", "policy", "hit ratio", "of oracle", "promoted", "demoted", "rule");
-  for (const auto& run : r.runs)
-    std::fprintf(out, "%-14s %8.1f%% %8.1f%% %11" PRIu64 " %11" PRIu64 "  %s\n", run.policy.c_str(),
-                 100.0 * ratio(run.total_hits(), total), 100.0 * ratio(run.total_hits(), oracle), run.promoted,
-                 run.demoted, run.rule.c_str());
-  // Over time: at most 20 rows, evenly spread.
-  const size_t n = r.accesses.size();
-  if (!n) return;
-  std::fprintf(out, "\nhit ratio over time (%% of each interval's accesses)\n%8s", "interval");
-  for (const auto& run : r.runs) std::fprintf(out, " %12s", run.policy.c_str());
+  const std::string limit = opts.rate_limit_bytes ? format_bytes(opts.rate_limit_bytes) : "unlimited";
+  const char* start = opts.start_slow ? (n > 2 ? "in the last tier" : "slow") : "where recorded";
+  if (n == 2) {
+    std::fprintf(out, "fast tier %s (%.1f%% of the pages seen); moves limited to %s/s; pages start %s\n\n",
+                 format_bytes(r.fast_pages * kBasePageBytes).c_str(), 100.0 * ratio(r.fast_pages, r.pages_seen),
+                 limit.c_str(), start);
+  } else {
+    uint64_t upper = r.fast_pages;
+    std::fprintf(out, "tiers: 0 = %s (%.1f%% of the pages seen)", format_bytes(r.fast_pages * kBasePageBytes).c_str(),
+                 100.0 * ratio(r.fast_pages, r.pages_seen));
+    for (size_t k = 0; k < r.middle_pages.size(); ++k) {
+      std::fprintf(out, ", %zu = %s (%.1f%%)", k + 1, format_bytes(r.middle_pages[k] * kBasePageBytes).c_str(),
+                   100.0 * ratio(r.middle_pages[k], r.pages_seen));
+      upper += r.middle_pages[k];
+    }
+    std::fprintf(out, ", %zu = the rest; moves limited to %s/s; pages start %s\n", n - 1, limit.c_str(), start);
+    if (upper >= r.pages_seen)
+      std::fprintf(out, "(tiers 0-%zu can hold every page seen: the best placement leaves tier %zu unused)\n", n - 2,
+                   n - 1);
+    std::fprintf(out, "hit ratio: the share of the accesses tier 0 served; tier k: tier k's share\n\n");
+  }
+  std::fprintf(out, "%-14s %9s %9s", "policy", "hit ratio", "of oracle");
+  for (size_t k = 1; k <= lower; ++k) std::fprintf(out, " %7s%zu", "tier ", k);
+  std::fprintf(out, " %11s %11s  %s\n", "promoted", "demoted", "rule");
+  for (const auto& run : r.runs) {
+    std::fprintf(out, "%-14s %8.1f%% %8.1f%%", run.policy.c_str(), 100.0 * ratio(run.total_hits(), total),
+                 100.0 * ratio(run.total_hits(), oracle));
+    for (size_t k = 1; k <= lower; ++k) std::fprintf(out, " %7.1f%%", 100.0 * ratio(run.tier_total(k), total));
+    std::fprintf(out, " %11" PRIu64 " %11" PRIu64 "  %s\n", run.promoted, run.demoted, run.rule.c_str());
+  }
+  if (!r.not_run.empty()) {
+    std::string names;
+    for (const auto& name : r.not_run) names += (names.empty() ? "" : ", ") + name;
+    std::fprintf(out, "not run (two-tier rules): %s\n", names.c_str());
+  }
+  // Over time: at most 20 rows, evenly spread. More than two tiers: each
+  // cell is the shares of tiers 0..N-2 ("61.0/30.2"; the rest: the last).
+  const size_t rows_n = r.accesses.size();
+  if (!rows_n) return;
+  auto cell = [&](const WhatifRun& run, size_t i) {
+    char b[16];
+    if (n == 2) {
+      std::snprintf(b, sizeof b, "%.1f%%", 100.0 * ratio(run.hits[i], r.accesses[i]));
+      return std::string(b);
+    }
+    std::string c;
+    for (size_t k = 0; k + 1 < n; ++k) {
+      std::snprintf(b, sizeof b, "%s%.1f", k ? "/" : "", 100.0 * ratio(hits_at(run, k, i), r.accesses[i]));
+      c += b;
+    }
+    return c;
+  };
+  const int width = static_cast<int>(std::max<size_t>(12, 6 * (n - 1)));
+  if (n == 2) {
+    std::fprintf(out, "\nhit ratio over time (%% of each interval's accesses)\n%8s", "interval");
+  } else {
+    std::string tiers;
+    for (size_t k = 0; k + 1 < n; ++k) tiers += (k ? "/" : "") + std::to_string(k);
+    std::fprintf(out, "\nover time: %% of each interval's accesses served by tier %s (the rest by tier %zu)\n%8s",
+                 tiers.c_str(), n - 1, "interval");
+  }
+  for (const auto& run : r.runs) std::fprintf(out, " %*s", width, run.policy.c_str());
   std::fprintf(out, "\n");
-  const size_t rows = std::min<size_t>(n, 20);
+  const size_t rows = std::min<size_t>(rows_n, 20);
   for (size_t k = 0; k < rows; ++k) {
-    const size_t i = rows == 1 ? 0 : k * (n - 1) / (rows - 1);
+    const size_t i = rows == 1 ? 0 : k * (rows_n - 1) / (rows - 1);
     std::fprintf(out, "%8zu", i + 1);
-    for (const auto& run : r.runs) std::fprintf(out, " %11.1f%%", 100.0 * ratio(run.hits[i], r.accesses[i]));
+    for (const auto& run : r.runs) std::fprintf(out, " %*s", width, cell(run, i).c_str());
     std::fprintf(out, "\n");
   }
 }

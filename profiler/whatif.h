@@ -1,6 +1,8 @@
 // `profiler whatif`: replays a recording against a two-tier memory (a fast
-// tier of a chosen size, the rest slow) and reports, per placement policy,
-// the share of accesses the fast tier served, interval by interval.
+// tier of a chosen size, the rest slow) or an N-tier one (tiers 0..N-2 of
+// chosen sizes, fastest first, the last holding the rest) and reports, per
+// placement policy, the share of accesses each tier served, interval by
+// interval; the fast tier's (tier 0's) share is the headline.
 //
 // Each interval's accesses are counted against where the pages were when it
 // began; then the policy moves pages (within the mover's rate limit x the
@@ -8,7 +10,15 @@
 // `membalancer tier --sampler replay:FILE --dry-run` does (same pipeline,
 // backend and model); the others are sim_policies.h. The oracle places the
 // hottest pages of each interval in the fast tier knowing that interval's
-// counts (no migration cost): an upper bound.
+// counts (no migration cost): an upper bound. With N tiers the oracle fills
+// tier 0 with the hottest pages, tier 1 with the next, and so on
+// (oracle_tier_hits); the other systems' rules are two-tier rules and run
+// only with two tiers.
+//
+// Two tiers: membalancer runs on the recorded machine's nodes (the fast tier
+// resized), as `membalancer tier --sampler replay:FILE --dry-run` would.
+// More: on a simulated machine of one node per tier (node k = tier k), the
+// recorded nodes mapped to tiers by sim_tier_of_recorded().
 #pragma once
 
 #include <cstdint>
@@ -22,6 +32,7 @@ namespace mb::prof {
 struct WhatifOptions {
   std::string path;
   uint64_t fast_bytes = 0;            // 0: the recorded size of tier 0
+  std::vector<uint64_t> middle_bytes; // sizes of tiers 1..N-2 (N > 2 tiers); empty: two tiers
   std::vector<std::string> policies;  // empty: all ("membalancer" and sim_policy_names())
   bool start_slow = false;            // pages start slow instead of where recorded
   uint32_t interval_ms = 1000;
@@ -32,21 +43,33 @@ struct WhatifRun {
   std::string policy;                 // "oracle" first
   std::string rule;                   // one line: what the policy does
   std::vector<uint64_t> hits;         // per interval: accesses served by the fast tier
+  std::vector<std::vector<uint64_t>> lower_hits;  // [k - 1][interval]: served by tier k = 1..N-1
   uint64_t promoted = 0, demoted = 0; // base pages, whole run
   std::vector<uint64_t> promoted_at, demoted_at;  // per interval, base pages
   uint64_t total_hits() const;
+  uint64_t tier_total(size_t tier) const;  // accesses served by a tier, whole run
 };
 
 struct WhatifResult {
   uint64_t fast_pages = 0;
+  std::vector<uint64_t> middle_pages; // tiers 1..N-2, base pages
   uint64_t pages_seen = 0;            // distinct pages of the recording
   uint64_t samples = 0;
   std::vector<uint64_t> accesses;     // per interval
   std::vector<WhatifRun> runs;        // oracle first, then the policies asked for
+  std::vector<std::string> not_run;   // two-tier rules left out with more tiers
   uint64_t total_accesses() const;
+  size_t tiers() const { return middle_pages.size() + 2; }
 };
 
-// Throws UsageError (unknown policy, unreadable file, no tiers).
+// The simulated tier (of `tiers`) a page recorded in tier r (of
+// recorded_tiers) starts in with --start recorded: the slowest recorded tier
+// maps to the last tier, recorded tier r < N-1 to tier r, the rest to the
+// last (two tiers: the recorded fast tier is fast, all else slow).
+size_t sim_tier_of_recorded(size_t r, size_t recorded_tiers, size_t tiers);
+
+// Throws UsageError (unknown policy, a two-tier rule asked for with more
+// tiers, unreadable file, no tiers).
 WhatifResult run_whatif(const WhatifOptions& opts);
 
 // All policy names whatif knows, in table order.

@@ -25,6 +25,12 @@ Result run(const std::vector<std::string>& args) {
   return {status, slurp(c.out_path), slurp(c.err_path)};
 }
 
+Result run_profiler(std::vector<std::string> args, const std::string& dir) {
+  args.insert(args.begin(), bin("profiler"));
+  Ran r = mbtest::run(args, dir, "profiler");
+  return {r.status, r.out, r.err};
+}
+
 pid_t unused_pid() {
   for (pid_t p = 4000000; p > 100000; p -= 7919)
     if (kill(p, 0) != 0 && errno == ESRCH) return p;
@@ -129,11 +135,7 @@ TEST(CliErrors, OutputFilesAreNotFollowedOrReplaced) {
                   old + ": the file exists (use --force to replace it)");
   expect_one_line(run({"trace", "--pid", self, "--record", link, "--force", "--duration", "1"}), 2,
                   link + ": is a symbolic link; refusing to follow it");
-  auto profiler = [&](std::vector<std::string> args) {
-    args.insert(args.begin(), bin("profiler"));
-    Ran r = mbtest::run(args, dir, "profiler");
-    return Result{r.status, r.out, r.err};
-  };
+  auto profiler = [&](const std::vector<std::string>& args) { return run_profiler(args, dir); };
   expect_one_line(profiler({"record", "--pid", self, "-o", old, "--duration", "1"}), 2, old + ": the file exists");
   expect_one_line(profiler({"record", "--pid", self, "-o", link, "--force", "--duration", "1"}), 2,
                   "is a symbolic link");
@@ -159,6 +161,33 @@ TEST(CliErrors, OutputFilesAreNotFollowedOrReplaced) {
   expect_one_line(profiler({"record", "-o", dir + "/c.prof", "--", "no-such-command-mb"}), 2,
                   "-- no-such-command-mb: command not found in PATH");
   EXPECT_FALSE(file_exists(dir + "/c.prof"));
+}
+
+// whatif --tiers: sizes through the size parser, each more than 0 and at
+// least a page, at most 7 (8 tiers); not with --fast or --sweep; the
+// two-tier rules are refused by name with more tiers.
+TEST(CliErrors, WhatifTiers) {
+  const std::string dir = temp_dir();
+  const std::string prof = dir + "/s.prof";
+  ASSERT_EQ(run_profiler({"synth", "--pattern", "gups", "--footprint", "1M", "--samples", "1000", "-o", prof}, dir)
+                .status,
+            0);
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--tiers", "4M,8M", "--fast", "4M"}, "--tiers: give either --fast SIZE or --tiers SIZE,..., not both"},
+      {{"--tiers", "4M,0"}, "--tiers: tier 1 must be more than 0"},
+      {{"--tiers", "4M,,8M"}, "--tiers '4M,,8M': tier 1 has no size"},
+      {{"--tiers", "4M,8Q"}, "--tiers"},
+      {{"--tiers", "1M,1M,1M,1M,1M,1M,1M,1M"}, "--tiers: at most 7 sizes (8 tiers)"},
+      {{"--tiers", "4M,1K"}, "--tiers: tier 1 must hold at least one page"},
+      {{"--tiers", "4M,8M", "--sweep", "1M:2M:1M"}, "--tiers: --sweep varies the fast tier of two tiers"},
+      {{"--tiers", "4M,8M", "--policy", "membalancer,tpp"},
+       "--policy: tpp is a two-tier rule; with 3 tiers only membalancer runs (and the oracle)"},
+  };
+  for (const auto& [args, what] : cases) {
+    std::vector<std::string> argv = {"whatif", prof};
+    argv.insert(argv.end(), args.begin(), args.end());
+    expect_one_line(run_profiler(argv, dir), 2, what);
+  }
 }
 
 // A privileged run refuses a config file others could change.

@@ -115,6 +115,53 @@ TEST(Replay, WhatifComparesEveryPolicyAndSweeps) {
   EXPECT_GE(columns.size(), 400u) << "a line across the plot (480 px wide), not just the legend";
 }
 
+// Three tiers: membalancer and the oracle only (the two-tier rules named as
+// not run), per-tier shares that add up, the oracle ahead on every prefix of
+// tiers; one --tiers size is --fast.
+TEST(Replay, WhatifThreeTiers) {
+  const std::string dir = temp_dir();
+  const std::string trace = synth(dir, "zipf", "600000");
+  Ran j = run({bin("profiler"), "whatif", trace, "--tiers", "8M,16M", "--format", "json"}, dir, "tiers-json");
+  ASSERT_EQ(j.status, 0) << j.err;
+  json r = json::parse(j.out);
+  EXPECT_EQ(r["tiers"], 3);
+  EXPECT_EQ(r["tier_bytes"], json::array({8 << 20, 16 << 20}));
+  EXPECT_EQ(r["not_run"], json::array({"amd-topk", "memtierd-age", "memtis", "tpp"}));
+  ASSERT_EQ(r["policies"].size(), 2u);
+  std::map<std::string, std::vector<double>> share;
+  for (const auto& p : r["policies"]) {
+    share[p["policy"]] = p["tier_hit_ratio"].get<std::vector<double>>();
+    ASSERT_EQ(share[p["policy"]].size(), 3u);
+    EXPECT_DOUBLE_EQ(share[p["policy"]][0], p["hit_ratio"].get<double>());
+    EXPECT_EQ(p["tier_hits"][0], p["hits"]);
+    // Every access served by exactly one tier.
+    for (size_t i = 0; i < r["accesses"].size(); ++i)
+      EXPECT_EQ(p["tier_hits"][0][i].get<uint64_t>() + p["tier_hits"][1][i].get<uint64_t>() +
+                    p["tier_hits"][2][i].get<uint64_t>(),
+                r["accesses"][i].get<uint64_t>())
+          << p["policy"] << " interval " << i + 1;
+  }
+  const auto& o = share["oracle"];
+  const auto& m = share["membalancer"];
+  EXPECT_GE(o[0] + 1e-9, m[0]);
+  EXPECT_GE(o[0] + o[1] + 1e-9, m[0] + m[1]);
+  EXPECT_GT(m[1], 0.05) << "the middle tier serves something";
+
+  Ran t = run({bin("profiler"), "whatif", trace, "--tiers", "8M,16M"}, dir, "tiers-text");
+  ASSERT_EQ(t.status, 0) << t.err;
+  EXPECT_NE(t.out.find("not run (two-tier rules): amd-topk, memtierd-age, memtis, tpp"), std::string::npos) << t.out;
+  EXPECT_EQ(t.out.find("\ntpp "), std::string::npos) << t.out;
+  Ran c = run({bin("profiler"), "whatif", trace, "--tiers", "8M,16M", "--format", "csv"}, dir, "tiers-csv");
+  ASSERT_EQ(c.status, 0) << c.err;
+  EXPECT_EQ(lines_of(c.out).at(0),
+            "interval,accesses,oracle,membalancer,oracle:tier1,oracle:tier2,membalancer:tier1,membalancer:tier2");
+
+  Ran one = run({bin("profiler"), "whatif", trace, "--tiers", "16M"}, dir, "one-size");
+  Ran fast = run({bin("profiler"), "whatif", trace, "--fast", "16M"}, dir, "fast");
+  ASSERT_EQ(one.status, 0) << one.err;
+  EXPECT_EQ(one.out, fast.out);
+}
+
 TEST(Replay, SweepPictureNameAndExistingFiles) {
   const std::string dir = temp_dir();
   const std::string trace = synth(dir, "gups", "10000");

@@ -1,0 +1,204 @@
+// profiler whatif with more than two tiers: the N-tier oracle (checked by
+// hand and against every placement of a small interval), where recorded
+// pages start, and membalancer's policy on a small three-tier trace.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+
+#include "membalancer/error.h"
+#include "membalancer/profile_file.h"
+#include "profiler/sim_policies.h"
+#include "profiler/whatif.h"
+#include "tests/unit/temp_tree.h"
+
+using namespace mb;
+using namespace mb::prof;
+
+namespace {
+
+PageCount pc(uint64_t key, uint32_t accesses) { return {key, accesses, false}; }
+
+// ---- the oracle ---------------------------------------------------------------------
+
+TEST(WhatifOracle, HottestFillTierZeroThenTierOne) {
+  // Tier 0 holds 2 pages, tier 1 one, tier 2 the rest: 10 + 8 | 5 | 3 + 1.
+  const std::vector<PageCount> c = {pc(1, 3), pc(2, 10), pc(3, 1), pc(4, 5), pc(5, 8)};
+  EXPECT_EQ(oracle_tier_hits(c, {2, 1}), (std::vector<uint64_t>{18, 5, 4}));
+  // Two tiers: the two-tier oracle and the rest.
+  EXPECT_EQ(oracle_tier_hits(c, {2}), (std::vector<uint64_t>{oracle_hits(c, 2), 27 - oracle_hits(c, 2)}));
+  // Faster tiers larger than the pages: the lower ones serve nothing.
+  EXPECT_EQ(oracle_tier_hits(c, {8, 3, 1}), (std::vector<uint64_t>{27, 0, 0, 0}));
+  EXPECT_EQ(oracle_tier_hits({}, {1, 1}), (std::vector<uint64_t>{0, 0, 0}));
+}
+
+// Optimal for every per-interval objective sum_k w_k x hits_k with weights
+// not rising toward slower tiers: no placement of the 6 pages into tiers of
+// 2, 1 and any number of pages does better (all 3^6 placements tried).
+TEST(WhatifOracle, NoPlacementBeatsItForAnyHitWeightedObjective) {
+  const std::vector<PageCount> c = {pc(1, 7), pc(2, 2), pc(3, 9), pc(4, 4), pc(5, 4), pc(6, 1)};
+  const std::vector<uint64_t> caps = {2, 1};
+  const auto oracle = oracle_tier_hits(c, caps);
+  ASSERT_EQ(oracle, (std::vector<uint64_t>{16, 4, 7}));
+  const std::vector<std::array<uint64_t, 3>> weights = {{1, 0, 0}, {1, 1, 0}, {3, 2, 1}, {10, 1, 0}, {5, 4, 4}};
+  for (const auto& wt : weights) {
+    const uint64_t mine = wt[0] * oracle[0] + wt[1] * oracle[1] + wt[2] * oracle[2];
+    uint64_t best = 0;
+    for (int code = 0; code < 729; ++code) {
+      std::array<uint64_t, 3> used{}, hits{};
+      for (int p = 0, x = code; p < 6; ++p, x /= 3) {
+        ++used[x % 3];
+        hits[x % 3] += c[p].accesses;
+      }
+      if (used[0] > caps[0] || used[1] > caps[1]) continue;
+      best = std::max(best, wt[0] * hits[0] + wt[1] * hits[1] + wt[2] * hits[2]);
+    }
+    EXPECT_EQ(mine, best) << "weights " << wt[0] << "," << wt[1] << "," << wt[2];
+  }
+}
+
+TEST(WhatifTiers, RecordedTiersMapFastestFirstSlowestLast) {
+  // Two tiers, as before: the recorded fast tier is fast, all else slow.
+  EXPECT_EQ(sim_tier_of_recorded(0, 2, 2), 0u);
+  EXPECT_EQ(sim_tier_of_recorded(1, 2, 2), 1u);
+  EXPECT_EQ(sim_tier_of_recorded(1, 3, 2), 1u);
+  EXPECT_EQ(sim_tier_of_recorded(2, 3, 2), 1u);
+  // More simulated tiers than recorded: the slowest recorded goes last.
+  EXPECT_EQ(sim_tier_of_recorded(0, 2, 4), 0u);
+  EXPECT_EQ(sim_tier_of_recorded(1, 2, 4), 3u);
+  EXPECT_EQ(sim_tier_of_recorded(1, 3, 3), 1u);
+  EXPECT_EQ(sim_tier_of_recorded(2, 3, 3), 2u);
+}
+
+// ---- membalancer's policy on three tiers ------------------------------------------
+
+constexpr uint64_t kBase = 0x40000000;
+constexpr uint64_t kSecond = 1'000'000'000;
+constexpr uint32_t kTgid = 100;
+
+// Pages 0..63: hot (20 samples an interval); 64..191: warm (6); 192..703:
+// cold (one sample, in the first interval only). 12 intervals of 1 s. Warm
+// pages recorded on node 0 (fast), the others on node 1.
+std::string three_heat_trace(const mb_test::TempTree& dir) {
+  const std::string path = dir.path("heat.prof");
+  ProfileStart st;
+  st.sampler = "synth:test";
+  st.sampler_kind = MB_SAMPLER_SYNTHETIC;
+  NumaNode fast, slow;
+  fast.id = 0;
+  fast.cpus = {0};
+  fast.distance = {{0, 10}, {1, 20}};
+  fast.mem_total_bytes = fast.mem_free_bytes = 4ull << 20;
+  slow.id = 1;
+  slow.distance = {{0, 20}, {1, 10}};
+  slow.mem_total_bytes = slow.mem_free_bytes = 64ull << 20;
+  st.topology.nodes = {fast, slow};
+  st.topology.cpu_node = {0};
+  st.start_realtime_ns = st.start_monotonic_ns = kSecond;
+  ProfileWriter w(path, st);
+  w.add_process(kSecond, kTgid, 0, kProcSeen, "heat");
+  for (uint64_t t = 0; t < 12; ++t) {
+    uint64_t ns = (t + 1) * kSecond;
+    auto sample = [&](uint64_t page, int times) {
+      for (int i = 0; i < times; ++i) {
+        mb_sample s{};
+        s.time_ns = ns++;
+        s.tgid = s.tid = kTgid;
+        s.vaddr = kBase + page * 4096;
+        s.mem_node = page >= 64 && page < 192 ? 0 : 1;
+        s.flags = MB_ACC_VADDR | MB_ACC_LOAD;
+        s.sampler = MB_SAMPLER_SYNTHETIC;
+        w.add_sample(s);
+      }
+    };
+    for (uint64_t p = 0; p < 64; ++p) sample(p, 20);
+    for (uint64_t p = 64; p < 192; ++p) sample(p, 6);
+    if (t == 0)
+      for (uint64_t p = 192; p < 704; ++p) sample(p, 1);
+  }
+  w.finish(13 * kSecond, 0);
+  return path;
+}
+
+const WhatifRun& run_of(const WhatifResult& r, const std::string& name) {
+  for (const auto& run : r.runs)
+    if (run.policy == name) return run;
+  throw std::runtime_error("no run " + name);
+}
+
+// Tier 0: 80 pages (room for the hot 64), tier 1: 160 (the warm 128), tier 2: the rest.
+WhatifOptions three_tiers(const std::string& path, bool start_slow) {
+  WhatifOptions o;
+  o.path = path;
+  o.fast_bytes = 80 * 4096;
+  o.middle_bytes = {160 * 4096};
+  o.start_slow = start_slow;
+  return o;
+}
+
+TEST(WhatifTiers, MembalancerSettlesHotInTierZeroWarmInTierOne) {
+  mb_test::TempTree dir("mbwhatif");
+  const WhatifResult r = run_whatif(three_tiers(three_heat_trace(dir), true));
+  ASSERT_EQ(r.tiers(), 3u);
+  ASSERT_EQ(r.accesses.size(), 12u);
+  // By default only the N-tier runs; the two-tier rules are named as not run.
+  ASSERT_EQ(r.runs.size(), 2u);
+  EXPECT_EQ(r.not_run, (std::vector<std::string>{"amd-topk", "memtierd-age", "memtis", "tpp"}));
+  const WhatifRun& mb = run_of(r, "membalancer");
+  ASSERT_EQ(mb.lower_hits.size(), 2u);
+  // Everything starts in the last tier.
+  EXPECT_EQ(mb.hits[0], 0u);
+  EXPECT_EQ(mb.lower_hits[0][0], 0u);
+  EXPECT_EQ(mb.lower_hits[1][0], r.accesses[0]);
+  // Settled: the hot pages' accesses from tier 0, the warm ones' from tier 1.
+  const size_t last = r.accesses.size() - 1;
+  EXPECT_EQ(r.accesses[last], 64u * 20 + 128 * 6);
+  EXPECT_EQ(mb.hits[last], 64u * 20);
+  EXPECT_EQ(mb.lower_hits[0][last], 128u * 6);
+  EXPECT_EQ(mb.lower_hits[1][last], 0u);
+  EXPECT_GE(mb.promoted, 64u + 128);
+  // The oracle fills tier 0 to the brim (16 warm pages join the hot ones;
+  // membalancer keeps its watermark free), from the first interval on.
+  const WhatifRun& oracle = run_of(r, "oracle");
+  for (size_t i = 1; i <= last; ++i) {
+    EXPECT_EQ(oracle.hits[i], 64u * 20 + 16 * 6) << i;
+    EXPECT_EQ(oracle.lower_hits[0][i], 112u * 6) << i;
+    EXPECT_EQ(oracle.lower_hits[1][i], 0u) << i;
+  }
+  EXPECT_LE(mb.total_hits(), oracle.total_hits());
+}
+
+TEST(WhatifTiers, RecordedFastPagesStartInTierZeroWhileItHasRoom) {
+  mb_test::TempTree dir("mbwhatif");
+  const WhatifResult r = run_whatif(three_tiers(three_heat_trace(dir), false));
+  const WhatifRun& mb = run_of(r, "membalancer");
+  // The 128 warm pages were recorded on the fast node: 80 fit in tier 0, the
+  // others start in the last tier (as slow pages do: tier 1 starts empty).
+  EXPECT_EQ(mb.hits[0], 80u * 6);
+  EXPECT_EQ(mb.lower_hits[0][0], 0u);
+  EXPECT_EQ(mb.lower_hits[1][0], r.accesses[0] - 80 * 6);
+}
+
+TEST(WhatifTiers, TwoTierRulesOnlyWithTwoTiers) {
+  mb_test::TempTree dir("mbwhatif");
+  WhatifOptions o = three_tiers(three_heat_trace(dir), true);
+  o.policies = {"tpp"};
+  try {
+    run_whatif(o);
+    FAIL() << "tpp ran on three tiers";
+  } catch (const UsageError& e) {
+    EXPECT_STREQ(e.what(), "--policy: tpp is a two-tier rule; with 3 tiers only membalancer runs (and the oracle)");
+  }
+  // Two tiers: every rule runs, and each has its slow tier's share.
+  o.middle_bytes.clear();
+  o.policies.clear();
+  const WhatifResult r = run_whatif(o);
+  EXPECT_EQ(r.runs.size(), 6u);
+  EXPECT_TRUE(r.not_run.empty());
+  for (const auto& run : r.runs) {
+    ASSERT_EQ(run.lower_hits.size(), 1u) << run.policy;
+    EXPECT_EQ(run.tier_total(0) + run.tier_total(1), r.total_accesses()) << run.policy;
+  }
+}
+
+}  // namespace
