@@ -80,6 +80,22 @@ void ReplayReader::take_events_before(uint64_t end_ns, ReplayWindow* w) {
   }
 }
 
+namespace {
+
+// The page a sample counts into (a huge page's first base page).
+uint64_t page_key_of(const mb_sample& s) {
+  uint64_t vpn = s.vaddr >> MB_PAGE_SHIFT;
+  if (s.flags & MB_ACC_HUGE) vpn &= ~((1ULL << (MB_HUGE_PAGE_SHIFT - MB_PAGE_SHIFT)) - 1);
+  return mb_page_key(s.tgid, vpn);
+}
+
+// How many samples ahead the page map is prefetched: its probes miss the
+// cache (a window holds up to millions of pages), and the samples to come
+// are already in memory.
+constexpr size_t kPrefetchAhead = 8;
+
+}  // namespace
+
 void ReplayReader::add_sample(const mb_sample& s, ReplayWindow* w) {
   ++counters_[MB_CTR_SAMPLES];
   if (!wanted(s.tgid)) {
@@ -97,9 +113,7 @@ void ReplayReader::add_sample(const mb_sample& s, ReplayWindow* w) {
   ++counters_[MB_CTR_ACCEPTED];
   if (filter_.mode == TrackMode::kAll) tracked_.insert(s.tgid);
   const bool huge = s.flags & MB_ACC_HUGE;
-  uint64_t vpn = s.vaddr >> MB_PAGE_SHIFT;
-  if (huge) vpn &= ~((1ULL << (MB_HUGE_PAGE_SHIFT - MB_PAGE_SHIFT)) - 1);
-  const uint64_t key = mb_page_key(s.tgid, vpn);
+  const uint64_t key = page_key_of(s);
   uint32_t& idx = slot_of_[key];
   if (idx == 0) {  // new this window (indexes are stored + 1)
     w->slots.push_back(mb_page_slot{});
@@ -150,6 +164,7 @@ bool ReplayReader::next(ReplayWindow* w) {
     }
     const mb_sample& s = chunk_[chunk_i_];
     if (s.time_ns >= w->end_ns) break;
+    if (chunk_i_ + kPrefetchAhead < chunk_n_) slot_of_.prefetch(page_key_of(chunk_[chunk_i_ + kPrefetchAhead]));
     ++chunk_i_;
     ++samples_read_;
     add_sample(s, w);
