@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -53,13 +54,24 @@ inline bool sanitized_run() {
 // and nothing in the plain one.
 inline uint64_t sanitizer_slack_pages() { return sanitized_run() ? 256 : 0; }
 
+// A thread's CPU affinity, as /proc shows it ("0-3"); "" once it is gone.
+inline std::string allowed_list(pid_t pid, pid_t tid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("Cpus_allowed_list:", 0) == 0) return line.substr(line.find_first_not_of(" \t", 18));
+  return "";
+}
+
 struct Child {
   pid_t pid = -1;
   std::string out_path, err_path;
 };
 
-// Starts argv with stdout/stderr redirected to files in dir.
-inline Child spawn(const std::vector<std::string>& argv, const std::string& dir, const std::string& tag) {
+// Starts argv with stdout/stderr redirected to files in dir; before_exec,
+// if given, runs in the child just before the exec (to set credentials, say).
+inline Child spawn(const std::vector<std::string>& argv, const std::string& dir, const std::string& tag,
+                   const std::function<void()>& before_exec = {}) {
   Child c;
   c.out_path = dir + "/" + tag + ".out";
   c.err_path = dir + "/" + tag + ".err";
@@ -69,6 +81,7 @@ inline Child spawn(const std::vector<std::string>& argv, const std::string& dir,
     int err = open(c.err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(out, 1);
     dup2(err, 2);
+    if (before_exec) before_exec();
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);

@@ -194,14 +194,6 @@ std::string status_field(pid_t pid, const std::string& key) {
   return "";
 }
 
-std::string allowed_list(pid_t pid, pid_t tid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("Cpus_allowed_list:", 0) == 0) return line.substr(line.find_first_not_of(" \t", 18));
-  return "";
-}
-
 std::set<uint32_t> threads_of(const std::set<uint32_t>& pids) {
   std::set<uint32_t> tids;
   for (uint32_t p : pids) {

@@ -42,40 +42,23 @@ struct Creds {
 
 // spawn() with credentials set in the child before the exec.
 Child spawn_as(const Creds& cr, const std::vector<std::string>& argv, const std::string& dir, const std::string& tag) {
-  Child c;
-  c.out_path = dir + "/" + tag + ".out";
-  c.err_path = dir + "/" + tag + ".err";
-  pid_t pid = fork();
-  if (pid == 0) {
-    int out = open(c.out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int err = open(c.err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(out, 1);
-    dup2(err, 2);
+  return spawn(argv, dir, tag, [&] {
     for (int cap = 0; cap < 64; ++cap)
       if ((cr.drop & bit(cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) die("PR_CAPBSET_DROP");
-    if (cr.uid != 0) {
-      if (cr.ambient && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) die("PR_SET_KEEPCAPS");
-      if (setgroups(0, nullptr) != 0 || setresgid(cr.uid, cr.uid, cr.uid) != 0 || setresuid(cr.uid, cr.uid, cr.uid) != 0)
-        die("setresuid");
-      if (cr.ambient) {
-        __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
-        __user_cap_data_struct d[2] = {};
-        for (int i = 0; i < 2; ++i)
-          d[i].effective = d[i].permitted = d[i].inheritable = static_cast<uint32_t>(cr.ambient >> (32 * i));
-        if (syscall(SYS_capset, &h, d) != 0) die("capset");
-        for (int cap = 0; cap < 64; ++cap)
-          if ((cr.ambient & bit(cap)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0)
-            die("PR_CAP_AMBIENT_RAISE");
-      }
-    }
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  c.pid = pid;
-  return c;
+    if (cr.uid == 0) return;
+    if (cr.ambient && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) die("PR_SET_KEEPCAPS");
+    if (setgroups(0, nullptr) != 0 || setresgid(cr.uid, cr.uid, cr.uid) != 0 || setresuid(cr.uid, cr.uid, cr.uid) != 0)
+      die("setresuid");
+    if (!cr.ambient) return;
+    __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct d[2] = {};
+    for (int i = 0; i < 2; ++i)
+      d[i].effective = d[i].permitted = d[i].inheritable = static_cast<uint32_t>(cr.ambient >> (32 * i));
+    if (syscall(SYS_capset, &h, d) != 0) die("capset");
+    for (int cap = 0; cap < 64; ++cap)
+      if ((cr.ambient & bit(cap)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0)
+        die("PR_CAP_AMBIENT_RAISE");
+  });
 }
 
 // run() with credentials.

@@ -34,14 +34,6 @@ void expect_usage(const std::vector<std::string>& args, const std::string& needl
   EXPECT_NE(lines[0].find(needle), std::string::npos) << lines[0];
 }
 
-std::string allowed_list(pid_t pid, pid_t tid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("Cpus_allowed_list:", 0) == 0) return line.substr(line.find_first_not_of(" \t", 18));
-  return "";
-}
-
 }  // namespace
 
 TEST(ProcessMode, BadOptionsAreOneLineErrors) {
