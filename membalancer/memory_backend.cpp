@@ -16,6 +16,7 @@ MemoryBackend::MemoryBackend(const Options& opts, Topology& topo)
     TierPolicyConfig tc;
     tc.low_watermark = opts.watermark_low;
     tc.high_watermark = opts.watermark_high;
+    tc.follow_allocations = opts.watermark_auto;
     tc.min_hot_heat = static_cast<float>(opts.min_hot_heat);
     tc.budget_bytes = budget;
     tier_.emplace(choose_tiers(opts.tiers, topo), tc);
@@ -92,6 +93,9 @@ MemoryState MemoryBackend::read_memory(const std::vector<pid_t>& tracked) {
   }
   for (auto& [n, c] : resident_by_node_)
     if (mem.nodes.count(n)) mem.nodes[n].tree_pages = c;
+  if (tier_)
+    for (auto& [n, bytes] : kernel_high_watermarks())
+      if (mem.nodes.count(n)) mem.nodes[n].kernel_high_bytes = bytes;
   // Demotion asks for the tracked processes' pages on a node only when a
   // node needs room: the walk is bounded by what it needs.
   mem.resident = [this, tracked](int node, const std::function<bool(uint32_t, uint64_t, bool)>& fn) {
@@ -171,6 +175,12 @@ void MemoryBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& all_t
     if (!only_ || only_->count(static_cast<uint32_t>(p))) tracked.push_back(p);
   MemoryState mem = read_memory(tracked);
   wait_on_full_nodes(mem, table.interval());
+  if (tier_) {
+    uint64_t tree_pages = 0;
+    for (const auto& [n, c] : resident_by_node_) tree_pages += c;
+    reserve_.observe(tree_pages);
+    mem.allocation_reserve_bytes = reserve_.bytes();
+  }
   Plan plan;
   TierPlanView view;
   if (tier_) {

@@ -51,6 +51,7 @@ class MemoryBackend : public Backend {
   Options opts_;
   Topology& topo_;
   std::optional<TierPolicy> tier_;
+  AllocationReserve reserve_;  // tier: what the tracked processes allocate
   std::optional<NumaPolicy> numa_;
   CoolDown cool_;
   // Pages the mover could not move (key, node it stayed on or -errno), from

@@ -36,7 +36,7 @@ std::string sampler_help() {
 // Option values that need parsing after CLI11 has read them as text.
 struct RawOptions {
   std::string display = "histogram", region = "2M", max_pages = "1M";
-  std::string rate_limit = "200M", min_free = "256M", watermark = "1:2";
+  std::string rate_limit = "200M", min_free = "256M", watermark = "auto";
   std::string load_max = "80", max_move_share = "25";
   std::string speed = "recorded";
   bool all = false;
@@ -135,6 +135,7 @@ void validate(Options& o, const CLI::App& cmd, const RawOptions& raw) {
   if (o.bpf_page_slots < 1024 || (o.bpf_page_slots & (o.bpf_page_slots - 1)))
     throw UsageError("--bpf-page-slots: must be a power of two of at least 1024");
   if (!(o.decay > 0 && o.decay <= 1)) throw UsageError("--decay: must be in (0, 1]");
+  if (o.command == "tier" && !cmd.count("--decay")) o.decay = kTierDecay;
   if (o.top < 0 || o.top > 1000) throw UsageError("--top: must be in 0..1000");
   // The kernel's tables: a zero-sized one fails to load (as status 1), and
   // there are at most 4194304 (PID_MAX_LIMIT) threads or processes.
@@ -171,11 +172,19 @@ void validate(Options& o, const CLI::App& cmd, const RawOptions& raw) {
   }
   if (o.command == "tier") {
     const std::string& w = raw.watermark;
-    const auto colon = w.find(':');
-    o.watermark_low = parse_percent(w.substr(0, colon), "--watermark");
-    o.watermark_high = colon == std::string::npos ? 2 * o.watermark_low : parse_percent(w.substr(colon + 1), "--watermark");
-    if (!(o.watermark_high > o.watermark_low))
-      throw UsageError("--watermark: the high watermark (" + w.substr(colon + 1) + ") must be above the low one");
+    o.watermark_auto = w == "auto";
+    if (o.watermark_auto) {
+      // Sized to the allocations (AllocationReserve), at most these.
+      o.watermark_low = 0.01;
+      o.watermark_high = 0.02;
+    } else {
+      const auto colon = w.find(':');
+      o.watermark_low = parse_percent(w.substr(0, colon), "--watermark");
+      o.watermark_high =
+          colon == std::string::npos ? 2 * o.watermark_low : parse_percent(w.substr(colon + 1), "--watermark");
+      if (!(o.watermark_high > o.watermark_low))
+        throw UsageError("--watermark: the high watermark (" + w.substr(colon + 1) + ") must be above the low one");
+    }
     if (trim(o.tiers).empty()) throw UsageError("--tiers: empty (use auto, kernel, cpuless, distance or a spec like \"0:1\")");
   }
 }
@@ -203,7 +212,7 @@ void add_common(CLI::App* cmd, Options& o, RawOptions& raw) {
       ->capture_default_str();
   cmd->add_option("--max-tasks", o.max_tasks, "Threads the in-kernel task table holds")->capture_default_str();
   cmd->add_option("--max-processes", o.max_processes, "Processes the tracked set holds")->capture_default_str();
-  cmd->add_option("--decay", o.decay, "Factor applied to page heat each interval, in (0, 1]")->capture_default_str();
+  cmd->add_option("--decay", o.decay, "Factor applied to page heat each interval, in (0, 1] (default 0.5; tier 0.875)");
   cmd->add_option("--ibs-period", o.ibs_period, "Ops between IBS samples")->capture_default_str();
   cmd->add_option("--pebs-period", o.pebs_period, "Loads between PEBS samples")->capture_default_str();
   cmd->add_option("--record", o.record_path,
@@ -289,8 +298,10 @@ Options parse_options(int argc, const char* const* argv, int* exit_status) {
                    "distance, or a spec: \"0,1:2:3\" = tier 0 nodes 0 and 1, tier 1 node 2, tier 2 node 3")
       ->capture_default_str();
   tier->add_option("--watermark", raw.watermark,
-                   "LOW[:HIGH] percent of each upper-tier node's memory: below LOW free, its coldest pages "
-                   "are demoted until HIGH is free again (HIGH defaults to twice LOW)")
+                   "auto, or LOW[:HIGH] percent of each upper-tier node's memory: below LOW free, its coldest "
+                   "pages are demoted until HIGH is free again (HIGH defaults to twice LOW). auto: room for what "
+                   "the tracked processes allocate (twice their largest growth in one of the last 4 intervals) "
+                   "above the kernel's high watermark, at most 1:2")
       ->capture_default_str();
 
   CLI::App* process = app.add_subcommand(

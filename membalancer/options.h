@@ -12,6 +12,11 @@
 
 namespace mb {
 
+// tier's heat decay: ranking pages against a capacity gains from the longer
+// memory (less sampling noise), and a changed pattern is forgotten anyway by
+// the page table's adaptive forgetting (PageTable::end_interval).
+constexpr double kTierDecay = 0.875;
+
 struct Options {
   std::string command;  // "trace", "numa", "tier", "process", "autotune", or "" with --info
 
@@ -38,7 +43,7 @@ struct Options {
   uint32_t bpf_page_slots = 1 << 18; // per-interval BPF page table
   uint32_t max_tasks = 16384;
   uint32_t max_processes = 65536;
-  double decay = 0.5;
+  double decay = 0.5;                // tier: kTierDecay unless --decay
 
   // Memory balancing (numa, tier).
   bool migrate = false;                    // report-only without it
@@ -51,6 +56,7 @@ struct Options {
   std::string tiers = "auto";              // tier: auto|kernel|cpuless|distance|SPEC
   double watermark_low = 0.01;             // tier: share of an upper node's memory
   double watermark_high = 0.02;
+  bool watermark_auto = true;              // tier: sized to allocations, at most low:high
 
   // Thread balancing (process, autotune).
   double load_max = 0.8;                   // a target node's busy fraction stays below this

@@ -77,7 +77,7 @@ void PageTable::end_interval() {
     // judged against its usual level, followed while the pattern holds.
     if (typical_overlap_ < 0) typical_overlap_ = last_overlap_;
     const double rel = last_overlap_ / std::max(typical_overlap_, 1e-9);
-    if (rel < kChangedOverlap) kept = static_cast<float>(std::max(rel, 1.0 / 64));
+    if (rel < kChangedOverlap) kept = static_cast<float>(std::max(rel * rel, 1.0 / 64));
     else typical_overlap_ = 0.75 * typical_overlap_ + 0.25 * last_overlap_;
   }
   if (kept < 1.0f) {

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -27,6 +28,7 @@ struct NodeMemory {
   uint64_t total_bytes = 0;
   uint64_t free_bytes = 0;
   uint64_t tree_pages = 0;  // resident base pages of the tracked processes here (numa_maps)
+  uint64_t kernel_high_bytes = 0;  // the kernel's high free-page watermark here (0: unknown, a model)
 };
 
 // The memory the policies plan against.
@@ -37,6 +39,10 @@ struct MemoryState {
   // candidates for demotion.
   using ResidentFn = std::function<void(int node, const std::function<bool(uint32_t tgid, uint64_t vaddr, bool huge)>& fn)>;
   ResidentFn resident;
+  // tier, --watermark auto: the free memory an upper-tier node keeps for
+  // the tracked processes' new allocations (AllocationReserve). Unset: the
+  // configured watermarks.
+  std::optional<uint64_t> allocation_reserve_bytes;
 };
 
 struct PlannedMove {

@@ -24,14 +24,68 @@ struct Sampled {
 constexpr float kDecisive = 2.0f;
 
 // Whether a page of heat `a` is decisively hotter than one of heat `b`, so
-// that exchanging them is worth a migration: by the factor above, and by
-// more than sampling noise. Heat sums samples decayed by d per interval; for
-// Poisson sampling its variance is about heat / (1 + d), so the difference
-// must exceed kNoiseZ standard deviations of the difference.
+// that exchanging them is worth a migration: its estimated real rate (ea, eb:
+// RateEstimate) a quarter higher, and the heats apart by more than sampling
+// noise. Heat sums samples decayed by d per interval; for Poisson sampling
+// its variance is about heat / (1 + d), so the difference must exceed
+// kNoiseZ standard deviations of the difference.
+constexpr float kExchangeGain = 1.25f;
 constexpr float kNoiseZ = 2.0f;
-bool decisively_hotter(float a, float b, float decay) {
-  return a >= kDecisive * b && (a - b) >= kNoiseZ * std::sqrt((a + b) / (1 + decay));
+bool decisively_hotter(float ea, float eb, float a, float b, float decay) {
+  return ea >= kExchangeGain * eb && (a - b) >= kNoiseZ * std::sqrt((a + b) / (1 + decay));
 }
+
+// A page's real access rate, in heat units, estimated from its heat and its
+// neighbours' (empirical Bayes). Among the pages within two octaves of its
+// heat, the spread that sampling noise explains (variance heat / (1 + d)) is
+// no evidence; only the rest is. So the estimate moves from their mean
+// towards the page's own heat by the share of their variance that is not
+// noise: pages that all have the same rate (a uniformly warm set) come out
+// equal however their samples happened to fall, and are not exchanged for
+// one another, while pages of truly different rates (a Zipf tail) keep
+// their order and distance.
+class RateEstimate {
+ public:
+  explicit RateEstimate(float decay) : decay_(decay) {}
+  bool ready() const { return !n_.empty(); }
+  // Sums of the sampled pages' heat by bin (buckets: rows x kBins).
+  void fit(const std::vector<std::vector<Sampled>>& buckets, size_t rows) {
+    constexpr int kBins = HeatHistogram::kBins;
+    n_.assign(kBins + 1, 0);
+    s1_ = s2_ = n_;
+    for (size_t r = 0; r < rows; ++r)
+      for (int bin = 1; bin < kBins; ++bin)
+        for (const Sampled& x : buckets[r * kBins + bin]) {
+          n_[bin + 1] += 1;
+          s1_[bin + 1] += x.heat;
+          s2_[bin + 1] += static_cast<double>(x.heat) * x.heat;
+        }
+    for (int bin = 1; bin <= kBins; ++bin) {  // prefix sums
+      n_[bin] += n_[bin - 1];
+      s1_[bin] += s1_[bin - 1];
+      s2_[bin] += s2_[bin - 1];
+    }
+  }
+  float operator()(float heat) const {
+    // Two octaves either side (4 bins per octave): a narrower window's mean
+    // would follow the page's own heat, and noise would look like a gain.
+    constexpr int kSpan = 8;
+    const int b = HeatHistogram::bin(heat);
+    if (b < 1) return heat;
+    const int lo = std::max(1, b - kSpan), hi = std::min(HeatHistogram::kBins - 1, b + kSpan);
+    const double n = n_[hi + 1] - n_[lo];
+    if (n < 2) return heat;
+    const double mean = (s1_[hi + 1] - s1_[lo]) / n;
+    const double var = (s2_[hi + 1] - s2_[lo]) / n - mean * mean;
+    const double noise = mean / (1 + decay_);
+    const double real_share = var > noise ? 1 - noise / var : 0.0;
+    return static_cast<float>(mean + real_share * (heat - mean));
+  }
+
+ private:
+  float decay_;
+  std::vector<double> n_, s1_, s2_;  // pages, heat and heat² of bins below i (prefix)
+};
 
 // Per node of the plan: signed byte balances.
 struct NodeBook {
@@ -47,6 +101,19 @@ struct NodeBook {
 };
 
 }  // namespace
+
+void AllocationReserve::observe(uint64_t tree_pages) {
+  if (last_) {
+    if (growth_.size() == kWindow) growth_.erase(growth_.begin());
+    growth_.push_back(tree_pages > *last_ ? tree_pages - *last_ : 0);
+  }
+  last_ = tree_pages;
+}
+
+std::optional<uint64_t> AllocationReserve::bytes() const {
+  if (growth_.empty()) return std::nullopt;
+  return 2 * *std::max_element(growth_.begin(), growth_.end()) * kBasePageBytes;
+}
 
 TierPolicy::TierPolicy(Tiers tiers, const TierPolicyConfig& cfg) : tiers_(std::move(tiers)), cfg_(cfg) {}
 
@@ -107,8 +174,16 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
   for (int t = 0; t < ntiers; ++t) {
     for (int n : tiers_.tiers[t]) {
       const NodeMemory m = node_mem(n);
-      const int64_t high = static_cast<int64_t>(m.total_bytes * cfg_.high_watermark);
-      const int64_t low = static_cast<int64_t>(m.total_bytes * cfg_.low_watermark);
+      int64_t high = static_cast<int64_t>(m.total_bytes * cfg_.high_watermark);
+      int64_t low = static_cast<int64_t>(m.total_bytes * cfg_.low_watermark);
+      if (cfg_.follow_allocations && mem.allocation_reserve_bytes) {
+        // Room for the allocations to come, above the kernel's watermark
+        // (below it kswapd would reclaim the fast node itself).
+        const int64_t kernel = static_cast<int64_t>(m.kernel_high_bytes);
+        const int64_t want = static_cast<int64_t>(*mem.allocation_reserve_bytes);
+        high = std::min(high, kernel + want);
+        low = std::min(low, kernel + want / 2);
+      }
       NodeBook& b = book[n];
       b.room = static_cast<int64_t>(m.free_bytes) - high;
       b.low_room = static_cast<int64_t>(m.free_bytes) - low;
@@ -162,6 +237,12 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
     }
   };
 
+  // An exchange weighs real access rates, not heat as sampled: see RateEstimate.
+  RateEstimate rate(table.decay());
+  auto real_heat = [&](float h) {
+    if (!rate.ready()) rate.fit(buckets, node_of_row.size());
+    return rate(h);
+  };
   uint64_t budget = cfg_.budget_bytes ? cfg_.budget_bytes : std::numeric_limits<uint64_t>::max();
   auto spend = [&](uint64_t bytes) {
     if (budget < bytes) return false;
@@ -285,7 +366,7 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
           ++plan.stats.cooling;
           return true;
         }
-        if (exchange && !decisively_hotter(arriving, heat, table.decay())) {
+        if (exchange && !decisively_hotter(real_heat(arriving), real_heat(heat), arriving, heat, table.decay())) {
           b.no_gain = true;
           stop = true;
           return false;

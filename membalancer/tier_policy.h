@@ -19,9 +19,12 @@
 //     sampled pages in order of heat.
 //  Exchanges: a demotion that makes room for a promotion pairs the coldest
 //  page leaving with the hottest arriving, and happens only when the page
-//  arriving is decisively hotter (twice the heat, and by more than sampling
-//  noise); otherwise the promotion waits (`no_gain`). Noise among equally
-//  warm pages so moves nothing.
+//  arriving is decisively hotter (a quarter more by estimated real rate,
+//  and by more than sampling noise); otherwise the promotion waits
+//  (`no_gain`). Noise among equally warm pages so moves nothing.
+//  Watermarks: fixed shares (--watermark LOW:HIGH), or by default (auto)
+//  room for what the tracked processes allocate (AllocationReserve) above
+//  the kernel's own high watermark, at most 1% : 2%.
 //  No ping-pong: pages moved within the cool-down are left alone unless their
 //  heat is decisively on the other side (at least twice the threshold to go
 //  up, below half of it to go down: a changed pattern, as after a phase
@@ -32,6 +35,7 @@
 //  within what the mover can do before the next one.
 #pragma once
 
+#include <optional>
 #include <vector>
 
 #include "membalancer/policy.h"
@@ -42,6 +46,10 @@ namespace mb {
 struct TierPolicyConfig {
   double low_watermark = 0.01;   // of each upper-tier node's memory: demote below this free share
   double high_watermark = 0.02;  // ... until this free share is back
+  // --watermark auto: the free share follows the tracked processes'
+  // allocations (MemoryState::allocation_reserve_bytes), above the kernel's
+  // own high watermark, at most the shares above.
+  bool follow_allocations = false;
   float min_hot_heat = 2.0f;     // a page must have been seen about twice to count as hot
   uint64_t budget_bytes = 0;     // per interval; 0 = unlimited
 };
@@ -51,6 +59,25 @@ struct TierPlanView {
   std::vector<uint64_t> capacity_pages;
   uint64_t promote_pages = 0;  // base pages
   uint64_t demote_pages = 0;
+};
+
+// The free memory a fast node must keep so that the tracked processes' new
+// pages land there (the reason for a demotion watermark, as TPP keeps one),
+// sized by what they allocate rather than fixed: twice the most their
+// resident pages grew in one of the last kWindow intervals. A workload whose
+// footprint has stopped growing then uses the whole fast tier; one that
+// allocates gets room for two intervals of it.
+class AllocationReserve {
+ public:
+  static constexpr size_t kWindow = 4;
+  // Each interval: the tracked processes' resident base pages, all nodes.
+  void observe(uint64_t tree_pages);
+  // Unset until two intervals were observed.
+  std::optional<uint64_t> bytes() const;
+
+ private:
+  std::optional<uint64_t> last_;
+  std::vector<uint64_t> growth_;  // base pages per interval, the last kWindow
 };
 
 class TierPolicy {

@@ -1,10 +1,12 @@
 #include "membalancer/topology.h"
 
 #include <dirent.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <cstdio>
 #include <sstream>
 
 #include "membalancer/error.h"
@@ -90,6 +92,34 @@ void refresh_node_memory(Topology& topo, const std::string& sysfs_root) {
     auto text = read_text_file(sysfs_root + "/devices/system/node/node" + std::to_string(n.id) + "/meminfo");
     if (text) parse_node_meminfo(*text, &n.mem_total_bytes, &n.mem_free_bytes);
   }
+}
+
+std::map<int, uint64_t> parse_zoneinfo_high(const std::string& text) {
+  // "Node 0, zone   Normal" starts a zone; its "        high     1234" line
+  // (pages) follows among the "pages free" block.
+  std::map<int, uint64_t> high;
+  std::istringstream in(text);
+  std::string line;
+  int node = -1;
+  while (std::getline(in, line)) {
+    int n;
+    if (std::sscanf(line.c_str(), "Node %d, zone", &n) == 1) {
+      node = n;
+      continue;
+    }
+    unsigned long long pages;
+    char word[8];
+    if (node >= 0 && std::sscanf(line.c_str(), " %7s %llu", word, &pages) == 2 && std::string(word) == "high") {
+      high[node] += pages * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+      node = -1;  // one "high" per zone (later ones belong to other counters)
+    }
+  }
+  return high;
+}
+
+std::map<int, uint64_t> kernel_high_watermarks(const std::string& zoneinfo_path) {
+  auto text = read_text_file(zoneinfo_path);
+  return text ? parse_zoneinfo_high(*text) : std::map<int, uint64_t>{};
 }
 
 Topology read_topology(const std::string& sysfs_root) {

@@ -50,6 +50,14 @@ Topology read_topology(const std::string& sysfs_root = "/sys");
 // Refreshes free/total memory of each node (node*/meminfo).
 void refresh_node_memory(Topology& topo, const std::string& sysfs_root = "/sys");
 
+// The kernel's high free-page watermark of each node, in bytes: the sum of
+// the "high" line of its zones in /proc/zoneinfo. Below it kswapd starts
+// reclaiming the node (or demoting, with kernel demotion on). Empty when
+// the file cannot be read.
+std::map<int, uint64_t> kernel_high_watermarks(const std::string& zoneinfo_path = "/proc/zoneinfo");
+// The same from the text of a zoneinfo file.
+std::map<int, uint64_t> parse_zoneinfo_high(const std::string& text);
+
 // Parses a node's meminfo text ("Node 0 MemTotal:  123 kB" lines) into bytes.
 bool parse_node_meminfo(const std::string& text, uint64_t* total, uint64_t* free);
 

@@ -100,6 +100,7 @@ struct TierRun {
       : topo(std::move(topology)), sim_tiers(n), node_map(std::move(nodes)) {
     opts.command = "tier";
     opts.dry_run = true;
+    opts.decay = kTierDecay;
     opts.interval_ms = w.interval_ms;
     opts.rate_limit_bytes = w.rate_limit_bytes;
     opts.tiers = spec;

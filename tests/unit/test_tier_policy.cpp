@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <random>
 #include <set>
 
 #include "membalancer/policy.h"
@@ -441,6 +442,110 @@ TEST(TierPolicy, APhaseChangeIsForgottenAtOnce) {
   EXPECT_EQ(dir[mb::MoveDirection::kPromote], 1000u);
   EXPECT_EQ(dir[mb::MoveDirection::kDemote], 1000u);
   EXPECT_EQ(p.stats.no_gain, 0u);
+}
+
+// A uniformly warm set: every page has the same access rate, and their
+// heats differ only by how the samples fell (Poisson). Raw heat would swap
+// the luckiest slow pages for the unluckiest fast ones every interval;
+// estimated real rates are equal, so nothing moves. A few truly hotter
+// pages among them still come up, first.
+TEST(TierPolicy, EquallyWarmPagesAreNotExchangedForTheirNoise) {
+  mb::PageTable t(1 << 16, 0.5f);
+  std::mt19937 rng(1);
+  std::poisson_distribution<uint32_t> warm(4.0), hot(16.0);
+  for (uint32_t i = 1; i <= 12; ++i) {
+    t.begin_interval(i);
+    for (uint64_t p = 0; p < 4000; ++p)
+      if (uint32_t c = warm(rng)) t.add(key(p), c, nullptr, p < 1000 ? 0 : 1);
+    t.end_interval();
+  }
+  float min_fast = 1e9f, max_slow = 0;
+  t.for_each([&](const mb::PageEntry& e) {
+    const float h = t.heat(e);
+    if (e.node == 0) min_fast = std::min(min_fast, h);
+    else max_slow = std::max(max_slow, h);
+  });
+  ASSERT_GE(max_slow, 2 * min_fast);  // the noise alone looks like a decisive gain
+  mb::MemoryState m;
+  const uint64_t fast_total = 1000 * mb::kBasePageBytes * 100 / 98;
+  m.nodes[0] = {fast_total, fast_total - 1000 * mb::kBasePageBytes, 1000};
+  m.nodes[1] = {4096 * kMiB, 3000 * kMiB, 3000};
+  mb::TierPolicy pol(two_tiers(), {});
+  mb::Plan p = pol.plan(t, m, mb::CoolDown(10));
+  EXPECT_TRUE(p.moves.empty()) << p.moves.size() << " moves";
+
+  // 50 slow pages turn four times as hot: they come up.
+  for (uint32_t i = 13; i <= 16; ++i) {
+    t.begin_interval(i);
+    for (uint64_t p = 0; p < 4000; ++p)
+      if (uint32_t c = (p >= 2000 && p < 2050) ? hot(rng) : warm(rng)) t.add(key(p), c, nullptr, p < 1000 ? 0 : 1);
+    t.end_interval();
+  }
+  p = pol.plan(t, m, mb::CoolDown(10));
+  // They come (nearly) first: hottest first by heat; a mixed set of rates makes the warm
+  // pages' spread partly real, so some warm exchanges may follow.
+  uint64_t hot_up = 0, rank = 0;
+  for (const auto& mv : p.moves) {
+    if (mv.direction != mb::MoveDirection::kPromote) continue;
+    const uint64_t page = (mv.vaddr >> MB_PAGE_SHIFT) - 0x1000;
+    if (page >= 2000 && page < 2050) {
+      ++hot_up;
+      EXPECT_LT(rank, 60u) << "hot page " << page << " after warm ones";
+    }
+    ++rank;
+  }
+  EXPECT_EQ(hot_up, 50u);
+}
+
+TEST(AllocationReserve, TwiceTheLargestRecentGrowth) {
+  mb::AllocationReserve r;
+  EXPECT_FALSE(r.bytes());
+  r.observe(1000);
+  EXPECT_FALSE(r.bytes());  // one observation: no growth known yet
+  r.observe(1300);
+  EXPECT_EQ(*r.bytes(), 2 * 300 * mb::kBasePageBytes);
+  r.observe(1200);  // shrank: no growth, the 300 still counts
+  r.observe(1250);
+  EXPECT_EQ(*r.bytes(), 2 * 300 * mb::kBasePageBytes);
+  r.observe(1250);
+  r.observe(1250);  // the 300 is now 4 intervals old: gone
+  EXPECT_EQ(*r.bytes(), 2 * 50 * mb::kBasePageBytes);
+  r.observe(1250);
+  r.observe(1250);
+  EXPECT_EQ(*r.bytes(), 0u);
+}
+
+// --watermark auto: with no allocations, the fast node fills up to the
+// kernel's high watermark; fixed 1:2 keeps 2% free; growth widens the room.
+TEST(TierPolicy, AutoWatermarkFollowsAllocationsAboveTheKernelWatermark) {
+  mb::PageTable t(1 << 16);
+  t.begin_interval(1);
+  add(t, 0, 2970, 20, 1);  // hot, on the slow node
+  add(t, 5000, 100, 10, 1);  // warm
+  const uint64_t total = 3000 * mb::kBasePageBytes;
+  mb::MemoryState m;
+  m.nodes[0] = {total, total, 0};  // empty fast node of 3000 pages
+  m.nodes[1] = {4096 * kMiB, 3000 * kMiB, 3000};
+  m.nodes[0].kernel_high_bytes = 30 * mb::kBasePageBytes;
+  mb::TierPolicyConfig fixed;  // 1:2
+  mb::TierPolicyConfig autom = fixed;
+  autom.follow_allocations = true;
+  // The fast tier's capacity: its free memory above the high watermark.
+  auto capacity = [&](const mb::TierPolicyConfig& c, std::optional<uint64_t> reserve) {
+    m.allocation_reserve_bytes = reserve;
+    mb::TierPlanView view;
+    mb::TierPolicy(two_tiers(), c).plan(t, m, mb::CoolDown(10), &view);
+    return view.capacity_pages.at(0);
+  };
+  EXPECT_EQ(capacity(fixed, 0), 3000u - 60);           // 2% kept
+  EXPECT_EQ(capacity(autom, std::nullopt), 3000u - 60);  // no history yet: the maximum
+  EXPECT_EQ(capacity(autom, 0), 3000u - 30);           // only the kernel's watermark
+  EXPECT_EQ(capacity(autom, 20 * mb::kBasePageBytes), 3000u - 50);
+  EXPECT_EQ(capacity(autom, 1000 * mb::kBasePageBytes), 3000u - 60);  // at most 2%
+  // And the hot pages fill what there is.
+  m.allocation_reserve_bytes = 0;
+  EXPECT_EQ(pages_by_direction(mb::TierPolicy(two_tiers(), autom).plan(t, m, mb::CoolDown(10)))[mb::MoveDirection::kPromote],
+            2970u);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // meminfo, memory blocks, and the no-NUMA fallback.
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <string>
@@ -173,6 +174,27 @@ TEST(ParseNodeMeminfo, MissingFieldsFail) {
   EXPECT_EQ(free, 7u);
   EXPECT_FALSE(mb::parse_node_meminfo("", &total, &free));
   EXPECT_FALSE(mb::parse_node_meminfo("garbage\nmore garbage here\n", &total, &free));
+}
+
+// /proc/zoneinfo: the "high" watermark of each zone (pages), summed by
+// node; the per-CPU pagesets' "high:" lines are not watermarks.
+TEST(Topology, KernelHighWatermarksFromZoneinfo) {
+  const std::string text =
+      "Node 0, zone      DMA\n  per-node stats\n      nr_free_pages 3840\n  pages free     3840\n"
+      "        min      10\n        low      13\n        high     16\n        spanned  4095\n"
+      "  pagesets\n    cpu: 0\n              count: 0\n              high:  0\n"
+      "Node 0, zone    DMA32\n  pages free     100\n        min      2115\n        low      2887\n"
+      "        high     3659\n    cpu: 0\n              high:     1443\n"
+      "Node 1, zone   Normal\n  pages free     100\n        min      50\n        low      60\n"
+      "        high     70\n";
+  const auto high = mb::parse_zoneinfo_high(text);
+  ASSERT_EQ(high.size(), 2u);
+  const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  EXPECT_EQ(high.at(0), (16u + 3659u) * page);
+  EXPECT_EQ(high.at(1), 70u * page);
+  EXPECT_TRUE(mb::parse_zoneinfo_high("").empty());
+  // This machine's own file parses, with a watermark for node 0.
+  EXPECT_GT(mb::kernel_high_watermarks().count(0), 0u);
 }
 
 }  // namespace
