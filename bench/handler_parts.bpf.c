@@ -56,16 +56,10 @@ int on_perf_sample_part(struct bpf_perf_event_data *ctx)
 	if (bench_stage == 3)
 		return 0;
 	if (bench_stage == 4) {
-		struct mb_task_stats *ts = bpf_map_lookup_elem(&task_stats, &tid);
+		struct mb_task_stats *ts = mb_task_slot(tid, true);
 
-		if (!ts) {
-			bpf_map_update_elem(&task_stats, &tid, &zero_task_stats, BPF_NOEXIST);
-			ts = bpf_map_lookup_elem(&task_stats, &tid);
-			if (!ts)
-				return 0;
-			ts->tgid = tgid;
-		}
-		ts->last_cpu = cpu;
+		if (ts)
+			ts->last_cpu = cpu;
 		return 0;
 	}
 	mb_task_account(tgid, tid, cpu, ci ? ci->node : MB_NODE_UNKNOWN, MB_NODE_UNKNOWN);

@@ -243,7 +243,7 @@ int BPF_PROG(on_exit, struct task_struct *p)
 {
 	__u32 tgid = BPF_CORE_READ(p, tgid);
 	__u32 tid = BPF_CORE_READ(p, pid);
-	struct mb_task_stats *ts = bpf_map_lookup_elem(&task_stats, &tid);
+	struct mb_task_stats *ts = mb_task_slot(tid, false);
 
 	if (ts)
 		ts->flags |= MB_TASK_EXITED;

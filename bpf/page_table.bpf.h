@@ -103,8 +103,6 @@ static __always_inline void mb_page_account(__u32 tgid, __u64 vaddr,
 	}
 }
 
-static struct mb_task_stats zero_task_stats;
-
 static __always_inline void mb_task_node_add(__u32 *per_node, __u16 node)
 {
 	__u32 idx = node;
@@ -121,23 +119,47 @@ static __always_inline void mb_task_node_add(__u32 *per_node, __u16 node)
 	per_node[idx] += 1;
 }
 
+/* The thread table entry of tid, claiming a free one when `claim` is set and
+ * it has none. Only the thread's own samples claim its entry, one at a time
+ * (a thread runs on one CPU at a time), so it never gets two; the
+ * compare-and-swap settles two threads racing for one free entry. Every
+ * probe is looked at before claiming: user space frees entries anywhere. */
+static __always_inline struct mb_task_stats *mb_task_slot(__u32 tid, bool claim)
+{
+	struct mb_task_stats *free_ts = NULL;
+
+#pragma unroll
+	for (__u32 i = 0; i < MB_TASK_PROBES; i++) {
+		__u32 idx = (tid + i) & task_slot_mask;
+		struct mb_task_stats *ts = bpf_map_lookup_elem(&task_stats, &idx);
+
+		if (!ts)
+			return NULL;
+		if (ts->tid == tid)
+			return ts;
+		if (ts->tid == 0 && !free_ts)
+			free_ts = ts;
+	}
+	if (!claim || !free_ts)
+		return NULL;
+	/* Lost to another thread: that entry is taken, count it as full. */
+	if (__sync_val_compare_and_swap(&free_ts->tid, 0, tid) != 0)
+		return NULL;
+	return free_ts;
+}
+
 static __always_inline void mb_task_account(__u32 tgid, __u32 tid, __u32 cpu,
 					    __u16 cpu_node, __u16 mem_node)
 {
-	struct mb_task_stats *ts = bpf_map_lookup_elem(&task_stats, &tid);
+	struct mb_task_stats *ts = mb_task_slot(tid, true);
 
 	if (!ts) {
-		/* Racing inserts of the same tid: one wins, both look up. */
-		bpf_map_update_elem(&task_stats, &tid, &zero_task_stats, BPF_NOEXIST);
-		ts = bpf_map_lookup_elem(&task_stats, &tid);
-		if (!ts) {
-			mb_count(MB_CTR_TASK_TABLE_FULL);
-			return;
-		}
-		ts->tgid = tgid;
+		mb_count(MB_CTR_TASK_TABLE_FULL);
+		return;
 	}
 	/* Plain adds: a thread's samples are taken on the CPU it runs on, one
 	 * at a time, so only one program updates its entry at once. */
+	ts->tgid = tgid;
 	ts->last_cpu = cpu;
 	ts->accesses += 1;
 	mb_task_node_add(ts->cpu_node_accesses, cpu_node);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -26,7 +27,6 @@ namespace mb {
 namespace {
 
 constexpr uint32_t kDrainBatch = 2048;  // sets (16K slots) per bpf() batch call
-constexpr uint32_t kTaskBatch = 1024;
 
 const char* kPrivilegeHint = "run as root, or grant CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE";
 
@@ -96,6 +96,7 @@ void BpfCollector::release() {
     if (tables_[t] >= 0) close(tables_[t]), tables_[t] = -1;
   }
   if (tracked_bits_) munmap(tracked_bits_, tracked_bits_bytes_), tracked_bits_ = nullptr;
+  if (task_table_) munmap(task_table_, task_table_bytes_), task_table_ = nullptr;
   if (skel_) membalancer_bpf__destroy(skel_), skel_ = nullptr;
 }
 
@@ -135,7 +136,10 @@ void BpfCollector::configure_and_load(const Topology& topo) {
   }
   if (int err = bpf_map__set_inner_map_fd(skel_->maps.page_tables, tables_[0]))
     throw SystemError("configuring the page table template", -err);
-  bpf_map__set_max_entries(skel_->maps.task_stats, cfg_.max_tasks);
+  // The thread table is indexed by tid modulo its size: a power of two.
+  task_slots_ = std::bit_ceil(std::max<uint32_t>(cfg_.max_tasks, 1));
+  ro->task_slot_mask = task_slots_ - 1;
+  bpf_map__set_max_entries(skel_->maps.task_stats, task_slots_);
   bpf_map__set_max_entries(skel_->maps.tracked, cfg_.max_processes);
   uint64_t pid_max = 4194304;  // the kernel's ceiling, if pid_max cannot be read
   if (auto text = read_text_file("/proc/sys/kernel/pid_max")) pid_max = std::stoull(trim(*text));
@@ -189,6 +193,12 @@ void BpfCollector::configure_and_load(const Topology& topo) {
                     bpf_map__fd(skel_->maps.tracked_bits), 0);
   if (bits == MAP_FAILED) throw SystemError("mapping the tracked-process bitmap", errno);
   tracked_bits_ = static_cast<uint64_t*>(bits);
+  task_table_bytes_ = (static_cast<size_t>(task_slots_) * sizeof(mb_task_stats) + getpagesize() - 1) &
+                      ~static_cast<size_t>(getpagesize() - 1);
+  void* tasks = mmap(nullptr, task_table_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED,
+                     bpf_map__fd(skel_->maps.task_stats), 0);
+  if (tasks == MAP_FAILED) throw SystemError("mapping the thread table", errno);
+  task_table_ = static_cast<mb_task_stats*>(tasks);
   uint32_t zero = 0;
   if (bpf_map_update_elem(bpf_map__fd(skel_->maps.page_tables), &zero, &tables_[0], BPF_ANY))
     throw SystemError("installing the page table", errno);
@@ -429,29 +439,19 @@ uint64_t BpfCollector::drain_pages(const PageFn& fn, Drain method) {
 
 void BpfCollector::drain_tasks(std::vector<TaskSnapshot>* tasks) {
   tasks->clear();
-  int fd = bpf_map__fd(skel_->maps.task_stats);
-  std::vector<uint32_t> keys(kTaskBatch);
-  std::vector<mb_task_stats> values(kTaskBatch);
-  std::vector<uint32_t> exited;
-  uint32_t in = 0, out = 0;
-  bool first = true;
-  for (;;) {
-    LIBBPF_OPTS(bpf_map_batch_opts, opts);
-    uint32_t count = kTaskBatch;
-    int err = bpf_map_lookup_batch(fd, first ? nullptr : &in, &out, keys.data(), values.data(), &count, &opts);
-    if (err && errno != ENOENT) throw SystemError("reading task statistics (batch)", errno);
-    for (uint32_t i = 0; i < count; ++i) {
-      tasks->push_back({keys[i], values[i]});
-      if (values[i].flags & MB_TASK_EXITED) exited.push_back(keys[i]);
-    }
-    if (err) break;  // ENOENT: no more entries
-    in = out;
-    first = false;
-  }
-  if (!exited.empty()) {
-    LIBBPF_OPTS(bpf_map_batch_opts, opts);
-    uint32_t n = static_cast<uint32_t>(exited.size());
-    bpf_map_delete_batch(fd, exited.data(), &n, &opts);  // ENOENT for already-gone keys is fine
+  for (uint32_t i = 0; i < task_slots_; ++i) {
+    mb_task_stats& e = task_table_[i];
+    const uint32_t tid = __atomic_load_n(&e.tid, __ATOMIC_ACQUIRE);
+    if (tid == 0) continue;
+    tasks->push_back({tid, e});
+    tasks->back().stats.tid = tid;
+    if (!(tasks->back().stats.flags & MB_TASK_EXITED)) continue;
+    // Read for the last time: free the entry, zeroed, for the next thread
+    // that claims it (its tid goes last, so a claim finds zeros).
+    mb_task_stats cleared{};
+    cleared.tid = tid;  // still taken while the rest is zeroed
+    std::memcpy(&e, &cleared, sizeof(e));
+    __atomic_store_n(&e.tid, 0u, __ATOMIC_RELEASE);
   }
 }
 

@@ -128,6 +128,9 @@ class BpfCollector : public SampleSource {
   uint64_t* tracked_bits_ = nullptr;  // the BPF tracked_bits array, mapped
   uint64_t tracked_words_ = 0;
   size_t tracked_bits_bytes_ = 0;
+  mb_task_stats* task_table_ = nullptr;  // the BPF thread table, mapped
+  uint32_t task_slots_ = 0;
+  size_t task_table_bytes_ = 0;
   size_t mapped_bytes_ = 0;
   int active_ = 0;
   std::vector<bpf_link*> links_;

@@ -30,6 +30,10 @@ enum mb_limits {
 	MB_PAGE_GROUP_SHIFT = 3, /* log2(pages per group) == log2(MB_PAGE_WAYS) */
 	MB_PAGE_REGION_SHIFT = 9, /* 2 MiB regions: 64 groups in consecutive sets */
 	MB_PAGE_SPILL_SETS = 16,  /* sets tried after a full home set */
+	/* The thread table is an array indexed by tid modulo its (power of two)
+	 * size: a thread's entry is the first of this many entries from its
+	 * home that carries its tid, or the first free one. */
+	MB_TASK_PROBES = 8,
 	/* Node ids we keep per-task counts for (ids above are folded into
 	 * MB_CTR_NODE_OUT_OF_RANGE). */
 	MB_MAX_NODES = 64,
@@ -137,19 +141,19 @@ struct mb_page_set {
 	struct mb_page_slot way[MB_PAGE_WAYS];
 };
 
-/* Per-thread statistics, a hash keyed by tid. */
+/* Per-thread statistics: one entry of the thread table (see MB_TASK_PROBES). */
 struct mb_task_stats {
 	__u32 tgid;
 	__u32 last_cpu;
 	__u64 accesses;
 	__u32 flags; /* enum mb_task_flags */
-	__u32 reserved;
+	__u32 tid;   /* the thread owning the entry; 0: free */
 	__u32 cpu_node_accesses[MB_MAX_NODES];
 	__u32 mem_node_accesses[MB_MAX_NODES];
 };
 
 enum mb_task_flags {
-	MB_TASK_EXITED = 1 << 0, /* user space deletes it after its last drain */
+	MB_TASK_EXITED = 1 << 0, /* user space frees it after its last drain */
 };
 
 /* Value of the tracked-process hash (key: tgid). */

@@ -109,8 +109,12 @@ def dump_maps(ids):
     """Occupancy of the three tracking maps: tgid set, {tid: exited}, tgid set (bits)."""
     tracked = {le(e["key"], 0, 4) for e in bpftool_json("map", "dump", "id", str(ids["tracked"]))}
     tasks = {}
+    # The thread table is an array: an entry is taken when its tid (offset 20)
+    # is not 0; flags at offset 16 (struct mb_task_stats).
     for e in bpftool_json("map", "dump", "id", str(ids["task_stats"])):
-        tasks[le(e["key"], 0, 4)] = bool(le(e["value"], 16, 4) & MB_TASK_EXITED)  # mb_task_stats.flags
+        tid = le(e["value"], 20, 4)
+        if tid:
+            tasks[tid] = bool(le(e["value"], 16, 4) & MB_TASK_EXITED)
     bits = set()
     for e in bpftool_json("map", "dump", "id", str(ids["tracked_bits"])):
         word, v = le(e["key"], 0, 4), le(e["value"], 0, 8)
