@@ -202,8 +202,8 @@ const char* kStageNames[] = {
     "+ cpu info",
     "+ page slot find/claim",
     "+ page slot update",
-    "+ task stats lookup/insert",
-    "+ task stats update = whole path",
+    "+ thread table entry find/claim",
+    "+ thread stats update = whole path",
     "whole path + bpf_ktime_get_ns",
 };
 constexpr int kStages = 7;

@@ -19,7 +19,7 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* 0 filter, 1 + cpu info, 2 + page slot find/claim, 3 + page slot update,
- * 4 + task stats lookup, 5 + task stats update (the whole path, which calls
+ * 4 + thread table entry, 5 + thread stats update (the whole path, which calls
  * no bpf_ktime_get_ns unless samples are streamed); 6: the whole path plus a
  * bpf_ktime_get_ns (the clock only streamed samples need). */
 const volatile __u32 bench_stage = 5;
