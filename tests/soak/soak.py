@@ -202,8 +202,11 @@ def main():
                  *args.churn_args.split()]
     churn = subprocess.Popen(churn_cmd, stdout=open(out("churn-final.json"), "w"), stderr=open(out("churn.err"), "w"))
     time.sleep(0.5)
+    # A thread table of 1024 entries (the churn tree has about 50 live
+    # threads): bpftool dumps every entry of the array each sample, about
+    # 5 s for the default 16384 entries of 536 bytes.
     mb_cmd = [mb_bin, args.mode, "--ppid", str(churn.pid), "--sampler", "fault", "--interval", "1000",
-              "--display", "json", "--duration", str(duration)]
+              "--max-tasks", "1024", "--display", "json", "--duration", str(duration)]
     if args.mode != "trace":
         mb_cmd.append("--migrate")  # the whole mode, moves included (on one node autotune finds none)
     print(f"soak: {' '.join(churn_cmd)}\nsoak: {' '.join(mb_cmd)}\nsoak: {duration} s, a sample every "
