@@ -277,7 +277,11 @@ tcg) cpu=max; accel=tcg,thread=multi ;;
 esac
 
 # ---- boot ------------------------------------------------------------------------------------
-cmdline="console=ttyS0 panic=-1 loglevel=4 rdinit=/init tsc=reliable"
+# loglevel=5: warnings and the stack dumps that follow them reach the console
+# (a hung guest never gets to dump its log). A lockup, hung task or RCU stall
+# panics at once, with every CPU's backtrace, instead of idling to the timeout.
+cmdline="console=ttyS0 panic=-1 loglevel=5 rdinit=/init tsc=reliable"
+cmdline+=" softlockup_panic=1 softlockup_all_cpu_backtrace=1 hung_task_panic=1 sysctl.kernel.panic_on_rcu_stall=1"
 [ "$no_module" = 1 ] && cmdline+=" MB_NO_MODULE=1"
 [ -n "${CI:-}" ] && cmdline+=" CI=$CI"
 [ -n "$append" ] && cmdline+=" $append"
