@@ -74,6 +74,22 @@ bool has_interval(const std::string& path) {
   return false;
 }
 
+size_t interval_count(const std::string& path) {
+  size_t n = 0;
+  for (const auto& l : json_lines(path)) n += l.value("type", "") == "interval";
+  return n;
+}
+
+// Waits for two more intervals: the second began after this call, so it has
+// drained every sample taken before it, however slow the machine (a fixed
+// sleep was not enough for --all under the sanitizers in CI). Then returns
+// everything printed.
+std::vector<json> lines_once_drained(const std::string& path) {
+  const size_t seen = interval_count(path);
+  EXPECT_TRUE(wait_for([&] { return interval_count(path) >= seen + 2; }, 60)) << "no interval after " << seen;
+  return json_lines(path);
+}
+
 }  // namespace
 
 TEST(TraceTree, CountsEachProcessOfAGrowingTreeAndDropsExitedOnes) {
@@ -98,11 +114,9 @@ TEST(TraceTree, CountsEachProcessOfAGrowingTreeAndDropsExitedOnes) {
   touch(dir + "/go");  // the child and grandchild are born after membalancer started
   ASSERT_TRUE(wait_for([&] { return file_exists(dir + "/ready"); }, 30)) << slurp(tree.err_path);
   ASSERT_TRUE(wait_for([&] { return reports(dir + "/other-report").size() == 1; }, 30));
-  std::this_thread::sleep_for(std::chrono::milliseconds(800));  // a few intervals to drain
-
+  auto lines = lines_once_drained(mb.out_path);
   auto tree_reports = reports(dir + "/report");
   ASSERT_EQ(tree_reports.size(), 3u);
-  auto lines = json_lines(mb.out_path);
   // The json display starts with the topology.
   ASSERT_FALSE(lines.empty());
   EXPECT_EQ(lines.front().value("type", ""), "topology");
@@ -176,8 +190,7 @@ TEST(TraceTree, PidModeDoesNotFollowChildren) {
   ASSERT_TRUE(wait_for([&] { return has_interval(mb.out_path); }, 30)) << slurp(mb.err_path);
   touch(dir + "/start");
   ASSERT_TRUE(wait_for([&] { return file_exists(dir + "/ready"); }, 30));
-  std::this_thread::sleep_for(std::chrono::milliseconds(600));
-  auto lines = json_lines(mb.out_path);
+  auto lines = lines_once_drained(mb.out_path);
   int child = -1;
   for (const auto& r : json_lines(dir + "/report"))
     if (r["depth"] == 1) child = r["pid"];
@@ -225,8 +238,7 @@ TEST(TraceTree, CgroupModeTracksOnlyTheCgroup) {
   ASSERT_TRUE(wait_for([&] { return has_interval(mb.out_path); }, 30)) << slurp(mb.err_path);
   touch(dir + "/start");
   ASSERT_TRUE(wait_for([&] { return json_lines(dir + "/in-report").size() == 1 && json_lines(dir + "/out-report").size() == 1; }, 30));
-  std::this_thread::sleep_for(std::chrono::milliseconds(600));
-  auto lines = json_lines(mb.out_path);
+  auto lines = lines_once_drained(mb.out_path);
   EXPECT_GE(last_pages(lines, inside.pid).pages, 4096u * 99 / 100);
   EXPECT_FALSE(mentions_pid(lines, outside.pid));
   kill(mb.pid, SIGTERM);
@@ -248,8 +260,7 @@ TEST(TraceTree, AllModeSeesOthersButNotItself) {
   ASSERT_TRUE(wait_for([&] { return has_interval(mb.out_path); }, 30)) << slurp(mb.err_path);
   touch(dir + "/start");
   ASSERT_TRUE(wait_for([&] { return json_lines(dir + "/report").size() == 1; }, 30));
-  std::this_thread::sleep_for(std::chrono::milliseconds(600));
-  auto lines = json_lines(mb.out_path);
+  auto lines = lines_once_drained(mb.out_path);
   EXPECT_GE(last_pages(lines, w.pid).pages, 4096u * 99 / 100);
   EXPECT_FALSE(mentions_pid(lines, mb.pid));
   kill(mb.pid, SIGINT);
@@ -271,7 +282,7 @@ TEST(TraceRecord, WritesTheProfilerFormat) {
   ASSERT_TRUE(wait_for([&] { return has_interval(mb.out_path); }, 30)) << slurp(mb.err_path);
   touch(dir + "/start");
   ASSERT_TRUE(wait_for([&] { return reports(dir + "/report").size() == 1; }, 30));
-  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  lines_once_drained(mb.out_path);
   kill(mb.pid, SIGTERM);
   ASSERT_EQ(wait_exit(mb.pid, 30), 0) << slurp(mb.err_path);
   const uint64_t touched = reports(dir + "/report")[0]["pages_touched"];
