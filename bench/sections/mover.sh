@@ -66,7 +66,7 @@ two NUMA nodes (node 0: 2 CPUs, 1 GiB; node 1: 1 GiB, no CPUs), guest kernel $kv
    speed swing by 2× within seconds), throughputs are medians. Every page is checked to
    have reached its node.
 3. **Throttled:** the Mover at $(awk -v t="$target" 'BEGIN { printf "%g", t }') MiB/s (64 MiB/s, or an eighth of the raw throughput when
-   that is less: under TCG raw \`move_pages\` itself runs at tens of MiB/s and slows down by
+   that is less: under TCG raw \`move_pages\` runs at tens to a couple of hundred MiB/s and slows down by
    half when the host is busy, and the rate, not the machine, must be the limit) with more than $secs s of work queued (the region back and
    forth); bytes moved (pages whose status is the target node) read after $secs s, over the
    elapsed time. Then \`abandon()\` drops the rest: $(awk -v a="$abandon" 'BEGIN { printf "%.1f", a }') ms.
