@@ -7,7 +7,9 @@
 #include <iostream>
 #include <cstdlib>
 #include <map>
+#include <memory>
 #include <sstream>
+#include <vector>
 
 #include "membalancer/error.h"
 #include "membalancer/pipeline.h"
@@ -64,17 +66,37 @@ double parse_share(std::string text, const std::string& what) {
   return v / 100.0;
 }
 
-// CLI11 quotes a line it cannot parse. A root run may read files its user
-// cannot (--config /etc/shadow): a line that is not an option name is not shown.
+// A root run may read files its user cannot (--config /etc/shadow): only
+// text that looks like an option name is quoted from a config file.
+bool looks_like_option_name(const std::string& item) {
+  return !item.empty() && item.size() <= 64 &&
+         item.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") ==
+             std::string::npos;
+}
+
+// CLI11 quotes a line it cannot parse.
 std::string config_error_message(const std::string& msg) {
   const std::string prefix = "INI was not able to parse ";
   if (msg.rfind(prefix, 0) != 0) return msg;
-  const std::string item = msg.substr(prefix.size());
-  const bool name = !item.empty() && item.size() <= 64 &&
-                    item.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") ==
-                        std::string::npos;
-  return name ? msg : "a line is neither an option nor a section (not shown)";
+  return looks_like_option_name(msg.substr(prefix.size())) ? msg
+                                                           : "a line is neither an option nor a section (not shown)";
 }
+
+// CLI11 2.1 hands the empty list of "key = []" to a single value's converter,
+// which reads its first element (a crash): such a key is refused while the
+// file is read. Section markers ("++" opens, "--" closes) carry no value.
+class ConfigWithoutEmptyValues : public CLI::ConfigTOML {
+ public:
+  std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
+    std::vector<CLI::ConfigItem> items = CLI::ConfigTOML::from_config(input);
+    for (const auto& item : items) {
+      if (!item.inputs.empty() || item.name == "++" || item.name == "--") continue;
+      const std::string key = item.fullname();
+      throw CLI::ConfigError((looks_like_option_name(key) ? key : "a key (not shown)") + " has an empty value");
+    }
+    return items;
+  }
+};
 
 // A replay's options: what it can and cannot do with a recording.
 void validate_replay(Options& o, const CLI::App& cmd, const RawOptions& raw) {
@@ -279,6 +301,7 @@ Options parse_options(int argc, const char* const* argv, int* exit_status) {
           },
           "FILE"));
   app.allow_config_extras(CLI::config_extras_mode::error);
+  app.config_formatter(std::make_shared<ConfigWithoutEmptyValues>());
   app.add_flag("--info", o.info, "Print the features found (BTF, PMUs, helper module) and exit");
   app.require_subcommand(0, 1);
 

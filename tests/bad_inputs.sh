@@ -81,6 +81,7 @@ bad "$MB" trace --pid "$TID" --duration 1
 bad "$MB" --config /etc/shadow trace --pid $SL --duration 1
 bad "$MB" --config /dev/zero trace --pid $SL --duration 1
 printf '[trace]\ninterval = 250\n' > $D/cfg.toml; chmod 666 $D/cfg.toml; bad "$MB" --config $D/cfg.toml trace --pid $SL --duration 1
+printf '[autotune]\nobserve = []\n' > $D/empty.toml; bad "$MB" --config $D/empty.toml autotune --pid $SL --duration 1
 bad "$PROF" record --pid 0 -o $D/a.prof
 bad "$PROF" record --pid -5 -o $D/a.prof
 bad "$PROF" record --pid 3999999 -o $D/a.prof --duration 1

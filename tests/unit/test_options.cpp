@@ -330,6 +330,25 @@ TEST_F(ConfigFile, BadValue) {
   expect_parse_error({"--config", cfg, "trace", "--ppid", "1"}, {"interval", "abc"});
 }
 
+// "key = []" used to reach CLI11's converter as an empty list and crash it
+// (found by fuzz_config); every kind of option refuses it with one line.
+TEST_F(ConfigFile, EmptyArrayValueIsRefused) {
+  std::string cfg = write("empty.toml", "[autotune]\nobserve = []\n");
+  expect_parse_error({"--config", cfg, "autotune", "--ppid", "1"}, {"--config", "autotune.observe has an empty value"});
+  cfg = write("empty2.toml", "[trace]\nsampler = [ ]\n");
+  expect_parse_error({"--config", cfg, "trace", "--ppid", "1"}, {"--config", "trace.sampler has an empty value"});
+  cfg = write("empty3.toml", "[numa]\nmigrate = []\n");
+  expect_parse_error({"--config", cfg, "numa", "--ppid", "1"}, {"--config", "numa.migrate has an empty value"});
+  cfg = write("empty4.toml", "info = []\n");
+  expect_parse_error({"--config", cfg}, {"--config", "info has an empty value"});
+  // The key is not quoted when it does not look like an option name.
+  cfg = write("empty5.toml", "[trace]\n\"$6$secret\" = []\n");
+  Result r = parse({"--config", cfg, "trace", "--ppid", "1"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.err.find("secret"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--config: a key (not shown) has an empty value"), std::string::npos) << r.err;
+}
+
 TEST_F(ConfigFile, MissingOrUnreadable) {
   std::string missing = dir_ + "/missing.toml";
   expect_parse_error({"--config", missing, "trace", "--ppid", "1"}, {"--config", missing});
