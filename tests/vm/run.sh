@@ -272,10 +272,10 @@ if [ -z "$accel" ]; then
 	fi
 fi
 # TCG runs all vCPUs in one host thread by default. With one thread per vCPU
-# (thread=multi, qemu 7.2) a guest CPU was seen trapping forever on an int3 that
-# the kernel's static-key patching (text_poke_bp, which attaching or detaching
-# a BPF program triggers) had already replaced: a stale translation, it seems.
-# One thread rules that out and is no slower on two host cores (docs/vm-harness.md).
+# (thread=multi, qemu 7.2) a guest CPU can trap forever on an int3 that the
+# kernel's static-key patching (text_poke_bp, which attaching or detaching a
+# BPF program triggers) has already replaced: tests/vm/diag/tcg_static_key.sh
+# reproduces it. One thread rules it out and is no slower on two host cores.
 tcg_thread=${MB_VM_TCG_THREAD:-single}
 case $tcg_thread in single|multi) ;; *) die "MB_VM_TCG_THREAD must be single or multi" ;; esac
 case $accel in
