@@ -178,8 +178,9 @@ void MemoryBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& all_t
   if (tier_) {
     uint64_t tree_pages = 0;
     for (const auto& [n, c] : resident_by_node_) tree_pages += c;
-    reserve_.observe(tree_pages);
+    reserve_.observe(tree_pages, table.arrivals());
     mem.allocation_reserve_bytes = reserve_.bytes();
+    mem.allocation_heat = reserve_.arrival_heat();
   }
   Plan plan;
   TierPlanView view;

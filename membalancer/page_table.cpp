@@ -106,6 +106,7 @@ PageEntry* PageTable::add(uint64_t key, uint32_t accesses, const uint16_t lanes[
     e.last_seen = now_ - 1;  // nothing before this interval
     ++stats_.pages;
     ++stats_.inserted;
+    arrivals_.add(accesses);
   }
   const float c = static_cast<float>(accesses);
   const uint16_t keep_flags = e.flags & ((1u << kPageFreshShift) - 1);
@@ -164,6 +165,32 @@ void PageTable::erase_at(size_t i) {
   --stats_.pages;
 }
 
+Arrivals& Arrivals::operator+=(const Arrivals& o) {
+  for (int b = 0; b < kBins; ++b) {
+    pages[b] += o.pages[b];
+    accesses[b] += o.accesses[b];
+  }
+  return *this;
+}
+
+uint64_t Arrivals::total_pages() const {
+  uint64_t n = 0;
+  for (uint64_t p : pages) n += p;
+  return n;
+}
+
+double Arrivals::mean_of_hottest(uint64_t n) const {
+  uint64_t taken = 0;
+  double sum = 0;
+  for (int b = kBins - 1; b >= 0 && taken < n; --b) {
+    if (!pages[b]) continue;
+    const uint64_t k = std::min(pages[b], n - taken);
+    sum += static_cast<double>(accesses[b]) * static_cast<double>(k) / static_cast<double>(pages[b]);
+    taken += k;
+  }
+  return taken ? sum / static_cast<double>(taken) : 0.0;
+}
+
 void PageTable::begin_interval(uint32_t now) {
   const uint32_t gap = now - now_;
   now_ = now;
@@ -171,6 +198,7 @@ void PageTable::begin_interval(uint32_t now) {
   rebuild_decay();
   total_heat_ *= decay_since(now_ - gap);
   samples_now_ = overlap_now_ = 0;
+  arrivals_ = Arrivals{};
   ended_ = false;
   if (now_ % sweep_every_ == 0 || stats_.pages >= capacity_) forget_cold();
 }

@@ -22,6 +22,8 @@
 // counts what it could not insert.
 #pragma once
 
+#include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -63,6 +65,26 @@ struct PageTableStats {
   uint64_t removed_exited = 0;  // removed because their process exited
   uint64_t removed_gone = 0;    // removed because the page no longer exists (erase)
   uint64_t dropped_full = 0;    // accesses to new pages that found the table full
+};
+
+// The pages new to the table in one interval (sampled for the first time,
+// or again after being forgotten), by the accesses each had in it: what new
+// memory is worth on arrival (AllocationReserve weighs it).
+struct Arrivals {
+  static constexpr int kBins = 33;  // bin b: accesses in [2^(b-1), 2^b)
+  std::array<uint64_t, kBins> pages{};
+  std::array<uint64_t, kBins> accesses{};
+
+  void add(uint32_t count) {
+    const int b = std::bit_width(count);
+    ++pages[b];
+    accesses[b] += count;
+  }
+  Arrivals& operator+=(const Arrivals& o);
+  uint64_t total_pages() const;
+  // The mean accesses of the n pages with the most (within the bin where
+  // the n-th falls, its mean); 0 when there are none.
+  double mean_of_hottest(uint64_t n) const;
 };
 
 class PageTable {
@@ -122,6 +144,8 @@ class PageTable {
   size_t slot_count() const { return slots_.size(); }
   size_t memory_bytes() const { return slots_.capacity() * sizeof(PageEntry); }
   const PageTableStats& stats() const { return stats_; }
+  // The pages that arrived in the current interval (from begin_interval).
+  const Arrivals& arrivals() const { return arrivals_; }
 
  private:
   size_t home(uint64_t key) const;
@@ -165,6 +189,7 @@ class PageTable {
   double typical_overlap_ = -1;  // the overlap while the pattern holds (running mean)
   bool ended_ = false;
   PageTableStats stats_;
+  Arrivals arrivals_;
 };
 
 }  // namespace mb

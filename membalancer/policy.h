@@ -43,6 +43,10 @@ struct MemoryState {
   // the tracked processes' new allocations (AllocationReserve). Unset: the
   // configured watermarks.
   std::optional<uint64_t> allocation_reserve_bytes;
+  // ... and the accesses a new page had in its first interval
+  // (AllocationReserve::arrival_heat): the reserve is made only of pages
+  // colder than that. Unset: of any page.
+  std::optional<float> allocation_heat;
 };
 
 struct PlannedMove {
@@ -117,6 +121,11 @@ struct PlanStats {
   uint64_t no_gain = 0;           // tier: promotion skipped, not decisively hotter than the page it would displace
   uint64_t over_budget = 0;       // skipped: this interval's byte budget was spent
   uint64_t unsampled_demoted = 0; // demoted pages no sample ever saw
+  // tier, --watermark auto: free memory kept on the upper tiers for new
+  // pages, and the part of it not kept because the pages that would leave
+  // for it are hotter than new pages are on arrival.
+  uint64_t reserve_bytes = 0;
+  uint64_t reserve_withheld_bytes = 0;
   float hot_threshold = 0;        // heat a page needed to count as hot
 };
 

@@ -189,6 +189,9 @@ void Reporter::migration_text(const MigrationReport& m, bool summary) {
                  m.migrate ? "planned" : "would move", m.plan_promote_pages, m.plan_demote_pages, m.plan_numa_pages,
                  format_bytes(m.plan.planned_bytes).c_str(), m.plan.hot_threshold, m.plan.cooling, m.plan.no_room,
                  m.plan.no_gain, m.plan.over_budget, m.plan.unsampled_demoted);
+    if (m.plan.reserve_bytes || m.plan.reserve_withheld_bytes)
+      std::fprintf(out_, "  room for new pages: %s kept free, %s not (the pages there are hotter than new ones)\n",
+                   format_bytes(m.plan.reserve_bytes).c_str(), format_bytes(m.plan.reserve_withheld_bytes).c_str());
   }
   std::fprintf(out_, "  %-9s %10s %10s %10s %10s %12s  %s\n", "direction", "requested", "moved", "failed", "moved",
                "avg rate", "failures by reason");
@@ -360,6 +363,7 @@ static void json_migration(JsonWriter& w, const MigrationReport& m, bool summary
     w.field("cooling", m.plan.cooling).field("no_room", m.plan.no_room).field("no_gain", m.plan.no_gain);
     w.field("over_budget", m.plan.over_budget);
     w.field("unsampled_demoted", m.plan.unsampled_demoted);
+    w.field("reserve_bytes", m.plan.reserve_bytes).field("reserve_withheld_bytes", m.plan.reserve_withheld_bytes);
     w.end_object();
   }
   w.key("directions").begin_object();

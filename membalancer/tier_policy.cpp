@@ -102,12 +102,30 @@ struct NodeBook {
 
 }  // namespace
 
-void AllocationReserve::observe(uint64_t tree_pages) {
+void AllocationReserve::observe(uint64_t tree_pages, const Arrivals& arrivals) {
   if (last_) {
-    if (growth_.size() == kWindow) growth_.erase(growth_.begin());
+    if (growth_.size() == kWindow) {
+      growth_.erase(growth_.begin());
+      arrivals_.erase(arrivals_.begin());
+    }
     growth_.push_back(tree_pages > *last_ ? tree_pages - *last_ : 0);
+    arrivals_.push_back(arrivals);
   }
   last_ = tree_pages;
+}
+
+std::optional<float> AllocationReserve::arrival_heat() const {
+  uint64_t grown = 0;
+  Arrivals all;
+  for (size_t i = 0; i < growth_.size(); ++i) {
+    grown += growth_[i];
+    all += arrivals_[i];
+  }
+  if (!grown) return std::nullopt;
+  // Pages sampled for the first time that were not allocated now (resident
+  // all along, or forgotten and back) come with them: the hottest as many
+  // as were allocated stand for the allocations.
+  return static_cast<float>(all.mean_of_hottest(grown));
 }
 
 std::optional<uint64_t> AllocationReserve::bytes() const {
@@ -169,6 +187,28 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
     auto it = mem.nodes.find(n);
     return it == mem.nodes.end() ? NodeMemory{} : it->second;
   };
+  // --watermark auto: room for new pages is kept only as far as it costs
+  // pages colder than new pages are on arrival. Tiers 0..t hold the hottest
+  // pages that fit them (above the kernel's watermarks); room kept free there
+  // is given up by the coldest of those, so the room worth keeping is the
+  // share of them colder than a new page (never sampled ones are):
+  // reserve_slack[t], in bytes. Where new pages are no hotter than the warm
+  // pages the fast tier holds, they land lower and rise if they turn hot.
+  std::vector<int64_t> reserve_slack(ntiers, std::numeric_limits<int64_t>::max());
+  if (cfg_.follow_allocations && mem.allocation_reserve_bytes && mem.allocation_heat) {
+    const int arrival_bin = HeatHistogram::bin(*mem.allocation_heat);
+    uint64_t not_colder = 0;  // sampled pages, all tiers, not colder than a new page
+    for (size_t i = 0; i < bin_pages.size(); ++i)
+      if (static_cast<int>(i % kBins) >= arrival_bin) not_colder += bin_pages[i];
+    uint64_t fits = 0;  // pages tiers 0..t hold without a reserve
+    for (int t = 0; t < ntiers - 1; ++t) {
+      for (int n : tiers_.tiers[t]) {
+        const NodeMemory m = node_mem(n);
+        fits += m.tree_pages + (m.free_bytes > m.kernel_high_bytes ? m.free_bytes - m.kernel_high_bytes : 0) / kBasePageBytes;
+      }
+      reserve_slack[t] = static_cast<int64_t>((fits > not_colder ? fits - not_colder : 0) * kBasePageBytes);
+    }
+  }
   std::map<int, NodeBook> book;
   std::vector<uint64_t> capacity(ntiers, 0);
   for (int t = 0; t < ntiers; ++t) {
@@ -180,7 +220,14 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
         // Room for the allocations to come, above the kernel's watermark
         // (below it kswapd would reclaim the fast node itself).
         const int64_t kernel = static_cast<int64_t>(m.kernel_high_bytes);
-        const int64_t want = static_cast<int64_t>(*mem.allocation_reserve_bytes);
+        int64_t want = std::min(static_cast<int64_t>(*mem.allocation_reserve_bytes), high - kernel);
+        if (t < ntiers - 1) {
+          const int64_t keep = std::clamp<int64_t>(reserve_slack[t], 0, std::max<int64_t>(0, want));
+          plan.stats.reserve_withheld_bytes += static_cast<uint64_t>(std::max<int64_t>(0, want) - keep);
+          plan.stats.reserve_bytes += static_cast<uint64_t>(keep);
+          reserve_slack[t] -= keep;
+          want = keep;
+        }
         high = std::min(high, kernel + want);
         low = std::min(low, kernel + want / 2);
       }

@@ -24,7 +24,9 @@
 //  (`no_gain`). Noise among equally warm pages so moves nothing.
 //  Watermarks: fixed shares (--watermark LOW:HIGH), or by default (auto)
 //  room for what the tracked processes allocate (AllocationReserve) above
-//  the kernel's own high watermark, at most 1% : 2%.
+//  the kernel's own high watermark, at most 1% : 2%, and made only of pages
+//  colder than new pages are on arrival: where the fast tier holds nothing
+//  that cold, new pages land lower and are promoted if they turn out hot.
 //  No ping-pong: pages moved within the cool-down are left alone unless their
 //  heat is decisively on the other side (at least twice the threshold to go
 //  up, below half of it to go down: a changed pattern, as after a phase
@@ -67,17 +69,27 @@ struct TierPlanView {
 // resident pages grew in one of the last kWindow intervals. A workload whose
 // footprint has stopped growing then uses the whole fast tier; one that
 // allocates gets room for two intervals of it.
+// And what that room is worth: the pages that arrived in the page table over
+// the window, as many of the hottest as the footprint grew by, and their
+// mean accesses in their first interval (arrival_heat). Room kept empty
+// costs the accesses of the pages demoted to make it; the policy makes it
+// only of pages colder than that (TierPolicy).
 class AllocationReserve {
  public:
   static constexpr size_t kWindow = 4;
-  // Each interval: the tracked processes' resident base pages, all nodes.
-  void observe(uint64_t tree_pages);
+  // Each interval: the tracked processes' resident base pages, all nodes,
+  // and the pages new to the page table in it.
+  void observe(uint64_t tree_pages, const Arrivals& arrivals = {});
   // Unset until two intervals were observed.
   std::optional<uint64_t> bytes() const;
+  // Unset until two intervals were observed, or when nothing grew in the
+  // window; 0 when the new pages were never sampled.
+  std::optional<float> arrival_heat() const;
 
  private:
   std::optional<uint64_t> last_;
-  std::vector<uint64_t> growth_;  // base pages per interval, the last kWindow
+  std::vector<uint64_t> growth_;      // base pages per interval, the last kWindow
+  std::vector<Arrivals> arrivals_;    // the same intervals' arrivals
 };
 
 class TierPolicy {

@@ -484,6 +484,45 @@ TEST(PageTable, ForgettingAcrossTheWrap) {
 // A randomized comparison against std::map with a fixed seed: inserts,
 // updates, drops when full, and removals of whole processes, with the table
 // near its load limit so that runs are long and wrap around.
+// Arrivals: the pages new to the table in this interval, by their accesses
+// in it; a page already there (or added again) is not one.
+TEST(PageTable, CountsTheIntervalsArrivals) {
+  mb::PageTable t(1024);
+  t.begin_interval(1);
+  t.add(key(42, 1), 40, nullptr, 0);
+  t.add(key(42, 2), 3, nullptr, 0);
+  t.add(key(42, 3), 1, nullptr, 0);
+  t.add(key(42, 1), 5, nullptr, 0);  // again: not a second arrival
+  EXPECT_EQ(t.arrivals().total_pages(), 3u);
+  EXPECT_DOUBLE_EQ(t.arrivals().mean_of_hottest(1), 40.0);
+  EXPECT_DOUBLE_EQ(t.arrivals().mean_of_hottest(3), 44.0 / 3);
+  EXPECT_DOUBLE_EQ(t.arrivals().mean_of_hottest(10), 44.0 / 3);  // more asked than arrived: all of them
+  t.end_interval();
+  t.begin_interval(2);
+  EXPECT_EQ(t.arrivals().total_pages(), 0u);
+  EXPECT_DOUBLE_EQ(t.arrivals().mean_of_hottest(5), 0.0);
+  t.add(key(42, 1), 7, nullptr, 0);  // known
+  t.add(key(42, 4), 2, nullptr, 0);
+  EXPECT_EQ(t.arrivals().total_pages(), 1u);
+  EXPECT_DOUBLE_EQ(t.arrivals().mean_of_hottest(1), 2.0);
+}
+
+// Within the bin where the n-th hottest falls (here [2, 4): 2 and 3), the
+// bin's mean stands for the pages taken from it.
+TEST(PageTable, ArrivalsMeanOfHottestSplitsABin) {
+  mb::Arrivals a;
+  a.add(100);
+  a.add(3);
+  a.add(2);
+  a.add(0);
+  EXPECT_EQ(a.total_pages(), 4u);
+  EXPECT_DOUBLE_EQ(a.mean_of_hottest(2), (100 + 2.5) / 2);
+  mb::Arrivals b = a;
+  b += a;
+  EXPECT_EQ(b.total_pages(), 8u);
+  EXPECT_DOUBLE_EQ(b.mean_of_hottest(2), 100.0);
+}
+
 TEST(PageTable, RandomizedAgainstModel) {
   const size_t cap = 6000;  // starts at 4096 slots, grows to 7500
   PageTable t(cap, 1.0f, UINT32_MAX, 0.5f);

@@ -515,6 +515,74 @@ TEST(AllocationReserve, TwiceTheLargestRecentGrowth) {
   EXPECT_EQ(*r.bytes(), 0u);
 }
 
+// What the room is worth: the accesses new pages had on arrival, the
+// hottest as many as the footprint grew by, over the same window.
+TEST(AllocationReserve, ArrivalHeatOfTheHottestAsManyAsGrew) {
+  mb::AllocationReserve r;
+  mb::Arrivals a;
+  for (int i = 0; i < 10; ++i) a.add(64);  // 10 hot new pages
+  for (int i = 0; i < 90; ++i) a.add(1);   // 90 seen once (resident before, say)
+  r.observe(1000, a);
+  EXPECT_FALSE(r.arrival_heat());  // nothing known before the second observation
+  r.observe(1010, a);              // grew by 10: the 10 hottest arrivals
+  EXPECT_FLOAT_EQ(*r.arrival_heat(), 64.0f);
+  r.observe(1060, a);  // 60 more over the window: 20 hot of the 200, 40 seen once
+  EXPECT_FLOAT_EQ(*r.arrival_heat(), (20 * 64.0f + 40) / 60);
+  for (int i = 0; i < 4; ++i) r.observe(1060);  // nothing grew in the window
+  EXPECT_FALSE(r.arrival_heat());
+  EXPECT_EQ(*r.bytes(), 0u);
+  r.observe(1100);  // grew, but nothing new was sampled: worth nothing known
+  EXPECT_FLOAT_EQ(*r.arrival_heat(), 0.0f);
+}
+
+// The room for new pages is made only of pages colder than new pages are on
+// arrival. The fast node (3000 pages, full) holds 2900 warm pages (heat 10)
+// and 100 never sampled; 50 hot pages (heat 40) wait on the slow node; the
+// reserve asked for is 300 pages.
+TEST(TierPolicy, AllocationRoomOnlyFromPagesColderThanArrivals) {
+  mb::PageTable t(1 << 16);
+  t.begin_interval(1);
+  add(t, 0, 2900, 10, 0);   // warm, on the fast node
+  add(t, 5000, 50, 40, 1);  // hot, on the slow node
+  const uint64_t total = 3000 * mb::kBasePageBytes;
+  mb::MemoryState m;
+  m.nodes[0] = {total, 0, 3000};
+  m.nodes[1] = {4096 * kMiB, 3000 * kMiB, 50};
+  m.resident = [](int node, const std::function<bool(uint32_t, uint64_t, bool)>& fn) {
+    if (node != 0) return;
+    for (uint64_t p = 3000; p < 3100; ++p)  // the never-sampled ones
+      if (!fn(kPid, (0x1000 + p) << MB_PAGE_SHIFT, false)) return;
+  };
+  mb::TierPolicyConfig c;
+  c.high_watermark = c.low_watermark = 0.2;  // 600 pages: not what limits here
+  c.follow_allocations = true;
+  m.allocation_reserve_bytes = 300 * mb::kBasePageBytes;
+  auto plan = [&](std::optional<float> arrival_heat) {
+    m.allocation_heat = arrival_heat;
+    return mb::TierPolicy(two_tiers(), c).plan(t, m, mb::CoolDown(10));
+  };
+  // Nothing known about new pages: the whole reserve is asked for.
+  mb::Plan p = plan(std::nullopt);
+  EXPECT_EQ(p.stats.reserve_bytes, 300 * mb::kBasePageBytes);
+  EXPECT_EQ(p.stats.reserve_withheld_bytes, 0u);
+  // New pages arrive with 2 accesses. The 3000 hottest pages are the 50 hot
+  // ones and the 2900 warm: only 50 places would hold something colder than
+  // a new page. So room for 50 is kept (made of never-sampled pages), and
+  // the warm pages stay.
+  p = plan(2.0f);
+  EXPECT_EQ(p.stats.reserve_bytes, 50 * mb::kBasePageBytes);
+  EXPECT_EQ(p.stats.reserve_withheld_bytes, 250 * mb::kBasePageBytes);
+  auto moved = pages_by_direction(p);
+  EXPECT_EQ(moved[mb::MoveDirection::kDemote], 100u);  // never-sampled only: 50 for the room, 50 for the hot
+  EXPECT_EQ(moved[mb::MoveDirection::kPromote], 50u);
+  EXPECT_EQ(p.stats.unsampled_demoted, 100u);
+  // They arrive with 50 accesses, hotter than every page here: the room is
+  // worth its cost again.
+  p = plan(50.0f);
+  EXPECT_EQ(p.stats.reserve_bytes, 300 * mb::kBasePageBytes);
+  EXPECT_EQ(p.stats.reserve_withheld_bytes, 0u);
+}
+
 // --watermark auto: with no allocations, the fast node fills up to the
 // kernel's high watermark; fixed 1:2 keeps 2% free; growth widens the room.
 TEST(TierPolicy, AutoWatermarkFollowsAllocationsAboveTheKernelWatermark) {
