@@ -194,9 +194,12 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
   // share of them colder than a new page (never sampled ones are):
   // reserve_slack[t], in bytes. Where new pages are no hotter than the warm
   // pages the fast tier holds, they land lower and rise if they turn hot.
+  // Before the allocations are known (the first interval), the most room,
+  // made only of free memory and never-sampled pages.
+  std::optional<float> arrival_heat = mem.allocation_reserve_bytes ? mem.allocation_heat : 0.0f;
   std::vector<int64_t> reserve_slack(ntiers, std::numeric_limits<int64_t>::max());
-  if (cfg_.follow_allocations && mem.allocation_reserve_bytes && mem.allocation_heat) {
-    const int arrival_bin = HeatHistogram::bin(*mem.allocation_heat);
+  if (cfg_.follow_allocations && arrival_heat) {
+    const int arrival_bin = HeatHistogram::bin(*arrival_heat);
     uint64_t not_colder = 0;  // sampled pages, all tiers, not colder than a new page
     for (size_t i = 0; i < bin_pages.size(); ++i)
       if (static_cast<int>(i % kBins) >= arrival_bin) not_colder += bin_pages[i];
@@ -216,11 +219,12 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
       const NodeMemory m = node_mem(n);
       int64_t high = static_cast<int64_t>(m.total_bytes * cfg_.high_watermark);
       int64_t low = static_cast<int64_t>(m.total_bytes * cfg_.low_watermark);
-      if (cfg_.follow_allocations && mem.allocation_reserve_bytes) {
+      if (cfg_.follow_allocations) {
         // Room for the allocations to come, above the kernel's watermark
         // (below it kswapd would reclaim the fast node itself).
         const int64_t kernel = static_cast<int64_t>(m.kernel_high_bytes);
-        int64_t want = std::min(static_cast<int64_t>(*mem.allocation_reserve_bytes), high - kernel);
+        int64_t want = high - kernel;
+        if (mem.allocation_reserve_bytes) want = std::min(want, static_cast<int64_t>(*mem.allocation_reserve_bytes));
         if (t < ntiers - 1) {
           const int64_t keep = std::clamp<int64_t>(reserve_slack[t], 0, std::max<int64_t>(0, want));
           plan.stats.reserve_withheld_bytes += static_cast<uint64_t>(std::max<int64_t>(0, want) - keep);

@@ -25,8 +25,9 @@
 //  Watermarks: fixed shares (--watermark LOW:HIGH), or by default (auto)
 //  room for what the tracked processes allocate (AllocationReserve) above
 //  the kernel's own high watermark, at most 1% : 2%, and made only of pages
-//  colder than new pages are on arrival: where the fast tier holds nothing
-//  that cold, new pages land lower and are promoted if they turn out hot.
+//  colder than new pages are on arrival (before that is known, the first
+//  interval: of free memory and never-sampled pages): where the fast tier
+//  holds nothing that cold, new pages land lower and rise if they turn hot.
 //  No ping-pong: pages moved within the cool-down are left alone unless their
 //  heat is decisively on the other side (at least twice the threshold to go
 //  up, below half of it to go down: a changed pattern, as after a phase

@@ -599,17 +599,29 @@ TEST(TierPolicy, AutoWatermarkFollowsAllocationsAboveTheKernelWatermark) {
   mb::TierPolicyConfig autom = fixed;
   autom.follow_allocations = true;
   // The fast tier's capacity: its free memory above the high watermark.
-  auto capacity = [&](const mb::TierPolicyConfig& c, std::optional<uint64_t> reserve) {
+  auto capacity = [&](const mb::TierPolicyConfig& c, std::optional<uint64_t> reserve,
+                      const mb::PageTable& table) {
     m.allocation_reserve_bytes = reserve;
     mb::TierPlanView view;
-    mb::TierPolicy(two_tiers(), c).plan(t, m, mb::CoolDown(10), &view);
+    mb::TierPolicy(two_tiers(), c).plan(table, m, mb::CoolDown(10), &view);
     return view.capacity_pages.at(0);
   };
-  EXPECT_EQ(capacity(fixed, 0), 3000u - 60);           // 2% kept
-  EXPECT_EQ(capacity(autom, std::nullopt), 3000u - 60);  // no history yet: the maximum
-  EXPECT_EQ(capacity(autom, 0), 3000u - 30);           // only the kernel's watermark
-  EXPECT_EQ(capacity(autom, 20 * mb::kBasePageBytes), 3000u - 50);
-  EXPECT_EQ(capacity(autom, 1000 * mb::kBasePageBytes), 3000u - 60);  // at most 2%
+  auto capacity_t = [&](const mb::TierPolicyConfig& c, std::optional<uint64_t> reserve) {
+    return capacity(c, reserve, t);
+  };
+  EXPECT_EQ(capacity(fixed, 0, t), 3000u - 60);  // 2% kept
+  // No history yet: the most room, made only of free memory that no
+  // sampled page would take (and of never-sampled pages). With 100 sampled
+  // pages that is the maximum; with 3070 waiting for the 2970 pages above
+  // the kernel's watermark, nothing beyond it.
+  mb::PageTable few(1 << 16);
+  few.begin_interval(1);
+  add(few, 0, 100, 20, 1);
+  EXPECT_EQ(capacity(autom, std::nullopt, few), 3000u - 60);
+  EXPECT_EQ(capacity(autom, std::nullopt, t), 3000u - 30);
+  EXPECT_EQ(capacity_t(autom, 0), 3000u - 30);  // only the kernel's watermark
+  EXPECT_EQ(capacity_t(autom, 20 * mb::kBasePageBytes), 3000u - 50);
+  EXPECT_EQ(capacity_t(autom, 1000 * mb::kBasePageBytes), 3000u - 60);  // at most 2%
   // And the hot pages fill what there is.
   m.allocation_reserve_bytes = 0;
   EXPECT_EQ(pages_by_direction(mb::TierPolicy(two_tiers(), autom).plan(t, m, mb::CoolDown(10)))[mb::MoveDirection::kPromote],
