@@ -11,28 +11,25 @@ samples=${WHATIF_SAMPLES:-6000000}
 work=$(mktemp -d /tmp/mb-whatif.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 footprint=64M  # 16384 pages; 200K samples per 1 s interval: ~12 per page
-for p in hotset zipf phase; do
-	"$bin/profiler" synth --pattern $p --footprint $footprint --samples "$samples" --rate 200000 --seed 7 \
-		-o "$work/$p.prof" 2>/dev/null || { echo "whatif.sh: synth $p failed"; exit 1; }
-	for frac in 4 8; do
-		"$bin/profiler" whatif "$work/$p.prof" --fast $((65536 / frac))K --format json > "$work/$p.$frac.json" ||
-			{ echo "whatif.sh: whatif $p 1:$frac failed"; exit 1; }
-	done
-done
-# The same cells over more seeds: how much of a gap is chance.
-seeds="3 5 11 13 17"
-for seed in $seeds; do
+# The six cells of one seed: $work/PATTERN.FRAC$2.json, from traces
+# $work/PATTERN$2.prof (kept for seed 7: the replay below reads one).
+cells() {
+	local seed=$1 suffix=$2 p frac
 	for p in hotset zipf phase; do
-		rm -f "$work/seed.prof"
+		rm -f "$work/$p$suffix.prof"
 		"$bin/profiler" synth --pattern $p --footprint $footprint --samples "$samples" --rate 200000 --seed $seed \
-			-o "$work/seed.prof" 2>/dev/null || { echo "whatif.sh: synth $p seed $seed failed"; exit 1; }
+			-o "$work/$p$suffix.prof" 2>/dev/null || { echo "whatif.sh: synth $p seed $seed failed"; exit 1; }
 		for frac in 4 8; do
-			"$bin/profiler" whatif "$work/seed.prof" --fast $((65536 / frac))K --format json > "$work/$p.$frac.s$seed.json" ||
+			"$bin/profiler" whatif "$work/$p$suffix.prof" --fast $((65536 / frac))K --format json > "$work/$p.$frac$suffix.json" ||
 				{ echo "whatif.sh: whatif $p 1:$frac seed $seed failed"; exit 1; }
 		done
+		[ -z "$suffix" ] || rm -f "$work/$p$suffix.prof"
 	done
-done
-rm -f "$work/seed.prof"
+}
+cells 7 ""
+# The same cells over more seeds: how much of a gap is chance.
+seeds="3 5 11 13 17"
+for seed in $seeds; do cells $seed .s$seed; done
 # Replay speed through the pipeline (trace mode: no policy, no migration),
 # against reading the same file (cat) in the same run.
 python3 - "$work" "$samples" "$bin" "$seeds" <<'PY'
