@@ -199,10 +199,9 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
   std::optional<float> arrival_heat = mem.allocation_reserve_bytes ? mem.allocation_heat : 0.0f;
   std::vector<int64_t> reserve_slack(ntiers, std::numeric_limits<int64_t>::max());
   if (cfg_.follow_allocations && arrival_heat) {
-    const int arrival_bin = HeatHistogram::bin(*arrival_heat);
-    uint64_t not_colder = 0;  // sampled pages, all tiers, not colder than a new page
-    for (size_t i = 0; i < bin_pages.size(); ++i)
-      if (static_cast<int>(i % kBins) >= arrival_bin) not_colder += bin_pages[i];
+    // Sampled pages, all tiers, not colder than a new page (those decayed to
+    // nothing count as never sampled, as demotion takes them).
+    const uint64_t not_colder = hist.pages_at_or_above(*arrival_heat);
     uint64_t fits = 0;  // pages tiers 0..t hold without a reserve
     for (int t = 0; t < ntiers - 1; ++t) {
       for (int n : tiers_.tiers[t]) {
