@@ -389,6 +389,26 @@ TEST(TierPolicy, NoExchangeWithoutADecisiveGain) {
   EXPECT_EQ(p.stats.no_gain, 0u);
 }
 
+// The noise margin is 1.5 standard deviations of the heats' difference:
+// heat 18 against 10 (a difference of 8; one deviation is sqrt(28 / 1.5) =
+// 4.3 at decay 0.5) is exchanged, two populations far apart enough that
+// their estimated rates differ by more than a quarter too. A margin of two
+// deviations (8.6) would keep every lukewarm page where first touch put it.
+TEST(TierPolicy, ExchangesPastOneAndAHalfDeviationsOfNoise) {
+  mb::PageTable t(1 << 16);
+  t.begin_interval(1);
+  add(t, 10000, 1000, 10, 0);  // fast node, full
+  add(t, 0, 1000, 18, 1);      // slow node, warmer
+  mb::MemoryState m;
+  m.nodes[0] = {1000 * mb::kBasePageBytes * 100 / 98, 1000 * mb::kBasePageBytes * 100 / 98 - 1000 * mb::kBasePageBytes, 1000};
+  m.nodes[1] = {4096 * kMiB, 3000 * kMiB, 1000};
+  mb::TierPolicy pol(two_tiers(), {});
+  mb::Plan p = pol.plan(t, m, mb::CoolDown(10));
+  auto dir = pages_by_direction(p);
+  EXPECT_GT(dir[mb::MoveDirection::kPromote], 900u);
+  EXPECT_EQ(dir[mb::MoveDirection::kPromote], dir[mb::MoveDirection::kDemote]);
+}
+
 // Pages promoted within the cool-down that turned cold leave for a
 // decisively hotter page (a changed pattern), but not for the watermark
 // alone unless they are decisively cold.
