@@ -79,9 +79,9 @@ for p in ["hotset", "zipf", "phase"]:
                 recovery.setdefault(n, []).append("never" if k is None else str(k + 1))
 # Over the seeds: membalancer minus each other rule, in points of the
 # oracle's hit ratio (mean and standard error of the paired differences),
-# and the seeds where membalancer served the most accesses of all.
-# Pages moved (promoted + demoted) are the cost a real mover pays for a
-# placement; the model charges nothing for them, so they are shown apart.
+# and the seeds where membalancer served the most accesses of all; and
+# each rule's pages moved (promoted + demoted), the cost a real mover pays
+# for a placement, shown apart because the model charges nothing for it.
 def shares(path):
     pol = {x["policy"]: x for x in json.load(open(path))["policies"]}
     return ({n: 100 * pol[n]["of_oracle"] for n in names},
