@@ -87,6 +87,17 @@ void PageTable::end_interval() {
   total_heat_ = total_heat_ * kept + samples_now_;
 }
 
+float PageTable::noise_ratio() const {
+  if (!first_) return 1.0f;
+  const size_t ages = std::min<size_t>(decay_pow_.size(), static_cast<size_t>(now_ - *first_) + 1);
+  double sum = 0, squares = 0;
+  for (size_t a = 0; a < ages; ++a) {
+    sum += decay_pow_[a];
+    squares += static_cast<double>(decay_pow_[a]) * decay_pow_[a];
+  }
+  return sum > 0 ? static_cast<float>(squares / sum) : 1.0f;
+}
+
 PageEntry* PageTable::add(uint64_t key, uint32_t accesses, const uint16_t lanes[MB_CPU_LANES],
                           uint16_t mem_node) {
   if (key == 0) return nullptr;
@@ -194,6 +205,7 @@ double Arrivals::mean_of_hottest(uint64_t n) const {
 void PageTable::begin_interval(uint32_t now) {
   const uint32_t gap = now - now_;
   now_ = now;
+  if (!first_) first_ = now;
   kept_[now_ % kRing] = 1.0f;
   rebuild_decay();
   total_heat_ *= decay_since(now_ - gap);

@@ -27,6 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <unordered_set>
 #include <vector>
 
@@ -116,6 +117,13 @@ class PageTable {
   // Sweeps forgotten entries now; returns how many were dropped.
   uint64_t forget_cold();
   uint32_t interval() const { return now_; }
+  // The variance of a page's heat over its mean, for a page accessed at a
+  // steady Poisson rate since the table's first interval: sum w^2 / sum w of
+  // the weights heat gives each interval's accesses (decay, kept shares).
+  // 1 in the first interval (heat is a plain count), 1 / (1 + decay) once
+  // the decay has reached its steady state, and back towards 1 after a
+  // change of pattern (the heat from before is mostly dropped).
+  float noise_ratio() const;
 
   // Adds one interval's accesses of a page (from a drained BPF slot).
   // Returns the entry, or nullptr when the table is full (counted).
@@ -180,6 +188,7 @@ class PageTable {
   std::vector<float> decay_pow_;  // decay (and kept shares) over the last `age` intervals, for the ages that still matter
   std::vector<float> kept_ = std::vector<float>(kRing, 1.0f);  // by interval % kRing
   uint32_t now_ = 0;
+  std::optional<uint32_t> first_;  // the first interval begun
   // Adaptive forgetting: the heat of the whole table as of the end of the
   // last interval, and this interval's sums over the pages it touched.
   double total_heat_ = 0;

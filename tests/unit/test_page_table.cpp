@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <random>
@@ -117,6 +118,48 @@ TEST(PageTable, APatternChangeScalesTheHeatBeforeIt) {
   EXPECT_NEAR(t.heat(*t.find(c)), 120.0f, 1e-2f);
   t.end_interval();
   EXPECT_FLOAT_EQ(t.kept_now(), 1.0f);  // c again: no change
+}
+
+// The noise of heat against its mean (Poisson accesses): sum w^2 / sum w
+// over the weights heat gives each interval's accesses since the table's
+// first interval. A plain count at first, 1 / (1 + d) in the steady state,
+// a count again without decay, and nearer one after a change of pattern.
+TEST(PageTable, NoiseRatioFollowsTheWeightsOfTheHeat) {
+  PageTable t(64, 0.5f);
+  EXPECT_FLOAT_EQ(t.noise_ratio(), 1.0f);
+  t.begin_interval(1);
+  EXPECT_FLOAT_EQ(t.noise_ratio(), 1.0f);
+  t.begin_interval(2);
+  EXPECT_FLOAT_EQ(t.noise_ratio(), (1 + 0.25f) / (1 + 0.5f));
+  t.begin_interval(60);
+  EXPECT_NEAR(t.noise_ratio(), 1 / 1.5f, 1e-5f);
+
+  PageTable keep(64, 1.0f);
+  keep.begin_interval(1);
+  keep.begin_interval(50);
+  EXPECT_FLOAT_EQ(keep.noise_ratio(), 1.0f);
+
+  PageTable changed(64, 0.5f);
+  const uint64_t a = key(1, 1), b = key(1, 2);
+  for (uint32_t i = 1; i <= 6; ++i) {
+    changed.begin_interval(i);
+    changed.add(a, 40, nullptr, 0);
+    changed.end_interval();
+  }
+  const float steady = changed.noise_ratio();
+  changed.begin_interval(7);
+  changed.add(b, 80, nullptr, 0);  // the samples fall elsewhere
+  changed.end_interval();
+  const float k = changed.kept_now();
+  ASSERT_LT(k, 0.5f);
+  double sum = 0, squares = 0;
+  for (int age = 0; age <= 6; ++age) {
+    const double w = age == 0 ? 1.0 : k * std::pow(0.5, age);
+    sum += w;
+    squares += w * w;
+  }
+  EXPECT_NEAR(changed.noise_ratio(), squares / sum, 1e-5);
+  EXPECT_GT(changed.noise_ratio(), steady);
 }
 
 TEST(PageTable, DecayHalvesHeatAndLanes) {
