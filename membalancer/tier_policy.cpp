@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 namespace mb {
@@ -32,63 +33,175 @@ constexpr float kDecisive = 2.0f;
 // first touch the fast tier holds pages no sample chose, and a stricter test
 // keeps them there for intervals while a skewed (Zipf) tail's hotter pages
 // wait (docs/benchmarks.md, policy quality: 1.5 served more accesses than
-// 1.25, 1.75 or 2 over thirty seeds, and the same on uniform hot sets).
+// 1.25, 1.75 or 2 over thirty seeds, and the same on uniform hot sets). The
+// steady-state noise, also while heat is young and noisier: the rate
+// estimate allows for that, and the margin's allowing for it too held a
+// Zipf tail's hotter pages back again.
 constexpr float kExchangeGain = 1.25f;
 constexpr float kNoiseZ = 1.5f;
 bool decisively_hotter(float ea, float eb, float a, float b, float decay) {
   return ea >= kExchangeGain * eb && (a - b) >= kNoiseZ * std::sqrt((a + b) / (1 + decay));
 }
 
-// A page's real access rate, in heat units, estimated from its heat and its
-// neighbours' (empirical Bayes). Among the pages within two octaves of its
-// heat, the spread that sampling noise explains (variance heat / (1 + d)) is
-// no evidence; only the rest is. So the estimate moves from their mean
-// towards the page's own heat by the share of their variance that is not
-// noise: pages that all have the same rate (a uniformly warm set) come out
-// equal however their samples happened to fall, and are not exchanged for
-// one another, while pages of truly different rates (a Zipf tail) keep
-// their order and distance.
+// A page's real access rate, in heat units (the heat it would have on
+// average), estimated from its heat and every sampled page's (empirical
+// Bayes). Given its rate r a page's heat h is noisy: sampling is Poisson and
+// heat sums the samples with weights (decay), so h / c is about
+// Poisson(r / c), c the table's noise ratio (PageTable::noise_ratio: 1 while
+// heat is a plain count, 1 / (1 + d) once decayed sums have built up). The
+// rates of all sampled pages form a distribution, fitted without assuming
+// its shape (the maximum-likelihood mixture over a grid of rates, by EM);
+// a page's estimate is its expected rate under that distribution, given its
+// heat. Pages that all have one rate (a uniformly warm set) come out equal
+// however their samples fell, and are not exchanged for one another; a few
+// pages of a truly higher rate among many (a hot set emerging) form their own
+// part of the mixture and keep their distance; a Zipf tail keeps its order.
 class RateEstimate {
  public:
-  explicit RateEstimate(float decay) : decay_(decay) {}
-  bool ready() const { return !n_.empty(); }
-  // Sums of the sampled pages' heat by bin (buckets: rows x kBins).
+  explicit RateEstimate(float noise_ratio) : noise_(std::max(noise_ratio, 1e-3f)) {}
+  bool ready() const { return fitted_; }
+  // The sampled pages, in buckets of rows x kBins (bin 0, decayed to
+  // nothing, left out).
   void fit(const std::vector<std::vector<Sampled>>& buckets, size_t rows) {
-    constexpr int kBins = HeatHistogram::kBins;
-    n_.assign(kBins + 1, 0);
-    s1_ = s2_ = n_;
+    fitted_ = true;
+    // The heats, in bins 16 to an octave (their count and mean): the fit
+    // works on bins, not pages.
+    std::vector<double> count(kDataBins, 0), sum(kDataBins, 0);
     for (size_t r = 0; r < rows; ++r)
-      for (int bin = 1; bin < kBins; ++bin)
-        for (const Sampled& x : buckets[r * kBins + bin]) {
-          n_[bin + 1] += 1;
-          s1_[bin + 1] += x.heat;
-          s2_[bin + 1] += static_cast<double>(x.heat) * x.heat;
+      for (int bin = 1; bin < HeatHistogram::kBins; ++bin)
+        for (const Sampled& x : buckets[r * HeatHistogram::kBins + bin]) {
+          const int j = data_bin(x.heat);
+          count[j] += 1;
+          sum[j] += x.heat;
         }
-    for (int bin = 1; bin <= kBins; ++bin) {  // prefix sums
-      n_[bin] += n_[bin - 1];
-      s1_[bin] += s1_[bin - 1];
-      s2_[bin] += s2_[bin - 1];
+    double lo = 0, hi = 0, pages = 0;
+    std::vector<std::pair<double, double>> data;  // (mean heat, pages)
+    for (int j = 0; j < kDataBins; ++j)
+      if (count[j] > 0) {
+        data.emplace_back(sum[j] / count[j], count[j]);
+        pages += count[j];
+        if (lo == 0) lo = data.back().first;
+        hi = data.back().first;
+      }
+    if (data.size() < 2) return;
+    // The grid of rates: kGridPerOctave to an octave, from a quarter of the
+    // lowest heat to twice the highest.
+    log2_r0_ = std::log2(lo / 4);
+    const int k_count = static_cast<int>(std::ceil((std::log2(hi * 2) - log2_r0_) * kGridPerOctave)) + 1;
+    rate_.resize(k_count);
+    log_rate_.resize(k_count);
+    for (int k = 0; k < k_count; ++k) {
+      rate_[k] = std::exp2(log2_r0_ + static_cast<double>(k) / kGridPerOctave);
+      log_rate_[k] = std::log(rate_[k]);
     }
+    // Each heat bin's likelihood of each rate, relative to the likeliest
+    // (r = h), where it is not negligible: a band of the grid.
+    struct Band {
+      int k0;
+      size_t at;  // into like
+      int width;
+    };
+    std::vector<Band> band(data.size());
+    std::vector<double> like;
+    for (size_t j = 0; j < data.size(); ++j) {
+      const double h = data[j].first, log_h = std::log(h);
+      int k0 = nearest(h), k1 = k0;
+      while (k0 > 0 && log_like(h, log_h, k0 - 1) > kNegligible) --k0;
+      while (k1 + 1 < k_count && log_like(h, log_h, k1 + 1) > kNegligible) ++k1;
+      band[j] = {k0, like.size(), k1 - k0 + 1};
+      for (int k = k0; k <= k1; ++k) like.push_back(std::exp(log_like(h, log_h, k)));
+    }
+    // EM for the mixture weights, from uniform.
+    weight_.assign(k_count, 1.0 / k_count);
+    std::vector<double> next(k_count);
+    for (int it = 0; it < kIterations; ++it) {
+      std::fill(next.begin(), next.end(), 0.0);
+      for (size_t j = 0; j < data.size(); ++j) {
+        const Band& b = band[j];
+        double total = 0;
+        for (int i = 0; i < b.width; ++i) total += weight_[b.k0 + i] * like[b.at + i];
+        if (!(total > 0)) continue;
+        const double share = data[j].second / (total * pages);
+        for (int i = 0; i < b.width; ++i) next[b.k0 + i] += weight_[b.k0 + i] * like[b.at + i] * share;
+      }
+      weight_.swap(next);
+    }
+    log_weight_.resize(k_count);
+    for (int k = 0; k < k_count; ++k) log_weight_[k] = weight_[k] > 0 ? std::log(weight_[k]) : -1e300;
   }
+  // Interpolated between the exact estimates at the ends of the heat's
+  // 1/64-octave step, each worked out once: an interval of exchanges asks
+  // for the heats of thousands of pages, mostly a few steps apart.
   float operator()(float heat) const {
-    // Two octaves either side (4 bins per octave): a narrower window's mean
-    // would follow the page's own heat, and noise would look like a gain.
-    constexpr int kSpan = 8;
-    const int b = HeatHistogram::bin(heat);
-    if (b < 1) return heat;
-    const int lo = std::max(1, b - kSpan), hi = std::min(HeatHistogram::kBins - 1, b + kSpan);
-    const double n = n_[hi + 1] - n_[lo];
-    if (n < 2) return heat;
-    const double mean = (s1_[hi + 1] - s1_[lo]) / n;
-    const double var = (s2_[hi + 1] - s2_[lo]) / n - mean * mean;
-    const double noise = mean / (1 + decay_);
-    const double real_share = var > noise ? 1 - noise / var : 0.0;
-    return static_cast<float>(mean + real_share * (heat - mean));
+    if (rate_.empty() || !(heat > 0) || !std::isfinite(heat)) return heat;
+    uint32_t bits;
+    std::memcpy(&bits, &heat, sizeof(bits));
+    const uint32_t step = bits >> kStepShift;
+    const float lo = heat_at(step), hi = heat_at(step + 1);
+    const float at_lo = cached(step), at_hi = cached(step + 1);
+    return at_lo + (at_hi - at_lo) * (heat - lo) / (hi - lo);
   }
 
  private:
-  float decay_;
-  std::vector<double> n_, s1_, s2_;  // pages, heat and heat² of bins below i (prefix)
+  static constexpr int kGridPerOctave = 12;
+  static constexpr int kIterations = 200;
+  static constexpr double kNegligible = -40;  // log likelihood ratio
+  // 16 bins to an octave from the histogram's lowest heat (2^-8).
+  static constexpr int kDataBins = HeatHistogram::kBins * 4;
+  static int data_bin(float heat) {
+    uint32_t bits;
+    std::memcpy(&bits, &heat, sizeof(bits));
+    const int j = static_cast<int>(bits >> 19) - ((127 - 8) << 4);
+    return std::clamp(j, 0, kDataBins - 1);
+  }
+  // log P(h | r) - log P(h | h) for h / c ~ Poisson(r / c), r the grid's
+  // k-th rate.
+  double log_like(double h, double log_h, size_t k) const {
+    return (h * (log_rate_[k] - log_h) - (rate_[k] - h)) / noise_;
+  }
+  static constexpr int kStepShift = 17;  // 2^6 steps per octave
+  static float heat_at(uint32_t step) {
+    const uint32_t bits = step << kStepShift;
+    float h;
+    std::memcpy(&h, &bits, sizeof(h));
+    return h;
+  }
+  float cached(uint32_t step) const {
+    if (cache_.empty()) cache_.assign(size_t{1} << (32 - kStepShift), -1.0f);
+    float& v = cache_[step];
+    if (v < 0) v = posterior_mean(heat_at(step));
+    return v;
+  }
+  // The expected rate given the heat, over the grid (in logs: the weights
+  // span many orders of magnitude), from the terms within e^-40 of the
+  // largest.
+  float posterior_mean(double heat) const {
+    const double log_h = std::log(heat);
+    terms_.resize(rate_.size());
+    double top = -std::numeric_limits<double>::infinity();
+    for (size_t k = 0; k < rate_.size(); ++k) {
+      terms_[k] = log_weight_[k] + log_like(heat, log_h, k);
+      top = std::max(top, terms_[k]);
+    }
+    double num = 0, den = 0;
+    for (size_t k = 0; k < rate_.size(); ++k)
+      if (terms_[k] > top + kNegligible) {
+        const double p = std::exp(terms_[k] - top);
+        num += p * rate_[k];
+        den += p;
+      }
+    return static_cast<float>(num / den);
+  }
+  int nearest(double h) const {
+    const int k = static_cast<int>(std::lround((std::log2(h) - log2_r0_) * kGridPerOctave));
+    return std::clamp(k, 0, static_cast<int>(rate_.size()) - 1);
+  }
+  double noise_;
+  bool fitted_ = false;
+  double log2_r0_ = 0;
+  std::vector<double> rate_, log_rate_, weight_, log_weight_;
+  mutable std::vector<float> cache_;  // by step; -1: not yet worked out
+  mutable std::vector<double> terms_;  // posterior_mean's scratch
 };
 
 // Per node of the plan: signed byte balances.
@@ -292,7 +405,7 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
   };
 
   // An exchange weighs real access rates, not heat as sampled: see RateEstimate.
-  RateEstimate rate(table.decay());
+  RateEstimate rate(table.noise_ratio());
   auto real_heat = [&](float h) {
     if (!rate.ready()) rate.fit(buckets, node_of_row.size());
     return rate(h);
