@@ -480,6 +480,16 @@ TEST(TierPolicy, APhaseChangeIsForgottenAtOnce) {
   EXPECT_EQ(p.stats.no_gain, 0u);
 }
 
+// The memory of the warm-set tests: 4000 tracked pages, the first 1000
+// filling a fast node to its high watermark, the rest on a slow node.
+mb::MemoryState warm_set_memory() {
+  mb::MemoryState m;
+  const uint64_t fast_total = 1000 * mb::kBasePageBytes * 100 / 98;
+  m.nodes[0] = {fast_total, fast_total - 1000 * mb::kBasePageBytes, 1000};
+  m.nodes[1] = {4096 * kMiB, 3000 * kMiB, 3000};
+  return m;
+}
+
 // A uniformly warm set: every page has the same access rate, and their
 // heats differ only by how the samples fell (Poisson). Raw heat would swap
 // the luckiest slow pages for the unluckiest fast ones every interval;
@@ -489,10 +499,7 @@ TEST(TierPolicy, EquallyWarmPagesAreNotExchangedForTheirNoise) {
   mb::PageTable t(1 << 16, 0.5f);
   std::mt19937 rng(1);
   std::poisson_distribution<uint32_t> warm(4.0), hot(16.0);
-  mb::MemoryState m;
-  const uint64_t fast_total = 1000 * mb::kBasePageBytes * 100 / 98;
-  m.nodes[0] = {fast_total, fast_total - 1000 * mb::kBasePageBytes, 1000};
-  m.nodes[1] = {4096 * kMiB, 3000 * kMiB, 3000};
+  const mb::MemoryState m = warm_set_memory();
   mb::TierPolicy pol(two_tiers(), {});
   for (uint32_t i = 1; i <= 12; ++i) {
     t.begin_interval(i);
@@ -549,10 +556,7 @@ TEST(TierPolicy, AHotSetEmergingFromYoungHeatComesUpWithoutNoise) {
   mb::PageTable t(1 << 16, 0.5f);
   std::mt19937 rng(2);
   std::poisson_distribution<uint32_t> warm(4.0), hot(16.0);
-  mb::MemoryState m;
-  const uint64_t fast_total = 1000 * mb::kBasePageBytes * 100 / 98;
-  m.nodes[0] = {fast_total, fast_total - 1000 * mb::kBasePageBytes, 1000};
-  m.nodes[1] = {4096 * kMiB, 3000 * kMiB, 3000};
+  const mb::MemoryState m = warm_set_memory();
   mb::TierPolicy pol(two_tiers(), {});
   auto promoted = [&](uint64_t* hot_pages) {
     mb::Plan p = pol.plan(t, m, mb::CoolDown(10));
