@@ -1,8 +1,8 @@
 #include "membalancer/tier_policy.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
-#include <cstring>
 #include <limits>
 
 namespace mb {
@@ -134,9 +134,7 @@ class RateEstimate {
   // for the heats of thousands of pages, mostly a few steps apart.
   float operator()(float heat) const {
     if (rate_.empty() || !(heat > 0) || !std::isfinite(heat)) return heat;
-    uint32_t bits;
-    std::memcpy(&bits, &heat, sizeof(bits));
-    const uint32_t step = bits >> kStepShift;
+    const uint32_t step = std::bit_cast<uint32_t>(heat) >> kStepShift;
     const float lo = heat_at(step), hi = heat_at(step + 1);
     const float at_lo = cached(step), at_hi = cached(step + 1);
     return at_lo + (at_hi - at_lo) * (heat - lo) / (hi - lo);
@@ -149,9 +147,7 @@ class RateEstimate {
   // 16 bins to an octave from the histogram's lowest heat (2^-8).
   static constexpr int kDataBins = HeatHistogram::kBins * 4;
   static int data_bin(float heat) {
-    uint32_t bits;
-    std::memcpy(&bits, &heat, sizeof(bits));
-    const int j = static_cast<int>(bits >> 19) - ((127 - 8) << 4);
+    const int j = static_cast<int>(std::bit_cast<uint32_t>(heat) >> 19) - ((127 - 8) << 4);
     return std::clamp(j, 0, kDataBins - 1);
   }
   // log P(h | r) - log P(h | h) for h / c ~ Poisson(r / c), r the grid's
@@ -160,12 +156,7 @@ class RateEstimate {
     return (h * (log_rate_[k] - log_h) - (rate_[k] - h)) / noise_;
   }
   static constexpr int kStepShift = 17;  // 2^6 steps per octave
-  static float heat_at(uint32_t step) {
-    const uint32_t bits = step << kStepShift;
-    float h;
-    std::memcpy(&h, &bits, sizeof(h));
-    return h;
-  }
+  static float heat_at(uint32_t step) { return std::bit_cast<float>(step << kStepShift); }
   float cached(uint32_t step) const {
     if (cache_.empty()) cache_.assign(size_t{1} << (32 - kStepShift), -1.0f);
     float& v = cache_[step];
