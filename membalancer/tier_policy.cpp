@@ -350,11 +350,48 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
       capacity[t] += m.tree_pages + static_cast<uint64_t>(std::max<int64_t>(0, b.room)) / kBasePageBytes;
     }
   }
+  // The hot threshold of tiers 0..t: the lowest heat whose pages, and all
+  // hotter ones, fit their capacity. The histogram finds the bin where the
+  // capacity runs out, and that bin's pages are ranked one by one: a bin is
+  // a quarter of an octave wide, and a threshold at a bin's edge would keep
+  // the bin's pages out of the fast tier's last places while colder pages
+  // hold them (right after a change of pattern most of the new hot set
+  // shares a bin).
+  thread_local std::vector<std::pair<float, uint64_t>> edge;  // (heat, base pages) of that bin
+  auto exact_threshold = [&](uint64_t capacity) {
+    const float above = hist.threshold_for(capacity);  // a bin edge: the bins from it up fit
+    const int b = std::isinf(above) ? kBins - 1 : HeatHistogram::bin(above) - 1;
+    if (b < 1) return above;  // every sampled page fits
+    uint64_t left = capacity - (std::isinf(above) ? 0 : hist.pages_at_or_above(above));
+    edge.clear();
+    bool huge = false;
+    for (size_t r = 0; r < node_of_row.size(); ++r)
+      for (const Sampled& s : buckets[r * kBins + b]) {
+        edge.emplace_back(s.heat, s.pages());
+        huge |= s.huge;
+      }
+    auto hotter = [](const auto& x, const auto& y) { return x.first > y.first; };
+    // The first page, hottest first, that does not fit: the threshold is
+    // just above its heat (pages as hot as it, before it, do not fit either).
+    float cut;
+    if (!huge) {
+      if (left >= edge.size()) return above;  // not reached: the bin does not fit
+      std::nth_element(edge.begin(), edge.begin() + static_cast<std::ptrdiff_t>(left), edge.end(), hotter);
+      cut = edge[left].first;
+    } else {
+      std::sort(edge.begin(), edge.end(), hotter);
+      size_t i = 0;
+      while (i < edge.size() && edge[i].second <= left) left -= edge[i++].second;
+      if (i == edge.size()) return above;
+      cut = edge[i].first;
+    }
+    return std::nextafter(cut, std::numeric_limits<float>::infinity());
+  };
   std::vector<float> threshold(ntiers, std::numeric_limits<float>::infinity());
   uint64_t cumulative = 0;
   for (int t = 0; t < ntiers - 1; ++t) {
     cumulative += capacity[t];
-    threshold[t] = std::max(cfg_.min_hot_heat, hist.threshold_for(cumulative));
+    threshold[t] = std::max(cfg_.min_hot_heat, exact_threshold(cumulative));
   }
   auto desired_tier = [&](float heat) {
     for (int t = 0; t < ntiers - 1; ++t)

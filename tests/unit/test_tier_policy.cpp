@@ -123,6 +123,72 @@ TEST(TierPolicy, ThresholdComesFromCapacity) {
   EXPECT_GE(all.moves.front().heat, all.moves.back().heat);
 }
 
+// A fast node of 1000 tracked pages, full to its high watermark (the
+// default 2%), and a slow node holding `slow_pages` tracked pages.
+mb::MemoryState full_fast_node(uint64_t slow_pages) {
+  mb::MemoryState m;
+  const uint64_t fast = 1000 * mb::kBasePageBytes;
+  m.nodes[0] = {fast * 100 / 98, fast * 100 / 98 - fast, 1000};
+  m.nodes[1] = {4096 * kMiB, 3000 * kMiB, slow_pages};
+  return m;
+}
+
+// The threshold is the heat of the last page that fits, not the edge of a
+// histogram bin: 1500 pages of heat 48 to 55, all in one bin, compete for a
+// fast node of 1000 pages held by pages of heat 10. The hottest of them
+// that fit come up (936: those of heat 51 and more; the 188 of heat 50
+// would not all fit, so none of them go). With the bin's edge (56) as the
+// threshold none did, and the fast node stayed with the colder pages, as
+// after a change of pattern, where the new hot set shares a bin.
+TEST(TierPolicy, ThresholdIsTheHeatOfTheLastPageThatFits) {
+  mb::PageTable t(1 << 16);
+  t.begin_interval(1);
+  add(t, 0, 1000, 10, 0);  // fast node: warm
+  for (uint64_t p = 0; p < 1500; ++p) t.add(key(10000 + p), 48 + p % 8, nullptr, 1);
+  ASSERT_EQ(mb::HeatHistogram::bin(48), mb::HeatHistogram::bin(55.9f));
+  mb::TierPlanView view;
+  mb::Plan p = mb::TierPolicy(two_tiers(), {}).plan(t, full_fast_node(1500), mb::CoolDown(10), &view);
+  EXPECT_GT(view.thresholds.at(0), 50.f);
+  EXPECT_LE(view.thresholds.at(0), 51.f);
+  auto dir = pages_by_direction(p);
+  EXPECT_EQ(dir[mb::MoveDirection::kPromote], 936u);
+  EXPECT_EQ(dir[mb::MoveDirection::kDemote], 936u);
+  for (const auto& mv : p.moves) {
+    if (mv.direction == mb::MoveDirection::kPromote) {
+      EXPECT_GE(mv.heat, 51.f);
+    } else {
+      EXPECT_EQ(mv.heat, 10.f);
+    }
+  }
+}
+
+// The same with huge pages, which count 512 base pages each: of three in
+// one bin (heat 50, 51, 52) only the hottest fits the 1000 pages.
+TEST(TierPolicy, ThresholdCountsTheLastHugePagesWhole) {
+  mb::PageTable t(1 << 16);
+  t.begin_interval(1);
+  add(t, 0, 1000, 10, 0);
+  for (uint64_t h = 0; h < 3; ++h) {
+    const uint64_t base = (0x40000000 + h * 0x200000) >> MB_PAGE_SHIFT;  // 2 MiB aligned
+    for (uint64_t i = 0; i < 512; ++i) {
+      mb::PageEntry* e = t.add(mb_page_key(kPid, base + i), static_cast<uint32_t>(50 + h), nullptr, 1);
+      e->flags |= mb::kPageHuge;
+    }
+  }
+  mb::TierPlanView view;
+  mb::Plan p = mb::TierPolicy(two_tiers(), {}).plan(t, full_fast_node(1536), mb::CoolDown(10), &view);
+  EXPECT_GT(view.thresholds.at(0), 51.f);
+  EXPECT_LE(view.thresholds.at(0), 52.f);
+  auto dir = pages_by_direction(p);
+  EXPECT_EQ(dir[mb::MoveDirection::kPromote], 512u);
+  EXPECT_EQ(dir[mb::MoveDirection::kDemote], 512u);
+  for (const auto& mv : p.moves)
+    if (mv.direction == mb::MoveDirection::kPromote) {
+      EXPECT_TRUE(mv.huge);
+      EXPECT_EQ(mv.vaddr, 0x40000000u + 2 * 0x200000u);
+    }
+}
+
 TEST(TierPolicy, DemotesNeverSampledPagesFirstBelowTheLowWatermark) {
   mb::PageTable t(1 << 16);
   t.begin_interval(1);
@@ -372,9 +438,7 @@ TEST(TierPolicy, NoExchangeWithoutADecisiveGain) {
   t.begin_interval(1);
   add(t, 10000, 1000, 4, 0);  // lukewarm, filling the fast node
   add(t, 0, 10, 6, 1);        // a little warmer, slow node
-  mb::MemoryState m;
-  m.nodes[0] = {1000 * mb::kBasePageBytes * 100 / 98, 1000 * mb::kBasePageBytes * 100 / 98 - 1000 * mb::kBasePageBytes, 1000};
-  m.nodes[1] = {4096 * kMiB, 3000 * kMiB, 10};
+  const mb::MemoryState m = full_fast_node(10);
   mb::TierPolicy pol(two_tiers(), {});
   mb::Plan p = pol.plan(t, m, mb::CoolDown(10));
   EXPECT_TRUE(p.moves.empty());
@@ -398,9 +462,7 @@ TEST(TierPolicy, NoExchangeWithoutADecisiveGain) {
 // plain counts (one interval: noise as large as the count) are within the
 // noise of one rate, and nothing moves.
 TEST(TierPolicy, ExchangesPastOneAndAHalfDeviationsOfNoise) {
-  mb::MemoryState m;
-  m.nodes[0] = {1000 * mb::kBasePageBytes * 100 / 98, 1000 * mb::kBasePageBytes * 100 / 98 - 1000 * mb::kBasePageBytes, 1000};
-  m.nodes[1] = {4096 * kMiB, 3000 * kMiB, 1000};
+  const mb::MemoryState m = full_fast_node(1000);
   mb::TierPolicy pol(two_tiers(), {});
 
   mb::PageTable young(1 << 16);
@@ -435,9 +497,7 @@ TEST(TierPolicy, ACoolingPromotedPageMakesRoomForADecisivelyHotterOne) {
   add(t, 0, 100, 60, 1);      // the new hot pages
   mb::CoolDown cool(30);
   for (uint64_t p = 10000; p < 11000; ++p) cool.moved(key(p), 4, /*up=*/true);
-  mb::MemoryState m;
-  m.nodes[0] = {1000 * mb::kBasePageBytes * 100 / 98, 1000 * mb::kBasePageBytes * 100 / 98 - 1000 * mb::kBasePageBytes, 1000};
-  m.nodes[1] = {4096 * kMiB, 3000 * kMiB, 100};
+  const mb::MemoryState m = full_fast_node(100);
   mb::Plan p = mb::TierPolicy(two_tiers(), {}).plan(t, m, cool);
   auto dir = pages_by_direction(p);
   EXPECT_EQ(dir[mb::MoveDirection::kPromote], 100u);
@@ -452,10 +512,7 @@ TEST(TierPolicy, ACoolingPromotedPageMakesRoomForADecisivelyHotterOne) {
 // move for another interval. A steady interval forgets nothing extra.
 TEST(TierPolicy, APhaseChangeIsForgottenAtOnce) {
   mb::PageTable t(1 << 16, 0.5f);
-  mb::MemoryState m;
-  const uint64_t fast = 1000 * mb::kBasePageBytes;
-  m.nodes[0] = {fast * 100 / 98, fast * 100 / 98 - fast, 1000};  // full, at the high watermark
-  m.nodes[1] = {4096 * kMiB, 3000 * kMiB, 1000};
+  const mb::MemoryState m = full_fast_node(1000);
   mb::TierPolicy pol(two_tiers(), {});
   for (uint32_t i = 1; i <= 10; ++i) {
     t.begin_interval(i);
@@ -480,16 +537,6 @@ TEST(TierPolicy, APhaseChangeIsForgottenAtOnce) {
   EXPECT_EQ(p.stats.no_gain, 0u);
 }
 
-// The memory of the warm-set tests: 4000 tracked pages, the first 1000
-// filling a fast node to its high watermark, the rest on a slow node.
-mb::MemoryState warm_set_memory() {
-  mb::MemoryState m;
-  const uint64_t fast_total = 1000 * mb::kBasePageBytes * 100 / 98;
-  m.nodes[0] = {fast_total, fast_total - 1000 * mb::kBasePageBytes, 1000};
-  m.nodes[1] = {4096 * kMiB, 3000 * kMiB, 3000};
-  return m;
-}
-
 // A uniformly warm set: every page has the same access rate, and their
 // heats differ only by how the samples fell (Poisson). Raw heat would swap
 // the luckiest slow pages for the unluckiest fast ones every interval;
@@ -499,7 +546,7 @@ TEST(TierPolicy, EquallyWarmPagesAreNotExchangedForTheirNoise) {
   mb::PageTable t(1 << 16, 0.5f);
   std::mt19937 rng(1);
   std::poisson_distribution<uint32_t> warm(4.0), hot(16.0);
-  const mb::MemoryState m = warm_set_memory();
+  const mb::MemoryState m = full_fast_node(3000);
   mb::TierPolicy pol(two_tiers(), {});
   for (uint32_t i = 1; i <= 12; ++i) {
     t.begin_interval(i);
@@ -556,7 +603,7 @@ TEST(TierPolicy, AHotSetEmergingFromYoungHeatComesUpWithoutNoise) {
   mb::PageTable t(1 << 16, 0.5f);
   std::mt19937 rng(2);
   std::poisson_distribution<uint32_t> warm(4.0), hot(16.0);
-  const mb::MemoryState m = warm_set_memory();
+  const mb::MemoryState m = full_fast_node(3000);
   mb::TierPolicy pol(two_tiers(), {});
   auto promoted = [&](uint64_t* hot_pages) {
     mb::Plan p = pol.plan(t, m, mb::CoolDown(10));
