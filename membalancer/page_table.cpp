@@ -65,7 +65,15 @@ void PageTable::rebuild_decay() {
 // with the heat before it (h_i of H, all pages) is sum(sqrt(c_i h_i)) /
 // sqrt(N H) (Bhattacharyya): 1 when the samples spread as the heat
 // predicted, near 0 when they fell on other pages. Below kChangedOverlap
-// times its usual level the heat from before is kept in that proportion.
+// times its usual level the pattern changed, and the heat from before is
+// kept as much as it still explains: samples drawn from a mix of the old
+// pattern (share a) and pages it did not cover have an overlap of sqrt(a),
+// so about rel^2 of this interval's samples follow the old heat. The heat
+// before keeps at most that share of itself, and at most that share of
+// this interval's samples: decay builds heat up to many intervals' worth
+// (8 at 0.875), and scaled by rel^2 alone an old hot set, still sampled
+// now and then, kept a heat of several intervals of its old rate and
+// outranked the new hot set for two more intervals.
 void PageTable::end_interval() {
   if (ended_) return;
   ended_ = true;
@@ -77,8 +85,12 @@ void PageTable::end_interval() {
     // judged against its usual level, followed while the pattern holds.
     if (typical_overlap_ < 0) typical_overlap_ = last_overlap_;
     const double rel = last_overlap_ / std::max(typical_overlap_, 1e-9);
-    if (rel < kChangedOverlap) kept = static_cast<float>(std::max(rel * rel, 1.0 / 64));
-    else typical_overlap_ = 0.75 * typical_overlap_ + 0.25 * last_overlap_;
+    if (rel < kChangedOverlap) {
+      const double share = rel * rel;
+      kept = static_cast<float>(std::max(share * std::min(1.0, samples_now_ / total_heat_), 1.0 / 64));
+    } else {
+      typical_overlap_ = 0.75 * typical_overlap_ + 0.25 * last_overlap_;
+    }
   }
   if (kept < 1.0f) {
     kept_[now_ % kRing] = kept;

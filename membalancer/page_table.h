@@ -11,8 +11,9 @@
 // it did (their Bhattacharyya overlap). When the overlap falls below half its
 // usual level (kChangedOverlap; most samples fell where the heat did not
 // predict them), the pattern changed, and the heat from before this interval
-// is scaled by that ratio, so the pages hot now rank by their own samples at
-// once rather than after a few intervals of decay. The scale of each interval is kept in
+// keeps only what it still explains (end_interval), so the pages hot now rank
+// by their own samples at once rather than after a few intervals of decay.
+// The scale of each interval is kept in
 // a ring, and each entry keeps the share of its heat added in its last
 // interval (15 bits of flags), so the scaling stays lazy too.
 //

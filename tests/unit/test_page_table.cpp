@@ -120,6 +120,35 @@ TEST(PageTable, APatternChangeScalesTheHeatBeforeIt) {
   EXPECT_FLOAT_EQ(t.kept_now(), 1.0f);  // c again: no change
 }
 
+// After a change of pattern the new hot set ranks above the old one at
+// once, even while the old one is still sampled now and then. 100 pages
+// have 20 accesses an interval until decay (0.875) has built their heat up
+// to about 8 intervals' worth (160); then 100 other pages take 20 and the
+// old ones 5. The heat before keeps at most the share of this interval's
+// samples that it explains (about rel^2 of 2500 samples), not rel^2 of
+// itself: that left the old pages at 0.2 x 140 + 5 = 33, above the new 20.
+TEST(PageTable, AChangedPatternKeepsNoMoreOldHeatThanItExplains) {
+  PageTable t(1024, 0.875f);
+  for (uint32_t i = 1; i <= 60; ++i) {
+    t.begin_interval(i);
+    for (uint64_t p = 0; p < 100; ++p) t.add(key(1, p), 20, nullptr, 0);
+    t.end_interval();
+  }
+  const float old_before = t.heat(*t.find(key(1, 0)));
+  ASSERT_NEAR(old_before, 160.0f, 1.0f);
+  t.begin_interval(61);
+  for (uint64_t p = 0; p < 100; ++p) t.add(key(1, p), 5, nullptr, 0);
+  for (uint64_t p = 0; p < 100; ++p) t.add(key(1, 1000 + p), 20, nullptr, 0);
+  t.end_interval();
+  const double rel = t.last_overlap();  // the usual overlap was 1
+  ASSERT_LT(rel, PageTable::kChangedOverlap);
+  const double decayed = old_before * 0.875, samples = 2500;
+  EXPECT_NEAR(t.kept_now(), rel * rel * samples / (100 * decayed), 1e-3);
+  for (uint64_t p = 0; p < 100; ++p) {
+    EXPECT_LT(t.heat(*t.find(key(1, p))), t.heat(*t.find(key(1, 1000 + p))));
+  }
+}
+
 // The noise of heat against its mean (Poisson accesses): sum w^2 / sum w
 // over the weights heat gives each interval's accesses since the table's
 // first interval. A plain count at first, 1 / (1 + d) in the steady state,
