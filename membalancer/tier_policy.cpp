@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <functional>
 #include <limits>
 
 namespace mb {
@@ -357,33 +358,42 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
   // the bin's pages out of the fast tier's last places while colder pages
   // hold them (right after a change of pattern most of the new hot set
   // shares a bin).
-  thread_local std::vector<std::pair<float, uint64_t>> edge;  // (heat, base pages) of that bin
+  thread_local std::vector<float> edge;  // heats of that bin
   auto exact_threshold = [&](uint64_t capacity) {
     const float above = hist.threshold_for(capacity);  // a bin edge: the bins from it up fit
     const int b = std::isinf(above) ? kBins - 1 : HeatHistogram::bin(above) - 1;
     if (b < 1) return above;  // every sampled page fits
     uint64_t left = capacity - (std::isinf(above) ? 0 : hist.pages_at_or_above(above));
-    edge.clear();
+    auto pages_of_bin = [&](auto fn) {
+      for (size_t r = 0; r < node_of_row.size(); ++r)
+        for (const Sampled& s : buckets[r * kBins + b]) fn(s);
+    };
+    float lo = std::numeric_limits<float>::infinity(), hi = 0;
     bool huge = false;
-    for (size_t r = 0; r < node_of_row.size(); ++r)
-      for (const Sampled& s : buckets[r * kBins + b]) {
-        edge.emplace_back(s.heat, s.pages());
-        huge |= s.huge;
-      }
-    auto hotter = [](const auto& x, const auto& y) { return x.first > y.first; };
+    pages_of_bin([&](const Sampled& s) {
+      lo = std::min(lo, s.heat);
+      hi = std::max(hi, s.heat);
+      huge |= s.huge;
+    });
     // The first page, hottest first, that does not fit: the threshold is
-    // just above its heat (pages as hot as it, before it, do not fit either).
-    float cut;
-    if (!huge) {
+    // just above its heat (pages as hot as it, before it, do not fit
+    // either). When the bin's pages all have one heat (pages seen once,
+    // say), that is every page of it.
+    float cut = hi;
+    if (lo < hi && !huge) {
+      edge.clear();
+      pages_of_bin([&](const Sampled& s) { edge.push_back(s.heat); });
       if (left >= edge.size()) return above;  // not reached: the bin does not fit
-      std::nth_element(edge.begin(), edge.begin() + static_cast<std::ptrdiff_t>(left), edge.end(), hotter);
-      cut = edge[left].first;
-    } else {
-      std::sort(edge.begin(), edge.end(), hotter);
+      std::nth_element(edge.begin(), edge.begin() + static_cast<std::ptrdiff_t>(left), edge.end(), std::greater<>());
+      cut = edge[left];
+    } else if (lo < hi) {
+      std::vector<std::pair<float, uint64_t>> weighed;  // (heat, base pages): huge pages weigh 512
+      pages_of_bin([&](const Sampled& s) { weighed.emplace_back(s.heat, s.pages()); });
+      std::sort(weighed.begin(), weighed.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
       size_t i = 0;
-      while (i < edge.size() && edge[i].second <= left) left -= edge[i++].second;
-      if (i == edge.size()) return above;
-      cut = edge[i].first;
+      while (i < weighed.size() && weighed[i].second <= left) left -= weighed[i++].second;
+      if (i == weighed.size()) return above;
+      cut = weighed[i].first;
     }
     return std::nextafter(cut, std::numeric_limits<float>::infinity());
   };
