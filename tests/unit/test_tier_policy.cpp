@@ -133,6 +133,21 @@ mb::MemoryState full_fast_node(uint64_t slow_pages) {
   return m;
 }
 
+// Plans one interval against full_fast_node(slow_pages) and checks that
+// the hot threshold lies in (lo, hi] and that `pages` base pages are
+// exchanged: as many up as down.
+mb::Plan expect_threshold_and_exchanges(const mb::PageTable& t, uint64_t slow_pages, float lo, float hi,
+                                        uint64_t pages) {
+  mb::TierPlanView view;
+  mb::Plan p = mb::TierPolicy(two_tiers(), {}).plan(t, full_fast_node(slow_pages), mb::CoolDown(10), &view);
+  EXPECT_GT(view.thresholds.at(0), lo);
+  EXPECT_LE(view.thresholds.at(0), hi);
+  auto dir = pages_by_direction(p);
+  EXPECT_EQ(dir[mb::MoveDirection::kPromote], pages);
+  EXPECT_EQ(dir[mb::MoveDirection::kDemote], pages);
+  return p;
+}
+
 // The threshold is the heat of the last page that fits, not the edge of a
 // histogram bin: 1500 pages of heat 48 to 55, all in one bin, compete for a
 // fast node of 1000 pages held by pages of heat 10. The hottest of them
@@ -146,13 +161,7 @@ TEST(TierPolicy, ThresholdIsTheHeatOfTheLastPageThatFits) {
   add(t, 0, 1000, 10, 0);  // fast node: warm
   for (uint64_t p = 0; p < 1500; ++p) t.add(key(10000 + p), 48 + p % 8, nullptr, 1);
   ASSERT_EQ(mb::HeatHistogram::bin(48), mb::HeatHistogram::bin(55.9f));
-  mb::TierPlanView view;
-  mb::Plan p = mb::TierPolicy(two_tiers(), {}).plan(t, full_fast_node(1500), mb::CoolDown(10), &view);
-  EXPECT_GT(view.thresholds.at(0), 50.f);
-  EXPECT_LE(view.thresholds.at(0), 51.f);
-  auto dir = pages_by_direction(p);
-  EXPECT_EQ(dir[mb::MoveDirection::kPromote], 936u);
-  EXPECT_EQ(dir[mb::MoveDirection::kDemote], 936u);
+  const mb::Plan p = expect_threshold_and_exchanges(t, 1500, 50.f, 51.f, 936);
   for (const auto& mv : p.moves) {
     if (mv.direction == mb::MoveDirection::kPromote) {
       EXPECT_GE(mv.heat, 51.f);
@@ -175,13 +184,7 @@ TEST(TierPolicy, ThresholdCountsTheLastHugePagesWhole) {
       e->flags |= mb::kPageHuge;
     }
   }
-  mb::TierPlanView view;
-  mb::Plan p = mb::TierPolicy(two_tiers(), {}).plan(t, full_fast_node(1536), mb::CoolDown(10), &view);
-  EXPECT_GT(view.thresholds.at(0), 51.f);
-  EXPECT_LE(view.thresholds.at(0), 52.f);
-  auto dir = pages_by_direction(p);
-  EXPECT_EQ(dir[mb::MoveDirection::kPromote], 512u);
-  EXPECT_EQ(dir[mb::MoveDirection::kDemote], 512u);
+  const mb::Plan p = expect_threshold_and_exchanges(t, 1536, 51.f, 52.f, 512);
   for (const auto& mv : p.moves)
     if (mv.direction == mb::MoveDirection::kPromote) {
       EXPECT_TRUE(mv.huge);
