@@ -8,8 +8,8 @@
 //
 // Forgetting adapts to changes of the access pattern: end_interval() compares
 // how this interval's samples spread over the pages with how the heat before
-// it did (their Bhattacharyya overlap). When the overlap falls below half its
-// usual level (kChangedOverlap; most samples fell where the heat did not
+// it did (their Bhattacharyya overlap). When the overlap falls a fifth below
+// its usual level (kChangedOverlap; many samples fell where the heat did not
 // predict them), the pattern changed, and the heat from before this interval
 // keeps only what it still explains (end_interval), so the pages hot now rank
 // by their own samples at once rather than after a few intervals of decay.
@@ -105,8 +105,12 @@ class PageTable {
   // (adaptive forgetting, above). Idempotent; heat reads after it see it.
   void end_interval();
   // Below this share of its usual level, the overlap of an interval's
-  // samples with the heat before it says the access pattern changed.
-  static constexpr double kChangedOverlap = 0.5;
+  // samples with the heat before it says the access pattern changed. While
+  // a pattern holds the overlap moves by a few hundredths from interval to
+  // interval; a change under a steady background (samples the old heat
+  // still predicts) lowers it to 0.6 or 0.7 of its level, which half (the
+  // old test) missed, leaving the old hot set on top for intervals.
+  static constexpr double kChangedOverlap = 0.8;
   // Heat of e now (decayed since its last access).
   float heat(const PageEntry& e) const { return e.heat * factor(e); }
   // Lane heat of e now.
