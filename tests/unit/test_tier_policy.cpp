@@ -540,6 +540,46 @@ TEST(TierPolicy, APhaseChangeIsForgottenAtOnce) {
   EXPECT_EQ(p.stats.no_gain, 0u);
 }
 
+// Right after a change of pattern an exchange needs no noise margin. 1000
+// hot pages with 4 samples an interval among 9000 with 0.3 (Poisson); then
+// 1000 of the others become the hot set. One interval in, the new hot
+// pages' heat is about 4.2 against the old ones' 1.3: most pairs are apart
+// by more than their estimated rates ask, but many by less than 1.5
+// deviations of noise, and the margin kept a quarter more of the new hot
+// set waiting an interval. After a change a page that looks hotter most likely
+// is, and waiting costs an interval of the old pattern in the fast tier.
+TEST(TierPolicy, ANewHotSetWithFewSamplesComesUpWhenTheChangeIsSeen) {
+  mb::PageTable t(1 << 16, 0.875f);
+  const mb::MemoryState m = full_fast_node(9000);
+  mb::TierPolicy pol(two_tiers(), {});
+  std::mt19937 rng(3);
+  std::poisson_distribution<uint32_t> hot(4.0), background(0.3);
+  auto interval = [&](uint32_t i, uint64_t hot_first) {
+    t.begin_interval(i);
+    for (uint64_t p = 0; p < 10000; ++p) {
+      const bool is_hot = p >= hot_first && p < hot_first + 1000;
+      const uint32_t n = is_hot ? hot(rng) : background(rng);
+      if (n) t.add(key(p), n, nullptr, p < 1000 ? 0 : 1);
+    }
+    t.end_interval();
+  };
+  for (uint32_t i = 1; i <= 40; ++i) interval(i, 0);
+  interval(41, 5000);
+  ASSERT_LT(t.kept_now(), 1.0f);
+  const mb::Plan p = pol.plan(t, m, mb::CoolDown(10));
+  uint64_t up = 0, new_hot_up = 0;
+  for (const auto& mv : p.moves) {
+    if (mv.direction != mb::MoveDirection::kPromote) continue;
+    ++up;
+    const uint64_t page = (mv.vaddr >> MB_PAGE_SHIFT) - 0x1000;
+    if (page >= 5000 && page < 6000) ++new_hot_up;
+  }
+  // Those with 3 samples or more (76%), less the pairs the rate estimate
+  // still finds too close: 773 here; with the margin 576.
+  EXPECT_GE(new_hot_up, 700u);
+  EXPECT_GE(new_hot_up * 10, up * 9) << "promotions are of the new hot set";
+}
+
 // A uniformly warm set: every page has the same access rate, and their
 // heats differ only by how the samples fell (Poisson). Raw heat would swap
 // the luckiest slow pages for the unluckiest fast ones every interval;
