@@ -152,35 +152,26 @@ print(f"Over seeds 1 to {len(seeds)} (the same traces and sizes): membalancer's 
       " points of the oracle's (positive: membalancer ahead), mean ± standard error of the per-seed differences;"
       " the seeds where membalancer served more accesses than every other rule; and whether it is ahead of every"
       " rule in expectation (mean above two standard errors; within them: level).\n")
-print("| trace | fast:total | " + " | ".join(f"vs {n}" for n in names[1:]) + " | first | ahead of all? |")
-print("|---|---|" + "---|" * (len(names) - 1) + "---|---|")
-print("\n".join(seed_rows) + "\n")
-print(f"Pages moved (promoted + demoted), mean over the {len(seeds)} seeds: the migrations a real mover would pay"
-      " for each placement (the model above charges nothing for them; the oracle is not counted).\n")
-print("| trace | fast:total | " + " | ".join(names) + " |")
-print("|---|---|" + "---|" * len(names))
-print("\n".join(move_rows) + "\n")
+def tables(seed_rows, moves_intro, move_rows):
+    """The seeds table and, after moves_intro, the pages-moved table."""
+    print("| trace | fast:total | " + " | ".join(f"vs {n}" for n in names[1:]) + " | first | ahead of all? |")
+    print("|---|---|" + "---|" * (len(names) - 1) + "---|---|")
+    print("\n".join(seed_rows) + "\n")
+    print(moves_intro + "\n")
+    print("| trace | fast:total | " + " | ".join(names) + " |")
+    print("|---|---|" + "---|" * len(names))
+    print("\n".join(move_rows) + "\n")
+tables(seed_rows, f"Pages moved (promoted + demoted), mean over the {len(seeds)} seeds: the migrations a real mover would"
+       " pay for each placement (the model above charges nothing for them; the oracle is not counted).", move_rows)
 print("Sparse sampling, as on a real machine: 256 MiB (65536 pages), 3000000 samples at 200K per 1 s interval (about"
       " 3 per page per interval, 15 intervals; the phase change falls in the middle of interval 8), fast tiers of 64"
       " and 32 MiB, seeds 1 to 30, the same columns. Shown, not a target (the targets are the cells above).\n")
-print("| trace | fast:total | " + " | ".join(f"vs {n}" for n in names[1:]) + " | first | ahead of all? |")
-print("|---|---|" + "---|" * (len(names) - 1) + "---|---|")
-print("\n".join(sparse_rows) + "\n")
-print("Pages moved there, mean over the 30 seeds:\n")
-print("| trace | fast:total | " + " | ".join(names) + " |")
-print("|---|---|" + "---|" * len(names))
-print("\n".join(sparse_moves) + "\n")
+tables(sparse_rows, "Pages moved there, mean over the 30 seeds:", sparse_moves)
 print("Sparser, under a steady background: 1 GiB (262144 pages), 3000000 samples at 200K per interval (under one"
       " per page per interval), the hot set (a tenth of the pages) taking 60% of the samples, fast tiers of 128 and"
       " 64 MiB, seeds 1 to 10. The samples outside the hot set still fall where the old heat was, so a change of"
       " pattern lowers the overlap of samples and heat less than above. Shown, not a target.\n")
-print("| trace | fast:total | " + " | ".join(f"vs {n}" for n in names[1:]) + " | first | ahead of all? |")
-print("|---|---|" + "---|" * (len(names) - 1) + "---|---|")
-print("\n".join(background_rows) + "\n")
-print("Pages moved there, mean over the 10 seeds:\n")
-print("| trace | fast:total | " + " | ".join(names) + " |")
-print("|---|---|" + "---|" * len(names))
-print("\n".join(background_moves) + "\n")
+tables(background_rows, "Pages moved there, mean over the 10 seeds:", background_moves)
 print(f"Replay through the pipeline (`membalancer trace --sampler replay:FILE --speed max`, no migration) of the"
       f" zipf trace, per CPU second: **{rate/1e6:.1f}M samples/s** (target ≥ 10M: "
       f"{'met' if rate >= 10e6 else '**not met**'}; {rate_wall/1e6:.1f}M per wall second on this machine as it was"
