@@ -579,7 +579,8 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
           ++plan.stats.cooling;
           return true;
         }
-        if (exchange && !decisively_hotter(real_heat(arriving), real_heat(heat), arriving, heat, table.decay(), pattern_changed)) {
+        if (exchange &&
+            !decisively_hotter(real_heat(arriving), real_heat(heat), arriving, heat, table.decay(), pattern_changed)) {
           b.no_gain = true;
           stop = true;
           return false;
