@@ -82,6 +82,10 @@ struct mb_target {
 	struct pid *pid;		/* reference held */
 	int nr;				/* pid as given by the writer */
 	bool dead;
+	/* A whole sweep of its address space done. The first sweep only clears
+	 * bits: those it finds were set at any time since the page was touched
+	 * (allocation included), not while we watched, so they are not reported. */
+	bool primed;
 	unsigned long resume;		/* next virtual address to scan */
 };
 
@@ -100,6 +104,7 @@ static struct {
 	u64 pages_scanned;	/* 4 KiB units */
 	u64 pages_accessed;	/* 4 KiB units */
 	u64 reports;		/* abit_access events */
+	u64 baseline_cleared;	/* 4 KiB units: set bits a first sweep cleared unreported */
 	u64 lock_busy;		/* mmap lock not taken: pid skipped for a pass */
 	u64 exited;		/* targets dropped because the process was gone */
 	u64 last_pass_ns;
@@ -110,7 +115,8 @@ struct mb_walk {
 	int tgid;
 	unsigned long visited;		/* entries visited (budget) */
 	unsigned long since_drop;
-	unsigned long scanned, accessed, reports;
+	unsigned long scanned, accessed, reports, baseline;
+	bool report;			/* the target is primed: report what is set */
 	bool flush;			/* accessed bits were cleared */
 };
 
@@ -151,10 +157,14 @@ static void mb_walk_pmd(struct mb_walk *w, pmd_t *pmdp, unsigned long addr,
 			/* pmdp_test_and_clear_young() is not exported; on x86
 			 * it is exactly this atomic bit operation. */
 			if (test_and_clear_bit(_PAGE_BIT_ACCESSED, (unsigned long *)&pmdp->pmd)) {
-				trace_abit_access(w->tgid, addr & PMD_MASK, PMD_SHIFT,
-						  mb_accessed_pfn(pmd_pfn(pmd)));
-				w->accessed += PTRS_PER_PMD;
-				w->reports++;
+				if (w->report) {
+					trace_abit_access(w->tgid, addr & PMD_MASK, PMD_SHIFT,
+							  mb_accessed_pfn(pmd_pfn(pmd)));
+					w->accessed += PTRS_PER_PMD;
+					w->reports++;
+				} else {
+					w->baseline += PTRS_PER_PMD;
+				}
 				w->flush = true;
 			}
 			spin_unlock(ptl);
@@ -182,10 +192,14 @@ static void mb_walk_pmd(struct mb_walk *w, pmd_t *pmdp, unsigned long addr,
 		if (!pte_young(e))
 			continue;
 		if (test_and_clear_bit(_PAGE_BIT_ACCESSED, (unsigned long *)&pte->pte)) {
-			trace_abit_access(w->tgid, addr, PAGE_SHIFT,
-					  pte_special(e) ? -1 : mb_accessed_pfn(pte_pfn(e)));
-			w->accessed++;
-			w->reports++;
+			if (w->report) {
+				trace_abit_access(w->tgid, addr, PAGE_SHIFT,
+						  pte_special(e) ? -1 : mb_accessed_pfn(pte_pfn(e)));
+				w->accessed++;
+				w->reports++;
+			} else {
+				w->baseline++;
+			}
 			w->flush = true;
 		}
 	}
@@ -261,6 +275,7 @@ static unsigned long mb_scan_target(struct mb_target *t, unsigned long share, bo
 	if (!mm)
 		return 0;
 	w.mm = mm;
+	w.report = t->primed;
 
 	locked = mmap_read_trylock(mm);
 	if (!locked)
@@ -269,6 +284,7 @@ static unsigned long mb_scan_target(struct mb_target *t, unsigned long share, bo
 		vma = find_vma(mm, addr);
 		if (!vma) {
 			addr = 0;	/* end of the address space: next pass starts over */
+			t->primed = true;
 			break;
 		}
 		if (addr < vma->vm_start)
@@ -315,6 +331,7 @@ static unsigned long mb_scan_target(struct mb_target *t, unsigned long share, bo
 	mb_stats.pages_scanned += w.scanned;
 	mb_stats.pages_accessed += w.accessed;
 	mb_stats.reports += w.reports;
+	mb_stats.baseline_cleared += w.baseline;
 	trace_abit_pass(w.tgid, w.scanned, w.accessed, ktime_get_ns() - start);
 	return w.visited;
 }
@@ -531,10 +548,11 @@ static ssize_t mb_read(struct file *file, char __user *ubuf, size_t count, loff_
 	}
 	len = scnprintf(buf, size,
 			"pids: %u\nfile_pids: %u\npasses: %llu\npages_scanned: %llu\n"
-			"pages_accessed: %llu\nreports: %llu\nlock_busy: %llu\nexited: %llu\n"
-			"last_pass_ns: %llu\nscan_interval_ms: %u\npages_per_pass: %lu\nfile_pid_list:",
+			"pages_accessed: %llu\nreports: %llu\nbaseline_cleared: %llu\nlock_busy: %llu\n"
+			"exited: %llu\nlast_pass_ns: %llu\nscan_interval_ms: %u\npages_per_pass: %lu\n"
+			"file_pid_list:",
 			mb_ntargets, c->ntargets, mb_stats.passes, mb_stats.pages_scanned,
-			mb_stats.pages_accessed, mb_stats.reports, mb_stats.lock_busy,
+			mb_stats.pages_accessed, mb_stats.reports, mb_stats.baseline_cleared, mb_stats.lock_busy,
 			mb_stats.exited, mb_stats.last_pass_ns, READ_ONCE(scan_interval_ms),
 			READ_ONCE(pages_per_pass));
 	list_for_each_entry(t, &c->targets, cnode) {
