@@ -39,6 +39,7 @@ const char* direction_name(MoveDirection d) {
 const char* reason_name(MoveReason r) {
   switch (r) {
     case MoveReason::kHot: return "hot";
+    case MoveReason::kFreeRoom: return "free-room";
     case MoveReason::kWatermark: return "watermark";
     case MoveReason::kCloser: return "closer";
   }

@@ -29,11 +29,12 @@ namespace mb {
 enum class MoveDirection : uint8_t { kPromote, kDemote, kNuma };
 enum class MoveReason : uint8_t {
   kHot,        // tier: a hot page of a lower tier, promoted
+  kFreeRoom,   // tier: a page below the hot threshold, promoted into free room of an upper tier
   kWatermark,  // tier: a cold page demoted to restore an upper tier's free memory
   kCloser,     // numa: nearer (distance-weighted) to the CPUs that access it
 };
 const char* direction_name(MoveDirection d);  // "promote", "demote", "numa"
-const char* reason_name(MoveReason r);        // "hot", "watermark", "closer"
+const char* reason_name(MoveReason r);        // "hot", "free-room", "watermark", "closer"
 
 constexpr uint64_t kBasePageBytes = 4096;
 constexpr uint64_t kHugePageBytes = 2ull << 20;

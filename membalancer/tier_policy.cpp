@@ -433,7 +433,8 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
   }
   // Calls fn on the sampled pages of `nodes` whose heat passes keep(s), bin
   // by bin from `from` to `to` (inclusive; up when step is 1, down when -1),
-  // ordered within a bin by `before`, until fn returns false.
+  // ordered within a bin by `before` (sorted only as far as fn gets), until
+  // fn returns false.
   auto for_each_in_bins = [&](const std::vector<int>& nodes, int from, int to, int step, auto keep, auto before,
                               auto fn) {
     if ((to - from) * step < 0) return;
@@ -442,10 +443,9 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
       for (int n : nodes)
         for (const Sampled& s : bucket(n, bin))
           if (keep(s)) scratch.push_back(s);
-      std::sort(scratch.begin(), scratch.end(), before);
-      for (const Sampled& s : scratch)
-        if (!fn(s)) return;
-      if (bin == to) return;
+      bool more = true;
+      for_each_ordered(scratch, before, [&](const Sampled& s) { return more = fn(s); });
+      if (!more || bin == to) return;
     }
   };
 
@@ -476,6 +476,18 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
         lower_nodes.push_back(n);
         lowest_bin = std::min(lowest_bin, bin_of(threshold[t - 1]));
       }
+  auto promote = [&](const Sampled& s, int target, MoveReason why) {
+    NodeBook& b = book[target];
+    const int64_t bytes = static_cast<int64_t>(s.pages() * kBasePageBytes);
+    b.room -= bytes;
+    b.low_room -= bytes;
+    const uint32_t tgid = mb_key_tgid(s.key);
+    const uint64_t vaddr = mb_key_vpn(s.key) << MB_PAGE_SHIFT;
+    promotions.push_back({tgid, vaddr, s.huge, s.node, target, MoveDirection::kPromote, why, s.heat});
+    promoted.push_back(s.key);
+    plan.stats.planned += s.pages();
+    if (view) view->promote_pages += s.pages();
+  };
   auto may_rise = [&](const Sampled& s) { return desired_tier(s.heat) < s.tier; };
   auto hotter = [](const Sampled& a, const Sampled& b) { return a.heat > b.heat; };
   for_each_in_bins(lower_nodes, kBins - 1, lowest_bin, -1, may_rise, hotter, [&](const Sampled& sp) {
@@ -517,16 +529,36 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
       b.exchanges.emplace_back(bytes, s->heat);
       reserved_for_room += static_cast<uint64_t>(bytes);
     }
-    b.room -= bytes;
-    b.low_room -= bytes;
-    const uint32_t tgid = mb_key_tgid(s->key);
-    const uint64_t vaddr = mb_key_vpn(s->key) << MB_PAGE_SHIFT;
-    promotions.push_back({tgid, vaddr, s->huge, s->node, target, MoveDirection::kPromote, MoveReason::kHot, s->heat});
-    promoted.push_back(s->key);
-    plan.stats.planned += s->pages();
-    if (view) view->promote_pages += s->pages();
+    promote(*s, target, MoveReason::kHot);
     return true;
   });
+  // Room left above the upper tiers' high watermarks once the hot pages are
+  // planned serves no access while it stays free: the hottest of the pages
+  // below the hot threshold take it (a page seen once is the likeliest of
+  // those to be accessed again; the kernel's NUMA tiering likewise promotes
+  // any page while the fast node has plenty free). They only take room,
+  // never make it: no page goes down for them, and a page moved within the
+  // cool-down stays.
+  int64_t room_left = 0;
+  for (int t = 0; t < ntiers - 1; ++t)
+    for (int n : tiers_.tiers[t]) room_left += std::max<int64_t>(0, book[n].room);
+  auto below_threshold = [&](const Sampled& s) { return desired_tier(s.heat) >= s.tier && !cool.cooling(s.key, now); };
+  if (room_left >= static_cast<int64_t>(kBasePageBytes))
+    for_each_in_bins(lower_nodes, kBins - 1, 1, -1, below_threshold, hotter, [&](const Sampled& s) {
+      const int64_t bytes = static_cast<int64_t>(s.pages() * kBasePageBytes);
+      int target = -1;
+      for (int t = 0; t < s.tier && target < 0; ++t)
+        for (int n : tiers_.tiers[t])
+          if (book[n].room >= bytes && (target < 0 || book[n].room > book[target].room)) target = n;
+      if (target < 0) return true;  // a huge page, say, where base pages still fit
+      if (!spend(static_cast<uint64_t>(bytes))) {
+        ++plan.stats.over_budget;
+        return false;
+      }
+      room_left -= bytes;
+      promote(s, target, MoveReason::kFreeRoom);
+      return room_left >= static_cast<int64_t>(kBasePageBytes);
+    });
   budget += reserved_for_room;
   std::sort(promoted.begin(), promoted.end());
 

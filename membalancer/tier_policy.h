@@ -12,6 +12,10 @@
 //     threshold of a tier d < t moves to the node of tier d with the most room.
 //     Room is free memory above the high watermark; past that, the node's cold
 //     pages (below its tier's threshold) are demoted to make room.
+//  2b. Free room: room left above an upper tier's high watermark once the
+//     hot pages are planned takes the hottest pages below the threshold (a
+//     page seen once, say): free memory serves no access. They only take
+//     room, never make it, and a page within its cool-down stays.
 //  3. Demotion: a node of an upper tier whose free memory is below the low
 //     watermark (or that needs room for promotions) sends its coldest pages to
 //     the next tier down until the high watermark is back. Coldest first: the

@@ -82,25 +82,65 @@ TEST(CoolDown, ExpiresAfterItsIntervals) {
   EXPECT_EQ(c.size(), 0u);
 }
 
-TEST(TierPolicy, PromotesHotPagesThatFit) {
+TEST(TierPolicy, PromotesHotPagesThatFitThenFillsTheRoomLeft) {
   mb::PageTable t(1 << 16);
   t.begin_interval(1);
   add(t, 0, 1000, 20, 1);   // hot, on the slow node
-  add(t, 5000, 4000, 1, 1); // seen once: never hot
+  add(t, 5000, 4000, 1, 1); // seen once: not hot, but the fast node has room for them too
   mb::TierPolicy pol(two_tiers(), watermarks_5_10());
   mb::CoolDown cool(10);
   mb::TierPlanView view;
   mb::Plan p = pol.plan(t, memory(800 * kMiB), cool, &view);
   auto dir = pages_by_direction(p);
-  EXPECT_EQ(dir[mb::MoveDirection::kPromote], 1000u);
+  EXPECT_EQ(dir[mb::MoveDirection::kPromote], 5000u);
   EXPECT_EQ(dir[mb::MoveDirection::kDemote], 0u);
-  for (const auto& m : p.moves) {
+  ASSERT_EQ(p.moves.size(), 5000u);
+  for (size_t i = 0; i < p.moves.size(); ++i) {
+    const auto& m = p.moves[i];
     EXPECT_EQ(m.to, 0);
     EXPECT_EQ(m.from, 1);
-    EXPECT_EQ(m.reason, mb::MoveReason::kHot);
+    // Hottest first: the hot pages, then the room's.
+    EXPECT_EQ(m.reason, i < 1000 ? mb::MoveReason::kHot : mb::MoveReason::kFreeRoom) << i;
   }
   EXPECT_GE(view.thresholds.at(0), 2.f);  // the noise floor, whatever the capacity
-  EXPECT_EQ(p.stats.planned, 1000u);
+  EXPECT_EQ(p.stats.planned, 5000u);
+  EXPECT_EQ(p.stats.no_room, 0u);
+}
+
+// Pages below the hot threshold take free room above the high watermark and
+// never make it: with room for 512 pages, 512 of the pages seen once on the
+// slow node come up, and none of the fast node's colder pages (seen once,
+// long ago) goes down for them; the hot pages come first and a page moved
+// within the cool-down does not come back to fill room.
+TEST(TierPolicy, PagesBelowTheHotThresholdOnlyTakeFreeRoom) {
+  mb::PageTable t(1 << 16);
+  t.begin_interval(1);
+  add(t, 20000, 2000, 1, 0);  // on the fast node, cold by the time of the plan
+  t.end_interval();
+  for (uint32_t i = 2; i <= 6; ++i) {
+    t.begin_interval(i);
+    t.end_interval();
+  }
+  t.begin_interval(7);
+  add(t, 0, 100, 20, 1);      // hot
+  add(t, 1000, 4000, 1, 1);   // seen once
+  mb::CoolDown cool(10);
+  for (uint64_t p = 1000; p < 1100; ++p) cool.moved(key(p), 5, /*up=*/false);
+  mb::TierPolicy pol(two_tiers(), watermarks_5_10());
+  // High watermark 102.4 MiB; 2 MiB more free is room for 512 pages.
+  const uint64_t free0 = 1024 * kMiB / 10 + 2 * kMiB;
+  mb::Plan p = pol.plan(t, memory(free0, 2000), cool);
+  auto dir = pages_by_direction(p);
+  EXPECT_EQ(dir[mb::MoveDirection::kDemote], 0u);
+  EXPECT_EQ(dir[mb::MoveDirection::kPromote], 512u);
+  std::map<mb::MoveReason, uint64_t> reasons;
+  for (const auto& m : p.moves) {
+    ++reasons[m.reason];
+    EXPECT_FALSE(m.vaddr >> 12 >= 0x1000 + 1000 && m.vaddr >> 12 < 0x1000 + 1100) << "a cooling page filled room";
+  }
+  EXPECT_EQ(reasons[mb::MoveReason::kHot], 100u);
+  EXPECT_EQ(reasons[mb::MoveReason::kFreeRoom], 412u);
+  EXPECT_EQ(p.stats.no_room, 0u);  // the pages left over were owed no room
 }
 
 TEST(TierPolicy, ThresholdComesFromCapacity) {
@@ -111,10 +151,14 @@ TEST(TierPolicy, ThresholdComesFromCapacity) {
   mb::TierPolicy pol(two_tiers(), watermarks_5_10());
   mb::CoolDown cool(10);
   // Node 0 has 1 GiB: 10% high watermark = 102.4 MiB; free 110 MiB leaves
-  // 7.6 MiB of room: the very hot pages fit, the warm ones do not.
+  // 7.6 MiB of room (1945 pages): the very hot pages fit, the warm ones do
+  // not, and as many of those as fit take the room left.
   mb::TierPlanView view;
   mb::Plan p = pol.plan(t, memory(110 * kMiB), cool, &view);
-  EXPECT_EQ(pages_by_direction(p)[mb::MoveDirection::kPromote], 1024u);
+  EXPECT_EQ(pages_by_direction(p)[mb::MoveDirection::kPromote], 1945u);
+  uint64_t hot = 0;
+  for (const auto& m : p.moves) hot += m.reason == mb::MoveReason::kHot;
+  EXPECT_EQ(hot, 1024u);
   EXPECT_GT(view.thresholds.at(0), 8.f);
   // With room for everything, both go.
   mb::Plan all = pol.plan(t, memory(500 * kMiB), cool);
