@@ -69,6 +69,7 @@ struct Options {
     bool no_cold_touch = false;
     bool touch_once = false;
     double duration = 10.0;
+    double sweep_period = 0;  // seconds per sweep of the hot range; 0 = as fast as possible
     long threads = 1;
     std::vector<int> pin_cpus;
     Pattern pattern = Pattern::Seq;
@@ -241,6 +242,8 @@ void usage() {
         "  --stride BYTES           distance between accesses of a sweep (default 64)\n"
         "  --per-page               one access per page (stride = page size)\n"
         "  --write                  sweeps write instead of read\n"
+        "  --sweep-period SECONDS   pace each thread's sweep of the hot range to take\n"
+        "                           SECONDS (float; seq pattern; default: no pacing)\n"
         "NUMA:\n"
         "  --bind-node N            mbind the region to node N (MPOL_BIND) before touching\n"
         "  --preferred-node N       mbind the region with MPOL_PREFERRED node N\n"
@@ -269,6 +272,7 @@ enum OptId {
     O_SIZE = 256, O_CHILD_SIZE, O_HOT_OFFSET, O_HOT_SIZE, O_NO_COLD, O_TOUCH_ONCE, O_DURATION,
     O_THREADS, O_PIN, O_PATTERN, O_SEED, O_STRIDE, O_PER_PAGE, O_WRITE, O_BIND, O_PREF, O_CPUNODE,
     O_THP, O_CHILDREN, O_CHAIN, O_SPAWN_AFTER, O_WAIT_BEFORE, O_REPORT, O_READY, O_FAULT, O_FAULT_AFTER,
+    O_SWEEP_PERIOD,
 };
 
 void parse_args(int argc, char** argv) {
@@ -286,6 +290,7 @@ void parse_args(int argc, char** argv) {
         {"seed", required_argument, nullptr, O_SEED},
         {"stride", required_argument, nullptr, O_STRIDE},
         {"per-page", no_argument, nullptr, O_PER_PAGE},
+        {"sweep-period", required_argument, nullptr, O_SWEEP_PERIOD},
         {"write", no_argument, nullptr, O_WRITE},
         {"bind-node", required_argument, nullptr, O_BIND},
         {"preferred-node", required_argument, nullptr, O_PREF},
@@ -326,6 +331,15 @@ void parse_args(int argc, char** argv) {
             if (!*optarg || errno || *end || !std::isfinite(d) || d < 0 || d > 1e9)
                 bad_input("%s: invalid duration '%s' (want seconds >= 0)", opt, optarg);
             o.duration = d;
+            break;
+        }
+        case O_SWEEP_PERIOD: {
+            char* end = nullptr;
+            errno = 0;
+            double d = strtod(optarg, &end);
+            if (!*optarg || errno || *end || !std::isfinite(d) || d <= 0 || d > 1e6)
+                bad_input("%s: invalid period '%s' (want seconds > 0)", opt, optarg);
+            o.sweep_period = d;
             break;
         }
         case O_THREADS: o.threads = opt_long(opt, optarg, 1, kMaxThreads); break;
@@ -378,6 +392,7 @@ void parse_args(int argc, char** argv) {
 
     // Cross-option checks.
     if (o.per_page && o.stride_set) bad_input("--stride and --per-page are mutually exclusive");
+    if (o.sweep_period > 0 && o.pattern != Pattern::Seq) bad_input("--sweep-period needs --pattern seq");
     if (o.per_page) o.stride = (uint64_t)g_page;
     if (o.touch_once && o.no_cold_touch)
         bad_input("--touch-once and --no-cold-touch are mutually exclusive");
@@ -548,15 +563,31 @@ MX_WORKLOAD void sweep_hot(Process& p, int index) {
     const bool wr = o.write;
     uint64_t sink = 0;
     if (o.pattern == Pattern::Seq) {
+        // --sweep-period: slot i of sweep k is due at start + (k + i / slots)
+        // periods; batches of 4096 slots, or fewer so a batch is 10 ms at most.
+        const double period = o.sweep_period;
+        size_t batch = 4096;
+        if (period > 0) batch = std::max<size_t>(1, std::min<size_t>(batch, (size_t)(slots * 0.01 / period)));
+        timespec start{};
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        uint64_t sweeps = 0;
         size_t slot = 0;
         while (!p.stop.load(std::memory_order_relaxed)) {
-            size_t end = std::min(slots, slot + 4096);
+            if (period > 0) {
+                const double due = period * ((double)sweeps + (double)slot / (double)slots);
+                timespec t = start;
+                t.tv_sec += (time_t)due;
+                t.tv_nsec += (long)((due - (double)(time_t)due) * 1e9);
+                if (t.tv_nsec >= 1000000000L) t.tv_sec += 1, t.tv_nsec -= 1000000000L;
+                clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, nullptr);  // a signal ends it early: stop is checked
+            }
+            size_t end = std::min(slots, slot + batch);
             for (; slot < end; ++slot) {
                 volatile uint8_t* a = hot + slot * stride;
                 if (wr) *a = (uint8_t)slot;
                 else sink += *a;
             }
-            if (slot == slots) slot = 0;
+            if (slot == slots) slot = 0, ++sweeps;
         }
     } else {
         // xorshift64, seeded from --seed, the process's place in the tree and the thread.
