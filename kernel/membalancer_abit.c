@@ -137,6 +137,22 @@ static int mb_accessed_pfn(unsigned long pfn)
 	return page_to_nid(page);
 }
 
+/* An accessed bit was cleared at addr (pages 4 KiB units, node from
+ * mb_accessed_pfn, which also marks the page young: every cleared bit, first
+ * sweep included). Reported once the target is primed. */
+static void mb_cleared(struct mb_walk *w, unsigned long addr, unsigned int shift, int node,
+		       unsigned long pages)
+{
+	w->flush = true;
+	if (!w->report) {
+		w->baseline += pages;
+		return;
+	}
+	trace_abit_access(w->tgid, addr, shift, node);
+	w->accessed += pages;
+	w->reports++;
+}
+
 /* Entries of one PMD range [addr, end), mmap lock held for read. */
 static void mb_walk_pmd(struct mb_walk *w, pmd_t *pmdp, unsigned long addr,
 			unsigned long end)
@@ -156,17 +172,9 @@ static void mb_walk_pmd(struct mb_walk *w, pmd_t *pmdp, unsigned long addr,
 			w->scanned += PTRS_PER_PMD;
 			/* pmdp_test_and_clear_young() is not exported; on x86
 			 * it is exactly this atomic bit operation. */
-			if (test_and_clear_bit(_PAGE_BIT_ACCESSED, (unsigned long *)&pmdp->pmd)) {
-				if (w->report) {
-					trace_abit_access(w->tgid, addr & PMD_MASK, PMD_SHIFT,
-							  mb_accessed_pfn(pmd_pfn(pmd)));
-					w->accessed += PTRS_PER_PMD;
-					w->reports++;
-				} else {
-					w->baseline += PTRS_PER_PMD;
-				}
-				w->flush = true;
-			}
+			if (test_and_clear_bit(_PAGE_BIT_ACCESSED, (unsigned long *)&pmdp->pmd))
+				mb_cleared(w, addr & PMD_MASK, PMD_SHIFT, mb_accessed_pfn(pmd_pfn(pmd)),
+					   PTRS_PER_PMD);
 			spin_unlock(ptl);
 			return;
 		}
@@ -191,17 +199,8 @@ static void mb_walk_pmd(struct mb_walk *w, pmd_t *pmdp, unsigned long addr,
 		w->scanned++;
 		if (!pte_young(e))
 			continue;
-		if (test_and_clear_bit(_PAGE_BIT_ACCESSED, (unsigned long *)&pte->pte)) {
-			if (w->report) {
-				trace_abit_access(w->tgid, addr, PAGE_SHIFT,
-						  pte_special(e) ? -1 : mb_accessed_pfn(pte_pfn(e)));
-				w->accessed++;
-				w->reports++;
-			} else {
-				w->baseline++;
-			}
-			w->flush = true;
-		}
+		if (test_and_clear_bit(_PAGE_BIT_ACCESSED, (unsigned long *)&pte->pte))
+			mb_cleared(w, addr, PAGE_SHIFT, pte_special(e) ? -1 : mb_accessed_pfn(pte_pfn(e)), 1);
 	}
 	pte_unmap_unlock(start_pte, ptl);
 }
