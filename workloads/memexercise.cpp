@@ -166,6 +166,17 @@ long opt_long(const char* opt, const char* arg, long lo, long hi) {
     return (long)v;
 }
 
+// Seconds as a float, at most `hi`; zero allowed only with allow_zero.
+double opt_seconds(const char* opt, const char* arg, bool allow_zero, double hi) {
+    char* end = nullptr;
+    errno = 0;
+    double d = strtod(arg, &end);
+    if (!*arg || errno || *end || !std::isfinite(d) || d < 0 || (!allow_zero && d == 0) || d > hi)
+        bad_input("%s: invalid %s '%s' (want seconds %s 0)", opt, allow_zero ? "duration" : "period", arg,
+                  allow_zero ? ">=" : ">");
+    return d;
+}
+
 // "0-3,8,10-11" -> {0,1,2,3,8,10,11}. Returns false on syntax error.
 bool parse_cpu_list(const std::string& s, std::vector<int>& out) {
     out.clear();
@@ -324,24 +335,8 @@ void parse_args(int argc, char** argv) {
         case O_HOT_SIZE: o.hot_size = opt_size(opt, optarg, true); o.hot_size_set = true; break;
         case O_NO_COLD: o.no_cold_touch = true; break;
         case O_TOUCH_ONCE: o.touch_once = true; break;
-        case O_DURATION: {
-            char* end = nullptr;
-            errno = 0;
-            double d = strtod(optarg, &end);
-            if (!*optarg || errno || *end || !std::isfinite(d) || d < 0 || d > 1e9)
-                bad_input("%s: invalid duration '%s' (want seconds >= 0)", opt, optarg);
-            o.duration = d;
-            break;
-        }
-        case O_SWEEP_PERIOD: {
-            char* end = nullptr;
-            errno = 0;
-            double d = strtod(optarg, &end);
-            if (!*optarg || errno || *end || !std::isfinite(d) || d <= 0 || d > 1e6)
-                bad_input("%s: invalid period '%s' (want seconds > 0)", opt, optarg);
-            o.sweep_period = d;
-            break;
-        }
+        case O_DURATION: o.duration = opt_seconds(opt, optarg, true, 1e9); break;
+        case O_SWEEP_PERIOD: o.sweep_period = opt_seconds(opt, optarg, false, 1e6); break;
         case O_THREADS: o.threads = opt_long(opt, optarg, 1, kMaxThreads); break;
         case O_PIN:
             if (!parse_cpu_list(optarg, o.pin_cpus))
