@@ -476,6 +476,19 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
         lower_nodes.push_back(n);
         lowest_bin = std::min(lowest_bin, bin_of(threshold[t - 1]));
       }
+  // The node of the first tier from `from` (up to, not including, `to`) that
+  // has one with at least `bytes` available (avail(book)), the one with the
+  // most; -1 if none has.
+  auto node_with_most = [&](int from, int to, int64_t bytes, auto avail) {
+    int target = -1;
+    int64_t best = 0;
+    for (int t = from; t < to && target < 0; ++t)
+      for (int n : tiers_.tiers[t]) {
+        const int64_t a = avail(book[n]);
+        if (a >= bytes && (target < 0 || a > best)) target = n, best = a;
+      }
+    return target;
+  };
   auto promote = [&](const Sampled& s, int target, MoveReason why) {
     NodeBook& b = book[target];
     const int64_t bytes = static_cast<int64_t>(s.pages() * kBasePageBytes);
@@ -504,15 +517,9 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
     const int64_t bytes = static_cast<int64_t>(s->pages() * kBasePageBytes);
     // The node of tier d (or, when it is full, of the tiers between d and
     // the page's own) with the most room, counting what demotions can free.
-    int target = -1;
-    int64_t best = 0;
-    for (int t = d; t < s->tier && target < 0; ++t) {
-      for (int n : tiers_.tiers[t]) {
-        const NodeBook& b = book[n];
-        const int64_t avail = std::max<int64_t>(0, b.room) + b.demotable - b.watermark_need;
-        if (avail >= bytes && (target < 0 || avail > best)) target = n, best = avail;
-      }
-    }
+    const int target = node_with_most(d, s->tier, bytes, [](const NodeBook& b) {
+      return std::max<int64_t>(0, b.room) + b.demotable - b.watermark_need;
+    });
     if (target < 0) {
       ++plan.stats.no_room;
       return true;
@@ -546,10 +553,7 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
   if (room_left >= static_cast<int64_t>(kBasePageBytes))
     for_each_in_bins(lower_nodes, kBins - 1, 1, -1, below_threshold, hotter, [&](const Sampled& s) {
       const int64_t bytes = static_cast<int64_t>(s.pages() * kBasePageBytes);
-      int target = -1;
-      for (int t = 0; t < s.tier && target < 0; ++t)
-        for (int n : tiers_.tiers[t])
-          if (book[n].room >= bytes && (target < 0 || book[n].room > book[target].room)) target = n;
+      const int target = node_with_most(0, s.tier, bytes, [](const NodeBook& b) { return b.room; });
       if (target < 0) return true;  // a huge page, say, where base pages still fit
       if (!spend(static_cast<uint64_t>(bytes))) {
         ++plan.stats.over_budget;
