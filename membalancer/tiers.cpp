@@ -115,17 +115,23 @@ std::map<int, std::vector<int>> same_tier_stand_ins(const Tiers& tiers, const To
   return out;
 }
 
-Tiers choose_tiers(const std::string& how, const Topology& topo) {
-  if (how != "auto" && how != "kernel" && how != "cpuless" && how != "distance")
-    return parse_tier_spec(how, topo);
+std::optional<Tiers> automatic_tiers(const std::string& how, const Topology& topo, std::string* why) {
   std::vector<Tiers> tried;
   if (how == "auto" || how == "kernel") tried.push_back(tiers_from_kernel(topo));
   if (how == "auto" || how == "cpuless") tried.push_back(tiers_from_cpuless(topo));
   if (how == "auto" || how == "distance") tried.push_back(tiers_from_distances(topo));
   for (auto& t : tried)
     if (t.size() >= 2) return t;
+  if (why)
+    for (auto& t : tried) *why += (why->empty() ? "" : "; ") + t.source + " give " + std::to_string(t.size()) + " tier(s)";
+  return std::nullopt;
+}
+
+Tiers choose_tiers(const std::string& how, const Topology& topo) {
+  if (how != "auto" && how != "kernel" && how != "cpuless" && how != "distance")
+    return parse_tier_spec(how, topo);
   std::string why;
-  for (auto& t : tried) why += (why.empty() ? "" : "; ") + t.source + " give " + std::to_string(t.size()) + " tier(s)";
+  if (auto t = automatic_tiers(how, topo, &why)) return *t;
   throw SystemError("tier mode needs at least two memory tiers, and this machine has one (" + why + ")",
                     "give them with --tiers \"FAST:SLOW\" (node lists), or use 'membalancer numa'");
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,11 @@ Tiers tiers_from_distances(const Topology& topo);
 // Per node of a tier, the other nodes of its tier, nearest to it first (SLIT
 // distance; ties: lower id): where the mover sends pages a full node refused.
 std::map<int, std::vector<int>> same_tier_stand_ins(const Tiers& tiers, const Topology& topo);
+
+// "auto" (kernel, then CPU-less, then distances), "kernel", "cpuless" or
+// "distance": the first choice giving two tiers or more; none when the
+// machine has one (why, if given: what each choice gave).
+std::optional<Tiers> automatic_tiers(const std::string& how, const Topology& topo, std::string* why = nullptr);
 
 // `--tiers` value: "auto" (kernel, then CPU-less, then distances), "kernel",
 // "cpuless", "distance", or a spec. Throws UsageError for a bad spec and

@@ -176,7 +176,8 @@ int run(int argc, char** argv) {
                                     "Replay FILE against a two-tier (or N-tier) memory: the fast tier's hit ratio "
                                     "per policy, and the oracle's");
   wi->add_option("FILE", wo.path, "profile file (profiler record, membalancer --record, profiler synth)")->required();
-  wi->add_option("--fast", wi_fast, "fast tier size (default: the recorded size of the fastest tier)");
+  wi->add_option("--fast", wi_fast,
+                 "fast tier size (default: the recorded size of the fastest tier; a recording of one tier needs it)");
   auto* o_tiers =
       wi->add_option("--tiers", wi_tiers,
                      "SIZE,SIZE,...: N tiers, fastest first, of these sizes and a last one holding the rest "
@@ -200,7 +201,8 @@ int run(int argc, char** argv) {
              "More than two: only membalancer (N tiers natively) and the oracle (the hottest pages fill tier 0, the\n"
              "next tier 1, ...) run; amd-topk, memtis, tpp and memtierd-age are two-tier rules, left out (naming one\n"
              "is an error). --start recorded: the recording's tiers map to tiers 0, 1, ... in order, its slowest to\n"
-             "the last; a page whose tier is full starts in the last. Details: docs/profiler.md.");
+             "the last; a page whose tier is full starts in the last. A recording of one tier (DRAM alone): its\n"
+             "pages start fast as first seen while the fast tier has room. Details: docs/profiler.md.");
 
   try {
     app.parse(static_cast<int>(args.size()), args.data());

@@ -53,8 +53,8 @@ void add_hits(WhatifRun& run, const std::vector<uint64_t>& per_tier) {
   for (size_t k = 1; k < per_tier.size(); ++k) run.lower_hits[k - 1].push_back(per_tier[k]);
 }
 
-// The simulated machine of more than two tiers: node k = tier k, CPUs on
-// node 0. The last tier is as large as the recorded machine's memory: it
+// The simulated machine of more than two tiers, or of two for a recording
+// of one: node k = tier k, CPUs on node 0. The last tier is as large as the recorded machine's memory: it
 // holds whatever the faster tiers do not.
 Topology tier_topology(const std::vector<uint64_t>& upper_pages, uint64_t last_bytes) {
   Topology t;
@@ -81,7 +81,7 @@ std::string tier_spec(size_t n) {
 // membalancer's tier mode, as `membalancer tier --sampler replay:FILE
 // --dry-run` runs it: its own source (fed the shared windows), pipeline,
 // backend and model. Two tiers: on the recorded machine (tiers: "auto"),
-// with fast_bytes as tier 0. More: on tier_topology (tiers: tier_spec), the
+// with fast_bytes as tier 0. More, or a recording of one tier: on tier_topology (tiers: tier_spec), the
 // windows' nodes mapped by node_map.
 struct TierRun {
   Options opts;
@@ -178,20 +178,33 @@ WhatifResult run_whatif(const WhatifOptions& w) {
   const size_t n = w.middle_bytes.size() + 2;  // simulated tiers
   ReplayReader reader(w.path, w.interval_ms);
   const Topology& topo = reader.topology();
-  const Tiers recorded = choose_tiers("auto", topo);
-  if (recorded.size() < 2) throw UsageError(w.path + ": the recorded machine has one memory tier; whatif needs two");
+  // The recorded machine's tiers. A machine of one tier (one node, or
+  // sockets of DRAM alike) asks how much of its memory must be fast: its
+  // pages start in the fast tier, in the order first seen, while that has
+  // room (first touch), and the rest in the last.
+  const std::optional<Tiers> tiered = automatic_tiers("auto", topo);
+  const bool one_tier = !tiered;
   std::map<int, int> sim_tier;  // recorded node -> simulated tier
-  for (size_t r = 0; r < recorded.size(); ++r)
-    for (int node : recorded.tiers[r]) sim_tier[node] = static_cast<int>(sim_tier_of_recorded(r, recorded.size(), n));
   uint64_t fast_bytes = w.fast_bytes, recorded_bytes = 0;
   for (const auto& node : topo.nodes) {
     recorded_bytes += node.mem_total_bytes;
-    if (!w.fast_bytes && recorded.tier_of(node.id) == 0) fast_bytes += node.mem_total_bytes;
+    if (one_tier) {
+      if (node.mem_total_bytes) sim_tier[node.id] = 0;
+      continue;
+    }
+    const int r = tiered->tier_of(node.id);
+    if (r < 0) continue;
+    sim_tier[node.id] = static_cast<int>(sim_tier_of_recorded(static_cast<size_t>(r), tiered->size(), n));
+    if (!w.fast_bytes && r == 0) fast_bytes += node.mem_total_bytes;
   }
+  if (one_tier && !fast_bytes)
+    throw UsageError(w.path + ": recorded on a machine of one memory tier (" + format_bytes(recorded_bytes) +
+                     "): give the fast tier's size (--fast SIZE, --tiers or --sweep)");
   if (fast_bytes < kBasePageBytes)
     throw UsageError(std::string(n > 2 ? "--tiers" : "--fast") + ": the fast tier must hold at least one page");
 
   WhatifResult res;
+  res.recorded_tiers = one_tier ? 1 : tiered->size();
   res.fast_pages = fast_bytes / kBasePageBytes;
   for (size_t k = 0; k < w.middle_bytes.size(); ++k) {
     if (w.middle_bytes[k] < kBasePageBytes)
@@ -222,7 +235,7 @@ WhatifResult run_whatif(const WhatifOptions& w) {
   for (const auto& name : names) {
     if (name == "membalancer") {
       if (tier) continue;
-      if (n > 2)
+      if (n > 2 || one_tier)
         tier = std::make_unique<TierRun>(w, reader.info().sampler, tier_topology(upper_pages, recorded_bytes),
                                          tier_spec(n), 0, n, sim_tier);
       else
@@ -277,6 +290,10 @@ WhatifResult run_whatif(const WhatifOptions& w) {
   }
   res.pages_seen = seen.size();
   res.samples = reader.samples_read();
+  res.sampler = reader.info().sampler;
+  if (!res.pages_seen)
+    throw UsageError(w.path + ": no samples with a data address (recorded with " + res.sampler +
+                     "): whatif needs the pages accessed (ibs, pebs, abit or fault)");
   if (!reader.damage().empty())
     std::fprintf(stderr, "profiler: %s: %s (simulated what precedes it)\n", w.path.c_str(), reader.damage().c_str());
   return res;
@@ -300,7 +317,8 @@ void print_whatif(FILE* out, const WhatifOptions& opts, const WhatifResult& r, c
     w.begin_object().field("type", "whatif").field("file", opts.path);
     w.field("fast_bytes", r.fast_pages * kBasePageBytes).field("pages_seen", r.pages_seen);
     w.field("samples", r.samples).field("interval_ms", opts.interval_ms).field("intervals", r.accesses.size());
-    w.field("rate_limit_bytes", opts.rate_limit_bytes);
+    w.field("rate_limit_bytes", opts.rate_limit_bytes).field("sampler", r.sampler);
+    w.field("recorded_tiers", r.recorded_tiers);
     // N tiers: the sizes of tiers 0..N-2 (the last holds the rest).
     w.field("tiers", n).key("tier_bytes").begin_array().value(r.fast_pages * kBasePageBytes);
     for (uint64_t p : r.middle_pages) w.value(p * kBasePageBytes);
@@ -360,8 +378,16 @@ void print_whatif(FILE* out, const WhatifOptions& opts, const WhatifResult& r, c
   std::fprintf(out, "WHAT-IF  %s: %" PRIu64 " samples, %zu intervals of %u ms, %" PRIu64 " pages (%s) seen\n",
                opts.path.c_str(), r.samples, r.accesses.size(), opts.interval_ms, r.pages_seen,
                format_bytes(r.pages_seen * kBasePageBytes).c_str());
+  // Faults are not accesses: say what the counts weigh.
+  if (r.sampler == "fault")
+    std::fprintf(out, "sampler fault: page faults (first touches, copy-on-write, NUMA hinting), not every access: "
+                      "pages weigh by their faults\n");
   const std::string limit = opts.rate_limit_bytes ? format_bytes(opts.rate_limit_bytes) : "unlimited";
-  const char* start = opts.start_slow ? (n > 2 ? "in the last tier" : "slow") : "where recorded";
+  const char* start = opts.start_slow            ? (n > 2 ? "in the last tier" : "slow")
+                      : r.recorded_tiers == 1 ? (n > 2 ? "in tier 0 as first seen while it has room, else in the last "
+                                                         "(recorded on one tier)"
+                                                       : "fast as first seen while it has room (recorded on one tier)")
+                                              : "where recorded";
   if (n == 2) {
     std::fprintf(out, "fast tier %s (%.1f%% of the pages seen); moves limited to %s/s; pages start %s\n\n",
                  format_bytes(r.fast_pages * kBasePageBytes).c_str(), 100.0 * ratio(r.fast_pages, r.pages_seen),

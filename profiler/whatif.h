@@ -54,6 +54,8 @@ struct WhatifResult {
   uint64_t fast_pages = 0;
   std::vector<uint64_t> middle_pages; // tiers 1..N-2, base pages
   uint64_t pages_seen = 0;            // distinct pages of the recording
+  std::string sampler;                // the recording's
+  size_t recorded_tiers = 0;          // of the recorded machine; 1: its pages start in tier 0 as first seen
   uint64_t samples = 0;
   std::vector<uint64_t> accesses;     // per interval
   std::vector<WhatifRun> runs;        // oracle first, then the policies asked for

@@ -8,6 +8,8 @@
 #include <map>
 
 #include "membalancer/profile_file.h"
+#include "membalancer/report.h"
+#include "membalancer/tiers.h"
 #include "tests/integration/harness.h"
 
 using namespace mbtest;
@@ -73,6 +75,57 @@ TEST(Profiler, FaultRecordOfACommandFindsItsHotRangeAndReadsBack) {
   EXPECT_EQ(total, reader.info().samples);
   EXPECT_EQ(in_hot, hot_size / 4096);  // one first-touch fault per page
   EXPECT_EQ(with_ip, total);           // the fault sampler streams the user IP
+}
+
+// An operator's question on the machine at hand: how much of this memory
+// must be fast? A recording of a machine with one memory tier (this one,
+// or sockets of DRAM alike) is simulated as two: the asked fast size, the
+// rest slow, pages starting fast as first touched.
+TEST(Profiler, WhatifOfARecordingFromThisMachine) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  std::string prof = dir + "/mx.prof";
+  Ran r = run({bin("profiler"), "record", "--sampler", "fault", "-q", "-o", prof, "--", bin("memexercise"), "--size",
+               "16M", "--thp", "off", "--duration", "0.5"},
+              dir, "record");
+  ASSERT_EQ(r.status, 0) << r.err;
+  mb::ProfileReader reader(prof);
+  ASSERT_TRUE(reader.ok()) << reader.error();
+  const bool one_tier = !mb::automatic_tiers("auto", reader.info().topology);
+
+  Ran w = run({bin("profiler"), "whatif", prof, "--fast", "4M", "--format", "json"}, dir, "whatif");
+  ASSERT_EQ(w.status, 0) << w.err;
+  json j = json::parse(w.out);
+  EXPECT_EQ(j["samples"], reader.info().samples);
+  EXPECT_EQ(j["sampler"], "fault");
+  EXPECT_GE(j["pages_seen"].get<uint64_t>(), 4096u);  // the 16M region, each page faulted once
+  EXPECT_EQ(j["recorded_tiers"].get<size_t>() == 1, one_tier);
+  ASSERT_EQ(j["policies"].size(), 6u);
+  const double oracle = j["policies"][0]["hit_ratio"];
+  EXPECT_GT(oracle, 0.0);
+  EXPECT_LT(oracle, 0.5);  // 4M of at least 16M, each page faulted once
+  for (const auto& p : j["policies"]) EXPECT_LE(p["hit_ratio"].get<double>(), oracle) << p["policy"];
+
+  // With one tier there is no recorded fast size to default to.
+  uint64_t recorded_bytes = 0;
+  for (const auto& n : reader.info().topology.nodes) recorded_bytes += n.mem_total_bytes;
+  Ran d = run({bin("profiler"), "whatif", prof}, dir, "default");
+  if (one_tier) {
+    EXPECT_EQ(d.status, 2);
+    EXPECT_EQ(d.err, "profiler: " + prof + ": recorded on a machine of one memory tier (" +
+                         mb::format_bytes(recorded_bytes) +
+                         "): give the fast tier's size (--fast SIZE, --tiers or --sweep)\n");
+    // Replaying it in tier mode is the file's problem, and whatif the way on.
+    Ran t = run({bin("membalancer"), "tier", "--sampler", "replay:" + prof, "--dry-run", "--speed", "max"}, dir, "tier");
+    EXPECT_EQ(t.status, 2);
+    EXPECT_NE(t.err.find("membalancer: " + prof + ": recorded on a machine of one memory tier; tier mode needs two "
+                         "(hint: 'profiler whatif " + prof + " --fast SIZE' simulates a fast tier of SIZE and a slow "
+                         "one)\n"),
+              std::string::npos)
+        << t.err;
+  } else {
+    EXPECT_EQ(d.status, 0) << d.err;
+  }
 }
 
 TEST(Profiler, TreeWithAChildIsAttributedPerProcess) {
@@ -156,6 +209,11 @@ TEST(Profiler, CpuClockNamesTheHotFunctionInAPieAndASharedLibrary) {
     EXPECT_EQ(j["symbols"][0]["module"], module) << rep.out;
     EXPECT_GT(j["symbols"][0]["share_pct"].get<double>(), 80.0) << rep.out;
     EXPECT_NE(j["symbols"][0]["source"].get<std::string>().find("symtest"), std::string::npos) << rep.out;
+    // No data address: whatif has no pages to place, and says so.
+    Ran w = run({bin("profiler"), "whatif", prof, "--fast", "1M"}, dir, std::string("whatif_") + where);
+    EXPECT_EQ(w.status, 2);
+    EXPECT_EQ(w.err, "profiler: " + prof + ": no samples with a data address (recorded with cpu-clock): whatif needs "
+                                           "the pages accessed (ibs, pebs, abit or fault)\n");
   }
 }
 

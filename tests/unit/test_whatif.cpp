@@ -1,10 +1,13 @@
 // profiler whatif with more than two tiers: the N-tier oracle (checked by
 // hand and against every placement of a small interval), where recorded
-// pages start, and membalancer's policy on a small three-tier trace.
+// pages start, and membalancer's policy on a small three-tier trace; and a
+// recording of a machine with one tier, simulated as two.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <array>
+#include <functional>
+#include <map>
 
 #include "membalancer/error.h"
 #include "membalancer/profile_file.h"
@@ -76,48 +79,62 @@ constexpr uint64_t kBase = 0x40000000;
 constexpr uint64_t kSecond = 1'000'000'000;
 constexpr uint32_t kTgid = 100;
 
-// Pages 0..63: hot (20 samples an interval); 64..191: warm (6); 192..703:
-// cold (one sample, in the first interval only). 12 intervals of 1 s. Warm
-// pages recorded on node 0 (fast), the others on node 1.
-std::string three_heat_trace(const mb_test::TempTree& dir) {
-  const std::string path = dir.path("heat.prof");
+// A profile of the given machine: `each(t, sample)` for t = 0..intervals-1
+// (1 s apart) calls sample(page, times, node) for what interval t saw.
+using SampleFn = std::function<void(uint64_t page, int times, int node)>;
+std::string write_trace(const std::string& path, std::vector<NumaNode> nodes, uint64_t intervals,
+                        const std::function<void(uint64_t, const SampleFn&)>& each,
+                        uint16_t flags = MB_ACC_VADDR | MB_ACC_LOAD) {
   ProfileStart st;
   st.sampler = "synth:test";
   st.sampler_kind = MB_SAMPLER_SYNTHETIC;
-  NumaNode fast, slow;
-  fast.id = 0;
-  fast.cpus = {0};
-  fast.distance = {{0, 10}, {1, 20}};
-  fast.mem_total_bytes = fast.mem_free_bytes = 4ull << 20;
-  slow.id = 1;
-  slow.distance = {{0, 20}, {1, 10}};
-  slow.mem_total_bytes = slow.mem_free_bytes = 64ull << 20;
-  st.topology.nodes = {fast, slow};
+  st.topology.nodes = std::move(nodes);
   st.topology.cpu_node = {0};
   st.start_realtime_ns = st.start_monotonic_ns = kSecond;
   ProfileWriter w(path, st);
   w.add_process(kSecond, kTgid, 0, kProcSeen, "heat");
-  for (uint64_t t = 0; t < 12; ++t) {
+  for (uint64_t t = 0; t < intervals; ++t) {
     uint64_t ns = (t + 1) * kSecond;
-    auto sample = [&](uint64_t page, int times) {
+    each(t, [&](uint64_t page, int times, int node) {
       for (int i = 0; i < times; ++i) {
         mb_sample s{};
         s.time_ns = ns++;
         s.tgid = s.tid = kTgid;
         s.vaddr = kBase + page * 4096;
-        s.mem_node = page >= 64 && page < 192 ? 0 : 1;
-        s.flags = MB_ACC_VADDR | MB_ACC_LOAD;
+        s.mem_node = static_cast<uint16_t>(node);
+        s.flags = flags;
         s.sampler = MB_SAMPLER_SYNTHETIC;
         w.add_sample(s);
       }
-    };
-    for (uint64_t p = 0; p < 64; ++p) sample(p, 20);
-    for (uint64_t p = 64; p < 192; ++p) sample(p, 6);
-    if (t == 0)
-      for (uint64_t p = 192; p < 704; ++p) sample(p, 1);
+    });
   }
-  w.finish(13 * kSecond, 0);
+  w.finish((intervals + 1) * kSecond, 0);
   return path;
+}
+
+NumaNode memory_node(int id, uint64_t bytes, std::vector<int> cpus, std::map<int, int> distance) {
+  NumaNode n;
+  n.id = id;
+  n.cpus = std::move(cpus);
+  n.distance = std::move(distance);
+  n.mem_total_bytes = n.mem_free_bytes = bytes;
+  return n;
+}
+
+// Pages 0..63: hot (20 samples an interval); 64..191: warm (6); 192..703:
+// cold (one sample, in the first interval only). 12 intervals of 1 s. Warm
+// pages recorded on node 0 (fast), the others on node 1.
+std::string three_heat_trace(const mb_test::TempTree& dir) {
+  return write_trace(dir.path("heat.prof"),
+                     {memory_node(0, 4ull << 20, {0}, {{0, 10}, {1, 20}}),
+                      memory_node(1, 64ull << 20, {}, {{0, 20}, {1, 10}})},
+                     12, [](uint64_t t, const SampleFn& sample) {
+                       auto node = [](uint64_t p) { return p >= 64 && p < 192 ? 0 : 1; };
+                       for (uint64_t p = 0; p < 64; ++p) sample(p, 20, node(p));
+                       for (uint64_t p = 64; p < 192; ++p) sample(p, 6, node(p));
+                       if (t == 0)
+                         for (uint64_t p = 192; p < 704; ++p) sample(p, 1, node(p));
+                     });
 }
 
 const WhatifRun& run_of(const WhatifResult& r, const std::string& name) {
@@ -198,6 +215,90 @@ TEST(WhatifTiers, TwoTierRulesOnlyWithTwoTiers) {
   for (const auto& run : r.runs) {
     ASSERT_EQ(run.lower_hits.size(), 1u) << run.policy;
     EXPECT_EQ(run.tier_total(0) + run.tier_total(1), r.total_accesses()) << run.policy;
+  }
+}
+
+// ---- a recording of one tier ----------------------------------------------------------
+
+// A machine of DRAM alone (one node): pages 0..199 touched once in the first
+// interval, in order; from then on pages 150..199 are hot (20 samples an
+// interval). 8 intervals.
+std::string one_tier_trace(const mb_test::TempTree& dir) {
+  return write_trace(dir.path("one.prof"), {memory_node(0, 64ull << 20, {0, 1}, {{0, 10}})}, 8,
+                     [](uint64_t t, const SampleFn& sample) {
+                       if (t == 0)
+                         for (uint64_t p = 0; p < 200; ++p) sample(p, 1, 0);
+                       else
+                         for (uint64_t p = 150; p < 200; ++p) sample(p, 20, 0);
+                     });
+}
+
+TEST(WhatifOneTier, PagesStartFastAsFirstSeenThenEveryRuleMovesTheHotOnesUp) {
+  mb_test::TempTree dir("mbwhatif");
+  WhatifOptions o;
+  o.path = one_tier_trace(dir);
+  o.fast_bytes = 100 * 4096;
+  const WhatifResult r = run_whatif(o);
+  EXPECT_EQ(r.recorded_tiers, 1u);
+  ASSERT_EQ(r.tiers(), 2u);
+  ASSERT_EQ(r.accesses.size(), 8u);
+  EXPECT_TRUE(r.not_run.empty());
+  ASSERT_EQ(r.runs.size(), 6u);
+  // First touch: the first 100 pages fill the fast tier, the other 100
+  // start slow, for every rule alike.
+  for (const auto& run : r.runs) {
+    EXPECT_EQ(run.hits[0], 100u) << run.policy;
+    EXPECT_EQ(run.lower_hits[0][0], 100u) << run.policy;
+  }
+  // The hot 50 were the last touched: all slow at first. membalancer brings
+  // every one of them up (making room of the cold pages first seen).
+  const WhatifRun& mb = run_of(r, "membalancer");
+  EXPECT_EQ(mb.hits[1], 0u);
+  EXPECT_EQ(mb.hits[7], 50u * 20);
+  EXPECT_GE(mb.promoted, 50u);
+  EXPECT_EQ(run_of(r, "oracle").hits[1], 50u * 20);
+}
+
+TEST(WhatifOneTier, StartSlowPutsEveryPageInTheLastTier) {
+  mb_test::TempTree dir("mbwhatif");
+  WhatifOptions o;
+  o.path = one_tier_trace(dir);
+  o.fast_bytes = 100 * 4096;
+  o.start_slow = true;
+  const WhatifResult r = run_whatif(o);
+  for (const auto& run : r.runs) {
+    if (run.policy == "oracle") continue;
+    EXPECT_EQ(run.hits[0], 0u) << run.policy;
+  }
+}
+
+TEST(WhatifOneTier, WithoutAFastSizeTheErrorAsksForOne) {
+  mb_test::TempTree dir("mbwhatif");
+  WhatifOptions o;
+  o.path = one_tier_trace(dir);
+  try {
+    run_whatif(o);
+    FAIL() << "ran with the whole recorded memory as the fast tier";
+  } catch (const UsageError& e) {
+    EXPECT_EQ(std::string(e.what()), o.path + ": recorded on a machine of one memory tier (64.0 MiB): give the fast "
+                                              "tier's size (--fast SIZE, --tiers or --sweep)");
+  }
+}
+
+// A recording of instruction pointers alone (cpu-clock) has no pages.
+TEST(WhatifInput, NoDataAddressIsAnErrorNotAnEmptyTable) {
+  mb_test::TempTree dir("mbwhatif");
+  WhatifOptions o;
+  o.path = write_trace(
+      dir.path("ip.prof"), {memory_node(0, 64ull << 20, {0}, {{0, 10}})}, 3,
+      [](uint64_t, const SampleFn& sample) { sample(1, 10, 0); }, MB_ACC_IP);
+  o.fast_bytes = 1 << 20;
+  try {
+    run_whatif(o);
+    FAIL() << "simulated a recording without a data address";
+  } catch (const UsageError& e) {
+    EXPECT_EQ(std::string(e.what()), o.path + ": no samples with a data address (recorded with synth:test): whatif "
+                                              "needs the pages accessed (ibs, pebs, abit or fault)");
   }
 }
 
