@@ -285,6 +285,24 @@ TEST(WhatifOneTier, WithoutAFastSizeTheErrorAsksForOne) {
   }
 }
 
+TEST(WhatifOneTier, TwoSocketsOfDramAreOneTier) {
+  mb_test::TempTree dir("mbwhatif");
+  WhatifOptions o;
+  // Pages 0..99 on socket 0, 100..199 on socket 1, each touched once, then
+  // all read once an interval.
+  o.path = write_trace(dir.path("sockets.prof"),
+                       {memory_node(0, 32ull << 20, {0}, {{0, 10}, {1, 21}}),
+                        memory_node(1, 32ull << 20, {1}, {{0, 21}, {1, 10}})},
+                       2, [](uint64_t, const SampleFn& sample) {
+                         for (uint64_t p = 0; p < 200; ++p) sample(p, 1, p < 100 ? 0 : 1);
+                       });
+  o.fast_bytes = 150 * 4096;
+  const WhatifResult r = run_whatif(o);
+  EXPECT_EQ(r.recorded_tiers, 1u);
+  // Both sockets' pages start fast, first seen first, while there is room.
+  for (const auto& run : r.runs) EXPECT_EQ(run.hits[0], 150u) << run.policy;
+}
+
 // A recording of instruction pointers alone (cpu-clock) has no pages.
 TEST(WhatifInput, NoDataAddressIsAnErrorNotAnEmptyTable) {
   mb_test::TempTree dir("mbwhatif");
