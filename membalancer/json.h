@@ -26,6 +26,7 @@ class JsonWriter {
   JsonWriter& value(unsigned v) { return value(static_cast<uint64_t>(v)); }
   JsonWriter& value(double v);
   JsonWriter& value(bool v);
+  JsonWriter& null();
   template <typename T>
   JsonWriter& field(const std::string& k, const T& v) {
     key(k);

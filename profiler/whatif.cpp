@@ -8,6 +8,7 @@
 #include <iterator>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "membalancer/error.h"
 #include "membalancer/interval_runner.h"
@@ -458,6 +459,12 @@ void print_whatif(FILE* out, const WhatifOptions& opts, const WhatifResult& r, c
   }
 }
 
+std::optional<uint64_t> smallest_reaching(const std::vector<SweepPoint>& points, size_t run, double hit_ratio) {
+  for (const auto& p : points)
+    if (ratio(p.result.runs.at(run).total_hits(), p.result.total_accesses()) >= hit_ratio) return p.fast_bytes;
+  return std::nullopt;
+}
+
 void print_sweep(FILE* out, const std::vector<SweepPoint>& points, const std::string& format) {
   if (points.empty()) return;
   const auto& runs = points.front().result.runs;
@@ -469,7 +476,20 @@ void print_sweep(FILE* out, const std::vector<SweepPoint>& points, const std::st
       for (const auto& run : p.result.runs) w.field(run.policy, ratio(run.total_hits(), p.result.total_accesses()));
       w.end_object();
     }
-    w.end_array().end_object();
+    // Per policy, the smallest size swept serving each share (null: none).
+    w.end_array().key("smallest_fast_bytes").begin_object();
+    for (size_t i = 0; i < runs.size(); ++i) {
+      w.key(runs[i].policy).begin_object();
+      for (const double share : kSweepShares) {
+        char key[8];
+        std::snprintf(key, sizeof key, "%.2f", share);
+        w.key(key);
+        if (const auto b = smallest_reaching(points, i, share)) w.value(*b);
+        else w.null();
+      }
+      w.end_object();
+    }
+    w.end_object().end_object();
     std::fprintf(out, "%s\n", w.str().c_str());
     return;
   }
@@ -484,6 +504,23 @@ void print_sweep(FILE* out, const std::vector<SweepPoint>& points, const std::st
       const double v = ratio(run.total_hits(), p.result.total_accesses());
       if (csv) std::fprintf(out, ",%.4f", v);
       else std::fprintf(out, " %11.1f%%", 100.0 * v);
+    }
+    std::fprintf(out, "\n");
+  }
+  if (csv) return;
+  // The operator's answer: how small a fast tier still serves a share.
+  std::fprintf(out, "\nsmallest fast tier swept that serves this share of the accesses\n");
+  for (const double share : kSweepShares) {
+    char label[16];
+    std::snprintf(label, sizeof label, "%.0f%%", 100.0 * share);
+    std::fprintf(out, "%12s", label);
+    for (size_t i = 0; i < runs.size(); ++i) {
+      // The first size swept may be more than needed, the last too little.
+      const auto b = smallest_reaching(points, i, share);
+      const std::string cell = !b                                   ? ">" + format_bytes(points.back().fast_bytes)
+                               : *b == points.front().fast_bytes ? "<=" + format_bytes(*b)
+                                                                   : format_bytes(*b);
+      std::fprintf(out, " %12s", cell.c_str());
     }
     std::fprintf(out, "\n");
   }

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -84,6 +85,11 @@ struct SweepPoint {
   uint64_t fast_bytes;
   WhatifResult result;
 };
+// The hit ratios a sweep answers for: the smallest size swept reaching each.
+inline constexpr double kSweepShares[] = {0.5, 0.9, 0.95, 0.99};
+// The smallest fast_bytes of points (in order) whose run `run` serves at
+// least hit_ratio of the accesses; none when no point does.
+std::optional<uint64_t> smallest_reaching(const std::vector<SweepPoint>& points, size_t run, double hit_ratio);
 void print_sweep(FILE* out, const std::vector<SweepPoint>& points, const std::string& format);
 
 // The hit-ratio-against-size chart, as both renderings draw it (pixels,

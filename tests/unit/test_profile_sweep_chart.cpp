@@ -138,3 +138,37 @@ TEST(ProfileSweepChart, SvgUsesTheSameColoursAndLabels) {
   for (const auto& t : ch.x_ticks) EXPECT_NE(svg.find(">" + t.label + "</text>"), std::string::npos) << t.label;
   EXPECT_NE(svg.find(">100%</text>"), std::string::npos);
 }
+
+// The operator's reading of a sweep: the smallest size serving a share, "<="
+// when the first size already does, ">" when none swept does.
+TEST(SweepSummary, SmallestSizeServingEachShare) {
+  const auto pts = three_lines();  // 16, 32, 48, 64 MiB
+  EXPECT_EQ(smallest_reaching(pts, 0, 0.5), 16ull << 20);
+  EXPECT_EQ(smallest_reaching(pts, 0, 0.9), 48ull << 20);
+  EXPECT_EQ(smallest_reaching(pts, 0, 0.99), 64ull << 20);
+  EXPECT_EQ(smallest_reaching(pts, 1, 0.5), 48ull << 20);
+  EXPECT_EQ(smallest_reaching(pts, 1, 0.9), std::nullopt);
+
+  char* buf = nullptr;
+  size_t len = 0;
+  FILE* out = open_memstream(&buf, &len);
+  print_sweep(out, pts, "text");
+  std::fclose(out);
+  const std::string text(buf, len);
+  std::free(buf);
+  EXPECT_NE(text.find("smallest fast tier swept that serves this share of the accesses\n"
+                      "         50%   <=16.0 MiB     48.0 MiB    >64.0 MiB\n"
+                      "         90%     48.0 MiB    >64.0 MiB    >64.0 MiB\n"),
+            std::string::npos)
+      << text;
+
+  out = open_memstream(&buf, &len);
+  print_sweep(out, pts, "json");
+  std::fclose(out);
+  const std::string json(buf, len);
+  std::free(buf);
+  EXPECT_NE(json.find("\"smallest_fast_bytes\":{\"oracle\":{\"0.50\":16777216,\"0.90\":50331648,\"0.95\":"
+                      "67108864,\"0.99\":67108864},\"membalancer\":{\"0.50\":50331648,\"0.90\":null,"),
+            std::string::npos)
+      << json;
+}
