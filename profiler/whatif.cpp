@@ -55,8 +55,8 @@ void add_hits(WhatifRun& run, const std::vector<uint64_t>& per_tier) {
 }
 
 // The simulated machine of more than two tiers, or of two for a recording
-// of one: node k = tier k, CPUs on node 0. The last tier is as large as the recorded machine's memory: it
-// holds whatever the faster tiers do not.
+// of one: node k = tier k, CPUs on node 0. The last tier is as large as the
+// recorded machine's memory: it holds whatever the faster tiers do not.
 Topology tier_topology(const std::vector<uint64_t>& upper_pages, uint64_t last_bytes) {
   Topology t;
   const int n = static_cast<int>(upper_pages.size()) + 1;
@@ -82,8 +82,8 @@ std::string tier_spec(size_t n) {
 // membalancer's tier mode, as `membalancer tier --sampler replay:FILE
 // --dry-run` runs it: its own source (fed the shared windows), pipeline,
 // backend and model. Two tiers: on the recorded machine (tiers: "auto"),
-// with fast_bytes as tier 0. More, or a recording of one tier: on tier_topology (tiers: tier_spec), the
-// windows' nodes mapped by node_map.
+// with fast_bytes as tier 0. More, or a recording of one tier: on
+// tier_topology (tiers: tier_spec), the windows' nodes mapped by node_map.
 struct TierRun {
   Options opts;
   Topology topo;
