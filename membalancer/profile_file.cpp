@@ -454,6 +454,8 @@ void ProfileReader::index() {
     off = payload + align8(ch.bytes);
   }
   if (error_.empty() && !info_.complete) fail(size_, "the file ends without an end chunk (recording interrupted?)");
+  // The walk mapped the pages around every chunk header: none is needed now.
+  madvise(const_cast<uint8_t*>(data_), size_, MADV_DONTNEED);
 }
 
 bool ProfileReader::check_chunk(size_t i) {
@@ -474,8 +476,17 @@ bool ProfileReader::check_chunk(size_t i) {
   return true;
 }
 
+void ProfileReader::release_before(uint64_t offset) {
+  const uint64_t end = offset & ~(static_cast<uint64_t>(sysconf(_SC_PAGESIZE)) - 1);
+  if (end <= released_) return;
+  // A private read-only file mapping: dropped pages read back from the file.
+  madvise(const_cast<uint8_t*>(data_) + released_, end - released_, MADV_DONTNEED);
+  released_ = end;
+}
+
 bool ProfileReader::Cursor::next(const mb_sample** samples, size_t* n) {
   if (i_ >= r_->sample_chunks_.size() || !r_->check_chunk(i_)) return false;
+  if (i_ > 0) r_->release_before(r_->sample_chunks_[i_ - 1].offset);
   const Chunk& c = r_->sample_chunks_[i_++];
   *samples = reinterpret_cast<const mb_sample*>(r_->data_ + c.offset + kProfileChunkHeaderBytes);
   *n = c.bytes / sizeof(mb_sample);

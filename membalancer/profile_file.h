@@ -191,7 +191,10 @@ class ProfileReader {
   using BatchFn = std::function<void(const mb_sample* samples, size_t n)>;
   uint64_t for_each_batch(const BatchFn& fn);
 
-  // Pull-style streaming: each call gives the next chunk's samples.
+  // Pull-style streaming: each call gives the next chunk's samples. The
+  // file's pages before the previous chunk leave the mapping (a long replay's
+  // resident memory does not grow with the file; read again, they come back
+  // from the file).
   class Cursor {
    public:
     bool next(const mb_sample** samples, size_t* n);
@@ -215,6 +218,7 @@ class ProfileReader {
   void index();
   void fail(uint64_t offset, const std::string& what);
   bool check_chunk(size_t i);
+  void release_before(uint64_t offset);
 
   struct Chunk {
     uint64_t offset;  // of the chunk header
@@ -225,6 +229,7 @@ class ProfileReader {
   std::string path_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
+  uint64_t released_ = 0;  // the mapping's pages before this offset were dropped
   ProfileInfo info_;
   std::vector<Chunk> sample_chunks_;
   std::string error_;

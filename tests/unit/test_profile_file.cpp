@@ -152,6 +152,46 @@ TEST(ProfileFile, PullCursorSeesTheSameSamples) {
   EXPECT_GE(chunks, 7u);
 }
 
+// Resident kB of this process's mapping of `path` (/proc/self/smaps).
+uint64_t mapped_rss_kb(const std::string& path) {
+  std::ifstream f("/proc/self/smaps");
+  std::string line;
+  bool in = false;
+  uint64_t kb = 0;
+  while (std::getline(f, line)) {
+    // A mapping's first line starts "start-end perms ..."; its fields "Key:".
+    const std::string first = line.substr(0, line.find(' '));
+    if (first.find('-') != std::string::npos && first.find(':') == std::string::npos)
+      in = line.size() >= path.size() && line.compare(line.size() - path.size(), path.size(), path) == 0;
+    if (in && line.rfind("Rss:", 0) == 0) kb += std::stoull(line.substr(4));
+  }
+  return kb;
+}
+
+// A replay of a large file keeps no more of it mapped than the chunks it is
+// reading: its resident memory does not grow with the file. What was let go
+// reads back the same.
+TEST(ProfileFile, StreamingLetsGoOfWhatItRead) {
+  mb_test::TempTree dir("mbprof");
+  const uint64_t n = 200000;  // 12.8 MB of samples, chunks of 512 KiB
+  std::string path = write_file(dir, n, ProfileWriter::kChunkRecords);
+  ProfileReader r(path);
+  EXPECT_LE(mapped_rss_kb(path), 256u) << "the index walk keeps nothing";
+  auto cur = r.samples();
+  const mb_sample* s;
+  size_t k, seen = 0;
+  uint64_t most = 0;
+  while (cur.next(&s, &k)) {
+    for (size_t i = 0; i < k; ++i, ++seen) ASSERT_EQ(s[i].vaddr, sample(seen).vaddr) << seen;
+    most = std::max(most, mapped_rss_kb(path));
+  }
+  EXPECT_EQ(seen, n);
+  EXPECT_LE(most, 3u * 512 + 256) << "at most the chunk before, this one and read-around";
+  const auto again = read_all(r);
+  ASSERT_EQ(again.size(), n);
+  for (uint64_t i = 0; i < n; ++i) ASSERT_EQ(again[i].time_ns, sample(i).time_ns) << i;
+}
+
 TEST(ProfileFile, CreationNeverFollowsSymlinksNorTruncatesWithoutForce) {
   mb_test::TempTree dir("mbprof");
   std::string path = write_file(dir, 10);
