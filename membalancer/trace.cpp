@@ -142,7 +142,6 @@ int run_mode(const Options& opts) {
     drop_capabilities(0);  // a recording needs none
     if (!replay_source->reader().damage().empty())
       std::fprintf(stderr, "membalancer: %s: %s\n", replay.c_str(), replay_source->reader().damage().c_str());
-    std::fprintf(stderr, "membalancer: sampler replay (%s)\n", replay_source->sampler().detail.c_str());
     // The recorded machine is input here: too few tiers or nodes in it is
     // the file's, not this machine's.
     if (opts.command == "tier") {
@@ -155,6 +154,7 @@ int run_mode(const Options& opts) {
     }
     if (opts.command == "numa" && memory_nodes(topo).size() < 2)
       throw UsageError(replay + ": recorded on a machine of one node with memory; numa mode needs two");
+    std::fprintf(stderr, "membalancer: sampler replay (%s)\n", replay_source->sampler().detail.c_str());
     recorded_names = std::make_unique<ProfileProcesses>(replay_source->reader().info());
     source = std::move(replay_source);
   } else {

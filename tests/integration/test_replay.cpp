@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 
+#include "membalancer/profile_file.h"
 #include "tests/integration/harness.h"
 #include "tests/png_reader.h"
 
@@ -24,6 +25,38 @@ std::string synth(const std::string& dir, const std::string& pattern, const std:
                "100000", "-o", path},
               dir, "synth-" + pattern);
   EXPECT_EQ(r.status, 0) << r.err;
+  return path;
+}
+
+// A recording of a machine with one node (DRAM alone): 256 pages of one
+// process, each sampled once a second for 4 s.
+std::string one_node_recording(const std::string& dir) {
+  const std::string path = dir + "/one.prof";
+  mb::ProfileStart st;
+  st.sampler = "fault";
+  st.sampler_kind = MB_SAMPLER_FAULT;
+  mb::NumaNode n;
+  n.id = 0;
+  n.cpus = {0, 1};
+  n.distance = {{0, 10}};
+  n.mem_total_bytes = n.mem_free_bytes = 1ull << 30;
+  st.topology.nodes = {n};
+  st.topology.cpu_node = {0, 0};
+  st.start_realtime_ns = st.start_monotonic_ns = 1'000'000'000;
+  mb::ProfileWriter w(path, st);
+  w.add_process(st.start_monotonic_ns, 100, 1, mb::kProcSeen, "app");
+  for (uint64_t t = 0; t < 4; ++t)
+    for (uint64_t p = 0; p < 256; ++p) {
+      mb_sample s{};
+      s.time_ns = (t + 1) * 1'000'000'000 + p;
+      s.tgid = s.tid = 100;
+      s.vaddr = 0x7f0000000000ull + p * 4096;
+      s.mem_node = 0;
+      s.flags = MB_ACC_VADDR;
+      s.sampler = MB_SAMPLER_FAULT;
+      w.add_sample(s);
+    }
+  w.finish(5'000'000'000, 0);
   return path;
 }
 
@@ -243,4 +276,37 @@ TEST(Replay, RefusesWhatItCannotDoWithOneLine) {
   Ran p = run({bin("profiler"), "whatif", trace, "--policy", "lru"}, dir, "badpolicy");
   EXPECT_EQ(p.status, 2);
   EXPECT_NE(p.err.find("unknown policy 'lru'"), std::string::npos) << p.err;
+}
+
+// A recording of one memory tier: whatif simulates two (a fast size is
+// needed); the tier and numa modes cannot replay it, and say it is the file.
+TEST(Replay, ARecordingOfOneTierGoesToWhatifNotToTierMode) {
+  const std::string dir = temp_dir();
+  const std::string one = one_node_recording(dir);
+  Ran t = run({bin("membalancer"), "tier", "--sampler", "replay:" + one, "--dry-run", "--speed", "max"}, dir, "tier");
+  EXPECT_EQ(t.status, 2);
+  EXPECT_EQ(t.err, "membalancer: " + one + ": recorded on a machine of one memory tier; tier mode needs two (hint: "
+                   "'profiler whatif " + one + " --fast SIZE' simulates a fast tier of SIZE and a slow one)\n");
+  Ran n = run({bin("membalancer"), "numa", "--sampler", "replay:" + one, "--dry-run", "--speed", "max"}, dir, "numa");
+  EXPECT_EQ(n.status, 2);
+  EXPECT_EQ(n.err, "membalancer: " + one + ": recorded on a machine of one node with memory; numa mode needs two\n");
+  // Trace mode needs no tiers.
+  Ran tr = run({bin("membalancer"), "trace", "--sampler", "replay:" + one, "--speed", "max"}, dir, "trace");
+  EXPECT_EQ(tr.status, 0) << tr.err;
+
+  Ran d = run({bin("profiler"), "whatif", one}, dir, "whatif-default");
+  EXPECT_EQ(d.status, 2);
+  EXPECT_EQ(d.err, "profiler: " + one + ": recorded on a machine of one memory tier (1.0 GiB): give the fast tier's "
+                   "size (--fast SIZE, --tiers or --sweep)\n");
+  // 128 of the 256 pages fit: the first 128 seen start fast, and every
+  // rule serves half the accesses of the first interval from them.
+  Ran w = run({bin("profiler"), "whatif", one, "--fast", "512K", "--format", "json"}, dir, "whatif");
+  ASSERT_EQ(w.status, 0) << w.err;
+  json j = json::parse(w.out);
+  EXPECT_EQ(j["recorded_tiers"], 1);
+  EXPECT_EQ(j["pages_seen"], 256);
+  for (const auto& p : j["policies"]) {
+    if (p["policy"] == "oracle") continue;
+    EXPECT_EQ(p["hits"][0], 128) << p["policy"];
+  }
 }
