@@ -184,8 +184,8 @@ ifneq ($(filter thread,$(subst $(comma), ,$(SANITIZE))),)
 # inherited by every child they start).
 SAN_RUN := setarch $(shell uname -m) -R
 # The mover's workers, its failure reports and the rate limiter they share;
-# real threads moved, listed and dropping privileges.
-UNIT_TEST_ARGS := --gtest_filter='Mover.*:MoverFaults.*:SubmitPlan.*:RateLimiter.*:Affinity.*:RealProc.*:Privilege.DropRefusesWhileOtherThreadsRun'
+# real threads moved, listed and dropping privileges; whatif sweeps on threads.
+UNIT_TEST_ARGS := --gtest_filter='Mover.*:MoverFaults.*:SubmitPlan.*:RateLimiter.*:Affinity.*:RealProc.*:Privilege.DropRefusesWhileOtherThreadsRun:WhatifSweep.*'
 # The profiler's sample drainer thread; a multi-threaded workload; threads
 # dropping privileges. (membalancer's mover threads: unit Mover*, above.)
 INTEG_TEST_ARGS := --gtest_filter='Profiler.*:ProcessMode.*:Privilege.RecordThreads*'

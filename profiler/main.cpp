@@ -2,10 +2,12 @@
 // them (docs/profiler.md).
 // Thin: parses the command line and calls profiler/*.cpp.
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -53,6 +55,14 @@ Picture picture_kind(const std::string& path) {
 }
 
 // A damaged file: what was readable was reported; say where it broke.
+// --sweep's jobs by default: the CPUs this process may run on, at most 4
+// (each job holds a whole simulation in memory).
+unsigned default_sweep_jobs() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
+  return static_cast<unsigned>(std::clamp(CPU_COUNT(&set), 1, 4));
+}
+
 int damaged(const ProfileReader& r) {
   std::fprintf(stderr, "profiler: %s: %s (reported what precedes it: %" PRIu64 " samples)\n", r.path().c_str(),
                r.error().c_str(), r.info().samples);
@@ -172,6 +182,7 @@ int run(int argc, char** argv) {
   std::string wi_fast, wi_tiers, wi_sweep, wi_rate = "200M", wi_start = "recorded", wi_format = "text", wi_out,
       wi_policies;
   bool wi_force = false;
+  unsigned wi_jobs = 0;  // 0: default_sweep_jobs()
   CLI::App* wi = app.add_subcommand("whatif",
                                     "Replay FILE against a two-tier (or N-tier) memory: the fast tier's hit ratio "
                                     "per policy, and the oracle's");
@@ -194,6 +205,10 @@ int run(int argc, char** argv) {
   wi->add_option("--rate-limit", wi_rate, "bytes per second moved at most, as membalancer's mover (0 = no limit)")
       ->capture_default_str();
   wi->add_option("--sweep", wi_sweep, "FROM:TO:STEP fast-tier sizes: hit ratio against size (e.g. 1G:16G:1G)");
+  wi->add_option("--jobs", wi_jobs,
+                 "with --sweep: sizes simulated at once, each on a CPU and with its own memory (default: the "
+                 "CPUs this process may use, at most 4)")
+      ->check(CLI::Range(1, 256));
   wi->add_option("--format", wi_format, "text | csv | json")->capture_default_str();
   wi->add_option("-o,--output", wi_out, "with --sweep: draw the curve to OUT.svg or OUT.png");
   wi->add_flag("--force", wi_force, "replace OUT if it exists");
@@ -303,11 +318,9 @@ int run(int argc, char** argv) {
       throw UsageError("--sweep: want 0 < FROM <= TO and at most 256 steps");
     const Picture pic = wi_out.empty() ? Picture::kSvg : picture_kind(wi_out);
     if (!wi_out.empty()) check_output(wi_out, wi_force);
-    std::vector<prof::SweepPoint> points;
-    for (uint64_t f = from; f <= to; f += step) {
-      wo.fast_bytes = f;
-      points.push_back({f, prof::run_whatif(wo)});
-    }
+    std::vector<uint64_t> sizes;
+    for (uint64_t f = from; f <= to; f += step) sizes.push_back(f);
+    const std::vector<prof::SweepPoint> points = prof::run_sweep(wo, sizes, wi_jobs ? wi_jobs : default_sweep_jobs());
     prof::print_sweep(stdout, points, wi_format);
     if (!wi_out.empty()) {
       const std::string title = "fast-tier hit ratio: " + wo.path;

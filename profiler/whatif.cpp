@@ -1,14 +1,17 @@
 #include "profiler/whatif.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
+#include <thread>
 
 #include "membalancer/error.h"
 #include "membalancer/interval_runner.h"
@@ -457,6 +460,34 @@ void print_whatif(FILE* out, const WhatifOptions& opts, const WhatifResult& r, c
     for (const auto& run : r.runs) std::fprintf(out, " %*s", width, cell(run, i).c_str());
     std::fprintf(out, "\n");
   }
+}
+
+std::vector<SweepPoint> run_sweep(const WhatifOptions& base, const std::vector<uint64_t>& sizes, unsigned jobs) {
+  std::vector<std::optional<WhatifResult>> results(sizes.size());
+  std::vector<std::exception_ptr> errors(sizes.size());
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i; (i = next++) < sizes.size();) {
+      WhatifOptions o = base;
+      o.fast_bytes = sizes[i];
+      try {
+        results[i] = run_whatif(o);
+      } catch (...) {
+        errors[i] = std::current_exception();
+        next = sizes.size();  // no new sizes: the run fails
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t j = 1; j < std::min<size_t>(std::max(jobs, 1u), sizes.size()); ++j) threads.emplace_back(work);
+  work();
+  for (auto& t : threads) t.join();
+  std::vector<SweepPoint> points;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    if (errors[i]) std::rethrow_exception(errors[i]);
+    if (results[i]) points.push_back({sizes[i], std::move(*results[i])});
+  }
+  return points;
 }
 
 std::optional<uint64_t> smallest_reaching(const std::vector<SweepPoint>& points, size_t run, double hit_ratio) {

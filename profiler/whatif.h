@@ -85,6 +85,10 @@ struct SweepPoint {
   uint64_t fast_bytes;
   WhatifResult result;
 };
+// The comparison at each fast-tier size of `sizes` (the other options from
+// base), `jobs` sizes at a time on threads of their own (each holds one
+// simulation in memory). The first error, in size order, is rethrown.
+std::vector<SweepPoint> run_sweep(const WhatifOptions& base, const std::vector<uint64_t>& sizes, unsigned jobs);
 // The hit ratios a sweep answers for: the smallest size swept reaching each.
 inline constexpr double kSweepShares[] = {0.5, 0.9, 0.95, 0.99};
 // The smallest fast_bytes of points (in order) whose run `run` serves at

@@ -320,4 +320,29 @@ TEST(WhatifInput, NoDataAddressIsAnErrorNotAnEmptyTable) {
   }
 }
 
+// A sweep on threads gives, size by size, what one size at a time gives.
+TEST(WhatifSweep, JobsChangeNothingButTheTime) {
+  mb_test::TempTree dir("mbwhatif");
+  WhatifOptions o;
+  o.path = one_tier_trace(dir);
+  const std::vector<uint64_t> sizes{40 * 4096, 80 * 4096, 120 * 4096, 160 * 4096, 200 * 4096};
+  const auto one = run_sweep(o, sizes, 1), three = run_sweep(o, sizes, 3);
+  ASSERT_EQ(one.size(), sizes.size());
+  ASSERT_EQ(three.size(), sizes.size());
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    EXPECT_EQ(three[i].fast_bytes, sizes[i]);
+    ASSERT_EQ(one[i].result.runs.size(), three[i].result.runs.size());
+    for (size_t k = 0; k < one[i].result.runs.size(); ++k) {
+      EXPECT_EQ(one[i].result.runs[k].hits, three[i].result.runs[k].hits) << i << " " << k;
+      EXPECT_EQ(one[i].result.runs[k].promoted, three[i].result.runs[k].promoted) << i << " " << k;
+    }
+  }
+  // More fast memory never serves the oracle less.
+  for (size_t i = 1; i < sizes.size(); ++i)
+    EXPECT_GE(three[i].result.runs[0].total_hits(), three[i - 1].result.runs[0].total_hits());
+  // An error comes back to the caller, once.
+  o.path = dir.path("none.prof");
+  EXPECT_THROW(run_sweep(o, sizes, 3), UsageError);
+}
+
 }  // namespace
