@@ -304,6 +304,7 @@ int run(int argc, char** argv) {
       }
     }
     if (!wi_out.empty() && wi_sweep.empty()) throw UsageError("-o: only a --sweep draws a curve");
+    if (wi_jobs && wi_sweep.empty()) throw UsageError("--jobs: only a --sweep simulates several sizes");
     if (wi_sweep.empty()) {
       prof::print_whatif(stdout, wo, prof::run_whatif(wo), wi_format);
       return kExitOk;

@@ -132,6 +132,8 @@ bad "$PROF" report $D/s.prof --region 3K
 bad "$PROF" whatif $D/s.prof --fast 0
 bad "$PROF" whatif $D/s.prof --rate-limit 5Q
 bad "$PROF" whatif $D/s.prof --sweep 1M:1T:1K
+bad "$PROF" whatif $D/s.prof --sweep 1M:2M:1M --jobs 0
+bad "$PROF" whatif $D/s.prof --jobs 2
 bad "$MB" trace --sampler replay:$D/s.prof --record $D/r.prof
 bad "$MB" tier --sampler replay:$D/s.prof --migrate
 bad "$MB" trace --pid $SL --sampler replay:$D/s.prof --cgroup /sys/fs/cgroup
