@@ -33,6 +33,7 @@ class FlatMap {
       i = (i + 1) & mask_;
     }
   }
+  V* find(const K& k) { return const_cast<V*>(std::as_const(*this).find(k)); }
   const V* find(const K& k) const {
     size_t i = Ops::hash(k) >> shift_;
     for (;;) {
@@ -63,6 +64,12 @@ class FlatMap {
   void for_each(Fn&& fn) const {
     for (const auto& s : slots_)
       if (!(s.first == Ops::empty())) fn(s.first, s.second);
+  }
+  // Until fn returns false.
+  template <typename Fn>
+  void for_each_while(Fn&& fn) const {
+    for (const auto& s : slots_)
+      if (!(s.first == Ops::empty()) && !fn(s.first, s.second)) return;
   }
   template <typename Fn>
   void for_each_mut(Fn&& fn) {

@@ -16,21 +16,21 @@ PlacementModel::PlacementModel(std::map<int, uint64_t> capacity_pages, int slow_
 }
 
 int PlacementModel::place(uint64_t key, int recorded_node, bool huge) {
-  auto it = pages_.find(key);
-  if (it != pages_.end()) return it->second.node;
+  Placed& p = pages_[key];
+  if (p.node >= 0) return p.node;
   int node = slow_;
   if (start_ == Start::kRecorded && recorded_node >= 0 && capacity_.count(recorded_node) &&
       used_[recorded_node] + base_pages(huge) <= capacity_[recorded_node])
     node = recorded_node;
-  pages_.emplace(key, Placed{node, huge});
+  p = Placed{node, huge};
   used_[node] += base_pages(huge);
   return node;
 }
 
 bool PlacementModel::move(uint64_t key, int to) {
-  auto it = pages_.find(key);
-  if (it == pages_.end() || !capacity_.count(to)) return false;
-  Placed& p = it->second;
+  Placed* found = pages_.find(key);
+  if (!found || !capacity_.count(to)) return false;
+  Placed& p = *found;
   if (p.node == to) return true;
   const uint64_t n = base_pages(p.huge);
   if (used_[to] + n > capacity_[to]) return false;
@@ -57,8 +57,9 @@ MemoryState PlacementModel::state() const {
     mem.nodes[n] = {cap * kBasePageBytes, (cap > used ? cap - used : 0) * kBasePageBytes, used};
   }
   mem.resident = [this](int node, const std::function<bool(uint32_t, uint64_t, bool)>& fn) {
-    for (const auto& [key, p] : pages_)
-      if (p.node == node && !fn(mb_key_tgid(key), mb_key_vpn(key) << MB_PAGE_SHIFT, p.huge)) return;
+    pages_.for_each_while([&](uint64_t key, const Placed& p) {
+      return p.node != node || fn(mb_key_tgid(key), mb_key_vpn(key) << MB_PAGE_SHIFT, p.huge);
+    });
   };
   return mem;
 }

@@ -11,8 +11,8 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <unordered_map>
 
+#include "membalancer/flat_map.h"
 #include "membalancer/policy.h"
 
 namespace mb {
@@ -33,8 +33,8 @@ class PlacementModel {
   int place(uint64_t key, int recorded_node, bool huge);
   // The node of a page, or -1 when it was never placed.
   int node_of(uint64_t key) const {
-    auto it = pages_.find(key);
-    return it == pages_.end() ? -1 : it->second.node;
+    const Placed* p = pages_.find(key);
+    return p ? p->node : -1;
   }
   // Moves a placed page; false (and nothing changes) when the page is unknown
   // or `to` lacks room for it.
@@ -52,14 +52,14 @@ class PlacementModel {
 
  private:
   struct Placed {
-    int32_t node;
-    bool huge;
+    int32_t node = -1;
+    bool huge = false;
   };
   std::map<int, uint64_t> capacity_;
   std::map<int, uint64_t> used_;
   int slow_;
   Start start_;
-  std::unordered_map<uint64_t, Placed> pages_;
+  FlatMap<uint64_t, Placed, U64KeyOps> pages_;  // one probe per sample, 16 bytes a page
 };
 
 // Applies a plan to the model in the mover's order (execution_order); returns the pages (base pages)
