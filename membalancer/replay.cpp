@@ -40,7 +40,9 @@ std::string replay_path(const std::string& sampler) {
 ReplayReader::ReplayReader(const std::string& path, uint32_t interval_ms, ReplayFilter filter)
     : reader_(path), cursor_(reader_.samples()), interval_ms_(interval_ms), filter_(filter) {
   const auto cpu_nodes = topology().cpu_nodes();
-  for (size_t i = 0; i < cpu_nodes.size() && i < MB_CPU_LANES; ++i) lane_of_node_[cpu_nodes[i]] = static_cast<uint32_t>(i);
+  lane_of_node_.fill(-1);
+  for (size_t i = 0; i < cpu_nodes.size() && i < MB_CPU_LANES; ++i)
+    if (cpu_nodes[i] >= 0 && cpu_nodes[i] < MB_MAX_NODES) lane_of_node_[cpu_nodes[i]] = static_cast<int8_t>(i);
   // Windows start with the recording (or its first sample, if the header's
   // start is missing or later).
   start_ns_ = info().start_monotonic_ns;
@@ -74,6 +76,7 @@ void ReplayReader::take_events_before(uint64_t end_ns, ReplayWindow* w) {
       // The root of a --pid/--ppid replay stays wanted: its samples were all
       // before its exit, which is where this event is.
       tracked_.erase(p.tgid);
+      last_tracked_.reset();
       ev.type = MB_PROC_EXIT;
       w->events.push_back(ev);
     }
@@ -111,7 +114,10 @@ void ReplayReader::add_sample(const mb_sample& s, ReplayWindow* w) {
     return;
   }
   ++counters_[MB_CTR_ACCEPTED];
-  if (filter_.mode == TrackMode::kAll) tracked_.insert(s.tgid);
+  if (filter_.mode == TrackMode::kAll && last_tracked_ != s.tgid) {
+    tracked_.insert(s.tgid);
+    last_tracked_ = s.tgid;
+  }
   const bool huge = s.flags & MB_ACC_HUGE;
   const uint64_t key = page_key_of(s);
   uint32_t& idx = slot_of_[key];
@@ -125,7 +131,8 @@ void ReplayReader::add_sample(const mb_sample& s, ReplayWindow* w) {
   }
   mb_page_slot& slot = w->slots[idx - 1];
   ++slot.accesses;
-  if (auto l = lane_of_node_.find(s.cpu_node); l != lane_of_node_.end()) lane_add(slot, l->second);
+  if (s.cpu_node < MB_MAX_NODES && lane_of_node_[s.cpu_node] >= 0)
+    lane_add(slot, static_cast<uint32_t>(lane_of_node_[s.cpu_node]));
   if (s.tid) {
     // Samples come in runs of one thread: look it up once per run.
     if (s.tid != last_tid_ || !last_task_) {

@@ -13,8 +13,10 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -76,7 +78,10 @@ class ReplayReader {
   uint32_t windows_ = 0;
   uint64_t samples_read_ = 0;
   std::set<uint32_t> tracked_;
-  std::map<uint32_t, uint32_t> lane_of_node_;
+  // --all: the last tgid known to be in tracked_ (a sample's insert is then
+  // skipped); reset when one leaves it.
+  std::optional<uint32_t> last_tracked_;
+  std::array<int8_t, MB_MAX_NODES> lane_of_node_;  // CPU node -> lane, -1: none
   FlatMap<uint64_t, uint32_t, U64KeyOps> slot_of_;  // page key -> index into the window's slots
   std::map<uint32_t, mb_task_stats> tasks_;          // by tid, cumulative
   std::set<uint32_t> window_tids_;
