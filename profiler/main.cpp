@@ -207,7 +207,7 @@ int run(int argc, char** argv) {
   wi->add_option("--sweep", wi_sweep, "FROM:TO:STEP fast-tier sizes: hit ratio against size (e.g. 1G:16G:1G)");
   wi->add_option("--jobs", wi_jobs,
                  "with --sweep: sizes simulated at once, each on a CPU and with its own memory (default: the "
-                 "CPUs this process may use, at most 4)")
+                 "CPUs this process may use, at most 4, and no more than the available memory holds)")
       ->check(CLI::Range(1, 256));
   wi->add_option("--format", wi_format, "text | csv | json")->capture_default_str();
   wi->add_option("-o,--output", wi_out, "with --sweep: draw the curve to OUT.svg or OUT.png");
@@ -321,7 +321,9 @@ int run(int argc, char** argv) {
     if (!wi_out.empty()) check_output(wi_out, wi_force);
     std::vector<uint64_t> sizes;
     for (uint64_t f = from; f <= to; f += step) sizes.push_back(f);
-    const std::vector<prof::SweepPoint> points = prof::run_sweep(wo, sizes, wi_jobs ? wi_jobs : default_sweep_jobs());
+    // Jobs given are taken as given; by default as many as fit in memory.
+    const std::vector<prof::SweepPoint> points =
+        wi_jobs ? prof::run_sweep(wo, sizes, wi_jobs) : prof::run_sweep(wo, sizes, default_sweep_jobs(), true);
     prof::print_sweep(stdout, points, wi_format);
     if (!wi_out.empty()) {
       const std::string title = "fast-tier hit ratio: " + wo.path;

@@ -1,5 +1,7 @@
 #include "profiler/whatif.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cinttypes>
@@ -7,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <fstream>
 #include <iterator>
 #include <map>
 #include <memory>
@@ -462,24 +465,73 @@ void print_whatif(FILE* out, const WhatifOptions& opts, const WhatifResult& r, c
   }
 }
 
-std::vector<SweepPoint> run_sweep(const WhatifOptions& base, const std::vector<uint64_t>& sizes, unsigned jobs) {
+unsigned jobs_that_fit(unsigned jobs, uint64_t per_job_bytes, uint64_t available_bytes) {
+  if (!per_job_bytes) return std::max(jobs, 1u);
+  // A fifth of what is available stays for everything else.
+  const uint64_t fit = available_bytes / 5 * 4 / per_job_bytes;
+  return static_cast<unsigned>(std::clamp<uint64_t>(fit, 1, std::max(jobs, 1u)));
+}
+
+namespace {
+
+// The most this process has been resident, in bytes (getrusage).
+uint64_t peak_rss_bytes() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<uint64_t>(ru.ru_maxrss) * 1024;
+}
+
+// /proc/meminfo's MemAvailable; 0 when unknown.
+uint64_t mem_available_bytes() {
+  std::ifstream f("/proc/meminfo");
+  std::string key;
+  uint64_t kb = 0;
+  while (f >> key >> kb) {
+    if (key == "MemAvailable:") return kb * 1024;
+    f.ignore(64, '\n');
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::vector<SweepPoint> run_sweep(const WhatifOptions& base, const std::vector<uint64_t>& sizes, unsigned jobs,
+                                  bool fit_memory) {
   std::vector<std::optional<WhatifResult>> results(sizes.size());
   std::vector<std::exception_ptr> errors(sizes.size());
   std::atomic<size_t> next{0};
-  auto work = [&] {
-    for (size_t i; (i = next++) < sizes.size();) {
-      WhatifOptions o = base;
-      o.fast_bytes = sizes[i];
-      try {
-        results[i] = run_whatif(o);
-      } catch (...) {
-        errors[i] = std::current_exception();
-        next = sizes.size();  // no new sizes: the run fails
-      }
+  auto run_one = [&](size_t i) {
+    WhatifOptions o = base;
+    o.fast_bytes = sizes[i];
+    try {
+      results[i] = run_whatif(o);
+    } catch (...) {
+      errors[i] = std::current_exception();
+      next = sizes.size();  // no new sizes: the run fails
     }
   };
+  auto work = [&] {
+    for (size_t i; (i = next++) < sizes.size();) run_one(i);
+  };
+  jobs = std::max(jobs, 1u);
+  if (fit_memory && jobs > 1 && sizes.size() > 1) {
+    // The first size alone says what one simulation takes; as many run at
+    // once as the available memory holds.
+    const uint64_t before = peak_rss_bytes();
+    next = 1;
+    run_one(0);
+    const uint64_t per_job = peak_rss_bytes() > before ? peak_rss_bytes() - before : 0;
+    const uint64_t available = mem_available_bytes();
+    const unsigned fit = available ? jobs_that_fit(jobs, per_job, available) : jobs;
+    if (fit < jobs)
+      std::fprintf(stderr,
+                   "profiler: --sweep: %u sizes at once would take about %s of the %s available; simulating %u at "
+                   "once (--jobs N to choose)\n",
+                   jobs, format_bytes(per_job * jobs).c_str(), format_bytes(available).c_str(), fit);
+    jobs = fit;
+  }
   std::vector<std::thread> threads;
-  for (size_t j = 1; j < std::min<size_t>(std::max(jobs, 1u), sizes.size()); ++j) threads.emplace_back(work);
+  for (size_t j = 1; j < std::min<size_t>(jobs, sizes.size()); ++j) threads.emplace_back(work);
   work();
   for (auto& t : threads) t.join();
   std::vector<SweepPoint> points;

@@ -87,8 +87,14 @@ struct SweepPoint {
 };
 // The comparison at each fast-tier size of `sizes` (the other options from
 // base), `jobs` sizes at a time on threads of their own (each holds one
-// simulation in memory). The first error, in size order, is rethrown.
-std::vector<SweepPoint> run_sweep(const WhatifOptions& base, const std::vector<uint64_t>& sizes, unsigned jobs);
+// simulation in memory). fit_memory: the first size runs alone, and no more
+// run at once than MemAvailable holds at what it took (said on stderr when
+// fewer than `jobs`). The first error, in size order, is rethrown.
+std::vector<SweepPoint> run_sweep(const WhatifOptions& base, const std::vector<uint64_t>& sizes, unsigned jobs,
+                                  bool fit_memory = false);
+// How many of `jobs` simulations of per_job_bytes fit in four fifths of
+// available_bytes; at least 1 (per_job_bytes 0: all).
+unsigned jobs_that_fit(unsigned jobs, uint64_t per_job_bytes, uint64_t available_bytes);
 // The hit ratios a sweep answers for: the smallest size swept reaching each.
 inline constexpr double kSweepShares[] = {0.5, 0.9, 0.95, 0.99};
 // The smallest fast_bytes of points (in order) whose run `run` serves at

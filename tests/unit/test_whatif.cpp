@@ -340,9 +340,26 @@ TEST(WhatifSweep, JobsChangeNothingButTheTime) {
   // More fast memory never serves the oracle less.
   for (size_t i = 1; i < sizes.size(); ++i)
     EXPECT_GE(three[i].result.runs[0].total_hits(), three[i - 1].result.runs[0].total_hits());
-  // An error comes back to the caller, once.
+  // Sized to the memory: the first size alone, then the rest; the same points.
+  const auto fitted = run_sweep(o, sizes, 3, true);
+  ASSERT_EQ(fitted.size(), sizes.size());
+  for (size_t i = 0; i < sizes.size(); ++i)
+    for (size_t k = 0; k < one[i].result.runs.size(); ++k)
+      EXPECT_EQ(one[i].result.runs[k].hits, fitted[i].result.runs[k].hits) << i << " " << k;
+  // An error comes back to the caller, once, whichever way the sizes run.
   o.path = dir.path("none.prof");
   EXPECT_THROW(run_sweep(o, sizes, 3), UsageError);
+  EXPECT_THROW(run_sweep(o, sizes, 3, true), UsageError);
+}
+
+// No more simulations at once than four fifths of the available memory hold.
+TEST(WhatifSweep, JobsThatFitTheAvailableMemory) {
+  const uint64_t gib = 1ull << 30;
+  EXPECT_EQ(jobs_that_fit(4, gib, 16 * gib), 4u);      // 12.8 GiB holds 12: the 4 asked
+  EXPECT_EQ(jobs_that_fit(4, 5 * gib, 16 * gib), 2u);  // 12.8 / 5
+  EXPECT_EQ(jobs_that_fit(4, 20 * gib, 16 * gib), 1u); // never none
+  EXPECT_EQ(jobs_that_fit(4, 0, 16 * gib), 4u);        // nothing measured: as asked
+  EXPECT_EQ(jobs_that_fit(0, gib, 16 * gib), 1u);
 }
 
 }  // namespace
