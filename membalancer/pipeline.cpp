@@ -213,8 +213,9 @@ IntervalReport Pipeline::finish_interval(const std::array<uint64_t, MB_NR_COUNTE
     r.processes.push_back(p);
   }
   // In (pid, start) order, the heat ranking's ties fall as they always did.
-  std::sort(accs.begin(), accs.end(),
-            [](const RegionAcc& a, const RegionAcc& b) { return std::tie(a.r.pid, a.r.start) < std::tie(b.r.pid, b.r.start); });
+  std::sort(accs.begin(), accs.end(), [](const RegionAcc& a, const RegionAcc& b) {
+    return std::tie(a.r.pid, a.r.start) < std::tie(b.r.pid, b.r.start);
+  });
   for (auto& ra : accs) {
     ra.r.comm = name_of(static_cast<pid_t>(ra.r.pid));
     double best = -1;
