@@ -95,6 +95,7 @@ struct Mover::Batch {
   std::vector<void*> addrs;
   std::vector<int> nodes;
   std::vector<uint8_t> huge;
+  std::vector<int> from;  // -1: not known
   uint64_t base_pages = 0;
   uint64_t bytes = 0;
   MoverStats::Key key() const { return {pid, direction, reason}; }
@@ -102,6 +103,7 @@ struct Mover::Batch {
     addrs.clear();
     nodes.clear();
     huge.clear();
+    from.clear();
     base_pages = bytes = 0;
   }
 };
@@ -137,6 +139,10 @@ bool Mover::submit(MoveRequest req) {
   if (!req.huge.empty() && req.huge.size() != req.pages.size())
     throw std::invalid_argument("mover: request for pid " + std::to_string(req.pid) + " has " +
                                 std::to_string(req.huge.size()) + " huge-page flags for " +
+                                std::to_string(req.pages.size()) + " pages");
+  if (!req.from.empty() && req.from.size() != req.pages.size())
+    throw std::invalid_argument("mover: request for pid " + std::to_string(req.pid) + " has " +
+                                std::to_string(req.from.size()) + " source nodes for " +
                                 std::to_string(req.pages.size()) + " pages");
   if (req.pages.empty()) return true;
   uint64_t base = req.pages.size();
@@ -182,6 +188,7 @@ bool Mover::take_batch(Batch* b) {
       b->addrs.push_back(reinterpret_cast<void*>(r.pages[q.next]));
       b->nodes.push_back(r.target_node);
       b->huge.push_back(huge);
+      b->from.push_back(r.from.empty() ? -1 : r.from[q.next]);
       b->base_pages += w;
       b->bytes += w * kBasePageBytes;
       ++q.next;
@@ -261,7 +268,8 @@ std::vector<int> Mover::move_call(pid_t pid, std::vector<void*>& addrs, const st
   return status;
 }
 
-void Mover::run_batch(Batch* b, MoveCounts* out, uint64_t* calls, double* throttled_s) {
+void Mover::run_batch(Batch* b, MoveCounts* out, std::map<int, NodeFlow>* flows, uint64_t* calls,
+                      double* throttled_s) {
   const size_t n = b->addrs.size();
   auto weight = [&](size_t i) -> uint64_t { return b->huge[i] ? kBasePagesPerHuge : 1; };
   if (!charge(b->bytes, throttled_s)) {  // abandon() while waiting for tokens: never started
@@ -315,6 +323,10 @@ void Mover::run_batch(Batch* b, MoveCounts* out, uint64_t* calls, double* thrott
       if (s == nodes[j]) {
         out->moved += w;
         out->bytes_moved += w * kBasePageBytes;
+        if (b->from[i] >= 0 && b->from[i] != s) {  // not there already
+          (*flows)[s].in += w;
+          (*flows)[b->from[i]].out += w;
+        }
         if (s != planned[i]) {
           out->redirected += w;
           taken[s] += w;
@@ -380,14 +392,29 @@ void Mover::worker() {
     work_cv_.wait(lock, [this] { return !queue_.empty() || stopping_; });
     if (!take_batch(&b)) return;  // stopping, and the queue is drained
     ++in_flight_;
+    // The batch's pages under way, by node they go to or come from.
+    std::map<int, uint64_t> under_way;
+    for (size_t i = 0; i < b.addrs.size(); ++i) {
+      if (b.from[i] < 0) continue;
+      const uint64_t w = b.huge[i] ? kBasePagesPerHuge : 1;
+      under_way[b.nodes[i]] += w;
+      under_way[b.from[i]] += w;
+    }
+    for (const auto& [n, pages] : under_way) stats_.flows[n].in_flight += pages;
     if (!queue_.empty()) work_cv_.notify_one();
     lock.unlock();
     MoveCounts c;
+    std::map<int, NodeFlow> flows;
     uint64_t calls = 0;
     double throttled = 0;
-    run_batch(&b, &c, &calls, &throttled);
+    run_batch(&b, &c, &flows, &calls, &throttled);
     lock.lock();
+    for (const auto& [n, pages] : under_way) stats_.flows[n].in_flight -= pages;
     stats_.by_key[b.key()].add(c);
+    for (const auto& [n, f] : flows) {
+      stats_.flows[n].in += f.in;
+      stats_.flows[n].out += f.out;
+    }
     stats_.calls += calls;
     stats_.throttled_s += throttled;
     --in_flight_;
@@ -418,6 +445,11 @@ void Mover::abandon() {
 MoverStats Mover::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   return stats_;
+}
+
+std::map<int, NodeFlow> Mover::flows() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_.flows;
 }
 
 size_t Mover::queued_pages() const {

@@ -51,6 +51,9 @@ struct MoveRequest {
   MoveReason reason = MoveReason::kCloser;
   std::vector<uint64_t> pages;
   std::vector<bool> huge;
+  // The node each page is moved from, as planned (empty: not known). With
+  // it the mover counts the pages that left each node (MoverStats::flows).
+  std::vector<int> from;
 };
 
 // Outcome of the pages of one (pid, direction, reason). Pages are base pages
@@ -98,9 +101,22 @@ struct TargetFullCounts {
   uint64_t refused_since_mark = 0;  // pages refused since the current mark (0 when not marked)
 };
 
+// Base pages moved into and out of one node (pages whose source was known),
+// and those of the batches under way to or from it: the kernel may have
+// moved some of them already.
+struct NodeFlow {
+  uint64_t in = 0;
+  uint64_t out = 0;
+  uint64_t in_flight = 0;
+};
+
 struct MoverStats {
   using Key = std::tuple<pid_t, MoveDirection, MoveReason>;
   std::map<Key, MoveCounts> by_key;
+  // By node, what moved: the tracked processes' pages on a node change by
+  // these as well as by what they allocate and free (AllocationReserve
+  // tells the two apart).
+  std::map<int, NodeFlow> flows;
   std::map<int, TargetFullCounts> target_full;  // by node; only nodes that refused or took pages
   uint64_t queue_overflows = 0;  // requests refused because the queue was full
   uint64_t calls = 0;            // move_pages calls made (moves, and the where-is queries after a partial move)
@@ -157,8 +173,8 @@ class Mover {
 
   // Queues a request; false (and counted: queue_overflows, and the pages as
   // dropped_queue_full of its key) when it does not fit in the queue, or as
-  // abandoned after abandon(). Throws std::invalid_argument when huge is
-  // neither empty nor one entry per page.
+  // abandoned after abandon(). Throws std::invalid_argument when huge or
+  // from is neither empty nor one entry per page.
   bool submit(MoveRequest req);
   // Waits until everything queued so far is done.
   void wait_idle();
@@ -170,6 +186,8 @@ class Mover {
 
   // A copy of the accounting so far.
   MoverStats stats() const;
+  // Its flows alone (stats().flows), without copying the rest.
+  std::map<int, NodeFlow> flows() const;
   size_t queued_pages() const;
   // Ends a node's full mark (its owner saw room on it again, or chose to try
   // it again): pages go to it again first.
@@ -183,7 +201,7 @@ class Mover {
   struct Batch;
   void worker();
   bool take_batch(Batch* b);  // called with mu_ held
-  void run_batch(Batch* b, MoveCounts* out, uint64_t* calls, double* throttled_s);
+  void run_batch(Batch* b, MoveCounts* out, std::map<int, NodeFlow>* flows, uint64_t* calls, double* throttled_s);
   std::vector<int> move_call(pid_t pid, std::vector<void*>& addrs, const std::vector<int>& nodes, MoveCounts* out,
                              uint64_t* calls);
   bool charge(uint64_t bytes, double* throttled_s);

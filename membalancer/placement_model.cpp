@@ -64,12 +64,19 @@ MemoryState PlacementModel::state() const {
   return mem;
 }
 
-uint64_t apply_plan(const Plan& plan, PlacementModel& model) {
+uint64_t apply_plan(const Plan& plan, PlacementModel& model, std::map<int, NodeFlow>* flows) {
   uint64_t refused = 0;
   for (const PlannedMove* m : execution_order(plan)) {
     const PlannedMove& mv = *m;
     const uint64_t key = mb_page_key(mv.tgid, mv.vaddr >> MB_PAGE_SHIFT);
-    if (!model.move(key, mv.to)) refused += mv.bytes() / kBasePageBytes;
+    const int from = model.node_of(key);
+    const uint64_t pages = mv.bytes() / kBasePageBytes;
+    if (!model.move(key, mv.to)) {
+      refused += pages;
+    } else if (flows && from != mv.to) {
+      (*flows)[mv.to].in += pages;
+      (*flows)[from].out += pages;
+    }
   }
   return refused;
 }

@@ -63,7 +63,8 @@ class PlacementModel {
 };
 
 // Applies a plan to the model in the mover's order (execution_order); returns the pages (base pages)
-// that could not move for lack of room.
-uint64_t apply_plan(const Plan& plan, PlacementModel& model);
+// that could not move for lack of room. flows, when given, adds up the pages
+// that moved into and out of each node, as the mover's stats do.
+uint64_t apply_plan(const Plan& plan, PlacementModel& model, std::map<int, NodeFlow>* flows = nullptr);
 
 }  // namespace mb

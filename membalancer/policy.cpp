@@ -94,6 +94,7 @@ uint64_t submit_plan(const Plan& plan, Mover& mover) {
     req.reason = m.reason;
     req.pages.push_back(m.vaddr);
     req.huge.push_back(m.huge);
+    req.from.push_back(m.from);
   }
   flush();
   return refused;

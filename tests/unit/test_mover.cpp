@@ -230,6 +230,62 @@ TEST(Mover, PageOnAnotherNodeCountsAsElsewhere) {
   expect_settled(c);
 }
 
+// Per node, the pages that moved in and out: only pages that moved, only
+// those whose source is known, and none that were on the target already.
+TEST(Mover, FlowsCountWhatLeftAndEnteredEachNode) {
+  // Odd pages of each call stay on node 2 (elsewhere).
+  auto fn = [](pid_t, unsigned long n, void**, const int* nodes, int* status, int) -> long {
+    for (unsigned long i = 0; i < n; ++i) status[i] = (i % 2) ? 2 : nodes[i];
+    return 0;
+  };
+  Mover m(unlimited(), fn);
+  MoveRequest q = req(10, 0, 10, 1);
+  q.from.assign(10, 0);
+  m.submit(q);
+  MoveRequest huge = req(11, 512, 2, 1);
+  huge.huge = {true, false};
+  huge.from = {3, 1};  // the huge page moves; the other, in a batch of its own, was on node 1
+  m.submit(huge);
+  MoveRequest there = req(14, 0, 1, 1);
+  there.from = {1};  // on the target already: moved, but nothing flowed
+  m.submit(there);
+  m.submit(req(12, 0, 4, 1));  // sources unknown: moved, not in the flows
+  MoveRequest bad = req(13, 0, 3, 1);
+  bad.from = {0};
+  EXPECT_THROW(m.submit(bad), std::invalid_argument);
+  m.wait_idle();
+  const mb::MoverStats s = m.stats();
+  EXPECT_EQ(counts(s, 12).moved, 2u);
+  EXPECT_EQ(counts(s, 14).moved, 1u);
+  ASSERT_EQ(s.flows.size(), 3u);
+  EXPECT_EQ(s.flows.at(1).in, 5u + 512);
+  EXPECT_EQ(s.flows.at(1).out, 0u);
+  EXPECT_EQ(s.flows.at(0).out, 5u);
+  EXPECT_EQ(s.flows.at(3).out, 512u);
+}
+
+// A batch under way is in the flows of the nodes it moves between until it
+// is done (the kernel may have moved part of it already).
+TEST(Mover, FlowsShowTheBatchUnderWay) {
+  Fake fake;
+  Mover m(unlimited(), fake.fn());
+  MoveRequest q = req(kGatePid, 0, 8, 1);
+  q.from.assign(8, 0);
+  m.submit(q);
+  fake.wait_gate_entered();  // the worker is in move_pages
+  auto f = m.flows();
+  EXPECT_EQ(f[1].in_flight, 8u);
+  EXPECT_EQ(f[0].in_flight, 8u);
+  EXPECT_EQ(f[1].in, 0u);
+  fake.open();
+  m.wait_idle();
+  f = m.flows();
+  EXPECT_EQ(f[1].in_flight, 0u);
+  EXPECT_EQ(f[0].in_flight, 0u);
+  EXPECT_EQ(f[1].in, 8u);
+  EXPECT_EQ(f[0].out, 8u);
+}
+
 TEST(Mover, UnwrittenStatusesAreAskedAgain) {
   // Like a kernel that stopped after a failed migration: returns the number
   // of pages not moved and leaves the last 4 statuses unwritten; asked
@@ -629,12 +685,19 @@ TEST(Mover, AFullTargetsPagesGoToAStandInOfItsTier) {
     ADD_FAILURE() << failed.size() << " pages reported failed";
   };
   Mover m(cfg, fake.fn());
-  m.submit(req(10, 0, 100, 1, MoveDirection::kDemote, MoveReason::kWatermark));
+  MoveRequest q = req(10, 0, 100, 1, MoveDirection::kDemote, MoveReason::kWatermark);
+  q.from.assign(100, 0);
+  m.submit(q);
   m.wait_idle();
   auto s = m.stats();
   MoveCounts c = counts(s, 10, MoveDirection::kDemote, MoveReason::kWatermark);
   EXPECT_EQ(c.moved, 100u);
   EXPECT_EQ(c.redirected, 100u);
+  // What moved, by node: into the stand-in, none into the full target.
+  EXPECT_EQ(s.flows[2].in, 100u);
+  EXPECT_EQ(s.flows[0].out, 100u);
+  EXPECT_EQ(s.flows[1].in, 0u);
+  for (const auto& [n, f] : s.flows) EXPECT_EQ(f.in_flight, 0u) << "node " << n;
   EXPECT_EQ(c.failed(), 0u);
   expect_settled(c);
   const mb::TargetFullCounts n1 = full_counts(s, 1), n2 = full_counts(s, 2);

@@ -598,3 +598,26 @@ TEST(SimPolicies, OracleBoundsThePolicies) {
 }
 
 }  // namespace
+
+namespace {
+
+// Applying a plan to the model counts what moved into and out of each node,
+// as the mover's stats do: not what was refused for want of room.
+TEST(ApplyPlan, CountsWhatMovedPerNode) {
+  auto m = model(1);
+  m.place(key(0), -1, false);
+  m.place(key(1), -1, false);
+  mb::Plan plan;
+  for (int page : {0, 1})
+    plan.moves.push_back({4242, (0x1000ull + page) << MB_PAGE_SHIFT, false, kSlow, kFast, mb::MoveDirection::kPromote,
+                          mb::MoveReason::kHot, 5.0f});
+  std::map<int, mb::NodeFlow> flows;
+  EXPECT_EQ(mb::apply_plan(plan, m, &flows), 1u);  // room for one
+  EXPECT_EQ(flows.size(), 2u);
+  EXPECT_EQ(flows[kFast].in, 1u);
+  EXPECT_EQ(flows[kFast].out, 0u);
+  EXPECT_EQ(flows[kSlow].out, 1u);
+  EXPECT_EQ(m.node_of(key(0)), kFast);
+}
+
+}  // namespace
