@@ -1,6 +1,7 @@
 #include "membalancer/memory_backend.h"
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstdio>
 
 #include "membalancer/error.h"
@@ -112,6 +113,40 @@ MemoryState MemoryBackend::read_memory(const std::vector<pid_t>& tracked) {
   return mem;
 }
 
+// tier: what the tracked processes allocated, and where it landed, for the
+// room kept for new pages (AllocationReserve).
+void MemoryBackend::observe_allocations(const std::map<int, NodeFlow>& flows_before,
+                                        const std::map<int, NodeFlow>& flows_after, const Arrivals& arrivals,
+                                        MemoryState& mem) {
+  // Pages moved into node n (less those out) from snapshot a to b.
+  auto net_in = [](int n, const std::map<int, NodeFlow>& a, const std::map<int, NodeFlow>& b) {
+    auto signed_net = [n](const std::map<int, NodeFlow>& f) {
+      auto it = f.find(n);
+      return it == f.end() ? int64_t{0} : static_cast<int64_t>(it->second.in) - static_cast<int64_t>(it->second.out);
+    };
+    return signed_net(b) - signed_net(a);
+  };
+  std::map<int, AllocationReserve::NodeObservation> seen;
+  for (const auto& [n, nm] : mem.nodes) {
+    auto& o = seen[n];
+    o.tree_pages = nm.tree_pages;
+    o.room_pages = (nm.free_bytes > nm.kernel_high_bytes ? nm.free_bytes - nm.kernel_high_bytes : 0) / kBasePageBytes;
+    // Certain: completed between the last read and this one. Uncertain:
+    // completed during either, or still under way at the end of this one.
+    o.moved_in = net_in(n, flows_after_read_, flows_before);
+    auto under_way = flows_after.find(n);
+    o.maybe_moved_in = static_cast<uint64_t>(std::abs(net_in(n, flows_before_read_, flows_after_read_)) +
+                                             std::abs(net_in(n, flows_before, flows_after))) +
+                       (under_way == flows_after.end() ? 0 : under_way->second.in_flight);
+  }
+  flows_before_read_ = flows_before;
+  flows_after_read_ = flows_after;
+  reserve_.observe(seen, arrivals);
+  mem.allocation_reserve_bytes = reserve_.bytes();
+  mem.allocation_heat = reserve_.arrival_heat();
+  mem.allocation_landing = reserve_.landing_shares();
+}
+
 // Nodes the kernel refused pages on for want of room wait (FullNodeWait):
 // meanwhile the policy sees no room on them.
 void MemoryBackend::wait_on_full_nodes(MemoryState& mem, uint32_t now) {
@@ -173,15 +208,13 @@ void MemoryBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& all_t
   std::vector<pid_t> tracked;
   for (pid_t p : all_tracked)
     if (!only_ || only_->count(static_cast<uint32_t>(p))) tracked.push_back(p);
+  // The mover's flows before and after the tracked pages are read: moves
+  // completed in between may or may not show in the counts.
+  auto flows_now = [this] { return mover_ ? mover_->flows() : model_flows_; };
+  const std::map<int, NodeFlow> flows_before = tier_ ? flows_now() : std::map<int, NodeFlow>{};
   MemoryState mem = read_memory(tracked);
+  if (tier_) observe_allocations(flows_before, flows_now(), table.arrivals(), mem);
   wait_on_full_nodes(mem, table.interval());
-  if (tier_) {
-    uint64_t tree_pages = 0;
-    for (const auto& [n, c] : resident_by_node_) tree_pages += c;
-    reserve_.observe(tree_pages, table.arrivals());
-    mem.allocation_reserve_bytes = reserve_.bytes();
-    mem.allocation_heat = reserve_.arrival_heat();
-  }
   Plan plan;
   TierPlanView view;
   if (tier_) {
@@ -216,7 +249,7 @@ void MemoryBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& all_t
     commit_plan(plan, table, cool_, now);
     if (mover_) submit_plan(plan, *mover_);
     if (model_ && opts_.dry_run) {
-      const uint64_t refused = apply_plan(plan, *model_);
+      const uint64_t refused = apply_plan(plan, *model_, &model_flows_);
       dry_refused_ += refused;
       dry_applied_ += plan.stats.planned_bytes / kBasePageBytes - refused;
     } else if (opts_.dry_run) {

@@ -46,12 +46,18 @@ class MemoryBackend : public Backend {
  private:
   MemoryState read_memory(const std::vector<pid_t>& tracked);
   void wait_on_full_nodes(MemoryState& mem, uint32_t now);
+  void observe_allocations(const std::map<int, NodeFlow>& flows_before, const std::map<int, NodeFlow>& flows_after,
+                           const Arrivals& arrivals, MemoryState& mem);
   MigrationReport base_report(double elapsed_s) const;
 
   Options opts_;
   Topology& topo_;
   std::optional<TierPolicy> tier_;
   AllocationReserve reserve_;  // tier: what the tracked processes allocate
+  // Pages moved per node (the mover's or the model's flows) as of just
+  // before and just after the last interval read the tracked pages.
+  std::map<int, NodeFlow> flows_before_read_, flows_after_read_;
+  std::map<int, NodeFlow> model_flows_;  // a replay's model: pages moved per node so far
   std::optional<NumaPolicy> numa_;
   CoolDown cool_;
   // Pages the mover could not move (key, node it stayed on or -errno), from

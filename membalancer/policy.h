@@ -47,6 +47,10 @@ struct MemoryState {
   // (AllocationReserve::arrival_heat): the reserve is made only of pages
   // colder than that. Unset: of any page.
   std::optional<float> allocation_heat;
+  // ... and by node, the share of the new pages that land there while it has
+  // room (AllocationReserve::landing_share): a node keeps that share of the
+  // reserve. Absent: all of it.
+  std::map<int, float> allocation_landing;
 };
 
 struct PlannedMove {
@@ -126,6 +130,8 @@ struct PlanStats {
   // for it are hotter than new pages are on arrival.
   uint64_t reserve_bytes = 0;
   uint64_t reserve_withheld_bytes = 0;
+  // ... and the room not kept where new pages are not seen to land.
+  uint64_t reserve_elsewhere_bytes = 0;
   float hot_threshold = 0;        // heat a page needed to count as hot
 };
 

@@ -189,9 +189,12 @@ void Reporter::migration_text(const MigrationReport& m, bool summary) {
                  m.migrate ? "planned" : "would move", m.plan_promote_pages, m.plan_demote_pages, m.plan_numa_pages,
                  format_bytes(m.plan.planned_bytes).c_str(), m.plan.hot_threshold, m.plan.cooling, m.plan.no_room,
                  m.plan.no_gain, m.plan.over_budget, m.plan.unsampled_demoted);
-    if (m.plan.reserve_bytes || m.plan.reserve_withheld_bytes)
-      std::fprintf(out_, "  room for new pages: %s kept free, %s not (the pages there are hotter than new ones)\n",
-                   format_bytes(m.plan.reserve_bytes).c_str(), format_bytes(m.plan.reserve_withheld_bytes).c_str());
+    if (m.plan.reserve_bytes || m.plan.reserve_withheld_bytes || m.plan.reserve_elsewhere_bytes)
+      std::fprintf(out_,
+                   "  room for new pages: %s kept free, %s not (the pages there are hotter than new ones), %s not "
+                   "(new pages land on other nodes)\n",
+                   format_bytes(m.plan.reserve_bytes).c_str(), format_bytes(m.plan.reserve_withheld_bytes).c_str(),
+                   format_bytes(m.plan.reserve_elsewhere_bytes).c_str());
   }
   std::fprintf(out_, "  %-9s %10s %10s %10s %10s %12s  %s\n", "direction", "requested", "moved", "failed", "moved",
                "avg rate", "failures by reason");
@@ -364,6 +367,7 @@ static void json_migration(JsonWriter& w, const MigrationReport& m, bool summary
     w.field("over_budget", m.plan.over_budget);
     w.field("unsampled_demoted", m.plan.unsampled_demoted);
     w.field("reserve_bytes", m.plan.reserve_bytes).field("reserve_withheld_bytes", m.plan.reserve_withheld_bytes);
+    w.field("reserve_elsewhere_bytes", m.plan.reserve_elsewhere_bytes);
     w.end_object();
   }
   w.key("directions").begin_object();

@@ -218,16 +218,54 @@ struct NodeBook {
 
 }  // namespace
 
-void AllocationReserve::observe(uint64_t tree_pages, const Arrivals& arrivals) {
+void AllocationReserve::observe(const std::map<int, NodeObservation>& nodes, const Arrivals& arrivals) {
+  uint64_t tree_pages = 0;
+  for (const auto& [n, o] : nodes) tree_pages += o.tree_pages;
   if (last_) {
+    const uint64_t grown = tree_pages > *last_ ? tree_pages - *last_ : 0;
     if (growth_.size() == kWindow) {
       growth_.erase(growth_.begin());
       arrivals_.erase(arrivals_.begin());
     }
-    growth_.push_back(tree_pages > *last_ ? tree_pages - *last_ : 0);
+    growth_.push_back(grown);
     arrivals_.push_back(arrivals);
+    // Half the weight each interval with evidence: a workload whose pages
+    // start landing elsewhere (or here again) is followed within a few.
+    constexpr double kKeep = 0.5;
+    for (const auto& [n, o] : nodes) {
+      auto it = landing_.find(n);
+      if (it == landing_.end()) continue;  // no count from before
+      Landing& l = it->second;
+      const int64_t here = static_cast<int64_t>(o.tree_pages) - static_cast<int64_t>(l.last_tree) - o.moved_in -
+                           static_cast<int64_t>(o.maybe_moved_in);
+      const uint64_t landed = static_cast<uint64_t>(std::clamp<int64_t>(here, 0, static_cast<int64_t>(grown)));
+      // What could have landed: the growth, as far as the room left and
+      // what took some of it allow.
+      const uint64_t possible = std::min(grown, o.room_pages + landed);
+      if (!possible) continue;
+      l.landed = l.landed * kKeep + static_cast<double>(landed);
+      l.possible = l.possible * kKeep + static_cast<double>(possible);
+    }
   }
   last_ = tree_pages;
+  for (const auto& [n, o] : nodes) landing_[n].last_tree = o.tree_pages;
+}
+
+void AllocationReserve::observe(uint64_t tree_pages, const Arrivals& arrivals) {
+  observe({{0, NodeObservation{tree_pages, 0, 0, 0}}}, arrivals);
+}
+
+std::optional<float> AllocationReserve::landing_share(int node) const {
+  auto it = landing_.find(node);
+  if (it == landing_.end() || it->second.possible <= 0) return std::nullopt;
+  return static_cast<float>(it->second.landed / it->second.possible);
+}
+
+std::map<int, float> AllocationReserve::landing_shares() const {
+  std::map<int, float> shares;
+  for (const auto& [n, l] : landing_)
+    if (auto s = landing_share(n)) shares[n] = *s;
+  return shares;
 }
 
 std::optional<float> AllocationReserve::arrival_heat() const {
@@ -339,7 +377,19 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
         // (below it kswapd would reclaim the fast node itself).
         const int64_t kernel = static_cast<int64_t>(m.kernel_high_bytes);
         int64_t want = high - kernel;
-        if (mem.allocation_reserve_bytes) want = std::min(want, static_cast<int64_t>(*mem.allocation_reserve_bytes));
+        if (mem.allocation_reserve_bytes) {
+          int64_t reserve = static_cast<int64_t>(*mem.allocation_reserve_bytes);
+          // Only as much as lands here: room where new pages do not land is
+          // room nothing uses.
+          auto landing = mem.allocation_landing.find(n);
+          if (t < ntiers - 1 && landing != mem.allocation_landing.end()) {
+            const int64_t here = static_cast<int64_t>(static_cast<double>(reserve) * landing->second);
+            plan.stats.reserve_elsewhere_bytes +=
+                static_cast<uint64_t>(std::max<int64_t>(0, std::min(want, reserve)) - std::max<int64_t>(0, std::min(want, here)));
+            reserve = here;
+          }
+          want = std::min(want, reserve);
+        }
         if (t < ntiers - 1) {
           const int64_t keep = std::clamp<int64_t>(reserve_slack[t], 0, std::max<int64_t>(0, want));
           plan.stats.reserve_withheld_bytes += static_cast<uint64_t>(std::max<int64_t>(0, want) - keep);

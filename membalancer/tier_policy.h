@@ -42,6 +42,7 @@
 //  within what the mover can do before the next one.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <vector>
 
@@ -79,22 +80,51 @@ struct TierPlanView {
 // mean accesses in their first interval (arrival_heat). Room kept empty
 // costs the accesses of the pages demoted to make it; the policy makes it
 // only of pages colder than that (TierPolicy).
+// And where it is of use: room on a node serves only if new pages land
+// there. Per node, what the tracked processes' pages grew by there other
+// than by moves, against what they could have put there (the growth, as far
+// as the node had room): landing_share. Pages bound elsewhere (a memory
+// policy, threads on another socket) leave a node's room unused, so it is
+// not kept; a node full all along gives no evidence either way.
 class AllocationReserve {
  public:
   static constexpr size_t kWindow = 4;
-  // Each interval: the tracked processes' resident base pages, all nodes,
-  // and the pages new to the page table in it.
+  // One node as observed at the end of an interval.
+  struct NodeObservation {
+    uint64_t tree_pages = 0;  // the tracked processes' resident base pages there
+    int64_t moved_in = 0;     // base pages moved in less those moved out, in the interval
+    uint64_t room_pages = 0;  // free base pages above the kernel's high watermark
+    // Moves that may or may not show in tree_pages (they completed while it
+    // was read): the pages that landed are counted as if they all did.
+    uint64_t maybe_moved_in = 0;
+  };
+  // Each interval: the tracked processes' nodes, and the pages new to the
+  // page table in it.
+  void observe(const std::map<int, NodeObservation>& nodes, const Arrivals& arrivals = {});
+  // The same with every page on one node and nothing moved.
   void observe(uint64_t tree_pages, const Arrivals& arrivals = {});
   // Unset until two intervals were observed.
   std::optional<uint64_t> bytes() const;
   // Unset until two intervals were observed, or when nothing grew in the
   // window; 0 when the new pages were never sampled.
   std::optional<float> arrival_heat() const;
+  // The share of the growth that landed on `node` while it had room for it,
+  // the recent intervals weighing most; unset while no interval gave
+  // evidence (no growth while the node had room).
+  std::optional<float> landing_share(int node) const;
+  // Every node with a landing share.
+  std::map<int, float> landing_shares() const;
 
  private:
+  struct Landing {
+    uint64_t last_tree = 0;
+    double landed = 0;    // decayed sums over the intervals with evidence
+    double possible = 0;
+  };
   std::optional<uint64_t> last_;
   std::vector<uint64_t> growth_;      // base pages per interval, the last kWindow
   std::vector<Arrivals> arrivals_;    // the same intervals' arrivals
+  std::map<int, Landing> landing_;
 };
 
 class TierPolicy {

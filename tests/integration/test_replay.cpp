@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -28,36 +29,48 @@ std::string synth(const std::string& dir, const std::string& pattern, const std:
   return path;
 }
 
-// A recording of a machine with one node (DRAM alone): 256 pages of one
-// process, each sampled once a second for 4 s.
-std::string one_node_recording(const std::string& dir) {
-  const std::string path = dir + "/one.prof";
+mb::NumaNode numa_node(int id, std::vector<int> cpus, uint64_t bytes, std::map<int, int> distance) {
+  mb::NumaNode n;
+  n.id = id;
+  n.cpus = std::move(cpus);
+  n.distance = std::move(distance);
+  n.mem_total_bytes = n.mem_free_bytes = bytes;
+  return n;
+}
+
+// A recording of one process (pid 100) on a machine of `nodes` (CPUs 0 and
+// 1): in second t of `seconds`, pages 0 to pages(t) - 1 of its region are
+// sampled once each, found on node `on`.
+std::string recording(const std::string& path, std::vector<mb::NumaNode> nodes, int seconds,
+                      const std::function<uint64_t(int)>& pages, int on) {
   mb::ProfileStart st;
   st.sampler = "fault";
   st.sampler_kind = MB_SAMPLER_FAULT;
-  mb::NumaNode n;
-  n.id = 0;
-  n.cpus = {0, 1};
-  n.distance = {{0, 10}};
-  n.mem_total_bytes = n.mem_free_bytes = 1ull << 30;
-  st.topology.nodes = {n};
+  st.topology.nodes = std::move(nodes);
   st.topology.cpu_node = {0, 0};
   st.start_realtime_ns = st.start_monotonic_ns = 1'000'000'000;
   mb::ProfileWriter w(path, st);
   w.add_process(st.start_monotonic_ns, 100, 1, mb::kProcSeen, "app");
-  for (uint64_t t = 0; t < 4; ++t)
-    for (uint64_t p = 0; p < 256; ++p) {
+  for (int t = 0; t < seconds; ++t)
+    for (uint64_t p = 0; p < pages(t); ++p) {
       mb_sample s{};
-      s.time_ns = (t + 1) * 1'000'000'000 + p;
+      s.time_ns = (t + 1) * 1'000'000'000ull + p;
       s.tgid = s.tid = 100;
       s.vaddr = 0x7f0000000000ull + p * 4096;
-      s.mem_node = 0;
+      s.mem_node = static_cast<uint16_t>(on);
       s.flags = MB_ACC_VADDR;
       s.sampler = MB_SAMPLER_FAULT;
       w.add_sample(s);
     }
-  w.finish(5'000'000'000, 0);
+  w.finish((seconds + 1) * 1'000'000'000ull, 0);
   return path;
+}
+
+// A recording of a machine with one node (DRAM alone): 256 pages of one
+// process, each sampled once a second for 4 s.
+std::string one_node_recording(const std::string& dir) {
+  return recording(dir + "/one.prof", {numa_node(0, {0, 1}, 1ull << 30, {{0, 10}})}, 4,
+                   [](int) { return uint64_t{256}; }, 0);
 }
 
 }  // namespace
@@ -308,5 +321,42 @@ TEST(Replay, ARecordingOfOneTierGoesToWhatifNotToTierMode) {
   for (const auto& p : j["policies"]) {
     if (p["policy"] == "oracle") continue;
     EXPECT_EQ(p["hits"][0], 128) << p["policy"];
+  }
+}
+
+// Room for new pages is kept on the fast node only if new pages land there.
+// A process whose footprint grows by 1000 pages a second, all found on the
+// slow node though the fast one has room (bound there, say): after the
+// first growth is seen, no room is kept for it, and the report says why.
+// The same recording with the pages on the fast node keeps room.
+TEST(Replay, RoomForNewPagesOnlyWhereTheyLand) {
+  const std::string dir = temp_dir();
+  const std::vector<mb::NumaNode> nodes{numa_node(0, {0, 1}, 1ull << 30, {{0, 10}, {1, 20}}),
+                                        numa_node(1, {}, 4ull << 30, {{0, 20}, {1, 10}})};
+  auto grows = [](int t) { return 1000 * static_cast<uint64_t>(t + 1); };
+  for (int on : {0, 1}) {
+    const std::string path = recording(dir + "/on" + std::to_string(on) + ".prof", nodes, 8, grows, on);
+    Ran t = run({bin("membalancer"), "tier", "--sampler", "replay:" + path, "--speed", "max", "--dry-run",
+                 "--display", "json"},
+                dir, "replay-on" + std::to_string(on));
+    ASSERT_EQ(t.status, 0) << t.err;
+    std::vector<uint64_t> kept, elsewhere;
+    for (const auto& line : lines_of(t.out)) {
+      json j = json::parse(line);
+      if (j["type"] != "interval") continue;
+      kept.push_back(j["migration"]["plan"]["reserve_bytes"]);
+      elsewhere.push_back(j["migration"]["plan"]["reserve_elsewhere_bytes"]);
+    }
+    ASSERT_GE(kept.size(), 7u) << t.out;
+    for (size_t i = 1; i < kept.size(); ++i) {
+      // From the first growth seen: twice the largest growth of the window.
+      if (on == 1) {
+        EXPECT_EQ(kept[i], 0u) << "interval " << i;
+        EXPECT_EQ(elsewhere[i], 2000 * 4096u) << "interval " << i;
+      } else {
+        EXPECT_EQ(kept[i], 2000 * 4096u) << "interval " << i;
+        EXPECT_EQ(elsewhere[i], 0u) << "interval " << i;
+      }
+    }
   }
 }

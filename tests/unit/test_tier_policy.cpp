@@ -742,6 +742,46 @@ TEST(AllocationReserve, TwiceTheLargestRecentGrowth) {
   EXPECT_EQ(*r.bytes(), 0u);
 }
 
+// Where the room is of use: per node, the growth that landed there (other
+// than by moves) against what could have, while the node had room.
+TEST(AllocationReserve, LandingShareIsWhereTheGrowthLandsWhileANodeHasRoom) {
+  using Obs = mb::AllocationReserve::NodeObservation;
+  mb::AllocationReserve r;
+  r.observe({{0, Obs{1000, 0, 500}}, {1, Obs{0, 0, 100000}}});
+  EXPECT_FALSE(r.landing_share(0));  // one observation: nothing grew yet
+  // 100 new pages, all on node 1, though node 0 had room for 400 more.
+  r.observe({{0, Obs{1000, 0, 400}}, {1, Obs{100, 0, 99900}}});
+  EXPECT_FLOAT_EQ(*r.landing_share(0), 0.0f);
+  EXPECT_FLOAT_EQ(*r.landing_share(1), 1.0f);
+  // Pages promoted into node 0 are not allocations: 200 moved up, 100 new
+  // pages on node 1 again.
+  r.observe({{0, Obs{1200, 200, 200}}, {1, Obs{0, -200, 100000}}});
+  EXPECT_FLOAT_EQ(*r.landing_share(0), 0.0f);
+  // Now they land on node 0 (100 new, while 50 were demoted from it): the
+  // recent interval weighs twice the one before, and that one twice the first.
+  r.observe({{0, Obs{1250, -50, 150}}, {1, Obs{50, 50, 99950}}});
+  EXPECT_FLOAT_EQ(*r.landing_share(0), 100.0f / (100 + 0.5f * 100 + 0.25f * 100));
+  // Node 0 full (no room): the growth on node 1 says nothing about node 0.
+  const float before = *r.landing_share(0);
+  r.observe({{0, Obs{1250, 0, 0}}, {1, Obs{150, 0, 99850}}});
+  EXPECT_FLOAT_EQ(*r.landing_share(0), before);
+  // Node 0 took what room it had (30) and the rest went lower: all it could.
+  r.observe({{0, Obs{1280, 0, 0}}, {1, Obs{250, 0, 99750}}});
+  EXPECT_FLOAT_EQ(*r.landing_share(0), (30 + 0.5f * 100) / (30 + 0.5f * 175));
+  EXPECT_EQ(r.landing_shares().size(), 2u);
+}
+
+// Moves that completed while the pages were counted may or may not be in
+// the counts: what landed is taken to be the least it can have been.
+TEST(AllocationReserve, MovesOfUncertainTimingCountAgainstLanding) {
+  using Obs = mb::AllocationReserve::NodeObservation;
+  mb::AllocationReserve r;
+  r.observe({{0, Obs{1000, 0, 500}}, {1, Obs{5000, 0, 100000}}});
+  // Node 0 grew by 100: 20 certainly moved in, 30 more moved while counting.
+  r.observe({{0, Obs{1100, 20, 480, 30}}, {1, Obs{5080, -20, 99920, 30}}});
+  EXPECT_FLOAT_EQ(*r.landing_share(0), 50.0f / 180);  // of the 180 grown, 50 surely landed here
+}
+
 // What the room is worth: the accesses new pages had on arrival, the
 // hottest as many as the footprint grew by, over the same window.
 TEST(AllocationReserve, ArrivalHeatOfTheHottestAsManyAsGrew) {
@@ -808,6 +848,41 @@ TEST(TierPolicy, AllocationRoomOnlyFromPagesColderThanArrivals) {
   p = plan(50.0f);
   EXPECT_EQ(p.stats.reserve_bytes, 300 * mb::kBasePageBytes);
   EXPECT_EQ(p.stats.reserve_withheld_bytes, 0u);
+}
+
+// A node keeps only the share of the reserve that new pages are seen to
+// land on; the rest is reported, not kept.
+TEST(TierPolicy, RoomOnlyWhereNewPagesLand) {
+  mb::PageTable t(1 << 16);
+  t.begin_interval(1);
+  add(t, 0, 2000, 10, 0);   // warm, on the fast node (3000 pages, 1000 free)
+  add(t, 5000, 1000, 20, 1);  // hotter, on the slow node
+  mb::MemoryState m;
+  m.nodes[0] = {3000 * mb::kBasePageBytes, 1000 * mb::kBasePageBytes, 2000};
+  m.nodes[1] = {4096 * kMiB, 3000 * kMiB, 1000};
+  mb::TierPolicyConfig c;
+  c.high_watermark = c.low_watermark = 0.2;  // 600 pages: not what limits here
+  c.follow_allocations = true;
+  m.allocation_reserve_bytes = 300 * mb::kBasePageBytes;
+  m.allocation_heat = 50.0f;  // new pages are worth the room
+  mb::TierPlanView view;
+  auto plan = [&](std::map<int, float> landing) {
+    m.allocation_landing = std::move(landing);
+    return mb::TierPolicy(two_tiers(), c).plan(t, m, mb::CoolDown(10), &view);
+  };
+  // The fast tier's capacity: its pages and the free memory it fills.
+  mb::Plan p = plan({});  // nothing known: all of it
+  EXPECT_EQ(p.stats.reserve_bytes, 300 * mb::kBasePageBytes);
+  EXPECT_EQ(p.stats.reserve_elsewhere_bytes, 0u);
+  EXPECT_EQ(view.capacity_pages.at(0), 3000u - 300);
+  p = plan({{0, 0.0f}, {1, 1.0f}});  // new pages land on the slow node
+  EXPECT_EQ(p.stats.reserve_bytes, 0u);
+  EXPECT_EQ(p.stats.reserve_elsewhere_bytes, 300 * mb::kBasePageBytes);
+  EXPECT_EQ(view.capacity_pages.at(0), 3000u);  // the room goes to hot pages
+  p = plan({{0, 0.5f}});  // half of them here
+  EXPECT_EQ(p.stats.reserve_bytes, 150 * mb::kBasePageBytes);
+  EXPECT_EQ(p.stats.reserve_elsewhere_bytes, 150 * mb::kBasePageBytes);
+  EXPECT_EQ(view.capacity_pages.at(0), 3000u - 150);
 }
 
 // --watermark auto: with no allocations, the fast node fills up to the
