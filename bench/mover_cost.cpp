@@ -83,6 +83,9 @@ mb::MoveRequest request(const Region& r, int node) {
   q.target_node = node;
   q.pages.reserve(r.addrs.size());
   for (void* a : r.addrs) q.pages.push_back(reinterpret_cast<uint64_t>(a));
+  // Each page's source, as the daemon's plans give it: the mover then also
+  // keeps its per-node flows.
+  q.from.assign(r.addrs.size(), node == 0 ? 1 : 0);
   return q;
 }
 
