@@ -242,7 +242,14 @@ void AllocationReserve::observe(const std::map<int, NodeObservation>& nodes, con
       // What could have landed: the growth, as far as the room left and
       // what took some of it allow.
       const uint64_t possible = std::min(grown, o.room_pages + landed);
-      if (!possible) continue;
+      if (!possible) {
+        // Evidence goes stale: a node given to hot pages stays full, so
+        // where new pages would land now is asked again (the room comes
+        // back until an interval answers).
+        if (++l.quiet >= kForgetAfter) l.landed = l.possible = 0;
+        continue;
+      }
+      l.quiet = 0;
       l.landed = l.landed * kKeep + static_cast<double>(landed);
       l.possible = l.possible * kKeep + static_cast<double>(possible);
     }

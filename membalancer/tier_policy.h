@@ -85,10 +85,15 @@ struct TierPlanView {
 // than by moves, against what they could have put there (the growth, as far
 // as the node had room): landing_share. Pages bound elsewhere (a memory
 // policy, threads on another socket) leave a node's room unused, so it is
-// not kept; a node full all along gives no evidence either way.
+// not kept; a node full all along gives no evidence either way, and
+// evidence kForgetAfter intervals old is forgotten (the pages may land there
+// now, and the node, given to hot pages meanwhile, would never show it).
 class AllocationReserve {
  public:
   static constexpr size_t kWindow = 4;
+  // Intervals without evidence after which a node's landing share is
+  // forgotten (unset: the whole room again).
+  static constexpr uint32_t kForgetAfter = 16;
   // One node as observed at the end of an interval.
   struct NodeObservation {
     uint64_t tree_pages = 0;  // the tracked processes' resident base pages there
@@ -120,6 +125,7 @@ class AllocationReserve {
     uint64_t last_tree = 0;
     double landed = 0;    // decayed sums over the intervals with evidence
     double possible = 0;
+    uint32_t quiet = 0;   // intervals since the last with evidence
   };
   std::optional<uint64_t> last_;
   std::vector<uint64_t> growth_;      // base pages per interval, the last kWindow

@@ -769,6 +769,17 @@ TEST(AllocationReserve, LandingShareIsWhereTheGrowthLandsWhileANodeHasRoom) {
   r.observe({{0, Obs{1280, 0, 0}}, {1, Obs{250, 0, 99750}}});
   EXPECT_FLOAT_EQ(*r.landing_share(0), (30 + 0.5f * 100) / (30 + 0.5f * 175));
   EXPECT_EQ(r.landing_shares().size(), 2u);
+  // Node 0 stays full while the growth goes on below: after kForgetAfter
+  // intervals without evidence its share is forgotten, node 1's is not.
+  uint64_t below = 250;
+  for (uint32_t i = 1; i < mb::AllocationReserve::kForgetAfter; ++i) {
+    below += 10;
+    r.observe({{0, Obs{1280, 0, 0}}, {1, Obs{below, 0, 99000}}});
+  }
+  EXPECT_TRUE(r.landing_share(0));  // the full interval above was the first without evidence
+  r.observe({{0, Obs{1280, 0, 0}}, {1, Obs{below + 10, 0, 99000}}});
+  EXPECT_FALSE(r.landing_share(0));
+  EXPECT_GT(*r.landing_share(1), 0.999f);  // all of it there, the last 16 intervals
 }
 
 // Moves that completed while the pages were counted may or may not be in
