@@ -16,11 +16,13 @@ reserve_series() {
 	grep '"type":"interval"' "$1" |
 		sed 's/.*"reserve_bytes":\([0-9]*\),"reserve_withheld_bytes":[0-9]*,"reserve_elsewhere_bytes":\([0-9]*\).*/\1 \2/'
 }
-# From the first interval that saw the growth land elsewhere, at most 1% of
-# the room kept (the process's few other new pages, its stack and heap,
-# land on node 0, by its CPUs).
+# After the first interval that saw the growth land elsewhere, at most 5% of
+# the room kept. Some pages do land on node 0: the code and library pages
+# the process maps as it starts touching (numa_maps counts them), its stack
+# and heap; measured 0.1% to 1.8%, most of it in the interval the touching
+# starts, when the growth is smallest.
 given_up() {
-	reserve_series "$1" | awk '{ if ($2 > 0) seen = 1; if (seen && $1 * 100 > $2) bad++ } END { exit !(seen && !bad) }'
+	reserve_series "$1" | awk '{ if ($2 > 0) seen++; if (seen >= 2 && $1 * 20 > $2) bad++ } END { exit !(seen >= 2 && !bad) }'
 }
 # Room kept after the first interval (at least 1 MB: the growth is 128 MB),
 # none reported as of no use.
