@@ -130,7 +130,7 @@ void MemoryBackend::observe_allocations(const std::map<int, NodeFlow>& flows_bef
   for (const auto& [n, nm] : mem.nodes) {
     auto& o = seen[n];
     o.tree_pages = nm.tree_pages;
-    o.room_pages = (nm.free_bytes > nm.kernel_high_bytes ? nm.free_bytes - nm.kernel_high_bytes : 0) / kBasePageBytes;
+    o.room_pages = nm.room_pages();
     // Certain: completed between the last read and this one. Uncertain:
     // completed during either, or still under way at the end of this one.
     o.moved_in = net_in(n, flows_after_read_, flows_before);

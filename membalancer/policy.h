@@ -29,6 +29,11 @@ struct NodeMemory {
   uint64_t free_bytes = 0;
   uint64_t tree_pages = 0;  // resident base pages of the tracked processes here (numa_maps)
   uint64_t kernel_high_bytes = 0;  // the kernel's high free-page watermark here (0: unknown, a model)
+  // Free base pages above the kernel's high watermark: what allocations and
+  // moves can fill before kswapd reclaims the node.
+  uint64_t room_pages() const {
+    return (free_bytes > kernel_high_bytes ? free_bytes - kernel_high_bytes : 0) / kBasePageBytes;
+  }
 };
 
 // The memory the policies plan against.

@@ -367,7 +367,7 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
     for (int t = 0; t < ntiers - 1; ++t) {
       for (int n : tiers_.tiers[t]) {
         const NodeMemory m = node_mem(n);
-        fits += m.tree_pages + (m.free_bytes > m.kernel_high_bytes ? m.free_bytes - m.kernel_high_bytes : 0) / kBasePageBytes;
+        fits += m.tree_pages + m.room_pages();
       }
       reserve_slack[t] = static_cast<int64_t>((fits > not_colder ? fits - not_colder : 0) * kBasePageBytes);
     }
