@@ -39,6 +39,45 @@ std::string parent_dir(const std::string& path) {
   return d.empty() ? "." : d;
 }
 
+std::string base_name(const std::string& path) { return std::filesystem::path(path).filename().string(); }
+
+// Opens (O_PATH) the directory that holds `path`'s last component, one
+// component at a time and never through a symbolic link: whoever can change a
+// directory on the way must not be able to send the write elsewhere.
+// UsageError naming the component that is a link or missing.
+int open_parent_nofollow(const std::string& path) {
+  const std::string dir = parent_dir(path);
+  int fd = open(dir[0] == '/' ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw SystemError("opening " + dir, errno);
+  std::string walked = dir[0] == '/' ? "" : ".";
+  for (const auto& part : std::filesystem::path(dir).relative_path()) {
+    const std::string c = part.string();
+    if (c.empty() || c == ".") continue;
+    walked += "/" + c;
+    int next = openat(fd, c.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (next < 0) {
+      int err = errno;
+      struct stat st;
+      const bool link = fstatat(fd, c.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+      close(fd);
+      if (link)
+        throw UsageError(path + ": its directory " + walked +
+                         " is a symbolic link; refusing to follow it (give the path it points to)");
+      if (err == ENOENT || err == ENOTDIR) throw UsageError(path + ": no directory " + dir);
+      throw UsageError(path + ": " + walked + ": " + std::strerror(err));
+    }
+    close(fd);
+    fd = next;
+  }
+  return fd;
+}
+
+// An O_PATH descriptor, closed on every way out.
+struct DirFd {
+  int fd;
+  ~DirFd() { close(fd); }
+};
+
 // The directories above `p` up to "/" (p absolute).
 std::vector<std::string> dirs_above(const std::filesystem::path& p) {
   std::vector<std::string> out;
@@ -53,13 +92,13 @@ std::vector<std::string> dirs_above(const std::filesystem::path& p) {
 
 void check_output(const std::string& path, bool force) {
   if (path.empty()) throw UsageError("the output file name is empty");
+  DirFd dir{open_parent_nofollow(path)};
+  const std::string base = base_name(path);
+  if (base.empty() || base == "." || base == "..") throw UsageError(path + ": is a directory");
   struct stat st;
-  if (lstat(path.c_str(), &st) != 0) {
+  if (fstatat(dir.fd, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     int err = errno;
     if (err != ENOENT) throw UsageError(path + ": " + std::strerror(err));
-    struct stat dir;
-    const std::string d = parent_dir(path);
-    if (stat(d.c_str(), &dir) != 0 || !S_ISDIR(dir.st_mode)) throw UsageError(path + ": no directory " + d);
     return;
   }
   if (S_ISLNK(st.st_mode)) throw UsageError(symlink_message(path));
@@ -69,17 +108,21 @@ void check_output(const std::string& path, bool force) {
 
 int open_output(const std::string& path, bool force, mode_t mode) {
   check_output(path, force);
+  // The name is resolved once, in a directory reached without links.
+  DirFd dir{open_parent_nofollow(path)};
+  const std::string base = base_name(path);
   // Twice at most: the file may appear or vanish between the two opens.
   for (int attempt = 0; attempt < 2; ++attempt) {
-    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    int fd = openat(dir.fd, base.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (fd < 0 && errno != EEXIST) throw UsageError(path + ": " + std::strerror(errno));
     if (fd < 0) {
       struct stat st;
-      if (lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) throw UsageError(symlink_message(path));
+      if (fstatat(dir.fd, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+        throw UsageError(symlink_message(path));
       if (!force) throw UsageError(exists_message(path));
       // O_NONBLOCK: a FIFO must not block the open (it fails with ENXIO
       // without a reader, and is refused below with one).
-      fd = open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+      fd = openat(dir.fd, base.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
       if (fd < 0) {
         int err = errno;
         if (err == ENOENT) continue;

@@ -1,5 +1,6 @@
 // Files named by the user (docs/reliability.md, "Least privilege and input
-// safety"). Outputs are created without following a symbolic link and replace
+// safety"). Outputs are created without following a symbolic link (neither
+// the file nor any directory on its path) and replace
 // an existing file only with --force; config files of a privileged run must be
 // changeable by no one but root (or the user running it). Every problem is a
 // UsageError (status 2) naming the file. (Profiles are read by ProfileReader,
@@ -24,7 +25,8 @@ inline constexpr mode_t kOutputMode = 0644;
 // refuse; open_output still decides when it opens the file.
 void check_output(const std::string& path, bool force);
 
-// Opens PATH for writing, never through a symbolic link: a new file
+// Opens PATH for writing, never through a symbolic link (the directories on
+// the path are walked one by one without following one): a new file
 // (O_CREAT|O_EXCL), or with `force` an existing regular file of ours with a
 // single link, truncated. The mode is `mode` whatever the umask. Returns the
 // descriptor (O_CLOEXEC).

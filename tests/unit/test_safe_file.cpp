@@ -97,6 +97,33 @@ TEST(SafeOutput, NeverFollowsASymbolicLink) {
   EXPECT_FALSE(std::ifstream(dir.path("nowhere")).good());  // not created through the link
 }
 
+TEST(SafeOutput, NeverWritesThroughALinkedDirectory) {
+  // Whoever owns a directory on the path could point it at /etc: the write
+  // must not follow it, with or without --force, new file or existing.
+  mb_test::TempTree dir("mb_safe");
+  dir.mkdir("victim");
+  const std::string precious = dir.write("victim/precious", "keep me\n");
+  dir.symlink(dir.path("victim"), "link");
+  dir.mkdir("real");
+  dir.symlink(dir.path("link"), "real/deeper");  // a link two steps down
+  for (bool force : {false, true}) {
+    SCOPED_TRACE(force);
+    EXPECT_EQ(write_error(dir.path("link/precious"), force),
+              dir.path("link/precious") + ": its directory " + dir.path("link") +
+                  " is a symbolic link; refusing to follow it (give the path it points to)");
+    EXPECT_TRUE(contains(write_error(dir.path("link/new"), force), "its directory " + dir.path("link") + " is a"));
+    EXPECT_TRUE(contains(write_error(dir.path("real/deeper/new"), force), "its directory " + dir.path("real/deeper")));
+    EXPECT_THROW(mb::check_output(dir.path("link/new"), force), mb::UsageError);
+  }
+  EXPECT_EQ(slurp(precious), "keep me\n");
+  EXPECT_FALSE(std::ifstream(dir.path("victim/new")).good());
+  // The real directory works, and so do relative names and "..".
+  EXPECT_EQ(write_error(dir.path("victim/new"), false), "");
+  EXPECT_EQ(write_error(dir.path("real/../victim/other"), false), "");
+  EXPECT_EQ(slurp(dir.path("victim/other")), "new\n");
+  EXPECT_EQ(write_error(dir.path("missing/x"), false), dir.path("missing/x") + ": no directory " + dir.path("missing"));
+}
+
 TEST(SafeOutput, RefusesWhatIsNotOurRegularFile) {
   mb_test::TempTree dir("mb_safe");
   dir.mkdir("sub");
