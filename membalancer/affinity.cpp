@@ -1,10 +1,13 @@
 #include "membalancer/affinity.h"
 
 #include <sched.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 
+#include "membalancer/cpu_load.h"
 #include "membalancer/sysfs.h"
 
 namespace mb {
@@ -114,6 +117,17 @@ AffinityOps real_affinity_ops(int possible_cpus) {
     for (int c : cpus.cpus()) CPU_SET_S(c, mask.size(), mask.get());
     return sched_setaffinity(tid, mask.size(), mask.get()) == 0 ? 0 : errno;
   };
+  ops.started = [](pid_t tid) -> std::optional<uint64_t> {
+    auto text = read_text_file("/proc/" + std::to_string(tid) + "/stat");
+    auto st = text ? parse_task_stat(*text) : std::nullopt;
+    return st ? std::optional<uint64_t>(st->start_ticks) : std::nullopt;
+  };
+  ops.now = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+    const uint64_t hz = static_cast<uint64_t>(sysconf(_SC_CLK_TCK));
+    return static_cast<uint64_t>(ts.tv_sec) * hz + static_cast<uint64_t>(ts.tv_nsec) * hz / 1000000000ull;
+  };
   return ops;
 }
 
@@ -126,21 +140,59 @@ AffinityKeeper::~AffinityKeeper() {
 int AffinityKeeper::set(pid_t tid, const CpuSet& cpus) {
   bool first = !remembers(tid);
   if (first) {
-    CpuSet orig;
-    if (int err = ops_.get(tid, &orig)) return err;
-    originals_.emplace(tid, std::move(orig));
+    Held h;
+    if (int err = ops_.get(tid, &h.original)) return err;
+    if (ops_.started) h.started = ops_.started(tid);
+    originals_.emplace(tid, std::move(h));
   }
   int err = ops_.set(tid, cpus);
   if (err == ESRCH || (err && first)) originals_.erase(tid);
+  if (err == 0) {
+    Held& h = originals_[tid];
+    h.applied = cpus;
+    h.since = ops_.now ? ops_.now() : 0;
+  }
   return err;
 }
 
 void AffinityKeeper::forget(pid_t tid) { originals_.erase(tid); }
 
+std::vector<pid_t> AffinityKeeper::adopt_inherited(const std::vector<pid_t>& tids) {
+  std::vector<pid_t> adopted;
+  if (originals_.empty() || !ops_.started || !ops_.now) return adopted;
+  for (pid_t tid : tids) {
+    if (remembers(tid)) continue;
+    CpuSet now;
+    if (ops_.get(tid, &now) != 0) continue;
+    const Held* from = nullptr;
+    for (const auto& [held_tid, h] : originals_)
+      if (h.applied == now && !h.applied.empty()) {
+        from = &h;
+        break;
+      }
+    if (!from) continue;
+    // Started in the same clock tick as the set or later: the tick is the
+    // resolution of both.
+    auto started = ops_.started(tid);
+    if (!started || *started < from->since) continue;
+    Held h{from->original, from->applied, from->since, started};
+    originals_.emplace(tid, std::move(h));
+    adopted.push_back(tid);
+  }
+  return adopted;
+}
+
+bool AffinityKeeper::same_thread(pid_t tid, const Held& h) const {
+  if (!ops_.started || !h.started) return true;
+  auto now = ops_.started(tid);
+  return now && *now == *h.started;
+}
+
 AffinityKeeper::RestoreCounts AffinityKeeper::restore_all() {
   RestoreCounts c;
-  for (const auto& [tid, orig] : originals_) {
-    int err = ops_.set(tid, orig);
+  for (const auto& [tid, h] : originals_) {
+    // An id reused by a thread that is not ours is left alone.
+    int err = same_thread(tid, h) ? ops_.set(tid, h.original) : ESRCH;
     if (err == 0) {
       ++c.restored;
     } else if (err == ESRCH) {
@@ -175,7 +227,7 @@ std::optional<bool> AffinityKeeper::user_pinned(pid_t tid, int current_cpu, cons
 std::optional<CpuSet> AffinityKeeper::original(pid_t tid) const {
   auto it = originals_.find(tid);
   if (it == originals_.end()) return std::nullopt;
-  return it->second;
+  return it->second.original;
 }
 
 }  // namespace mb

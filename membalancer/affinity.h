@@ -42,9 +42,16 @@ CpuSet node_cpu_set(const Topology& topo, int node);
 // How affinities are read and written. Both return 0 or an errno value
 // (ESRCH: no such thread). Tests inject fakes; real_affinity_ops() calls the
 // kernel.
+//
+// `started` (a thread's start, clock ticks after boot: /proc/TID/stat field
+// 22; nullopt when it is gone) and `now` (the same clock) tell a thread from
+// a later one with the same id and a thread created after an affinity was
+// set; without them (fakes) neither is checked.
 struct AffinityOps {
   std::function<int(pid_t tid, CpuSet* out)> get;
   std::function<int(pid_t tid, const CpuSet& cpus)> set;
+  std::function<std::optional<uint64_t>(pid_t tid)> started;
+  std::function<uint64_t()> now;
 };
 
 // Number of possible CPUs: 1 + the highest CPU in
@@ -78,9 +85,17 @@ class AffinityKeeper {
   // The thread exited: drop what is remembered (nothing is restored).
   void forget(pid_t tid);
 
+  // A thread inherits its creator's affinity (clone, fork), so the threads
+  // and processes a moved thread starts carry the affinity set here. Of the
+  // live threads `tids`, takes on each one not remembered that started after
+  // an affinity was set and has that affinity now, with the original of the
+  // thread it was set on (the first such thread when several were given the
+  // same CPUs). Needs `started` and `now`. Returns the threads taken on.
+  std::vector<pid_t> adopt_inherited(const std::vector<pid_t>& tids);
+
   struct RestoreCounts {
     size_t restored = 0;  // original affinity set again
-    size_t gone = 0;      // ESRCH: the thread had exited (not an error)
+    size_t gone = 0;      // the thread had exited (not an error), its id perhaps reused
     size_t failed = 0;    // any other error (first one in first_error)
     int first_error = 0;
   };
@@ -106,8 +121,17 @@ class AffinityKeeper {
   size_t size() const { return originals_.size(); }
 
  private:
+  struct Held {
+    CpuSet original;                     // restored at the end
+    CpuSet applied;                      // what was set last
+    uint64_t since = 0;                  // when (AffinityOps::now), 0 without it
+    std::optional<uint64_t> started;     // the thread's start, to know it again
+  };
+  // Is `tid` still the thread `h` was remembered for? (true without `started`)
+  bool same_thread(pid_t tid, const Held& h) const;
+
   AffinityOps ops_;
-  std::map<pid_t, CpuSet> originals_;
+  std::map<pid_t, Held> originals_;
 };
 
 // The rule behind AffinityKeeper::user_pinned, on plain sets: true when

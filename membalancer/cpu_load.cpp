@@ -88,9 +88,12 @@ std::optional<TaskStat> parse_task_stat(const std::string& line) {
     *v = strtoll(s.c_str(), &end, 10);
     return !s.empty() && *end == 0;
   };
-  long long utime, stime, processor;
-  if (!num(tok[14 - 3], &utime) || !num(tok[15 - 3], &stime) || !num(tok[39 - 3], &processor)) return std::nullopt;
-  if (utime < 0 || stime < 0) return std::nullopt;
+  long long utime, stime, processor, start;
+  if (!num(tok[14 - 3], &utime) || !num(tok[15 - 3], &stime) || !num(tok[39 - 3], &processor) ||
+      !num(tok[22 - 3], &start))
+    return std::nullopt;
+  if (utime < 0 || stime < 0 || start < 0) return std::nullopt;
+  st.start_ticks = static_cast<uint64_t>(start);
   st.state = tok[0][0];
   st.cpu_ticks = static_cast<uint64_t>(utime) + static_cast<uint64_t>(stime);
   st.processor = static_cast<int>(processor);

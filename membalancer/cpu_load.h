@@ -72,6 +72,7 @@ struct TaskStat {
   char state = '?';
   uint64_t cpu_ticks = 0;  // utime + stime (fields 14 and 15)
   int processor = -1;      // field 39: the CPU it last ran on
+  uint64_t start_ticks = 0;  // field 22: when it started, clock ticks after boot
 };
 
 // Parses a stat line (the comm may hold spaces and parentheses). nullopt on

@@ -72,6 +72,9 @@ struct Options {
   // numa/tier: plan and commit as if the moves were made, moving nothing;
   // a replay applies them to its model of the recorded memory.
   bool dry_run = false;
+  // Does this run change thread affinities? (process and autotune with
+  // --migrate; --dry-run moves nothing, threads included.)
+  bool moves_threads() const { return (command == "process" || command == "autotune") && migrate && !dry_run; }
 
   // --record FILE: every sample also goes to a profile file (profiler format).
   std::string record_path;

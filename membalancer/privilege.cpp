@@ -112,7 +112,7 @@ PrivilegePlan privilege_plan(const Options& o, const std::string& foreign) {
   p.needs = sampler_needs(o.sampler);
   const bool memory = o.command == "numa" || o.command == "tier" || o.command == "autotune";
   const bool moves_pages = memory && o.migrate && !o.dry_run;
-  const bool moves_threads = (o.command == "process" || o.command == "autotune") && o.migrate;
+  const bool moves_threads = o.moves_threads();
   // Every mode reads the tracked processes' page nodes (move_pages), maps and
   // numa_maps: the kernel's ptrace check, which a process that dropped
   // capabilities fails for any process holding more than it keeps.

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "membalancer/sysfs.h"
@@ -58,15 +59,24 @@ std::string process_name(pid_t pid, const std::string& proc_root) {
 std::vector<pid_t> all_processes(const std::string& proc_root) { return numeric_entries(proc_root); }
 
 std::vector<pid_t> process_tree(pid_t root, const std::string& proc_root) {
+  return process_forest({root}, proc_root);
+}
+
+std::vector<pid_t> process_forest(const std::vector<pid_t>& roots, const std::string& proc_root) {
   std::multimap<pid_t, pid_t> children;
   for (pid_t p : all_processes(proc_root))
     if (auto pp = parent_of(p, proc_root)) children.emplace(*pp, p);
   std::vector<pid_t> out;
-  if (!process_exists(root, proc_root)) return out;
-  out.push_back(root);
+  std::set<pid_t> seen;
+  for (pid_t root : roots)
+    if (!seen.count(root) && process_exists(root, proc_root)) {
+      out.push_back(root);
+      seen.insert(root);
+    }
   for (size_t i = 0; i < out.size(); ++i) {
     auto range = children.equal_range(out[i]);
-    for (auto it = range.first; it != range.second; ++it) out.push_back(it->second);
+    for (auto it = range.first; it != range.second; ++it)
+      if (seen.insert(it->second).second) out.push_back(it->second);
   }
   return out;
 }

@@ -21,6 +21,8 @@ std::string process_name(pid_t pid, const std::string& proc_root = "/proc");
 
 // pid and every process below it, parents before children.
 std::vector<pid_t> process_tree(pid_t root, const std::string& proc_root = "/proc");
+// The same for several roots at once (one walk of /proc), each process once.
+std::vector<pid_t> process_forest(const std::vector<pid_t>& roots, const std::string& proc_root = "/proc");
 
 // Every process (tgid) on the system.
 std::vector<pid_t> all_processes(const std::string& proc_root = "/proc");

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "membalancer/memory_backend.h"
+#include "membalancer/proc.h"
 
 namespace mb {
 
@@ -99,7 +100,13 @@ ThreadPolicyConfig thread_policy_config(const Options& opts) {
 
 ThreadBalancer::ThreadBalancer(const Topology& topo, const ThreadPolicyConfig& cfg, bool migrate, bool verbose,
                                AffinityOps ops, std::string proc_root)
-    : topo_(topo), cfg_(cfg), migrate_(migrate), verbose_(verbose), loads_(std::move(proc_root)), keeper_(std::move(ops)) {
+    : topo_(topo),
+      cfg_(cfg),
+      migrate_(migrate),
+      verbose_(verbose),
+      loads_(proc_root),
+      keeper_(std::move(ops)),
+      proc_root_(std::move(proc_root)) {
   loads_.update(topo_);  // baseline: the first loads are since boot
 }
 
@@ -157,9 +164,13 @@ void ThreadBalancer::balance(const ThreadSample& sample, uint32_t interval, cons
   if (interval % 16 == 0) cool_.expire(interval, cfg_.cooldown_intervals);
 }
 
-void ThreadBalancer::forget_gone(const ThreadSample& sample) {
+void ThreadBalancer::follow_threads(const ThreadSample& sample) {
   std::set<pid_t> live;
-  for (const auto& t : sample.threads) live.insert(t.tid);
+  processes_.clear();
+  for (const auto& t : sample.threads) {
+    live.insert(t.tid);
+    processes_.insert(t.tgid);
+  }
   for (auto it = held_.begin(); it != held_.end();) {
     if (live.count(*it)) {
       ++it;
@@ -169,9 +180,17 @@ void ThreadBalancer::forget_gone(const ThreadSample& sample) {
     cool_.forget(*it);
     it = held_.erase(it);
   }
+  for (pid_t tid : keeper_.adopt_inherited({live.begin(), live.end()})) held_.insert(tid);
 }
 
 void ThreadBalancer::restore(ThreadReport& r) {
+  if (keeper_.size()) {
+    // Threads and processes started since the last sample inherit too.
+    std::vector<pid_t> tids;
+    for (pid_t p : process_forest({processes_.begin(), processes_.end()}, proc_root_))
+      for (pid_t t : threads_of(p, proc_root_)) tids.push_back(t);
+    keeper_.adopt_inherited(tids);
+  }
   const AffinityKeeper::RestoreCounts c = keeper_.restore_all();
   held_.clear();
   r.restored += c.restored;
@@ -192,21 +211,21 @@ ProcessBackend::ProcessBackend(const Options& opts, const Topology& topo, Affini
     : opts_(opts),
       topo_(topo),
       sampler_(proc_root),
-      balancer_(topo, thread_policy_config(opts), opts.migrate, opts.verbose, std::move(ops), proc_root) {}
+      balancer_(topo, thread_policy_config(opts), opts.moves_threads(), opts.verbose, std::move(ops), proc_root) {}
 
 void ProcessBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& tracked, double /*elapsed_s*/,
                               IntervalReport& report) {
   const ThreadSample sample = sampler_.sample(pipeline, tracked, topo_);
   balancer_.update_loads();
-  balancer_.forget_gone(sample);
-  ThreadReport t = thread_report("process", opts_.migrate, sample);
+  balancer_.follow_threads(sample);
+  ThreadReport t = thread_report("process", opts_.moves_threads(), sample);
   if (!sample.baseline) balancer_.balance(sample, report.interval, {}, t);
   balancer_.totals(t);
   report.thread_balance = std::move(t);
 }
 
 void ProcessBackend::stop(Summary& summary) {
-  summary.thread_balance = stopped_report("process", opts_.migrate, balancer_);
+  summary.thread_balance = stopped_report("process", opts_.moves_threads(), balancer_);
 }
 
 // ---- autotune --------------------------------------------------------------------------
@@ -224,9 +243,10 @@ AutotuneBackend::AutotuneBackend(const Options& opts, Topology& topo, AffinityOp
     : opts_(opts),
       topo_(topo),
       sampler_(proc_root),
-      balancer_(topo, thread_policy_config(opts), opts.migrate, opts.verbose, std::move(ops), proc_root),
+      balancer_(topo, thread_policy_config(opts), opts.moves_threads(), opts.verbose, std::move(ops), proc_root),
       observer_(opts.observe_intervals) {
   for (const auto& n : topo.nodes) node_cpus_[n.id] = static_cast<int>(n.cpus.size());
+  tune_cfg_.memory_movable = memory_nodes(topo).size() >= 2;
 }
 
 AutotuneBackend::~AutotuneBackend() = default;
@@ -236,7 +256,7 @@ void AutotuneBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& tra
   const uint32_t now = report.interval;
   const ThreadSample sample = sampler_.sample(pipeline, tracked, topo_);
   balancer_.update_loads();
-  balancer_.forget_gone(sample);
+  balancer_.follow_threads(sample);
 
   // Processes gone: no decision, no data.
   const std::set<pid_t> live(tracked.begin(), tracked.end());
@@ -264,7 +284,7 @@ void AutotuneBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& tra
     observer_.end_interval();
   }
 
-  ThreadReport t = thread_report("autotune", opts_.migrate, sample);
+  ThreadReport t = thread_report("autotune", opts_.moves_threads(), sample);
   if (observer_.ready() && (decided_at_ == 0 || (R && now - decided_at_ >= R))) {
     const auto decisions = observer_.decide(node_cpus_, tune_cfg_);
     decisions_.clear();
@@ -295,7 +315,7 @@ void AutotuneBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& tra
 }
 
 void AutotuneBackend::stop(Summary& summary) {
-  ThreadReport t = stopped_report("autotune", opts_.migrate, balancer_);
+  ThreadReport t = stopped_report("autotune", opts_.moves_threads(), balancer_);
   t.decisions = decisions_;
   t.autotune_state = decided_at_ ? "last decision at interval " + std::to_string(decided_at_) : "never decided";
   summary.thread_balance = std::move(t);

@@ -82,9 +82,13 @@ class ThreadBalancer {
   // `include` accepts (empty function: all), and fills `r`'s plan fields.
   void balance(const ThreadSample& sample, uint32_t interval, const std::function<bool(pid_t)>& include,
                ThreadReport& r);
-  // Forgets remembered threads that are not in `sample` (exited).
-  void forget_gone(const ThreadSample& sample);
-  // Restores every changed affinity; adds the counts to `r`.
+  // Forgets remembered threads that are not in `sample` (exited), and holds
+  // the new threads that inherited an affinity this balancer set (so they
+  // are restored too).
+  void follow_threads(const ThreadSample& sample);
+  // Restores every changed affinity, inherited ones included (threads and
+  // processes started since the last interval are looked up in /proc); adds
+  // the counts to `r`.
   void restore(ThreadReport& r);
   void totals(ThreadReport& r) const;
 
@@ -97,6 +101,8 @@ class ThreadBalancer {
   AffinityKeeper keeper_;
   ThreadCoolDown cool_;
   std::set<pid_t> held_;  // threads whose affinity the keeper changed
+  std::string proc_root_;
+  std::set<pid_t> processes_;  // the processes of the last sample
   uint64_t moved_ = 0, failed_ = 0;
 };
 

@@ -311,8 +311,8 @@ const char* tune_choice_name(TuneChoice c) {
   return "?";
 }
 
-TuneDecision autotune_decide(const ProcessProfile& p, const std::map<int, int>& node_cpus,
-                             const AutotuneConfig& cfg) {
+static TuneDecision decide_by_rule(const ProcessProfile& p, const std::map<int, int>& node_cpus,
+                                   const AutotuneConfig& cfg) {
   TuneDecision d;
   d.tgid = p.tgid;
   std::map<int, uint64_t> cpu, mem;
@@ -421,6 +421,17 @@ std::vector<TuneDecision> AutotuneObserver::decide(const std::map<int, int>& nod
   std::vector<TuneDecision> out;
   for (const auto& [tgid, p] : profiles) out.push_back(autotune_decide(p, node_cpus, cfg));
   return out;
+}
+
+TuneDecision autotune_decide(const ProcessProfile& p, const std::map<int, int>& node_cpus,
+                             const AutotuneConfig& cfg) {
+  TuneDecision d = decide_by_rule(p, node_cpus, cfg);
+  if (d.choice == TuneChoice::kMemory && !cfg.memory_movable) {
+    d.choice = TuneChoice::kNone;
+    d.why.replace(d.why.rfind(" -> move memory"), std::string::npos,
+                  "; memory would move, but this machine has one node with memory -> nothing to move");
+  }
+  return d;
 }
 
 }  // namespace mb

@@ -198,6 +198,9 @@ struct AutotuneConfig {
   // thread's CPU time: a main thread that only wakes now and then does not
   // need a CPU of its own on the target node.
   double active_share = 0.2;
+  // False on a machine with one node of memory: there is nowhere to move
+  // memory to, so a "memory" outcome becomes "none" (its reason says so).
+  bool memory_movable = true;
 };
 
 struct TuneDecision {
@@ -227,6 +230,7 @@ struct TuneDecision {
 //      (CPU time >= active_share of the busiest thread's);
 //      otherwise kMemory (threads cannot all go there).
 //   4. Otherwise kMemory: threads spread or memory spread, and misplaced.
+//   Without memory_movable, a kMemory outcome is kNone.
 // node_cpus: node -> number of CPUs (missing or 0: memory-only).
 TuneDecision autotune_decide(const ProcessProfile& p, const std::map<int, int>& node_cpus,
                              const AutotuneConfig& cfg);

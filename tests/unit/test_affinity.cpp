@@ -10,7 +10,9 @@
 #include <cerrno>
 #include <condition_variable>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -38,6 +40,8 @@ mb::Topology topo8() {
 struct FakeSched {
   std::map<pid_t, CpuSet> aff;
   std::map<pid_t, int> set_error;  // errno for set on that tid
+  std::map<pid_t, uint64_t> start;  // thread start times (clock ticks)
+  uint64_t clock = 0;
   int gets = 0, sets = 0;
 
   mb::AffinityOps ops() {
@@ -57,6 +61,12 @@ struct FakeSched {
       it->second = cpus;
       return 0;
     };
+    o.started = [this](pid_t tid) -> std::optional<uint64_t> {
+      auto it = start.find(tid);
+      if (it == start.end()) return std::nullopt;
+      return it->second;
+    };
+    o.now = [this] { return clock; };
     return o;
   }
 };
@@ -212,6 +222,46 @@ TEST(Affinity, DestructorRestoresWhatIsLeft) {
   EXPECT_EQ(f.aff[10], kAll);
 }
 
+TEST(Affinity, ThreadsThatInheritedAChangedAffinityAreRestoredToo) {
+  FakeSched f;
+  f.aff = {{10, kAll}, {12, kNode1}};
+  f.start = {{10, 5}, {12, 50}};
+  f.clock = 100;
+  mb::AffinityKeeper k(f.ops());
+  ASSERT_EQ(k.set(10, kNode1), 0);
+  // Started by thread 10 after the set (clone copies the affinity): 11 and
+  // a forked child 20; 13 started later but set its own CPUs; 12 had node 1
+  // from its user before membalancer changed anything.
+  f.aff[11] = kNode1, f.start[11] = 100;
+  f.aff[20] = kNode1, f.start[20] = 130;
+  f.aff[13] = kNode0, f.start[13] = 110;
+  EXPECT_EQ(k.adopt_inherited({10, 11, 12, 13, 20, 99}), (std::vector<pid_t>{11, 20}));
+  EXPECT_EQ(*k.original(11), kAll);
+  EXPECT_FALSE(k.remembers(12));
+  EXPECT_FALSE(k.remembers(13));
+  EXPECT_TRUE(k.adopt_inherited({11, 20}).empty()) << "taken on once";
+  auto c = k.restore_all();
+  EXPECT_EQ(c.restored, 3u);
+  for (pid_t t : {10, 11, 20}) EXPECT_EQ(f.aff[t], kAll) << t;
+  EXPECT_EQ(f.aff[12], kNode1);
+  EXPECT_EQ(f.aff[13], kNode0);
+}
+
+TEST(Affinity, AReusedThreadIdIsNotRestored) {
+  FakeSched f;
+  f.aff = {{10, kAll}};
+  f.start = {{10, 5}};
+  mb::AffinityKeeper k(f.ops());
+  ASSERT_EQ(k.set(10, kNode1), 0);
+  // Thread 10 exited and the id went to a thread of another process.
+  f.start[10] = 900;
+  f.aff[10] = kNode0;
+  auto c = k.restore_all();
+  EXPECT_EQ(c.gone, 1u);
+  EXPECT_EQ(c.restored, 0u);
+  EXPECT_EQ(f.aff[10], kNode0) << "not ours: left alone";
+}
+
 // A thread of this process that waits until told to exit.
 class Sleeper {
  public:
@@ -276,6 +326,56 @@ TEST(Affinity, RealSyscallsOnOwnThread) {
   auto c = k.restore_all();
   EXPECT_EQ(c.gone, 1u);
   EXPECT_EQ(c.restored, 0u);
+}
+
+TEST(Affinity, RealThreadStartedByAMovedThreadIsRestored) {
+  mb::AffinityOps ops = mb::real_affinity_ops();
+  CpuSet orig;
+  ASSERT_EQ(ops.get(static_cast<pid_t>(syscall(SYS_gettid)), &orig), 0);
+  CpuSet one({orig.cpus().back()});
+  // A thread that, once told, starts a thread of its own (a Sleeper).
+  std::mutex m;
+  std::condition_variable cv;
+  pid_t parent = 0, child = 0;
+  bool go = false, done = false;
+  std::unique_ptr<Sleeper> grandchild;
+  std::thread th([&] {
+    std::unique_lock<std::mutex> l(m);
+    parent = static_cast<pid_t>(syscall(SYS_gettid));
+    cv.notify_all();
+    cv.wait(l, [&] { return go; });
+    grandchild = std::make_unique<Sleeper>();
+    child = grandchild->tid();
+    cv.notify_all();
+    cv.wait(l, [&] { return done; });
+  });
+  {
+    std::unique_lock<std::mutex> l(m);
+    cv.wait(l, [&] { return parent != 0; });
+  }
+  mb::AffinityKeeper k(ops);
+  ASSERT_EQ(k.set(parent, one), 0);
+  {
+    std::unique_lock<std::mutex> l(m);
+    go = true;
+    cv.notify_all();
+    cv.wait(l, [&] { return child != 0; });
+  }
+  CpuSet now;
+  ASSERT_EQ(ops.get(child, &now), 0);
+  EXPECT_EQ(now, one) << "the kernel copies the creator's affinity";
+  EXPECT_EQ(k.adopt_inherited({parent, child}), std::vector<pid_t>{child});
+  auto c = k.restore_all();
+  EXPECT_EQ(c.restored, 2u);
+  ASSERT_EQ(ops.get(child, &now), 0);
+  EXPECT_EQ(now, orig);
+  {
+    std::lock_guard<std::mutex> l(m);
+    done = true;
+  }
+  cv.notify_all();
+  th.join();
+  grandchild.reset();
 }
 
 TEST(Affinity, RealOpsLargeMask) {

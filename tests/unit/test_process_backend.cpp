@@ -316,6 +316,53 @@ TEST(ProcessBackend, AutotuneMovesOnlyTheThreadsOfProcessesItChoseThreadsFor) {
   EXPECT_EQ(m.fa.aff[101], CpuSet({0, 1}));
 }
 
+TEST(ProcessBackend, AutotuneDryRunMovesNoThread) {
+  Machine m;
+  m.add_thread(100, 101, 0, 50, CpuSet({0, 1}));  // memory on node 1, threads on node 0: threads
+  m.pages = {{100, {1, 4000}}};
+  mb::Options o = process_opts(true);
+  o.command = "autotune";
+  o.dry_run = true;
+  o.observe_intervals = 2;
+  mb::AutotuneBackend b(o, m.topo, m.fa.ops(), m.tree.path());
+  std::vector<mb::IntervalReport> rs;
+  for (int i = 1; i <= 4; ++i) {
+    rs.push_back(m.next());
+    b.interval(m.pipeline, m.tracked(), i, rs.back());
+  }
+  const mb::ThreadReport& t = *rs[2].thread_balance;
+  ASSERT_TRUE(t.decided_now);
+  EXPECT_EQ(t.decisions[0].choice, "threads") << t.decisions[0].why;
+  EXPECT_FALSE(t.migrate);
+  ASSERT_EQ(t.moves.size(), 1u) << "the move is planned and reported";
+  EXPECT_TRUE(m.fa.sets.empty()) << "but no affinity is set";
+  EXPECT_EQ(m.fa.aff[101], CpuSet({0, 1}));
+}
+
+TEST(ProcessBackend, AutotuneOnOneMemoryNodeDecidesNoneInsteadOfMemory) {
+  Machine m;
+  m.topo.nodes[1].mem_total_bytes = 0;  // node 1: CPUs, no memory
+  m.topo.nodes[1].mem_free_bytes = 0;
+  // Three busy threads on node 1's two CPUs, memory on node 0 (two CPUs):
+  // memory would move, and there is no other node to move it to.
+  for (pid_t tid = 101; tid <= 103; ++tid) m.add_thread(100, tid, 2, 50, CpuSet({0, 1, 2, 3}));
+  m.pages = {{100, {0, 4000}}};
+  mb::Options o = process_opts(true);
+  o.command = "autotune";
+  o.observe_intervals = 2;
+  mb::AutotuneBackend b(o, m.topo, m.fa.ops(), m.tree.path());
+  std::vector<mb::IntervalReport> rs;
+  for (int i = 1; i <= 4; ++i) {
+    rs.push_back(m.next());
+    ASSERT_NO_THROW(b.interval(m.pipeline, m.tracked(), i, rs.back()));
+  }
+  const mb::ThreadReport& t = *rs[2].thread_balance;
+  ASSERT_TRUE(t.decided_now);
+  EXPECT_EQ(t.decisions[0].choice, "none") << t.decisions[0].why;
+  EXPECT_NE(t.decisions[0].why.find("one node with memory"), std::string::npos) << t.decisions[0].why;
+  EXPECT_FALSE(rs[2].migration);
+}
+
 TEST(ProcessBackend, AutotunePlanSplitsDecisions) {
   std::vector<mb::TuneDecision> d(3);
   d[0].tgid = 1, d[0].choice = mb::TuneChoice::kThreads;

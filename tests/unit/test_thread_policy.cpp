@@ -375,6 +375,23 @@ TEST(Autotune, MemoryOnCpulessNodeOrTooManyThreadsMovesMemory) {
   EXPECT_NE(d.why.find("6 active threads > 4 CPUs"), std::string::npos) << d.why;
 }
 
+TEST(Autotune, OneNodeWithMemoryNeverMovesMemory) {
+  // Six busy threads on node 0, memory on node 1 with four CPUs: memory
+  // would move, but a machine of one memory node has nowhere to move it.
+  std::vector<mb::ThreadDistribution> many;
+  for (pid_t t = 1; t <= 6; ++t) many.push_back({t, {{0, 100}}, {{1, 300}}});
+  mb::AutotuneConfig cfg;
+  cfg.memory_movable = false;
+  auto d = mb::autotune_decide(profile(many), kCpus, cfg);
+  EXPECT_EQ(d.choice, mb::TuneChoice::kNone) << d.why;
+  EXPECT_NE(d.why.find("6 active threads > 4 CPUs"), std::string::npos) << d.why;
+  EXPECT_NE(d.why.find("one node with memory -> nothing to move"), std::string::npos) << d.why;
+  EXPECT_EQ(d.why.find("-> move memory"), std::string::npos) << d.why;
+  // Threads still move where they can.
+  auto p = profile({{1, {{0, 100}}, {{1, 460}, {0, 40}}}, {2, {{0, 100}}, {{1, 460}, {0, 40}}}});
+  EXPECT_EQ(mb::autotune_decide(p, kCpus, cfg).choice, mb::TuneChoice::kThreads);
+}
+
 TEST(Autotune, AMainThreadThatBarelyRunsIsNotActive) {
   // Two busy workers on node 0, memory on node 1 (2 CPUs); the main thread ran
   // a little (a wake-up, a report): still two active threads -> move threads.
