@@ -289,8 +289,11 @@ void BpfCollector::seed_tracked() {
           if (pass == 0) throw UsageError("--ppid " + std::to_string(cfg_.pid) + ": exited while starting");
           return;
         }
-        for (pid_t p : tree) add(p, parent_of(p).value_or(0),
-                                 p == cfg_.pid ? MB_TRACKED_ROOT : MB_TRACKED_FORKED);
+        // membalancer itself, started below the root (`--ppid $$`), is not
+        // one of the processes it balances: tracked, it would keep the tree
+        // from ever emptying.
+        for (pid_t p : tree)
+          if (p != getpid()) add(p, parent_of(p).value_or(0), p == cfg_.pid ? MB_TRACKED_ROOT : MB_TRACKED_FORKED);
       }
       drop_gone();
       return;

@@ -9,6 +9,13 @@
 
 namespace mb {
 
+void require_numa_machine(const Topology& topo) {
+  if (memory_nodes(topo).size() < 2)
+    throw SystemError("numa mode needs at least two nodes with memory, and this machine has " +
+                          std::to_string(memory_nodes(topo).size()),
+                      "'membalancer trace' reports access patterns on any machine");
+}
+
 MemoryBackend::MemoryBackend(const Options& opts, Topology& topo)
     : opts_(opts), topo_(topo), cool_(opts.cooldown_intervals), scanner_(topo) {
   // The budget of one interval: what the mover can move before the next.
@@ -27,10 +34,7 @@ MemoryBackend::MemoryBackend(const Options& opts, Topology& topo)
     nc.hysteresis = opts.hysteresis;
     nc.min_free_bytes = opts.min_free_bytes;
     nc.budget_bytes = budget;
-    if (memory_nodes(topo).size() < 2)
-      throw SystemError("numa mode needs at least two nodes with memory, and this machine has " +
-                        std::to_string(memory_nodes(topo).size()),
-                        "'membalancer trace' reports access patterns on any machine");
+    require_numa_machine(topo);
     numa_.emplace(topo, nc);
   }
   if (opts.migrate && !opts.dry_run) {

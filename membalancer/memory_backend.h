@@ -21,6 +21,11 @@
 
 namespace mb {
 
+// Throws SystemError (status 1) unless the machine has two nodes with
+// memory: numa mode has nowhere to move pages otherwise. Checked before
+// anything is set up, and by MemoryBackend.
+void require_numa_machine(const Topology& topo);
+
 class MemoryBackend : public Backend {
  public:
   // opts.command is "numa" or "tier". Throws UsageError/SystemError (tiers).

@@ -19,6 +19,7 @@
 #include "membalancer/privilege.h"
 #include "membalancer/process_backend.h"
 #include "membalancer/replay.h"
+#include "membalancer/report_output.h"
 #include "membalancer/samplers.h"
 #include "membalancer/tiers.h"
 
@@ -109,12 +110,18 @@ int print_info() {
 }
 
 int run_mode(const Options& opts) {
-  // Signals are taken synchronously with sigtimedwait between intervals.
+  // Signals are taken synchronously with sigtimedwait between intervals, and
+  // interrupt a report write that waits for a reader. A closed pipe is an
+  // error of the write (EPIPE), which stops membalancer the normal way.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stop_signals, sig);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  auto take_stop_signal = [&](const timespec& wait) -> std::string {
+    int sig = sigtimedwait(&stop_signals, nullptr, &wait);
+    return sig > 0 ? sigabbrev_np(sig) ? std::string("SIG") + sigabbrev_np(sig) : "signal" : "";
+  };
 
   // A replay's machine is the recorded one: its nodes, CPUs and memory.
   const std::string replay = replay_path(opts.sampler);
@@ -126,7 +133,9 @@ int run_mode(const Options& opts) {
     replay_source = std::make_unique<ReplaySource>(replay, opts.interval_ms, filter);
   }
   Topology topo = replay_source ? replay_source->reader().topology() : read_topology();
-  Reporter reporter(opts.display, stdout, isatty(STDOUT_FILENO));
+  std::fflush(stdout);
+  ReportOutput output(STDOUT_FILENO, stop_signals);
+  Reporter reporter(opts.display, output.file(), isatty(STDOUT_FILENO));
   if (opts.verbose) std::fputs(describe_topology(topo).c_str(), stderr);
   reporter.topology(topo);
 
@@ -138,10 +147,11 @@ int run_mode(const Options& opts) {
   ReplaySource* replayed = replay_source.get();
   std::unique_ptr<ProfileProcesses> recorded_names;
   std::unique_ptr<ProfileWriter> recording;
+  std::string damage_at_start;
   if (replay_source) {
     drop_capabilities(0);  // a recording needs none
-    if (!replay_source->reader().damage().empty())
-      std::fprintf(stderr, "membalancer: %s: %s\n", replay.c_str(), replay_source->reader().damage().c_str());
+    damage_at_start = replay_source->reader().damage();
+    if (!damage_at_start.empty()) std::fprintf(stderr, "membalancer: %s: %s\n", replay.c_str(), damage_at_start.c_str());
     // The recorded machine is input here: too few tiers or nodes in it is
     // the file's, not this machine's.
     if (opts.command == "tier") {
@@ -174,6 +184,7 @@ int run_mode(const Options& opts) {
     if (opts.command == "tier") choose_tiers(opts.tiers, topo);
     const CapSet keep = privilege_plan(opts, "").keep;
     require_capabilities(privilege_plan(opts, foreign_target(opts.mode, opts.pid, opts.cgroup, keep)).needs);
+    if (opts.command == "numa") require_numa_machine(topo);  // before BPF or the --record file
     auto collector = open_collector(opts, cfg, topo);
     live = collector.get();
     source = std::move(collector);
@@ -251,18 +262,11 @@ int run_mode(const Options& opts) {
       if (left <= 0) break;
       left = std::min(left, 1.0);  // a bad deadline must not turn into a spin or a hang
       timespec ts{static_cast<time_t>(left), static_cast<long>((left - static_cast<time_t>(left)) * 1e9)};
-      int sig = sigtimedwait(&stop_signals, nullptr, &ts);
-      if (sig == SIGINT || sig == SIGTERM) {
-        stop_reason = sig == SIGINT ? "SIGINT" : "SIGTERM";
-        break;
-      }
+      stop_reason = take_stop_signal(ts);
+      if (!stop_reason.empty()) break;
     }
     // Signals that arrived while the last interval was being processed.
-    if (stop_reason.empty()) {
-      timespec zero{0, 0};
-      int sig = sigtimedwait(&stop_signals, nullptr, &zero);
-      if (sig == SIGINT || sig == SIGTERM) stop_reason = sig == SIGINT ? "SIGINT" : "SIGTERM";
-    }
+    if (stop_reason.empty()) stop_reason = take_stop_signal({0, 0});
     if (stop_reason.empty() && !source->advance()) {
       stop_reason = "replay finished";
       break;
@@ -270,6 +274,11 @@ int run_mode(const Options& opts) {
     const double work_start = elapsed();
     IntervalReport r = runner.run(interval, elapsed);
     reporter.interval(r);
+    if (output.error()) {
+      // The signal that interrupted the write is still pending.
+      stop_reason = output.error() == EINTR ? take_stop_signal({0, 0}) : "the report could not be written";
+      break;
+    }
     if (opts.verbose)
       std::fprintf(stderr, "membalancer: interval %u processed in %.1f ms (table %.1f, drain %.1f; %" PRIu64 " pages)\n",
                    interval, (elapsed() - work_start) * 1e3, runner.table_ms(), runner.drain_ms(),
@@ -300,9 +309,25 @@ int run_mode(const Options& opts) {
   s.elapsed_s = elapsed();
   s.sampler = sampler_name;
   if (backend) backend->stop(s);
-  reporter.summary(s);
+  if (!output.error()) reporter.summary(s);
+  // Damage met while streaming ends the replay early: said, and status 2.
+  const std::string damage = replayed ? replayed->reader().damage() : "";
   source.reset();
   if (opts.verbose) std::fprintf(stderr, "membalancer: stopped: %s\n", stop_reason.c_str());
+  // Stopped the normal way (moves dropped, affinities restored); only the
+  // report is incomplete, and the user is told.
+  if (int err = output.error()) {
+    if (err == EINTR)
+      std::fprintf(stderr, "membalancer: stopped by %s while nothing read standard output; the summary is not written\n",
+                   stop_reason.c_str());
+    else
+      std::fprintf(stderr, "membalancer: writing the report to standard output: %s; stopped\n", std::strerror(err));
+    return kExitSystem;
+  }
+  if (!damage.empty()) {
+    if (damage != damage_at_start) std::fprintf(stderr, "membalancer: %s: %s\n", replay.c_str(), damage.c_str());
+    return kExitUsage;
+  }
   return 0;
 }
 

@@ -5,6 +5,7 @@
 
 #include <atomic>
 
+#include "membalancer/topology.h"
 #include "tests/integration/harness.h"
 
 using namespace mbtest;
@@ -161,6 +162,22 @@ TEST(CliErrors, OutputFilesAreNotFollowedOrReplaced) {
   expect_one_line(profiler({"record", "-o", dir + "/c.prof", "--", "no-such-command-mb"}), 2,
                   "-- no-such-command-mb: command not found in PATH");
   EXPECT_FALSE(file_exists(dir + "/c.prof"));
+}
+
+// numa mode on a machine of one memory node fails before it loads BPF or
+// creates the --record file (which a second run would then refuse).
+TEST(CliErrors, NumaOnOneMemoryNodeFailsBeforeAnythingIsCreated) {
+  REQUIRE_ROOT();
+  const std::string dir = temp_dir(), rec = dir + "/y.prof";
+  const std::string self = std::to_string(getpid());
+  Result r = run({"numa", "--pid", self, "--sampler", "fault", "--record", rec, "--duration", "1"});
+  if (mb::memory_nodes(mb::read_topology()).size() >= 2) {
+    EXPECT_EQ(r.status, 0) << r.err;  // the VM suite's machines
+    EXPECT_TRUE(file_exists(rec));
+    return;
+  }
+  expect_one_line(r, 1, "numa mode needs at least two nodes with memory, and this machine has 1");
+  EXPECT_FALSE(file_exists(rec));
 }
 
 // whatif --tiers: sizes through the size parser, each more than 0 and at

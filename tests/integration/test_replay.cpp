@@ -12,6 +12,8 @@
 #include <set>
 
 #include "membalancer/profile_file.h"
+#include <fstream>
+
 #include "tests/integration/harness.h"
 #include "tests/png_reader.h"
 
@@ -289,6 +291,32 @@ TEST(Replay, RefusesWhatItCannotDoWithOneLine) {
   Ran p = run({bin("profiler"), "whatif", trace, "--policy", "lru"}, dir, "badpolicy");
   EXPECT_EQ(p.status, 2);
   EXPECT_NE(p.err.find("unknown policy 'lru'"), std::string::npos) << p.err;
+}
+
+// A chunk damaged in the middle of a recording ends the replay there: the
+// samples before it are replayed, and the damage is said (status 2), not
+// passed over as if the recording had ended.
+TEST(Replay, DamageMetWhileReplayingIsSaid) {
+  const std::string dir = temp_dir();
+  const std::string trace = synth(dir, "gups", "100000");
+  {
+    std::fstream f(trace, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(0, std::ios::end);
+    const auto size = static_cast<std::streamoff>(f.tellg());
+    f.seekp(size * 6 / 10);
+    char c;
+    f.seekg(size * 6 / 10);
+    f.get(c);
+    f.seekp(size * 6 / 10);
+    f.put(static_cast<char>(c ^ 0x5a));
+  }
+  Ran r = run({bin("membalancer"), "trace", "--sampler", "replay:" + trace, "--speed", "max", "--display", "json"}, dir,
+              "damaged");
+  EXPECT_EQ(r.status, 2) << r.err;
+  auto err = lines_of(r.err);
+  ASSERT_FALSE(err.empty());
+  EXPECT_EQ(err.back().rfind("membalancer: " + trace + ": ", 0), 0u) << r.err;
+  EXPECT_NE(r.out.find("\"type\":\"summary\""), std::string::npos) << "what came before is reported";
 }
 
 // A recording of one memory tier: whatif simulates two (a fast size is

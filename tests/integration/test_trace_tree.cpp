@@ -2,6 +2,7 @@
 // pages per process match what the workload touched, untracked processes stay
 // out, exited processes leave the table, and the run ends by itself when the
 // tree is gone.
+#include <sys/prctl.h>
 #include <sys/stat.h>
 
 #include <cstring>
@@ -267,6 +268,31 @@ TEST(TraceTree, AllModeSeesOthersButNotItself) {
   EXPECT_EQ(wait_exit(mb.pid, 30), 0);
   kill(w.pid, SIGTERM);
   wait_exit(w.pid, 30);
+}
+
+// membalancer started below the root it is given (`--ppid $$` from a shell)
+// is not one of the processes it tracks: when the rest of the tree exits, it
+// stops, instead of tracking itself for ever.
+TEST(TraceTree, AnAncestorRootDoesNotTrackMembalancerItself) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  // Orphans come to this process, so it can wait for membalancer.
+  ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  Child sh = spawn({"/bin/sh", "-c",
+                    "\"$0\" trace --ppid $$ --sampler fault --display json --interval 200 --duration 120 & "
+                    "echo $! > \"$1\"; sleep 2",
+                    bin("membalancer"), dir + "/mbpid"},
+                   dir, "sh");
+  EXPECT_EQ(wait_exit(sh.pid, 30), 0);
+  const pid_t mb = static_cast<pid_t>(std::stol(slurp(dir + "/mbpid")));
+  const int status = wait_exit(mb, 60);
+  if (status == -1) kill(mb, SIGKILL), waitpid(mb, nullptr, 0);
+  prctl(PR_SET_CHILD_SUBREAPER, 0);
+  EXPECT_EQ(status, 0) << "-1: still running after its tree exited";
+  auto lines = json_lines(sh.out_path);
+  ASSERT_FALSE(lines.empty()) << slurp(sh.err_path);
+  EXPECT_FALSE(mentions_pid(lines, mb));
+  EXPECT_EQ(lines.back()["type"], "summary");
 }
 
 // `membalancer trace --record FILE` writes the profiler's format: every page
