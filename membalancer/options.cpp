@@ -140,6 +140,7 @@ void validate(Options& o, const CLI::App& cmd, const RawOptions& raw) {
                      "' is not a process id");
   if (!replay && !is_sampler_name(o.sampler)) throw UsageError("--sampler: unknown sampler '" + o.sampler + "' (see --help)");
   if (cmd.count("--record")) check_output(o.record_path, o.record_force);
+  else if (o.record_force) throw UsageError("--force: replaces only a --record file, and there is none");
   if (o.interval_ms < 10 || o.interval_ms > 60000)
     throw UsageError("--interval: " + std::to_string(o.interval_ms) + " ms is outside 10..60000");
   if (!(o.duration_s >= 0 && o.duration_s <= 1e9))
@@ -357,6 +358,8 @@ Options parse_options(int argc, const char* const* argv, int* exit_status) {
     CLI::App* parsed = nullptr;
     for (CLI::App* cmd : {trace, numa, tier, process, autotune})
       if (cmd->parsed()) parsed = cmd;
+    if (parsed && o.info)
+      throw UsageError("--info: prints the features found and exits; not with a command ('" + parsed->get_name() + "')");
     if (parsed) {
       o.command = parsed->get_name();
       validate(o, *parsed, raw);

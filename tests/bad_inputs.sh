@@ -58,6 +58,9 @@ bad "$MB" trace --pid $SL --record "" --duration 1
 ln -s $D/target $D/link; bad "$MB" trace --pid $SL --record $D/link --duration 1 --force
 touch $D/exists; bad "$MB" trace --pid $SL --record $D/exists --duration 1
 bad "$MB" trace --pid $SL --record /dev/null --duration 1 --force
+bad "$MB" trace --pid $SL --duration 1 --force
+bad "$MB" --info trace --pid $SL --duration 1
+mkdir $D/realdir; ln -s $D/realdir $D/linkdir; bad "$MB" trace --pid $SL --record $D/linkdir/x.prof --duration 1 --force
 mkfifo $D/fifo; bad "$MB" trace --pid $SL --record $D/fifo --duration 1 --force
 bad "$MB" trace --pid $SL --sampler replay: --duration 1
 bad "$MB" trace --sampler replay:/nonexistent --duration 1

@@ -408,6 +408,9 @@ TEST(Options, RecordFileCheckedEarly) {
   EXPECT_EQ(expect_ok({"trace", "--ppid", "1", "--record", old, "--force"}).opts.record_path, old);
   dir.symlink(old, "link.prof");
   expect_usage_error({"trace", "--ppid", "1", "--record", dir.path("link.prof"), "--force"}, {"symbolic link"});
+  // Options that would be ignored are refused instead.
+  expect_usage_error({"trace", "--ppid", "1", "--force"}, {"--force", "no", "--record"});
+  expect_usage_error({"--info", "trace", "--ppid", "1"}, {"--info", "not with a command", "trace"});
   expect_usage_error({"trace", "--ppid", "1", "--record", dir.path("none/x.prof")}, {"no directory"});
   expect_usage_error({"numa", "--ppid", "1", "--record", ""}, {"empty"});
   expect_usage_error({"tier", "--ppid", "1", "--record", dir.path()}, {"is a directory"});
