@@ -264,6 +264,27 @@ TEST(WhatifOneTier, PagesStartFastAsFirstSeenThenEveryRuleMovesTheHotOnesUp) {
   EXPECT_EQ(run_of(r, "oracle").hits[1], 50u * 20);
 }
 
+// A rate limit under a page per interval (2K/s, 1 s intervals) still lets
+// every rule move a page an interval: it used to round down to 0 pages, which
+// the comparison rules read as no limit (and membalancer's as no moves).
+TEST(WhatifRateLimit, UnderAPagePerIntervalMovesOnePageNeverUnlimited) {
+  mb_test::TempTree dir("mbwhatif");
+  WhatifOptions o;
+  o.path = one_tier_trace(dir);
+  o.fast_bytes = 300 * 4096;  // room for every page: promotions need no demotion
+  o.start_slow = true;
+  o.rate_limit_bytes = 2048;
+  const WhatifResult r = run_whatif(o);
+  ASSERT_EQ(r.accesses.size(), 8u);
+  for (const auto& run : r.runs) {
+    if (run.policy == "oracle") continue;
+    for (size_t i = 0; i < run.promoted_at.size(); ++i)
+      EXPECT_LE(run.promoted_at[i] + run.demoted_at[i], 1u) << run.policy << " interval " << i;
+  }
+  EXPECT_GT(run_of(r, "membalancer").promoted, 0u);
+  EXPECT_GT(run_of(r, "tpp").promoted, 0u);
+}
+
 TEST(WhatifOneTier, StartSlowPutsEveryPageInTheLastTier) {
   mb_test::TempTree dir("mbwhatif");
   WhatifOptions o;
