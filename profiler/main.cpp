@@ -2,6 +2,7 @@
 // them (docs/profiler.md).
 // Thin: parses the command line and calls profiler/*.cpp.
 #include <fcntl.h>
+#include <signal.h>
 #include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -67,6 +68,32 @@ int damaged(const ProfileReader& r) {
   std::fprintf(stderr, "profiler: %s: %s (reported what precedes it: %" PRIu64 " samples)\n", r.path().c_str(),
                r.error().c_str(), r.info().samples);
   return kExitUsage;
+}
+
+// whatif: the largest tier size taken (2^62 bytes): the simulation counts
+// bytes in signed 64 bits; larger sizes would wrap instead of answering.
+constexpr uint64_t kMaxTierBytes = 1ULL << 62;
+uint64_t tier_size(const std::string& text, const std::string& what) {
+  const uint64_t b = parse_size(text, what);
+  if (b > kMaxTierBytes) throw UsageError(what + " '" + text + "': at most 4194304T (2^62 bytes)");
+  return b;
+}
+
+// whatif on a damaged file: what precedes the damage was simulated and
+// printed; the damage is bad input, as for report.
+int whatif_damaged(const std::string& path, const prof::WhatifResult& r) {
+  std::fprintf(stderr, "profiler: %s: %s (simulated what precedes it: %" PRIu64 " samples)\n", path.c_str(),
+               r.damage.c_str(), r.samples);
+  return kExitUsage;
+}
+
+// The end of what went to stdout: a write that failed (a full disk, a closed
+// pipe: SIGPIPE is ignored) is one line and status 1, never a silent 0.
+void finish_stdout() {
+  errno = 0;
+  const bool flush_failed = std::fflush(stdout) != 0;
+  const int err = flush_failed && errno ? errno : EIO;
+  if (flush_failed || std::ferror(stdout)) throw SystemError("writing the output (stdout)", err);
 }
 
 std::string samplers_help() {
@@ -204,7 +231,7 @@ int run(int argc, char** argv) {
       ->check(CLI::Range(10, 60000));
   wi->add_option("--rate-limit", wi_rate, "bytes per second moved at most, as membalancer's mover (0 = no limit)")
       ->capture_default_str();
-  wi->add_option("--sweep", wi_sweep, "FROM:TO:STEP fast-tier sizes: hit ratio against size (e.g. 1G:16G:1G)");
+  auto* o_sweep = wi->add_option("--sweep", wi_sweep, "FROM:TO:STEP fast-tier sizes: hit ratio against size (e.g. 1G:16G:1G)");
   wi->add_option("--jobs", wi_jobs,
                  "with --sweep: sizes simulated at once, each on a CPU and with its own memory (default: the "
                  "CPUs this process may use, at most 4, and no more than the available memory holds)")
@@ -258,7 +285,7 @@ int run(int argc, char** argv) {
     prof::Aggregate agg;
     prof::aggregate_file(reader, &agg);
     prof::print_report(stdout, reader, agg, rep);
-    std::fflush(stdout);
+    finish_stdout();
     return reader.ok() ? kExitOk : damaged(reader);
   }
   if (sy->parsed()) {
@@ -280,16 +307,18 @@ int run(int argc, char** argv) {
       throw UsageError("--start: '" + wi_start + "' is not recorded or slow");
     wo.start_slow = wi_start == "slow";
     wo.rate_limit_bytes = parse_size(wi_rate, "--rate-limit");
-    if (!wi_fast.empty()) wo.fast_bytes = parse_size(wi_fast, "--fast");
+    if (!wi_fast.empty()) wo.fast_bytes = tier_size(wi_fast, "--fast");
     // 0 is whatif's "not given": an explicit 0 would silently mean the recorded size.
     if (!wi_fast.empty() && !wo.fast_bytes)
       throw UsageError("--fast: must be more than 0 (leave it out for the recorded size)");
-    for (const auto& name : split_list(wi_policies))
-      if (!name.empty()) wo.policies.push_back(name);
+    for (const auto& name : split_list(wi_policies))  // a rule named twice runs once
+      if (!name.empty() && std::find(wo.policies.begin(), wo.policies.end(), name) == wo.policies.end())
+        wo.policies.push_back(name);
     if (o_tiers->count()) {
       if (!wi_fast.empty()) throw UsageError("--tiers: give either --fast SIZE or --tiers SIZE,..., not both");
-      if (!wi_sweep.empty()) throw UsageError("--tiers: --sweep varies the fast tier of two tiers; not with --tiers");
+      if (o_sweep->count()) throw UsageError("--tiers: --sweep varies the fast tier of two tiers; not with --tiers");
       const auto sizes = split_list(wi_tiers);
+      uint64_t total = 0;  // at most kMaxTierBytes each: no wrap
       if (sizes.empty()) throw UsageError("--tiers: give the sizes of the tiers above the last, e.g. 4G,16G");
       if (sizes.size() > kMaxWhatifSizes)
         throw UsageError("--tiers: at most " + std::to_string(kMaxWhatifSizes) + " sizes (" +
@@ -297,34 +326,45 @@ int run(int argc, char** argv) {
       for (size_t k = 0; k < sizes.size(); ++k) {
         if (sizes[k].empty())
           throw UsageError("--tiers '" + wi_tiers + "': tier " + std::to_string(k) + " has no size");
-        const uint64_t b = parse_size(sizes[k], "--tiers");
+        const uint64_t b = tier_size(sizes[k], "--tiers");
         if (!b) throw UsageError("--tiers: tier " + std::to_string(k) + " must be more than 0");
         if (k) wo.middle_bytes.push_back(b);
         else wo.fast_bytes = b;
+        total += b;
       }
+      if (total > kMaxTierBytes)
+        throw UsageError("--tiers '" + wi_tiers + "': the sizes add up to more than 4194304T (2^62 bytes)");
     }
-    if (!wi_out.empty() && wi_sweep.empty()) throw UsageError("-o: only a --sweep draws a curve");
-    if (wi_jobs && wi_sweep.empty()) throw UsageError("--jobs: only a --sweep simulates several sizes");
-    if (wi_sweep.empty()) {
-      prof::print_whatif(stdout, wo, prof::run_whatif(wo), wi_format);
-      return kExitOk;
+    const bool sweep = o_sweep->count() > 0;
+    if (!wi_out.empty() && !sweep) throw UsageError("-o: only a --sweep draws a curve");
+    if (wi_jobs && !sweep) throw UsageError("--jobs: only a --sweep simulates several sizes");
+    if (!sweep) {
+      const prof::WhatifResult r = prof::run_whatif(wo);
+      prof::print_whatif(stdout, wo, r, wi_format);
+      finish_stdout();
+      return r.damage.empty() ? kExitOk : whatif_damaged(wo.path, r);
     }
     const auto c1 = wi_sweep.find(':'), c2 = wi_sweep.find(':', c1 == std::string::npos ? c1 : c1 + 1);
     if (c1 == std::string::npos || c2 == std::string::npos)
       throw UsageError("--sweep: '" + wi_sweep + "' is not FROM:TO:STEP");
-    const uint64_t from = parse_size(wi_sweep.substr(0, c1), "--sweep");
-    const uint64_t to = parse_size(wi_sweep.substr(c1 + 1, c2 - c1 - 1), "--sweep");
+    const uint64_t from = tier_size(wi_sweep.substr(0, c1), "--sweep");
+    const uint64_t to = tier_size(wi_sweep.substr(c1 + 1, c2 - c1 - 1), "--sweep");
     const uint64_t step = parse_size(wi_sweep.substr(c2 + 1), "--sweep");
-    if (!from || !step || to < from || (to - from) / step > 256)
-      throw UsageError("--sweep: want 0 < FROM <= TO and at most 256 steps");
+    if (from < 4096)
+      throw UsageError("--sweep '" + wi_sweep + "': FROM must be at least one page (4K)");
+    if (!step || to < from || (to - from) / step > 256)
+      throw UsageError("--sweep '" + wi_sweep + "': want 0 < FROM <= TO and at most 256 steps");
     const Picture pic = wi_out.empty() ? Picture::kSvg : picture_kind(wi_out);
     if (!wi_out.empty()) check_output(wi_out, wi_force);
+    // By index: from + i x step <= to never wraps (a `f += step` loop did,
+    // past 2^64, and never ended).
     std::vector<uint64_t> sizes;
-    for (uint64_t f = from; f <= to; f += step) sizes.push_back(f);
+    for (uint64_t i = 0; i <= (to - from) / step; ++i) sizes.push_back(from + i * step);
     // Jobs given are taken as given; by default as many as fit in memory.
     const std::vector<prof::SweepPoint> points =
         wi_jobs ? prof::run_sweep(wo, sizes, wi_jobs) : prof::run_sweep(wo, sizes, default_sweep_jobs(), true);
     prof::print_sweep(stdout, points, wi_format);
+    finish_stdout();
     if (!wi_out.empty()) {
       const std::string title = "fast-tier hit ratio: " + wo.path;
       if (pic == Picture::kPng) {
@@ -335,7 +375,8 @@ int run(int argc, char** argv) {
         write_output(wi_out, chart.data(), chart.size(), wi_force);
       }
     }
-    return kExitOk;
+    // Every size read the same file: its damage is said once.
+    return points.front().result.damage.empty() ? kExitOk : whatif_damaged(wo.path, points.front().result);
   }
   if (hm->parsed()) {
     const bool png = picture_kind(hm_out) == Picture::kPng;
@@ -361,6 +402,8 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A closed pipe is an error to report (finish_stdout), not a silent death.
+  signal(SIGPIPE, SIG_IGN);
   try {
     return run(argc, argv);
   } catch (const mb::Error& e) {

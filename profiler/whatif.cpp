@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "membalancer/error.h"
+#include "membalancer/rate_limiter.h"
 #include "membalancer/interval_runner.h"
 #include "membalancer/json.h"
 #include "membalancer/memory_backend.h"
@@ -237,8 +238,8 @@ WhatifResult run_whatif(const WhatifOptions& w) {
                           : "the hottest pages of each interval, knowing its counts; no migration cost");
   std::unique_ptr<TierRun> tier;
   std::vector<std::pair<size_t, std::unique_ptr<SimRun>>> sims;
-  const uint64_t budget_pages =
-      w.rate_limit_bytes ? w.rate_limit_bytes * w.interval_ms / 1000 / kBasePageBytes : 0;
+  // The same budget as membalancer's (at least a page an interval; 0 only without a limit).
+  const uint64_t budget_pages = interval_budget_bytes(w.rate_limit_bytes, w.interval_ms) / kBasePageBytes;
   for (const auto& name : names) {
     if (name == "membalancer") {
       if (tier) continue;
@@ -301,8 +302,7 @@ WhatifResult run_whatif(const WhatifOptions& w) {
   if (!res.pages_seen)
     throw UsageError(w.path + ": no samples with a data address (recorded with " + res.sampler +
                      "): whatif needs the pages accessed (ibs, pebs, abit or fault)");
-  if (!reader.damage().empty())
-    std::fprintf(stderr, "profiler: %s: %s (simulated what precedes it)\n", w.path.c_str(), reader.damage().c_str());
+  res.damage = reader.damage();  // the caller says it, once (a sweep reads the file per size)
   return res;
 }
 
@@ -389,14 +389,15 @@ void print_whatif(FILE* out, const WhatifOptions& opts, const WhatifResult& r, c
   if (r.sampler == "fault")
     std::fprintf(out, "sampler fault: page faults (first touches, copy-on-write, NUMA hinting), not every access: "
                       "pages weigh by their faults\n");
-  const std::string limit = opts.rate_limit_bytes ? format_bytes(opts.rate_limit_bytes) : "unlimited";
+  const std::string limit =
+      opts.rate_limit_bytes ? "moves limited to " + format_bytes(opts.rate_limit_bytes) + "/s" : "moves not limited";
   const char* start = opts.start_slow            ? (n > 2 ? "in the last tier" : "slow")
                       : r.recorded_tiers == 1 ? (n > 2 ? "in tier 0 as first seen while it has room, else in the last "
                                                          "(recorded on one tier)"
                                                        : "fast as first seen while it has room (recorded on one tier)")
                                               : "where recorded";
   if (n == 2) {
-    std::fprintf(out, "fast tier %s (%.1f%% of the pages seen); moves limited to %s/s; pages start %s\n\n",
+    std::fprintf(out, "fast tier %s (%.1f%% of the pages seen); %s; pages start %s\n\n",
                  format_bytes(r.fast_pages * kBasePageBytes).c_str(), 100.0 * ratio(r.fast_pages, r.pages_seen),
                  limit.c_str(), start);
   } else {
@@ -408,7 +409,7 @@ void print_whatif(FILE* out, const WhatifOptions& opts, const WhatifResult& r, c
                    100.0 * ratio(r.middle_pages[k], r.pages_seen));
       upper += r.middle_pages[k];
     }
-    std::fprintf(out, ", %zu = the rest; moves limited to %s/s; pages start %s\n", n - 1, limit.c_str(), start);
+    std::fprintf(out, ", %zu = the rest; %s; pages start %s\n", n - 1, limit.c_str(), start);
     if (upper >= r.pages_seen)
       std::fprintf(out, "(tiers 0-%zu can hold every page seen: the best placement leaves tier %zu unused)\n", n - 2,
                    n - 1);
