@@ -1,6 +1,7 @@
 #include "membalancer/replay.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "membalancer/error.h"
 
@@ -149,6 +150,23 @@ void ReplayReader::add_sample(const mb_sample& s, ReplayWindow* w) {
   }
 }
 
+std::string ReplayReader::absurd_time(uint64_t t, uint64_t window_end_ns) const {
+  const uint64_t interval_ns = static_cast<uint64_t>(interval_ms_) * 1000000ULL;
+  auto secs = [&](uint64_t ns) {
+    char b[48];
+    std::snprintf(b, sizeof b, "%.1f s", static_cast<double>(ns - std::min(ns, start_ns_)) / 1e9);
+    return std::string(b);
+  };
+  const uint64_t end = info().end_time_ns;
+  if (end > start_ns_ && t > end && t - end > interval_ns)
+    return "a sample at " + secs(t) + " after the start, past the recording's end (" + secs(end) +
+           "): its time is damaged";
+  if (end <= start_ns_ && (t - window_end_ns) / interval_ns > kMaxEmptyWindows)
+    return "a sample at " + secs(t) + " after the start, more than " + std::to_string(kMaxEmptyWindows) +
+           " intervals after the one before: its time is damaged";
+  return {};
+}
+
 bool ReplayReader::next(ReplayWindow* w) {
   if (samples_done_ && next_event_ >= info().processes.size()) return false;
   w->index = ++windows_;
@@ -170,7 +188,13 @@ bool ReplayReader::next(ReplayWindow* w) {
       continue;
     }
     const mb_sample& s = chunk_[chunk_i_];
-    if (s.time_ns >= w->end_ns) break;
+    if (s.time_ns >= w->end_ns) {
+      // A later window's sample: unless its time is absurd (damage), the
+      // windows up to it are stepped through one by one.
+      damage_ = absurd_time(s.time_ns, w->end_ns);
+      if (!damage_.empty()) samples_done_ = true;
+      break;
+    }
     if (chunk_i_ + kPrefetchAhead < chunk_n_) slot_of_.prefetch(page_key_of(chunk_[chunk_i_ + kPrefetchAhead]));
     ++chunk_i_;
     ++samples_read_;

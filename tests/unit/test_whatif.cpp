@@ -285,6 +285,49 @@ TEST(WhatifRateLimit, UnderAPagePerIntervalMovesOnePageNeverUnlimited) {
   EXPECT_GT(run_of(r, "tpp").promoted, 0u);
 }
 
+// A sample at 2^63 ns (a damaged time): whatif used to step through every
+// empty interval up to it (a hang, memory growing). It is damage: what
+// precedes it is simulated, the result names it. With an END chunk (the
+// recording's end is known) and without one (a gap of absurd length).
+TEST(WhatifInput, ASampleAtAnAbsurdTimeIsDamageNotAHang) {
+  mb_test::TempTree dir("mbwhatif");
+  for (const bool with_end : {true, false}) {
+    const std::string path = dir.path(with_end ? "end.prof" : "noend.prof");
+    {
+      ProfileStart st;
+      st.sampler = "synth:test";
+      st.sampler_kind = MB_SAMPLER_SYNTHETIC;
+      st.topology.nodes = {memory_node(0, 64ull << 20, {0, 1}, {{0, 10}})};
+      st.topology.cpu_node = {0};
+      st.start_realtime_ns = st.start_monotonic_ns = kSecond;
+      ProfileWriter w(path, st);
+      w.add_process(kSecond, kTgid, 0, kProcSeen, "heat");
+      mb_sample s{};
+      s.tgid = s.tid = kTgid;
+      s.flags = MB_ACC_VADDR | MB_ACC_LOAD;
+      s.sampler = MB_SAMPLER_SYNTHETIC;
+      for (uint64_t i = 0; i < 3; ++i) {
+        s.time_ns = kSecond + i * kSecond;
+        s.vaddr = kBase + i * 4096;
+        w.add_sample(s);
+      }
+      s.time_ns = 1ull << 63;
+      w.add_sample(s);
+      if (with_end) w.finish(5 * kSecond, 0);
+      else w.flush();
+    }
+    WhatifOptions o;
+    o.path = path;
+    o.fast_bytes = 100 * 4096;
+    const WhatifResult r = run_whatif(o);
+    // Without an END the missing END is named first; either way, no hang.
+    if (with_end) EXPECT_NE(r.damage.find("its time is damaged"), std::string::npos) << r.damage;
+    else EXPECT_FALSE(r.damage.empty());
+    EXPECT_LE(r.accesses.size(), 5u);
+    EXPECT_EQ(r.samples, 3u);
+  }
+}
+
 TEST(WhatifOneTier, StartSlowPutsEveryPageInTheLastTier) {
   mb_test::TempTree dir("mbwhatif");
   WhatifOptions o;
