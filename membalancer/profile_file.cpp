@@ -159,6 +159,33 @@ std::vector<ProfileMap> read_proc_maps(pid_t pid, const std::string& proc_root) 
   return parse_proc_maps(*text);
 }
 
+// ---- losses ---------------------------------------------------------------------------
+
+ProfileLosses profile_losses(const ProfileInfo& info) {
+  ProfileLosses l;
+  l.samples = info.samples_lost;
+  if (!info.counters.empty()) {
+    const auto& v = info.counters.back().values;
+    auto at = [&](int c) { return static_cast<size_t>(c) < v.size() ? v[static_cast<size_t>(c)] : 0; };
+    l.samples = std::max(l.samples, at(MB_CTR_SAMPLES_LOST));
+    l.events = at(MB_CTR_EVENTS_LOST);
+    l.untracked = at(MB_CTR_TRACKED_FULL);
+  }
+  return l;
+}
+
+std::string ProfileLosses::describe() const {
+  std::string s;
+  auto add = [&](uint64_t n, const char* one, const char* many, const char* why) {
+    if (!n) return;
+    s += (s.empty() ? "" : ", ") + std::to_string(n) + " " + (n == 1 ? one : many) + " " + why;
+  };
+  add(samples, "sample", "samples", "lost (sample ring buffer full)");
+  add(events, "process event", "process events", "lost (event ring buffer full)");
+  add(untracked, "new process", "new processes", "not tracked (process table full)");
+  return s;
+}
+
 // ---- writer ---------------------------------------------------------------------------
 
 ProfileWriter::ProfileWriter(const std::string& path, const ProfileStart& start, bool force) : path_(path) {

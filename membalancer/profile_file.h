@@ -115,6 +115,18 @@ struct ProfileInfo {
   uint64_t file_bytes = 0;
 };
 
+// What the recording lost, from the file's last counter snapshot (END's
+// samples_lost for samples when larger): nothing is silently dropped.
+struct ProfileLosses {
+  uint64_t samples = 0;    // MB_CTR_SAMPLES_LOST: the sample ring buffer was full
+  uint64_t events = 0;     // MB_CTR_EVENTS_LOST: process events (forks, exits) lost
+  uint64_t untracked = 0;  // MB_CTR_TRACKED_FULL: new processes not tracked (table full)
+  bool any() const { return samples || events || untracked; }
+  // "" when none; else "12 samples lost (ring buffer full), 1 process event lost, ..."
+  std::string describe() const;
+};
+ProfileLosses profile_losses(const ProfileInfo& info);
+
 // Reads /proc/PID/maps (or text in that format). Empty when the process is gone.
 std::vector<ProfileMap> read_proc_maps(pid_t pid, const std::string& proc_root = "/proc");
 std::vector<ProfileMap> parse_proc_maps(const std::string& text);

@@ -387,6 +387,8 @@ int run(int argc, char** argv) {
       throw UsageError(hm_file + ": no samples with a data address" + (ho.pid ? " for pid " + std::to_string(ho.pid) : ""));
     std::string title = "memory accesses: " + reader.info().sampler + " sampler, " + std::to_string(m.samples) +
                         " samples" + (ho.pid ? ", pid " + std::to_string(ho.pid) : "");
+    if (const ProfileLosses lost = profile_losses(reader.info()); lost.samples)
+      title += ", " + std::to_string(lost.samples) + " lost";
     if (png) {
       auto bytes = prof::heatmap_png(m, reader.info(), title);
       write_output(hm_out, bytes.data(), bytes.size(), hm_force);

@@ -421,6 +421,12 @@ int run_record(const RecordOptions& opts) {
                group_digits(samples).c_str(), format_bytes(writer.bytes_written()).c_str(), sampler_name.c_str(),
                recorded_s, opts.output.c_str(), group_digits(counters[MB_CTR_SAMPLES_LOST]).c_str(),
                stop_reason.c_str());
+  if (counters[MB_CTR_EVENTS_LOST] || counters[MB_CTR_TRACKED_FULL]) {
+    ProfileLosses lost;
+    lost.events = counters[MB_CTR_EVENTS_LOST];
+    lost.untracked = counters[MB_CTR_TRACKED_FULL];
+    std::fprintf(stderr, "profiler: also %s\n", lost.describe().c_str());
+  }
   if (killed)
     std::fprintf(stderr, "profiler: the command did not exit after SIGTERM: killed (SIGKILL)\n");
   else if (child && command_status != 0)

@@ -348,7 +348,10 @@ void print_report(FILE* out, const ProfileReader& reader, const Aggregate& agg, 
     j.field("file", reader.path()).field("version", info.version).field("sampler", info.sampler);
     j.field("start_realtime_ns", info.start_realtime_ns).field("samples", agg.samples);
     j.field("samples_with_address", agg.with_address).field("samples_with_ip", agg.with_ip);
-    j.field("samples_lost", info.samples_lost).field("span_s", span_s).field("complete", info.complete);
+    const ProfileLosses lost = profile_losses(info);
+    j.field("samples_lost", lost.samples).field("events_lost", lost.events);
+    j.field("processes_not_tracked", lost.untracked);
+    j.field("span_s", span_s).field("complete", info.complete);
     j.field("error", reader.error());
     j.end_object();
     for (const auto& t : tables) json_table(j, t);
@@ -379,7 +382,9 @@ void print_report(FILE* out, const ProfileReader& reader, const Aggregate& agg, 
                info.version, info.sampler.c_str(), when, span_s, info.complete ? "" : " (incomplete file)");
   std::fprintf(out, "samples: %" PRIu64 " (%" PRIu64 " with a data address, %" PRIu64
                     " with an instruction pointer); lost in the ring buffer: %" PRIu64 "; processes: %zu\n",
-               agg.samples, agg.with_address, agg.with_ip, info.samples_lost, agg.processes.size());
+               agg.samples, agg.with_address, agg.with_ip, profile_losses(info).samples, agg.processes.size());
+  const ProfileLosses lost = profile_losses(info);
+  if (lost.events || lost.untracked) std::fprintf(out, "recorded with losses: %s\n", lost.describe().c_str());
   for (const auto& t : tables) print_text(out, t);
 }
 

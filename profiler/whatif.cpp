@@ -302,6 +302,7 @@ WhatifResult run_whatif(const WhatifOptions& w) {
   if (!res.pages_seen)
     throw UsageError(w.path + ": no samples with a data address (recorded with " + res.sampler +
                      "): whatif needs the pages accessed (ibs, pebs, abit or fault)");
+  res.lost = profile_losses(reader.info());
   res.damage = reader.damage();  // the caller says it, once (a sweep reads the file per size)
   return res;
 }
@@ -326,6 +327,8 @@ void print_whatif(FILE* out, const WhatifOptions& opts, const WhatifResult& r, c
     w.field("samples", r.samples).field("interval_ms", opts.interval_ms).field("intervals", r.accesses.size());
     w.field("rate_limit_bytes", opts.rate_limit_bytes).field("sampler", r.sampler);
     w.field("recorded_tiers", r.recorded_tiers);
+    w.field("samples_lost", r.lost.samples).field("events_lost", r.lost.events);
+    w.field("processes_not_tracked", r.lost.untracked);
     // N tiers: the sizes of tiers 0..N-2 (the last holds the rest).
     w.field("tiers", n).key("tier_bytes").begin_array().value(r.fast_pages * kBasePageBytes);
     for (uint64_t p : r.middle_pages) w.value(p * kBasePageBytes);
@@ -385,6 +388,9 @@ void print_whatif(FILE* out, const WhatifOptions& opts, const WhatifResult& r, c
   std::fprintf(out, "WHAT-IF  %s: %" PRIu64 " samples, %zu intervals of %u ms, %" PRIu64 " pages (%s) seen\n",
                opts.path.c_str(), r.samples, r.accesses.size(), opts.interval_ms, r.pages_seen,
                format_bytes(r.pages_seen * kBasePageBytes).c_str());
+  if (r.lost.any())
+    std::fprintf(out, "recorded with losses: %s; the simulation sees only what was recorded\n",
+                 r.lost.describe().c_str());
   // Faults are not accesses: say what the counts weigh.
   if (r.sampler == "fault")
     std::fprintf(out, "sampler fault: page faults (first touches, copy-on-write, NUMA hinting), not every access: "

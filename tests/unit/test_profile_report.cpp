@@ -157,3 +157,49 @@ TEST(ProfileReport, PrintsTextCsvAndJson) {
   o.by = "bogus";
   EXPECT_THROW(capture(o), std::exception);
 }
+
+// Losses stored in the file (ring-buffer drops, lost process events,
+// processes not tracked) are reported, never left out.
+TEST(ProfileReport, RecordedLossesAreReported) {
+  mb_test::TempTree dir("mbreport");
+  const std::string path = dir.path("lost.prof");
+  {
+    ProfileStart st;
+    st.sampler = "fault";
+    ProfileWriter w(path, st);
+    w.add_process(0, 10, 1, kProcSeen, "lossy");
+    for (int i = 0; i < 50; ++i) w.add_sample(access(10, 0x40000000 + (i % 5) * 4096, 0, i));
+    std::array<uint64_t, MB_NR_COUNTERS> c{};
+    c[MB_CTR_SAMPLES_LOST] = 7;
+    c[MB_CTR_EVENTS_LOST] = 3;
+    c[MB_CTR_TRACKED_FULL] = 2;
+    w.add_counters(100, c);
+    w.finish(0, 7);
+  }
+  ProfileReader r(path);
+  const ProfileLosses lost = profile_losses(r.info());
+  EXPECT_EQ(lost.samples, 7u);
+  EXPECT_EQ(lost.events, 3u);
+  EXPECT_EQ(lost.untracked, 2u);
+  Aggregate agg;
+  aggregate_file(r, &agg);
+  auto capture = [&](const ReportOptions& o) {
+    char* buf = nullptr;
+    size_t len = 0;
+    FILE* f = open_memstream(&buf, &len);
+    print_report(f, r, agg, o);
+    fclose(f);
+    std::string s(buf, len);
+    free(buf);
+    return s;
+  };
+  ReportOptions o;
+  const std::string text = capture(o);
+  EXPECT_NE(text.find("3 process events lost"), std::string::npos) << text;
+  EXPECT_NE(text.find("2 new processes not tracked"), std::string::npos) << text;
+  o.format = "json";
+  auto j = nlohmann::json::parse(capture(o));
+  EXPECT_EQ(j["profile"]["samples_lost"], 7);
+  EXPECT_EQ(j["profile"]["events_lost"], 3);
+  EXPECT_EQ(j["profile"]["processes_not_tracked"], 2);
+}

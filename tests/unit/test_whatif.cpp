@@ -328,6 +328,45 @@ TEST(WhatifInput, ASampleAtAnAbsurdTimeIsDamageNotAHang) {
   }
 }
 
+// A recording with losses: whatif says so (text and json) rather than
+// presenting the simulation of an incomplete trace as the whole.
+TEST(WhatifInput, RecordedLossesAreSaid) {
+  mb_test::TempTree dir("mbwhatif");
+  const std::string path = dir.path("lost.prof");
+  {
+    ProfileStart st;
+    st.sampler = "synth:test";
+    st.sampler_kind = MB_SAMPLER_SYNTHETIC;
+    st.topology.nodes = {memory_node(0, 64ull << 20, {0, 1}, {{0, 10}})};
+    st.topology.cpu_node = {0};
+    st.start_realtime_ns = st.start_monotonic_ns = kSecond;
+    ProfileWriter w(path, st);
+    mb_sample s{};
+    s.tgid = s.tid = kTgid;
+    s.flags = MB_ACC_VADDR | MB_ACC_LOAD;
+    s.time_ns = kSecond;
+    s.vaddr = kBase;
+    w.add_sample(s);
+    w.finish(2 * kSecond, 42);
+  }
+  WhatifOptions o;
+  o.path = path;
+  o.fast_bytes = 100 * 4096;
+  o.policies = {"tpp"};
+  const WhatifResult r = run_whatif(o);
+  EXPECT_EQ(r.lost.samples, 42u);
+  for (const std::string format : {"text", "json"}) {
+    char* buf = nullptr;
+    size_t len = 0;
+    FILE* f = open_memstream(&buf, &len);
+    print_whatif(f, o, r, format);
+    fclose(f);
+    const std::string out(buf, len);
+    free(buf);
+    EXPECT_NE(out.find(format == "json" ? "\"samples_lost\":42" : "42 samples lost"), std::string::npos) << out;
+  }
+}
+
 TEST(WhatifOneTier, StartSlowPutsEveryPageInTheLastTier) {
   mb_test::TempTree dir("mbwhatif");
   WhatifOptions o;
