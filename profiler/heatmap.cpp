@@ -1,4 +1,5 @@
 #include "profiler/heatmap.h"
+#include "profiler/text.h"
 
 #include <algorithm>
 #include <cinttypes>
@@ -222,18 +223,6 @@ Decor decor(const HeatmapMatrix& m, const HeatmapLayout& l, const ProfileInfo& i
   d.labels.push_back({l.left, y_base + 60,
                       "one row = " + format_bytes(m.bytes_per_row) + ", column = " + fmt_sec(span_s / std::max<uint32_t>(m.cols, 1) * 1000) + " ms", false});
   return d;
-}
-
-std::string xml_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '<') o += "&lt;";
-    else if (c == '>') o += "&gt;";
-    else if (c == '&') o += "&amp;";
-    else if (c == '"') o += "&quot;";
-    else o += c;
-  }
-  return o;
 }
 
 }  // namespace

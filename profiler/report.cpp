@@ -1,4 +1,5 @@
 #include "profiler/report.h"
+#include "profiler/text.h"
 
 #include <algorithm>
 #include <cinttypes>
@@ -181,10 +182,17 @@ std::string csv_cell(const std::string& s) {
 
 void print_text(FILE* out, const Table& t) {
   std::fprintf(out, "\n%s\n", t.title.c_str());
+  // Names and paths come from the recorded processes: no escape sequence
+  // reaches the terminal (profiler/text.h).
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& r : t.rows) {
+    rows.emplace_back();
+    for (const auto& cell : r) rows.back().push_back(printable(cell));
+  }
   std::vector<size_t> w(t.cols.size());
   for (size_t c = 0; c < t.cols.size(); ++c) {
     w[c] = t.cols[c].size();
-    for (const auto& r : t.rows) w[c] = std::max(w[c], r[c].size());
+    for (const auto& r : rows) w[c] = std::max(w[c], r[c].size());
   }
   auto line = [&](const std::vector<std::string>& cells) {
     std::string l = " ";
@@ -198,7 +206,7 @@ void print_text(FILE* out, const Table& t) {
     std::fprintf(out, "%s\n", l.c_str());
   };
   line(t.cols);
-  for (const auto& r : t.rows) line(r);
+  for (const auto& r : rows) line(r);
   if (t.rows.empty()) std::fprintf(out, "  (none)\n");
 }
 
@@ -379,7 +387,7 @@ void print_report(FILE* out, const ProfileReader& reader, const Aggregate& agg, 
   struct tm tmv;
   if (gmtime_r(&secs, &tmv)) std::strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tmv);
   std::fprintf(out, "profile %s: format %u, sampler %s, started %s, %.1f s of samples%s\n", reader.path().c_str(),
-               info.version, info.sampler.c_str(), when, span_s, info.complete ? "" : " (incomplete file)");
+               info.version, printable(info.sampler).c_str(), when, span_s, info.complete ? "" : " (incomplete file)");
   std::fprintf(out, "samples: %" PRIu64 " (%" PRIu64 " with a data address, %" PRIu64
                     " with an instruction pointer); lost in the ring buffer: %" PRIu64 "; processes: %zu\n",
                agg.samples, agg.with_address, agg.with_ip, profile_losses(info).samples, agg.processes.size());

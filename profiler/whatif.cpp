@@ -25,6 +25,7 @@
 #include "membalancer/sysfs.h"
 #include "membalancer/tiers.h"
 #include "profiler/sim_policies.h"
+#include "profiler/text.h"
 
 namespace mb::prof {
 
@@ -633,11 +634,8 @@ std::string hex(Rgb c) {
   return b;
 }
 
-std::string xml_text(const std::string& in) {
-  std::string t;
-  for (char c : in) t += c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;" : std::string(1, c);
-  return t;
-}
+// SVG text: the shared sanitiser (profiler/text.h).
+std::string xml_text(const std::string& in) { return xml_escape(in); }
 
 }  // namespace
 
