@@ -9,7 +9,10 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <cinttypes>
+#include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -123,6 +126,13 @@ int run(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "profiler (membalancer) profile format " + std::to_string(kProfileVersion));
 
+  // NaN passes CLI::Range (every comparison with it is false): refused here.
+  const CLI::Validator finite([](std::string& v) {
+    char* end = nullptr;
+    const double d = std::strtod(v.c_str(), &end);
+    return end != v.c_str() && *end == '\0' && std::isfinite(d) ? std::string() : "'" + v + "' is not a finite number";
+  }, "NUMBER");
+
   prof::RecordOptions ro;
   std::string pid_s, ppid_s, ring_s = "32M";
   bool quiet = false;
@@ -136,6 +146,7 @@ int run(int argc, char** argv) {
   rec->add_option("--cpu-clock-period", ro.cpu_clock_period_us, "cpu-clock: microseconds of CPU time per sample")
       ->default_str("100")->check(CLI::Range(10, 1000000));
   rec->add_option("--duration", ro.duration_s, "stop after S seconds (0: at SIGINT/SIGTERM or when the processes are gone)")
+      ->check(finite)
       ->check(CLI::Range(0.0, 1e9));
   rec->add_option("-o,--output", ro.output, "the profile file to create")->required();
   rec->add_flag("--force", ro.force, "replace FILE if it exists (a symlink is never followed)");
@@ -183,16 +194,20 @@ int run(int argc, char** argv) {
   sy->add_option("--pattern", sy_pattern, "gups | hotset | zipf | phase")->required();
   sy->add_option("--footprint", sy_footprint, "bytes of memory accessed, whole 4K pages (e.g. 1G)")->required();
   // CLI11 would wrap "-5" around into a huge unsigned number: digits only.
+  // Beyond 2^64 - 1 CLI11 would saturate silently: refused, with what was typed.
   const CLI::Validator whole([](std::string& v) {
-    return !v.empty() && v.find_first_not_of("0123456789") == std::string::npos ? std::string()
-                                                                                : "'" + v + "' is not a whole number";
+    if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos) return "'" + v + "' is not a whole number";
+    errno = 0;
+    std::strtoull(v.c_str(), nullptr, 10);
+    return errno == ERANGE ? "'" + v + "' is more than 18446744073709551615" : std::string();
   }, "UINT");
   sy->add_option("--samples", sc.samples, "number of samples")->required()->check(whole);
   sy->add_option("--seed", sc.seed, "PRNG seed: the same arguments give the same file")->default_str("1")->check(whole);
   auto* o_hot = sy->add_option("--hot-size", sy_hot, "hotset, phase: bytes of the hot set (default footprint/10)");
   auto* o_share =
-      sy->add_option("--hot-share", sy_share, "hotset, phase: fraction of samples sent to the hot set (default 0.9)");
-  auto* o_skew = sy->add_option("--skew", sy_skew, "zipf: exponent s of P(rank r) ~ 1/r^s (default 0.99)");
+      sy->add_option("--hot-share", sy_share, "hotset, phase: fraction of samples sent to the hot set (default 0.9)")
+                     ->check(finite);
+  auto* o_skew = sy->add_option("--skew", sy_skew, "zipf: exponent s of P(rank r) ~ 1/r^s (default 0.99)")->check(finite);
   sy->add_option("--rate", sc.rate, "samples per second of trace time")->default_str("1000000")->check(whole);
   auto* o_fast = sy->add_option("--fast", sy_fast, "node 0 size, for first-touch placement (default footprint/4)");
   sy->add_option("--tgid", sc.tgid, "process id of the samples")->default_str("1000")->check(whole);

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 #include "membalancer/error.h"
@@ -21,9 +22,14 @@ uint64_t mix64(uint64_t z) {  // splitmix64's finaliser
 // permutation's keys, one for the samples.
 enum : uint64_t { kStreamSamples = 0, kStreamLayout = 1, kStreamPermutation = 2 };
 
+// The shortest text that reads back as v: 1.0000001 is not shown as "1"
+// (which would read as a valid --hot-share).
 std::string num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%g", v);
+  char buf[40];
+  for (int digits = 6; digits <= 17; ++digits) {
+    std::snprintf(buf, sizeof(buf), "%.*g", digits, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
   return buf;
 }
 

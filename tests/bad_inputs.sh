@@ -170,6 +170,11 @@ bad_naming --tiers "$PROF" whatif $D/s.prof --tiers 4194304T,1T
 cp $D/big.prof $D/cut.prof; truncate -s -1000 $D/cut.prof
 bad_naming offset "$PROF" whatif $D/cut.prof --fast 16M
 bad_naming offset "$PROF" whatif $D/cut.prof --sweep 16M:32M:16M
+bad_naming nan "$PROF" record --pid $SL -o $D/n.prof --duration nan
+bad_naming 18446744073709551616 "$PROF" synth --pattern gups --footprint 1M --samples 10 --seed 18446744073709551616 -o $D/q.prof
+bad_naming 99999999999999999999 "$PROF" synth --pattern gups --footprint 1M --samples 99999999999999999999 -o $D/q.prof
+bad_naming 1.0000001 "$PROF" synth --pattern hotset --footprint 1M --samples 10 --hot-share 1.0000001 -o $D/q.prof
+bad_naming --skew "$PROF" synth --pattern zipf --footprint 1M --samples 10 --skew nan -o $D/q.prof
 out_fails /dev/full "$PROF" report $D/s.prof
 out_fails /dev/full "$PROF" whatif $D/s.prof --fast 256K
 out_fails /dev/full "$PROF" whatif $D/s.prof --sweep 256K:512K:256K --format json
