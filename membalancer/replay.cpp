@@ -40,6 +40,8 @@ std::string replay_path(const std::string& sampler) {
 
 ReplayReader::ReplayReader(const std::string& path, uint32_t interval_ms, ReplayFilter filter)
     : reader_(path), cursor_(reader_.samples()), interval_ms_(interval_ms), filter_(filter) {
+  // Without its topology (damaged) a recording cannot be replayed at all.
+  if (topology().nodes.empty() && !reader_.error().empty()) throw UsageError(path + ": " + reader_.error());
   const auto cpu_nodes = topology().cpu_nodes();
   lane_of_node_.fill(-1);
   for (size_t i = 0; i < cpu_nodes.size() && i < MB_CPU_LANES; ++i)
