@@ -211,6 +211,27 @@ std::string ProfileLosses::describe() const {
 
 ProfileWriter::ProfileWriter(const std::string& path, const ProfileStart& start, bool force) : path_(path) {
   fd_ = open_output(path, force, kProfileMode);
+  struct stat st;
+  if (fstat(fd_, &st) == 0) dev_ = st.st_dev, ino_ = st.st_ino;
+  try {
+    write_start(start);
+  } catch (...) {
+    discard();  // no header-only file left behind
+    throw;
+  }
+  buf_.reserve(kChunkRecords);
+}
+
+void ProfileWriter::discard() {
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+  buf_.clear();
+  struct stat st;
+  if (ino_ && lstat(path_.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_dev == dev_ && st.st_ino == ino_)
+    unlink(path_.c_str());
+}
+
+void ProfileWriter::write_start(const ProfileStart& start) {
   ProfileHeaderDisk h{};
   std::memcpy(h.magic, kProfileMagic, sizeof(h.magic));
   h.version = kProfileVersion;
@@ -224,7 +245,6 @@ ProfileWriter::ProfileWriter(const std::string& path, const ProfileStart& start,
   write_all(&h, sizeof(h));
   std::string topo = encode_topology(start.topology);
   write_chunk(kChunkTopology, topo.data(), topo.size());
-  buf_.reserve(kChunkRecords);
 }
 
 ProfileWriter::~ProfileWriter() {

@@ -73,6 +73,28 @@ int damaged(const ProfileReader& r) {
   return kExitUsage;
 }
 
+// write_output (membalancer/safe_file.h), and a failed write leaves no
+// partial file: the one created is removed (if the name still holds it).
+void write_picture(const std::string& path, const void* data, size_t n, bool force) {
+  const int fd = open_output(path, force, kOutputMode);
+  struct stat made;
+  const bool known = fstat(fd, &made) == 0;
+  const char* p = static_cast<const char*>(data);
+  int err = 0;
+  while (n > 0 && !err) {
+    const ssize_t w = write(fd, p, n);
+    if (w < 0 && errno != EINTR) err = errno;
+    if (w > 0) p += w, n -= static_cast<size_t>(w);
+  }
+  if (close(fd) != 0 && !err) err = errno;
+  if (!err) return;
+  struct stat now;
+  if (known && lstat(path.c_str(), &now) == 0 && S_ISREG(now.st_mode) && now.st_dev == made.st_dev &&
+      now.st_ino == made.st_ino)
+    unlink(path.c_str());
+  throw SystemError("writing " + path, err);
+}
+
 // whatif: the largest tier size taken (2^62 bytes): the simulation counts
 // bytes in signed 64 bits; larger sizes would wrap instead of answering.
 constexpr uint64_t kMaxTierBytes = 1ULL << 62;
@@ -384,10 +406,10 @@ int run(int argc, char** argv) {
       const std::string title = "fast-tier hit ratio: " + wo.path;
       if (pic == Picture::kPng) {
         const auto bytes = prof::sweep_png(points, title);
-        write_output(wi_out, bytes.data(), bytes.size(), wi_force);
+        write_picture(wi_out, bytes.data(), bytes.size(), wi_force);
       } else {
         const std::string chart = prof::sweep_svg(points, title);
-        write_output(wi_out, chart.data(), chart.size(), wi_force);
+        write_picture(wi_out, chart.data(), chart.size(), wi_force);
       }
     }
     // Every size read the same file: its damage is said once.
@@ -406,10 +428,10 @@ int run(int argc, char** argv) {
       title += ", " + std::to_string(lost.samples) + " lost";
     if (png) {
       auto bytes = prof::heatmap_png(m, reader.info(), title);
-      write_output(hm_out, bytes.data(), bytes.size(), hm_force);
+      write_picture(hm_out, bytes.data(), bytes.size(), hm_force);
     } else {
       std::string text = prof::heatmap_svg(m, reader.info(), title);
-      write_output(hm_out, text.data(), text.size(), hm_force);
+      write_picture(hm_out, text.data(), text.size(), hm_force);
     }
     return reader.ok() ? kExitOk : damaged(reader);
   }

@@ -345,16 +345,21 @@ SynthStats generate_synth(const SynthPlan& plan, const SynthSink& sink) {
 
 SynthStats write_synth_profile(const SynthPlan& plan, const std::string& path, bool force) {
   ProfileWriter w(path, synth_profile_start(plan), force);
-  w.add_process(kSynthStartMonotonicNs, plan.tgid, 0, kProcSeen,
-                std::string("synth-") + synth_pattern_name(plan.pattern));
-  ProfileMap m;
-  m.start = kSynthBase;
-  m.end = kSynthBase + plan.footprint_bytes();
-  m.prot = kMapRead | kMapWrite;
-  w.add_maps(kSynthStartMonotonicNs, plan.tgid, {m});
-  SynthStats st = generate_synth(plan, [&](const mb_sample* s, size_t n) { w.add_samples(s, n); });
-  w.finish(plan.end_time(), 0);
-  return st;
+  try {
+    w.add_process(kSynthStartMonotonicNs, plan.tgid, 0, kProcSeen,
+                  std::string("synth-") + synth_pattern_name(plan.pattern));
+    ProfileMap m;
+    m.start = kSynthBase;
+    m.end = kSynthBase + plan.footprint_bytes();
+    m.prot = kMapRead | kMapWrite;
+    w.add_maps(kSynthStartMonotonicNs, plan.tgid, {m});
+    SynthStats st = generate_synth(plan, [&](const mb_sample* s, size_t n) { w.add_samples(s, n); });
+    w.finish(plan.end_time(), 0);
+    return st;
+  } catch (...) {
+    w.discard();  // a full disk leaves no truncated trace behind
+    throw;
+  }
 }
 
 std::string synth_summary(const SynthPlan& plan, const SynthStats& st, const std::string& path) {

@@ -179,6 +179,18 @@ out_fails /dev/full "$PROF" report $D/s.prof
 out_fails /dev/full "$PROF" whatif $D/s.prof --fast 256K
 out_fails /dev/full "$PROF" whatif $D/s.prof --sweep 256K:512K:256K --format json
 out_fails pipe "$PROF" report $D/big.prof --by page --top 100000 --format csv
+# A full disk: one line, status 1, and no partial file left behind.
+mkdir $D/tiny && mount -t tmpfs -o size=64k tmpfs $D/tiny
+trap 'umount $D/tiny 2>/dev/null; kill $SL $TP 2>/dev/null; rm -rf "$D"' EXIT
+left_none() {
+	total=$((total + 1))
+	if [ -e "$1" ]; then printf 'NOT REFUSED left behind: %s\n' "$1"; else refused=$((refused + 1)); fi
+}
+out_fails /dev/null "$PROF" synth --pattern gups --footprint 1M --samples 100000 -o $D/tiny/s.prof
+left_none $D/tiny/s.prof
+out_fails /dev/null "$PROF" heatmap $D/big.prof -o $D/tiny/h.svg
+left_none $D/tiny/h.svg
+umount $D/tiny
 bad "$MB" trace --sampler replay:$D/s.prof --record $D/r.prof
 bad "$MB" tier --sampler replay:$D/s.prof --migrate
 bad "$MB" trace --pid $SL --sampler replay:$D/s.prof --cgroup /sys/fs/cgroup
