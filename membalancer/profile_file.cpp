@@ -527,6 +527,8 @@ void ProfileReader::index() {
     }
     off = payload + align8(ch.bytes);
   }
+  if (error_.empty() && first)
+    fail(size_, "the file ends right after its header: no topology, no samples (cut off)");
   if (error_.empty() && !info_.complete) fail(size_, "the file ends without an end chunk (recording interrupted?)");
   // The walk mapped the pages around every chunk header: none is needed now.
   madvise(const_cast<uint8_t*>(data_), size_, MADV_DONTNEED);

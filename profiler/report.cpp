@@ -103,6 +103,7 @@ std::vector<RegionRow> hottest_regions(const Aggregate& agg, uint64_t region_byt
   struct R {
     uint64_t accesses = 0, pages = 0;
     uint64_t node_acc[kNodeSlots] = {};
+    uint64_t top_accesses = 0, top_vpn = 0;  // the hottest page
   };
   const uint64_t region_pages = std::max<uint64_t>(region_bytes >> MB_PAGE_SHIFT, 1);
   FlatMap<uint64_t, uint32_t, U64KeyOps> index;  // mb_page_key(tgid, region number) -> regions[i]
@@ -118,12 +119,14 @@ std::vector<RegionRow> hottest_regions(const Aggregate& agg, uint64_t region_byt
     r.accesses += p.accesses;
     r.pages++;
     r.node_acc[p.node < MB_MAX_NODES ? p.node : kNodeSlots - 1] += p.accesses;
+    if (p.accesses > r.top_accesses || (p.accesses == r.top_accesses && mb_key_vpn(key) < r.top_vpn) || r.pages == 1)
+      r.top_accesses = p.accesses, r.top_vpn = mb_key_vpn(key);
   });
   std::vector<RegionRow> rows;
   rows.reserve(regions.size());
   for (const auto& [k, r] : regions) {
     RegionRow row{mb_key_tgid(k), mb_key_vpn(k) * region_pages << MB_PAGE_SHIFT, region_pages << MB_PAGE_SHIFT,
-                  r.accesses, r.pages, -1};
+                  r.accesses, r.pages, -1, r.top_vpn << MB_PAGE_SHIFT};
     uint64_t best = 0;
     for (int i = 0; i < MB_MAX_NODES; ++i)
       if (r.node_acc[i] > best) best = r.node_acc[i], row.node = i;
@@ -295,7 +298,7 @@ void print_report(FILE* out, const ProfileReader& reader, const Aggregate& agg, 
       std::string name = procs.name(r.tgid);
       t.rows.push_back({std::to_string(++rank), std::to_string(r.tgid), name.empty() ? "?" : name, hex(r.start),
                         hex(r.start + r.bytes), std::to_string(r.accesses), pct(r.accesses, agg.with_address),
-                        std::to_string(r.pages), node_name(r.node), mapping_of(r.tgid, r.start + r.bytes / 2)});
+                        std::to_string(r.pages), node_name(r.node), mapping_of(r.tgid, r.hottest_addr)});
     }
     tables.push_back(std::move(t));
   }

@@ -326,3 +326,13 @@ TEST(ProfileFile, AnImpossibleTopologyIsDamage) {
     EXPECT_TRUE(r.info().topology.nodes.empty());
   }
 }
+
+// A file cut off right after its header: the message says so, rather than
+// "without an end chunk" (c_hdronly.prof of the review).
+TEST(ProfileFile, CutOffAfterTheHeaderSaysSo) {
+  mb_test::TempTree dir("mbprof");
+  const std::string path = write_file(dir, 10);
+  ASSERT_EQ(truncate(path.c_str(), kProfileHeaderBytes), 0);
+  ProfileReader r(path);
+  EXPECT_NE(r.error().find("ends right after its header"), std::string::npos) << r.error();
+}

@@ -147,6 +147,12 @@ TEST(ProfileReport, PrintsTextCsvAndJson) {
   std::string csv = capture(o);
   EXPECT_EQ(csv.substr(0, csv.find('\n')), "rank,pid,name,start,end,accesses,share_pct,pages,node,mapping");
   EXPECT_NE(csv.find("1,10,hot one,0x40000000,0x40200000,50,100.0,5,0,heap"), std::string::npos) << csv;
+  // A region far larger than the mapping: its middle is unmapped, its
+  // accesses are in the heap (it was labelled "unmapped").
+  o.region_bytes = 1ULL << 40;
+  csv = capture(o);
+  EXPECT_NE(csv.find(",heap"), std::string::npos) << csv;
+  o.region_bytes = 2ULL << 20;
   o.format = "json";
   o.by = "";
   auto j = nlohmann::json::parse(capture(o));
