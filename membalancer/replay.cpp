@@ -52,8 +52,30 @@ ReplayReader::ReplayReader(const std::string& path, uint32_t interval_ms, Replay
   if (cursor_.next(&chunk_, &chunk_n_) && chunk_n_ && (start_ns_ == 0 || chunk_[0].time_ns < start_ns_))
     start_ns_ = chunk_[0].time_ns;
   if (!chunk_ || !chunk_n_) samples_done_ = true;
-  if (filter_.mode == TrackMode::kPid || filter_.mode == TrackMode::kTree)
-    tracked_.insert(static_cast<uint32_t>(filter_.pid));
+  if (filter_.mode == TrackMode::kPid || filter_.mode == TrackMode::kTree) {
+    // A pid the recording never names would replay nothing: bad input, as a
+    // live pid that does not exist is.
+    const auto& procs = info().processes;
+    const uint32_t want = static_cast<uint32_t>(filter_.pid);
+    if (!procs.empty() &&
+        std::none_of(procs.begin(), procs.end(), [&](const ProfileProcess& p) { return p.tgid == want; })) {
+      std::set<uint32_t> pids;
+      for (const auto& p : procs) pids.insert(p.tgid);
+      std::string some;
+      size_t shown = 0;
+      for (uint32_t p : pids) {
+        if (shown++ == 8) {
+          some += ", ...";
+          break;
+        }
+        some += (some.empty() ? "" : ", ") + std::to_string(p);
+      }
+      throw UsageError(std::string(filter_.mode == TrackMode::kPid ? "--pid " : "--ppid ") +
+                       std::to_string(filter_.pid) + ": not a process of the recording " + path + " (its processes: " +
+                       some + ")");
+    }
+    tracked_.insert(want);
+  }
 }
 
 bool ReplayReader::wanted(uint32_t tgid) const {

@@ -194,6 +194,8 @@ umount $D/tiny
 bad "$MB" trace --sampler replay:$D/s.prof --record $D/r.prof
 bad "$MB" tier --sampler replay:$D/s.prof --migrate
 bad "$MB" trace --pid $SL --sampler replay:$D/s.prof --cgroup /sys/fs/cgroup
+bad_naming "not a process of the recording" "$MB" trace --sampler replay:$D/s.prof --pid 5 --speed max
+bad_naming "not a process of the recording" "$MB" trace --sampler replay:$D/s.prof --ppid 5 --speed max
 echo "bad_inputs.sh: $total inputs, $refused refused with one line and status 2 (1 for a failed write), $((total - refused)) not"
 # In `make test`: one line of the run's summary (tests/summary.sh), each input a test.
 [ -z "${MB_BUILD_DIR:-}" ] || echo "bad-inputs $refused $((total - refused)) 0" >> "$MB_BUILD_DIR/test-summary"
