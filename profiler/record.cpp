@@ -321,7 +321,12 @@ int run_record(const RecordOptions& opts) {
     std::lock_guard<std::mutex> lock(wmu);
     uint64_t now = mono_ns();
     if (fresh || (!name.empty() && it->second.first != name)) {
-      if (name.empty() && fresh) name = "?";
+      if (name.empty() && fresh) {
+        // Gone before we looked: a fork carries its parent's name (comm is
+        // inherited), so that is what it was called until an exec.
+        const auto parent_it = ev == kProcFork ? known.find(parent) : known.end();
+        name = parent_it != known.end() && !parent_it->second.first.empty() ? parent_it->second.first : "?";
+      }
       writer.add_process(now, static_cast<uint32_t>(p), static_cast<uint32_t>(parent),
                          fresh ? ev : kProcRename, name);
     }

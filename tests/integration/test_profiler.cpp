@@ -408,3 +408,24 @@ TEST(Profiler, RecordSecondSignalKillsTheCommandAtOnce) {
   EXPECT_LT(took, 2.5) << err;  // the grace period is 3 s
   EXPECT_NE(err.find("SIGKILL"), std::string::npos) << err;
 }
+
+// Children that exit before the recorder reads their name carry their
+// parent's (a fork inherits comm), not "?".
+TEST(Profiler, ShortLivedForksAreNamedAfterTheirParent) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  std::string prof = dir + "/f.prof";
+  Ran r = run({bin("profiler"), "record", "--sampler", "fault", "-q", "-o", prof, "--", "/bin/sh", "-c",
+               "sleep 0.3; for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do ( : ) & done; wait; "
+               "sleep 0.3"},
+              dir, "forks", 60);
+  ASSERT_EQ(r.status, 0) << r.err;
+  mb::ProfileReader reader(prof);
+  size_t forks = 0;
+  for (const auto& p : reader.info().processes) {
+    if (p.event != mb::kProcFork) continue;
+    ++forks;
+    EXPECT_NE(p.name, "?") << "pid " << p.tgid;
+  }
+  EXPECT_GE(forks, 10u);
+}
