@@ -282,7 +282,9 @@ void print_report(FILE* out, const ProfileReader& reader, const Aggregate& agg, 
       std::string name = procs.name(static_cast<uint32_t>(pid));
       t.rows.push_back({std::to_string(pid), std::to_string(procs.parent(static_cast<uint32_t>(pid))),
                         name.empty() ? "?" : name, std::to_string(p.samples), std::to_string(p.accesses),
-                        pct(p.samples, agg.samples), std::to_string(p.pages)});
+                        // share of the accesses, as in every other table (it was of the samples:
+                        // 100% beside 0 accesses for a cpu-clock recording)
+                        pct(p.accesses, agg.with_address), std::to_string(p.pages)});
     }
     tables.push_back(std::move(t));
   }

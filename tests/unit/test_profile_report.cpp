@@ -209,3 +209,40 @@ TEST(ProfileReport, RecordedLossesAreReported) {
   EXPECT_EQ(j["profile"]["events_lost"], 3);
   EXPECT_EQ(j["profile"]["processes_not_tracked"], 2);
 }
+
+// A process's share is of the accesses, as in the other tables: a cpu-clock
+// recording (instruction pointers only) showed 100% beside 0 accesses.
+TEST(ProfileReport, ProcessShareIsOfTheAccesses) {
+  mb_test::TempTree dir("mbreport");
+  const std::string path = dir.path("cc.prof");
+  {
+    ProfileStart st;
+    st.sampler = "cpu-clock";
+    ProfileWriter w(path, st);
+    w.add_process(0, 10, 1, kProcSeen, "busy");
+    for (int i = 0; i < 20; ++i) {
+      mb_sample s{};
+      s.time_ns = static_cast<uint64_t>(i);
+      s.tgid = s.tid = 10;
+      s.ip = 0x1000;
+      s.flags = MB_ACC_IP;
+      w.add_sample(s);
+    }
+    w.finish(0, 0);
+  }
+  ProfileReader r(path);
+  Aggregate agg;
+  aggregate_file(r, &agg);
+  char* buf = nullptr;
+  size_t len = 0;
+  FILE* f = open_memstream(&buf, &len);
+  ReportOptions o;
+  o.format = "json";
+  print_report(f, r, agg, o);
+  fclose(f);
+  auto j = nlohmann::json::parse(std::string(buf, len));
+  free(buf);
+  EXPECT_EQ(j["processes"][0]["samples"], 20) << j.dump();
+  EXPECT_EQ(j["processes"][0]["accesses"], 0) << j.dump();
+  EXPECT_EQ(j["processes"][0]["share_pct"], 0.0) << j.dump();
+}
