@@ -426,6 +426,9 @@ int run(int argc, char** argv) {
                         " samples" + (ho.pid ? ", pid " + std::to_string(ho.pid) : "");
     if (const ProfileLosses lost = profile_losses(reader.info()); lost.samples)
       title += ", " + std::to_string(lost.samples) + " lost";
+    if (m.hidden_processes)
+      title += "; " + std::to_string(m.hidden_processes) + " processes (" + std::to_string(m.hidden_samples) +
+               " samples) not shown: more than --height has rows for";
     if (png) {
       auto bytes = prof::heatmap_png(m, reader.info(), title);
       write_picture(hm_out, bytes.data(), bytes.size(), hm_force);
