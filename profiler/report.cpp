@@ -321,7 +321,7 @@ void print_report(FILE* out, const ProfileReader& reader, const Aggregate& agg, 
     Table t{"symbols", "Code: where the sampled instructions are",
             {"rank", "samples", "share_pct", "function", "module", "source"},
             {true, true, true, false, false, false}, {}};
-    Symbolizer sym(procs);
+    Symbolizer sym(procs, info.start_realtime_ns);
     struct F {
       uint64_t samples = 0, best = 0;
       std::string module, function, source;
