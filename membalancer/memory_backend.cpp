@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "membalancer/error.h"
+#include "membalancer/rate_limiter.h"
 #include "membalancer/replay.h"
 
 namespace mb {
@@ -18,8 +19,9 @@ void require_numa_machine(const Topology& topo) {
 
 MemoryBackend::MemoryBackend(const Options& opts, Topology& topo)
     : opts_(opts), topo_(topo), cool_(opts.cooldown_intervals), scanner_(topo) {
-  // The budget of one interval: what the mover can move before the next.
-  const uint64_t budget = opts.rate_limit_bytes ? opts.rate_limit_bytes * opts.interval_ms / 1000 : 0;
+  // The budget of one interval: what the mover can move before the next
+  // (at least a page: never 0, which means unlimited).
+  const uint64_t budget = interval_budget_bytes(opts.rate_limit_bytes, opts.interval_ms);
   if (opts.command == "tier") {
     TierPolicyConfig tc;
     tc.low_watermark = opts.watermark_low;

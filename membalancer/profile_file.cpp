@@ -8,6 +8,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <set>
 #include <cinttypes>
 #include <cstring>
 #include <ctime>
@@ -94,10 +95,19 @@ std::string encode_topology(const Topology& t) {
   return o.b;
 }
 
-bool decode_topology(In& in, Topology* t) {
+// The recorded topology; "" when it reads well, else what is wrong with it.
+// Values no machine has (a negative node id or CPU, the same node twice,
+// more memory than 2^62 bytes, a distance outside 0..255) are damage: taken
+// as they are, they made whatif simulate nonsense.
+std::string decode_topology(In& in, Topology* t) {
+  constexpr int kMaxNodeId = 1023;               // the kernel's MAX_NUMNODES at most
+  constexpr uint64_t kMaxMemory = 1ULL << 62;    // per node and in all
   uint32_t count = in.get<uint32_t>();
   in.get<uint32_t>();
-  if (in.bad || count > 4096) return false;
+  if (in.bad) return "topology: cut short";
+  if (count > 4096) return "topology: " + std::to_string(count) + " nodes (at most 4096)";
+  uint64_t memory = 0;
+  std::set<int> ids;
   for (uint32_t i = 0; i < count && !in.bad; ++i) {
     NumaNode n;
     n.id = in.get<int32_t>();
@@ -105,23 +115,34 @@ bool decode_topology(In& in, Topology* t) {
     n.mem_total_bytes = in.get<uint64_t>();
     uint32_t ndist = in.get<uint32_t>();
     in.get<uint32_t>();
-    if (in.bad || ncpus > (1u << 20) || ndist > 4096) return false;
+    if (in.bad) return "topology: cut short";
+    const std::string node = "topology: node " + std::to_string(n.id);
+    if (n.id < 0 || n.id > kMaxNodeId) return node + ": want a node id from 0 to " + std::to_string(kMaxNodeId);
+    if (!ids.insert(n.id).second) return node + " appears twice";
+    if (n.mem_total_bytes > kMaxMemory || (memory += n.mem_total_bytes) > kMaxMemory)
+      return node + ": " + std::to_string(n.mem_total_bytes) + " bytes of memory (at most 2^62 in all)";
+    if (ncpus > (1u << 20) || ndist > 4096) return node + ": " + std::to_string(ncpus) + " CPUs, " +
+                                                   std::to_string(ndist) + " distances (too many)";
     for (uint32_t c = 0; c < ncpus; ++c) {
       int cpu = in.get<int32_t>();
+      if (in.bad) return "topology: cut short";
+      if (cpu < 0 || cpu >= (1 << 20)) return node + ": CPU " + std::to_string(cpu) + " (want 0 to 1048575)";
       n.cpus.push_back(cpu);
-      if (cpu >= 0 && cpu < (1 << 20)) {
-        if (t->cpu_node.size() <= static_cast<size_t>(cpu)) t->cpu_node.resize(cpu + 1, -1);
-        t->cpu_node[cpu] = n.id;
-      }
+      if (t->cpu_node.size() <= static_cast<size_t>(cpu)) t->cpu_node.resize(cpu + 1, -1);
+      t->cpu_node[cpu] = n.id;
     }
     for (uint32_t d = 0; d < ndist; ++d) {
       int to = in.get<int32_t>();
-      n.distance[to] = in.get<int32_t>();
+      const int dist = in.get<int32_t>();
+      if (in.bad) return "topology: cut short";
+      if (dist < 0 || dist > 255)
+        return node + ": distance " + std::to_string(dist) + " to node " + std::to_string(to) + " (want 0 to 255)";
+      n.distance[to] = dist;
     }
     in.at = align8(in.at);
     t->nodes.push_back(std::move(n));
   }
-  return !in.bad;
+  return in.bad ? "topology: cut short" : "";
 }
 
 }  // namespace
@@ -159,10 +180,58 @@ std::vector<ProfileMap> read_proc_maps(pid_t pid, const std::string& proc_root) 
   return parse_proc_maps(*text);
 }
 
+// ---- losses ---------------------------------------------------------------------------
+
+ProfileLosses profile_losses(const ProfileInfo& info) {
+  ProfileLosses l;
+  l.samples = info.samples_lost;
+  if (!info.counters.empty()) {
+    const auto& v = info.counters.back().values;
+    auto at = [&](int c) { return static_cast<size_t>(c) < v.size() ? v[static_cast<size_t>(c)] : 0; };
+    l.samples = std::max(l.samples, at(MB_CTR_SAMPLES_LOST));
+    l.events = at(MB_CTR_EVENTS_LOST);
+    l.untracked = at(MB_CTR_TRACKED_FULL);
+  }
+  return l;
+}
+
+std::string ProfileLosses::describe() const {
+  std::string s;
+  auto add = [&](uint64_t n, const char* one, const char* many, const char* why) {
+    if (!n) return;
+    s += (s.empty() ? "" : ", ") + std::to_string(n) + " " + (n == 1 ? one : many) + " " + why;
+  };
+  add(samples, "sample", "samples", "lost (sample ring buffer full)");
+  add(events, "process event", "process events", "lost (event ring buffer full)");
+  add(untracked, "new process", "new processes", "not tracked (process table full)");
+  return s;
+}
+
 // ---- writer ---------------------------------------------------------------------------
 
 ProfileWriter::ProfileWriter(const std::string& path, const ProfileStart& start, bool force) : path_(path) {
   fd_ = open_output(path, force, kProfileMode);
+  struct stat st;
+  if (fstat(fd_, &st) == 0) dev_ = st.st_dev, ino_ = st.st_ino;
+  try {
+    write_start(start);
+  } catch (...) {
+    discard();  // no header-only file left behind
+    throw;
+  }
+  buf_.reserve(kChunkRecords);
+}
+
+void ProfileWriter::discard() {
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+  buf_.clear();
+  struct stat st;
+  if (ino_ && lstat(path_.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_dev == dev_ && st.st_ino == ino_)
+    unlink(path_.c_str());
+}
+
+void ProfileWriter::write_start(const ProfileStart& start) {
   ProfileHeaderDisk h{};
   std::memcpy(h.magic, kProfileMagic, sizeof(h.magic));
   h.version = kProfileVersion;
@@ -176,7 +245,6 @@ ProfileWriter::ProfileWriter(const std::string& path, const ProfileStart& start,
   write_all(&h, sizeof(h));
   std::string topo = encode_topology(start.topology);
   write_chunk(kChunkTopology, topo.data(), topo.size());
-  buf_.reserve(kChunkRecords);
 }
 
 ProfileWriter::~ProfileWriter() {
@@ -392,9 +460,14 @@ void ProfileReader::index() {
         break;
       }
       In in{data_ + payload, ch.bytes};
+      bool stop = false;  // damage named already
       switch (ch.type) {
         case kChunkTopology:
-          if (!decode_topology(in, &info_.topology)) in.bad = true;
+          if (std::string why = decode_topology(in, &info_.topology); !why.empty()) {
+            info_.topology = Topology{};  // nothing of a damaged topology is used
+            fail(off, why);
+            stop = true;
+          }
           break;
         case kChunkProcess: {
           ProfileProcess p;
@@ -446,6 +519,7 @@ void ProfileReader::index() {
           break;
         }
       }
+      if (stop) break;
       if (in.bad) {
         fail(off, "malformed payload in a chunk of type " + std::to_string(ch.type));
         break;
@@ -453,6 +527,8 @@ void ProfileReader::index() {
     }
     off = payload + align8(ch.bytes);
   }
+  if (error_.empty() && first)
+    fail(size_, "the file ends right after its header: no topology, no samples (cut off)");
   if (error_.empty() && !info_.complete) fail(size_, "the file ends without an end chunk (recording interrupted?)");
   // The walk mapped the pages around every chunk header: none is needed now.
   madvise(const_cast<uint8_t*>(data_), size_, MADV_DONTNEED);

@@ -115,6 +115,18 @@ struct ProfileInfo {
   uint64_t file_bytes = 0;
 };
 
+// What the recording lost, from the file's last counter snapshot (END's
+// samples_lost for samples when larger): nothing is silently dropped.
+struct ProfileLosses {
+  uint64_t samples = 0;    // MB_CTR_SAMPLES_LOST: the sample ring buffer was full
+  uint64_t events = 0;     // MB_CTR_EVENTS_LOST: process events (forks, exits) lost
+  uint64_t untracked = 0;  // MB_CTR_TRACKED_FULL: new processes not tracked (table full)
+  bool any() const { return samples || events || untracked; }
+  // "" when none; else "12 samples lost (ring buffer full), 1 process event lost, ..."
+  std::string describe() const;
+};
+ProfileLosses profile_losses(const ProfileInfo& info);
+
 // Reads /proc/PID/maps (or text in that format). Empty when the process is gone.
 std::vector<ProfileMap> read_proc_maps(pid_t pid, const std::string& proc_root = "/proc");
 std::vector<ProfileMap> parse_proc_maps(const std::string& text);
@@ -157,17 +169,23 @@ class ProfileWriter {
   void flush();
   // Flushes, writes the END chunk and closes. samples_lost: MB_CTR_SAMPLES_LOST.
   void finish(uint64_t end_time_ns, uint64_t samples_lost);
+  // After a failure: closes and removes the file, if the name is still the
+  // file this writer created (never another one put there since).
+  void discard();
 
   uint64_t bytes_written() const { return bytes_ + buf_.size() * sizeof(mb_sample); }
   uint64_t samples_written() const { return samples_ + buf_.size(); }
   const std::string& path() const { return path_; }
 
  private:
+  void write_start(const ProfileStart& start);
   void write_chunk(uint32_t type, const void* payload, size_t bytes);
   void write_all(const void* p, size_t n);
 
   std::string path_;
   int fd_ = -1;
+  dev_t dev_ = 0;  // the file created, for discard()
+  ino_t ino_ = 0;
   uint64_t bytes_ = 0, samples_ = 0;
   std::vector<mb_sample> buf_;
 };

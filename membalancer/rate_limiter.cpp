@@ -74,4 +74,11 @@ uint64_t parse_rate(const std::string& text, const std::string& what) {
   }
 }
 
+uint64_t interval_budget_bytes(uint64_t bytes_per_s, uint64_t interval_ms) {
+  if (!bytes_per_s) return 0;
+  constexpr uint64_t kPage = 4096, kMost = UINT64_MAX / 2;
+  const unsigned __int128 b = static_cast<unsigned __int128>(bytes_per_s) * interval_ms / 1000;
+  return b > kMost ? kMost : std::max<uint64_t>(kPage, static_cast<uint64_t>(b));
+}
+
 }  // namespace mb

@@ -50,4 +50,12 @@ class RateLimiter {
 // 1024; 0 means unlimited). Throws UsageError naming `what` (the option).
 uint64_t parse_rate(const std::string& text, const std::string& what);
 
+// The bytes one interval's plan may move at `bytes_per_s` with intervals of
+// `interval_ms`: rate x interval, at least one base page (a rate under a page
+// per interval still moves one page each interval; it never rounds down to 0,
+// which plans read as "no limit"), computed without wrapping (at most
+// UINT64_MAX / 2). 0 = no limit: bytes_per_s 0 only. membalancer's backend and
+// profiler whatif's comparison policies both take their budget from here.
+uint64_t interval_budget_bytes(uint64_t bytes_per_s, uint64_t interval_ms);
+
 }  // namespace mb

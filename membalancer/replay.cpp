@@ -1,6 +1,7 @@
 #include "membalancer/replay.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "membalancer/error.h"
 
@@ -39,6 +40,8 @@ std::string replay_path(const std::string& sampler) {
 
 ReplayReader::ReplayReader(const std::string& path, uint32_t interval_ms, ReplayFilter filter)
     : reader_(path), cursor_(reader_.samples()), interval_ms_(interval_ms), filter_(filter) {
+  // Without its topology (damaged) a recording cannot be replayed at all.
+  if (topology().nodes.empty() && !reader_.error().empty()) throw UsageError(path + ": " + reader_.error());
   const auto cpu_nodes = topology().cpu_nodes();
   lane_of_node_.fill(-1);
   for (size_t i = 0; i < cpu_nodes.size() && i < MB_CPU_LANES; ++i)
@@ -49,8 +52,30 @@ ReplayReader::ReplayReader(const std::string& path, uint32_t interval_ms, Replay
   if (cursor_.next(&chunk_, &chunk_n_) && chunk_n_ && (start_ns_ == 0 || chunk_[0].time_ns < start_ns_))
     start_ns_ = chunk_[0].time_ns;
   if (!chunk_ || !chunk_n_) samples_done_ = true;
-  if (filter_.mode == TrackMode::kPid || filter_.mode == TrackMode::kTree)
-    tracked_.insert(static_cast<uint32_t>(filter_.pid));
+  if (filter_.mode == TrackMode::kPid || filter_.mode == TrackMode::kTree) {
+    // A pid the recording never names would replay nothing: bad input, as a
+    // live pid that does not exist is.
+    const auto& procs = info().processes;
+    const uint32_t want = static_cast<uint32_t>(filter_.pid);
+    if (!procs.empty() &&
+        std::none_of(procs.begin(), procs.end(), [&](const ProfileProcess& p) { return p.tgid == want; })) {
+      std::set<uint32_t> pids;
+      for (const auto& p : procs) pids.insert(p.tgid);
+      std::string some;
+      size_t shown = 0;
+      for (uint32_t p : pids) {
+        if (shown++ == 8) {
+          some += ", ...";
+          break;
+        }
+        some += (some.empty() ? "" : ", ") + std::to_string(p);
+      }
+      throw UsageError(std::string(filter_.mode == TrackMode::kPid ? "--pid " : "--ppid ") +
+                       std::to_string(filter_.pid) + ": not a process of the recording " + path + " (its processes: " +
+                       some + ")");
+    }
+    tracked_.insert(want);
+  }
 }
 
 bool ReplayReader::wanted(uint32_t tgid) const {
@@ -149,6 +174,23 @@ void ReplayReader::add_sample(const mb_sample& s, ReplayWindow* w) {
   }
 }
 
+std::string ReplayReader::absurd_time(uint64_t t, uint64_t window_end_ns) const {
+  const uint64_t interval_ns = static_cast<uint64_t>(interval_ms_) * 1000000ULL;
+  auto secs = [&](uint64_t ns) {
+    char b[48];
+    std::snprintf(b, sizeof b, "%.1f s", static_cast<double>(ns - std::min(ns, start_ns_)) / 1e9);
+    return std::string(b);
+  };
+  const uint64_t end = info().end_time_ns;
+  if (end > start_ns_ && t > end && t - end > interval_ns)
+    return "a sample at " + secs(t) + " after the start, past the recording's end (" + secs(end) +
+           "): its time is damaged";
+  if (end <= start_ns_ && (t - window_end_ns) / interval_ns > kMaxEmptyWindows)
+    return "a sample at " + secs(t) + " after the start, more than " + std::to_string(kMaxEmptyWindows) +
+           " intervals after the one before: its time is damaged";
+  return {};
+}
+
 bool ReplayReader::next(ReplayWindow* w) {
   if (samples_done_ && next_event_ >= info().processes.size()) return false;
   w->index = ++windows_;
@@ -170,7 +212,13 @@ bool ReplayReader::next(ReplayWindow* w) {
       continue;
     }
     const mb_sample& s = chunk_[chunk_i_];
-    if (s.time_ns >= w->end_ns) break;
+    if (s.time_ns >= w->end_ns) {
+      // A later window's sample: unless its time is absurd (damage), the
+      // windows up to it are stepped through one by one.
+      damage_ = absurd_time(s.time_ns, w->end_ns);
+      if (!damage_.empty()) samples_done_ = true;
+      break;
+    }
     if (chunk_i_ + kPrefetchAhead < chunk_n_) slot_of_.prefetch(page_key_of(chunk_[chunk_i_ + kPrefetchAhead]));
     ++chunk_i_;
     ++samples_read_;

@@ -56,7 +56,11 @@ class ReplayReader {
   const ProfileInfo& info() const { return reader_.info(); }
   const Topology& topology() const { return reader_.info().topology; }
   // Damage found so far ("" if none): replay stops at the damaged chunk.
-  const std::string& damage() const { return reader_.error(); }
+  // Also a sample whose time is absurd (after the recording's end, or
+  // after a gap of more than kMaxEmptyWindows windows): stepping through the
+  // empty windows up to it would never end.
+  const std::string& damage() const { return reader_.error().empty() ? damage_ : reader_.error(); }
+  static constexpr uint64_t kMaxEmptyWindows = 1000000;
   std::vector<pid_t> tracked() const { return {tracked_.begin(), tracked_.end()}; }
   uint64_t samples_read() const { return samples_read_; }
   uint32_t interval_ms() const { return interval_ms_; }
@@ -65,6 +69,8 @@ class ReplayReader {
   bool wanted(uint32_t tgid) const;
   void take_events_before(uint64_t end_ns, ReplayWindow* w);
   void add_sample(const mb_sample& s, ReplayWindow* w);
+  std::string absurd_time(uint64_t time_ns, uint64_t window_end_ns) const;
+  std::string damage_;
 
   ProfileReader reader_;
   ProfileReader::Cursor cursor_;

@@ -1,6 +1,9 @@
 #include "profiler/heatmap.h"
+#include "profiler/text.h"
 
 #include <algorithm>
+#include <map>
+#include <set>
 #include <cinttypes>
 #include <cmath>
 #include <cstring>
@@ -21,10 +24,12 @@ HeatmapMatrix build(const SampleSource& source, const HeatmapOptions& opts) {
   auto wanted = [&](const mb_sample& s) { return (s.flags & MB_ACC_VADDR) && (!opts.pid || s.tgid == opts.pid); };
   // Pass 1: the accessed pages and the time span.
   std::vector<uint64_t> keys;
+  std::map<uint32_t, uint64_t> per_process;  // samples
   uint64_t t0 = UINT64_MAX, t1 = 0;
   source([&](const mb_sample* s, size_t n) {
     for (size_t i = 0; i < n; ++i) {
       if (!wanted(s[i])) continue;
+      ++per_process[s[i].tgid];
       keys.push_back(mb_page_key(s[i].tgid, s[i].vaddr >> MB_PAGE_SHIFT));
       t0 = std::min<uint64_t>(t0, s[i].time_ns);
       t1 = std::max<uint64_t>(t1, s[i].time_ns);
@@ -44,6 +49,27 @@ HeatmapMatrix build(const SampleSource& source, const HeatmapOptions& opts) {
   m.t0_ns = t0;
   m.t1_ns = t1 + 1;
   const uint32_t want_rows = std::max<uint32_t>(opts.rows, 8);
+  // Each process takes at least a row: with more processes than rows, the
+  // ones with the most samples are drawn (at most half the rows), the rest
+  // counted as hidden rather than stretching the picture past --height.
+  if (per_process.size() > want_rows / 2) {
+    std::vector<std::pair<uint64_t, uint32_t>> by_samples;  // (samples, tgid)
+    for (const auto& [tgid, n] : per_process) by_samples.push_back({n, tgid});
+    std::sort(by_samples.begin(), by_samples.end(), [](const auto& a, const auto& b) {
+      return a.first != b.first ? a.first > b.first : a.second < b.second;
+    });
+    std::set<uint32_t> shown;
+    for (size_t i = 0; i < by_samples.size(); ++i) {
+      if (i < want_rows / 2) {
+        shown.insert(by_samples[i].second);
+      } else {
+        ++m.hidden_processes;
+        m.hidden_samples += by_samples[i].first;
+      }
+    }
+    keys.erase(std::remove_if(keys.begin(), keys.end(), [&](uint64_t k) { return !shown.count(mb_key_tgid(k)); }),
+               keys.end());
+  }
   // Segments: runs of accessed pages of one process; a gap of more than
   // `gap` pages starts a new one. Widened until the segments are few.
   std::vector<HeatmapSegment> segs;
@@ -222,18 +248,6 @@ Decor decor(const HeatmapMatrix& m, const HeatmapLayout& l, const ProfileInfo& i
   d.labels.push_back({l.left, y_base + 60,
                       "one row = " + format_bytes(m.bytes_per_row) + ", column = " + fmt_sec(span_s / std::max<uint32_t>(m.cols, 1) * 1000) + " ms", false});
   return d;
-}
-
-std::string xml_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '<') o += "&lt;";
-    else if (c == '>') o += "&gt;";
-    else if (c == '&') o += "&amp;";
-    else if (c == '"') o += "&quot;";
-    else o += c;
-  }
-  return o;
 }
 
 }  // namespace

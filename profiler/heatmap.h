@@ -33,6 +33,9 @@ struct HeatmapMatrix {
   std::vector<uint32_t> cells;        // rows x cols, row 0 = lowest address of the first segment
   std::vector<HeatmapSegment> segments;  // by (tgid, start); rows ascend with them
   uint64_t samples = 0, max_cell = 0;
+  // More processes than --height has rows for: those with the fewest
+  // samples are left out, and counted here (said in the title).
+  uint64_t hidden_processes = 0, hidden_samples = 0;
 
   uint32_t at(uint32_t row, uint32_t col) const { return cells[static_cast<size_t>(row) * cols + col]; }
   // The row of an address, or -1 when it is not on the axis.

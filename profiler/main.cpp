@@ -2,13 +2,17 @@
 // them (docs/profiler.md).
 // Thin: parses the command line and calls profiler/*.cpp.
 #include <fcntl.h>
+#include <signal.h>
 #include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <cinttypes>
+#include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -69,6 +73,54 @@ int damaged(const ProfileReader& r) {
   return kExitUsage;
 }
 
+// write_output (membalancer/safe_file.h), and a failed write leaves no
+// partial file: the one created is removed (if the name still holds it).
+void write_picture(const std::string& path, const void* data, size_t n, bool force) {
+  const int fd = open_output(path, force, kOutputMode);
+  struct stat made;
+  const bool known = fstat(fd, &made) == 0;
+  const char* p = static_cast<const char*>(data);
+  int err = 0;
+  while (n > 0 && !err) {
+    const ssize_t w = write(fd, p, n);
+    if (w < 0 && errno != EINTR) err = errno;
+    if (w > 0) p += w, n -= static_cast<size_t>(w);
+  }
+  if (close(fd) != 0 && !err) err = errno;
+  if (!err) return;
+  struct stat now;
+  if (known && lstat(path.c_str(), &now) == 0 && S_ISREG(now.st_mode) && now.st_dev == made.st_dev &&
+      now.st_ino == made.st_ino)
+    unlink(path.c_str());
+  throw SystemError("writing " + path, err);
+}
+
+// whatif: the largest tier size taken (2^62 bytes): the simulation counts
+// bytes in signed 64 bits; larger sizes would wrap instead of answering.
+constexpr uint64_t kMaxTierBytes = 1ULL << 62;
+uint64_t tier_size(const std::string& text, const std::string& what) {
+  const uint64_t b = parse_size(text, what);
+  if (b > kMaxTierBytes) throw UsageError(what + " '" + text + "': at most 4194304T (2^62 bytes)");
+  return b;
+}
+
+// whatif on a damaged file: what precedes the damage was simulated and
+// printed; the damage is bad input, as for report.
+int whatif_damaged(const std::string& path, const prof::WhatifResult& r) {
+  std::fprintf(stderr, "profiler: %s: %s (simulated what precedes it: %" PRIu64 " samples)\n", path.c_str(),
+               r.damage.c_str(), r.samples);
+  return kExitUsage;
+}
+
+// The end of what went to stdout: a write that failed (a full disk, a closed
+// pipe: SIGPIPE is ignored) is one line and status 1, never a silent 0.
+void finish_stdout() {
+  errno = 0;
+  const bool flush_failed = std::fflush(stdout) != 0;
+  const int err = flush_failed && errno ? errno : EIO;
+  if (flush_failed || std::ferror(stdout)) throw SystemError("writing the output (stdout)", err);
+}
+
 std::string samplers_help() {
   std::string s = "where samples come from: auto (first that works of";
   for (const auto& i : sampler_list()) s += " " + i.name;
@@ -96,6 +148,13 @@ int run(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "profiler (membalancer) profile format " + std::to_string(kProfileVersion));
 
+  // NaN passes CLI::Range (every comparison with it is false): refused here.
+  const CLI::Validator finite([](std::string& v) {
+    char* end = nullptr;
+    const double d = std::strtod(v.c_str(), &end);
+    return end != v.c_str() && *end == '\0' && std::isfinite(d) ? std::string() : "'" + v + "' is not a finite number";
+  }, "NUMBER");
+
   prof::RecordOptions ro;
   std::string pid_s, ppid_s, ring_s = "32M";
   bool quiet = false;
@@ -109,6 +168,7 @@ int run(int argc, char** argv) {
   rec->add_option("--cpu-clock-period", ro.cpu_clock_period_us, "cpu-clock: microseconds of CPU time per sample")
       ->default_str("100")->check(CLI::Range(10, 1000000));
   rec->add_option("--duration", ro.duration_s, "stop after S seconds (0: at SIGINT/SIGTERM or when the processes are gone)")
+      ->check(finite)
       ->check(CLI::Range(0.0, 1e9));
   rec->add_option("-o,--output", ro.output, "the profile file to create")->required();
   rec->add_flag("--force", ro.force, "replace FILE if it exists (a symlink is never followed)");
@@ -156,16 +216,20 @@ int run(int argc, char** argv) {
   sy->add_option("--pattern", sy_pattern, "gups | hotset | zipf | phase")->required();
   sy->add_option("--footprint", sy_footprint, "bytes of memory accessed, whole 4K pages (e.g. 1G)")->required();
   // CLI11 would wrap "-5" around into a huge unsigned number: digits only.
+  // Beyond 2^64 - 1 CLI11 would saturate silently: refused, with what was typed.
   const CLI::Validator whole([](std::string& v) {
-    return !v.empty() && v.find_first_not_of("0123456789") == std::string::npos ? std::string()
-                                                                                : "'" + v + "' is not a whole number";
+    if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos) return "'" + v + "' is not a whole number";
+    errno = 0;
+    std::strtoull(v.c_str(), nullptr, 10);
+    return errno == ERANGE ? "'" + v + "' is more than 18446744073709551615" : std::string();
   }, "UINT");
   sy->add_option("--samples", sc.samples, "number of samples")->required()->check(whole);
   sy->add_option("--seed", sc.seed, "PRNG seed: the same arguments give the same file")->default_str("1")->check(whole);
   auto* o_hot = sy->add_option("--hot-size", sy_hot, "hotset, phase: bytes of the hot set (default footprint/10)");
   auto* o_share =
-      sy->add_option("--hot-share", sy_share, "hotset, phase: fraction of samples sent to the hot set (default 0.9)");
-  auto* o_skew = sy->add_option("--skew", sy_skew, "zipf: exponent s of P(rank r) ~ 1/r^s (default 0.99)");
+      sy->add_option("--hot-share", sy_share, "hotset, phase: fraction of samples sent to the hot set (default 0.9)")
+                     ->check(finite);
+  auto* o_skew = sy->add_option("--skew", sy_skew, "zipf: exponent s of P(rank r) ~ 1/r^s (default 0.99)")->check(finite);
   sy->add_option("--rate", sc.rate, "samples per second of trace time")->default_str("1000000")->check(whole);
   auto* o_fast = sy->add_option("--fast", sy_fast, "node 0 size, for first-touch placement (default footprint/4)");
   sy->add_option("--tgid", sc.tgid, "process id of the samples")->default_str("1000")->check(whole);
@@ -204,7 +268,7 @@ int run(int argc, char** argv) {
       ->check(CLI::Range(10, 60000));
   wi->add_option("--rate-limit", wi_rate, "bytes per second moved at most, as membalancer's mover (0 = no limit)")
       ->capture_default_str();
-  wi->add_option("--sweep", wi_sweep, "FROM:TO:STEP fast-tier sizes: hit ratio against size (e.g. 1G:16G:1G)");
+  auto* o_sweep = wi->add_option("--sweep", wi_sweep, "FROM:TO:STEP fast-tier sizes: hit ratio against size (e.g. 1G:16G:1G)");
   wi->add_option("--jobs", wi_jobs,
                  "with --sweep: sizes simulated at once, each on a CPU and with its own memory (default: the "
                  "CPUs this process may use, at most 4, and no more than the available memory holds)")
@@ -258,7 +322,7 @@ int run(int argc, char** argv) {
     prof::Aggregate agg;
     prof::aggregate_file(reader, &agg);
     prof::print_report(stdout, reader, agg, rep);
-    std::fflush(stdout);
+    finish_stdout();
     return reader.ok() ? kExitOk : damaged(reader);
   }
   if (sy->parsed()) {
@@ -280,16 +344,18 @@ int run(int argc, char** argv) {
       throw UsageError("--start: '" + wi_start + "' is not recorded or slow");
     wo.start_slow = wi_start == "slow";
     wo.rate_limit_bytes = parse_size(wi_rate, "--rate-limit");
-    if (!wi_fast.empty()) wo.fast_bytes = parse_size(wi_fast, "--fast");
+    if (!wi_fast.empty()) wo.fast_bytes = tier_size(wi_fast, "--fast");
     // 0 is whatif's "not given": an explicit 0 would silently mean the recorded size.
     if (!wi_fast.empty() && !wo.fast_bytes)
       throw UsageError("--fast: must be more than 0 (leave it out for the recorded size)");
-    for (const auto& name : split_list(wi_policies))
-      if (!name.empty()) wo.policies.push_back(name);
+    for (const auto& name : split_list(wi_policies))  // a rule named twice runs once
+      if (!name.empty() && std::find(wo.policies.begin(), wo.policies.end(), name) == wo.policies.end())
+        wo.policies.push_back(name);
     if (o_tiers->count()) {
       if (!wi_fast.empty()) throw UsageError("--tiers: give either --fast SIZE or --tiers SIZE,..., not both");
-      if (!wi_sweep.empty()) throw UsageError("--tiers: --sweep varies the fast tier of two tiers; not with --tiers");
+      if (o_sweep->count()) throw UsageError("--tiers: --sweep varies the fast tier of two tiers; not with --tiers");
       const auto sizes = split_list(wi_tiers);
+      uint64_t total = 0;  // at most kMaxTierBytes each: no wrap
       if (sizes.empty()) throw UsageError("--tiers: give the sizes of the tiers above the last, e.g. 4G,16G");
       if (sizes.size() > kMaxWhatifSizes)
         throw UsageError("--tiers: at most " + std::to_string(kMaxWhatifSizes) + " sizes (" +
@@ -297,45 +363,57 @@ int run(int argc, char** argv) {
       for (size_t k = 0; k < sizes.size(); ++k) {
         if (sizes[k].empty())
           throw UsageError("--tiers '" + wi_tiers + "': tier " + std::to_string(k) + " has no size");
-        const uint64_t b = parse_size(sizes[k], "--tiers");
+        const uint64_t b = tier_size(sizes[k], "--tiers");
         if (!b) throw UsageError("--tiers: tier " + std::to_string(k) + " must be more than 0");
         if (k) wo.middle_bytes.push_back(b);
         else wo.fast_bytes = b;
+        total += b;
       }
+      if (total > kMaxTierBytes)
+        throw UsageError("--tiers '" + wi_tiers + "': the sizes add up to more than 4194304T (2^62 bytes)");
     }
-    if (!wi_out.empty() && wi_sweep.empty()) throw UsageError("-o: only a --sweep draws a curve");
-    if (wi_jobs && wi_sweep.empty()) throw UsageError("--jobs: only a --sweep simulates several sizes");
-    if (wi_sweep.empty()) {
-      prof::print_whatif(stdout, wo, prof::run_whatif(wo), wi_format);
-      return kExitOk;
+    const bool sweep = o_sweep->count() > 0;
+    if (!wi_out.empty() && !sweep) throw UsageError("-o: only a --sweep draws a curve");
+    if (wi_jobs && !sweep) throw UsageError("--jobs: only a --sweep simulates several sizes");
+    if (!sweep) {
+      const prof::WhatifResult r = prof::run_whatif(wo);
+      prof::print_whatif(stdout, wo, r, wi_format);
+      finish_stdout();
+      return r.damage.empty() ? kExitOk : whatif_damaged(wo.path, r);
     }
     const auto c1 = wi_sweep.find(':'), c2 = wi_sweep.find(':', c1 == std::string::npos ? c1 : c1 + 1);
     if (c1 == std::string::npos || c2 == std::string::npos)
       throw UsageError("--sweep: '" + wi_sweep + "' is not FROM:TO:STEP");
-    const uint64_t from = parse_size(wi_sweep.substr(0, c1), "--sweep");
-    const uint64_t to = parse_size(wi_sweep.substr(c1 + 1, c2 - c1 - 1), "--sweep");
+    const uint64_t from = tier_size(wi_sweep.substr(0, c1), "--sweep");
+    const uint64_t to = tier_size(wi_sweep.substr(c1 + 1, c2 - c1 - 1), "--sweep");
     const uint64_t step = parse_size(wi_sweep.substr(c2 + 1), "--sweep");
-    if (!from || !step || to < from || (to - from) / step > 256)
-      throw UsageError("--sweep: want 0 < FROM <= TO and at most 256 steps");
+    if (from < 4096)
+      throw UsageError("--sweep '" + wi_sweep + "': FROM must be at least one page (4K)");
+    if (!step || to < from || (to - from) / step > 256)
+      throw UsageError("--sweep '" + wi_sweep + "': want 0 < FROM <= TO and at most 256 steps");
     const Picture pic = wi_out.empty() ? Picture::kSvg : picture_kind(wi_out);
     if (!wi_out.empty()) check_output(wi_out, wi_force);
+    // By index: from + i x step <= to never wraps (a `f += step` loop did,
+    // past 2^64, and never ended).
     std::vector<uint64_t> sizes;
-    for (uint64_t f = from; f <= to; f += step) sizes.push_back(f);
+    for (uint64_t i = 0; i <= (to - from) / step; ++i) sizes.push_back(from + i * step);
     // Jobs given are taken as given; by default as many as fit in memory.
     const std::vector<prof::SweepPoint> points =
         wi_jobs ? prof::run_sweep(wo, sizes, wi_jobs) : prof::run_sweep(wo, sizes, default_sweep_jobs(), true);
     prof::print_sweep(stdout, points, wi_format);
+    finish_stdout();
     if (!wi_out.empty()) {
       const std::string title = "fast-tier hit ratio: " + wo.path;
       if (pic == Picture::kPng) {
         const auto bytes = prof::sweep_png(points, title);
-        write_output(wi_out, bytes.data(), bytes.size(), wi_force);
+        write_picture(wi_out, bytes.data(), bytes.size(), wi_force);
       } else {
         const std::string chart = prof::sweep_svg(points, title);
-        write_output(wi_out, chart.data(), chart.size(), wi_force);
+        write_picture(wi_out, chart.data(), chart.size(), wi_force);
       }
     }
-    return kExitOk;
+    // Every size read the same file: its damage is said once.
+    return points.front().result.damage.empty() ? kExitOk : whatif_damaged(wo.path, points.front().result);
   }
   if (hm->parsed()) {
     const bool png = picture_kind(hm_out) == Picture::kPng;
@@ -346,12 +424,17 @@ int run(int argc, char** argv) {
       throw UsageError(hm_file + ": no samples with a data address" + (ho.pid ? " for pid " + std::to_string(ho.pid) : ""));
     std::string title = "memory accesses: " + reader.info().sampler + " sampler, " + std::to_string(m.samples) +
                         " samples" + (ho.pid ? ", pid " + std::to_string(ho.pid) : "");
+    if (const ProfileLosses lost = profile_losses(reader.info()); lost.samples)
+      title += ", " + std::to_string(lost.samples) + " lost";
+    if (m.hidden_processes)
+      title += "; " + std::to_string(m.hidden_processes) + " processes (" + std::to_string(m.hidden_samples) +
+               " samples) not shown: more than --height has rows for";
     if (png) {
       auto bytes = prof::heatmap_png(m, reader.info(), title);
-      write_output(hm_out, bytes.data(), bytes.size(), hm_force);
+      write_picture(hm_out, bytes.data(), bytes.size(), hm_force);
     } else {
       std::string text = prof::heatmap_svg(m, reader.info(), title);
-      write_output(hm_out, text.data(), text.size(), hm_force);
+      write_picture(hm_out, text.data(), text.size(), hm_force);
     }
     return reader.ok() ? kExitOk : damaged(reader);
   }
@@ -361,6 +444,8 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A closed pipe is an error to report (finish_stdout), not a silent death.
+  signal(SIGPIPE, SIG_IGN);
   try {
     return run(argc, argv);
   } catch (const mb::Error& e) {

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cinttypes>
@@ -75,9 +76,37 @@ class HeldChild {
   ~HeldChild() {
     if (go_fd_ >= 0) close(go_fd_);  // never released: the child exits 127
     if (pid_ > 0 && !reaped_) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
+      bool killed = false;
+      terminate(false, &killed);
     }
+  }
+  // Seconds a command has to exit after SIGTERM before it gets SIGKILL.
+  static constexpr double kGraceSeconds = 3;
+  // Ends the command: SIGTERM (unless already `sent`), then kGraceSeconds for
+  // it to exit; SIGKILL after that, or at once when SIGINT or SIGTERM arrives
+  // (the recorder keeps them blocked: sigtimedwait takes them). Returns its
+  // exit status; *killed tells whether SIGKILL was needed.
+  int terminate(bool sent, bool* killed) {
+    int status = 0;
+    if (exited(&status)) return status;
+    if (!sent) kill(pid_, SIGTERM);
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    const uint64_t deadline = mono_ns() + static_cast<uint64_t>(kGraceSeconds * 1e9);
+    while (!exited(&status)) {
+      const uint64_t now = mono_ns();
+      if (now < deadline) {
+        timespec ts{0, static_cast<long>(std::min<uint64_t>(deadline - now, 50 * 1000000ULL))};
+        const int sig = sigtimedwait(&stop, nullptr, &ts);
+        if (sig != SIGINT && sig != SIGTERM) continue;  // look again; a second signal kills at once
+      }
+      kill(pid_, SIGKILL);
+      *killed = true;
+      return wait();
+    }
+    return status;
   }
   void release() {
     char go = 'g';
@@ -87,11 +116,14 @@ class HeldChild {
   }
   // True once the command has exited (reaped); *status is its exit status.
   bool exited(int* status) {
-    if (reaped_) return true;
+    if (reaped_) {
+      *status = status_;
+      return true;
+    }
     int st;
     if (waitpid(pid_, &st, WNOHANG) != pid_) return false;
     reaped_ = true;
-    *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    *status = status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     return true;
   }
   // Blocks until the command exits; its exit status.
@@ -101,7 +133,7 @@ class HeldChild {
       int st;
       if (waitpid(pid_, &st, 0) == pid_) {
         reaped_ = true;
-        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        return status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
       }
       if (errno != EINTR) return -1;
     }
@@ -113,6 +145,7 @@ class HeldChild {
   pid_t pid_ = -1;
   int go_fd_ = -1;
   bool reaped_ = false;
+  int status_ = 0;
 };
 
 // `-- COMMAND` is looked up as execvp will, so that a typo is bad input
@@ -187,15 +220,22 @@ void SampleConsumer::run() {
     consumed_ += batch.size();
     batch.clear();
   };
-  for (;;) {
-    const bool last = stop_.load();
-    int n = collector_.wait_samples(last ? 0 : 50, take);
-    if (n < 0 && n != -EINTR) break;
-    // While the ring buffer keeps delivering, write in large batches.
-    if (batch.size() >= (1 << 15) || n == 0 || last) flush_batch();
-    if (last && n <= 0) break;
+  // A failed write (a full disk) must not end the process from this thread:
+  // the error goes to the recording loop, which stops and reports it.
+  try {
+    for (;;) {
+      const bool last = stop_.load();
+      int n = collector_.wait_samples(last ? 0 : 50, take);
+      if (n < 0 && n != -EINTR) break;
+      // While the ring buffer keeps delivering, write in large batches.
+      if (batch.size() >= (1 << 15) || n == 0 || last) flush_batch();
+      if (last && n <= 0) break;
+    }
+    flush_batch();
+  } catch (...) {
+    error_ = std::current_exception();
+    failed_ = true;
   }
-  flush_batch();
 }
 
 int run_record(const RecordOptions& opts) {
@@ -281,7 +321,12 @@ int run_record(const RecordOptions& opts) {
     std::lock_guard<std::mutex> lock(wmu);
     uint64_t now = mono_ns();
     if (fresh || (!name.empty() && it->second.first != name)) {
-      if (name.empty() && fresh) name = "?";
+      if (name.empty() && fresh) {
+        // Gone before we looked: a fork carries its parent's name (comm is
+        // inherited), so that is what it was called until an exec.
+        const auto parent_it = ev == kProcFork ? known.find(parent) : known.end();
+        name = parent_it != known.end() && !parent_it->second.first.empty() ? parent_it->second.first : "?";
+      }
       writer.add_process(now, static_cast<uint32_t>(p), static_cast<uint32_t>(parent),
                          fresh ? ev : kProcRename, name);
     }
@@ -301,6 +346,7 @@ int run_record(const RecordOptions& opts) {
   double next_refresh = 0.5, next_counters = 1.0, next_progress = 0.25;
   int command_status = 0;
   bool command_done = false;
+  bool signal_passed = false;  // the command was sent the signal that stopped us
   auto counters = collector->counters();
 
   while (stop_reason.empty()) {
@@ -317,6 +363,7 @@ int run_record(const RecordOptions& opts) {
     if (sig == SIGINT || sig == SIGTERM) {
       stop_reason = sig == SIGINT ? "SIGINT" : "SIGTERM";
       if (child) kill(child->pid(), sig);  // the command is ours: pass it on
+      signal_passed = true;
       break;
     }
     collector->poll_process_events([&](const mb_proc_event& ev) {
@@ -354,9 +401,14 @@ int run_record(const RecordOptions& opts) {
     }
     if (child && !command_done && child->exited(&command_status)) command_done = true;
     if (tree_mode && collector->tracked_processes().empty()) stop_reason = "tracked processes exited";
+    if (consumer.failed()) break;  // a failed write: reported below
   }
+  const double recorded_s = elapsed();  // the summary's time: the recording's, not the command's end
   // Last samples: the consumer drains the ring buffer once more, then stops.
+  // A failed write ends here: the destructors stop the command (SIGTERM, then
+  // SIGKILL) and main() prints the one line, status 1.
   consumer.stop();
+  consumer.rethrow();
   counters = collector->counters();
   const std::string sampler_name = plan.name;
   collector.reset();  // detach
@@ -364,16 +416,26 @@ int run_record(const RecordOptions& opts) {
   const uint64_t samples = writer.samples_written();
   writer.finish(mono_ns(), counters[MB_CTR_SAMPLES_LOST]);
   if (progress) std::fputc('\n', stderr);
+  bool killed = false;
   if (child && !command_done) {
-    // Recording is over (duration or a signal): so is the command.
-    kill(child->pid(), SIGTERM);
-    command_status = child->wait();
+    // Recording is over (duration or a signal): so is the command. One that
+    // ignores SIGTERM gets SIGKILL after a grace period, or at a second signal.
+    command_status = child->terminate(signal_passed, &killed);
   }
   std::fprintf(stderr, "profiler: %s samples (%s) from sampler %s in %.1f s to %s; %s dropped; stopped: %s\n",
                group_digits(samples).c_str(), format_bytes(writer.bytes_written()).c_str(), sampler_name.c_str(),
-               elapsed(), opts.output.c_str(), group_digits(counters[MB_CTR_SAMPLES_LOST]).c_str(),
+               recorded_s, opts.output.c_str(), group_digits(counters[MB_CTR_SAMPLES_LOST]).c_str(),
                stop_reason.c_str());
-  if (child && command_status != 0) std::fprintf(stderr, "profiler: the command exited with status %d\n", command_status);
+  if (counters[MB_CTR_EVENTS_LOST] || counters[MB_CTR_TRACKED_FULL]) {
+    ProfileLosses lost;
+    lost.events = counters[MB_CTR_EVENTS_LOST];
+    lost.untracked = counters[MB_CTR_TRACKED_FULL];
+    std::fprintf(stderr, "profiler: also %s\n", lost.describe().c_str());
+  }
+  if (killed)
+    std::fprintf(stderr, "profiler: the command did not exit after SIGTERM: killed (SIGKILL)\n");
+  else if (child && command_status != 0)
+    std::fprintf(stderr, "profiler: the command exited with status %d\n", command_status);
   return 0;
 }
 

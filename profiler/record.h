@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <string>
@@ -44,6 +45,12 @@ class SampleConsumer {
   // Drains what is left in the ring buffer, then joins the thread.
   void stop();
   uint64_t consumed() const { return consumed_.load(); }
+  // True once writing failed (ENOSPC, EIO...): the thread stopped taking
+  // samples. rethrow() throws that error (after stop(): none is pending).
+  bool failed() const { return failed_.load(); }
+  void rethrow() const {
+    if (failed_.load() && error_) std::rethrow_exception(error_);
+  }
 
  private:
   void run();
@@ -53,6 +60,8 @@ class SampleConsumer {
   bool resolve_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> consumed_{0};
+  std::atomic<bool> failed_{false};
+  std::exception_ptr error_;  // set before failed_
   std::thread thread_;
 };
 

@@ -1,4 +1,5 @@
 #include "profiler/report.h"
+#include "profiler/text.h"
 
 #include <algorithm>
 #include <cinttypes>
@@ -102,6 +103,7 @@ std::vector<RegionRow> hottest_regions(const Aggregate& agg, uint64_t region_byt
   struct R {
     uint64_t accesses = 0, pages = 0;
     uint64_t node_acc[kNodeSlots] = {};
+    uint64_t top_accesses = 0, top_vpn = 0;  // the hottest page
   };
   const uint64_t region_pages = std::max<uint64_t>(region_bytes >> MB_PAGE_SHIFT, 1);
   FlatMap<uint64_t, uint32_t, U64KeyOps> index;  // mb_page_key(tgid, region number) -> regions[i]
@@ -117,12 +119,14 @@ std::vector<RegionRow> hottest_regions(const Aggregate& agg, uint64_t region_byt
     r.accesses += p.accesses;
     r.pages++;
     r.node_acc[p.node < MB_MAX_NODES ? p.node : kNodeSlots - 1] += p.accesses;
+    if (p.accesses > r.top_accesses || (p.accesses == r.top_accesses && mb_key_vpn(key) < r.top_vpn) || r.pages == 1)
+      r.top_accesses = p.accesses, r.top_vpn = mb_key_vpn(key);
   });
   std::vector<RegionRow> rows;
   rows.reserve(regions.size());
   for (const auto& [k, r] : regions) {
     RegionRow row{mb_key_tgid(k), mb_key_vpn(k) * region_pages << MB_PAGE_SHIFT, region_pages << MB_PAGE_SHIFT,
-                  r.accesses, r.pages, -1};
+                  r.accesses, r.pages, -1, r.top_vpn << MB_PAGE_SHIFT};
     uint64_t best = 0;
     for (int i = 0; i < MB_MAX_NODES; ++i)
       if (r.node_acc[i] > best) best = r.node_acc[i], row.node = i;
@@ -181,10 +185,17 @@ std::string csv_cell(const std::string& s) {
 
 void print_text(FILE* out, const Table& t) {
   std::fprintf(out, "\n%s\n", t.title.c_str());
+  // Names and paths come from the recorded processes: no escape sequence
+  // reaches the terminal (profiler/text.h).
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& r : t.rows) {
+    rows.emplace_back();
+    for (const auto& cell : r) rows.back().push_back(printable(cell));
+  }
   std::vector<size_t> w(t.cols.size());
   for (size_t c = 0; c < t.cols.size(); ++c) {
     w[c] = t.cols[c].size();
-    for (const auto& r : t.rows) w[c] = std::max(w[c], r[c].size());
+    for (const auto& r : rows) w[c] = std::max(w[c], r[c].size());
   }
   auto line = [&](const std::vector<std::string>& cells) {
     std::string l = " ";
@@ -198,7 +209,7 @@ void print_text(FILE* out, const Table& t) {
     std::fprintf(out, "%s\n", l.c_str());
   };
   line(t.cols);
-  for (const auto& r : t.rows) line(r);
+  for (const auto& r : rows) line(r);
   if (t.rows.empty()) std::fprintf(out, "  (none)\n");
 }
 
@@ -271,7 +282,9 @@ void print_report(FILE* out, const ProfileReader& reader, const Aggregate& agg, 
       std::string name = procs.name(static_cast<uint32_t>(pid));
       t.rows.push_back({std::to_string(pid), std::to_string(procs.parent(static_cast<uint32_t>(pid))),
                         name.empty() ? "?" : name, std::to_string(p.samples), std::to_string(p.accesses),
-                        pct(p.samples, agg.samples), std::to_string(p.pages)});
+                        // share of the accesses, as in every other table (it was of the samples:
+                        // 100% beside 0 accesses for a cpu-clock recording)
+                        pct(p.accesses, agg.with_address), std::to_string(p.pages)});
     }
     tables.push_back(std::move(t));
   }
@@ -287,7 +300,7 @@ void print_report(FILE* out, const ProfileReader& reader, const Aggregate& agg, 
       std::string name = procs.name(r.tgid);
       t.rows.push_back({std::to_string(++rank), std::to_string(r.tgid), name.empty() ? "?" : name, hex(r.start),
                         hex(r.start + r.bytes), std::to_string(r.accesses), pct(r.accesses, agg.with_address),
-                        std::to_string(r.pages), node_name(r.node), mapping_of(r.tgid, r.start + r.bytes / 2)});
+                        std::to_string(r.pages), node_name(r.node), mapping_of(r.tgid, r.hottest_addr)});
     }
     tables.push_back(std::move(t));
   }
@@ -308,7 +321,7 @@ void print_report(FILE* out, const ProfileReader& reader, const Aggregate& agg, 
     Table t{"symbols", "Code: where the sampled instructions are",
             {"rank", "samples", "share_pct", "function", "module", "source"},
             {true, true, true, false, false, false}, {}};
-    Symbolizer sym(procs);
+    Symbolizer sym(procs, info.start_realtime_ns);
     struct F {
       uint64_t samples = 0, best = 0;
       std::string module, function, source;
@@ -348,7 +361,10 @@ void print_report(FILE* out, const ProfileReader& reader, const Aggregate& agg, 
     j.field("file", reader.path()).field("version", info.version).field("sampler", info.sampler);
     j.field("start_realtime_ns", info.start_realtime_ns).field("samples", agg.samples);
     j.field("samples_with_address", agg.with_address).field("samples_with_ip", agg.with_ip);
-    j.field("samples_lost", info.samples_lost).field("span_s", span_s).field("complete", info.complete);
+    const ProfileLosses lost = profile_losses(info);
+    j.field("samples_lost", lost.samples).field("events_lost", lost.events);
+    j.field("processes_not_tracked", lost.untracked);
+    j.field("span_s", span_s).field("complete", info.complete);
     j.field("error", reader.error());
     j.end_object();
     for (const auto& t : tables) json_table(j, t);
@@ -376,10 +392,12 @@ void print_report(FILE* out, const ProfileReader& reader, const Aggregate& agg, 
   struct tm tmv;
   if (gmtime_r(&secs, &tmv)) std::strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tmv);
   std::fprintf(out, "profile %s: format %u, sampler %s, started %s, %.1f s of samples%s\n", reader.path().c_str(),
-               info.version, info.sampler.c_str(), when, span_s, info.complete ? "" : " (incomplete file)");
+               info.version, printable(info.sampler).c_str(), when, span_s, info.complete ? "" : " (incomplete file)");
   std::fprintf(out, "samples: %" PRIu64 " (%" PRIu64 " with a data address, %" PRIu64
                     " with an instruction pointer); lost in the ring buffer: %" PRIu64 "; processes: %zu\n",
-               agg.samples, agg.with_address, agg.with_ip, info.samples_lost, agg.processes.size());
+               agg.samples, agg.with_address, agg.with_ip, profile_losses(info).samples, agg.processes.size());
+  const ProfileLosses lost = profile_losses(info);
+  if (lost.events || lost.untracked) std::fprintf(out, "recorded with losses: %s\n", lost.describe().c_str());
   for (const auto& t : tables) print_text(out, t);
 }
 

@@ -69,6 +69,7 @@ struct RegionRow {
   uint64_t start, bytes;
   uint64_t accesses = 0, pages = 0;
   int node = -1;  // node with most accesses (-1 unknown)
+  uint64_t hottest_addr = 0;  // its hottest page: where its mapping is looked up
 };
 // The n regions (aligned blocks of region_bytes) with the most accesses.
 std::vector<RegionRow> hottest_regions(const Aggregate& agg, uint64_t region_bytes, size_t n);

@@ -1,5 +1,9 @@
 #include "profiler/symbolizer.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cxxabi.h>
 #include <elfutils/libdwfl.h>
 #include <gelf.h>
@@ -48,12 +52,31 @@ Symbolizer::FileSession* Symbolizer::session(const std::string& path) {
   auto it = files_.find(path);
   if (it != files_.end()) return it->second.get();
   auto s = std::make_unique<FileSession>();
-  s->dwfl = dwfl_begin(&kCallbacks);
+  // The file now at the recorded path: opened without blocking (a FIFO put
+  // there would hang the open) and read only if it is a regular file that
+  // has not changed since the recording started (a replaced binary would
+  // give wrong names, silently).
+  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) {
+    s->refused = "unreadable";
+  } else if (!S_ISREG(st.st_mode)) {
+    s->refused = "not a regular file";
+  } else if (recorded_ns_ &&
+             static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ULL + static_cast<uint64_t>(st.st_mtim.tv_nsec) >
+                 recorded_ns_) {
+    s->refused = "changed since the recording";
+  }
+  if (!s->refused.empty() && fd >= 0) close(fd);
+  s->dwfl = s->refused.empty() ? dwfl_begin(&kCallbacks) : nullptr;
+  if (!s->dwfl && fd >= 0 && s->refused.empty()) close(fd);
   if (s->dwfl) {
     dwfl_report_begin(s->dwfl);
     // Reported at its link-time addresses (base 0): a PIE's or a library's
     // addresses are then file-relative, and lookups subtract the load base.
-    s->mod = dwfl_report_elf(s->dwfl, base_name(path).c_str(), path.c_str(), -1, 0, false);
+    // On success the descriptor belongs to libdwfl.
+    s->mod = dwfl_report_elf(s->dwfl, base_name(path).c_str(), path.c_str(), fd, 0, false);
+    if (!s->mod) close(fd);
     dwfl_report_end(s->dwfl, nullptr, nullptr);
     if (s->mod) {
       GElf_Addr bias;
@@ -85,6 +108,7 @@ Symbol Symbolizer::resolve(uint32_t tgid, uint64_t ip, uint64_t time_ns) {
   }
   sym.module = base_name(m->path);
   FileSession* s = session(m->path);
+  if (s && !s->refused.empty()) sym.module += " (" + s->refused + ")";
   if (!s || !s->mod) return sym;
   uint64_t addr = ip;
   if (s->pie) {

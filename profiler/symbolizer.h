@@ -28,7 +28,10 @@ struct Symbol {
 
 class Symbolizer {
  public:
-  explicit Symbolizer(const ProfileProcesses& procs) : procs_(procs) {}
+  // recorded_realtime_ns: when the recording started (0: unknown). A file
+  // changed since then is not the one recorded: no symbols from it.
+  explicit Symbolizer(const ProfileProcesses& procs, uint64_t recorded_realtime_ns = 0)
+      : procs_(procs), recorded_ns_(recorded_realtime_ns) {}
   ~Symbolizer();
   Symbolizer(const Symbolizer&) = delete;
   Symbolizer& operator=(const Symbolizer&) = delete;
@@ -44,6 +47,7 @@ class Symbolizer {
     Dwfl* dwfl = nullptr;
     Dwfl_Module* mod = nullptr;
     bool pie = false;  // ET_DYN: addresses are relative to the load base
+    std::string refused;  // why the file was not read ("" if it was)
   };
   FileSession* session(const std::string& path);
   Symbol resolve(uint32_t tgid, uint64_t ip, uint64_t time_ns);
@@ -57,6 +61,7 @@ class Symbolizer {
     size_t operator()(const Key& k) const { return (k.ip * 0x9E3779B97F4A7C15ULL) ^ k.tgid; }
   };
   const ProfileProcesses& procs_;
+  uint64_t recorded_ns_ = 0;
   std::unordered_map<Key, Symbol, KeyHash> cache_;
   std::unordered_map<std::string, std::unique_ptr<FileSession>> files_;
   uint64_t hits_ = 0, misses_ = 0;

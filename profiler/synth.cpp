@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 #include "membalancer/error.h"
@@ -21,9 +22,14 @@ uint64_t mix64(uint64_t z) {  // splitmix64's finaliser
 // permutation's keys, one for the samples.
 enum : uint64_t { kStreamSamples = 0, kStreamLayout = 1, kStreamPermutation = 2 };
 
+// The shortest text that reads back as v: 1.0000001 is not shown as "1"
+// (which would read as a valid --hot-share).
 std::string num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%g", v);
+  char buf[40];
+  for (int digits = 6; digits <= 17; ++digits) {
+    std::snprintf(buf, sizeof(buf), "%.*g", digits, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
   return buf;
 }
 
@@ -339,16 +345,21 @@ SynthStats generate_synth(const SynthPlan& plan, const SynthSink& sink) {
 
 SynthStats write_synth_profile(const SynthPlan& plan, const std::string& path, bool force) {
   ProfileWriter w(path, synth_profile_start(plan), force);
-  w.add_process(kSynthStartMonotonicNs, plan.tgid, 0, kProcSeen,
-                std::string("synth-") + synth_pattern_name(plan.pattern));
-  ProfileMap m;
-  m.start = kSynthBase;
-  m.end = kSynthBase + plan.footprint_bytes();
-  m.prot = kMapRead | kMapWrite;
-  w.add_maps(kSynthStartMonotonicNs, plan.tgid, {m});
-  SynthStats st = generate_synth(plan, [&](const mb_sample* s, size_t n) { w.add_samples(s, n); });
-  w.finish(plan.end_time(), 0);
-  return st;
+  try {
+    w.add_process(kSynthStartMonotonicNs, plan.tgid, 0, kProcSeen,
+                  std::string("synth-") + synth_pattern_name(plan.pattern));
+    ProfileMap m;
+    m.start = kSynthBase;
+    m.end = kSynthBase + plan.footprint_bytes();
+    m.prot = kMapRead | kMapWrite;
+    w.add_maps(kSynthStartMonotonicNs, plan.tgid, {m});
+    SynthStats st = generate_synth(plan, [&](const mb_sample* s, size_t n) { w.add_samples(s, n); });
+    w.finish(plan.end_time(), 0);
+    return st;
+  } catch (...) {
+    w.discard();  // a full disk leaves no truncated trace behind
+    throw;
+  }
 }
 
 std::string synth_summary(const SynthPlan& plan, const SynthStats& st, const std::string& path) {

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "membalancer/error.h"
+#include "membalancer/rate_limiter.h"
 #include "membalancer/interval_runner.h"
 #include "membalancer/json.h"
 #include "membalancer/memory_backend.h"
@@ -24,6 +25,7 @@
 #include "membalancer/sysfs.h"
 #include "membalancer/tiers.h"
 #include "profiler/sim_policies.h"
+#include "profiler/text.h"
 
 namespace mb::prof {
 
@@ -237,8 +239,8 @@ WhatifResult run_whatif(const WhatifOptions& w) {
                           : "the hottest pages of each interval, knowing its counts; no migration cost");
   std::unique_ptr<TierRun> tier;
   std::vector<std::pair<size_t, std::unique_ptr<SimRun>>> sims;
-  const uint64_t budget_pages =
-      w.rate_limit_bytes ? w.rate_limit_bytes * w.interval_ms / 1000 / kBasePageBytes : 0;
+  // The same budget as membalancer's (at least a page an interval; 0 only without a limit).
+  const uint64_t budget_pages = interval_budget_bytes(w.rate_limit_bytes, w.interval_ms) / kBasePageBytes;
   for (const auto& name : names) {
     if (name == "membalancer") {
       if (tier) continue;
@@ -301,8 +303,8 @@ WhatifResult run_whatif(const WhatifOptions& w) {
   if (!res.pages_seen)
     throw UsageError(w.path + ": no samples with a data address (recorded with " + res.sampler +
                      "): whatif needs the pages accessed (ibs, pebs, abit or fault)");
-  if (!reader.damage().empty())
-    std::fprintf(stderr, "profiler: %s: %s (simulated what precedes it)\n", w.path.c_str(), reader.damage().c_str());
+  res.lost = profile_losses(reader.info());
+  res.damage = reader.damage();  // the caller says it, once (a sweep reads the file per size)
   return res;
 }
 
@@ -326,6 +328,8 @@ void print_whatif(FILE* out, const WhatifOptions& opts, const WhatifResult& r, c
     w.field("samples", r.samples).field("interval_ms", opts.interval_ms).field("intervals", r.accesses.size());
     w.field("rate_limit_bytes", opts.rate_limit_bytes).field("sampler", r.sampler);
     w.field("recorded_tiers", r.recorded_tiers);
+    w.field("samples_lost", r.lost.samples).field("events_lost", r.lost.events);
+    w.field("processes_not_tracked", r.lost.untracked);
     // N tiers: the sizes of tiers 0..N-2 (the last holds the rest).
     w.field("tiers", n).key("tier_bytes").begin_array().value(r.fast_pages * kBasePageBytes);
     for (uint64_t p : r.middle_pages) w.value(p * kBasePageBytes);
@@ -385,18 +389,22 @@ void print_whatif(FILE* out, const WhatifOptions& opts, const WhatifResult& r, c
   std::fprintf(out, "WHAT-IF  %s: %" PRIu64 " samples, %zu intervals of %u ms, %" PRIu64 " pages (%s) seen\n",
                opts.path.c_str(), r.samples, r.accesses.size(), opts.interval_ms, r.pages_seen,
                format_bytes(r.pages_seen * kBasePageBytes).c_str());
+  if (r.lost.any())
+    std::fprintf(out, "recorded with losses: %s; the simulation sees only what was recorded\n",
+                 r.lost.describe().c_str());
   // Faults are not accesses: say what the counts weigh.
   if (r.sampler == "fault")
     std::fprintf(out, "sampler fault: page faults (first touches, copy-on-write, NUMA hinting), not every access: "
                       "pages weigh by their faults\n");
-  const std::string limit = opts.rate_limit_bytes ? format_bytes(opts.rate_limit_bytes) : "unlimited";
+  const std::string limit =
+      opts.rate_limit_bytes ? "moves limited to " + format_bytes(opts.rate_limit_bytes) + "/s" : "moves not limited";
   const char* start = opts.start_slow            ? (n > 2 ? "in the last tier" : "slow")
                       : r.recorded_tiers == 1 ? (n > 2 ? "in tier 0 as first seen while it has room, else in the last "
                                                          "(recorded on one tier)"
                                                        : "fast as first seen while it has room (recorded on one tier)")
                                               : "where recorded";
   if (n == 2) {
-    std::fprintf(out, "fast tier %s (%.1f%% of the pages seen); moves limited to %s/s; pages start %s\n\n",
+    std::fprintf(out, "fast tier %s (%.1f%% of the pages seen); %s; pages start %s\n\n",
                  format_bytes(r.fast_pages * kBasePageBytes).c_str(), 100.0 * ratio(r.fast_pages, r.pages_seen),
                  limit.c_str(), start);
   } else {
@@ -408,7 +416,7 @@ void print_whatif(FILE* out, const WhatifOptions& opts, const WhatifResult& r, c
                    100.0 * ratio(r.middle_pages[k], r.pages_seen));
       upper += r.middle_pages[k];
     }
-    std::fprintf(out, ", %zu = the rest; moves limited to %s/s; pages start %s\n", n - 1, limit.c_str(), start);
+    std::fprintf(out, ", %zu = the rest; %s; pages start %s\n", n - 1, limit.c_str(), start);
     if (upper >= r.pages_seen)
       std::fprintf(out, "(tiers 0-%zu can hold every page seen: the best placement leaves tier %zu unused)\n", n - 2,
                    n - 1);
@@ -626,11 +634,8 @@ std::string hex(Rgb c) {
   return b;
 }
 
-std::string xml_text(const std::string& in) {
-  std::string t;
-  for (char c : in) t += c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;" : std::string(1, c);
-  return t;
-}
+// SVG text: the shared sanitiser (profiler/text.h).
+std::string xml_text(const std::string& in) { return xml_escape(in); }
 
 }  // namespace
 

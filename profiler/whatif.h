@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "membalancer/profile_file.h"
 #include "profiler/raster.h"
 
 namespace mb::prof {
@@ -61,6 +62,8 @@ struct WhatifResult {
   std::vector<uint64_t> accesses;     // per interval
   std::vector<WhatifRun> runs;        // oracle first, then the policies asked for
   std::vector<std::string> not_run;   // two-tier rules left out with more tiers
+  ProfileLosses lost;                 // what the recording lost (its counters)
+  std::string damage;                 // the file's damage (offset, what): the rest was not simulated
   uint64_t total_accesses() const;
   size_t tiers() const { return middle_pages.size() + 2; }
 };

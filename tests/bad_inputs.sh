@@ -2,7 +2,7 @@
 # Bad inputs, each run against the real binaries (docs/reliability.md, "Least
 # privilege and input safety"): every one must end with status 2 and one line
 # on stderr naming it, without hanging (each gets 20 s, then SIGTERM, then
-# SIGKILL). Prints a line per input (status, command, message) and a summary;
+# SIGKILL); a failed write of stdout (out_fails) is status 1 instead. Prints a line per input (status, command, message) and a summary;
 # exits 1 if any input was not refused that way. Run as root from the
 # repository root: MB_BIN_DIR=bin tests/bad_inputs.sh (`make bad-input-test`, in
 # `make test`)
@@ -27,6 +27,33 @@ bad() {
 	total=$((total + 1))
 	if [ $st -eq 2 ] && [ "$lines" -eq 1 ]; then refused=$((refused + 1)); else printf 'NOT REFUSED '; fi
 	printf '%s\t%s\t%s\n' "$st" "$*" "$(tail -1 "$D/err" | cut -c1-200)"
+}
+# bad_naming WORD COMMAND...: as bad, and the line must contain WORD (the
+# option or the damage it names, not another).
+bad_naming() {
+	local word=$1 before=$refused
+	shift
+	bad "$@"
+	if [ $refused -gt $before ] && ! grep -qF -- "$word" "$D/err"; then
+		refused=$before
+		printf 'NOT NAMING %s\n' "$word"
+	fi
+}
+# out_fails OUT COMMAND...: stdout to OUT (/dev/full, a closed pipe): the
+# failed write is one line and status 1, never a silent 0.
+out_fails() {
+	local out=$1 st lines
+	shift
+	if [ "$out" = pipe ]; then
+		( trap '' PIPE; timeout -k 5 20 "$@" 2> "$D/err" | head -c 1 > /dev/null; exit "${PIPESTATUS[0]}" )
+	else
+		timeout -k 5 20 "$@" > "$out" 2> "$D/err"
+	fi
+	st=$?
+	lines=$(grep -c . "$D/err")
+	total=$((total + 1))
+	if [ $st -eq 1 ] && [ "$lines" -eq 1 ]; then refused=$((refused + 1)); else printf 'NOT REFUSED '; fi
+	printf '%s\t>%s %s\t%s\n' "$st" "$out" "$*" "$(tail -1 "$D/err" | cut -c1-200)"
 }
 bad "$MB" trace --pid -1 --duration 1
 bad "$MB" trace --pid 0
@@ -137,10 +164,42 @@ bad "$PROF" whatif $D/s.prof --rate-limit 5Q
 bad "$PROF" whatif $D/s.prof --sweep 1M:1T:1K
 bad "$PROF" whatif $D/s.prof --sweep 1M:2M:1M --jobs 0
 bad "$PROF" whatif $D/s.prof --jobs 2
+bad_naming --sweep "$PROF" whatif $D/s.prof --sweep 1:16777215T:8388608T
+bad_naming --sweep "$PROF" whatif $D/s.prof --sweep 1:2:1
+bad_naming --sweep "$PROF" whatif $D/s.prof --sweep ""
+bad_naming --fast "$PROF" whatif $D/s.prof --fast 8388608T
+bad_naming --tiers "$PROF" whatif $D/s.prof --tiers 4194304T,1T
+"$PROF" synth --pattern gups --footprint 64M --samples 100000 -o $D/big.prof 2>/dev/null
+cp $D/big.prof $D/cut.prof; truncate -s -1000 $D/cut.prof
+bad_naming offset "$PROF" whatif $D/cut.prof --fast 16M
+bad_naming offset "$PROF" whatif $D/cut.prof --sweep 16M:32M:16M
+bad_naming nan "$PROF" record --pid $SL -o $D/n.prof --duration nan
+bad_naming 18446744073709551616 "$PROF" synth --pattern gups --footprint 1M --samples 10 --seed 18446744073709551616 -o $D/q.prof
+bad_naming 99999999999999999999 "$PROF" synth --pattern gups --footprint 1M --samples 99999999999999999999 -o $D/q.prof
+bad_naming 1.0000001 "$PROF" synth --pattern hotset --footprint 1M --samples 10 --hot-share 1.0000001 -o $D/q.prof
+bad_naming --skew "$PROF" synth --pattern zipf --footprint 1M --samples 10 --skew nan -o $D/q.prof
+out_fails /dev/full "$PROF" report $D/s.prof
+out_fails /dev/full "$PROF" whatif $D/s.prof --fast 256K
+out_fails /dev/full "$PROF" whatif $D/s.prof --sweep 256K:512K:256K --format json
+out_fails pipe "$PROF" report $D/big.prof --by page --top 100000 --format csv
+# A full disk: one line, status 1, and no partial file left behind.
+mkdir $D/tiny && mount -t tmpfs -o size=64k tmpfs $D/tiny
+trap 'umount $D/tiny 2>/dev/null; kill $SL $TP 2>/dev/null; rm -rf "$D"' EXIT
+left_none() {
+	total=$((total + 1))
+	if [ -e "$1" ]; then printf 'NOT REFUSED left behind: %s\n' "$1"; else refused=$((refused + 1)); fi
+}
+out_fails /dev/null "$PROF" synth --pattern gups --footprint 1M --samples 100000 -o $D/tiny/s.prof
+left_none $D/tiny/s.prof
+out_fails /dev/null "$PROF" heatmap $D/big.prof -o $D/tiny/h.svg
+left_none $D/tiny/h.svg
+umount $D/tiny
 bad "$MB" trace --sampler replay:$D/s.prof --record $D/r.prof
 bad "$MB" tier --sampler replay:$D/s.prof --migrate
 bad "$MB" trace --pid $SL --sampler replay:$D/s.prof --cgroup /sys/fs/cgroup
-echo "bad_inputs.sh: $total inputs, $refused refused with status 2 and one line, $((total - refused)) not"
+bad_naming "not a process of the recording" "$MB" trace --sampler replay:$D/s.prof --pid 5 --speed max
+bad_naming "not a process of the recording" "$MB" trace --sampler replay:$D/s.prof --ppid 5 --speed max
+echo "bad_inputs.sh: $total inputs, $refused refused with one line and status 2 (1 for a failed write), $((total - refused)) not"
 # In `make test`: one line of the run's summary (tests/summary.sh), each input a test.
 [ -z "${MB_BUILD_DIR:-}" ] || echo "bad-inputs $refused $((total - refused)) 0" >> "$MB_BUILD_DIR/test-summary"
 [ $refused -eq $total ]

@@ -351,3 +351,81 @@ TEST(Profiler, SynthBadInputIsOneLineAndStatus2) {
   Ran help = run({bin("profiler"), "--help"}, dir, "help");
   EXPECT_NE(help.out.find("synth"), std::string::npos);
 }
+
+// A full disk while recording: one line naming the write that failed, status 1,
+// the command stopped; never an abort from the consumer thread (it used to
+// throw out of its thread: std::terminate, status 134).
+TEST(Profiler, RecordOnAFullDiskIsOneLineAndStatus1) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  std::string small = dir + "/small";
+  ASSERT_EQ(mkdir(small.c_str(), 0755), 0);
+  ASSERT_EQ(system(("mount -t tmpfs -o size=256k tmpfs " + small).c_str()), 0);
+  Ran r = run({bin("profiler"), "record", "--sampler", "fault", "-q", "-o", small + "/r.prof", "--", bin("memexercise"),
+               "--size", "256M", "--duration", "1", "--touch-once"},
+              dir, "full", 60);
+  system(("umount " + small).c_str());
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_EQ(lines_of(r.err).size(), 1u) << r.err;
+  EXPECT_NE(r.err.find("No space left on device"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("internal error"), std::string::npos) << r.err;
+}
+
+// A command that ignores SIGTERM: after --duration it has a few seconds, then
+// SIGKILL; the summary gives the recording's time, not the command's end.
+TEST(Profiler, RecordKillsACommandThatIgnoresSigterm) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  auto t0 = std::chrono::steady_clock::now();
+  Ran r = run({bin("profiler"), "record", "--sampler", "fault", "-q", "--duration", "1", "-o", dir + "/r.prof", "--",
+               "/bin/sh", "-c", "trap '' TERM; exec sleep 60"},
+              dir, "ignore", 30);
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_LT(took, 15) << r.err;
+  EXPECT_NE(r.err.find(" in 1.0 s "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("SIGKILL"), std::string::npos) << r.err;
+}
+
+// A second SIGTERM while waiting for such a command kills it at once.
+TEST(Profiler, RecordSecondSignalKillsTheCommandAtOnce) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  Child c = spawn({bin("profiler"), "record", "--sampler", "fault", "-q", "-o", dir + "/r.prof", "--", "/bin/sh", "-c",
+                   "trap '' TERM INT; exec sleep 60"},
+                  dir, "twice");
+  // The file is created just before the command is released.
+  ASSERT_TRUE(wait_for([&] { return file_exists(dir + "/r.prof"); }, 30));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  auto t0 = std::chrono::steady_clock::now();
+  kill(c.pid, SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  kill(c.pid, SIGTERM);
+  int st = wait_exit(c.pid, 30);
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::string err = slurp(c.err_path);
+  EXPECT_EQ(st, 0) << err;
+  EXPECT_LT(took, 2.5) << err;  // the grace period is 3 s
+  EXPECT_NE(err.find("SIGKILL"), std::string::npos) << err;
+}
+
+// Children that exit before the recorder reads their name carry their
+// parent's (a fork inherits comm), not "?".
+TEST(Profiler, ShortLivedForksAreNamedAfterTheirParent) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  std::string prof = dir + "/f.prof";
+  Ran r = run({bin("profiler"), "record", "--sampler", "fault", "-q", "-o", prof, "--", "/bin/sh", "-c",
+               "sleep 0.3; for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do ( : ) & done; wait; "
+               "sleep 0.3"},
+              dir, "forks", 60);
+  ASSERT_EQ(r.status, 0) << r.err;
+  mb::ProfileReader reader(prof);
+  size_t forks = 0;
+  for (const auto& p : reader.info().processes) {
+    if (p.event != mb::kProcFork) continue;
+    ++forks;
+    EXPECT_NE(p.name, "?") << "pid " << p.tgid;
+  }
+  EXPECT_GE(forks, 10u);
+}

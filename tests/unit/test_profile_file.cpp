@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -290,4 +291,48 @@ TEST(ProfileFile, CorruptChunkHeaderOrSmallChunkNamesItsOffset) {
   EXPECT_TRUE(r2.info().maps.empty());
   EXPECT_EQ(r2.info().processes.size(), 1u);  // what precedes it
   EXPECT_EQ(read_all(r2).size(), 0u);          // samples come after the damage
+}
+
+// Topologies no machine has are damage, named at the topology's offset: they
+// were taken as they were (whatif simulated a node -1, or 2^64-1 bytes).
+TEST(ProfileFile, AnImpossibleTopologyIsDamage) {
+  mb_test::TempTree dir("mbprof");
+  struct Case {
+    std::function<void(Topology&)> edit;
+    const char* says;
+  };
+  const std::vector<Case> cases = {
+      {[](Topology& t) { t.nodes[0].id = -1; }, "node -1: want a node id"},
+      {[](Topology& t) { t.nodes[1].id = 0; }, "node 0 appears twice"},
+      {[](Topology& t) { t.nodes[0].mem_total_bytes = UINT64_MAX; }, "bytes of memory"},
+      {[](Topology& t) { t.nodes[0].mem_total_bytes = t.nodes[1].mem_total_bytes = 1ULL << 62; }, "bytes of memory"},
+      {[](Topology& t) { t.nodes[0].cpus = {-5}; }, "CPU -5"},
+      {[](Topology& t) { t.nodes[0].distance[1] = -10; }, "distance -10"},
+  };
+  for (const auto& c : cases) {
+    const std::string path = dir.path("t.prof");
+    unlink(path.c_str());
+    ProfileStart st;
+    st.sampler = "fault";
+    st.topology = two_nodes();
+    c.edit(st.topology);
+    {
+      ProfileWriter w(path, st);
+      w.finish(0, 0);
+    }
+    ProfileReader r(path);
+    EXPECT_NE(r.error().find(c.says), std::string::npos) << r.error();
+    EXPECT_EQ(r.error_offset(), kProfileHeaderBytes) << r.error();
+    EXPECT_TRUE(r.info().topology.nodes.empty());
+  }
+}
+
+// A file cut off right after its header: the message says so, rather than
+// "without an end chunk" (c_hdronly.prof of the review).
+TEST(ProfileFile, CutOffAfterTheHeaderSaysSo) {
+  mb_test::TempTree dir("mbprof");
+  const std::string path = write_file(dir, 10);
+  ASSERT_EQ(truncate(path.c_str(), kProfileHeaderBytes), 0);
+  ProfileReader r(path);
+  EXPECT_NE(r.error().find("ends right after its header"), std::string::npos) << r.error();
 }

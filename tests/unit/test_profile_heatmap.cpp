@@ -85,6 +85,22 @@ TEST(ProfileHeatmap, PhaseChangeMovesTheHotBand) {
   EXPECT_LT(b_early * 5, a_early);
 }
 
+// Thousands of processes: each took a row at least, so --height was
+// ignored (3000 rows for --height 160). The busiest fill the rows; the rest
+// are counted, not drawn.
+TEST(ProfileHeatmap, ManyProcessesKeepTheHeight) {
+  std::vector<mb_sample> v;
+  for (uint32_t p = 0; p < 3000; ++p)
+    for (uint32_t k = 0; k <= (p < 10 ? 50u : 1u); ++k) v.push_back(access(1000 + p, 0x40000000 + k * 4096, k));
+  HeatmapOptions o;
+  o.rows = 160;
+  const HeatmapMatrix m = build_heatmap(v, o);
+  EXPECT_LE(m.rows, 2u * o.rows);
+  EXPECT_EQ(m.hidden_processes, 3000u - o.rows / 2);
+  EXPECT_EQ(m.samples + m.hidden_samples, v.size());
+  EXPECT_GE(m.row_of(1000, 0x40000000), 0);  // the busiest are drawn
+}
+
 TEST(ProfileHeatmap, OnePidAndEmptyInput) {
   auto v = phase_change();
   v.push_back(access(8, 0x1000, 0));

@@ -147,6 +147,12 @@ TEST(ProfileReport, PrintsTextCsvAndJson) {
   std::string csv = capture(o);
   EXPECT_EQ(csv.substr(0, csv.find('\n')), "rank,pid,name,start,end,accesses,share_pct,pages,node,mapping");
   EXPECT_NE(csv.find("1,10,hot one,0x40000000,0x40200000,50,100.0,5,0,heap"), std::string::npos) << csv;
+  // A region far larger than the mapping: its middle is unmapped, its
+  // accesses are in the heap (it was labelled "unmapped").
+  o.region_bytes = 1ULL << 40;
+  csv = capture(o);
+  EXPECT_NE(csv.find(",heap"), std::string::npos) << csv;
+  o.region_bytes = 2ULL << 20;
   o.format = "json";
   o.by = "";
   auto j = nlohmann::json::parse(capture(o));
@@ -156,4 +162,87 @@ TEST(ProfileReport, PrintsTextCsvAndJson) {
   EXPECT_EQ(j["nodes"][0]["pages"], 5);
   o.by = "bogus";
   EXPECT_THROW(capture(o), std::exception);
+}
+
+// Losses stored in the file (ring-buffer drops, lost process events,
+// processes not tracked) are reported, never left out.
+TEST(ProfileReport, RecordedLossesAreReported) {
+  mb_test::TempTree dir("mbreport");
+  const std::string path = dir.path("lost.prof");
+  {
+    ProfileStart st;
+    st.sampler = "fault";
+    ProfileWriter w(path, st);
+    w.add_process(0, 10, 1, kProcSeen, "lossy");
+    for (int i = 0; i < 50; ++i) w.add_sample(access(10, 0x40000000 + (i % 5) * 4096, 0, i));
+    std::array<uint64_t, MB_NR_COUNTERS> c{};
+    c[MB_CTR_SAMPLES_LOST] = 7;
+    c[MB_CTR_EVENTS_LOST] = 3;
+    c[MB_CTR_TRACKED_FULL] = 2;
+    w.add_counters(100, c);
+    w.finish(0, 7);
+  }
+  ProfileReader r(path);
+  const ProfileLosses lost = profile_losses(r.info());
+  EXPECT_EQ(lost.samples, 7u);
+  EXPECT_EQ(lost.events, 3u);
+  EXPECT_EQ(lost.untracked, 2u);
+  Aggregate agg;
+  aggregate_file(r, &agg);
+  auto capture = [&](const ReportOptions& o) {
+    char* buf = nullptr;
+    size_t len = 0;
+    FILE* f = open_memstream(&buf, &len);
+    print_report(f, r, agg, o);
+    fclose(f);
+    std::string s(buf, len);
+    free(buf);
+    return s;
+  };
+  ReportOptions o;
+  const std::string text = capture(o);
+  EXPECT_NE(text.find("3 process events lost"), std::string::npos) << text;
+  EXPECT_NE(text.find("2 new processes not tracked"), std::string::npos) << text;
+  o.format = "json";
+  auto j = nlohmann::json::parse(capture(o));
+  EXPECT_EQ(j["profile"]["samples_lost"], 7);
+  EXPECT_EQ(j["profile"]["events_lost"], 3);
+  EXPECT_EQ(j["profile"]["processes_not_tracked"], 2);
+}
+
+// A process's share is of the accesses, as in the other tables: a cpu-clock
+// recording (instruction pointers only) showed 100% beside 0 accesses.
+TEST(ProfileReport, ProcessShareIsOfTheAccesses) {
+  mb_test::TempTree dir("mbreport");
+  const std::string path = dir.path("cc.prof");
+  {
+    ProfileStart st;
+    st.sampler = "cpu-clock";
+    ProfileWriter w(path, st);
+    w.add_process(0, 10, 1, kProcSeen, "busy");
+    for (int i = 0; i < 20; ++i) {
+      mb_sample s{};
+      s.time_ns = static_cast<uint64_t>(i);
+      s.tgid = s.tid = 10;
+      s.ip = 0x1000;
+      s.flags = MB_ACC_IP;
+      w.add_sample(s);
+    }
+    w.finish(0, 0);
+  }
+  ProfileReader r(path);
+  Aggregate agg;
+  aggregate_file(r, &agg);
+  char* buf = nullptr;
+  size_t len = 0;
+  FILE* f = open_memstream(&buf, &len);
+  ReportOptions o;
+  o.format = "json";
+  print_report(f, r, agg, o);
+  fclose(f);
+  auto j = nlohmann::json::parse(std::string(buf, len));
+  free(buf);
+  EXPECT_EQ(j["processes"][0]["samples"], 20) << j.dump();
+  EXPECT_EQ(j["processes"][0]["accesses"], 0) << j.dump();
+  EXPECT_EQ(j["processes"][0]["share_pct"], 0.0) << j.dump();
 }

@@ -1,6 +1,7 @@
 // Symbolizer: addresses of functions of this very test binary (a PIE) and of
 // a shared library it uses (libc), given the process's recorded maps, come
 // back as the functions' names, with file:line where there is debug info.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -71,4 +72,30 @@ TEST(ProfileSymbolizer, UnknownPlaces) {
   EXPECT_EQ(sym.lookup(static_cast<uint32_t>(getpid()), 0x10).module, "[unmapped]");
   EXPECT_EQ(sym.lookup(12345678, 0x401000).function, "[unknown]");
   EXPECT_EQ(demangle("_ZN2mb4prof10SymbolizerD2Ev"), "mb::prof::Symbolizer::~Symbolizer()");
+}
+
+// The file at a recorded path is not always the one recorded: a FIFO there
+// hung the open, a binary replaced since gave wrong names silently. Neither
+// is read; the module says why.
+TEST(ProfileSymbolizer, ReadsNoFifoNorAFileChangedSinceTheRecording) {
+  char dir[] = "/tmp/mbsym.XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string fifo = std::string(dir) + "/fifo", exe = std::string(dir) + "/exe";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  ASSERT_EQ(system(("cp /proc/self/exe " + exe).c_str()), 0);  // modified now
+  ProfileInfo info;
+  ProfileMaps m;
+  m.tgid = 42;
+  m.maps.push_back({0x1000000, 0x2000000, 0, kMapRead | kMapExec, fifo});
+  m.maps.push_back({0x3000000, 0x4000000, 0, kMapRead | kMapExec, exe});
+  info.maps.push_back(m);
+  ProfileProcesses procs(info);
+  Symbolizer sym(procs, 1000000000ULL);  // recorded in 1970: exe changed since
+  EXPECT_EQ(sym.lookup(42, 0x1000100).module, "fifo (not a regular file)");
+  const Symbol& s = sym.lookup(42, 0x3000100);
+  EXPECT_EQ(s.module, "exe (changed since the recording)");
+  EXPECT_EQ(s.function, "[unknown]");
+  unlink(fifo.c_str());
+  unlink(exe.c_str());
+  rmdir(dir);
 }

@@ -153,4 +153,18 @@ TEST(RateLimiter, ParseRate) {
   }
 }
 
+// A plan's budget per interval: never 0 (no limit) for a rate that is not 0,
+// at least a page, and no wrap-around for huge rates.
+TEST(RateLimiter, IntervalBudgetIsAtLeastAPageAndNeverWraps) {
+  EXPECT_EQ(mb::interval_budget_bytes(0, 1000), 0u);
+  EXPECT_EQ(mb::interval_budget_bytes(2048, 1000), 4096u);
+  EXPECT_EQ(mb::interval_budget_bytes(1, 10), 4096u);
+  EXPECT_EQ(mb::interval_budget_bytes(200ull << 20, 1000), 200ull << 20);
+  EXPECT_EQ(mb::interval_budget_bytes(200ull << 20, 250), 50ull << 20);
+  // 2^60 B/s x 60 s would wrap in 64 bits: it saturates instead.
+  EXPECT_EQ(mb::interval_budget_bytes(1ull << 60, 60000), UINT64_MAX / 2);
+  EXPECT_EQ(mb::interval_budget_bytes(UINT64_MAX, 60000), UINT64_MAX / 2);
+}
+
 }  // namespace
+

@@ -264,6 +264,109 @@ TEST(WhatifOneTier, PagesStartFastAsFirstSeenThenEveryRuleMovesTheHotOnesUp) {
   EXPECT_EQ(run_of(r, "oracle").hits[1], 50u * 20);
 }
 
+// A rate limit under a page per interval (2K/s, 1 s intervals) still lets
+// every rule move a page an interval: it used to round down to 0 pages, which
+// the comparison rules read as no limit (and membalancer's as no moves).
+TEST(WhatifRateLimit, UnderAPagePerIntervalMovesOnePageNeverUnlimited) {
+  mb_test::TempTree dir("mbwhatif");
+  WhatifOptions o;
+  o.path = one_tier_trace(dir);
+  o.fast_bytes = 300 * 4096;  // room for every page: promotions need no demotion
+  o.start_slow = true;
+  o.rate_limit_bytes = 2048;
+  const WhatifResult r = run_whatif(o);
+  ASSERT_EQ(r.accesses.size(), 8u);
+  for (const auto& run : r.runs) {
+    if (run.policy == "oracle") continue;
+    for (size_t i = 0; i < run.promoted_at.size(); ++i)
+      EXPECT_LE(run.promoted_at[i] + run.demoted_at[i], 1u) << run.policy << " interval " << i;
+  }
+  EXPECT_GT(run_of(r, "membalancer").promoted, 0u);
+  EXPECT_GT(run_of(r, "tpp").promoted, 0u);
+}
+
+// A sample at 2^63 ns (a damaged time): whatif used to step through every
+// empty interval up to it (a hang, memory growing). It is damage: what
+// precedes it is simulated, the result names it. With an END chunk (the
+// recording's end is known) and without one (a gap of absurd length).
+TEST(WhatifInput, ASampleAtAnAbsurdTimeIsDamageNotAHang) {
+  mb_test::TempTree dir("mbwhatif");
+  for (const bool with_end : {true, false}) {
+    const std::string path = dir.path(with_end ? "end.prof" : "noend.prof");
+    {
+      ProfileStart st;
+      st.sampler = "synth:test";
+      st.sampler_kind = MB_SAMPLER_SYNTHETIC;
+      st.topology.nodes = {memory_node(0, 64ull << 20, {0, 1}, {{0, 10}})};
+      st.topology.cpu_node = {0};
+      st.start_realtime_ns = st.start_monotonic_ns = kSecond;
+      ProfileWriter w(path, st);
+      w.add_process(kSecond, kTgid, 0, kProcSeen, "heat");
+      mb_sample s{};
+      s.tgid = s.tid = kTgid;
+      s.flags = MB_ACC_VADDR | MB_ACC_LOAD;
+      s.sampler = MB_SAMPLER_SYNTHETIC;
+      for (uint64_t i = 0; i < 3; ++i) {
+        s.time_ns = kSecond + i * kSecond;
+        s.vaddr = kBase + i * 4096;
+        w.add_sample(s);
+      }
+      s.time_ns = 1ull << 63;
+      w.add_sample(s);
+      if (with_end) w.finish(5 * kSecond, 0);
+      else w.flush();
+    }
+    WhatifOptions o;
+    o.path = path;
+    o.fast_bytes = 100 * 4096;
+    const WhatifResult r = run_whatif(o);
+    // Without an END the missing END is named first; either way, no hang.
+    if (with_end) EXPECT_NE(r.damage.find("its time is damaged"), std::string::npos) << r.damage;
+    else EXPECT_FALSE(r.damage.empty());
+    EXPECT_LE(r.accesses.size(), 5u);
+    EXPECT_EQ(r.samples, 3u);
+  }
+}
+
+// A recording with losses: whatif says so (text and json) rather than
+// presenting the simulation of an incomplete trace as the whole.
+TEST(WhatifInput, RecordedLossesAreSaid) {
+  mb_test::TempTree dir("mbwhatif");
+  const std::string path = dir.path("lost.prof");
+  {
+    ProfileStart st;
+    st.sampler = "synth:test";
+    st.sampler_kind = MB_SAMPLER_SYNTHETIC;
+    st.topology.nodes = {memory_node(0, 64ull << 20, {0, 1}, {{0, 10}})};
+    st.topology.cpu_node = {0};
+    st.start_realtime_ns = st.start_monotonic_ns = kSecond;
+    ProfileWriter w(path, st);
+    mb_sample s{};
+    s.tgid = s.tid = kTgid;
+    s.flags = MB_ACC_VADDR | MB_ACC_LOAD;
+    s.time_ns = kSecond;
+    s.vaddr = kBase;
+    w.add_sample(s);
+    w.finish(2 * kSecond, 42);
+  }
+  WhatifOptions o;
+  o.path = path;
+  o.fast_bytes = 100 * 4096;
+  o.policies = {"tpp"};
+  const WhatifResult r = run_whatif(o);
+  EXPECT_EQ(r.lost.samples, 42u);
+  for (const std::string format : {"text", "json"}) {
+    char* buf = nullptr;
+    size_t len = 0;
+    FILE* f = open_memstream(&buf, &len);
+    print_whatif(f, o, r, format);
+    fclose(f);
+    const std::string out(buf, len);
+    free(buf);
+    EXPECT_NE(out.find(format == "json" ? "\"samples_lost\":42" : "42 samples lost"), std::string::npos) << out;
+  }
+}
+
 TEST(WhatifOneTier, StartSlowPutsEveryPageInTheLastTier) {
   mb_test::TempTree dir("mbwhatif");
   WhatifOptions o;
