@@ -87,6 +87,11 @@ struct mb_target {
 	 * (allocation included), not while we watched, so they are not reported. */
 	bool primed;
 	unsigned long resume;		/* next virtual address to scan */
+	/* The address space the sweep belongs to: an execve replaces it, and
+	 * the new one needs its own first sweep. Compared only, never
+	 * dereferenced (a freed mm's address can come back: the exec id too). */
+	const struct mm_struct *mm_seen;
+	u64 exec_id;			/* the leader's self_exec_id then */
 };
 
 /* mb_lock protects the target lists and the statistics; the scanner holds it
@@ -107,6 +112,7 @@ static struct {
 	u64 baseline_cleared;	/* 4 KiB units: set bits a first sweep cleared unreported */
 	u64 lock_busy;		/* mmap lock not taken: pid skipped for a pass */
 	u64 exited;		/* targets dropped because the process was gone */
+	u64 execs;		/* targets whose process called execve: swept anew */
 	u64 last_pass_ns;
 } mb_stats;
 
@@ -252,27 +258,69 @@ static void mb_flush_tlb_all_cpus(void)
 	on_each_cpu(mb_flush_ipi, NULL, 1);
 }
 
-/* Scans up to share entries of one target; returns the entries visited. */
-static unsigned long mb_scan_target(struct mb_target *t, unsigned long share, bool *flush)
+/*
+ * The mm of the process behind t->pid, with a reference (mmput_async), or
+ * NULL. Usually the thread-group leader's; a leader that left with
+ * pthread_exit() while other threads run is a zombie without an mm, so then
+ * any live thread of the group that still has one. Sets *tgid and *exec_id
+ * (the leader's self_exec_id: it changes with every execve); marks the
+ * target dead once the pid has no task.
+ */
+static struct mm_struct *mb_target_mm(struct mb_target *t, int *tgid, u64 *exec_id)
 {
-	struct task_struct *task;
+	struct task_struct *task, *th;
 	struct mm_struct *mm;
-	struct vm_area_struct *vma;
-	struct mb_walk w = { 0 };
-	unsigned long addr = t->resume;
-	bool locked, done = false;
-	u64 start = ktime_get_ns();
 
 	task = get_pid_task(t->pid, PIDTYPE_PID);
 	if (!task) {
 		t->dead = true;
-		return 0;
+		return NULL;
 	}
-	w.tgid = task_tgid_nr(task);
+	*tgid = task_tgid_nr(task);
+	*exec_id = READ_ONCE(task->self_exec_id);
 	mm = get_task_mm(task);	/* NULL once exiting */
+	if (!mm) {
+		/* Bounded by the group's threads; get_task_mm only takes the
+		 * task's spinlock: fine under RCU. */
+		rcu_read_lock();
+		for_each_thread(task, th) {
+			if (th == task || (th->flags & PF_EXITING))
+				continue;
+			mm = get_task_mm(th);
+			if (mm)
+				break;
+		}
+		rcu_read_unlock();
+	}
 	put_task_struct(task);
+	return mm;
+}
+
+/* Scans up to share entries of one target; returns the entries visited. */
+static unsigned long mb_scan_target(struct mb_target *t, unsigned long share, bool *flush)
+{
+	struct mm_struct *mm;
+	struct vm_area_struct *vma;
+	struct mb_walk w = { 0 };
+	unsigned long addr;
+	bool locked, done = false;
+	u64 start = ktime_get_ns(), exec_id = 0;
+
+	mm = mb_target_mm(t, &w.tgid, &exec_id);
 	if (!mm)
 		return 0;
+	if (mm != t->mm_seen || exec_id != t->exec_id) {
+		/* A new address space (the first scan, or an execve since the
+		 * last): its bits date from before we watched it, so it gets a
+		 * first sweep of its own, from its start. */
+		if (t->mm_seen)
+			mb_stats.execs++;
+		t->mm_seen = mm;
+		t->exec_id = exec_id;
+		t->primed = false;
+		t->resume = 0;
+	}
+	addr = t->resume;
 	w.mm = mm;
 	w.report = t->primed;
 
@@ -548,11 +596,11 @@ static ssize_t mb_read(struct file *file, char __user *ubuf, size_t count, loff_
 	len = scnprintf(buf, size,
 			"pids: %u\nfile_pids: %u\npasses: %llu\npages_scanned: %llu\n"
 			"pages_accessed: %llu\nreports: %llu\nbaseline_cleared: %llu\nlock_busy: %llu\n"
-			"exited: %llu\nlast_pass_ns: %llu\nscan_interval_ms: %u\npages_per_pass: %lu\n"
+			"exited: %llu\nexecs: %llu\nlast_pass_ns: %llu\nscan_interval_ms: %u\npages_per_pass: %lu\n"
 			"file_pid_list:",
 			mb_ntargets, c->ntargets, mb_stats.passes, mb_stats.pages_scanned,
 			mb_stats.pages_accessed, mb_stats.reports, mb_stats.baseline_cleared, mb_stats.lock_busy,
-			mb_stats.exited, mb_stats.last_pass_ns, READ_ONCE(scan_interval_ms),
+			mb_stats.exited, mb_stats.execs, mb_stats.last_pass_ns, READ_ONCE(scan_interval_ms),
 			READ_ONCE(pages_per_pass));
 	list_for_each_entry(t, &c->targets, cnode) {
 		if (shown++ == 64) {
