@@ -234,6 +234,13 @@ static unsigned long mb_walk_step(struct mb_walk *w, unsigned long addr, unsigne
 	return next;
 }
 
+/* Time to drop the mmap lock: a batch done, or someone waits for it or for
+ * the CPU. */
+static bool mb_should_yield(struct mb_walk *w)
+{
+	return w->since_drop >= MB_LOCK_BATCH || need_resched() || mmap_lock_is_contended(w->mm);
+}
+
 static bool mb_vma_scannable(struct vm_area_struct *vma)
 {
 	/* VM_SPECIAL: VM_IO, VM_PFNMAP, VM_MIXEDMAP, VM_DONTEXPAND (vdso, vvar). */
@@ -337,8 +344,12 @@ static unsigned long mb_scan_target(struct mb_target *t, unsigned long share, bo
 		if (addr < vma->vm_start)
 			addr = vma->vm_start;
 		if (!mb_vma_scannable(vma)) {
+			/* Skipped, but not free: a step of the budget, and the
+			 * same yield points, so that many such mappings cannot
+			 * make a pass unbounded. */
 			addr = vma->vm_end;
-			continue;
+			w.visited++;
+			w.since_drop++;
 		}
 		while (addr < vma->vm_end) {
 			unsigned long before = w.visited;
@@ -350,21 +361,19 @@ static unsigned long mb_scan_target(struct mb_target *t, unsigned long share, bo
 				w.visited++;
 				w.since_drop++;
 			}
-			if (w.visited >= share) {
+			if (w.visited >= share || mb_should_yield(&w))
+				break;
+		}
+		if (w.visited >= share) {
+			done = true;
+		} else if (mb_should_yield(&w)) {
+			/* Let writers and others in; the VMA may be gone after. */
+			mmap_read_unlock(mm);
+			cond_resched();
+			w.since_drop = 0;
+			if (kthread_should_stop() || !mmap_read_trylock(mm)) {
+				locked = false;
 				done = true;
-				break;
-			}
-			if (w.since_drop >= MB_LOCK_BATCH || need_resched() ||
-			    mmap_lock_is_contended(mm)) {
-				/* Let writers and others in; the VMA may be gone after. */
-				mmap_read_unlock(mm);
-				cond_resched();
-				w.since_drop = 0;
-				if (kthread_should_stop() || !mmap_read_trylock(mm)) {
-					locked = false;
-					done = true;
-				}
-				break;
 			}
 		}
 	}
