@@ -464,14 +464,22 @@ static int mb_client_add(struct mb_client *c, int nr)
 
 	if (nr <= 0)
 		return -EINVAL;
-	list_for_each_entry(t, &c->targets, cnode)
-		if (t->nr == nr && !t->dead)
-			return 0;
-	if (c->ntargets >= MB_MAX_PIDS_PER_FD)
-		return -ENOSPC;
 	pid = find_get_pid(nr);	/* in the writer's pid namespace */
 	if (!pid)
 		return -ESRCH;
+	/* The same process: a no-op. The same number with another struct pid
+	 * is a new process that reused it (the old target dies at its next
+	 * scan): added. */
+	list_for_each_entry(t, &c->targets, cnode) {
+		if (t->pid == pid && !t->dead) {
+			put_pid(pid);
+			return 0;
+		}
+	}
+	if (c->ntargets >= MB_MAX_PIDS_PER_FD) {
+		put_pid(pid);
+		return -ENOSPC;
+	}
 	task = get_pid_task(pid, PIDTYPE_PID);
 	if (!task) {
 		put_pid(pid);
@@ -500,15 +508,17 @@ static int mb_client_add(struct mb_client *c, int nr)
 
 static int mb_client_del(struct mb_client *c, int nr)
 {
-	struct mb_target *t;
+	struct mb_target *t, *tmp;
+	int err = -ESRCH;
 
-	list_for_each_entry(t, &c->targets, cnode) {
+	/* Every target of that number (an old process and one that reused it). */
+	list_for_each_entry_safe(t, tmp, &c->targets, cnode) {
 		if (t->nr == nr) {
 			mb_target_free(t);
-			return 0;
+			err = 0;
 		}
 	}
-	return -ESRCH;
+	return err;
 }
 
 static int mb_open(struct inode *inode, struct file *file)
