@@ -567,9 +567,11 @@ static ssize_t mb_write(struct file *file, const char __user *ubuf, size_t count
 	buf = memdup_user_nul(ubuf, count);
 	if (IS_ERR(buf))
 		return PTR_ERR(buf);
+	/* -ERESTARTSYS, as mutex_lock_interruptible returns: a signal whose
+	 * handler has SA_RESTART restarts the call, others see EINTR. */
 	if (mutex_lock_interruptible(&mb_lock)) {
 		kfree(buf);
-		return -EINTR;
+		return -ERESTARTSYS;
 	}
 	cur = buf;
 	while (!err && (line = strsep(&cur, "\n")) != NULL) {
@@ -608,9 +610,11 @@ static ssize_t mb_read(struct file *file, char __user *ubuf, size_t count, loff_
 	buf = kmalloc(size, GFP_KERNEL);
 	if (!buf)
 		return -ENOMEM;
+	/* -ERESTARTSYS, as mutex_lock_interruptible returns: a signal whose
+	 * handler has SA_RESTART restarts the call, others see EINTR. */
 	if (mutex_lock_interruptible(&mb_lock)) {
 		kfree(buf);
-		return -EINTR;
+		return -ERESTARTSYS;
 	}
 	len = scnprintf(buf, size,
 			"pids: %u\nfile_pids: %u\npasses: %llu\npages_scanned: %llu\n"
