@@ -148,8 +148,13 @@ void BpfCollector::configure_and_load(const Topology& topo) {
   if (auto text = read_text_file("/proc/sys/kernel/pid_max")) pid_max = std::stoull(trim(*text));
   tracked_words_ = (pid_max + 63) / 64;
   bpf_map__set_max_entries(skel_->maps.tracked_bits, static_cast<uint32_t>(tracked_words_));
-  int ncpus = std::max<int>(libbpf_num_possible_cpus(), static_cast<int>(topo.cpu_node.size()));
-  bpf_map__set_max_entries(skel_->maps.cpu_info, static_cast<uint32_t>(std::max(ncpus, 1)));
+  // Per-CPU map values are sized by it: without it no counter can be read.
+  possible_cpus_ = libbpf_num_possible_cpus();
+  if (possible_cpus_ <= 0)
+    throw SystemError("reading the number of possible CPUs (/sys/devices/system/cpu/possible)",
+                      possible_cpus_ < 0 ? -possible_cpus_ : EINVAL);
+  int ncpus = std::max<int>(possible_cpus_, static_cast<int>(topo.cpu_node.size()));
+  bpf_map__set_max_entries(skel_->maps.cpu_info, static_cast<uint32_t>(ncpus));
   bpf_map__set_max_entries(skel_->maps.mem_block_node,
                            static_cast<uint32_t>(std::max<size_t>(topo.mem_block_node.size(), 1)));
   uint32_t ring = cfg_.stream_samples ? cfg_.sample_ring_bytes : static_cast<uint32_t>(getpagesize());
@@ -333,9 +338,8 @@ void BpfCollector::attach_sampler() {
   }
   if (!sampler_.attr && cfg_.synthetic_source) return;  // samples come from run_synthetic
   if (!sampler_.attr) throw SystemError("sampler '" + sampler_.name + "' has nothing to attach");
-  int ncpus = libbpf_num_possible_cpus();
   perf_event_attr attr = *sampler_.attr;
-  for (int cpu = 0; cpu < ncpus; ++cpu) {
+  for (int cpu = 0; cpu < possible_cpus_; ++cpu) {
     long fd = perf_event_open(&attr, -1, cpu);
     if (fd < 0) {
       if (errno == ENODEV || errno == ENXIO) continue;  // CPU offline
@@ -468,8 +472,7 @@ void BpfCollector::drain_tasks(std::vector<TaskSnapshot>* tasks) {
 
 std::array<uint64_t, MB_NR_COUNTERS> BpfCollector::counters() const {
   std::array<uint64_t, MB_NR_COUNTERS> total{};
-  int ncpus = libbpf_num_possible_cpus();
-  std::vector<uint64_t> per_cpu(std::max(ncpus, 1));
+  std::vector<uint64_t> per_cpu(possible_cpus_);  // > 0: checked at load
   int fd = bpf_map__fd(skel_->maps.counters);
   for (uint32_t c = 0; c < MB_NR_COUNTERS; ++c) {
     if (bpf_map_lookup_elem(fd, &c, per_cpu.data())) continue;
@@ -583,7 +586,7 @@ uint64_t BpfCollector::page_table_kernel_bytes() const {
 }
 
 bool BpfCollector::maps_usable() const {
-  std::vector<uint64_t> per_cpu(std::max(libbpf_num_possible_cpus(), 1));
+  std::vector<uint64_t> per_cpu(possible_cpus_);
   uint32_t key = 0;
   return bpf_map_lookup_elem(bpf_map__fd(skel_->maps.counters), &key, per_cpu.data()) == 0;
 }

@@ -142,6 +142,7 @@ class BpfCollector : public SampleSource {
   ring_buffer* sample_rb_ = nullptr;
   int cgroup_fd_ = -1;
   int abit_fd_ = -1;
+  int possible_cpus_ = 0;  // libbpf_num_possible_cpus(), > 0 once loaded
   std::unique_ptr<AbitSync> abit_;  // the module's pid set (sampler abit)
   std::vector<pid_t> abit_forks_;
   uint64_t abit_events_lost_ = 0;
