@@ -6,6 +6,7 @@
  *
  *   abit_touch [--hot-mb N] [--cold-mb N] [--thp|--nothp] [--duration S]
  *              [--node N] [--threads N] [--leader-exit] [--exec-on-usr1]
+ *              [--special N]
  *
  * Prints one line, then runs until killed or the duration ends:
  *   pid=P hot=0xA-0xB cold=0xC-0xD
@@ -16,7 +17,12 @@
  * thread-group leader) leaves with pthread_exit: a zombie leader, no mm.
  * --exec-on-usr1: on SIGUSR1, execve itself again (without this option): the
  * new image maps and touches its own regions and prints a second line.
+ * --special N: also map N separate read-only pages of /dev/mem (the legacy
+ * VGA hole, allowed under STRICT_DEVMEM): VM_IO|VM_PFNMAP mappings, which
+ * never merge and which the module skips.
  */
+#include <fcntl.h>
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -62,7 +68,22 @@ static char *map_region(size_t len, int advice)
 }
 
 static size_t hot_mb = 4, cold_mb = 16;
-static int advice = -1, duration = 0;
+static int advice = -1, duration = 0, special = 0;
+
+static void map_special(int n)
+{
+	int fd = open("/dev/mem", O_RDONLY);
+	if (fd < 0) { perror("/dev/mem"); exit(1); }
+	for (int i = 0; i < n; i++) {
+		/* Each its own VMA: remap_pfn_range adds VM_IO|VM_PFNMAP,
+		 * and such VMAs never merge. */
+		if (mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0xA0000) == MAP_FAILED) {
+			fprintf(stderr, "mmap /dev/mem #%d: %s\n", i, strerror(errno));
+			exit(1);
+		}
+	}
+	close(fd);
+}
 
 /* Maps and touches both regions, then keeps the hot one hot. */
 static void *work(void *arg)
@@ -71,6 +92,7 @@ static void *work(void *arg)
 	size_t hot_len = hot_mb * MIB, cold_len = cold_mb * MIB;
 	char *cold = map_region(cold_len, advice);
 	char *hot = map_region(hot_len, advice);
+	if (special > 0) map_special(special);
 	for (size_t o = 0; o < cold_len; o += 4096) cold[o] = 1;
 	for (size_t o = 0; o < hot_len; o += 4096) hot[o] = 1;
 	printf("pid=%d hot=%p-%p cold=%p-%p\n", getpid(), (void *)hot, (void *)(hot + hot_len),
@@ -107,7 +129,8 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--thp")) advice = MADV_HUGEPAGE;
 		else if (!strcmp(argv[i], "--nothp")) advice = MADV_NOHUGEPAGE;
 		else if (!strcmp(argv[i], "--leader-exit")) leader_exit = 1;
-		else { fprintf(stderr, "usage: %s [--hot-mb N] [--cold-mb N] [--thp|--nothp] [--duration S] [--node N] [--threads N] [--leader-exit] [--exec-on-usr1]\n", argv[0]); return 2; }
+		else if (!strcmp(argv[i], "--special") && i + 1 < argc) special = atoi(args[n++] = argv[++i]);
+		else { fprintf(stderr, "usage: %s [--hot-mb N] [--cold-mb N] [--thp|--nothp] [--duration S] [--node N] [--threads N] [--leader-exit] [--exec-on-usr1] [--special N]\n", argv[0]); return 2; }
 	}
 	if (bind_node < 0 || bind_node >= 1024) bind_node = bind_node < 0 ? -1 : 0;
 	pthread_attr_t attr;

@@ -3,7 +3,8 @@
 # vm-timeout: 180
 # The tracepoint reports the pages a process really touches: the hot range,
 # not the cold one; 4 KiB pages with THP off; the node of the page; a process
-# whose leader thread exited; a process after execve.
+# whose leader thread exited; a process after execve; skipped mappings count
+# against the pass budget.
 . /opt/membalancer/vm/lib.sh
 echo never > /sys/kernel/mm/transparent_hugepage/enabled
 
@@ -53,6 +54,29 @@ check "exec: the new image was scanned ($(field covered "$hot") of $(field pages
 check "exec: its cold range not reported ($(field covered "$cold") pages)" [ "$(field covered "$cold")" -le 8 ]
 check "exec: counted ($execs0 -> $(status_field execs))" [ "$(status_field execs)" -eq $((execs0 + 1)) ]
 stop_touch
+
+# Skipped mappings are not free: 20000 /dev/mem pages (VM_IO|VM_PFNMAP, not
+# scanned) cost a step each, so with pages_per_pass=512 the first sweep (no
+# reports) lasts at least 39 passes. When they cost nothing, a pass walked all
+# of them and the first sweep of this small process ended within 3 passes.
+PP=/sys/module/membalancer_abit/parameters/pages_per_pass
+echo 512 > $PP
+echo 1 > $P
+start_touch --hot-mb 1 --cold-mb 1 --nothp --special 20000
+echo "special: pid=$TOUCH_PID $(grep -c ' /dev/mem' /proc/$TOUCH_PID/maps) /dev/mem mappings"
+r0=$(status_field reports)
+exec 3> $MB_DEV
+echo "add $TOUCH_PID" >&3
+wait_passes 10
+check "special: 10 passes of 512 steps do not get past 20000 skipped mappings ($(( $(status_field reports) - r0 )) reports)" \
+	[ "$(status_field reports)" -eq "$r0" ]
+wait_passes 100
+check "special: the first sweep ends, the process is reported ($(( $(status_field reports) - r0 )) reports)" \
+	[ "$(status_field reports)" -gt "$r0" ]
+exec 3>&-
+stop_touch
+echo 100 > $P
+echo 65536 > $PP
 
 # The contract with membalancer's BPF object: a raw_tp program attached to
 # abit_access reads ctx[0..3] as pid, addr, page_shift, node.
