@@ -12,14 +12,18 @@
 /*
  * Linux 6.1 ("perf: Use sample_flags for ...") stopped initialising most of
  * perf_sample_data; a field is valid only if its PERF_SAMPLE_* bit is set in
- * data->sample_flags. Before 6.1 the optional fields we read (raw) were
- * initialised to NULL/0 by perf_sample_data_init, so they are safe to read.
+ * data->sample_flags (data->addr too: perf_sample_data_init writes it only
+ * when the address is not 0). Before 6.1 perf_sample_data_init set addr, raw,
+ * data_src and weight (to the address, NULL, "not available", 0), so they are
+ * safe to read there. Not phys_addr: perf_prepare_sample fills it after the
+ * BPF overflow handler has run, so it is garbage then: never claimed (the
+ * node then comes from move_pages).
  */
 static __always_inline bool mb_sample_has(struct perf_sample_data *data, __u64 flag)
 {
 	if (bpf_core_field_exists(data->sample_flags))
 		return BPF_CORE_READ(data, sample_flags) & flag;
-	return true;
+	return (flag & ~(__u64)PERF_SAMPLE_PHYS_ADDR) != 0;
 }
 
 /*

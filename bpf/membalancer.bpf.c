@@ -129,7 +129,8 @@ int on_perf_sample(struct bpf_perf_event_data *ctx)
 		break;
 	case MB_SAMPLER_PEBS:
 		data = BPF_CORE_READ(kctx, data);
-		mb_perf_mem_decode(perf_sample_type, ctx->addr,
+		mb_perf_mem_decode(perf_sample_type,
+				   mb_sample_has(data, PERF_SAMPLE_ADDR) ? ctx->addr : 0,
 				   mb_sample_has(data, PERF_SAMPLE_PHYS_ADDR) ?
 					   BPF_CORE_READ(data, phys_addr) : 0,
 				   mb_sample_has(data, PERF_SAMPLE_DATA_SRC) ?
@@ -143,8 +144,13 @@ int on_perf_sample(struct bpf_perf_event_data *ctx)
 		acc.flags = MB_ACC_IP;
 		break;
 	default: /* software page faults: the fault address */
-		acc.vaddr = ctx->addr;
-		acc.flags = MB_ACC_VADDR;
+		/* 6.1 leaves data->addr unwritten for a fault at address 0:
+		 * such a sample has no address (mb_record counts it). */
+		data = BPF_CORE_READ(kctx, data);
+		if (mb_sample_has(data, PERF_SAMPLE_ADDR)) {
+			acc.vaddr = ctx->addr;
+			acc.flags = MB_ACC_VADDR;
+		}
 		/* The faulting instruction, for the profiler's code view. Only
 		 * streamed samples carry it: without stream_samples (read-only)
 		 * the verifier drops this and the handler costs what it did. */

@@ -48,11 +48,17 @@ static __always_inline bool mb_track(__u32 tgid, __u32 parent, __u32 flags)
 	 * (6.1 in NMI context). */
 	if (mb_is_tracked(tgid) || bpf_map_lookup_elem(&tracked, &tgid))
 		return true;
+	/* The bitmap is sized from pid_max at load: a pid above it (pid_max
+	 * raised since) has no bit, so none of its samples would count. Not
+	 * tracked, counted like a full set. */
+	w = mb_tracked_word(tgid);
+	if (!w) {
+		mb_count(MB_CTR_TRACKED_FULL);
+		return false;
+	}
 	err = bpf_map_update_elem(&tracked, &tgid, &t, BPF_NOEXIST);
 	if (err == 0) {
-		w = mb_tracked_word(tgid);
-		if (w)
-			__sync_fetch_and_or(w, 1ULL << (tgid % 64));
+		__sync_fetch_and_or(w, 1ULL << (tgid % 64));
 		mb_proc_event(MB_PROC_FORK, tgid, parent);
 		return true;
 	}

@@ -87,6 +87,11 @@ struct mb_target {
 	 * (allocation included), not while we watched, so they are not reported. */
 	bool primed;
 	unsigned long resume;		/* next virtual address to scan */
+	/* The address space the sweep belongs to: an execve replaces it, and
+	 * the new one needs its own first sweep. Compared only, never
+	 * dereferenced (a freed mm's address can come back: the exec id too). */
+	const struct mm_struct *mm_seen;
+	u64 exec_id;			/* the leader's self_exec_id then */
 };
 
 /* mb_lock protects the target lists and the statistics; the scanner holds it
@@ -107,6 +112,7 @@ static struct {
 	u64 baseline_cleared;	/* 4 KiB units: set bits a first sweep cleared unreported */
 	u64 lock_busy;		/* mmap lock not taken: pid skipped for a pass */
 	u64 exited;		/* targets dropped because the process was gone */
+	u64 execs;		/* targets whose process called execve: swept anew */
 	u64 last_pass_ns;
 } mb_stats;
 
@@ -228,6 +234,13 @@ static unsigned long mb_walk_step(struct mb_walk *w, unsigned long addr, unsigne
 	return next;
 }
 
+/* Time to drop the mmap lock: a batch done, or someone waits for it or for
+ * the CPU. */
+static bool mb_should_yield(struct mb_walk *w)
+{
+	return w->since_drop >= MB_LOCK_BATCH || need_resched() || mmap_lock_is_contended(w->mm);
+}
+
 static bool mb_vma_scannable(struct vm_area_struct *vma)
 {
 	/* VM_SPECIAL: VM_IO, VM_PFNMAP, VM_MIXEDMAP, VM_DONTEXPAND (vdso, vvar). */
@@ -252,27 +265,69 @@ static void mb_flush_tlb_all_cpus(void)
 	on_each_cpu(mb_flush_ipi, NULL, 1);
 }
 
-/* Scans up to share entries of one target; returns the entries visited. */
-static unsigned long mb_scan_target(struct mb_target *t, unsigned long share, bool *flush)
+/*
+ * The mm of the process behind t->pid, with a reference (mmput_async), or
+ * NULL. Usually the thread-group leader's; a leader that left with
+ * pthread_exit() while other threads run is a zombie without an mm, so then
+ * any live thread of the group that still has one. Sets *tgid and *exec_id
+ * (the leader's self_exec_id: it changes with every execve); marks the
+ * target dead once the pid has no task.
+ */
+static struct mm_struct *mb_target_mm(struct mb_target *t, int *tgid, u64 *exec_id)
 {
-	struct task_struct *task;
+	struct task_struct *task, *th;
 	struct mm_struct *mm;
-	struct vm_area_struct *vma;
-	struct mb_walk w = { 0 };
-	unsigned long addr = t->resume;
-	bool locked, done = false;
-	u64 start = ktime_get_ns();
 
 	task = get_pid_task(t->pid, PIDTYPE_PID);
 	if (!task) {
 		t->dead = true;
-		return 0;
+		return NULL;
 	}
-	w.tgid = task_tgid_nr(task);
+	*tgid = task_tgid_nr(task);
+	*exec_id = READ_ONCE(task->self_exec_id);
 	mm = get_task_mm(task);	/* NULL once exiting */
+	if (!mm) {
+		/* Bounded by the group's threads; get_task_mm only takes the
+		 * task's spinlock: fine under RCU. */
+		rcu_read_lock();
+		for_each_thread(task, th) {
+			if (th == task || (th->flags & PF_EXITING))
+				continue;
+			mm = get_task_mm(th);
+			if (mm)
+				break;
+		}
+		rcu_read_unlock();
+	}
 	put_task_struct(task);
+	return mm;
+}
+
+/* Scans up to share entries of one target; returns the entries visited. */
+static unsigned long mb_scan_target(struct mb_target *t, unsigned long share, bool *flush)
+{
+	struct mm_struct *mm;
+	struct vm_area_struct *vma;
+	struct mb_walk w = { 0 };
+	unsigned long addr;
+	bool locked, done = false;
+	u64 start = ktime_get_ns(), exec_id = 0;
+
+	mm = mb_target_mm(t, &w.tgid, &exec_id);
 	if (!mm)
 		return 0;
+	if (mm != t->mm_seen || exec_id != t->exec_id) {
+		/* A new address space (the first scan, or an execve since the
+		 * last): its bits date from before we watched it, so it gets a
+		 * first sweep of its own, from its start. */
+		if (t->mm_seen)
+			mb_stats.execs++;
+		t->mm_seen = mm;
+		t->exec_id = exec_id;
+		t->primed = false;
+		t->resume = 0;
+	}
+	addr = t->resume;
 	w.mm = mm;
 	w.report = t->primed;
 
@@ -289,8 +344,12 @@ static unsigned long mb_scan_target(struct mb_target *t, unsigned long share, bo
 		if (addr < vma->vm_start)
 			addr = vma->vm_start;
 		if (!mb_vma_scannable(vma)) {
+			/* Skipped, but not free: a step of the budget, and the
+			 * same yield points, so that many such mappings cannot
+			 * make a pass unbounded. */
 			addr = vma->vm_end;
-			continue;
+			w.visited++;
+			w.since_drop++;
 		}
 		while (addr < vma->vm_end) {
 			unsigned long before = w.visited;
@@ -302,21 +361,19 @@ static unsigned long mb_scan_target(struct mb_target *t, unsigned long share, bo
 				w.visited++;
 				w.since_drop++;
 			}
-			if (w.visited >= share) {
+			if (w.visited >= share || mb_should_yield(&w))
+				break;
+		}
+		if (w.visited >= share) {
+			done = true;
+		} else if (mb_should_yield(&w)) {
+			/* Let writers and others in; the VMA may be gone after. */
+			mmap_read_unlock(mm);
+			cond_resched();
+			w.since_drop = 0;
+			if (kthread_should_stop() || !mmap_read_trylock(mm)) {
+				locked = false;
 				done = true;
-				break;
-			}
-			if (w.since_drop >= MB_LOCK_BATCH || need_resched() ||
-			    mmap_lock_is_contended(mm)) {
-				/* Let writers and others in; the VMA may be gone after. */
-				mmap_read_unlock(mm);
-				cond_resched();
-				w.since_drop = 0;
-				if (kthread_should_stop() || !mmap_read_trylock(mm)) {
-					locked = false;
-					done = true;
-				}
-				break;
 			}
 		}
 	}
@@ -407,14 +464,22 @@ static int mb_client_add(struct mb_client *c, int nr)
 
 	if (nr <= 0)
 		return -EINVAL;
-	list_for_each_entry(t, &c->targets, cnode)
-		if (t->nr == nr && !t->dead)
-			return 0;
-	if (c->ntargets >= MB_MAX_PIDS_PER_FD)
-		return -ENOSPC;
 	pid = find_get_pid(nr);	/* in the writer's pid namespace */
 	if (!pid)
 		return -ESRCH;
+	/* The same process: a no-op. The same number with another struct pid
+	 * is a new process that reused it (the old target dies at its next
+	 * scan): added. */
+	list_for_each_entry(t, &c->targets, cnode) {
+		if (t->pid == pid && !t->dead) {
+			put_pid(pid);
+			return 0;
+		}
+	}
+	if (c->ntargets >= MB_MAX_PIDS_PER_FD) {
+		put_pid(pid);
+		return -ENOSPC;
+	}
 	task = get_pid_task(pid, PIDTYPE_PID);
 	if (!task) {
 		put_pid(pid);
@@ -443,15 +508,17 @@ static int mb_client_add(struct mb_client *c, int nr)
 
 static int mb_client_del(struct mb_client *c, int nr)
 {
-	struct mb_target *t;
+	struct mb_target *t, *tmp;
+	int err = -ESRCH;
 
-	list_for_each_entry(t, &c->targets, cnode) {
+	/* Every target of that number (an old process and one that reused it). */
+	list_for_each_entry_safe(t, tmp, &c->targets, cnode) {
 		if (t->nr == nr) {
 			mb_target_free(t);
-			return 0;
+			err = 0;
 		}
 	}
-	return -ESRCH;
+	return err;
 }
 
 static int mb_open(struct inode *inode, struct file *file)
@@ -500,9 +567,11 @@ static ssize_t mb_write(struct file *file, const char __user *ubuf, size_t count
 	buf = memdup_user_nul(ubuf, count);
 	if (IS_ERR(buf))
 		return PTR_ERR(buf);
+	/* -ERESTARTSYS, as mutex_lock_interruptible returns: a signal whose
+	 * handler has SA_RESTART restarts the call, others see EINTR. */
 	if (mutex_lock_interruptible(&mb_lock)) {
 		kfree(buf);
-		return -EINTR;
+		return -ERESTARTSYS;
 	}
 	cur = buf;
 	while (!err && (line = strsep(&cur, "\n")) != NULL) {
@@ -541,18 +610,20 @@ static ssize_t mb_read(struct file *file, char __user *ubuf, size_t count, loff_
 	buf = kmalloc(size, GFP_KERNEL);
 	if (!buf)
 		return -ENOMEM;
+	/* -ERESTARTSYS, as mutex_lock_interruptible returns: a signal whose
+	 * handler has SA_RESTART restarts the call, others see EINTR. */
 	if (mutex_lock_interruptible(&mb_lock)) {
 		kfree(buf);
-		return -EINTR;
+		return -ERESTARTSYS;
 	}
 	len = scnprintf(buf, size,
 			"pids: %u\nfile_pids: %u\npasses: %llu\npages_scanned: %llu\n"
 			"pages_accessed: %llu\nreports: %llu\nbaseline_cleared: %llu\nlock_busy: %llu\n"
-			"exited: %llu\nlast_pass_ns: %llu\nscan_interval_ms: %u\npages_per_pass: %lu\n"
+			"exited: %llu\nexecs: %llu\nlast_pass_ns: %llu\nscan_interval_ms: %u\npages_per_pass: %lu\n"
 			"file_pid_list:",
 			mb_ntargets, c->ntargets, mb_stats.passes, mb_stats.pages_scanned,
 			mb_stats.pages_accessed, mb_stats.reports, mb_stats.baseline_cleared, mb_stats.lock_busy,
-			mb_stats.exited, mb_stats.last_pass_ns, READ_ONCE(scan_interval_ms),
+			mb_stats.exited, mb_stats.execs, mb_stats.last_pass_ns, READ_ONCE(scan_interval_ms),
 			READ_ONCE(pages_per_pass));
 	list_for_each_entry(t, &c->targets, cnode) {
 		if (shown++ == 64) {

@@ -16,8 +16,10 @@
 #include <cstring>
 #include <fstream>
 #include <set>
+#include <utility>
 
 #include "bpf/membalancer.skel.h"
+#include "membalancer/abit_sync.h"
 #include "membalancer/error.h"
 #include "membalancer/proc.h"
 #include "membalancer/sysfs.h"
@@ -89,6 +91,7 @@ void BpfCollector::release() {
   perf_fds_.clear();
   if (proc_rb_) ring_buffer__free(proc_rb_), proc_rb_ = nullptr;
   if (sample_rb_) ring_buffer__free(sample_rb_), sample_rb_ = nullptr;
+  abit_.reset();
   if (abit_fd_ >= 0) close(abit_fd_), abit_fd_ = -1;  // the module forgets our pids
   if (cgroup_fd_ >= 0) close(cgroup_fd_), cgroup_fd_ = -1;
   for (int t = 0; t < 2; ++t) {
@@ -145,8 +148,13 @@ void BpfCollector::configure_and_load(const Topology& topo) {
   if (auto text = read_text_file("/proc/sys/kernel/pid_max")) pid_max = std::stoull(trim(*text));
   tracked_words_ = (pid_max + 63) / 64;
   bpf_map__set_max_entries(skel_->maps.tracked_bits, static_cast<uint32_t>(tracked_words_));
-  int ncpus = std::max<int>(libbpf_num_possible_cpus(), static_cast<int>(topo.cpu_node.size()));
-  bpf_map__set_max_entries(skel_->maps.cpu_info, static_cast<uint32_t>(std::max(ncpus, 1)));
+  // Per-CPU map values are sized by it: without it no counter can be read.
+  possible_cpus_ = libbpf_num_possible_cpus();
+  if (possible_cpus_ <= 0)
+    throw SystemError("reading the number of possible CPUs (/sys/devices/system/cpu/possible)",
+                      possible_cpus_ < 0 ? -possible_cpus_ : EINVAL);
+  int ncpus = std::max<int>(possible_cpus_, static_cast<int>(topo.cpu_node.size()));
+  bpf_map__set_max_entries(skel_->maps.cpu_info, static_cast<uint32_t>(ncpus));
   bpf_map__set_max_entries(skel_->maps.mem_block_node,
                            static_cast<uint32_t>(std::max<size_t>(topo.mem_block_node.size(), 1)));
   uint32_t ring = cfg_.stream_samples ? cfg_.sample_ring_bytes : static_cast<uint32_t>(getpagesize());
@@ -212,7 +220,12 @@ void BpfCollector::configure_and_load(const Topology& topo) {
       bpf_map__fd(skel_->maps.proc_events),
       [](void* ctx, void* data, size_t size) -> int {
         auto* self = static_cast<BpfCollector*>(ctx);
-        if (size >= sizeof(mb_proc_event) && self->proc_cb_) self->proc_cb_(*static_cast<mb_proc_event*>(data));
+        try {
+          if (size >= sizeof(mb_proc_event) && self->proc_cb_) self->proc_cb_(*static_cast<mb_proc_event*>(data));
+        } catch (...) {
+          self->callback_error_ = std::current_exception();
+          return -1;  // stops ring_buffer__consume; rethrown after it
+        }
         return 0;
       },
       this, nullptr);
@@ -223,8 +236,13 @@ void BpfCollector::configure_and_load(const Topology& topo) {
         [](void* ctx, void* data, size_t size) -> int {
           auto* self = static_cast<BpfCollector*>(ctx);
           if (size < sizeof(mb_sample)) return 0;
-          if (self->wait_cb_) (*self->wait_cb_)(*static_cast<mb_sample*>(data));
-          else if (self->sample_cb_) self->sample_cb_(*static_cast<mb_sample*>(data));
+          try {
+            if (self->wait_cb_) (*self->wait_cb_)(*static_cast<mb_sample*>(data));
+            else if (self->sample_cb_) self->sample_cb_(*static_cast<mb_sample*>(data));
+          } catch (...) {
+            self->callback_error_ = std::current_exception();
+            return -1;
+          }
           return 0;
         },
         this, nullptr);
@@ -312,14 +330,19 @@ void BpfCollector::attach_sampler() {
       throw SystemError("attaching to the membalancer:abit_access tracepoint", errno,
                         "is the helper module membalancer_abit loaded?");
     links_.push_back(link);
-    for (pid_t p : tracked_processes()) abit_command("add", p);
+    const int fd = abit_fd_;
+    abit_ = std::make_unique<AbitSync>([fd](const char* buf, size_t len) -> long {
+      ssize_t r = write(fd, buf, len);
+      return r < 0 ? -errno : r;
+    });
+    abit_->sync(tracked_processes());
+    abit_events_lost_ = counters()[MB_CTR_EVENTS_LOST];
     return;
   }
   if (!sampler_.attr && cfg_.synthetic_source) return;  // samples come from run_synthetic
   if (!sampler_.attr) throw SystemError("sampler '" + sampler_.name + "' has nothing to attach");
-  int ncpus = libbpf_num_possible_cpus();
   perf_event_attr attr = *sampler_.attr;
-  for (int cpu = 0; cpu < ncpus; ++cpu) {
+  for (int cpu = 0; cpu < possible_cpus_; ++cpu) {
     long fd = perf_event_open(&attr, -1, cpu);
     if (fd < 0) {
       if (errno == ENODEV || errno == ENXIO) continue;  // CPU offline
@@ -343,14 +366,6 @@ void BpfCollector::attach_sampler() {
     links_.push_back(link);
   }
   if (perf_fds_.empty()) throw SystemError("no online CPU accepted the " + sampler_.name + " perf event");
-}
-
-void BpfCollector::abit_command(const char* verb, pid_t pid) {
-  if (abit_fd_ < 0) return;
-  std::string line = std::string(verb) + " " + std::to_string(pid) + "\n";
-  // ESRCH: the process already left; the exit event will follow.
-  if (write(abit_fd_, line.data(), line.size()) < 0 && errno != ESRCH && errno != ENOENT)
-    throw SystemError(std::string("telling the helper module to ") + verb + " pid " + std::to_string(pid), errno);
 }
 
 int BpfCollector::swap_tables() {
@@ -460,27 +475,44 @@ void BpfCollector::drain_tasks(std::vector<TaskSnapshot>* tasks) {
 
 std::array<uint64_t, MB_NR_COUNTERS> BpfCollector::counters() const {
   std::array<uint64_t, MB_NR_COUNTERS> total{};
-  int ncpus = libbpf_num_possible_cpus();
-  std::vector<uint64_t> per_cpu(std::max(ncpus, 1));
+  std::vector<uint64_t> per_cpu(possible_cpus_);  // > 0: checked at load
   int fd = bpf_map__fd(skel_->maps.counters);
   for (uint32_t c = 0; c < MB_NR_COUNTERS; ++c) {
     if (bpf_map_lookup_elem(fd, &c, per_cpu.data())) continue;
     for (uint64_t v : per_cpu) total[c] += v;
   }
+  if (abit_) total[MB_CTR_ABIT_REFUSED] = abit_->refused();  // counted here, not in BPF
   total[MB_CTR_SAMPLES] = total[MB_CTR_ACCEPTED] + total[MB_CTR_FILTERED] + total[MB_CTR_NO_ADDRESS] +
                           total[MB_CTR_DECODE_INVALID];
   return total;
 }
 
+// The ring-buffer callbacks run inside libbpf (C): an exception thrown by a
+// consumer is caught there, stops the consumption, and is rethrown here.
+void BpfCollector::rethrow_callback_error() {
+  if (!callback_error_) return;
+  std::exception_ptr e = std::exchange(callback_error_, nullptr);
+  std::rethrow_exception(e);
+}
+
 void BpfCollector::poll_process_events(const std::function<void(const mb_proc_event&)>& fn) {
+  abit_forks_.clear();
   proc_cb_ = [&](const mb_proc_event& ev) {
-    // Keep the helper module's scan list equal to the tracked set.
-    if (ev.type == MB_PROC_FORK) abit_command("add", static_cast<pid_t>(ev.tgid));
-    if (ev.type == MB_PROC_EXIT) abit_command("del", static_cast<pid_t>(ev.tgid));
+    if (ev.type == MB_PROC_FORK && abit_) abit_forks_.push_back(static_cast<pid_t>(ev.tgid));
     fn(ev);
   };
   ring_buffer__consume(proc_rb_);
   proc_cb_ = nullptr;
+  rethrow_callback_error();
+  if (abit_) {
+    // The module's set follows the tracked set itself, not only its events:
+    // a lost event (ring buffer full) leaves no trace in the events. Forks
+    // are added again (a pid reused by a new process); after lost events,
+    // every pid is.
+    const uint64_t lost = counters()[MB_CTR_EVENTS_LOST];
+    abit_->sync(tracked_processes(), abit_forks_, lost != abit_events_lost_);
+    abit_events_lost_ = lost;
+  }
 }
 
 void BpfCollector::poll_samples(const std::function<void(const mb_sample&)>& fn) {
@@ -488,6 +520,7 @@ void BpfCollector::poll_samples(const std::function<void(const mb_sample&)>& fn)
   sample_cb_ = fn;
   ring_buffer__consume(sample_rb_);
   sample_cb_ = nullptr;
+  rethrow_callback_error();
 }
 
 int BpfCollector::wait_samples(int timeout_ms, const std::function<void(const mb_sample&)>& fn) {
@@ -495,6 +528,7 @@ int BpfCollector::wait_samples(int timeout_ms, const std::function<void(const mb
   wait_cb_ = &fn;
   int n = ring_buffer__poll(sample_rb_, timeout_ms);  // epoll_wait, then consume
   wait_cb_ = nullptr;
+  rethrow_callback_error();
   return n;
 }
 
@@ -555,7 +589,7 @@ uint64_t BpfCollector::page_table_kernel_bytes() const {
 }
 
 bool BpfCollector::maps_usable() const {
-  std::vector<uint64_t> per_cpu(std::max(libbpf_num_possible_cpus(), 1));
+  std::vector<uint64_t> per_cpu(possible_cpus_);
   uint32_t key = 0;
   return bpf_map_lookup_elem(bpf_map__fd(skel_->maps.counters), &key, per_cpu.data()) == 0;
 }

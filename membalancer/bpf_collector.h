@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <string>
@@ -23,6 +24,8 @@ struct ring_buffer;
 struct bpf_link;
 
 namespace mb {
+
+class AbitSync;
 
 enum class TrackMode { kTree, kPid, kCgroup, kAll };
 
@@ -115,7 +118,7 @@ class BpfCollector : public SampleSource {
   void configure_and_load(const Topology& topo);
   void seed_tracked();
   void attach_sampler();
-  void abit_command(const char* verb, pid_t pid);
+  void rethrow_callback_error();
   uint64_t read_table_syscalls(int fd, const PageFn& fn, bool one_by_one);
   uint64_t read_table_mapped(mb_page_slot* table, const PageFn& fn);
   int swap_tables();  // returns the index of the drained table
@@ -139,6 +142,11 @@ class BpfCollector : public SampleSource {
   ring_buffer* sample_rb_ = nullptr;
   int cgroup_fd_ = -1;
   int abit_fd_ = -1;
+  int possible_cpus_ = 0;  // libbpf_num_possible_cpus(), > 0 once loaded
+  std::unique_ptr<AbitSync> abit_;  // the module's pid set (sampler abit)
+  std::vector<pid_t> abit_forks_;
+  uint64_t abit_events_lost_ = 0;
+  std::exception_ptr callback_error_;  // thrown by a consumer inside libbpf
   // Drain buffers, sized once (one batch).
   std::vector<uint32_t> keys_;
   std::vector<mb_page_set> values_;

@@ -24,13 +24,14 @@ const char* counter_name(int c) {
     case MB_CTR_LANE_NONE: return "lane_none";
     case MB_CTR_NODE_OUT_OF_RANGE: return "node_out_of_range";
     case MB_CTR_DECODE_INVALID: return "decode_invalid";
+    case MB_CTR_ABIT_REFUSED: return "dropped_abit_refused";
   }
   return "unknown";
 }
 
 uint64_t dropped_total(const std::array<uint64_t, MB_NR_COUNTERS>& c) {
   return c[MB_CTR_PAGE_TABLE_FULL] + c[MB_CTR_TASK_TABLE_FULL] + c[MB_CTR_TRACKED_FULL] + c[MB_CTR_EVENTS_LOST] +
-         c[MB_CTR_SAMPLES_LOST];
+         c[MB_CTR_SAMPLES_LOST] + c[MB_CTR_ABIT_REFUSED];
 }
 
 std::string format_bytes(uint64_t b) {
@@ -526,6 +527,9 @@ void Reporter::summary(const Summary& s) {
                      ", process set full %" PRIu64 ", events lost %" PRIu64 "), user table full %" PRIu64 "\n",
                s.dropped, s.counters[MB_CTR_PAGE_TABLE_FULL], s.counters[MB_CTR_TASK_TABLE_FULL],
                s.counters[MB_CTR_TRACKED_FULL], s.counters[MB_CTR_EVENTS_LOST], s.table_dropped_full);
+  if (s.counters[MB_CTR_ABIT_REFUSED])
+    std::fprintf(out_, "  processes the abit scanner could not take %" PRIu64 " (the helper module's 4096 per file)\n",
+                 s.counters[MB_CTR_ABIT_REFUSED]);
   std::fprintf(out_, "  processes seen %" PRIu64 ", exited %" PRIu64 " (%" PRIu64 " without an exit event), pages in table %" PRIu64
                      ", node queries %" PRIu64 " (%" PRIu64 " failed)\n",
                s.processes_seen, s.processes_exited, s.exits_without_event, s.table_pages, s.node_queries,

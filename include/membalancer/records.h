@@ -115,6 +115,9 @@ enum mb_counter {
 	MB_CTR_LANE_NONE,          /* CPU node has no lane (> 8 CPU nodes) */
 	MB_CTR_NODE_OUT_OF_RANGE,  /* node id >= MB_MAX_NODES in task stats */
 	MB_CTR_DECODE_INVALID,     /* raw record too short or flagged invalid */
+	MB_CTR_ABIT_REFUSED,       /* tracked processes the helper module would
+	                            * not scan (its 4096 pids per file): counted
+	                            * by user space, not BPF */
 	MB_NR_COUNTERS,
 };
 

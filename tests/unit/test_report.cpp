@@ -390,6 +390,7 @@ TEST(ReportJson, Summary) {
   s.sampler = "abit";
   s.counters[MB_CTR_SAMPLES] = 1000;
   s.counters[MB_CTR_EVENTS_LOST] = 2;
+  s.counters[MB_CTR_ABIT_REFUSED] = 7;
   s.dropped = 2;
   s.processes_seen = 5;
   s.processes_exited = 3;
@@ -414,6 +415,7 @@ TEST(ReportJson, Summary) {
   EXPECT_EQ(j["node_query_failures"].num, 6);
   EXPECT_EQ(j["counters"]["samples"].num, 1000);
   EXPECT_EQ(j["counters"]["dropped_process_events"].num, 2);
+  EXPECT_EQ(j["counters"]["dropped_abit_refused"].num, 7);
   ASSERT_EQ(j["nodes"].arr.size(), 2u);
   EXPECT_DOUBLE_EQ(j["nodes"][0]["share"].num, 0.75);
   EXPECT_DOUBLE_EQ(j["nodes"][1]["share"].num, 0.25);
@@ -508,6 +510,20 @@ TEST(ReportText, Summary) {
   EXPECT_NE(out.find("dropped 3 (page table full 3"), std::string::npos) << out;
   EXPECT_NE(out.find("processes seen 4"), std::string::npos) << out;
   EXPECT_NE(out.find("75.0% of accesses (3)"), std::string::npos) << out;
+  EXPECT_EQ(out.find("abit scanner"), std::string::npos) << "shown only when it happened: " << out;
+}
+
+TEST(ReportText, SummaryShowsProcessesTheAbitScannerCouldNotTake) {
+  Capture c;
+  mb::Reporter rep(mb::Display::kContinuous, c.file(), false);
+  mb::Summary s;
+  s.sampler = "abit";
+  s.counters[MB_CTR_ABIT_REFUSED] = 12;
+  s.dropped = mb::dropped_total(s.counters);
+  rep.summary(s);
+  std::string out = c.text();
+  EXPECT_NE(out.find("dropped 12 "), std::string::npos) << out;
+  EXPECT_NE(out.find("processes the abit scanner could not take 12"), std::string::npos) << out;
 }
 
 // Full target nodes: per node in JSON (target_full) and in text (one line),
@@ -576,7 +592,7 @@ TEST(DroppedTotal, SumsOnlyDropCounters) {
   std::array<uint64_t, MB_NR_COUNTERS> c{};
   for (int i = 0; i < MB_NR_COUNTERS; ++i) c[i] = 1ull << i;
   uint64_t want = c[MB_CTR_PAGE_TABLE_FULL] + c[MB_CTR_TASK_TABLE_FULL] + c[MB_CTR_TRACKED_FULL] +
-                  c[MB_CTR_EVENTS_LOST] + c[MB_CTR_SAMPLES_LOST];
+                  c[MB_CTR_EVENTS_LOST] + c[MB_CTR_SAMPLES_LOST] + c[MB_CTR_ABIT_REFUSED];
   EXPECT_EQ(mb::dropped_total(c), want);
   std::array<uint64_t, MB_NR_COUNTERS> zero{};
   EXPECT_EQ(mb::dropped_total(zero), 0u);

@@ -87,7 +87,35 @@ wait
 i=0; while [ "$(status_field pids)" != 0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 check "20 exited processes dropped ($(( $(status_field exited) - ex0 )))" [ "$(status_field pids)" -eq 0 -a $(( $(status_field exited) - ex0 )) -eq 20 ]
 exec 3>&-
+
+# A pid reused by a new process before the scanner saw the old one go: adding
+# it again is a new target, not a no-op (the module compares processes, not
+# numbers). Passes 8 s apart, so none sees the old process gone meanwhile; a
+# small pid_max, so the number comes back within about 100 forks.
+echo 8000 > /sys/module/membalancer_abit/parameters/scan_interval_ms
+wait_passes 1
+t0=$(up)
+pm=$(cat /proc/sys/kernel/pid_max)
+echo 400 > /proc/sys/kernel/pid_max
+exec 3> $MB_DEV
+sleep 1000 & old=$!
+echo "add $old" >&3
+kill -9 $old; wait $old 2>/dev/null
+i=0; new=0
+while [ $i -lt 300 ]; do
+	sleep 1000 & new=$!
+	[ "$new" = "$old" ] && break
+	kill -9 $new; wait $new 2>/dev/null; i=$((i + 1))
+done
+echo $pm > /proc/sys/kernel/pid_max
+echo "add $old" >&3
+echo "  pid $old reused after $i forks, in $(awk -v a="$t0" -v b="$(up)" 'BEGIN { printf "%.2f", b - a }') s"
+check "reused pid $old: a second target ($(status_field pids))" [ "$new" = "$old" -a "$(status_field pids)" -eq 2 ]
 echo 100 > /sys/module/membalancer_abit/parameters/scan_interval_ms
+wait_passes 2
+check "reused pid: the old process dropped, the new one kept ($(status_field pids))" [ "$(status_field pids)" -eq 1 ]
+exec 3>&-
+kill -9 $new; wait $new 2>/dev/null
 
 # ---- unload / reload -------------------------------------------------------------------------
 check "rmmod" rmmod membalancer_abit
