@@ -48,12 +48,16 @@ ssize_t ReportOutput::write_all(const char* buf, size_t size) {
       error_ = errno;
       break;
     }
-    // The signal is left pending: the loop takes it and stops.
-    if (p[1].revents & POLLIN) {
-      error_ = EINTR;
-      break;
+    // Output that can take more is written, signal or not (a file always
+    // can). Only a write that would wait is given up for a stop signal,
+    // which is left pending: the loop takes it and stops.
+    if (!(p[0].revents & (POLLOUT | POLLERR | POLLHUP))) {
+      if (p[1].revents & POLLIN) {
+        error_ = EINTR;
+        break;
+      }
+      continue;
     }
-    if (!(p[0].revents & (POLLOUT | POLLERR | POLLHUP))) continue;
     // At most PIPE_BUF once poll says there is room: a pipe takes it whole
     // without blocking.
     ssize_t w = ::write(fd_, buf + done, std::min<size_t>(size - done, PIPE_BUF));
