@@ -18,6 +18,7 @@
 #include "membalancer/topology.h"
 #include "profiler/report.h"
 #include "temp_tree.h"
+#include "written.h"
 
 namespace {
 
@@ -42,17 +43,10 @@ TEST(FuzzRegressions, JsonQuoteReplacesIllFormedUtf8) {
 }
 
 std::string report(const mb::ProfileReader& r, const mb::prof::Aggregate& agg, const char* by, const char* format) {
-  char* buf = nullptr;
-  size_t len = 0;
-  FILE* f = open_memstream(&buf, &len);
   mb::prof::ReportOptions o;
   o.by = by;
   o.format = format;
-  mb::prof::print_report(f, r, agg, o);
-  std::fclose(f);
-  std::string s(buf, len);
-  std::free(buf);
-  return s;
+  return mb_test::written_by([&](FILE* f) { mb::prof::print_report(f, r, agg, o); });
 }
 
 // fuzz_json_csv: csv_cell() quoted a cell holding a comma, quote or LF but

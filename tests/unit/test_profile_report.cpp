@@ -7,6 +7,7 @@
 #include "membalancer/profile_file.h"
 #include "profiler/report.h"
 #include "tests/unit/temp_tree.h"
+#include "written.h"
 
 using namespace mb;
 using namespace mb::prof;
@@ -123,21 +124,9 @@ TEST(ProfileReport, PrintsTextCsvAndJson) {
   Aggregate agg;
   aggregate_file(r, &agg);
   auto capture = [&](const ReportOptions& o) {
-    char* buf = nullptr;
-    size_t len = 0;
-    FILE* f = open_memstream(&buf, &len);
-    try {
-      print_report(f, r, agg, o);
-    } catch (...) {  // the bad option below: the stream must not leak
-      fclose(f);
-      free(buf);
-      throw;
-    }
-    fclose(f);
-    std::string s(buf, len);
-    free(buf);
-    return s;
+    return mb_test::written_by([&](FILE* f) { print_report(f, r, agg, o); });
   };
+
   ReportOptions o;
   std::string text = capture(o);
   EXPECT_NE(text.find("hot one"), std::string::npos) << text;
@@ -190,14 +179,7 @@ TEST(ProfileReport, RecordedLossesAreReported) {
   Aggregate agg;
   aggregate_file(r, &agg);
   auto capture = [&](const ReportOptions& o) {
-    char* buf = nullptr;
-    size_t len = 0;
-    FILE* f = open_memstream(&buf, &len);
-    print_report(f, r, agg, o);
-    fclose(f);
-    std::string s(buf, len);
-    free(buf);
-    return s;
+    return mb_test::written_by([&](FILE* f) { print_report(f, r, agg, o); });
   };
   ReportOptions o;
   const std::string text = capture(o);
@@ -233,15 +215,9 @@ TEST(ProfileReport, ProcessShareIsOfTheAccesses) {
   ProfileReader r(path);
   Aggregate agg;
   aggregate_file(r, &agg);
-  char* buf = nullptr;
-  size_t len = 0;
-  FILE* f = open_memstream(&buf, &len);
   ReportOptions o;
   o.format = "json";
-  print_report(f, r, agg, o);
-  fclose(f);
-  auto j = nlohmann::json::parse(std::string(buf, len));
-  free(buf);
+  auto j = nlohmann::json::parse(mb_test::written_by([&](FILE* f) { print_report(f, r, agg, o); }));
   EXPECT_EQ(j["processes"][0]["samples"], 20) << j.dump();
   EXPECT_EQ(j["processes"][0]["accesses"], 0) << j.dump();
   EXPECT_EQ(j["processes"][0]["share_pct"], 0.0) << j.dump();

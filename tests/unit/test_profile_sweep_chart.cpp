@@ -7,6 +7,7 @@
 #include "membalancer/report.h"
 #include "profiler/whatif.h"
 #include "tests/png_reader.h"
+#include "written.h"
 
 using namespace mb;
 using namespace mb::prof;
@@ -149,24 +150,14 @@ TEST(SweepSummary, SmallestSizeServingEachShare) {
   EXPECT_EQ(smallest_reaching(pts, 1, 0.5), 48ull << 20);
   EXPECT_EQ(smallest_reaching(pts, 1, 0.9), std::nullopt);
 
-  char* buf = nullptr;
-  size_t len = 0;
-  FILE* out = open_memstream(&buf, &len);
-  print_sweep(out, pts, "text");
-  std::fclose(out);
-  const std::string text(buf, len);
-  std::free(buf);
+  const std::string text = mb_test::written_by([&](FILE* out) { print_sweep(out, pts, "text"); });
   EXPECT_NE(text.find("smallest fast tier swept that serves this share of the accesses\n"
                       "         50%   <=16.0 MiB     48.0 MiB    >64.0 MiB\n"
                       "         90%     48.0 MiB    >64.0 MiB    >64.0 MiB\n"),
             std::string::npos)
       << text;
 
-  out = open_memstream(&buf, &len);
-  print_sweep(out, pts, "json");
-  std::fclose(out);
-  const std::string json(buf, len);
-  std::free(buf);
+  const std::string json = mb_test::written_by([&](FILE* out) { print_sweep(out, pts, "json"); });
   EXPECT_NE(json.find("\"smallest_fast_bytes\":{\"oracle\":{\"0.50\":16777216,\"0.90\":50331648,\"0.95\":"
                       "67108864,\"0.99\":67108864},\"membalancer\":{\"0.50\":50331648,\"0.90\":null,"),
             std::string::npos)

@@ -7,6 +7,7 @@
 #include "profiler/report.h"
 #include "profiler/text.h"
 #include "tests/unit/temp_tree.h"
+#include "written.h"
 
 using namespace mb;
 using namespace mb::prof;
@@ -48,13 +49,7 @@ TEST(ProfileText, ReportAndHeatmapSanitiseProcessNames) {
   ProfileReader r(path);
   Aggregate agg;
   aggregate_file(r, &agg);
-  char* buf = nullptr;
-  size_t len = 0;
-  FILE* f = open_memstream(&buf, &len);
-  print_report(f, r, agg, ReportOptions{});
-  fclose(f);
-  const std::string text(buf, len);
-  free(buf);
+  const std::string text = mb_test::written_by([&](FILE* f) { print_report(f, r, agg, ReportOptions{}); });
   EXPECT_EQ(text.find('\x1b'), std::string::npos) << text;
   EXPECT_EQ(text.find('\x07'), std::string::npos) << text;
   EXPECT_NE(text.find("\\x1b]0;pwned\\x07\\xe2\\x82"), std::string::npos) << text;

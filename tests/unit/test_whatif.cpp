@@ -14,6 +14,7 @@
 #include "profiler/sim_policies.h"
 #include "profiler/whatif.h"
 #include "tests/unit/temp_tree.h"
+#include "written.h"
 
 using namespace mb;
 using namespace mb::prof;
@@ -79,19 +80,24 @@ constexpr uint64_t kBase = 0x40000000;
 constexpr uint64_t kSecond = 1'000'000'000;
 constexpr uint32_t kTgid = 100;
 
-// A profile of the given machine: `each(t, sample)` for t = 0..intervals-1
-// (1 s apart) calls sample(page, times, node) for what interval t saw.
-using SampleFn = std::function<void(uint64_t page, int times, int node)>;
-std::string write_trace(const std::string& path, std::vector<NumaNode> nodes, uint64_t intervals,
-                        const std::function<void(uint64_t, const SampleFn&)>& each,
-                        uint16_t flags = MB_ACC_VADDR | MB_ACC_LOAD) {
+// The start of a test recording of the given machine (one CPU on node 0).
+ProfileStart test_start(std::vector<NumaNode> nodes) {
   ProfileStart st;
   st.sampler = "synth:test";
   st.sampler_kind = MB_SAMPLER_SYNTHETIC;
   st.topology.nodes = std::move(nodes);
   st.topology.cpu_node = {0};
   st.start_realtime_ns = st.start_monotonic_ns = kSecond;
-  ProfileWriter w(path, st);
+  return st;
+}
+
+// A profile of the given machine: `each(t, sample)` for t = 0..intervals-1
+// (1 s apart) calls sample(page, times, node) for what interval t saw.
+using SampleFn = std::function<void(uint64_t page, int times, int node)>;
+std::string write_trace(const std::string& path, std::vector<NumaNode> nodes, uint64_t intervals,
+                        const std::function<void(uint64_t, const SampleFn&)>& each,
+                        uint16_t flags = MB_ACC_VADDR | MB_ACC_LOAD) {
+  ProfileWriter w(path, test_start(std::move(nodes)));
   w.add_process(kSecond, kTgid, 0, kProcSeen, "heat");
   for (uint64_t t = 0; t < intervals; ++t) {
     uint64_t ns = (t + 1) * kSecond;
@@ -294,13 +300,7 @@ TEST(WhatifInput, ASampleAtAnAbsurdTimeIsDamageNotAHang) {
   for (const bool with_end : {true, false}) {
     const std::string path = dir.path(with_end ? "end.prof" : "noend.prof");
     {
-      ProfileStart st;
-      st.sampler = "synth:test";
-      st.sampler_kind = MB_SAMPLER_SYNTHETIC;
-      st.topology.nodes = {memory_node(0, 64ull << 20, {0, 1}, {{0, 10}})};
-      st.topology.cpu_node = {0};
-      st.start_realtime_ns = st.start_monotonic_ns = kSecond;
-      ProfileWriter w(path, st);
+      ProfileWriter w(path, test_start({memory_node(0, 64ull << 20, {0, 1}, {{0, 10}})}));
       w.add_process(kSecond, kTgid, 0, kProcSeen, "heat");
       mb_sample s{};
       s.tgid = s.tid = kTgid;
@@ -334,13 +334,7 @@ TEST(WhatifInput, RecordedLossesAreSaid) {
   mb_test::TempTree dir("mbwhatif");
   const std::string path = dir.path("lost.prof");
   {
-    ProfileStart st;
-    st.sampler = "synth:test";
-    st.sampler_kind = MB_SAMPLER_SYNTHETIC;
-    st.topology.nodes = {memory_node(0, 64ull << 20, {0, 1}, {{0, 10}})};
-    st.topology.cpu_node = {0};
-    st.start_realtime_ns = st.start_monotonic_ns = kSecond;
-    ProfileWriter w(path, st);
+    ProfileWriter w(path, test_start({memory_node(0, 64ull << 20, {0, 1}, {{0, 10}})}));
     mb_sample s{};
     s.tgid = s.tid = kTgid;
     s.flags = MB_ACC_VADDR | MB_ACC_LOAD;
@@ -356,13 +350,7 @@ TEST(WhatifInput, RecordedLossesAreSaid) {
   const WhatifResult r = run_whatif(o);
   EXPECT_EQ(r.lost.samples, 42u);
   for (const std::string format : {"text", "json"}) {
-    char* buf = nullptr;
-    size_t len = 0;
-    FILE* f = open_memstream(&buf, &len);
-    print_whatif(f, o, r, format);
-    fclose(f);
-    const std::string out(buf, len);
-    free(buf);
+    const std::string out = mb_test::written_by([&](FILE* f) { print_whatif(f, o, r, format); });
     EXPECT_NE(out.find(format == "json" ? "\"samples_lost\":42" : "42 samples lost"), std::string::npos) << out;
   }
 }

@@ -61,6 +61,12 @@ check_hot_cold() {
 	exec 3> $MB_DEV
 	echo "add $TOUCH_PID" >&3
 	wait_passes 8
+	check_traced_hot_cold "$1"
+}
+
+# check_traced_hot_cold LABEL: the second half of check_hot_cold, for a case
+# that added the pid (fd 3) and switched the trace on itself.
+check_traced_hot_cold() {
 	trace_off
 	exec 3>&-
 	res=$(abit_count "$HOT" "$COLD" < $TR/trace)

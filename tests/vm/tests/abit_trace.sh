@@ -44,14 +44,7 @@ echo "exec: pid=$TOUCH_PID hot=$HOT cold=$COLD"
 trace_on "$TOUCH_PID"
 echo 100 > $P
 wait_passes 8
-trace_off
-exec 3>&-
-res=$(abit_count "$HOT" "$COLD" < $TR/trace)
-echo "$res"
-hot=$(echo "$res" | sed -n 1p); cold=$(echo "$res" | sed -n 2p)
-check "exec: the new image was scanned ($(field covered "$hot") of $(field pages "$hot") hot pages)" \
-	[ "$(field covered "$hot")" -ge $(($(field pages "$hot") * 95 / 100)) ]
-check "exec: its cold range not reported ($(field covered "$cold") pages)" [ "$(field covered "$cold")" -le 8 ]
+check_traced_hot_cold "exec: the new image"
 check "exec: counted ($execs0 -> $(status_field execs))" [ "$(status_field execs)" -eq $((execs0 + 1)) ]
 stop_touch
 
