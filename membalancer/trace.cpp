@@ -118,9 +118,11 @@ int run_mode(const Options& opts) {
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stop_signals, sig);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // "SIGINT", "SIGTERM", "SIGHUP", or "" when none came within `wait`.
   auto take_stop_signal = [&](const timespec& wait) -> std::string {
-    int sig = sigtimedwait(&stop_signals, nullptr, &wait);
-    return sig > 0 ? sigabbrev_np(sig) ? std::string("SIG") + sigabbrev_np(sig) : "signal" : "";
+    const int sig = sigtimedwait(&stop_signals, nullptr, &wait);
+    if (sig <= 0) return "";
+    return std::string("SIG") + sigabbrev_np(sig);
   };
 
   // A replay's machine is the recorded one: its nodes, CPUs and memory.
