@@ -19,6 +19,10 @@ class Backend {
   // tracked: the processes tracked now; elapsed_s: since the start.
   virtual void interval(Pipeline& pipeline, const std::vector<pid_t>& tracked, double elapsed_s,
                         IntervalReport& report) = 0;
+  // A stop signal came: work not started is dropped now, and the intervals
+  // still taken in (the last one, for the report) act on nothing. stop()
+  // follows.
+  virtual void hold() = 0;
   // Stops: drops work not started, restores what was changed, and adds the
   // final accounting to the summary. Must return quickly (SIGTERM).
   virtual void stop(Summary& summary) = 0;

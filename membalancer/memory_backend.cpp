@@ -181,8 +181,46 @@ MigrationReport MemoryBackend::base_report(double elapsed_s) const {
   return m;
 }
 
+std::vector<TierLine> MemoryBackend::tier_lines(const IntervalReport& report, const std::vector<float>& thresholds) {
+  std::vector<TierLine> lines;
+  const Tiers& tiers = tier_->tiers();
+  for (size_t t = 0; t < tiers.size(); ++t) {
+    TierLine line;
+    line.tier = static_cast<int>(t);
+    line.nodes = tiers.tiers[t];
+    for (int n : line.nodes) {
+      for (const auto& na : report.nodes)
+        if (na.node == n) line.accesses += na.accesses;
+      line.resident_pages += resident_by_node_.count(n) ? resident_by_node_[n] : 0;
+      line.promoted_pages += moved_into_node_promote_[n];
+      line.demoted_pages += moved_into_node_demote_[n];
+    }
+    if (t < thresholds.size()) line.hot_threshold = thresholds[t];
+    lines.push_back(line);
+  }
+  return lines;
+}
+
+void MemoryBackend::hold() {
+  held_ = true;
+  if (mover_) mover_->abandon();
+}
+
 void MemoryBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& all_tracked, double elapsed_s,
                              IntervalReport& report) {
+  if (held_) {
+    // After a stop signal: what was done so far, under the last thresholds;
+    // nothing is planned.
+    MigrationReport m = base_report(elapsed_s);
+    if (tier_) {
+      std::vector<float> thresholds;
+      if (last_)
+        for (const auto& line : last_->tiers_view) thresholds.push_back(line.hot_threshold);
+      m.tiers_view = tier_lines(report, thresholds);
+    }
+    report.migration = std::move(m);
+    return;
+  }
   PageTable& table = pipeline.table();
   // Moves that failed (no room yet, page busy, gone): the page is where the
   // kernel left it, and may be planned again without waiting for the
@@ -275,23 +313,7 @@ void MemoryBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& all_t
     if (mv.direction == MoveDirection::kDemote) m.plan_demote_pages += pages;
     if (mv.direction == MoveDirection::kNuma) m.plan_numa_pages += pages;
   }
-  if (tier_) {
-    const Tiers& tiers = tier_->tiers();
-    for (size_t t = 0; t < tiers.size(); ++t) {
-      TierLine line;
-      line.tier = static_cast<int>(t);
-      line.nodes = tiers.tiers[t];
-      for (int n : line.nodes) {
-        for (const auto& na : report.nodes)
-          if (na.node == n) line.accesses += na.accesses;
-        line.resident_pages += resident_by_node_.count(n) ? resident_by_node_[n] : 0;
-        line.promoted_pages += moved_into_node_promote_[n];
-        line.demoted_pages += moved_into_node_demote_[n];
-      }
-      if (t < view.thresholds.size()) line.hot_threshold = view.thresholds[t];
-      m.tiers_view.push_back(line);
-    }
-  }
+  if (tier_) m.tiers_view = tier_lines(report, view.thresholds);
   last_ = m;
   report.migration = std::move(m);
 }

@@ -34,6 +34,7 @@ class MemoryBackend : public Backend {
 
   void interval(Pipeline& pipeline, const std::vector<pid_t>& tracked, double elapsed_s,
                 IntervalReport& report) override;
+  void hold() override;
   void stop(Summary& summary) override;
 
   // numa: only these processes' memory is read and planned (autotune gives
@@ -54,6 +55,7 @@ class MemoryBackend : public Backend {
   void observe_allocations(const std::map<int, NodeFlow>& flows_before, const std::map<int, NodeFlow>& flows_after,
                            const Arrivals& arrivals, MemoryState& mem);
   MigrationReport base_report(double elapsed_s) const;
+  std::vector<TierLine> tier_lines(const IntervalReport& report, const std::vector<float>& thresholds);
 
   Options opts_;
   Topology& topo_;
@@ -82,6 +84,7 @@ class MemoryBackend : public Backend {
   std::optional<std::set<uint32_t>> only_;
   std::unique_ptr<PlacementModel> model_;
   uint64_t dry_applied_ = 0, dry_refused_ = 0;
+  bool held_ = false;
 };
 
 }  // namespace mb

@@ -219,7 +219,7 @@ void ProcessBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& trac
   balancer_.update_loads();
   balancer_.follow_threads(sample);
   ThreadReport t = thread_report("process", opts_.moves_threads(), sample);
-  if (!sample.baseline) balancer_.balance(sample, report.interval, {}, t);
+  if (!sample.baseline && !held_) balancer_.balance(sample, report.interval, {}, t);
   balancer_.totals(t);
   report.thread_balance = std::move(t);
 }
@@ -285,7 +285,7 @@ void AutotuneBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& tra
   }
 
   ThreadReport t = thread_report("autotune", opts_.moves_threads(), sample);
-  if (observer_.ready() && (decided_at_ == 0 || (R && now - decided_at_ >= R))) {
+  if (!held_ && observer_.ready() && (decided_at_ == 0 || (R && now - decided_at_ >= R))) {
     const auto decisions = observer_.decide(node_cpus_, tune_cfg_);
     decisions_.clear();
     for (const auto& d : decisions) decisions_.push_back({d.tgid, tune_choice_name(d.choice), d.why});
@@ -307,11 +307,16 @@ void AutotuneBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& tra
                        std::to_string(plan_.memory.size()) + " moving memory; " +
                        (R ? "next decision at interval " + std::to_string(decided_at_ + R) : "not re-evaluated");
   t.decisions = decisions_;
-  if (!sample.baseline && !plan_.threads.empty())
+  if (!sample.baseline && !held_ && !plan_.threads.empty())
     balancer_.balance(sample, now, [this](pid_t p) { return plan_.threads.count(p) != 0; }, t);
   balancer_.totals(t);
   report.thread_balance = std::move(t);
   if (memory_ && !plan_.memory.empty()) memory_->interval(pipeline, tracked, elapsed_s, report);
+}
+
+void AutotuneBackend::hold() {
+  held_ = true;
+  if (memory_) memory_->hold();
 }
 
 void AutotuneBackend::stop(Summary& summary) {

@@ -112,11 +112,13 @@ class ProcessBackend : public Backend {
                  std::string proc_root = "/proc");
   void interval(Pipeline& pipeline, const std::vector<pid_t>& tracked, double elapsed_s,
                 IntervalReport& report) override;
+  void hold() override { held_ = true; }
   void stop(Summary& summary) override;
 
  private:
   Options opts_;
   const Topology& topo_;
+  bool held_ = false;
   ThreadSampler sampler_;
   ThreadBalancer balancer_;
 };
@@ -134,11 +136,13 @@ class AutotuneBackend : public Backend {
   ~AutotuneBackend() override;
   void interval(Pipeline& pipeline, const std::vector<pid_t>& tracked, double elapsed_s,
                 IntervalReport& report) override;
+  void hold() override;
   void stop(Summary& summary) override;
 
  private:
   Options opts_;
   Topology& topo_;
+  bool held_ = false;
   ThreadSampler sampler_;
   ThreadBalancer balancer_;
   AutotuneObserver observer_;

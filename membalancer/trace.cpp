@@ -273,6 +273,8 @@ int run_mode(const Options& opts) {
       stop_reason = "replay finished";
       break;
     }
+    // After a stop signal the last interval is taken in for the report only.
+    if (!stop_reason.empty() && backend) backend->hold();
     const double work_start = elapsed();
     IntervalReport r = runner.run(interval, elapsed);
     reporter.interval(r);

@@ -249,6 +249,44 @@ TEST(ProcessBackend, MovesThreadsToTheirMemoryLeavesPinnedAndRestores) {
   EXPECT_EQ(m.fa.sets.size(), 3u);  // two moves, one restore; the destructor had nothing left
 }
 
+TEST(ProcessBackend, AfterAStopSignalTheLastIntervalMovesNoThread) {
+  Machine m;
+  m.add_thread(100, 101, 0, 50, CpuSet({0, 1}));  // on node 0, memory on node 1: would move
+  m.pages = {{100, {1, 4000}}};
+  mb::ProcessBackend b(process_opts(true), m.topo, m.fa.ops(), m.tree.path());
+  auto r1 = m.next();
+  b.interval(m.pipeline, m.tracked(), 1, r1);
+  b.hold();
+  auto r2 = m.next();
+  b.interval(m.pipeline, m.tracked(), 2, r2);
+  ASSERT_TRUE(r2.thread_balance) << "the interval is still reported";
+  EXPECT_TRUE(r2.thread_balance->moves.empty());
+  EXPECT_EQ(r2.thread_balance->shares.size(), 2u);
+  EXPECT_TRUE(m.fa.sets.empty());
+  EXPECT_EQ(m.fa.aff[101], CpuSet({0, 1}));
+}
+
+TEST(ProcessBackend, AutotuneHeldDecidesNothing) {
+  Machine m;
+  m.add_thread(100, 101, 0, 50, CpuSet({0, 1}));
+  m.pages = {{100, {1, 4000}}};
+  mb::Options o = process_opts(true);
+  o.command = "autotune";
+  o.observe_intervals = 1;
+  mb::AutotuneBackend b(o, m.topo, m.fa.ops(), m.tree.path());
+  auto r1 = m.next();
+  b.interval(m.pipeline, m.tracked(), 1, r1);
+  b.hold();
+  for (uint32_t i = 2; i <= 4; ++i) {
+    auto r = m.next();
+    b.interval(m.pipeline, m.tracked(), i, r);
+    ASSERT_TRUE(r.thread_balance);
+    EXPECT_FALSE(r.thread_balance->decided_now);
+    EXPECT_TRUE(r.thread_balance->moves.empty());
+  }
+  EXPECT_TRUE(m.fa.sets.empty());
+}
+
 TEST(ProcessBackend, ReportOnlyChangesNothingAndDestructorRestores) {
   Machine m;
   m.add_thread(100, 101, 0, 50, CpuSet({0, 1, 2, 3}));
