@@ -12,6 +12,13 @@
 
 namespace mb {
 
+bool output_reader_left(int fd) {
+  // With no events asked for, poll() reports only conditions: a pipe whose
+  // read end is closed gives POLLERR; a file or a terminal gives none.
+  pollfd p{fd, 0, 0};
+  return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLNVAL));
+}
+
 ReportOutput::ReportOutput(int fd, const sigset_t& stop_signals) : fd_(fd) {
   signal_fd_ = signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK);
   if (signal_fd_ < 0) throw SystemError("signalfd", errno);

@@ -12,6 +12,11 @@
 
 namespace mb {
 
+// True when fd is a pipe or socket whose reader has gone: whatever is
+// computed for it would only fail to be written (a long run's output piped
+// into `head` or `true`). Also true for a closed fd.
+bool output_reader_left(int fd);
+
 class ReportOutput {
  public:
   // `stop_signals` must be blocked in every thread; they stay pending for

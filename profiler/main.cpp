@@ -20,6 +20,7 @@
 
 #include "membalancer/error.h"
 #include "membalancer/profile_file.h"
+#include "membalancer/report_output.h"
 #include "membalancer/safe_file.h"
 #include "membalancer/samplers.h"
 #include "membalancer/sysfs.h"
@@ -119,6 +120,13 @@ void finish_stdout() {
   const bool flush_failed = std::fflush(stdout) != 0;
   const int err = flush_failed && errno ? errno : EIO;
   if (flush_failed || std::ferror(stdout)) throw SystemError("writing the output (stdout)", err);
+}
+
+// Before and during a long computation: a reader that left already (`| head`
+// that took its lines from an earlier part, `| true`) ends it at once, with
+// the error finish_stdout would give at the end.
+void check_stdout_reader() {
+  if (output_reader_left(STDOUT_FILENO)) throw SystemError("writing the output (stdout)", EPIPE);
 }
 
 std::string samplers_help() {
@@ -318,6 +326,7 @@ int run(int argc, char** argv) {
     rep.region_bytes = parse_size(region_s, "--region");
     if (rep.region_bytes < 4096 || (rep.region_bytes & (rep.region_bytes - 1)))
       throw UsageError("--region " + region_s + ": want a power of two of at least 4K");
+    check_stdout_reader();
     ProfileReader reader(report_file);
     prof::Aggregate agg;
     prof::aggregate_file(reader, &agg);
@@ -372,6 +381,7 @@ int run(int argc, char** argv) {
       if (total > kMaxTierBytes)
         throw UsageError("--tiers '" + wi_tiers + "': the sizes add up to more than 4194304T (2^62 bytes)");
     }
+    wo.after_interval = check_stdout_reader;
     const bool sweep = o_sweep->count() > 0;
     if (!wi_out.empty() && !sweep) throw UsageError("-o: only a --sweep draws a curve");
     if (wi_jobs && !sweep) throw UsageError("--jobs: only a --sweep simulates several sizes");

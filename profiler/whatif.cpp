@@ -296,6 +296,7 @@ WhatifResult run_whatif(const WhatifOptions& w) {
     add_hits(res.runs[0], oracle_tier_hits(counts, upper_pages));
     for (auto& [i, s] : sims) s->interval(win, res.runs[i]);
     if (tier) tier->interval(win, res.runs[tier_run]);
+    if (w.after_interval) w.after_interval();
   }
   res.pages_seen = seen.size();
   res.samples = reader.samples_read();

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,6 +40,8 @@ struct WhatifOptions {
   bool start_slow = false;            // pages start slow instead of where recorded
   uint32_t interval_ms = 1000;
   uint64_t rate_limit_bytes = 200ull << 20;  // per second, 0 = unlimited
+  // Called after each interval; may throw to give up (stdout's reader left).
+  std::function<void()> after_interval;
 };
 
 struct WhatifRun {

@@ -39,13 +39,19 @@ bad_naming() {
 		printf 'NOT NAMING %s\n' "$word"
 	fi
 }
-# out_fails OUT COMMAND...: stdout to OUT (/dev/full, a closed pipe): the
+# out_fails OUT COMMAND...: stdout to OUT (/dev/full; pipe: a reader that
+# leaves after a byte; closed: a pipe whose reader left before the start): the
 # failed write is one line and status 1, never a silent 0.
 out_fails() {
 	local out=$1 st lines
 	shift
 	if [ "$out" = pipe ]; then
 		( trap '' PIPE; timeout -k 5 20 "$@" 2> "$D/err" | head -c 1 > /dev/null; exit "${PIPESTATUS[0]}" )
+	elif [ "$out" = closed ]; then
+		# A FIFO opened to read and write, then to write, then its reading
+		# side closed: fd 5 is a pipe with no reader, for certain.
+		rm -f "$D/fifo" && mkfifo "$D/fifo"
+		( exec 4<> "$D/fifo" 5> "$D/fifo" 4<&-; trap '' PIPE; timeout -k 5 20 "$@" >&5 2> "$D/err" )
 	else
 		timeout -k 5 20 "$@" > "$out" 2> "$D/err"
 	fi
@@ -182,6 +188,9 @@ out_fails /dev/full "$PROF" report $D/s.prof
 out_fails /dev/full "$PROF" whatif $D/s.prof --fast 256K
 out_fails /dev/full "$PROF" whatif $D/s.prof --sweep 256K:512K:256K --format json
 out_fails pipe "$PROF" report $D/big.prof --by page --top 100000 --format csv
+out_fails closed "$PROF" report $D/big.prof
+out_fails closed "$PROF" whatif $D/big.prof --fast 256K
+out_fails closed "$PROF" whatif $D/big.prof --sweep 256K:1M:256K
 # A full disk: one line, status 1, and no partial file left behind.
 mkdir $D/tiny && mount -t tmpfs -o size=64k tmpfs $D/tiny
 trap 'umount $D/tiny 2>/dev/null; kill $SL $TP 2>/dev/null; rm -rf "$D"' EXIT

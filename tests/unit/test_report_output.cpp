@@ -91,3 +91,17 @@ TEST(ReportOutput, AReaderThatLeftIsEpipeNotADeath) {
   signal(SIGPIPE, SIG_DFL);
   close(p[1]);
 }
+
+TEST(ReportOutput, AReaderThatLeftIsSeenBeforeAnythingIsWritten) {
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  EXPECT_FALSE(mb::output_reader_left(p[1])) << "a reader is there";
+  close(p[0]);
+  EXPECT_TRUE(mb::output_reader_left(p[1]));
+  close(p[1]);
+  EXPECT_TRUE(mb::output_reader_left(p[1])) << "a closed descriptor takes nothing either";
+  FILE* f = std::tmpfile();
+  ASSERT_NE(f, nullptr);
+  EXPECT_FALSE(mb::output_reader_left(fileno(f))) << "a file has no reader to lose";
+  std::fclose(f);
+}

@@ -273,6 +273,22 @@ TEST(WhatifOneTier, PagesStartFastAsFirstSeenThenEveryRuleMovesTheHotOnesUp) {
 // A rate limit under a page per interval (2K/s, 1 s intervals) still lets
 // every rule move a page an interval: it used to round down to 0 pages, which
 // the comparison rules read as no limit (and membalancer's as no moves).
+TEST(WhatifInput, AfterIntervalCanEndTheRun) {
+  mb_test::TempTree dir("mb_whatif_stop");
+  WhatifOptions o;
+  o.path = three_heat_trace(dir);
+  o.fast_bytes = 1ull << 20;
+  int calls = 0;
+  o.after_interval = [&calls] {
+    if (++calls == 3) throw mb::SystemError("writing the output (stdout)", EPIPE);
+  };
+  EXPECT_THROW(run_whatif(o), mb::SystemError);
+  EXPECT_EQ(calls, 3) << "the run ended at the third interval of 12";
+  calls = -100;
+  EXPECT_EQ(run_whatif(o).accesses.size(), 12u);
+  EXPECT_EQ(calls, -88) << "called once after each interval";
+}
+
 TEST(WhatifRateLimit, UnderAPagePerIntervalMovesOnePageNeverUnlimited) {
   mb_test::TempTree dir("mbwhatif");
   WhatifOptions o;
