@@ -50,6 +50,7 @@ CpuSet node_cpu_set(const Topology& topo, int node);
 struct AffinityOps {
   std::function<int(pid_t tid, CpuSet* out)> get;
   std::function<int(pid_t tid, const CpuSet& cpus)> set;
+  // Optional (empty: no tid-reuse check, no inherited affinities adopted).
   std::function<std::optional<uint64_t>(pid_t tid)> started;
   std::function<uint64_t()> now;
 };

@@ -79,7 +79,9 @@ struct FakeAffinity {
               it->second = cpus;
               sets.emplace_back(tid, cpus);
               return 0;
-            }};
+            },
+            {},   // no start times: inherited affinities are not adopted here
+            {}};
   }
 };
 
