@@ -283,6 +283,13 @@ int run(int argc, char** argv) {
              "the last; a page whose tier is full starts in the last. A recording of one tier (DRAM alone): its\n"
              "pages start fast as first seen while the fast tier has room. Details: docs/profiler.md.");
 
+  // CLI11 answers an unknown command with "A subcommand is required", which
+  // does not name it.
+  if (args.size() > 1 && args[1][0] != '-' &&
+      app.get_subcommands([&](const CLI::App* c) { return c->get_name() == args[1]; }).empty()) {
+    std::fprintf(stderr, "profiler: '%s' is not a command (want record, report, heatmap, synth or whatif)\n", args[1]);
+    return kExitUsage;
+  }
   try {
     app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::CallForHelp& e) {
