@@ -372,6 +372,7 @@ int run(int argc, char** argv) {
           throw UsageError("--tiers '" + wi_tiers + "': tier " + std::to_string(k) + " has no size");
         const uint64_t b = tier_size(sizes[k], "--tiers");
         if (!b) throw UsageError("--tiers: tier " + std::to_string(k) + " must be more than 0");
+        if (b < 4096) throw UsageError("--tiers: tier " + std::to_string(k) + " must hold at least one page");
         if (k) wo.middle_bytes.push_back(b);
         else wo.fast_bytes = b;
         total += b;

@@ -172,6 +172,7 @@ bad_naming --sweep "$PROF" whatif $D/s.prof --sweep 1:2:1
 bad_naming --sweep "$PROF" whatif $D/s.prof --sweep ""
 bad_naming --fast "$PROF" whatif $D/s.prof --fast 8388608T
 bad_naming --tiers "$PROF" whatif $D/s.prof --tiers 4194304T,1T
+bad_naming --tiers "$PROF" whatif $D/s.prof --tiers 1K
 "$PROF" synth --pattern gups --footprint 64M --samples 100000 -o $D/big.prof 2>/dev/null
 cp $D/big.prof $D/cut.prof; truncate -s -1000 $D/cut.prof
 bad_naming offset "$PROF" whatif $D/cut.prof --fast 16M
