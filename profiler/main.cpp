@@ -428,6 +428,8 @@ int run(int argc, char** argv) {
     check_output(hm_out, hm_force);
     ProfileReader reader(hm_file);
     prof::HeatmapMatrix m = prof::build_heatmap(reader, ho);
+    if (m.samples == 0 && !reader.error().empty())
+      throw UsageError(hm_file + ": " + reader.error() + " (no sample with a data address precedes it)");
     if (m.samples == 0)
       throw UsageError(hm_file + ": no samples with a data address" + (ho.pid ? " for pid " + std::to_string(ho.pid) : ""));
     std::string title = "memory accesses: " + reader.info().sampler + " sampler, " + std::to_string(m.samples) +

@@ -177,6 +177,10 @@ bad_naming --tiers "$PROF" whatif $D/s.prof --tiers 1K
 cp $D/big.prof $D/cut.prof; truncate -s -1000 $D/cut.prof
 bad_naming offset "$PROF" whatif $D/cut.prof --fast 16M
 bad_naming offset "$PROF" whatif $D/cut.prof --sweep 16M:32M:16M
+# Cut inside the first sample chunk: nothing precedes the damage, which is still named.
+head -c 100000 $D/big.prof > $D/cut0.prof
+bad_naming offset "$PROF" whatif $D/cut0.prof --fast 16M
+bad_naming offset "$PROF" heatmap $D/cut0.prof -o $D/cut0.svg
 bad_naming nan "$PROF" record --pid $SL -o $D/n.prof --duration nan
 bad_naming 18446744073709551616 "$PROF" synth --pattern gups --footprint 1M --samples 10 --seed 18446744073709551616 -o $D/q.prof
 bad_naming 99999999999999999999 "$PROF" synth --pattern gups --footprint 1M --samples 99999999999999999999 -o $D/q.prof
