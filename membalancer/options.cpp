@@ -85,8 +85,16 @@ std::string config_error_message(const std::string& msg) {
 // CLI11 2.1 hands the empty list of "key = []" to a single value's converter,
 // which reads its first element (a crash): such a key is refused while the
 // file is read. Section markers ("++" opens, "--" closes) carry no value.
+//
+// Only the section of the command being run applies. CLI11 gives every
+// section's values to that command's options, and the commands' options
+// share one Options: a [numa] interval would set trace's (the file is read
+// after the command line, so the command run is known by then). The keys of
+// the other sections are still checked: an unknown key is an error anywhere.
 class ConfigWithoutEmptyValues : public CLI::ConfigTOML {
  public:
+  explicit ConfigWithoutEmptyValues(const CLI::App* app) : app_(app) {}
+
   std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
     std::vector<CLI::ConfigItem> items = CLI::ConfigTOML::from_config(input);
     for (const auto& item : items) {
@@ -94,8 +102,28 @@ class ConfigWithoutEmptyValues : public CLI::ConfigTOML {
       const std::string key = item.fullname();
       throw CLI::ConfigError((looks_like_option_name(key) ? key : "a key (not shown)") + " has an empty value");
     }
-    return items;
+    std::vector<CLI::ConfigItem> kept;
+    for (auto& item : items) {
+      const CLI::App* cmd = nullptr;
+      if (!item.parents.empty()) {
+        auto named = app_->get_subcommands([&](const CLI::App* c) { return c->get_name() == item.parents.front(); });
+        if (!named.empty()) cmd = named.front();
+      }
+      if (!cmd || cmd->parsed()) {
+        kept.push_back(std::move(item));
+        continue;
+      }
+      if (item.name == "++" || item.name == "--") continue;
+      const bool known = item.parents.size() == 1 &&
+                         (cmd->get_option_no_throw("--" + item.name) ||
+                          (item.name.size() == 1 && cmd->get_option_no_throw("-" + item.name)));
+      if (!known) throw CLI::ConfigError::Extras(item.fullname());
+    }
+    return kept;
   }
+
+ private:
+  const CLI::App* app_;
 };
 
 // A replay's options: what it can and cannot do with a recording.
@@ -302,7 +330,7 @@ Options parse_options(int argc, const char* const* argv, int* exit_status) {
           },
           "FILE"));
   app.allow_config_extras(CLI::config_extras_mode::error);
-  app.config_formatter(std::make_shared<ConfigWithoutEmptyValues>());
+  app.config_formatter(std::make_shared<ConfigWithoutEmptyValues>(&app));
   app.add_flag("--info", o.info, "Print the features found (BTF, PMUs, helper module) and exit");
   app.require_subcommand(0, 1);
 

@@ -291,6 +291,13 @@ int run(int argc, char** argv) {
              "the last; a page whose tier is full starts in the last. A recording of one tier (DRAM alone): its\n"
              "pages start fast as first seen while the fast tier has room. Details: docs/profiler.md.");
 
+  // CLI11 answers an unknown command with "A subcommand is required", which
+  // does not name it.
+  if (args.size() > 1 && args[1][0] != '-' &&
+      app.get_subcommands([&](const CLI::App* c) { return c->get_name() == args[1]; }).empty()) {
+    std::fprintf(stderr, "profiler: '%s' is not a command (want record, report, heatmap, synth or whatif)\n", args[1]);
+    return kExitUsage;
+  }
   try {
     app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::CallForHelp& e) {
@@ -374,6 +381,7 @@ int run(int argc, char** argv) {
           throw UsageError("--tiers '" + wi_tiers + "': tier " + std::to_string(k) + " has no size");
         const uint64_t b = tier_size(sizes[k], "--tiers");
         if (!b) throw UsageError("--tiers: tier " + std::to_string(k) + " must be more than 0");
+        if (b < 4096) throw UsageError("--tiers: tier " + std::to_string(k) + " must hold at least one page");
         if (k) wo.middle_bytes.push_back(b);
         else wo.fast_bytes = b;
         total += b;
@@ -430,6 +438,8 @@ int run(int argc, char** argv) {
     check_output(hm_out, hm_force);
     ProfileReader reader(hm_file);
     prof::HeatmapMatrix m = prof::build_heatmap(reader, ho);
+    if (m.samples == 0 && !reader.error().empty())
+      throw UsageError(hm_file + ": " + reader.error() + " (no sample with a data address precedes it)");
     if (m.samples == 0)
       throw UsageError(hm_file + ": no samples with a data address" + (ho.pid ? " for pid " + std::to_string(ho.pid) : ""));
     std::string title = "memory accesses: " + reader.info().sampler + " sampler, " + std::to_string(m.samples) +

@@ -301,6 +301,10 @@ WhatifResult run_whatif(const WhatifOptions& w) {
   res.pages_seen = seen.size();
   res.samples = reader.samples_read();
   res.sampler = reader.info().sampler;
+  // A file damaged before its first sample with an address: the damage is
+  // what is wrong with it, not the sampler.
+  if (!res.pages_seen && !reader.damage().empty())
+    throw UsageError(w.path + ": " + reader.damage() + " (no sample with a data address precedes it)");
   if (!res.pages_seen)
     throw UsageError(w.path + ": no samples with a data address (recorded with " + res.sampler +
                      "): whatif needs the pages accessed (ibs, pebs, abit or fault)");

@@ -117,7 +117,10 @@ bad "$MB" trace --pid "$TID" --duration 1
 bad "$MB" --config /etc/shadow trace --pid $SL --duration 1
 bad "$MB" --config /dev/zero trace --pid $SL --duration 1
 printf '[trace]\ninterval = 250\n' > $D/cfg.toml; chmod 666 $D/cfg.toml; bad "$MB" --config $D/cfg.toml trace --pid $SL --duration 1
+# An unknown key is an error in another command's section too (only its values are left out).
+printf '[numa]\nbogus = 1\n' > $D/other.toml; bad_naming numa.bogus "$MB" --config $D/other.toml trace --pid $SL --duration 1
 printf '[autotune]\nobserve = []\n' > $D/empty.toml; bad "$MB" --config $D/empty.toml autotune --pid $SL --duration 1
+bad_naming bogus "$PROF" bogus
 bad "$PROF" record --pid 0 -o $D/a.prof
 bad "$PROF" record --pid -5 -o $D/a.prof
 bad "$PROF" record --pid 3999999 -o $D/a.prof --duration 1
@@ -175,10 +178,15 @@ bad_naming --sweep "$PROF" whatif $D/s.prof --sweep 1:2:1
 bad_naming --sweep "$PROF" whatif $D/s.prof --sweep ""
 bad_naming --fast "$PROF" whatif $D/s.prof --fast 8388608T
 bad_naming --tiers "$PROF" whatif $D/s.prof --tiers 4194304T,1T
+bad_naming --tiers "$PROF" whatif $D/s.prof --tiers 1K
 "$PROF" synth --pattern gups --footprint 64M --samples 100000 -o $D/big.prof 2>/dev/null
 cp $D/big.prof $D/cut.prof; truncate -s -1000 $D/cut.prof
 bad_naming offset "$PROF" whatif $D/cut.prof --fast 16M
 bad_naming offset "$PROF" whatif $D/cut.prof --sweep 16M:32M:16M
+# Cut inside the first sample chunk: nothing precedes the damage, which is still named.
+head -c 100000 $D/big.prof > $D/cut0.prof
+bad_naming offset "$PROF" whatif $D/cut0.prof --fast 16M
+bad_naming offset "$PROF" heatmap $D/cut0.prof -o $D/cut0.svg
 bad_naming nan "$PROF" record --pid $SL -o $D/n.prof --duration nan
 bad_naming 18446744073709551616 "$PROF" synth --pattern gups --footprint 1M --samples 10 --seed 18446744073709551616 -o $D/q.prof
 bad_naming 99999999999999999999 "$PROF" synth --pattern gups --footprint 1M --samples 99999999999999999999 -o $D/q.prof

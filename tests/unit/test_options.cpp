@@ -301,6 +301,31 @@ TEST_F(ConfigFile, CommandLineOverridesConfig) {
   EXPECT_EQ(r.opts.pid, 3);
 }
 
+// One file can hold a section per command: only the command run reads its
+// own. The others' keys are still checked, but their values never reach
+// the run (every command's options share one Options, so a [numa] interval
+// used to set trace's).
+TEST_F(ConfigFile, OtherCommandsSectionsDoNotApply) {
+  std::string cfg = write("modes.toml", "[trace]\ninterval = 250\n[numa]\ninterval = 500\nmin-free = \"1G\"\n");
+  Result r = expect_ok({"--config", cfg, "trace", "--ppid", "1"});
+  EXPECT_EQ(r.opts.interval_ms, 250u);
+  EXPECT_EQ(r.opts.min_free_bytes, 256ull << 20);
+  r = expect_ok({"--config", cfg, "numa", "--ppid", "1"});
+  EXPECT_EQ(r.opts.interval_ms, 500u);
+  EXPECT_EQ(r.opts.min_free_bytes, 1ull << 30);
+  cfg = write("numa_only.toml", "[numa]\ninterval = 50\n");
+  r = expect_ok({"--config", cfg, "trace", "--ppid", "1"});
+  EXPECT_EQ(r.opts.interval_ms, 1000u);
+  // A value another command would refuse is that command's business...
+  cfg = write("numa_low.toml", "[numa]\ninterval = 5\n");
+  expect_ok({"--config", cfg, "trace", "--ppid", "1"});
+  // ...but an unknown key is an error in any section.
+  cfg = write("numa_extra.toml", "[numa]\nbogus = 1\n");
+  expect_parse_error({"--config", cfg, "trace", "--ppid", "1"}, {"--config", "numa.bogus"});
+  cfg = write("numa_trace_only.toml", "[trace]\nmin-free = \"1G\"\n");
+  expect_parse_error({"--config", cfg, "trace", "--ppid", "1"}, {"--config", "trace.min-free"});
+}
+
 TEST_F(ConfigFile, DottedKeys) {
   std::string cfg = write("dotted.toml", "trace.interval = 300\n");
   Result r = expect_ok({"--config", cfg, "trace", "--ppid", "1"});
