@@ -29,6 +29,9 @@ struct NodeMemory {
   uint64_t free_bytes = 0;
   uint64_t tree_pages = 0;  // resident base pages of the tracked processes here (numa_maps)
   uint64_t kernel_high_bytes = 0;  // the kernel's high free-page watermark here (0: unknown, a model)
+  // The node refused pages for want of room and waits (FullNodeWait): the
+  // policies see no room on it, whatever their watermarks are.
+  bool waiting = false;
   // Free base pages above the kernel's high watermark: what allocations and
   // moves can fill before kswapd reclaims the node.
   uint64_t room_pages() const {
