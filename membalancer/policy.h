@@ -176,7 +176,13 @@ std::vector<const PlannedMove*> execution_order(const Plan& plan);
 
 // Groups the plan into move requests (one per process, target, direction
 // and reason, in plan order) and submits them. Returns pages refused by a
-// full queue.
-uint64_t submit_plan(const Plan& plan, Mover& mover);
+// full queue; refused_moves (if given) gets the moves of refused requests.
+uint64_t submit_plan(const Plan& plan, Mover& mover, std::vector<const PlannedMove*>* refused_moves = nullptr);
+
+// submit_plan, then commit_plan for the moves the mover took: a request the
+// queue refused (the mover counts it, dropped_queue_full) never moves, so its
+// pages keep their node in the table and are not cooling; they may be
+// planned again at once. Returns the base pages refused.
+uint64_t submit_and_commit(const Plan& plan, Mover& mover, PageTable& table, CoolDown& cool, uint32_t now);
 
 }  // namespace mb
