@@ -301,6 +301,18 @@ TEST_F(ConfigFile, CommandLineOverridesConfig) {
   EXPECT_EQ(r.opts.pid, 3);
 }
 
+// A flag set to false in the file is not given: "all = false" does not
+// count as --all (which made any other target "more than one").
+TEST_F(ConfigFile, AFlagSetFalseIsNotGiven) {
+  std::string cfg = write("all_false.toml", "[tier]\nall = false\n");
+  Result r = expect_ok({"--config", cfg, "tier", "--pid", "3"});
+  EXPECT_EQ(r.opts.mode, mb::TrackMode::kPid);
+  EXPECT_EQ(r.opts.pid, 3);
+  expect_usage_error({"--config", cfg, "tier"}, {"choose exactly one"});
+  cfg = write("all_true.toml", "[tier]\nall = true\n");
+  EXPECT_EQ(expect_ok({"--config", cfg, "tier"}).opts.mode, mb::TrackMode::kAll);
+}
+
 TEST_F(ConfigFile, DottedKeys) {
   std::string cfg = write("dotted.toml", "trace.interval = 300\n");
   Result r = expect_ok({"--config", cfg, "trace", "--ppid", "1"});
