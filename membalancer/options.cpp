@@ -14,6 +14,7 @@
 #include "membalancer/error.h"
 #include "membalancer/pipeline.h"
 #include "membalancer/privilege.h"
+#include "membalancer/rate_limiter.h"
 #include "membalancer/replay.h"
 #include "membalancer/safe_file.h"
 #include "membalancer/samplers.h"
@@ -184,7 +185,7 @@ void validate(Options& o, const CLI::App& cmd, const RawOptions& raw) {
                        std::to_string(o.observe_intervals) + " (0 never re-evaluates)");
   }
 
-  o.rate_limit_bytes = parse_size(raw.rate_limit, "--rate-limit");
+  o.rate_limit_bytes = parse_rate(raw.rate_limit, "--rate-limit");
   if (o.rate_limit_bytes != 0 && o.rate_limit_bytes < (1u << 20))
     throw UsageError("--rate-limit: at least 1M per second (or 0 for no limit)");
   if (o.move_workers < 1 || o.move_workers > 64) throw UsageError("--move-workers: must be in 1..64");

@@ -161,6 +161,9 @@ TEST(Options, MovingModes) {
   EXPECT_EQ(n.opts.min_free_bytes, 1ull << 30);
   EXPECT_DOUBLE_EQ(n.opts.hysteresis, 0.3);
   EXPECT_EQ(n.opts.rate_limit_bytes, 0u);
+  // A rate may say per second, as parse_rate (rate_limiter.h) reads it.
+  EXPECT_EQ(expect_ok({"numa", "--pid", "5", "--rate-limit", "64MiB/s"}).opts.rate_limit_bytes, 64ull << 20);
+  EXPECT_EQ(expect_ok({"tier", "--pid", "5", "--rate-limit", "1G/s"}).opts.rate_limit_bytes, 1ull << 30);
 }
 
 TEST(Options, MovingModeErrors) {
