@@ -37,7 +37,10 @@ std::vector<int> FullNodeWait::update(uint32_t now, const std::map<int, uint64_t
 
 void FullNodeWait::hide_room(MemoryState& mem, double low_watermark) const {
   for (auto& [node, nm] : mem.nodes)
-    if (waiting(node)) nm.free_bytes = std::min(nm.free_bytes, static_cast<uint64_t>(nm.total_bytes * low_watermark));
+    if (waiting(node)) {
+      nm.waiting = true;
+      nm.free_bytes = std::min(nm.free_bytes, static_cast<uint64_t>(nm.total_bytes * low_watermark));
+    }
 }
 
 uint32_t FullNodeWait::wait_length(int node) const {

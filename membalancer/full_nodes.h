@@ -31,12 +31,16 @@ class FullNodeWait {
   std::vector<int> update(uint32_t now, const std::map<int, uint64_t>& marked,
                           const std::map<int, uint64_t>& free_bytes);
   bool waiting(int node) const { return waits_.count(node) != 0; }
-  // What the policies see of a waiting node. Tier mode (low_watermark > 0,
-  // the policy's): free memory at its low watermark at most, so that it is
-  // no demotion target (those need room above it), takes promotions only
-  // for as much as it demotes first (no room above the high watermark), and
-  // is not itself pushed into demotions by this (those start below the low
-  // watermark). numa (low_watermark 0): no free memory, below any floor.
+  // What the policies see of a waiting node (NodeMemory::waiting is set).
+  // Tier mode (low_watermark > 0, the policy's configured share): free
+  // memory at its low watermark at most, so that it is no demotion target
+  // (those need room above it), takes promotions only for as much as it
+  // demotes first (no room above the high watermark), and is not itself
+  // pushed into demotions by this (those start below the low watermark).
+  // With --watermark auto the policy's watermarks can be far below the
+  // configured share: the tier policy clamps a waiting node's free memory
+  // to the low watermark it works out itself. numa (low_watermark 0): no
+  // free memory, below any floor.
   void hide_room(MemoryState& mem, double low_watermark) const;
   // Intervals the node's current wait may last (0 when not waiting).
   uint32_t wait_length(int node) const;

@@ -290,8 +290,9 @@ void MemoryBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& all_t
   const uint32_t now = table.interval();
   MigrationReport m;
   if (mover_ || opts_.dry_run) {
-    commit_plan(plan, table, cool_, now);
-    if (mover_) submit_plan(plan, *mover_);
+    // What the queue refuses is counted by the mover and not committed.
+    if (mover_) submit_and_commit(plan, *mover_, table, cool_, now);
+    else commit_plan(plan, table, cool_, now);
     if (model_ && opts_.dry_run) {
       const uint64_t refused = apply_plan(plan, *model_, &model_flows_);
       dry_refused_ += refused;

@@ -247,8 +247,13 @@ std::vector<int> Mover::move_call(pid_t pid, std::vector<void*>& addrs, const st
   if (unset.empty()) return status;
   // The kernel moves pages in runs of one target node and writes a run's
   // statuses once it is through: the first unwritten page is in the run
-  // that found no room.
+  // that found no room (r < 0) or left pages behind (r > 0). A run ends at
+  // a change of node or at a page whose status was written at once, so the
+  // run is the unwritten pages from there on for that node, and every
+  // unwritten page after it was never tried.
   const int full_node = r < 0 ? nodes[unset[0]] : -1;
+  size_t run_end = unset[0];
+  while (run_end < n && status[run_end] == kUnset && nodes[run_end] == nodes[unset[0]]) ++run_end;
   std::vector<void*> qaddrs(unset.size());
   std::vector<int> qstatus(unset.size(), kUnset);
   for (size_t j = 0; j < unset.size(); ++j) qaddrs[j] = addrs[unset[j]];
@@ -262,8 +267,13 @@ std::vector<int> Mover::move_call(pid_t pid, std::vector<void*>& addrs, const st
     if (qr < 0) s = -(qerr > 0 ? qerr : EIO);
     else s = qstatus[j] == kUnset ? -EIO : qstatus[j];
     // After a "no room" failure, a page of that node still off it was
-    // refused; one for another node was not tried.
-    if (r < 0 && s >= 0 && s != nodes[unset[j]]) s = nodes[unset[j]] == full_node ? -err : kNotTried;
+    // refused; one for another node was not tried. After a run that left
+    // pages behind (a pinned page, say), a page of that run still off its
+    // node failed; one after the run was not tried.
+    if (s >= 0 && s != nodes[unset[j]]) {
+      if (r < 0) s = nodes[unset[j]] == full_node ? -err : kNotTried;
+      else if (unset[j] >= run_end) s = kNotTried;
+    }
   }
   return status;
 }

@@ -45,6 +45,7 @@ Plan NumaPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
   for (size_t l = 0; l < lane_node_.size(); ++l)
     for (size_t m = 0; m < nmem; ++m) dist[l * nmem + m] = topo_.distance(lane_node_[l], mem_nodes_[m]);
   std::vector<double> cost(nmem);
+  std::vector<size_t> order;  // memory nodes cheaper than the page's own, cheapest first
   for_each_ordered(hot, [](const Candidate& a, const Candidate& b) { return a.heat > b.heat; }, [&](const Candidate& c) {
     const PageEntry& e = *c.e;
     std::fill(cost.begin(), cost.end(), 0.0);
@@ -64,19 +65,30 @@ Plan NumaPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
     }
     if (!known) return true;  // no idea where its users run
     double current = -1;
-    size_t best = 0;
-    for (size_t m = 0; m < nmem; ++m) {
+    for (size_t m = 0; m < nmem; ++m)
       if (mem_nodes_[m] == e.node) current = cost[m];
-      if (cost[m] < cost[best]) best = m;
-    }
-    const int target = mem_nodes_[best];
-    if (current < 0 || target == e.node || current - cost[best] <= cfg_.hysteresis * current) return true;
+    if (current < 0) return true;
+    // The nodes that beat the current one by more than the hysteresis,
+    // cheapest first (ties: lower id): the page goes to the first with room,
+    // so a full (or waiting) best node leaves it to the next best one.
+    const double most = current - cfg_.hysteresis * current;
+    order.clear();
+    for (size_t m = 0; m < nmem; ++m)
+      if (mem_nodes_[m] != e.node && cost[m] < most) order.push_back(m);
+    if (order.empty()) return true;
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return cost[a] < cost[b]; });
     if (cool.cooling(e.key, now)) {
       ++plan.stats.cooling;
       return true;
     }
     const uint64_t bytes = e.huge() ? kHugePageBytes : kBasePageBytes;
-    if (room[target] < static_cast<int64_t>(bytes)) {
+    int target = -1;
+    for (size_t m : order)
+      if (room[mem_nodes_[m]] >= static_cast<int64_t>(bytes)) {
+        target = mem_nodes_[m];
+        break;
+      }
+    if (target < 0) {
       ++plan.stats.no_room;
       return true;
     }

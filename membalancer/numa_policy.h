@@ -5,10 +5,12 @@
 // page's heat from CPUs of node c: its per-CPU-node lanes when the sampler
 // knows the accessing CPU (IBS, PEBS, faults), else the page's process's CPU
 // time by node, from the scheduler (the accessed-bit sampler knows no CPU).
-// A page moves when the best node's cost is lower than its current node's by
-// more than the hysteresis share, and the target keeps its free-memory floor
-// (min_free) after every move planned so far. Hottest pages go first; pages
-// moved within the cool-down are left alone.
+// A page moves to the cheapest node whose cost is lower than its current
+// node's by more than the hysteresis share and that keeps its free-memory
+// floor (min_free) after every move planned so far: when the cheapest node
+// has no room (full, or waiting after the kernel refused pages there), the
+// next cheapest that still beats the current node. Hottest pages go first;
+// pages moved within the cool-down are left alone.
 #pragma once
 
 #include <functional>

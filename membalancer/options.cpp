@@ -14,6 +14,7 @@
 #include "membalancer/error.h"
 #include "membalancer/pipeline.h"
 #include "membalancer/privilege.h"
+#include "membalancer/rate_limiter.h"
 #include "membalancer/replay.h"
 #include "membalancer/safe_file.h"
 #include "membalancer/samplers.h"
@@ -150,8 +151,9 @@ void validate_replay(Options& o, const CLI::App& cmd, const RawOptions& raw) {
 
 void validate(Options& o, const CLI::App& cmd, const RawOptions& raw) {
   const bool replay = o.sampler.rfind("replay", 0) == 0;
-  int targets = (cmd.count("--ppid") > 0) + (cmd.count("--pid") > 0) + (cmd.count("--cgroup") > 0) +
-                (cmd.count("--all") > 0);
+  // --all by its value: "all = false" in a config file is counted by CLI11
+  // but gives no target.
+  int targets = (cmd.count("--ppid") > 0) + (cmd.count("--pid") > 0) + (cmd.count("--cgroup") > 0) + raw.all;
   if (replay) {
     validate_replay(o, cmd, raw);  // no target: every recorded process
   } else if (cmd.count("--speed")) {
@@ -162,7 +164,7 @@ void validate(Options& o, const CLI::App& cmd, const RawOptions& raw) {
   if (cmd.count("--ppid")) o.mode = TrackMode::kTree;
   if (cmd.count("--pid")) o.mode = TrackMode::kPid;
   if (cmd.count("--cgroup")) o.mode = TrackMode::kCgroup;
-  if (cmd.count("--all") || targets == 0) o.mode = TrackMode::kAll;
+  if (raw.all || targets == 0) o.mode = TrackMode::kAll;
   if ((o.mode == TrackMode::kTree || o.mode == TrackMode::kPid) && o.pid <= 0)
     throw UsageError(std::string(o.mode == TrackMode::kTree ? "--ppid" : "--pid") + ": '" + std::to_string(o.pid) +
                      "' is not a process id");
@@ -211,7 +213,7 @@ void validate(Options& o, const CLI::App& cmd, const RawOptions& raw) {
                        std::to_string(o.observe_intervals) + " (0 never re-evaluates)");
   }
 
-  o.rate_limit_bytes = parse_size(raw.rate_limit, "--rate-limit");
+  o.rate_limit_bytes = parse_rate(raw.rate_limit, "--rate-limit");
   if (o.rate_limit_bytes != 0 && o.rate_limit_bytes < (1u << 20))
     throw UsageError("--rate-limit: at least 1M per second (or 0 for no limit)");
   if (o.move_workers < 1 || o.move_workers > 64) throw UsageError("--move-workers: must be in 1..64");

@@ -71,16 +71,21 @@ std::vector<const PlannedMove*> execution_order(const Plan& plan) {
   return order;
 }
 
-uint64_t submit_plan(const Plan& plan, Mover& mover) {
+uint64_t submit_plan(const Plan& plan, Mover& mover, std::vector<const PlannedMove*>* refused_moves) {
   uint64_t refused = 0;
   MoveRequest req;
+  std::vector<const PlannedMove*> in_req;  // the moves of req
   auto flush = [&] {
     if (req.pages.empty()) return;
     const uint64_t n = req.pages.size();
     uint64_t pages = 0;
     for (size_t i = 0; i < n; ++i) pages += req.huge[i] ? kHugePageBytes / kBasePageBytes : 1;
-    if (!mover.submit(std::move(req))) refused += pages;
+    if (!mover.submit(std::move(req))) {
+      refused += pages;
+      if (refused_moves) refused_moves->insert(refused_moves->end(), in_req.begin(), in_req.end());
+    }
     req = MoveRequest{};
+    in_req.clear();
   };
   // Few, large requests: one per run of equal (process, target, reason).
   for (const PlannedMove* mp : execution_order(plan)) {
@@ -95,8 +100,24 @@ uint64_t submit_plan(const Plan& plan, Mover& mover) {
     req.pages.push_back(m.vaddr);
     req.huge.push_back(m.huge);
     req.from.push_back(m.from);
+    in_req.push_back(mp);
   }
   flush();
+  return refused;
+}
+
+uint64_t submit_and_commit(const Plan& plan, Mover& mover, PageTable& table, CoolDown& cool, uint32_t now) {
+  std::vector<const PlannedMove*> refused_moves;
+  const uint64_t refused = submit_plan(plan, mover, &refused_moves);
+  if (refused_moves.empty()) {
+    commit_plan(plan, table, cool, now);
+    return refused;
+  }
+  std::sort(refused_moves.begin(), refused_moves.end());
+  Plan taken;
+  for (const auto& m : plan.moves)
+    if (!std::binary_search(refused_moves.begin(), refused_moves.end(), &m)) taken.moves.push_back(m);
+  commit_plan(taken, table, cool, now);
   return refused;
 }
 

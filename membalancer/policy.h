@@ -29,6 +29,9 @@ struct NodeMemory {
   uint64_t free_bytes = 0;
   uint64_t tree_pages = 0;  // resident base pages of the tracked processes here (numa_maps)
   uint64_t kernel_high_bytes = 0;  // the kernel's high free-page watermark here (0: unknown, a model)
+  // The node refused pages for want of room and waits (FullNodeWait): the
+  // policies see no room on it, whatever their watermarks are.
+  bool waiting = false;
   // Free base pages above the kernel's high watermark: what allocations and
   // moves can fill before kswapd reclaims the node.
   uint64_t room_pages() const {
@@ -173,7 +176,13 @@ std::vector<const PlannedMove*> execution_order(const Plan& plan);
 
 // Groups the plan into move requests (one per process, target, direction
 // and reason, in plan order) and submits them. Returns pages refused by a
-// full queue.
-uint64_t submit_plan(const Plan& plan, Mover& mover);
+// full queue; refused_moves (if given) gets the moves of refused requests.
+uint64_t submit_plan(const Plan& plan, Mover& mover, std::vector<const PlannedMove*>* refused_moves = nullptr);
+
+// submit_plan, then commit_plan for the moves the mover took: a request the
+// queue refused (the mover counts it, dropped_queue_full) never moves, so its
+// pages keep their node in the table and are not cooling; they may be
+// planned again at once. Returns the base pages refused.
+uint64_t submit_and_commit(const Plan& plan, Mover& mover, PageTable& table, CoolDown& cool, uint32_t now);
 
 }  // namespace mb

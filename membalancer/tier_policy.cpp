@@ -407,9 +407,14 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
         high = std::min(high, kernel + want);
         low = std::min(low, kernel + want / 2);
       }
+      // A node waiting after refusing pages (FullNodeWait) has no room
+      // above its low watermark, whichever watermark that is here (auto
+      // ones can be far below the configured share hide_room applied).
+      const int64_t free = m.waiting ? std::min(static_cast<int64_t>(m.free_bytes), low)
+                                     : static_cast<int64_t>(m.free_bytes);
       NodeBook& b = book[n];
-      b.room = static_cast<int64_t>(m.free_bytes) - high;
-      b.low_room = static_cast<int64_t>(m.free_bytes) - low;
+      b.room = free - high;
+      b.low_room = free - low;
       // Below the low watermark: back to the high one (upper tiers only).
       if (t < ntiers - 1 && b.low_room < 0) b.need = b.watermark_need = -b.room;
       capacity[t] += m.tree_pages + static_cast<uint64_t>(std::max<int64_t>(0, b.room)) / kBasePageBytes;

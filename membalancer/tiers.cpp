@@ -29,7 +29,7 @@ Tiers parse_tier_spec(const std::string& spec, const Topology& topo, const std::
   out.source = what;
   const std::string text = trim(spec);
   if (text.empty()) throw UsageError(what + ": empty tier spec (example: \"0,1:2\")");
-  std::set<int> used;
+  std::map<int, int> used;  // node -> its tier
   size_t start = 0;
   for (;;) {
     size_t colon = text.find(':', start);
@@ -42,8 +42,11 @@ Tiers parse_tier_spec(const std::string& spec, const Topology& topo, const std::
       if (!node) throw UsageError(what + ": node " + std::to_string(n) + " does not exist on this machine");
       if (node->mem_total_bytes == 0)
         throw UsageError(what + ": node " + std::to_string(n) + " has no memory, it cannot be a tier");
-      if (!used.insert(n).second)
-        throw UsageError(what + ": node " + std::to_string(n) + " is in more than one tier");
+      if (auto [it, fresh] = used.emplace(n, index); !fresh)
+        throw UsageError(what + ": node " + std::to_string(n) +
+                         (it->second == index ? " is named twice in tier " + std::to_string(index)
+                                              : " is in more than one tier (" + std::to_string(it->second) + " and " +
+                                                    std::to_string(index) + ")"));
     }
     std::sort(nodes.begin(), nodes.end());
     out.tiers.push_back(std::move(nodes));

@@ -101,6 +101,7 @@ bad "$MB" trace --sampler replay:/etc/passwd --duration 1
 bad "$MB" trace --sampler replay:$D --duration 1
 bad "$MB" tier --pid $SL --tiers 0:7 --duration 1
 bad "$MB" tier --pid $SL --tiers 0:0 --duration 1
+bad_naming "named twice in tier 0" "$MB" tier --pid $SL --tiers 0,0:1 --duration 1
 bad "$MB" tier --pid $SL --tiers ,: --duration 1
 bad "$MB" tier --pid $SL --tiers 99999999999:1 --duration 1
 bad "$MB" tier --pid $SL --tiers -1:0 --duration 1

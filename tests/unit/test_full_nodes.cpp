@@ -143,3 +143,36 @@ TEST(FullNodeWait, NumaShowsAWaitingNodeNoFreeMemory) {
 }
 
 }  // namespace
+
+namespace {
+
+// --watermark auto (the default): a footprint that stopped growing keeps no
+// reserve, so the policy's watermarks on the fast node come down to the
+// kernel's own high watermark, far below the 1% the wait shows the node
+// at. The waiting node must still show no room: it refused pages, and
+// promotions planned into it would be refused again (with one fast node
+// there is no stand-in, so they fail) every interval of the wait.
+TEST(FullNodeWait, AutoWatermarksShowAWaitingFastNodeNoRoom) {
+  mb::Tiers tiers;
+  tiers.tiers = {{0}, {1}};
+  tiers.source = "test";
+  mb::PageTable t(1 << 16);
+  t.begin_interval(1);
+  for (uint64_t p = 0; p < 200; ++p) t.add(mb_page_key(42, 0x1000 + p), 8, nullptr, 1);  // hot, slow node
+  mb::MemoryState mem;
+  mem.nodes[0] = {1024 * kMiB, 500 * kMiB, 1000, 2 * kMiB};  // kernel high watermark 2 MiB
+  mem.nodes[1] = {4096 * kMiB, 3000 * kMiB, 200};
+  mem.allocation_reserve_bytes = 0;  // nothing allocated lately
+  mem.allocation_heat = 0.0f;
+  mb::TierPolicyConfig cfg;  // 1% : 2%, as options.cpp sets them for auto
+  cfg.follow_allocations = true;
+  const mb::TierPolicy pol(tiers, cfg);
+  ASSERT_FALSE(pol.plan(t, mem, mb::CoolDown(10)).moves.empty());  // not waiting: they go up
+  Wait w;
+  w.update(1, {{0, kMiB}}, {{0, 500 * kMiB}});
+  w.hide_room(mem, cfg.low_watermark);
+  const mb::Plan p = pol.plan(t, mem, mb::CoolDown(10));
+  EXPECT_TRUE(p.moves.empty()) << p.moves.size() << " pages planned into the waiting node";
+}
+
+}  // namespace

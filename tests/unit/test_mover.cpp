@@ -784,6 +784,97 @@ TEST(Mover, PagesTheKernelDidNotGetToAreTriedOnTheirOwnNode) {
   for (uint64_t v = 0; v < 10; ++v) EXPECT_EQ(fake.node_of(v << 12), 2);
 }
 
+// A fake kernel that stops as 6.1's do_pages_move does when a migration
+// fails for some pages (a pinned page, say): pages go in runs of one target
+// node, a run ends at a change of node or at a page whose status is written
+// at once (not present, already there); a run whose migration leaves pages
+// behind makes the call return the number not moved plus every page after
+// the run, leaving the run's statuses and all later ones unwritten. A
+// where-is query answers where each page is (node 0 until moved).
+struct RunFake {
+  std::set<uint64_t> pinned;  // never migrate
+  std::set<uint64_t> absent;  // status -ENOENT
+  std::map<uint64_t, int> where;
+  std::mutex mu;
+  bool gate_open = false;
+  std::condition_variable cv;
+  void open() {
+    std::lock_guard<std::mutex> l(mu);
+    gate_open = true;
+    cv.notify_all();
+  }
+  Mover::MoveFn fn() {
+    return [this](pid_t pid, unsigned long count, void** pages, const int* nodes, int* status, int) -> long {
+      std::unique_lock<std::mutex> l(mu);
+      if (pid == kGatePid) cv.wait(l, [this] { return gate_open; });
+      auto addr = [&](unsigned long i) { return reinterpret_cast<uint64_t>(pages[i]); };
+      if (!nodes) {
+        for (unsigned long i = 0; i < count; ++i)
+          status[i] = absent.count(addr(i)) ? -ENOENT : (where.count(addr(i)) ? where[addr(i)] : 0);
+        return 0;
+      }
+      unsigned long start = 0;
+      std::vector<unsigned long> run;
+      // Migrates the run; returns the pages left behind plus those after it.
+      auto flush = [&](unsigned long next) -> long {
+        long left = 0;
+        for (unsigned long k : run) {
+          if (pinned.count(addr(k))) ++left;
+          else where[addr(k)] = nodes[k];
+        }
+        if (left) return left + static_cast<long>(count - next);
+        for (unsigned long k : run) status[k] = nodes[k];
+        run.clear();
+        return 0;
+      };
+      for (unsigned long i = 0; i < count; ++i) {
+        if (!run.empty() && nodes[i] != nodes[start])
+          if (long r = flush(i)) return r;
+        if (run.empty()) start = i;
+        const int now = where.count(addr(i)) ? where[addr(i)] : 0;
+        if (absent.count(addr(i)) || now == nodes[i]) {
+          status[i] = absent.count(addr(i)) ? -ENOENT : now;
+          if (long r = flush(i + 1)) return r - 1;  // page i is accounted for
+          continue;
+        }
+        run.push_back(i);
+      }
+      return flush(count);
+    };
+  }
+};
+
+// The kernel stops at a run that left a pinned page behind: the pages of
+// the later runs (another node's, and the same node's after a page that was
+// not present) were never tried. They are tried again, not counted as
+// failed; the pinned page fails as elsewhere, the absent one as ENOENT.
+TEST(Mover, PagesAfterARunThatLeftPagesBehindAreTriedAgain) {
+  RunFake fake;
+  fake.pinned = {3 << 12};
+  fake.absent = {5 << 12};
+  std::mutex mu;
+  std::map<int, int> failed;  // status -> pages
+  MoverConfig cfg = unlimited(512);
+  cfg.on_failed = [&](pid_t, int, const std::vector<std::pair<uint64_t, int>>& f) {
+    std::lock_guard<std::mutex> lock(mu);
+    for (auto& [addr, st] : f) ++failed[st];
+  };
+  Mover m(cfg, fake.fn());
+  m.submit(req(kGatePid, 0x9000, 1, 0));  // holds the worker until both are queued
+  m.submit(req(10, 0, 10, 1));     // pages 0-9 to node 1: 3 pinned, 5 absent
+  m.submit(req(10, 100, 10, 2));   // joins the batch: pages 100-109 to node 2
+  fake.open();
+  m.wait_idle();
+  MoveCounts c = counts(m.stats(), 10);
+  EXPECT_EQ(c.moved, 18u);
+  EXPECT_EQ(c.failed_by_errno, (std::map<int, uint64_t>{{mb::kElsewhere, 1}, {ENOENT, 1}}));
+  expect_settled(c);
+  for (uint64_t v : {0, 1, 2, 4, 6, 7, 8, 9}) EXPECT_EQ(fake.where[v << 12], 1) << v;
+  for (uint64_t v = 100; v < 110; ++v) EXPECT_EQ(fake.where[v << 12], 2) << v;
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(failed, (std::map<int, int>{{0, 1}, {-ENOENT, 1}}));
+}
+
 // No stand-in with room: the pages fail as ENOMEM (reported to on_failed),
 // every node that refused is marked; a later page meant for a marked node
 // with every stand-in marked too is tried on its own node (it may have room

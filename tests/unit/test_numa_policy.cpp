@@ -111,4 +111,45 @@ TEST(NumaPolicy, CoolingPagesStay) {
   EXPECT_EQ(p.stats.cooling, 1u);
 }
 
+// The cheapest node without room (full, or waiting after refusing pages,
+// which shows no free memory): the page goes to the next cheapest node that
+// still beats its current one by the hysteresis, as docs/cli.md says.
+// Nodes 0, 2 and 3 (sparse ids; CPUs on 0 only): a page used from node 0
+// sits on node 2 (distance 30); node 0 has no room, node 3 is at 15 from
+// node 0: the page goes to node 3.
+TEST(NumaPolicy, FullBestNodeFallsBackToTheNextCheapest) {
+  mb::Topology tp;
+  for (int id : {0, 2, 3}) {
+    mb::NumaNode n;
+    n.id = id;
+    if (id == 0) n.cpus = {0, 1};
+    n.mem_total_bytes = 1024 * kMiB;
+    tp.nodes.push_back(n);
+  }
+  auto dist = [](int a, int b) {
+    if (a == b) return 10;
+    if ((a == 0 && b == 3) || (a == 3 && b == 0)) return 15;
+    return 30;
+  };
+  for (auto& n : tp.nodes)
+    for (int to : {0, 2, 3}) n.distance[to] = dist(n.id, to);
+  mb::PageTable t(1024);
+  t.begin_interval(1);
+  add(t, 9, 100, 2, 8, 0);  // lane 0 = node 0
+  mb::MemoryState mem;
+  mem.nodes[0] = {1024 * kMiB, 0, 0};  // no room (a waiting node shows none)
+  mem.nodes[2] = {1024 * kMiB, 800 * kMiB, 0};
+  mem.nodes[3] = {1024 * kMiB, 800 * kMiB, 0};
+  mb::Plan p = mb::NumaPolicy(tp, {}).plan(t, mem, mb::CoolDown(10), {});
+  ASSERT_EQ(p.moves.size(), 1u);
+  EXPECT_EQ(p.moves[0].to, 3);
+  EXPECT_EQ(p.stats.no_room, 0u);
+  // No node with room beats the current one by the hysteresis: it stays,
+  // counted as no room.
+  mem.nodes[3].free_bytes = 0;
+  p = mb::NumaPolicy(tp, {}).plan(t, mem, mb::CoolDown(10), {});
+  EXPECT_TRUE(p.moves.empty());
+  EXPECT_EQ(p.stats.no_room, 1u);
+}
+
 }  // namespace

@@ -161,6 +161,9 @@ TEST(Options, MovingModes) {
   EXPECT_EQ(n.opts.min_free_bytes, 1ull << 30);
   EXPECT_DOUBLE_EQ(n.opts.hysteresis, 0.3);
   EXPECT_EQ(n.opts.rate_limit_bytes, 0u);
+  // A rate may say per second, as parse_rate (rate_limiter.h) reads it.
+  EXPECT_EQ(expect_ok({"numa", "--pid", "5", "--rate-limit", "64MiB/s"}).opts.rate_limit_bytes, 64ull << 20);
+  EXPECT_EQ(expect_ok({"tier", "--pid", "5", "--rate-limit", "1G/s"}).opts.rate_limit_bytes, 1ull << 30);
 }
 
 TEST(Options, MovingModeErrors) {
@@ -324,6 +327,18 @@ TEST_F(ConfigFile, OtherCommandsSectionsDoNotApply) {
   expect_parse_error({"--config", cfg, "trace", "--ppid", "1"}, {"--config", "numa.bogus"});
   cfg = write("numa_trace_only.toml", "[trace]\nmin-free = \"1G\"\n");
   expect_parse_error({"--config", cfg, "trace", "--ppid", "1"}, {"--config", "trace.min-free"});
+}
+
+// A flag set to false in the file is not given: "all = false" does not
+// count as --all (which made any other target "more than one").
+TEST_F(ConfigFile, AFlagSetFalseIsNotGiven) {
+  std::string cfg = write("all_false.toml", "[tier]\nall = false\n");
+  Result r = expect_ok({"--config", cfg, "tier", "--pid", "3"});
+  EXPECT_EQ(r.opts.mode, mb::TrackMode::kPid);
+  EXPECT_EQ(r.opts.pid, 3);
+  expect_usage_error({"--config", cfg, "tier"}, {"choose exactly one"});
+  cfg = write("all_true.toml", "[tier]\nall = true\n");
+  EXPECT_EQ(expect_ok({"--config", cfg, "tier"}).opts.mode, mb::TrackMode::kAll);
 }
 
 TEST_F(ConfigFile, DottedKeys) {

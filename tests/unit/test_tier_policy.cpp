@@ -394,6 +394,40 @@ TEST(SubmitPlan, GroupsByProcessTargetAndDirection) {
   EXPECT_EQ(calls[2], std::make_pair(pid_t{8}, 0));
 }
 
+// A request the mover's queue refuses (counted there as dropped_queue_full)
+// never moves: its pages are not committed, so they do not sit out the
+// cool-down recorded on a node they never reached, and are planned again at
+// once. The accepted request's pages are committed as before.
+TEST(SubmitPlan, PagesTheQueueRefusesAreNotCommitted) {
+  mb::PageTable t(1024);
+  t.begin_interval(3);
+  mb::Plan plan;
+  for (uint64_t i = 0; i < 13; ++i) {
+    const uint32_t pid = i < 3 ? 7 : 8;  // pid 7: 3 pages, pid 8: 10 pages
+    t.add(mb_page_key(pid, 100 + i), 4, nullptr, 1);
+    plan.moves.push_back({pid, (100 + i) << 12, false, 1, 0, mb::MoveDirection::kPromote, mb::MoveReason::kHot, 4});
+  }
+  mb::MoverConfig cfg;
+  cfg.rate_limit_bytes_per_s = 0;
+  cfg.queue_pages = 4;  // pid 8's request does not fit
+  mb::CoolDown cool(30);
+  {
+    mb::Mover mover(cfg, [](pid_t, unsigned long n, void**, const int* nodes, int* status, int) {
+      for (unsigned long i = 0; i < n; ++i) status[i] = nodes ? nodes[i] : 0;
+      return 0L;
+    });
+    EXPECT_EQ(mb::submit_and_commit(plan, mover, t, cool, 3), 10u);
+    mover.wait_idle();
+    EXPECT_EQ(mover.stats().total().dropped_queue_full, 10u);
+  }
+  for (uint64_t i = 0; i < 13; ++i) {
+    const uint32_t pid = i < 3 ? 7 : 8;
+    const uint64_t k = mb_page_key(pid, 100 + i);
+    EXPECT_EQ(cool.cooling(k, 3), pid == 7) << "page " << i;
+    EXPECT_EQ(t.find(k)->node, pid == 7 ? 0 : 1) << "page " << i;
+  }
+}
+
 }  // namespace
 
 namespace {

@@ -54,7 +54,10 @@ TEST(Tiers, ParsesSpecs) {
 TEST(Tiers, RejectsBadSpecsNamingTheProblem) {
   expect_bad("0:4", "node 4 does not exist");
   expect_bad("0:7", "node 7 has no memory");
-  expect_bad("0,3:3", "node 3 is in more than one tier");
+  expect_bad("0,3:3", "node 3 is in more than one tier (0 and 1)");
+  // Named twice in one tier: said so, not "in more than one tier".
+  expect_bad("0,0:3", "node 0 is named twice in tier 0");
+  expect_bad("0:3,2-3", "node 3 is named twice in tier 1");
   expect_bad("0::3", "tier 1 is empty");
   expect_bad("0:3:", "tier 2 is empty");
   expect_bad("0,2", "one tier only");
