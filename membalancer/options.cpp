@@ -52,7 +52,7 @@ double parse_percent(std::string text, const std::string& what) {
   char* end = nullptr;
   double v = std::strtod(text.c_str(), &end);
   if (text.empty() || *end || !(v > 0 && v < 50))
-    throw UsageError(what + ": '" + text + "' is not a percentage between 0 and 50");
+    throw UsageError(what + ": '" + text + "' is not a percentage above 0 and below 50");
   return v / 100.0;
 }
 
@@ -233,6 +233,9 @@ void validate(Options& o, const CLI::App& cmd, const RawOptions& raw) {
     } else {
       const auto colon = w.find(':');
       o.watermark_low = parse_percent(w.substr(0, colon), "--watermark");
+      // HIGH left out is twice LOW, and within the same bound as a HIGH given.
+      if (colon == std::string::npos && !(o.watermark_low < 0.25))
+        throw UsageError("--watermark " + w + ": twice it (the high watermark when none is given) is not below 50%; give LOW:HIGH");
       o.watermark_high =
           colon == std::string::npos ? 2 * o.watermark_low : parse_percent(w.substr(colon + 1), "--watermark");
       if (!(o.watermark_high > o.watermark_low))

@@ -104,6 +104,7 @@ bad "$MB" tier --pid $SL --tiers 0:0 --duration 1
 bad_naming "named twice in tier 0" "$MB" tier --pid $SL --tiers 0,0:1 --duration 1
 bad "$MB" tier --pid $SL --tiers ,: --duration 1
 bad "$MB" tier --pid $SL --tiers 99999999999:1 --duration 1
+bad_naming "--watermark 30" "$MB" tier --pid $SL --watermark 30 --duration 1
 bad "$MB" tier --pid $SL --tiers -1:0 --duration 1
 bad "$MB" numa --pid $SL --min-free 99999999999T --duration 1
 bad "$MB" numa --pid $SL --rate-limit -1 --duration 1

@@ -169,6 +169,10 @@ TEST(Options, MovingModes) {
 TEST(Options, MovingModeErrors) {
   expect_usage_error({"tier", "--ppid", "1", "--watermark", "10:5"}, {"--watermark", "above"});
   expect_usage_error({"tier", "--ppid", "1", "--watermark", "60"}, {"--watermark", "percentage"});
+  // LOW alone means HIGH = 2 LOW: held to the bound a given HIGH has.
+  expect_usage_error({"tier", "--ppid", "1", "--watermark", "30"}, {"--watermark 30", "LOW:HIGH"});
+  expect_usage_error({"tier", "--ppid", "1", "--watermark", "30:60"}, {"--watermark", "below 50"});
+  EXPECT_DOUBLE_EQ(expect_ok({"tier", "--ppid", "1", "--watermark", "24.9"}).opts.watermark_high, 0.498);
   expect_usage_error({"tier", "--ppid", "1", "--watermark", "x"}, {"--watermark"});
   expect_usage_error({"numa", "--ppid", "1", "--rate-limit", "5x"}, {"--rate-limit"});
   expect_usage_error({"numa", "--ppid", "1", "--rate-limit", "1000"}, {"--rate-limit", "1M"});
