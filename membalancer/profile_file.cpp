@@ -102,6 +102,7 @@ std::string encode_topology(const Topology& t) {
 std::string decode_topology(In& in, Topology* t) {
   constexpr int kMaxNodeId = 1023;               // the kernel's MAX_NUMNODES at most
   constexpr uint64_t kMaxMemory = 1ULL << 62;    // per node and in all
+  t->machine = "the recorded machine";
   uint32_t count = in.get<uint32_t>();
   in.get<uint32_t>();
   if (in.bad) return "topology: cut short";

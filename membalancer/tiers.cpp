@@ -39,7 +39,7 @@ Tiers parse_tier_spec(const std::string& spec, const Topology& topo, const std::
     std::vector<int> nodes = parse_int_list(part, what + " tier " + std::to_string(index));
     for (int n : nodes) {
       const NumaNode* node = topo.node(n);
-      if (!node) throw UsageError(what + ": node " + std::to_string(n) + " does not exist on this machine");
+      if (!node) throw UsageError(what + ": node " + std::to_string(n) + " does not exist on " + topo.machine);
       if (node->mem_total_bytes == 0)
         throw UsageError(what + ": node " + std::to_string(n) + " has no memory, it cannot be a tier");
       if (auto [it, fresh] = used.emplace(n, index); !fresh)

@@ -31,6 +31,7 @@ struct Topology {
   std::vector<int> cpu_node;            // index: cpu, value: node (-1: offline/unknown)
   uint64_t mem_block_bytes = 0;         // 0 when /sys/devices/system/memory is absent
   std::vector<uint16_t> mem_block_node; // index: block number, value: node or 0xffff
+  std::string machine = "this machine"; // in errors: "the recorded machine" for a replay's
 
   const NumaNode* node(int id) const;
   int distance(int from, int to) const;  // 10 for itself when unknown, 20 otherwise

@@ -279,6 +279,9 @@ TEST(Replay, RefusesWhatItCannotDoWithOneLine) {
       {{"trace", "--sampler", "replay:" + trace, "--speed", "fast"}, "--speed"},
       {{"trace", "--pid", "1", "--sampler", "fault", "--speed", "max"}, "only a replay"},
       {{"trace", "--sampler", "replay:" + dir + "/none.prof"}, "none.prof"},
+      // The nodes a replay's --tiers names are the recording's, and the error says so.
+      {{"tier", "--sampler", "replay:" + trace, "--dry-run", "--tiers", "0:7"},
+       "node 7 does not exist on the recorded machine"},
   };
   for (const auto& [args, what] : cases) {
     std::vector<std::string> argv = {bin("membalancer")};
