@@ -83,6 +83,12 @@ std::string config_error_message(const std::string& msg) {
                                                            : "a line is neither an option nor a section (not shown)";
 }
 
+// The options that choose what is tracked; one of them is given.
+bool is_target_key(const std::string& key) { return key == "ppid" || key == "pid" || key == "cgroup" || key == "all"; }
+bool has_target(const CLI::App& cmd) {
+  return cmd.count("--ppid") + cmd.count("--pid") + cmd.count("--cgroup") + cmd.count("--all") > 0;
+}
+
 // CLI11 2.1 hands the empty list of "key = []" to a single value's converter,
 // which reads its first element (a crash): such a key is refused while the
 // file is read. Section markers ("++" opens, "--" closes) carry no value.
@@ -111,6 +117,9 @@ class ConfigWithoutEmptyValues : public CLI::ConfigTOML {
         if (!named.empty()) cmd = named.front();
       }
       if (!cmd || cmd->parsed()) {
+        // A target on the command line replaces the file's, whichever option
+        // names it (--ppid over pid = ...), as any option given there does.
+        if (cmd && is_target_key(item.name) && has_target(*cmd)) continue;
         kept.push_back(std::move(item));
         continue;
       }

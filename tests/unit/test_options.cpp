@@ -345,6 +345,25 @@ TEST_F(ConfigFile, AFlagSetFalseIsNotGiven) {
   EXPECT_EQ(expect_ok({"--config", cfg, "tier"}).opts.mode, mb::TrackMode::kAll);
 }
 
+// The command line overrides the file for the target too: another target
+// option there replaces the file's instead of making two.
+TEST_F(ConfigFile, ATargetOnTheCommandLineReplacesTheFilesTarget) {
+  std::string cfg = write("pid.toml", "[trace]\npid = 5\ninterval = 300\n");
+  Result r = expect_ok({"--config", cfg, "trace", "--ppid", "3"});
+  EXPECT_EQ(r.opts.mode, mb::TrackMode::kTree);
+  EXPECT_EQ(r.opts.pid, 3);
+  EXPECT_EQ(r.opts.interval_ms, 300u) << "the file's other options still apply";
+  r = expect_ok({"--config", cfg, "trace"});
+  EXPECT_EQ(r.opts.mode, mb::TrackMode::kPid);
+  EXPECT_EQ(r.opts.pid, 5);
+  cfg = write("all.toml", "[tier]\nall = true\n");
+  r = expect_ok({"--config", cfg, "tier", "--cgroup", "/sys/fs/cgroup"});
+  EXPECT_EQ(r.opts.mode, mb::TrackMode::kCgroup);
+  // Two targets in the file itself are still two.
+  cfg = write("two.toml", "[trace]\npid = 5\nppid = 6\n");
+  expect_usage_error({"--config", cfg, "trace"}, {"choose exactly one"});
+}
+
 TEST_F(ConfigFile, DottedKeys) {
   std::string cfg = write("dotted.toml", "trace.interval = 300\n");
   Result r = expect_ok({"--config", cfg, "trace", "--ppid", "1"});
