@@ -184,6 +184,10 @@ MigrationReport MemoryBackend::base_report(double elapsed_s) const {
 std::vector<TierLine> MemoryBackend::tier_lines(const IntervalReport& report, const std::vector<float>& thresholds) {
   std::vector<TierLine> lines;
   const Tiers& tiers = tier_->tiers();
+  // What arrived (the mover's or the model's count); a live --dry-run moves
+  // nothing and counts its plans as if done.
+  const bool moves = mover_ || model_;
+  const std::map<int, NodeFlow> flows = mover_ ? mover_->flows() : model_flows_;
   for (size_t t = 0; t < tiers.size(); ++t) {
     TierLine line;
     line.tier = static_cast<int>(t);
@@ -192,8 +196,14 @@ std::vector<TierLine> MemoryBackend::tier_lines(const IntervalReport& report, co
       for (const auto& na : report.nodes)
         if (na.node == n) line.accesses += na.accesses;
       line.resident_pages += resident_by_node_.count(n) ? resident_by_node_[n] : 0;
-      line.promoted_pages += moved_into_node_promote_[n];
-      line.demoted_pages += moved_into_node_demote_[n];
+      const auto f = flows.find(n);
+      if (!moves) {
+        line.promoted_pages += moved_into_node_promote_[n];
+        line.demoted_pages += moved_into_node_demote_[n];
+      } else if (f != flows.end()) {
+        line.promoted_pages += f->second.promoted_in;
+        line.demoted_pages += f->second.demoted_in;
+      }
     }
     if (t < thresholds.size()) line.hot_threshold = thresholds[t];
     lines.push_back(line);
@@ -300,10 +310,11 @@ void MemoryBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& all_t
     } else if (opts_.dry_run) {
       dry_applied_ += plan.stats.planned_bytes / kBasePageBytes;
     }
-    for (const auto& mv : plan.moves) {
-      const uint64_t pages = mv.bytes() / kBasePageBytes;
-      (mv.direction == MoveDirection::kDemote ? moved_into_node_demote_ : moved_into_node_promote_)[mv.to] += pages;
-    }
+    if (!mover_ && !model_)
+      for (const auto& mv : plan.moves) {
+        const uint64_t pages = mv.bytes() / kBasePageBytes;
+        (mv.direction == MoveDirection::kDemote ? moved_into_node_demote_ : moved_into_node_promote_)[mv.to] += pages;
+      }
   }
   if (now % 16 == 0) cool_.expire(now);
   m = base_report(elapsed_s);

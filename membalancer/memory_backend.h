@@ -79,7 +79,7 @@ class MemoryBackend : public Backend {
   ThreadCpuTracker cpu_tracker_;
   std::map<uint32_t, std::map<int, double>> process_cpu_;  // numa: CPU time share by node
   std::map<int, uint64_t> resident_by_node_;               // last interval's numa_maps sums
-  std::map<int, uint64_t> moved_into_node_promote_, moved_into_node_demote_;
+  std::map<int, uint64_t> moved_into_node_promote_, moved_into_node_demote_;  // live --dry-run: planned
   std::optional<MigrationReport> last_;
   std::optional<std::set<uint32_t>> only_;
   std::unique_ptr<PlacementModel> model_;

@@ -337,6 +337,7 @@ void Mover::run_batch(Batch* b, MoveCounts* out, std::map<int, NodeFlow>* flows,
           (*flows)[s].in += w;
           (*flows)[b->from[i]].out += w;
         }
+        if (b->from[i] != s) (*flows)[s].arrived(b->direction, w);
         if (s != planned[i]) {
           out->redirected += w;
           taken[s] += w;
@@ -424,6 +425,8 @@ void Mover::worker() {
     for (const auto& [n, f] : flows) {
       stats_.flows[n].in += f.in;
       stats_.flows[n].out += f.out;
+      stats_.flows[n].promoted_in += f.promoted_in;
+      stats_.flows[n].demoted_in += f.demoted_in;
     }
     stats_.calls += calls;
     stats_.throttled_s += throttled;

@@ -108,6 +108,13 @@ struct NodeFlow {
   uint64_t in = 0;
   uint64_t out = 0;
   uint64_t in_flight = 0;
+  // Pages that arrived by a promotion / a demotion (also those whose origin
+  // was not known, which `in` leaves out): the tier view's counts.
+  uint64_t promoted_in = 0, demoted_in = 0;
+  void arrived(MoveDirection d, uint64_t pages) {
+    if (d == MoveDirection::kPromote) promoted_in += pages;
+    if (d == MoveDirection::kDemote) demoted_in += pages;
+  }
 };
 
 struct MoverStats {

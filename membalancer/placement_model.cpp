@@ -75,6 +75,7 @@ uint64_t apply_plan(const Plan& plan, PlacementModel& model, std::map<int, NodeF
       refused += pages;
     } else if (flows && from != mv.to) {
       (*flows)[mv.to].in += pages;
+      (*flows)[mv.to].arrived(mv.direction, pages);
       (*flows)[from].out += pages;
     }
   }

@@ -30,6 +30,7 @@ struct TierDryRun {
   mb::Options opts;
   std::unique_ptr<mb::MemoryBackend> backend;
   std::unique_ptr<mb::Pipeline> pipeline;
+  mb::PlacementModel* model = nullptr;
   uint32_t interval = 0;
 
   TierDryRun() {
@@ -37,7 +38,7 @@ struct TierDryRun {
     opts.dry_run = true;
     opts.tiers = "0:1";
     backend = std::make_unique<mb::MemoryBackend>(opts, topo);
-    backend->use_model(64ull << 20, mb::PlacementModel::Start::kSlow);
+    model = backend->use_model(64ull << 20, mb::PlacementModel::Start::kSlow);
     pipeline = std::make_unique<mb::Pipeline>(mb::pipeline_config(opts), mb::replay_node_query(),
                                               [](pid_t) { return std::string("mx"); });
     pipeline->process_forked(100);
@@ -50,6 +51,7 @@ struct TierDryRun {
       s.key = mb_page_key(100, 0x1000 + v);
       s.accesses = 50;
       s.mem_node1 = 2;
+      model->place(s.key, 1, false);  // as the replay places each page it serves
       pipeline->add_slot(s);
     }
     pipeline->add_tasks({});
@@ -66,6 +68,8 @@ TEST(MemoryBackend, HotPagesOnTheSlowNodeArePlannedUp) {
     auto r = run.next();
     ASSERT_TRUE(r.migration);
     promoted += r.migration->plan_promote_pages;
+    ASSERT_EQ(r.migration->tiers_view.size(), 2u);
+    EXPECT_EQ(r.migration->tiers_view[0].promoted_pages, promoted) << "what arrived in the model, whole run";
   }
   EXPECT_EQ(promoted, 64u);
 }

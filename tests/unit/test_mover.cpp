@@ -264,6 +264,29 @@ TEST(Mover, FlowsCountWhatLeftAndEnteredEachNode) {
   EXPECT_EQ(s.flows.at(3).out, 512u);
 }
 
+// The tier view counts what arrived by promotion and by demotion: pages
+// that failed are not in it, pages of unknown origin are.
+TEST(Mover, ArrivalsByDirectionCountOnlyWhatMoved) {
+  auto fn = [](pid_t, unsigned long n, void**, const int* nodes, int* status, int) -> long {
+    for (unsigned long i = 0; i < n; ++i) status[i] = (i % 2) ? -EBUSY : nodes[i];
+    return 0;
+  };
+  Mover m(unlimited(), fn);
+  MoveRequest up = req(20, 0, 4, 1);
+  up.from.assign(4, 0);
+  m.submit(up);
+  m.submit(req(21, 0, 3, 0, MoveDirection::kDemote, MoveReason::kWatermark));  // origin unknown
+  m.submit(req(22, 0, 2, 1, MoveDirection::kNuma, MoveReason::kCloser));
+  m.wait_idle();
+  const mb::MoverStats s = m.stats();
+  EXPECT_EQ(counts(s, 20).moved, 2u);
+  EXPECT_EQ(s.flows.at(1).promoted_in, 2u);
+  EXPECT_EQ(s.flows.at(1).demoted_in, 0u);
+  EXPECT_EQ(s.flows.at(0).demoted_in, 2u);
+  EXPECT_EQ(s.flows.at(0).promoted_in, 0u);
+  EXPECT_EQ(s.flows.at(0).in, 0u) << "origin unknown: not in the node flows";
+}
+
 // A batch under way is in the flows of the nodes it moves between until it
 // is done (the kernel may have moved part of it already).
 TEST(Mover, FlowsShowTheBatchUnderWay) {

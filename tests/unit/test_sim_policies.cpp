@@ -617,6 +617,8 @@ TEST(ApplyPlan, CountsWhatMovedPerNode) {
   EXPECT_EQ(flows[kFast].in, 1u);
   EXPECT_EQ(flows[kFast].out, 0u);
   EXPECT_EQ(flows[kSlow].out, 1u);
+  EXPECT_EQ(flows[kFast].promoted_in, 1u) << "the refused one did not arrive";
+  EXPECT_EQ(flows[kSlow].demoted_in, 0u);
   EXPECT_EQ(m.node_of(key(0)), kFast);
 }
 
