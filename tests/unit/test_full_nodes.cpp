@@ -19,6 +19,14 @@ mb::TierPolicyConfig watermarks_5_10() {
   return c;
 }
 
+// Tiers as a spec would give them: tier 0 first.
+mb::Tiers test_tiers(std::vector<std::vector<int>> nodes) {
+  mb::Tiers t;
+  t.tiers = std::move(nodes);
+  t.source = "test";
+  return t;
+}
+
 std::map<int, uint64_t> free_mib(std::initializer_list<std::pair<const int, uint64_t>> l) {
   std::map<int, uint64_t> m(l);
   for (auto& [n, v] : m) v *= kMiB;
@@ -73,9 +81,7 @@ TEST(FullNodeWait, NodesWaitApartAndAClearedMarkEndsTheWait) {
 // Node 1 has the most room, so the policy picks it, until it waits: then
 // every demotion goes to node 2, as many as before.
 TEST(FullNodeWait, TierPolicySendsNothingIntoAWaitingNode) {
-  mb::Tiers tiers;
-  tiers.tiers = {{0}, {1, 2}};
-  tiers.source = "test";
+  const mb::Tiers tiers = test_tiers({{0}, {1, 2}});
   mb::PageTable t(1 << 16);
   t.begin_interval(1);
   for (uint64_t p = 0; p < 20000; ++p) t.add(mb_page_key(42, 0x1000 + p), 1, nullptr, 0);  // cold, node 0
@@ -111,9 +117,7 @@ TEST(FullNodeWait, TierPolicySendsNothingIntoAWaitingNode) {
 // (its free memory is shown at the low watermark, not below), and a node
 // whose free memory is already lower shows what it has.
 TEST(FullNodeWait, AWaitingUpperNodeIsNotDrainedByTheWait) {
-  mb::Tiers tiers;
-  tiers.tiers = {{0}, {1}};
-  tiers.source = "test";
+  const mb::Tiers tiers = test_tiers({{0}, {1}});
   mb::PageTable t(1 << 16);
   t.begin_interval(1);
   for (uint64_t p = 0; p < 20000; ++p) t.add(mb_page_key(42, 0x1000 + p), 1, nullptr, 0);
@@ -142,9 +146,6 @@ TEST(FullNodeWait, NumaShowsAWaitingNodeNoFreeMemory) {
   EXPECT_EQ(mem.nodes[0].free_bytes, 500 * kMiB);
 }
 
-}  // namespace
-
-namespace {
 
 // --watermark auto (the default): a footprint that stopped growing keeps no
 // reserve, so the policy's watermarks on the fast node come down to the
@@ -153,9 +154,7 @@ namespace {
 // promotions planned into it would be refused again (with one fast node
 // there is no stand-in, so they fail) every interval of the wait.
 TEST(FullNodeWait, AutoWatermarksShowAWaitingFastNodeNoRoom) {
-  mb::Tiers tiers;
-  tiers.tiers = {{0}, {1}};
-  tiers.source = "test";
+  const mb::Tiers tiers = test_tiers({{0}, {1}});
   mb::PageTable t(1 << 16);
   t.begin_interval(1);
   for (uint64_t p = 0; p < 200; ++p) t.add(mb_page_key(42, 0x1000 + p), 8, nullptr, 1);  // hot, slow node
