@@ -43,7 +43,7 @@ MemoryBackend::MemoryBackend(const Options& opts, Topology& topo)
     MoverConfig mc;
     mc.rate_limit_bytes_per_s = opts.rate_limit_bytes;
     mc.workers = static_cast<int>(opts.move_workers);
-    mc.on_failed = [this](pid_t pid, int, const std::vector<std::pair<uint64_t, int>>& failed) {
+    mc.on_failed = [this](pid_t pid, const std::vector<std::pair<uint64_t, int>>& failed) {
       std::lock_guard<std::mutex> lock(failed_mu_);
       for (auto& [addr, status] : failed)
         failed_.emplace_back(mb_page_key(static_cast<uint32_t>(pid), addr >> MB_PAGE_SHIFT), status);

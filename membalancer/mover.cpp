@@ -392,7 +392,7 @@ void Mover::run_batch(Batch* b, MoveCounts* out, std::map<int, NodeFlow>* flows,
       break;
     }
   }
-  if (cfg_.on_failed && !failed.empty()) cfg_.on_failed(b->pid, planned.empty() ? -1 : planned[0], failed);
+  if (cfg_.on_failed && !failed.empty()) cfg_.on_failed(b->pid, failed);
   if (cfg_.on_redirected && !redirected.empty()) cfg_.on_redirected(b->pid, redirected);
 }
 

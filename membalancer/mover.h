@@ -151,7 +151,7 @@ struct MoverConfig {
   // Told of the pages of each batch that did not move (status: the node the
   // kernel left the page on, or -errno), from a worker thread, so that a
   // policy can forget them as moved. Optional.
-  std::function<void(pid_t pid, int target, const std::vector<std::pair<uint64_t, int>>& failed)> on_failed;
+  std::function<void(pid_t pid, const std::vector<std::pair<uint64_t, int>>& failed)> on_failed;
   // Per node, the nodes that may take its pages when it is full (ENOMEM or
   // ENOSPC), best first: tier mode gives the other nodes of its tier,
   // nearest first. Refused pages are tried on them at once, in the same
