@@ -178,6 +178,10 @@ void validate(Options& o, const CLI::App& cmd, const RawOptions& raw) {
     throw UsageError(std::string(o.mode == TrackMode::kTree ? "--ppid" : "--pid") + ": '" + std::to_string(o.pid) +
                      "' is not a process id");
   if (!replay && !is_sampler_name(o.sampler)) throw UsageError("--sampler: unknown sampler '" + o.sampler + "' (see --help)");
+  // Bad input whatever the machine has: said before a missing module or
+  // capability, which would only hide it until those are fixed.
+  if (o.sampler == "abit" && (o.mode == TrackMode::kAll || o.mode == TrackMode::kCgroup))
+    throw UsageError("--sampler abit scans given processes: use it with --ppid or --pid, not --all or --cgroup");
   if (cmd.count("--record")) check_output(o.record_path, o.record_force);
   else if (o.record_force) throw UsageError("--force: replaces only a --record file, and there is none");
   if (o.interval_ms < 10 || o.interval_ms > 60000)

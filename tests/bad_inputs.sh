@@ -98,6 +98,7 @@ bad "$MB" trace --pid $SL --duration 1 --max-tasks -1
 bad "$MB" trace --pid $SL --duration 1 --max-processes 0
 bad "$MB" trace --pid $SL --duration 1 --ibs-period 0
 bad "$MB" trace --pid $SL --duration 1 --pebs-period 0
+bad_naming "--sampler abit" "$MB" trace --all --duration 1 --sampler abit
 bad_naming "multiple of 16" "$MB" trace --pid $SL --duration 1 --ibs-period 100
 bad_naming --ibs-period "$MB" trace --pid $SL --duration 1 --sampler fault --ibs-period 4096
 bad_naming --pebs-period "$MB" numa --pid $SL --duration 1 --sampler ibs --pebs-period 500

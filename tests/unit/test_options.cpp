@@ -470,6 +470,16 @@ TEST(Options, IbsPeriodIsAMultipleOf16) {
   EXPECT_EQ(expect_ok({"trace", "--ppid", "1", "--ibs-period", "96"}).opts.ibs_period, 96u);
 }
 
+// abit watches given processes: with --all or --cgroup it is bad input, said
+// when the options are read (it used to be a missing module, status 1, first).
+TEST(Options, AbitNeedsPidOrPpid) {
+  expect_usage_error({"trace", "--all", "--sampler", "abit"}, {"--sampler abit", "--ppid or --pid"});
+  expect_usage_error({"numa", "--cgroup", "/sys/fs/cgroup/app", "--sampler", "abit"}, {"--sampler abit", "--cgroup"});
+  expect_ok({"trace", "--pid", "1", "--sampler", "abit"});
+  expect_ok({"trace", "--ppid", "1", "--sampler", "abit"});
+  expect_ok({"trace", "--all"});  // auto skips abit for --all
+}
+
 // A period of one sampler given with another used to be ignored silently.
 TEST(Options, PeriodOfAnotherSamplerIsRefused) {
   expect_usage_error({"trace", "--ppid", "1", "--sampler", "fault", "--ibs-period", "4096"},
