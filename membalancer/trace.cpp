@@ -89,7 +89,11 @@ std::unique_ptr<BpfCollector> open_collector(const Options& opts, const Collecto
     }
     reasons += "; " + s.name + ": " + why;
   }
-  throw SystemError("no sampler works here" + reasons, "run as root; the fault sampler needs only BPF");
+  // The capabilities every live sampler needs were checked before: "run as
+  // root" would not help here.
+  throw SystemError("no sampler works here" + reasons,
+                    "'membalancer --info' shows what this machine offers; the fault sampler needs only BPF and "
+                    "software perf events");
 }
 
 int print_info() {

@@ -5,11 +5,13 @@
 
 #include <linux/perf_event.h>
 
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <map>
 #include <string>
 
+#include "membalancer/bpf_collector.h"
 #include "membalancer/samplers.h"
 #include "temp_tree.h"
 
@@ -280,3 +282,15 @@ TEST(SamplerList, OrderAndNames) {
 }
 
 }  // namespace
+
+// What a user is told when a sampler's perf event does not open: the fault
+// sampler's own failure used to end with "try --sampler fault".
+TEST(PerfOpenHint, FaultIsNotItsOwnWayOut) {
+  EXPECT_NE(mb::perf_open_hint("ibs", EINVAL, 2).find("try --sampler fault"), std::string::npos);
+  EXPECT_NE(mb::perf_open_hint("pebs", ENOENT, 2).find("try --sampler fault"), std::string::npos);
+  const std::string fault = mb::perf_open_hint("fault", EINVAL, 2);
+  EXPECT_EQ(fault.find("--sampler fault"), std::string::npos) << fault;
+  EXPECT_NE(fault.find("software perf events"), std::string::npos) << fault;
+  EXPECT_NE(mb::perf_open_hint("fault", EACCES, 3).find("perf_event_paranoid is 3"), std::string::npos);
+  EXPECT_NE(mb::perf_open_hint("fault", EPERM, 2).find("CAP_PERFMON"), std::string::npos);
+}
