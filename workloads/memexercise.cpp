@@ -237,7 +237,7 @@ void usage() {
         "until --duration ends or SIGTERM/SIGINT arrives.\n"
         "\n"
         "Memory:\n"
-        "  --size SIZE              region size per process (K/M/G suffixes; default 64M)\n"
+        "  --size SIZE              region size per process (K/M/G/T suffixes; default 64M)\n"
         "  --child-size SIZE        region size of descendants (default: --size)\n"
         "  --hot-offset SIZE        start of the hot range in the region (default 0)\n"
         "  --hot-size SIZE          length of the hot range (default: 1/8 of the region)\n"
