@@ -357,7 +357,10 @@ void BpfCollector::attach_sampler() {
   if (!sampler_.attr && cfg_.synthetic_source) return;  // samples come from run_synthetic
   if (!sampler_.attr) throw SystemError("sampler '" + sampler_.name + "' has nothing to attach");
   perf_event_attr attr = *sampler_.attr;
-  for (int cpu = 0; cpu < possible_cpus_; ++cpu) {
+  std::vector<int> cpus = sampler_.cpus;  // the PMU's own, else every possible CPU
+  if (cpus.empty())
+    for (int cpu = 0; cpu < possible_cpus_; ++cpu) cpus.push_back(cpu);
+  for (int cpu : cpus) {
     long fd = perf_event_open(&attr, -1, cpu);
     if (fd < 0) {
       if (errno == ENODEV || errno == ENXIO) continue;  // CPU offline

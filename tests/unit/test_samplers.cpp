@@ -211,6 +211,20 @@ TEST_F(FakeSysfs, PebsOnHybridCpuCore) {
   ASSERT_TRUE(plan.has_value()) << why;
   EXPECT_EQ(plan->attr->config, 0x1cdu);
   EXPECT_NE(plan->detail.find("cpu_core/mem-loads"), std::string::npos) << plan->detail;
+  EXPECT_TRUE(plan->cpus.empty());  // no cpus file: every CPU
+}
+
+// A hybrid part's cpu_core PMU covers the performance cores only, and the
+// kernel refuses its events on the others: the plan names the CPUs to open
+// on (it used to open on every CPU and fail as a whole on the first E-core).
+TEST_F(FakeSysfs, PebsOnHybridOpensOnTheCpusThePmuCovers) {
+  intel_pmu("cpu_core");
+  write("bus/event_source/devices/cpu_core/cpus", "0-3,8\n");
+  std::string why;
+  auto plan = mb::plan_sampler("pebs", opts_, &why);
+  ASSERT_TRUE(plan.has_value()) << why;
+  EXPECT_EQ(plan->cpus, (std::vector<int>{0, 1, 2, 3, 8}));
+  EXPECT_NE(plan->detail.find("on CPUs 0-3,8"), std::string::npos) << plan->detail;
 }
 
 TEST_F(FakeSysfs, PebsMissingEvent) {
