@@ -60,6 +60,21 @@ void check_target(const CollectorConfig& cfg) {
   }
 }
 
+std::string perf_open_hint(const std::string& sampler, int err, int perf_event_paranoid) {
+  if (err == EACCES || err == EPERM) {
+    // Debian's kernels add level 3: no perf event without CAP_SYS_ADMIN.
+    return perf_event_paranoid > 2 ? "kernel.perf_event_paranoid is " + std::to_string(perf_event_paranoid) +
+                                         ": only CAP_SYS_ADMIN opens perf events; run as root, or set it to 2 "
+                                         "and grant CAP_PERFMON"
+                                   : "run as root or grant CAP_PERFMON (perf_event_paranoid blocks it)";
+  }
+  // The fault sampler is the fallback: pointing at it again would help no one.
+  if (sampler == "fault")
+    return "the kernel needs software perf events (CONFIG_PERF_EVENTS); 'membalancer --info' shows what "
+           "this machine offers";
+  return "this kernel or CPU does not offer it; try --sampler fault";
+}
+
 void slot_lanes(const mb_page_slot& slot, uint16_t lanes[MB_CPU_LANES]) {
   for (int l = 0; l < MB_CPU_LANES; ++l) lanes[l] = static_cast<uint16_t>(slot.lanes[l >> 2] >> ((l & 3) * 16));
 }
@@ -342,23 +357,18 @@ void BpfCollector::attach_sampler() {
   if (!sampler_.attr && cfg_.synthetic_source) return;  // samples come from run_synthetic
   if (!sampler_.attr) throw SystemError("sampler '" + sampler_.name + "' has nothing to attach");
   perf_event_attr attr = *sampler_.attr;
-  for (int cpu = 0; cpu < possible_cpus_; ++cpu) {
+  std::vector<int> cpus = sampler_.cpus;  // the PMU's own, else every possible CPU
+  if (cpus.empty())
+    for (int cpu = 0; cpu < possible_cpus_; ++cpu) cpus.push_back(cpu);
+  for (int cpu : cpus) {
     long fd = perf_event_open(&attr, -1, cpu);
     if (fd < 0) {
       if (errno == ENODEV || errno == ENXIO) continue;  // CPU offline
       int err = errno;
       std::string what = "opening the " + sampler_.name + " perf event on CPU " + std::to_string(cpu);
-      if (err == EACCES || err == EPERM) {
-        // Debian's kernels add level 3: no perf event without CAP_SYS_ADMIN.
-        int paranoid = 2;
-        std::ifstream("/proc/sys/kernel/perf_event_paranoid") >> paranoid;
-        throw SystemError(what, err,
-                          paranoid > 2 ? "kernel.perf_event_paranoid is " + std::to_string(paranoid) +
-                                             ": only CAP_SYS_ADMIN opens perf events; run as root, or set it to 2 "
-                                             "and grant CAP_PERFMON"
-                                       : "run as root or grant CAP_PERFMON (perf_event_paranoid blocks it)");
-      }
-      throw SystemError(what, err, "this kernel or CPU does not offer it; try --sampler fault");
+      int paranoid = 2;
+      if (err == EACCES || err == EPERM) std::ifstream("/proc/sys/kernel/perf_event_paranoid") >> paranoid;
+      throw SystemError(what, err, perf_open_hint(sampler_.name, err, paranoid));
     }
     perf_fds_.push_back(static_cast<int>(fd));
     bpf_link* link = bpf_program__attach_perf_event(skel_->progs.on_perf_sample, static_cast<int>(fd));

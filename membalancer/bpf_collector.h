@@ -51,6 +51,11 @@ struct CollectorConfig {
 // privilege.
 void check_target(const CollectorConfig& cfg);
 
+// The hint of a perf event that did not open on a CPU with errno `err`:
+// privilege (with kernel.perf_event_paranoid's value), else a missing PMU or
+// event, where the fault sampler is the way out unless it is the one failing.
+std::string perf_open_hint(const std::string& sampler, int err, int perf_event_paranoid);
+
 // Unpacks a slot's 8 per-CPU-node-lane counters.
 void slot_lanes(const mb_page_slot& slot, uint16_t lanes[MB_CPU_LANES]);
 

@@ -178,6 +178,10 @@ void validate(Options& o, const CLI::App& cmd, const RawOptions& raw) {
     throw UsageError(std::string(o.mode == TrackMode::kTree ? "--ppid" : "--pid") + ": '" + std::to_string(o.pid) +
                      "' is not a process id");
   if (!replay && !is_sampler_name(o.sampler)) throw UsageError("--sampler: unknown sampler '" + o.sampler + "' (see --help)");
+  // Bad input whatever the machine has: said before a missing module or
+  // capability, which would only hide it until those are fixed.
+  if (o.sampler == "abit" && (o.mode == TrackMode::kAll || o.mode == TrackMode::kCgroup))
+    throw UsageError("--sampler abit scans given processes: use it with --ppid or --pid, not --all or --cgroup");
   if (cmd.count("--record")) check_output(o.record_path, o.record_force);
   else if (o.record_force) throw UsageError("--force: replaces only a --record file, and there is none");
   if (o.interval_ms < 10 || o.interval_ms > 60000)
@@ -204,7 +208,18 @@ void validate(Options& o, const CLI::App& cmd, const RawOptions& raw) {
   if (o.max_tasks < 1 || o.max_tasks > (1u << 22)) throw UsageError("--max-tasks: must be in 1..4194304");
   if (o.max_processes < 1 || o.max_processes > (1u << 22)) throw UsageError("--max-processes: must be in 1..4194304");
   if (o.ibs_period < 16) throw UsageError("--ibs-period: at least 16 ops");
+  // The kernel refuses an IBS period with any of its low 4 bits set (EINVAL).
+  if (o.ibs_period % 16)
+    throw UsageError("--ibs-period: " + std::to_string(o.ibs_period) +
+                     " is not a multiple of 16 (IBS counts ops in units of 16)");
   if (o.pebs_period < 1) throw UsageError("--pebs-period: at least 1 load");
+  // A period another sampler would use is a mistake the user should hear
+  // of, not an option that silently does nothing; auto may pick either.
+  for (const char* s : {"ibs", "pebs"}) {
+    const std::string opt = std::string("--") + s + "-period";
+    if (cmd.count(opt) && o.sampler != s && o.sampler != "auto")
+      throw UsageError(opt + ": only the " + s + " sampler (or auto) takes it, not --sampler " + o.sampler);
+  }
   if (o.command == "trace") return;
 
   if (o.command == "process" || o.command == "autotune") {
@@ -278,8 +293,8 @@ void add_common(CLI::App* cmd, Options& o, RawOptions& raw) {
   cmd->add_option("--max-tasks", o.max_tasks, "Threads the in-kernel task table holds")->capture_default_str();
   cmd->add_option("--max-processes", o.max_processes, "Processes the tracked set holds")->capture_default_str();
   cmd->add_option("--decay", o.decay, "Factor applied to page heat each interval, in (0, 1] (default 0.5; tier 0.875)");
-  cmd->add_option("--ibs-period", o.ibs_period, "Ops between IBS samples")->capture_default_str();
-  cmd->add_option("--pebs-period", o.pebs_period, "Loads between PEBS samples")->capture_default_str();
+  cmd->add_option("--ibs-period", o.ibs_period, "ibs sampler: ops between samples (a multiple of 16)")->capture_default_str();
+  cmd->add_option("--pebs-period", o.pebs_period, "pebs sampler: loads between samples")->capture_default_str();
   cmd->add_option("--record", o.record_path,
                   "Also write every sample to FILE in the profiler's format (see 'profiler report'); never "
                   "follows a symlink, never replaces a file without --force");

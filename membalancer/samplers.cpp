@@ -157,6 +157,15 @@ std::optional<SamplerPlan> plan_sampler(const std::string& name, const SamplerOp
       plan.kind = MB_SAMPLER_PEBS;
       plan.attr = a;
       plan.detail = std::string(pmu) + "/mem-loads (" + trim(*event) + ")";
+      // A hybrid PMU refuses (ENOENT) an event on a CPU it does not cover.
+      if (auto cpus = read_text_file(dir + "/cpus")) {
+        try {
+          plan.cpus = parse_int_list(*cpus, dir + "/cpus");
+        } catch (...) {
+          plan.cpus.clear();  // unreadable: try every CPU, as before
+        }
+        if (!plan.cpus.empty()) plan.detail += " on CPUs " + trim(*cpus);
+      }
       return plan;
     }
     *why = "no PEBS load event (" + pmus + "/cpu/events/mem-loads): not an Intel CPU with PEBS, or a VM without a PMU";

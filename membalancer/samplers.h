@@ -28,6 +28,9 @@ struct SamplerPlan {
   std::string name;                  // "ibs", "pebs", "fault", "abit"
   mb_sampler_kind kind = MB_SAMPLER_NONE;
   std::optional<perf_event_attr> attr;  // perf-based samplers
+  // The CPUs the PMU covers (its sysfs `cpus` file: a hybrid part's cpu_core
+  // PMU opens only on the performance cores); empty: every CPU.
+  std::vector<int> cpus;
   std::string detail;                // e.g. "ibs_op PMU type 11"
 };
 

@@ -89,16 +89,28 @@ std::unique_ptr<BpfCollector> open_collector(const Options& opts, const Collecto
     }
     reasons += "; " + s.name + ": " + why;
   }
-  throw SystemError("no sampler works here" + reasons, "run as root; the fault sampler needs only BPF");
+  // The capabilities every live sampler needs were checked before: "run as
+  // root" would not help here.
+  throw SystemError("no sampler works here" + reasons,
+                    "'membalancer --info' shows what this machine offers; the fault sampler needs only BPF and "
+                    "software perf events");
 }
 
 int print_info() {
   std::string why;
   SamplerOptions so;
   std::printf("BTF:       %s\n", access("/sys/kernel/btf/vmlinux", R_OK) == 0 ? "yes (/sys/kernel/btf/vmlinux)" : "missing");
+  // What a run by this user would meet: a sampler the machine has is of no
+  // use to a user without the capabilities it needs.
+  const CapSet have = effective_capabilities();
   for (const auto& s : sampler_list()) {
     auto plan = plan_sampler(s.name, so, &why);
-    std::printf("%-10s %s\n", (s.name + ":").c_str(), plan ? ("available: " + plan->detail).c_str() : ("unavailable: " + why).c_str());
+    std::string status = plan ? "available: " + plan->detail : "unavailable: " + why;
+    if (plan) {
+      if (std::string missing = missing_capability(sampler_needs(s.name), have); !missing.empty())
+        status = "available (" + plan->detail + "), but not to this user: " + missing;
+    }
+    std::printf("%-10s %s\n", (s.name + ":").c_str(), status.c_str());
   }
   Topology topo = read_topology();
   std::printf("nodes:     %zu\n", topo.nodes.size());

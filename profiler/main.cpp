@@ -320,6 +320,9 @@ int run(int argc, char** argv) {
     ro.mode = o_pid->count() ? TrackMode::kPid : o_cg->count() ? TrackMode::kCgroup : TrackMode::kTree;
     if ((o_pid->count() || o_ppid->count()) && ro.pid <= 0) throw UsageError("record: the pid must be positive");
     ro.command = command;
+    // auto never picks cpu-clock: its period with any other sampler would do nothing.
+    if (rec->count("--cpu-clock-period") && ro.sampler != "cpu-clock")
+      throw UsageError("--cpu-clock-period: only the cpu-clock sampler takes it, not --sampler " + ro.sampler);
     uint64_t ring = parse_size(ring_s, "--ring-size");
     if (ring < 4096 || ring > (1ULL << 30) || (ring & (ring - 1)))
       throw UsageError("--ring-size " + ring_s + ": want a power of two from 4K to 1G");

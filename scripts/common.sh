@@ -20,12 +20,17 @@ usage() {
 	exit 2
 }
 
-# need_ppid USAGE ARG: ARG must be a process id.
+# need_ppid USAGE ARG: ARG must be the id of a running process (digits, no
+# leading zero: "00" or "010" would reach membalancer as another number).
 need_ppid() {
 	case ${2:-} in
 	'' ) usage "$1" ;;
-	*[!0-9]* | 0 ) echo "$(basename "$0"): '$2' is not a process id" >&2; usage "$1" ;;
+	*[!0-9]* | 0* ) echo "$(basename "$0"): '$2' is not a process id" >&2; usage "$1" ;;
 	esac
+	if [ ! -d "/proc/$2" ]; then
+		echo "$(basename "$0"): no process $2" >&2
+		usage "$1"
+	fi
 }
 
 # migrate_flag ARG: "--migrate" when ARG is the word migrate.

@@ -2,7 +2,8 @@
 # Bad inputs, each run against the real binaries (docs/reliability.md, "Least
 # privilege and input safety"): every one must end with status 2 and one line
 # on stderr naming it, without hanging (each gets 20 s, then SIGTERM, then
-# SIGKILL); a failed write of stdout (out_fails) is status 1 instead. Prints a line per input (status, command, message) and a summary;
+# SIGKILL); a failed write of stdout (out_fails) is status 1 instead, and a
+# wrapper script's bad PPID (bad_usage) ends with its usage line. Prints a line per input (status, command, message) and a summary;
 # exits 1 if any input was not refused that way. Run as root from the
 # repository root: MB_BIN_DIR=bin tests/bad_inputs.sh (`make bad-input-test`, in
 # `make test`)
@@ -61,6 +62,30 @@ out_fails() {
 	if [ $st -eq 1 ] && [ "$lines" -eq 1 ]; then refused=$((refused + 1)); else printf 'NOT REFUSED '; fi
 	printf '%s\t>%s %s\t%s\n' "$st" "$out" "$*" "$(tail -1 "$D/err" | cut -c1-200)"
 }
+# bad_usage SCRIPT ARGS...: a wrapper script given a missing or bad PPID prints
+# its usage line (the last on stderr) and exits 2 without starting membalancer.
+bad_usage() {
+	MEMBALANCER=false timeout -k 5 20 "$@" > /dev/null 2> "$D/err"
+	local st=$?
+	total=$((total + 1))
+	if [ $st -eq 2 ] && tail -1 "$D/err" | grep -q "^usage: $(basename "$1") "; then
+		refused=$((refused + 1))
+	else
+		printf 'NOT REFUSED '
+	fi
+	printf '%s\t%s\t%s\n' "$st" "$*" "$(tr '\n' ' ' < "$D/err" | cut -c1-200)"
+}
+for s in run.sh run_c.sh runt.sh runt_c.sh run_memory_balancer.sh run_memory_profiler.sh \
+	run_process_balancer.sh run_process_profiler.sh run_autotune.sh; do
+	bad_usage scripts/$s
+	bad_usage scripts/$s ""
+	bad_usage scripts/$s abc
+	bad_usage scripts/$s 00 --duration 1
+	bad_usage scripts/$s 010 --duration 1
+	bad_usage scripts/$s 3999999 --duration 1
+done
+bad_usage scripts/run_numa_tier.sh "" --duration 1
+bad_usage scripts/run_numa_tier.sh 3999999 --duration 1
 bad "$MB" trace --pid -1 --duration 1
 bad "$MB" trace --pid 0
 bad "$MB" trace --pid 4194305 --duration 1
@@ -73,6 +98,10 @@ bad "$MB" trace --pid $SL --duration 1 --max-tasks -1
 bad "$MB" trace --pid $SL --duration 1 --max-processes 0
 bad "$MB" trace --pid $SL --duration 1 --ibs-period 0
 bad "$MB" trace --pid $SL --duration 1 --pebs-period 0
+bad_naming "--sampler abit" "$MB" trace --all --duration 1 --sampler abit
+bad_naming "multiple of 16" "$MB" trace --pid $SL --duration 1 --ibs-period 100
+bad_naming --ibs-period "$MB" trace --pid $SL --duration 1 --sampler fault --ibs-period 4096
+bad_naming --pebs-period "$MB" numa --pid $SL --duration 1 --sampler ibs --pebs-period 500
 bad "$MB" trace --pid $SL --duration 1 --max-ranges -1
 bad "$MB" trace --pid $SL --duration inf --interval 10 --max-pages 0
 bad "$MB" trace --pid $SL --duration nan
@@ -133,6 +162,8 @@ bad "$PROF" record --pid $SL -o $D/link --force --duration 1
 bad "$PROF" record --pid $SL -o $D/fifo --force --duration 1
 bad "$PROF" record --pid $SL -o /dev/null --force --duration 1
 bad "$PROF" record --pid $SL -o $D/x.prof --ring-size 0 --duration 1
+bad_naming --cpu-clock-period "$PROF" record --pid $SL -o $D/x.prof --sampler fault --cpu-clock-period 50 --duration 1
+bad_naming --cpu-clock-period "$PROF" record --pid $SL -o $D/x.prof --cpu-clock-period 50 --duration 1
 bad "$PROF" record --pid $SL -o $D/x.prof --ring-size 3M --duration 1
 bad "$PROF" record --cgroup /nonexistent -o $D/x.prof --duration 1
 bad "$PROF" record -o $D/x.prof --duration 1 -- /nonexistent/cmd

@@ -153,7 +153,7 @@ bool parse_size(const char* s, uint64_t& out) {
 
 uint64_t opt_size(const char* opt, const char* arg, bool allow_zero) {
     uint64_t v;
-    if (!parse_size(arg, v)) bad_input("%s: invalid size '%s' (want N, NK, NM or NG)", opt, arg);
+    if (!parse_size(arg, v)) bad_input("%s: invalid size '%s' (want N, NK, NM, NG or NT)", opt, arg);
     if (!allow_zero && v == 0) bad_input("%s: size must be greater than 0", opt);
     if (v > (1ull << 46)) bad_input("%s: size '%s' is too large", opt, arg);
     return v;
@@ -237,7 +237,7 @@ void usage() {
         "until --duration ends or SIGTERM/SIGINT arrives.\n"
         "\n"
         "Memory:\n"
-        "  --size SIZE              region size per process (K/M/G suffixes; default 64M)\n"
+        "  --size SIZE              region size per process (K/M/G/T suffixes; default 64M)\n"
         "  --child-size SIZE        region size of descendants (default: --size)\n"
         "  --hot-offset SIZE        start of the hot range in the region (default 0)\n"
         "  --hot-size SIZE          length of the hot range (default: 1/8 of the region)\n"
@@ -399,11 +399,15 @@ void parse_args(int argc, char** argv) {
     if (o.fault == Fault::Munmap && !o.touch_once) bad_input("--fault munmap needs --touch-once");
     for (const char* what : {"--size", "--child-size"}) {
         uint64_t sz = (what[2] == 's') ? o.size : (o.child_size ? o.child_size : o.size);
-        uint64_t off = o.hot_offset_set ? o.hot_offset : 0;
-        uint64_t len = o.hot_size_set ? o.hot_size : 0;
+        // As the region is laid out: offset rounded down, sizes rounded up to pages.
+        const uint64_t pg = (uint64_t)g_page;
+        uint64_t off = o.hot_offset_set ? o.hot_offset / pg * pg : 0;
+        uint64_t len = o.hot_size_set ? (o.hot_size + pg - 1) / pg * pg : 0;
+        sz = (sz + pg - 1) / pg * pg;
         if (off + len > sz || (o.hot_offset_set && off >= sz))
             bad_input("hot range (offset %" PRIu64 ", size %" PRIu64 ") does not fit in %s %" PRIu64,
-                      off, len, what, sz);
+                      o.hot_offset_set ? o.hot_offset : 0, o.hot_size_set ? o.hot_size : 0, what,
+                      (what[2] == 's') ? o.size : (o.child_size ? o.child_size : o.size));
     }
     if (o.bind_node >= 0 && !node_exists(o.bind_node))
         bad_input("--bind-node: no NUMA node %ld", o.bind_node);
@@ -766,7 +770,9 @@ void setup_region(Process& p, uint64_t size) {
     uint64_t off = o.hot_offset_set ? o.hot_offset : 0;
     r.hot_first = std::min<size_t>(off / g_page, pages);
     size_t hot_end;
-    if (o.hot_size_set) hot_end = std::min<size_t>((off + o.hot_size + g_page - 1) / g_page, pages);
+    // The offset rounds down and the size up, each on its own: an offset inside a
+    // page must not make the range a page longer.
+    if (o.hot_size_set) hot_end = std::min<size_t>(r.hot_first + (o.hot_size + g_page - 1) / g_page, pages);
     else hot_end = std::min(pages, r.hot_first + std::max<size_t>(1, pages / 8));
     r.hot_pages = hot_end > r.hot_first ? hot_end - r.hot_first : 0;
 }

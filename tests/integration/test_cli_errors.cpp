@@ -82,6 +82,9 @@ TEST(CliErrors, RequestedSamplerThatCannotOpenIsStatus1) {
   struct stat st;
   if (stat("/sys/bus/event_source/devices/ibs_op", &st) == 0) GTEST_SKIP() << "this machine has IBS";
   expect_one_line(run({"trace", "--ppid", "1", "--sampler", "ibs", "--duration", "1"}), 1, "ibs_op");
+  if (stat("/sys/bus/event_source/devices/cpu/events/mem-loads", &st) != 0 &&
+      stat("/sys/bus/event_source/devices/cpu_core/events/mem-loads", &st) != 0)
+    expect_one_line(run({"trace", "--ppid", "1", "--sampler", "pebs", "--duration", "1"}), 1, "mem-loads");
   if (stat("/dev/membalancer_abit", &st) != 0)
     expect_one_line(run({"trace", "--ppid", "1", "--sampler", "abit", "--duration", "1"}), 1, "make module");
 }

@@ -148,6 +148,23 @@ TEST(Privilege, MissingCapabilityIsNamedWithStatus1) {
   EXPECT_FALSE(file_exists(prof));  // nothing created before the check
 }
 
+// --info answers for the user who asks: the fault sampler, present on every
+// machine with BPF, used to be "available" to a user who could not load it.
+TEST(Privilege, InfoNamesTheCapabilityASamplerLacks) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  Ran r = run_as({bit(kBpf) | bit(kSysAdmin)}, {bin("membalancer"), "--info"}, dir, "info");
+  EXPECT_EQ(r.status, 0) << r.err;
+  std::string fault;
+  for (const auto& l : lines_of(r.out))
+    if (l.rfind("fault:", 0) == 0) fault = l;
+  EXPECT_NE(fault.find("not to this user: missing capability CAP_BPF"), std::string::npos) << r.out;
+  r = run_as({0}, {bin("membalancer"), "--info"}, dir, "info-root");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("fault:     available: software page-fault events"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("not to this user"), std::string::npos) << r.out;
+}
+
 // Processes of another user, or holding capabilities the run drops, need
 // CAP_SYS_PTRACE (pages, maps) and, to move their threads, CAP_SYS_NICE;
 // our own capability-less processes need neither.

@@ -462,6 +462,38 @@ TEST(Options, KernelSizesAndPeriods) {
   EXPECT_EQ(r.opts.max_processes, 4194304u);
 }
 
+// The kernel refuses an IBS period with its low 4 bits set: it used to be
+// rounded down without a word (100 ran as 96).
+TEST(Options, IbsPeriodIsAMultipleOf16) {
+  expect_usage_error({"trace", "--ppid", "1", "--ibs-period", "100"}, {"--ibs-period", "100", "multiple of 16"});
+  expect_usage_error({"trace", "--ppid", "1", "--ibs-period", "65537"}, {"--ibs-period", "multiple of 16"});
+  EXPECT_EQ(expect_ok({"trace", "--ppid", "1", "--ibs-period", "96"}).opts.ibs_period, 96u);
+}
+
+// abit watches given processes: with --all or --cgroup it is bad input, said
+// when the options are read (it used to be a missing module, status 1, first).
+TEST(Options, AbitNeedsPidOrPpid) {
+  expect_usage_error({"trace", "--all", "--sampler", "abit"}, {"--sampler abit", "--ppid or --pid"});
+  expect_usage_error({"numa", "--cgroup", "/sys/fs/cgroup/app", "--sampler", "abit"}, {"--sampler abit", "--cgroup"});
+  expect_ok({"trace", "--pid", "1", "--sampler", "abit"});
+  expect_ok({"trace", "--ppid", "1", "--sampler", "abit"});
+  expect_ok({"trace", "--all"});  // auto skips abit for --all
+}
+
+// A period of one sampler given with another used to be ignored silently.
+TEST(Options, PeriodOfAnotherSamplerIsRefused) {
+  expect_usage_error({"trace", "--ppid", "1", "--sampler", "fault", "--ibs-period", "4096"},
+                     {"--ibs-period", "ibs", "fault"});
+  expect_usage_error({"numa", "--ppid", "1", "--sampler", "abit", "--pebs-period", "500"},
+                     {"--pebs-period", "pebs", "abit"});
+  expect_usage_error({"trace", "--ppid", "1", "--sampler", "pebs", "--ibs-period", "4096"}, {"--ibs-period", "pebs"});
+  expect_usage_error({"trace", "--ppid", "1", "--sampler", "ibs", "--pebs-period", "500"}, {"--pebs-period", "ibs"});
+  expect_usage_error({"trace", "--sampler", "replay:/tmp/x.prof", "--ibs-period", "4096"}, {"--ibs-period", "replay"});
+  expect_ok({"trace", "--ppid", "1", "--sampler", "ibs", "--ibs-period", "4096"});
+  expect_ok({"trace", "--ppid", "1", "--sampler", "pebs", "--pebs-period", "500"});
+  expect_ok({"trace", "--ppid", "1", "--ibs-period", "4096", "--pebs-period", "500"});  // auto: whichever it picks
+}
+
 // --record is checked when parsed, before anything is loaded; parsing
 // creates nothing.
 TEST(Options, RecordFileCheckedEarly) {

@@ -5,11 +5,13 @@
 
 #include <linux/perf_event.h>
 
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <map>
 #include <string>
 
+#include "membalancer/bpf_collector.h"
 #include "membalancer/samplers.h"
 #include "temp_tree.h"
 
@@ -209,6 +211,20 @@ TEST_F(FakeSysfs, PebsOnHybridCpuCore) {
   ASSERT_TRUE(plan.has_value()) << why;
   EXPECT_EQ(plan->attr->config, 0x1cdu);
   EXPECT_NE(plan->detail.find("cpu_core/mem-loads"), std::string::npos) << plan->detail;
+  EXPECT_TRUE(plan->cpus.empty());  // no cpus file: every CPU
+}
+
+// A hybrid part's cpu_core PMU covers the performance cores only, and the
+// kernel refuses its events on the others: the plan names the CPUs to open
+// on (it used to open on every CPU and fail as a whole on the first E-core).
+TEST_F(FakeSysfs, PebsOnHybridOpensOnTheCpusThePmuCovers) {
+  intel_pmu("cpu_core");
+  write("bus/event_source/devices/cpu_core/cpus", "0-3,8\n");
+  std::string why;
+  auto plan = mb::plan_sampler("pebs", opts_, &why);
+  ASSERT_TRUE(plan.has_value()) << why;
+  EXPECT_EQ(plan->cpus, (std::vector<int>{0, 1, 2, 3, 8}));
+  EXPECT_NE(plan->detail.find("on CPUs 0-3,8"), std::string::npos) << plan->detail;
 }
 
 TEST_F(FakeSysfs, PebsMissingEvent) {
@@ -280,3 +296,15 @@ TEST(SamplerList, OrderAndNames) {
 }
 
 }  // namespace
+
+// What a user is told when a sampler's perf event does not open: the fault
+// sampler's own failure used to end with "try --sampler fault".
+TEST(PerfOpenHint, FaultIsNotItsOwnWayOut) {
+  EXPECT_NE(mb::perf_open_hint("ibs", EINVAL, 2).find("try --sampler fault"), std::string::npos);
+  EXPECT_NE(mb::perf_open_hint("pebs", ENOENT, 2).find("try --sampler fault"), std::string::npos);
+  const std::string fault = mb::perf_open_hint("fault", EINVAL, 2);
+  EXPECT_EQ(fault.find("--sampler fault"), std::string::npos) << fault;
+  EXPECT_NE(fault.find("software perf events"), std::string::npos) << fault;
+  EXPECT_NE(mb::perf_open_hint("fault", EACCES, 3).find("perf_event_paranoid is 3"), std::string::npos);
+  EXPECT_NE(mb::perf_open_hint("fault", EPERM, 2).find("CAP_PERFMON"), std::string::npos);
+}
