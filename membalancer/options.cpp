@@ -11,6 +11,7 @@
 #include <sstream>
 #include <vector>
 
+#include "membalancer/cli_numbers.h"
 #include "membalancer/error.h"
 #include "membalancer/pipeline.h"
 #include "membalancer/privilege.h"
@@ -410,6 +411,7 @@ Options parse_options(int argc, const char* const* argv, int* exit_status) {
                        "Decide again every this many intervals, from the last --observe ones (0: never)")
       ->capture_default_str();
 
+  refuse_octal_integers(app);
   try {
     app.parse(argc, argv);
     CLI::App* parsed = nullptr;

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "membalancer/cli_numbers.h"
 #include "membalancer/error.h"
 #include "membalancer/profile_file.h"
 #include "membalancer/report_output.h"
@@ -298,6 +299,7 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "profiler: '%s' is not a command (want record, report, heatmap, synth or whatif)\n", args[1]);
     return kExitUsage;
   }
+  refuse_octal_integers(app);
   try {
     app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::CallForHelp& e) {

@@ -91,6 +91,7 @@ bad "$MB" trace --pid 0
 bad "$MB" trace --pid 4194305 --duration 1
 bad "$MB" trace --pid 99999999999
 bad "$MB" trace --pid 12abc
+bad_naming "leading zero" "$MB" trace --pid 010 --duration 1
 bad "$MB" trace --pid 3999999 --duration 1
 bad "$MB" trace --ppid "" --duration 1
 bad "$MB" trace --pid $SL --duration 1 --max-tasks 0
@@ -173,6 +174,7 @@ bad "$PROF" report /dev/zero
 bad "$PROF" report /etc/passwd
 bad "$PROF" report $D/fifo
 bad "$PROF" heatmap /nonexistent -o $D/h.svg
+bad_naming "leading zero" "$PROF" heatmap $D/s.prof --pid 010 -o $D/h.svg
 bad "$PROF" heatmap /etc/passwd -o $D/h.txt
 bad "$PROF" synth --pattern zipf --footprint 0 --samples 10 -o $D/z.prof
 bad "$PROF" synth --pattern zipf --footprint 99999999999T --samples 10 -o $D/z.prof

@@ -268,6 +268,10 @@ TEST(Options, ValidationErrorsThrowUsageError) {
   expect_usage_error({"trace", "--ppid", "1", "--all"}, {"exactly one"});
   expect_usage_error({"trace", "--ppid", "0"}, {"--ppid", "'0'"});
   expect_usage_error({"trace", "--pid", "0"}, {"--pid"});
+  // CLI11 reads integers in base 0: 010 would be pid 8, 0100 ms would be 64.
+  expect_parse_error({"trace", "--pid", "010"}, {"--pid", "'010'", "leading zero"});
+  expect_parse_error({"trace", "--ppid", "1", "--interval", "0100"}, {"--interval", "leading zero"});
+  EXPECT_EQ(expect_ok({"trace", "--ppid", "1", "--interval", "100"}).opts.interval_ms, 100u);
   expect_usage_error({"trace", "--ppid", "1", "--display", "bogus"}, {"--display", "bogus"});
   expect_usage_error({"trace", "--ppid", "1", "--region-size", "3K"}, {"--region-size", "power of two"});
   expect_usage_error({"trace", "--ppid", "1", "--region-size", "2K"}, {"--region-size"});
