@@ -199,8 +199,10 @@ void validate(Options& o, const CLI::App& cmd, const RawOptions& raw) {
     throw UsageError("--region-size: must be a power of two of at least 4K");
   o.max_pages = parse_size(raw.max_pages, "--max-pages");
   if (o.max_pages < 1024) throw UsageError("--max-pages: at least 1024");
-  if (o.bpf_page_slots < 1024 || (o.bpf_page_slots & (o.bpf_page_slots - 1)))
-    throw UsageError("--bpf-page-slots: must be a power of two of at least 1024");
+  // Two tables of 32-byte slots, allocated whole by the kernel: 2^26 is 4 GiB.
+  if (o.bpf_page_slots < 1024 || o.bpf_page_slots > (1u << 26) || (o.bpf_page_slots & (o.bpf_page_slots - 1)))
+    throw UsageError("--bpf-page-slots: " + std::to_string(o.bpf_page_slots) +
+                     " is not a power of two from 1024 to 67108864 (2^26: two tables of 2 GiB)");
   if (!(o.decay > 0 && o.decay <= 1)) throw UsageError("--decay: must be in (0, 1]");
   if (o.command == "tier" && !cmd.count("--decay")) o.decay = kTierDecay;
   if (o.top < 0 || o.top > 1000) throw UsageError("--top: must be in 0..1000");

@@ -95,6 +95,7 @@ bad_naming "leading zero" "$MB" trace --pid 010 --duration 1
 bad "$MB" trace --pid 3999999 --duration 1
 bad "$MB" trace --ppid "" --duration 1
 bad "$MB" trace --pid $SL --duration 1 --max-tasks 0
+bad_naming "--bpf-page-slots" "$MB" trace --pid $SL --duration 1 --bpf-page-slots 1073741824
 bad "$MB" trace --pid $SL --duration 1 --max-tasks -1
 bad "$MB" trace --pid $SL --duration 1 --max-processes 0
 bad "$MB" trace --pid $SL --duration 1 --ibs-period 0

@@ -277,6 +277,10 @@ TEST(Options, ValidationErrorsThrowUsageError) {
   expect_usage_error({"trace", "--ppid", "1", "--region-size", "2K"}, {"--region-size"});
   expect_usage_error({"trace", "--ppid", "1", "--region-size", "2X"}, {"--region-size", "2X"});
   expect_usage_error({"trace", "--ppid", "1", "--max-pages", "1000"}, {"--max-pages"});
+  // The kernel allocates both tables whole: 2^31 slots would ask for 128 GiB.
+  expect_usage_error({"trace", "--ppid", "1", "--bpf-page-slots", "2147483648"}, {"--bpf-page-slots", "2147483648"});
+  expect_usage_error({"trace", "--ppid", "1", "--bpf-page-slots", "134217728"}, {"--bpf-page-slots", "2^26"});
+  EXPECT_EQ(expect_ok({"trace", "--ppid", "1", "--bpf-page-slots", "67108864"}).opts.bpf_page_slots, 1u << 26);
   expect_usage_error({"trace", "--ppid", "1", "--decay", "0"}, {"--decay"});
   expect_usage_error({"trace", "--ppid", "1", "--decay", "1.5"}, {"--decay"});
   expect_usage_error({"trace", "--ppid", "1", "--bpf-page-slots", "1000"}, {"--bpf-page-slots"});
