@@ -180,6 +180,13 @@ void ThreadBalancer::follow_threads(const ThreadSample& sample) {
     cool_.forget(*it);
     it = held_.erase(it);
   }
+  // An id whose thread exited and was given to a new thread (same interval):
+  // the new one is neither moved by us (it may be pinned by its user) nor
+  // cooling down.
+  for (pid_t tid : keeper_.forget_reused()) {
+    cool_.forget(tid);
+    held_.erase(tid);
+  }
   for (pid_t tid : keeper_.adopt_inherited({live.begin(), live.end()})) held_.insert(tid);
 }
 

@@ -82,7 +82,8 @@ class ThreadBalancer {
   // `include` accepts (empty function: all), and fills `r`'s plan fields.
   void balance(const ThreadSample& sample, uint32_t interval, const std::function<bool(pid_t)>& include,
                ThreadReport& r);
-  // Forgets remembered threads that are not in `sample` (exited), and holds
+  // Forgets remembered threads that are not in `sample` (exited) or whose id
+  // now belongs to a later thread (AffinityKeeper::forget_reused), and holds
   // the new threads that inherited an affinity this balancer set (so they
   // are restored too).
   void follow_threads(const ThreadSample& sample);

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -249,6 +250,41 @@ TEST(ProcessBackend, MovesThreadsToTheirMemoryLeavesPinnedAndRestores) {
   EXPECT_EQ(summary.thread_balance->restore_gone, 0u);
   EXPECT_EQ(m.fa.aff[101], CpuSet({0, 1}));
   EXPECT_EQ(m.fa.sets.size(), 3u);  // two moves, one restore; the destructor had nothing left
+}
+
+TEST(ProcessBackend, AThreadIdReusedByAPinnedThreadIsNotMovedNorLeftChanged) {
+  Machine m;
+  m.add_thread(100, 101, 0, 50, CpuSet({0, 1}));
+  m.pages = {{100, {1, 4000}}};
+  std::map<pid_t, uint64_t> start = {{101, 5}};
+  mb::AffinityOps ops = m.fa.ops();
+  ops.started = [&start](pid_t tid) -> std::optional<uint64_t> {
+    auto it = start.find(tid);
+    if (it == start.end()) return std::nullopt;
+    return it->second;
+  };
+  ops.now = [] { return uint64_t{1}; };
+  mb::Options o = process_opts(true);
+  o.thread_cooldown_intervals = 1;
+  mb::Summary summary;
+  {
+    mb::ProcessBackend b(o, m.topo, ops, m.tree.path());
+    for (uint32_t i = 1; i <= 2; ++i) {
+      auto r = m.next();
+      b.interval(m.pipeline, m.tracked(), i, r);
+    }
+    ASSERT_EQ(m.fa.aff[101], CpuSet({2, 3}));
+    // Thread 101 exits; the id goes to a new thread its user pinned to CPU 0.
+    start[101] = 900;
+    m.fa.aff[101] = CpuSet({0});
+    auto r3 = m.next();
+    b.interval(m.pipeline, m.tracked(), 3, r3);
+    EXPECT_TRUE(r3.thread_balance->moves.empty());
+    EXPECT_EQ(r3.thread_balance->skipped["pinned"], 1u);
+    EXPECT_EQ(r3.thread_balance->affinities_held, 0u);
+    b.stop(summary);
+  }
+  EXPECT_EQ(m.fa.aff[101], CpuSet({0})) << "the new thread keeps its user's pin";
 }
 
 TEST(ProcessBackend, AfterAStopSignalTheLastIntervalMovesNoThread) {
