@@ -124,6 +124,8 @@ void ThreadBalancer::balance(const ThreadSample& sample, uint32_t interval, cons
     CpuSet a;
     if (keeper_.get(ti.tid, &a) != 0) continue;  // gone: its exit is on its way
     ti.affinity = a;
+    // What it may use: its affinity before we changed it.
+    ti.allowed = keeper_.original(ti.tid).value_or(a);
     // A thread this balancer moved is not the user's pin.
     ti.pinned = !keeper_.remembers(ti.tid) && narrower_than_node(a, node_cpu_set(topo_, ti.current_node));
   }

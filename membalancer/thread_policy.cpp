@@ -251,6 +251,11 @@ ThreadPlan plan_thread_moves(const std::vector<ThreadInfo>& threads, const std::
     m.gain = gain;
     m.cpus = ts->cpus;
     m.reason = e.what + where + "; gain " + fmt_gain(gain);
+    // Never more of the target than the thread was allowed there.
+    if (CpuSet within = ts->cpus.intersect(t.allowed); !within.empty() && within.count() < ts->cpus.count()) {
+      m.cpus = within;
+      m.reason += "; its affinity " + t.allowed.to_string() + " allows cpus " + within.to_string() + " there";
+    }
     plan.moves.push_back(std::move(m));
     // The moved thread takes one idle CPU there.
     ts->idle_cpus -= 1;

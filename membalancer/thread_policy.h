@@ -34,6 +34,11 @@ struct ThreadInfo {
   std::map<int, uint64_t> cpu_weight;    // CPU node -> accesses made there, or CPU ticks there
   int current_node = -1;                 // node of the CPU it last ran on
   CpuSet affinity;                       // its affinity now (shown in reasons only)
+  // The CPUs it was allowed before membalancer changed anything (its original
+  // affinity); empty: unknown, no limit. A move sets the target node's CPUs
+  // within these when any of them is there, so a thread is never widened to
+  // CPUs of a node it was allowed only part of.
+  CpuSet allowed;
   bool pinned = false;                   // AffinityKeeper::user_pinned
   bool per_thread = true;                // false: mem_accesses estimated from the process (fill_from_process)
 };
@@ -109,7 +114,7 @@ struct ThreadMove {
   int preferred = -1;  // node holding most of its accesses
   double share = 0.0;  // that node's share of its accesses
   double gain = 0.0;   // move_gain(from, to)
-  CpuSet cpus;         // the target node's CPUs: the affinity to set
+  CpuSet cpus;         // the affinity to set: the target node's CPUs, within `allowed` when they meet
   std::string reason;
 };
 
@@ -146,6 +151,8 @@ struct ThreadPlan {
 //      idle CPU of its target and adds 1/cpus to its load). No qualifying node,
 //      or a target equal to its own node: skipped (no target). Gain <= 0:
 //      skipped (no gain). Budget used up: skipped (throttled).
+//   5. A move sets the target's CPUs that the thread's `allowed` holds; all of
+//      the target's CPUs when `allowed` is empty or holds none of them.
 // The plan does not touch `cool`: call cool.moved() for each move applied.
 ThreadPlan plan_thread_moves(const std::vector<ThreadInfo>& threads, const std::vector<NodeState>& nodes,
                              const ThreadPolicyConfig& cfg, const ThreadCoolDown& cool, uint32_t interval);

@@ -287,6 +287,24 @@ TEST(ProcessBackend, AThreadIdReusedByAPinnedThreadIsNotMovedNorLeftChanged) {
   EXPECT_EQ(m.fa.aff[101], CpuSet({0})) << "the new thread keeps its user's pin";
 }
 
+TEST(ProcessBackend, AMoveNeverWidensWhatTheThreadWasAllowed) {
+  Machine m;
+  m.add_thread(100, 101, 0, 50, CpuSet({0, 1, 2}));  // taskset -c 0-2: CPU 3 not allowed
+  m.pages = {{100, {1, 4000}}};
+  mb::Summary summary;
+  {
+    mb::ProcessBackend b(process_opts(true), m.topo, m.fa.ops(), m.tree.path());
+    for (uint32_t i = 1; i <= 2; ++i) {
+      auto r = m.next();
+      b.interval(m.pipeline, m.tracked(), i, r);
+    }
+    EXPECT_EQ(m.fa.aff[101], CpuSet({2}));
+    b.stop(summary);
+  }
+  EXPECT_EQ(summary.thread_balance->restored, 1u);
+  EXPECT_EQ(m.fa.aff[101], CpuSet({0, 1, 2}));
+}
+
 TEST(ProcessBackend, AfterAStopSignalTheLastIntervalMovesNoThread) {
   Machine m;
   m.add_thread(100, 101, 0, 50, CpuSet({0, 1}));  // on node 0, memory on node 1: would move

@@ -264,6 +264,30 @@ TEST(ThreadPolicy, PinnedSkippedUnlessOverride) {
   EXPECT_NE(mv.find("move tid 1 (tgid 1000) node 0 -> 1 [cpus 2-3]"), std::string::npos) << mv;
 }
 
+TEST(ThreadPolicy, MoveStaysWithinTheCpusTheThreadWasAllowed) {
+  // Allowed node 0 and CPU 2 of node 1 (taskset -c 0-2): a move to node 1
+  // sets CPU 2, never CPU 3.
+  ThreadInfo t = thread(1, 0, {{1, 1000}});
+  t.allowed = CpuSet({0, 1, 2});
+  mb::ThreadCoolDown cool;
+  auto plan = mb::plan_thread_moves({t}, line_nodes(), all_moves(), cool, 1);
+  ASSERT_EQ(plan.moves.size(), 1u);
+  EXPECT_EQ(plan.moves[0].to, 1);
+  EXPECT_EQ(plan.moves[0].cpus, CpuSet({2}));
+  std::string mv = mb::describe(plan.moves[0]);
+  EXPECT_NE(mv.find("[cpus 2]"), std::string::npos) << mv;
+  EXPECT_NE(mv.find("allows cpus 2 there"), std::string::npos) << mv;
+  // Allowed all of node 1, or none of it: the whole node.
+  t.allowed = CpuSet({0, 1, 2, 3});
+  plan = mb::plan_thread_moves({t}, line_nodes(), all_moves(), cool, 1);
+  ASSERT_EQ(plan.moves.size(), 1u);
+  EXPECT_EQ(plan.moves[0].cpus, CpuSet({2, 3}));
+  t.allowed = CpuSet({0, 1});
+  plan = mb::plan_thread_moves({t}, line_nodes(), all_moves(), cool, 1);
+  ASSERT_EQ(plan.moves.size(), 1u);
+  EXPECT_EQ(plan.moves[0].cpus, CpuSet({2, 3}));
+}
+
 TEST(ThreadPolicy, FillFromProcessPageLocations) {
   ThreadInfo a = thread(1, 0, {});
   a.cpu_weight = {{0, 300}};
