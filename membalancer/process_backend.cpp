@@ -153,6 +153,10 @@ void ThreadBalancer::balance(const ThreadSample& sample, uint32_t interval, cons
         held_.insert(m.tid);
         ++moved_;
       } else {
+        // Refused (a cpuset without the target's CPUs: EINVAL) is refused
+        // again next interval: not retried within the cool-down, so it does
+        // not take the budget of the threads behind it every interval.
+        cool_.moved(m.tid, interval);
         ++failed_;
       }
     }

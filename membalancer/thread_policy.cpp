@@ -188,7 +188,7 @@ ThreadPlan plan_thread_moves(const std::vector<ThreadInfo>& threads, const std::
     }
     if (cool.cooling(t.tid, interval, cfg.cooldown_intervals)) {
       skip(t, from, p, SkipReason::kCoolDown,
-           what + "; moved less than " + std::to_string(cfg.cooldown_intervals) + " intervals ago");
+           what + "; moved (or its move refused) less than " + std::to_string(cfg.cooldown_intervals) + " intervals ago");
       continue;
     }
     auto target = choose_target(p, nodes, cfg);

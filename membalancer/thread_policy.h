@@ -65,7 +65,7 @@ struct ThreadPolicyConfig {
   bool override_pinned = false;   // move user-pinned threads too
 };
 
-// tid -> interval it was last moved. A thread moved in interval m is cooling
+// tid -> interval it was last moved (or its move refused). A thread moved in interval m is cooling
 // down in intervals m .. m + cooldown - 1 (cooldown 0: never).
 class ThreadCoolDown {
  public:

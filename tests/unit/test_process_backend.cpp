@@ -305,6 +305,33 @@ TEST(ProcessBackend, AMoveNeverWidensWhatTheThreadWasAllowed) {
   EXPECT_EQ(m.fa.aff[101], CpuSet({0, 1, 2}));
 }
 
+TEST(ProcessBackend, ARefusedMoveIsNotRetriedEveryIntervalAheadOfOthers) {
+  Machine m;
+  m.add_thread(100, 101, 0, 80, CpuSet({0, 1}));  // its cpuset has no node-1 CPU: refused
+  m.add_thread(100, 102, 0, 40, CpuSet({0, 1}));
+  m.pages = {{100, {1, 4000}}};
+  mb::AffinityOps ops = m.fa.ops();
+  auto set = ops.set;
+  ops.set = [set](pid_t tid, const CpuSet& cpus) { return tid == 101 ? EINVAL : set(tid, cpus); };
+  mb::Options o = process_opts(true);
+  o.max_move_share = 0.25;  // one move per interval, largest gain (101) first
+  mb::ProcessBackend b(o, m.topo, ops, m.tree.path());
+  std::vector<mb::IntervalReport> rs;
+  for (uint32_t i = 1; i <= 4; ++i) {
+    rs.push_back(m.next());
+    b.interval(m.pipeline, m.tracked(), i, rs.back());
+  }
+  ASSERT_EQ(rs[1].thread_balance->moves.size(), 1u);
+  EXPECT_EQ(rs[1].thread_balance->moves[0].tid, 101);
+  EXPECT_EQ(rs[1].thread_balance->moves[0].error, EINVAL);
+  ASSERT_EQ(rs[2].thread_balance->moves.size(), 1u);
+  EXPECT_EQ(rs[2].thread_balance->moves[0].tid, 102) << "the refused thread does not hold the budget";
+  EXPECT_EQ(rs[2].thread_balance->skipped["cool-down"], 1u);
+  EXPECT_EQ(m.fa.aff[102], CpuSet({2, 3}));
+  EXPECT_EQ(rs[3].thread_balance->move_failures, 1u);
+  EXPECT_EQ(rs[3].thread_balance->threads_moved, 1u);
+}
+
 TEST(ProcessBackend, AfterAStopSignalTheLastIntervalMovesNoThread) {
   Machine m;
   m.add_thread(100, 101, 0, 50, CpuSet({0, 1}));  // on node 0, memory on node 1: would move
