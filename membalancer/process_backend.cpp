@@ -204,6 +204,8 @@ void ThreadBalancer::restore(ThreadReport& r) {
       for (pid_t t : threads_of(p, proc_root_)) tids.push_back(t);
     keeper_.adopt_inherited(tids);
   }
+  // What the restore goes over: held = restored + gone + failed.
+  r.affinities_held = keeper_.size();
   const AffinityKeeper::RestoreCounts c = keeper_.restore_all();
   held_.clear();
   r.restored += c.restored;

@@ -89,7 +89,8 @@ class ThreadBalancer {
   void follow_threads(const ThreadSample& sample);
   // Restores every changed affinity, inherited ones included (threads and
   // processes started since the last interval are looked up in /proc); adds
-  // the counts to `r`.
+  // the counts to `r`, and sets its affinities_held to the affinities it went
+  // over (= restored + gone + failed).
   void restore(ThreadReport& r);
   void totals(ThreadReport& r) const;
 

@@ -332,6 +332,38 @@ TEST(ProcessBackend, ARefusedMoveIsNotRetriedEveryIntervalAheadOfOthers) {
   EXPECT_EQ(rs[3].thread_balance->threads_moved, 1u);
 }
 
+TEST(ProcessBackend, SummaryHeldCountsTheThreadsStartedJustBeforeStop) {
+  Machine m;
+  m.add_thread(100, 101, 0, 50, CpuSet({0, 1}));
+  m.pages = {{100, {1, 4000}}};
+  std::map<pid_t, uint64_t> start = {{101, 5}};
+  uint64_t clock = 10;
+  mb::AffinityOps ops = m.fa.ops();
+  ops.started = [&start](pid_t tid) -> std::optional<uint64_t> {
+    auto it = start.find(tid);
+    if (it == start.end()) return std::nullopt;
+    return it->second;
+  };
+  ops.now = [&clock] { return clock; };
+  mb::ProcessBackend b(process_opts(true), m.topo, ops, m.tree.path());
+  for (uint32_t i = 1; i <= 2; ++i) {
+    auto r = m.next();
+    b.interval(m.pipeline, m.tracked(), i, r);
+  }
+  ASSERT_EQ(m.fa.aff[101], CpuSet({2, 3}));
+  // After the last interval the moved thread starts thread 102: it inherits CPUs 2-3.
+  m.add_thread(100, 102, 2, 0, CpuSet({2, 3}));
+  m.tree.write("100/task/102/stat", task_stat(102, 0, 2));
+  m.tree.write("100/stat", task_stat(100, 0, 0));  // the process, found by the stop's /proc walk
+  start[102] = 20;
+  mb::Summary summary;
+  b.stop(summary);
+  const mb::ThreadReport& t = *summary.thread_balance;
+  EXPECT_EQ(t.restored, 2u);
+  EXPECT_EQ(m.fa.aff[102], CpuSet({0, 1}));
+  EXPECT_EQ(t.affinities_held, t.restored + t.restore_gone + t.restore_failed) << "the summary adds up";
+}
+
 TEST(ProcessBackend, AfterAStopSignalTheLastIntervalMovesNoThread) {
   Machine m;
   m.add_thread(100, 101, 0, 50, CpuSet({0, 1}));  // on node 0, memory on node 1: would move
