@@ -287,7 +287,11 @@ void AutotuneBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& tra
   // The window of a re-evaluation is the last --observe intervals before it.
   const uint32_t R = opts_.reevaluate_intervals, O = opts_.observe_intervals;
   if (decided_at_ && R && now == decided_at_ + R - O + 1) observer_ = AutotuneObserver(O);
-  if (!sample.baseline) {
+  // Between a decision and the next window (forever with --reevaluate 0)
+  // nothing is observed: the data would only pile up, a thread id per
+  // thread ever started.
+  const bool observing = decided_at_ == 0 || (R && now >= decided_at_ + R - O + 1);
+  if (observing && !sample.baseline) {
     for (const auto& t : sample.threads) {
       static const std::map<int, uint64_t> none;
       const std::map<int, uint64_t>* own = &none;
@@ -328,6 +332,8 @@ void AutotuneBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& tra
   report.thread_balance = std::move(t);
   if (memory_ && !plan_.memory.empty()) memory_->interval(pipeline, tracked, elapsed_s, report);
 }
+
+size_t AutotuneBackend::observed_threads() const { return observer_.threads(); }
 
 void AutotuneBackend::hold() {
   held_ = true;

@@ -140,6 +140,9 @@ class AutotuneBackend : public Backend {
                 IntervalReport& report) override;
   void hold() override;
   void stop(Summary& summary) override;
+  // Threads the observer holds data of: the last window's (nothing is added
+  // between a decision and the next window).
+  size_t observed_threads() const;
 
  private:
   Options opts_;

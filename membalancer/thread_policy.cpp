@@ -406,6 +406,12 @@ void AutotuneObserver::add_page_accesses(pid_t tgid, const std::map<int, uint64_
   for (const auto& [n, v] : by_node) p[n] += v;
 }
 
+size_t AutotuneObserver::threads() const {
+  size_t n = 0;
+  for (const auto& [tgid, t] : threads_) n += t.size();
+  return n;
+}
+
 void AutotuneObserver::forget_process(pid_t tgid) {
   threads_.erase(tgid);
   pages_.erase(tgid);

@@ -253,6 +253,7 @@ class AutotuneObserver {
   void end_interval() { ++seen_; }
   bool ready() const { return seen_ >= intervals_; }
   uint32_t intervals_seen() const { return seen_; }
+  size_t threads() const;  // threads with data, over all processes
   // One decision per process seen, in tgid order.
   std::vector<TuneDecision> decide(const std::map<int, int>& node_cpus, const AutotuneConfig& cfg) const;
 

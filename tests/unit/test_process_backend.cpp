@@ -469,6 +469,34 @@ TEST(ProcessBackend, AutotuneMovesOnlyTheThreadsOfProcessesItChoseThreadsFor) {
   EXPECT_EQ(m.fa.aff[101], CpuSet({0, 1}));
 }
 
+TEST(ProcessBackend, AutotuneObservesOnlyItsWindows) {
+  Machine m;
+  m.add_thread(100, 101, 0, 50, CpuSet({0, 1}));
+  m.pages = {{100, {1, 4000}}};
+  for (int reevaluate : {0, 4}) {
+    mb::Options o = process_opts(false);
+    o.command = "autotune";
+    o.observe_intervals = 2;
+    o.reevaluate_intervals = static_cast<uint32_t>(reevaluate);
+    mb::AutotuneBackend b(o, m.topo, m.fa.ops(), m.tree.path());
+    pid_t next_tid = 110;
+    for (uint32_t i = 1; i <= 12; ++i) {
+      // A thread pool: a new short-lived thread each interval.
+      if (i > 1) m.remove_thread(next_tid - 1);
+      m.add_thread(100, next_tid++, 0, 50, CpuSet({0, 1}));
+      auto r = m.next();
+      b.interval(m.pipeline, m.tracked(), i, r);
+      if (i == 3) {
+        ASSERT_TRUE(r.thread_balance->decided_now);
+      }
+      // A window of 2 intervals holds thread 101 and at most 2 pool threads;
+      // between windows (forever with --reevaluate 0) nothing is added.
+      EXPECT_LE(b.observed_threads(), 3u) << "interval " << i << " reevaluate " << reevaluate;
+    }
+    m.remove_thread(next_tid - 1);
+  }
+}
+
 TEST(ProcessBackend, AutotuneDryRunMovesNoThread) {
   Machine m;
   m.add_thread(100, 101, 0, 50, CpuSet({0, 1}));  // memory on node 1, threads on node 0: threads
