@@ -119,15 +119,22 @@ void ThreadBalancer::balance(const ThreadSample& sample, uint32_t interval, cons
     if (include && !include(t.tgid)) continue;
     threads.push_back(t);
     ThreadInfo& ti = threads.back();
-    // Only threads that can be judged need their affinity.
-    if (total(ti.mem_accesses) < cfg_.min_accesses || ti.current_node < 0) continue;
+    // Only threads that can be judged need their affinity. The node they run
+    // on is the plan's (most CPU weight, else the current CPU's node): a
+    // thread whose current CPU has no known node (onlined since the start)
+    // may still be judged from the sampler's CPU nodes.
+    int runs_on = ti.current_node;
+    uint64_t most = 0;
+    for (const auto& [n, w] : ti.cpu_weight)
+      if (w > most) runs_on = n, most = w;
+    if (total(ti.mem_accesses) < cfg_.min_accesses || runs_on < 0) continue;
     CpuSet a;
     if (keeper_.get(ti.tid, &a) != 0) continue;  // gone: its exit is on its way
     ti.affinity = a;
     // What it may use: its affinity before we changed it.
     ti.allowed = keeper_.original(ti.tid).value_or(a);
     // A thread this balancer moved is not the user's pin.
-    ti.pinned = !keeper_.remembers(ti.tid) && narrower_than_node(a, node_cpu_set(topo_, ti.current_node));
+    ti.pinned = !keeper_.remembers(ti.tid) && narrower_than_node(a, node_cpu_set(topo_, runs_on));
   }
   const ThreadPlan plan = plan_thread_moves(threads, node_states(topo_, last_loads_), cfg_, cool_, interval);
   r.judged = plan.judged;

@@ -364,6 +364,35 @@ TEST(ProcessBackend, SummaryHeldCountsTheThreadsStartedJustBeforeStop) {
   EXPECT_EQ(t.affinities_held, t.restored + t.restore_gone + t.restore_failed) << "the summary adds up";
 }
 
+TEST(ProcessBackend, APinnedThreadOnACpuOfUnknownNodeIsStillPinned) {
+  // The sampler saw thread 101's accesses made on node 0, but the CPU it last
+  // ran on has no node in the topology (onlined after the start): still
+  // judged, so its user's pin (CPU 0) must be seen.
+  mb::Topology topo = two_nodes();
+  FakeAffinity fa;
+  fa.aff[101] = CpuSet({0});
+  mb_test::TempTree tree{"mb_unknown_node"};
+  tree.write("stat", proc_stat({90, 90, 5, 5}, 1));
+  mb::ThreadBalancer bal(topo, mb::thread_policy_config(process_opts(true)), true, false, fa.ops(), tree.path());
+  tree.write("stat", proc_stat({90, 90, 5, 5}, 2));  // node 1 idle: a target
+  mb::ThreadSample s;
+  s.per_thread = true;
+  mb::ThreadInfo t;
+  t.tid = 101;
+  t.tgid = 100;
+  t.current_node = -1;
+  t.cpu_weight = {{0, 500}};
+  t.mem_accesses = {{1, 1000}};
+  s.threads = {t};
+  bal.update_loads();
+  mb::ThreadReport r;
+  bal.balance(s, 2, {}, r);
+  EXPECT_EQ(r.judged, 1u);
+  EXPECT_TRUE(r.moves.empty());
+  EXPECT_EQ(r.skipped["pinned"], 1u);
+  EXPECT_EQ(fa.aff[101], CpuSet({0}));
+}
+
 TEST(ProcessBackend, AfterAStopSignalTheLastIntervalMovesNoThread) {
   Machine m;
   m.add_thread(100, 101, 0, 50, CpuSet({0, 1}));  // on node 0, memory on node 1: would move
