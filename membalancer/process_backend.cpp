@@ -134,7 +134,8 @@ void ThreadBalancer::balance(const ThreadSample& sample, uint32_t interval, cons
     // What it may use: its affinity before we changed it.
     ti.allowed = keeper_.original(ti.tid).value_or(a);
     // A thread this balancer moved is not the user's pin.
-    ti.pinned = !keeper_.remembers(ti.tid) && narrower_than_node(a, node_cpu_set(topo_, runs_on));
+    ti.moved_before = keeper_.remembers(ti.tid);
+    ti.pinned = !ti.moved_before && narrower_than_node(a, node_cpu_set(topo_, runs_on));
   }
   const ThreadPlan plan = plan_thread_moves(threads, node_states(topo_, last_loads_), cfg_, cool_, interval);
   r.judged = plan.judged;

@@ -232,6 +232,18 @@ ThreadPlan plan_thread_moves(const std::vector<ThreadInfo>& threads, const std::
       skip(t, e.from, e.preferred, SkipReason::kNoGain, e.what + where + "; gain " + fmt_gain(gain));
       continue;
     }
+    if (t.moved_before) {
+      const double total = static_cast<double>(sum(t.mem_accesses));
+      const double margin = (static_cast<double>(at(t.mem_accesses, e.preferred)) -
+                             static_cast<double>(at(t.mem_accesses, e.from))) / total;
+      if (margin < cfg.move_again_margin) {
+        skip(t, e.from, e.preferred, SkipReason::kNoGain,
+             e.what + where + "; gain " + fmt_gain(gain) + ", but node " + std::to_string(e.preferred) + " holds only " +
+                 pct(margin) + " of its accesses more than node " + std::to_string(e.from) + " (< " +
+                 pct(cfg.move_again_margin) + " to move a thread moved before)");
+        continue;
+      }
+    }
     if (plan.moves.size() >= plan.budget) {
       skip(t, e.from, e.preferred, SkipReason::kThrottled,
            e.what + where + "; gain " + fmt_gain(gain) + "; " + std::to_string(plan.budget) + " of " +

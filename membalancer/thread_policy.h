@@ -40,6 +40,7 @@ struct ThreadInfo {
   // CPUs of a node it was allowed only part of.
   CpuSet allowed;
   bool pinned = false;                   // AffinityKeeper::user_pinned
+  bool moved_before = false;             // this balancer has moved it (AffinityKeeper::remembers)
   bool per_thread = true;                // false: mem_accesses estimated from the process (fill_from_process)
 };
 
@@ -63,6 +64,11 @@ struct ThreadPolicyConfig {
   double max_move_share = 0.25;   // at most ceil(share x eligible candidates) moves per interval
   uint32_t cooldown_intervals = 10;  // a moved thread is not moved again for this many intervals
   bool override_pinned = false;   // move user-pinned threads too
+  // Hysteresis: a thread moved before moves again only when the node holding
+  // most of its accesses has at least this share of them more than the node
+  // it runs on (55/45), so memory split about evenly does not bounce it
+  // between nodes every cool-down.
+  double move_again_margin = 0.1;
 };
 
 // tid -> interval it was last moved (or its move refused). A thread moved in interval m is cooling
@@ -149,8 +155,10 @@ struct ThreadPlan {
 //   4. In that order, each gets choose_target(P) against node states that
 //      already count the moves planned before it (each planned move takes one
 //      idle CPU of its target and adds 1/cpus to its load). No qualifying node,
-//      or a target equal to its own node: skipped (no target). Gain <= 0:
-//      skipped (no gain). Budget used up: skipped (throttled).
+//      or a target equal to its own node: skipped (no target). Gain <= 0, or
+//      a thread moved before whose P holds less than move_again_margin of its
+//      accesses more than its own node: skipped (no gain). Budget used up:
+//      skipped (throttled).
 //   5. A move sets the target's CPUs that the thread's `allowed` holds; all of
 //      the target's CPUs when `allowed` is empty or holds none of them.
 // The plan does not touch `cool`: call cool.moved() for each move applied.

@@ -288,6 +288,30 @@ TEST(ThreadPolicy, MoveStaysWithinTheCpusTheThreadWasAllowed) {
   EXPECT_EQ(plan.moves[0].cpus, CpuSet({2, 3}));
 }
 
+TEST(ThreadPolicy, AThreadMovedBeforeNeedsAClearGainToMoveAgain) {
+  // Memory split about evenly: 52% on node 0 after we moved the thread to
+  // node 1 for 52% there. Moving it back for a 4-point difference would
+  // bounce it every cool-down.
+  ThreadInfo t = thread(1, 1, {{0, 520}, {1, 480}});
+  t.moved_before = true;
+  mb::ThreadCoolDown cool;
+  auto plan = mb::plan_thread_moves({t}, line_nodes(), all_moves(), cool, 20);
+  EXPECT_TRUE(plan.moves.empty());
+  ASSERT_EQ(plan.skipped.size(), 1u);
+  EXPECT_EQ(plan.skipped[0].why, SkipReason::kNoGain);
+  EXPECT_NE(plan.skipped[0].reason.find("moved before"), std::string::npos) << plan.skipped[0].reason;
+  // A clear shift (60/40) moves it.
+  t.mem_accesses = {{0, 600}, {1, 400}};
+  plan = mb::plan_thread_moves({t}, line_nodes(), all_moves(), cool, 20);
+  ASSERT_EQ(plan.moves.size(), 1u);
+  EXPECT_EQ(plan.moves[0].to, 0);
+  // A thread never moved moves on the majority alone.
+  t.mem_accesses = {{0, 520}, {1, 480}};
+  t.moved_before = false;
+  plan = mb::plan_thread_moves({t}, line_nodes(), all_moves(), cool, 20);
+  EXPECT_EQ(plan.moves.size(), 1u);
+}
+
 TEST(ThreadPolicy, FillFromProcessPageLocations) {
   ThreadInfo a = thread(1, 0, {});
   a.cpu_weight = {{0, 300}};
