@@ -129,7 +129,11 @@ void ThreadBalancer::balance(const ThreadSample& sample, uint32_t interval, cons
       if (w > most) runs_on = n, most = w;
     if (total(ti.mem_accesses) < cfg_.min_accesses || runs_on < 0) continue;
     CpuSet a;
-    if (keeper_.get(ti.tid, &a) != 0) continue;  // gone: its exit is on its way
+    if (keeper_.get(ti.tid, &a) != 0) {
+      // Exited since the sample: not a move to try (nor a failure to count).
+      ti.gone = true;
+      continue;
+    }
     ti.affinity = a;
     // What it may use: its affinity before we changed it.
     ti.allowed = keeper_.original(ti.tid).value_or(a);

@@ -148,6 +148,7 @@ const char* skip_reason_name(SkipReason r) {
     case SkipReason::kNoTarget: return "no target";
     case SkipReason::kNoGain: return "no gain";
     case SkipReason::kThrottled: return "throttled";
+    case SkipReason::kGone: return "gone";
   }
   return "?";
 }
@@ -181,6 +182,10 @@ ThreadPlan plan_thread_moves(const std::vector<ThreadInfo>& threads, const std::
     ++plan.candidates;
     std::string what = pct(share) + " of " + std::to_string(total) + " accesses on node " + std::to_string(p) +
                        (t.per_thread ? "" : " (process page locations)") + ", runs on node " + std::to_string(from);
+    if (t.gone) {
+      skip(t, from, p, SkipReason::kGone, what + "; exited since it was sampled");
+      continue;
+    }
     if (t.pinned && !cfg.override_pinned) {
       skip(t, from, p, SkipReason::kPinned,
            what + "; affinity " + t.affinity.to_string() + " is narrower than its node (--override-pinned moves it)");

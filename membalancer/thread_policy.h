@@ -41,6 +41,7 @@ struct ThreadInfo {
   CpuSet allowed;
   bool pinned = false;                   // AffinityKeeper::user_pinned
   bool moved_before = false;             // this balancer has moved it (AffinityKeeper::remembers)
+  bool gone = false;                     // exited since it was sampled (its affinity could not be read)
   bool per_thread = true;                // false: mem_accesses estimated from the process (fill_from_process)
 };
 
@@ -109,7 +110,7 @@ std::optional<int> choose_target(int preferred, const std::vector<NodeState>& no
 // With local 10 and remote 20 it is (accesses on `to`) - (accesses on `from`).
 double move_gain(const std::map<int, uint64_t>& mem_accesses, int from, int to, const std::vector<NodeState>& nodes);
 
-enum class SkipReason { kPinned, kCoolDown, kNoTarget, kNoGain, kThrottled };
+enum class SkipReason { kPinned, kCoolDown, kNoTarget, kNoGain, kThrottled, kGone };
 const char* skip_reason_name(SkipReason r);  // "pinned", "cool-down", ...
 
 struct ThreadMove {
@@ -148,8 +149,8 @@ struct ThreadPlan {
 //      none).
 //   2. Candidate when the node P with the most of its accesses is not that node
 //      and holds > majority of them.
-//   3. A candidate is skipped when pinned (unless override_pinned) or cooling
-//      down. The others (eligible) are ordered by gain toward their initial
+//   3. A candidate is skipped when gone, pinned (unless override_pinned) or
+//      cooling down. The others (eligible) are ordered by gain toward their initial
 //      target, largest first (ties: lower tid), and get at most
 //      budget = ceil(max_move_share x eligible) moves.
 //   4. In that order, each gets choose_target(P) against node states that

@@ -393,6 +393,30 @@ TEST(ProcessBackend, APinnedThreadOnACpuOfUnknownNodeIsStillPinned) {
   EXPECT_EQ(fa.aff[101], CpuSet({0}));
 }
 
+TEST(ProcessBackend, AThreadGoneBeforeItsMoveIsSkippedNotAFailure) {
+  Machine m;
+  m.add_thread(100, 101, 0, 80, CpuSet({0, 1}));
+  m.add_thread(100, 102, 0, 40, CpuSet({0, 1}));
+  m.pages = {{100, {1, 4000}}};
+  mb::Options o = process_opts(true);
+  o.max_move_share = 0.25;  // one move per interval, largest gain (101) first
+  mb::ProcessBackend b(o, m.topo, m.fa.ops(), m.tree.path());
+  auto r1 = m.next();
+  b.interval(m.pipeline, m.tracked(), 1, r1);
+  auto r2 = m.next();
+  m.fa.aff.erase(101);  // exits after /proc was read, before the move
+  b.interval(m.pipeline, m.tracked(), 2, r2);
+  const mb::ThreadReport& t = *r2.thread_balance;
+  EXPECT_EQ(t.skipped.at("gone"), 1u);
+  EXPECT_EQ(t.move_failures, 0u);
+  ASSERT_EQ(t.moves.size(), 1u) << "the move slot goes to a live thread";
+  EXPECT_EQ(t.moves[0].tid, 102);
+  EXPECT_EQ(t.moves[0].error, 0);
+  uint64_t skipped = 0;
+  for (const auto& [why, n] : t.skipped) skipped += n;
+  EXPECT_EQ(t.candidates, t.moves.size() + skipped) << "every candidate moved or skipped";
+}
+
 TEST(ProcessBackend, AfterAStopSignalTheLastIntervalMovesNoThread) {
   Machine m;
   m.add_thread(100, 101, 0, 50, CpuSet({0, 1}));  // on node 0, memory on node 1: would move
