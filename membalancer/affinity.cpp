@@ -138,6 +138,9 @@ AffinityKeeper::~AffinityKeeper() {
 }
 
 int AffinityKeeper::set(pid_t tid, const CpuSet& cpus) {
+  // A remembered id taken by a later thread: that thread's own affinity is
+  // the one to restore, not the exited thread's.
+  if (auto it = originals_.find(tid); it != originals_.end() && !same_thread(tid, it->second)) originals_.erase(it);
   bool first = !remembers(tid);
   if (first) {
     Held h;
@@ -156,6 +159,20 @@ int AffinityKeeper::set(pid_t tid, const CpuSet& cpus) {
 }
 
 void AffinityKeeper::forget(pid_t tid) { originals_.erase(tid); }
+
+std::vector<pid_t> AffinityKeeper::forget_reused() {
+  std::vector<pid_t> dropped;
+  if (!ops_.started) return dropped;
+  for (auto it = originals_.begin(); it != originals_.end();) {
+    if (same_thread(it->first, it->second)) {
+      ++it;
+      continue;
+    }
+    dropped.push_back(it->first);
+    it = originals_.erase(it);
+  }
+  return dropped;
+}
 
 std::vector<pid_t> AffinityKeeper::adopt_inherited(const std::vector<pid_t>& tids) {
   std::vector<pid_t> adopted;

@@ -78,13 +78,20 @@ class AffinityKeeper {
 
   // Sets tid's affinity to `cpus`. The first time for a tid its current
   // affinity is read and remembered as its original; later sets keep that
-  // first original. Returns 0 or the errno of the failing call. On any failure
+  // first original (unless the id now belongs to a later thread: then that
+  // thread's affinity is its original). Returns 0 or the errno of the failing call. On any failure
   // the thread's affinity is unchanged, and a tid remembered only for this call
   // is not kept; on ESRCH (thread gone) the tid is forgotten altogether.
   int set(pid_t tid, const CpuSet& cpus);
 
   // The thread exited: drop what is remembered (nothing is restored).
   void forget(pid_t tid);
+
+  // Drops every remembered id that now belongs to another thread (its start
+  // time differs, or it is gone): the thread it was remembered for exited,
+  // and a later one with the same id is not ours to restore, nor moved by us.
+  // Needs `started` (without it nothing is dropped). Returns the ids dropped.
+  std::vector<pid_t> forget_reused();
 
   // A thread inherits its creator's affinity (clone, fork), so the threads
   // and processes a moved thread starts carry the affinity set here. Of the

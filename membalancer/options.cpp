@@ -235,6 +235,10 @@ void validate(Options& o, const CLI::App& cmd, const RawOptions& raw) {
   if (o.command == "process") return;
   if (o.command == "autotune") {
     if (o.observe_intervals < 1 || o.observe_intervals > 100000) throw UsageError("--observe: must be in 1..100000");
+    // Interval numbers are 32 bits: a decision plus this must not wrap.
+    if (o.reevaluate_intervals > 100000000)
+      throw UsageError("--reevaluate: " + std::to_string(o.reevaluate_intervals) +
+                       " is more than 100000000 intervals (0 never re-evaluates)");
     if (o.reevaluate_intervals != 0 && o.reevaluate_intervals < o.observe_intervals)
       throw UsageError("--reevaluate: " + std::to_string(o.reevaluate_intervals) + " is less than --observe " +
                        std::to_string(o.observe_intervals) + " (0 never re-evaluates)");

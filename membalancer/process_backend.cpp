@@ -119,13 +119,27 @@ void ThreadBalancer::balance(const ThreadSample& sample, uint32_t interval, cons
     if (include && !include(t.tgid)) continue;
     threads.push_back(t);
     ThreadInfo& ti = threads.back();
-    // Only threads that can be judged need their affinity.
-    if (total(ti.mem_accesses) < cfg_.min_accesses || ti.current_node < 0) continue;
+    // Only threads that can be judged need their affinity. The node they run
+    // on is the plan's (most CPU weight, else the current CPU's node): a
+    // thread whose current CPU has no known node (onlined since the start)
+    // may still be judged from the sampler's CPU nodes.
+    int runs_on = ti.current_node;
+    uint64_t most = 0;
+    for (const auto& [n, w] : ti.cpu_weight)
+      if (w > most) runs_on = n, most = w;
+    if (total(ti.mem_accesses) < cfg_.min_accesses || runs_on < 0) continue;
     CpuSet a;
-    if (keeper_.get(ti.tid, &a) != 0) continue;  // gone: its exit is on its way
+    if (keeper_.get(ti.tid, &a) != 0) {
+      // Exited since the sample: not a move to try (nor a failure to count).
+      ti.gone = true;
+      continue;
+    }
     ti.affinity = a;
+    // What it may use: its affinity before we changed it.
+    ti.allowed = keeper_.original(ti.tid).value_or(a);
     // A thread this balancer moved is not the user's pin.
-    ti.pinned = !keeper_.remembers(ti.tid) && narrower_than_node(a, node_cpu_set(topo_, ti.current_node));
+    ti.moved_before = keeper_.remembers(ti.tid);
+    ti.pinned = !ti.moved_before && narrower_than_node(a, node_cpu_set(topo_, runs_on));
   }
   const ThreadPlan plan = plan_thread_moves(threads, node_states(topo_, last_loads_), cfg_, cool_, interval);
   r.judged = plan.judged;
@@ -151,6 +165,10 @@ void ThreadBalancer::balance(const ThreadSample& sample, uint32_t interval, cons
         held_.insert(m.tid);
         ++moved_;
       } else {
+        // Refused (a cpuset without the target's CPUs: EINVAL) is refused
+        // again next interval: not retried within the cool-down, so it does
+        // not take the budget of the threads behind it every interval.
+        cool_.moved(m.tid, interval);
         ++failed_;
       }
     }
@@ -180,6 +198,13 @@ void ThreadBalancer::follow_threads(const ThreadSample& sample) {
     cool_.forget(*it);
     it = held_.erase(it);
   }
+  // An id whose thread exited and was given to a new thread (same interval):
+  // the new one is neither moved by us (it may be pinned by its user) nor
+  // cooling down.
+  for (pid_t tid : keeper_.forget_reused()) {
+    cool_.forget(tid);
+    held_.erase(tid);
+  }
   for (pid_t tid : keeper_.adopt_inherited({live.begin(), live.end()})) held_.insert(tid);
 }
 
@@ -191,6 +216,8 @@ void ThreadBalancer::restore(ThreadReport& r) {
       for (pid_t t : threads_of(p, proc_root_)) tids.push_back(t);
     keeper_.adopt_inherited(tids);
   }
+  // What the restore goes over: held = restored + gone + failed.
+  r.affinities_held = keeper_.size();
   const AffinityKeeper::RestoreCounts c = keeper_.restore_all();
   held_.clear();
   r.restored += c.restored;
@@ -272,7 +299,11 @@ void AutotuneBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& tra
   // The window of a re-evaluation is the last --observe intervals before it.
   const uint32_t R = opts_.reevaluate_intervals, O = opts_.observe_intervals;
   if (decided_at_ && R && now == decided_at_ + R - O + 1) observer_ = AutotuneObserver(O);
-  if (!sample.baseline) {
+  // Between a decision and the next window (forever with --reevaluate 0)
+  // nothing is observed: the data would only pile up, a thread id per
+  // thread ever started.
+  const bool observing = decided_at_ == 0 || (R && now >= decided_at_ + R - O + 1);
+  if (observing && !sample.baseline) {
     for (const auto& t : sample.threads) {
       static const std::map<int, uint64_t> none;
       const std::map<int, uint64_t>* own = &none;
@@ -313,6 +344,8 @@ void AutotuneBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& tra
   report.thread_balance = std::move(t);
   if (memory_ && !plan_.memory.empty()) memory_->interval(pipeline, tracked, elapsed_s, report);
 }
+
+size_t AutotuneBackend::observed_threads() const { return observer_.threads(); }
 
 void AutotuneBackend::hold() {
   held_ = true;

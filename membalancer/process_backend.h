@@ -82,13 +82,15 @@ class ThreadBalancer {
   // `include` accepts (empty function: all), and fills `r`'s plan fields.
   void balance(const ThreadSample& sample, uint32_t interval, const std::function<bool(pid_t)>& include,
                ThreadReport& r);
-  // Forgets remembered threads that are not in `sample` (exited), and holds
+  // Forgets remembered threads that are not in `sample` (exited) or whose id
+  // now belongs to a later thread (AffinityKeeper::forget_reused), and holds
   // the new threads that inherited an affinity this balancer set (so they
   // are restored too).
   void follow_threads(const ThreadSample& sample);
   // Restores every changed affinity, inherited ones included (threads and
   // processes started since the last interval are looked up in /proc); adds
-  // the counts to `r`.
+  // the counts to `r`, and sets its affinities_held to the affinities it went
+  // over (= restored + gone + failed).
   void restore(ThreadReport& r);
   void totals(ThreadReport& r) const;
 
@@ -138,6 +140,9 @@ class AutotuneBackend : public Backend {
                 IntervalReport& report) override;
   void hold() override;
   void stop(Summary& summary) override;
+  // Threads the observer holds data of: the last window's (nothing is added
+  // between a decision and the next window).
+  size_t observed_threads() const;
 
  private:
   Options opts_;

@@ -148,6 +148,7 @@ const char* skip_reason_name(SkipReason r) {
     case SkipReason::kNoTarget: return "no target";
     case SkipReason::kNoGain: return "no gain";
     case SkipReason::kThrottled: return "throttled";
+    case SkipReason::kGone: return "gone";
   }
   return "?";
 }
@@ -181,6 +182,10 @@ ThreadPlan plan_thread_moves(const std::vector<ThreadInfo>& threads, const std::
     ++plan.candidates;
     std::string what = pct(share) + " of " + std::to_string(total) + " accesses on node " + std::to_string(p) +
                        (t.per_thread ? "" : " (process page locations)") + ", runs on node " + std::to_string(from);
+    if (t.gone) {
+      skip(t, from, p, SkipReason::kGone, what + "; exited since it was sampled");
+      continue;
+    }
     if (t.pinned && !cfg.override_pinned) {
       skip(t, from, p, SkipReason::kPinned,
            what + "; affinity " + t.affinity.to_string() + " is narrower than its node (--override-pinned moves it)");
@@ -188,7 +193,7 @@ ThreadPlan plan_thread_moves(const std::vector<ThreadInfo>& threads, const std::
     }
     if (cool.cooling(t.tid, interval, cfg.cooldown_intervals)) {
       skip(t, from, p, SkipReason::kCoolDown,
-           what + "; moved less than " + std::to_string(cfg.cooldown_intervals) + " intervals ago");
+           what + "; moved (or its move refused) less than " + std::to_string(cfg.cooldown_intervals) + " intervals ago");
       continue;
     }
     auto target = choose_target(p, nodes, cfg);
@@ -232,6 +237,18 @@ ThreadPlan plan_thread_moves(const std::vector<ThreadInfo>& threads, const std::
       skip(t, e.from, e.preferred, SkipReason::kNoGain, e.what + where + "; gain " + fmt_gain(gain));
       continue;
     }
+    if (t.moved_before) {
+      const double total = static_cast<double>(sum(t.mem_accesses));
+      const double margin = (static_cast<double>(at(t.mem_accesses, e.preferred)) -
+                             static_cast<double>(at(t.mem_accesses, e.from))) / total;
+      if (margin < cfg.move_again_margin) {
+        skip(t, e.from, e.preferred, SkipReason::kNoGain,
+             e.what + where + "; gain " + fmt_gain(gain) + ", but node " + std::to_string(e.preferred) + " holds only " +
+                 pct(margin) + " of its accesses more than node " + std::to_string(e.from) + " (< " +
+                 pct(cfg.move_again_margin) + " to move a thread moved before)");
+        continue;
+      }
+    }
     if (plan.moves.size() >= plan.budget) {
       skip(t, e.from, e.preferred, SkipReason::kThrottled,
            e.what + where + "; gain " + fmt_gain(gain) + "; " + std::to_string(plan.budget) + " of " +
@@ -251,6 +268,11 @@ ThreadPlan plan_thread_moves(const std::vector<ThreadInfo>& threads, const std::
     m.gain = gain;
     m.cpus = ts->cpus;
     m.reason = e.what + where + "; gain " + fmt_gain(gain);
+    // Never more of the target than the thread was allowed there.
+    if (CpuSet within = ts->cpus.intersect(t.allowed); !within.empty() && within.count() < ts->cpus.count()) {
+      m.cpus = within;
+      m.reason += "; its affinity " + t.allowed.to_string() + " allows cpus " + within.to_string() + " there";
+    }
     plan.moves.push_back(std::move(m));
     // The moved thread takes one idle CPU there.
     ts->idle_cpus -= 1;
@@ -399,6 +421,12 @@ void AutotuneObserver::add_thread(pid_t tgid, pid_t tid, const std::map<int, uin
 void AutotuneObserver::add_page_accesses(pid_t tgid, const std::map<int, uint64_t>& by_node) {
   auto& p = pages_[tgid];
   for (const auto& [n, v] : by_node) p[n] += v;
+}
+
+size_t AutotuneObserver::threads() const {
+  size_t n = 0;
+  for (const auto& [tgid, t] : threads_) n += t.size();
+  return n;
 }
 
 void AutotuneObserver::forget_process(pid_t tgid) {

@@ -34,7 +34,14 @@ struct ThreadInfo {
   std::map<int, uint64_t> cpu_weight;    // CPU node -> accesses made there, or CPU ticks there
   int current_node = -1;                 // node of the CPU it last ran on
   CpuSet affinity;                       // its affinity now (shown in reasons only)
+  // The CPUs it was allowed before membalancer changed anything (its original
+  // affinity); empty: unknown, no limit. A move sets the target node's CPUs
+  // within these when any of them is there, so a thread is never widened to
+  // CPUs of a node it was allowed only part of.
+  CpuSet allowed;
   bool pinned = false;                   // AffinityKeeper::user_pinned
+  bool moved_before = false;             // this balancer has moved it (AffinityKeeper::remembers)
+  bool gone = false;                     // exited since it was sampled (its affinity could not be read)
   bool per_thread = true;                // false: mem_accesses estimated from the process (fill_from_process)
 };
 
@@ -58,9 +65,14 @@ struct ThreadPolicyConfig {
   double max_move_share = 0.25;   // at most ceil(share x eligible candidates) moves per interval
   uint32_t cooldown_intervals = 10;  // a moved thread is not moved again for this many intervals
   bool override_pinned = false;   // move user-pinned threads too
+  // Hysteresis: a thread moved before moves again only when the node holding
+  // most of its accesses has at least this share of them more than the node
+  // it runs on (55/45), so memory split about evenly does not bounce it
+  // between nodes every cool-down.
+  double move_again_margin = 0.1;
 };
 
-// tid -> interval it was last moved. A thread moved in interval m is cooling
+// tid -> interval it was last moved (or its move refused). A thread moved in interval m is cooling
 // down in intervals m .. m + cooldown - 1 (cooldown 0: never).
 class ThreadCoolDown {
  public:
@@ -98,7 +110,7 @@ std::optional<int> choose_target(int preferred, const std::vector<NodeState>& no
 // With local 10 and remote 20 it is (accesses on `to`) - (accesses on `from`).
 double move_gain(const std::map<int, uint64_t>& mem_accesses, int from, int to, const std::vector<NodeState>& nodes);
 
-enum class SkipReason { kPinned, kCoolDown, kNoTarget, kNoGain, kThrottled };
+enum class SkipReason { kPinned, kCoolDown, kNoTarget, kNoGain, kThrottled, kGone };
 const char* skip_reason_name(SkipReason r);  // "pinned", "cool-down", ...
 
 struct ThreadMove {
@@ -109,7 +121,7 @@ struct ThreadMove {
   int preferred = -1;  // node holding most of its accesses
   double share = 0.0;  // that node's share of its accesses
   double gain = 0.0;   // move_gain(from, to)
-  CpuSet cpus;         // the target node's CPUs: the affinity to set
+  CpuSet cpus;         // the affinity to set: the target node's CPUs, within `allowed` when they meet
   std::string reason;
 };
 
@@ -137,15 +149,19 @@ struct ThreadPlan {
 //      none).
 //   2. Candidate when the node P with the most of its accesses is not that node
 //      and holds > majority of them.
-//   3. A candidate is skipped when pinned (unless override_pinned) or cooling
-//      down. The others (eligible) are ordered by gain toward their initial
+//   3. A candidate is skipped when gone, pinned (unless override_pinned) or
+//      cooling down. The others (eligible) are ordered by gain toward their initial
 //      target, largest first (ties: lower tid), and get at most
 //      budget = ceil(max_move_share x eligible) moves.
 //   4. In that order, each gets choose_target(P) against node states that
 //      already count the moves planned before it (each planned move takes one
 //      idle CPU of its target and adds 1/cpus to its load). No qualifying node,
-//      or a target equal to its own node: skipped (no target). Gain <= 0:
-//      skipped (no gain). Budget used up: skipped (throttled).
+//      or a target equal to its own node: skipped (no target). Gain <= 0, or
+//      a thread moved before whose P holds less than move_again_margin of its
+//      accesses more than its own node: skipped (no gain). Budget used up:
+//      skipped (throttled).
+//   5. A move sets the target's CPUs that the thread's `allowed` holds; all of
+//      the target's CPUs when `allowed` is empty or holds none of them.
 // The plan does not touch `cool`: call cool.moved() for each move applied.
 ThreadPlan plan_thread_moves(const std::vector<ThreadInfo>& threads, const std::vector<NodeState>& nodes,
                              const ThreadPolicyConfig& cfg, const ThreadCoolDown& cool, uint32_t interval);
@@ -246,6 +262,7 @@ class AutotuneObserver {
   void end_interval() { ++seen_; }
   bool ready() const { return seen_ >= intervals_; }
   uint32_t intervals_seen() const { return seen_; }
+  size_t threads() const;  // threads with data, over all processes
   // One decision per process seen, in tgid order.
   std::vector<TuneDecision> decide(const std::map<int, int>& node_cpus, const AutotuneConfig& cfg) const;
 

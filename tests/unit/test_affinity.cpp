@@ -262,6 +262,35 @@ TEST(Affinity, AReusedThreadIdIsNotRestored) {
   EXPECT_EQ(f.aff[10], kNode0) << "not ours: left alone";
 }
 
+TEST(Affinity, AReusedThreadIdMovedAgainKeepsTheNewThreadsOriginal) {
+  FakeSched f;
+  f.aff = {{10, kAll}};
+  f.start = {{10, 5}};
+  mb::AffinityKeeper k(f.ops());
+  ASSERT_EQ(k.set(10, kNode1), 0);
+  // Thread 10 exited; a new thread 10, pinned by its user to CPU 3, is moved.
+  f.start[10] = 900;
+  f.aff[10] = CpuSet({3});
+  ASSERT_EQ(k.set(10, kNode1), 0);
+  EXPECT_EQ(k.original(10), CpuSet({3})) << "the new thread's own affinity, not the exited one's";
+  auto c = k.restore_all();
+  EXPECT_EQ(c.restored, 1u);
+  EXPECT_EQ(f.aff[10], CpuSet({3})) << "what we changed is set back";
+}
+
+TEST(Affinity, ForgetReusedDropsIdsTakenByLaterThreads) {
+  FakeSched f;
+  f.aff = {{10, kAll}, {11, kAll}};
+  f.start = {{10, 5}, {11, 5}};
+  mb::AffinityKeeper k(f.ops());
+  ASSERT_EQ(k.set(10, kNode1), 0);
+  ASSERT_EQ(k.set(11, kNode1), 0);
+  f.start[10] = 900;
+  EXPECT_EQ(k.forget_reused(), (std::vector<pid_t>{10}));
+  EXPECT_FALSE(k.remembers(10));
+  EXPECT_TRUE(k.remembers(11));
+}
+
 // A thread of this process that waits until told to exit.
 class Sleeper {
  public:

@@ -180,6 +180,8 @@ TEST(Options, MovingModeErrors) {
   expect_usage_error({"numa", "--ppid", "1", "--min-free", "lots"}, {"--min-free"});
   expect_usage_error({"tier", "--ppid", "1", "--min-heat", "0"}, {"--min-heat"});
   expect_parse_error({"trace", "--ppid", "1", "--migrate"}, {"--migrate"});     // trace never moves
+  expect_usage_error({"autotune", "--ppid", "1", "--reevaluate", "4294967295"}, {"--reevaluate", "0 never"});
+  EXPECT_EQ(expect_ok({"autotune", "--ppid", "1", "--reevaluate", "100000000"}).opts.reevaluate_intervals, 100000000u);
   expect_parse_error({"numa", "--ppid", "1", "--tiers", "0:1"}, {"--tiers"});   // tier only
 }
 

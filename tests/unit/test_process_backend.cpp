@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -251,6 +252,171 @@ TEST(ProcessBackend, MovesThreadsToTheirMemoryLeavesPinnedAndRestores) {
   EXPECT_EQ(m.fa.sets.size(), 3u);  // two moves, one restore; the destructor had nothing left
 }
 
+TEST(ProcessBackend, AThreadIdReusedByAPinnedThreadIsNotMovedNorLeftChanged) {
+  Machine m;
+  m.add_thread(100, 101, 0, 50, CpuSet({0, 1}));
+  m.pages = {{100, {1, 4000}}};
+  std::map<pid_t, uint64_t> start = {{101, 5}};
+  mb::AffinityOps ops = m.fa.ops();
+  ops.started = [&start](pid_t tid) -> std::optional<uint64_t> {
+    auto it = start.find(tid);
+    if (it == start.end()) return std::nullopt;
+    return it->second;
+  };
+  ops.now = [] { return uint64_t{1}; };
+  mb::Options o = process_opts(true);
+  o.thread_cooldown_intervals = 1;
+  mb::Summary summary;
+  {
+    mb::ProcessBackend b(o, m.topo, ops, m.tree.path());
+    for (uint32_t i = 1; i <= 2; ++i) {
+      auto r = m.next();
+      b.interval(m.pipeline, m.tracked(), i, r);
+    }
+    ASSERT_EQ(m.fa.aff[101], CpuSet({2, 3}));
+    // Thread 101 exits; the id goes to a new thread its user pinned to CPU 0.
+    start[101] = 900;
+    m.fa.aff[101] = CpuSet({0});
+    auto r3 = m.next();
+    b.interval(m.pipeline, m.tracked(), 3, r3);
+    EXPECT_TRUE(r3.thread_balance->moves.empty());
+    EXPECT_EQ(r3.thread_balance->skipped["pinned"], 1u);
+    EXPECT_EQ(r3.thread_balance->affinities_held, 0u);
+    b.stop(summary);
+  }
+  EXPECT_EQ(m.fa.aff[101], CpuSet({0})) << "the new thread keeps its user's pin";
+}
+
+TEST(ProcessBackend, AMoveNeverWidensWhatTheThreadWasAllowed) {
+  Machine m;
+  m.add_thread(100, 101, 0, 50, CpuSet({0, 1, 2}));  // taskset -c 0-2: CPU 3 not allowed
+  m.pages = {{100, {1, 4000}}};
+  mb::Summary summary;
+  {
+    mb::ProcessBackend b(process_opts(true), m.topo, m.fa.ops(), m.tree.path());
+    for (uint32_t i = 1; i <= 2; ++i) {
+      auto r = m.next();
+      b.interval(m.pipeline, m.tracked(), i, r);
+    }
+    EXPECT_EQ(m.fa.aff[101], CpuSet({2}));
+    b.stop(summary);
+  }
+  EXPECT_EQ(summary.thread_balance->restored, 1u);
+  EXPECT_EQ(m.fa.aff[101], CpuSet({0, 1, 2}));
+}
+
+TEST(ProcessBackend, ARefusedMoveIsNotRetriedEveryIntervalAheadOfOthers) {
+  Machine m;
+  m.add_thread(100, 101, 0, 80, CpuSet({0, 1}));  // its cpuset has no node-1 CPU: refused
+  m.add_thread(100, 102, 0, 40, CpuSet({0, 1}));
+  m.pages = {{100, {1, 4000}}};
+  mb::AffinityOps ops = m.fa.ops();
+  auto set = ops.set;
+  ops.set = [set](pid_t tid, const CpuSet& cpus) { return tid == 101 ? EINVAL : set(tid, cpus); };
+  mb::Options o = process_opts(true);
+  o.max_move_share = 0.25;  // one move per interval, largest gain (101) first
+  mb::ProcessBackend b(o, m.topo, ops, m.tree.path());
+  std::vector<mb::IntervalReport> rs;
+  for (uint32_t i = 1; i <= 4; ++i) {
+    rs.push_back(m.next());
+    b.interval(m.pipeline, m.tracked(), i, rs.back());
+  }
+  ASSERT_EQ(rs[1].thread_balance->moves.size(), 1u);
+  EXPECT_EQ(rs[1].thread_balance->moves[0].tid, 101);
+  EXPECT_EQ(rs[1].thread_balance->moves[0].error, EINVAL);
+  ASSERT_EQ(rs[2].thread_balance->moves.size(), 1u);
+  EXPECT_EQ(rs[2].thread_balance->moves[0].tid, 102) << "the refused thread does not hold the budget";
+  EXPECT_EQ(rs[2].thread_balance->skipped["cool-down"], 1u);
+  EXPECT_EQ(m.fa.aff[102], CpuSet({2, 3}));
+  EXPECT_EQ(rs[3].thread_balance->move_failures, 1u);
+  EXPECT_EQ(rs[3].thread_balance->threads_moved, 1u);
+}
+
+TEST(ProcessBackend, SummaryHeldCountsTheThreadsStartedJustBeforeStop) {
+  Machine m;
+  m.add_thread(100, 101, 0, 50, CpuSet({0, 1}));
+  m.pages = {{100, {1, 4000}}};
+  std::map<pid_t, uint64_t> start = {{101, 5}};
+  uint64_t clock = 10;
+  mb::AffinityOps ops = m.fa.ops();
+  ops.started = [&start](pid_t tid) -> std::optional<uint64_t> {
+    auto it = start.find(tid);
+    if (it == start.end()) return std::nullopt;
+    return it->second;
+  };
+  ops.now = [&clock] { return clock; };
+  mb::ProcessBackend b(process_opts(true), m.topo, ops, m.tree.path());
+  for (uint32_t i = 1; i <= 2; ++i) {
+    auto r = m.next();
+    b.interval(m.pipeline, m.tracked(), i, r);
+  }
+  ASSERT_EQ(m.fa.aff[101], CpuSet({2, 3}));
+  // After the last interval the moved thread starts thread 102: it inherits CPUs 2-3.
+  m.add_thread(100, 102, 2, 0, CpuSet({2, 3}));
+  m.tree.write("100/task/102/stat", task_stat(102, 0, 2));
+  m.tree.write("100/stat", task_stat(100, 0, 0));  // the process, found by the stop's /proc walk
+  start[102] = 20;
+  mb::Summary summary;
+  b.stop(summary);
+  const mb::ThreadReport& t = *summary.thread_balance;
+  EXPECT_EQ(t.restored, 2u);
+  EXPECT_EQ(m.fa.aff[102], CpuSet({0, 1}));
+  EXPECT_EQ(t.affinities_held, t.restored + t.restore_gone + t.restore_failed) << "the summary adds up";
+}
+
+TEST(ProcessBackend, APinnedThreadOnACpuOfUnknownNodeIsStillPinned) {
+  // The sampler saw thread 101's accesses made on node 0, but the CPU it last
+  // ran on has no node in the topology (onlined after the start): still
+  // judged, so its user's pin (CPU 0) must be seen.
+  mb::Topology topo = two_nodes();
+  FakeAffinity fa;
+  fa.aff[101] = CpuSet({0});
+  mb_test::TempTree tree{"mb_unknown_node"};
+  tree.write("stat", proc_stat({90, 90, 5, 5}, 1));
+  mb::ThreadBalancer bal(topo, mb::thread_policy_config(process_opts(true)), true, false, fa.ops(), tree.path());
+  tree.write("stat", proc_stat({90, 90, 5, 5}, 2));  // node 1 idle: a target
+  mb::ThreadSample s;
+  s.per_thread = true;
+  mb::ThreadInfo t;
+  t.tid = 101;
+  t.tgid = 100;
+  t.current_node = -1;
+  t.cpu_weight = {{0, 500}};
+  t.mem_accesses = {{1, 1000}};
+  s.threads = {t};
+  bal.update_loads();
+  mb::ThreadReport r;
+  bal.balance(s, 2, {}, r);
+  EXPECT_EQ(r.judged, 1u);
+  EXPECT_TRUE(r.moves.empty());
+  EXPECT_EQ(r.skipped["pinned"], 1u);
+  EXPECT_EQ(fa.aff[101], CpuSet({0}));
+}
+
+TEST(ProcessBackend, AThreadGoneBeforeItsMoveIsSkippedNotAFailure) {
+  Machine m;
+  m.add_thread(100, 101, 0, 80, CpuSet({0, 1}));
+  m.add_thread(100, 102, 0, 40, CpuSet({0, 1}));
+  m.pages = {{100, {1, 4000}}};
+  mb::Options o = process_opts(true);
+  o.max_move_share = 0.25;  // one move per interval, largest gain (101) first
+  mb::ProcessBackend b(o, m.topo, m.fa.ops(), m.tree.path());
+  auto r1 = m.next();
+  b.interval(m.pipeline, m.tracked(), 1, r1);
+  auto r2 = m.next();
+  m.fa.aff.erase(101);  // exits after /proc was read, before the move
+  b.interval(m.pipeline, m.tracked(), 2, r2);
+  const mb::ThreadReport& t = *r2.thread_balance;
+  EXPECT_EQ(t.skipped.at("gone"), 1u);
+  EXPECT_EQ(t.move_failures, 0u);
+  ASSERT_EQ(t.moves.size(), 1u) << "the move slot goes to a live thread";
+  EXPECT_EQ(t.moves[0].tid, 102);
+  EXPECT_EQ(t.moves[0].error, 0);
+  uint64_t skipped = 0;
+  for (const auto& [why, n] : t.skipped) skipped += n;
+  EXPECT_EQ(t.candidates, t.moves.size() + skipped) << "every candidate moved or skipped";
+}
+
 TEST(ProcessBackend, AfterAStopSignalTheLastIntervalMovesNoThread) {
   Machine m;
   m.add_thread(100, 101, 0, 50, CpuSet({0, 1}));  // on node 0, memory on node 1: would move
@@ -354,6 +520,34 @@ TEST(ProcessBackend, AutotuneMovesOnlyTheThreadsOfProcessesItChoseThreadsFor) {
   b.stop(s);
   EXPECT_EQ(s.thread_balance->restored, 1u);
   EXPECT_EQ(m.fa.aff[101], CpuSet({0, 1}));
+}
+
+TEST(ProcessBackend, AutotuneObservesOnlyItsWindows) {
+  Machine m;
+  m.add_thread(100, 101, 0, 50, CpuSet({0, 1}));
+  m.pages = {{100, {1, 4000}}};
+  for (int reevaluate : {0, 4}) {
+    mb::Options o = process_opts(false);
+    o.command = "autotune";
+    o.observe_intervals = 2;
+    o.reevaluate_intervals = static_cast<uint32_t>(reevaluate);
+    mb::AutotuneBackend b(o, m.topo, m.fa.ops(), m.tree.path());
+    pid_t next_tid = 110;
+    for (uint32_t i = 1; i <= 12; ++i) {
+      // A thread pool: a new short-lived thread each interval.
+      if (i > 1) m.remove_thread(next_tid - 1);
+      m.add_thread(100, next_tid++, 0, 50, CpuSet({0, 1}));
+      auto r = m.next();
+      b.interval(m.pipeline, m.tracked(), i, r);
+      if (i == 3) {
+        ASSERT_TRUE(r.thread_balance->decided_now);
+      }
+      // A window of 2 intervals holds thread 101 and at most 2 pool threads;
+      // between windows (forever with --reevaluate 0) nothing is added.
+      EXPECT_LE(b.observed_threads(), 3u) << "interval " << i << " reevaluate " << reevaluate;
+    }
+    m.remove_thread(next_tid - 1);
+  }
 }
 
 TEST(ProcessBackend, AutotuneDryRunMovesNoThread) {

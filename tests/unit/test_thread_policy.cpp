@@ -264,6 +264,54 @@ TEST(ThreadPolicy, PinnedSkippedUnlessOverride) {
   EXPECT_NE(mv.find("move tid 1 (tgid 1000) node 0 -> 1 [cpus 2-3]"), std::string::npos) << mv;
 }
 
+TEST(ThreadPolicy, MoveStaysWithinTheCpusTheThreadWasAllowed) {
+  // Allowed node 0 and CPU 2 of node 1 (taskset -c 0-2): a move to node 1
+  // sets CPU 2, never CPU 3.
+  ThreadInfo t = thread(1, 0, {{1, 1000}});
+  t.allowed = CpuSet({0, 1, 2});
+  mb::ThreadCoolDown cool;
+  auto plan = mb::plan_thread_moves({t}, line_nodes(), all_moves(), cool, 1);
+  ASSERT_EQ(plan.moves.size(), 1u);
+  EXPECT_EQ(plan.moves[0].to, 1);
+  EXPECT_EQ(plan.moves[0].cpus, CpuSet({2}));
+  std::string mv = mb::describe(plan.moves[0]);
+  EXPECT_NE(mv.find("[cpus 2]"), std::string::npos) << mv;
+  EXPECT_NE(mv.find("allows cpus 2 there"), std::string::npos) << mv;
+  // Allowed all of node 1, or none of it: the whole node.
+  t.allowed = CpuSet({0, 1, 2, 3});
+  plan = mb::plan_thread_moves({t}, line_nodes(), all_moves(), cool, 1);
+  ASSERT_EQ(plan.moves.size(), 1u);
+  EXPECT_EQ(plan.moves[0].cpus, CpuSet({2, 3}));
+  t.allowed = CpuSet({0, 1});
+  plan = mb::plan_thread_moves({t}, line_nodes(), all_moves(), cool, 1);
+  ASSERT_EQ(plan.moves.size(), 1u);
+  EXPECT_EQ(plan.moves[0].cpus, CpuSet({2, 3}));
+}
+
+TEST(ThreadPolicy, AThreadMovedBeforeNeedsAClearGainToMoveAgain) {
+  // Memory split about evenly: 52% on node 0 after we moved the thread to
+  // node 1 for 52% there. Moving it back for a 4-point difference would
+  // bounce it every cool-down.
+  ThreadInfo t = thread(1, 1, {{0, 520}, {1, 480}});
+  t.moved_before = true;
+  mb::ThreadCoolDown cool;
+  auto plan = mb::plan_thread_moves({t}, line_nodes(), all_moves(), cool, 20);
+  EXPECT_TRUE(plan.moves.empty());
+  ASSERT_EQ(plan.skipped.size(), 1u);
+  EXPECT_EQ(plan.skipped[0].why, SkipReason::kNoGain);
+  EXPECT_NE(plan.skipped[0].reason.find("moved before"), std::string::npos) << plan.skipped[0].reason;
+  // A clear shift (60/40) moves it.
+  t.mem_accesses = {{0, 600}, {1, 400}};
+  plan = mb::plan_thread_moves({t}, line_nodes(), all_moves(), cool, 20);
+  ASSERT_EQ(plan.moves.size(), 1u);
+  EXPECT_EQ(plan.moves[0].to, 0);
+  // A thread never moved moves on the majority alone.
+  t.mem_accesses = {{0, 520}, {1, 480}};
+  t.moved_before = false;
+  plan = mb::plan_thread_moves({t}, line_nodes(), all_moves(), cool, 20);
+  EXPECT_EQ(plan.moves.size(), 1u);
+}
+
 TEST(ThreadPolicy, FillFromProcessPageLocations) {
   ThreadInfo a = thread(1, 0, {});
   a.cpu_weight = {{0, 300}};
