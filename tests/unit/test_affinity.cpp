@@ -247,12 +247,21 @@ TEST(Affinity, ThreadsThatInheritedAChangedAffinityAreRestoredToo) {
   EXPECT_EQ(f.aff[13], kNode0);
 }
 
-TEST(Affinity, AReusedThreadIdIsNotRestored) {
+// Thread 10, started at tick 5 and allowed every CPU, moved to node 1.
+class AffinityMoved : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    f.aff = {{10, kAll}};
+    f.start = {{10, 5}};
+    keeper.emplace(f.ops());
+    ASSERT_EQ(keeper->set(10, kNode1), 0);
+  }
   FakeSched f;
-  f.aff = {{10, kAll}};
-  f.start = {{10, 5}};
-  mb::AffinityKeeper k(f.ops());
-  ASSERT_EQ(k.set(10, kNode1), 0);
+  std::optional<mb::AffinityKeeper> keeper;
+};
+
+TEST_F(AffinityMoved, AReusedThreadIdIsNotRestored) {
+  mb::AffinityKeeper& k = *keeper;
   // Thread 10 exited and the id went to a thread of another process.
   f.start[10] = 900;
   f.aff[10] = kNode0;
@@ -262,12 +271,8 @@ TEST(Affinity, AReusedThreadIdIsNotRestored) {
   EXPECT_EQ(f.aff[10], kNode0) << "not ours: left alone";
 }
 
-TEST(Affinity, AReusedThreadIdMovedAgainKeepsTheNewThreadsOriginal) {
-  FakeSched f;
-  f.aff = {{10, kAll}};
-  f.start = {{10, 5}};
-  mb::AffinityKeeper k(f.ops());
-  ASSERT_EQ(k.set(10, kNode1), 0);
+TEST_F(AffinityMoved, AReusedThreadIdMovedAgainKeepsTheNewThreadsOriginal) {
+  mb::AffinityKeeper& k = *keeper;
   // Thread 10 exited; a new thread 10, pinned by its user to CPU 3, is moved.
   f.start[10] = 900;
   f.aff[10] = CpuSet({3});
