@@ -197,6 +197,7 @@ void ThreadBalancer::follow_threads(const ThreadSample& sample) {
     keeper_.forget(*it);
     cool_.forget(*it);
     it = held_.erase(it);
+    ++exited_moved_;
   }
   // An id whose thread exited and was given to a new thread (same interval):
   // the new one is neither moved by us (it may be pinned by its user) nor
@@ -204,6 +205,7 @@ void ThreadBalancer::follow_threads(const ThreadSample& sample) {
   for (pid_t tid : keeper_.forget_reused()) {
     cool_.forget(tid);
     held_.erase(tid);
+    ++exited_moved_;
   }
   for (pid_t tid : keeper_.adopt_inherited({live.begin(), live.end()})) held_.insert(tid);
 }
@@ -228,6 +230,7 @@ void ThreadBalancer::restore(ThreadReport& r) {
 
 void ThreadBalancer::totals(ThreadReport& r) const {
   r.threads_moved = moved_;
+  r.moved_exited = exited_moved_;
   r.move_failures = failed_;
   r.affinities_held = keeper_.size();
 }

@@ -106,6 +106,7 @@ class ThreadBalancer {
   std::string proc_root_;
   std::set<pid_t> processes_;  // the processes of the last sample
   uint64_t moved_ = 0, failed_ = 0;
+  uint64_t exited_moved_ = 0;  // held threads that exited during the run: nothing to restore
 };
 
 class ProcessBackend : public Backend {

@@ -269,8 +269,10 @@ void Reporter::thread_text(const ThreadReport& t, bool summary) {
       std::fprintf(out_, "  tid %-7d pid %-7d node %d -> %d  cpus %s  gain %.0f%s\n", m.tid, m.tgid, m.from, m.to,
                    m.cpus.c_str(), m.gain, m.error ? (" failed: " + std::string(strerror(m.error))).c_str() : "");
   }
-  std::fprintf(out_, "  threads moved %" PRIu64 ", failed %" PRIu64 ", affinities held %" PRIu64 "\n", t.threads_moved,
-               t.move_failures, t.affinities_held);
+  std::fprintf(out_,
+               "  threads moved %" PRIu64 ", failed %" PRIu64 ", affinities held %" PRIu64 ", exited while moved %" PRIu64
+               "\n",
+               t.threads_moved, t.move_failures, t.affinities_held, t.moved_exited);
   if (summary)
     std::fprintf(out_, "  affinities restored %" PRIu64 ", threads gone %" PRIu64 ", restore failed %" PRIu64 "%s\n",
                  t.restored, t.restore_gone, t.restore_failed,
@@ -439,7 +441,7 @@ static void json_thread(JsonWriter& w, const ThreadReport& t, bool summary) {
     w.end_object();
   }
   w.field("threads_moved", t.threads_moved).field("move_failures", t.move_failures);
-  w.field("affinities_held", t.affinities_held);
+  w.field("affinities_held", t.affinities_held).field("moved_exited", t.moved_exited);
   if (summary) {
     w.field("restored", t.restored).field("restore_gone", t.restore_gone).field("restore_failed", t.restore_failed);
     w.field("restore_error", t.restore_error);

@@ -114,6 +114,7 @@ struct ThreadReport {
   uint64_t threads_moved = 0;   // whole run: affinity changes applied
   uint64_t move_failures = 0;   // whole run: sched_setaffinity failures
   uint64_t affinities_held = 0;  // threads whose original affinity is remembered now
+  uint64_t moved_exited = 0;     // whole run: threads that exited while moved (nothing to restore)
   // Summary: the restore when membalancer stopped.
   uint64_t restored = 0, restore_gone = 0, restore_failed = 0;
   std::string restore_error;

@@ -243,9 +243,11 @@ TEST(ProcessBackend, MovesThreadsToTheirMemoryLeavesPinnedAndRestores) {
     b.interval(m.pipeline, m.tracked(), 3, r3);
     EXPECT_TRUE(r3.thread_balance->moves.empty());
     EXPECT_EQ(r3.thread_balance->affinities_held, 1u);
+    EXPECT_EQ(r3.thread_balance->moved_exited, 1u) << "102 left while moved: counted, not lost";
     b.stop(summary);
   }
   ASSERT_TRUE(summary.thread_balance);
+  EXPECT_EQ(summary.thread_balance->moved_exited, 1u);
   EXPECT_EQ(summary.thread_balance->restored, 1u);
   EXPECT_EQ(summary.thread_balance->restore_gone, 0u);
   EXPECT_EQ(m.fa.aff[101], CpuSet({0, 1}));
