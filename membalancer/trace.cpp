@@ -50,21 +50,20 @@ SamplerOptions sampler_options(const Options& o) {
 
 }  // namespace
 
+SamplerPlan named_sampler_plan(const std::string& sampler, const SamplerOptions& so) {
+  std::string why;
+  auto plan = plan_sampler(sampler, so, &why);
+  if (plan) return *plan;
+  std::string hint = sampler == "abit" ? "build it with 'make module' and load it with 'insmod kernel/membalancer_abit.ko'"
+                                       : "try --sampler fault, which works wherever BPF does";
+  throw SystemError("sampler " + sampler + ": " + why, hint);
+}
+
 std::unique_ptr<BpfCollector> open_collector(const Options& opts, const CollectorConfig& cfg, const Topology& topo) {
   g_verbose = opts.verbose;
   libbpf_set_print(libbpf_print);
   SamplerOptions so = sampler_options(opts);
-  if (opts.sampler != "auto") {
-    std::string why;
-    auto plan = plan_sampler(opts.sampler, so, &why);
-    if (!plan) {
-      std::string hint = opts.sampler == "abit"
-                             ? "build it with 'make module' and load it with 'insmod kernel/membalancer_abit.ko'"
-                             : "try --sampler fault, which works wherever BPF does";
-      throw SystemError("sampler " + opts.sampler + ": " + why, hint);
-    }
-    return std::make_unique<BpfCollector>(cfg, *plan, topo);
-  }
+  if (opts.sampler != "auto") return std::make_unique<BpfCollector>(cfg, named_sampler_plan(opts.sampler, so), topo);
   std::string reasons;
   for (const auto& s : sampler_list()) {
     if (s.name == "abit" && (cfg.mode == TrackMode::kAll || cfg.mode == TrackMode::kCgroup)) {
@@ -196,6 +195,8 @@ int run_mode(const Options& opts) {
     // setup; a bad tier spec fails before BPF is loaded.
     check_target(cfg);
     if (opts.command == "tier") choose_tiers(opts.tiers, topo);
+    // A sampler this machine lacks before the capabilities to use it.
+    if (opts.sampler != "auto") named_sampler_plan(opts.sampler, sampler_options(opts));
     const CapSet keep = privilege_plan(opts, "").keep;
     require_capabilities(privilege_plan(opts, foreign_target(opts.mode, opts.pid, opts.cgroup, keep)).needs);
     if (opts.command == "numa") require_numa_machine(topo);  // before BPF or the --record file

@@ -14,6 +14,11 @@ namespace mb {
 
 int run_mode(const Options& opts);
 
+// The plan of a sampler named on the command line (not "auto", not a
+// replay), or a SystemError naming what this machine lacks for it, with a
+// hint. Checked before capabilities: granting them would not help.
+SamplerPlan named_sampler_plan(const std::string& sampler, const SamplerOptions& so);
+
 // Opens the collector with the requested sampler; for "auto", the first of
 // sampler_list() that opens, printing one line saying which and why.
 std::unique_ptr<BpfCollector> open_collector(const Options& opts, const CollectorConfig& cfg, const Topology& topo);

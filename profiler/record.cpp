@@ -265,6 +265,10 @@ int run_record(const RecordOptions& opts) {
   }
   // A held command starts with our capabilities: it counts as foreign when we
   // hold more than the loop keeps.
+  SamplerOptions so;
+  so.cpu_clock_period_ns = opts.cpu_clock_period_us * 1000;
+  // A sampler this machine lacks before the capabilities to use it.
+  if (opts.sampler != "auto") named_sampler_plan(opts.sampler, so);
   const CapSet keep = record_privilege_plan(opts.sampler, "").keep;
   const PrivilegePlan privileges =
       record_privilege_plan(opts.sampler, foreign_target(cfg.mode, cfg.pid, cfg.cgroup_path, keep));
@@ -281,18 +285,10 @@ int run_record(const RecordOptions& opts) {
   o.mode = cfg.mode;
   Topology topo = read_topology();
   std::unique_ptr<BpfCollector> collector;
-  {
-    SamplerOptions so;
-    so.cpu_clock_period_ns = opts.cpu_clock_period_us * 1000;
-    if (opts.sampler == "cpu-clock") {
-      std::string why;
-      auto plan = plan_sampler("cpu-clock", so, &why);
-      if (!plan) throw SystemError("sampler cpu-clock: " + why);
-      collector = std::make_unique<BpfCollector>(cfg, *plan, topo);
-    } else {
-      collector = open_collector(o, cfg, topo);
-    }
-  }
+  if (opts.sampler == "cpu-clock")
+    collector = std::make_unique<BpfCollector>(cfg, named_sampler_plan("cpu-clock", so), topo);
+  else
+    collector = open_collector(o, cfg, topo);
   const SamplerPlan plan = collector->sampler();
   const uint64_t t_start = mono_ns();
   ProfileStart ps;
