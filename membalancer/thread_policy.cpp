@@ -340,12 +340,14 @@ static TuneDecision decide_by_rule(const ProcessProfile& p, const std::map<int, 
   std::map<int, uint64_t> cpu, mem;
   uint64_t local = 0, judged = 0;
   uint64_t busiest = 0;
-  for (const auto& t : p.threads) busiest = std::max(busiest, sum(t.cpu));
+  for (const auto& t : p.threads)
+    if (!t.exited) busiest = std::max(busiest, sum(t.cpu));
   for (const auto& t : p.threads) {
     for (const auto& [n, v] : t.cpu) cpu[n] += v;
     for (const auto& [n, v] : t.mem) mem[n] += v;
     const uint64_t c = sum(t.cpu);
-    if (c && static_cast<double>(c) >= cfg.active_share * static_cast<double>(busiest)) ++d.active_threads;
+    if (!t.exited && c && static_cast<double>(c) >= cfg.active_share * static_cast<double>(busiest))
+      ++d.active_threads;
     int home = argmax(t.cpu);
     if (home >= 0 && !t.mem.empty()) {
       local += at(t.mem, home);
@@ -414,6 +416,7 @@ void AutotuneObserver::add_thread(pid_t tgid, pid_t tid, const std::map<int, uin
                                   const std::map<int, uint64_t>& mem) {
   ThreadDistribution& t = threads_[tgid][tid];
   t.tid = tid;
+  last_added_[tid] = seen_;
   for (const auto& [n, v] : cpu) t.cpu[n] += v;
   for (const auto& [n, v] : mem) t.mem[n] += v;
 }
@@ -430,6 +433,8 @@ size_t AutotuneObserver::threads() const {
 }
 
 void AutotuneObserver::forget_process(pid_t tgid) {
+  if (auto it = threads_.find(tgid); it != threads_.end())
+    for (const auto& [tid, t] : it->second) last_added_.erase(tid);
   threads_.erase(tgid);
   pages_.erase(tgid);
 }
@@ -440,7 +445,10 @@ std::vector<TuneDecision> AutotuneObserver::decide(const std::map<int, int>& nod
   for (const auto& [tgid, threads] : threads_) {
     ProcessProfile& p = profiles[tgid];
     p.tgid = tgid;
-    for (const auto& [tid, t] : threads) p.threads.push_back(t);
+    for (const auto& [tid, t] : threads) {
+      p.threads.push_back(t);
+      p.threads.back().exited = last_added_.at(tid) + 1 < seen_;
+    }
   }
   for (const auto& [tgid, pages] : pages_) {
     profiles[tgid].tgid = tgid;

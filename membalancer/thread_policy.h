@@ -197,6 +197,9 @@ struct ThreadDistribution {
   pid_t tid = 0;
   std::map<int, uint64_t> cpu;  // CPU node -> accesses or CPU ticks
   std::map<int, uint64_t> mem;  // memory node -> accesses (empty: sampler lacks them)
+  // Gone before the decision: its accesses and CPU time count, but it needs
+  // no CPU on the node the threads move to.
+  bool exited = false;
 };
 
 struct ProcessProfile {
@@ -243,7 +246,8 @@ struct TuneDecision {
 //      have no mem of their own.
 //   3. memory >= mem_concentrated on node M, and < threads_elsewhere of the CPU
 //      on M: kThreads when M has CPUs and at least as many as active threads
-//      (CPU time >= active_share of the busiest thread's);
+//      (CPU time >= active_share of the busiest thread's; exited threads
+//      are neither active nor the busiest);
 //      otherwise kMemory (threads cannot all go there).
 //   4. Otherwise kMemory: threads spread or memory spread, and misplaced.
 //   Without memory_movable, a kMemory outcome is kNone.
@@ -256,6 +260,8 @@ class AutotuneObserver {
  public:
   explicit AutotuneObserver(uint32_t intervals) : intervals_(intervals) {}
   // Adds one interval's data of a thread (deltas, not cumulative counts).
+  // Every live thread is added each interval, idle or not: a thread missing
+  // from the last interval before a decision has exited.
   void add_thread(pid_t tgid, pid_t tid, const std::map<int, uint64_t>& cpu, const std::map<int, uint64_t>& mem);
   void add_page_accesses(pid_t tgid, const std::map<int, uint64_t>& by_node);
   void forget_process(pid_t tgid);
@@ -270,6 +276,7 @@ class AutotuneObserver {
   uint32_t intervals_;
   uint32_t seen_ = 0;
   std::map<pid_t, std::map<pid_t, ThreadDistribution>> threads_;
+  std::map<pid_t, uint32_t> last_added_;  // tid -> interval of its latest data (live: the last one)
   std::map<pid_t, std::map<int, uint64_t>> pages_;
 };
 

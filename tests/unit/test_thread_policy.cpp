@@ -455,6 +455,36 @@ TEST(Autotune, AMainThreadThatBarelyRunsIsNotActive) {
   EXPECT_NE(d.why.find("3 active threads > 2 CPUs"), std::string::npos) << d.why;
 }
 
+// A worker that exited during the window needs no CPU where the threads go:
+// counted, two busy threads do not fit the two CPUs of node 1 and the memory
+// would move instead. Its accesses still count, and it cannot be the busiest.
+TEST(Autotune, ThreadsThatExitedInTheWindowAreNotActive) {
+  mb::AutotuneObserver obs(3);
+  for (int i = 0; i < 3; ++i) {
+    obs.add_thread(10, 11, {{0, 100}}, {{1, 500}});
+    obs.add_thread(10, 12, {{0, 90}}, {{1, 500}});
+    if (i < 2) obs.add_thread(10, 13, {{0, 400}}, {{1, 500}});  // busiest, then gone
+    obs.end_interval();
+  }
+  auto ds = obs.decide(kCpus2, {});
+  ASSERT_EQ(ds.size(), 1u);
+  EXPECT_EQ(ds[0].active_threads, 2u);
+  EXPECT_EQ(ds[0].accesses, 4000u);
+  EXPECT_EQ(ds[0].choice, mb::TuneChoice::kThreads) << ds[0].why;
+  // Still there in the last interval, idle or not: it counts.
+  mb::AutotuneObserver live(2);
+  for (int i = 0; i < 2; ++i) {
+    live.add_thread(10, 11, {{0, 100}}, {{1, 500}});
+    live.add_thread(10, 12, {{0, 90}}, {{1, 500}});
+    live.add_thread(10, 13, i == 0 ? std::map<int, uint64_t>{{0, 400}} : std::map<int, uint64_t>{}, {{1, 500}});
+    live.end_interval();
+  }
+  ds = live.decide(kCpus2, {});
+  ASSERT_EQ(ds.size(), 1u);
+  EXPECT_EQ(ds[0].active_threads, 3u);
+  EXPECT_EQ(ds[0].choice, mb::TuneChoice::kMemory) << ds[0].why;
+}
+
 TEST(Autotune, Undecided) {
   // Too few samples.
   auto d = mb::autotune_decide(profile({{1, {{0, 10}}, {{1, 50}}}}), kCpus, {});
