@@ -122,6 +122,7 @@ AffinityOps real_affinity_ops(int possible_cpus) {
     auto st = text ? parse_task_stat(*text) : std::nullopt;
     return st ? std::optional<uint64_t>(st->start_ticks) : std::nullopt;
   };
+  ops.cpuset = [](pid_t tid) { return read_cpuset_cpus(tid); };
   ops.now = [] {
     timespec ts{};
     clock_gettime(CLOCK_BOOTTIME, &ts);
@@ -129,6 +130,45 @@ AffinityOps real_affinity_ops(int possible_cpus) {
     return static_cast<uint64_t>(ts.tv_sec) * hz + static_cast<uint64_t>(ts.tv_nsec) * hz / 1000000000ull;
   };
   return ops;
+}
+
+std::optional<CpuSet> read_cpuset_cpus(pid_t tid, const std::string& proc_root, const std::string& cgroup_root) {
+  auto text = read_text_file(proc_root + "/" + std::to_string(tid) + "/cgroup");
+  if (!text) return std::nullopt;
+  auto cpus_in = [](const std::string& file) -> std::optional<CpuSet> {
+    auto list = read_text_file(file);
+    if (!list || trim(*list).empty()) return std::nullopt;
+    try {
+      return CpuSet(parse_int_list(*list, file));
+    } catch (...) {
+      return std::nullopt;
+    }
+  };
+  // Lines "ID:CONTROLLERS:PATH"; cgroup v2 is "0::PATH".
+  std::string v2_path;
+  size_t at = 0;
+  while (at < text->size()) {
+    size_t end = text->find('\n', at);
+    if (end == std::string::npos) end = text->size();
+    const std::string line = text->substr(at, end - at);
+    at = end + 1;
+    const size_t c1 = line.find(':'), c2 = c1 == std::string::npos ? c1 : line.find(':', c1 + 1);
+    if (c2 == std::string::npos) continue;
+    const std::string controllers = "," + line.substr(c1 + 1, c2 - c1 - 1) + ",";
+    const std::string path = line.substr(c2 + 1);
+    if (path.empty() || path[0] != '/' || path.find("/..") != std::string::npos) continue;
+    if (controllers.find(",cpuset,") != std::string::npos)
+      return cpus_in(cgroup_root + "/cpuset" + (path == "/" ? "" : path) + "/cpuset.effective_cpus");
+    if (controllers == ",," && line.compare(0, 2, "0:") == 0) v2_path = path;
+  }
+  if (v2_path.empty()) return std::nullopt;
+  // Without the cpuset controller a cgroup has no file: its parent's limit holds.
+  for (std::string p = v2_path;;) {
+    if (auto cpus = cpus_in(cgroup_root + (p == "/" ? "" : p) + "/cpuset.cpus.effective")) return cpus;
+    if (p == "/") return std::nullopt;
+    p = p.substr(0, p.rfind('/'));
+    if (p.empty()) p = "/";
+  }
 }
 
 AffinityKeeper::AffinityKeeper(AffinityOps ops) : ops_(std::move(ops)) {}

@@ -53,7 +53,17 @@ struct AffinityOps {
   // Optional (empty: no tid-reuse check, no inherited affinities adopted).
   std::function<std::optional<uint64_t>(pid_t tid)> started;
   std::function<uint64_t()> now;
+  // Optional: the CPUs the thread's cpuset cgroup lets it use (nullopt:
+  // unknown, no limit). The kernel refuses (EINVAL) an affinity outside them.
+  std::function<std::optional<CpuSet>(pid_t tid)> cpuset;
 };
+
+// The effective CPUs of a thread's cpuset: cgroup v1's cpuset hierarchy
+// (<cgroup_root>/cpuset/PATH/cpuset.effective_cpus) when the thread has one,
+// else cgroup v2's cpuset.cpus.effective of its cgroup or the nearest
+// ancestor that has the file. nullopt when none can be read.
+std::optional<CpuSet> read_cpuset_cpus(pid_t tid, const std::string& proc_root = "/proc",
+                                       const std::string& cgroup_root = "/sys/fs/cgroup");
 
 // Number of possible CPUs: 1 + the highest CPU in
 // <sysfs_root>/devices/system/cpu/possible; 0 when unreadable.
@@ -124,6 +134,8 @@ class AffinityKeeper {
 
   // Current affinity through the ops: 0 or errno.
   int get(pid_t tid, CpuSet* out) const { return ops_.get(tid, out); }
+  // The thread's cpuset CPUs through the ops (nullopt: unknown, no limit).
+  std::optional<CpuSet> cpuset(pid_t tid) const { return ops_.cpuset ? ops_.cpuset(tid) : std::nullopt; }
   bool remembers(pid_t tid) const { return originals_.count(tid) != 0; }
   std::optional<CpuSet> original(pid_t tid) const;
   size_t size() const { return originals_.size(); }

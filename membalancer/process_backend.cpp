@@ -139,7 +139,11 @@ void ThreadBalancer::balance(const ThreadSample& sample, uint32_t interval, cons
     ti.allowed = keeper_.original(ti.tid).value_or(a);
     // A thread this balancer moved is not the user's pin.
     ti.moved_before = keeper_.remembers(ti.tid);
-    ti.pinned = !ti.moved_before && narrower_than_node(a, node_cpu_set(topo_, runs_on));
+    // Within a cpuset, only the CPUs it allows count: affinity that is all
+    // the cpuset lets it have is the cgroup's limit, not the user's pin.
+    ti.cpuset = keeper_.cpuset(ti.tid).value_or(CpuSet{});
+    ti.pinned = !ti.moved_before &&
+                narrower_than_node(a, node_cpu_set(topo_, runs_on), ti.cpuset.empty() ? nullptr : &ti.cpuset);
   }
   const ThreadPlan plan = plan_thread_moves(threads, node_states(topo_, last_loads_), cfg_, cool_, interval);
   r.judged = plan.judged;

@@ -149,6 +149,7 @@ const char* skip_reason_name(SkipReason r) {
     case SkipReason::kNoGain: return "no gain";
     case SkipReason::kThrottled: return "throttled";
     case SkipReason::kGone: return "gone";
+    case SkipReason::kCpuset: return "cpuset";
   }
   return "?";
 }
@@ -227,6 +228,17 @@ ThreadPlan plan_thread_moves(const std::vector<ThreadInfo>& threads, const std::
                "; the nearest qualifying node is its own");
       continue;
     }
+    NodeState* ts = nullptr;
+    for (auto& n : state)
+      if (n.id == *target) ts = &n;
+    const CpuSet target_cpus = t.cpuset.empty() ? ts->cpus : ts->cpus.intersect(t.cpuset);
+    if (target_cpus.empty()) {
+      // sched_setaffinity would fail (EINVAL): the cgroup's limit, not ours to lift.
+      skip(t, e.from, e.preferred, SkipReason::kCpuset,
+           e.what + "; its cpuset allows cpus " + t.cpuset.to_string() + ", none of node " +
+               std::to_string(*target) + "'s");
+      continue;
+    }
     double gain = move_gain(t.mem_accesses, e.from, *target, state);
     std::string where = *target == e.preferred
                             ? "; node " + std::to_string(*target) + " qualifies"
@@ -255,9 +267,6 @@ ThreadPlan plan_thread_moves(const std::vector<ThreadInfo>& threads, const std::
                std::to_string(plan.eligible) + " candidates move per interval");
       continue;
     }
-    NodeState* ts = nullptr;
-    for (auto& n : state)
-      if (n.id == *target) ts = &n;
     ThreadMove m;
     m.tid = t.tid;
     m.tgid = t.tgid;
@@ -266,10 +275,12 @@ ThreadPlan plan_thread_moves(const std::vector<ThreadInfo>& threads, const std::
     m.preferred = e.preferred;
     m.share = e.share;
     m.gain = gain;
-    m.cpus = ts->cpus;
+    m.cpus = target_cpus;
     m.reason = e.what + where + "; gain " + fmt_gain(gain);
+    if (target_cpus.count() < ts->cpus.count())
+      m.reason += "; its cpuset allows cpus " + target_cpus.to_string() + " there";
     // Never more of the target than the thread was allowed there.
-    if (CpuSet within = ts->cpus.intersect(t.allowed); !within.empty() && within.count() < ts->cpus.count()) {
+    if (CpuSet within = target_cpus.intersect(t.allowed); !within.empty() && within.count() < target_cpus.count()) {
       m.cpus = within;
       m.reason += "; its affinity " + t.allowed.to_string() + " allows cpus " + within.to_string() + " there";
     }

@@ -39,6 +39,9 @@ struct ThreadInfo {
   // within these when any of them is there, so a thread is never widened to
   // CPUs of a node it was allowed only part of.
   CpuSet allowed;
+  // The CPUs its cpuset cgroup lets it use (empty: unknown, no limit): a move
+  // sets only these, and a node without any of them is no target.
+  CpuSet cpuset;
   bool pinned = false;                   // AffinityKeeper::user_pinned
   bool moved_before = false;             // this balancer has moved it (AffinityKeeper::remembers)
   bool gone = false;                     // exited since it was sampled (its affinity could not be read)
@@ -110,7 +113,7 @@ std::optional<int> choose_target(int preferred, const std::vector<NodeState>& no
 // With local 10 and remote 20 it is (accesses on `to`) - (accesses on `from`).
 double move_gain(const std::map<int, uint64_t>& mem_accesses, int from, int to, const std::vector<NodeState>& nodes);
 
-enum class SkipReason { kPinned, kCoolDown, kNoTarget, kNoGain, kThrottled, kGone };
+enum class SkipReason { kPinned, kCoolDown, kNoTarget, kNoGain, kThrottled, kGone, kCpuset };
 const char* skip_reason_name(SkipReason r);  // "pinned", "cool-down", ...
 
 struct ThreadMove {
@@ -156,12 +159,14 @@ struct ThreadPlan {
 //   4. In that order, each gets choose_target(P) against node states that
 //      already count the moves planned before it (each planned move takes one
 //      idle CPU of its target and adds 1/cpus to its load). No qualifying node,
-//      or a target equal to its own node: skipped (no target). Gain <= 0, or
+//      or a target equal to its own node: skipped (no target). A target
+//      none of whose CPUs its cpuset allows: skipped (cpuset). Gain <= 0, or
 //      a thread moved before whose P holds less than move_again_margin of its
 //      accesses more than its own node: skipped (no gain). Budget used up:
 //      skipped (throttled).
 //   5. A move sets the target's CPUs that the thread's `allowed` holds; all of
-//      the target's CPUs when `allowed` is empty or holds none of them.
+//      the target's CPUs when `allowed` is empty or holds none of them. Either
+//      way, only those its `cpuset` allows.
 // The plan does not touch `cool`: call cool.moved() for each move applied.
 ThreadPlan plan_thread_moves(const std::vector<ThreadInfo>& threads, const std::vector<NodeState>& nodes,
                              const ThreadPolicyConfig& cfg, const ThreadCoolDown& cool, uint32_t interval);

@@ -425,3 +425,42 @@ TEST(Affinity, RealOpsLargeMask) {
 }
 
 }  // namespace
+
+// The cpuset limit of a thread, from its /proc/TID/cgroup line: cgroup v1's
+// cpuset hierarchy when it is there, else v2's file in its cgroup or the
+// nearest ancestor with the controller enabled.
+TEST(CpusetCpus, ReadsV1V2AndTheNearestV2AncestorWithTheController) {
+  mb_test::TempTree t("mb_cpuset");
+  const std::string proc = t.path("proc"), cg = t.path("cgroup");
+  t.write("proc/10/cgroup", "4:memory:/a\n3:cpuset:/jail\n0::/user.slice\n");
+  t.write("cgroup/cpuset/jail/cpuset.effective_cpus", "0-1,4\n");
+  EXPECT_EQ(mb::read_cpuset_cpus(10, proc, cg), CpuSet({0, 1, 4}));
+  t.write("proc/11/cgroup", "3:cpuset:/\n0::/\n");
+  t.write("cgroup/cpuset/cpuset.effective_cpus", "0-7\n");
+  EXPECT_EQ(mb::read_cpuset_cpus(11, proc, cg), CpuSet({0, 1, 2, 3, 4, 5, 6, 7}));
+  // v2 only: a.slice/b has no cpuset file (controller not enabled there).
+  t.write("proc/12/cgroup", "0::/a.slice/b\n");
+  t.write("cgroup/a.slice/cpuset.cpus.effective", "2-3\n");
+  t.mkdir("cgroup/a.slice/b");
+  EXPECT_EQ(mb::read_cpuset_cpus(12, proc, cg), CpuSet({2, 3}));
+  t.write("cgroup/a.slice/b/cpuset.cpus.effective", "3\n");
+  EXPECT_EQ(mb::read_cpuset_cpus(12, proc, cg), CpuSet({3}));
+  // Unknown: no file anywhere, a thread gone, a path that climbs out.
+  t.write("proc/13/cgroup", "0::/c\n");
+  EXPECT_EQ(mb::read_cpuset_cpus(13, proc, cg), std::nullopt);
+  EXPECT_EQ(mb::read_cpuset_cpus(14, proc, cg), std::nullopt);
+  t.write("proc/15/cgroup", "0::/../../etc\n");
+  EXPECT_EQ(mb::read_cpuset_cpus(15, proc, cg), std::nullopt);
+}
+
+// On this machine: with a cpuset controller mounted (v1, or v2 at the root),
+// the calling thread's limit holds the CPU it runs on; without, it is unknown.
+TEST(CpusetCpus, TheCallingThreadsCpusetHoldsItsCpu) {
+  const bool mounted = access("/sys/fs/cgroup/cpuset/cpuset.effective_cpus", R_OK) == 0 ||
+                       access("/sys/fs/cgroup/cpuset.cpus.effective", R_OK) == 0;
+  auto cpus = mb::read_cpuset_cpus(static_cast<pid_t>(syscall(SYS_gettid)));
+  ASSERT_EQ(cpus.has_value(), mounted);
+  if (cpus) {
+    EXPECT_TRUE(cpus->has(sched_getcpu())) << cpus->to_string();
+  }
+}

@@ -66,6 +66,7 @@ mb_page_slot slot(uint32_t tgid, uint64_t vpn, uint32_t accesses, int node) {
 
 struct FakeAffinity {
   std::map<pid_t, CpuSet> aff;
+  std::map<pid_t, CpuSet> cpusets;  // threads in a cpuset cgroup; the others have no limit
   std::vector<std::pair<pid_t, CpuSet>> sets;
   mb::AffinityOps ops() {
     return {[this](pid_t tid, CpuSet* out) {
@@ -82,7 +83,11 @@ struct FakeAffinity {
               return 0;
             },
             {},   // no start times: inherited affinities are not adopted here
-            {}};
+            {},
+            [this](pid_t tid) -> std::optional<CpuSet> {
+              auto it = cpusets.find(tid);
+              return it == cpusets.end() ? std::nullopt : std::optional<CpuSet>(it->second);
+            }};
   }
 };
 
@@ -332,6 +337,37 @@ TEST(ProcessBackend, ARefusedMoveIsNotRetriedEveryIntervalAheadOfOthers) {
   EXPECT_EQ(m.fa.aff[102], CpuSet({2, 3}));
   EXPECT_EQ(rs[3].thread_balance->move_failures, 1u);
   EXPECT_EQ(rs[3].thread_balance->threads_moved, 1u);
+}
+
+// A cpuset is the cgroup's limit: a thread whose cpuset has no CPU of the
+// target is skipped as "cpuset" (it was tried, refused with EINVAL and counted
+// as a failure before), one allowed part of the target gets only that part,
+// and one whose affinity is all its cpuset allows of its node is not pinned.
+TEST(ProcessBackend, ThreadsStayWithinTheirCpuset) {
+  Machine m;
+  m.add_thread(100, 101, 0, 80, CpuSet({0, 1}));  // cpuset 0-1: no node-1 CPU
+  m.fa.cpusets[101] = CpuSet({0, 1});
+  m.add_thread(100, 102, 0, 60, CpuSet({0, 1, 2, 3}));  // cpuset 0-2: CPU 2 of node 1
+  m.fa.cpusets[102] = CpuSet({0, 1, 2});
+  m.add_thread(100, 103, 0, 40, CpuSet({0, 3}));  // all its cpuset 0,3 allows: not the user's pin
+  m.fa.cpusets[103] = CpuSet({0, 3});
+  m.pages = {{100, {1, 6000}}};
+  mb::ProcessBackend b(process_opts(true), m.topo, m.fa.ops(), m.tree.path());
+  std::vector<mb::IntervalReport> rs;
+  for (uint32_t i = 1; i <= 2; ++i) {
+    rs.push_back(m.next());
+    b.interval(m.pipeline, m.tracked(), i, rs.back());
+  }
+  const auto& t = *rs[1].thread_balance;
+  EXPECT_EQ(t.skipped.at("cpuset"), 1u);
+  EXPECT_EQ(t.skipped.count("pinned"), 0u);
+  ASSERT_EQ(t.moves.size(), 2u);
+  for (const auto& mv : t.moves) EXPECT_EQ(mv.error, 0) << mv.tid;
+  EXPECT_EQ(t.move_failures, 0u);
+  EXPECT_EQ(m.fa.aff[101], CpuSet({0, 1}));  // never tried
+  EXPECT_EQ(m.fa.aff[102], CpuSet({2}));
+  EXPECT_EQ(m.fa.aff[103], CpuSet({3}));
+  for (const auto& [tid, cpus] : m.fa.sets) EXPECT_NE(tid, 101);
 }
 
 TEST(ProcessBackend, SummaryHeldCountsTheThreadsStartedJustBeforeStop) {

@@ -4,10 +4,12 @@
 # Thread balancing (process mode) with the abit sampler and the scheduler's
 # CPU times. A tree (a shell) runs two workloads whose memory is bound to
 # node 1: A, two workers restricted to node 0's CPUs (--cpu-node 0), and B,
-# one worker pinned by its user to CPU 0. A report-only run plans moves and
-# changes nothing; run_process_balancer.sh moves A's workers to node 1's CPUs
-# and leaves B's pinned worker alone; on SIGTERM every affinity it changed is
-# restored. Affinities are read back from /proc/PID/task/TID/status.
+# one worker pinned by its user to CPU 0, and C, one worker in a cpuset cgroup
+# of node 0's CPUs. A report-only run plans moves and changes nothing;
+# run_process_balancer.sh moves A's workers to node 1's CPUs, leaves B's
+# pinned worker alone and skips C's (the kernel would refuse the move: it
+# used to be tried and counted failed); on SIGTERM every affinity it changed
+# is restored. Affinities are read back from /proc/PID/task/TID/status.
 . /opt/membalancer/vm/lib.sh
 S=/opt/membalancer/scripts
 echo never > /sys/kernel/mm/transparent_hugepage/enabled
@@ -22,7 +24,12 @@ wait_allowed() {
 	[ "$(allowed $1 $2)" = "$3" ]
 }
 
+# C's cgroup: cpuset 0-1 (node 0's CPUs).
+echo +cpuset > /sys/fs/cgroup/cgroup.subtree_control
+mkdir /sys/fs/cgroup/jail && echo 0-1 > /sys/fs/cgroup/jail/cpuset.cpus
 (
+	sh -c 'echo $$ > /sys/fs/cgroup/jail/cgroup.procs && exec memexercise --duration 0 --size 32M --hot-size 8M \
+		--threads 1 --bind-node 1 --thp off --report '$W'/c.json --ready-file '$W'/c.ready' > $W/c.out 2>&1 &
 	memexercise --duration 0 --size 64M --hot-size 16M --threads 2 --cpu-node 0 --bind-node 1 --thp off \
 		--report $W/a.json --ready-file $W/a.ready > $W/a.out 2>&1 &
 	memexercise --duration 0 --size 32M --hot-size 8M --threads 1 --pin-cpus 0 --bind-node 1 --thp off \
@@ -30,11 +37,13 @@ wait_allowed() {
 	wait
 ) &
 ROOT=$!
-i=0; while ! { [ -e $W/a.ready ] && [ -e $W/b.ready ]; } && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
-check "workloads ready" [ -e $W/a.ready ] && [ -e $W/b.ready ]
-A=$(report_field $W/a.json pid); B=$(report_field $W/b.json pid)
+i=0; while ! { [ -e $W/a.ready ] && [ -e $W/b.ready ] && [ -e $W/c.ready ]; } && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+check "workloads ready" [ -e $W/a.ready ] && [ -e $W/b.ready ] && [ -e $W/c.ready ]
+A=$(report_field $W/a.json pid); B=$(report_field $W/b.json pid); C=$(report_field $W/c.json pid)
 set -- $(workers $W/a.json); A1=$1; A2=$2
-BW=$(workers $W/b.json)
+BW=$(workers $W/b.json); CW=$(workers $W/c.json)
+echo "C=$C worker $CW (allowed $(allowed $C $CW), cgroup $(cat /proc/$C/cgroup))"
+check "C's worker is limited to node 0's CPUs by its cpuset" [ "$(allowed $C $CW)" = 0-1 ]
 echo "root=$ROOT A=$A workers $A1 $A2 (allowed $(allowed $A $A1)), B=$B worker $BW (allowed $(allowed $B $BW))"
 check "A's workers start on node 0's CPUs" [ "$(allowed $A $A1)" = 0-1 ] && [ "$(allowed $A $A2)" = 0-1 ]
 check "B's worker is pinned to CPU 0" [ "$(allowed $B $BW)" = 0 ]
@@ -47,6 +56,7 @@ check "report-only run exits 0 (status $st)" [ $st -eq 0 ]
 check "report-only run prints the access-pattern table" grep -q 'NUMA PROCESS CPU AND MEMORY ACCESS PATTERN' $W/ro.txt
 check "report-only run plans moving A's workers to node 1" grep -q "pid $A *node 0 -> 1" $W/ro.txt
 check "report-only run leaves B's pinned worker (skipped: pinned)" grep -q 'skipped: .*pinned' $W/ro.txt
+check "report-only run skips C's worker (skipped: cpuset)" grep -q 'skipped: .*cpuset' $W/ro.txt
 check "report-only run changed no affinity ($(allowed $A $A1), $(allowed $A $A2))" \
 	[ "$(allowed $A $A1)" = 0-1 ] && [ "$(allowed $A $A2)" = 0-1 ]
 
@@ -66,6 +76,8 @@ check "A's idle main thread is not moved ($(allowed $A $A))" [ "$(allowed $A $A)
 check "B's user-pinned worker is left alone ($(allowed $B $BW))" [ "$(allowed $B $BW)" = 0 ]
 grep '^membalancer: \(move\|skip\)' $W/mb.err | head -4 | cut -c1-220
 check "--verbose explains the pinned skip" grep -q "skip tid $BW .*pinned" $W/mb.err
+check "--verbose explains the cpuset skip" grep -q "skip tid $CW .*cpuset: .*its cpuset allows cpus 0-1, none of node 1's" $W/mb.err
+check "C's worker keeps its cpuset's CPUs ($(allowed $C $CW))" [ "$(allowed $C $CW)" = 0-1 ]
 kill -TERM $mb; wait $mb; st=$?
 check "membalancer exits 0 on SIGTERM (status $st)" [ $st -eq 0 ]
 tail -1 $W/mb.json | grep -o '"thread_balance":{[^}]*}' | cut -c1-300
@@ -74,6 +86,7 @@ check "affinities restored on stop ($(allowed $A $A1), $(allowed $A $A2))" \
 check "B's worker still pinned to CPU 0" [ "$(allowed $B $BW)" = 0 ]
 check "summary counts 2 restored" grep -q '"type":"summary".*"restored":2,' $W/mb.json
 check "summary counts 2 threads moved" grep -q '"type":"summary".*"threads_moved":2,' $W/mb.json
+check "summary counts no failed move" grep -q '"type":"summary".*"move_failures":0,' $W/mb.json
 
-kill $A $B 2>/dev/null; wait $ROOT 2>/dev/null
+kill $A $B $C 2>/dev/null; wait $ROOT 2>/dev/null
 finish
