@@ -382,11 +382,16 @@ void print_whatif(FILE* out, const WhatifOptions& opts, const WhatifResult& r, c
     for (const auto& run : r.runs)
       for (size_t k = 1; k <= lower; ++k) std::fprintf(out, ",%s:tier%zu", run.policy.c_str(), k);
     std::fprintf(out, "\n");
+    // An interval without accesses has no ratios: its cells stay empty.
+    auto share = [&](uint64_t hits, size_t i) {
+      if (r.accesses[i]) std::fprintf(out, ",%.4f", ratio(hits, r.accesses[i]));
+      else std::fputc(',', out);
+    };
     for (size_t i = 0; i < r.accesses.size(); ++i) {
       std::fprintf(out, "%zu,%" PRIu64, i + 1, r.accesses[i]);
-      for (const auto& run : r.runs) std::fprintf(out, ",%.4f", ratio(run.hits[i], r.accesses[i]));
+      for (const auto& run : r.runs) share(run.hits[i], i);
       for (const auto& run : r.runs)
-        for (size_t k = 1; k <= lower; ++k) std::fprintf(out, ",%.4f", ratio(hits_at(run, k, i), r.accesses[i]));
+        for (size_t k = 1; k <= lower; ++k) share(hits_at(run, k, i), i);
       std::fprintf(out, "\n");
     }
     return;
@@ -446,6 +451,7 @@ void print_whatif(FILE* out, const WhatifOptions& opts, const WhatifResult& r, c
   const size_t rows_n = r.accesses.size();
   if (!rows_n) return;
   auto cell = [&](const WhatifRun& run, size_t i) {
+    if (!r.accesses[i]) return std::string("-");  // no accesses: no ratio
     char b[16];
     if (n == 2) {
       std::snprintf(b, sizeof b, "%.1f%%", 100.0 * ratio(run.hits[i], r.accesses[i]));
