@@ -519,3 +519,31 @@ TEST(WhatifOutput, AnIntervalWithoutAccessesHasNoHitRatio) {
   EXPECT_NE(csv.find("\n2,0" + std::string(r.runs.size(), ',') + "\n"), std::string::npos) << csv;
   EXPECT_NE(csv.find("\n1,1,1.0000,"), std::string::npos) << csv;
 }
+
+// The oracle's pages moved: it was printed as 0 promoted, 0 demoted, though
+// its placement changes whenever the hottest pages do. Here the 50 hot pages
+// start slow and the fast tier is full of the first 100 touched: the oracle
+// brings the 50 up for the second interval, making room of 50 it no longer
+// needs, and then keeps its placement. More tiers: not counted, not 0.
+TEST(WhatifOracle, ItsMovesAreCounted) {
+  mb_test::TempTree dir("mbwhatif");
+  WhatifOptions o;
+  o.path = one_tier_trace(dir);
+  o.fast_bytes = 100 * 4096;
+  const WhatifResult r = run_whatif(o);
+  const WhatifRun& oracle = run_of(r, "oracle");
+  EXPECT_EQ(oracle.promoted, 50u);
+  EXPECT_EQ(oracle.demoted, 50u);
+  ASSERT_EQ(oracle.promoted_at.size(), 8u);
+  EXPECT_EQ(oracle.promoted_at[0], 0u) << "interval 1: every page alike, the first touched stay";
+  EXPECT_EQ(oracle.promoted_at[1], 50u);
+  EXPECT_NE(printed(o, r, "json").find("\"promoted_pages\":50,\"demoted_pages\":50"), std::string::npos);
+  o.fast_bytes = 0;
+  o.middle_bytes = {};
+  WhatifOptions three = o;
+  three.fast_bytes = 50 * 4096;
+  three.middle_bytes = {50 * 4096};
+  const WhatifResult r3 = run_whatif(three);
+  EXPECT_FALSE(run_of(r3, "oracle").moves_counted);
+  EXPECT_NE(printed(three, r3, "json").find("\"promoted_pages\":null,\"demoted_pages\":null"), std::string::npos);
+}
