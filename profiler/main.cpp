@@ -396,6 +396,9 @@ int run(int argc, char** argv) {
     }
     wo.after_interval = check_stdout_reader;
     const bool sweep = o_sweep->count() > 0;
+    // Each size of a sweep is the fast tier's: a --fast as well would be dropped unsaid.
+    if (sweep && !wi_fast.empty())
+      throw UsageError("--fast: --sweep FROM:TO:STEP gives the fast tier's sizes; not with --fast");
     if (!wi_out.empty() && !sweep) throw UsageError("-o: only a --sweep draws a curve");
     if (wi_jobs && !sweep) throw UsageError("--jobs: only a --sweep simulates several sizes");
     if (!sweep) {

@@ -531,6 +531,32 @@ std::unique_ptr<SimPolicy> make_sim_policy(const std::string& name) {
 
 std::vector<std::string> sim_policy_names() { return {"amd-topk", "memtierd-age", "memtis", "tpp"}; }
 
+namespace {
+
+// The best set of pages fitting capacity_pages with two sizes, from the
+// accesses of each size, hottest first: the h hottest huge pages and the
+// hottest base pages in the rest, for the best h (the first of equal ones).
+struct BestSplit {
+  size_t huge = 0, base = 0;  // how many of each
+  uint64_t hits = 0;
+};
+BestSplit best_split(const std::vector<uint32_t>& base, const std::vector<uint32_t>& huge, uint64_t capacity_pages) {
+  std::vector<uint64_t> base_sum(base.size() + 1, 0);
+  for (size_t i = 0; i < base.size(); ++i) base_sum[i + 1] = base_sum[i] + base[i];
+  BestSplit best;
+  uint64_t huge_sum = 0;
+  for (size_t h = 0;; ++h) {  // h hottest huge pages, then the hottest base pages in what is left
+    const uint64_t rest = capacity_pages - h * kBasePagesPerHuge;
+    const size_t b = static_cast<size_t>(std::min<uint64_t>(rest, base.size()));
+    if (h == 0 || huge_sum + base_sum[b] > best.hits) best = {h, b, huge_sum + base_sum[b]};
+    if (h == huge.size() || rest < kBasePagesPerHuge) break;
+    huge_sum += huge[h];
+  }
+  return best;
+}
+
+}  // namespace
+
 uint64_t oracle_hits(const std::vector<PageCount>& counts, uint64_t capacity_pages) {
   std::vector<uint32_t> base, huge;
   for (const auto& c : counts) (c.huge ? huge : base).push_back(c.accesses);
@@ -546,16 +572,75 @@ uint64_t oracle_hits(const std::vector<PageCount>& counts, uint64_t capacity_pag
   }
   std::sort(base.begin(), base.end(), std::greater<>());
   std::sort(huge.begin(), huge.end(), std::greater<>());
-  std::vector<uint64_t> base_sum(base.size() + 1, 0);
-  for (size_t i = 0; i < base.size(); ++i) base_sum[i + 1] = base_sum[i] + base[i];
-  uint64_t best = 0, huge_sum = 0;
-  for (size_t h = 0;; ++h) {  // h hottest huge pages, then the hottest base pages in what is left
-    const uint64_t rest = capacity_pages - h * kBasePagesPerHuge;
-    best = std::max(best, huge_sum + base_sum[std::min<uint64_t>(rest, base.size())]);
-    if (h == huge.size() || rest < kBasePagesPerHuge) break;
-    huge_sum += huge[h];
+  return best_split(base, huge, capacity_pages).hits;
+}
+
+uint64_t oracle_step(const SimContext& ctx, const std::vector<PageCount>& counts, PlacementModel& model,
+                     uint64_t* promoted, uint64_t* demoted) {
+  const uint64_t cap = model.capacity_pages(ctx.fast_node);
+  // The hottest first; of equal accesses, the pages already fast first.
+  struct Cand {
+    const PageCount* c;
+    bool fast;
+  };
+  std::vector<Cand> base, huge;
+  for (const auto& c : counts) (c.huge ? huge : base).push_back({&c, model.node_of(c.key) == ctx.fast_node});
+  auto hotter = [](const Cand& a, const Cand& b) {
+    if (a.c->accesses != b.c->accesses) return a.c->accesses > b.c->accesses;
+    if (a.fast != b.fast) return a.fast;
+    return a.c->key < b.c->key;
+  };
+  std::sort(base.begin(), base.end(), hotter);
+  std::sort(huge.begin(), huge.end(), hotter);
+  auto accesses = [](const std::vector<Cand>& v) {
+    std::vector<uint32_t> a;
+    for (const auto& c : v) a.push_back(c.c->accesses);
+    return a;
+  };
+  const BestSplit best = best_split(accesses(base), accesses(huge), cap);
+  std::vector<uint64_t> in_best;  // keys of the best set, sorted
+  uint64_t need = 0;              // base pages of it not yet fast
+  std::vector<const PageCount*> up;
+  for (size_t i = 0; i < best.huge + best.base; ++i) {
+    const Cand& c = i < best.huge ? huge[i] : base[i - best.huge];
+    in_best.push_back(c.c->key);
+    if (!c.fast) {
+      up.push_back(c.c);
+      need += base_pages(c.c->huge);
+    }
   }
-  return best;
+  std::sort(in_best.begin(), in_best.end());
+  const uint64_t used = model.used_pages(ctx.fast_node);
+  uint64_t free = cap > used ? cap - used : 0;
+  if (need > free) {
+    // Room: fast pages outside the best set, coldest first (0: not sampled).
+    std::vector<std::pair<uint64_t, uint64_t>> victims;  // (accesses, key)
+    std::vector<std::pair<uint64_t, uint32_t>> sampled;  // (key, accesses), sorted by key
+    for (const auto& c : counts) sampled.emplace_back(c.key, c.accesses);
+    std::sort(sampled.begin(), sampled.end());
+    model.state().resident(ctx.fast_node, [&](uint32_t tgid, uint64_t vaddr, bool) {
+      const uint64_t key = mb_page_key(tgid, vaddr >> MB_PAGE_SHIFT);
+      if (std::binary_search(in_best.begin(), in_best.end(), key)) return true;
+      const auto it = std::lower_bound(sampled.begin(), sampled.end(), std::make_pair(key, uint32_t{0}));
+      victims.emplace_back(it != sampled.end() && it->first == key ? it->second : 0, key);
+      return true;
+    });
+    std::sort(victims.begin(), victims.end());
+    for (size_t i = 0; i < victims.size() && need > free; ++i) {
+      const uint64_t before = model.used_pages(ctx.fast_node);
+      if (model.move(victims[i].second, ctx.slow_node)) {
+        const uint64_t n = before - model.used_pages(ctx.fast_node);
+        *demoted += n;
+        free += n;
+      }
+    }
+  }
+  for (const PageCount* c : up)
+    if (model.move(c->key, ctx.fast_node)) *promoted += base_pages(c->huge);
+  uint64_t hits = 0;
+  for (const auto& c : counts)
+    if (model.node_of(c.key) == ctx.fast_node) hits += c.accesses;
+  return hits;
 }
 
 std::vector<uint64_t> oracle_tier_hits(const std::vector<PageCount>& counts, const std::vector<uint64_t>& upper_pages) {

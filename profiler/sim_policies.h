@@ -179,6 +179,19 @@ std::vector<std::string> sim_policy_names();
 // over all h (an exchange argument: within one size, hotter is never worse).
 uint64_t oracle_hits(const std::vector<PageCount>& counts, uint64_t capacity_pages);
 
+// The oracle's moves for one interval: moves `model`'s pages (on
+// ctx.fast_node and ctx.slow_node, the fast node's capacity as in
+// oracle_hits) from where they are to a placement serving that interval's
+// best, oracle_hits(counts, fast capacity), keeping every page it can where
+// it is: among pages of equal accesses the ones already fast stay, and room
+// is made of the fast pages colder than the ones coming (those not sampled
+// in the interval first). No rate limit (the oracle pays nothing for its
+// moves); every page in `counts` must have been placed. Returns the
+// accesses the fast node serves then; adds the base pages moved to
+// *promoted and *demoted.
+uint64_t oracle_step(const SimContext& ctx, const std::vector<PageCount>& counts, PlacementModel& model,
+                     uint64_t* promoted, uint64_t* demoted);
+
 // The oracle with N tiers: upper_pages = capacities of tiers 0..N-2 (fastest
 // first), the last tier holds the rest; returns the accesses each of the N
 // tiers serves. The hottest pages fill tier 0, the next tier 1, and so on:

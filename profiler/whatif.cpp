@@ -171,8 +171,19 @@ struct SimRun {
       all += s.accesses;
       counts.push_back({s.key, s.accesses, huge});
     }
-    add_hits(run, {hits, all - hits});
     ctx.interval = win.index;
+    if (!policy) {
+      // The oracle: its moves to each interval's best placement, made before
+      // the interval (its hits are oracle_tier_hits', the same).
+      uint64_t up = 0, down = 0;
+      oracle_step(ctx, counts, *model, &up, &down);
+      run.promoted += up;
+      run.demoted += down;
+      run.promoted_at.push_back(up);
+      run.demoted_at.push_back(down);
+      return;
+    }
+    add_hits(run, {hits, all - hits});
     policy->interval(ctx, counts, *model);
     run.promoted_at.push_back(policy->promoted() - run.promoted);
     run.demoted_at.push_back(policy->demoted() - run.demoted);
@@ -241,6 +252,25 @@ WhatifResult run_whatif(const WhatifOptions& w) {
   std::vector<std::pair<size_t, std::unique_ptr<SimRun>>> sims;
   // The same budget as membalancer's (at least a page an interval; 0 only without a limit).
   const uint64_t budget_pages = interval_budget_bytes(w.rate_limit_bytes, w.interval_ms) / kBasePageBytes;
+  // A two-node model, node 0 = the fast tier, 1 = slow, pages starting as asked.
+  auto two_tier_run = [&](std::unique_ptr<SimPolicy> policy) {
+    auto s = std::make_unique<SimRun>();
+    s->ctx.fast_node = 0;
+    s->ctx.slow_node = 1;
+    s->ctx.interval_s = w.interval_ms / 1000.0;
+    s->ctx.budget_pages = budget_pages;
+    s->sim_tier = &sim_tier;
+    // The slow tier holds whatever does not fit in the fast one.
+    s->model = std::make_unique<PlacementModel>(std::map<int, uint64_t>{{0, res.fast_pages}, {1, UINT64_MAX / 2}}, 1,
+                                                w.start_slow ? PlacementModel::Start::kSlow
+                                                             : PlacementModel::Start::kRecorded);
+    s->policy = std::move(policy);
+    return s;
+  };
+  // The oracle's moves are counted with two tiers (from where pages start,
+  // each interval to its best placement); with more they are not.
+  if (n == 2) sims.emplace_back(0, two_tier_run(nullptr));
+  else res.runs[0].moves_counted = false;
   for (const auto& name : names) {
     if (name == "membalancer") {
       if (tier) continue;
@@ -261,19 +291,8 @@ WhatifResult run_whatif(const WhatifOptions& w) {
     if (n > 2)
       throw UsageError("--policy: " + name + " is a two-tier rule; with " + std::to_string(n) +
                        " tiers only membalancer runs (and the oracle)");
-    auto s = std::make_unique<SimRun>();
-    s->ctx.fast_node = 0;
-    s->ctx.slow_node = 1;
-    s->ctx.interval_s = w.interval_ms / 1000.0;
-    s->ctx.budget_pages = budget_pages;
-    s->sim_tier = &sim_tier;
-    // The slow tier holds whatever does not fit in the fast one.
-    s->model = std::make_unique<PlacementModel>(std::map<int, uint64_t>{{0, res.fast_pages}, {1, UINT64_MAX / 2}}, 1,
-                                                w.start_slow ? PlacementModel::Start::kSlow
-                                                             : PlacementModel::Start::kRecorded);
     add_run(name, p->describe());
-    s->policy = std::move(p);
-    sims.emplace_back(res.runs.size() - 1, std::move(s));
+    sims.emplace_back(res.runs.size() - 1, two_tier_run(std::move(p)));
   }
   const size_t tier_run = [&] {
     for (size_t i = 0; i < res.runs.size(); ++i)
@@ -348,7 +367,8 @@ void print_whatif(FILE* out, const WhatifOptions& opts, const WhatifResult& r, c
     for (const auto& run : r.runs) {
       w.begin_object().field("policy", run.policy).field("rule", run.rule);
       w.field("hit_ratio", ratio(run.total_hits(), total)).field("of_oracle", ratio(run.total_hits(), oracle));
-      w.field("promoted_pages", run.promoted).field("demoted_pages", run.demoted);
+      if (run.moves_counted) w.field("promoted_pages", run.promoted).field("demoted_pages", run.demoted);
+      else w.key("promoted_pages").null().key("demoted_pages").null();
       w.key("hits").begin_array();
       for (uint64_t h : run.hits) w.value(h);
       w.end_array();
@@ -361,7 +381,7 @@ void print_whatif(FILE* out, const WhatifOptions& opts, const WhatifResult& r, c
         w.end_array();
       }
       w.end_array();
-      if (run.policy != "oracle") {
+      if (run.moves_counted) {
         w.key("promoted").begin_array();
         for (uint64_t v : run.promoted_at) w.value(v);
         w.end_array().key("demoted").begin_array();
@@ -382,11 +402,16 @@ void print_whatif(FILE* out, const WhatifOptions& opts, const WhatifResult& r, c
     for (const auto& run : r.runs)
       for (size_t k = 1; k <= lower; ++k) std::fprintf(out, ",%s:tier%zu", run.policy.c_str(), k);
     std::fprintf(out, "\n");
+    // An interval without accesses has no ratios: its cells stay empty.
+    auto share = [&](uint64_t hits, size_t i) {
+      if (r.accesses[i]) std::fprintf(out, ",%.4f", ratio(hits, r.accesses[i]));
+      else std::fputc(',', out);
+    };
     for (size_t i = 0; i < r.accesses.size(); ++i) {
       std::fprintf(out, "%zu,%" PRIu64, i + 1, r.accesses[i]);
-      for (const auto& run : r.runs) std::fprintf(out, ",%.4f", ratio(run.hits[i], r.accesses[i]));
+      for (const auto& run : r.runs) share(run.hits[i], i);
       for (const auto& run : r.runs)
-        for (size_t k = 1; k <= lower; ++k) std::fprintf(out, ",%.4f", ratio(hits_at(run, k, i), r.accesses[i]));
+        for (size_t k = 1; k <= lower; ++k) share(hits_at(run, k, i), i);
       std::fprintf(out, "\n");
     }
     return;
@@ -434,7 +459,8 @@ void print_whatif(FILE* out, const WhatifOptions& opts, const WhatifResult& r, c
     std::fprintf(out, "%-14s %8.1f%% %8.1f%%", run.policy.c_str(), 100.0 * ratio(run.total_hits(), total),
                  100.0 * ratio(run.total_hits(), oracle));
     for (size_t k = 1; k <= lower; ++k) std::fprintf(out, " %7.1f%%", 100.0 * ratio(run.tier_total(k), total));
-    std::fprintf(out, " %11" PRIu64 " %11" PRIu64 "  %s\n", run.promoted, run.demoted, run.rule.c_str());
+    if (run.moves_counted) std::fprintf(out, " %11" PRIu64 " %11" PRIu64 "  %s\n", run.promoted, run.demoted, run.rule.c_str());
+    else std::fprintf(out, " %11s %11s  %s\n", "-", "-", run.rule.c_str());
   }
   if (!r.not_run.empty()) {
     std::string names;
@@ -446,6 +472,7 @@ void print_whatif(FILE* out, const WhatifOptions& opts, const WhatifResult& r, c
   const size_t rows_n = r.accesses.size();
   if (!rows_n) return;
   auto cell = [&](const WhatifRun& run, size_t i) {
+    if (!r.accesses[i]) return std::string("-");  // no accesses: no ratio
     char b[16];
     if (n == 2) {
       std::snprintf(b, sizeof b, "%.1f%%", 100.0 * ratio(run.hits[i], r.accesses[i]));

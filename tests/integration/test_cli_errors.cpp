@@ -183,6 +183,18 @@ TEST(CliErrors, NumaOnOneMemoryNodeFailsBeforeAnythingIsCreated) {
   EXPECT_FALSE(file_exists(rec));
 }
 
+// whatif --sweep gives the fast tier's sizes: a --fast beside it was
+// dropped silently (status 0, the sweep's sizes simulated).
+TEST(CliErrors, WhatifSweepWithFast) {
+  const std::string dir = temp_dir();
+  const std::string prof = dir + "/s.prof";
+  ASSERT_EQ(run_profiler({"synth", "--pattern", "gups", "--footprint", "1M", "--samples", "1000", "-o", prof}, dir)
+                .status,
+            0);
+  expect_one_line(run_profiler({"whatif", prof, "--fast", "16M", "--sweep", "4K:8K:4K"}, dir), 2,
+                  "--fast: --sweep FROM:TO:STEP gives the fast tier's sizes; not with --fast");
+}
+
 // whatif --tiers: sizes through the size parser, each more than 0 and at
 // least a page, at most 7 (8 tiers); not with --fast or --sweep; the
 // two-tier rules are refused by name with more tiers.

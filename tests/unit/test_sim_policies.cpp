@@ -106,6 +106,58 @@ TEST(OracleHits, ExactWhereGreedyByDensityIsNot) {
 
 // ---- names ----------------------------------------------------------------------
 
+// The oracle's moves (oracle_step): to each interval's best placement,
+// keeping what it can where it is.
+TEST(OracleStep, FewestMovesToTheBest) {
+  PlacementModel m = model(2, PlacementModel::Start::kRecorded);
+  uint64_t up = 0, down = 0;
+  auto step = [&](uint32_t t, const std::vector<PageCount>& counts) {
+    for (const auto& c : counts) m.place(c.key, c.key == key(0) || c.key == key(1) ? kFast : kSlow, c.huge);
+    return mb::oracle_step(ctx(t), counts, m, &up, &down);
+  };
+  EXPECT_EQ(step(1, {pc(0, 1), pc(1, 1), pc(2, 1)}), 2u);  // a tie: the fast pages stay
+  EXPECT_EQ(layout(m, 3), "FFS");
+  EXPECT_EQ(up + down, 0u);
+  EXPECT_EQ(step(2, {pc(0, 5), pc(2, 9), pc(3, 1)}), 14u);  // 2 up; room: 1, not sampled
+  EXPECT_EQ(layout(m, 4), "FSFS");
+  EXPECT_EQ(up, 1u);
+  EXPECT_EQ(down, 1u);
+  EXPECT_EQ(step(3, {pc(0, 3), pc(3, 3), pc(2, 9)}), 12u);  // 0 and 3 alike: 0 stays
+  EXPECT_EQ(layout(m, 4), "FSFS");
+  EXPECT_EQ(up + down, 2u);
+}
+
+// Against oracle_hits and the model on random intervals with both sizes: the
+// fast node serves the best, never holds more than its capacity, and the
+// pages counted as moved are the pages whose node changed.
+TEST(OracleStep, ServesTheBestAndCountsWhatMoved) {
+  std::mt19937 rng(5);
+  for (int round = 0; round < 200; ++round) {
+    const uint64_t cap = rng() % 3 ? rng() % 8 + 1 : 512 + rng() % 600;
+    PlacementModel m = model(cap, PlacementModel::Start::kRecorded);
+    uint64_t up = 0, down = 0;
+    for (uint32_t t = 1; t <= 4; ++t) {
+      std::vector<PageCount> counts;
+      for (int p = 0; p < 12; ++p)
+        if (rng() % 2) counts.push_back(pc(p, rng() % 5 + 1, p % 4 == 0));
+      std::map<uint64_t, int> before;
+      for (const auto& c : counts) m.place(c.key, rng() % 2 ? kFast : kSlow, c.huge);
+      for (int p = 0; p < 12; ++p) before[key(p)] = m.node_of(key(p));
+      const uint64_t up0 = up, down0 = down;
+      EXPECT_EQ(mb::oracle_step(ctx(t), counts, m, &up, &down), mb::oracle_hits(counts, cap));
+      EXPECT_LE(m.used_pages(kFast), cap);
+      uint64_t moved_up = 0, moved_down = 0;
+      for (int p = 0; p < 12; ++p) {
+        const uint64_t n = p % 4 == 0 ? 512 : 1;
+        if (before[key(p)] == kSlow && m.node_of(key(p)) == kFast) moved_up += n;
+        if (before[key(p)] == kFast && m.node_of(key(p)) == kSlow) moved_down += n;
+      }
+      EXPECT_EQ(up - up0, moved_up);
+      EXPECT_EQ(down - down0, moved_down);
+    }
+  }
+}
+
 TEST(SimPolicies, Names) {
   const auto names = mb::sim_policy_names();
   EXPECT_EQ(names, (std::vector<std::string>{"amd-topk", "memtierd-age", "memtis", "tpp"}));

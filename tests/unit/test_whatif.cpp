@@ -8,10 +8,12 @@
 #include <array>
 #include <functional>
 #include <map>
+#include <sstream>
 
 #include "membalancer/error.h"
 #include "membalancer/profile_file.h"
 #include "profiler/sim_policies.h"
+#include "profiler/synth.h"
 #include "profiler/whatif.h"
 #include "tests/unit/temp_tree.h"
 #include "written.h"
@@ -465,3 +467,83 @@ TEST(WhatifSweep, JobsThatFitTheAvailableMemory) {
 }
 
 }  // namespace
+
+namespace {
+
+// What print_whatif writes, as a string.
+std::string printed(const WhatifOptions& o, const WhatifResult& r, const std::string& format) {
+  char* buf = nullptr;
+  size_t len = 0;
+  FILE* f = open_memstream(&buf, &len);
+  print_whatif(f, o, r, format);
+  std::fclose(f);
+  std::string s(buf, len);
+  std::free(buf);
+  return s;
+}
+
+}  // namespace
+
+// An interval without accesses has no hit ratio: the over-time output said
+// 0.0% for every rule, the oracle too, as though each had missed them all.
+TEST(WhatifOutput, AnIntervalWithoutAccessesHasNoHitRatio) {
+  mb_test::TempTree dir("mbwhatif");
+  SynthConfig c;
+  c.pattern = SynthPattern::kHotset;
+  c.footprint_bytes = 1 << 20;
+  c.samples = 10;
+  c.rate = 50;  // a sample every 20 ms: every other 10 ms interval is empty
+  WhatifOptions o;
+  o.path = dir.path("gap.prof");
+  write_synth_profile(plan_synth(c), o.path, false);
+  o.fast_bytes = 64 << 10;
+  o.interval_ms = 10;
+  const WhatifResult r = run_whatif(o);
+  ASSERT_EQ(r.accesses.size(), 19u);
+  ASSERT_EQ(r.accesses[0], 1u);
+  ASSERT_EQ(r.accesses[1], 0u);
+  const std::string text = printed(o, r, "text");
+  const size_t over_time = text.find("hit ratio over time");
+  ASSERT_NE(over_time, std::string::npos);
+  std::istringstream rows(text.substr(over_time));
+  std::string line, first, second;
+  std::getline(rows, line);  // the title
+  std::getline(rows, line);  // the policies
+  std::getline(rows, first);
+  std::getline(rows, second);
+  EXPECT_NE(first.find("100.0%"), std::string::npos) << first;
+  EXPECT_EQ(second.find('%'), std::string::npos) << "interval 2 had no accesses: " << second;
+  EXPECT_EQ(std::count(second.begin(), second.end(), '-'), static_cast<long>(r.runs.size())) << second;
+  // csv: the ratio cells of interval 2 empty, its accesses 0.
+  const std::string csv = printed(o, r, "csv");
+  EXPECT_NE(csv.find("\n2,0" + std::string(r.runs.size(), ',') + "\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\n1,1,1.0000,"), std::string::npos) << csv;
+}
+
+// The oracle's pages moved: it was printed as 0 promoted, 0 demoted, though
+// its placement changes whenever the hottest pages do. Here the 50 hot pages
+// start slow and the fast tier is full of the first 100 touched: the oracle
+// brings the 50 up for the second interval, making room of 50 it no longer
+// needs, and then keeps its placement. More tiers: not counted, not 0.
+TEST(WhatifOracle, ItsMovesAreCounted) {
+  mb_test::TempTree dir("mbwhatif");
+  WhatifOptions o;
+  o.path = one_tier_trace(dir);
+  o.fast_bytes = 100 * 4096;
+  const WhatifResult r = run_whatif(o);
+  const WhatifRun& oracle = run_of(r, "oracle");
+  EXPECT_EQ(oracle.promoted, 50u);
+  EXPECT_EQ(oracle.demoted, 50u);
+  ASSERT_EQ(oracle.promoted_at.size(), 8u);
+  EXPECT_EQ(oracle.promoted_at[0], 0u) << "interval 1: every page alike, the first touched stay";
+  EXPECT_EQ(oracle.promoted_at[1], 50u);
+  EXPECT_NE(printed(o, r, "json").find("\"promoted_pages\":50,\"demoted_pages\":50"), std::string::npos);
+  o.fast_bytes = 0;
+  o.middle_bytes = {};
+  WhatifOptions three = o;
+  three.fast_bytes = 50 * 4096;
+  three.middle_bytes = {50 * 4096};
+  const WhatifResult r3 = run_whatif(three);
+  EXPECT_FALSE(run_of(r3, "oracle").moves_counted);
+  EXPECT_NE(printed(three, r3, "json").find("\"promoted_pages\":null,\"demoted_pages\":null"), std::string::npos);
+}
