@@ -212,6 +212,7 @@ bad "$PROF" whatif $D/s.prof --jobs 2
 bad_naming --sweep "$PROF" whatif $D/s.prof --sweep 1:16777215T:8388608T
 bad_naming --sweep "$PROF" whatif $D/s.prof --sweep 1:2:1
 bad_naming --sweep "$PROF" whatif $D/s.prof --sweep ""
+bad_naming --fast "$PROF" whatif $D/s.prof --sweep 1M:2M:1M --fast 1M
 bad_naming --fast "$PROF" whatif $D/s.prof --fast 8388608T
 bad_naming --tiers "$PROF" whatif $D/s.prof --tiers 4194304T,1T
 bad_naming --tiers "$PROF" whatif $D/s.prof --tiers 1K
