@@ -343,6 +343,7 @@ int run_record(const RecordOptions& opts) {
   if (child) child->release();
   auto elapsed = [&] { return (mono_ns() - t_start) / 1e9; };
   std::string stop_reason;
+  static const std::string kTreeExited = "tracked processes exited";
   double next_refresh = 0.5, next_counters = 1.0, next_progress = 0.25;
   int command_status = 0;
   bool command_done = false;
@@ -400,7 +401,7 @@ int run_record(const RecordOptions& opts) {
       next_progress = now + 0.25;
     }
     if (child && !command_done && child->exited(&command_status)) command_done = true;
-    if (tree_mode && collector->tracked_processes().empty()) stop_reason = "tracked processes exited";
+    if (tree_mode && collector->tracked_processes().empty()) stop_reason = kTreeExited;
     if (consumer.failed()) break;  // a failed write: reported below
   }
   const double recorded_s = elapsed();  // the summary's time: the recording's, not the command's end
@@ -417,7 +418,12 @@ int run_record(const RecordOptions& opts) {
   writer.finish(mono_ns(), counters[MB_CTR_SAMPLES_LOST]);
   if (progress) std::fputc('\n', stderr);
   bool killed = false;
-  if (child && !command_done) {
+  if (child && !command_done && stop_reason == kTreeExited) {
+    // The tree is gone: the command exited on its own, and may just not have
+    // been reaped when the loop looked.
+    command_status = child->wait();
+    command_done = true;
+  } else if (child && !command_done) {
     // Recording is over (duration or a signal): so is the command. One that
     // ignores SIGTERM gets SIGKILL after a grace period, or at a second signal.
     command_status = child->terminate(signal_passed, &killed);
@@ -436,7 +442,11 @@ int run_record(const RecordOptions& opts) {
     std::fprintf(stderr, "profiler: the command did not exit after SIGTERM: killed (SIGKILL)\n");
   else if (child && command_status != 0)
     std::fprintf(stderr, "profiler: the command exited with status %d\n", command_status);
-  return 0;
+  // A command that ended on its own gives record its status, as a shell would
+  // (128 + N when signal N killed it): `profiler record -- make test && ...`
+  // keeps its meaning. One the recording stopped (--duration, SIGINT,
+  // SIGTERM) ended as asked: the recording is what counts.
+  return child && command_done ? command_status : 0;
 }
 
 }  // namespace mb::prof

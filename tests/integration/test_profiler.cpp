@@ -430,3 +430,25 @@ TEST(Profiler, ShortLivedForksAreNamedAfterTheirParent) {
   }
   EXPECT_GE(forks, 10u);
 }
+
+// A command that ends on its own gives record its exit status, as a shell
+// would (128 + N for signal N), so that `profiler record -- make test && ...`
+// keeps its meaning; it used to be 0 whatever the command did.
+TEST(Profiler, RecordExitsWithTheStatusOfTheCommand) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  Ran three = run({bin("profiler"), "record", "--sampler", "fault", "-q", "-o", dir + "/three.prof", "--", "/bin/sh",
+                   "-c", "exit 3"},
+                  dir, "three", 60);
+  EXPECT_EQ(three.status, 3) << three.err;
+  EXPECT_NE(three.err.find("the command exited with status 3"), std::string::npos) << three.err;
+  mb::ProfileReader reader(dir + "/three.prof");
+  EXPECT_TRUE(reader.ok()) << reader.error();  // the recording itself is whole
+  Ran segv = run({bin("profiler"), "record", "--sampler", "fault", "-q", "-o", dir + "/segv.prof", "--", "/bin/sh",
+                  "-c", "kill -SEGV $$"},
+                 dir, "segv", 60);
+  EXPECT_EQ(segv.status, 128 + SIGSEGV) << segv.err;
+  Ran ok = run({bin("profiler"), "record", "--sampler", "fault", "-q", "-o", dir + "/ok.prof", "--", "/bin/true"}, dir,
+               "ok", 60);
+  EXPECT_EQ(ok.status, 0) << ok.err;
+}
