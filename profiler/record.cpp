@@ -405,9 +405,13 @@ int run_record(const RecordOptions& opts) {
     if (consumer.failed()) break;  // a failed write: reported below
   }
   const double recorded_s = elapsed();  // the summary's time: the recording's, not the command's end
-  // Last samples: the consumer drains the ring buffer once more, then stops.
+  // Last samples: sampling stops first, then the consumer drains the ring
+  // buffer once more and stops, so every sample the counters count is in the
+  // file or counted lost (the samples of a still running command, between
+  // the last drain and the detach, used to be neither).
   // A failed write ends here: the destructors stop the command (SIGTERM, then
   // SIGKILL) and main() prints the one line, status 1.
+  collector->stop_sampling();
   consumer.stop();
   consumer.rethrow();
   counters = collector->counters();
