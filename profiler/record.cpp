@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <iterator>
 #include <atomic>
 #include <chrono>
 #include <cinttypes>
@@ -197,7 +198,11 @@ void SampleConsumer::run() {
   NodeResolver resolver;
   std::vector<NodeResolver::Page> pages;
   std::vector<size_t> where;
-  const std::function<void(const mb_sample&)> take = [&](const mb_sample& s) { batch.push_back(s); };
+  std::vector<pid_t> seen;
+  const std::function<void(const mb_sample&)> take = [&](const mb_sample& s) {
+    batch.push_back(s);
+    if (seen.empty() || seen.back() != static_cast<pid_t>(s.tgid)) seen.push_back(static_cast<pid_t>(s.tgid));
+  };
   auto flush_batch = [&] {
     if (batch.empty()) return;
     if (resolve_) {
@@ -215,10 +220,24 @@ void SampleConsumer::run() {
           if (node >= 0) batch[where[i]].mem_node = static_cast<uint16_t>(node);
         });
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    writer_.add_samples(batch.data(), batch.size());
-    consumed_ += batch.size();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      writer_.add_samples(batch.data(), batch.size());
+      consumed_ += batch.size();
+    }
     batch.clear();
+  };
+  // The processes of the samples taken, published after every wait (a batch
+  // may take seconds to fill).
+  auto publish_seen = [&] {
+    if (seen.empty()) return;
+    std::sort(seen.begin(), seen.end());
+    seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
+    std::lock_guard<std::mutex> lock(active_mu_);
+    std::vector<pid_t> merged;
+    std::set_union(active_.begin(), active_.end(), seen.begin(), seen.end(), std::back_inserter(merged));
+    active_.swap(merged);
+    seen.clear();
   };
   // A failed write (a full disk) must not end the process from this thread:
   // the error goes to the recording loop, which stops and reports it.
@@ -227,6 +246,7 @@ void SampleConsumer::run() {
       const bool last = stop_.load();
       int n = collector_.wait_samples(last ? 0 : 50, take);
       if (n < 0 && n != -EINTR) break;
+      publish_seen();
       // While the ring buffer keeps delivering, write in large batches.
       if (batch.size() >= (1 << 15) || n == 0 || last) flush_batch();
       if (last && n <= 0) break;
@@ -236,6 +256,13 @@ void SampleConsumer::run() {
     error_ = std::current_exception();
     failed_ = true;
   }
+}
+
+std::vector<pid_t> SampleConsumer::take_active() {
+  std::lock_guard<std::mutex> lock(active_mu_);
+  std::vector<pid_t> out;
+  out.swap(active_);
+  return out;
 }
 
 int run_record(const RecordOptions& opts) {
@@ -377,6 +404,11 @@ int run_record(const RecordOptions& opts) {
         known.erase(p);
       }
     });
+    // Processes that had samples: an exec or new mappings are seen while
+    // they run (a command shorter than the refresh below had only the maps
+    // of the profiler it was forked from: its code was all [unmapped]).
+    for (pid_t p : consumer.take_active())
+      if (known.count(p)) note_process(p, parent_of(p).value_or(0), kProcSeen);
     const double now = elapsed();
     if (now >= next_refresh) {  // exec and new mappings
       for (pid_t p : collector->tracked_processes()) note_process(p, parent_of(p).value_or(0), kProcSeen);

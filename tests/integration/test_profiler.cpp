@@ -475,3 +475,29 @@ TEST(Profiler, RecordStoppedMidRunKeepsOrCountsEverySample) {
     EXPECT_EQ(reader.info().samples + last[MB_CTR_SAMPLES_LOST], last[MB_CTR_ACCEPTED]) << "run " << i;
   }
 }
+
+// A command shorter than the periodic look at names and maps (0.5 s) was
+// recorded with only what it was before its exec, the profiler's own fork:
+// named "profiler", its code all [unmapped]. Processes with samples are
+// looked at again while they run.
+TEST(Profiler, ShortCommandIsNamedAndSymbolisedAfterItsExec) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  std::string prof = dir + "/short.prof";
+  Ran r = run({bin("profiler"), "record", "--sampler", "cpu-clock", "-q", "-o", prof, "--", bin("symtest"), "main",
+               "0.3"},
+              dir, "record", 60);
+  ASSERT_EQ(r.status, 0) << r.err;
+  mb::ProfileReader reader(prof);
+  ASSERT_TRUE(reader.ok()) << reader.error();
+  ASSERT_EQ(reader.info().processes.size() > 0, true);
+  const uint32_t pid = reader.info().processes.front().tgid;
+  EXPECT_EQ(mb::ProfileProcesses(reader.info()).name(pid), "symtest");
+  Ran rep = run({bin("profiler"), "report", "--by", "symbol", "--top", "3", "--format", "json", prof}, dir, "report");
+  ASSERT_EQ(rep.status, 0) << rep.err;
+  json j = json::parse(rep.out);
+  ASSERT_FALSE(j["symbols"].empty()) << rep.out;
+  EXPECT_EQ(j["symbols"][0]["function"], "symtest_main_spin") << rep.out;
+  EXPECT_EQ(j["symbols"][0]["module"], "symtest") << rep.out;
+  EXPECT_GT(j["symbols"][0]["share_pct"].get<double>(), 50.0) << rep.out;
+}
