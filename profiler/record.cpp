@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <set>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -338,6 +339,7 @@ int run_record(const RecordOptions& opts) {
 
   // Process names and maps: written when first seen and whenever they change.
   std::map<pid_t, std::pair<std::string, size_t>> known;  // pid -> (name, hash of maps)
+  std::set<pid_t> changed;  // processes whose name or maps changed since first seen
   auto note_process = [&](pid_t p, pid_t parent, ProfileProcessEvent ev) {
     std::string name = process_name(p);
     auto maps = read_proc_maps(p);
@@ -357,6 +359,8 @@ int run_record(const RecordOptions& opts) {
       writer.add_process(now, static_cast<uint32_t>(p), static_cast<uint32_t>(parent),
                          fresh ? ev : kProcRename, name);
     }
+    if (!fresh && ((!name.empty() && it->second.first != name) || (!maps.empty() && it->second.second != h)))
+      changed.insert(p);
     if (!maps.empty() && (fresh || it->second.second != h)) writer.add_maps(now, static_cast<uint32_t>(p), maps);
     known[p] = {name.empty() && !fresh ? it->second.first : name, maps.empty() && !fresh ? it->second.second : h};
   };
@@ -402,13 +406,16 @@ int run_record(const RecordOptions& opts) {
         auto it = known.find(p);
         writer.add_process(ev.time_ns, ev.tgid, 0, kProcExit, it == known.end() ? "" : it->second.first);
         known.erase(p);
+        changed.erase(p);
       }
     });
-    // Processes that had samples: an exec or new mappings are seen while
-    // they run (a command shorter than the refresh below had only the maps
-    // of the profiler it was forked from: its code was all [unmapped]).
+    // Processes that had samples and are as first seen: an exec is seen
+    // while they run (a command shorter than the refresh below had only the
+    // maps of the profiler it was forked from: its code was all [unmapped]).
+    // Once changed, the refresh below takes over: a process whose maps
+    // change all the time adds a snapshot twice a second, not ten times.
     for (pid_t p : consumer.take_active())
-      if (known.count(p)) note_process(p, parent_of(p).value_or(0), kProcSeen);
+      if (known.count(p) && !changed.count(p)) note_process(p, parent_of(p).value_or(0), kProcSeen);
     const double now = elapsed();
     if (now >= next_refresh) {  // exec and new mappings
       for (pid_t p : collector->tracked_processes()) note_process(p, parent_of(p).value_or(0), kProcSeen);
