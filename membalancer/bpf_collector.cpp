@@ -99,11 +99,15 @@ BpfCollector::BpfCollector(const CollectorConfig& cfg, const SamplerPlan& sample
 
 BpfCollector::~BpfCollector() { release(); }
 
-void BpfCollector::release() {
+void BpfCollector::stop_sampling() {
   for (auto* l : links_) bpf_link__destroy(l);
   links_.clear();
   for (int fd : perf_fds_) close(fd);
   perf_fds_.clear();
+}
+
+void BpfCollector::release() {
+  stop_sampling();
   if (proc_rb_) ring_buffer__free(proc_rb_), proc_rb_ = nullptr;
   if (sample_rb_) ring_buffer__free(sample_rb_), sample_rb_ = nullptr;
   abit_.reset();

@@ -102,6 +102,12 @@ class BpfCollector : public SampleSource {
   // synthetic_source only: runs synth_samples once (BPF_PROG_TEST_RUN).
   void run_synthetic(const mb_synth_args& args);
 
+  // Detaches every program and closes the perf events: no sample or process
+  // event is produced after it, so a last drain of the ring buffers takes
+  // all there are and the counters read then match what was delivered. The
+  // maps stay readable.
+  void stop_sampling();
+
   // Tracked processes right now (from the BPF map).
   std::vector<pid_t> tracked_processes() const override;
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <iterator>
 #include <atomic>
 #include <chrono>
 #include <cinttypes>
@@ -16,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <set>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -197,7 +199,11 @@ void SampleConsumer::run() {
   NodeResolver resolver;
   std::vector<NodeResolver::Page> pages;
   std::vector<size_t> where;
-  const std::function<void(const mb_sample&)> take = [&](const mb_sample& s) { batch.push_back(s); };
+  std::vector<pid_t> seen;
+  const std::function<void(const mb_sample&)> take = [&](const mb_sample& s) {
+    batch.push_back(s);
+    if (seen.empty() || seen.back() != static_cast<pid_t>(s.tgid)) seen.push_back(static_cast<pid_t>(s.tgid));
+  };
   auto flush_batch = [&] {
     if (batch.empty()) return;
     if (resolve_) {
@@ -215,10 +221,24 @@ void SampleConsumer::run() {
           if (node >= 0) batch[where[i]].mem_node = static_cast<uint16_t>(node);
         });
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    writer_.add_samples(batch.data(), batch.size());
-    consumed_ += batch.size();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      writer_.add_samples(batch.data(), batch.size());
+      consumed_ += batch.size();
+    }
     batch.clear();
+  };
+  // The processes of the samples taken, published after every wait (a batch
+  // may take seconds to fill).
+  auto publish_seen = [&] {
+    if (seen.empty()) return;
+    std::sort(seen.begin(), seen.end());
+    seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
+    std::lock_guard<std::mutex> lock(active_mu_);
+    std::vector<pid_t> merged;
+    std::set_union(active_.begin(), active_.end(), seen.begin(), seen.end(), std::back_inserter(merged));
+    active_.swap(merged);
+    seen.clear();
   };
   // A failed write (a full disk) must not end the process from this thread:
   // the error goes to the recording loop, which stops and reports it.
@@ -227,6 +247,7 @@ void SampleConsumer::run() {
       const bool last = stop_.load();
       int n = collector_.wait_samples(last ? 0 : 50, take);
       if (n < 0 && n != -EINTR) break;
+      publish_seen();
       // While the ring buffer keeps delivering, write in large batches.
       if (batch.size() >= (1 << 15) || n == 0 || last) flush_batch();
       if (last && n <= 0) break;
@@ -236,6 +257,13 @@ void SampleConsumer::run() {
     error_ = std::current_exception();
     failed_ = true;
   }
+}
+
+std::vector<pid_t> SampleConsumer::take_active() {
+  std::lock_guard<std::mutex> lock(active_mu_);
+  std::vector<pid_t> out;
+  out.swap(active_);
+  return out;
 }
 
 int run_record(const RecordOptions& opts) {
@@ -307,6 +335,7 @@ int run_record(const RecordOptions& opts) {
 
   // Process names and maps: written when first seen and whenever they change.
   std::map<pid_t, std::pair<std::string, size_t>> known;  // pid -> (name, hash of maps)
+  std::set<pid_t> changed;  // processes whose name or maps changed since first seen
   auto note_process = [&](pid_t p, pid_t parent, ProfileProcessEvent ev) {
     std::string name = process_name(p);
     auto maps = read_proc_maps(p);
@@ -326,6 +355,8 @@ int run_record(const RecordOptions& opts) {
       writer.add_process(now, static_cast<uint32_t>(p), static_cast<uint32_t>(parent),
                          fresh ? ev : kProcRename, name);
     }
+    if (!fresh && ((!name.empty() && it->second.first != name) || (!maps.empty() && it->second.second != h)))
+      changed.insert(p);
     if (!maps.empty() && (fresh || it->second.second != h)) writer.add_maps(now, static_cast<uint32_t>(p), maps);
     known[p] = {name.empty() && !fresh ? it->second.first : name, maps.empty() && !fresh ? it->second.second : h};
   };
@@ -339,6 +370,7 @@ int run_record(const RecordOptions& opts) {
   if (child) child->release();
   auto elapsed = [&] { return (mono_ns() - t_start) / 1e9; };
   std::string stop_reason;
+  static const std::string kTreeExited = "tracked processes exited";
   double next_refresh = 0.5, next_counters = 1.0, next_progress = 0.25;
   int command_status = 0;
   bool command_done = false;
@@ -370,8 +402,16 @@ int run_record(const RecordOptions& opts) {
         auto it = known.find(p);
         writer.add_process(ev.time_ns, ev.tgid, 0, kProcExit, it == known.end() ? "" : it->second.first);
         known.erase(p);
+        changed.erase(p);
       }
     });
+    // Processes that had samples and are as first seen: an exec is seen
+    // while they run (a command shorter than the refresh below had only the
+    // maps of the profiler it was forked from: its code was all [unmapped]).
+    // Once changed, the refresh below takes over: a process whose maps
+    // change all the time adds a snapshot twice a second, not ten times.
+    for (pid_t p : consumer.take_active())
+      if (known.count(p) && !changed.count(p)) note_process(p, parent_of(p).value_or(0), kProcSeen);
     const double now = elapsed();
     if (now >= next_refresh) {  // exec and new mappings
       for (pid_t p : collector->tracked_processes()) note_process(p, parent_of(p).value_or(0), kProcSeen);
@@ -396,13 +436,17 @@ int run_record(const RecordOptions& opts) {
       next_progress = now + 0.25;
     }
     if (child && !command_done && child->exited(&command_status)) command_done = true;
-    if (tree_mode && collector->tracked_processes().empty()) stop_reason = "tracked processes exited";
+    if (tree_mode && collector->tracked_processes().empty()) stop_reason = kTreeExited;
     if (consumer.failed()) break;  // a failed write: reported below
   }
   const double recorded_s = elapsed();  // the summary's time: the recording's, not the command's end
-  // Last samples: the consumer drains the ring buffer once more, then stops.
+  // Last samples: sampling stops first, then the consumer drains the ring
+  // buffer once more and stops, so every sample the counters count is in the
+  // file or counted lost (the samples of a still running command, between
+  // the last drain and the detach, used to be neither).
   // A failed write ends here: the destructors stop the command (SIGTERM, then
   // SIGKILL) and main() prints the one line, status 1.
+  collector->stop_sampling();
   consumer.stop();
   consumer.rethrow();
   counters = collector->counters();
@@ -413,7 +457,12 @@ int run_record(const RecordOptions& opts) {
   writer.finish(mono_ns(), counters[MB_CTR_SAMPLES_LOST]);
   if (progress) std::fputc('\n', stderr);
   bool killed = false;
-  if (child && !command_done) {
+  if (child && !command_done && stop_reason == kTreeExited) {
+    // The tree is gone: the command exited on its own, and may just not have
+    // been reaped when the loop looked.
+    command_status = child->wait();
+    command_done = true;
+  } else if (child && !command_done) {
     // Recording is over (duration or a signal): so is the command. One that
     // ignores SIGTERM gets SIGKILL after a grace period, or at a second signal.
     command_status = child->terminate(signal_passed, &killed);
@@ -432,7 +481,11 @@ int run_record(const RecordOptions& opts) {
     std::fprintf(stderr, "profiler: the command did not exit after SIGTERM: killed (SIGKILL)\n");
   else if (child && command_status != 0)
     std::fprintf(stderr, "profiler: the command exited with status %d\n", command_status);
-  return 0;
+  // A command that ended on its own gives record its status, as a shell would
+  // (128 + N when signal N killed it): `profiler record -- make test && ...`
+  // keeps its meaning. One the recording stopped (--duration, SIGINT,
+  // SIGTERM) ended as asked: the recording is what counts.
+  return child && command_done ? command_status : 0;
 }
 
 }  // namespace mb::prof

@@ -45,6 +45,11 @@ class SampleConsumer {
   // Drains what is left in the ring buffer, then joins the thread.
   void stop();
   uint64_t consumed() const { return consumed_.load(); }
+  // The processes whose samples were written since the last call: their
+  // names and maps are read again soon (an exec, an mmap), while they still
+  // run, rather than at the next periodic look, which a short-lived process
+  // never sees.
+  std::vector<pid_t> take_active();
   // True once writing failed (ENOSPC, EIO...): the thread stopped taking
   // samples. rethrow() throws that error (after stop(): none is pending).
   bool failed() const { return failed_.load(); }
@@ -61,6 +66,8 @@ class SampleConsumer {
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> consumed_{0};
   std::atomic<bool> failed_{false};
+  std::mutex active_mu_;
+  std::vector<pid_t> active_;  // sorted, distinct
   std::exception_ptr error_;  // set before failed_
   std::thread thread_;
 };
