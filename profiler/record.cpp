@@ -335,7 +335,9 @@ int run_record(const RecordOptions& opts) {
 
   // Process names and maps: written when first seen and whenever they change.
   std::map<pid_t, std::pair<std::string, size_t>> known;  // pid -> (name, hash of maps)
-  std::set<pid_t> changed;  // processes whose name or maps changed since first seen
+  // Processes first seen within the last second and unchanged since: looked
+  // at again as soon as their samples arrive (below).
+  std::map<pid_t, uint64_t> quick_until;  // pid -> mono_ns deadline
   auto note_process = [&](pid_t p, pid_t parent, ProfileProcessEvent ev) {
     std::string name = process_name(p);
     auto maps = read_proc_maps(p);
@@ -355,8 +357,9 @@ int run_record(const RecordOptions& opts) {
       writer.add_process(now, static_cast<uint32_t>(p), static_cast<uint32_t>(parent),
                          fresh ? ev : kProcRename, name);
     }
-    if (!fresh && ((!name.empty() && it->second.first != name) || (!maps.empty() && it->second.second != h)))
-      changed.insert(p);
+    if (fresh) quick_until[p] = now + 1000000000ull;
+    else if ((!name.empty() && it->second.first != name) || (!maps.empty() && it->second.second != h))
+      quick_until.erase(p);
     if (!maps.empty() && (fresh || it->second.second != h)) writer.add_maps(now, static_cast<uint32_t>(p), maps);
     known[p] = {name.empty() && !fresh ? it->second.first : name, maps.empty() && !fresh ? it->second.second : h};
   };
@@ -402,16 +405,21 @@ int run_record(const RecordOptions& opts) {
         auto it = known.find(p);
         writer.add_process(ev.time_ns, ev.tgid, 0, kProcExit, it == known.end() ? "" : it->second.first);
         known.erase(p);
-        changed.erase(p);
+        quick_until.erase(p);
       }
     });
     // Processes that had samples and are as first seen: an exec is seen
     // while they run (a command shorter than the refresh below had only the
     // maps of the profiler it was forked from: its code was all [unmapped]).
-    // Once changed, the refresh below takes over: a process whose maps
-    // change all the time adds a snapshot twice a second, not ten times.
+    // Only in their first second, until their first change: after that the
+    // refresh below takes over, so neither a process whose maps change all
+    // the time nor one whose maps never do is read ten times a second.
+    const uint64_t t_quick = mono_ns();
     for (pid_t p : consumer.take_active())
-      if (known.count(p) && !changed.count(p)) note_process(p, parent_of(p).value_or(0), kProcSeen);
+      if (auto q = quick_until.find(p); q != quick_until.end()) {
+        if (t_quick < q->second) note_process(p, parent_of(p).value_or(0), kProcSeen);
+        else quick_until.erase(q);
+      }
     const double now = elapsed();
     if (now >= next_refresh) {  // exec and new mappings
       for (pid_t p : collector->tracked_processes()) note_process(p, parent_of(p).value_or(0), kProcSeen);
