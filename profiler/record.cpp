@@ -243,13 +243,24 @@ void SampleConsumer::run() {
   // A failed write (a full disk) must not end the process from this thread:
   // the error goes to the recording loop, which stops and reports it.
   try {
+    auto written_at = std::chrono::steady_clock::now();
     for (;;) {
       const bool last = stop_.load();
       int n = collector_.wait_samples(last ? 0 : 50, take);
       if (n < 0 && n != -EINTR) break;
       publish_seen();
-      // While the ring buffer keeps delivering, write in large batches.
-      if (batch.size() >= (1 << 15) || n == 0 || last) flush_batch();
+      // While the ring buffer keeps delivering, write in large batches, but
+      // reach the file at least four times a second: a recorder killed
+      // (SIGKILL, OOM) loses at most that much, and a fault sample's node is
+      // asked for while the page is where it was faulted in.
+      const auto now = std::chrono::steady_clock::now();
+      const bool due = now - written_at >= std::chrono::milliseconds(250);
+      if (batch.size() >= (1 << 15) || n == 0 || last || due) flush_batch();
+      if (due) {
+        std::lock_guard<std::mutex> lock(mu_);
+        writer_.flush();
+        written_at = now;
+      }
       if (last && n <= 0) break;
     }
     flush_batch();

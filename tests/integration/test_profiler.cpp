@@ -501,3 +501,38 @@ TEST(Profiler, ShortCommandIsNamedAndSymbolisedAfterItsExec) {
   EXPECT_EQ(j["symbols"][0]["module"], "symtest") << rep.out;
   EXPECT_GT(j["symbols"][0]["share_pct"].get<double>(), 50.0) << rep.out;
 }
+
+// A recorder killed outright (SIGKILL, the OOM killer) keeps in its file what
+// it had taken a quarter second before: samples used to wait in memory until
+// 32768 of them (over 3 s of cpu-clock at 10 kHz), and all were lost.
+TEST(Profiler, AKilledRecorderLeavesWhatItTookInTheFile) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  const std::string prof = dir + "/killed.prof";
+  Child c = spawn({bin("profiler"), "record", "--sampler", "cpu-clock", "--cpu-clock-period", "100", "-q", "-o", prof,
+                   "--", bin("symtest"), "main", "30"},
+                  dir, "killed");
+  ASSERT_TRUE(wait_for([&] { return file_exists(prof); }, 30));
+  // The command: the profiler's child, which outlives it.
+  pid_t command = -1;
+  ASSERT_TRUE(wait_for(
+      [&] {
+        for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+          const std::string stat = slurp(e.path().string() + "/stat");
+          const size_t close = stat.rfind(')');
+          if (close == std::string::npos || stat.find("(symtest)") == std::string::npos) continue;
+          if (std::atoi(stat.c_str() + close + 4) == c.pid) command = std::atoi(e.path().filename().c_str());
+        }
+        return command > 0;
+      },
+      30));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  kill(c.pid, SIGKILL);
+  wait_exit(c.pid, 30);
+  kill(command, SIGKILL);
+  mb::ProfileReader reader(prof);
+  // About 10000 samples per CPU second of the spinning command, which ran
+  // 1.5 s: the file holds more than a tenth of a CPU second of them (none
+  // before; a loaded machine may give the command little CPU).
+  EXPECT_GT(reader.info().samples, 1000u) << reader.error();
+}
