@@ -144,7 +144,7 @@ Symbol Symbolizer::resolve(uint32_t tgid, uint64_t ip, uint64_t time_ns) {
 }
 
 const Symbol& Symbolizer::lookup(uint32_t tgid, uint64_t ip, uint64_t time_ns) {
-  Key k{tgid, ip};
+  Key k{tgid, procs_.span_at(tgid, time_ns), ip};
   auto it = cache_.find(k);
   if (it != cache_.end()) {
     ++hits_;
