@@ -345,7 +345,7 @@ void print_report(FILE* out, const ProfileReader& reader, const Aggregate& agg, 
             {"pid", "ppid", "name", "samples", "accesses", "share_pct", "pages", "start_s"},
             {true, true, false, true, true, true, true, true}, {}};
     std::vector<ProcessRow> rows = process_rows;
-    if (!opts.by.empty() && rows.size() > opts.top) rows.resize(opts.top);
+    if (rows.size() > opts.top) rows.resize(opts.top);  // --top bounds every table
     for (auto& r : rows) {
       std::string name, last;
       for (const auto& [span, key] : r.spans) {

@@ -310,3 +310,31 @@ TEST(ProfileReport, SamplesAreAttributedWithTheMapsOfTheirTime) {
   EXPECT_EQ(pages["/nonexistent/again.dat again"], 9) << j["pages"].dump();
 }
 
+// --top bounds the processes table of the overview too, as every other table.
+TEST(ProfileReport, TopBoundsTheOverviewsProcesses) {
+  std::vector<mb_sample> v;
+  for (uint32_t tgid = 10; tgid < 15; ++tgid)
+    for (uint32_t i = 0; i < tgid; ++i) v.push_back(access(tgid, 0x40000000, 0));
+  mb_test::TempTree dir("mbreport");
+  const std::string path = dir.path("five.prof");
+  {
+    ProfileStart st;
+    st.sampler = "fault";
+    ProfileWriter w(path, st);
+    w.add_samples(v.data(), v.size());
+    w.finish(0, 0);
+  }
+  ProfileReader r(path);
+  Aggregate agg;
+  aggregate_file(r, &agg);
+  ReportOptions o;
+  o.format = "json";
+  o.top = 2;
+  auto j = nlohmann::json::parse(mb_test::written_by([&](FILE* f) { print_report(f, r, agg, o); }));
+  ASSERT_EQ(j["processes"].size(), 2u) << j["processes"].dump();
+  EXPECT_EQ(j["processes"][0]["pid"], 14);
+  EXPECT_EQ(j["processes"][1]["pid"], 13);
+  o.format = "text";
+  const std::string text = mb_test::written_by([&](FILE* f) { print_report(f, r, agg, o); });
+  EXPECT_NE(text.find("processes: 5"), std::string::npos) << text;  // the summary counts them all
+}
