@@ -737,6 +737,14 @@ const ProfileMap* ProfileProcesses::mapping(uint32_t tgid, uint64_t addr, uint64
     if (auto* m = find_in(*snaps[i], addr)) return m;
   for (size_t i = start; i-- > 0;)
     if (auto* m = find_in(*snaps[i], addr)) return m;
+  // Not mapped in its span: the next spans of the process. An exec is seen
+  // when the recorder next looks (up to 0.5 s later), so the new program's
+  // first samples fall before it; what the old one did not map is the new one's.
+  for (size_t n = static_cast<size_t>(s) + 1; n < spans_.size() && spans_[n].tgid == tgid &&
+                                              spans_[n].life == spans_[static_cast<size_t>(s)].life;
+       ++n)
+    for (const ProfileMaps* snap : spans_[n].snaps)
+      if (auto* m = find_in(*snap, addr)) return m;
   return nullptr;
 }
 
