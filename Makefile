@@ -56,7 +56,7 @@ DEB_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev \
 .SECONDARY:
 .PHONY: all deps test unit-test integration-test bad-input-test vm-test demo bench soak install clean module
 
-all: $(BIN)/membalancer $(BIN)/memexercise $(BIN)/churn $(BIN)/forkstorm $(BIN)/profiler $(BIN)/symtest $(BIN)/unit_tests $(BIN)/integration_tests
+all: $(BIN)/membalancer $(BIN)/memexercise $(BIN)/churn $(BIN)/forkstorm $(BIN)/profiler $(BIN)/symtest $(BIN)/exectest_first $(BIN)/exectest_second $(BIN)/unit_tests $(BIN)/integration_tests
 
 # ---- dependencies (idempotent, no prompt) -----------------------------------
 deps:
@@ -139,6 +139,12 @@ $(BIN)/symtest: workloads/symtest.cpp $(BIN)/libsymtest.so
 	@mkdir -p $(BIN)
 	$(CXX) -O1 -g -fPIE -pie -fno-omit-frame-pointer -o $@ $< -L$(BIN) -lsymtest -Wl,-rpath,'$$ORIGIN'
 
+# The exec test programs: two non-PIE executables at the same address, the
+# first execs the second (one pid, two programs).
+$(BIN)/exectest_first $(BIN)/exectest_second: $(BIN)/exectest_%: workloads/exectest.cpp
+	@mkdir -p $(BIN)
+	$(CXX) -O1 -g -fno-pie -no-pie -fno-omit-frame-pointer -DEXECTEST_SPIN=exectest_$*_spin -o $@ $<
+
 $(BUILD)/bench/profiler_cost: $(PROF_LIB)
 $(BUILD)/bench/profiler_cost: LIBS := $(PROF_LIB) $(LIB) $(LIBS)
 
@@ -200,7 +206,7 @@ TEST_ENV := MB_BUILD_DIR=$(BUILD) MB_BIN_DIR=$(BIN) \
 unit-test: $(BIN)/unit_tests
 	@$(TEST_ENV) tests/run_gtest.sh unit$(SUITE_SUFFIX) $(BIN)/unit_tests $(UNIT_TEST_ARGS)
 
-integration-test: $(BIN)/integration_tests $(BIN)/membalancer $(BIN)/memexercise $(BIN)/forkstorm $(BIN)/profiler $(BIN)/symtest
+integration-test: $(BIN)/integration_tests $(BIN)/membalancer $(BIN)/memexercise $(BIN)/forkstorm $(BIN)/profiler $(BIN)/symtest $(BIN)/exectest_first $(BIN)/exectest_second
 	@$(TEST_ENV) tests/run_gtest.sh integration$(SUITE_SUFFIX) $(BIN)/integration_tests $(INTEG_TEST_ARGS)
 
 # Every bad input a user could give, against the real binaries: status 2, one line.

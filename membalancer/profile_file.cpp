@@ -584,24 +584,136 @@ uint64_t ProfileReader::for_each_batch(const BatchFn& fn) {
 
 // ---- processes and maps -------------------------------------------------------------
 
-ProfileProcesses::ProfileProcesses(const ProfileInfo& info) {
-  for (const auto& p : info.processes) {
-    if (!p.name.empty()) names_[p.tgid] = p.name;
-    if (p.parent) parents_[p.tgid] = p.parent;
+static const char kDeletedSuffix[] = " (deleted)";
+
+std::string ProfileProcesses::mapped_file(const ProfileMap& m, bool* deleted) {
+  const size_t n = sizeof(kDeletedSuffix) - 1;
+  const bool gone = !m.path.empty() && m.path[0] == '/' && m.path.size() > n &&
+                    m.path.compare(m.path.size() - n, n, kDeletedSuffix) == 0;
+  if (deleted) *deleted = gone;
+  return gone ? m.path.substr(0, m.path.size() - n) : m.path;
+}
+
+namespace {
+
+// Whether b maps some address of a to something else: another file or
+// kind, or the same file at another load base (growth, shrinking and
+// protection changes are the same mapping).
+bool remapped(const ProfileMaps& a, const ProfileMaps& b) {
+  size_t i = 0, j = 0;
+  while (i < a.maps.size() && j < b.maps.size()) {
+    const ProfileMap &x = a.maps[i], &y = b.maps[j];
+    if (x.start < y.end && y.start < x.end) {
+      const std::string fx = ProfileProcesses::mapped_file(x), fy = ProfileProcesses::mapped_file(y);
+      if (fx != fy) return true;
+      if (!fx.empty() && fx[0] == '/' && x.start - x.offset != y.start - y.offset) return true;
+    }
+    if (x.end <= y.end) ++i;
+    else ++j;
   }
-  for (const auto& m : info.maps) maps_[m.tgid].push_back(&m);
-  for (auto& [tgid, v] : maps_)
-    std::stable_sort(v.begin(), v.end(), [](const ProfileMaps* a, const ProfileMaps* b) { return a->time_ns < b->time_ns; });
+  return false;
+}
+
+}  // namespace
+
+ProfileProcesses::ProfileProcesses(const ProfileInfo& info) {
+  // Each tgid's process events and snapshots, in time order (file order
+  // among equal times; an event before a snapshot of the same time: the
+  // recorder writes a new name before the maps that go with it).
+  struct Item {
+    uint64_t time_ns;
+    const ProfileProcess* proc;
+    const ProfileMaps* maps;
+  };
+  std::map<uint32_t, std::vector<Item>> items;
+  for (const auto& p : info.processes) items[p.tgid].push_back({p.time_ns, &p, nullptr});
+  for (const auto& m : info.maps) items[m.tgid].push_back({m.time_ns, nullptr, &m});
+  for (auto& [tgid, v] : items) {
+    std::stable_sort(v.begin(), v.end(), [](const Item& a, const Item& b) {
+      return a.time_ns != b.time_ns ? a.time_ns < b.time_ns : (a.proc != nullptr) > (b.proc != nullptr);
+    });
+    const uint32_t first = static_cast<uint32_t>(spans_.size());
+    uint64_t exited_at = 0;
+    bool alive = false;
+    auto new_span = [&](uint64_t begin, const std::string& name) {
+      if (spans_.size() > first) spans_.back().end_ns = begin;
+      Span sp;
+      sp.tgid = tgid;
+      sp.life = static_cast<uint32_t>(lives_.size() - 1);
+      sp.begin_ns = spans_.size() > first ? begin : 0;
+      sp.name = name;
+      spans_.push_back(std::move(sp));
+    };
+    // A new process: it starts after the previous one's exit (its own first
+    // event comes when the recorder notices it, later).
+    auto new_life = [&](const Item& it, uint32_t parent, const std::string& name) {
+      Life l;
+      l.tgid = tgid;
+      l.parent = parent;
+      l.start_ns = it.time_ns;
+      lives_.push_back(l);
+      alive = true;
+      new_span(lives_.size() > 1 && lives_[lives_.size() - 2].tgid == tgid && lives_[lives_.size() - 2].exited
+                   ? std::min(exited_at + 1, it.time_ns)
+                   : it.time_ns,
+               name);
+    };
+    for (const Item& it : v) {
+      if (const ProfileProcess* p = it.proc) {
+        if (p->event == kProcExit) {
+          if (!alive) new_life(it, p->parent, p->name);
+          if (spans_.back().name.empty()) spans_.back().name = p->name;
+          lives_.back().exited = true;
+          exited_at = it.time_ns;
+          alive = false;
+        } else if (!alive) {
+          new_life(it, p->parent, p->name);
+        } else {
+          if (p->parent && !lives_.back().parent) lives_.back().parent = p->parent;
+          if (!p->name.empty() && p->name != spans_.back().name) {
+            if (spans_.back().name.empty() && spans_.back().snaps.empty()) spans_.back().name = p->name;
+            else new_span(it.time_ns, p->name);  // an exec (or a rename)
+          }
+        }
+      } else {
+        if (!alive) new_life(it, 0, "");
+        else if (!spans_.back().snaps.empty() && remapped(*spans_.back().snaps.back(), *it.maps))
+          new_span(it.time_ns, spans_.back().name);
+        spans_.back().snaps.push_back(it.maps);
+      }
+    }
+    by_tgid_[tgid] = {first, static_cast<uint32_t>(spans_.size() - first)};
+  }
+}
+
+int64_t ProfileProcesses::span_at(uint32_t tgid, uint64_t time_ns) const {
+  auto it = by_tgid_.find(tgid);
+  if (it == by_tgid_.end()) return -1;
+  auto b = spans_.begin() + it->second.first, e = b + it->second.second;
+  // The last span beginning at or before time_ns (the first begins at 0).
+  auto s = std::upper_bound(b + 1, e, time_ns, [](uint64_t t, const Span& sp) { return t < sp.begin_ns; });
+  return (s - 1) - spans_.begin();
+}
+
+std::string ProfileProcesses::name_at(uint32_t tgid, uint64_t time_ns) const {
+  const int64_t s = span_at(tgid, time_ns);
+  return s < 0 ? std::string() : spans_[static_cast<size_t>(s)].name;
 }
 
 std::string ProfileProcesses::name(uint32_t tgid) const {
-  auto it = names_.find(tgid);
-  return it == names_.end() ? std::string() : it->second;
+  auto it = by_tgid_.find(tgid);
+  if (it == by_tgid_.end()) return {};
+  for (uint32_t i = it->second.second; i-- > 0;)
+    if (!spans_[it->second.first + i].name.empty()) return spans_[it->second.first + i].name;
+  return {};
 }
 
 uint32_t ProfileProcesses::parent(uint32_t tgid) const {
-  auto it = parents_.find(tgid);
-  return it == parents_.end() ? 0 : it->second;
+  auto it = by_tgid_.find(tgid);
+  if (it == by_tgid_.end()) return 0;
+  for (uint32_t i = it->second.second; i-- > 0;)
+    if (uint32_t p = lives_[spans_[it->second.first + i].life].parent) return p;
+  return 0;
 }
 
 static const ProfileMap* find_in(const ProfileMaps& snap, uint64_t addr) {
@@ -613,10 +725,11 @@ static const ProfileMap* find_in(const ProfileMaps& snap, uint64_t addr) {
 }
 
 const ProfileMap* ProfileProcesses::mapping(uint32_t tgid, uint64_t addr, uint64_t time_ns) const {
-  auto it = maps_.find(tgid);
-  if (it == maps_.end()) return nullptr;
-  const auto& snaps = it->second;
-  // The last snapshot at or before time_ns first, then later ones, then earlier.
+  const int64_t s = span_at(tgid, time_ns);
+  if (s < 0) return nullptr;
+  const auto& snaps = spans_[static_cast<size_t>(s)].snaps;
+  // The last snapshot at or before time_ns first, then later ones (mapped
+  // since), then earlier ones (unmapped since): all of the span agree.
   size_t k = std::upper_bound(snaps.begin(), snaps.end(), time_ns,
                               [](uint64_t t, const ProfileMaps* m) { return t < m->time_ns; }) - snaps.begin();
   size_t start = k > 0 ? k - 1 : 0;
@@ -624,6 +737,14 @@ const ProfileMap* ProfileProcesses::mapping(uint32_t tgid, uint64_t addr, uint64
     if (auto* m = find_in(*snaps[i], addr)) return m;
   for (size_t i = start; i-- > 0;)
     if (auto* m = find_in(*snaps[i], addr)) return m;
+  // Not mapped in its span: the next spans of the process. An exec is seen
+  // when the recorder next looks (up to 0.5 s later), so the new program's
+  // first samples fall before it; what the old one did not map is the new one's.
+  for (size_t n = static_cast<size_t>(s) + 1; n < spans_.size() && spans_[n].tgid == tgid &&
+                                              spans_[n].life == spans_[static_cast<size_t>(s)].life;
+       ++n)
+    for (const ProfileMaps* snap : spans_[n].snaps)
+      if (auto* m = find_in(*snap, addr)) return m;
   return nullptr;
 }
 

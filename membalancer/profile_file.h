@@ -255,22 +255,50 @@ class ProfileReader {
 };
 
 // Process names and memory maps of a profile, for attribution: which process
-// a tgid was and which mapping held an address at a time.
+// a tgid was and which mapping held an address at a time. A tgid's time is
+// cut into spans, each one address space under one name: a new span starts
+// when the pid is reused (an exit, then a new process), at a rename (an exec)
+// and when a snapshot maps an address to something else than the previous
+// one did (an unmap and a remap). Within a span an address means one thing,
+// so any of its snapshots answers for any of its times.
 class ProfileProcesses {
  public:
+  struct Span {
+    uint32_t tgid = 0;
+    uint32_t life = 0;       // index of lives(): the process it belongs to
+    uint64_t begin_ns = 0;   // covers [begin_ns, end_ns); a tgid's spans tile all time
+    uint64_t end_ns = UINT64_MAX;
+    std::string name;        // "" when unknown
+    std::vector<const ProfileMaps*> snaps;  // by time
+  };
+  struct Life {  // one process: a pid from its start (or the recording's) to its exit
+    uint32_t tgid = 0, parent = 0;
+    uint64_t start_ns = 0;  // its first event's time
+    bool exited = false;
+  };
+
   explicit ProfileProcesses(const ProfileInfo& info);
-  std::string name(uint32_t tgid) const;  // "" when unknown
+  std::string name(uint32_t tgid) const;  // the last name known, "" when unknown
   uint32_t parent(uint32_t tgid) const;
-  // The mapping holding addr in the snapshot closest to time_ns (the last one
-  // taken at or before it, else the first after), or nullptr.
+  // The span of tgid at time_ns, or -1 when the profile knows nothing of tgid.
+  int64_t span_at(uint32_t tgid, uint64_t time_ns) const;
+  const std::vector<Span>& spans() const { return spans_; }
+  const std::vector<Life>& lives() const { return lives_; }
+  // The name tgid had at time_ns ("" when unknown).
+  std::string name_at(uint32_t tgid, uint64_t time_ns) const;
+  // The mapping holding addr at time_ns: looked up in the snapshots of the
+  // span of that time (the last one at or before it first), or nullptr.
   const ProfileMap* mapping(uint32_t tgid, uint64_t addr, uint64_t time_ns = UINT64_MAX) const;
   // "anon", "heap", "stack", "vdso", or the file's path.
   static std::string mapping_kind(const ProfileMap* m);
+  // The mapped file's path without the " (deleted)" /proc/PID/maps adds to
+  // a file deleted since it was mapped (*deleted says so).
+  static std::string mapped_file(const ProfileMap& m, bool* deleted = nullptr);
 
  private:
-  std::map<uint32_t, std::string> names_;
-  std::map<uint32_t, uint32_t> parents_;
-  std::map<uint32_t, std::vector<const ProfileMaps*>> maps_;
+  std::vector<Span> spans_;  // a tgid's spans together, by time
+  std::vector<Life> lives_;
+  std::map<uint32_t, std::pair<uint32_t, uint32_t>> by_tgid_;  // tgid -> (first span, count)
 };
 
 }  // namespace mb

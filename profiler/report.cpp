@@ -45,25 +45,54 @@ uint64_t latency_percentile(const NodeStats& n, double q) {
   return bucket_floor(kLatencyBuckets - 1);
 }
 
+uint32_t Aggregate::key_of(uint32_t tgid, uint64_t time_ns, Cursor* c) {
+  const int64_t span = procs->span_at(tgid, time_ns);
+  if (span >= 0) {
+    const auto& sp = procs->spans()[static_cast<size_t>(span)];
+    c->lo = sp.begin_ns;
+    c->hi = sp.end_ns;
+  } else {
+    c->lo = 0, c->hi = UINT64_MAX;
+  }
+  // Keys are handed out in order of first sample; a span seen again (its
+  // cursor moved on and back) keeps its key.
+  auto [it, fresh] = keys_.try_emplace({tgid, span}, static_cast<uint32_t>(who.size()));
+  if (!fresh) return c->key = it->second;
+  if (who.size() >= (size_t{1} << MB_KEY_TGID_BITS))
+    throw UsageError("more than " + std::to_string(size_t{1} << MB_KEY_TGID_BITS) + " processes and address spaces in one profile");
+  who.push_back({tgid, span, time_ns});
+  return c->key = static_cast<uint32_t>(who.size() - 1);
+}
+
 void Aggregate::add(const mb_sample* s, size_t n) {
-  uint64_t last_tgid = ~0ULL;
+  uint64_t last_tgid = ~0ULL, lo = 1, hi = 0;  // the current process key holds for times [lo, hi)
+  uint64_t key = 0;
   ProcessStats* ps = nullptr;
   constexpr size_t kAhead = 16;  // samples whose page slot is prefetched
-  auto key_of = [](const mb_sample& r) { return mb_page_key(r.tgid, r.vaddr >> MB_PAGE_SHIFT); };
   for (size_t i = 0; i < n; ++i) {
-    if (i + kAhead < n && (s[i + kAhead].flags & MB_ACC_VADDR)) pages.prefetch(key_of(s[i + kAhead]));
     const mb_sample& r = s[i];
     ++samples;
     if (r.time_ns < first_ns) first_ns = r.time_ns;
     if (r.time_ns > last_ns) last_ns = r.time_ns;
-    if (r.tgid != last_tgid) {
-      ps = &processes[r.tgid];
+    if (r.tgid != last_tgid || r.time_ns < lo || r.time_ns >= hi) {
+      if (procs) {
+        Cursor& c = cursors_[r.tgid];
+        if (c.lo >= c.hi || r.time_ns < c.lo || r.time_ns >= c.hi) key_of(r.tgid, r.time_ns, &c);
+        key = c.key, lo = c.lo, hi = c.hi;
+      } else {
+        key = r.tgid, lo = 0, hi = UINT64_MAX;
+      }
+      ps = &processes[key];
       last_tgid = r.tgid;
     }
+    // The next samples' pages, keyed by this sample's process: right for a
+    // run of one process, a wasted prefetch at a change.
+    if (i + kAhead < n && (s[i + kAhead].flags & MB_ACC_VADDR))
+      pages.prefetch(mb_page_key(static_cast<uint32_t>(key), s[i + kAhead].vaddr >> MB_PAGE_SHIFT));
     ++ps->samples;
     if (r.flags & MB_ACC_IP) {
       ++with_ip;
-      ++ips[IpKey{r.tgid, r.ip}];
+      ++ips[IpKey{static_cast<uint32_t>(key), r.ip}];
     }
     if (!(r.flags & MB_ACC_VADDR)) continue;
     ++with_address;
@@ -76,7 +105,7 @@ void Aggregate::add(const mb_sample* s, size_t n) {
       ++ns.latency[latency_bucket(r.latency)];
     }
     if (r.flags & MB_ACC_SRC) ++ns.source[r.data_source < MB_SRC_NR ? r.data_source : 0];
-    PageStats& pg = pages[key_of(r)];
+    PageStats& pg = pages[mb_page_key(static_cast<uint32_t>(key), r.vaddr >> MB_PAGE_SHIFT)];
     if (pg.accesses != UINT32_MAX) ++pg.accesses;
     if (r.mem_node != MB_NODE_UNKNOWN || pg.node == MB_NODE_UNKNOWN) pg.node = r.mem_node;
   }
@@ -92,6 +121,7 @@ void Aggregate::finish() {
 }
 
 void aggregate_file(ProfileReader& reader, Aggregate* agg) {
+  agg->procs = std::make_shared<ProfileProcesses>(reader.info());
   // Most profiles touch far fewer pages than they have samples; a table
   // sized for a sixteenth of them avoids most of the doubling on the way.
   agg->pages.reserve(std::min<uint64_t>(reader.info().samples / 16, uint64_t{1} << 24));
@@ -125,15 +155,16 @@ std::vector<RegionRow> hottest_regions(const Aggregate& agg, uint64_t region_byt
   std::vector<RegionRow> rows;
   rows.reserve(regions.size());
   for (const auto& [k, r] : regions) {
-    RegionRow row{mb_key_tgid(k), mb_key_vpn(k) * region_pages << MB_PAGE_SHIFT, region_pages << MB_PAGE_SHIFT,
-                  r.accesses, r.pages, -1, r.top_vpn << MB_PAGE_SHIFT};
+    RegionRow row{agg.who_of(mb_key_tgid(k)).tgid, mb_key_tgid(k), mb_key_vpn(k) * region_pages << MB_PAGE_SHIFT,
+                  region_pages << MB_PAGE_SHIFT, r.accesses, r.pages, -1, r.top_vpn << MB_PAGE_SHIFT};
     uint64_t best = 0;
     for (int i = 0; i < MB_MAX_NODES; ++i)
       if (r.node_acc[i] > best) best = r.node_acc[i], row.node = i;
     rows.push_back(row);
   }
   std::sort(rows.begin(), rows.end(), [](const RegionRow& a, const RegionRow& b) {
-    return a.accesses != b.accesses ? a.accesses > b.accesses : std::tie(a.tgid, a.start) < std::tie(b.tgid, b.start);
+    return a.accesses != b.accesses ? a.accesses > b.accesses
+                                    : std::tie(a.tgid, a.start, a.key) < std::tie(b.tgid, b.start, b.key);
   });
   if (rows.size() > n) rows.resize(n);
   return rows;
@@ -143,11 +174,12 @@ std::vector<PageRow> hottest_pages(const Aggregate& agg, size_t n) {
   std::vector<PageRow> rows;
   rows.reserve(agg.pages.size());
   agg.pages.for_each([&](const uint64_t& key, const PageStats& p) {
-    rows.push_back({mb_key_tgid(key), mb_key_vpn(key) << MB_PAGE_SHIFT, p.accesses,
+    rows.push_back({agg.who_of(mb_key_tgid(key)).tgid, mb_key_tgid(key), mb_key_vpn(key) << MB_PAGE_SHIFT, p.accesses,
                     p.node < MB_MAX_NODES ? static_cast<int>(p.node) : -1});
   });
   auto cmp = [](const PageRow& a, const PageRow& b) {
-    return a.accesses != b.accesses ? a.accesses > b.accesses : std::tie(a.tgid, a.addr) < std::tie(b.tgid, b.addr);
+    return a.accesses != b.accesses ? a.accesses > b.accesses
+                                    : std::tie(a.tgid, a.addr, a.key) < std::tie(b.tgid, b.addr, b.key);
   };
   if (rows.size() > n) {
     std::partial_sort(rows.begin(), rows.begin() + static_cast<long>(n), rows.end(), cmp);
@@ -231,6 +263,37 @@ void json_table(JsonWriter& j, const Table& t) {
   j.end_array();
 }
 
+// One row per process: a pid reused is two (told apart by start_s, when
+// each was first seen), an exec'd one is one, named by the programs it ran
+// while sampled ("sh > app"). Most samples first.
+struct ProcessRow {
+  uint32_t tgid = 0;
+  int64_t life = -1;  // of ProfileProcesses::lives(); -1: the profile knows nothing of the pid
+  ProcessStats p;
+  std::vector<std::pair<int64_t, uint32_t>> spans;  // (span, process key), by time
+};
+
+std::vector<ProcessRow> processes_of(const Aggregate& agg, const ProfileProcesses& procs) {
+  std::map<std::pair<uint32_t, int64_t>, ProcessRow> by_life;
+  agg.processes.for_each([&](const uint64_t& k, const ProcessStats& p) {
+    const Aggregate::Who w = agg.who_of(k);
+    const int64_t life = w.span < 0 ? int64_t{-1} : int64_t{procs.spans()[static_cast<size_t>(w.span)].life};
+    ProcessRow& r = by_life[{w.tgid, life}];
+    r.tgid = w.tgid, r.life = life;
+    r.p.samples += p.samples, r.p.accesses += p.accesses, r.p.pages += p.pages;
+    r.spans.push_back({w.span, static_cast<uint32_t>(k)});
+  });
+  std::vector<ProcessRow> rows;
+  for (auto& [k, r] : by_life) {
+    std::sort(r.spans.begin(), r.spans.end());
+    rows.push_back(std::move(r));
+  }
+  std::sort(rows.begin(), rows.end(), [](const ProcessRow& a, const ProcessRow& b) {
+    return a.p.samples != b.p.samples ? a.p.samples > b.p.samples : std::tie(a.tgid, a.life) < std::tie(b.tgid, b.life);
+  });
+  return rows;
+}
+
 std::string hex(uint64_t v) { return format_hex(v); }
 
 }  // namespace
@@ -242,9 +305,18 @@ void print_report(FILE* out, const ProfileReader& reader, const Aggregate& agg, 
   if (opts.format != "text" && opts.format != "csv" && opts.format != "json")
     throw UsageError("--format " + opts.format + ": want text, csv or json");
   const ProfileInfo& info = reader.info();
-  ProfileProcesses procs(info);
+  // The aggregate's processes when it has them (its keys are their spans).
+  const ProfileProcesses local_procs(agg.procs ? ProfileInfo{} : info);
+  const ProfileProcesses& procs = agg.procs ? *agg.procs : local_procs;
+  // Names and mappings as they were at the time of the key's samples.
+  auto name_of = [&](uint32_t key) {
+    const Aggregate::Who w = agg.who_of(key);
+    std::string name = procs.name_at(w.tgid, w.time_ns);
+    return name.empty() ? std::string("?") : name;
+  };
   auto want = [&](const char* k) { return opts.by.empty() || opts.by == k; };
   std::vector<Table> tables;
+  const std::vector<ProcessRow> process_rows = processes_of(agg, procs);
 
   if (want("node")) {
     Table t{"nodes", "Nodes: where the sampled data lives",
@@ -270,26 +342,35 @@ void print_report(FILE* out, const ProfileReader& reader, const Aggregate& agg, 
   }
   if (want("process")) {
     Table t{"processes", "Processes",
-            {"pid", "ppid", "name", "samples", "accesses", "share_pct", "pages"},
-            {true, true, false, true, true, true, true}, {}};
-    std::vector<std::pair<uint64_t, ProcessStats>> rows;
-    agg.processes.for_each([&](const uint64_t& k, const ProcessStats& p) { rows.push_back({k, p}); });
-    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
-      return a.second.samples != b.second.samples ? a.second.samples > b.second.samples : a.first < b.first;
-    });
-    if (!opts.by.empty() && rows.size() > opts.top) rows.resize(opts.top);
-    for (const auto& [pid, p] : rows) {
-      std::string name = procs.name(static_cast<uint32_t>(pid));
-      t.rows.push_back({std::to_string(pid), std::to_string(procs.parent(static_cast<uint32_t>(pid))),
-                        name.empty() ? "?" : name, std::to_string(p.samples), std::to_string(p.accesses),
+            {"pid", "ppid", "name", "samples", "accesses", "share_pct", "pages", "start_s"},
+            {true, true, false, true, true, true, true, true}, {}};
+    std::vector<ProcessRow> rows = process_rows;
+    if (rows.size() > opts.top) rows.resize(opts.top);  // --top bounds every table
+    for (auto& r : rows) {
+      std::string name, last;
+      for (const auto& [span, key] : r.spans) {
+        std::string n = name_of(key);
+        if (n != last) name += (name.empty() ? "" : " > ") + n;
+        last = n;
+      }
+      const ProfileProcesses::Life* life = r.life < 0 ? nullptr : &procs.lives()[static_cast<size_t>(r.life)];
+      // When the process was first seen, in seconds since the start: what
+      // tells a reused pid's processes apart when they ran the same program.
+      char start[32] = "?";
+      if (life)
+        std::snprintf(start, sizeof start, "%.3f",
+                      (std::max(life->start_ns, info.start_monotonic_ns) - info.start_monotonic_ns) / 1e9);
+      t.rows.push_back({std::to_string(r.tgid), std::to_string(life ? life->parent : procs.parent(r.tgid)), name,
+                        std::to_string(r.p.samples), std::to_string(r.p.accesses),
                         // share of the accesses, as in every other table (it was of the samples:
                         // 100% beside 0 accesses for a cpu-clock recording)
-                        pct(p.accesses, agg.with_address), std::to_string(p.pages)});
+                        pct(r.p.accesses, agg.with_address), std::to_string(r.p.pages), start});
     }
     tables.push_back(std::move(t));
   }
-  auto mapping_of = [&](uint32_t tgid, uint64_t addr) {
-    return ProfileProcesses::mapping_kind(procs.mapping(tgid, addr));
+  auto mapping_of = [&](uint32_t key, uint64_t addr) {
+    const Aggregate::Who w = agg.who_of(key);
+    return ProfileProcesses::mapping_kind(procs.mapping(w.tgid, addr, w.time_ns));
   };
   if (want("region")) {
     Table t{"regions", "Hottest regions (" + format_bytes(opts.region_bytes) + ")",
@@ -297,10 +378,9 @@ void print_report(FILE* out, const ProfileReader& reader, const Aggregate& agg, 
             {true, true, false, false, false, true, true, true, false, false}, {}};
     int rank = 0;
     for (const auto& r : hottest_regions(agg, opts.region_bytes, opts.top)) {
-      std::string name = procs.name(r.tgid);
-      t.rows.push_back({std::to_string(++rank), std::to_string(r.tgid), name.empty() ? "?" : name, hex(r.start),
+      t.rows.push_back({std::to_string(++rank), std::to_string(r.tgid), name_of(r.key), hex(r.start),
                         hex(r.start + r.bytes), std::to_string(r.accesses), pct(r.accesses, agg.with_address),
-                        std::to_string(r.pages), node_name(r.node), mapping_of(r.tgid, r.hottest_addr)});
+                        std::to_string(r.pages), node_name(r.node), mapping_of(r.key, r.hottest_addr)});
     }
     tables.push_back(std::move(t));
   }
@@ -310,10 +390,9 @@ void print_report(FILE* out, const ProfileReader& reader, const Aggregate& agg, 
             {true, true, false, false, true, true, false, false}, {}};
     int rank = 0;
     for (const auto& p : hottest_pages(agg, opts.top)) {
-      std::string name = procs.name(p.tgid);
-      t.rows.push_back({std::to_string(++rank), std::to_string(p.tgid), name.empty() ? "?" : name, hex(p.addr),
+      t.rows.push_back({std::to_string(++rank), std::to_string(p.tgid), name_of(p.key), hex(p.addr),
                         std::to_string(p.accesses), pct(p.accesses, agg.with_address), node_name(p.node),
-                        mapping_of(p.tgid, p.addr)});
+                        mapping_of(p.key, p.addr)});
     }
     tables.push_back(std::move(t));
   }
@@ -328,7 +407,8 @@ void print_report(FILE* out, const ProfileReader& reader, const Aggregate& agg, 
     };
     std::unordered_map<std::string, F> funcs;
     agg.ips.for_each([&](const IpKey& k, const uint64_t& count) {
-      const Symbol& s = sym.lookup(k.tgid, k.ip);
+      const Aggregate::Who w = agg.who_of(k.tgid);
+      const Symbol& s = sym.lookup(w.tgid, k.ip, w.time_ns);
       std::string fn = s.function == "[unknown]" ? "[unknown " + hex(k.ip) + "]" : s.function;
       if (s.function == "[unknown]" && s.module.size() && s.module[0] == '[') fn = "[unknown]";
       F& f = funcs[s.module + '\0' + fn];
@@ -395,7 +475,7 @@ void print_report(FILE* out, const ProfileReader& reader, const Aggregate& agg, 
                info.version, printable(info.sampler).c_str(), when, span_s, info.complete ? "" : " (incomplete file)");
   std::fprintf(out, "samples: %" PRIu64 " (%" PRIu64 " with a data address, %" PRIu64
                     " with an instruction pointer); lost in the ring buffer: %" PRIu64 "; processes: %zu\n",
-               agg.samples, agg.with_address, agg.with_ip, profile_losses(info).samples, agg.processes.size());
+               agg.samples, agg.with_address, agg.with_ip, profile_losses(info).samples, process_rows.size());
   const ProfileLosses lost = profile_losses(info);
   if (lost.events || lost.untracked) std::fprintf(out, "recorded with losses: %s\n", lost.describe().c_str());
   for (const auto& t : tables) print_text(out, t);

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -48,13 +50,36 @@ struct Aggregate {
   uint64_t samples = 0, with_address = 0, with_ip = 0;
   uint64_t first_ns = UINT64_MAX, last_ns = 0;
   NodeStats nodes[kNodeSlots];
+  // Keyed by process key (the tgid of pages' keys, of IpKey): see who.
   FlatMap<uint64_t, ProcessStats, U64KeyOps> processes;
-  FlatMap<uint64_t, PageStats, U64KeyOps> pages;  // key: mb_page_key(tgid, vpn)
+  FlatMap<uint64_t, PageStats, U64KeyOps> pages;  // key: mb_page_key(process key, vpn)
   FlatMap<IpKey, uint64_t, IpKeyOps> ips;
+
+  // Who the samples were. With procs (aggregate_file sets it), a process key
+  // is an index of `who`: one per span of a tgid (ProfileProcesses), so a
+  // reused pid or an exec'd program keeps its own pages and code. Without,
+  // the key is the tgid.
+  struct Who {
+    uint32_t tgid;
+    int64_t span;      // of procs->spans(), -1 when the profile knows nothing of tgid
+    uint64_t time_ns;  // a sample's time: lookups (name, mapping, symbol) are at it
+  };
+  std::shared_ptr<const ProfileProcesses> procs;
+  std::vector<Who> who;
+  Who who_of(uint64_t key) const { return procs ? who[key] : Who{static_cast<uint32_t>(key), -1, UINT64_MAX}; }
 
   void add(const mb_sample* s, size_t n);
   // Per-node and per-process distinct pages (call once after the last add).
   void finish();
+
+ private:
+  struct Cursor {  // a tgid's current span: its time range and key
+    uint64_t lo = 0, hi = 0;
+    uint32_t key = 0;
+  };
+  FlatMap<uint64_t, Cursor, U64KeyOps> cursors_;
+  std::map<std::pair<uint32_t, int64_t>, uint32_t> keys_;  // (tgid, span) -> key
+  uint32_t key_of(uint32_t tgid, uint64_t time_ns, Cursor* c);
 };
 
 // Reads every readable sample of the file into an aggregate.
@@ -66,6 +91,7 @@ int latency_bucket(uint32_t latency);
 
 struct RegionRow {
   uint32_t tgid;
+  uint32_t key;  // process key (Aggregate::who_of)
   uint64_t start, bytes;
   uint64_t accesses = 0, pages = 0;
   int node = -1;  // node with most accesses (-1 unknown)
@@ -76,6 +102,7 @@ std::vector<RegionRow> hottest_regions(const Aggregate& agg, uint64_t region_byt
 
 struct PageRow {
   uint32_t tgid;
+  uint32_t key;  // process key (Aggregate::who_of)
   uint64_t addr, accesses;
   int node;
 };

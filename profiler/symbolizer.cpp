@@ -106,7 +106,15 @@ Symbol Symbolizer::resolve(uint32_t tgid, uint64_t ip, uint64_t time_ns) {
     sym.module = m->path.empty() ? "[anon]" : m->path;
     return sym;
   }
-  sym.module = base_name(m->path);
+  bool deleted = false;
+  const std::string path = ProfileProcesses::mapped_file(*m, &deleted);
+  sym.module = base_name(path);
+  if (deleted) {
+    // Deleted since it was mapped: a file of that name now is another one
+    // (and the path with the suffix is no file of the recording at all).
+    sym.module += " (deleted)";
+    return sym;
+  }
   FileSession* s = session(m->path);
   if (s && !s->refused.empty()) sym.module += " (" + s->refused + ")";
   if (!s || !s->mod) return sym;
@@ -144,7 +152,7 @@ Symbol Symbolizer::resolve(uint32_t tgid, uint64_t ip, uint64_t time_ns) {
 }
 
 const Symbol& Symbolizer::lookup(uint32_t tgid, uint64_t ip, uint64_t time_ns) {
-  Key k{tgid, ip};
+  Key k{tgid, procs_.span_at(tgid, time_ns), ip};
   auto it = cache_.find(k);
   if (it != cache_.end()) {
     ++hits_;

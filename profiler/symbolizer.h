@@ -36,7 +36,8 @@ class Symbolizer {
   Symbolizer(const Symbolizer&) = delete;
   Symbolizer& operator=(const Symbolizer&) = delete;
 
-  // The symbol of ip in process tgid around time_ns. Cached.
+  // The symbol of ip in process tgid at time_ns (in the address space of
+  // that time: ProfileProcesses spans). Cached per span and address.
   const Symbol& lookup(uint32_t tgid, uint64_t ip, uint64_t time_ns = UINT64_MAX);
 
   uint64_t cache_hits() const { return hits_; }
@@ -54,11 +55,14 @@ class Symbolizer {
 
   struct Key {
     uint32_t tgid;
+    int64_t span;  // -1: the profile knows nothing of tgid
     uint64_t ip;
-    bool operator==(const Key& o) const { return tgid == o.tgid && ip == o.ip; }
+    bool operator==(const Key& o) const { return tgid == o.tgid && span == o.span && ip == o.ip; }
   };
   struct KeyHash {
-    size_t operator()(const Key& k) const { return (k.ip * 0x9E3779B97F4A7C15ULL) ^ k.tgid; }
+    size_t operator()(const Key& k) const {
+      return (k.ip * 0x9E3779B97F4A7C15ULL) ^ k.tgid ^ (static_cast<uint64_t>(k.span) << 32);
+    }
   };
   const ProfileProcesses& procs_;
   uint64_t recorded_ns_ = 0;

@@ -536,3 +536,37 @@ TEST(Profiler, AKilledRecorderLeavesWhatItTookInTheFile) {
   // before; a loaded machine may give the command little CPU).
   EXPECT_GT(reader.info().samples, 1000u) << reader.error();
 }
+
+// One pid, two programs: a non-PIE program that execs another non-PIE one,
+// both at 0x400000. Each phase's samples are its own program's (the maps
+// recorded last answered for all: the first program's time was the
+// second's). The recorder sees the exec within its 0.5 s look at maps, so
+// each of the two 1.5 s phases keeps most of its own samples.
+TEST(Profiler, ReportAttributesEachPhaseOfAnExecToItsProgram) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  std::string prof = dir + "/exec.prof";
+  Ran r = run({bin("profiler"), "record", "--sampler", "cpu-clock", "-q", "-o", prof, "--", bin("exectest_first"),
+               "1.5", bin("exectest_second"), "1.5"},
+              dir, "record", 60);
+  ASSERT_EQ(r.status, 0) << r.err;
+  Ran rep = run({bin("profiler"), "report", "--top", "5", "--format", "json", prof}, dir, "report");
+  ASSERT_EQ(rep.status, 0) << rep.err;
+  json j = json::parse(rep.out);
+  std::map<std::string, double> share;
+  for (const auto& s : j["symbols"]) {
+    if (s["function"] == "exectest_first_spin") {
+      EXPECT_EQ(s["module"], "exectest_first") << rep.out;
+    }
+    if (s["function"] == "exectest_second_spin") {
+      EXPECT_EQ(s["module"], "exectest_second") << rep.out;
+    }
+    share[s["function"]] = s["share_pct"];
+  }
+  EXPECT_GT(share["exectest_first_spin"], 25.0) << rep.out;
+  EXPECT_GT(share["exectest_second_spin"], 25.0) << rep.out;
+  // One process, named by both programs, in the order they ran.
+  ASSERT_EQ(j["processes"].size(), 1u) << rep.out;
+  EXPECT_NE(j["processes"][0]["name"].get<std::string>().find("exectest_first > exectest_second"), std::string::npos)
+      << rep.out;
+}

@@ -75,7 +75,7 @@ TEST(FuzzRegressions, CsvQuotesCarriageReturnAndJsonReportIsUtf8) {
   auto agg = std::make_unique<mb::prof::Aggregate>();
   mb::prof::aggregate_file(r, agg.get());
   const std::string csv = report(r, *agg, "process", "csv");
-  EXPECT_NE(csv.find("42,1,\"cr\rhere\",1,1,50.0,1\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("42,1,\"cr\rhere\",1,1,50.0,1,0.000\n"), std::string::npos) << csv;
   nlohmann::json j;
   ASSERT_NO_THROW(j = nlohmann::json::parse(report(r, *agg, "process", "json")));
   ASSERT_EQ(j["processes"].size(), 2u);

@@ -2,6 +2,8 @@
 // percentiles, and the three output formats.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include <nlohmann/json.hpp>
 
 #include "membalancer/profile_file.h"
@@ -221,4 +223,118 @@ TEST(ProfileReport, ProcessShareIsOfTheAccesses) {
   EXPECT_EQ(j["processes"][0]["samples"], 20) << j.dump();
   EXPECT_EQ(j["processes"][0]["accesses"], 0) << j.dump();
   EXPECT_EQ(j["processes"][0]["share_pct"], 0.0) << j.dump();
+}
+
+namespace {
+
+mb_sample code_and_data(uint32_t tgid, uint64_t ip, uint64_t vaddr, uint64_t t) {
+  mb_sample s = access(tgid, vaddr, 0, t);
+  s.ip = ip;
+  s.flags |= MB_ACC_IP;
+  return s;
+}
+
+std::string maps_line(const char* range, const char* path) {
+  return std::string(range) + " r-xp 00000000 08:01 1 " + path + "\n";
+}
+
+}  // namespace
+
+// Samples are attributed with the maps and the name of their time: pid 100
+// is a (non-PIE) wrapper at 0x400000 that execs another program at the same
+// address, exits, and the pid is reused by a third; pid 200 unmaps a library
+// and maps another at the same address. Each phase keeps its own program
+// (the latest maps used to answer for all, the last name for the pid).
+TEST(ProfileReport, SamplesAreAttributedWithTheMapsOfTheirTime) {
+  mb_test::TempTree dir("mbreport");
+  const std::string path = dir.path("phases.prof");
+  const uint64_t t0 = 1000000000;  // the recording's start (monotonic)
+  {
+    ProfileStart st;
+    st.sampler = "fault";
+    st.start_monotonic_ns = t0;
+    ProfileWriter w(path, st);
+    auto phase = [&](uint64_t t, uint32_t tgid, ProfileProcessEvent ev, const char* name, const char* exe,
+                     const char* data, int samples) {
+      w.add_process(t, tgid, 1, ev, name);
+      w.add_maps(t, tgid, parse_proc_maps(maps_line("400000-401000", exe) + maps_line("600000-601000", data)));
+      for (int i = 0; i < samples; ++i) w.add_sample(code_and_data(tgid, 0x400100, 0x600000, t + 10 + i));
+    };
+    const uint64_t ms = 1000000;
+    phase(t0 + 100 * ms, 100, kProcSeen, "wrapper", "/nonexistent/wrapper", "/nonexistent/wrapper.dat", 3);
+    phase(t0 + 200 * ms, 100, kProcRename, "target", "/nonexistent/target", "/nonexistent/target.dat", 5);
+    w.add_process(t0 + 300 * ms, 100, 0, kProcExit, "target");
+    // The new process of pid 100 is noticed after its first samples.
+    for (int i = 0; i < 2; ++i) w.add_sample(code_and_data(100, 0x400100, 0x600000, t0 + 400 * ms + i));
+    phase(t0 + 500 * ms, 100, kProcFork, "again", "/nonexistent/again", "/nonexistent/again.dat", 7);
+    w.add_process(t0 + 100 * ms, 200, 1, kProcSeen, "dl");
+    w.add_maps(t0 + 100 * ms, 200, parse_proc_maps(maps_line("700000-701000", "/nonexistent/a.so")));
+    w.add_sample(code_and_data(200, 0x700100, 0x700100, t0 + 150 * ms));
+    w.add_maps(t0 + 200 * ms, 200, parse_proc_maps(maps_line("700000-701000", "/nonexistent/b.so")));
+    for (int i = 0; i < 4; ++i) w.add_sample(code_and_data(200, 0x700100, 0x700100, t0 + 250 * ms + i));
+    w.finish(t0 + 1000 * ms, 0);
+  }
+  ProfileReader r(path);
+  Aggregate agg;
+  aggregate_file(r, &agg);
+  ReportOptions o;
+  o.format = "json";
+  auto j = nlohmann::json::parse(mb_test::written_by([&](FILE* f) { print_report(f, r, agg, o); }));
+  // Two processes of pid 100 (told apart by name and start), one of pid 200.
+  ASSERT_EQ(j["processes"].size(), 3u) << j["processes"].dump();
+  std::map<std::string, nlohmann::json> procs;
+  for (const auto& p : j["processes"]) procs[p["name"]] = p;
+  ASSERT_EQ(procs.count("wrapper > target"), 1u) << j["processes"].dump();
+  ASSERT_EQ(procs.count("again"), 1u) << j["processes"].dump();
+  EXPECT_EQ(procs["wrapper > target"]["pid"], 100);
+  EXPECT_EQ(procs["wrapper > target"]["samples"], 8);
+  EXPECT_EQ(procs["wrapper > target"]["start_s"], 0.1);
+  EXPECT_EQ(procs["again"]["pid"], 100);
+  EXPECT_EQ(procs["again"]["samples"], 9);
+  EXPECT_EQ(procs["again"]["start_s"], 0.5);
+  EXPECT_EQ(procs["dl"]["samples"], 5);
+  // Code: each phase's samples in its own program.
+  std::map<std::string, int> modules;
+  for (const auto& s : j["symbols"]) modules[s["module"].get<std::string>().substr(0, s["module"].get<std::string>().find(' '))] += s["samples"].get<int>();
+  EXPECT_EQ(modules["wrapper"], 3) << j["symbols"].dump();
+  EXPECT_EQ(modules["target"], 5) << j["symbols"].dump();
+  EXPECT_EQ(modules["again"], 9) << j["symbols"].dump();
+  EXPECT_EQ(modules["a.so"], 1) << j["symbols"].dump();
+  EXPECT_EQ(modules["b.so"], 4) << j["symbols"].dump();
+  // Data: page 0x600000 of pid 100 is three pages, each in its own file.
+  std::map<std::string, int> pages;
+  for (const auto& p : j["pages"])
+    if (p["page"] == "0x600000") pages[p["mapping"].get<std::string>() + " " + p["name"].get<std::string>()] = p["accesses"];
+  EXPECT_EQ(pages["/nonexistent/wrapper.dat wrapper"], 3) << j["pages"].dump();
+  EXPECT_EQ(pages["/nonexistent/target.dat target"], 5) << j["pages"].dump();
+  EXPECT_EQ(pages["/nonexistent/again.dat again"], 9) << j["pages"].dump();
+}
+
+// --top bounds the processes table of the overview too, as every other table.
+TEST(ProfileReport, TopBoundsTheOverviewsProcesses) {
+  std::vector<mb_sample> v;
+  for (uint32_t tgid = 10; tgid < 15; ++tgid)
+    for (uint32_t i = 0; i < tgid; ++i) v.push_back(access(tgid, 0x40000000, 0));
+  mb_test::TempTree dir("mbreport");
+  const std::string path = dir.path("five.prof");
+  {
+    ProfileStart st;
+    st.sampler = "fault";
+    ProfileWriter w(path, st);
+    w.add_samples(v.data(), v.size());
+    w.finish(0, 0);
+  }
+  ProfileReader r(path);
+  Aggregate agg;
+  aggregate_file(r, &agg);
+  ReportOptions o;
+  o.format = "json";
+  o.top = 2;
+  auto j = nlohmann::json::parse(mb_test::written_by([&](FILE* f) { print_report(f, r, agg, o); }));
+  ASSERT_EQ(j["processes"].size(), 2u) << j["processes"].dump();
+  EXPECT_EQ(j["processes"][0]["pid"], 14);
+  EXPECT_EQ(j["processes"][1]["pid"], 13);
+  o.format = "text";
+  const std::string text = mb_test::written_by([&](FILE* f) { print_report(f, r, agg, o); });
+  EXPECT_NE(text.find("processes: 5"), std::string::npos) << text;  // the summary counts them all
 }

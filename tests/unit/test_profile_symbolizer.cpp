@@ -99,3 +99,28 @@ TEST(ProfileSymbolizer, ReadsNoFifoNorAFileChangedSinceTheRecording) {
   unlink(exe.c_str());
   rmdir(dir);
 }
+
+// A file deleted since it was mapped: /proc/PID/maps says "PATH (deleted)".
+// The module names the file and says so (it was "exe (deleted) (unreadable)":
+// the path with the suffix was opened); a file of the name now is another
+// one, not read.
+TEST(ProfileSymbolizer, ADeletedFileIsNamedAndNotRead) {
+  char dir[] = "/tmp/mbsym.XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string exe = std::string(dir) + "/exe";
+  ASSERT_EQ(system(("cp /proc/self/exe " + exe).c_str()), 0);
+  ProfileInfo info = self_info();
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  ASSERT_GT(n, 0);
+  self[n] = 0;
+  for (auto& m : info.maps[0].maps)
+    if (m.path == self) m.path = exe + " (deleted)";
+  ProfileProcesses procs(info);
+  Symbolizer sym(procs);
+  const Symbol& s = sym.lookup(static_cast<uint32_t>(getpid()), reinterpret_cast<uint64_t>(&mb_symbolizer_test_target));
+  EXPECT_EQ(s.module, "exe (deleted)");
+  EXPECT_EQ(s.function, "[unknown]");
+  unlink(exe.c_str());
+  rmdir(dir);
+}
