@@ -47,11 +47,13 @@ CFLAGS += -Wall $(INCLUDES) $(SANFLAGS)
 LDFLAGS += -pthread $(SANFLAGS)
 LIBS := -lbpf -lelf -lz -lnuma -ldw
 
-# Debian 12 packages the build and the tests need; installed by `make deps`.
+# Debian 12 packages the build and the tests need; installed by `make deps`
+# (without recommends). libclang-rt-14-dev is only a recommend of clang-14, but
+# the fuzz targets cannot link without it (libFuzzer, clang's ASan and UBSan).
 DEB_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev \
 	libnuma-dev libcli11-dev libgtest-dev libbenchmark-dev pkg-config make g++ \
 	qemu-system-x86 busybox-static cpio kmod libzstd-dev zstd xz-utils \
-	file python3 nlohmann-json3-dev
+	file python3 nlohmann-json3-dev libclang-rt-14-dev
 
 .SECONDARY:
 .PHONY: all deps test unit-test integration-test bad-input-test vm-test demo bench soak install clean module

@@ -25,6 +25,18 @@ fallback() {
 	fi
 	log "$*"; exit 77
 }
+# apt's lists may be missing (an image whose lists were cleaned, with every
+# package of `make deps` already installed, so it ran no apt-get update) or
+# stale (the security archive keeps only the newest kernel: an old list names a
+# .deb that is gone). Refresh them once, as root, and start again; else fall back.
+refresh_or_fallback() {
+	if [ -z "${MB_APT_REFRESHED:-}" ] && [ "$(id -u)" = 0 ]; then
+		log "$*; refreshing apt's lists (apt-get update) and retrying"
+		apt-get update -qq >&2 || fallback "$* (apt-get update failed)"
+		MB_APT_REFRESHED=1 exec "$0"
+	fi
+	fallback "$*"
+}
 
 pkg=${MB_KVER_PKG:-}
 # apt-cache takes ~2 s: re-resolve linux-image-amd64 at most every 6 hours.
@@ -41,7 +53,7 @@ if [ -z "$pkg" ]; then
 	if [ -n "$cand" ]; then
 		pkg=$cand
 	else
-		fallback "cannot resolve linux-image-amd64 (apt-cache)"
+		refresh_or_fallback "cannot resolve linux-image-amd64 (apt-cache)"
 	fi
 fi
 kver=${pkg#linux-image-}
@@ -73,15 +85,15 @@ if [ -f "$dir/.complete" ]; then
 fi
 
 ver=$(apt-cache show "$pkg" 2>/dev/null | sed -n "s/^Version: //p" | head -1 || true)
-[ -n "$ver" ] || fallback "no package $pkg"
+[ -n "$ver" ] || refresh_or_fallback "no package $pkg"
 common=$(apt-cache show "linux-headers-$kver" 2>/dev/null | sed -n 's/^Depends: //p' | head -1 | tr ',' '\n' | sed -n 's/^ *\(linux-headers-[^ ]*-common\).*/\1/p' | head -1 || true)
 kbuild=$(apt-cache show "linux-headers-$kver" 2>/dev/null | sed -n 's/^Depends: //p' | head -1 | tr ',' '\n' | sed -n 's/^ *\(linux-kbuild-[^ ]*\).*/\1/p' | head -1 || true)
-[ -n "$common" ] && [ -n "$kbuild" ] || fallback "cannot resolve headers deps of linux-headers-$kver"
+[ -n "$common" ] && [ -n "$kbuild" ] || refresh_or_fallback "cannot resolve headers deps of linux-headers-$kver"
 
 rm -rf "$dir.tmp"; mkdir -p "$dir.tmp/debs" "$dir.tmp/root"
 log "downloading $pkg linux-headers-$kver $common $kbuild ($ver)"
 ( cd "$dir.tmp/debs" && apt-get download -q "$pkg=$ver" "linux-headers-$kver=$ver" "$common=$ver" "$kbuild" >&2 ) \
-	|| { rm -rf "$dir.tmp"; fallback "apt-get download failed"; }
+	|| { rm -rf "$dir.tmp"; refresh_or_fallback "apt-get download failed"; }
 for d in "$dir.tmp"/debs/*.deb; do dpkg-deb -x "$d" "$dir.tmp/root"; done
 root=$dir.tmp/root
 # Absolute symlinks inside the unpacked tree point at the host's /usr/...;
