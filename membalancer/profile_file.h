@@ -68,7 +68,9 @@ enum ProfileProcessEvent : uint32_t {
   kProcSeen = 1,    // present when recording started (or first seen)
   kProcFork = 2,
   kProcExit = 3,
-  kProcRename = 4,  // name changed (exec)
+  kProcRename = 4,  // name changed, seen by looking (an exec missed, or a prctl rename)
+  kProcExec = 5,    // the kernel's exec event (MB_PROC_EXEC): a new program, its name; the
+                    // old image's addresses mean nothing after it
 };
 
 // Permission bits of a mapping.
