@@ -297,10 +297,12 @@ void BpfCollector::seed_tracked() {
     seeded.push_back(p);
   };
   // A seeded process that exited before its bit was set had its exit event
-  // already: take it out again.
+  // already: take it out again. A zombie too (its parent has not reaped it
+  // yet): a child of the tree that exited while the scan saw it stayed
+  // tracked for good, and a --ppid run never saw its tree empty.
   auto drop_gone = [&] {
     for (pid_t p : seeded) {
-      if (process_exists(p)) continue;
+      if (!process_gone(p)) continue;
       uint32_t key = static_cast<uint32_t>(p);
       __atomic_fetch_and(&tracked_bits_[p / 64], ~(1ULL << (p % 64)), __ATOMIC_SEQ_CST);
       bpf_map_delete_elem(fd, &key);
