@@ -80,6 +80,7 @@ struct ProfileMap {
   uint64_t start = 0, end = 0, offset = 0;
   uint32_t prot = 0;
   std::string path;  // "" for anonymous, "[heap]", "[stack]", or a file
+  bool operator==(const ProfileMap&) const = default;
 };
 
 struct ProfileProcess {
