@@ -122,7 +122,7 @@ struct ProfileInfo {
 // samples_lost for samples when larger): nothing is silently dropped.
 struct ProfileLosses {
   uint64_t samples = 0;    // MB_CTR_SAMPLES_LOST: the sample ring buffer was full
-  uint64_t events = 0;     // MB_CTR_EVENTS_LOST: process events (forks, exits) lost
+  uint64_t events = 0;     // MB_CTR_EVENTS_LOST: process events (forks, execs, exits) lost
   uint64_t untracked = 0;  // MB_CTR_TRACKED_FULL: new processes not tracked (table full)
   bool any() const { return samples || events || untracked; }
   // "" when none; else "12 samples lost (ring buffer full), 1 process event lost, ..."
