@@ -104,7 +104,7 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
-/* Process fork/exit events for user space. */
+/* Process fork, exec and exit events for user space. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);

@@ -4,6 +4,7 @@
  *   on_perf_sample  perf_event  IBS op, PEBS loads, software page faults
  *   on_abit_access  raw_tp      the helper module's accessed-bit reports
  *   on_fork/on_exit tp_btf      keep the tracked process tree
+ *   on_exec         tp_btf      tell user space a tracked process exec'd
  * Each source is decoded into a struct mb_access and counted by mb_record().
  */
 #include "vmlinux.h"
@@ -257,5 +258,21 @@ int BPF_PROG(on_exit, struct task_struct *p)
 		return 0;
 	if (mb_untrack(tgid))
 		mb_proc_event(MB_PROC_EXIT, tgid, 0);
+	return 0;
+}
+
+/*
+ * A tracked process replaced its program: its name and maps changed, and the
+ * pages of its old image are gone. Fires after the new image is in place
+ * (exec_binprm, with the new mm), so user space reading /proc/PID/maps on
+ * this event sees the new program. Untracked processes send nothing.
+ */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+
+	if (mb_is_tracked(tgid))
+		mb_proc_event(MB_PROC_EXEC, tgid, 0);
 	return 0;
 }

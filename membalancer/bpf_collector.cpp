@@ -239,8 +239,12 @@ void BpfCollector::configure_and_load(const Topology& topo) {
       bpf_map__fd(skel_->maps.proc_events),
       [](void* ctx, void* data, size_t size) -> int {
         auto* self = static_cast<BpfCollector*>(ctx);
+        if (size < sizeof(mb_proc_event)) return 0;
+        // Kept before it is observed: an observer that throws loses no event.
+        const mb_proc_event ev = *static_cast<mb_proc_event*>(data);
+        self->pending_events_.push_back(ev);
         try {
-          if (size >= sizeof(mb_proc_event) && self->proc_cb_) self->proc_cb_(*static_cast<mb_proc_event*>(data));
+          if (self->observer_) self->observer_(ev);
         } catch (...) {
           self->callback_error_ = std::current_exception();
           return -1;  // stops ring_buffer__consume; rethrown after it
@@ -269,7 +273,7 @@ void BpfCollector::configure_and_load(const Topology& topo) {
   }
 
   // Process tree tracepoints first, so no fork is missed while seeding.
-  for (bpf_program* prog : {skel_->progs.on_fork, skel_->progs.on_exit}) {
+  for (bpf_program* prog : {skel_->progs.on_fork, skel_->progs.on_exit, skel_->progs.on_exec}) {
     bpf_link* link = bpf_program__attach(prog);
     if (!link)
       throw SystemError(std::string("attaching ") + bpf_program__name(prog), errno,
@@ -293,10 +297,12 @@ void BpfCollector::seed_tracked() {
     seeded.push_back(p);
   };
   // A seeded process that exited before its bit was set had its exit event
-  // already: take it out again.
+  // already: take it out again. A zombie too (its parent has not reaped it
+  // yet): a child of the tree that exited while the scan saw it stayed
+  // tracked for good, and a --ppid run never saw its tree empty.
   auto drop_gone = [&] {
     for (pid_t p : seeded) {
-      if (process_exists(p)) continue;
+      if (!process_gone(p)) continue;
       uint32_t key = static_cast<uint32_t>(p);
       __atomic_fetch_and(&tracked_bits_[p / 64], ~(1ULL << (p % 64)), __ATOMIC_SEQ_CST);
       bpf_map_delete_elem(fd, &key);
@@ -509,15 +515,24 @@ void BpfCollector::rethrow_callback_error() {
   std::rethrow_exception(e);
 }
 
+int BpfCollector::process_event_fd() const { return ring_buffer__epoll_fd(proc_rb_); }
+
+void BpfCollector::take_process_events() {
+  ring_buffer__consume(proc_rb_);
+  rethrow_callback_error();
+}
+
 void BpfCollector::poll_process_events(const std::function<void(const mb_proc_event&)>& fn) {
   abit_forks_.clear();
-  proc_cb_ = [&](const mb_proc_event& ev) {
+  take_process_events();
+  // One at a time off the queue: when fn throws, the events after it stay
+  // for the next poll.
+  while (!pending_events_.empty()) {
+    const mb_proc_event ev = pending_events_.front();
+    pending_events_.pop_front();
     if (ev.type == MB_PROC_FORK && abit_) abit_forks_.push_back(static_cast<pid_t>(ev.tgid));
     fn(ev);
-  };
-  ring_buffer__consume(proc_rb_);
-  proc_cb_ = nullptr;
-  rethrow_callback_error();
+  }
   if (abit_) {
     // The module's set follows the tracked set itself, not only its events:
     // a lost event (ring buffer full) leaves no trace in the events. Forks

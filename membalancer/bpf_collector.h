@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -90,8 +91,22 @@ class BpfCollector : public SampleSource {
   // last drain delivered, however long the drain and its consumer took.
   const std::array<uint64_t, MB_NR_COUNTERS>& counters_at_swap() const override { return counters_at_swap_; }
 
-  // Delivers process fork/exit events that arrived since the last call.
+  // Delivers process fork/exec/exit events that arrived since the last call
+  // (those taken early by take_process_events first, in order).
   void poll_process_events(const std::function<void(const mb_proc_event&)>& fn) override;
+  // Readable (poll/epoll) while process events wait in the ring buffer: a
+  // loop that must look at a process at once (its maps after an exec, before
+  // it exits) waits on it.
+  int process_event_fd() const;
+  // Called with every process event as it leaves the ring buffer, whether
+  // by take_process_events or poll_process_events: what must be read of a
+  // process while it lives is read there.
+  void set_event_observer(std::function<void(const mb_proc_event&)> fn) { observer_ = std::move(fn); }
+  // Takes the events waiting now out of the ring buffer (the observer sees
+  // them now) and keeps them for the next poll_process_events: the interval
+  // loop keeps its order (events, then pages) while the recorder reads an
+  // exec'd process before it is gone.
+  void take_process_events();
 
   // Delivers streamed samples (stream_samples only).
   void poll_samples(const std::function<void(const mb_sample&)>& fn);
@@ -163,7 +178,8 @@ class BpfCollector : public SampleSource {
   std::vector<mb_page_set> values_;
   std::vector<uint32_t> clear_keys_;
   std::vector<mb_page_set> zeros_;
-  std::function<void(const mb_proc_event&)> proc_cb_;
+  std::function<void(const mb_proc_event&)> observer_;
+  std::deque<mb_proc_event> pending_events_;  // out of the ring buffer, not delivered yet
   std::function<void(const mb_sample&)> sample_cb_;
   const std::function<void(const mb_sample&)>* wait_cb_ = nullptr;  // wait_samples' consumer
   std::array<uint64_t, MB_NR_COUNTERS> counters_at_swap_{};

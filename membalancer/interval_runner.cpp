@@ -13,6 +13,7 @@ IntervalReport IntervalRunner::run(uint32_t interval, const std::function<double
   // the swap and the exit would arrive after the removal and linger.
   source_.poll_process_events([&](const mb_proc_event& ev) {
     if (ev.type == MB_PROC_FORK) pipeline_.process_forked(static_cast<pid_t>(ev.tgid));
+    if (ev.type == MB_PROC_EXEC) pipeline_.process_execed(static_cast<pid_t>(ev.tgid));
     if (ev.type == MB_PROC_EXIT) pipeline_.process_exited(static_cast<pid_t>(ev.tgid));
     if (on_event) on_event(ev);
   });

@@ -245,9 +245,10 @@ void PageTable::erase_if(const std::function<bool(const PageEntry&)>& pred, uint
   }
 }
 
-void PageTable::remove_processes(const std::unordered_set<uint32_t>& tgids) {
+void PageTable::remove_processes(const std::unordered_set<uint32_t>& tgids, Removal why) {
   if (tgids.empty()) return;
-  erase_if([&](const PageEntry& e) { return tgids.count(e.tgid()) != 0; }, &stats_.removed_exited);
+  erase_if([&](const PageEntry& e) { return tgids.count(e.tgid()) != 0; },
+           why == Removal::kExec ? &stats_.removed_exec : &stats_.removed_exited);
 }
 
 bool PageTable::erase(uint64_t key) {

@@ -65,6 +65,7 @@ struct PageTableStats {
   uint64_t inserted = 0;        // entries ever created
   uint64_t forgotten = 0;       // removed for being cold
   uint64_t removed_exited = 0;  // removed because their process exited
+  uint64_t removed_exec = 0;    // removed because their process exec'd (the old image's)
   uint64_t removed_gone = 0;    // removed because the page no longer exists (erase)
   uint64_t dropped_full = 0;    // accesses to new pages that found the table full
 };
@@ -137,8 +138,10 @@ class PageTable {
   PageEntry* find(uint64_t key);
   const PageEntry* find(uint64_t key) const;
 
-  // Removes every page of these processes (one sweep).
-  void remove_processes(const std::unordered_set<uint32_t>& tgids);
+  // Removes every page of these processes (one sweep), counted as removed
+  // for the reason given.
+  enum class Removal { kExit, kExec };
+  void remove_processes(const std::unordered_set<uint32_t>& tgids, Removal why = Removal::kExit);
   // Removes one page that no longer exists (unmapped); false if absent.
   bool erase(uint64_t key);
 

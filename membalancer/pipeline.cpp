@@ -79,6 +79,13 @@ void Pipeline::process_exited(pid_t tgid) {
   exited_.insert(static_cast<uint32_t>(tgid));
 }
 
+void Pipeline::process_execed(pid_t tgid) {
+  if (seen_.insert(static_cast<uint32_t>(tgid)).second) ++seen_total_;
+  execed_.insert(static_cast<uint32_t>(tgid));
+  std::string name = names_(tgid);
+  if (!name.empty()) names_cache_[tgid] = std::move(name);  // gone already: the old one stays
+}
+
 void Pipeline::reconcile_tracked(const std::vector<pid_t>& tracked) {
   const std::unordered_set<uint32_t> now(tracked.begin(), tracked.end());
   for (uint32_t t : now)
@@ -253,6 +260,9 @@ IntervalReport Pipeline::finish_interval(const std::array<uint64_t, MB_NR_COUNTE
   r.threads = threads_;
 
   table_.remove_processes(exited_);
+  for (uint32_t t : exited_) execed_.erase(t);
+  table_.remove_processes(execed_, PageTable::Removal::kExec);
+  execed_.clear();
   for (uint32_t t : exited_) names_cache_.erase(static_cast<pid_t>(t)), seen_.erase(t);
   r.exited_processes = exited_.size();
   exited_total_ += exited_.size();

@@ -48,6 +48,13 @@ class Pipeline {
   void add_slot(const mb_page_slot& slot);
   void process_forked(pid_t tgid);
   void process_exited(pid_t tgid);
+  // The process exec'd: a new program, whose name is read now. The pages
+  // in the table are the old image's, gone with it: they leave at the end
+  // of this interval (after it is reported), with the ones drained in it —
+  // the samples before the exec are all in by then, and the new program's
+  // pages among them come back when sampled again — so none of the old
+  // image's addresses is planned on or reported afterwards.
+  void process_execed(pid_t tgid);
   // The source's tracked set, read after this interval's drain. A process
   // seen (forked, or with pages) that was already untracked at the last
   // call, and whose exit event has not come since, lost its exit event (the
@@ -90,6 +97,7 @@ class Pipeline {
   std::unordered_map<int, NodeAccesses> node_acc_;
   std::unordered_map<uint32_t, uint64_t> process_acc_;
   std::unordered_set<uint32_t> exited_;
+  std::unordered_set<uint32_t> execed_;
   std::unordered_map<int, uint64_t> cpu_node_acc_;
   uint64_t threads_ = 0;
   // Per thread: last cumulative accesses by CPU node and by memory node

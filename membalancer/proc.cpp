@@ -100,6 +100,22 @@ std::string process_problem(pid_t pid, const std::string& proc_root) {
   return "";
 }
 
+bool process_gone(pid_t pid, const std::string& proc_root) {
+  auto status = read_text_file(proc_root + "/" + std::to_string(pid) + "/status");
+  if (!status) return true;
+  std::istringstream in(*status);
+  std::string line;
+  bool zombie = false;
+  long threads = 0;
+  while (std::getline(in, line)) {
+    std::string state;
+    if (line.rfind("State:", 0) == 0 && (std::istringstream(line.substr(6)) >> state))
+      zombie = state == "Z" || state == "X";
+    if (line.rfind("Threads:", 0) == 0) threads = std::strtol(line.c_str() + 8, nullptr, 10);
+  }
+  return zombie && threads <= 1;
+}
+
 std::vector<pid_t> threads_of(pid_t pid, const std::string& proc_root) {
   return numeric_entries(proc_root + "/" + std::to_string(pid) + "/task");
 }

@@ -33,6 +33,12 @@ std::vector<pid_t> all_processes(const std::string& proc_root = "/proc");
 // process.
 std::string process_problem(pid_t pid, const std::string& proc_root = "/proc");
 
+// Whether pid's exit has happened: no such process, or a zombie none of
+// whose threads runs any more (its last thread has left do_exit, so the exit
+// tracepoint has fired). A zombie leader whose other threads still run is
+// not gone.
+bool process_gone(pid_t pid, const std::string& proc_root = "/proc");
+
 // Thread ids of a process.
 std::vector<pid_t> threads_of(pid_t pid, const std::string& proc_root = "/proc");
 

@@ -670,7 +670,12 @@ ProfileProcesses::ProfileProcesses(const ProfileInfo& info) {
           new_life(it, p->parent, p->name);
         } else {
           if (p->parent && !lives_.back().parent) lives_.back().parent = p->parent;
-          if (!p->name.empty() && p->name != spans_.back().name) {
+          // The kernel's exec event: a new address space even under the
+          // same name (a program that execs itself, sh running sh).
+          const bool exec = p->event == kProcExec && !spans_.back().snaps.empty();
+          if (exec) {
+            new_span(it.time_ns, p->name.empty() ? spans_.back().name : p->name);
+          } else if (!p->name.empty() && p->name != spans_.back().name) {
             if (spans_.back().name.empty() && spans_.back().snaps.empty()) spans_.back().name = p->name;
             else new_span(it.time_ns, p->name);  // an exec (or a rename)
           }

@@ -68,7 +68,9 @@ enum ProfileProcessEvent : uint32_t {
   kProcSeen = 1,    // present when recording started (or first seen)
   kProcFork = 2,
   kProcExit = 3,
-  kProcRename = 4,  // name changed (exec)
+  kProcRename = 4,  // name changed, seen by looking (an exec missed, or a prctl rename)
+  kProcExec = 5,    // the kernel's exec event (MB_PROC_EXEC): a new program, its name; the
+                    // old image's addresses mean nothing after it
 };
 
 // Permission bits of a mapping.
@@ -78,6 +80,7 @@ struct ProfileMap {
   uint64_t start = 0, end = 0, offset = 0;
   uint32_t prot = 0;
   std::string path;  // "" for anonymous, "[heap]", "[stack]", or a file
+  bool operator==(const ProfileMap&) const = default;
 };
 
 struct ProfileProcess {
@@ -119,7 +122,7 @@ struct ProfileInfo {
 // samples_lost for samples when larger): nothing is silently dropped.
 struct ProfileLosses {
   uint64_t samples = 0;    // MB_CTR_SAMPLES_LOST: the sample ring buffer was full
-  uint64_t events = 0;     // MB_CTR_EVENTS_LOST: process events (forks, exits) lost
+  uint64_t events = 0;     // MB_CTR_EVENTS_LOST: process events (forks, execs, exits) lost
   uint64_t untracked = 0;  // MB_CTR_TRACKED_FULL: new processes not tracked (table full)
   bool any() const { return samples || events || untracked; }
   // "" when none; else "12 samples lost (ring buffer full), 1 process event lost, ..."

@@ -97,6 +97,11 @@ void ReplayReader::take_events_before(uint64_t end_ns, ReplayWindow* w) {
         ev.type = MB_PROC_FORK;
         w->events.push_back(ev);
       }
+    } else if (p.event == kProcExec && tracked_.count(p.tgid)) {
+      // As live: the old image's pages leave (a rename seen by looking, 4,
+      // may be a prctl: not an exec).
+      ev.type = MB_PROC_EXEC;
+      w->events.push_back(ev);
     } else if (p.event == kProcExit && tracked_.count(p.tgid)) {
       // The root of a --pid/--ppid replay stays wanted: its samples were all
       // before its exit, which is where this event is.

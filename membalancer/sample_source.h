@@ -27,7 +27,7 @@ class SampleSource {
   // Moves to the next interval's accesses. A live source always can; a
   // replay returns false once the recording is used up.
   virtual bool advance() { return true; }
-  // Process fork/exit events since the last call.
+  // Process fork/exec/exit events since the last call.
   virtual void poll_process_events(const std::function<void(const mb_proc_event&)>& fn) = 0;
   // Every page accessed this interval, once, with its accesses.
   using PageFn = std::function<void(const mb_page_slot&)>;

@@ -1,11 +1,14 @@
 #include "membalancer/trace.h"
 
 #include <bpf/libbpf.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <cinttypes>
 #include <cstdio>
 #include <sys/stat.h>
@@ -247,14 +250,32 @@ int run_mode(const Options& opts) {
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   IntervalRunner runner(*source, pipeline, backend.get());
+  // --record: processes are written as their events leave the ring buffer,
+  // which the wait below takes as they come: an exec'd program is read
+  // before it exits (it may run for milliseconds), and once more 10 ms later
+  // for the libraries its loader maps (pid -> monotonic ns, last maps).
+  std::map<pid_t, std::pair<uint64_t, std::vector<ProfileMap>>> after_exec;
+  constexpr uint64_t kAfterExecNs = 10 * 1000000ull;
   if (recording) {
-    runner.on_event = [&](const mb_proc_event& ev) {
+    live->set_event_observer([&](const mb_proc_event& ev) {
+      const pid_t p = static_cast<pid_t>(ev.tgid);
       if (ev.type == MB_PROC_FORK) {
-        recording->add_process(ev.time_ns, ev.tgid, ev.parent_tgid, kProcFork, process_name(static_cast<pid_t>(ev.tgid)));
-        recording->add_maps(ev.time_ns, ev.tgid, read_proc_maps(static_cast<pid_t>(ev.tgid)));
+        recording->add_process(ev.time_ns, ev.tgid, ev.parent_tgid, kProcFork, process_name(p));
+        recording->add_maps(ev.time_ns, ev.tgid, read_proc_maps(p));
       }
-      if (ev.type == MB_PROC_EXIT) recording->add_process(ev.time_ns, ev.tgid, 0, kProcExit, "");
-    };
+      if (ev.type == MB_PROC_EXEC) {
+        // Timed at the exec: the new program's samples are found in them.
+        const std::string name = process_name(p);
+        auto maps = read_proc_maps(p);
+        recording->add_process(ev.time_ns, ev.tgid, 0, kProcExec, name);
+        if (!maps.empty()) recording->add_maps(ev.time_ns, ev.tgid, maps);
+        after_exec[p] = {monotonic_ns() + kAfterExecNs, std::move(maps)};
+      }
+      if (ev.type == MB_PROC_EXIT) {
+        recording->add_process(ev.time_ns, ev.tgid, 0, kProcExit, "");
+        after_exec.erase(p);
+      }
+    });
     runner.before_drain = [&] {
       live->poll_samples([&](const mb_sample& smp) { recording->add_sample(smp); });
       recording->add_counters(monotonic_ns(), live->counters());
@@ -263,6 +284,15 @@ int run_mode(const Options& opts) {
   const bool tree_mode = opts.mode == TrackMode::kTree || opts.mode == TrackMode::kPid;
   std::string stop_reason;
   bool final_round = false;
+  // --record waits on the stop signals through this fd, with the event fd.
+  const int signal_fd = recording ? signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK) : -1;
+  if (recording && signal_fd < 0) throw SystemError("signalfd", errno);
+  struct FdCloser {
+    int fd;
+    ~FdCloser() {
+      if (fd >= 0) close(fd);
+    }
+  } signal_fd_closer{signal_fd};
 
   for (uint32_t interval = 1; stop_reason.empty(); ++interval) {
     // Sleep until the interval ends, the duration is over, or a signal.
@@ -276,7 +306,30 @@ int run_mode(const Options& opts) {
       double left = until - elapsed();
       if (left <= 0) break;
       left = std::min(left, 1.0);  // a bad deadline must not turn into a spin or a hang
+      if (recording) {
+        const uint64_t now = monotonic_ns();
+        for (auto it = after_exec.begin(); it != after_exec.end();) {
+          if (it->second.first > now) {
+            left = std::min(left, (it->second.first - now) / 1e9);
+            ++it;
+            continue;
+          }
+          auto maps = read_proc_maps(it->first);
+          if (!maps.empty() && maps != it->second.second)
+            recording->add_maps(now, static_cast<uint32_t>(it->first), maps);
+          it = after_exec.erase(it);
+        }
+      }
       timespec ts{static_cast<time_t>(left), static_cast<long>((left - static_cast<time_t>(left)) * 1e9)};
+      if (recording) {
+        // Woken by a stop signal or a process event as well as the clock.
+        pollfd fds[2] = {{signal_fd, POLLIN, 0}, {live->process_event_fd(), POLLIN, 0}};
+        ppoll(fds, 2, &ts, nullptr);
+        stop_reason = take_stop_signal({0, 0});
+        if (!stop_reason.empty()) break;
+        if (fds[1].revents & POLLIN) live->take_process_events();
+        continue;
+      }
       stop_reason = take_stop_signal(ts);
       if (!stop_reason.empty()) break;
     }

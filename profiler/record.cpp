@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -349,11 +351,15 @@ int run_record(const RecordOptions& opts) {
   // Processes first seen within the last second and unchanged since: looked
   // at again as soon as their samples arrive (below).
   std::map<pid_t, uint64_t> quick_until;  // pid -> mono_ns deadline
+  auto maps_hash = [](const std::vector<ProfileMap>& maps) {
+    size_t h = maps.size();
+    for (const auto& m : maps) h = h * 1000003u ^ std::hash<std::string>()(m.path) ^ m.start ^ (m.end << 1);
+    return h;
+  };
   auto note_process = [&](pid_t p, pid_t parent, ProfileProcessEvent ev) {
     std::string name = process_name(p);
     auto maps = read_proc_maps(p);
-    size_t h = maps.size();
-    for (const auto& m : maps) h = h * 1000003u ^ std::hash<std::string>()(m.path) ^ m.start ^ (m.end << 1);
+    const size_t h = maps_hash(maps);
     auto it = known.find(p);
     const bool fresh = it == known.end();
     std::lock_guard<std::mutex> lock(wmu);
@@ -374,6 +380,27 @@ int run_record(const RecordOptions& opts) {
     if (!maps.empty() && (fresh || it->second.second != h)) writer.add_maps(now, static_cast<uint32_t>(p), maps);
     known[p] = {name.empty() && !fresh ? it->second.first : name, maps.empty() && !fresh ? it->second.second : h};
   };
+  // Processes that exec'd a moment ago, looked at once more (pid -> mono_ns
+  // when): at the exec the new program's loader has not mapped its libraries
+  // yet, and a short program is gone before the quick look below.
+  std::map<pid_t, uint64_t> after_exec;
+  constexpr uint64_t kAfterExecNs = 10 * 1000000ull;
+  // An exec (the kernel's event, read at once): the new program's name and
+  // maps, timed at the exec, so that its samples from then on are found in
+  // them. A process gone before we looked keeps its old name ("" says so).
+  auto note_exec = [&](pid_t p, uint64_t exec_ns) {
+    const std::string name = process_name(p);
+    auto maps = read_proc_maps(p);
+    const size_t h = maps_hash(maps);
+    std::lock_guard<std::mutex> lock(wmu);
+    const uint64_t now = mono_ns();
+    writer.add_process(exec_ns, static_cast<uint32_t>(p), 0, kProcExec, name);
+    if (!maps.empty()) writer.add_maps(exec_ns, static_cast<uint32_t>(p), maps);
+    auto it = known.find(p);
+    known[p] = {name.empty() && it != known.end() ? it->second.first : name, h};
+    quick_until[p] = now + 1000000000ull;  // a new program: its first second again
+    after_exec[p] = now + kAfterExecNs;
+  };
   for (pid_t p : collector->tracked_processes()) note_process(p, parent_of(p).value_or(0), kProcSeen);
 
   // The consumer: a dedicated thread waiting on the ring buffer (epoll).
@@ -389,19 +416,38 @@ int run_record(const RecordOptions& opts) {
   int command_status = 0;
   bool command_done = false;
   bool signal_passed = false;  // the command was sent the signal that stopped us
+  bool exits_seen = false;     // since the last look at the tracked set
   auto counters = collector->counters();
 
+  // The loop wakes for a stop signal, a process event (an exec is read at
+  // once: the program may run for milliseconds only), a look after an exec,
+  // or every 0.1 s.
+  const int signal_fd = signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (signal_fd < 0) throw SystemError("signalfd", errno);
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { close(fd); }
+  } signal_fd_closer{signal_fd};
+  double next_tick = 0;
   while (stop_reason.empty()) {
-    timespec ts{0, 100 * 1000000L};
+    uint64_t wait_ns = 100 * 1000000ull;
     if (opts.duration_s > 0) {
       double left = opts.duration_s - elapsed();
       if (left <= 0) {
         stop_reason = "duration";
         break;
       }
-      if (left < 0.1) ts.tv_nsec = static_cast<long>(left * 1e9);
+      if (left < 0.1) wait_ns = static_cast<uint64_t>(left * 1e9);
     }
-    int sig = sigtimedwait(&stop_signals, nullptr, &ts);
+    if (!after_exec.empty()) {
+      const uint64_t t = mono_ns();
+      for (const auto& [p, when] : after_exec) wait_ns = std::min(wait_ns, when > t ? when - t : 0);
+    }
+    pollfd fds[2] = {{signal_fd, POLLIN, 0}, {collector->process_event_fd(), POLLIN, 0}};
+    const timespec ts{static_cast<time_t>(wait_ns / 1000000000ull), static_cast<long>(wait_ns % 1000000000ull)};
+    ppoll(fds, 2, &ts, nullptr);
+    const timespec no_wait{0, 0};
+    int sig = sigtimedwait(&stop_signals, nullptr, &no_wait);
     if (sig == SIGINT || sig == SIGTERM) {
       stop_reason = sig == SIGINT ? "SIGINT" : "SIGTERM";
       if (child) kill(child->pid(), sig);  // the command is ours: pass it on
@@ -411,14 +457,38 @@ int run_record(const RecordOptions& opts) {
     collector->poll_process_events([&](const mb_proc_event& ev) {
       pid_t p = static_cast<pid_t>(ev.tgid);
       if (ev.type == MB_PROC_FORK) note_process(p, static_cast<pid_t>(ev.parent_tgid), kProcFork);
+      if (ev.type == MB_PROC_EXEC) note_exec(p, ev.time_ns);
       if (ev.type == MB_PROC_EXIT) {
         std::lock_guard<std::mutex> lock(wmu);
         auto it = known.find(p);
         writer.add_process(ev.time_ns, ev.tgid, 0, kProcExit, it == known.end() ? "" : it->second.first);
         known.erase(p);
         quick_until.erase(p);
+        after_exec.erase(p);
+        exits_seen = true;
       }
     });
+    const uint64_t t_after = mono_ns();
+    for (auto it = after_exec.begin(); it != after_exec.end();) {
+      if (it->second > t_after) {
+        ++it;
+        continue;
+      }
+      const pid_t p = it->first;
+      it = after_exec.erase(it);
+      note_process(p, 0, kProcSeen);  // the libraries its loader mapped since
+    }
+    // The rest at most every 0.1 s, however often events wake the loop; the
+    // end of the tree as soon as an exit says so.
+    const double now = elapsed();
+    const bool tick = now >= next_tick;
+    if (!tick) {
+      if (exits_seen && tree_mode && collector->tracked_processes().empty()) stop_reason = kTreeExited;
+      exits_seen = false;
+      continue;
+    }
+    next_tick = now + 0.1;
+    exits_seen = false;
     // Processes that had samples and are as first seen: an exec is seen
     // while they run (a command shorter than the refresh below had only the
     // maps of the profiler it was forked from: its code was all [unmapped]).
@@ -431,8 +501,7 @@ int run_record(const RecordOptions& opts) {
         if (t_quick < q->second) note_process(p, parent_of(p).value_or(0), kProcSeen);
         else quick_until.erase(q);
       }
-    const double now = elapsed();
-    if (now >= next_refresh) {  // exec and new mappings
+    if (now >= next_refresh) {  // new mappings, and execs whose events were lost
       for (pid_t p : collector->tracked_processes()) note_process(p, parent_of(p).value_or(0), kProcSeen);
       next_refresh = now + 0.5;
     }

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <map>
+#include <set>
 
 #include "membalancer/profile_file.h"
 #include "membalancer/report.h"
@@ -569,4 +570,57 @@ TEST(Profiler, ReportAttributesEachPhaseOfAnExecToItsProgram) {
   ASSERT_EQ(j["processes"].size(), 1u) << rep.out;
   EXPECT_NE(j["processes"][0]["name"].get<std::string>().find("exectest_first > exectest_second"), std::string::npos)
       << rep.out;
+}
+
+// A child that execs a program running for a few tens of milliseconds: the
+// recorder reads its name and maps at the exec event (and once more a moment
+// later, for the libraries its loader maps), not at the next look, 0.1 s or
+// more later, by which time it is gone. It used to be recorded with its
+// shell's name and maps only, its samples all [unmapped].
+TEST(Profiler, ChildThatExecsAShortProgramIsNamedAndSymbolised) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  std::string prof = dir + "/exec.prof";
+  const std::string symtest = bin("symtest");
+  // Each symtest is a child of the shell (a command in a list is forked,
+  // then exec'd); the sleeps keep the shell alive around them.
+  Ran r = run({bin("profiler"), "record", "--sampler", "cpu-clock", "-q", "-o", prof, "--", "/bin/sh", "-c",
+               "sleep 0.2; " + symtest + " main 0.04; " + symtest + " lib 0.04; " + symtest + " main 0.03; sleep 0.2"},
+              dir, "record", 60);
+  ASSERT_EQ(r.status, 0) << r.err;
+  mb::ProfileReader reader(prof);
+  ASSERT_TRUE(reader.ok()) << reader.error();
+  mb::ProfileProcesses procs(reader.info());
+  // The busy children are the three symtests (sleep and the shell hardly run).
+  std::set<uint32_t> forked, execd;
+  for (const auto& p : reader.info().processes) {
+    if (p.event == mb::kProcFork) forked.insert(p.tgid);
+    if (p.event == mb::kProcExec && p.name == "symtest") execd.insert(p.tgid);
+  }
+  std::map<uint32_t, uint64_t> samples, in_program;
+  reader.for_each_batch([&](const mb_sample* s, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      if (!forked.count(s[i].tgid) || !(s[i].flags & MB_ACC_IP)) continue;
+      ++samples[s[i].tgid];
+      const mb::ProfileMap* m = procs.mapping(s[i].tgid, s[i].ip, s[i].time_ns);
+      if (m && (m->path.ends_with("/symtest") || m->path.ends_with("/libsymtest.so"))) ++in_program[s[i].tgid];
+    }
+  });
+  std::set<uint32_t> busy;
+  for (auto [pid, n] : samples)
+    if (n >= 50) busy.insert(pid);  // 30-40 ms at 100 us of CPU a sample
+  ASSERT_EQ(busy.size(), 3u) << "the three symtests";
+  for (uint32_t pid : busy) {
+    EXPECT_EQ(procs.name(pid), "symtest") << "pid " << pid;
+    EXPECT_TRUE(execd.count(pid)) << "pid " << pid << ": its exec is recorded, with the new name";
+    EXPECT_GE(in_program[pid] * 10, samples[pid] * 8) << "pid " << pid << ": its spin is in symtest or its library";
+  }
+  Ran rep = run({bin("profiler"), "report", "--by", "symbol", "--top", "5", "--format", "json", prof}, dir, "report");
+  ASSERT_EQ(rep.status, 0) << rep.err;
+  json j = json::parse(rep.out);
+  std::map<std::string, double> share;
+  for (const auto& row : j["symbols"])
+    share[row["function"].get<std::string>() + "@" + row["module"].get<std::string>()] += row["share_pct"].get<double>();
+  EXPECT_GT(share["symtest_main_spin@symtest"], 30.0) << rep.out;
+  EXPECT_GT(share["symtest_lib_spin@libsymtest.so"], 15.0) << rep.out;
 }

@@ -6,8 +6,10 @@
 #include <sys/stat.h>
 
 #include <cstring>
+#include <map>
 #include <set>
 
+#include "membalancer/profile_file.h"
 #include "tests/integration/harness.h"
 
 using namespace mbtest;
@@ -329,4 +331,55 @@ TEST(TraceRecord, WritesTheProfilerFormat) {
   EXPECT_NE(slurp(again.err_path).find("exists"), std::string::npos) << slurp(again.err_path);
   kill(w.pid, SIGTERM);
   wait_exit(w.pid, 10);
+}
+
+// `--record`: a child that execs a short program is written with the new
+// program's name and maps, read at its exec event, not once an interval
+// (the program is gone by then: the child had no name, no maps, and its
+// samples no mapping).
+TEST(TraceRecord, ChildThatExecsAShortProgramHasItsMaps) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  const std::string symtest = bin("symtest");
+  Child sh = spawn({"/bin/sh", "-c",
+                    "while [ ! -e " + dir + "/start ]; do sleep 0.05; done; " + symtest + " main 0.04; " + symtest +
+                        " lib 0.04; sleep 0.2"},
+                   dir, "sh");
+  const std::string file = dir + "/exec.mbp";
+  Child mb = spawn({bin("membalancer"), "trace", "--ppid", std::to_string(sh.pid), "--sampler", "fault", "--interval",
+                    "500", "--display", "json", "--record", file},
+                   dir, "mb");
+  ASSERT_TRUE(wait_for([&] { return has_interval(mb.out_path); }, 30)) << slurp(mb.err_path);
+  touch(dir + "/start");
+  ASSERT_EQ(wait_exit(sh.pid, 30), 0);
+  ASSERT_EQ(wait_exit(mb.pid, 30), 0) << slurp(mb.err_path);  // stops when the tree is gone
+  mb::ProfileReader reader(file);
+  ASSERT_TRUE(reader.ok()) << reader.error();
+  mb::ProfileProcesses procs(reader.info());
+  std::set<uint32_t> execd, symtests;  // exec events naming symtest; processes named symtest
+  for (const auto& p : reader.info().processes) {
+    if (p.event == mb::kProcExec && p.name == "symtest") execd.insert(p.tgid);
+    if (procs.name(p.tgid) == "symtest") symtests.insert(p.tgid);
+  }
+  ASSERT_EQ(symtests.size(), 2u) << "the two children are named after the program they exec'd";
+  EXPECT_EQ(execd, symtests) << "one exec event each, with the new name";
+  std::map<uint32_t, uint64_t> samples, mapped;
+  reader.for_each_batch([&](const mb_sample* s, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      if (!symtests.count(s[i].tgid) || !(s[i].flags & MB_ACC_IP)) continue;
+      ++samples[s[i].tgid];
+      // The faulting instruction is in the new program's maps: symtest, its
+      // loader or its libraries.
+      if (procs.mapping(s[i].tgid, s[i].ip, s[i].time_ns)) ++mapped[s[i].tgid];
+    }
+  });
+  for (uint32_t pid : symtests) {
+    bool has_program = false;
+    for (const auto& m : reader.info().maps)
+      if (m.tgid == pid)
+        for (const auto& e : m.maps) has_program |= e.path.ends_with("/symtest");
+    EXPECT_TRUE(has_program) << "pid " << pid;
+    EXPECT_GE(samples[pid], 20u) << "pid " << pid;  // a program faults in its code and data
+    EXPECT_GE(mapped[pid] * 10, samples[pid] * 9) << "pid " << pid;
+  }
 }

@@ -440,6 +440,63 @@ TEST(Pipeline, ExitedProcessesAreReportedThenRemoved) {
   EXPECT_EQ(s.table_pages, 1u);
 }
 
+// An exec replaces the process's image: its pages so far (and this
+// interval's, drained after the event) are reported once more with the new
+// name, then leave, counted apart from exits; the process stays (no exit,
+// seen once) and its new pages are taken in from the next interval on.
+TEST(Pipeline, ExecedProcessLeavesItsOldImageAfterTheInterval) {
+  FakeKernel k;
+  std::map<pid_t, std::string> names = {{100, "sh"}, {200, "other"}};
+  std::map<pid_t, int> name_calls;
+  mb::Pipeline p(config(), k.query(), [&](pid_t pid) {
+    ++name_calls[pid];
+    return names[pid];
+  });
+  p.begin_interval(1);
+  for (uint64_t v = 1; v <= 3; ++v) p.add_slot(slot(100, v, 2, 0));
+  p.add_slot(slot(200, 1, 1, 0));
+  auto r = p.finish_interval({}, 2);
+  ASSERT_EQ(r.processes.size(), 2u);
+  EXPECT_EQ(r.processes[0].comm, "sh");
+
+  p.begin_interval(2);
+  names[100] = "prog";
+  p.process_execed(100);
+  p.add_slot(slot(100, 7, 1, 0));  // drained after the event: old or new image
+  p.add_slot(slot(200, 1, 1, 0));
+  r = p.finish_interval({}, 2);
+  ASSERT_EQ(r.processes.size(), 2u);
+  EXPECT_EQ(r.processes[0].pid, 100u);
+  EXPECT_EQ(r.processes[0].comm, "prog");  // the new name at once
+  EXPECT_EQ(r.processes[0].pages, 4u);     // reported, then removed
+  EXPECT_EQ(r.exited_processes, 0u);
+  EXPECT_EQ(r.table_pages, 1u);
+  for (uint64_t v : {1, 2, 3, 7}) EXPECT_EQ(p.table().find(mb_page_key(100, v)), nullptr) << v;
+  EXPECT_NE(p.table().find(mb_page_key(200, 1)), nullptr);
+  EXPECT_EQ(p.table().stats().removed_exec, 4u);
+  EXPECT_EQ(p.table().stats().removed_exited, 0u);
+
+  p.begin_interval(3);
+  p.add_slot(slot(100, 7, 1, 0));  // the new image's
+  r = p.finish_interval({}, 2);
+  EXPECT_EQ(p.table().size(), 2u);
+  EXPECT_NE(p.table().find(mb_page_key(100, 7)), nullptr);
+  EXPECT_EQ(r.processes[0].comm, "prog");
+  EXPECT_EQ(name_calls[100], 2);  // at first sight and at the exec
+
+  // An exec and the exit in one interval: an exit.
+  p.begin_interval(4);
+  p.process_execed(100);
+  p.process_exited(100);
+  r = p.finish_interval({}, 1);
+  EXPECT_EQ(r.exited_processes, 1u);
+  EXPECT_EQ(p.table().stats().removed_exited, 1u);
+  EXPECT_EQ(p.table().stats().removed_exec, 4u);
+  auto sum = p.summary();
+  EXPECT_EQ(sum.processes_seen, 2u);
+  EXPECT_EQ(sum.processes_exited, 1u);
+}
+
 // Only live processes are remembered (a long run sees pids without end);
 // each process, a reused pid too, is counted once.
 TEST(Pipeline, ProcessesSeenCountsEveryProcessOnce) {

@@ -197,6 +197,20 @@ TEST(RealProc, ForkedChildrenJoinTheTreeAndLeaveIt) {
   EXPECT_TRUE(mb::process_tree(child).empty());
 }
 
+// An exited child its parent has not reaped yet is a zombie in /proc: gone.
+TEST(RealProc, UnreapedChildIsGone) {
+  pid_t child = fork();
+  if (child == 0) _exit(0);
+  ASSERT_GT(child, 0);
+  ASSERT_TRUE(mb::process_exists(child));
+  for (int i = 0; i < 500 && !mb::process_gone(child); ++i) usleep(2000);
+  EXPECT_TRUE(mb::process_gone(child));
+  EXPECT_TRUE(mb::process_exists(child)) << "not reaped yet";
+  int status;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(mb::process_gone(child));
+}
+
 // A target must be a live process: the BPF side tracks thread-group ids, so a
 // thread id would track nothing, and a zombie never exits again.
 TEST_F(FakeProc, ProcessProblem) {
@@ -214,6 +228,24 @@ TEST_F(FakeProc, ProcessProblem) {
   EXPECT_EQ(mb::process_problem(0, root_), "not a process id");
   EXPECT_EQ(mb::process_problem(-4, root_), "not a process id");
   EXPECT_EQ(mb::process_problem(getpid()), "");  // the real /proc
+}
+
+// Gone: exited, whether reaped (no entry) or a zombie with no thread left;
+// a zombie leader whose other threads run is alive (its exit is to come).
+TEST_F(FakeProc, ProcessGone) {
+  auto status = [&](pid_t pid, const char* state, int threads) {
+    tree_.write(std::to_string(pid) + "/status", "Name:\tx\nState:\t" + std::string(state) + "\nTgid:\t" +
+                                                     std::to_string(pid) + "\nThreads:\t" + std::to_string(threads) +
+                                                     "\n");
+  };
+  status(100, "S (sleeping)", 1);
+  status(101, "Z (zombie)", 1);
+  status(102, "Z (zombie)", 3);
+  EXPECT_FALSE(mb::process_gone(100, root_));
+  EXPECT_TRUE(mb::process_gone(101, root_));
+  EXPECT_FALSE(mb::process_gone(102, root_));
+  EXPECT_TRUE(mb::process_gone(103, root_));
+  EXPECT_FALSE(mb::process_gone(getpid()));  // the real /proc
 }
 
 }  // namespace

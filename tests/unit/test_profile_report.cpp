@@ -338,3 +338,32 @@ TEST(ProfileReport, TopBoundsTheOverviewsProcesses) {
   const std::string text = mb_test::written_by([&](FILE* f) { print_report(f, r, agg, o); });
   EXPECT_NE(text.find("processes: 5"), std::string::npos) << text;  // the summary counts them all
 }
+
+// The kernel's exec event starts a new address space even when nothing else
+// tells: a program that execs itself keeps its name and maps the same file at
+// the same addresses, and its pages before and after are not the same pages.
+TEST(ProfileReport, AnExecEventStartsANewSpanUnderTheSameName) {
+  mb_test::TempTree dir("mbreport");
+  const std::string path = dir.path("selfexec.prof");
+  const uint64_t t0 = 1000000000, ms = 1000000;
+  {
+    ProfileStart st;
+    st.sampler = "fault";
+    st.start_monotonic_ns = t0;
+    ProfileWriter w(path, st);
+    const auto maps = parse_proc_maps(maps_line("400000-401000", "/nonexistent/self"));
+    w.add_process(t0 + 100 * ms, 300, 1, kProcSeen, "self");
+    w.add_maps(t0 + 100 * ms, 300, maps);
+    w.add_process(t0 + 200 * ms, 300, 1, kProcExec, "self");
+    w.add_maps(t0 + 200 * ms, 300, maps);
+    w.finish(t0 + 300 * ms, 0);
+  }
+  ProfileReader r(path);
+  ASSERT_TRUE(r.ok()) << r.error();
+  ProfileProcesses procs(r.info());
+  const int64_t before = procs.span_at(300, t0 + 150 * ms), after = procs.span_at(300, t0 + 250 * ms);
+  ASSERT_GE(before, 0);
+  EXPECT_NE(before, after);
+  EXPECT_EQ(procs.name_at(300, t0 + 250 * ms), "self");
+  EXPECT_EQ(procs.lives().size(), 1u);  // one process, two images
+}

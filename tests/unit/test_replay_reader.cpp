@@ -37,4 +37,35 @@ TEST(ReplayReader, APidNotInTheRecordingIsBadInput) {
   }
 }
 
+// An exec in the recording (5, the kernel's event) is one in the replay, as
+// live: the pipeline drops the old image's pages. A rename seen by looking
+// (4) is not: it may be a prctl. Untracked processes' execs are not replayed.
+TEST(ReplayReader, ExecEventsAreReplayedRenamesAreNot) {
+  mb_test::TempTree dir("mbreplay");
+  const std::string path = dir.path("r.prof");
+  {
+    ProfileStart st;
+    st.sampler = "fault";
+    st.start_monotonic_ns = 0;
+    NumaNode n;
+    n.id = 0, n.cpus = {0}, n.mem_total_bytes = 1ULL << 30, n.distance = {{0, 10}};
+    st.topology.nodes = {n};
+    ProfileWriter w(path, st);
+    w.add_process(1, 100, 1, kProcSeen, "sh");
+    w.add_process(2, 200, 1, kProcSeen, "other");
+    w.add_process(3, 100, 0, kProcRename, "renamed");
+    w.add_process(4, 100, 0, kProcExec, "prog");
+    w.add_process(5, 200, 0, kProcExec, "prog2");
+    w.add_process(6, 100, 0, kProcExit, "prog");
+    w.finish(1000000000, 0);
+  }
+  ReplayReader r(path, 1000, ReplayFilter{TrackMode::kPid, 100});
+  ReplayWindow w;
+  ASSERT_TRUE(r.next(&w));
+  std::vector<std::pair<uint32_t, uint32_t>> got;  // (tgid, type)
+  for (const auto& ev : w.events) got.emplace_back(ev.tgid, ev.type);
+  EXPECT_EQ(got, (std::vector<std::pair<uint32_t, uint32_t>>{
+                     {100, MB_PROC_FORK}, {100, MB_PROC_EXEC}, {100, MB_PROC_EXIT}}));
+}
+
 }  // namespace
