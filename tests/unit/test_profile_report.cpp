@@ -26,6 +26,19 @@ mb_sample access(uint32_t tgid, uint64_t vaddr, uint16_t node, uint64_t t = 0) {
   return s;
 }
 
+// The report of the file `r` reads, as print_report writes it with `o`.
+std::string report_of(ProfileReader& r, const ReportOptions& o) {
+  Aggregate agg;
+  aggregate_file(r, &agg);
+  return mb_test::written_by([&](FILE* f) { print_report(f, r, agg, o); });
+}
+
+// The same as JSON.
+nlohmann::json json_report_of(ProfileReader& r, ReportOptions o = {}) {
+  o.format = "json";
+  return nlohmann::json::parse(report_of(r, o));
+}
+
 }  // namespace
 
 TEST(ProfileReport, AggregatesNodesProcessesPagesAndRegions) {
@@ -123,11 +136,7 @@ TEST(ProfileReport, PrintsTextCsvAndJson) {
     w.finish(0, 0);
   }
   ProfileReader r(path);
-  Aggregate agg;
-  aggregate_file(r, &agg);
-  auto capture = [&](const ReportOptions& o) {
-    return mb_test::written_by([&](FILE* f) { print_report(f, r, agg, o); });
-  };
+  auto capture = [&](const ReportOptions& o) { return report_of(r, o); };
 
   ReportOptions o;
   std::string text = capture(o);
@@ -178,11 +187,7 @@ TEST(ProfileReport, RecordedLossesAreReported) {
   EXPECT_EQ(lost.samples, 7u);
   EXPECT_EQ(lost.events, 3u);
   EXPECT_EQ(lost.untracked, 2u);
-  Aggregate agg;
-  aggregate_file(r, &agg);
-  auto capture = [&](const ReportOptions& o) {
-    return mb_test::written_by([&](FILE* f) { print_report(f, r, agg, o); });
-  };
+  auto capture = [&](const ReportOptions& o) { return report_of(r, o); };
   ReportOptions o;
   const std::string text = capture(o);
   EXPECT_NE(text.find("3 process events lost"), std::string::npos) << text;
@@ -215,11 +220,7 @@ TEST(ProfileReport, ProcessShareIsOfTheAccesses) {
     w.finish(0, 0);
   }
   ProfileReader r(path);
-  Aggregate agg;
-  aggregate_file(r, &agg);
-  ReportOptions o;
-  o.format = "json";
-  auto j = nlohmann::json::parse(mb_test::written_by([&](FILE* f) { print_report(f, r, agg, o); }));
+  auto j = json_report_of(r);
   EXPECT_EQ(j["processes"][0]["samples"], 20) << j.dump();
   EXPECT_EQ(j["processes"][0]["accesses"], 0) << j.dump();
   EXPECT_EQ(j["processes"][0]["share_pct"], 0.0) << j.dump();
@@ -275,11 +276,7 @@ TEST(ProfileReport, SamplesAreAttributedWithTheMapsOfTheirTime) {
     w.finish(t0 + 1000 * ms, 0);
   }
   ProfileReader r(path);
-  Aggregate agg;
-  aggregate_file(r, &agg);
-  ReportOptions o;
-  o.format = "json";
-  auto j = nlohmann::json::parse(mb_test::written_by([&](FILE* f) { print_report(f, r, agg, o); }));
+  auto j = json_report_of(r);
   // Two processes of pid 100 (told apart by name and start), one of pid 200.
   ASSERT_EQ(j["processes"].size(), 3u) << j["processes"].dump();
   std::map<std::string, nlohmann::json> procs;
@@ -325,17 +322,13 @@ TEST(ProfileReport, TopBoundsTheOverviewsProcesses) {
     w.finish(0, 0);
   }
   ProfileReader r(path);
-  Aggregate agg;
-  aggregate_file(r, &agg);
   ReportOptions o;
-  o.format = "json";
   o.top = 2;
-  auto j = nlohmann::json::parse(mb_test::written_by([&](FILE* f) { print_report(f, r, agg, o); }));
+  auto j = json_report_of(r, o);
   ASSERT_EQ(j["processes"].size(), 2u) << j["processes"].dump();
   EXPECT_EQ(j["processes"][0]["pid"], 14);
   EXPECT_EQ(j["processes"][1]["pid"], 13);
-  o.format = "text";
-  const std::string text = mb_test::written_by([&](FILE* f) { print_report(f, r, agg, o); });
+  const std::string text = report_of(r, o);  // text: json_report_of took o by value
   EXPECT_NE(text.find("processes: 5"), std::string::npos) << text;  // the summary counts them all
 }
 
