@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "membalancer/error.h"
+#include "membalancer/exec_follow_up.h"
 #include "membalancer/interval_runner.h"
 #include "membalancer/memory_backend.h"
 #include "membalancer/proc.h"
@@ -252,10 +253,10 @@ int run_mode(const Options& opts) {
   IntervalRunner runner(*source, pipeline, backend.get());
   // --record: processes are written as their events leave the ring buffer,
   // which the wait below takes as they come: an exec'd program is read
-  // before it exits (it may run for milliseconds), and once more 10 ms later
-  // for the libraries its loader maps (pid -> monotonic ns, last maps).
-  std::map<pid_t, std::pair<uint64_t, std::vector<ProfileMap>>> after_exec;
-  constexpr uint64_t kAfterExecNs = 10 * 1000000ull;
+  // before it exits (it may run for milliseconds), and again a few times
+  // for the libraries its loader maps (exec_maps: the maps written last).
+  ExecFollowUp after_exec;
+  std::map<pid_t, std::vector<ProfileMap>> exec_maps;
   if (recording) {
     live->set_event_observer([&](const mb_proc_event& ev) {
       const pid_t p = static_cast<pid_t>(ev.tgid);
@@ -269,11 +270,13 @@ int run_mode(const Options& opts) {
         auto maps = read_proc_maps(p);
         recording->add_process(ev.time_ns, ev.tgid, 0, kProcExec, name);
         if (!maps.empty()) recording->add_maps(ev.time_ns, ev.tgid, maps);
-        after_exec[p] = {monotonic_ns() + kAfterExecNs, std::move(maps)};
+        after_exec.exec(p, monotonic_ns());
+        exec_maps[p] = std::move(maps);
       }
       if (ev.type == MB_PROC_EXIT) {
         recording->add_process(ev.time_ns, ev.tgid, 0, kProcExit, "");
-        after_exec.erase(p);
+        after_exec.exited(p);
+        exec_maps.erase(p);
       }
     });
     runner.before_drain = [&] {
@@ -308,17 +311,13 @@ int run_mode(const Options& opts) {
       left = std::min(left, 1.0);  // a bad deadline must not turn into a spin or a hang
       if (recording) {
         const uint64_t now = monotonic_ns();
-        for (auto it = after_exec.begin(); it != after_exec.end();) {
-          if (it->second.first > now) {
-            left = std::min(left, (it->second.first - now) / 1e9);
-            ++it;
-            continue;
-          }
-          auto maps = read_proc_maps(it->first);
-          if (!maps.empty() && maps != it->second.second)
-            recording->add_maps(now, static_cast<uint32_t>(it->first), maps);
-          it = after_exec.erase(it);
+        for (pid_t p : after_exec.due(now)) {
+          auto maps = read_proc_maps(p);
+          if (maps.empty() || maps == exec_maps[p]) continue;
+          recording->add_maps(now, static_cast<uint32_t>(p), maps);
+          exec_maps[p] = std::move(maps);
         }
+        if (!after_exec.empty()) left = std::min(left, after_exec.wait_ns(now) / 1e9);
       }
       timespec ts{static_cast<time_t>(left), static_cast<long>((left - static_cast<time_t>(left)) * 1e9)};
       if (recording) {

@@ -25,6 +25,7 @@
 #include <unordered_map>
 
 #include "membalancer/error.h"
+#include "membalancer/exec_follow_up.h"
 #include "membalancer/node_resolver.h"
 #include "membalancer/options.h"
 #include "membalancer/privilege.h"
@@ -380,11 +381,10 @@ int run_record(const RecordOptions& opts) {
     if (!maps.empty() && (fresh || it->second.second != h)) writer.add_maps(now, static_cast<uint32_t>(p), maps);
     known[p] = {name.empty() && !fresh ? it->second.first : name, maps.empty() && !fresh ? it->second.second : h};
   };
-  // Processes that exec'd a moment ago, looked at once more (pid -> mono_ns
-  // when): at the exec the new program's loader has not mapped its libraries
-  // yet, and a short program is gone before the quick look below.
-  std::map<pid_t, uint64_t> after_exec;
-  constexpr uint64_t kAfterExecNs = 10 * 1000000ull;
+  // Processes that exec'd a moment ago, looked at again a few times: at the
+  // exec the new program's loader has not mapped its libraries yet, and a
+  // short program is gone before the quick look below.
+  ExecFollowUp after_exec;
   // An exec (the kernel's event, read at once): the new program's name and
   // maps, timed at the exec, so that its samples from then on are found in
   // them. A process gone before we looked keeps its old name ("" says so).
@@ -399,7 +399,7 @@ int run_record(const RecordOptions& opts) {
     auto it = known.find(p);
     known[p] = {name.empty() && it != known.end() ? it->second.first : name, h};
     quick_until[p] = now + 1000000000ull;  // a new program: its first second again
-    after_exec[p] = now + kAfterExecNs;
+    after_exec.exec(p, now);
   };
   for (pid_t p : collector->tracked_processes()) note_process(p, parent_of(p).value_or(0), kProcSeen);
 
@@ -439,10 +439,7 @@ int run_record(const RecordOptions& opts) {
       }
       if (left < 0.1) wait_ns = static_cast<uint64_t>(left * 1e9);
     }
-    if (!after_exec.empty()) {
-      const uint64_t t = mono_ns();
-      for (const auto& [p, when] : after_exec) wait_ns = std::min(wait_ns, when > t ? when - t : 0);
-    }
+    wait_ns = std::min(wait_ns, after_exec.wait_ns(mono_ns()));
     pollfd fds[2] = {{signal_fd, POLLIN, 0}, {collector->process_event_fd(), POLLIN, 0}};
     const timespec ts{static_cast<time_t>(wait_ns / 1000000000ull), static_cast<long>(wait_ns % 1000000000ull)};
     ppoll(fds, 2, &ts, nullptr);
@@ -464,20 +461,11 @@ int run_record(const RecordOptions& opts) {
         writer.add_process(ev.time_ns, ev.tgid, 0, kProcExit, it == known.end() ? "" : it->second.first);
         known.erase(p);
         quick_until.erase(p);
-        after_exec.erase(p);
+        after_exec.exited(p);
         exits_seen = true;
       }
     });
-    const uint64_t t_after = mono_ns();
-    for (auto it = after_exec.begin(); it != after_exec.end();) {
-      if (it->second > t_after) {
-        ++it;
-        continue;
-      }
-      const pid_t p = it->first;
-      it = after_exec.erase(it);
-      note_process(p, 0, kProcSeen);  // the libraries its loader mapped since
-    }
+    for (pid_t p : after_exec.due(mono_ns())) note_process(p, 0, kProcSeen);  // the libraries mapped since
     // The rest at most every 0.1 s, however often events wake the loop; the
     // end of the tree as soon as an exit says so.
     const double now = elapsed();

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <functional>
 #include <fstream>
@@ -12,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "membalancer/error.h"
+#include "membalancer/exec_follow_up.h"
 #include "membalancer/profile_file.h"
 #include "tests/unit/temp_tree.h"
 
@@ -335,4 +337,27 @@ TEST(ProfileFile, CutOffAfterTheHeaderSaysSo) {
   ASSERT_EQ(truncate(path.c_str(), kProfileHeaderBytes), 0);
   ProfileReader r(path);
   EXPECT_NE(r.error().find("ends right after its header"), std::string::npos) << r.error();
+}
+
+// The looks at an exec'd program's maps: 10, 30, 70, 150 and 310 ms after
+// the exec, then none; an exit ends them.
+TEST(ExecFollowUp, LooksAtGrowingDelaysThenStops) {
+  const uint64_t ms = 1000000;
+  mb::ExecFollowUp f;
+  EXPECT_EQ(f.wait_ns(0), UINT64_MAX);
+  f.exec(7, 1000 * ms);
+  f.exec(8, 1000 * ms);
+  EXPECT_EQ(f.wait_ns(1000 * ms), 10 * ms);
+  EXPECT_TRUE(f.due(1009 * ms).empty());
+  std::vector<uint64_t> looks;
+  for (uint64_t t = 1000 * ms; t <= 2000 * ms; t += ms) {
+    auto d = f.due(t);
+    if (std::find(d.begin(), d.end(), 7) != d.end()) looks.push_back(t / ms - 1000);
+    if (t == 1040 * ms) {
+      f.exited(8);
+      EXPECT_EQ(f.wait_ns(t), 30 * ms);  // 7's next look, at 70
+    }
+  }
+  EXPECT_EQ(looks, (std::vector<uint64_t>{10, 30, 70, 150, 310}));
+  EXPECT_TRUE(f.empty());
 }
