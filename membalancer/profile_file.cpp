@@ -594,27 +594,6 @@ std::string ProfileProcesses::mapped_file(const ProfileMap& m, bool* deleted) {
   return gone ? m.path.substr(0, m.path.size() - n) : m.path;
 }
 
-namespace {
-
-// Whether b maps some address of a to something else: another file or
-// kind, or the same file at another load base (growth, shrinking and
-// protection changes are the same mapping).
-bool remapped(const ProfileMaps& a, const ProfileMaps& b) {
-  size_t i = 0, j = 0;
-  while (i < a.maps.size() && j < b.maps.size()) {
-    const ProfileMap &x = a.maps[i], &y = b.maps[j];
-    if (x.start < y.end && y.start < x.end) {
-      const std::string fx = ProfileProcesses::mapped_file(x), fy = ProfileProcesses::mapped_file(y);
-      if (fx != fy) return true;
-      if (!fx.empty() && fx[0] == '/' && x.start - x.offset != y.start - y.offset) return true;
-    }
-    if (x.end <= y.end) ++i;
-    else ++j;
-  }
-  return false;
-}
-
-}  // namespace
 
 ProfileProcesses::ProfileProcesses(const ProfileInfo& info) {
   // Each tgid's process events and snapshots, in time order (file order
@@ -681,9 +660,11 @@ ProfileProcesses::ProfileProcesses(const ProfileInfo& info) {
           }
         }
       } else {
+        // A remap within one program (the loader placing a library over its
+        // reservation, dlopen, a JIT) is no new span: the same memory would
+        // count as two processes' pages. mapping() asks the snapshot of the
+        // sample's time first.
         if (!alive) new_life(it, 0, "");
-        else if (!spans_.back().snaps.empty() && remapped(*spans_.back().snaps.back(), *it.maps))
-          new_span(it.time_ns, spans_.back().name);
         spans_.back().snaps.push_back(it.maps);
       }
     }

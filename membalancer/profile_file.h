@@ -259,11 +259,11 @@ class ProfileReader {
 
 // Process names and memory maps of a profile, for attribution: which process
 // a tgid was and which mapping held an address at a time. A tgid's time is
-// cut into spans, each one address space under one name: a new span starts
-// when the pid is reused (an exit, then a new process), at a rename (an exec)
-// and when a snapshot maps an address to something else than the previous
-// one did (an unmap and a remap). Within a span an address means one thing,
-// so any of its snapshots answers for any of its times.
+// cut into spans, each one program's address space: a new span starts when
+// the pid is reused (an exit, then a new process), at an exec (the kernel's
+// event) and at a rename (an exec seen by looking). Within a span the
+// snapshot of a sample's time answers first (an unmap and a remap there, a
+// library placed over the loader's reservation, is the same program).
 class ProfileProcesses {
  public:
   struct Span {
