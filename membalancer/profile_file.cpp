@@ -607,7 +607,11 @@ ProfileProcesses::ProfileProcesses(const ProfileInfo& info) {
   std::map<uint32_t, std::vector<Item>> items;
   for (const auto& p : info.processes) items[p.tgid].push_back({p.time_ns, &p, nullptr});
   for (const auto& m : info.maps) items[m.tgid].push_back({m.time_ns, nullptr, &m});
-  for (auto& [tgid, v] : items) {
+  for (auto& entry : items) {
+    // Named, not a structured binding: clang 14 (the fuzz build) cannot
+    // capture those in the lambdas below.
+    const uint32_t tgid = entry.first;
+    std::vector<Item>& v = entry.second;
     std::stable_sort(v.begin(), v.end(), [](const Item& a, const Item& b) {
       return a.time_ns != b.time_ns ? a.time_ns < b.time_ns : (a.proc != nullptr) > (b.proc != nullptr);
     });
