@@ -11,16 +11,21 @@ using namespace mb;
 
 namespace {
 
+// A fault recording's start on a machine of one node, CPU 0, 1 GiB.
+ProfileStart one_node_start() {
+  ProfileStart st;
+  st.sampler = "fault";
+  NumaNode n;
+  n.id = 0, n.cpus = {0}, n.mem_total_bytes = 1ULL << 30, n.distance = {{0, 10}};
+  st.topology.nodes = {n};
+  return st;
+}
+
 TEST(ReplayReader, APidNotInTheRecordingIsBadInput) {
   mb_test::TempTree dir("mbreplay");
   const std::string path = dir.path("r.prof");
   {
-    ProfileStart st;
-    st.sampler = "fault";
-    NumaNode n;
-    n.id = 0, n.cpus = {0}, n.mem_total_bytes = 1ULL << 30, n.distance = {{0, 10}};
-    st.topology.nodes = {n};
-    ProfileWriter w(path, st);
+    ProfileWriter w(path, one_node_start());
     w.add_process(1, 100, 1, kProcSeen, "one");
     w.add_process(2, 101, 100, kProcFork, "two");
     w.finish(0, 0);
@@ -44,13 +49,7 @@ TEST(ReplayReader, ExecEventsAreReplayedRenamesAreNot) {
   mb_test::TempTree dir("mbreplay");
   const std::string path = dir.path("r.prof");
   {
-    ProfileStart st;
-    st.sampler = "fault";
-    st.start_monotonic_ns = 0;
-    NumaNode n;
-    n.id = 0, n.cpus = {0}, n.mem_total_bytes = 1ULL << 30, n.distance = {{0, 10}};
-    st.topology.nodes = {n};
-    ProfileWriter w(path, st);
+    ProfileWriter w(path, one_node_start());
     w.add_process(1, 100, 1, kProcSeen, "sh");
     w.add_process(2, 200, 1, kProcSeen, "other");
     w.add_process(3, 100, 0, kProcRename, "renamed");
