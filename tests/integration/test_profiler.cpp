@@ -607,13 +607,12 @@ TEST(Profiler, ChildThatExecsAShortProgramIsNamedAndSymbolised) {
       if (m && (m->path.ends_with("/symtest") || m->path.ends_with("/libsymtest.so"))) ++in_program[s[i].tgid];
     }
   });
-  std::set<uint32_t> busy;
-  for (auto [pid, n] : samples)
-    if (n >= 50) busy.insert(pid);  // 30-40 ms at 100 us of CPU a sample
-  ASSERT_EQ(busy.size(), 3u) << "the three symtests";
-  for (uint32_t pid : busy) {
+  // The three symtests, known by their exec events (on a slow machine the
+  // shell's own start takes as many samples as a short program's spin).
+  ASSERT_EQ(execd.size(), 3u) << "each symtest's exec is recorded, with the new name";
+  for (uint32_t pid : execd) {
     EXPECT_EQ(procs.name(pid), "symtest") << "pid " << pid;
-    EXPECT_TRUE(execd.count(pid)) << "pid " << pid << ": its exec is recorded, with the new name";
+    EXPECT_GE(samples[pid], 20u) << "pid " << pid;  // 30-40 ms at 100 us of CPU a sample
     // Every sample is in the new program's maps: the program, its loader or
     // its libraries (none was before). Most are its spin, except on a slow
     // machine (the VM's software CPU), where starting takes a large share.
