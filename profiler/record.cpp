@@ -357,14 +357,16 @@ int run_record(const RecordOptions& opts) {
     for (const auto& m : maps) h = h * 1000003u ^ std::hash<std::string>()(m.path) ^ m.start ^ (m.end << 1);
     return h;
   };
-  auto note_process = [&](pid_t p, pid_t parent, ProfileProcessEvent ev) {
+  // at_ns: the fork event's time, so a fork read after the child's exec (or
+  // exit) stays before the exec in the file; 0: now.
+  auto note_process = [&](pid_t p, pid_t parent, ProfileProcessEvent ev, uint64_t at_ns = 0) {
     std::string name = process_name(p);
     auto maps = read_proc_maps(p);
     const size_t h = maps_hash(maps);
     auto it = known.find(p);
     const bool fresh = it == known.end();
     std::lock_guard<std::mutex> lock(wmu);
-    uint64_t now = mono_ns();
+    const uint64_t now = mono_ns(), when = at_ns ? at_ns : now;
     if (fresh || (!name.empty() && it->second.first != name)) {
       if (name.empty() && fresh) {
         // Gone before we looked: a fork carries its parent's name (comm is
@@ -372,13 +374,13 @@ int run_record(const RecordOptions& opts) {
         const auto parent_it = ev == kProcFork ? known.find(parent) : known.end();
         name = parent_it != known.end() && !parent_it->second.first.empty() ? parent_it->second.first : "?";
       }
-      writer.add_process(now, static_cast<uint32_t>(p), static_cast<uint32_t>(parent),
+      writer.add_process(when, static_cast<uint32_t>(p), static_cast<uint32_t>(parent),
                          fresh ? ev : kProcRename, name);
     }
     if (fresh) quick_until[p] = now + 1000000000ull;
     else if ((!name.empty() && it->second.first != name) || (!maps.empty() && it->second.second != h))
       quick_until.erase(p);
-    if (!maps.empty() && (fresh || it->second.second != h)) writer.add_maps(now, static_cast<uint32_t>(p), maps);
+    if (!maps.empty() && (fresh || it->second.second != h)) writer.add_maps(when, static_cast<uint32_t>(p), maps);
     known[p] = {name.empty() && !fresh ? it->second.first : name, maps.empty() && !fresh ? it->second.second : h};
   };
   // Processes that exec'd a moment ago, looked at again a few times: at the
@@ -453,7 +455,7 @@ int run_record(const RecordOptions& opts) {
     }
     collector->poll_process_events([&](const mb_proc_event& ev) {
       pid_t p = static_cast<pid_t>(ev.tgid);
-      if (ev.type == MB_PROC_FORK) note_process(p, static_cast<pid_t>(ev.parent_tgid), kProcFork);
+      if (ev.type == MB_PROC_FORK) note_process(p, static_cast<pid_t>(ev.parent_tgid), kProcFork, ev.time_ns);
       if (ev.type == MB_PROC_EXEC) note_exec(p, ev.time_ns);
       if (ev.type == MB_PROC_EXIT) {
         std::lock_guard<std::mutex> lock(wmu);
