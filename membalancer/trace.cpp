@@ -9,12 +9,14 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <optional>
 #include <cinttypes>
 #include <cstdio>
 #include <sys/stat.h>
 
 #include "membalancer/error.h"
 #include "membalancer/exec_follow_up.h"
+#include "membalancer/signal_fd.h"
 #include "membalancer/interval_runner.h"
 #include "membalancer/memory_backend.h"
 #include "membalancer/proc.h"
@@ -288,14 +290,8 @@ int run_mode(const Options& opts) {
   std::string stop_reason;
   bool final_round = false;
   // --record waits on the stop signals through this fd, with the event fd.
-  const int signal_fd = recording ? signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK) : -1;
-  if (recording && signal_fd < 0) throw SystemError("signalfd", errno);
-  struct FdCloser {
-    int fd;
-    ~FdCloser() {
-      if (fd >= 0) close(fd);
-    }
-  } signal_fd_closer{signal_fd};
+  std::optional<SignalFd> signal_fd;
+  if (recording) signal_fd.emplace(stop_signals);
 
   for (uint32_t interval = 1; stop_reason.empty(); ++interval) {
     // Sleep until the interval ends, the duration is over, or a signal.
@@ -322,7 +318,7 @@ int run_mode(const Options& opts) {
       timespec ts{static_cast<time_t>(left), static_cast<long>((left - static_cast<time_t>(left)) * 1e9)};
       if (recording) {
         // Woken by a stop signal or a process event as well as the clock.
-        pollfd fds[2] = {{signal_fd, POLLIN, 0}, {live->process_event_fd(), POLLIN, 0}};
+        pollfd fds[2] = {{signal_fd->fd(), POLLIN, 0}, {live->process_event_fd(), POLLIN, 0}};
         ppoll(fds, 2, &ts, nullptr);
         stop_reason = take_stop_signal({0, 0});
         if (!stop_reason.empty()) break;

@@ -26,6 +26,7 @@
 
 #include "membalancer/error.h"
 #include "membalancer/exec_follow_up.h"
+#include "membalancer/signal_fd.h"
 #include "membalancer/node_resolver.h"
 #include "membalancer/options.h"
 #include "membalancer/privilege.h"
@@ -424,12 +425,7 @@ int run_record(const RecordOptions& opts) {
   // The loop wakes for a stop signal, a process event (an exec is read at
   // once: the program may run for milliseconds only), a look after an exec,
   // or every 0.1 s.
-  const int signal_fd = signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (signal_fd < 0) throw SystemError("signalfd", errno);
-  struct FdCloser {
-    int fd;
-    ~FdCloser() { close(fd); }
-  } signal_fd_closer{signal_fd};
+  const SignalFd signal_fd(stop_signals);
   double next_tick = 0;
   while (stop_reason.empty()) {
     uint64_t wait_ns = 100 * 1000000ull;
@@ -442,7 +438,7 @@ int run_record(const RecordOptions& opts) {
       if (left < 0.1) wait_ns = static_cast<uint64_t>(left * 1e9);
     }
     wait_ns = std::min(wait_ns, after_exec.wait_ns(mono_ns()));
-    pollfd fds[2] = {{signal_fd, POLLIN, 0}, {collector->process_event_fd(), POLLIN, 0}};
+    pollfd fds[2] = {{signal_fd.fd(), POLLIN, 0}, {collector->process_event_fd(), POLLIN, 0}};
     const timespec ts{static_cast<time_t>(wait_ns / 1000000000ull), static_cast<long>(wait_ns % 1000000000ull)};
     ppoll(fds, 2, &ts, nullptr);
     const timespec no_wait{0, 0};
