@@ -324,9 +324,12 @@ std::set<uint32_t> tracked_bits(const MapView& bits) {
   return out;
 }
 
+// The tree's processes that have not exited: a storm's children wait as
+// zombies until the storm reaps them, and BPF drops them at their exit.
 std::set<uint32_t> live_tree(pid_t root) {
   std::set<uint32_t> out;
-  for (pid_t p : mb::process_tree(root)) out.insert(static_cast<uint32_t>(p));
+  for (pid_t p : mb::process_tree(root))
+    if (!mb::process_gone(p)) out.insert(static_cast<uint32_t>(p));
   return out;
 }
 
