@@ -15,6 +15,7 @@
 
 #include <sys/types.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -287,6 +288,10 @@ class ProfileProcesses {
   int64_t span_at(uint32_t tgid, uint64_t time_ns) const;
   const std::vector<Span>& spans() const { return spans_; }
   const std::vector<Life>& lives() const { return lives_; }
+  // When a span's program started: its exec, or its process's first event.
+  uint64_t started_ns(size_t span) const {
+    return std::max(spans_[span].begin_ns, lives_[spans_[span].life].start_ns);
+  }
   // The name tgid had at time_ns ("" when unknown).
   std::string name_at(uint32_t tgid, uint64_t time_ns) const;
   // The mapping holding addr at time_ns: looked up in the snapshots of the
