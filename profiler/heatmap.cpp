@@ -41,7 +41,7 @@ void label_segments(HeatmapMatrix& m, const ProfileInfo* info) {
   for (auto& s : m.segments) {
     s.who = "pid " + std::to_string(s.tgid);
     if (!m.procs) continue;
-    const std::string name = s.span >= 0 ? m.procs->spans()[static_cast<size_t>(s.span)].name : "";
+    const std::string name = s.span >= 0 ? m.procs->label(static_cast<size_t>(s.span)) : "";
     if (!name.empty()) s.who += " " + name;
     if (s.span >= 0 && spans_of[s.tgid].size() > 1) {
       const uint64_t t0 = info ? info->start_monotonic_ns : 0;

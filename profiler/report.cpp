@@ -282,9 +282,23 @@ void print_report(FILE* out, const ProfileReader& reader, const Aggregate& agg, 
   // Names and mappings as they were at the time of the key's samples.
   auto name_of = [&](uint32_t key) {
     const Aggregate::Who w = agg.who_of(key);
-    std::string name = procs.name_at(w.tgid, w.time_ns);
+    std::string name = w.span < 0 ? procs.name_at(w.tgid, w.time_ns) : procs.label(static_cast<size_t>(w.span));
     return name.empty() ? std::string("?") : name;
   };
+  // `record -- COMMAND`'s child before its exec: the profiler starting the
+  // command. Its samples count in the command's row and are said apart.
+  struct BeforeCommand {
+    uint64_t samples = 0;
+    uint32_t tgid = 0;
+    std::string command;
+  } before_command;
+  agg.processes.for_each([&](const uint64_t& k, const ProcessStats& p) {
+    const Aggregate::Who w = agg.who_of(k);
+    if (w.span < 0 || !procs.spans()[static_cast<size_t>(w.span)].before_command) return;
+    before_command.samples += p.samples;
+    before_command.tgid = w.tgid;
+    before_command.command = procs.spans()[static_cast<size_t>(w.span)].name;
+  });
   auto want = [&](const char* k) { return opts.by.empty() || opts.by == k; };
   std::vector<Table> tables;
   const std::vector<ProcessRow> process_rows = processes_of(agg, procs);
@@ -319,8 +333,13 @@ void print_report(FILE* out, const ProfileReader& reader, const Aggregate& agg, 
     if (rows.size() > opts.top) rows.resize(opts.top);  // --top bounds every table
     for (auto& r : rows) {
       std::string name, last;
-      for (const auto& [span, key] : r.spans) {
-        std::string n = name_of(key);
+      for (size_t i = 0; i < r.spans.size(); ++i) {
+        const int64_t span = r.spans[i].first;
+        const ProfileProcesses::Span* sp = span < 0 ? nullptr : &procs.spans()[static_cast<size_t>(span)];
+        // The profiler's child before it ran the command is the command's
+        // row: named by the command, not "app (before exec) > app".
+        const bool folded = sp && sp->before_command && i + 1 < r.spans.size();
+        std::string n = folded ? sp->name : name_of(r.spans[i].second);
         if (n != last) name += (name.empty() ? "" : " > ") + n;
         last = n;
       }
@@ -415,6 +434,7 @@ void print_report(FILE* out, const ProfileReader& reader, const Aggregate& agg, 
     const ProfileLosses lost = profile_losses(info);
     j.field("samples_lost", lost.samples).field("events_lost", lost.events);
     j.field("processes_not_tracked", lost.untracked);
+    j.field("samples_before_command", before_command.samples);
     j.field("span_s", span_s).field("complete", info.complete);
     j.field("error", reader.error());
     j.end_object();
@@ -449,6 +469,11 @@ void print_report(FILE* out, const ProfileReader& reader, const Aggregate& agg, 
                agg.samples, agg.with_address, agg.with_ip, profile_losses(info).samples, process_rows.size());
   const ProfileLosses lost = profile_losses(info);
   if (lost.events || lost.untracked) std::fprintf(out, "recorded with losses: %s\n", lost.describe().c_str());
+  if (before_command.samples)
+    std::fprintf(out,
+                 "before its exec, pid %u (%s) was the profiler starting it: %" PRIu64
+                 " samples, in its row; their pages and code are the profiler's\n",
+                 before_command.tgid, printable(before_command.command).c_str(), before_command.samples);
   for (const auto& t : tables) print_text(out, t);
 }
 
