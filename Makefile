@@ -50,15 +50,17 @@ LIBS := -lbpf -lelf -lz -lnuma -ldw
 # Debian 12 packages the build and the tests need; installed by `make deps`
 # (without recommends). libclang-rt-14-dev is only a recommend of clang-14, but
 # the fuzz targets cannot link without it (libFuzzer, clang's ASan and UBSan).
+# lld (ld.lld, for g++ -fuse-ld=lld) links the symbolisation test programs
+# whose segments are not at their file offsets.
 DEB_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev \
 	libnuma-dev libcli11-dev libgtest-dev libbenchmark-dev pkg-config make g++ \
 	qemu-system-x86 busybox-static cpio kmod libzstd-dev zstd xz-utils \
-	file python3 nlohmann-json3-dev libclang-rt-14-dev
+	file python3 nlohmann-json3-dev libclang-rt-14-dev lld
 
 .SECONDARY:
 .PHONY: all deps test unit-test integration-test bad-input-test vm-test demo bench soak install clean module
 
-all: $(BIN)/membalancer $(BIN)/memexercise $(BIN)/churn $(BIN)/forkstorm $(BIN)/profiler $(BIN)/symtest $(BIN)/exectest_first $(BIN)/exectest_second $(BIN)/unit_tests $(BIN)/integration_tests
+all: $(BIN)/membalancer $(BIN)/memexercise $(BIN)/churn $(BIN)/forkstorm $(BIN)/profiler $(BIN)/symtest $(BIN)/symtest_lld $(BIN)/exectest_first $(BIN)/exectest_second $(BIN)/unit_tests $(BIN)/integration_tests
 
 # ---- dependencies (idempotent, no prompt) -----------------------------------
 deps:
@@ -141,6 +143,17 @@ $(BIN)/symtest: workloads/symtest.cpp $(BIN)/libsymtest.so
 	@mkdir -p $(BIN)
 	$(CXX) -O1 -g -fPIE -pie -fno-omit-frame-pointer -o $@ $< -L$(BIN) -lsymtest -Wl,-rpath,'$$ORIGIN'
 
+# The same linked with lld, which places each segment a page above its file
+# offset (p_vaddr = p_offset + 0x1000 for the code): the mapping of the code
+# has file offset 0 without being where the file's offset 0 is loaded.
+$(BIN)/libsymtest_lld.so: workloads/symtest_lib.cpp
+	@mkdir -p $(BIN)
+	$(CXX) -O1 -g -fPIC -shared -fno-omit-frame-pointer -fuse-ld=lld -o $@ $<
+
+$(BIN)/symtest_lld: workloads/symtest.cpp $(BIN)/libsymtest_lld.so
+	@mkdir -p $(BIN)
+	$(CXX) -O1 -g -fPIE -pie -fno-omit-frame-pointer -fuse-ld=lld -o $@ $< -L$(BIN) -lsymtest_lld -Wl,-rpath,'$$ORIGIN'
+
 # The exec test programs: two non-PIE executables at the same address, the
 # first execs the second (one pid, two programs).
 $(BIN)/exectest_first $(BIN)/exectest_second: $(BIN)/exectest_%: workloads/exectest.cpp
@@ -205,10 +218,10 @@ endif
 TEST_ENV := MB_BUILD_DIR=$(BUILD) MB_BIN_DIR=$(BIN) \
 	$(if $(SAN_TAG),MB_SANITIZE=$(SANITIZE) MB_SAN_LOG_DIR=$(SAN_LOG_DIR) MB_TEST_WRAPPER='$(SAN_RUN)' $(SAN_ENV))
 
-unit-test: $(BIN)/unit_tests
+unit-test: $(BIN)/unit_tests $(BIN)/libsymtest_lld.so
 	@$(TEST_ENV) tests/run_gtest.sh unit$(SUITE_SUFFIX) $(BIN)/unit_tests $(UNIT_TEST_ARGS)
 
-integration-test: $(BIN)/integration_tests $(BIN)/membalancer $(BIN)/memexercise $(BIN)/forkstorm $(BIN)/profiler $(BIN)/symtest $(BIN)/exectest_first $(BIN)/exectest_second
+integration-test: $(BIN)/integration_tests $(BIN)/membalancer $(BIN)/memexercise $(BIN)/forkstorm $(BIN)/profiler $(BIN)/symtest $(BIN)/symtest_lld $(BIN)/exectest_first $(BIN)/exectest_second
 	@$(TEST_ENV) tests/run_gtest.sh integration$(SUITE_SUFFIX) $(BIN)/integration_tests $(INTEG_TEST_ARGS)
 
 # Every bad input a user could give, against the real binaries: status 2, one line.

@@ -651,11 +651,15 @@ ProfileProcesses::ProfileProcesses(const ProfileInfo& info) {
           alive = false;
         } else if (!alive) {
           new_life(it, p->parent, p->name);
+          spans_.back().before_command = p->event == kProcCommand;
         } else {
           if (p->parent && !lives_.back().parent) lives_.back().parent = p->parent;
           // The kernel's exec event: a new address space even under the
-          // same name (a program that execs itself, sh running sh).
-          const bool exec = p->event == kProcExec && !spans_.back().snaps.empty();
+          // same name (a program that execs itself, sh running sh). The
+          // profiler's held child changes only by running the command: any
+          // news of it is that exec (its event lost, a rename under the
+          // command's own name).
+          const bool exec = (p->event == kProcExec && !spans_.back().snaps.empty()) || spans_.back().before_command;
           if (exec) {
             new_span(it.time_ns, p->name.empty() ? spans_.back().name : p->name);
           } else if (!p->name.empty() && p->name != spans_.back().name) {
@@ -688,6 +692,11 @@ int64_t ProfileProcesses::span_at(uint32_t tgid, uint64_t time_ns) const {
 std::string ProfileProcesses::name_at(uint32_t tgid, uint64_t time_ns) const {
   const int64_t s = span_at(tgid, time_ns);
   return s < 0 ? std::string() : spans_[static_cast<size_t>(s)].name;
+}
+
+std::string ProfileProcesses::label(size_t span) const {
+  const Span& sp = spans_[span];
+  return sp.before_command && !sp.name.empty() ? sp.name + " (before exec)" : sp.name;
 }
 
 std::string ProfileProcesses::name(uint32_t tgid) const {

@@ -15,6 +15,7 @@
 
 #include <sys/types.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -71,6 +72,9 @@ enum ProfileProcessEvent : uint32_t {
   kProcRename = 4,  // name changed, seen by looking (an exec missed, or a prctl rename)
   kProcExec = 5,    // the kernel's exec event (MB_PROC_EXEC): a new program, its name; the
                     // old image's addresses mean nothing after it
+  kProcCommand = 6, // the process `profiler record -- COMMAND` forked for COMMAND, held until
+                    // it execs it: until then the profiler's code and memory; the name is
+                    // COMMAND's, as the kernel will call it
 };
 
 // Permission bits of a mapping.
@@ -273,6 +277,9 @@ class ProfileProcesses {
     uint64_t end_ns = UINT64_MAX;
     std::string name;        // "" when unknown
     std::vector<const ProfileMaps*> snaps;  // by time
+    // The profiler's child before it ran `-- COMMAND` (kProcCommand): named
+    // by the command, its samples are the profiler's starting it.
+    bool before_command = false;
   };
   struct Life {  // one process: a pid from its start (or the recording's) to its exit
     uint32_t tgid = 0, parent = 0;
@@ -287,6 +294,13 @@ class ProfileProcesses {
   int64_t span_at(uint32_t tgid, uint64_t time_ns) const;
   const std::vector<Span>& spans() const { return spans_; }
   const std::vector<Life>& lives() const { return lives_; }
+  // When a span's program started: its exec, or its process's first event.
+  uint64_t started_ns(size_t span) const {
+    return std::max(spans_[span].begin_ns, lives_[spans_[span].life].start_ns);
+  }
+  // A span's name as the tables show it: "app (before exec)" for the
+  // profiler's child before it ran app.
+  std::string label(size_t span) const;
   // The name tgid had at time_ns ("" when unknown).
   std::string name_at(uint32_t tgid, uint64_t time_ns) const;
   // The mapping holding addr at time_ns: looked up in the snapshots of the

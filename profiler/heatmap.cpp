@@ -2,14 +2,17 @@
 #include "profiler/text.h"
 
 #include <algorithm>
-#include <map>
-#include <set>
 #include <cinttypes>
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <tuple>
 
 #include "membalancer/report.h"
+#include "profiler/process_keys.h"
 #include "profiler/raster.h"
 
 namespace mb::prof {
@@ -18,45 +21,83 @@ namespace {
 
 using SampleSource = std::function<void(const std::function<void(const mb_sample*, size_t)>&)>;
 
-HeatmapMatrix build(const SampleSource& source, const HeatmapOptions& opts) {
+// The segment holding addr of tgid's span, or -1.
+int row_in(const HeatmapMatrix& m, uint32_t tgid, int64_t span, uint64_t addr) {
+  auto it = std::upper_bound(m.segments.begin(), m.segments.end(), std::make_tuple(tgid, span, addr),
+                             [](const std::tuple<uint32_t, int64_t, uint64_t>& k, const HeatmapSegment& s) {
+                               return k < std::make_tuple(s.tgid, s.span, s.start);
+                             });
+  if (it == m.segments.begin()) return -1;
+  --it;
+  if (it->tgid != tgid || it->span != span || addr >= it->end) return -1;
+  return static_cast<int>(it->row_first + (addr - it->start) / m.bytes_per_row);
+}
+
+// "pid 7 app", and when it started ("from 1.250s") where several programs
+// of the pid are drawn: a reused pid, or a process before and after an exec.
+void label_segments(HeatmapMatrix& m, const ProfileInfo* info) {
+  std::map<uint32_t, std::set<int64_t>> spans_of;  // tgid -> its spans drawn
+  for (const auto& s : m.segments) spans_of[s.tgid].insert(s.span);
+  for (auto& s : m.segments) {
+    s.who = "pid " + std::to_string(s.tgid);
+    if (!m.procs) continue;
+    const std::string name = s.span >= 0 ? m.procs->label(static_cast<size_t>(s.span)) : "";
+    if (!name.empty()) s.who += " " + name;
+    if (s.span >= 0 && spans_of[s.tgid].size() > 1) {
+      const uint64_t t0 = info ? info->start_monotonic_ns : 0;
+      char when[40];
+      std::snprintf(when, sizeof when, " from %.3fs",
+                    (std::max(m.procs->started_ns(static_cast<size_t>(s.span)), t0) - t0) / 1e9);
+      s.who += when;
+    }
+  }
+}
+
+HeatmapMatrix build(const SampleSource& source, const HeatmapOptions& opts, ProcessKeys keys, const ProfileInfo* info) {
   HeatmapMatrix m;
+  m.procs = keys.shared_procs();
   m.cols = std::max<uint32_t>(opts.cols, 1);
   auto wanted = [&](const mb_sample& s) { return (s.flags & MB_ACC_VADDR) && (!opts.pid || s.tgid == opts.pid); };
-  // Pass 1: the accessed pages and the time span.
-  std::vector<uint64_t> keys;
-  std::map<uint32_t, uint64_t> per_process;  // samples
+  // Pass 1: the accessed pages of each process key (a program run) and the time span.
+  std::vector<uint64_t> pages;  // mb_page_key(process key, vpn)
+  std::map<uint32_t, uint64_t> per_process;  // process key -> samples
   uint64_t t0 = UINT64_MAX, t1 = 0;
   source([&](const mb_sample* s, size_t n) {
     for (size_t i = 0; i < n; ++i) {
       if (!wanted(s[i])) continue;
-      ++per_process[s[i].tgid];
-      keys.push_back(mb_page_key(s[i].tgid, s[i].vaddr >> MB_PAGE_SHIFT));
+      const uint32_t key = keys.key(s[i].tgid, s[i].time_ns);
+      ++per_process[key];
+      pages.push_back(mb_page_key(key, s[i].vaddr >> MB_PAGE_SHIFT));
       t0 = std::min<uint64_t>(t0, s[i].time_ns);
       t1 = std::max<uint64_t>(t1, s[i].time_ns);
     }
     // Keep memory bounded on long files: dedup as we go.
-    if (keys.size() > (size_t{1} << 24)) {
-      std::sort(keys.begin(), keys.end());
-      keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    if (pages.size() > (size_t{1} << 24)) {
+      std::sort(pages.begin(), pages.end());
+      pages.erase(std::unique(pages.begin(), pages.end()), pages.end());
     }
   });
-  std::sort(keys.begin(), keys.end());
-  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-  if (keys.empty()) {
+  std::sort(pages.begin(), pages.end());
+  pages.erase(std::unique(pages.begin(), pages.end()), pages.end());
+  if (pages.empty()) {
     m.rows = 0;
     return m;
   }
   m.t0_ns = t0;
   m.t1_ns = t1 + 1;
   const uint32_t want_rows = std::max<uint32_t>(opts.rows, 8);
+  auto order = [&](uint32_t key) {  // processes are drawn by pid, a pid's programs in time order
+    const ProcessKeys::Who w = keys.who(key);
+    return std::make_pair(w.tgid, w.span);
+  };
   // Each process takes at least a row: with more processes than rows, the
   // ones with the most samples are drawn (at most half the rows), the rest
   // counted as hidden rather than stretching the picture past --height.
   if (per_process.size() > want_rows / 2) {
-    std::vector<std::pair<uint64_t, uint32_t>> by_samples;  // (samples, tgid)
-    for (const auto& [tgid, n] : per_process) by_samples.push_back({n, tgid});
-    std::sort(by_samples.begin(), by_samples.end(), [](const auto& a, const auto& b) {
-      return a.first != b.first ? a.first > b.first : a.second < b.second;
+    std::vector<std::pair<uint64_t, uint32_t>> by_samples;  // (samples, process key)
+    for (const auto& [key, n] : per_process) by_samples.push_back({n, key});
+    std::sort(by_samples.begin(), by_samples.end(), [&](const auto& a, const auto& b) {
+      return a.first != b.first ? a.first > b.first : order(a.second) < order(b.second);
     });
     std::set<uint32_t> shown;
     for (size_t i = 0; i < by_samples.size(); ++i) {
@@ -67,23 +108,26 @@ HeatmapMatrix build(const SampleSource& source, const HeatmapOptions& opts) {
         m.hidden_samples += by_samples[i].first;
       }
     }
-    keys.erase(std::remove_if(keys.begin(), keys.end(), [&](uint64_t k) { return !shown.count(mb_key_tgid(k)); }),
-               keys.end());
+    pages.erase(std::remove_if(pages.begin(), pages.end(), [&](uint64_t k) { return !shown.count(mb_key_tgid(k)); }),
+                pages.end());
   }
-  // Segments: runs of accessed pages of one process; a gap of more than
+  // Segments: runs of accessed pages of one process key; a gap of more than
   // `gap` pages starts a new one. Widened until the segments are few.
   std::vector<HeatmapSegment> segs;
   uint64_t gap = 256;  // 1 MiB
   for (;;) {
     segs.clear();
-    for (size_t i = 0; i < keys.size(); ++i) {
-      uint32_t tgid = mb_key_tgid(keys[i]);
-      uint64_t vpn = mb_key_vpn(keys[i]);
-      if (!segs.empty() && segs.back().tgid == tgid && vpn - (segs.back().end >> MB_PAGE_SHIFT) <= gap) {
+    uint32_t last_key = 0;
+    for (size_t i = 0; i < pages.size(); ++i) {
+      const uint32_t key = mb_key_tgid(pages[i]);
+      const uint64_t vpn = mb_key_vpn(pages[i]);
+      if (!segs.empty() && key == last_key && vpn - (segs.back().end >> MB_PAGE_SHIFT) <= gap) {
         segs.back().end = (vpn + 1) << MB_PAGE_SHIFT;
         continue;
       }
-      segs.push_back({tgid, vpn << MB_PAGE_SHIFT, (vpn + 1) << MB_PAGE_SHIFT, 0, 0});
+      const auto [tgid, span] = order(key);
+      segs.push_back({tgid, span, vpn << MB_PAGE_SHIFT, (vpn + 1) << MB_PAGE_SHIFT, 0, 0, ""});
+      last_key = key;
     }
     uint64_t total = 0;
     for (const auto& s : segs) total += (s.end - s.start) >> MB_PAGE_SHIFT;
@@ -92,26 +136,31 @@ HeatmapMatrix build(const SampleSource& source, const HeatmapOptions& opts) {
     gap *= 2;
     if (gap > (1ULL << 40)) break;
   }
+  std::sort(segs.begin(), segs.end(), [](const HeatmapSegment& a, const HeatmapSegment& b) {
+    return std::tie(a.tgid, a.span, a.start) < std::tie(b.tgid, b.span, b.start);
+  });
   uint64_t total_pages = 0;
   for (const auto& s : segs) total_pages += (s.end - s.start) >> MB_PAGE_SHIFT;
   const uint64_t ppr = std::max<uint64_t>(1, (total_pages + want_rows - 1) / want_rows);
   m.bytes_per_row = ppr << MB_PAGE_SHIFT;
   uint32_t row = 0;
   for (auto& s : segs) {
-    uint64_t pages = (s.end - s.start) >> MB_PAGE_SHIFT;
+    uint64_t seg_pages = (s.end - s.start) >> MB_PAGE_SHIFT;
     s.row_first = row;
-    s.rows = static_cast<uint32_t>((pages + ppr - 1) / ppr);
+    s.rows = static_cast<uint32_t>((seg_pages + ppr - 1) / ppr);
     row += s.rows;
   }
   m.rows = row;
   m.segments = std::move(segs);
+  label_segments(m, info);
   m.cells.assign(static_cast<size_t>(m.rows) * m.cols, 0);
   // Pass 2: count.
   const double span = static_cast<double>(m.t1_ns - m.t0_ns);
   source([&](const mb_sample* s, size_t n) {
     for (size_t i = 0; i < n; ++i) {
       if (!wanted(s[i])) continue;
-      int r = m.row_of(s[i].tgid, s[i].vaddr);
+      const auto [tgid, sp] = order(keys.key(s[i].tgid, s[i].time_ns));
+      int r = row_in(m, tgid, sp, s[i].vaddr);
       if (r < 0) continue;
       uint32_t c = static_cast<uint32_t>(static_cast<double>(s[i].time_ns - m.t0_ns) / span * m.cols);
       c = std::min(c, m.cols - 1);
@@ -126,24 +175,18 @@ HeatmapMatrix build(const SampleSource& source, const HeatmapOptions& opts) {
 
 }  // namespace
 
-int HeatmapMatrix::row_of(uint32_t tgid, uint64_t addr) const {
-  auto it = std::upper_bound(segments.begin(), segments.end(), std::make_pair(tgid, addr),
-                             [](const std::pair<uint32_t, uint64_t>& k, const HeatmapSegment& s) {
-                               return k.first != s.tgid ? k.first < s.tgid : k.second < s.start;
-                             });
-  if (it == segments.begin()) return -1;
-  --it;
-  if (it->tgid != tgid || addr >= it->end) return -1;
-  return static_cast<int>(it->row_first + (addr - it->start) / bytes_per_row);
+int HeatmapMatrix::row_of(uint32_t tgid, uint64_t addr, uint64_t time_ns) const {
+  return row_in(*this, tgid, procs ? procs->span_at(tgid, time_ns) : -1, addr);
 }
 
 HeatmapMatrix build_heatmap(ProfileReader& reader, const HeatmapOptions& opts) {
-  return build([&](const std::function<void(const mb_sample*, size_t)>& fn) { reader.for_each_batch(fn); }, opts);
+  return build([&](const std::function<void(const mb_sample*, size_t)>& fn) { reader.for_each_batch(fn); }, opts,
+               ProcessKeys(std::make_shared<ProfileProcesses>(reader.info())), &reader.info());
 }
 
-HeatmapMatrix build_heatmap(const std::vector<mb_sample>& samples, const HeatmapOptions& opts) {
+HeatmapMatrix build_heatmap(const std::vector<mb_sample>& samples, const HeatmapOptions& opts, const ProfileInfo* info) {
   return build([&](const std::function<void(const mb_sample*, size_t)>& fn) { fn(samples.data(), samples.size()); },
-               opts);
+               opts, info ? ProcessKeys(std::make_shared<ProfileProcesses>(*info)) : ProcessKeys(), info);
 }
 
 // ---- layout shared by SVG and PNG -------------------------------------------------
@@ -168,6 +211,10 @@ Rgb heatmap_colour(uint64_t v, uint64_t max) {
 
 HeatmapLayout heatmap_layout(const HeatmapMatrix& m) {
   HeatmapLayout l;
+  // Room on the left for the longest "pid 7 name from 1.250s 0x7f0000000000"
+  // (about 7 px a character in the SVG's 11 px monospace, 6 in the PNG's font).
+  for (const auto& s : m.segments)
+    l.left = std::clamp(static_cast<int>(printable(s.who).size() + 1 + format_hex(s.start).size()) * 7 + 12, l.left, 600);
   l.cw = static_cast<double>(l.plot_w) / std::max<uint32_t>(m.cols, 1);
   l.ch = std::max(1.0, std::min(6.0, 480.0 / std::max<uint32_t>(m.rows, 1)));
   l.plot_h = static_cast<int>(std::ceil(l.ch * std::max<uint32_t>(m.rows, 1)));
@@ -212,25 +259,26 @@ Decor decor(const HeatmapMatrix& m, const HeatmapLayout& l, const ProfileInfo& i
   d.labels.push_back({l.left, 16, title, false});
   const int y_base = l.top + l.plot_h;
   int last_label_y = 1 << 30;
-  uint32_t last_pid = 0;
-  ProfileProcesses procs(info);
+  const HeatmapSegment* named = nullptr;  // the last segment whose program was written
   for (const auto& s : m.segments) {
     int y0 = y_base - static_cast<int>(s.row_first * l.ch);
     int y1 = y_base - static_cast<int>((s.row_first + s.rows) * l.ch);
     if (s.row_first > 0) d.seg_lines.push_back(y0);
-    std::string name = procs.name(s.tgid);
-    std::string who = "pid " + std::to_string(s.tgid) + (name.empty() ? "" : " " + name);
     const bool tall = y0 - y1 >= 36;
+    // A program is named once, at the first of its ranges with room.
+    const bool named_already = named && named->tgid == s.tgid && named->span == s.span;
     if (last_label_y - (y0 - 2) >= 11) {  // room for the start address
-      d.labels.push_back({l.left - 6, y0 - 2, (tall || s.tgid == last_pid ? "" : who + " ") + format_hex(s.start), true});
+      const bool name_here = !tall && !named_already;
+      d.labels.push_back({l.left - 6, y0 - 2, (name_here ? s.who + " " : "") + format_hex(s.start), true});
       last_label_y = y0 - 2;
+      if (name_here) named = &s;
     }
     if (tall) {
-      d.labels.push_back({l.left - 6, y1 + 9, who, true});
+      d.labels.push_back({l.left - 6, y1 + 9, s.who, true});
       d.labels.push_back({l.left - 6, (y0 + y1) / 2 + 4, "+" + format_bytes(s.end - s.start), true});
       last_label_y = y1 + 9;
+      named = &s;
     }
-    last_pid = s.tgid;
   }
   const double span_s = (m.t1_ns - m.t0_ns) / 1e9;
   const double t_off = (m.t0_ns > info.start_monotonic_ns && info.start_monotonic_ns) ? (m.t0_ns - info.start_monotonic_ns) / 1e9 : 0;

@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <mutex>
@@ -153,6 +154,12 @@ class HeldChild {
   bool reaped_ = false;
   int status_ = 0;
 };
+
+// What the kernel will call COMMAND once exec'd (its comm): the file name
+// execvp runs, without its directory, cut to 15 bytes.
+std::string command_comm(const std::string& command) {
+  return std::filesystem::path(command).filename().string().substr(0, 15);
+}
 
 // `-- COMMAND` is looked up as execvp will, so that a typo is bad input
 // (status 2) rather than a recording of a process that exits with 127.
@@ -375,8 +382,11 @@ int run_record(const RecordOptions& opts) {
         const auto parent_it = ev == kProcFork ? known.find(parent) : known.end();
         name = parent_it != known.end() && !parent_it->second.first.empty() ? parent_it->second.first : "?";
       }
+      // The held command is the profiler until it execs: the file names it
+      // by the command it is about to run (known keeps "profiler", so a look
+      // after a lost exec event sees the new name).
       writer.add_process(when, static_cast<uint32_t>(p), static_cast<uint32_t>(parent),
-                         fresh ? ev : kProcRename, name);
+                         fresh ? ev : kProcRename, ev == kProcCommand ? command_comm(opts.command[0]) : name);
     }
     if (fresh) quick_until[p] = now + 1000000000ull;
     else if ((!name.empty() && it->second.first != name) || (!maps.empty() && it->second.second != h))
@@ -404,7 +414,8 @@ int run_record(const RecordOptions& opts) {
     quick_until[p] = now + 1000000000ull;  // a new program: its first second again
     after_exec.exec(p, now);
   };
-  for (pid_t p : collector->tracked_processes()) note_process(p, parent_of(p).value_or(0), kProcSeen);
+  for (pid_t p : collector->tracked_processes())
+    note_process(p, parent_of(p).value_or(0), child && p == child->pid() ? kProcCommand : kProcSeen);
 
   // The consumer: a dedicated thread waiting on the ring buffer (epoll).
   SampleConsumer consumer(*collector, writer, wmu, opts.resolve_nodes && plan.kind == MB_SAMPLER_FAULT);

@@ -45,28 +45,8 @@ uint64_t latency_percentile(const NodeStats& n, double q) {
   return bucket_floor(kLatencyBuckets - 1);
 }
 
-uint32_t Aggregate::key_of(uint32_t tgid, uint64_t time_ns, Cursor* c) {
-  const int64_t span = procs->span_at(tgid, time_ns);
-  if (span >= 0) {
-    const auto& sp = procs->spans()[static_cast<size_t>(span)];
-    c->lo = sp.begin_ns;
-    c->hi = sp.end_ns;
-  } else {
-    c->lo = 0, c->hi = UINT64_MAX;
-  }
-  // Keys are handed out in order of first sample; a span seen again (its
-  // cursor moved on and back) keeps its key.
-  auto [it, fresh] = keys_.try_emplace({tgid, span}, static_cast<uint32_t>(who.size()));
-  if (!fresh) return c->key = it->second;
-  if (who.size() >= (size_t{1} << MB_KEY_TGID_BITS))
-    throw UsageError("more than " + std::to_string(size_t{1} << MB_KEY_TGID_BITS) + " processes and address spaces in one profile");
-  who.push_back({tgid, span, time_ns});
-  return c->key = static_cast<uint32_t>(who.size() - 1);
-}
-
 void Aggregate::add(const mb_sample* s, size_t n) {
-  uint64_t last_tgid = ~0ULL, lo = 1, hi = 0;  // the current process key holds for times [lo, hi)
-  uint64_t key = 0;
+  uint32_t key = 0;
   ProcessStats* ps = nullptr;
   constexpr size_t kAhead = 16;  // samples whose page slot is prefetched
   for (size_t i = 0; i < n; ++i) {
@@ -74,25 +54,16 @@ void Aggregate::add(const mb_sample* s, size_t n) {
     ++samples;
     if (r.time_ns < first_ns) first_ns = r.time_ns;
     if (r.time_ns > last_ns) last_ns = r.time_ns;
-    if (r.tgid != last_tgid || r.time_ns < lo || r.time_ns >= hi) {
-      if (procs) {
-        Cursor& c = cursors_[r.tgid];
-        if (c.lo >= c.hi || r.time_ns < c.lo || r.time_ns >= c.hi) key_of(r.tgid, r.time_ns, &c);
-        key = c.key, lo = c.lo, hi = c.hi;
-      } else {
-        key = r.tgid, lo = 0, hi = UINT64_MAX;
-      }
-      ps = &processes[key];
-      last_tgid = r.tgid;
-    }
+    const uint32_t k = keys.key(r.tgid, r.time_ns);
+    if (!ps || k != key) ps = &processes[key = k];
     // The next samples' pages, keyed by this sample's process: right for a
     // run of one process, a wasted prefetch at a change.
     if (i + kAhead < n && (s[i + kAhead].flags & MB_ACC_VADDR))
-      pages.prefetch(mb_page_key(static_cast<uint32_t>(key), s[i + kAhead].vaddr >> MB_PAGE_SHIFT));
+      pages.prefetch(mb_page_key(key, s[i + kAhead].vaddr >> MB_PAGE_SHIFT));
     ++ps->samples;
     if (r.flags & MB_ACC_IP) {
       ++with_ip;
-      ++ips[IpKey{static_cast<uint32_t>(key), r.ip}];
+      ++ips[IpKey{key, r.ip}];
     }
     if (!(r.flags & MB_ACC_VADDR)) continue;
     ++with_address;
@@ -105,7 +76,7 @@ void Aggregate::add(const mb_sample* s, size_t n) {
       ++ns.latency[latency_bucket(r.latency)];
     }
     if (r.flags & MB_ACC_SRC) ++ns.source[r.data_source < MB_SRC_NR ? r.data_source : 0];
-    PageStats& pg = pages[mb_page_key(static_cast<uint32_t>(key), r.vaddr >> MB_PAGE_SHIFT)];
+    PageStats& pg = pages[mb_page_key(key, r.vaddr >> MB_PAGE_SHIFT)];
     if (pg.accesses != UINT32_MAX) ++pg.accesses;
     if (r.mem_node != MB_NODE_UNKNOWN || pg.node == MB_NODE_UNKNOWN) pg.node = r.mem_node;
   }
@@ -121,7 +92,7 @@ void Aggregate::finish() {
 }
 
 void aggregate_file(ProfileReader& reader, Aggregate* agg) {
-  agg->procs = std::make_shared<ProfileProcesses>(reader.info());
+  agg->keys = ProcessKeys(std::make_shared<ProfileProcesses>(reader.info()));
   // Most profiles touch far fewer pages than they have samples; a table
   // sized for a sixteenth of them avoids most of the doubling on the way.
   agg->pages.reserve(std::min<uint64_t>(reader.info().samples / 16, uint64_t{1} << 24));
@@ -306,14 +277,28 @@ void print_report(FILE* out, const ProfileReader& reader, const Aggregate& agg, 
     throw UsageError("--format " + opts.format + ": want text, csv or json");
   const ProfileInfo& info = reader.info();
   // The aggregate's processes when it has them (its keys are their spans).
-  const ProfileProcesses local_procs(agg.procs ? ProfileInfo{} : info);
-  const ProfileProcesses& procs = agg.procs ? *agg.procs : local_procs;
+  const ProfileProcesses local_procs(agg.keys.procs() ? ProfileInfo{} : info);
+  const ProfileProcesses& procs = agg.keys.procs() ? *agg.keys.procs() : local_procs;
   // Names and mappings as they were at the time of the key's samples.
   auto name_of = [&](uint32_t key) {
     const Aggregate::Who w = agg.who_of(key);
-    std::string name = procs.name_at(w.tgid, w.time_ns);
+    std::string name = w.span < 0 ? procs.name_at(w.tgid, w.time_ns) : procs.label(static_cast<size_t>(w.span));
     return name.empty() ? std::string("?") : name;
   };
+  // `record -- COMMAND`'s child before its exec: the profiler starting the
+  // command. Its samples count in the command's row and are said apart.
+  struct BeforeCommand {
+    uint64_t samples = 0;
+    uint32_t tgid = 0;
+    std::string command;
+  } before_command;
+  agg.processes.for_each([&](const uint64_t& k, const ProcessStats& p) {
+    const Aggregate::Who w = agg.who_of(k);
+    if (w.span < 0 || !procs.spans()[static_cast<size_t>(w.span)].before_command) return;
+    before_command.samples += p.samples;
+    before_command.tgid = w.tgid;
+    before_command.command = procs.spans()[static_cast<size_t>(w.span)].name;
+  });
   auto want = [&](const char* k) { return opts.by.empty() || opts.by == k; };
   std::vector<Table> tables;
   const std::vector<ProcessRow> process_rows = processes_of(agg, procs);
@@ -348,8 +333,13 @@ void print_report(FILE* out, const ProfileReader& reader, const Aggregate& agg, 
     if (rows.size() > opts.top) rows.resize(opts.top);  // --top bounds every table
     for (auto& r : rows) {
       std::string name, last;
-      for (const auto& [span, key] : r.spans) {
-        std::string n = name_of(key);
+      for (size_t i = 0; i < r.spans.size(); ++i) {
+        const int64_t span = r.spans[i].first;
+        const ProfileProcesses::Span* sp = span < 0 ? nullptr : &procs.spans()[static_cast<size_t>(span)];
+        // The profiler's child before it ran the command is the command's
+        // row: named by the command, not "app (before exec) > app".
+        const bool folded = sp && sp->before_command && i + 1 < r.spans.size();
+        std::string n = folded ? sp->name : name_of(r.spans[i].second);
         if (n != last) name += (name.empty() ? "" : " > ") + n;
         last = n;
       }
@@ -444,6 +434,7 @@ void print_report(FILE* out, const ProfileReader& reader, const Aggregate& agg, 
     const ProfileLosses lost = profile_losses(info);
     j.field("samples_lost", lost.samples).field("events_lost", lost.events);
     j.field("processes_not_tracked", lost.untracked);
+    j.field("samples_before_command", before_command.samples);
     j.field("span_s", span_s).field("complete", info.complete);
     j.field("error", reader.error());
     j.end_object();
@@ -478,6 +469,11 @@ void print_report(FILE* out, const ProfileReader& reader, const Aggregate& agg, 
                agg.samples, agg.with_address, agg.with_ip, profile_losses(info).samples, process_rows.size());
   const ProfileLosses lost = profile_losses(info);
   if (lost.events || lost.untracked) std::fprintf(out, "recorded with losses: %s\n", lost.describe().c_str());
+  if (before_command.samples)
+    std::fprintf(out,
+                 "before its exec, pid %u (%s) was the profiler starting it: %" PRIu64
+                 " samples, in its row; their pages and code are the profiler's\n",
+                 before_command.tgid, printable(before_command.command).c_str(), before_command.samples);
   for (const auto& t : tables) print_text(out, t);
 }
 

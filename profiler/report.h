@@ -5,13 +5,12 @@
 
 #include <cstdint>
 #include <cstdio>
-#include <map>
-#include <memory>
 #include <string>
 #include <vector>
 
 #include "membalancer/profile_file.h"
 #include "membalancer/flat_map.h"
+#include "profiler/process_keys.h"
 
 namespace mb::prof {
 
@@ -55,31 +54,16 @@ struct Aggregate {
   FlatMap<uint64_t, PageStats, U64KeyOps> pages;  // key: mb_page_key(process key, vpn)
   FlatMap<IpKey, uint64_t, IpKeyOps> ips;
 
-  // Who the samples were. With procs (aggregate_file sets it), a process key
-  // is an index of `who`: one per span of a tgid (ProfileProcesses), so a
-  // reused pid or an exec'd program keeps its own pages and code. Without,
-  // the key is the tgid.
-  struct Who {
-    uint32_t tgid;
-    int64_t span;      // of procs->spans(), -1 when the profile knows nothing of tgid
-    uint64_t time_ns;  // a sample's time: lookups (name, mapping, symbol) are at it
-  };
-  std::shared_ptr<const ProfileProcesses> procs;
-  std::vector<Who> who;
-  Who who_of(uint64_t key) const { return procs ? who[key] : Who{static_cast<uint32_t>(key), -1, UINT64_MAX}; }
+  // Who the samples were: with the profile's processes (aggregate_file sets
+  // them), a process key is one span of a tgid, so a reused pid or an exec'd
+  // program keeps its own pages and code; without, the key is the tgid.
+  ProcessKeys keys;
+  using Who = ProcessKeys::Who;
+  Who who_of(uint64_t key) const { return keys.who(key); }
 
   void add(const mb_sample* s, size_t n);
   // Per-node and per-process distinct pages (call once after the last add).
   void finish();
-
- private:
-  struct Cursor {  // a tgid's current span: its time range and key
-    uint64_t lo = 0, hi = 0;
-    uint32_t key = 0;
-  };
-  FlatMap<uint64_t, Cursor, U64KeyOps> cursors_;
-  std::map<std::pair<uint32_t, int64_t>, uint32_t> keys_;  // (tgid, span) -> key
-  uint32_t key_of(uint32_t tgid, uint64_t time_ns, Cursor* c);
 };
 
 // Reads every readable sample of the file into an aggregate.

@@ -79,10 +79,18 @@ Symbolizer::FileSession* Symbolizer::session(const std::string& path) {
     if (!s->mod) close(fd);
     dwfl_report_end(s->dwfl, nullptr, nullptr);
     if (s->mod) {
-      GElf_Addr bias;
+      GElf_Addr bias = 0;
       Elf* elf = dwfl_module_getelf(s->mod, &bias);
       GElf_Ehdr ehdr;
       if (elf && gelf_getehdr(elf, &ehdr)) s->pie = ehdr.e_type == ET_DYN;
+      s->module_bias = static_cast<int64_t>(bias);
+      size_t n = 0;
+      if (elf && elf_getphdrnum(elf, &n) == 0)
+        for (size_t i = 0; i < n; ++i) {
+          GElf_Phdr ph;
+          if (gelf_getphdr(elf, static_cast<int>(i), &ph) && ph.p_type == PT_LOAD)
+            s->loads.push_back({ph.p_offset, ph.p_vaddr, ph.p_filesz});
+        }
     }
   }
   FileSession* raw = s.get();
@@ -118,21 +126,22 @@ Symbol Symbolizer::resolve(uint32_t tgid, uint64_t ip, uint64_t time_ns) {
   FileSession* s = session(m->path);
   if (s && !s->refused.empty()) sym.module += " (" + s->refused + ")";
   if (!s || !s->mod) return sym;
+  // The link-time address of ip. A PIE or a library is loaded at a bias the
+  // loader chose: each PT_LOAD segment is mapped at bias + p_vaddr from file
+  // offset p_offset (page-aligned down, which keeps their difference). The
+  // segment is the one holding ip's file offset; the mapping of offset 0 is
+  // no base to go by (lld places each segment a page above its file offset:
+  // the code's mapping has offset 0 too, a page above the base).
   uint64_t addr = ip;
   if (s->pie) {
-    // The load base: where the file's offset 0 is mapped, from this
-    // mapping's offset (segments keep their file-offset distance).
-    const ProfileMap* first = m;
-    for (uint64_t probe = m->start; first && first->offset != 0;) {
-      if (probe == 0) break;
-      const ProfileMap* prev = procs_.mapping(tgid, first->start - 1, time_ns);
-      if (!prev || prev->path != m->path || prev->offset >= first->offset) break;
-      first = prev;
-      probe = prev->start;
-    }
-    uint64_t base = first->start - first->offset;
-    addr = ip - base;
+    const uint64_t file_offset = m->offset + (ip - m->start);
+    const Segment* seg = nullptr;
+    for (const Segment& l : s->loads)
+      if (file_offset >= l.offset && file_offset < l.offset + l.filesz) seg = &l;
+    if (!seg) return sym;  // not in the file's code or data: no function of it
+    addr = ip - (m->start - m->offset + seg->offset - seg->vaddr);
   }
+  addr += static_cast<uint64_t>(s->module_bias);
   GElf_Off off = 0;
   GElf_Sym esym;
   const char* name = dwfl_module_addrinfo(s->mod, addr, &off, &esym, nullptr, nullptr, nullptr);

@@ -1,8 +1,8 @@
 // Instruction pointers -> function, module and (with debug info) file:line,
 // with elfutils' libdwfl. Works on recorded memory maps, so processes that
 // have exited are symbolised too (their files must still be there).
-// Position-independent executables and shared libraries are placed at the
-// load address the maps show. Two caches: one libdwfl session per file, and
+// Position-independent executables and shared libraries are placed where
+// the maps show their segments (with the files' program headers). Two caches: one libdwfl session per file, and
 // one answer per (process, address).
 #pragma once
 
@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "membalancer/profile_file.h"
 
@@ -44,10 +45,15 @@ class Symbolizer {
   uint64_t cache_misses() const { return misses_; }
 
  private:
+  struct Segment {  // a PT_LOAD program header
+    uint64_t offset, vaddr, filesz;
+  };
   struct FileSession {
     Dwfl* dwfl = nullptr;
     Dwfl_Module* mod = nullptr;
-    bool pie = false;  // ET_DYN: addresses are relative to the load base
+    bool pie = false;  // ET_DYN: placed where the loader chose (the maps say where)
+    std::vector<Segment> loads;
+    int64_t module_bias = 0;  // libdwfl's address of a link-time address, less that address
     std::string refused;  // why the file was not read ("" if it was)
   };
   FileSession* session(const std::string& path);

@@ -5,6 +5,7 @@
 
 #include "profiler/heatmap.h"
 #include "tests/png_reader.h"
+#include "tests/unit/temp_tree.h"
 
 using namespace mb;
 using namespace mb::prof;
@@ -99,6 +100,71 @@ TEST(ProfileHeatmap, ManyProcessesKeepTheHeight) {
   EXPECT_EQ(m.hidden_processes, 3000u - o.rows / 2);
   EXPECT_EQ(m.samples + m.hidden_samples, v.size());
   EXPECT_GE(m.row_of(1000, 0x40000000), 0);  // the busiest are drawn
+}
+
+// One pid, two programs at the same addresses: pid 7 runs "sh" for the first
+// 5 s, then execs "app". The rows were keyed by the pid: one row set for
+// both, labelled with the last name ("pid 7 app"). Each program has its own
+// now, labelled with its name and, the pid having two, when it started.
+TEST(ProfileHeatmap, AProcessThatExecsHasRowsPerProgram) {
+  mb_test::TempTree dir("mbheat");
+  const std::string path = dir.path("exec.prof");
+  const uint64_t t0 = 1000000000, base = 0x7f0000000000ULL, exec_at = t0 + 5000000000ULL;
+  {
+    ProfileStart st;
+    st.sampler = "fault";
+    st.start_monotonic_ns = t0;
+    st.start_realtime_ns = 1;
+    ProfileWriter w(path, st);
+    w.add_process(t0, 7, 1, kProcSeen, "sh");
+    w.add_maps(t0, 7, {{base, base + (64 << 12), 0, kMapRead | kMapWrite, ""}});
+    for (uint64_t ms = 0; ms < 10000; ++ms) {
+      const uint64_t t = t0 + ms * 1000000;
+      if (t == exec_at) {
+        w.add_process(t, 7, 0, kProcExec, "app");
+        w.add_maps(t, 7, {{base, base + (64 << 12), 0, kMapRead | kMapWrite, ""}});
+      }
+      w.add_sample(access(7, base + (ms % 64) * 4096, t));
+    }
+    w.add_sample(access(8, 0x1000, t0));  // another pid, left out by --pid 7
+    w.finish(t0 + 10000000000ULL, 0);
+  }
+  ProfileReader r(path);
+  HeatmapOptions o;
+  o.cols = 100;
+  o.pid = 7;
+  const HeatmapMatrix m = build_heatmap(r, o);
+  EXPECT_EQ(m.samples, 10000u);
+  ASSERT_EQ(m.segments.size(), 2u) << "sh's range and app's, though their addresses are the same";
+  EXPECT_EQ(m.segments[0].tgid, 7u);
+  EXPECT_EQ(m.segments[1].tgid, 7u);
+  EXPECT_EQ(m.segments[0].start, base);
+  EXPECT_EQ(m.segments[1].start, base);
+  EXPECT_EQ(m.segments[1].row_first, m.segments[0].rows) << "app's rows above sh's";
+  // sh's rows hold the first half of the time, app's the second.
+  uint64_t sh_early = 0, sh_late = 0, app_early = 0, app_late = 0;
+  for (uint32_t r0 = 0; r0 < m.rows; ++r0)
+    for (uint32_t c = 0; c < m.cols; ++c) {
+      const bool app = r0 >= m.segments[1].row_first, late = c >= 50;
+      (app ? (late ? app_late : app_early) : (late ? sh_late : sh_early)) += m.at(r0, c);
+    }
+  EXPECT_EQ(sh_early, 5000u);
+  EXPECT_EQ(sh_late, 0u);
+  EXPECT_EQ(app_early, 0u);
+  EXPECT_EQ(app_late, 5000u);
+  EXPECT_NE(m.row_of(7, base, exec_at - 1), m.row_of(7, base, exec_at));
+  EXPECT_EQ(m.row_of(7, base, exec_at), static_cast<int>(m.segments[1].row_first));
+  // Labelled by program, with when each started (seconds since the start).
+  EXPECT_EQ(m.segments[0].who, "pid 7 sh from 0.000s");
+  EXPECT_EQ(m.segments[1].who, "pid 7 app from 5.000s");
+  const std::string svg = heatmap_svg(m, r.info(), "t");
+  EXPECT_NE(svg.find("pid 7 sh from 0.000s"), std::string::npos) << svg;
+  EXPECT_NE(svg.find("pid 7 app from 5.000s"), std::string::npos) << svg;
+  // Without --pid, pid 8 (one program) is labelled without a time.
+  o.pid = 0;
+  const HeatmapMatrix all = build_heatmap(r, o);
+  ASSERT_EQ(all.segments.size(), 3u);
+  EXPECT_EQ(all.segments[2].who, "pid 8");
 }
 
 TEST(ProfileHeatmap, OnePidAndEmptyInput) {

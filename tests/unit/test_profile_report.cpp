@@ -239,6 +239,14 @@ std::string maps_line(const char* range, const char* path) {
   return std::string(range) + " r-xp 00000000 08:01 1 " + path + "\n";
 }
 
+// A profile of the fault sampler whose recording started at t0 (monotonic).
+ProfileWriter fault_profile(const std::string& path, uint64_t t0) {
+  ProfileStart st;
+  st.sampler = "fault";
+  st.start_monotonic_ns = t0;
+  return ProfileWriter(path, st);
+}
+
 }  // namespace
 
 // Samples are attributed with the maps and the name of their time: pid 100
@@ -251,10 +259,7 @@ TEST(ProfileReport, SamplesAreAttributedWithTheMapsOfTheirTime) {
   const std::string path = dir.path("phases.prof");
   const uint64_t t0 = 1000000000;  // the recording's start (monotonic)
   {
-    ProfileStart st;
-    st.sampler = "fault";
-    st.start_monotonic_ns = t0;
-    ProfileWriter w(path, st);
+    ProfileWriter w = fault_profile(path, t0);
     auto phase = [&](uint64_t t, uint32_t tgid, ProfileProcessEvent ev, const char* name, const char* exe,
                      const char* data, int samples) {
       w.add_process(t, tgid, 1, ev, name);
@@ -350,10 +355,7 @@ TEST(ProfileReport, AnExecEventStartsANewSpanUnderTheSameName) {
   const std::string path = dir.path("selfexec.prof");
   const uint64_t t0 = 1000000000, ms = 1000000;
   {
-    ProfileStart st;
-    st.sampler = "fault";
-    st.start_monotonic_ns = t0;
-    ProfileWriter w(path, st);
+    ProfileWriter w = fault_profile(path, t0);
     const auto maps = parse_proc_maps(maps_line("400000-401000", "/nonexistent/self"));
     w.add_process(t0 + 100 * ms, 300, 1, kProcSeen, "self");
     w.add_maps(t0 + 100 * ms, 300, maps);
@@ -369,4 +371,51 @@ TEST(ProfileReport, AnExecEventStartsANewSpanUnderTheSameName) {
   EXPECT_NE(before, after);
   EXPECT_EQ(procs.name_at(300, t0 + 250 * ms), "self");
   EXPECT_EQ(procs.lives().size(), 1u);  // one process, two images
+}
+
+// `profiler record -- app` forks itself and holds the child until the BPF
+// side tracks it: until its exec the child is the profiler (its samples were
+// a row "profiler > app"). The recorder writes that time as kProcCommand,
+// named by the command: the row is the command's, its first samples said
+// apart (the header line, json samples_before_command), and their pages and
+// code stay the profiler's, labelled "app (before exec)".
+TEST(ProfileReport, TheCommandsSamplesBeforeItsExecAreItsRowSaidApart) {
+  mb_test::TempTree dir("mbreport");
+  const std::string path = dir.path("command.prof");
+  const uint64_t t0 = 1000000000, ms = 1000000;
+  {
+    ProfileWriter w = fault_profile(path, t0);
+    auto program = [&](uint64_t t, uint32_t tgid, ProfileProcessEvent ev, const char* exe, const char* data,
+                       int samples) {
+      w.add_process(t, tgid, 1, ev, "app");
+      w.add_maps(t, tgid, parse_proc_maps(maps_line("400000-401000", exe) + maps_line("600000-601000", data)));
+      for (int i = 0; i < samples; ++i) w.add_sample(code_and_data(tgid, 0x400100, 0x600000, t + 10 + i));
+    };
+    program(t0 + 100 * ms, 300, kProcCommand, "/nonexistent/profiler", "/nonexistent/profiler.dat", 3);
+    program(t0 + 200 * ms, 300, kProcExec, "/nonexistent/app", "/nonexistent/app.dat", 5);
+    // Pid 400's exec event was lost: the next look saw the command's name,
+    // the same name. It is the exec all the same.
+    program(t0 + 100 * ms, 400, kProcCommand, "/nonexistent/profiler", "/nonexistent/profiler.dat", 2);
+    program(t0 + 200 * ms, 400, kProcRename, "/nonexistent/app", "/nonexistent/app.dat", 4);
+    w.finish(t0 + 300 * ms, 0);
+  }
+  ProfileReader r(path);
+  ReportOptions o;
+  o.top = 20;
+  auto j = json_report_of(r, o);
+  EXPECT_EQ(j["profile"]["samples_before_command"], 5) << j["profile"].dump();
+  ASSERT_EQ(j["processes"].size(), 2u) << j["processes"].dump();
+  for (const auto& p : j["processes"]) EXPECT_EQ(p["name"], "app") << j["processes"].dump();
+  EXPECT_EQ(j["processes"][0]["samples"], 8);
+  EXPECT_EQ(j["processes"][1]["samples"], 6);
+  std::map<std::string, int> pages;  // "pid name mapping" -> accesses
+  for (const auto& p : j["pages"])
+    pages[std::to_string(p["pid"].get<int>()) + " " + p["name"].get<std::string>() + " " +
+          p["mapping"].get<std::string>()] = p["accesses"];
+  EXPECT_EQ(pages["300 app (before exec) /nonexistent/profiler.dat"], 3) << j["pages"].dump();
+  EXPECT_EQ(pages["300 app /nonexistent/app.dat"], 5) << j["pages"].dump();
+  EXPECT_EQ(pages["400 app (before exec) /nonexistent/profiler.dat"], 2) << j["pages"].dump();
+  EXPECT_EQ(pages["400 app /nonexistent/app.dat"], 4) << j["pages"].dump();
+  const std::string text = report_of(r, o);
+  EXPECT_NE(text.find("was the profiler starting it: "), std::string::npos) << text;
 }

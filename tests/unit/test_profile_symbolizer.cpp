@@ -1,10 +1,12 @@
 // Symbolizer: addresses of functions of this very test binary (a PIE) and of
 // a shared library it uses (libc), given the process's recorded maps, come
 // back as the functions' names, with file:line where there is debug info.
+#include <dlfcn.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 
 #include <gtest/gtest.h>
 
@@ -72,6 +74,52 @@ TEST(ProfileSymbolizer, UnknownPlaces) {
   EXPECT_EQ(sym.lookup(static_cast<uint32_t>(getpid()), 0x10).module, "[unmapped]");
   EXPECT_EQ(sym.lookup(12345678, 0x401000).function, "[unknown]");
   EXPECT_EQ(demangle("_ZN2mb4prof10SymbolizerD2Ev"), "mb::prof::Symbolizer::~Symbolizer()");
+}
+
+// A library linked with lld (bin/libsymtest_lld.so, next to this test):
+// its code segment's p_vaddr is its p_offset + 0x1000, so the mapping of its
+// code has file offset 0 a page above where the file's offset 0 is loaded.
+// The load base was taken from the offset-0 mapping found by walking back
+// from the address: that mapping itself, a page too high, and every name in
+// the library came out wrong. The base now comes from the program headers.
+TEST(ProfileSymbolizer, NamesAFunctionOfALibraryWhoseCodeIsNotAtItsFileOffset) {
+  const std::string lib = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "libsymtest_lld.so";
+  void* h = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(h, nullptr) << dlerror() << " (make builds it)";
+  const uint64_t fn = reinterpret_cast<uint64_t>(dlsym(h, "symtest_lib_spin"));
+  ASSERT_NE(fn, 0u) << dlerror();
+  ProfileInfo info = self_info();
+  // The layout that misled: the code's mapping has offset 0 and is not the
+  // library's first mapping (that one, also offset 0, is the base).
+  const ProfileMap* code = nullptr;
+  const ProfileMap* first = nullptr;
+  for (const auto& m : info.maps[0].maps) {
+    if (m.path != lib) continue;
+    if (!first) first = &m;
+    if (fn >= m.start && fn < m.end) code = &m;
+  }
+  ASSERT_NE(code, nullptr);
+  EXPECT_EQ(code->offset, 0u);
+  EXPECT_EQ(first->offset, 0u);
+  EXPECT_LT(first->start, code->start);
+  {
+    ProfileProcesses procs(info);
+    Symbolizer sym(procs);
+    const Symbol& s = sym.lookup(static_cast<uint32_t>(getpid()), fn + 4);
+    EXPECT_EQ(s.function, "symtest_lib_spin");
+    EXPECT_EQ(s.module, "libsymtest_lld.so");
+    EXPECT_EQ(s.offset, 4u);
+    EXPECT_NE(s.file.find("symtest_lib.cpp"), std::string::npos) << s.file;
+  }
+  // Nor does it need the mapping of offset 0 (a gap, or a recording that
+  // missed it): the code's own mapping and the file's headers place it.
+  std::erase_if(info.maps[0].maps, [&](const ProfileMap& m) { return m.path == lib && m.start < code->start; });
+  {
+    ProfileProcesses procs(info);
+    Symbolizer sym(procs);
+    EXPECT_EQ(sym.lookup(static_cast<uint32_t>(getpid()), fn + 4).function, "symtest_lib_spin");
+  }
+  dlclose(h);
 }
 
 // The file at a recorded path is not always the one recorded: a FIFO there

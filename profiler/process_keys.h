@@ -1,0 +1,58 @@
+// Process keys: small numbers standing for the process a sample belongs to,
+// for the tables keyed by (process, page) or (process, address) that the
+// report and the heatmap build. With the profile's processes, a key is one
+// span of a tgid (ProfileProcesses): a reused pid or an exec'd program has
+// its own, so the coinciding addresses of two programs never add up. Without
+// them (samples alone), the key is the tgid.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "membalancer/flat_map.h"
+#include "membalancer/profile_file.h"
+
+namespace mb::prof {
+
+class ProcessKeys {
+ public:
+  struct Who {
+    uint32_t tgid;
+    int64_t span;      // of procs()->spans(), -1 when the profile knows nothing of tgid
+    uint64_t time_ns;  // a sample's time: lookups (name, mapping, symbol) are at it
+  };
+
+  ProcessKeys() = default;  // keys are tgids
+  explicit ProcessKeys(std::shared_ptr<const ProfileProcesses> procs) : procs_(std::move(procs)) {}
+
+  // The key of tgid's sample at time_ns. Keys are handed out in the order of
+  // their first sample; a span seen again keeps its key. Samples come in runs
+  // of one process: the last answer is reused while it holds.
+  uint32_t key(uint32_t tgid, uint64_t time_ns) {
+    if (tgid == last_tgid_ && time_ns >= lo_ && time_ns < hi_) return last_key_;
+    return lookup(tgid, time_ns);
+  }
+  Who who(uint64_t key) const { return procs_ ? who_[key] : Who{static_cast<uint32_t>(key), -1, UINT64_MAX}; }
+  const ProfileProcesses* procs() const { return procs_.get(); }
+  const std::shared_ptr<const ProfileProcesses>& shared_procs() const { return procs_; }
+
+ private:
+  struct Cursor {  // a tgid's current span: its time range and key
+    uint64_t lo = 0, hi = 0;
+    uint32_t key = 0;
+  };
+  uint32_t lookup(uint32_t tgid, uint64_t time_ns);
+  void assign(uint32_t tgid, uint64_t time_ns, Cursor* c);
+
+  std::shared_ptr<const ProfileProcesses> procs_;
+  std::vector<Who> who_;
+  FlatMap<uint64_t, Cursor, U64KeyOps> cursors_;
+  std::map<std::pair<uint32_t, int64_t>, uint32_t> keys_;  // (tgid, span) -> key
+  uint64_t last_tgid_ = ~0ULL, lo_ = 1, hi_ = 0;  // the last key holds for last_tgid_'s times [lo_, hi_)
+  uint32_t last_key_ = 0;
+};
+
+}  // namespace mb::prof
