@@ -179,18 +179,34 @@ std::vector<std::string> sim_policy_names();
 // over all h (an exchange argument: within one size, hotter is never worse).
 uint64_t oracle_hits(const std::vector<PageCount>& counts, uint64_t capacity_pages);
 
-// The oracle's moves for one interval: moves `model`'s pages (on
-// ctx.fast_node and ctx.slow_node, the fast node's capacity as in
-// oracle_hits) from where they are to a placement serving that interval's
-// best, oracle_hits(counts, fast capacity), keeping every page it can where
-// it is: among pages of equal accesses the ones already fast stay, and room
-// is made of the fast pages colder than the ones coming (those not sampled
-// in the interval first). No rate limit (the oracle pays nothing for its
-// moves); every page in `counts` must have been placed. Returns the
-// accesses the fast node serves then; adds the base pages moved to
-// *promoted and *demoted.
-uint64_t oracle_step(const SimContext& ctx, const std::vector<PageCount>& counts, PlacementModel& model,
-                     uint64_t* promoted, uint64_t* demoted);
+// The oracle's moves for one interval, with N tiers: `tiers` = the model's
+// nodes, fastest first, the last one holding the rest (its capacity never
+// runs out). Moves `model`'s pages from where they are to the interval's
+// best placement: tier 0 takes the best set fitting its capacity (as
+// oracle_hits), tier 1 the best of the rest, and so on, the last tier the
+// pages left. With base pages alone that is the placement of
+// oracle_tier_hits, each prefix of tiers at its optimum; with 2 MiB pages
+// it is one placement, each tier the best of what the faster ones left.
+//
+// With the fewest pages moved: which tier a page needs is fixed by its rank,
+// except among pages of equal accesses (and size), which are
+// interchangeable. So within each such group, each tier keeps as many of the
+// group's pages already on it as it takes of the group, and only the rest
+// move, each once, the surplus of faster tiers to the faster shortfalls (of
+// equal pages a lower key counts as hotter: a tier's lowest keys go up, its
+// highest down). Keeping tier by tier, taking the shortfall from wherever,
+// is not enough with three tiers or more: a tier that takes a page another
+// tier would have kept costs two moves where one does. Pages not sampled in
+// the interval (or with no accesses) stay where they are while their tier
+// has room beside the pages it takes; the excess goes to the last tier in as
+// few base pages as cover it (2 MiB pages only for what the base pages
+// cannot cover; by key within a size). No rate limit (the oracle pays
+// nothing for its moves); every page in `counts` must have been placed, and
+// every placed page be on one of `tiers`. Returns the accesses each tier
+// serves then; adds the base pages moved to a faster tier to *promoted, to a
+// slower one to *demoted.
+std::vector<uint64_t> oracle_step(const std::vector<PageCount>& counts, PlacementModel& model,
+                                  const std::vector<int>& tiers, uint64_t* promoted, uint64_t* demoted);
 
 // The oracle with N tiers: upper_pages = capacities of tiers 0..N-2 (fastest
 // first), the last tier holds the rest; returns the accesses each of the N

@@ -111,18 +111,18 @@ TEST(OracleHits, ExactWhereGreedyByDensityIsNot) {
 TEST(OracleStep, FewestMovesToTheBest) {
   PlacementModel m = model(2, PlacementModel::Start::kRecorded);
   uint64_t up = 0, down = 0;
-  auto step = [&](uint32_t t, const std::vector<PageCount>& counts) {
+  auto step = [&](const std::vector<PageCount>& counts) {
     for (const auto& c : counts) m.place(c.key, c.key == key(0) || c.key == key(1) ? kFast : kSlow, c.huge);
-    return mb::oracle_step(ctx(t), counts, m, &up, &down);
+    return mb::oracle_step(counts, m, {kFast, kSlow}, &up, &down)[0];
   };
-  EXPECT_EQ(step(1, {pc(0, 1), pc(1, 1), pc(2, 1)}), 2u);  // a tie: the fast pages stay
+  EXPECT_EQ(step({pc(0, 1), pc(1, 1), pc(2, 1)}), 2u);  // a tie: the fast pages stay
   EXPECT_EQ(layout(m, 3), "FFS");
   EXPECT_EQ(up + down, 0u);
-  EXPECT_EQ(step(2, {pc(0, 5), pc(2, 9), pc(3, 1)}), 14u);  // 2 up; room: 1, not sampled
+  EXPECT_EQ(step({pc(0, 5), pc(2, 9), pc(3, 1)}), 14u);  // 2 up; room: 1, not sampled
   EXPECT_EQ(layout(m, 4), "FSFS");
   EXPECT_EQ(up, 1u);
   EXPECT_EQ(down, 1u);
-  EXPECT_EQ(step(3, {pc(0, 3), pc(3, 3), pc(2, 9)}), 12u);  // 0 and 3 alike: 0 stays
+  EXPECT_EQ(step({pc(0, 3), pc(3, 3), pc(2, 9)}), 12u);  // 0 and 3 alike: 0 stays
   EXPECT_EQ(layout(m, 4), "FSFS");
   EXPECT_EQ(up + down, 2u);
 }
@@ -144,7 +144,7 @@ TEST(OracleStep, ServesTheBestAndCountsWhatMoved) {
       for (const auto& c : counts) m.place(c.key, rng() % 2 ? kFast : kSlow, c.huge);
       for (int p = 0; p < 12; ++p) before[key(p)] = m.node_of(key(p));
       const uint64_t up0 = up, down0 = down;
-      EXPECT_EQ(mb::oracle_step(ctx(t), counts, m, &up, &down), mb::oracle_hits(counts, cap));
+      EXPECT_EQ(mb::oracle_step(counts, m, {kFast, kSlow}, &up, &down)[0], mb::oracle_hits(counts, cap));
       EXPECT_LE(m.used_pages(kFast), cap);
       uint64_t moved_up = 0, moved_down = 0;
       for (int p = 0; p < 12; ++p) {
