@@ -28,6 +28,7 @@ struct SimPage {
   uint32_t since = 0;      // memtierd-age: first interval of the current run of sampled intervals
   uint32_t count = 0;      // memtis: access count, halved at each cooling
   uint32_t moved = 0;      // interval of this policy's last move of it
+  uint8_t lru = 0;         // tpp, on the slow node: hint faults taken while inactive, up to kActive
   bool huge = false;
   uint64_t pages() const { return base_pages(huge); }
 };
@@ -374,13 +375,15 @@ class Memtis final : public SimPolicy {
 
 class Tpp final : public SimPolicy {
  public:
+  static constexpr uint8_t kActive = 2;  // referenced, then active
   explicit Tpp(const TppConfig& cfg) : cfg_(cfg) {}
   std::string name() const override { return "tpp"; }
   std::string describe() const override {
     char wm[32];
     snprintf(wm, sizeof wm, "%g%%", cfg_.demote_watermark * 100);
-    return "our re-implementation of TPP's published rule: a slow page is promoted on its second hint fault (sampled "
-           "in two intervals within " + fmt(cfg_.window_s) + " s, at most one fault per " + fmt(cfg_.scan_period_s) +
+    return "our re-implementation of TPP's published rule: a slow page is promoted at a hint fault while on the active "
+           "LRU list (its first fault there marks it referenced, its second activates it: its third promotes it, "
+           "however far apart; at most one fault per " + fmt(cfg_.scan_period_s) +
            " s scan); least recently sampled fast pages demoted to make room and to keep " + wm +
            " of the fast node free (demotion watermark)";
   }
@@ -388,21 +391,23 @@ class Tpp final : public SimPolicy {
   void interval(const SimContext& ctx, const std::vector<PageCount>& counts, PlacementModel& model) override {
     Mover mv(ctx, model, promoted_, demoted_);
     const double len = ctx.interval_s > 0 ? ctx.interval_s : 1.0;
-    const uint32_t window = std::max<uint32_t>(2, static_cast<uint32_t>(std::lround(cfg_.window_s / len)));
     const uint32_t max_faults =
         std::max<uint32_t>(1, static_cast<uint32_t>(std::floor(len / cfg_.scan_period_s + 1e-9)));
     const uint32_t t = ctx.interval;
 
-    // Candidates, most accessed this interval first.
+    // Candidates: slow pages taking a fault while active, most accessed this interval first.
     std::vector<Ranked> cand;
     const std::vector<uint32_t> idx = book_.touch(counts, model);
     for (size_t j = 0; j < counts.size(); ++j) {
       if (j + 8 < counts.size()) book_.prefetch(idx[j + 8]);
       SimPage& p = book_[idx[j]];
-      const uint32_t prev = p.last_seen;
-      const uint32_t faults = std::min(counts[j].accesses, max_faults);
-      const bool second = faults >= 2 || (faults >= 1 && prev != 0 && prev < t && t - prev < window);
-      if (p.node >= 0 && p.node != ctx.fast_node && second) cand.push_back({~uint64_t{counts[j].accesses}, p.key, idx[j]});
+      if (p.node >= 0 && p.node != ctx.fast_node) {
+        // Demoted since its last fault: reclaim took it inactive and unreferenced.
+        if (p.moved > p.last_seen) p.lru = 0;
+        uint32_t faults = std::min(counts[j].accesses, max_faults);
+        for (; faults && p.lru < kActive; --faults) ++p.lru;  // mark_page_accessed
+        if (faults) cand.push_back({~uint64_t{counts[j].accesses}, p.key, idx[j]});
+      }
       p.last_seen = t;
     }
     std::sort(cand.begin(), cand.end());

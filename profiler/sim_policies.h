@@ -43,17 +43,28 @@
 //   Not modelled: THP splitting, the sampler's CPU quota, the kernel's free
 //   page watermarks.
 //
-// tpp (TPP, ASPLOS'23, and Linux NUMA balancing): a slow page is promoted on
-//   its second hint fault while still active: when it is sampled in this
-//   interval and was also sampled in the `window_s` = 2 s before (two NUMA
-//   balancing scan periods, numa_balancing_scan_period_min_ms = 1000; at
-//   least 2 intervals), or sampled twice in one interval long enough to hold
-//   two scans (a page takes at most one hint fault per scan period).
+// tpp (TPP, ASPLOS'23: its patch "promote only active pages" on Linux NUMA
+//   balancing): a slow page is promoted at a hint fault only while it is on
+//   the active LRU list; a fault on an inactive page calls
+//   mark_page_accessed instead, which marks it referenced the first time
+//   and activates it the second. So a page landing on the slow node (first
+//   placed there, or demoted: reclaim takes pages inactive and unreferenced)
+//   goes up at its third hint fault there. TPP sets no time on it: the
+//   state lasts until reclaim on the slow node ages its LRU lists, and the
+//   model's slow node never comes under memory pressure, so the faults may be
+//   any time apart. Hint faults are sampled by scanning: a page takes at most
+//   one per scan period (numa_balancing_scan_period_min_ms = 1000), so a
+//   page's samples in an interval count as at most interval / 1 s faults
+//   (at least one). Candidates go up most accessed this interval first.
 //   Demotion is LRU: the fast pages sampled longest ago go first (ties by
 //   key; pages sampled this interval are referenced and kept), to make room
 //   for promotions and, afterwards, until the fast node has the demotion
 //   watermark free: 2% of its capacity (the TPP patches' demote_scale_factor
 //   default as we know it; peer-systems.md gives no number: TppConfig).
+//   Not modelled: the scan size (256 MB per period: a larger footprint is
+//   scanned over several periods), the adaptive scan period, reclaim on the
+//   slow node, and upstream Linux's own tiering mode, which promotes by
+//   hint-fault latency (hot_threshold_ms) instead of the active list.
 //
 // memtierd-age (intel/memtierd age policy, README example: IntervalMs
 //   5000, ActiveDurationMs 10000, IdleDurationMs 15000). One interval is
@@ -150,7 +161,6 @@ struct MemtisConfig {
 
 struct TppConfig {
   double scan_period_s = 1.0;      // numa_balancing_scan_period_min_ms: at most one hint fault per page per scan
-  double window_s = 2.0;           // two touches within this span promote (at least 2 intervals)
   double demote_watermark = 0.02;  // keep this share of the fast node free (demote_scale_factor)
 };
 

@@ -422,32 +422,78 @@ TEST(Memtis, PeriodsInSamples) {
 
 // ---- tpp ------------------------------------------------------------------------
 
-TEST(Tpp, SecondTouchPromotesLruMakesRoom) {
-  // Defaults, 1 s intervals: two touches within 2 s = two consecutive
-  // intervals; one hint fault per interval at most. 3 fast pages.
+// The first hint fault on an inactive slow page marks it referenced, the
+// second activates it, the third (while active) promotes it.
+std::vector<std::vector<PageCount>> tpp_trace() {
+  return {
+      {pc(0, 5), pc(1, 1), pc(2, 1)},                    // 1
+      {pc(0, 1), pc(1, 3), pc(3, 2)},                    // 2
+      {pc(2, 4), pc(3, 1), pc(4, 9), pc(0, 1)},          // 3
+      {pc(1, 1), pc(2, 2), pc(3, 1), pc(4, 1), pc(0, 1)},  // 4
+      {pc(3, 1), pc(4, 7)},                              // 5
+  };
+}
+
+TEST(Tpp, ThirdFaultPromotesLruMakesRoom) {
+  // Defaults, 1 s intervals: one hint fault per interval at most. 3 fast
+  // pages; every page starts slow.
   auto p = mb::make_sim_policy("tpp");
   auto m = model(3);
-  // 1: first touches only.
-  step(*p, m, 1, {pc(0, 5), pc(1, 1), pc(2, 1)});
-  EXPECT_EQ(layout(m, 5), "SSS--");
-  // 2: 0 and 1 touched again (1 interval apart): up, most accessed first;
-  //    3 is new.
-  step(*p, m, 2, {pc(0, 1), pc(1, 3), pc(3, 2)});
-  EXPECT_EQ(layout(m, 5), "FFSS-");
-  EXPECT_EQ(p->promoted(), 2u);
-  // 3: 2 was last touched 2 intervals ago: outside the window, not promoted;
-  //    3 (touched in 2) goes up into the last free page; 4 is new; 0 is
-  //    referenced on the fast node.
-  step(*p, m, 3, {pc(2, 4), pc(3, 1), pc(4, 9), pc(0, 1)});
-  EXPECT_EQ(layout(m, 5), "FFSFS");
+  const auto tr = tpp_trace();
+  // 1: 0, 1, 2 referenced. 2: 0 and 1 active, 3 referenced: none goes up
+  //    on its second fault (TPP's patch: a fault on an inactive page only
+  //    marks it accessed).
+  step(*p, m, 1, tr[0]);
+  step(*p, m, 2, tr[1]);
+  EXPECT_EQ(layout(m, 5), "SSSS-");
+  EXPECT_EQ(p->promoted(), 0u);
+  // 3: 0 faults while active: up. 2 (referenced in 1, nothing in 2) and 3
+  //    active now, 4 referenced.
+  step(*p, m, 3, tr[2]);
+  EXPECT_EQ(layout(m, 5), "FSSSS");
+  EXPECT_EQ(p->promoted(), 1u);
+  // 4: 1 (active since 2), 2 and 3 fault while active: 2 first (2
+  //    accesses), then 1 and 3 by key: 2 and 1 fill the node; 3 finds no
+  //    victim (0 was referenced now, 1 and 2 just came): it waits, active.
+  step(*p, m, 4, tr[3]);
+  EXPECT_EQ(layout(m, 5), "FFFSS");
   EXPECT_EQ(p->promoted(), 3u);
-  // 4: 2 (touched in 3) and 4 (touched in 3) qualify; the node is full.
-  //    LRU victims: 1 (last sampled in 2), then 3 (in 3); 0 was referenced
-  //    now and is kept. 1 down, 2 up; 3 down, 4 up.
-  step(*p, m, 4, {pc(2, 2), pc(4, 1), pc(0, 1)});
-  EXPECT_EQ(layout(m, 5), "FSFSF");
+  // 5: 4 (active since 4, 7 accesses) and 3 go up; LRU victims: 0, 1, 2
+  //    all last sampled in 4: by key, 0 and 1 down.
+  step(*p, m, 5, tr[4]);
+  EXPECT_EQ(layout(m, 5), "SSFFF");
   EXPECT_EQ(p->promoted(), 5u);
   EXPECT_EQ(p->demoted(), 2u);
+  // 1 was active on the slow node before it went up; demoted, it starts
+  // over (reclaim took it inactive): referenced in 6, active in 7, up in 8,
+  // in place of the least recently sampled page, 2 (last sampled in 4).
+  step(*p, m, 6, {pc(1, 1)});
+  step(*p, m, 7, {pc(1, 1)});
+  EXPECT_EQ(layout(m, 5), "SSFFF");
+  step(*p, m, 8, {pc(1, 1)});
+  EXPECT_EQ(layout(m, 5), "SFSFF");
+  EXPECT_EQ(p->promoted(), 6u);
+  EXPECT_EQ(p->demoted(), 3u);
+}
+
+// TPP has no time window: nothing ages the slow node's LRU lists without
+// memory pressure there, so three faults any time apart promote. The old
+// model (two faults within 2 s) never promoted page 0, and promoted page 1
+// at its second fault.
+TEST(Tpp, FaultsAnyTimeApartPromote) {
+  auto p = mb::make_sim_policy("tpp");
+  auto m = model(4);
+  for (uint32_t t = 1; t <= 10; ++t) {
+    std::vector<PageCount> c;
+    if (t == 1 || t == 5 || t == 10) c.push_back(pc(0, 1));
+    if (t == 8 || t == 9) c.push_back(pc(1, 1));
+    step(*p, m, t, c);
+    if (t == 9) {
+      EXPECT_EQ(layout(m, 2), "SS") << "two faults are not enough";
+    }
+  }
+  EXPECT_EQ(layout(m, 2), "FS");
+  EXPECT_EQ(p->promoted(), 1u);
 }
 
 TEST(Tpp, DemotionWatermark) {
@@ -465,30 +511,30 @@ TEST(Tpp, DemotionWatermark) {
   EXPECT_EQ(p->demoted(), 2u);
 }
 
-TEST(Tpp, LongIntervalsHoldTwoFaults) {
-  // 2 s intervals hold two 1 s scan periods: two samples of a page in one
-  // interval are two hint faults, and it goes up at once.
+TEST(Tpp, LongIntervalsHoldSeveralFaults) {
+  // 3 s intervals hold three 1 s scan periods: three samples of a page in
+  // one interval are three hint faults, and it goes up at once; two
+  // leave it active on the slow node.
   auto p = mb::make_sim_policy("tpp");
   auto m = model(4);
-  step(*p, m, 1, {pc(0, 2), pc(1, 1)}, 0, -1, /*interval_s=*/2.0);
+  step(*p, m, 1, {pc(0, 3), pc(1, 2)}, 0, -1, /*interval_s=*/3.0);
   EXPECT_EQ(layout(m, 2), "FS");
   // 1 s intervals: the same samples are one fault each.
   auto q = mb::make_sim_policy("tpp");
   auto n = model(4);
-  step(*q, n, 1, {pc(0, 2), pc(1, 1)}, 0, -1, 1.0);
+  step(*q, n, 1, {pc(0, 3), pc(1, 2)}, 0, -1, 1.0);
   EXPECT_EQ(layout(n, 2), "SS");
 }
 
 TEST(Tpp, Budget) {
-  // The trace above with 3 pages of budget in interval 4: 1 down and 2 up
-  // (2 pages), then 3 down + 4 up would need 2 more: stop.
+  // The trace above with 3 pages of budget in interval 5: 0 down and 4 up
+  // (2 pages), then 1 down + 3 up would need 2 more: stop.
   auto p = mb::make_sim_policy("tpp");
   auto m = model(3);
-  step(*p, m, 1, {pc(0, 5), pc(1, 1), pc(2, 1)});
-  step(*p, m, 2, {pc(0, 1), pc(1, 3), pc(3, 2)});
-  step(*p, m, 3, {pc(2, 4), pc(3, 1), pc(4, 9), pc(0, 1)});
-  step(*p, m, 4, {pc(2, 2), pc(4, 1), pc(0, 1)}, /*budget=*/3);
-  EXPECT_EQ(layout(m, 5), "FSFFS");
+  const auto tr = tpp_trace();
+  for (uint32_t t = 1; t <= 4; ++t) step(*p, m, t, tr[t - 1]);
+  step(*p, m, 5, tr[4], /*budget=*/3);
+  EXPECT_EQ(layout(m, 5), "SFFSF");
   EXPECT_EQ(p->promoted(), 4u);
   EXPECT_EQ(p->demoted(), 1u);
 }
