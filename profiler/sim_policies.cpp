@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "membalancer/flat_map.h"
+#include "membalancer/report.h"
 
 namespace mb {
 namespace {
@@ -119,6 +120,7 @@ class Mover {
   Mover(const SimContext& ctx, PlacementModel& model, uint64_t& promoted, uint64_t& demoted)
       : ctx_(ctx), model_(model), promoted_(promoted), demoted_(demoted), left_(ctx.budget_pages) {}
 
+  int fast_node() const { return ctx_.fast_node; }
   uint64_t fast_capacity() const { return model_.capacity_pages(ctx_.fast_node); }
   uint64_t fast_free() const {
     const uint64_t cap = fast_capacity(), used = model_.used_pages(ctx_.fast_node);
@@ -188,7 +190,8 @@ class AmdTopk final : public SimPolicy {
            "fast node had >= " + std::to_string(cfg_.min_free_pct) + "% free at the interval's start; demotions = "
            "promotions x " + std::to_string(cfg_.demote_pct) + "/" + std::to_string(cfg_.promote_pct) +
            ", coldest pages sampled on the fast node, at most " + std::to_string(cfg_.demote_pct) +
-           "% of them; unsampled pages never move";
+           "% of them; each moves with its " + format_bytes(cfg_.region_bytes) +
+           "-aligned region (-U); other unsampled pages never move";
   }
 
   void interval(const SimContext& ctx, const std::vector<PageCount>& counts, PlacementModel& model) override {
@@ -215,16 +218,17 @@ class AmdTopk final : public SimPolicy {
       return a.c.accesses != b.c.accesses ? a.c.accesses > b.c.accesses : a.c.key < b.c.key;
     };
     std::partial_sort(slow.begin(), slow.begin() + k, slow.end(), hotter);
-    uint64_t planned = 0;  // pages given the fast node as their target, moved or not
+    std::vector<const PageCount*> up;  // pages given the fast node as their target, moved or not
     for (size_t i = 0; i < k; ++i) {
       const PageCount& c = slow[i].c;
       if (cfg_.min_share_pct > 0 &&
           static_cast<double>(c.accesses) * 100.0 < cfg_.min_share_pct * static_cast<double>(samples))
         continue;
       if (!room) continue;  // the target check fails: the page stays, unplanned
-      ++planned;
-      mv.promote(c.key, c.huge, slow[i].node);
+      up.push_back(&c);
     }
+    move_regions(up, ctx.slow_node, mv, model);
+    const uint64_t planned = up.size();
 
     // Demotion: a share of the promotions, from the fast node's coldest sampled pages.
     const uint64_t ratio = cfg_.promote_pct ? uint64_t{cfg_.demote_pct} * 100 / cfg_.promote_pct : 100;
@@ -234,10 +238,38 @@ class AmdTopk final : public SimPolicy {
       return a.c.accesses != b.c.accesses ? a.c.accesses < b.c.accesses : a.c.key < b.c.key;
     };
     std::partial_sort(fast.begin(), fast.begin() + kd, fast.end(), colder);
-    for (size_t i = 0; i < kd; ++i) mv.demote(fast[i].c.key, fast[i].c.huge, fast[i].node);
+    std::vector<const PageCount*> down;
+    for (size_t i = 0; i < kd; ++i) down.push_back(&fast[i].c);
+    move_regions(down, ctx.fast_node, mv, model);
   }
 
  private:
+  // Moves the pages of each page's aligned region (-U) that are on `from`
+  // off it (to the fast node from the slow one, or back), in the order
+  // given, each region once. Only pages the model knows move.
+  void move_regions(const std::vector<const PageCount*>& pages, int from, Mover& mv, const PlacementModel& model) {
+    const uint64_t span = std::max<uint64_t>(1, cfg_.region_bytes / kBasePageBytes);  // base pages
+    FlatMap<uint64_t, uint8_t, U64KeyOps> moved;  // the regions' first pages
+    auto move = [&](uint64_t key) {
+      const int node = model.node_of(key);
+      if (node != from) return;
+      if (from == mv.fast_node()) mv.demote(key, model.huge(key), node);
+      else mv.promote(key, model.huge(key), node);
+    };
+    for (const PageCount* c : pages) {
+      const uint32_t tgid = mb_key_tgid(c->key);
+      const uint64_t vpn = mb_key_vpn(c->key), first = vpn - vpn % span;
+      uint8_t& done = moved[mb_page_key(tgid, first)];
+      if (done) continue;
+      done = 1;
+      if (c->huge && span <= kBasePagesPerHuge) {
+        move(c->key);  // the region lies within the 2 MiB page
+        continue;
+      }
+      for (uint64_t v = first; v < first + span; ++v) move(mb_page_key(tgid, v));
+    }
+  }
+
   AmdTopkConfig cfg_;
 };
 

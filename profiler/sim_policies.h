@@ -17,12 +17,24 @@
 //   reads free memory before a round, not per page). Demotion is only a
 //   counterweight to promotion: d = promotions planned x (1% / 10%), taken
 //   from the coldest pages sampled on the fast node this interval, at most
-//   1% of them. Pages not sampled in the interval never move, and once the
-//   fast node has less than 10% free nothing is planned, so nothing is
-//   demoted either: the fast node stays as it is. Not modelled: the -U region expansion
-//   of each hot page, the 0.25%-of-samples share filter of classic IBS mode
+//   1% of them. Each page planned moves with its region, as the
+//   prototype's mover expands it (-U 1048576 in runt.sh; -D is ignored, so
+//   the same size both ways): every page of its 1 MiB-aligned virtual
+//   region (256 base pages) on the node it leaves, so cold neighbours of a
+//   hot page go up with it and hot neighbours of a cold one go down. A
+//   region planned twice in a round moves once (the second move_pages finds
+//   it in place); regions go in the order of their pages, hottest first up,
+//   coldest first down. The model knows only the pages the trace has shown
+//   so far: a region's others, mapped or not, do not move (so on a sparse
+//   trace a region costs less room than on the machine). A 2 MiB page holds
+//   its region and moves whole. Other pages not sampled in the interval
+//   never move, and once the fast node has less than 10% free nothing is
+//   planned, so nothing is demoted either: the fast node stays as it is.
+//   Not modelled: the 0.25%-of-samples share filter of classic IBS mode
 //   (AmdTopkConfig::min_share_pct; off by default: runt.sh runs the L3-miss
-//   mode -l first, which skips it), the prototype's bugs (§6 of the notes).
+//   mode -l first, which skips it), the prototype's rate limiter (32 tokens
+//   per batch of 32 pages, a refused batch dropped: here the common budget,
+//   page by page), its bugs (§6 of the notes).
 //
 // memtis (Memtis, SOSP'23, htmm defaults): a per-page access count, bins of
 //   log2(count + 1) (16 bins, base pages per bin, a 2 MiB page counting 512).
@@ -143,6 +155,7 @@ struct AmdTopkConfig {
   uint32_t demote_pct = 1;     // fast tier: at most this % of its sampled pages demoted
   uint32_t min_free_pct = 10;  // -F: the fast node needs this % free to take promotions
   double min_share_pct = 0;    // classic IBS mode: 0.25 (a page needs this % of the interval's samples)
+  uint64_t region_bytes = 1 << 20;  // -U: a planned page moves with its aligned region; 4096: alone
 };
 
 struct MemtisConfig {

@@ -179,10 +179,12 @@ TEST(SimPolicies, Names) {
 
 // ---- amd-topk -------------------------------------------------------------------
 
+// The rule page by page: each page moves alone (-U 4096). With the
+// prototype's 1 MiB regions: AmdTopk.PagesMoveWithTheirRegion.
 TEST(AmdTopk, TopShareOfThisIntervalAndRatioDemotion) {
   // promote 50%, demote 50% (ratio 100: d = planned), -F 50: with 4 fast
   // pages, promotions need 2 free at the interval's start. Pages 0-7 start slow.
-  auto p = mb::make_amd_topk({.promote_pct = 50, .demote_pct = 50, .min_free_pct = 50});
+  auto p = mb::make_amd_topk({.promote_pct = 50, .demote_pct = 50, .min_free_pct = 50, .region_bytes = 4096});
   auto m = model(4);
   // 1: slow sampled {0:5, 1:4, 2:3, 3:2}, k = 4 x 50% = 2 -> 0 and 1 up.
   //    No fast page was sampled: no demotion (kd = 0).
@@ -209,28 +211,71 @@ TEST(AmdTopk, TopShareOfThisIntervalAndRatioDemotion) {
 TEST(AmdTopk, PublishedDefaults) {
   // 10% of the sampled slow pages, -F 10, demotion 1% of the sampled fast
   // pages: with fewer than 100 fast pages sampled nothing is ever demoted.
+  // Each page 256 apart: a 1 MiB region of its own, which it moves alone.
   auto p = mb::make_sim_policy("amd-topk");
   auto m = model(4);
+  auto far = [](int i) { return i * 256; };
+  auto fast = [&] {
+    std::string s;
+    for (int i = 0; i < 4; ++i) s += m.node_of(key(far(i))) == kFast ? 'F' : 'S';
+    return s;
+  };
   std::vector<PageCount> c;
-  for (int i = 0; i < 20; ++i) c.push_back(pc(i, 100 - i));  // page 0 hottest
-  step(*p, m, 1, c);                                          // k = 2: pages 0 and 1
-  EXPECT_EQ(layout(m, 4), "FFSS");
+  for (int i = 0; i < 20; ++i) c.push_back(pc(far(i), 100 - i));  // page 0 hottest
+  step(*p, m, 1, c);                                               // k = 2: pages 0 and 1
+  EXPECT_EQ(fast(), "FFSS");
   // 2: slow pages 2-20 sampled, page 19 the hottest: k = 19 x 10% = 1, and
   //    2 free >= 10%: page 19 up. One fast page sampled: kd = 1% of 1 = 0.
   c.clear();
-  for (int i = 2; i <= 20; ++i) c.push_back(pc(i, i == 19 ? 50 : 1));
-  c.push_back(pc(0, 1));
+  for (int i = 2; i <= 20; ++i) c.push_back(pc(far(i), i == 19 ? 50 : 1));
+  c.push_back(pc(far(0), 1));
   step(*p, m, 2, c);
-  EXPECT_EQ(m.node_of(key(19)), kFast);
+  EXPECT_EQ(m.node_of(key(far(19))), kFast);
   EXPECT_EQ(m.used_pages(kFast), 3u);
   EXPECT_EQ(p->promoted(), 3u);
   EXPECT_EQ(p->demoted(), 0u);
 }
 
+// The prototype's mover expands each page it moves to its 1 MiB-aligned
+// region (-U 1048576 in runt.sh; -D is ignored, so demotions too). Pages
+// 0-3 (region A: pages 0-255) start fast, 256-259 (region B) slow; promote
+// and demote 50% of the sampled pages, no free-memory floor.
+TEST(AmdTopk, PagesMoveWithTheirRegion) {
+  auto p = mb::make_amd_topk({.promote_pct = 50, .demote_pct = 50, .min_free_pct = 0});
+  auto m = model(8, PlacementModel::Start::kRecorded);
+  for (int i = 0; i < 4; ++i) m.place(key(i), kFast, false);
+  for (int i = 256; i < 260; ++i) m.place(key(i), kSlow, false);
+  auto where = [&] {
+    std::string s;
+    for (int i : {0, 1, 2, 3, 256, 257, 258, 259}) s += m.node_of(key(i)) == kFast ? 'F' : 'S';
+    return s;
+  };
+  // Slow sampled {256:5, 257:1, 258:1, 259:1}: k = 2, 256 then 257 (ties
+  // by key): both in region B, which goes up once, all four pages.
+  // d = 2 planned; fast sampled {0:1, 1:9, 2:1, 3:1}: kd = 2, the coldest,
+  // 0 and 2 (by key): both in region A, which goes down, all four pages,
+  // page 1 with its 9 accesses too. Page by page: 256 and 257 up, 0 and 2
+  // down.
+  step(*p, m, 1, {pc(0, 1), pc(1, 9), pc(2, 1), pc(3, 1), pc(256, 5), pc(257, 1), pc(258, 1), pc(259, 1)});
+  EXPECT_EQ(where(), "SSSSFFFF");
+  EXPECT_EQ(p->promoted(), 4u);
+  EXPECT_EQ(p->demoted(), 4u);
+  // Page 100, of region A too, first sampled now (slow): it came to the
+  // model only now, so it did not go down with its region. The hottest slow
+  // page (k = 1), it takes its region up in address order: pages 0-3 fill
+  // the 4 free pages, and page 100 itself is refused. Region B's pages were
+  // not sampled: nothing goes down (kd = 0).
+  step(*p, m, 2, {pc(100, 7), pc(0, 1)});
+  EXPECT_EQ(where(), "FFFFFFFF");
+  EXPECT_EQ(m.node_of(key(100)), kSlow);
+  EXPECT_EQ(p->promoted(), 8u);
+  EXPECT_EQ(p->demoted(), 4u);
+}
+
 TEST(AmdTopk, DemotionsAreAShareOfPromotions) {
   // promote 50%, demote 25%: ratio 25 x 100 / 50 = 50, d = planned / 2.
   // Pages 0-7 recorded on the fast node (16 pages, 8 free: >= 10%).
-  auto p = mb::make_amd_topk({.promote_pct = 50, .demote_pct = 25});
+  auto p = mb::make_amd_topk({.promote_pct = 50, .demote_pct = 25, .region_bytes = 4096});
   auto m = model(16, PlacementModel::Start::kRecorded);
   for (int i = 0; i < 8; ++i) m.place(key(i), kFast, false);
   // Fast sampled {0:1 .. 7:8}: kd = 8 x 25% = 2; slow sampled {8:9 .. 11:12}:
@@ -246,7 +291,8 @@ TEST(AmdTopk, DemotionsAreAShareOfPromotions) {
 TEST(AmdTopk, ShareFilterOfClassicMode) {
   // k = 2 of {0:10, 1:5, 2:3, 3:2} (20 samples); with a 30% share floor
   // page 1 (25%) is skipped, and it still uses up its slot of k.
-  auto p = mb::make_amd_topk({.promote_pct = 50, .demote_pct = 1, .min_free_pct = 10, .min_share_pct = 30});
+  auto p = mb::make_amd_topk(
+      {.promote_pct = 50, .demote_pct = 1, .min_free_pct = 10, .min_share_pct = 30, .region_bytes = 4096});
   auto m = model(4);
   step(*p, m, 1, {pc(0, 10), pc(1, 5), pc(2, 3), pc(3, 2)});
   EXPECT_EQ(layout(m, 4), "FSSS");
@@ -255,7 +301,7 @@ TEST(AmdTopk, ShareFilterOfClassicMode) {
 
 TEST(AmdTopk, Budget) {
   // As the first interval above with 1 page of budget: only the hottest moves.
-  auto p = mb::make_amd_topk({.promote_pct = 50, .demote_pct = 50, .min_free_pct = 50});
+  auto p = mb::make_amd_topk({.promote_pct = 50, .demote_pct = 50, .min_free_pct = 50, .region_bytes = 4096});
   auto m = model(4);
   step(*p, m, 1, {pc(0, 5), pc(1, 4), pc(2, 3), pc(3, 2)}, /*budget=*/1);
   EXPECT_EQ(layout(m, 4), "FSSS");
