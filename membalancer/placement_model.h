@@ -36,6 +36,11 @@ class PlacementModel {
     const Placed* p = pages_.find(key);
     return p ? p->node : -1;
   }
+  // Whether a placed page is a 2 MiB page (false when never placed).
+  bool huge(uint64_t key) const {
+    const Placed* p = pages_.find(key);
+    return p && p->huge;
+  }
   // Moves a placed page; false (and nothing changes) when the page is unknown
   // or `to` lacks room for it.
   bool move(uint64_t key, int to);

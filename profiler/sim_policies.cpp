@@ -9,9 +9,11 @@
 #include <cstdio>
 #include <functional>
 #include <optional>
+#include <span>
 #include <utility>
 
 #include "membalancer/flat_map.h"
+#include "membalancer/report.h"
 
 namespace mb {
 namespace {
@@ -27,6 +29,7 @@ struct SimPage {
   uint32_t since = 0;      // memtierd-age: first interval of the current run of sampled intervals
   uint32_t count = 0;      // memtis: access count, halved at each cooling
   uint32_t moved = 0;      // interval of this policy's last move of it
+  uint8_t lru = 0;         // tpp, on the slow node: hint faults taken while inactive, up to kActive
   bool huge = false;
   uint64_t pages() const { return base_pages(huge); }
 };
@@ -117,6 +120,7 @@ class Mover {
   Mover(const SimContext& ctx, PlacementModel& model, uint64_t& promoted, uint64_t& demoted)
       : ctx_(ctx), model_(model), promoted_(promoted), demoted_(demoted), left_(ctx.budget_pages) {}
 
+  int fast_node() const { return ctx_.fast_node; }
   uint64_t fast_capacity() const { return model_.capacity_pages(ctx_.fast_node); }
   uint64_t fast_free() const {
     const uint64_t cap = fast_capacity(), used = model_.used_pages(ctx_.fast_node);
@@ -186,7 +190,8 @@ class AmdTopk final : public SimPolicy {
            "fast node had >= " + std::to_string(cfg_.min_free_pct) + "% free at the interval's start; demotions = "
            "promotions x " + std::to_string(cfg_.demote_pct) + "/" + std::to_string(cfg_.promote_pct) +
            ", coldest pages sampled on the fast node, at most " + std::to_string(cfg_.demote_pct) +
-           "% of them; unsampled pages never move";
+           "% of them; each moves with its " + format_bytes(cfg_.region_bytes) +
+           "-aligned region (-U); other unsampled pages never move";
   }
 
   void interval(const SimContext& ctx, const std::vector<PageCount>& counts, PlacementModel& model) override {
@@ -213,16 +218,17 @@ class AmdTopk final : public SimPolicy {
       return a.c.accesses != b.c.accesses ? a.c.accesses > b.c.accesses : a.c.key < b.c.key;
     };
     std::partial_sort(slow.begin(), slow.begin() + k, slow.end(), hotter);
-    uint64_t planned = 0;  // pages given the fast node as their target, moved or not
+    std::vector<const PageCount*> up;  // pages given the fast node as their target, moved or not
     for (size_t i = 0; i < k; ++i) {
       const PageCount& c = slow[i].c;
       if (cfg_.min_share_pct > 0 &&
           static_cast<double>(c.accesses) * 100.0 < cfg_.min_share_pct * static_cast<double>(samples))
         continue;
       if (!room) continue;  // the target check fails: the page stays, unplanned
-      ++planned;
-      mv.promote(c.key, c.huge, slow[i].node);
+      up.push_back(&c);
     }
+    move_regions(up, ctx.slow_node, mv, model);
+    const uint64_t planned = up.size();
 
     // Demotion: a share of the promotions, from the fast node's coldest sampled pages.
     const uint64_t ratio = cfg_.promote_pct ? uint64_t{cfg_.demote_pct} * 100 / cfg_.promote_pct : 100;
@@ -232,10 +238,38 @@ class AmdTopk final : public SimPolicy {
       return a.c.accesses != b.c.accesses ? a.c.accesses < b.c.accesses : a.c.key < b.c.key;
     };
     std::partial_sort(fast.begin(), fast.begin() + kd, fast.end(), colder);
-    for (size_t i = 0; i < kd; ++i) mv.demote(fast[i].c.key, fast[i].c.huge, fast[i].node);
+    std::vector<const PageCount*> down;
+    for (size_t i = 0; i < kd; ++i) down.push_back(&fast[i].c);
+    move_regions(down, ctx.fast_node, mv, model);
   }
 
  private:
+  // Moves the pages of each page's aligned region (-U) that are on `from`
+  // off it (to the fast node from the slow one, or back), in the order
+  // given, each region once. Only pages the model knows move.
+  void move_regions(const std::vector<const PageCount*>& pages, int from, Mover& mv, const PlacementModel& model) {
+    const uint64_t span = std::max<uint64_t>(1, cfg_.region_bytes / kBasePageBytes);  // base pages
+    FlatMap<uint64_t, uint8_t, U64KeyOps> moved;  // the regions' first pages
+    auto move = [&](uint64_t key) {
+      const int node = model.node_of(key);
+      if (node != from) return;
+      if (from == mv.fast_node()) mv.demote(key, model.huge(key), node);
+      else mv.promote(key, model.huge(key), node);
+    };
+    for (const PageCount* c : pages) {
+      const uint32_t tgid = mb_key_tgid(c->key);
+      const uint64_t vpn = mb_key_vpn(c->key), first = vpn - vpn % span;
+      uint8_t& done = moved[mb_page_key(tgid, first)];
+      if (done) continue;
+      done = 1;
+      if (c->huge && span <= kBasePagesPerHuge) {
+        move(c->key);  // the region lies within the 2 MiB page
+        continue;
+      }
+      for (uint64_t v = first; v < first + span; ++v) move(mb_page_key(tgid, v));
+    }
+  }
+
   AmdTopkConfig cfg_;
 };
 
@@ -373,13 +407,15 @@ class Memtis final : public SimPolicy {
 
 class Tpp final : public SimPolicy {
  public:
+  static constexpr uint8_t kActive = 2;  // referenced, then active
   explicit Tpp(const TppConfig& cfg) : cfg_(cfg) {}
   std::string name() const override { return "tpp"; }
   std::string describe() const override {
     char wm[32];
     snprintf(wm, sizeof wm, "%g%%", cfg_.demote_watermark * 100);
-    return "our re-implementation of TPP's published rule: a slow page is promoted on its second hint fault (sampled "
-           "in two intervals within " + fmt(cfg_.window_s) + " s, at most one fault per " + fmt(cfg_.scan_period_s) +
+    return "our re-implementation of TPP's published rule: a slow page is promoted at a hint fault while on the active "
+           "LRU list (its first fault there marks it referenced, its second activates it: its third promotes it, "
+           "however far apart; at most one fault per " + fmt(cfg_.scan_period_s) +
            " s scan); least recently sampled fast pages demoted to make room and to keep " + wm +
            " of the fast node free (demotion watermark)";
   }
@@ -387,21 +423,23 @@ class Tpp final : public SimPolicy {
   void interval(const SimContext& ctx, const std::vector<PageCount>& counts, PlacementModel& model) override {
     Mover mv(ctx, model, promoted_, demoted_);
     const double len = ctx.interval_s > 0 ? ctx.interval_s : 1.0;
-    const uint32_t window = std::max<uint32_t>(2, static_cast<uint32_t>(std::lround(cfg_.window_s / len)));
     const uint32_t max_faults =
         std::max<uint32_t>(1, static_cast<uint32_t>(std::floor(len / cfg_.scan_period_s + 1e-9)));
     const uint32_t t = ctx.interval;
 
-    // Candidates, most accessed this interval first.
+    // Candidates: slow pages taking a fault while active, most accessed this interval first.
     std::vector<Ranked> cand;
     const std::vector<uint32_t> idx = book_.touch(counts, model);
     for (size_t j = 0; j < counts.size(); ++j) {
       if (j + 8 < counts.size()) book_.prefetch(idx[j + 8]);
       SimPage& p = book_[idx[j]];
-      const uint32_t prev = p.last_seen;
-      const uint32_t faults = std::min(counts[j].accesses, max_faults);
-      const bool second = faults >= 2 || (faults >= 1 && prev != 0 && prev < t && t - prev < window);
-      if (p.node >= 0 && p.node != ctx.fast_node && second) cand.push_back({~uint64_t{counts[j].accesses}, p.key, idx[j]});
+      if (p.node >= 0 && p.node != ctx.fast_node) {
+        // Demoted since its last fault: reclaim took it inactive and unreferenced.
+        if (p.moved > p.last_seen) p.lru = 0;
+        uint32_t faults = std::min(counts[j].accesses, max_faults);
+        for (; faults && p.lru < kActive; --faults) ++p.lru;  // mark_page_accessed
+        if (faults) cand.push_back({~uint64_t{counts[j].accesses}, p.key, idx[j]});
+      }
       p.last_seen = t;
     }
     std::sort(cand.begin(), cand.end());
@@ -540,7 +578,7 @@ struct BestSplit {
   size_t huge = 0, base = 0;  // how many of each
   uint64_t hits = 0;
 };
-BestSplit best_split(const std::vector<uint32_t>& base, const std::vector<uint32_t>& huge, uint64_t capacity_pages) {
+BestSplit best_split(std::span<const uint32_t> base, std::span<const uint32_t> huge, uint64_t capacity_pages) {
   std::vector<uint64_t> base_sum(base.size() + 1, 0);
   for (size_t i = 0; i < base.size(); ++i) base_sum[i + 1] = base_sum[i] + base[i];
   BestSplit best;
@@ -575,20 +613,24 @@ uint64_t oracle_hits(const std::vector<PageCount>& counts, uint64_t capacity_pag
   return best_split(base, huge, capacity_pages).hits;
 }
 
-uint64_t oracle_step(const SimContext& ctx, const std::vector<PageCount>& counts, PlacementModel& model,
-                     uint64_t* promoted, uint64_t* demoted) {
-  const uint64_t cap = model.capacity_pages(ctx.fast_node);
-  // The hottest first; of equal accesses, the pages already fast first.
+std::vector<uint64_t> oracle_step(const std::vector<PageCount>& counts, PlacementModel& model,
+                                  const std::vector<int>& tiers, uint64_t* promoted, uint64_t* demoted) {
+  const size_t n = tiers.size(), last = n - 1;
+  auto tier_of = [&](int node) {
+    const auto it = std::find(tiers.begin(), tiers.end(), node);
+    return it == tiers.end() ? last : static_cast<size_t>(it - tiers.begin());
+  };
+  // The sampled pages, hottest first (of equal accesses by key), with the
+  // tier each is on and the tier it goes to.
   struct Cand {
     const PageCount* c;
-    bool fast;
+    size_t from, to;
   };
   std::vector<Cand> base, huge;
-  for (const auto& c : counts) (c.huge ? huge : base).push_back({&c, model.node_of(c.key) == ctx.fast_node});
+  for (const auto& c : counts)
+    if (c.accesses) (c.huge ? huge : base).push_back({&c, tier_of(model.node_of(c.key)), last});
   auto hotter = [](const Cand& a, const Cand& b) {
-    if (a.c->accesses != b.c->accesses) return a.c->accesses > b.c->accesses;
-    if (a.fast != b.fast) return a.fast;
-    return a.c->key < b.c->key;
+    return a.c->accesses != b.c->accesses ? a.c->accesses > b.c->accesses : a.c->key < b.c->key;
   };
   std::sort(base.begin(), base.end(), hotter);
   std::sort(huge.begin(), huge.end(), hotter);
@@ -597,49 +639,100 @@ uint64_t oracle_step(const SimContext& ctx, const std::vector<PageCount>& counts
     for (const auto& c : v) a.push_back(c.c->accesses);
     return a;
   };
-  const BestSplit best = best_split(accesses(base), accesses(huge), cap);
-  std::vector<uint64_t> in_best;  // keys of the best set, sorted
-  uint64_t need = 0;              // base pages of it not yet fast
-  std::vector<const PageCount*> up;
-  for (size_t i = 0; i < best.huge + best.base; ++i) {
-    const Cand& c = i < best.huge ? huge[i] : base[i - best.huge];
-    in_best.push_back(c.c->key);
-    if (!c.fast) {
-      up.push_back(c.c);
-      need += base_pages(c.c->huge);
-    }
+  const std::vector<uint32_t> base_acc = accesses(base), huge_acc = accesses(huge);
+
+  // Tier k takes ranks [end[k-1], end[k]) of each size; room: its capacity
+  // left beside them.
+  std::vector<size_t> base_end(n, base.size()), huge_end(n, huge.size());
+  std::vector<uint64_t> room(n, 0);
+  for (size_t k = 0, b = 0, h = 0; k < last; ++k) {
+    const uint64_t cap = model.capacity_pages(tiers[k]);
+    const BestSplit s = best_split(std::span(base_acc).subspan(b), std::span(huge_acc).subspan(h), cap);
+    base_end[k] = b += s.base;
+    huge_end[k] = h += s.huge;
+    room[k] = cap - s.huge * kBasePagesPerHuge - s.base;
   }
-  std::sort(in_best.begin(), in_best.end());
-  const uint64_t used = model.used_pages(ctx.fast_node);
-  uint64_t free = cap > used ? cap - used : 0;
-  if (need > free) {
-    // Room: fast pages outside the best set, coldest first (0: not sampled).
-    std::vector<std::pair<uint64_t, uint64_t>> victims;  // (accesses, key)
-    std::vector<std::pair<uint64_t, uint32_t>> sampled;  // (key, accesses), sorted by key
-    for (const auto& c : counts) sampled.emplace_back(c.key, c.accesses);
-    std::sort(sampled.begin(), sampled.end());
-    model.state().resident(ctx.fast_node, [&](uint32_t tgid, uint64_t vaddr, bool) {
-      const uint64_t key = mb_page_key(tgid, vaddr >> MB_PAGE_SHIFT);
-      if (std::binary_search(in_best.begin(), in_best.end(), key)) return true;
-      const auto it = std::lower_bound(sampled.begin(), sampled.end(), std::make_pair(key, uint32_t{0}));
-      victims.emplace_back(it != sampled.end() && it->first == key ? it->second : 0, key);
-      return true;
-    });
-    std::sort(victims.begin(), victims.end());
-    for (size_t i = 0; i < victims.size() && need > free; ++i) {
-      const uint64_t before = model.used_pages(ctx.fast_node);
-      if (model.move(victims[i].second, ctx.slow_node)) {
-        const uint64_t n = before - model.used_pages(ctx.fast_node);
-        *demoted += n;
-        free += n;
+  // Within a group of equal accesses (and size): each tier keeps as many of
+  // the group's pages on it as it takes of the group; the others fill the
+  // tiers short of them, matched in tier order (a surplus on a faster tier
+  // fills the faster shortfalls). Of equal pages a lower key counts as
+  // hotter, as in the ranks: a tier's pages going up are its lowest keys,
+  // those going down its highest.
+  auto assign = [&](std::vector<Cand>& v, const std::vector<size_t>& end) {
+    std::vector<size_t> want(n), short_of;  // short_of: a tier per page it lacks, in tier order
+    std::vector<std::vector<Cand*>> on(n);   // the group's pages on each tier, by key
+    for (size_t g = 0, e; g < v.size(); g = e) {
+      for (e = g; e < v.size() && v[e].c->accesses == v[g].c->accesses;) ++e;
+      for (auto& a : on) a.clear();
+      for (size_t i = g; i < e; ++i) on[v[i].from].push_back(&v[i]);
+      short_of.clear();
+      for (size_t k = 0, lo = 0; k < n; lo = end[k++]) {
+        const size_t from = std::max(g, lo), to = std::min(e, end[k]);  // the group's ranks in tier k
+        want[k] = to > from ? to - from : 0;
+        for (size_t j = on[k].size(); j < want[k]; ++j) short_of.push_back(k);
+      }
+      for (size_t k = 0, next = 0; k < n; ++k) {
+        std::vector<Cand*>& a = on[k];
+        const size_t extra = a.size() - std::min(a.size(), want[k]);
+        size_t up = 0;  // of the extra, those going to a faster tier
+        while (up < extra && short_of[next + up] < k) ++up;
+        for (Cand* c : a) c->to = k;
+        for (size_t j = 0; j < extra; ++j) (j < up ? a[j] : a[a.size() - extra + j])->to = short_of[next + j];
+        next += extra;
       }
     }
+  };
+  assign(base, base_end);
+  assign(huge, huge_end);
+
+  struct Move {
+    uint64_t key;
+    size_t from, to;
+    uint64_t pages;
+  };
+  std::vector<Move> moves;
+  std::vector<uint64_t> sampled;             // keys of the candidates, sorted
+  std::vector<uint64_t> sampled_on(n, 0);    // base pages of them on each tier
+  for (const auto* v : {&base, &huge})
+    for (const Cand& c : *v) {
+      sampled.push_back(c.c->key);
+      sampled_on[c.from] += base_pages(c.c->huge);
+      if (c.to != c.from) moves.push_back({c.c->key, c.from, c.to, base_pages(c.c->huge)});
+    }
+  std::sort(sampled.begin(), sampled.end());
+  // The other pages of a tier stay while they fit its room; out goes the
+  // excess, in as few base pages as cover it.
+  for (size_t k = 0; k < last; ++k) {
+    const uint64_t others = model.used_pages(tiers[k]) - sampled_on[k];
+    if (others <= room[k]) continue;
+    const uint64_t excess = others - room[k];
+    std::vector<uint64_t> small, big;
+    model.state().resident(tiers[k], [&](uint32_t tgid, uint64_t vaddr, bool is_huge) {
+      const uint64_t key = mb_page_key(tgid, vaddr >> MB_PAGE_SHIFT);
+      if (!std::binary_search(sampled.begin(), sampled.end(), key)) (is_huge ? big : small).push_back(key);
+      return true;
+    });
+    std::sort(small.begin(), small.end());
+    std::sort(big.begin(), big.end());
+    const uint64_t short_of = excess > small.size() ? excess - small.size() : 0;
+    const size_t big_out = static_cast<size_t>((short_of + kBasePagesPerHuge - 1) / kBasePagesPerHuge);
+    const uint64_t small_out = excess > big_out * kBasePagesPerHuge ? excess - big_out * kBasePagesPerHuge : 0;
+    for (size_t i = 0; i < big_out; ++i) moves.push_back({big[i], k, last, kBasePagesPerHuge});
+    for (size_t i = 0; i < small_out; ++i) moves.push_back({small[i], k, last, 1});
   }
-  for (const PageCount* c : up)
-    if (model.move(c->key, ctx.fast_node)) *promoted += base_pages(c->huge);
-  uint64_t hits = 0;
-  for (const auto& c : counts)
-    if (model.node_of(c.key) == ctx.fast_node) hits += c.accesses;
+
+  // Through the last tier, which always has room: a page bound for a full
+  // tier finds its place once the pages leaving that tier have left (two
+  // tiers swapping pages).
+  for (const Move& m : moves)
+    if (m.from != last) model.move(m.key, tiers[last]);
+  for (const Move& m : moves) {
+    if (m.to != last) model.move(m.key, tiers[m.to]);
+    const size_t now = tier_of(model.node_of(m.key));
+    if (now != m.from) (now < m.from ? *promoted : *demoted) += m.pages;
+  }
+  std::vector<uint64_t> hits(n, 0);
+  for (const auto& c : counts) hits[tier_of(model.node_of(c.key))] += c.accesses;
   return hits;
 }
 

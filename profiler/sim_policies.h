@@ -17,12 +17,24 @@
 //   reads free memory before a round, not per page). Demotion is only a
 //   counterweight to promotion: d = promotions planned x (1% / 10%), taken
 //   from the coldest pages sampled on the fast node this interval, at most
-//   1% of them. Pages not sampled in the interval never move, and once the
-//   fast node has less than 10% free nothing is planned, so nothing is
-//   demoted either: the fast node stays as it is. Not modelled: the -U region expansion
-//   of each hot page, the 0.25%-of-samples share filter of classic IBS mode
+//   1% of them. Each page planned moves with its region, as the
+//   prototype's mover expands it (-U 1048576 in runt.sh; -D is ignored, so
+//   the same size both ways): every page of its 1 MiB-aligned virtual
+//   region (256 base pages) on the node it leaves, so cold neighbours of a
+//   hot page go up with it and hot neighbours of a cold one go down. A
+//   region planned twice in a round moves once (the second move_pages finds
+//   it in place); regions go in the order of their pages, hottest first up,
+//   coldest first down. The model knows only the pages the trace has shown
+//   so far: a region's others, mapped or not, do not move (so on a sparse
+//   trace a region costs less room than on the machine). A 2 MiB page holds
+//   its region and moves whole. Other pages not sampled in the interval
+//   never move, and once the fast node has less than 10% free nothing is
+//   planned, so nothing is demoted either: the fast node stays as it is.
+//   Not modelled: the 0.25%-of-samples share filter of classic IBS mode
 //   (AmdTopkConfig::min_share_pct; off by default: runt.sh runs the L3-miss
-//   mode -l first, which skips it), the prototype's bugs (§6 of the notes).
+//   mode -l first, which skips it), the prototype's rate limiter (32 tokens
+//   per batch of 32 pages, a refused batch dropped: here the common budget,
+//   page by page), its bugs (§6 of the notes).
 //
 // memtis (Memtis, SOSP'23, htmm defaults): a per-page access count, bins of
 //   log2(count + 1) (16 bins, base pages per bin, a 2 MiB page counting 512).
@@ -43,17 +55,28 @@
 //   Not modelled: THP splitting, the sampler's CPU quota, the kernel's free
 //   page watermarks.
 //
-// tpp (TPP, ASPLOS'23, and Linux NUMA balancing): a slow page is promoted on
-//   its second hint fault while still active: when it is sampled in this
-//   interval and was also sampled in the `window_s` = 2 s before (two NUMA
-//   balancing scan periods, numa_balancing_scan_period_min_ms = 1000; at
-//   least 2 intervals), or sampled twice in one interval long enough to hold
-//   two scans (a page takes at most one hint fault per scan period).
+// tpp (TPP, ASPLOS'23: its patch "promote only active pages" on Linux NUMA
+//   balancing): a slow page is promoted at a hint fault only while it is on
+//   the active LRU list; a fault on an inactive page calls
+//   mark_page_accessed instead, which marks it referenced the first time
+//   and activates it the second. So a page landing on the slow node (first
+//   placed there, or demoted: reclaim takes pages inactive and unreferenced)
+//   goes up at its third hint fault there. TPP sets no time on it: the
+//   state lasts until reclaim on the slow node ages its LRU lists, and the
+//   model's slow node never comes under memory pressure, so the faults may be
+//   any time apart. Hint faults are sampled by scanning: a page takes at most
+//   one per scan period (numa_balancing_scan_period_min_ms = 1000), so a
+//   page's samples in an interval count as at most interval / 1 s faults
+//   (at least one). Candidates go up most accessed this interval first.
 //   Demotion is LRU: the fast pages sampled longest ago go first (ties by
 //   key; pages sampled this interval are referenced and kept), to make room
 //   for promotions and, afterwards, until the fast node has the demotion
 //   watermark free: 2% of its capacity (the TPP patches' demote_scale_factor
 //   default as we know it; peer-systems.md gives no number: TppConfig).
+//   Not modelled: the scan size (256 MB per period: a larger footprint is
+//   scanned over several periods), the adaptive scan period, reclaim on the
+//   slow node, and upstream Linux's own tiering mode, which promotes by
+//   hint-fault latency (hot_threshold_ms) instead of the active list.
 //
 // memtierd-age (intel/memtierd age policy, README example: IntervalMs
 //   5000, ActiveDurationMs 10000, IdleDurationMs 15000). One interval is
@@ -132,6 +155,7 @@ struct AmdTopkConfig {
   uint32_t demote_pct = 1;     // fast tier: at most this % of its sampled pages demoted
   uint32_t min_free_pct = 10;  // -F: the fast node needs this % free to take promotions
   double min_share_pct = 0;    // classic IBS mode: 0.25 (a page needs this % of the interval's samples)
+  uint64_t region_bytes = 1 << 20;  // -U: a planned page moves with its aligned region; 4096: alone
 };
 
 struct MemtisConfig {
@@ -150,7 +174,6 @@ struct MemtisConfig {
 
 struct TppConfig {
   double scan_period_s = 1.0;      // numa_balancing_scan_period_min_ms: at most one hint fault per page per scan
-  double window_s = 2.0;           // two touches within this span promote (at least 2 intervals)
   double demote_watermark = 0.02;  // keep this share of the fast node free (demote_scale_factor)
 };
 
@@ -179,18 +202,34 @@ std::vector<std::string> sim_policy_names();
 // over all h (an exchange argument: within one size, hotter is never worse).
 uint64_t oracle_hits(const std::vector<PageCount>& counts, uint64_t capacity_pages);
 
-// The oracle's moves for one interval: moves `model`'s pages (on
-// ctx.fast_node and ctx.slow_node, the fast node's capacity as in
-// oracle_hits) from where they are to a placement serving that interval's
-// best, oracle_hits(counts, fast capacity), keeping every page it can where
-// it is: among pages of equal accesses the ones already fast stay, and room
-// is made of the fast pages colder than the ones coming (those not sampled
-// in the interval first). No rate limit (the oracle pays nothing for its
-// moves); every page in `counts` must have been placed. Returns the
-// accesses the fast node serves then; adds the base pages moved to
-// *promoted and *demoted.
-uint64_t oracle_step(const SimContext& ctx, const std::vector<PageCount>& counts, PlacementModel& model,
-                     uint64_t* promoted, uint64_t* demoted);
+// The oracle's moves for one interval, with N tiers: `tiers` = the model's
+// nodes, fastest first, the last one holding the rest (its capacity never
+// runs out). Moves `model`'s pages from where they are to the interval's
+// best placement: tier 0 takes the best set fitting its capacity (as
+// oracle_hits), tier 1 the best of the rest, and so on, the last tier the
+// pages left. With base pages alone that is the placement of
+// oracle_tier_hits, each prefix of tiers at its optimum; with 2 MiB pages
+// it is one placement, each tier the best of what the faster ones left.
+//
+// With the fewest pages moved: which tier a page needs is fixed by its rank,
+// except among pages of equal accesses (and size), which are
+// interchangeable. So within each such group, each tier keeps as many of the
+// group's pages already on it as it takes of the group, and only the rest
+// move, each once, the surplus of faster tiers to the faster shortfalls (of
+// equal pages a lower key counts as hotter: a tier's lowest keys go up, its
+// highest down). Keeping tier by tier, taking the shortfall from wherever,
+// is not enough with three tiers or more: a tier that takes a page another
+// tier would have kept costs two moves where one does. Pages not sampled in
+// the interval (or with no accesses) stay where they are while their tier
+// has room beside the pages it takes; the excess goes to the last tier in as
+// few base pages as cover it (2 MiB pages only for what the base pages
+// cannot cover; by key within a size). No rate limit (the oracle pays
+// nothing for its moves); every page in `counts` must have been placed, and
+// every placed page be on one of `tiers`. Returns the accesses each tier
+// serves then; adds the base pages moved to a faster tier to *promoted, to a
+// slower one to *demoted.
+std::vector<uint64_t> oracle_step(const std::vector<PageCount>& counts, PlacementModel& model,
+                                  const std::vector<int>& tiers, uint64_t* promoted, uint64_t* demoted);
 
 // The oracle with N tiers: upper_pages = capacities of tiers 0..N-2 (fastest
 // first), the last tier holds the rest; returns the accesses each of the N

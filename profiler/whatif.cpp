@@ -153,12 +153,14 @@ struct TierRun {
   }
 };
 
-// A comparison policy on a two-node model: node 0 = the fast tier, 1 = slow.
+// A comparison policy on a two-node model (node 0 = the fast tier, 1 =
+// slow), or the oracle's moves on a model of node k = tier k.
 struct SimRun {
-  std::unique_ptr<SimPolicy> policy;
+  std::unique_ptr<SimPolicy> policy;  // none: the oracle
   std::unique_ptr<PlacementModel> model;
   SimContext ctx{};
-  const std::map<int, int>* sim_tier = nullptr;  // recorded node -> 0 or 1
+  const std::map<int, int>* sim_tier = nullptr;  // recorded node -> tier
+  std::vector<int> tiers;                        // the oracle's: the model's nodes, fastest first
   std::vector<PageCount> counts;
 
   void interval(const ReplayWindow& win, WhatifRun& run) {
@@ -174,9 +176,10 @@ struct SimRun {
     ctx.interval = win.index;
     if (!policy) {
       // The oracle: its moves to each interval's best placement, made before
-      // the interval (its hits are oracle_tier_hits', the same).
+      // the interval (its hits are oracle_tier_hits': the same with base
+      // pages; with 2 MiB pages and more than two tiers, upper bounds).
       uint64_t up = 0, down = 0;
-      oracle_step(ctx, counts, *model, &up, &down);
+      oracle_step(counts, *model, tiers, &up, &down);
       run.promoted += up;
       run.demoted += down;
       run.promoted_at.push_back(up);
@@ -252,7 +255,15 @@ WhatifResult run_whatif(const WhatifOptions& w) {
   std::vector<std::pair<size_t, std::unique_ptr<SimRun>>> sims;
   // The same budget as membalancer's (at least a page an interval; 0 only without a limit).
   const uint64_t budget_pages = interval_budget_bytes(w.rate_limit_bytes, w.interval_ms) / kBasePageBytes;
-  // A two-node model, node 0 = the fast tier, 1 = slow, pages starting as asked.
+  // A model of node k = tier k, the last holding whatever the faster ones
+  // do not, pages starting as asked.
+  auto tier_model = [&] {
+    std::map<int, uint64_t> capacity;
+    for (size_t k = 0; k < n; ++k) capacity[static_cast<int>(k)] = k + 1 < n ? upper_pages[k] : UINT64_MAX / 2;
+    return std::make_unique<PlacementModel>(std::move(capacity), static_cast<int>(n - 1),
+                                            w.start_slow ? PlacementModel::Start::kSlow
+                                                         : PlacementModel::Start::kRecorded);
+  };
   auto two_tier_run = [&](std::unique_ptr<SimPolicy> policy) {
     auto s = std::make_unique<SimRun>();
     s->ctx.fast_node = 0;
@@ -260,17 +271,16 @@ WhatifResult run_whatif(const WhatifOptions& w) {
     s->ctx.interval_s = w.interval_ms / 1000.0;
     s->ctx.budget_pages = budget_pages;
     s->sim_tier = &sim_tier;
-    // The slow tier holds whatever does not fit in the fast one.
-    s->model = std::make_unique<PlacementModel>(std::map<int, uint64_t>{{0, res.fast_pages}, {1, UINT64_MAX / 2}}, 1,
-                                                w.start_slow ? PlacementModel::Start::kSlow
-                                                             : PlacementModel::Start::kRecorded);
+    s->model = tier_model();
     s->policy = std::move(policy);
     return s;
   };
-  // The oracle's moves are counted with two tiers (from where pages start,
-  // each interval to its best placement); with more they are not.
-  if (n == 2) sims.emplace_back(0, two_tier_run(nullptr));
-  else res.runs[0].moves_counted = false;
+  // The oracle's moves: from where pages start, each interval to its best placement.
+  auto oracle = std::make_unique<SimRun>();
+  oracle->sim_tier = &sim_tier;
+  oracle->model = tier_model();
+  for (size_t k = 0; k < n; ++k) oracle->tiers.push_back(static_cast<int>(k));
+  sims.emplace_back(0, std::move(oracle));
   for (const auto& name : names) {
     if (name == "membalancer") {
       if (tier) continue;
@@ -367,8 +377,7 @@ void print_whatif(FILE* out, const WhatifOptions& opts, const WhatifResult& r, c
     for (const auto& run : r.runs) {
       w.begin_object().field("policy", run.policy).field("rule", run.rule);
       w.field("hit_ratio", ratio(run.total_hits(), total)).field("of_oracle", ratio(run.total_hits(), oracle));
-      if (run.moves_counted) w.field("promoted_pages", run.promoted).field("demoted_pages", run.demoted);
-      else w.key("promoted_pages").null().key("demoted_pages").null();
+      w.field("promoted_pages", run.promoted).field("demoted_pages", run.demoted);
       w.key("hits").begin_array();
       for (uint64_t h : run.hits) w.value(h);
       w.end_array();
@@ -381,13 +390,11 @@ void print_whatif(FILE* out, const WhatifOptions& opts, const WhatifResult& r, c
         w.end_array();
       }
       w.end_array();
-      if (run.moves_counted) {
-        w.key("promoted").begin_array();
-        for (uint64_t v : run.promoted_at) w.value(v);
-        w.end_array().key("demoted").begin_array();
-        for (uint64_t v : run.demoted_at) w.value(v);
-        w.end_array();
-      }
+      w.key("promoted").begin_array();
+      for (uint64_t v : run.promoted_at) w.value(v);
+      w.end_array().key("demoted").begin_array();
+      for (uint64_t v : run.demoted_at) w.value(v);
+      w.end_array();
       w.end_object();
     }
     w.end_array().end_object();
@@ -459,8 +466,7 @@ void print_whatif(FILE* out, const WhatifOptions& opts, const WhatifResult& r, c
     std::fprintf(out, "%-14s %8.1f%% %8.1f%%", run.policy.c_str(), 100.0 * ratio(run.total_hits(), total),
                  100.0 * ratio(run.total_hits(), oracle));
     for (size_t k = 1; k <= lower; ++k) std::fprintf(out, " %7.1f%%", 100.0 * ratio(run.tier_total(k), total));
-    if (run.moves_counted) std::fprintf(out, " %11" PRIu64 " %11" PRIu64 "  %s\n", run.promoted, run.demoted, run.rule.c_str());
-    else std::fprintf(out, " %11s %11s  %s\n", "-", "-", run.rule.c_str());
+    std::fprintf(out, " %11" PRIu64 " %11" PRIu64 "  %s\n", run.promoted, run.demoted, run.rule.c_str());
   }
   if (!r.not_run.empty()) {
     std::string names;

@@ -50,7 +50,6 @@ struct WhatifRun {
   std::vector<uint64_t> hits;         // per interval: accesses served by the fast tier
   std::vector<std::vector<uint64_t>> lower_hits;  // [k - 1][interval]: served by tier k = 1..N-1
   uint64_t promoted = 0, demoted = 0; // base pages, whole run (the oracle's: to each interval's best placement)
-  bool moves_counted = true;          // false: the oracle with more than two tiers (its moves not counted)
   std::vector<uint64_t> promoted_at, demoted_at;  // per interval, base pages
   uint64_t total_hits() const;
   uint64_t tier_total(size_t tier) const;  // accesses served by a tier, whole run

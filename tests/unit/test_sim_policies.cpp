@@ -111,18 +111,18 @@ TEST(OracleHits, ExactWhereGreedyByDensityIsNot) {
 TEST(OracleStep, FewestMovesToTheBest) {
   PlacementModel m = model(2, PlacementModel::Start::kRecorded);
   uint64_t up = 0, down = 0;
-  auto step = [&](uint32_t t, const std::vector<PageCount>& counts) {
+  auto step = [&](const std::vector<PageCount>& counts) {
     for (const auto& c : counts) m.place(c.key, c.key == key(0) || c.key == key(1) ? kFast : kSlow, c.huge);
-    return mb::oracle_step(ctx(t), counts, m, &up, &down);
+    return mb::oracle_step(counts, m, {kFast, kSlow}, &up, &down)[0];
   };
-  EXPECT_EQ(step(1, {pc(0, 1), pc(1, 1), pc(2, 1)}), 2u);  // a tie: the fast pages stay
+  EXPECT_EQ(step({pc(0, 1), pc(1, 1), pc(2, 1)}), 2u);  // a tie: the fast pages stay
   EXPECT_EQ(layout(m, 3), "FFS");
   EXPECT_EQ(up + down, 0u);
-  EXPECT_EQ(step(2, {pc(0, 5), pc(2, 9), pc(3, 1)}), 14u);  // 2 up; room: 1, not sampled
+  EXPECT_EQ(step({pc(0, 5), pc(2, 9), pc(3, 1)}), 14u);  // 2 up; room: 1, not sampled
   EXPECT_EQ(layout(m, 4), "FSFS");
   EXPECT_EQ(up, 1u);
   EXPECT_EQ(down, 1u);
-  EXPECT_EQ(step(3, {pc(0, 3), pc(3, 3), pc(2, 9)}), 12u);  // 0 and 3 alike: 0 stays
+  EXPECT_EQ(step({pc(0, 3), pc(3, 3), pc(2, 9)}), 12u);  // 0 and 3 alike: 0 stays
   EXPECT_EQ(layout(m, 4), "FSFS");
   EXPECT_EQ(up + down, 2u);
 }
@@ -144,7 +144,7 @@ TEST(OracleStep, ServesTheBestAndCountsWhatMoved) {
       for (const auto& c : counts) m.place(c.key, rng() % 2 ? kFast : kSlow, c.huge);
       for (int p = 0; p < 12; ++p) before[key(p)] = m.node_of(key(p));
       const uint64_t up0 = up, down0 = down;
-      EXPECT_EQ(mb::oracle_step(ctx(t), counts, m, &up, &down), mb::oracle_hits(counts, cap));
+      EXPECT_EQ(mb::oracle_step(counts, m, {kFast, kSlow}, &up, &down)[0], mb::oracle_hits(counts, cap));
       EXPECT_LE(m.used_pages(kFast), cap);
       uint64_t moved_up = 0, moved_down = 0;
       for (int p = 0; p < 12; ++p) {
@@ -179,10 +179,12 @@ TEST(SimPolicies, Names) {
 
 // ---- amd-topk -------------------------------------------------------------------
 
+// The rule page by page: each page moves alone (-U 4096). With the
+// prototype's 1 MiB regions: AmdTopk.PagesMoveWithTheirRegion.
 TEST(AmdTopk, TopShareOfThisIntervalAndRatioDemotion) {
   // promote 50%, demote 50% (ratio 100: d = planned), -F 50: with 4 fast
   // pages, promotions need 2 free at the interval's start. Pages 0-7 start slow.
-  auto p = mb::make_amd_topk({.promote_pct = 50, .demote_pct = 50, .min_free_pct = 50});
+  auto p = mb::make_amd_topk({.promote_pct = 50, .demote_pct = 50, .min_free_pct = 50, .region_bytes = 4096});
   auto m = model(4);
   // 1: slow sampled {0:5, 1:4, 2:3, 3:2}, k = 4 x 50% = 2 -> 0 and 1 up.
   //    No fast page was sampled: no demotion (kd = 0).
@@ -209,28 +211,71 @@ TEST(AmdTopk, TopShareOfThisIntervalAndRatioDemotion) {
 TEST(AmdTopk, PublishedDefaults) {
   // 10% of the sampled slow pages, -F 10, demotion 1% of the sampled fast
   // pages: with fewer than 100 fast pages sampled nothing is ever demoted.
+  // Each page 256 apart: a 1 MiB region of its own, which it moves alone.
   auto p = mb::make_sim_policy("amd-topk");
   auto m = model(4);
+  auto far = [](int i) { return i * 256; };
+  auto fast = [&] {
+    std::string s;
+    for (int i = 0; i < 4; ++i) s += m.node_of(key(far(i))) == kFast ? 'F' : 'S';
+    return s;
+  };
   std::vector<PageCount> c;
-  for (int i = 0; i < 20; ++i) c.push_back(pc(i, 100 - i));  // page 0 hottest
-  step(*p, m, 1, c);                                          // k = 2: pages 0 and 1
-  EXPECT_EQ(layout(m, 4), "FFSS");
+  for (int i = 0; i < 20; ++i) c.push_back(pc(far(i), 100 - i));  // page 0 hottest
+  step(*p, m, 1, c);                                               // k = 2: pages 0 and 1
+  EXPECT_EQ(fast(), "FFSS");
   // 2: slow pages 2-20 sampled, page 19 the hottest: k = 19 x 10% = 1, and
   //    2 free >= 10%: page 19 up. One fast page sampled: kd = 1% of 1 = 0.
   c.clear();
-  for (int i = 2; i <= 20; ++i) c.push_back(pc(i, i == 19 ? 50 : 1));
-  c.push_back(pc(0, 1));
+  for (int i = 2; i <= 20; ++i) c.push_back(pc(far(i), i == 19 ? 50 : 1));
+  c.push_back(pc(far(0), 1));
   step(*p, m, 2, c);
-  EXPECT_EQ(m.node_of(key(19)), kFast);
+  EXPECT_EQ(m.node_of(key(far(19))), kFast);
   EXPECT_EQ(m.used_pages(kFast), 3u);
   EXPECT_EQ(p->promoted(), 3u);
   EXPECT_EQ(p->demoted(), 0u);
 }
 
+// The prototype's mover expands each page it moves to its 1 MiB-aligned
+// region (-U 1048576 in runt.sh; -D is ignored, so demotions too). Pages
+// 0-3 (region A: pages 0-255) start fast, 256-259 (region B) slow; promote
+// and demote 50% of the sampled pages, no free-memory floor.
+TEST(AmdTopk, PagesMoveWithTheirRegion) {
+  auto p = mb::make_amd_topk({.promote_pct = 50, .demote_pct = 50, .min_free_pct = 0});
+  auto m = model(8, PlacementModel::Start::kRecorded);
+  for (int i = 0; i < 4; ++i) m.place(key(i), kFast, false);
+  for (int i = 256; i < 260; ++i) m.place(key(i), kSlow, false);
+  auto where = [&] {
+    std::string s;
+    for (int i : {0, 1, 2, 3, 256, 257, 258, 259}) s += m.node_of(key(i)) == kFast ? 'F' : 'S';
+    return s;
+  };
+  // Slow sampled {256:5, 257:1, 258:1, 259:1}: k = 2, 256 then 257 (ties
+  // by key): both in region B, which goes up once, all four pages.
+  // d = 2 planned; fast sampled {0:1, 1:9, 2:1, 3:1}: kd = 2, the coldest,
+  // 0 and 2 (by key): both in region A, which goes down, all four pages,
+  // page 1 with its 9 accesses too. Page by page: 256 and 257 up, 0 and 2
+  // down.
+  step(*p, m, 1, {pc(0, 1), pc(1, 9), pc(2, 1), pc(3, 1), pc(256, 5), pc(257, 1), pc(258, 1), pc(259, 1)});
+  EXPECT_EQ(where(), "SSSSFFFF");
+  EXPECT_EQ(p->promoted(), 4u);
+  EXPECT_EQ(p->demoted(), 4u);
+  // Page 100, of region A too, first sampled now (slow): it came to the
+  // model only now, so it did not go down with its region. The hottest slow
+  // page (k = 1), it takes its region up in address order: pages 0-3 fill
+  // the 4 free pages, and page 100 itself is refused. Region B's pages were
+  // not sampled: nothing goes down (kd = 0).
+  step(*p, m, 2, {pc(100, 7), pc(0, 1)});
+  EXPECT_EQ(where(), "FFFFFFFF");
+  EXPECT_EQ(m.node_of(key(100)), kSlow);
+  EXPECT_EQ(p->promoted(), 8u);
+  EXPECT_EQ(p->demoted(), 4u);
+}
+
 TEST(AmdTopk, DemotionsAreAShareOfPromotions) {
   // promote 50%, demote 25%: ratio 25 x 100 / 50 = 50, d = planned / 2.
   // Pages 0-7 recorded on the fast node (16 pages, 8 free: >= 10%).
-  auto p = mb::make_amd_topk({.promote_pct = 50, .demote_pct = 25});
+  auto p = mb::make_amd_topk({.promote_pct = 50, .demote_pct = 25, .region_bytes = 4096});
   auto m = model(16, PlacementModel::Start::kRecorded);
   for (int i = 0; i < 8; ++i) m.place(key(i), kFast, false);
   // Fast sampled {0:1 .. 7:8}: kd = 8 x 25% = 2; slow sampled {8:9 .. 11:12}:
@@ -246,7 +291,8 @@ TEST(AmdTopk, DemotionsAreAShareOfPromotions) {
 TEST(AmdTopk, ShareFilterOfClassicMode) {
   // k = 2 of {0:10, 1:5, 2:3, 3:2} (20 samples); with a 30% share floor
   // page 1 (25%) is skipped, and it still uses up its slot of k.
-  auto p = mb::make_amd_topk({.promote_pct = 50, .demote_pct = 1, .min_free_pct = 10, .min_share_pct = 30});
+  auto p = mb::make_amd_topk(
+      {.promote_pct = 50, .demote_pct = 1, .min_free_pct = 10, .min_share_pct = 30, .region_bytes = 4096});
   auto m = model(4);
   step(*p, m, 1, {pc(0, 10), pc(1, 5), pc(2, 3), pc(3, 2)});
   EXPECT_EQ(layout(m, 4), "FSSS");
@@ -255,7 +301,7 @@ TEST(AmdTopk, ShareFilterOfClassicMode) {
 
 TEST(AmdTopk, Budget) {
   // As the first interval above with 1 page of budget: only the hottest moves.
-  auto p = mb::make_amd_topk({.promote_pct = 50, .demote_pct = 50, .min_free_pct = 50});
+  auto p = mb::make_amd_topk({.promote_pct = 50, .demote_pct = 50, .min_free_pct = 50, .region_bytes = 4096});
   auto m = model(4);
   step(*p, m, 1, {pc(0, 5), pc(1, 4), pc(2, 3), pc(3, 2)}, /*budget=*/1);
   EXPECT_EQ(layout(m, 4), "FSSS");
@@ -422,32 +468,78 @@ TEST(Memtis, PeriodsInSamples) {
 
 // ---- tpp ------------------------------------------------------------------------
 
-TEST(Tpp, SecondTouchPromotesLruMakesRoom) {
-  // Defaults, 1 s intervals: two touches within 2 s = two consecutive
-  // intervals; one hint fault per interval at most. 3 fast pages.
+// The first hint fault on an inactive slow page marks it referenced, the
+// second activates it, the third (while active) promotes it.
+std::vector<std::vector<PageCount>> tpp_trace() {
+  return {
+      {pc(0, 5), pc(1, 1), pc(2, 1)},                    // 1
+      {pc(0, 1), pc(1, 3), pc(3, 2)},                    // 2
+      {pc(2, 4), pc(3, 1), pc(4, 9), pc(0, 1)},          // 3
+      {pc(1, 1), pc(2, 2), pc(3, 1), pc(4, 1), pc(0, 1)},  // 4
+      {pc(3, 1), pc(4, 7)},                              // 5
+  };
+}
+
+TEST(Tpp, ThirdFaultPromotesLruMakesRoom) {
+  // Defaults, 1 s intervals: one hint fault per interval at most. 3 fast
+  // pages; every page starts slow.
   auto p = mb::make_sim_policy("tpp");
   auto m = model(3);
-  // 1: first touches only.
-  step(*p, m, 1, {pc(0, 5), pc(1, 1), pc(2, 1)});
-  EXPECT_EQ(layout(m, 5), "SSS--");
-  // 2: 0 and 1 touched again (1 interval apart): up, most accessed first;
-  //    3 is new.
-  step(*p, m, 2, {pc(0, 1), pc(1, 3), pc(3, 2)});
-  EXPECT_EQ(layout(m, 5), "FFSS-");
-  EXPECT_EQ(p->promoted(), 2u);
-  // 3: 2 was last touched 2 intervals ago: outside the window, not promoted;
-  //    3 (touched in 2) goes up into the last free page; 4 is new; 0 is
-  //    referenced on the fast node.
-  step(*p, m, 3, {pc(2, 4), pc(3, 1), pc(4, 9), pc(0, 1)});
-  EXPECT_EQ(layout(m, 5), "FFSFS");
+  const auto tr = tpp_trace();
+  // 1: 0, 1, 2 referenced. 2: 0 and 1 active, 3 referenced: none goes up
+  //    on its second fault (TPP's patch: a fault on an inactive page only
+  //    marks it accessed).
+  step(*p, m, 1, tr[0]);
+  step(*p, m, 2, tr[1]);
+  EXPECT_EQ(layout(m, 5), "SSSS-");
+  EXPECT_EQ(p->promoted(), 0u);
+  // 3: 0 faults while active: up. 2 (referenced in 1, nothing in 2) and 3
+  //    active now, 4 referenced.
+  step(*p, m, 3, tr[2]);
+  EXPECT_EQ(layout(m, 5), "FSSSS");
+  EXPECT_EQ(p->promoted(), 1u);
+  // 4: 1 (active since 2), 2 and 3 fault while active: 2 first (2
+  //    accesses), then 1 and 3 by key: 2 and 1 fill the node; 3 finds no
+  //    victim (0 was referenced now, 1 and 2 just came): it waits, active.
+  step(*p, m, 4, tr[3]);
+  EXPECT_EQ(layout(m, 5), "FFFSS");
   EXPECT_EQ(p->promoted(), 3u);
-  // 4: 2 (touched in 3) and 4 (touched in 3) qualify; the node is full.
-  //    LRU victims: 1 (last sampled in 2), then 3 (in 3); 0 was referenced
-  //    now and is kept. 1 down, 2 up; 3 down, 4 up.
-  step(*p, m, 4, {pc(2, 2), pc(4, 1), pc(0, 1)});
-  EXPECT_EQ(layout(m, 5), "FSFSF");
+  // 5: 4 (active since 4, 7 accesses) and 3 go up; LRU victims: 0, 1, 2
+  //    all last sampled in 4: by key, 0 and 1 down.
+  step(*p, m, 5, tr[4]);
+  EXPECT_EQ(layout(m, 5), "SSFFF");
   EXPECT_EQ(p->promoted(), 5u);
   EXPECT_EQ(p->demoted(), 2u);
+  // 1 was active on the slow node before it went up; demoted, it starts
+  // over (reclaim took it inactive): referenced in 6, active in 7, up in 8,
+  // in place of the least recently sampled page, 2 (last sampled in 4).
+  step(*p, m, 6, {pc(1, 1)});
+  step(*p, m, 7, {pc(1, 1)});
+  EXPECT_EQ(layout(m, 5), "SSFFF");
+  step(*p, m, 8, {pc(1, 1)});
+  EXPECT_EQ(layout(m, 5), "SFSFF");
+  EXPECT_EQ(p->promoted(), 6u);
+  EXPECT_EQ(p->demoted(), 3u);
+}
+
+// TPP has no time window: nothing ages the slow node's LRU lists without
+// memory pressure there, so three faults any time apart promote. The old
+// model (two faults within 2 s) never promoted page 0, and promoted page 1
+// at its second fault.
+TEST(Tpp, FaultsAnyTimeApartPromote) {
+  auto p = mb::make_sim_policy("tpp");
+  auto m = model(4);
+  for (uint32_t t = 1; t <= 10; ++t) {
+    std::vector<PageCount> c;
+    if (t == 1 || t == 5 || t == 10) c.push_back(pc(0, 1));
+    if (t == 8 || t == 9) c.push_back(pc(1, 1));
+    step(*p, m, t, c);
+    if (t == 9) {
+      EXPECT_EQ(layout(m, 2), "SS") << "two faults are not enough";
+    }
+  }
+  EXPECT_EQ(layout(m, 2), "FS");
+  EXPECT_EQ(p->promoted(), 1u);
 }
 
 TEST(Tpp, DemotionWatermark) {
@@ -465,30 +557,30 @@ TEST(Tpp, DemotionWatermark) {
   EXPECT_EQ(p->demoted(), 2u);
 }
 
-TEST(Tpp, LongIntervalsHoldTwoFaults) {
-  // 2 s intervals hold two 1 s scan periods: two samples of a page in one
-  // interval are two hint faults, and it goes up at once.
+TEST(Tpp, LongIntervalsHoldSeveralFaults) {
+  // 3 s intervals hold three 1 s scan periods: three samples of a page in
+  // one interval are three hint faults, and it goes up at once; two
+  // leave it active on the slow node.
   auto p = mb::make_sim_policy("tpp");
   auto m = model(4);
-  step(*p, m, 1, {pc(0, 2), pc(1, 1)}, 0, -1, /*interval_s=*/2.0);
+  step(*p, m, 1, {pc(0, 3), pc(1, 2)}, 0, -1, /*interval_s=*/3.0);
   EXPECT_EQ(layout(m, 2), "FS");
   // 1 s intervals: the same samples are one fault each.
   auto q = mb::make_sim_policy("tpp");
   auto n = model(4);
-  step(*q, n, 1, {pc(0, 2), pc(1, 1)}, 0, -1, 1.0);
+  step(*q, n, 1, {pc(0, 3), pc(1, 2)}, 0, -1, 1.0);
   EXPECT_EQ(layout(n, 2), "SS");
 }
 
 TEST(Tpp, Budget) {
-  // The trace above with 3 pages of budget in interval 4: 1 down and 2 up
-  // (2 pages), then 3 down + 4 up would need 2 more: stop.
+  // The trace above with 3 pages of budget in interval 5: 0 down and 4 up
+  // (2 pages), then 1 down + 3 up would need 2 more: stop.
   auto p = mb::make_sim_policy("tpp");
   auto m = model(3);
-  step(*p, m, 1, {pc(0, 5), pc(1, 1), pc(2, 1)});
-  step(*p, m, 2, {pc(0, 1), pc(1, 3), pc(3, 2)});
-  step(*p, m, 3, {pc(2, 4), pc(3, 1), pc(4, 9), pc(0, 1)});
-  step(*p, m, 4, {pc(2, 2), pc(4, 1), pc(0, 1)}, /*budget=*/3);
-  EXPECT_EQ(layout(m, 5), "FSFFS");
+  const auto tr = tpp_trace();
+  for (uint32_t t = 1; t <= 4; ++t) step(*p, m, t, tr[t - 1]);
+  step(*p, m, 5, tr[4], /*budget=*/3);
+  EXPECT_EQ(layout(m, 5), "SFFSF");
   EXPECT_EQ(p->promoted(), 4u);
   EXPECT_EQ(p->demoted(), 1u);
 }

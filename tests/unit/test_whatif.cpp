@@ -8,9 +8,11 @@
 #include <array>
 #include <functional>
 #include <map>
+#include <random>
 #include <sstream>
 
 #include "membalancer/error.h"
+#include "membalancer/placement_model.h"
 #include "membalancer/profile_file.h"
 #include "profiler/sim_policies.h"
 #include "profiler/synth.h"
@@ -60,6 +62,113 @@ TEST(WhatifOracle, NoPlacementBeatsItForAnyHitWeightedObjective) {
       best = std::max(best, wt[0] * hits[0] + wt[1] * hits[1] + wt[2] * hits[2]);
     }
     EXPECT_EQ(mine, best) << "weights " << wt[0] << "," << wt[1] << "," << wt[2];
+  }
+}
+
+// ---- the oracle's moves with N tiers -------------------------------------------------
+
+// A model of node k = tier k: tiers 0..N-2 of the given capacities, the last
+// unbounded.
+PlacementModel tier_model(const std::vector<uint64_t>& upper) {
+  std::map<int, uint64_t> cap;
+  for (size_t k = 0; k < upper.size(); ++k) cap[static_cast<int>(k)] = upper[k];
+  cap[static_cast<int>(upper.size())] = 1ull << 40;
+  return PlacementModel(cap, static_cast<int>(upper.size()), PlacementModel::Start::kRecorded);
+}
+
+std::vector<int> tier_nodes(size_t n) {
+  std::vector<int> t;
+  for (size_t k = 0; k < n; ++k) t.push_back(static_cast<int>(k));
+  return t;
+}
+
+// Two pages alike, one in tier 1, one in the last; tiers 0 and 1 take one
+// each. Keeping tier by tier (tier 0 keeps its own, then takes the first
+// other page by key, then tier 1 likewise) moves both: page 1 up from tier
+// 1, page 2 up to tier 1. One move does: page 2 up to tier 0, page 1 stays.
+// And two full tiers swapping pages: through the last tier, each moved once.
+TEST(WhatifOracle, NTierMovesKeepWhatAnyTierCan) {
+  PlacementModel m = tier_model({1, 1});
+  m.place(1, 1, false);
+  m.place(2, 2, false);
+  uint64_t up = 0, down = 0;
+  EXPECT_EQ(oracle_step({pc(1, 5), pc(2, 5)}, m, tier_nodes(3), &up, &down), (std::vector<uint64_t>{5, 5, 0}));
+  EXPECT_EQ(m.node_of(1), 1);
+  EXPECT_EQ(m.node_of(2), 0);
+  EXPECT_EQ(up, 1u);
+  EXPECT_EQ(down, 0u);
+  // Page 1 (in tier 1) now the hottest, page 2 (in tier 0) next.
+  EXPECT_EQ(oracle_step({pc(1, 9), pc(2, 1)}, m, tier_nodes(3), &up, &down), (std::vector<uint64_t>{9, 1, 0}));
+  EXPECT_EQ(m.node_of(1), 0);
+  EXPECT_EQ(m.node_of(2), 1);
+  EXPECT_EQ(up, 2u);
+  EXPECT_EQ(down, 1u);
+  // Of pages alike, a lower key counts as hotter: 3, 4, 5 all in the last
+  // tier, tiers 0 and 1 full of pages not sampled (1, 2: down to the last):
+  // 3 to tier 0, 4 to tier 1.
+  for (uint64_t k : {3, 4, 5}) m.place(k, 2, false);
+  EXPECT_EQ(oracle_step({pc(3, 2), pc(4, 2), pc(5, 2)}, m, tier_nodes(3), &up, &down),
+            (std::vector<uint64_t>{2, 2, 2}));
+  EXPECT_EQ(m.node_of(3), 0);
+  EXPECT_EQ(m.node_of(4), 1);
+  EXPECT_EQ(m.node_of(5), 2);
+  EXPECT_EQ(up, 4u);
+  EXPECT_EQ(down, 3u);
+}
+
+// Against every placement of a few pages in three or four tiers: the oracle
+// reaches a placement serving oracle_tier_hits in every tier, within every
+// capacity, with the fewest pages moved of all such placements, and what it
+// counts as moved (up and down) is what changed tier. Accesses of 1 to 3 make
+// ties common; some pages are not sampled, some sampled with no accesses.
+TEST(WhatifOracle, NTierMovesAreTheFewestOfEveryBestPlacement) {
+  std::mt19937 rng(11);
+  constexpr int kPages = 7;
+  for (int round = 0; round < 300; ++round) {
+    const size_t n = 3 + rng() % 2;
+    std::vector<uint64_t> upper;
+    for (size_t k = 0; k + 1 < n; ++k) upper.push_back(rng() % 4);
+    PlacementModel m = tier_model(upper);
+    std::vector<PageCount> counts;
+    std::array<int, kPages> before{};
+    for (int p = 0; p < kPages; ++p) {
+      // Where it starts: a random tier with room, else the last.
+      const int want = static_cast<int>(rng() % n);
+      before[p] = m.place(static_cast<uint64_t>(p + 1), want, false);
+      if (rng() % 4) counts.push_back(pc(p + 1, rng() % 4));
+    }
+    const std::vector<uint64_t> best = oracle_tier_hits(counts, upper);
+    uint64_t up = 0, down = 0;
+    EXPECT_EQ(oracle_step(counts, m, tier_nodes(n), &up, &down), best) << "round " << round;
+    uint64_t moved_up = 0, moved_down = 0;
+    for (int p = 0; p < kPages; ++p) {
+      const int now = m.node_of(static_cast<uint64_t>(p + 1));
+      moved_up += now < before[p];
+      moved_down += now > before[p];
+    }
+    for (size_t k = 0; k + 1 < n; ++k) EXPECT_LE(m.used_pages(static_cast<int>(k)), upper[k]);
+    EXPECT_EQ(up, moved_up) << "round " << round;
+    EXPECT_EQ(down, moved_down) << "round " << round;
+    // The fewest moves of every placement serving `best`.
+    uint64_t fewest = kPages;
+    int codes = 1;
+    for (int p = 0; p < kPages; ++p) codes *= static_cast<int>(n);
+    for (int code = 0; code < codes; ++code) {
+      std::array<int, kPages> tier{};
+      std::vector<uint64_t> used(n, 0), hits(n, 0);
+      uint64_t moves = 0;
+      for (int p = 0, x = code; p < kPages; ++p, x /= static_cast<int>(n)) {
+        tier[p] = x % static_cast<int>(n);
+        ++used[tier[p]];
+        moves += tier[p] != before[p];
+      }
+      bool fits = true;
+      for (size_t k = 0; k + 1 < n; ++k) fits &= used[k] <= upper[k];
+      if (!fits) continue;
+      for (const auto& c : counts) hits[tier[c.key - 1]] += c.accesses;
+      if (hits == best) fewest = std::min(fewest, moves);
+    }
+    EXPECT_EQ(up + down, fewest) << "round " << round;
   }
 }
 
@@ -524,7 +633,12 @@ TEST(WhatifOutput, AnIntervalWithoutAccessesHasNoHitRatio) {
 // its placement changes whenever the hottest pages do. Here the 50 hot pages
 // start slow and the fast tier is full of the first 100 touched: the oracle
 // brings the 50 up for the second interval, making room of 50 it no longer
-// needs, and then keeps its placement. More tiers: not counted, not 0.
+// needs, and then keeps its placement. With three tiers they were not counted
+// (`-`, json null): tiers 0 and 1 of 50 pages, the first 50 touched in tier
+// 0. In interval 1 every page is alike: tier 0 keeps its 50, tier 1 takes the
+// next 50 (50-99) up from the last tier. In interval 2 the hot 50 come up to
+// tier 0, and its 50 unsampled pages go down to the last tier (tier 1 keeps
+// its own: it takes no sampled page and has room for them).
 TEST(WhatifOracle, ItsMovesAreCounted) {
   mb_test::TempTree dir("mbwhatif");
   WhatifOptions o;
@@ -538,12 +652,18 @@ TEST(WhatifOracle, ItsMovesAreCounted) {
   EXPECT_EQ(oracle.promoted_at[0], 0u) << "interval 1: every page alike, the first touched stay";
   EXPECT_EQ(oracle.promoted_at[1], 50u);
   EXPECT_NE(printed(o, r, "json").find("\"promoted_pages\":50,\"demoted_pages\":50"), std::string::npos);
-  o.fast_bytes = 0;
-  o.middle_bytes = {};
   WhatifOptions three = o;
   three.fast_bytes = 50 * 4096;
   three.middle_bytes = {50 * 4096};
   const WhatifResult r3 = run_whatif(three);
-  EXPECT_FALSE(run_of(r3, "oracle").moves_counted);
-  EXPECT_NE(printed(three, r3, "json").find("\"promoted_pages\":null,\"demoted_pages\":null"), std::string::npos);
+  const WhatifRun& oracle3 = run_of(r3, "oracle");
+  EXPECT_EQ(oracle3.promoted, 100u);
+  EXPECT_EQ(oracle3.demoted, 50u);
+  ASSERT_EQ(oracle3.promoted_at.size(), 8u);
+  EXPECT_EQ(oracle3.promoted_at[0], 50u);
+  EXPECT_EQ(oracle3.promoted_at[1], 50u);
+  EXPECT_EQ(oracle3.demoted_at[1], 50u);
+  EXPECT_NE(printed(three, r3, "json").find("\"promoted_pages\":100,\"demoted_pages\":50"), std::string::npos);
+  EXPECT_NE(printed(three, r3, "text").find("         100          50  each interval"), std::string::npos)
+      << printed(three, r3, "text");
 }
