@@ -1,14 +1,16 @@
 // Symbolisation test program: a position-independent executable that spends
 // nearly all its CPU time in one known function, either its own
 // (symtest_main_spin, `main`) or one in libsymtest.so (symtest_lib_spin,
-// `lib`), for SECONDS seconds. Used by tests/integration/test_profiler.cpp
+// `lib`), for SECONDS seconds of its own CPU time (not wall time: on a
+// loaded machine or in a software-emulated guest a wall-clock spin can get
+// almost no CPU, and its samples would be few). Used by tests/integration/test_profiler.cpp
 // with `profiler record --sampler cpu-clock`.
 //   symtest main|lib SECONDS
-#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 
 extern "C" uint64_t symtest_lib_spin(uint64_t iterations);
 
@@ -25,8 +27,13 @@ int main(int argc, char** argv) {
   }
   const bool lib = std::strcmp(argv[1], "lib") == 0;
   const double seconds = std::atof(argv[2]);
-  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  auto cpu_s = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + ts.tv_nsec * 1e-9;
+  };
+  const double end = cpu_s() + seconds;
   uint64_t sink = 0;
-  while (std::chrono::steady_clock::now() < end) sink += lib ? symtest_lib_spin(1 << 20) : symtest_main_spin(1 << 20);
+  while (cpu_s() < end) sink += lib ? symtest_lib_spin(1 << 20) : symtest_main_spin(1 << 20);
   return sink == 42 ? 1 : 0;
 }

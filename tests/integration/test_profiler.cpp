@@ -653,12 +653,14 @@ TEST(Profiler, ChildThatExecsAShortProgramIsNamedAndSymbolised) {
   ASSERT_EQ(execd.size(), 3u) << "each symtest's exec is recorded, with the new name";
   for (uint32_t pid : execd) {
     EXPECT_EQ(procs.name(pid), "symtest") << "pid " << pid;
-    EXPECT_GE(samples[pid], 20u) << "pid " << pid;  // 30-40 ms at 100 us of CPU a sample
-    // Every sample is in the new program's maps: the program, its loader or
-    // its libraries (none was before). Most are its spin, except on a slow
-    // machine (the VM's software CPU), where starting takes a large share.
+    // Nine in ten samples are in the maps of their time: the shell's before
+    // the exec, then the program, its loader or its libraries (none was
+    // before). Its spin, 30-40 ms of its own CPU time at one sample per
+    // 100 us of CPU, is in symtest or its library; how long the loader takes
+    // besides depends on the machine (in the VM's software CPU, longer than
+    // the spin).
     EXPECT_GE(mapped[pid] * 10, samples[pid] * 9) << "pid " << pid;
-    EXPECT_GE(in_program[pid] * 10, samples[pid] * 3) << "pid " << pid << ": its spin is in symtest or its library";
+    EXPECT_GE(in_program[pid], 100u) << "pid " << pid << " (" << samples[pid] << " samples)";
   }
   Ran rep = run({bin("profiler"), "report", "--by", "symbol", "--top", "5", "--format", "json", prof}, dir, "report");
   ASSERT_EQ(rep.status, 0) << rep.err;

@@ -229,7 +229,7 @@ for f in "${MB_VM_BIN:-$repo/bin}"/*; do
 	# Debug info is most of their size; the guest does not need it, except in
 	# the symbolisation test's program (file:line).
 	case $(basename "$f") in
-	symtest | libsymtest.so) cp -L "$f" "$rootfs/opt/membalancer/bin/" ;;
+	symtest* | libsymtest*.so) cp -L "$f" "$rootfs/opt/membalancer/bin/" ;;
 	*) objcopy --strip-debug "$f" "$rootfs/opt/membalancer/bin/$(basename "$f")" 2>/dev/null ||
 		cp -L "$f" "$rootfs/opt/membalancer/bin/" ;;
 	esac
