@@ -354,6 +354,10 @@ void AutotuneBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& tra
 
 size_t AutotuneBackend::observed_threads() const { return observer_.threads(); }
 
+void AutotuneBackend::process_execed(pid_t tgid) {
+  if (memory_) memory_->process_execed(tgid);
+}
+
 void AutotuneBackend::hold() {
   held_ = true;
   if (memory_) memory_->hold();

@@ -141,6 +141,7 @@ class AutotuneBackend : public Backend {
                 IntervalReport& report) override;
   void hold() override;
   void stop(Summary& summary) override;
+  void process_execed(pid_t tgid) override;
   // Threads the observer holds data of: the last window's (nothing is added
   // between a decision and the next window).
   size_t observed_threads() const;
