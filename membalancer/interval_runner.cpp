@@ -7,7 +7,7 @@ void IntervalRunner::tell_exec(const mb_proc_event& ev, bool peeked) {
   // Told at a peek, then polled: once is what the backend is promised.
   const std::pair<uint32_t, uint64_t> key{ev.tgid, ev.time_ns};
   if (peeked ? !execs_told_.insert(key).second : execs_told_.erase(key) != 0) return;
-  backend_->process_execed(static_cast<pid_t>(ev.tgid));
+  backend_->process_execed(static_cast<pid_t>(ev.tgid), static_cast<pid_t>(ev.tid));
 }
 
 IntervalReport IntervalRunner::run(uint32_t interval, const std::function<double()>& clock) {

@@ -211,7 +211,7 @@ std::vector<TierLine> MemoryBackend::tier_lines(const IntervalReport& report, co
   return lines;
 }
 
-void MemoryBackend::process_execed(pid_t tgid) {
+void MemoryBackend::process_execed(pid_t tgid, pid_t /*tid*/) {
   if (mover_) mover_->cancel_process(tgid);
   execed_.insert(static_cast<uint32_t>(tgid));
 }

@@ -39,7 +39,7 @@ class MemoryBackend : public Backend {
   // Cancels the process's moves not started, and plans none for it in the
   // next interval(): its old image's pages leave the table, and its new
   // image was not sampled yet (demotion would take it for the coldest).
-  void process_execed(pid_t tgid) override;
+  void process_execed(pid_t tgid, pid_t tid) override;
 
   // numa: only these processes' memory is read and planned (autotune gives
   // the processes it chose memory migration for). Unset: every tracked one.

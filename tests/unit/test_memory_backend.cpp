@@ -182,7 +182,7 @@ struct ExecCounter : mb::Backend {
   void interval(mb::Pipeline&, const std::vector<pid_t>&, double, mb::IntervalReport&) override {}
   void hold() override {}
   void stop(mb::Summary&) override {}
-  void process_execed(pid_t tgid) override { execs.push_back(tgid); }
+  void process_execed(pid_t tgid, pid_t /*tid*/) override { execs.push_back(tgid); }
 };
 
 TEST(MemoryBackend, TheBackendIsToldOfEachExecOnce) {
