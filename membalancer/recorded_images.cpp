@@ -19,13 +19,24 @@ ProcessImage RecordedImages::at_fork(pid_t child, pid_t parent) const {
   return image;
 }
 
-void RecordedImages::write(ProfileWriter& w, uint64_t time_ns, pid_t p, pid_t parent, ProfileProcessEvent ev,
-                           ProcessImage image) {
+void RecordedImages::put(ProfileWriter& w, uint64_t time_ns, pid_t p, pid_t parent, ProfileProcessEvent ev,
+                         const ProcessImage& image) {
   w.add_process(time_ns, static_cast<uint32_t>(p), static_cast<uint32_t>(parent), ev, image.name);
   if (!image.maps->empty()) w.add_maps(time_ns, static_cast<uint32_t>(p), *image.maps);
+}
+
+void RecordedImages::write(ProfileWriter& w, uint64_t time_ns, pid_t p, pid_t parent, ProfileProcessEvent ev,
+                           ProcessImage image) {
+  put(w, time_ns, p, parent, ev, image);
   ProcessImage& kept = images_[p];
   if (!image.name.empty()) kept.name = std::move(image.name);
   kept.maps = std::move(image.maps);
+}
+
+void RecordedImages::write_fork(ProfileWriter& w, uint64_t time_ns, pid_t child, pid_t parent) {
+  ProcessImage image = at_fork(child, parent);
+  if (find(child)) put(w, time_ns, child, parent, kProcFork, image);
+  else write(w, time_ns, child, parent, kProcFork, std::move(image));
 }
 
 bool RecordedImages::update(ProfileWriter& w, uint64_t time_ns, pid_t p, pid_t parent, ProcessImage seen) {

@@ -28,14 +28,15 @@ class RecordedImages {
  public:
   // What /proc shows of p now (no name and no maps: gone).
   static ProcessImage read(pid_t p);
-  // child's image at its fork: its parent's as last written, or, a parent
-  // never read (or gone when read), what /proc shows of the child now (named
-  // "?" when it is gone too).
-  ProcessImage at_fork(pid_t child, pid_t parent) const;
   // Writes p's process record (event `ev`, image.name) and image.maps when
   // there are some, at time_ns, and remembers them; an empty name keeps the
   // name remembered.
   void write(ProfileWriter& w, uint64_t time_ns, pid_t p, pid_t parent, ProfileProcessEvent ev, ProcessImage image);
+  // Writes child's fork at time_ns with its image at the fork (its parent's),
+  // and remembers that image, unless the child is known already: a look
+  // took it in while its fork event waited, and what it saw, later than the
+  // fork, stays (the fork record still comes first in time).
+  void write_fork(ProfileWriter& w, uint64_t time_ns, pid_t child, pid_t parent);
   // A look at a process written before: a new name is written as a rename,
   // changed maps as a new snapshot, at time_ns (a gone process changes
   // nothing). Returns whether anything was written.
@@ -44,6 +45,13 @@ class RecordedImages {
   void erase(pid_t p) { images_.erase(p); }
 
  private:
+  // child's image at its fork: its parent's as last written, or, a parent
+  // never read (or gone when read), what /proc shows of the child now (named
+  // "?" when it is gone too).
+  ProcessImage at_fork(pid_t child, pid_t parent) const;
+  static void put(ProfileWriter& w, uint64_t time_ns, pid_t p, pid_t parent, ProfileProcessEvent ev,
+                  const ProcessImage& image);
+
   std::unordered_map<pid_t, ProcessImage> images_;
 };
 

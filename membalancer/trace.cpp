@@ -262,8 +262,7 @@ int run_mode(const Options& opts) {
     live->set_event_observer([&](const mb_proc_event& ev) {
       const pid_t p = static_cast<pid_t>(ev.tgid);
       const pid_t parent = static_cast<pid_t>(ev.parent_tgid);
-      if (ev.type == MB_PROC_FORK)
-        recorded.write(*recording, ev.time_ns, p, parent, kProcFork, recorded.at_fork(p, parent));
+      if (ev.type == MB_PROC_FORK) recorded.write_fork(*recording, ev.time_ns, p, parent);
       if (ev.type == MB_PROC_EXEC) {
         // Timed at the exec: the new program's samples are found in them.
         recorded.write(*recording, ev.time_ns, p, 0, kProcExec, RecordedImages::read(p));

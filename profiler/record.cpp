@@ -370,13 +370,13 @@ int run_record(const RecordOptions& opts) {
     }
   };
   // A fork, at the fork event's time (so that it stays before an exec that
-  // followed at once), with its parent's name and maps (RecordedImages).
+  // followed at once), with its parent's name and maps (RecordedImages),
+  // also when a look took the child in while the event waited.
   auto note_fork = [&](pid_t p, pid_t parent, uint64_t fork_ns) {
-    if (images.find(p)) return note_process(p, parent);  // a look took it in first
-    ProcessImage image = images.at_fork(p, parent);
+    const bool fresh = !images.find(p);
     std::lock_guard<std::mutex> lock(wmu);
-    images.write(writer, fork_ns, p, parent, kProcFork, std::move(image));
-    quick_until[p] = mono_ns() + 1000000000ull;
+    images.write_fork(writer, fork_ns, p, parent);
+    if (fresh) quick_until[p] = mono_ns() + 1000000000ull;
   };
   // Processes that exec'd a moment ago, looked at again a few times: at the
   // exec the new program's loader has not mapped its libraries yet, and a
