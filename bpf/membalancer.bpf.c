@@ -257,7 +257,7 @@ int BPF_PROG(on_exit, struct task_struct *p)
 	if (!mb_group_dead(p))
 		return 0;
 	if (mb_untrack(tgid))
-		mb_proc_event(MB_PROC_EXIT, tgid, 0);
+		mb_proc_event(MB_PROC_EXIT, tgid, 0, 0);
 	return 0;
 }
 
@@ -271,8 +271,18 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
 	__u32 tgid = BPF_CORE_READ(p, tgid);
+	struct mb_task_stats *ts;
 
-	if (mb_is_tracked(tgid))
-		mb_proc_event(MB_PROC_EXEC, tgid, 0);
+	if (!mb_is_tracked(tgid))
+		return 0;
+	/* A thread other than the leader exec'd: it now runs as tgid, and its
+	 * old id's entry gets no more samples. Read one last time and freed,
+	 * as at an exit. (The leader's entry was marked by its exit.) */
+	if ((__u32)old_pid != tgid) {
+		ts = mb_task_slot(old_pid, false);
+		if (ts)
+			ts->flags |= MB_TASK_EXITED;
+	}
+	mb_proc_event(MB_PROC_EXEC, tgid, 0, old_pid);
 	return 0;
 }

@@ -5,7 +5,8 @@
 
 #include "maps.bpf.h"
 
-static __always_inline void mb_proc_event(__u32 type, __u32 tgid, __u32 parent)
+static __always_inline void mb_proc_event(__u32 type, __u32 tgid, __u32 parent,
+					  __u32 tid)
 {
 	struct mb_proc_event *ev;
 
@@ -18,7 +19,7 @@ static __always_inline void mb_proc_event(__u32 type, __u32 tgid, __u32 parent)
 	ev->type = type;
 	ev->tgid = tgid;
 	ev->parent_tgid = parent;
-	ev->pad = 0;
+	ev->tid = tid;
 	bpf_ringbuf_submit(ev, 0);
 }
 
@@ -59,7 +60,7 @@ static __always_inline bool mb_track(__u32 tgid, __u32 parent, __u32 flags)
 	err = bpf_map_update_elem(&tracked, &tgid, &t, BPF_NOEXIST);
 	if (err == 0) {
 		__sync_fetch_and_or(w, 1ULL << (tgid % 64));
-		mb_proc_event(MB_PROC_FORK, tgid, parent);
+		mb_proc_event(MB_PROC_FORK, tgid, parent, 0);
 		return true;
 	}
 	if (err == -17 /* EEXIST: a racing insert */)

@@ -8,6 +8,7 @@
 #include <cerrno>
 
 #include "membalancer/cpu_load.h"
+#include "membalancer/renumber.h"
 #include "membalancer/sysfs.h"
 
 namespace mb {
@@ -199,6 +200,13 @@ int AffinityKeeper::set(pid_t tid, const CpuSet& cpus) {
 }
 
 void AffinityKeeper::forget(pid_t tid) { originals_.erase(tid); }
+
+void AffinityKeeper::renumber(pid_t from, pid_t to) {
+  if (from <= 0) return;
+  renumber_key(originals_, from, to);
+  // Known again by the start the thread has taken on with the id.
+  if (auto it = originals_.find(to); it != originals_.end() && ops_.started) it->second.started = ops_.started(to);
+}
 
 std::vector<pid_t> AffinityKeeper::forget_reused() {
   std::vector<pid_t> dropped;

@@ -97,6 +97,12 @@ class AffinityKeeper {
   // The thread exited: drop what is remembered (nothing is restored).
   void forget(pid_t tid);
 
+  // Thread `from` now has the id `to` (a thread other than the leader
+  // exec'd: it takes the leader's id, and the leader's start time, and keeps
+  // its affinity): what is remembered for `from` is for `to` now, restored
+  // there; what was remembered for `to` (the leader, gone) is dropped.
+  void renumber(pid_t from, pid_t to);
+
   // Drops every remembered id that now belongs to another thread (its start
   // time differs, or it is gone): the thread it was remembered for exited,
   // and a later one with the same id is not ours to restore, nor moved by us.

@@ -19,6 +19,13 @@ class Backend {
   // tracked: the processes tracked now; elapsed_s: since the start.
   virtual void interval(Pipeline& pipeline, const std::vector<pid_t>& tracked, double elapsed_s,
                         IntervalReport& report) = 0;
+  // A tracked process exec'd: what was planned on its old image is void,
+  // and nothing is planned on it in the interval that follows. `tid` is the
+  // thread that called exec, by its id before (0: not known); one other
+  // than the leader has the id tgid now, and the leader is gone. Told once
+  // per exec, as soon as the loop sees it (at the interval's poll of
+  // events, or just before interval() when it came since).
+  virtual void process_execed(pid_t /*tgid*/, pid_t /*tid*/) {}
   // A stop signal came: work not started is dropped now, and the intervals
   // still taken in (the last one, for the report) act on nothing. stop()
   // follows.

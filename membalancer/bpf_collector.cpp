@@ -522,6 +522,11 @@ void BpfCollector::take_process_events() {
   rethrow_callback_error();
 }
 
+void BpfCollector::peek_process_events(const std::function<void(const mb_proc_event&)>& fn) {
+  take_process_events();
+  for (const mb_proc_event& ev : pending_events_) fn(ev);
+}
+
 void BpfCollector::poll_process_events(const std::function<void(const mb_proc_event&)>& fn) {
   abit_forks_.clear();
   take_process_events();

@@ -94,6 +94,9 @@ class BpfCollector : public SampleSource {
   // Delivers process fork/exec/exit events that arrived since the last call
   // (those taken early by take_process_events first, in order).
   void poll_process_events(const std::function<void(const mb_proc_event&)>& fn) override;
+  // Takes the events waiting in the ring buffer now (take_process_events)
+  // and shows every event not delivered yet.
+  void peek_process_events(const std::function<void(const mb_proc_event&)>& fn) override;
   // Readable (poll/epoll) while process events wait in the ring buffer: a
   // loop that must look at a process at once (its maps after an exec, before
   // it exits) waits on it.

@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "membalancer/proc.h"
+#include "membalancer/renumber.h"
 #include "membalancer/sysfs.h"
 
 namespace mb {
@@ -111,6 +112,10 @@ std::vector<TaskStat> read_process_tasks(pid_t tgid, const std::string& proc_roo
   for (pid_t tid : threads_of(tgid, proc_root))
     if (auto st = read_task_stat(tgid, tid, proc_root)) out.push_back(*st);
   return out;
+}
+
+void ThreadCpuTracker::renumber(pid_t from, pid_t to) {
+  if (from > 0) renumber_key(prev_, from, to);
 }
 
 ThreadCpuTracker::Interval ThreadCpuTracker::update(const std::vector<std::pair<pid_t, TaskStat>>& tasks,

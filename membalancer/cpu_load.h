@@ -115,6 +115,9 @@ class ThreadCpuTracker {
   Interval update_from_proc(const std::vector<pid_t>& tgids, const Topology& topo,
                             const std::string& proc_root = "/proc");
   size_t tracked() const { return prev_.size(); }
+  // Thread `from` goes on as `to` (a non-leader exec: AffinityKeeper::renumber),
+  // its CPU time counted on from what it had; what `to` had is forgotten.
+  void renumber(pid_t from, pid_t to);
 
  private:
   bool primed_ = false;

@@ -2,6 +2,14 @@
 
 namespace mb {
 
+void IntervalRunner::tell_exec(const mb_proc_event& ev, bool peeked) {
+  if (!backend_) return;
+  // Told at a peek, then polled: once is what the backend is promised.
+  const std::pair<uint32_t, uint64_t> key{ev.tgid, ev.time_ns};
+  if (peeked ? !execs_told_.insert(key).second : execs_told_.erase(key) != 0) return;
+  backend_->process_execed(static_cast<pid_t>(ev.tgid), static_cast<pid_t>(ev.tid));
+}
+
 IntervalReport IntervalRunner::run(uint32_t interval, const std::function<double()>& clock) {
   const double start = clock();
   pipeline_.begin_interval(interval);
@@ -13,7 +21,10 @@ IntervalReport IntervalRunner::run(uint32_t interval, const std::function<double
   // the swap and the exit would arrive after the removal and linger.
   source_.poll_process_events([&](const mb_proc_event& ev) {
     if (ev.type == MB_PROC_FORK) pipeline_.process_forked(static_cast<pid_t>(ev.tgid));
-    if (ev.type == MB_PROC_EXEC) pipeline_.process_execed(static_cast<pid_t>(ev.tgid));
+    if (ev.type == MB_PROC_EXEC) {
+      pipeline_.process_execed(static_cast<pid_t>(ev.tgid));
+      tell_exec(ev, false);
+    }
     if (ev.type == MB_PROC_EXIT) pipeline_.process_exited(static_cast<pid_t>(ev.tgid));
     if (on_event) on_event(ev);
   });
@@ -31,7 +42,15 @@ IntervalReport IntervalRunner::run(uint32_t interval, const std::function<double
   IntervalReport r = pipeline_.finish_interval(delta, tracked_.size());
   r.elapsed_s = clock();
   r.sampler = source_.sampler().name;
-  if (backend_) backend_->interval(pipeline_, tracked_, r.elapsed_s, r);
+  // An exec since the poll: the table still holds the old image's pages
+  // (the pipeline drops them after the next interval), which the backend
+  // must not plan on now.
+  if (backend_) {
+    source_.peek_process_events([&](const mb_proc_event& ev) {
+      if (ev.type == MB_PROC_EXEC) tell_exec(ev, true);
+    });
+    backend_->interval(pipeline_, tracked_, r.elapsed_s, r);
+  }
   table_ms_ = (t_begin - start) * 1e3;
   drain_ms_ = (t_drain - t_begin) * 1e3;
   return r;

@@ -6,6 +6,8 @@
 
 #include <array>
 #include <functional>
+#include <set>
+#include <utility>
 #include <vector>
 
 #include "membalancer/backend.h"
@@ -39,7 +41,11 @@ class IntervalRunner {
   Backend* backend_;
   std::array<uint64_t, MB_NR_COUNTERS> last_{};
   std::vector<TaskSnapshot> tasks_;
+  void tell_exec(const mb_proc_event& ev, bool peeked);
+
   std::vector<pid_t> tracked_;
+  // Exec events told to the backend before their poll (tgid, time): not told again.
+  std::set<std::pair<uint32_t, uint64_t>> execs_told_;
   double table_ms_ = 0, drain_ms_ = 0;
 };
 

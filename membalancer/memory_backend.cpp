@@ -211,6 +211,11 @@ std::vector<TierLine> MemoryBackend::tier_lines(const IntervalReport& report, co
   return lines;
 }
 
+void MemoryBackend::process_execed(pid_t tgid, pid_t /*tid*/) {
+  if (mover_) mover_->cancel_process(tgid);
+  execed_.insert(static_cast<uint32_t>(tgid));
+}
+
 void MemoryBackend::hold() {
   held_ = true;
   if (mover_) mover_->abandon();
@@ -229,9 +234,14 @@ void MemoryBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& all_t
       m.tiers_view = tier_lines(report, thresholds);
     }
     report.migration = std::move(m);
+    execed_.clear();
     return;
   }
   PageTable& table = pipeline.table();
+  // Execs seen since the last interval: the old image's pages leave now
+  // (they are in the table still when the exec came after this interval's
+  // events were read; the pipeline drops those drained later).
+  table.remove_processes(execed_, PageTable::Removal::kExec);
   // Moves that failed (no room yet, page busy, gone): the page is where the
   // kernel left it, and may be planned again without waiting for the
   // cool-down; the failure itself is counted by the mover.
@@ -267,6 +277,14 @@ void MemoryBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& all_t
   auto flows_now = [this] { return mover_ ? mover_->flows() : model_flows_; };
   const std::map<int, NodeFlow> flows_before = tier_ ? flows_now() : std::map<int, NodeFlow>{};
   MemoryState mem = read_memory(tracked);
+  if (!execed_.empty() && mem.resident) {
+    // Nor is the new image of a process that exec'd demoted: it was never
+    // sampled yet, which does not make it cold.
+    mem.resident = [this, all = std::move(mem.resident)](
+                       int node, const std::function<bool(uint32_t, uint64_t, bool)>& fn) {
+      all(node, [&](uint32_t tgid, uint64_t vaddr, bool huge) { return execed_.count(tgid) || fn(tgid, vaddr, huge); });
+    };
+  }
   if (tier_) observe_allocations(flows_before, flows_now(), table.arrivals(), mem);
   wait_on_full_nodes(mem, table.interval());
   Plan plan;
@@ -328,6 +346,7 @@ void MemoryBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& all_t
   if (tier_) m.tiers_view = tier_lines(report, view.thresholds);
   last_ = m;
   report.migration = std::move(m);
+  execed_.clear();
 }
 
 void MemoryBackend::stop(Summary& summary) {

@@ -36,6 +36,10 @@ class MemoryBackend : public Backend {
                 IntervalReport& report) override;
   void hold() override;
   void stop(Summary& summary) override;
+  // Cancels the process's moves not started, and plans none for it in the
+  // next interval(): its old image's pages leave the table, and its new
+  // image was not sampled yet (demotion would take it for the coldest).
+  void process_execed(pid_t tgid, pid_t tid) override;
 
   // numa: only these processes' memory is read and planned (autotune gives
   // the processes it chose memory migration for). Unset: every tracked one.
@@ -82,6 +86,7 @@ class MemoryBackend : public Backend {
   std::map<int, uint64_t> moved_into_node_promote_, moved_into_node_demote_;  // live --dry-run: planned
   std::optional<MigrationReport> last_;
   std::optional<std::set<uint32_t>> only_;
+  std::unordered_set<uint32_t> execed_;  // exec'd since the last interval(): nothing planned on them
   std::unique_ptr<PlacementModel> model_;
   uint64_t dry_applied_ = 0, dry_refused_ = 0;
   bool held_ = false;

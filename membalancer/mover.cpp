@@ -70,6 +70,7 @@ void MoveCounts::add(const MoveCounts& o) {
   for (const auto& [err, pages] : o.failed_by_errno) failed_by_errno[err] += pages;
   dropped_queue_full += o.dropped_queue_full;
   abandoned += o.abandoned;
+  cancelled_exec += o.cancelled_exec;
   busy_s += o.busy_s;
 }
 
@@ -98,6 +99,7 @@ struct Mover::Batch {
   std::vector<int> from;  // -1: not known
   uint64_t base_pages = 0;
   uint64_t bytes = 0;
+  uint64_t taken_at = 0;  // Mover::cancels_ when taken
   MoverStats::Key key() const { return {pid, direction, reason}; }
   void clear() {
     addrs.clear();
@@ -120,7 +122,7 @@ Mover::Mover(const MoverConfig& cfg, MoveFn fn) : cfg_(cfg), fn_(std::move(fn)) 
     // The bucket holds one full batch (or one huge page, whichever is more).
     uint64_t burst = std::max<uint64_t>(cfg_.batch_pages * kBasePageBytes, kHugePageBytes);
     limiter_ = std::make_unique<RateLimiter>(cfg_.rate_limit_bytes_per_s, burst, RateLimiter::Clock{},
-                                             [this](double s) { return sleep_unless_abandoned(s); });
+                                             [this](double s) { return sleep_unless_stopped(s); });
   }
   threads_.reserve(static_cast<size_t>(cfg_.workers));
   for (int i = 0; i < cfg_.workers; ++i) threads_.emplace_back([this] { worker(); });
@@ -166,10 +168,17 @@ bool Mover::submit(MoveRequest req) {
   return true;
 }
 
+uint64_t Mover::Queued::base_pages_left() const {
+  uint64_t base = 0;
+  for (size_t i = next; i < req.pages.size(); ++i) base += (!req.huge.empty() && req.huge[i]) ? kBasePagesPerHuge : 1;
+  return base;
+}
+
 bool Mover::take_batch(Batch* b) {
   b->clear();
   if (queue_.empty()) return false;
   const MoveRequest& first = queue_.front().req;
+  b->taken_at = cancels_;
   b->pid = first.pid;
   b->direction = first.direction;
   b->reason = first.reason;
@@ -200,17 +209,22 @@ bool Mover::take_batch(Batch* b) {
   return true;
 }
 
-bool Mover::sleep_unless_abandoned(double s) {
+thread_local const Mover::Batch* Mover::charging_ = nullptr;
+
+bool Mover::sleep_unless_stopped(double s) {
   std::unique_lock<std::mutex> lock(mu_);
   auto d = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(s));
-  return !abandon_cv_.wait_for(lock, d, [this] { return abandoned_; });
+  return !sleep_cv_.wait_for(lock, d,
+                             [this] { return abandoned_ || (charging_ && cancelled_since(*charging_)); });
 }
 
-bool Mover::charge(uint64_t bytes, double* throttled_s) {
+bool Mover::charge(const Batch& b, uint64_t bytes, double* throttled_s) {
   if (!limiter_) return true;
   double asked = 0;
   auto t0 = std::chrono::steady_clock::now();
+  charging_ = &b;
   bool ok = limiter_->acquire(bytes, &asked);
+  charging_ = nullptr;
   if (asked > 0) *throttled_s += since_s(t0);
   return ok;
 }
@@ -278,12 +292,21 @@ std::vector<int> Mover::move_call(pid_t pid, std::vector<void*>& addrs, const st
   return status;
 }
 
+bool Mover::cancelled_since(const Batch& b) const {
+  auto it = cancelled_at_.find(b.pid);
+  return it != cancelled_at_.end() && it->second > b.taken_at;
+}
+
 void Mover::run_batch(Batch* b, MoveCounts* out, std::map<int, NodeFlow>* flows, uint64_t* calls,
                       double* throttled_s) {
   const size_t n = b->addrs.size();
   auto weight = [&](size_t i) -> uint64_t { return b->huge[i] ? kBasePagesPerHuge : 1; };
-  if (!charge(b->bytes, throttled_s)) {  // abandon() while waiting for tokens: never started
-    out->abandoned += b->base_pages;
+  auto cancelled = [&] {
+    std::lock_guard<std::mutex> lock(mu_);
+    return cancelled_since(*b);
+  };
+  if (!charge(*b, b->bytes, throttled_s)) {  // abandon() or an exec while waiting for tokens: never started
+    (cancelled() ? out->cancelled_exec : out->abandoned) += b->base_pages;
     return;
   }
   // Per page: the node planned, and how far down its stand-ins it got.
@@ -317,6 +340,10 @@ void Mover::run_batch(Batch* b, MoveCounts* out, std::map<int, NodeFlow>* flows,
   std::vector<void*> addrs = b->addrs;
   std::vector<int> nodes = b->nodes;
   while (!round.empty()) {
+    if (cancelled()) {  // the first round's tokens or a retry's were paid in vain
+      for (size_t i : round) out->cancelled_exec += weight(i);
+      break;
+    }
     const std::vector<int> status = move_call(b->pid, addrs, nodes, out, calls);
     struct Refusal {
       size_t page;
@@ -387,8 +414,9 @@ void Mover::run_batch(Batch* b, MoveCounts* out, std::map<int, NodeFlow>* flows,
       }
     }
     // A retry is a move_pages call like any other: it pays its tokens.
-    if (!round.empty() && !charge(retry_bytes, throttled_s)) {
-      for (size_t i : round) out->abandoned += weight(i);
+    if (!round.empty() && !charge(*b, retry_bytes, throttled_s)) {
+      const bool exec = cancelled();
+      for (size_t i : round) (exec ? out->cancelled_exec : out->abandoned) += weight(i);
       break;
     }
   }
@@ -431,6 +459,7 @@ void Mover::worker() {
     stats_.calls += calls;
     stats_.throttled_s += throttled;
     --in_flight_;
+    if (in_flight_ == 0) cancelled_at_.clear();  // no batch taken before a cancel is left
     idle_cv_.notify_all();
   }
 }
@@ -443,16 +472,29 @@ void Mover::wait_idle() {
 void Mover::abandon() {
   std::unique_lock<std::mutex> lock(mu_);
   abandoned_ = true;
-  for (const Queued& q : queue_) {
-    uint64_t base = 0;
-    for (size_t i = q.next; i < q.req.pages.size(); ++i)
-      base += (!q.req.huge.empty() && q.req.huge[i]) ? kBasePagesPerHuge : 1;
-    stats_.by_key[{q.req.pid, q.req.direction, q.req.reason}].abandoned += base;
-  }
+  for (const Queued& q : queue_)
+    stats_.by_key[{q.req.pid, q.req.direction, q.req.reason}].abandoned += q.base_pages_left();
   queue_.clear();
   queued_pages_ = 0;
-  abandon_cv_.notify_all();
+  sleep_cv_.notify_all();
   idle_cv_.wait(lock, [this] { return in_flight_ == 0; });
+}
+
+void Mover::cancel_process(pid_t pid) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    if (it->req.pid != pid) {
+      ++it;
+      continue;
+    }
+    stats_.by_key[{pid, it->req.direction, it->req.reason}].cancelled_exec += it->base_pages_left();
+    queued_pages_ -= it->req.pages.size() - it->next;
+    it = queue_.erase(it);
+  }
+  // Batches already taken check this before each move_pages call.
+  if (in_flight_ > 0) cancelled_at_[pid] = ++cancels_;
+  sleep_cv_.notify_all();
+  idle_cv_.notify_all();
 }
 
 MoverStats Mover::stats() const {

@@ -58,7 +58,8 @@ struct MoveRequest {
 
 // Outcome of the pages of one (pid, direction, reason). Pages are base pages
 // (4 KiB): a huge page counts 512 (and 2 MiB of bytes). Once the mover is
-// idle, requested == moved + failed() + dropped_queue_full + abandoned.
+// idle, requested == moved + failed() + dropped_queue_full + abandoned +
+// cancelled_exec.
 struct MoveCounts {
   uint64_t requested = 0;  // pages submitted (queued, or refused as dropped_queue_full)
   uint64_t moved = 0;      // status == target node (also when it was there already), or redirected
@@ -71,6 +72,7 @@ struct MoveCounts {
   std::map<int, uint64_t> failed_by_errno;
   uint64_t dropped_queue_full = 0;  // never attempted: the queue was full
   uint64_t abandoned = 0;           // never attempted: the mover was stopped
+  uint64_t cancelled_exec = 0;      // never attempted: the process exec'd (cancel_process)
   double busy_s = 0;                // time spent inside move_pages
   uint64_t failed() const;
   // bytes_moved / busy_s: what move_pages achieved while it ran (0 if idle).
@@ -190,6 +192,14 @@ class Mover {
   // move_pages) finish, and returns: used on SIGTERM. Later submits are
   // refused and counted as abandoned.
   void abandon();
+  // The process exec'd: its addresses planned before mean nothing in the
+  // new image. Drops its requests not yet started, including batches
+  // waiting for rate-limit tokens and the stand-in retries of batches under
+  // way (counted as cancelled_exec); a move_pages call already running
+  // cannot be recalled and ends as the kernel answers it (EFAULT, ENOENT, or
+  // moved: a page of the new image at an old address). Requests submitted
+  // after the call are the new image's and run.
+  void cancel_process(pid_t pid);
 
   // A copy of the accounting so far.
   MoverStats stats() const;
@@ -204,6 +214,7 @@ class Mover {
   struct Queued {
     MoveRequest req;
     size_t next = 0;  // first page not yet taken into a batch
+    uint64_t base_pages_left() const;
   };
   struct Batch;
   void worker();
@@ -211,9 +222,13 @@ class Mover {
   void run_batch(Batch* b, MoveCounts* out, std::map<int, NodeFlow>* flows, uint64_t* calls, double* throttled_s);
   std::vector<int> move_call(pid_t pid, std::vector<void*>& addrs, const std::vector<int>& nodes, MoveCounts* out,
                              uint64_t* calls);
-  bool charge(uint64_t bytes, double* throttled_s);
+  // Waits for the tokens of a call for batch b: false when abandon() or a
+  // cancel of b's process interrupts the wait.
+  bool charge(const Batch& b, uint64_t bytes, double* throttled_s);
   int next_stand_in(int planned, size_t* next) const;  // called with mu_ held
-  bool sleep_unless_abandoned(double s);
+  bool sleep_unless_stopped(double s);
+  bool cancelled_since(const Batch& b) const;  // called with mu_ held
+  static thread_local const Batch* charging_;  // the batch this worker waits for tokens for
 
   MoverConfig cfg_;
   MoveFn fn_;
@@ -221,12 +236,16 @@ class Mover {
   mutable std::mutex mu_;
   std::condition_variable work_cv_;  // queue not empty, or stopping
   std::condition_variable idle_cv_;  // a batch finished
-  std::condition_variable abandon_cv_;
+  std::condition_variable sleep_cv_;  // abandon(), or a cancel: rate-limit waits look again
   std::deque<Queued> queue_;
   size_t queued_pages_ = 0;
   int in_flight_ = 0;
   bool stopping_ = false;
   bool abandoned_ = false;
+  // cancel_process calls so far, and the pid's latest one's number, kept
+  // while batches taken before it may still be under way.
+  uint64_t cancels_ = 0;
+  std::map<pid_t, uint64_t> cancelled_at_;
   MoverStats stats_;
   std::vector<std::thread> threads_;
 };

@@ -214,6 +214,14 @@ void ThreadBalancer::follow_threads(const ThreadSample& sample) {
   for (pid_t tid : keeper_.adopt_inherited({live.begin(), live.end()})) held_.insert(tid);
 }
 
+void ThreadBalancer::thread_execed(pid_t tgid, pid_t tid) {
+  if (tid <= 0 || tid == tgid) return;  // the leader exec'd: its id stays its own
+  if (held_.erase(tgid)) ++exited_moved_;
+  keeper_.renumber(tid, tgid);
+  cool_.renumber(tid, tgid);
+  if (held_.erase(tid)) held_.insert(tgid);
+}
+
 void ThreadBalancer::restore(ThreadReport& r) {
   if (keeper_.size()) {
     // Threads and processes started since the last sample inherit too.
@@ -256,6 +264,11 @@ void ProcessBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& trac
   if (!sample.baseline && !held_) balancer_.balance(sample, report.interval, {}, t);
   balancer_.totals(t);
   report.thread_balance = std::move(t);
+}
+
+void ProcessBackend::process_execed(pid_t tgid, pid_t tid) {
+  sampler_.thread_execed(tgid, tid);
+  balancer_.thread_execed(tgid, tid);
 }
 
 void ProcessBackend::stop(Summary& summary) {
@@ -353,6 +366,12 @@ void AutotuneBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& tra
 }
 
 size_t AutotuneBackend::observed_threads() const { return observer_.threads(); }
+
+void AutotuneBackend::process_execed(pid_t tgid, pid_t tid) {
+  sampler_.thread_execed(tgid, tid);
+  balancer_.thread_execed(tgid, tid);
+  if (memory_) memory_->process_execed(tgid, tid);
+}
 
 void AutotuneBackend::hold() {
   held_ = true;

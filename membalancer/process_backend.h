@@ -63,6 +63,8 @@ class ThreadSampler {
  public:
   explicit ThreadSampler(std::string proc_root = "/proc") : proc_root_(std::move(proc_root)) {}
   ThreadSample sample(const Pipeline& pipeline, const std::vector<pid_t>& tracked, const Topology& topo);
+  // A non-leader exec: thread `tid` goes on as `tgid` (its CPU time too).
+  void thread_execed(pid_t tgid, pid_t tid) { tracker_.renumber(tid, tgid); }
 
  private:
   std::string proc_root_;
@@ -87,6 +89,11 @@ class ThreadBalancer {
   // the new threads that inherited an affinity this balancer set (so they
   // are restored too).
   void follow_threads(const ThreadSample& sample);
+  // A thread other than the leader exec'd (tid != tgid): it goes on as tgid,
+  // with the affinity it had, so what is held for it moves to tgid (and is
+  // restored there); the old leader died in the exec, and what was held for
+  // it is forgotten, as for a thread that exited.
+  void thread_execed(pid_t tgid, pid_t tid);
   // Restores every changed affinity, inherited ones included (threads and
   // processes started since the last interval are looked up in /proc); adds
   // the counts to `r`, and sets its affinities_held to the affinities it went
@@ -117,6 +124,7 @@ class ProcessBackend : public Backend {
                 IntervalReport& report) override;
   void hold() override { held_ = true; }
   void stop(Summary& summary) override;
+  void process_execed(pid_t tgid, pid_t tid) override;
 
  private:
   Options opts_;
@@ -141,6 +149,7 @@ class AutotuneBackend : public Backend {
                 IntervalReport& report) override;
   void hold() override;
   void stop(Summary& summary) override;
+  void process_execed(pid_t tgid, pid_t tid) override;
   // Threads the observer holds data of: the last window's (nothing is added
   // between a decision and the next window).
   size_t observed_threads() const;

@@ -208,10 +208,11 @@ void Reporter::migration_text(const MigrationReport& m, bool summary) {
   }
   const MoveCounts t = m.mover.total();
   std::fprintf(out_, "  %-9s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10s %12s  queue %" PRIu64
-                     " pages, overflowed %" PRIu64 " (%" PRIu64 " pages), abandoned %" PRIu64 ", throttled %.1f s\n",
+                     " pages, overflowed %" PRIu64 " (%" PRIu64 " pages), abandoned %" PRIu64
+                     ", cancelled at exec %" PRIu64 ", throttled %.1f s\n",
                "total", t.requested, t.moved, t.failed(), format_bytes(t.bytes_moved).c_str(),
                rate_text(t.bytes_moved, m.elapsed_s).c_str(), m.queued_pages, m.mover.queue_overflows,
-               t.dropped_queue_full, t.abandoned, m.mover.throttled_s);
+               t.dropped_queue_full, t.abandoned, t.cancelled_exec, m.mover.throttled_s);
   if (!m.mover.target_full.empty()) std::fprintf(out_, "  %s\n", target_full_text(m.mover).c_str());
   if (summary) {
     for (const auto& [key, c] : m.mover.by_key) {
@@ -350,6 +351,7 @@ static void json_counters(JsonWriter& w, const std::array<uint64_t, MB_NR_COUNTE
 static void json_counts(JsonWriter& w, const MoveCounts& c) {
   w.field("requested", c.requested).field("moved", c.moved).field("redirected", c.redirected).field("failed", c.failed());
   w.field("bytes_moved", c.bytes_moved).field("dropped_queue_full", c.dropped_queue_full).field("abandoned", c.abandoned);
+  w.field("cancelled_exec", c.cancelled_exec);
   w.key("failed_by_reason").begin_object();
   for (auto& [err, n] : c.failed_by_errno) w.field(move_failure_name(err), n);
   w.end_object();

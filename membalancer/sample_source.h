@@ -29,6 +29,10 @@ class SampleSource {
   virtual bool advance() { return true; }
   // Process fork/exec/exit events since the last call.
   virtual void poll_process_events(const std::function<void(const mb_proc_event&)>& fn) = 0;
+  // The events that arrived since and wait for the next poll_process_events,
+  // shown without delivering them (they keep their place): what a planner
+  // must know of now. A source whose events all come at the poll has none.
+  virtual void peek_process_events(const std::function<void(const mb_proc_event&)>& /*fn*/) {}
   // Every page accessed this interval, once, with its accesses.
   using PageFn = std::function<void(const mb_page_slot&)>;
   virtual uint64_t drain_pages(const PageFn& fn) = 0;

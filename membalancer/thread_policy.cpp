@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <limits>
 
+#include "membalancer/renumber.h"
+
 namespace mb {
 
 namespace {
@@ -89,6 +91,10 @@ std::vector<NodeState> node_states(const Topology& topo, const std::map<int, Nod
 bool ThreadCoolDown::cooling(pid_t tid, uint32_t now, uint32_t cooldown) const {
   auto it = last_.find(tid);
   return it != last_.end() && now - it->second < cooldown;
+}
+
+void ThreadCoolDown::renumber(pid_t from, pid_t to) {
+  if (from > 0) renumber_key(last_, from, to);
 }
 
 void ThreadCoolDown::expire(uint32_t now, uint32_t cooldown) {

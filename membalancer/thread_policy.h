@@ -82,6 +82,7 @@ class ThreadCoolDown {
   void moved(pid_t tid, uint32_t interval) { last_[tid] = interval; }
   bool cooling(pid_t tid, uint32_t now, uint32_t cooldown) const;
   void forget(pid_t tid) { last_.erase(tid); }   // thread exited
+  void renumber(pid_t from, pid_t to);           // thread `from` goes on as `to` (AffinityKeeper::renumber)
   void expire(uint32_t now, uint32_t cooldown);  // drops entries no longer cooling
   size_t size() const { return last_.size(); }
 

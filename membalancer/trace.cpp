@@ -22,6 +22,7 @@
 #include "membalancer/proc.h"
 #include "membalancer/profile_file.h"
 #include "membalancer/pipeline.h"
+#include "membalancer/recorded_images.h"
 #include "membalancer/privilege.h"
 #include "membalancer/process_backend.h"
 #include "membalancer/replay.h"
@@ -166,6 +167,7 @@ int run_mode(const Options& opts) {
   ReplaySource* replayed = replay_source.get();
   std::unique_ptr<ProfileProcesses> recorded_names;
   std::unique_ptr<ProfileWriter> recording;
+  RecordedImages recorded;  // --record: each process's name and maps as written last
   std::string damage_at_start;
   if (replay_source) {
     drop_capabilities(0);  // a recording needs none
@@ -217,11 +219,8 @@ int run_mode(const Options& opts) {
       ps.topology = topo;
       recording = std::make_unique<ProfileWriter>(opts.record_path, ps, opts.record_force);
       const uint64_t now = monotonic_ns();
-      for (pid_t p : live->tracked_processes()) {
-        recording->add_process(now, static_cast<uint32_t>(p), static_cast<uint32_t>(parent_of(p).value_or(0)),
-                               kProcSeen, process_name(p));
-        recording->add_maps(now, static_cast<uint32_t>(p), read_proc_maps(p));
-      }
+      for (pid_t p : live->tracked_processes())
+        recorded.write(*recording, now, p, parent_of(p).value_or(0), kProcSeen, RecordedImages::read(p));
     }
     // Set up: the loop opens nothing that needs more than `keep`.
     const CapSet left = drop_capabilities(keep, [live] { return live->maps_usable(); });
@@ -254,31 +253,25 @@ int run_mode(const Options& opts) {
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   IntervalRunner runner(*source, pipeline, backend.get());
   // --record: processes are written as their events leave the ring buffer,
-  // which the wait below takes as they come: an exec'd program is read
-  // before it exits (it may run for milliseconds), and again a few times
-  // for the libraries its loader maps (exec_maps: the maps written last).
+  // which the wait below takes as they come: a fork with its parent's name
+  // and maps (RecordedImages), an exec'd program read before it exits (it
+  // may run for milliseconds), and again a few times for the libraries its
+  // loader maps.
   ExecFollowUp after_exec;
-  std::map<pid_t, std::vector<ProfileMap>> exec_maps;
   if (recording) {
     live->set_event_observer([&](const mb_proc_event& ev) {
       const pid_t p = static_cast<pid_t>(ev.tgid);
-      if (ev.type == MB_PROC_FORK) {
-        recording->add_process(ev.time_ns, ev.tgid, ev.parent_tgid, kProcFork, process_name(p));
-        recording->add_maps(ev.time_ns, ev.tgid, read_proc_maps(p));
-      }
+      const pid_t parent = static_cast<pid_t>(ev.parent_tgid);
+      if (ev.type == MB_PROC_FORK) recorded.write_fork(*recording, ev.time_ns, p, parent);
       if (ev.type == MB_PROC_EXEC) {
         // Timed at the exec: the new program's samples are found in them.
-        const std::string name = process_name(p);
-        auto maps = read_proc_maps(p);
-        recording->add_process(ev.time_ns, ev.tgid, 0, kProcExec, name);
-        if (!maps.empty()) recording->add_maps(ev.time_ns, ev.tgid, maps);
+        recorded.write(*recording, ev.time_ns, p, 0, kProcExec, RecordedImages::read(p));
         after_exec.exec(p, monotonic_ns());
-        exec_maps[p] = std::move(maps);
       }
       if (ev.type == MB_PROC_EXIT) {
         recording->add_process(ev.time_ns, ev.tgid, 0, kProcExit, "");
         after_exec.exited(p);
-        exec_maps.erase(p);
+        recorded.erase(p);
       }
     });
     runner.before_drain = [&] {
@@ -307,12 +300,7 @@ int run_mode(const Options& opts) {
       left = std::min(left, 1.0);  // a bad deadline must not turn into a spin or a hang
       if (recording) {
         const uint64_t now = monotonic_ns();
-        for (pid_t p : after_exec.due(now)) {
-          auto maps = read_proc_maps(p);
-          if (maps.empty() || maps == exec_maps[p]) continue;
-          recording->add_maps(now, static_cast<uint32_t>(p), maps);
-          exec_maps[p] = std::move(maps);
-        }
+        for (pid_t p : after_exec.due(now)) recorded.update(*recording, now, p, 0, RecordedImages::read(p));
         if (!after_exec.empty()) left = std::min(left, after_exec.wait_ns(now) / 1e9);
       }
       timespec ts{static_cast<time_t>(left), static_cast<long>((left - static_cast<time_t>(left)) * 1e9)};

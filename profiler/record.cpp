@@ -33,6 +33,7 @@
 #include "membalancer/privilege.h"
 #include "membalancer/proc.h"
 #include "membalancer/profile_file.h"
+#include "membalancer/recorded_images.h"
 #include "membalancer/report.h"
 #include "membalancer/safe_file.h"
 #include "membalancer/trace.h"
@@ -355,44 +356,38 @@ int run_record(const RecordOptions& opts) {
   if (opts.verbose)
     std::fprintf(stderr, "profiler: capabilities kept after setup: %s\n", capability_names(left).c_str());
 
-  // Process names and maps: written when first seen and whenever they change.
-  std::map<pid_t, std::pair<std::string, size_t>> known;  // pid -> (name, hash of maps)
+  // Process names and maps: written when first seen and whenever they
+  // change (the images store holds what was written last; only this thread
+  // uses it: the consumer writes samples alone).
+  RecordedImages images;
   // Processes first seen within the last second and unchanged since: looked
   // at again as soon as their samples arrive (below).
   std::map<pid_t, uint64_t> quick_until;  // pid -> mono_ns deadline
-  auto maps_hash = [](const std::vector<ProfileMap>& maps) {
-    size_t h = maps.size();
-    for (const auto& m : maps) h = h * 1000003u ^ std::hash<std::string>()(m.path) ^ m.start ^ (m.end << 1);
-    return h;
-  };
-  // at_ns: the fork event's time, so a fork read after the child's exec (or
-  // exit) stays before the exec in the file; 0: now.
-  auto note_process = [&](pid_t p, pid_t parent, ProfileProcessEvent ev, uint64_t at_ns = 0) {
-    std::string name = process_name(p);
-    auto maps = read_proc_maps(p);
-    const size_t h = maps_hash(maps);
-    auto it = known.find(p);
-    const bool fresh = it == known.end();
+  auto note_process = [&](pid_t p, pid_t parent, ProfileProcessEvent ev = kProcSeen) {
+    ProcessImage seen = RecordedImages::read(p);
+    const bool fresh = !images.find(p);
     std::lock_guard<std::mutex> lock(wmu);
-    const uint64_t now = mono_ns(), when = at_ns ? at_ns : now;
-    if (fresh || (!name.empty() && it->second.first != name)) {
-      if (name.empty() && fresh) {
-        // Gone before we looked: a fork carries its parent's name (comm is
-        // inherited), so that is what it was called until an exec.
-        const auto parent_it = ev == kProcFork ? known.find(parent) : known.end();
-        name = parent_it != known.end() && !parent_it->second.first.empty() ? parent_it->second.first : "?";
-      }
+    const uint64_t now = mono_ns();
+    if (fresh) {
+      if (seen.name.empty()) seen.name = "?";
       // The held command is the profiler until it execs: the file names it
-      // by the command it is about to run (known keeps "profiler", so a look
-      // after a lost exec event sees the new name).
-      writer.add_process(when, static_cast<uint32_t>(p), static_cast<uint32_t>(parent),
-                         fresh ? ev : kProcRename, ev == kProcCommand ? command_comm(opts.command[0]) : name);
-    }
-    if (fresh) quick_until[p] = now + 1000000000ull;
-    else if ((!name.empty() && it->second.first != name) || (!maps.empty() && it->second.second != h))
+      // by the command it is about to run, and "profiler" is remembered, so
+      // that a look after a lost exec event sees the new name.
+      images.write(writer, now, p, parent, ev, std::move(seen),
+                   ev == kProcCommand ? command_comm(opts.command[0]) : std::string());
+      quick_until[p] = now + 1000000000ull;
+    } else if (images.update(writer, now, p, parent, std::move(seen))) {
       quick_until.erase(p);
-    if (!maps.empty() && (fresh || it->second.second != h)) writer.add_maps(when, static_cast<uint32_t>(p), maps);
-    known[p] = {name.empty() && !fresh ? it->second.first : name, maps.empty() && !fresh ? it->second.second : h};
+    }
+  };
+  // A fork, at the fork event's time (so that it stays before an exec that
+  // followed at once), with its parent's name and maps (RecordedImages),
+  // also when a look took the child in while the event waited.
+  auto note_fork = [&](pid_t p, pid_t parent, uint64_t fork_ns) {
+    const bool fresh = !images.find(p);
+    std::lock_guard<std::mutex> lock(wmu);
+    images.write_fork(writer, fork_ns, p, parent);
+    if (fresh) quick_until[p] = mono_ns() + 1000000000ull;
   };
   // Processes that exec'd a moment ago, looked at again a few times: at the
   // exec the new program's loader has not mapped its libraries yet, and a
@@ -402,15 +397,10 @@ int run_record(const RecordOptions& opts) {
   // maps, timed at the exec, so that its samples from then on are found in
   // them. A process gone before we looked keeps its old name ("" says so).
   auto note_exec = [&](pid_t p, uint64_t exec_ns) {
-    const std::string name = process_name(p);
-    auto maps = read_proc_maps(p);
-    const size_t h = maps_hash(maps);
+    ProcessImage image = RecordedImages::read(p);
     std::lock_guard<std::mutex> lock(wmu);
     const uint64_t now = mono_ns();
-    writer.add_process(exec_ns, static_cast<uint32_t>(p), 0, kProcExec, name);
-    if (!maps.empty()) writer.add_maps(exec_ns, static_cast<uint32_t>(p), maps);
-    auto it = known.find(p);
-    known[p] = {name.empty() && it != known.end() ? it->second.first : name, h};
+    images.write(writer, exec_ns, p, 0, kProcExec, std::move(image));
     quick_until[p] = now + 1000000000ull;  // a new program: its first second again
     after_exec.exec(p, now);
   };
@@ -462,19 +452,19 @@ int run_record(const RecordOptions& opts) {
     }
     collector->poll_process_events([&](const mb_proc_event& ev) {
       pid_t p = static_cast<pid_t>(ev.tgid);
-      if (ev.type == MB_PROC_FORK) note_process(p, static_cast<pid_t>(ev.parent_tgid), kProcFork, ev.time_ns);
+      if (ev.type == MB_PROC_FORK) note_fork(p, static_cast<pid_t>(ev.parent_tgid), ev.time_ns);
       if (ev.type == MB_PROC_EXEC) note_exec(p, ev.time_ns);
       if (ev.type == MB_PROC_EXIT) {
         std::lock_guard<std::mutex> lock(wmu);
-        auto it = known.find(p);
-        writer.add_process(ev.time_ns, ev.tgid, 0, kProcExit, it == known.end() ? "" : it->second.first);
-        known.erase(p);
+        const ProcessImage* image = images.find(p);
+        writer.add_process(ev.time_ns, ev.tgid, 0, kProcExit, image ? image->name : "");
+        images.erase(p);
         quick_until.erase(p);
         after_exec.exited(p);
         exits_seen = true;
       }
     });
-    for (pid_t p : after_exec.due(mono_ns())) note_process(p, 0, kProcSeen);  // the libraries mapped since
+    for (pid_t p : after_exec.due(mono_ns())) note_process(p, 0);  // the libraries mapped since
     // The rest at most every 0.1 s, however often events wake the loop; the
     // end of the tree as soon as an exit says so.
     const double now = elapsed();
@@ -495,11 +485,11 @@ int run_record(const RecordOptions& opts) {
     const uint64_t t_quick = mono_ns();
     for (pid_t p : consumer.take_active())
       if (auto q = quick_until.find(p); q != quick_until.end()) {
-        if (t_quick < q->second) note_process(p, parent_of(p).value_or(0), kProcSeen);
+        if (t_quick < q->second) note_process(p, parent_of(p).value_or(0));
         else quick_until.erase(q);
       }
     if (now >= next_refresh) {  // new mappings, and execs whose events were lost
-      for (pid_t p : collector->tracked_processes()) note_process(p, parent_of(p).value_or(0), kProcSeen);
+      for (pid_t p : collector->tracked_processes()) note_process(p, parent_of(p).value_or(0));
       next_refresh = now + 0.5;
     }
     if (now >= next_counters) {

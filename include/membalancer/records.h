@@ -182,7 +182,10 @@ struct mb_proc_event {
 	__u32 type; /* enum mb_proc_event_type */
 	__u32 tgid;
 	__u32 parent_tgid;
-	__u32 pad;
+	/* MB_PROC_EXEC: the thread that called exec, by its id before it (a
+	 * thread other than the leader takes the leader's id, tgid, and its
+	 * own is gone); 0 in the other events. */
+	__u32 tid;
 };
 
 /* One sample, as streamed to the profiler (ring buffer), 64 bytes. */

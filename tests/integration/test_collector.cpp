@@ -1,6 +1,8 @@
 // BpfCollector itself, on the live kernel: what its libbpf callbacks do with
-// a consumer that throws.
+// a consumer that throws, exec events, and the thread table across a
+// non-leader exec.
 #include <poll.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -8,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <stdexcept>
+#include <thread>
 
 #include "membalancer/bpf_collector.h"
 #include "membalancer/topology.h"
@@ -113,4 +116,87 @@ TEST(Collector, ExecOfATrackedProcessIsAnEvent) {
     }
     EXPECT_EQ(collector->counters()[MB_CTR_EVENTS_LOST], 0u);
   }
+}
+
+namespace {
+
+// The thread table's entry of `tid` in a drain (nullptr: none).
+const TaskSnapshot* task_entry(const std::vector<TaskSnapshot>& tasks, uint32_t tid) {
+  for (const auto& t : tasks)
+    if (t.tid == tid) return &t;
+  return nullptr;
+}
+
+}  // namespace
+
+// A thread other than the leader execs: the kernel gives it the leader's id.
+// The exec event names the thread by its old id, and the thread table's
+// entry under that id, which no sample reaches any more, is read once as
+// exited and freed (it used to stay for good, a live thread to every
+// interval).
+TEST(Collector, ANonLeaderExecEndsItsOldThreadEntry) {
+  REQUIRE_ROOT();
+  rlimit unlimited{RLIM_INFINITY, RLIM_INFINITY};
+  setrlimit(RLIMIT_MEMLOCK, &unlimited);
+  int go[2], told[2];
+  ASSERT_EQ(pipe(go), 0);
+  ASSERT_EQ(pipe(told), 0);
+  const pid_t child = fork();
+  if (child == 0) {
+    // A second thread faults 64 pages in (samples under its tid), says its
+    // id, and at the next byte execs sleep; the leader waits in join.
+    close(go[1]);
+    close(told[0]);
+    char c;
+    if (read(go[0], &c, 1) != 1) _exit(126);
+    std::thread t([&] {
+      const size_t bytes = 64 * 4096;
+      auto* p = static_cast<char*>(mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+      for (size_t i = 0; i < bytes; i += 4096) p[i] = 1;
+      const pid_t tid = gettid();
+      if (write(told[1], &tid, sizeof tid) != sizeof tid || read(go[0], &c, 1) != 1) _exit(126);
+      execl("/bin/sleep", "sleep", "0.5", static_cast<char*>(nullptr));
+      _exit(127);
+    });
+    t.join();
+    _exit(125);
+  }
+  close(go[0]);
+  close(told[1]);
+  CollectorConfig cfg;
+  cfg.mode = TrackMode::kPid;
+  cfg.pid = child;
+  cfg.page_slots = 1 << 12;
+  std::string why;
+  auto plan = plan_sampler("fault", SamplerOptions{}, &why);
+  ASSERT_TRUE(plan) << why;
+  auto collector = std::make_unique<BpfCollector>(cfg, *plan, read_topology());
+  ASSERT_EQ(write(go[1], "x", 1), 1);
+  pid_t thread = 0;
+  ASSERT_EQ(read(told[0], &thread, sizeof thread), static_cast<ssize_t>(sizeof thread));
+  ASSERT_NE(thread, child);
+  std::vector<TaskSnapshot> tasks;
+  collector->drain_tasks(&tasks);
+  const TaskSnapshot* before = task_entry(tasks, static_cast<uint32_t>(thread));
+  ASSERT_NE(before, nullptr) << "the thread's faults made it an entry";
+  EXPECT_FALSE(before->stats.flags & MB_TASK_EXITED);
+  ASSERT_EQ(write(go[1], "x", 1), 1);
+  std::vector<mb_proc_event> execs;
+  ASSERT_TRUE(mbtest::wait_for([&] {
+    collector->poll_process_events([&](const mb_proc_event& ev) {
+      if (ev.type == MB_PROC_EXEC) execs.push_back(ev);
+    });
+    return !execs.empty();
+  }, 10));
+  EXPECT_EQ(execs[0].tgid, static_cast<uint32_t>(child));
+  EXPECT_EQ(execs[0].tid, static_cast<uint32_t>(thread)) << "the thread that exec'd, by its old id";
+  collector->drain_tasks(&tasks);
+  const TaskSnapshot* last = task_entry(tasks, static_cast<uint32_t>(thread));
+  ASSERT_NE(last, nullptr) << "read once more after the exec";
+  EXPECT_TRUE(last->stats.flags & MB_TASK_EXITED) << "the old id's entry gets no more samples";
+  collector->drain_tasks(&tasks);
+  EXPECT_EQ(task_entry(tasks, static_cast<uint32_t>(thread)), nullptr) << "and is freed";
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }

@@ -11,6 +11,7 @@
 
 #include "membalancer/profile_file.h"
 #include "tests/integration/harness.h"
+#include "tests/integration/recording.h"
 
 using namespace mbtest;
 using nlohmann::json;
@@ -331,6 +332,29 @@ TEST(TraceRecord, WritesTheProfilerFormat) {
   EXPECT_NE(slurp(again.err_path).find("exists"), std::string::npos) << slurp(again.err_path);
   kill(w.pid, SIGTERM);
   wait_exit(w.pid, 10);
+}
+
+// `--record`: a child that execs at once after its fork is written, at its
+// fork, with its parent's maps (its address space until the exec), not with
+// its own read once the event was handled, after its exec (dated back to
+// the fork, the new program took the samples of the old). The 1000 forks
+// just before it keep the recorder busy, as on a slow machine.
+TEST(TraceRecord, ForkedChildIsItsParentsProgramUntilItsExec) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  Child sh = spawn({"/bin/sh", "-c",
+                    "while [ ! -e " + dir + "/start ]; do sleep 0.05; done; exec " + bin("exectest_first") +
+                        " --fork 1000 0.2 " + bin("exectest_second") + " 1.5"},
+                   dir, "sh");
+  const std::string file = dir + "/forkexec.mbp";
+  Child mb = spawn({bin("membalancer"), "trace", "--ppid", std::to_string(sh.pid), "--sampler", "fault", "--interval",
+                    "500", "--display", "json", "--record", file},
+                   dir, "mb");
+  ASSERT_TRUE(wait_for([&] { return has_interval(mb.out_path); }, 30)) << slurp(mb.err_path);
+  touch(dir + "/start");
+  ASSERT_EQ(wait_exit(sh.pid, 60), 0) << slurp(sh.err_path);
+  ASSERT_EQ(wait_exit(mb.pid, 30), 0) << slurp(mb.err_path);  // stops when the tree is gone
+  expect_parents_program_until_exec(samples_of_forked_child(file, static_cast<uint32_t>(sh.pid)));
 }
 
 // `--record`: a child that execs a short program is written with the new

@@ -182,6 +182,20 @@ TEST(CpuLoad, ThreadCpuTrackerReusedTidAndUnknownCpu) {
   EXPECT_EQ(iv.node_ticks.at(-1), 40u);
 }
 
+// A thread other than the leader execs: it goes on as the leader's id, with
+// its own CPU time. Its interval is what it ran since its last look (under
+// its old id), not the difference to the dead leader's count.
+TEST(CpuLoad, ThreadCpuTrackerFollowsANonLeaderExec) {
+  auto topo = two_nodes_and_memory();
+  mb::ThreadCpuTracker tr;
+  tr.update({{100, mb::TaskStat{100, 'S', 1000, 0}}, {100, mb::TaskStat{101, 'R', 1200, 1}}}, topo);
+  tr.renumber(101, 100);
+  auto iv = tr.update({{100, mb::TaskStat{100, 'R', 1230, 1}}}, topo);
+  ASSERT_EQ(iv.threads.size(), 1u);
+  EXPECT_EQ(iv.threads[0].ticks, 30u);
+  EXPECT_EQ(tr.tracked(), 1u);
+}
+
 TEST(CpuLoad, RealProcOwnThreads) {
   auto tasks = mb::read_process_tasks(getpid());
   bool found = false;

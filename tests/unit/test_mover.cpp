@@ -118,6 +118,13 @@ MoverConfig unlimited(size_t batch = 512, int workers = 1) {
   return c;
 }
 
+// Batches of 512 pages at 1 KiB/s: after the first batch, the next waits ~34 min.
+MoverConfig one_batch_then_a_long_wait() {
+  MoverConfig c = unlimited(512);
+  c.rate_limit_bytes_per_s = 1024;
+  return c;
+}
+
 MoveRequest req(pid_t pid, uint64_t first_vpn, size_t n, int node = 1,
                 MoveDirection d = MoveDirection::kPromote, MoveReason r = MoveReason::kHot) {
   MoveRequest q;
@@ -137,7 +144,7 @@ MoveCounts counts(const mb::MoverStats& s, pid_t pid, MoveDirection d = MoveDire
 
 // Every page submitted ends in exactly one outcome.
 void expect_settled(const MoveCounts& c) {
-  EXPECT_EQ(c.requested, c.moved + c.failed() + c.dropped_queue_full + c.abandoned);
+  EXPECT_EQ(c.requested, c.moved + c.failed() + c.dropped_queue_full + c.abandoned + c.cancelled_exec);
 }
 
 TEST(Mover, AllMovedInBatches) {
@@ -518,11 +525,58 @@ TEST(Mover, AbandonCountsTheRestAndLetsTheCallInFlightFinish) {
   m.wait_idle();
 }
 
+// An exec: the process's requests not started are dropped (their addresses
+// are the old image's), counted as cancelled_exec; other processes' and the
+// call already inside move_pages run; a request submitted after the cancel
+// (planned on the new image) runs too.
+TEST(Mover, CancelProcessDropsItsRequestsNotStarted) {
+  Fake fake;
+  Mover m(unlimited(512), fake.fn());
+  m.submit(req(kGatePid, 0, 600));  // 512 in move_pages, 88 queued
+  fake.wait_gate_entered();
+  m.submit(req(1, 0, 1000));
+  MoveRequest huge = req(kGatePid, 5000, 2);
+  huge.huge = {true, false};
+  m.submit(huge);
+  m.cancel_process(kGatePid);
+  EXPECT_EQ(m.queued_pages(), 1000u);
+  m.submit(req(kGatePid, 9000, 5));  // the new image's
+  fake.open();
+  m.wait_idle();
+  auto s = m.stats();
+  const MoveCounts c = counts(s, kGatePid);
+  EXPECT_EQ(c.moved, 512u + 5u) << "the call in flight cannot be recalled; the later request runs";
+  EXPECT_EQ(c.cancelled_exec, 88u + 513u);
+  EXPECT_EQ(counts(s, 1).moved, 1000u);
+  EXPECT_EQ(counts(s, 1).cancelled_exec, 0u);
+  for (const Call& call : fake.calls_copy()) {
+    if (call.pid != kGatePid) continue;
+    for (uint64_t a : call.addrs) EXPECT_TRUE(a < (512u << 12) || a >= (9000u << 12)) << std::hex << a;
+  }
+  for (pid_t p : {kGatePid, 1}) expect_settled(counts(s, p));
+}
+
+// A batch taken before the exec and waiting for rate-limit tokens is not
+// started either: the cancel ends its wait.
+TEST(Mover, CancelProcessEndsARateLimitWait) {
+  Fake fake;
+  Mover m(one_batch_then_a_long_wait(), fake.fn());
+  m.submit(req(1, 0, 1024));
+  while (m.queued_pages() != 0) std::this_thread::yield();  // the second batch is taken, waiting
+  m.cancel_process(1);
+  m.wait_idle();
+  auto s = m.stats();
+  MoveCounts c = counts(s, 1);
+  EXPECT_EQ(c.moved, 512u);
+  EXPECT_EQ(c.cancelled_exec, 512u);
+  EXPECT_EQ(c.abandoned, 0u);
+  expect_settled(c);
+  EXPECT_EQ(s.calls, 1u);
+}
+
 TEST(Mover, AbandonInterruptsARateLimitWait) {
   Fake fake;
-  MoverConfig cfg = unlimited(512);
-  cfg.rate_limit_bytes_per_s = 1024;  // after the first batch, the next waits ~34 min
-  Mover m(cfg, fake.fn());
+  Mover m(one_batch_then_a_long_wait(), fake.fn());
   m.submit(req(1, 0, 5120));
   while (m.stats().calls == 0) std::this_thread::yield();
   m.abandon();

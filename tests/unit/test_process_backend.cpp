@@ -89,6 +89,18 @@ struct FakeAffinity {
               return it == cpusets.end() ? std::nullopt : std::optional<CpuSet>(it->second);
             }};
   }
+  // The same, with the threads' start times (tid -> start; gone when absent)
+  // at a clock that reads 1.
+  mb::AffinityOps ops_with_starts(const std::map<pid_t, uint64_t>& start) {
+    mb::AffinityOps o = ops();
+    o.started = [&start](pid_t tid) -> std::optional<uint64_t> {
+      auto it = start.find(tid);
+      if (it == start.end()) return std::nullopt;
+      return it->second;
+    };
+    o.now = [] { return uint64_t{1}; };
+    return o;
+  }
 };
 
 // A fake machine: /proc under a temp dir, threads (tgid, tid, cpu, ticks per
@@ -264,13 +276,7 @@ TEST(ProcessBackend, AThreadIdReusedByAPinnedThreadIsNotMovedNorLeftChanged) {
   m.add_thread(100, 101, 0, 50, CpuSet({0, 1}));
   m.pages = {{100, {1, 4000}}};
   std::map<pid_t, uint64_t> start = {{101, 5}};
-  mb::AffinityOps ops = m.fa.ops();
-  ops.started = [&start](pid_t tid) -> std::optional<uint64_t> {
-    auto it = start.find(tid);
-    if (it == start.end()) return std::nullopt;
-    return it->second;
-  };
-  ops.now = [] { return uint64_t{1}; };
+  const mb::AffinityOps ops = m.fa.ops_with_starts(start);
   mb::Options o = process_opts(true);
   o.thread_cooldown_intervals = 1;
   mb::Summary summary;
@@ -292,6 +298,45 @@ TEST(ProcessBackend, AThreadIdReusedByAPinnedThreadIsNotMovedNorLeftChanged) {
     b.stop(summary);
   }
   EXPECT_EQ(m.fa.aff[101], CpuSet({0})) << "the new thread keeps its user's pin";
+}
+
+// A worker thread we moved execs: the kernel gives it the leader's id (and
+// start time), and it keeps the affinity we set. What we hold for it
+// follows it to that id and is restored there when we stop; the leader,
+// moved too, died in the exec: forgotten (moved_exited), and its original
+// is not put on the thread that has its id now.
+TEST(ProcessBackend, ANonLeaderExecKeepsTheThreadsAffinityRestoredUnderItsNewId) {
+  Machine m;
+  m.add_thread(100, 100, 0, 50, CpuSet({0, 1, 3}));  // the leader, busy, not allowed CPU 2
+  m.add_thread(100, 101, 1, 50, CpuSet({0, 1, 2, 3}));
+  m.pages = {{100, {1, 4000}}};
+  std::map<pid_t, uint64_t> start = {{100, 5}, {101, 7}};
+  const mb::AffinityOps ops = m.fa.ops_with_starts(start);
+  mb::Summary summary;
+  {
+    mb::ProcessBackend b(process_opts(true), m.topo, ops, m.tree.path());
+    for (uint32_t i = 1; i <= 2; ++i) {
+      auto r = m.next();
+      b.interval(m.pipeline, m.tracked(), i, r);
+    }
+    ASSERT_EQ(m.fa.aff[100], CpuSet({3}));
+    ASSERT_EQ(m.fa.aff[101], CpuSet({2, 3}));
+    // 101 execs: it is 100 now, on node 1 with the affinity we gave it.
+    const CpuSet kept = m.fa.aff[101];
+    m.remove_thread(101);
+    start.erase(101);
+    m.fa.aff[100] = kept;
+    for (auto& th : m.threads) th.cpu = 2;
+    b.process_execed(100, 101);
+    auto r3 = m.next();
+    b.interval(m.pipeline, m.tracked(), 3, r3);
+    EXPECT_EQ(r3.thread_balance->affinities_held, 1u);
+    EXPECT_EQ(r3.thread_balance->moved_exited, 1u) << "the leader left while moved";
+    b.stop(summary);
+  }
+  ASSERT_TRUE(summary.thread_balance);
+  EXPECT_EQ(summary.thread_balance->restored, 1u);
+  EXPECT_EQ(m.fa.aff[100].to_string(), "0-3") << "101's own original, on the thread it became";
 }
 
 TEST(ProcessBackend, AMoveNeverWidensWhatTheThreadWasAllowed) {

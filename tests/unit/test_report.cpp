@@ -526,20 +526,30 @@ TEST(ReportText, SummaryShowsProcessesTheAbitScannerCouldNotTake) {
   EXPECT_NE(out.find("processes the abit scanner could not take 12"), std::string::npos) << out;
 }
 
-// Full target nodes: per node in JSON (target_full) and in text (one line),
-// and the pages moved to a stand-in (redirected) per direction.
-TEST(ReportMigration, FullTargetsAreReported) {
+// The summary of a tier run whose mover counted `c` for pid 7's pages of
+// one direction and reason.
+mb::Summary tier_summary(mb::MoveDirection d, mb::MoveReason r, const mb::MoveCounts& c) {
   mb::Summary s;
   s.intervals = 5;
   s.sampler = "abit";
   mb::MigrationReport m;
   m.mode = "tier";
   m.migrate = true;
-  mb::MoveCounts& c = m.mover.by_key[{7, mb::MoveDirection::kDemote, mb::MoveReason::kWatermark}];
+  m.mover.by_key[{7, d, r}] = c;
+  s.migration = m;
+  return s;
+}
+
+// Full target nodes: per node in JSON (target_full) and in text (one line),
+// and the pages moved to a stand-in (redirected) per direction.
+TEST(ReportMigration, FullTargetsAreReported) {
+  mb::MoveCounts c;
   c.requested = 700;
   c.moved = 690;
   c.redirected = 612;
   c.failed_by_errno[ENOMEM] = 10;
+  mb::Summary s = tier_summary(mb::MoveDirection::kDemote, mb::MoveReason::kWatermark, c);
+  mb::MigrationReport& m = *s.migration;
   mb::TargetFullCounts n1;
   n1.refused = 522;
   n1.skipped = 100;
@@ -548,7 +558,6 @@ TEST(ReportMigration, FullTargetsAreReported) {
   n1.refused_since_mark = 10;
   m.mover.target_full[1] = n1;
   m.mover.target_full[2].taken = 612;
-  s.migration = m;
   Capture cj;
   mb::Reporter(mb::Display::kJson, cj.file(), false).summary(s);
   Json j = parse_json(cj.lines().at(0));
@@ -572,6 +581,26 @@ TEST(ReportMigration, FullTargetsAreReported) {
                      "node 2 took 612 in place of a full node"),
             std::string::npos)
       << out;
+}
+
+// Pages cancelled because their process exec'd: with the other counts, per
+// direction and per process in JSON, on the total line in text.
+TEST(ReportMigration, PagesCancelledAtAnExecAreReported) {
+  mb::MoveCounts c;
+  c.requested = 1000;
+  c.moved = 488;
+  c.failed_by_errno[EFAULT] = 12;
+  c.cancelled_exec = 500;
+  const mb::Summary s = tier_summary(mb::MoveDirection::kPromote, mb::MoveReason::kHot, c);
+  Capture cj;
+  mb::Reporter(mb::Display::kJson, cj.file(), false).summary(s);
+  Json j = parse_json(cj.lines().at(0));
+  EXPECT_EQ(j["migration"]["directions"]["promote"]["cancelled_exec"].num, 500);
+  EXPECT_EQ(j["migration"]["by_process"][0]["cancelled_exec"].num, 500);
+  Capture ct;
+  mb::Reporter(mb::Display::kContinuous, ct.file(), false).summary(s);
+  const std::string out = ct.text();
+  EXPECT_NE(out.find("cancelled at exec 500"), std::string::npos) << out;
 }
 
 TEST(CounterName, UniqueAndKnown) {

@@ -1,0 +1,68 @@
+#include "membalancer/recorded_images.h"
+
+#include "membalancer/proc.h"
+
+namespace mb {
+
+ProcessImage RecordedImages::read(pid_t p) {
+  ProcessImage image;
+  image.name = process_name(p);
+  image.maps = std::make_shared<const std::vector<ProfileMap>>(read_proc_maps(p));
+  return image;
+}
+
+ProcessImage RecordedImages::at_fork(pid_t child, pid_t parent) const {
+  const ProcessImage* from = find(parent);
+  if (from && !from->maps->empty()) return *from;
+  ProcessImage image = read(child);
+  if (image.name.empty()) image.name = from && !from->name.empty() ? from->name : "?";
+  return image;
+}
+
+void RecordedImages::put(ProfileWriter& w, uint64_t time_ns, pid_t p, pid_t parent, ProfileProcessEvent ev,
+                         const ProcessImage& image) {
+  w.add_process(time_ns, static_cast<uint32_t>(p), static_cast<uint32_t>(parent), ev, image.name);
+  if (!image.maps->empty()) w.add_maps(time_ns, static_cast<uint32_t>(p), *image.maps);
+}
+
+void RecordedImages::write(ProfileWriter& w, uint64_t time_ns, pid_t p, pid_t parent, ProfileProcessEvent ev,
+                           ProcessImage image, const std::string& written_name) {
+  if (written_name.empty()) {
+    put(w, time_ns, p, parent, ev, image);
+  } else {
+    ProcessImage shown{written_name, image.maps};
+    put(w, time_ns, p, parent, ev, shown);
+  }
+  ProcessImage& kept = images_[p];
+  if (!image.name.empty()) kept.name = std::move(image.name);
+  kept.maps = std::move(image.maps);
+}
+
+void RecordedImages::write_fork(ProfileWriter& w, uint64_t time_ns, pid_t child, pid_t parent) {
+  ProcessImage image = at_fork(child, parent);
+  if (find(child)) put(w, time_ns, child, parent, kProcFork, image);
+  else write(w, time_ns, child, parent, kProcFork, std::move(image));
+}
+
+bool RecordedImages::update(ProfileWriter& w, uint64_t time_ns, pid_t p, pid_t parent, ProcessImage seen) {
+  ProcessImage& kept = images_[p];
+  bool written = false;
+  if (!seen.name.empty() && seen.name != kept.name) {
+    w.add_process(time_ns, static_cast<uint32_t>(p), static_cast<uint32_t>(parent), kProcRename, seen.name);
+    kept.name = std::move(seen.name);
+    written = true;
+  }
+  if (!seen.maps->empty() && *seen.maps != *kept.maps) {
+    w.add_maps(time_ns, static_cast<uint32_t>(p), *seen.maps);
+    kept.maps = std::move(seen.maps);
+    written = true;
+  }
+  return written;
+}
+
+const ProcessImage* RecordedImages::find(pid_t p) const {
+  auto it = images_.find(p);
+  return it == images_.end() ? nullptr : &it->second;
+}
+
+}  // namespace mb

@@ -1,0 +1,59 @@
+// What a recorder (profiler record, membalancer --record) last wrote of each
+// process it follows: its name and maps. A fork is written with its
+// parent's: a child's address space and name at its fork are its parent's,
+// and a child read once its fork event is taken in may have exec'd already
+// (on a slow or busy machine), which would date its new program back to the
+// fork. Its exec event then writes the new program's.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "membalancer/profile_file.h"
+
+namespace mb {
+
+struct ProcessImage {
+  std::string name;  // "" when the process was gone
+  // Shared by a parent and the children forked from it since; never null.
+  std::shared_ptr<const std::vector<ProfileMap>> maps = std::make_shared<const std::vector<ProfileMap>>();
+};
+
+class RecordedImages {
+ public:
+  // What /proc shows of p now (no name and no maps: gone).
+  static ProcessImage read(pid_t p);
+  // Writes p's process record (event `ev`, image.name, or written_name when
+  // given) and image.maps when there are some, at time_ns, and remembers
+  // them; an empty name keeps the name remembered.
+  void write(ProfileWriter& w, uint64_t time_ns, pid_t p, pid_t parent, ProfileProcessEvent ev, ProcessImage image,
+             const std::string& written_name = {});
+  // Writes child's fork at time_ns with its image at the fork (its parent's),
+  // and remembers that image, unless the child is known already: a look
+  // took it in while its fork event waited, and what it saw, later than the
+  // fork, stays (the fork record still comes first in time).
+  void write_fork(ProfileWriter& w, uint64_t time_ns, pid_t child, pid_t parent);
+  // A look at a process written before: a new name is written as a rename,
+  // changed maps as a new snapshot, at time_ns (a gone process changes
+  // nothing). Returns whether anything was written.
+  bool update(ProfileWriter& w, uint64_t time_ns, pid_t p, pid_t parent, ProcessImage seen);
+  const ProcessImage* find(pid_t p) const;
+  void erase(pid_t p) { images_.erase(p); }
+
+ private:
+  // child's image at its fork: its parent's as last written, or, a parent
+  // never read (or gone when read), what /proc shows of the child now (named
+  // "?" when it is gone too).
+  ProcessImage at_fork(pid_t child, pid_t parent) const;
+  static void put(ProfileWriter& w, uint64_t time_ns, pid_t p, pid_t parent, ProfileProcessEvent ev,
+                  const ProcessImage& image);
+
+  std::unordered_map<pid_t, ProcessImage> images_;
+};
+
+}  // namespace mb
