@@ -60,6 +60,15 @@ bool RecordedImages::update(ProfileWriter& w, uint64_t time_ns, pid_t p, pid_t p
   return written;
 }
 
+RecordedImages::Look RecordedImages::look(ProfileWriter& w, uint64_t time_ns, pid_t p, pid_t parent,
+                                          ProcessImage seen, ProfileProcessEvent ev,
+                                          const std::string& written_name) {
+  if (find(p)) return update(w, time_ns, p, parent, std::move(seen)) ? Look::kChanged : Look::kUnchanged;
+  if (seen.name.empty()) seen.name = "?";
+  write(w, time_ns, p, parent, ev, std::move(seen), written_name);
+  return Look::kNew;
+}
+
 const ProcessImage* RecordedImages::find(pid_t p) const {
   auto it = images_.find(p);
   return it == images_.end() ? nullptr : &it->second;

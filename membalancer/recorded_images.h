@@ -42,6 +42,12 @@ class RecordedImages {
   // changed maps as a new snapshot, at time_ns (a gone process changes
   // nothing). Returns whether anything was written.
   bool update(ProfileWriter& w, uint64_t time_ns, pid_t p, pid_t parent, ProcessImage seen);
+  // A look at p (seen: what /proc shows now): when p is new, written whole
+  // as write() does (event `ev`, named "?" when it was gone), else as
+  // update().
+  enum class Look { kNew, kChanged, kUnchanged };
+  Look look(ProfileWriter& w, uint64_t time_ns, pid_t p, pid_t parent, ProcessImage seen,
+            ProfileProcessEvent ev = kProcSeen, const std::string& written_name = {});
   const ProcessImage* find(pid_t p) const;
   void erase(pid_t p) { images_.erase(p); }
 

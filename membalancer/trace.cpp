@@ -220,7 +220,7 @@ int run_mode(const Options& opts) {
       recording = std::make_unique<ProfileWriter>(opts.record_path, ps, opts.record_force);
       const uint64_t now = monotonic_ns();
       for (pid_t p : live->tracked_processes())
-        recorded.write(*recording, now, p, parent_of(p).value_or(0), kProcSeen, RecordedImages::read(p));
+        recorded.look(*recording, now, p, parent_of(p).value_or(0), RecordedImages::read(p));
     }
     // Set up: the loop opens nothing that needs more than `keep`.
     const CapSet left = drop_capabilities(keep, [live] { return live->maps_usable(); });
@@ -276,7 +276,12 @@ int run_mode(const Options& opts) {
     });
     runner.before_drain = [&] {
       live->poll_samples([&](const mb_sample& smp) { recording->add_sample(smp); });
-      recording->add_counters(monotonic_ns(), live->counters());
+      const uint64_t now = monotonic_ns();
+      recording->add_counters(now, live->counters());
+      // Once an interval, what each process mapped since (a forked child's
+      // own memory, which its fork record, its parent's maps, lacks; a
+      // library loaded late): a rename or a new snapshot when it changed.
+      for (pid_t p : live->tracked_processes()) recorded.look(*recording, now, p, 0, RecordedImages::read(p));
     };
   }
   const bool tree_mode = opts.mode == TrackMode::kTree || opts.mode == TrackMode::kPid;

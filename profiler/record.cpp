@@ -365,20 +365,15 @@ int run_record(const RecordOptions& opts) {
   std::map<pid_t, uint64_t> quick_until;  // pid -> mono_ns deadline
   auto note_process = [&](pid_t p, pid_t parent, ProfileProcessEvent ev = kProcSeen) {
     ProcessImage seen = RecordedImages::read(p);
-    const bool fresh = !images.find(p);
     std::lock_guard<std::mutex> lock(wmu);
     const uint64_t now = mono_ns();
-    if (fresh) {
-      if (seen.name.empty()) seen.name = "?";
-      // The held command is the profiler until it execs: the file names it
-      // by the command it is about to run, and "profiler" is remembered, so
-      // that a look after a lost exec event sees the new name.
-      images.write(writer, now, p, parent, ev, std::move(seen),
-                   ev == kProcCommand ? command_comm(opts.command[0]) : std::string());
-      quick_until[p] = now + 1000000000ull;
-    } else if (images.update(writer, now, p, parent, std::move(seen))) {
-      quick_until.erase(p);
-    }
+    // The held command is the profiler until it execs: the file names it by
+    // the command it is about to run, and "profiler" is remembered, so that
+    // a look after a lost exec event sees the new name.
+    const auto seen_as = images.look(writer, now, p, parent, std::move(seen), ev,
+                                     ev == kProcCommand ? command_comm(opts.command[0]) : std::string());
+    if (seen_as == RecordedImages::Look::kNew) quick_until[p] = now + 1000000000ull;
+    if (seen_as == RecordedImages::Look::kChanged) quick_until.erase(p);
   };
   // A fork, at the fork event's time (so that it stays before an exec that
   // followed at once), with its parent's name and maps (RecordedImages),

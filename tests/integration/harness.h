@@ -133,6 +133,8 @@ inline bool wait_for(const std::function<bool()>& cond, double timeout_s) {
   return cond();
 }
 
+// A hexadecimal string field of a workload's report ("0x7f...").
+inline uint64_t hex(const nlohmann::json& v) { return std::stoull(v.get<std::string>(), nullptr, 16); }
 inline bool file_exists(const std::string& p) { return access(p.c_str(), F_OK) == 0; }
 
 inline void touch(const std::string& p) { std::ofstream(p) << "go\n"; }

@@ -23,8 +23,6 @@ nlohmann::json report_of(std::vector<std::string> args) {
   return nlohmann::json::parse(lines[0]);
 }
 
-uint64_t hex(const nlohmann::json& v) { return std::stoull(v.get<std::string>(), nullptr, 16); }
-
 }  // namespace
 
 // --hot-offset rounds down to a page, --hot-size rounds up to whole pages, each

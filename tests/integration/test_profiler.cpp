@@ -19,12 +19,6 @@
 using namespace mbtest;
 using nlohmann::json;
 
-namespace {
-
-uint64_t hex(const json& v) { return std::stoull(v.get<std::string>(), nullptr, 16); }
-
-}  // namespace
-
 TEST(Profiler, FaultRecordOfACommandFindsItsHotRangeAndReadsBack) {
   REQUIRE_ROOT();
   std::string dir = temp_dir();

@@ -415,3 +415,49 @@ TEST(TraceRecord, ChildThatExecsAShortProgramHasItsMaps) {
     EXPECT_GE(mapped[pid] * 10, samples[pid] * 9) << "pid " << pid;
   }
 }
+
+// `--record`: a child forked while recording is written with its parent's
+// maps at its fork, and its own memory, mapped after the fork, is in the
+// maps the recorder looks at once an interval (it was in no maps at all:
+// its samples, all of the child's region, were [unmapped]).
+TEST(TraceRecord, AForkedChildsOwnMemoryIsInItsMaps) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  Child tree = spawn({bin("memexercise"), "--size", "4M", "--child-size", "16M", "--children", "1", "--touch-once",
+                      "--thp", "off", "--wait-before-touch", dir + "/start", "--spawn-after", dir + "/start",
+                      "--report", dir + "/report", "--ready-file", dir + "/ready", "--duration", "0"},
+                     dir, "tree");
+  const std::string file = dir + "/child.mbp";
+  Child mb = spawn({bin("membalancer"), "trace", "--ppid", std::to_string(tree.pid), "--sampler", "fault",
+                    "--interval", "200", "--display", "json", "--record", file},
+                   dir, "mb");
+  ASSERT_TRUE(wait_for([&] { return has_interval(mb.out_path); }, 30)) << slurp(mb.err_path);
+  touch(dir + "/start");
+  ASSERT_TRUE(wait_for([&] { return file_exists(dir + "/ready"); }, 60)) << slurp(tree.err_path);
+  const size_t seen = json_lines(mb.out_path).size();
+  ASSERT_TRUE(wait_for([&] { return json_lines(mb.out_path).size() >= seen + 2; }, 30));  // two looks since
+  kill(mb.pid, SIGTERM);
+  ASSERT_EQ(wait_exit(mb.pid, 30), 0) << slurp(mb.err_path);
+  uint32_t child = 0;
+  uint64_t start = 0, size = 0, touched = 0;
+  for (const auto& r : json_lines(dir + "/report"))
+    if (r["depth"] == 1) child = r["pid"], start = hex(r["region_start"]), size = r["region_size"],
+                         touched = r["pages_touched"];
+  ASSERT_GT(child, 0u);
+  mb::ProfileReader reader(file);
+  ASSERT_TRUE(reader.ok()) << reader.error();
+  mb::ProfileProcesses procs(reader.info());
+  uint64_t in_region = 0, mapped = 0;
+  reader.for_each_batch([&](const mb_sample* s, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      if (s[i].tgid != child || s[i].vaddr < start || s[i].vaddr >= start + size) continue;
+      ++in_region;
+      const mb::ProfileMap* m = procs.mapping(child, s[i].vaddr, s[i].time_ns);
+      if (m && m->path.empty()) ++mapped;  // anonymous memory
+    }
+  });
+  EXPECT_EQ(in_region, touched);
+  EXPECT_EQ(mapped, in_region) << "the child's region is in its maps";
+  kill(tree.pid, SIGTERM);
+  EXPECT_EQ(wait_exit(tree.pid, 30), 0);
+}
