@@ -19,42 +19,6 @@
 
 using namespace mb;
 
-// A consumer's exception must not unwind through libbpf (C frames): the
-// callback catches it, stops consuming, and poll_samples rethrows it. The
-// record it was given is consumed; the rest stay for the next poll.
-TEST(Collector, ConsumerExceptionLeavesPollNotLibbpf) {
-  REQUIRE_ROOT();
-  rlimit unlimited{RLIM_INFINITY, RLIM_INFINITY};
-  setrlimit(RLIMIT_MEMLOCK, &unlimited);
-  CollectorConfig cfg;
-  cfg.mode = TrackMode::kPid;
-  cfg.pid = getpid();
-  cfg.page_slots = 1 << 12;
-  cfg.stream_samples = true;
-  cfg.synthetic_source = true;
-  cfg.sample_ring_bytes = 1u << 20;
-  SamplerPlan plan;
-  plan.name = "synthetic";
-  plan.kind = MB_SAMPLER_SYNTHETIC;
-  BpfCollector collector(cfg, plan, read_topology());
-  mb_synth_args args{};
-  args.count = 10;
-  args.tgid = static_cast<uint32_t>(getpid());
-  args.vaddr = 0x7f0000000000ULL;
-  collector.run_synthetic(args);
-  int seen = 0;
-  EXPECT_THROW(collector.poll_samples([&](const mb_sample&) {
-    ++seen;
-    throw std::runtime_error("consumer failed");
-  }),
-               std::runtime_error);
-  EXPECT_EQ(seen, 1);
-  collector.run_synthetic(args);
-  seen = 0;
-  collector.poll_samples([&](const mb_sample&) { ++seen; });
-  EXPECT_EQ(seen, 19) << "the 9 left by the failed poll, then 10 more";
-}
-
 namespace {
 
 // A collector streaming synthetic samples of this process into a 1 MiB ring.
@@ -84,6 +48,28 @@ mb_synth_args synth(uint32_t count) {
 }
 
 }  // namespace
+
+// A consumer's exception must not unwind through libbpf (C frames): the
+// callback catches it, stops consuming, and poll_samples rethrows it. The
+// record it was given is consumed; the rest stay for the next poll.
+TEST(Collector, ConsumerExceptionLeavesPollNotLibbpf) {
+  REQUIRE_ROOT();
+  auto stream = synthetic_stream();
+  BpfCollector& collector = *stream;
+  const mb_synth_args args = synth(10);
+  collector.run_synthetic(args);
+  int seen = 0;
+  EXPECT_THROW(collector.poll_samples([&](const mb_sample&) {
+    ++seen;
+    throw std::runtime_error("consumer failed");
+  }),
+               std::runtime_error);
+  EXPECT_EQ(seen, 1);
+  collector.run_synthetic(args);
+  seen = 0;
+  collector.poll_samples([&](const mb_sample&) { ++seen; });
+  EXPECT_EQ(seen, 19) << "the 9 left by the failed poll, then 10 more";
+}
 
 // A few streamed samples wake no one (the consumer reads on its timer); a
 // quarter of the ring filled does wake it, so it never fills up unread.
