@@ -3,11 +3,11 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <elfutils/libdwelf.h>
 #include <libelf.h>
-#include <sys/sysmacros.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -188,6 +188,10 @@ std::vector<ProfileMap> read_proc_maps(pid_t pid, const std::string& proc_root) 
   return parse_proc_maps(*text);
 }
 
+uint64_t mtime_ns(const struct stat& st) {
+  return static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ULL + static_cast<uint64_t>(st.st_mtim.tv_nsec);
+}
+
 std::string read_build_id(int fd) {
   elf_version(EV_CURRENT);
   Elf* elf = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
@@ -209,10 +213,13 @@ ProfileFile read_mapped_file(pid_t pid, const ProfileMap& m, const std::string& 
   // Read, never written: O_NONBLOCK so that a FIFO put at the path cannot hang.
   const int flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
   int fd = open((proc_root + "/" + std::to_string(pid) + "/map_files" + range).c_str(), flags);
-  if (fd < 0) fd = open(ProfileProcesses::mapped_file(m).c_str(), flags);
+  // A file deleted since it was mapped: another of its name is not it.
+  bool deleted = false;
+  ProfileProcesses::mapped_file(m, &deleted);
+  if (fd < 0 && !deleted) fd = open(m.path.c_str(), flags);
   struct stat st;
   if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-    f.mtime_ns = static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ULL + static_cast<uint64_t>(st.st_mtim.tv_nsec);
+    f.mtime_ns = mtime_ns(st);
     f.size = static_cast<uint64_t>(st.st_size);
     f.build_id = read_build_id(fd);
     f.path = m.path;

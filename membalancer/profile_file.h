@@ -13,6 +13,7 @@
 // the reader keeps what precedes the first bad chunk and names the offset.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <algorithm>
@@ -156,6 +157,8 @@ ProfileLosses profile_losses(const ProfileInfo& info);
 std::vector<ProfileMap> read_proc_maps(pid_t pid, const std::string& proc_root = "/proc");
 std::vector<ProfileMap> parse_proc_maps(const std::string& text);
 
+// A file's modification time in ns since the epoch.
+uint64_t mtime_ns(const struct stat& st);
 // The ELF build-id (NT_GNU_BUILD_ID) of the file open at fd, "" when none.
 std::string read_build_id(int fd);
 // The identity of the file of mapping m, read now: through

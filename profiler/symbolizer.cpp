@@ -52,8 +52,7 @@ std::string Symbolizer::refusal(int fd, const ProfileFile* recorded) const {
   struct stat st;
   if (fd < 0 || fstat(fd, &st) != 0) return "unreadable";
   if (!S_ISREG(st.st_mode)) return "not a regular file";
-  const uint64_t mtime =
-      static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ULL + static_cast<uint64_t>(st.st_mtim.tv_nsec);
+  const uint64_t mtime = mtime_ns(st);
   if (!recorded) return recorded_ns_ && mtime > recorded_ns_ ? "changed since the recording" : "";
   // The file described when it was recorded: its build-id, when both have
   // one, says whether it is the same build (a copy or a reinstall of it

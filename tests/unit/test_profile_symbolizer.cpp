@@ -218,7 +218,7 @@ TEST(ProfileSymbolizer, AFileReplacedInPlaceByAnotherBuildIsRefused) {
   struct stat st;
   ASSERT_EQ(stat(r.exe.c_str(), &st), 0);
   ASSERT_EQ(st.st_ino, rec.inode);
-  ASSERT_EQ(static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ULL + static_cast<uint64_t>(st.st_mtim.tv_nsec),
+  ASSERT_EQ(mtime_ns(st),
             rec.mtime_ns);
   EXPECT_EQ(r.module(), "exe (another build since the recording)");
 }

@@ -96,7 +96,7 @@ TEST(RecordedImages, EachMappedFileIsDescribedOnce) {
   EXPECT_EQ(f.path, self);
   EXPECT_EQ(f.dev, st.st_dev);
   EXPECT_EQ(f.inode, st.st_ino);
-  EXPECT_EQ(f.mtime_ns, static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ULL + static_cast<uint64_t>(st.st_mtim.tv_nsec));
+  EXPECT_EQ(f.mtime_ns, mtime_ns(st));
   EXPECT_EQ(f.size, static_cast<uint64_t>(st.st_size));
   int fd = open(self, O_RDONLY);
   ASSERT_GE(fd, 0);
