@@ -15,6 +15,11 @@ const volatile bool track_all = false;   /* --all */
 const volatile bool follow_forks = true; /* --ppid: children join the tracked set */
 const volatile bool track_cgroup = false; /* --cgroup: cgroup_filter[0] */
 const volatile bool stream_samples = false; /* one ring-buffer record per sample */
+/* Streamed samples wake the consumer only once this much waits unread; below
+ * it the consumer reads on its own timer (a wake-up per sample cost more than
+ * the sample). 0: the kernel's default (a wake-up when the consumer had
+ * caught up). */
+const volatile __u64 sample_wakeup_bytes = 0;
 const volatile __u64 perf_sample_type = 0;  /* attr.sample_type of the sampler */
 const volatile __u32 page_set_bits = 7;     /* log2 of the page table's sets */
 const volatile __u32 mem_block_shift = 27;  /* log2 of the memory block size */

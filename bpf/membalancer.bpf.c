@@ -26,6 +26,7 @@ static __always_inline void mb_stream(__u32 tgid, __u32 tid, __u32 cpu,
 				      const struct mb_access *acc, __u64 now)
 {
 	struct mb_sample *s = bpf_ringbuf_reserve(&samples, sizeof(*s), 0);
+	__u64 flags = 0;
 
 	if (!s) {
 		mb_count(MB_CTR_SAMPLES_LOST);
@@ -45,7 +46,12 @@ static __always_inline void mb_stream(__u32 tgid, __u32 tid, __u32 cpu,
 	s->flags = acc->flags;
 	s->sampler = sampler_kind;
 	__builtin_memset(s->reserved, 0, sizeof(s->reserved));
-	bpf_ringbuf_submit(s, 0);
+	/* No wake-up while little waits: the consumer reads on a short timer.
+	 * Past the fill level, wake it so the ring does not fill up. */
+	if (sample_wakeup_bytes)
+		flags = bpf_ringbuf_query(&samples, BPF_RB_AVAIL_DATA) >= sample_wakeup_bytes ?
+				BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	bpf_ringbuf_submit(s, flags);
 }
 
 /* Counts one decoded access of (tgid, tid) seen on cpu (or no cpu: ~0). */

@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
   magic[0] = 'X';
   spit(dir + "/bad_magic.prof", magic);
   std::string version = small;
-  version[8] = 2;
+  version[8] = 99;  // no version this reader knows
   spit(dir + "/bad_version.prof", version);
   std::printf("seeds written to %s\n", dir.c_str());
   return 0;

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <linux/perf_event.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -178,6 +179,10 @@ void BpfCollector::configure_and_load(const Topology& topo) {
                            static_cast<uint32_t>(std::max<size_t>(topo.mem_block_node.size(), 1)));
   uint32_t ring = cfg_.stream_samples ? cfg_.sample_ring_bytes : static_cast<uint32_t>(getpagesize());
   bpf_map__set_max_entries(skel_->maps.samples, ring);
+  // A streamed sample wakes the consumer only once a quarter of the ring
+  // waits unread: below that the consumer reads on its timer (wait_samples),
+  // and past it three quarters are left for the time it takes to wake.
+  ro->sample_wakeup_bytes = cfg_.stream_samples ? ring / 4 : 0;
   bpf_program__set_autoload(skel_->progs.on_perf_sample, sampler_.attr.has_value());
   bpf_program__set_autoload(skel_->progs.on_abit_access, sampler_.kind == MB_SAMPLER_ABIT);
   bpf_program__set_autoload(skel_->progs.synth_samples, cfg_.synthetic_source);
@@ -517,6 +522,8 @@ void BpfCollector::rethrow_callback_error() {
 
 int BpfCollector::process_event_fd() const { return ring_buffer__epoll_fd(proc_rb_); }
 
+int BpfCollector::sample_event_fd() const { return sample_rb_ ? ring_buffer__epoll_fd(sample_rb_) : -1; }
+
 void BpfCollector::take_process_events() {
   ring_buffer__consume(proc_rb_);
   rethrow_callback_error();
@@ -559,8 +566,13 @@ void BpfCollector::poll_samples(const std::function<void(const mb_sample&)>& fn)
 
 int BpfCollector::wait_samples(int timeout_ms, const std::function<void(const mb_sample&)>& fn) {
   if (!sample_rb_) return -EINVAL;
+  // Samples below the fill level come without a wake-up: the wait ends at
+  // the timeout with them in the ring, so it is read whether or not it woke.
+  epoll_event ev;
+  int woke = epoll_wait(ring_buffer__epoll_fd(sample_rb_), &ev, 1, timeout_ms);
+  if (woke < 0 && errno != EINTR) return -errno;
   wait_cb_ = &fn;
-  int n = ring_buffer__poll(sample_rb_, timeout_ms);  // epoll_wait, then consume
+  int n = ring_buffer__consume(sample_rb_);
   wait_cb_ = nullptr;
   rethrow_callback_error();
   return n;

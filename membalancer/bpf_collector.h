@@ -114,9 +114,13 @@ class BpfCollector : public SampleSource {
   // Delivers streamed samples (stream_samples only).
   void poll_samples(const std::function<void(const mb_sample&)>& fn);
   // Waits up to timeout_ms for streamed samples (epoll), then delivers all
-  // that are there. Meant for one dedicated consumer thread: it touches only
-  // the sample ring buffer. Returns the number delivered, or -errno.
+  // that are there. Samples wake the wait only once a quarter of the ring is
+  // filled: a consumer calls it in a loop with a short timeout, which bounds
+  // how long a sample waits. Meant for one dedicated consumer thread: it
+  // touches only the sample ring buffer. Returns the number delivered, or -errno.
   int wait_samples(int timeout_ms, const std::function<void(const mb_sample&)>& fn);
+  // Readable (poll) once the sample ring buffer woke its waiters (tests).
+  int sample_event_fd() const;
   // synthetic_source only: runs synth_samples once (BPF_PROG_TEST_RUN).
   void run_synthetic(const mb_synth_args& args);
 

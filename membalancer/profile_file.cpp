@@ -3,8 +3,11 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <elfutils/libdwelf.h>
+#include <libelf.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -155,15 +158,19 @@ std::vector<ProfileMap> parse_proc_maps(const std::string& text) {
   std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
-    // start-end perms offset dev inode [path]
-    unsigned long long s, e, off;
+    // start-end perms offset major:minor inode [path]
+    unsigned long long s, e, off, ino = 0;
+    unsigned major = 0, minor = 0;
     char perms[8] = {};
     int consumed = 0;
-    if (sscanf(line.c_str(), "%llx-%llx %7s %llx %*s %*s%n", &s, &e, perms, &off, &consumed) < 4) continue;
+    if (sscanf(line.c_str(), "%llx-%llx %7s %llx %x:%x %llu%n", &s, &e, perms, &off, &major, &minor, &ino,
+               &consumed) < 4)
+      continue;
     ProfileMap m;
     m.start = s;
     m.end = e;
     m.offset = off;
+    if (ino) m.dev = makedev(major, minor), m.inode = ino;
     if (perms[0] == 'r') m.prot |= kMapRead;
     if (perms[1] == 'w') m.prot |= kMapWrite;
     if (perms[2] == 'x') m.prot |= kMapExec;
@@ -179,6 +186,46 @@ std::vector<ProfileMap> read_proc_maps(pid_t pid, const std::string& proc_root) 
   auto text = read_text_file(proc_root + "/" + std::to_string(pid) + "/maps");
   if (!text) return {};
   return parse_proc_maps(*text);
+}
+
+uint64_t mtime_ns(const struct stat& st) {
+  return static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ULL + static_cast<uint64_t>(st.st_mtim.tv_nsec);
+}
+
+std::string read_build_id(int fd) {
+  elf_version(EV_CURRENT);
+  Elf* elf = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
+  if (!elf) return {};
+  const void* bits = nullptr;
+  const ssize_t n = dwelf_elf_gnu_build_id(elf, &bits);
+  std::string id = n > 0 && bits ? std::string(static_cast<const char*>(bits), static_cast<size_t>(n)) : "";
+  elf_end(elf);
+  return id;
+}
+
+ProfileFile read_mapped_file(pid_t pid, const ProfileMap& m, const std::string& proc_root) {
+  ProfileFile f;
+  f.dev = m.dev;
+  f.inode = m.inode;
+  char range[64];
+  std::snprintf(range, sizeof range, "/%llx-%llx", static_cast<unsigned long long>(m.start),
+                static_cast<unsigned long long>(m.end));
+  // Read, never written: O_NONBLOCK so that a FIFO put at the path cannot hang.
+  const int flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+  int fd = open((proc_root + "/" + std::to_string(pid) + "/map_files" + range).c_str(), flags);
+  // A file deleted since it was mapped: another of its name is not it.
+  bool deleted = false;
+  ProfileProcesses::mapped_file(m, &deleted);
+  if (fd < 0 && !deleted) fd = open(m.path.c_str(), flags);
+  struct stat st;
+  if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    f.mtime_ns = mtime_ns(st);
+    f.size = static_cast<uint64_t>(st.st_size);
+    f.build_id = read_build_id(fd);
+    f.path = m.path;
+  }
+  if (fd >= 0) close(fd);
+  return f;
 }
 
 // ---- losses ---------------------------------------------------------------------------
@@ -330,10 +377,24 @@ void ProfileWriter::add_maps(uint64_t time_ns, uint32_t tgid, const std::vector<
     o.put<uint64_t>(m.start);
     o.put<uint64_t>(m.end);
     o.put<uint64_t>(m.offset);
+    o.put<uint64_t>(m.dev);
+    o.put<uint64_t>(m.inode);
     o.put<uint32_t>(m.prot);
     o.str(m.path);
   }
   write_chunk(kChunkMaps, o.b.data(), o.b.size());
+}
+
+void ProfileWriter::add_file(const ProfileFile& f) {
+  flush();
+  Out o;
+  o.put<uint64_t>(f.dev);
+  o.put<uint64_t>(f.inode);
+  o.put<uint64_t>(f.mtime_ns);
+  o.put<uint64_t>(f.size);
+  o.str(f.build_id);
+  o.str(f.path);
+  write_chunk(kChunkFile, o.b.data(), o.b.size());
 }
 
 void ProfileWriter::add_counters(uint64_t time_ns, const std::array<uint64_t, MB_NR_COUNTERS>& counters) {
@@ -388,9 +449,10 @@ ProfileReader::ProfileReader(const std::string& path) : path_(path) {
     std::memcpy(&h, data_, sizeof(h));
     if (std::memcmp(h.magic, kProfileMagic, sizeof(h.magic)) != 0)
       throw UsageError(path + ": offset 0: not a membalancer profile (bad magic)");
-    if (h.version != kProfileVersion)
+    if (h.version < kProfileOldestVersion || h.version > kProfileVersion)
       throw UsageError(path + ": offset 8: profile format version " + std::to_string(h.version) +
-                       " is not supported (this program reads version " + std::to_string(kProfileVersion) + ")");
+                       " is not supported (this program reads versions " + std::to_string(kProfileOldestVersion) +
+                       " to " + std::to_string(kProfileVersion) + ")");
     if (h.header_crc != crc_of(&h, offsetof(ProfileHeaderDisk, header_crc)))
       throw UsageError(path + ": offset 0: the header is corrupt (checksum mismatch)");
     if (h.header_bytes != kProfileHeaderBytes || h.record_bytes != sizeof(mb_sample))
@@ -434,7 +496,7 @@ void ProfileReader::index() {
     ProfileChunkHeader ch;
     std::memcpy(&ch, data_ + off, sizeof(ch));
     const uint64_t payload = off + kProfileChunkHeaderBytes;
-    if (ch.type < kChunkTopology || ch.type > kChunkEnd) {
+    if (ch.type < kChunkTopology || ch.type > (info_.version >= 2 ? kChunkFile : kChunkEnd)) {
       fail(off, "unknown chunk type " + std::to_string(ch.type) + " (corrupt file?)");
       break;
     }
@@ -490,6 +552,10 @@ void ProfileReader::index() {
             e.start = in.get<uint64_t>();
             e.end = in.get<uint64_t>();
             e.offset = in.get<uint64_t>();
+            if (info_.version >= 2) {
+              e.dev = in.get<uint64_t>();
+              e.inode = in.get<uint64_t>();
+            }
             e.prot = in.get<uint32_t>();
             e.path = in.str();
             m.maps.push_back(std::move(e));
@@ -507,6 +573,17 @@ void ProfileReader::index() {
             if (c.values.size() > MB_CTR_SAMPLES_LOST) info_.samples_lost = c.values[MB_CTR_SAMPLES_LOST];
             info_.counters.push_back(std::move(c));
           }
+          break;
+        }
+        case kChunkFile: {
+          ProfileFile f;
+          f.dev = in.get<uint64_t>();
+          f.inode = in.get<uint64_t>();
+          f.mtime_ns = in.get<uint64_t>();
+          f.size = in.get<uint64_t>();
+          f.build_id = in.str();
+          f.path = in.str();
+          if (!in.bad) info_.files.push_back(std::move(f));
           break;
         }
         case kChunkEnd: {
@@ -595,7 +672,14 @@ std::string ProfileProcesses::mapped_file(const ProfileMap& m, bool* deleted) {
 }
 
 
+const ProfileFile* ProfileProcesses::file(const ProfileMap& m) const {
+  if (!m.inode) return nullptr;
+  auto it = files_.find({m.dev, m.inode});
+  return it == files_.end() ? nullptr : it->second;
+}
+
 ProfileProcesses::ProfileProcesses(const ProfileInfo& info) {
+  for (const ProfileFile& f : info.files) files_.emplace(std::make_pair(f.dev, f.inode), &f);
   // Each tgid's process events and snapshots, in time order (file order
   // among equal times; an event before a snapshot of the same time: the
   // recorder writes a new name before the maps that go with it).

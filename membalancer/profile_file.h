@@ -13,6 +13,7 @@
 // the reader keeps what precedes the first bad chunk and names the offset.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <algorithm>
@@ -29,7 +30,10 @@
 namespace mb {
 
 inline constexpr char kProfileMagic[8] = {'M', 'B', 'P', 'R', 'O', 'F', '\r', '\n'};
-inline constexpr uint32_t kProfileVersion = 1;
+// Version 2 added the device and inode of mapped files and FILE chunks;
+// version-1 files are still read (their mappings have neither).
+inline constexpr uint32_t kProfileVersion = 2;
+inline constexpr uint32_t kProfileOldestVersion = 1;
 inline constexpr uint32_t kProfileHeaderBytes = 128;
 inline constexpr uint32_t kProfileChunkHeaderBytes = 16;
 
@@ -40,6 +44,7 @@ enum ProfileChunkType : uint32_t {
   kChunkMaps = 4,
   kChunkCounters = 5,
   kChunkEnd = 6,
+  kChunkFile = 7,  // version 2: a mapped file's identity, once per file
 };
 
 // The file header as stored (little endian, the host's layout on x86-64).
@@ -84,7 +89,19 @@ struct ProfileMap {
   uint64_t start = 0, end = 0, offset = 0;
   uint32_t prot = 0;
   std::string path;  // "" for anonymous, "[heap]", "[stack]", or a file
+  uint64_t dev = 0, inode = 0;  // of the mapped file (/proc/PID/maps; dev as st_dev); 0: none or unknown
   bool operator==(const ProfileMap&) const = default;
+};
+
+// What a mapped file was when the recorder first saw it mapped (kChunkFile):
+// the report reads a file at that path only if it is still this one.
+struct ProfileFile {
+  uint64_t dev = 0, inode = 0;  // as in the mappings of it
+  uint64_t mtime_ns = 0;        // CLOCK_REALTIME modification time
+  uint64_t size = 0;
+  std::string build_id;  // NT_GNU_BUILD_ID's bytes, "" when it has none (or is no ELF file)
+  std::string path;
+  bool operator==(const ProfileFile&) const = default;
 };
 
 struct ProfileProcess {
@@ -115,6 +132,7 @@ struct ProfileInfo {
   std::vector<ProfileProcess> processes;  // file order
   std::vector<ProfileMaps> maps;          // file order
   std::vector<ProfileCounters> counters;  // file order
+  std::vector<ProfileFile> files;         // file order (version 2)
   bool complete = false;                  // an END chunk closes the file
   uint64_t end_time_ns = 0;
   uint64_t samples = 0;       // records in intact-looking sample chunks
@@ -135,8 +153,18 @@ struct ProfileLosses {
 ProfileLosses profile_losses(const ProfileInfo& info);
 
 // Reads /proc/PID/maps (or text in that format). Empty when the process is gone.
+// Mappings are sorted by start; a file's device and inode are kept.
 std::vector<ProfileMap> read_proc_maps(pid_t pid, const std::string& proc_root = "/proc");
 std::vector<ProfileMap> parse_proc_maps(const std::string& text);
+
+// A file's modification time in ns since the epoch.
+uint64_t mtime_ns(const struct stat& st);
+// The ELF build-id (NT_GNU_BUILD_ID) of the file open at fd, "" when none.
+std::string read_build_id(int fd);
+// The identity of the file of mapping m, read now: through
+// /proc/PID/map_files (the very file mapped, even if another was put at its
+// path since), else at its path. Empty path when neither is a regular file.
+ProfileFile read_mapped_file(pid_t pid, const ProfileMap& m, const std::string& proc_root = "/proc");
 
 // What the writer needs to start a file.
 struct ProfileStart {
@@ -170,6 +198,8 @@ class ProfileWriter {
   void add_process(uint64_t time_ns, uint32_t tgid, uint32_t parent, ProfileProcessEvent event,
                    const std::string& name);
   void add_maps(uint64_t time_ns, uint32_t tgid, const std::vector<ProfileMap>& maps);
+  // A mapped file's identity; written before the first maps that hold it.
+  void add_file(const ProfileFile& f);
   // Cumulative BPF counters (drops among them); the last snapshot counts.
   void add_counters(uint64_t time_ns, const std::array<uint64_t, MB_NR_COUNTERS>& counters);
   // Writes the buffered samples as one chunk.
@@ -308,6 +338,8 @@ class ProfileProcesses {
   const ProfileMap* mapping(uint32_t tgid, uint64_t addr, uint64_t time_ns = UINT64_MAX) const;
   // "anon", "heap", "stack", "vdso", or the file's path.
   static std::string mapping_kind(const ProfileMap* m);
+  // The identity recorded of m's file (version 2), or nullptr.
+  const ProfileFile* file(const ProfileMap& m) const;
   // The mapped file's path without the " (deleted)" /proc/PID/maps adds to
   // a file deleted since it was mapped (*deleted says so).
   static std::string mapped_file(const ProfileMap& m, bool* deleted = nullptr);
@@ -316,6 +348,7 @@ class ProfileProcesses {
   std::vector<Span> spans_;  // a tgid's spans together, by time
   std::vector<Life> lives_;
   std::map<uint32_t, std::pair<uint32_t, uint32_t>> by_tgid_;  // tgid -> (first span, count)
+  std::map<std::pair<uint64_t, uint64_t>, const ProfileFile*> files_;  // (dev, inode) -> the first record
 };
 
 }  // namespace mb

@@ -22,7 +22,14 @@ ProcessImage RecordedImages::at_fork(pid_t child, pid_t parent) const {
 void RecordedImages::put(ProfileWriter& w, uint64_t time_ns, pid_t p, pid_t parent, ProfileProcessEvent ev,
                          const ProcessImage& image) {
   w.add_process(time_ns, static_cast<uint32_t>(p), static_cast<uint32_t>(parent), ev, image.name);
-  if (!image.maps->empty()) w.add_maps(time_ns, static_cast<uint32_t>(p), *image.maps);
+  if (!image.maps->empty()) put_maps(w, time_ns, p, *image.maps);
+}
+
+void RecordedImages::put_maps(ProfileWriter& w, uint64_t time_ns, pid_t p, const std::vector<ProfileMap>& maps) {
+  // Read while p maps it (at a fork, p's parent's maps are p's too).
+  for (const ProfileMap& m : maps)
+    if (m.inode && described_.insert({m.dev, m.inode}).second) w.add_file(read_mapped_file(p, m));
+  w.add_maps(time_ns, static_cast<uint32_t>(p), maps);
 }
 
 void RecordedImages::write(ProfileWriter& w, uint64_t time_ns, pid_t p, pid_t parent, ProfileProcessEvent ev,
@@ -53,7 +60,7 @@ bool RecordedImages::update(ProfileWriter& w, uint64_t time_ns, pid_t p, pid_t p
     written = true;
   }
   if (!seen.maps->empty() && *seen.maps != *kept.maps) {
-    w.add_maps(time_ns, static_cast<uint32_t>(p), *seen.maps);
+    put_maps(w, time_ns, p, *seen.maps);
     kept.maps = std::move(seen.maps);
     written = true;
   }

@@ -3,13 +3,16 @@
 // parent's: a child's address space and name at its fork are its parent's,
 // and a child read once its fork event is taken in may have exec'd already
 // (on a slow or busy machine), which would date its new program back to the
-// fork. Its exec event then writes the new program's.
+// fork. Its exec event then writes the new program's. Each mapped file is
+// described once (device, inode, modification time, build-id), before the
+// first maps that hold it.
 #pragma once
 
 #include <sys/types.h>
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -56,10 +59,13 @@ class RecordedImages {
   // never read (or gone when read), what /proc shows of the child now (named
   // "?" when it is gone too).
   ProcessImage at_fork(pid_t child, pid_t parent) const;
-  static void put(ProfileWriter& w, uint64_t time_ns, pid_t p, pid_t parent, ProfileProcessEvent ev,
-                  const ProcessImage& image);
+  void put(ProfileWriter& w, uint64_t time_ns, pid_t p, pid_t parent, ProfileProcessEvent ev,
+           const ProcessImage& image);
+  // Writes p's maps, after the files of them not described yet.
+  void put_maps(ProfileWriter& w, uint64_t time_ns, pid_t p, const std::vector<ProfileMap>& maps);
 
   std::unordered_map<pid_t, ProcessImage> images_;
+  std::set<std::pair<uint64_t, uint64_t>> described_;  // (dev, inode) of the files written
 };
 
 }  // namespace mb

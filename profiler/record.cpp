@@ -258,7 +258,12 @@ void SampleConsumer::run() {
     auto written_at = std::chrono::steady_clock::now();
     for (;;) {
       const bool last = stop_.load();
-      int n = collector_.wait_samples(last ? 0 : 50, take);
+      // Samples do not wake this thread (unless a quarter of the ring fills):
+      // it reads them every 20 ms. That bounds how late a process with
+      // samples is published for the recording loop's look at it (every
+      // 100 ms at most), at 50 wake-ups a second when idle, where a stream
+      // woke it for nearly every sample.
+      int n = collector_.wait_samples(last ? 0 : 20, take);
       if (n < 0 && n != -EINTR) break;
       publish_seen();
       // While the ring buffer keeps delivering, write in large batches, but

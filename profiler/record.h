@@ -34,8 +34,8 @@ struct RecordOptions {
   bool verbose = false;
 };
 
-// The consumer of the sample ring buffer: a dedicated thread that waits on
-// it (epoll), takes every record, optionally fills in the node of samples
+// The consumer of the sample ring buffer: a dedicated thread that reads it
+// every 20 ms (or when a quarter of it fills), takes every record, optionally fills in the node of samples
 // without one (move_pages), and appends them to the writer in batches
 // (under `writer_mutex`, which other writers of the file share).
 class SampleConsumer {

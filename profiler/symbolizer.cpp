@@ -48,25 +48,38 @@ Symbolizer::~Symbolizer() {
     if (s && s->dwfl) dwfl_end(s->dwfl);
 }
 
-Symbolizer::FileSession* Symbolizer::session(const std::string& path) {
-  auto it = files_.find(path);
+std::string Symbolizer::refusal(int fd, const ProfileFile* recorded) const {
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) return "unreadable";
+  if (!S_ISREG(st.st_mode)) return "not a regular file";
+  const uint64_t mtime = mtime_ns(st);
+  if (!recorded) return recorded_ns_ && mtime > recorded_ns_ ? "changed since the recording" : "";
+  // The file described when it was recorded: its build-id, when both have
+  // one, says whether it is the same build (a copy or a reinstall of it
+  // is); without, it must be the same file, unmodified.
+  if (!recorded->build_id.empty()) {
+    const std::string now = read_build_id(fd);
+    if (!now.empty()) return now == recorded->build_id ? "" : "another build since the recording";
+  }
+  if (st.st_dev != recorded->dev || st.st_ino != recorded->inode || mtime != recorded->mtime_ns)
+    return "changed since the recording";
+  return "";
+}
+
+Symbolizer::FileSession* Symbolizer::session(const ProfileMap& m) {
+  const std::string& path = m.path;
+  const ProfileFile* recorded = procs_.file(m);
+  if (recorded && recorded->path.empty()) recorded = nullptr;  // the recorder could not read it
+  std::string key = path;
+  if (recorded) key += "\n" + std::to_string(recorded->dev) + ":" + std::to_string(recorded->inode);
+  auto it = files_.find(key);
   if (it != files_.end()) return it->second.get();
   auto s = std::make_unique<FileSession>();
   // The file now at the recorded path: opened without blocking (a FIFO put
   // there would hang the open) and read only if it is a regular file that
-  // has not changed since the recording started (a replaced binary would
-  // give wrong names, silently).
+  // is the one recorded (a replaced binary would give wrong names, silently).
   int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-  struct stat st;
-  if (fd < 0 || fstat(fd, &st) != 0) {
-    s->refused = "unreadable";
-  } else if (!S_ISREG(st.st_mode)) {
-    s->refused = "not a regular file";
-  } else if (recorded_ns_ &&
-             static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ULL + static_cast<uint64_t>(st.st_mtim.tv_nsec) >
-                 recorded_ns_) {
-    s->refused = "changed since the recording";
-  }
+  s->refused = refusal(fd, recorded);
   if (!s->refused.empty() && fd >= 0) close(fd);
   s->dwfl = s->refused.empty() ? dwfl_begin(&kCallbacks) : nullptr;
   if (!s->dwfl && fd >= 0 && s->refused.empty()) close(fd);
@@ -94,7 +107,7 @@ Symbolizer::FileSession* Symbolizer::session(const std::string& path) {
     }
   }
   FileSession* raw = s.get();
-  files_.emplace(path, std::move(s));
+  files_.emplace(std::move(key), std::move(s));
   return raw;
 }
 
@@ -123,7 +136,7 @@ Symbol Symbolizer::resolve(uint32_t tgid, uint64_t ip, uint64_t time_ns) {
     sym.module += " (deleted)";
     return sym;
   }
-  FileSession* s = session(m->path);
+  FileSession* s = session(*m);
   if (s && !s->refused.empty()) sym.module += " (" + s->refused + ")";
   if (!s || !s->mod) return sym;
   // The link-time address of ip. A PIE or a library is loaded at a bias the

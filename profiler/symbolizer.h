@@ -30,7 +30,10 @@ struct Symbol {
 class Symbolizer {
  public:
   // recorded_realtime_ns: when the recording started (0: unknown). A file
-  // changed since then is not the one recorded: no symbols from it.
+  // is read only if it is the one recorded: its build-id, or (without) its
+  // device, inode and modification time, as the profile describes it
+  // (version 2); for a file the profile does not describe, not modified
+  // since the recording started.
   explicit Symbolizer(const ProfileProcesses& procs, uint64_t recorded_realtime_ns = 0)
       : procs_(procs), recorded_ns_(recorded_realtime_ns) {}
   ~Symbolizer();
@@ -56,7 +59,9 @@ class Symbolizer {
     int64_t module_bias = 0;  // libdwfl's address of a link-time address, less that address
     std::string refused;  // why the file was not read ("" if it was)
   };
-  FileSession* session(const std::string& path);
+  FileSession* session(const ProfileMap& m);
+  // Why the file open at fd is not read ("" when it is).
+  std::string refusal(int fd, const ProfileFile* recorded) const;
   Symbol resolve(uint32_t tgid, uint64_t ip, uint64_t time_ns);
 
   struct Key {
@@ -73,7 +78,7 @@ class Symbolizer {
   const ProfileProcesses& procs_;
   uint64_t recorded_ns_ = 0;
   std::unordered_map<Key, Symbol, KeyHash> cache_;
-  std::unordered_map<std::string, std::unique_ptr<FileSession>> files_;
+  std::unordered_map<std::string, std::unique_ptr<FileSession>> files_;  // by path and recorded identity
   uint64_t hits_ = 0, misses_ = 0;
 };
 

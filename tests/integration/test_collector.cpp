@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -18,11 +19,10 @@
 
 using namespace mb;
 
-// A consumer's exception must not unwind through libbpf (C frames): the
-// callback catches it, stops consuming, and poll_samples rethrows it. The
-// record it was given is consumed; the rest stay for the next poll.
-TEST(Collector, ConsumerExceptionLeavesPollNotLibbpf) {
-  REQUIRE_ROOT();
+namespace {
+
+// A collector streaming synthetic samples of this process into a 1 MiB ring.
+std::unique_ptr<BpfCollector> synthetic_stream() {
   rlimit unlimited{RLIM_INFINITY, RLIM_INFINITY};
   setrlimit(RLIMIT_MEMLOCK, &unlimited);
   CollectorConfig cfg;
@@ -35,11 +35,28 @@ TEST(Collector, ConsumerExceptionLeavesPollNotLibbpf) {
   SamplerPlan plan;
   plan.name = "synthetic";
   plan.kind = MB_SAMPLER_SYNTHETIC;
-  BpfCollector collector(cfg, plan, read_topology());
+  return std::make_unique<BpfCollector>(cfg, plan, read_topology());
+}
+
+mb_synth_args synth(uint32_t count) {
   mb_synth_args args{};
-  args.count = 10;
+  args.count = count;
   args.tgid = static_cast<uint32_t>(getpid());
   args.vaddr = 0x7f0000000000ULL;
+  args.pages = 64;
+  return args;
+}
+
+}  // namespace
+
+// A consumer's exception must not unwind through libbpf (C frames): the
+// callback catches it, stops consuming, and poll_samples rethrows it. The
+// record it was given is consumed; the rest stay for the next poll.
+TEST(Collector, ConsumerExceptionLeavesPollNotLibbpf) {
+  REQUIRE_ROOT();
+  auto stream = synthetic_stream();
+  BpfCollector& collector = *stream;
+  const mb_synth_args args = synth(10);
   collector.run_synthetic(args);
   int seen = 0;
   EXPECT_THROW(collector.poll_samples([&](const mb_sample&) {
@@ -52,6 +69,58 @@ TEST(Collector, ConsumerExceptionLeavesPollNotLibbpf) {
   seen = 0;
   collector.poll_samples([&](const mb_sample&) { ++seen; });
   EXPECT_EQ(seen, 19) << "the 9 left by the failed poll, then 10 more";
+}
+
+// A few streamed samples wake no one (the consumer reads on its timer); a
+// quarter of the ring filled does wake it, so it never fills up unread.
+TEST(Collector, SamplesWakeTheConsumerOnlyPastAFillLevel) {
+  REQUIRE_ROOT();
+  auto collector = synthetic_stream();
+  pollfd pfd{collector->sample_event_fd(), POLLIN, 0};
+  ASSERT_GE(pfd.fd, 0);
+  collector->run_synthetic(synth(10));
+  EXPECT_EQ(poll(&pfd, 1, 200), 0) << "10 samples (720 bytes) woke the consumer";
+  // 72 bytes a record in the ring: 4000 are past a quarter of 1 MiB.
+  collector->run_synthetic(synth(4000));
+  EXPECT_EQ(poll(&pfd, 1, 5000), 1) << "a quarter of the ring filled and no wake-up";
+  uint64_t n = 0;
+  EXPECT_EQ(collector->wait_samples(0, [&](const mb_sample&) { ++n; }), 4010);
+  EXPECT_EQ(n, 4010u) << "every sample read, woken or not";
+  EXPECT_EQ(collector->counters()[MB_CTR_SAMPLES_LOST], 0u);
+}
+
+// A steady trickle of samples, one at a time, to a consumer thread looping
+// on wait_samples with profiler record's 20 ms timeout: it used to wake for
+// nearly every sample (one sleep and wake-up each, its voluntary context
+// switches); it now wakes on its timer, and still gets them all.
+TEST(Collector, ASteadySampleStreamDoesNotWakeTheConsumerPerSample) {
+  REQUIRE_ROOT();
+  auto collector = synthetic_stream();
+  constexpr uint64_t kSamples = 2000;
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> got{0};
+  long switches = -1;
+  std::thread consumer([&] {
+    rusage before{}, after{};
+    getrusage(RUSAGE_THREAD, &before);
+    for (;;) {
+      const bool last = stop.load();
+      collector->wait_samples(last ? 0 : 20, [&](const mb_sample&) { ++got; });
+      if (last) break;
+    }
+    getrusage(RUSAGE_THREAD, &after);
+    switches = after.ru_nvcsw - before.ru_nvcsw;
+  });
+  for (uint64_t i = 0; i < kSamples; ++i) {
+    collector->run_synthetic(synth(1));
+    usleep(200);  // time for a woken consumer to catch up
+  }
+  stop = true;
+  consumer.join();
+  EXPECT_EQ(got.load(), kSamples);
+  EXPECT_EQ(collector->counters()[MB_CTR_SAMPLES_LOST], 0u);
+  EXPECT_LT(switches, static_cast<long>(kSamples / 10))
+      << "the consumer slept and woke " << switches << " times for " << kSamples << " samples";
 }
 
 // A tracked process that execs says so (MB_PROC_EXEC, between its fork and

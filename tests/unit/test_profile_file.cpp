@@ -3,6 +3,7 @@
 // readable prefix still delivered.
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -65,6 +66,8 @@ std::string write_file(const mb_test::TempTree& dir, uint64_t n, size_t chunk = 
     w.add_sample(sample(i));
     if ((i + 1) % chunk == 0) w.flush();
   }
+  // (A recorder describes a file before the maps holding it; a reader takes it anywhere.)
+  w.add_file({makedev(8, 1), 1234, 1600000000123456789ULL, 4096, std::string("\x5a\x00\xff", 3), "/usr/bin/x y"});
   std::array<uint64_t, MB_NR_COUNTERS> c{};
   c[MB_CTR_SAMPLES_LOST] = 7;
   w.add_counters(900, c);
@@ -130,7 +133,13 @@ TEST(ProfileFile, RoundTripsEveryRecordKind) {
   EXPECT_EQ(info.maps[0].maps[0].path, "/usr/bin/x y");  // sorted by start; spaces kept
   EXPECT_EQ(info.maps[0].maps[0].offset, 0x1000u);
   EXPECT_EQ(info.maps[0].maps[0].prot, kMapRead | kMapExec);
+  EXPECT_EQ(info.maps[0].maps[0].dev, makedev(8, 1));
+  EXPECT_EQ(info.maps[0].maps[0].inode, 1234u);
   EXPECT_EQ(info.maps[0].maps[1].path, "");
+  EXPECT_EQ(info.maps[0].maps[1].inode, 0u);
+  ASSERT_EQ(info.files.size(), 1u);
+  EXPECT_EQ(info.files[0], (ProfileFile{makedev(8, 1), 1234, 1600000000123456789ULL, 4096,
+                                        std::string("\x5a\x00\xff", 3), "/usr/bin/x y"}));
   auto all = read_all(r);
   ASSERT_EQ(all.size(), 2500u);
   for (uint64_t i = 0; i < all.size(); ++i) {
@@ -141,6 +150,62 @@ TEST(ProfileFile, RoundTripsEveryRecordKind) {
   EXPECT_EQ(procs.name(100), "first");
   EXPECT_EQ(ProfileProcesses::mapping_kind(procs.mapping(100, 0x7f0000001234)), "anon");
   EXPECT_EQ(procs.mapping(100, 0x7f0001000000), nullptr);
+  EXPECT_EQ(procs.file(info.maps[0].maps[0]), &info.files[0]) << "a mapping finds its file by device and inode";
+  EXPECT_EQ(procs.file(info.maps[0].maps[1]), nullptr);
+}
+
+// A version-1 file (written by the version-1 writer: tests/unit/data/
+// profile-v1.prof, the fuzz seed two_chunks.prof) still reads whole: its
+// mappings have no device or inode, and no file is described.
+TEST(ProfileFile, ReadsAVersion1File) {
+  ProfileReader r("tests/unit/data/profile-v1.prof");
+  EXPECT_TRUE(r.ok()) << r.error();
+  const ProfileInfo& info = r.info();
+  EXPECT_EQ(info.version, 1u);
+  EXPECT_TRUE(info.complete);
+  EXPECT_EQ(info.samples, 5u);
+  EXPECT_EQ(read_all(r).size(), 5u);
+  EXPECT_EQ(info.samples_lost, 3u);
+  ASSERT_EQ(info.processes.size(), 2u);
+  EXPECT_EQ(info.processes[1].name, "app-child");
+  ASSERT_EQ(info.maps.size(), 1u);
+  ASSERT_EQ(info.maps[0].maps.size(), 3u);
+  EXPECT_EQ(info.maps[0].maps[0].path, "/usr/bin/app");
+  EXPECT_EQ(info.maps[0].maps[0].end, 0x402000u);
+  EXPECT_EQ(info.maps[0].maps[2].path, "[stack]");
+  for (const auto& m : info.maps[0].maps) EXPECT_EQ(m.inode, 0u);
+  EXPECT_TRUE(info.files.empty());
+  ProfileProcesses procs(info);
+  EXPECT_EQ(procs.mapping(42, 0x401000)->path, "/usr/bin/app");
+  EXPECT_EQ(procs.file(*procs.mapping(42, 0x401000)), nullptr);
+}
+
+// /proc/PID/maps' device (major:minor, hex) and inode are kept: they tell
+// the file mapped from another put at its path since.
+TEST(ProfileFile, ProcMapsKeepTheDeviceAndInode) {
+  auto maps = parse_proc_maps("7f00-8f00 r-xp 00001000 fd:01 1310731 /usr/lib/libc.so.6\n"
+                              "9f00-af00 rw-p 00000000 00:00 0 \n");
+  ASSERT_EQ(maps.size(), 2u);
+  EXPECT_EQ(maps[0].dev, makedev(0xfd, 0x01));
+  EXPECT_EQ(maps[0].inode, 1310731u);
+  EXPECT_EQ(maps[0].offset, 0x1000u);
+  EXPECT_EQ(maps[1].dev, 0u);
+  EXPECT_EQ(maps[1].inode, 0u);
+  // This process's own executable: the device and inode stat() gives.
+  struct stat st;
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  ASSERT_GT(n, 0);
+  self[n] = 0;
+  ASSERT_EQ(stat(self, &st), 0);
+  bool found = false;
+  for (const auto& m : read_proc_maps(getpid())) {
+    if (m.path != self) continue;
+    found = true;
+    EXPECT_EQ(m.dev, st.st_dev);
+    EXPECT_EQ(m.inode, st.st_ino);
+  }
+  EXPECT_TRUE(found);
 }
 
 TEST(ProfileFile, PullCursorSeesTheSameSamples) {

@@ -196,6 +196,33 @@ TEST(ProfileHeatmap, RendersSvgAndPng) {
   EXPECT_EQ(png.height, static_cast<uint32_t>(heatmap_layout(m).height()));
 }
 
+// A title with '@' (a label like "worker@2") is drawn with the '@' glyph,
+// not as '?': the PNG's pixels at the title are the canvas's '@'.
+TEST(ProfileHeatmap, PngTitleDrawsAnAt) {
+  HeatmapMatrix m = build_heatmap(phase_change(), HeatmapOptions{});
+  const HeatmapLayout l = heatmap_layout(m);
+  ProfileInfo info;
+  // The title's glyph cell: its first character at x = l.left, baseline y = 16.
+  auto cell = [&](const std::string& title) {
+    pngtest::Image img = pngtest::decode(heatmap_png(m, info, title));
+    EXPECT_TRUE(img.ok()) << img.error;
+    std::string s;
+    for (int y = 10; y <= 16; ++y)
+      for (int x = 0; x < 5; ++x) s += img.has(static_cast<uint32_t>(l.left + x), static_cast<uint32_t>(y), 0, 0, 0) ? '#' : '.';
+    return s;
+  };
+  auto glyph = [](const std::string& ch) {
+    Canvas cv(5, 7);
+    cv.text(0, 6, ch, Rgb{0, 0, 0});
+    std::string s;
+    for (int y = 0; y < 7; ++y)
+      for (int x = 0; x < 5; ++x) s += cv.at(x, y) == Rgb{0, 0, 0} ? '#' : '.';
+    return s;
+  };
+  EXPECT_EQ(cell("@"), glyph("@"));
+  EXPECT_NE(cell("@"), cell("?"));
+}
+
 namespace {
 
 // A diagonal: page k of one mapping accessed once at k ms (cell row k,

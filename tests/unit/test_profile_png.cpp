@@ -3,6 +3,7 @@
 // lines, dashes and glyphs land on the pixels they should.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <stdexcept>
 
 #include "profiler/png.h"
@@ -158,15 +159,28 @@ TEST(ProfileCanvas, TextUsesTheGlyphFont) {
   }
   EXPECT_EQ(picture(big, kBlack), doubled);
 
-  // A capital the font lacks is its small letter; an unknown character is '?'.
-  Canvas c1(6, 7), c2(6, 7), q1(6, 7), q2(6, 7);
-  c1.text(0, 6, "C", kBlack);
-  c2.text(0, 6, "c", kBlack);
-  EXPECT_EQ(picture(c1, kBlack), picture(c2, kBlack));
-  q1.text(0, 6, "@", kBlack);
+  // A character outside printable ASCII is '?'.
+  Canvas q1(6, 7), q2(6, 7);
+  q1.text(0, 6, "\x01", kBlack);
   q2.text(0, 6, "?", kBlack);
   EXPECT_EQ(picture(q1, kBlack), picture(q2, kBlack));
   EXPECT_GT(count(q1, kBlack), 0u);
+}
+
+// Labels hold program names, paths and C++ function names: every printable
+// ASCII character has a glyph of its own (none falls back to '?', no two
+// look alike, a capital is not its small letter), and only the space is blank.
+TEST(ProfileCanvas, EveryPrintableAsciiCharacterHasItsOwnGlyph) {
+  std::map<std::string, char> seen;
+  for (char c = 0x20; c < 0x7F; ++c) {
+    Canvas cv(6, 7);
+    cv.text(0, 6, std::string(1, c), kBlack);
+    const std::string pic = picture(cv, kBlack);
+    EXPECT_EQ(count(cv, kBlack) == 0, c == ' ') << "'" << c << "'";
+    auto [it, fresh] = seen.emplace(pic, c);
+    EXPECT_TRUE(fresh) << "'" << c << "' draws as '" << it->second << "':\n" << pic;
+  }
+  EXPECT_EQ(seen.size(), 95u);
 }
 
 TEST(ProfileCanvas, TextUpIsTheGlyphTurnedCounterClockwise) {

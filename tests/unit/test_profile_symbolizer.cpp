@@ -2,11 +2,13 @@
 // a shared library it uses (libc), given the process's recorded maps, come
 // back as the functions' names, with file:line where there is debug info.
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 #include <gtest/gtest.h>
 
@@ -146,6 +148,103 @@ TEST(ProfileSymbolizer, ReadsNoFifoNorAFileChangedSinceTheRecording) {
   unlink(fifo.c_str());
   unlink(exe.c_str());
   rmdir(dir);
+}
+
+namespace {
+
+uint64_t now_realtime_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// A copy of this test binary (a PIE with a build-id) mapped at 0x3000000 in
+// process 42, described as a recorder describes it.
+struct RecordedCopy {
+  char dir[32] = "/tmp/mbsym.XXXXXX";
+  std::string exe;
+  ProfileInfo info;
+  RecordedCopy() {
+    EXPECT_NE(mkdtemp(dir), nullptr);
+    exe = std::string(dir) + "/exe";
+    EXPECT_EQ(system(("cp /proc/self/exe " + exe).c_str()), 0);
+    struct stat st;
+    EXPECT_EQ(stat(exe.c_str(), &st), 0);
+    ProfileMap m{0x3000000, 0x4000000, 0, kMapRead | kMapExec, exe, st.st_dev, st.st_ino};
+    ProfileMaps maps;
+    maps.tgid = 42;
+    maps.maps.push_back(m);
+    info.maps.push_back(maps);
+    info.files.push_back(read_mapped_file(-1, m));  // no such process: read at the path
+  }
+  ~RecordedCopy() {
+    unlink(exe.c_str());
+    rmdir(dir);
+  }
+  // The module of an address in the copy, by a symbolizer of a recording
+  // started now (after the copy: its modification time is no reason).
+  std::string module() {
+    ProfileProcesses procs(info);
+    Symbolizer sym(procs, now_realtime_ns());
+    return sym.lookup(42, 0x3000100).module;
+  }
+};
+
+}  // namespace
+
+// A binary rewritten in place by another build, its modification time put
+// back (a build tool that keeps times, a copy with cp -p): the same device,
+// inode and time, but not the file recorded. Its build-id tells; it used to
+// be read, its functions named from the other build.
+TEST(ProfileSymbolizer, AFileReplacedInPlaceByAnotherBuildIsRefused) {
+  RecordedCopy r;
+  const ProfileFile& rec = r.info.files[0];
+  ASSERT_FALSE(rec.build_id.empty()) << "the test binary has a build-id";
+  EXPECT_EQ(rec.path, r.exe);
+  EXPECT_EQ(r.module(), "exe") << "the file recorded is read";
+  // Another build: the same bytes but for the build-id's last one.
+  std::ifstream in(r.exe, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  const size_t at = bytes.find(rec.build_id);
+  ASSERT_NE(at, std::string::npos);
+  int fd = open(r.exe.c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  const char flipped = static_cast<char>(~bytes[at + rec.build_id.size() - 1]);
+  ASSERT_EQ(pwrite(fd, &flipped, 1, static_cast<off_t>(at + rec.build_id.size() - 1)), 1);
+  const timespec times[2] = {{0, UTIME_OMIT},
+                             {static_cast<time_t>(rec.mtime_ns / 1000000000ULL), static_cast<long>(rec.mtime_ns % 1000000000ULL)}};
+  ASSERT_EQ(futimens(fd, times), 0);
+  close(fd);
+  struct stat st;
+  ASSERT_EQ(stat(r.exe.c_str(), &st), 0);
+  ASSERT_EQ(st.st_ino, rec.inode);
+  ASSERT_EQ(mtime_ns(st),
+            rec.mtime_ns);
+  EXPECT_EQ(r.module(), "exe (another build since the recording)");
+}
+
+// The build-id decides when both have one: the same build copied over the
+// recorded file (a new inode, a new time: a reinstall) is read.
+TEST(ProfileSymbolizer, TheSameBuildCopiedOverIsRead) {
+  RecordedCopy r;
+  ASSERT_EQ(system(("cp " + r.exe + " " + r.exe + ".new && mv " + r.exe + ".new " + r.exe).c_str()), 0);
+  struct stat st;
+  ASSERT_EQ(stat(r.exe.c_str(), &st), 0);
+  ASSERT_NE(st.st_ino, r.info.files[0].inode);
+  EXPECT_EQ(r.module(), "exe");
+}
+
+// A file without a build-id must be the very file recorded: another put at
+// its path with the recorded time is refused.
+TEST(ProfileSymbolizer, AFileWithoutBuildIdMustBeTheSameInode) {
+  RecordedCopy r;
+  r.info.files[0].build_id.clear();
+  EXPECT_EQ(r.module(), "exe");
+  const uint64_t t = r.info.files[0].mtime_ns;
+  ASSERT_EQ(system(("cp " + r.exe + " " + r.exe + ".new && mv " + r.exe + ".new " + r.exe).c_str()), 0);
+  const timespec times[2] = {{0, UTIME_OMIT}, {static_cast<time_t>(t / 1000000000ULL), static_cast<long>(t % 1000000000ULL)}};
+  ASSERT_EQ(utimensat(AT_FDCWD, r.exe.c_str(), times, 0), 0);
+  EXPECT_EQ(r.module(), "exe (changed since the recording)");
 }
 
 // A file deleted since it was mapped: /proc/PID/maps says "PATH (deleted)".

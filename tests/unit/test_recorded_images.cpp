@@ -1,6 +1,11 @@
 // RecordedImages, the recorders' store of what they wrote of each process:
 // a fork is written with its parent's name and maps, at the fork's time,
 // also after a look took the child in first.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include "membalancer/profile_file.h"
@@ -65,4 +70,38 @@ TEST(RecordedImages, AForkTakenInAfterALookIsStillWritten) {
   r.w.finish(1000, 0);
   EXPECT_EQ(r.program_at(60, 250), "/usr/bin/parent");
   EXPECT_EQ(r.program_at(60, 450), "/usr/bin/new");
+}
+
+// Each mapped file is described once, before the first maps holding it,
+// with what was read of it then: its device, inode, time and build-id.
+TEST(RecordedImages, EachMappedFileIsDescribedOnce) {
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  ASSERT_GT(n, 0);
+  self[n] = 0;
+  struct stat st;
+  ASSERT_EQ(stat(self, &st), 0);
+  char line[4300];
+  std::snprintf(line, sizeof line, "400000-401000 r-xp 00000000 %x:%x %llu %s\n", major(st.st_dev), minor(st.st_dev),
+                static_cast<unsigned long long>(st.st_ino), self);
+  Recording r;
+  r.images.write(r.w, 100, 50, 1, kProcSeen, image("parent", line));
+  r.images.write_fork(r.w, 200, 60, 50);
+  r.images.write(r.w, 300, 70, 1, kProcSeen, image("other", line));
+  r.w.finish(1000, 0);
+  ProfileReader reader(r.path);
+  const ProfileInfo& info = reader.info();
+  ASSERT_EQ(info.files.size(), 1u);
+  const ProfileFile& f = info.files[0];
+  EXPECT_EQ(f.path, self);
+  EXPECT_EQ(f.dev, st.st_dev);
+  EXPECT_EQ(f.inode, st.st_ino);
+  EXPECT_EQ(f.mtime_ns, mtime_ns(st));
+  EXPECT_EQ(f.size, static_cast<uint64_t>(st.st_size));
+  int fd = open(self, O_RDONLY);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(f.build_id, read_build_id(fd));
+  close(fd);
+  EXPECT_FALSE(f.build_id.empty());
+  EXPECT_EQ(info.maps.size(), 3u);
 }
