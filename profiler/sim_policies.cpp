@@ -121,6 +121,7 @@ class Mover {
       : ctx_(ctx), model_(model), promoted_(promoted), demoted_(demoted), left_(ctx.budget_pages) {}
 
   int fast_node() const { return ctx_.fast_node; }
+  int slow_node() const { return ctx_.slow_node; }
   uint64_t fast_capacity() const { return model_.capacity_pages(ctx_.fast_node); }
   uint64_t fast_free() const {
     const uint64_t cap = fast_capacity(), used = model_.used_pages(ctx_.fast_node);
@@ -139,6 +140,18 @@ class Mover {
   bool promote(SimPage& p) { return track(p, promote(p.key, p.huge, p.node), ctx_.fast_node); }
   bool demote(SimPage& p) { return track(p, demote(p.key, p.huge, p.node), ctx_.slow_node); }
 
+  // A mover that charges a batch before moving it (amd-topk's): charge()
+  // takes the batch's pages of the budget, false (nothing taken) when it
+  // does not cover them; then the batch's pages move, already paid for.
+  bool charge(uint64_t pages) {
+    if (!affords(pages)) return false;
+    if (ctx_.budget_pages) left_ -= pages;
+    return true;
+  }
+  bool move_paid(uint64_t key, bool huge, int from, int to) {
+    return move(key, huge, from, to, to == ctx_.fast_node ? promoted_ : demoted_, /*paid=*/true);
+  }
+
   // Demotes pages from `victims` (coldest first) until `pages` base pages
   // are free on the fast node, demoting only while the budget also covers
   // the `pages` of the promotion that follows. False when the victims or
@@ -156,10 +169,10 @@ class Mover {
   }
 
  private:
-  bool move(uint64_t key, bool huge, int from, int to, uint64_t& counter) {
+  bool move(uint64_t key, bool huge, int from, int to, uint64_t& counter, bool paid = false) {
     const uint64_t n = base_pages(huge);
-    if (!affords(n) || from < 0 || from == to || !model_.move(key, to)) return false;
-    if (ctx_.budget_pages) left_ -= n;
+    if ((!paid && !affords(n)) || from < 0 || from == to || !model_.move(key, to)) return false;
+    if (ctx_.budget_pages && !paid) left_ -= n;
     counter += n;
     return true;
   }
@@ -191,7 +204,8 @@ class AmdTopk final : public SimPolicy {
            "promotions x " + std::to_string(cfg_.demote_pct) + "/" + std::to_string(cfg_.promote_pct) +
            ", coldest pages sampled on the fast node, at most " + std::to_string(cfg_.demote_pct) +
            "% of them; each moves with its " + format_bytes(cfg_.region_bytes) +
-           "-aligned region (-U); other unsampled pages never move";
+           "-aligned region (-U), in batches of 32 pages each charged 32 of the budget, a batch it does not cover "
+           "dropped; other unsampled pages never move";
   }
 
   void interval(const SimContext& ctx, const std::vector<PageCount>& counts, PlacementModel& model) override {
@@ -246,15 +260,19 @@ class AmdTopk final : public SimPolicy {
  private:
   // Moves the pages of each page's aligned region (-U) that are on `from`
   // off it (to the fast node from the slow one, or back), in the order
-  // given, each region once. Only pages the model knows move.
+  // given, each region once. Only pages the model knows move. As the
+  // prototype's mover: a region goes in batches of kBatch consecutive
+  // pages, each charged its kBatch pages of the budget before it moves,
+  // whatever of it the model knows or still has to move; a batch the budget
+  // does not cover is dropped (its pages stay) and the next ones are tried.
   void move_regions(const std::vector<const PageCount*>& pages, int from, Mover& mv, const PlacementModel& model) {
     const uint64_t span = std::max<uint64_t>(1, cfg_.region_bytes / kBasePageBytes);  // base pages
     FlatMap<uint64_t, uint8_t, U64KeyOps> moved;  // the regions' first pages
+    std::vector<uint64_t> batch;                   // keys of one batch
+    const int to = from == mv.fast_node() ? mv.slow_node() : mv.fast_node();
     auto move = [&](uint64_t key) {
       const int node = model.node_of(key);
-      if (node != from) return;
-      if (from == mv.fast_node()) mv.demote(key, model.huge(key), node);
-      else mv.promote(key, model.huge(key), node);
+      if (node == from) mv.move_paid(key, model.huge(key), node, to);
     };
     for (const PageCount* c : pages) {
       const uint32_t tgid = mb_key_tgid(c->key);
@@ -262,14 +280,28 @@ class AmdTopk final : public SimPolicy {
       uint8_t& done = moved[mb_page_key(tgid, first)];
       if (done) continue;
       done = 1;
-      if (c->huge && span <= kBasePagesPerHuge) {
-        move(c->key);  // the region lies within the 2 MiB page
-        continue;
+      // A region within a 2 MiB page: its first batch moves the page whole.
+      const bool within_huge = c->huge && span <= kBasePagesPerHuge;
+      for (uint64_t b = first; b < first + span; b += kBatch) {
+        const uint64_t end = std::min(first + span, b + kBatch);
+        batch.clear();
+        uint64_t pages = 0;  // what the batch moves (a 2 MiB page in it: 512)
+        if (within_huge) {
+          if (b == first) batch.push_back(c->key);
+        } else {
+          for (uint64_t v = b; v < end; ++v) batch.push_back(mb_page_key(tgid, v));
+        }
+        for (uint64_t key : batch)
+          if (model.node_of(key) == from) pages += base_pages(model.huge(key));
+        // Charged its pages, or what it moves when that is more (a 2 MiB
+        // page: the budget is whatif's common rate limit, which no rule exceeds).
+        if (!mv.charge(std::max(end - b, pages))) continue;  // dropped
+        for (uint64_t key : batch) move(key);
       }
-      for (uint64_t v = first; v < first + span; ++v) move(mb_page_key(tgid, v));
     }
   }
 
+  static constexpr uint64_t kBatch = 32;  // PAGES_PER_CALL: pages per move_pages call and per rate-limiter request
   AmdTopkConfig cfg_;
 };
 

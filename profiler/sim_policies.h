@@ -30,11 +30,20 @@
 //   its region and moves whole. Other pages not sampled in the interval
 //   never move, and once the fast node has less than 10% free nothing is
 //   planned, so nothing is demoted either: the fast node stays as it is.
+//   The mover as the prototype's (perform_move_pages): a region goes in
+//   batches of 32 consecutive pages (PAGES_PER_CALL), each charged 32
+//   pages of the budget before its move_pages whatever it still holds to
+//   move (a batch within a 2 MiB page: the page's 512 when it moves it),
+//   and a batch the budget does not cover is dropped, its pages staying
+//   where they are, the next batches tried in turn. The budget is whatif's
+//   common rate limit, not the prototype's own (-R 32 pages/ms refill, the
+//   bucket unbounded by default: -K..-T).
 //   Not modelled: the 0.25%-of-samples share filter of classic IBS mode
 //   (AmdTopkConfig::min_share_pct; off by default: runt.sh runs the L3-miss
-//   mode -l first, which skips it), the prototype's rate limiter (32 tokens
-//   per batch of 32 pages, a refused batch dropped: here the common budget,
-//   page by page), its bugs (§6 of the notes).
+//   mode -l first, which skips it), a batch refused by the limiter's
+//   try-lock under contention, its bugs (§6 of the notes: e.g. a region's
+//   last partial batch never queued, which -U 1 MiB, 8 whole batches, does
+//   not meet).
 //
 // memtis (Memtis, SOSP'23, htmm defaults): a per-page access count, bins of
 //   log2(count + 1) (16 bins, base pages per bin, a 2 MiB page counting 512).

@@ -308,6 +308,32 @@ TEST(AmdTopk, Budget) {
   EXPECT_EQ(p->promoted(), 1u);
 }
 
+// The prototype's mover takes a region in batches of 32 consecutive pages
+// (PAGES_PER_CALL), asks the rate limiter for 32 tokens per batch, and
+// drops a batch it refuses. Pages 0, 10, ..., 250 (26 pages of one 1 MiB
+// region) start slow, all sampled; promote 100% of them, 100 pages of
+// budget. The region goes up once: batches 0-31, 32-63, 64-95 take 96 of
+// the budget and move pages 0..90 (10 pages); batch 96-127 needs 32 of the
+// 4 left: dropped, as are the four after it. Interval 2: the 16 pages left
+// slow plan the same region again, and its first three batches take the
+// budget again though they hold nothing left to move: nothing moves.
+TEST(AmdTopk, RegionsMoveInBatchesOf32AndARefusedBatchIsDropped) {
+  auto p = mb::make_amd_topk({.promote_pct = 100, .demote_pct = 1, .min_free_pct = 0});
+  auto m = model(64);
+  std::vector<PageCount> c;
+  for (int i = 0; i < 256; i += 10) c.push_back(pc(i, 5));
+  step(*p, m, 1, c, /*budget=*/100);
+  EXPECT_EQ(p->promoted(), 10u);
+  for (int i = 0; i < 256; i += 10) EXPECT_EQ(m.node_of(key(i)), i < 96 ? kFast : kSlow) << i;
+  c.clear();
+  for (int i = 100; i < 256; i += 10) c.push_back(pc(i, 5));
+  step(*p, m, 2, c, /*budget=*/100);
+  EXPECT_EQ(p->promoted(), 10u);
+  // A budget of 256: the whole region, every batch granted.
+  step(*p, m, 3, c, /*budget=*/256);
+  EXPECT_EQ(p->promoted(), 26u);
+}
+
 // ---- memtis ---------------------------------------------------------------------
 
 // Bins: floor(log2(count + 1)): 1-2 -> 1, 3-6 -> 2, 7-14 -> 3, 15-30 -> 4, 31-62 -> 5.
