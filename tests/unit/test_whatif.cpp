@@ -287,7 +287,7 @@ TEST(WhatifTiers, MembalancerSettlesHotInTierZeroWarmInTierOne) {
   ASSERT_EQ(r.accesses.size(), 12u);
   // By default only the N-tier runs; the two-tier rules are named as not run.
   ASSERT_EQ(r.runs.size(), 2u);
-  EXPECT_EQ(r.not_run, (std::vector<std::string>{"amd-topk", "memtierd-age", "memtis", "tpp"}));
+  EXPECT_EQ(r.not_run, (std::vector<std::string>{"amd-topk", "linux-tiering", "memtierd-age", "memtis", "tpp"}));
   const WhatifRun& mb = run_of(r, "membalancer");
   ASSERT_EQ(mb.lower_hits.size(), 2u);
   // Everything starts in the last tier.
@@ -385,7 +385,7 @@ TEST(WhatifTiers, TwoTierRulesOnlyWithTwoTiers) {
   o.middle_bytes.clear();
   o.policies.clear();
   const WhatifResult r = run_whatif(o);
-  EXPECT_EQ(r.runs.size(), 6u);
+  EXPECT_EQ(r.runs.size(), 7u);
   EXPECT_TRUE(r.not_run.empty());
   for (const auto& run : r.runs) {
     ASSERT_EQ(run.lower_hits.size(), 1u) << run.policy;
@@ -418,7 +418,7 @@ TEST(WhatifOneTier, PagesStartFastAsFirstSeenThenEveryRuleMovesTheHotOnesUp) {
   ASSERT_EQ(r.tiers(), 2u);
   ASSERT_EQ(r.accesses.size(), 8u);
   EXPECT_TRUE(r.not_run.empty());
-  ASSERT_EQ(r.runs.size(), 6u);
+  ASSERT_EQ(r.runs.size(), 7u);
   // First touch: the first 100 pages fill the fast tier, the other 100
   // start slow, for every rule alike.
   for (const auto& run : r.runs) {
