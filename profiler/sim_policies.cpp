@@ -881,22 +881,26 @@ std::vector<std::string> sim_policy_names() { return {"amd-topk", "linux-tiering
 
 namespace {
 
-// The best set of pages fitting capacity_pages with two sizes, from the
+// The best sets of pages fitting capacity_pages with two sizes, from the
 // accesses of each size, hottest first: the h hottest huge pages and the
-// hottest base pages in the rest, for the best h (the first of equal ones).
+// hottest base pages in the rest, for each h giving the most hits (h
+// ascending; the exchange argument: within one size, hotter is never worse).
 struct BestSplit {
   size_t huge = 0, base = 0;  // how many of each
   uint64_t hits = 0;
 };
-BestSplit best_split(std::span<const uint32_t> base, std::span<const uint32_t> huge, uint64_t capacity_pages) {
+std::vector<BestSplit> best_splits(std::span<const uint32_t> base, std::span<const uint32_t> huge,
+                                   uint64_t capacity_pages) {
   std::vector<uint64_t> base_sum(base.size() + 1, 0);
   for (size_t i = 0; i < base.size(); ++i) base_sum[i + 1] = base_sum[i] + base[i];
-  BestSplit best;
+  std::vector<BestSplit> best;
   uint64_t huge_sum = 0;
   for (size_t h = 0;; ++h) {  // h hottest huge pages, then the hottest base pages in what is left
     const uint64_t rest = capacity_pages - h * kBasePagesPerHuge;
     const size_t b = static_cast<size_t>(std::min<uint64_t>(rest, base.size()));
-    if (h == 0 || huge_sum + base_sum[b] > best.hits) best = {h, b, huge_sum + base_sum[b]};
+    const BestSplit s{h, b, huge_sum + base_sum[b]};
+    if (best.empty() || s.hits > best[0].hits) best.assign(1, s);
+    else if (s.hits == best[0].hits) best.push_back(s);
     if (h == huge.size() || rest < kBasePagesPerHuge) break;
     huge_sum += huge[h];
   }
@@ -920,7 +924,7 @@ uint64_t oracle_hits(const std::vector<PageCount>& counts, uint64_t capacity_pag
   }
   std::sort(base.begin(), base.end(), std::greater<>());
   std::sort(huge.begin(), huge.end(), std::greater<>());
-  return best_split(base, huge, capacity_pages).hits;
+  return best_splits(base, huge, capacity_pages).front().hits;
 }
 
 std::vector<uint64_t> oracle_step(const std::vector<PageCount>& counts, PlacementModel& model,
@@ -952,16 +956,36 @@ std::vector<uint64_t> oracle_step(const std::vector<PageCount>& counts, Placemen
   const std::vector<uint32_t> base_acc = accesses(base), huge_acc = accesses(huge);
 
   // Tier k takes ranks [end[k-1], end[k]) of each size; room: its capacity
-  // left beside them.
-  std::vector<size_t> base_end(n, base.size()), huge_end(n, huge.size());
-  std::vector<uint64_t> room(n, 0);
-  for (size_t k = 0, b = 0, h = 0; k < last; ++k) {
+  // left beside them. Each tier takes the best of what the faster ones
+  // left; with 2 MiB pages several splits may serve a tier alike (a huge
+  // page or as many accesses in base pages): every combination of those is
+  // tried (at most kMaxSplits; ties of sums are few) and the one with the
+  // most hits tier by tier, then the fewest pages moved, is taken, counted
+  // by the same plan that moves them (plan_moves).
+  struct Split {
+    std::vector<size_t> base_end, huge_end;
+    std::vector<uint64_t> room, hits;
+  };
+  constexpr size_t kMaxSplits = 64;
+  std::vector<Split> splits;
+  Split cur{std::vector<size_t>(n, base.size()), std::vector<size_t>(n, huge.size()), std::vector<uint64_t>(n, 0),
+            std::vector<uint64_t>(last, 0)};
+  std::function<void(size_t, size_t, size_t)> walk = [&](size_t k, size_t b, size_t h) {
+    if (k == last) {
+      splits.push_back(cur);
+      return;
+    }
     const uint64_t cap = model.capacity_pages(tiers[k]);
-    const BestSplit s = best_split(std::span(base_acc).subspan(b), std::span(huge_acc).subspan(h), cap);
-    base_end[k] = b += s.base;
-    huge_end[k] = h += s.huge;
-    room[k] = cap - s.huge * kBasePagesPerHuge - s.base;
-  }
+    for (const BestSplit& sp : best_splits(std::span(base_acc).subspan(b), std::span(huge_acc).subspan(h), cap)) {
+      if (splits.size() >= kMaxSplits) return;
+      cur.base_end[k] = b + sp.base;
+      cur.huge_end[k] = h + sp.huge;
+      cur.room[k] = cap - sp.huge * kBasePagesPerHuge - sp.base;
+      cur.hits[k] = sp.hits;
+      walk(k + 1, b + sp.base, h + sp.huge);
+    }
+  };
+  walk(0, 0, 0);
   // Within a group of equal accesses (and size): each tier keeps as many of
   // the group's pages on it as it takes of the group; the others fill the
   // tiers short of them, matched in tier order (a surplus on a faster tier
@@ -992,43 +1016,59 @@ std::vector<uint64_t> oracle_step(const std::vector<PageCount>& counts, Placemen
       }
     }
   };
-  assign(base, base_end);
-  assign(huge, huge_end);
-
   struct Move {
     uint64_t key;
     size_t from, to;
     uint64_t pages;
   };
-  std::vector<Move> moves;
-  std::vector<uint64_t> sampled;             // keys of the candidates, sorted
-  std::vector<uint64_t> sampled_on(n, 0);    // base pages of them on each tier
-  for (const auto* v : {&base, &huge})
-    for (const Cand& c : *v) {
-      sampled.push_back(c.c->key);
-      sampled_on[c.from] += base_pages(c.c->huge);
-      if (c.to != c.from) moves.push_back({c.c->key, c.from, c.to, base_pages(c.c->huge)});
+  // The moves to a split: the sampled pages to their tiers (assign), and the
+  // excess of the pages not sampled out of the tiers short of room.
+  auto plan_moves = [&](const Split& sp) {
+    std::vector<Cand> b = base, h = huge;
+    assign(b, sp.base_end);
+    assign(h, sp.huge_end);
+    const std::vector<uint64_t>& room = sp.room;
+    std::vector<Move> moves;
+    std::vector<uint64_t> sampled;             // keys of the candidates, sorted
+    std::vector<uint64_t> sampled_on(n, 0);    // base pages of them on each tier
+    for (const auto* v : {&b, &h})
+      for (const Cand& c : *v) {
+        sampled.push_back(c.c->key);
+        sampled_on[c.from] += base_pages(c.c->huge);
+        if (c.to != c.from) moves.push_back({c.c->key, c.from, c.to, base_pages(c.c->huge)});
+      }
+    std::sort(sampled.begin(), sampled.end());
+    // The other pages of a tier stay while they fit its room; out goes the
+    // excess, in as few base pages as cover it.
+    for (size_t k = 0; k < last; ++k) {
+      const uint64_t others = model.used_pages(tiers[k]) - sampled_on[k];
+      if (others <= room[k]) continue;
+      const uint64_t excess = others - room[k];
+      std::vector<uint64_t> small, big;
+      model.state().resident(tiers[k], [&](uint32_t tgid, uint64_t vaddr, bool is_huge) {
+        const uint64_t key = mb_page_key(tgid, vaddr >> MB_PAGE_SHIFT);
+        if (!std::binary_search(sampled.begin(), sampled.end(), key)) (is_huge ? big : small).push_back(key);
+        return true;
+      });
+      std::sort(small.begin(), small.end());
+      std::sort(big.begin(), big.end());
+      const uint64_t short_of = excess > small.size() ? excess - small.size() : 0;
+      const size_t big_out = static_cast<size_t>((short_of + kBasePagesPerHuge - 1) / kBasePagesPerHuge);
+      const uint64_t small_out = excess > big_out * kBasePagesPerHuge ? excess - big_out * kBasePagesPerHuge : 0;
+      for (size_t i = 0; i < big_out; ++i) moves.push_back({big[i], k, last, kBasePagesPerHuge});
+      for (size_t i = 0; i < small_out; ++i) moves.push_back({small[i], k, last, 1});
     }
-  std::sort(sampled.begin(), sampled.end());
-  // The other pages of a tier stay while they fit its room; out goes the
-  // excess, in as few base pages as cover it.
-  for (size_t k = 0; k < last; ++k) {
-    const uint64_t others = model.used_pages(tiers[k]) - sampled_on[k];
-    if (others <= room[k]) continue;
-    const uint64_t excess = others - room[k];
-    std::vector<uint64_t> small, big;
-    model.state().resident(tiers[k], [&](uint32_t tgid, uint64_t vaddr, bool is_huge) {
-      const uint64_t key = mb_page_key(tgid, vaddr >> MB_PAGE_SHIFT);
-      if (!std::binary_search(sampled.begin(), sampled.end(), key)) (is_huge ? big : small).push_back(key);
-      return true;
-    });
-    std::sort(small.begin(), small.end());
-    std::sort(big.begin(), big.end());
-    const uint64_t short_of = excess > small.size() ? excess - small.size() : 0;
-    const size_t big_out = static_cast<size_t>((short_of + kBasePagesPerHuge - 1) / kBasePagesPerHuge);
-    const uint64_t small_out = excess > big_out * kBasePagesPerHuge ? excess - big_out * kBasePagesPerHuge : 0;
-    for (size_t i = 0; i < big_out; ++i) moves.push_back({big[i], k, last, kBasePagesPerHuge});
-    for (size_t i = 0; i < small_out; ++i) moves.push_back({small[i], k, last, 1});
+    return moves;
+  };
+  std::vector<Move> moves;
+  uint64_t fewest = 0;
+  const Split* chosen = nullptr;
+  for (const Split& sp : splits) {
+    if (chosen && sp.hits < chosen->hits) continue;
+    std::vector<Move> m = plan_moves(sp);
+    uint64_t pages = 0;
+    for (const Move& mv : m) pages += mv.pages;
+    if (!chosen || sp.hits > chosen->hits || pages < fewest) chosen = &sp, fewest = pages, moves = std::move(m);
   }
 
   // Through the last tier, which always has room: a page bound for a full

@@ -270,7 +270,9 @@ uint64_t oracle_hits(const std::vector<PageCount>& counts, uint64_t capacity_pag
 // oracle_hits), tier 1 the best of the rest, and so on, the last tier the
 // pages left. With base pages alone that is the placement of
 // oracle_tier_hits, each prefix of tiers at its optimum; with 2 MiB pages
-// it is one placement, each tier the best of what the faster ones left.
+// it is one placement, each tier the best of what the faster ones left
+// (of sets serving a tier alike, the combination with the most hits tier by
+// tier, then the fewest pages moved, counted as below).
 //
 // With the fewest pages moved: which tier a page needs is fixed by its rank,
 // except among pages of equal accesses (and size), which are

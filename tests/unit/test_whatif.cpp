@@ -172,6 +172,33 @@ TEST(WhatifOracle, NTierMovesAreTheFewestOfEveryBestPlacement) {
   }
 }
 
+// With 2 MiB pages a tier may be served alike by different splits: here a
+// huge page H (100 accesses) already in tier 0 (512 pages) or 100 base
+// pages of one access each, in the last tier. Either serves 100. The
+// oracle took the first split (the base pages): H out (512 pages) and the
+// base pages in (100); keeping H moves nothing. With three tiers (512,
+// 512): tier 0 keeps H and tier 1 takes the base pages (100 moves), where
+// the first split moved all 612 pages.
+TEST(WhatifOracle, HugePagesEqualSplitsTakeTheFewestMoves) {
+  const uint64_t h = 1000;
+  std::vector<PageCount> c{{h, 100, true}};
+  for (uint64_t k = 1; k <= 100; ++k) c.push_back(pc(k, 1));
+  for (const size_t n : {2u, 3u}) {
+    PlacementModel m = tier_model(std::vector<uint64_t>(n - 1, 512));
+    m.place(h, 0, true);
+    for (uint64_t k = 1; k <= 100; ++k) m.place(k, static_cast<int>(n - 1), false);
+    uint64_t up = 0, down = 0;
+    const auto hits = oracle_step(c, m, tier_nodes(n), &up, &down);
+    EXPECT_EQ(hits[0], 100u) << n;
+    EXPECT_EQ(m.node_of(h), 0) << n;
+    EXPECT_EQ(up, n == 2 ? 0u : 100u) << n;
+    EXPECT_EQ(down, 0u) << n;
+    if (n == 3) {
+      EXPECT_EQ(m.node_of(1), 1);
+    }
+  }
+}
+
 TEST(WhatifTiers, RecordedTiersMapFastestFirstSlowestLast) {
   // Two tiers, as before: the recorded fast tier is fast, all else slow.
   EXPECT_EQ(sim_tier_of_recorded(0, 2, 2), 0u);
