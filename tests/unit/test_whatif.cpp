@@ -199,6 +199,40 @@ TEST(WhatifOracle, HugePagesEqualSplitsTakeTheFewestMoves) {
   }
 }
 
+// Two tiers with 2 MiB pages, against every placement: the oracle serves
+// the best and moves the fewest base pages of every placement that does
+// (4 base pages and 2 huge ones, accesses 1 to 3: ties are common).
+TEST(WhatifOracle, HugePagesFewestMovesOfEveryBestPlacement) {
+  std::mt19937 rng(17);
+  for (int round = 0; round < 300; ++round) {
+    const uint64_t cap = (rng() % 2 ? 512 : 1024) + rng() % 4;  // a huge page leaves room for 0-3 base pages
+    PlacementModel m = tier_model({cap});
+    std::vector<PageCount> counts;
+    std::array<int, 6> before{};
+    std::array<uint64_t, 6> size{};
+    for (int p = 0; p < 6; ++p) {
+      const bool huge = p >= 4;
+      size[p] = huge ? 512 : 1;
+      before[p] = m.place(static_cast<uint64_t>(p + 1), static_cast<int>(rng() % 2), huge);
+      counts.push_back({static_cast<uint64_t>(p + 1), static_cast<uint32_t>(rng() % 3 + 1), huge});
+    }
+    const uint64_t best = oracle_hits(counts, cap);
+    uint64_t up = 0, down = 0;
+    EXPECT_EQ(oracle_step(counts, m, tier_nodes(2), &up, &down)[0], best) << "round " << round;
+    uint64_t fewest = UINT64_MAX;
+    for (int code = 0; code < 64; ++code) {
+      uint64_t used = 0, hits = 0, moves = 0;
+      for (int p = 0; p < 6; ++p) {
+        const int tier = (code >> p) & 1;
+        if (tier == 0) used += size[p], hits += counts[p].accesses;
+        if (tier != before[p]) moves += size[p];
+      }
+      if (used <= cap && hits == best) fewest = std::min(fewest, moves);
+    }
+    EXPECT_EQ(up + down, fewest) << "round " << round;
+  }
+}
+
 TEST(WhatifTiers, RecordedTiersMapFastestFirstSlowestLast) {
   // Two tiers, as before: the recorded fast tier is fast, all else slow.
   EXPECT_EQ(sim_tier_of_recorded(0, 2, 2), 0u);
