@@ -718,6 +718,25 @@ TEST(LinuxTiering, HotByFaultLatencyPromotedAboveTheWatermarkKswapdDemotes) {
   EXPECT_EQ(m.node_of(key(11)), kSlow) << "1000 ms after the scan is not under the hot threshold";
 }
 
+// The hot threshold steps toward the promote rate limit every
+// scan_period_max (here 4 s): with no candidates at all (under 90% of what
+// 65536 MB/s lets through) it rises by an eighth of twice the default, to
+// 1125 ms. C (slow, one sample an interval at 1 s into its 2 s interval,
+// the window at its start) faults 1000 ms after the scan: not hot at 1 s
+// and 3 s; at 5 s, the first fault more than 4 s after the start, the
+// threshold rises first and C goes up.
+TEST(LinuxTiering, HotThresholdRisesWhileCandidatesAreUnderTheRateLimit) {
+  const mb::NumaScanConfig scan{.scan_size_mb = 256, .period_min_s = 1, .period_max_s = 4, .scan_delay_s = 0};
+  auto p = mb::make_linux_tiering({.scan = scan});
+  auto m = model(10);
+  step(*p, m, 1, {pc(0, 1)}, 0, kSlow, /*interval_s=*/2.0);
+  step(*p, m, 2, {pc(0, 1)}, 0, kSlow, 2.0);
+  EXPECT_EQ(m.node_of(key(0)), kSlow);
+  step(*p, m, 3, {pc(0, 1)}, 0, kSlow, 2.0);
+  EXPECT_EQ(m.node_of(key(0)), kFast);
+  EXPECT_EQ(p->promoted(), 1u);
+}
+
 // ---- memtierd-age ---------------------------------------------------------------
 
 // Defaults: one interval = one 5 s round; active = sampled in the last 3
