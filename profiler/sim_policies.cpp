@@ -726,21 +726,24 @@ class LinuxTiering final : public SimPolicy {
     const uint64_t step = std::max<uint64_t>(1, static_cast<uint64_t>(static_cast<double>(cap) * cfg_.watermark_step));
     const uint64_t high = 2 * step;
     // Free memory well above need (pgdat_free_space_enough): any page goes up.
-    const uint64_t plenty = std::max<uint64_t>(kFreeEnoughPages, cap / 16) + high;
+    const uint64_t plenty = std::max<uint64_t>(kFreeEnoughPages, cap / 16) + high + step;
     const double rate_pages = cfg_.promote_rate_limit_mbps * 256.0;  // 4 KiB pages a second
     std::optional<LazyOrder<Ranked>> victims;
     for (const HintFault& f : faults) {
       SimPage& p = book_[f.page];
       if (p.node < 0 || p.node == fast) continue;
       adjust_threshold(f.time, rate_pages);
-      const bool enough = mv.fast_free() > plenty;
-      if (!enough && f.latency >= threshold_s_) continue;
-      // The promote rate limit, per second of faults: candidates over it stay.
-      const double second = std::floor(f.time);
-      if (second != second_) second_ = second, second_cand_ = 0;
-      second_cand_ += p.pages();
-      cand_ += p.pages();
-      if (static_cast<double>(second_cand_) > rate_pages) continue;
+      if (mv.fast_free() > plenty) {
+        threshold_s_ = cfg_.hot_threshold_s;  // the kernel resets it: the workload changed
+      } else {
+        if (f.latency >= threshold_s_) continue;
+        // The promote rate limit, per second of faults: candidates over it stay.
+        const double second = std::floor(f.time);
+        if (second != second_) second_ = second, second_cand_ = 0;
+        second_cand_ += p.pages();
+        cand_ += p.pages();
+        if (static_cast<double>(second_cand_) > rate_pages) continue;
+      }
       if (mv.exhausted()) break;
       if (mv.fast_free() < high + p.pages()) {
         // migrate_balanced_pgdat fails: the page stays; kswapd wakes and

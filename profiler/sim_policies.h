@@ -98,9 +98,9 @@
 //   page when the fault came less than the hot threshold after the scan
 //   that unmapped it (numa_balancing_hot_threshold_ms, 1000), or whatever
 //   its latency while the fast node has plenty free (more than 1 GiB or a
-//   sixteenth of it above the high watermark); candidates over the promote
-//   rate limit in a second (numa_balancing_promote_rate_limit_MBps, 65536)
-//   stay. Every scan_period_max (60 s) the threshold steps by an eighth of
+//   sixteenth of it above the promo watermark: the threshold is reset and
+//   no rate limit applies); candidates over the promote rate limit in a
+//   second (numa_balancing_promote_rate_limit_MBps, 65536) stay. Every scan_period_max (60 s) the threshold steps by an eighth of
 //   its default toward the rate limit: down when the period's candidates
 //   were over 110% of what it lets through, up (to twice the default)
 //   under 90%. A promotion needs the fast node above its high watermark

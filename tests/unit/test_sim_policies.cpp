@@ -737,6 +737,21 @@ TEST(LinuxTiering, HotThresholdRisesWhileCandidatesAreUnderTheRateLimit) {
   EXPECT_EQ(p->promoted(), 1u);
 }
 
+// With plenty free on the fast node (more than 1 GiB, or a sixteenth of
+// it, above the promo watermark: pgdat_free_space_enough) any faulting page
+// goes up, however long after the scan: C, 1000 ms after it, not hot, goes
+// up at its first fault when the fast node holds 300000 pages (free
+// 300000 > 262144 + 900), not when it holds 200000.
+TEST(LinuxTiering, PlentyFreeTakesAnyFaultingPage) {
+  const mb::NumaScanConfig scan{.scan_size_mb = 256, .period_min_s = 1, .period_max_s = 60, .scan_delay_s = 0};
+  for (const uint64_t cap : {300000u, 200000u}) {
+    auto p = mb::make_linux_tiering({.scan = scan});
+    auto m = model(cap);
+    step(*p, m, 1, {pc(0, 1)}, 0, kSlow, /*interval_s=*/2.0);
+    EXPECT_EQ(m.node_of(key(0)), cap == 300000 ? kFast : kSlow) << cap;
+  }
+}
+
 // ---- memtierd-age ---------------------------------------------------------------
 
 // Defaults: one interval = one 5 s round; active = sampled in the last 3
