@@ -70,7 +70,9 @@ uint64_t apply_plan(const Plan& plan, PlacementModel& model, std::map<int, NodeF
     const PlannedMove& mv = *m;
     const uint64_t key = mb_page_key(mv.tgid, mv.vaddr >> MB_PAGE_SHIFT);
     const int from = model.node_of(key);
-    const uint64_t pages = mv.bytes() / kBasePageBytes;
+    // The model's size of the page: what moves (or would have) is the page
+    // as the model holds it, whatever size the plan took it for.
+    const uint64_t pages = from < 0 ? mv.bytes() / kBasePageBytes : base_pages(model.huge(key));
     if (!model.move(key, mv.to)) {
       refused += pages;
     } else if (flows && from != mv.to) {

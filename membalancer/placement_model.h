@@ -69,7 +69,9 @@ class PlacementModel {
 
 // Applies a plan to the model in the mover's order (execution_order); returns the pages (base pages)
 // that could not move for lack of room. flows, when given, adds up the pages
-// that moved into and out of each node, as the mover's stats do.
+// that moved into and out of each node, as the mover's stats do: pages whose
+// node changed, counted at the model's size of each (a move to where the page
+// already is moves nothing).
 uint64_t apply_plan(const Plan& plan, PlacementModel& model, std::map<int, NodeFlow>* flows = nullptr);
 
 }  // namespace mb

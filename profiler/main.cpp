@@ -268,7 +268,7 @@ int run(int argc, char** argv) {
                      "(--tiers 4G,16G: 4G, 16G, the rest); one size is --fast. More than two tiers: membalancer "
                      "and the oracle only (the other rules are two-tier rules)");
   wi->add_option("--policy", wi_policies,
-                 "comma-separated: membalancer, amd-topk, memtis, tpp, memtierd-age (default: all); the oracle always");
+                 "comma-separated: membalancer, amd-topk, memtis, tpp, linux-tiering, memtierd-age (default: all); the oracle always");
   wi->add_option("--start", wi_start,
                  "where pages start: recorded (where the recording found them) or slow (the last tier)")
       ->capture_default_str();
@@ -287,10 +287,10 @@ int run(int argc, char** argv) {
   wi->add_flag("--force", wi_force, "replace OUT if it exists");
   wi->footer("Tiers: --fast SIZE (or --tiers SIZE) simulates two; --tiers A,B,... one more than the sizes given.\n"
              "More than two: only membalancer (N tiers natively) and the oracle (the hottest pages fill tier 0, the\n"
-             "next tier 1, ...) run; amd-topk, memtis, tpp and memtierd-age are two-tier rules, left out (naming one\n"
-             "is an error). --start recorded: the recording's tiers map to tiers 0, 1, ... in order, its slowest to\n"
-             "the last; a page whose tier is full starts in the last. A recording of one tier (DRAM alone): its\n"
-             "pages start fast as first seen while the fast tier has room. Details: docs/profiler.md.");
+             "next tier 1, ...) run; amd-topk, memtis, tpp, linux-tiering and memtierd-age are two-tier rules, left\n"
+             "out (naming one is an error). --start recorded: the recording's tiers map to tiers 0, 1, ... in order,\n"
+             "its slowest to the last; a page whose tier is full starts in the last. A recording of one tier (DRAM\n"
+             "alone): its pages start fast as first seen while the fast tier has room. Details: docs/profiler.md.");
 
   // CLI11 answers an unknown command with "A subcommand is required", which
   // does not name it.

@@ -31,6 +31,7 @@ struct SimPage {
   uint32_t moved = 0;      // interval of this policy's last move of it
   uint8_t lru = 0;         // tpp, on the slow node: hint faults taken while inactive, up to kActive
   bool huge = false;
+  double unmapped_at = -1;  // NumaScan: when the scanner unmapped it (< 0: mapped, no hint fault to come)
   uint64_t pages() const { return base_pages(huge); }
 };
 
@@ -121,6 +122,7 @@ class Mover {
       : ctx_(ctx), model_(model), promoted_(promoted), demoted_(demoted), left_(ctx.budget_pages) {}
 
   int fast_node() const { return ctx_.fast_node; }
+  int slow_node() const { return ctx_.slow_node; }
   uint64_t fast_capacity() const { return model_.capacity_pages(ctx_.fast_node); }
   uint64_t fast_free() const {
     const uint64_t cap = fast_capacity(), used = model_.used_pages(ctx_.fast_node);
@@ -139,6 +141,18 @@ class Mover {
   bool promote(SimPage& p) { return track(p, promote(p.key, p.huge, p.node), ctx_.fast_node); }
   bool demote(SimPage& p) { return track(p, demote(p.key, p.huge, p.node), ctx_.slow_node); }
 
+  // A mover that charges a batch before moving it (amd-topk's): charge()
+  // takes the batch's pages of the budget, false (nothing taken) when it
+  // does not cover them; then the batch's pages move, already paid for.
+  bool charge(uint64_t pages) {
+    if (!affords(pages)) return false;
+    if (ctx_.budget_pages) left_ -= pages;
+    return true;
+  }
+  bool move_paid(uint64_t key, bool huge, int from, int to) {
+    return move(key, huge, from, to, to == ctx_.fast_node ? promoted_ : demoted_, /*paid=*/true);
+  }
+
   // Demotes pages from `victims` (coldest first) until `pages` base pages
   // are free on the fast node, demoting only while the budget also covers
   // the `pages` of the promotion that follows. False when the victims or
@@ -156,10 +170,10 @@ class Mover {
   }
 
  private:
-  bool move(uint64_t key, bool huge, int from, int to, uint64_t& counter) {
+  bool move(uint64_t key, bool huge, int from, int to, uint64_t& counter, bool paid = false) {
     const uint64_t n = base_pages(huge);
-    if (!affords(n) || from < 0 || from == to || !model_.move(key, to)) return false;
-    if (ctx_.budget_pages) left_ -= n;
+    if ((!paid && !affords(n)) || from < 0 || from == to || !model_.move(key, to)) return false;
+    if (ctx_.budget_pages && !paid) left_ -= n;
     counter += n;
     return true;
   }
@@ -191,7 +205,8 @@ class AmdTopk final : public SimPolicy {
            "promotions x " + std::to_string(cfg_.demote_pct) + "/" + std::to_string(cfg_.promote_pct) +
            ", coldest pages sampled on the fast node, at most " + std::to_string(cfg_.demote_pct) +
            "% of them; each moves with its " + format_bytes(cfg_.region_bytes) +
-           "-aligned region (-U); other unsampled pages never move";
+           "-aligned region (-U), in batches of 32 pages each charged 32 of the budget, a batch it does not cover "
+           "dropped; other unsampled pages never move";
   }
 
   void interval(const SimContext& ctx, const std::vector<PageCount>& counts, PlacementModel& model) override {
@@ -246,15 +261,19 @@ class AmdTopk final : public SimPolicy {
  private:
   // Moves the pages of each page's aligned region (-U) that are on `from`
   // off it (to the fast node from the slow one, or back), in the order
-  // given, each region once. Only pages the model knows move.
+  // given, each region once. Only pages the model knows move. As the
+  // prototype's mover: a region goes in batches of kBatch consecutive
+  // pages, each charged its kBatch pages of the budget before it moves,
+  // whatever of it the model knows or still has to move; a batch the budget
+  // does not cover is dropped (its pages stay) and the next ones are tried.
   void move_regions(const std::vector<const PageCount*>& pages, int from, Mover& mv, const PlacementModel& model) {
     const uint64_t span = std::max<uint64_t>(1, cfg_.region_bytes / kBasePageBytes);  // base pages
     FlatMap<uint64_t, uint8_t, U64KeyOps> moved;  // the regions' first pages
+    std::vector<uint64_t> batch;                   // keys of one batch
+    const int to = from == mv.fast_node() ? mv.slow_node() : mv.fast_node();
     auto move = [&](uint64_t key) {
       const int node = model.node_of(key);
-      if (node != from) return;
-      if (from == mv.fast_node()) mv.demote(key, model.huge(key), node);
-      else mv.promote(key, model.huge(key), node);
+      if (node == from) mv.move_paid(key, model.huge(key), node, to);
     };
     for (const PageCount* c : pages) {
       const uint32_t tgid = mb_key_tgid(c->key);
@@ -262,14 +281,28 @@ class AmdTopk final : public SimPolicy {
       uint8_t& done = moved[mb_page_key(tgid, first)];
       if (done) continue;
       done = 1;
-      if (c->huge && span <= kBasePagesPerHuge) {
-        move(c->key);  // the region lies within the 2 MiB page
-        continue;
+      // A region within a 2 MiB page: its first batch moves the page whole.
+      const bool within_huge = c->huge && span <= kBasePagesPerHuge;
+      for (uint64_t b = first; b < first + span; b += kBatch) {
+        const uint64_t end = std::min(first + span, b + kBatch);
+        batch.clear();
+        uint64_t pages = 0;  // what the batch moves (a 2 MiB page in it: 512)
+        if (within_huge) {
+          if (b == first) batch.push_back(c->key);
+        } else {
+          for (uint64_t v = b; v < end; ++v) batch.push_back(mb_page_key(tgid, v));
+        }
+        for (uint64_t key : batch)
+          if (model.node_of(key) == from) pages += base_pages(model.huge(key));
+        // Charged its pages, or what it moves when that is more (a 2 MiB
+        // page: the budget is whatif's common rate limit, which no rule exceeds).
+        if (!mv.charge(std::max(end - b, pages))) continue;  // dropped
+        for (uint64_t key : batch) move(key);
       }
-      for (uint64_t v = first; v < first + span; ++v) move(mb_page_key(tgid, v));
     }
   }
 
+  static constexpr uint64_t kBatch = 32;  // PAGES_PER_CALL: pages per move_pages call and per rate-limiter request
   AmdTopkConfig cfg_;
 };
 
@@ -403,66 +436,240 @@ class Memtis final : public SimPolicy {
   int hot_ = 1, warm_ = 1;  // bins: hot threshold, warm bin
 };
 
+// ---- NUMA balancing's scanner (tpp, linux-tiering) -----------------------------
+
+// One hint fault: a page's first access after the scanner unmapped it.
+struct HintFault {
+  double time;     // seconds of trace time
+  double latency;  // since the scan that unmapped the page
+  uint64_t key;    // of the page: the order of faults at the same time
+  uint32_t page;   // index in the PageBook
+  bool operator<(const HintFault& o) const { return time != o.time ? time < o.time : key < o.key; }
+};
+
+// task_numa_work's scan, as documented for the numa_balancing sysctls: the
+// scanner walks the task's address space (here the pages the trace has
+// shown, in address order), unmapping the next scan_size_mb of it every
+// "scan delay", back to the start at the end; a page unmapped takes one
+// hint fault at its next access (and no more until it is unmapped again);
+// no fault before the scanner first reaches it (the first window at
+// scan_delay_ms). The period (numa_balancing_scan_period_min/max_ms) is the
+// time of a whole pass: with W windows the delay between windows is the
+// period / W, at least 100 ms (the kernel's floor of 2560 MB/s). It adapts
+// once per pass: with the pass's faults on the fast node (local: the CPUs
+// are there) at least 7 in 10, the delay grows by (share - 7) tenths, at
+// least one, else shrinks by (7 - share) tenths; a pass without faults
+// leaves it (the kernel doubles it: see end_pass) (mainline's update_task_scan_period, NUMA_PERIOD_SLOTS 10,
+// NUMA_PERIOD_THRESHOLD 7, with every fault a private one: whatif keeps no
+// threads; in the tiering mode a slow page's fault counts as shared, which
+// makes the private share the local one). Within an interval a page's
+// accesses are taken as evenly spaced (the trace's counts keep no times).
+class NumaScan {
+ public:
+  explicit NumaScan(const NumaScanConfig& cfg) : cfg_(cfg) {}
+
+  // Interval [t0, t0 + len): the windows due in it, then the hint faults of
+  // the pages sampled in it (idx[j]: counts[j]'s page, whose last_seen the
+  // caller has set to `now`), in time order. A page is unmapped only when
+  // unmap(page) says so (the tiering mode skips fast pages).
+  template <typename Unmap>
+  std::vector<HintFault> interval(uint32_t now, double t0, double len, PageBook& book,
+                                  const std::vector<PageCount>& counts, const std::vector<uint32_t>& idx,
+                                  int fast_node, Unmap unmap) {
+    join(book);
+    const double t1 = t0 + len;
+    if (next_ < 0) next_ = cfg_.scan_delay_s;
+    const uint64_t window = std::max<uint64_t>(1, cfg_.scan_size_mb << 8);  // 4 KiB pages
+    scans_.clear();  // windows reaching pages sampled now: their faults are worked out below
+    while (next_ < t1 && !order_.empty()) {
+      size_t i = static_cast<size_t>(std::lower_bound(order_.begin(), order_.end(), cursor_,
+                                                      [&](uint32_t a, uint64_t k) { return book[a].key < k; }) -
+                                     order_.begin());
+      for (uint64_t n = 0; n < window && i < order_.size(); ++n, ++i) {
+        SimPage& p = book[order_[i]];
+        if (!unmap(p)) continue;
+        if (p.last_seen == now) scans_.push_back({order_[i], next_});
+        else if (p.unmapped_at < 0) p.unmapped_at = next_;
+      }
+      if (i < order_.size()) cursor_ = book[order_[i]].key;
+      else end_pass(window);
+      next_ += delay_;
+    }
+    std::stable_sort(scans_.begin(), scans_.end(), [](const Scan& a, const Scan& b) { return a.page < b.page; });
+    std::vector<HintFault> faults;
+    for (size_t j = 0; j < counts.size(); ++j) {
+      SimPage& p = book[idx[j]];
+      const uint32_t k = counts[j].accesses;
+      auto sc = std::lower_bound(scans_.begin(), scans_.end(), idx[j],
+                                 [](const Scan& a, uint32_t page) { return a.page < page; });
+      const double gap = k ? len / k : len;
+      // The first of the k evenly spaced accesses at or after time x (-1: none).
+      auto first_at = [&](double x) {
+        const double m = std::max(0.0, std::ceil((x - t0) / gap - 0.5));
+        return m < k ? t0 + (m + 0.5) * gap : -1.0;
+      };
+      // Scans and accesses in time order: a scan unmaps a mapped page (an
+      // unmapped one is skipped), an access to an unmapped page faults.
+      double from = t0;  // accesses before this are done
+      for (;;) {
+        if (p.unmapped_at >= 0) {
+          const double at = first_at(std::max(from, p.unmapped_at));
+          if (at < 0) break;
+          fault(p, idx[j], at, fast_node, faults);
+          from = at + gap / 2;
+          while (sc != scans_.end() && sc->page == idx[j] && sc->time <= at) ++sc;
+        } else {
+          if (sc == scans_.end() || sc->page != idx[j]) break;
+          p.unmapped_at = (sc++)->time;
+        }
+      }
+    }
+    std::sort(faults.begin(), faults.end());
+    return faults;
+  }
+  double delay_s() const { return delay_; }
+
+ private:
+  void fault(SimPage& p, uint32_t i, double at, int fast_node, std::vector<HintFault>& out) {
+    out.push_back({at, at - p.unmapped_at, p.key, i});
+    p.unmapped_at = -1;
+    ++(p.node == fast_node ? local_ : remote_);
+  }
+  // Pages first seen since the last interval join the address space.
+  void join(const PageBook& book) {
+    const auto& all = book.all();
+    if (order_.size() == all.size()) return;
+    const size_t old = order_.size();
+    for (uint32_t i = static_cast<uint32_t>(old); i < all.size(); ++i) order_.push_back(i);
+    auto by_key = [&](uint32_t a, uint32_t b) { return all[a].key < all[b].key; };
+    std::sort(order_.begin() + static_cast<std::ptrdiff_t>(old), order_.end(), by_key);
+    std::inplace_merge(order_.begin(), order_.begin() + static_cast<std::ptrdiff_t>(old), order_.end(), by_key);
+    if (delay_ < 0) delay_ = clamp_delay(cfg_.scan_delay_s, std::max<uint64_t>(1, cfg_.scan_size_mb << 8));
+  }
+  // The delay between windows within [period_min, period_max] / windows.
+  double clamp_delay(double d, uint64_t window) const {
+    const double windows = std::ceil(static_cast<double>(order_.size()) / static_cast<double>(window));
+    const double lo = std::max(0.1, cfg_.period_min_s / std::max(1.0, windows));
+    const double hi = std::max(lo, cfg_.period_max_s / std::max(1.0, windows));
+    return std::clamp(d, lo, hi);
+  }
+  // Back to the start, and the delay adapted to the faults since the last
+  // pass end (counted up to the end of the previous interval: the trace's
+  // counts keep no times). A pass without any leaves it as it was (the
+  // kernel doubles it for a task gone idle).
+  void end_pass(uint64_t window) {
+    cursor_ = 0;
+    const uint64_t all = local_ + remote_;
+    if (all == 0) return;
+    const double slot = delay_ / 10;
+    const int share = static_cast<int>(local_ * 10 / all);
+    delay_ += share >= 7 ? std::max(1, share - 7) * slot : -(7 - share) * slot;
+    delay_ = clamp_delay(delay_, window);
+    local_ = remote_ = 0;
+  }
+
+  struct Scan {
+    uint32_t page;
+    double time;
+  };
+  NumaScanConfig cfg_;
+  std::vector<Scan> scans_;
+  std::vector<uint32_t> order_;  // book indexes, by key: the address space
+  uint64_t cursor_ = 0;          // key where the next window starts
+  double next_ = -1;             // time of the next window
+  double delay_ = -1;            // between windows
+  uint64_t local_ = 0, remote_ = 0;  // this pass's faults on the fast / slow node
+};
+
+// The LRU's inactive tail as the model sees it: fast pages not referenced
+// (sampled) in interval t nor moved by the policy in it, least recently
+// sampled first.
+LazyOrder<Ranked> lru_victims(const PageBook& book, int fast_node, uint32_t t) {
+  std::vector<Ranked> v;
+  const auto& all = book.all();
+  for (uint32_t i = 0; i < all.size(); ++i)
+    if (all[i].node == fast_node && all[i].last_seen < t && all[i].moved != t) v.push_back({all[i].last_seen, all[i].key, i});
+  return LazyOrder<Ranked>(std::move(v));
+}
+
+std::string fmt_num(double v) {
+  char b[32];
+  snprintf(b, sizeof b, "%g", v);
+  return b;
+}
+
+}  // namespace
+
+ScanTrace numa_scan_faults(const NumaScanConfig& cfg, double interval_s,
+                           const std::vector<std::vector<PageCount>>& intervals, const PlacementModel& model,
+                           int fast_node) {
+  ScanTrace out;
+  NumaScan scan(cfg);
+  PageBook book;
+  for (uint32_t t = 1; t <= intervals.size(); ++t) {
+    const auto& counts = intervals[t - 1];
+    const std::vector<uint32_t> idx = book.touch(counts, model);
+    for (uint32_t i : idx) book[i].last_seen = t;
+    uint64_t local = 0, remote = 0;
+    for (const HintFault& f : scan.interval(t, (t - 1) * interval_s, interval_s, book, counts, idx, fast_node,
+                                            [](const SimPage&) { return true; }))
+      ++(book[f.page].node == fast_node ? local : remote);
+    out.local.push_back(local);
+    out.remote.push_back(remote);
+    out.delay_s.push_back(scan.delay_s());
+  }
+  return out;
+}
+
+namespace {
+
 // ---- tpp ------------------------------------------------------------------------
 
 class Tpp final : public SimPolicy {
  public:
   static constexpr uint8_t kActive = 2;  // referenced, then active
-  explicit Tpp(const TppConfig& cfg) : cfg_(cfg) {}
+  explicit Tpp(const TppConfig& cfg) : cfg_(cfg), scan_(cfg.scan) {}
   std::string name() const override { return "tpp"; }
   std::string describe() const override {
-    char wm[32];
-    snprintf(wm, sizeof wm, "%g%%", cfg_.demote_watermark * 100);
     return "our re-implementation of TPP's published rule: a slow page is promoted at a hint fault while on the active "
            "LRU list (its first fault there marks it referenced, its second activates it: its third promotes it, "
-           "however far apart; at most one fault per " + fmt(cfg_.scan_period_s) +
-           " s scan); least recently sampled fast pages demoted to make room and to keep " + wm +
-           " of the fast node free (demotion watermark)";
+           "however far apart); hint faults from NUMA balancing's scan (" + std::to_string(cfg_.scan.scan_size_mb) +
+           " MB a window, a pass every " + fmt_num(cfg_.scan.period_min_s) + "-" + fmt_num(cfg_.scan.period_max_s) +
+           " s, adaptive; one fault per page per pass); least recently sampled fast pages demoted to make room and to "
+           "keep " + fmt_num(cfg_.demote_watermark * 100) + "% of the fast node free (demotion watermark)";
   }
 
   void interval(const SimContext& ctx, const std::vector<PageCount>& counts, PlacementModel& model) override {
     Mover mv(ctx, model, promoted_, demoted_);
     const double len = ctx.interval_s > 0 ? ctx.interval_s : 1.0;
-    const uint32_t max_faults =
-        std::max<uint32_t>(1, static_cast<uint32_t>(std::floor(len / cfg_.scan_period_s + 1e-9)));
     const uint32_t t = ctx.interval;
-
-    // Candidates: slow pages taking a fault while active, most accessed this interval first.
-    std::vector<Ranked> cand;
     const std::vector<uint32_t> idx = book_.touch(counts, model);
     for (size_t j = 0; j < counts.size(); ++j) {
-      if (j + 8 < counts.size()) book_.prefetch(idx[j + 8]);
       SimPage& p = book_[idx[j]];
-      if (p.node >= 0 && p.node != ctx.fast_node) {
-        // Demoted since its last fault: reclaim took it inactive and unreferenced.
-        if (p.moved > p.last_seen) p.lru = 0;
-        uint32_t faults = std::min(counts[j].accesses, max_faults);
-        for (; faults && p.lru < kActive; --faults) ++p.lru;  // mark_page_accessed
-        if (faults) cand.push_back({~uint64_t{counts[j].accesses}, p.key, idx[j]});
-      }
+      // Demoted since its last fault: reclaim took it inactive and unreferenced.
+      if (p.node != ctx.fast_node && p.moved > p.last_seen) p.lru = 0;
       p.last_seen = t;
     }
-    std::sort(cand.begin(), cand.end());
+    // Candidates: slow pages taking a fault while active, in fault order.
+    std::vector<Ranked> cand;
+    const auto faults = scan_.interval(t, (t - 1) * len, len, book_, counts, idx, ctx.fast_node,
+                                       [](const SimPage&) { return true; });
+    for (const HintFault& f : faults) {
+      SimPage& p = book_[f.page];
+      if (p.node < 0 || p.node == ctx.fast_node) continue;
+      if (p.lru < kActive) ++p.lru;  // mark_page_accessed
+      else cand.push_back({cand.size(), p.key, f.page});
+    }
 
-    // The LRU victims, built when first needed: fast pages not referenced
-    // this interval and not moved by us in it, least recently sampled first.
-    std::optional<LazyOrder<Ranked>> victims;
+    std::optional<LazyOrder<Ranked>> victims;  // built when first needed
     auto need_victims = [&]() -> LazyOrder<Ranked>& {
-      if (!victims) {
-        std::vector<Ranked> v;
-        const auto& all = book_.all();
-        for (uint32_t i = 0; i < all.size(); ++i)
-          if (all[i].node == ctx.fast_node && all[i].last_seen < t && all[i].moved != t)
-            v.push_back({all[i].last_seen, all[i].key, i});
-        victims.emplace(std::move(v));
-      }
+      if (!victims) victims.emplace(lru_victims(book_, ctx.fast_node, t));
       return *victims;
     };
-
     for (const Ranked& c : cand) {
       if (mv.exhausted()) break;
       SimPage& p = book_[c.page];
-      if (!mv.affords(p.pages())) continue;
+      if (p.node == ctx.fast_node || !mv.affords(p.pages())) continue;
       if (mv.fast_free() < p.pages() && !mv.make_room(p.pages(), book_, need_victims())) {
         if (mv.fast_free() == 0) break;
         continue;
@@ -484,13 +691,115 @@ class Tpp final : public SimPolicy {
   }
 
  private:
-  static std::string fmt(double v) {
-    char b[32];
-    snprintf(b, sizeof b, "%g", v);
-    return b;
-  }
   TppConfig cfg_;
   PageBook book_;
+  NumaScan scan_;
+};
+
+// ---- linux-tiering ----------------------------------------------------------------
+
+class LinuxTiering final : public SimPolicy {
+ public:
+  explicit LinuxTiering(const LinuxTieringConfig& cfg) : cfg_(cfg), scan_(cfg.scan), threshold_s_(cfg.hot_threshold_s) {}
+  std::string name() const override { return "linux-tiering"; }
+  std::string describe() const override {
+    return "our re-implementation of Linux's published memory-tiering rule (kernel.numa_balancing=2): NUMA balancing's "
+           "scan unmaps slow pages (" + std::to_string(cfg_.scan.scan_size_mb) + " MB a window, a pass every " +
+           fmt_num(cfg_.scan.period_min_s) + "-" + fmt_num(cfg_.scan.period_max_s) +
+           " s, adaptive); a hint fault promotes the page when it came less than the hot threshold (" +
+           fmt_num(cfg_.hot_threshold_s * 1000) + " ms, adjusted toward the promote rate limit) after the scan, while "
+           "the fast node stays above its high watermark; kswapd demotes the least recently sampled fast pages";
+  }
+
+  void interval(const SimContext& ctx, const std::vector<PageCount>& counts, PlacementModel& model) override {
+    Mover mv(ctx, model, promoted_, demoted_);
+    const double len = ctx.interval_s > 0 ? ctx.interval_s : 1.0;
+    const uint32_t t = ctx.interval;
+    const std::vector<uint32_t> idx = book_.touch(counts, model);
+    for (uint32_t i : idx) book_[i].last_seen = t;
+    const int fast = ctx.fast_node;
+    // The tiering mode scans slow memory only.
+    const auto faults = scan_.interval(t, (t - 1) * len, len, book_, counts, idx, fast,
+                                       [fast](const SimPage& p) { return p.node >= 0 && p.node != fast; });
+    const uint64_t cap = mv.fast_capacity();
+    // Watermarks a step apart (watermark_scale_factor; min_free_kbytes left out): low, high, promo.
+    const uint64_t step = std::max<uint64_t>(1, static_cast<uint64_t>(static_cast<double>(cap) * cfg_.watermark_step));
+    const uint64_t high = 2 * step;
+    // Free memory well above need (pgdat_free_space_enough): any page goes up.
+    const uint64_t plenty = std::max<uint64_t>(kFreeEnoughPages, cap / 16) + high + step;
+    const double rate_pages = cfg_.promote_rate_limit_mbps * 256.0;  // 4 KiB pages a second
+    std::optional<LazyOrder<Ranked>> victims;
+    for (const HintFault& f : faults) {
+      SimPage& p = book_[f.page];
+      if (p.node < 0 || p.node == fast) continue;
+      adjust_threshold(f.time, rate_pages);
+      if (mv.fast_free() > plenty) {
+        threshold_s_ = cfg_.hot_threshold_s;  // the kernel resets it: the workload changed
+      } else {
+        if (f.latency >= threshold_s_) continue;
+        // The promote rate limit, per second of faults: candidates over it stay.
+        const double second = std::floor(f.time);
+        if (second != second_) second_ = second, second_cand_ = 0;
+        second_cand_ += p.pages();
+        cand_ += p.pages();
+        if (static_cast<double>(second_cand_) > rate_pages) continue;
+      }
+      if (mv.exhausted()) break;
+      if (mv.fast_free() < high + p.pages()) {
+        // migrate_balanced_pgdat fails: the page stays; kswapd wakes and
+        // reclaims the fast node up to its promo watermark (the tiering
+        // mode's, a step above the high one).
+        if (!victims) victims.emplace(lru_victims(book_, fast, t));
+        kswapd(mv, *victims, high + step);
+        continue;
+      }
+      mv.promote(p);
+    }
+    // kswapd, below the low watermark (a step under the high one).
+    if (mv.fast_free() + step < high) {
+      if (!victims) victims.emplace(lru_victims(book_, fast, t));
+      kswapd(mv, *victims, high);
+    }
+  }
+
+ private:
+  static constexpr uint64_t kFreeEnoughPages = 262144;  // 1 GiB
+  static constexpr uint64_t kReclaimBatch = 32;         // SWAP_CLUSTER_MAX
+
+  // Demotes LRU victims, a batch of kReclaimBatch pages at least, until
+  // `target` pages are free.
+  void kswapd(Mover& mv, LazyOrder<Ranked>& victims, uint64_t target) {
+    uint64_t batch = 0;
+    while ((mv.fast_free() < target || batch < kReclaimBatch) && !mv.exhausted()) {
+      const Ranked* r = victims.peek();
+      if (!r) break;
+      SimPage& p = book_[r->page];
+      if (!mv.affords(p.pages())) break;
+      victims.pop();
+      if (mv.demote(p)) batch += p.pages();
+    }
+  }
+  // Every period_max of trace time the hot threshold steps by an eighth of
+  // the default toward the promote rate limit: down when the candidates of
+  // that period were over 110% of what the limit lets through, up (to
+  // twice the default) under 90%.
+  void adjust_threshold(double now, double rate_pages) {
+    const double period = cfg_.scan.period_max_s;
+    if (now - th_start_ <= period) return;
+    const double ref = rate_pages * period, unit = cfg_.hot_threshold_s * 2 / 16;
+    const double cand = static_cast<double>(cand_ - th_cand_);
+    if (cand > ref * 11 / 10) threshold_s_ = std::max(threshold_s_ - unit, unit);
+    else if (cand < ref * 9 / 10) threshold_s_ = std::min(threshold_s_ + unit, cfg_.hot_threshold_s * 2);
+    th_start_ = now;
+    th_cand_ = cand_;
+  }
+
+  LinuxTieringConfig cfg_;
+  PageBook book_;
+  NumaScan scan_;
+  double threshold_s_;
+  double th_start_ = 0, second_ = -1;
+  uint64_t cand_ = 0, th_cand_ = 0, second_cand_ = 0;
 };
 
 // ---- memtierd-age ---------------------------------------------------------------
@@ -555,6 +864,9 @@ class MemtierdAge final : public SimPolicy {
 std::unique_ptr<SimPolicy> make_amd_topk(const AmdTopkConfig& cfg) { return std::make_unique<AmdTopk>(cfg); }
 std::unique_ptr<SimPolicy> make_memtis(const MemtisConfig& cfg) { return std::make_unique<Memtis>(cfg); }
 std::unique_ptr<SimPolicy> make_tpp(const TppConfig& cfg) { return std::make_unique<Tpp>(cfg); }
+std::unique_ptr<SimPolicy> make_linux_tiering(const LinuxTieringConfig& cfg) {
+  return std::make_unique<LinuxTiering>(cfg);
+}
 std::unique_ptr<SimPolicy> make_memtierd_age(const MemtierdAgeConfig& cfg) {
   return std::make_unique<MemtierdAge>(cfg);
 }
@@ -563,30 +875,35 @@ std::unique_ptr<SimPolicy> make_sim_policy(const std::string& name) {
   if (name == "amd-topk") return make_amd_topk();
   if (name == "memtis") return make_memtis();
   if (name == "tpp") return make_tpp();
+  if (name == "linux-tiering") return make_linux_tiering();
   if (name == "memtierd-age") return make_memtierd_age();
   return nullptr;
 }
 
-std::vector<std::string> sim_policy_names() { return {"amd-topk", "memtierd-age", "memtis", "tpp"}; }
+std::vector<std::string> sim_policy_names() { return {"amd-topk", "linux-tiering", "memtierd-age", "memtis", "tpp"}; }
 
 namespace {
 
-// The best set of pages fitting capacity_pages with two sizes, from the
+// The best sets of pages fitting capacity_pages with two sizes, from the
 // accesses of each size, hottest first: the h hottest huge pages and the
-// hottest base pages in the rest, for the best h (the first of equal ones).
+// hottest base pages in the rest, for each h giving the most hits (h
+// ascending; the exchange argument: within one size, hotter is never worse).
 struct BestSplit {
   size_t huge = 0, base = 0;  // how many of each
   uint64_t hits = 0;
 };
-BestSplit best_split(std::span<const uint32_t> base, std::span<const uint32_t> huge, uint64_t capacity_pages) {
+std::vector<BestSplit> best_splits(std::span<const uint32_t> base, std::span<const uint32_t> huge,
+                                   uint64_t capacity_pages) {
   std::vector<uint64_t> base_sum(base.size() + 1, 0);
   for (size_t i = 0; i < base.size(); ++i) base_sum[i + 1] = base_sum[i] + base[i];
-  BestSplit best;
+  std::vector<BestSplit> best;
   uint64_t huge_sum = 0;
   for (size_t h = 0;; ++h) {  // h hottest huge pages, then the hottest base pages in what is left
     const uint64_t rest = capacity_pages - h * kBasePagesPerHuge;
     const size_t b = static_cast<size_t>(std::min<uint64_t>(rest, base.size()));
-    if (h == 0 || huge_sum + base_sum[b] > best.hits) best = {h, b, huge_sum + base_sum[b]};
+    const BestSplit s{h, b, huge_sum + base_sum[b]};
+    if (best.empty() || s.hits > best[0].hits) best.assign(1, s);
+    else if (s.hits == best[0].hits) best.push_back(s);
     if (h == huge.size() || rest < kBasePagesPerHuge) break;
     huge_sum += huge[h];
   }
@@ -610,7 +927,7 @@ uint64_t oracle_hits(const std::vector<PageCount>& counts, uint64_t capacity_pag
   }
   std::sort(base.begin(), base.end(), std::greater<>());
   std::sort(huge.begin(), huge.end(), std::greater<>());
-  return best_split(base, huge, capacity_pages).hits;
+  return best_splits(base, huge, capacity_pages).front().hits;
 }
 
 std::vector<uint64_t> oracle_step(const std::vector<PageCount>& counts, PlacementModel& model,
@@ -642,16 +959,36 @@ std::vector<uint64_t> oracle_step(const std::vector<PageCount>& counts, Placemen
   const std::vector<uint32_t> base_acc = accesses(base), huge_acc = accesses(huge);
 
   // Tier k takes ranks [end[k-1], end[k]) of each size; room: its capacity
-  // left beside them.
-  std::vector<size_t> base_end(n, base.size()), huge_end(n, huge.size());
-  std::vector<uint64_t> room(n, 0);
-  for (size_t k = 0, b = 0, h = 0; k < last; ++k) {
+  // left beside them. Each tier takes the best of what the faster ones
+  // left; with 2 MiB pages several splits may serve a tier alike (a huge
+  // page or as many accesses in base pages): every combination of those is
+  // tried (at most kMaxSplits; ties of sums are few) and the one with the
+  // most hits tier by tier, then the fewest pages moved, is taken, counted
+  // by the same plan that moves them (plan_moves).
+  struct Split {
+    std::vector<size_t> base_end, huge_end;
+    std::vector<uint64_t> room, hits;
+  };
+  constexpr size_t kMaxSplits = 64;
+  std::vector<Split> splits;
+  Split cur{std::vector<size_t>(n, base.size()), std::vector<size_t>(n, huge.size()), std::vector<uint64_t>(n, 0),
+            std::vector<uint64_t>(last, 0)};
+  std::function<void(size_t, size_t, size_t)> walk = [&](size_t k, size_t b, size_t h) {
+    if (k == last) {
+      splits.push_back(cur);
+      return;
+    }
     const uint64_t cap = model.capacity_pages(tiers[k]);
-    const BestSplit s = best_split(std::span(base_acc).subspan(b), std::span(huge_acc).subspan(h), cap);
-    base_end[k] = b += s.base;
-    huge_end[k] = h += s.huge;
-    room[k] = cap - s.huge * kBasePagesPerHuge - s.base;
-  }
+    for (const BestSplit& sp : best_splits(std::span(base_acc).subspan(b), std::span(huge_acc).subspan(h), cap)) {
+      if (splits.size() >= kMaxSplits) return;
+      cur.base_end[k] = b + sp.base;
+      cur.huge_end[k] = h + sp.huge;
+      cur.room[k] = cap - sp.huge * kBasePagesPerHuge - sp.base;
+      cur.hits[k] = sp.hits;
+      walk(k + 1, b + sp.base, h + sp.huge);
+    }
+  };
+  walk(0, 0, 0);
   // Within a group of equal accesses (and size): each tier keeps as many of
   // the group's pages on it as it takes of the group; the others fill the
   // tiers short of them, matched in tier order (a surplus on a faster tier
@@ -682,43 +1019,59 @@ std::vector<uint64_t> oracle_step(const std::vector<PageCount>& counts, Placemen
       }
     }
   };
-  assign(base, base_end);
-  assign(huge, huge_end);
-
   struct Move {
     uint64_t key;
     size_t from, to;
     uint64_t pages;
   };
-  std::vector<Move> moves;
-  std::vector<uint64_t> sampled;             // keys of the candidates, sorted
-  std::vector<uint64_t> sampled_on(n, 0);    // base pages of them on each tier
-  for (const auto* v : {&base, &huge})
-    for (const Cand& c : *v) {
-      sampled.push_back(c.c->key);
-      sampled_on[c.from] += base_pages(c.c->huge);
-      if (c.to != c.from) moves.push_back({c.c->key, c.from, c.to, base_pages(c.c->huge)});
+  // The moves to a split: the sampled pages to their tiers (assign), and the
+  // excess of the pages not sampled out of the tiers short of room.
+  auto plan_moves = [&](const Split& sp) {
+    std::vector<Cand> b = base, h = huge;
+    assign(b, sp.base_end);
+    assign(h, sp.huge_end);
+    const std::vector<uint64_t>& room = sp.room;
+    std::vector<Move> moves;
+    std::vector<uint64_t> sampled;             // keys of the candidates, sorted
+    std::vector<uint64_t> sampled_on(n, 0);    // base pages of them on each tier
+    for (const auto* v : {&b, &h})
+      for (const Cand& c : *v) {
+        sampled.push_back(c.c->key);
+        sampled_on[c.from] += base_pages(c.c->huge);
+        if (c.to != c.from) moves.push_back({c.c->key, c.from, c.to, base_pages(c.c->huge)});
+      }
+    std::sort(sampled.begin(), sampled.end());
+    // The other pages of a tier stay while they fit its room; out goes the
+    // excess, in as few base pages as cover it.
+    for (size_t k = 0; k < last; ++k) {
+      const uint64_t others = model.used_pages(tiers[k]) - sampled_on[k];
+      if (others <= room[k]) continue;
+      const uint64_t excess = others - room[k];
+      std::vector<uint64_t> small, big;
+      model.state().resident(tiers[k], [&](uint32_t tgid, uint64_t vaddr, bool is_huge) {
+        const uint64_t key = mb_page_key(tgid, vaddr >> MB_PAGE_SHIFT);
+        if (!std::binary_search(sampled.begin(), sampled.end(), key)) (is_huge ? big : small).push_back(key);
+        return true;
+      });
+      std::sort(small.begin(), small.end());
+      std::sort(big.begin(), big.end());
+      const uint64_t short_of = excess > small.size() ? excess - small.size() : 0;
+      const size_t big_out = static_cast<size_t>((short_of + kBasePagesPerHuge - 1) / kBasePagesPerHuge);
+      const uint64_t small_out = excess > big_out * kBasePagesPerHuge ? excess - big_out * kBasePagesPerHuge : 0;
+      for (size_t i = 0; i < big_out; ++i) moves.push_back({big[i], k, last, kBasePagesPerHuge});
+      for (size_t i = 0; i < small_out; ++i) moves.push_back({small[i], k, last, 1});
     }
-  std::sort(sampled.begin(), sampled.end());
-  // The other pages of a tier stay while they fit its room; out goes the
-  // excess, in as few base pages as cover it.
-  for (size_t k = 0; k < last; ++k) {
-    const uint64_t others = model.used_pages(tiers[k]) - sampled_on[k];
-    if (others <= room[k]) continue;
-    const uint64_t excess = others - room[k];
-    std::vector<uint64_t> small, big;
-    model.state().resident(tiers[k], [&](uint32_t tgid, uint64_t vaddr, bool is_huge) {
-      const uint64_t key = mb_page_key(tgid, vaddr >> MB_PAGE_SHIFT);
-      if (!std::binary_search(sampled.begin(), sampled.end(), key)) (is_huge ? big : small).push_back(key);
-      return true;
-    });
-    std::sort(small.begin(), small.end());
-    std::sort(big.begin(), big.end());
-    const uint64_t short_of = excess > small.size() ? excess - small.size() : 0;
-    const size_t big_out = static_cast<size_t>((short_of + kBasePagesPerHuge - 1) / kBasePagesPerHuge);
-    const uint64_t small_out = excess > big_out * kBasePagesPerHuge ? excess - big_out * kBasePagesPerHuge : 0;
-    for (size_t i = 0; i < big_out; ++i) moves.push_back({big[i], k, last, kBasePagesPerHuge});
-    for (size_t i = 0; i < small_out; ++i) moves.push_back({small[i], k, last, 1});
+    return moves;
+  };
+  std::vector<Move> moves;
+  uint64_t fewest = 0;
+  const Split* chosen = nullptr;
+  for (const Split& sp : splits) {
+    if (chosen && sp.hits < chosen->hits) continue;
+    std::vector<Move> m = plan_moves(sp);
+    uint64_t pages = 0;
+    for (const Move& mv : m) pages += mv.pages;
+    if (!chosen || sp.hits > chosen->hits || pages < fewest) chosen = &sp, fewest = pages, moves = std::move(m);
   }
 
   // Through the last tier, which always has room: a page bound for a full

@@ -30,11 +30,20 @@
 //   its region and moves whole. Other pages not sampled in the interval
 //   never move, and once the fast node has less than 10% free nothing is
 //   planned, so nothing is demoted either: the fast node stays as it is.
+//   The mover as the prototype's (perform_move_pages): a region goes in
+//   batches of 32 consecutive pages (PAGES_PER_CALL), each charged 32
+//   pages of the budget before its move_pages whatever it still holds to
+//   move (a batch within a 2 MiB page: the page's 512 when it moves it),
+//   and a batch the budget does not cover is dropped, its pages staying
+//   where they are, the next batches tried in turn. The budget is whatif's
+//   common rate limit, not the prototype's own (-R 32 pages/ms refill, the
+//   bucket unbounded by default: -K..-T).
 //   Not modelled: the 0.25%-of-samples share filter of classic IBS mode
 //   (AmdTopkConfig::min_share_pct; off by default: runt.sh runs the L3-miss
-//   mode -l first, which skips it), the prototype's rate limiter (32 tokens
-//   per batch of 32 pages, a refused batch dropped: here the common budget,
-//   page by page), its bugs (§6 of the notes).
+//   mode -l first, which skips it), a batch refused by the limiter's
+//   try-lock under contention, its bugs (§6 of the notes: e.g. a region's
+//   last partial batch never queued, which -U 1 MiB, 8 whole batches, does
+//   not meet).
 //
 // memtis (Memtis, SOSP'23, htmm defaults): a per-page access count, bins of
 //   log2(count + 1) (16 bins, base pages per bin, a 2 MiB page counting 512).
@@ -64,19 +73,42 @@
 //   goes up at its third hint fault there. TPP sets no time on it: the
 //   state lasts until reclaim on the slow node ages its LRU lists, and the
 //   model's slow node never comes under memory pressure, so the faults may be
-//   any time apart. Hint faults are sampled by scanning: a page takes at most
-//   one per scan period (numa_balancing_scan_period_min_ms = 1000), so a
-//   page's samples in an interval count as at most interval / 1 s faults
-//   (at least one). Candidates go up most accessed this interval first.
-//   Demotion is LRU: the fast pages sampled longest ago go first (ties by
-//   key; pages sampled this interval are referenced and kept), to make room
-//   for promotions and, afterwards, until the fast node has the demotion
-//   watermark free: 2% of its capacity (the TPP patches' demote_scale_factor
-//   default as we know it; peer-systems.md gives no number: TppConfig).
-//   Not modelled: the scan size (256 MB per period: a larger footprint is
-//   scanned over several periods), the adaptive scan period, reclaim on the
-//   slow node, and upstream Linux's own tiering mode, which promotes by
-//   hint-fault latency (hot_threshold_ms) instead of the active list.
+//   any time apart. Hint faults come from NUMA balancing's scanner
+//   (NumaScanConfig, the numa_balancing sysctls' defaults): it unmaps the
+//   next 256 MB of the address space (the trace's pages, in address order)
+//   every scan delay, a whole pass taking the scan period (1 s to 60 s,
+//   adaptive: longer while most faults are on the fast node, where the
+//   CPUs are, shorter otherwise), the first window 1 s after the start; a
+//   page faults at its first access after it was unmapped, so at most once
+//   a pass and never before the scanner reached it (the sampled accesses
+//   of an interval taken as evenly spread in it). Candidates go up in the
+//   order of their faults. Demotion is LRU: the fast pages sampled longest
+//   ago go first (ties by key; pages sampled this interval are referenced
+//   and kept), to make room for promotions and, afterwards, until the fast
+//   node has the demotion watermark free: 2% of its capacity (the TPP
+//   patches' demote_scale_factor default as we know it; peer-systems.md
+//   gives no number: TppConfig). Not modelled: reclaim on the slow node,
+//   the scanner's private/shared fault split (whatif keeps no threads:
+//   every fault counts as the task's own), the kernel doubling the period
+//   after a pass without faults.
+//
+// linux-tiering (Linux's own memory tiering, kernel.numa_balancing=2,
+//   5.18+: our re-implementation of the published rule): the same scanner,
+//   which in this mode unmaps slow pages only. A hint fault promotes its
+//   page when the fault came less than the hot threshold after the scan
+//   that unmapped it (numa_balancing_hot_threshold_ms, 1000), or whatever
+//   its latency while the fast node has plenty free (more than 1 GiB or a
+//   sixteenth of it above the promo watermark: the threshold is reset and
+//   no rate limit applies); candidates over the promote rate limit in a
+//   second (numa_balancing_promote_rate_limit_MBps, 65536) stay. Every scan_period_max (60 s) the threshold steps by an eighth of
+//   its default toward the rate limit: down when the period's candidates
+//   were over 110% of what it lets through, up (to twice the default)
+//   under 90%. A promotion needs the fast node above its high watermark
+//   with the page (migrate_balanced_pgdat); else the page stays and kswapd
+//   wakes and demotes the least recently sampled fast pages, a batch of 32
+//   at least, up to the promo watermark; kswapd also runs below the low
+//   watermark. Watermarks 0.1% of the node apart (watermark_scale_factor
+//   10: low, high = 2 steps, promo = 3; min_free_kbytes left out).
 //
 // memtierd-age (intel/memtierd age policy, README example: IntervalMs
 //   5000, ActiveDurationMs 10000, IdleDurationMs 15000). One interval is
@@ -172,9 +204,25 @@ struct MemtisConfig {
   bool warm = true;     // !htmm_nowarm
 };
 
+// NUMA balancing's scanner (the kernel's documented sysctl defaults).
+struct NumaScanConfig {
+  uint64_t scan_size_mb = 256;  // numa_balancing_scan_size_mb: unmapped per window
+  double period_min_s = 1.0;    // numa_balancing_scan_period_min_ms: the fastest whole pass
+  double period_max_s = 60.0;   // numa_balancing_scan_period_max_ms: the slowest
+  double scan_delay_s = 1.0;    // numa_balancing_scan_delay_ms: the first window, after the task starts
+};
+
 struct TppConfig {
-  double scan_period_s = 1.0;      // numa_balancing_scan_period_min_ms: at most one hint fault per page per scan
+  NumaScanConfig scan;
   double demote_watermark = 0.02;  // keep this share of the fast node free (demote_scale_factor)
+};
+
+// Linux's own memory tiering (kernel.numa_balancing=2, 5.18+).
+struct LinuxTieringConfig {
+  NumaScanConfig scan;
+  double hot_threshold_s = 1.0;            // numa_balancing_hot_threshold_ms
+  double promote_rate_limit_mbps = 65536;  // numa_balancing_promote_rate_limit_MBps
+  double watermark_step = 0.001;           // watermark_scale_factor 10: low, high, promo 0.1% of the node apart
 };
 
 struct MemtierdAgeConfig {
@@ -186,9 +234,22 @@ struct MemtierdAgeConfig {
 std::unique_ptr<SimPolicy> make_amd_topk(const AmdTopkConfig& cfg = {});
 std::unique_ptr<SimPolicy> make_memtis(const MemtisConfig& cfg = {});
 std::unique_ptr<SimPolicy> make_tpp(const TppConfig& cfg = {});
+std::unique_ptr<SimPolicy> make_linux_tiering(const LinuxTieringConfig& cfg = {});
 std::unique_ptr<SimPolicy> make_memtierd_age(const MemtierdAgeConfig& cfg = {});
 
-// "amd-topk", "memtis", "tpp", "memtierd-age" with their default knobs;
+// The hint faults NUMA balancing's scanner, as tpp and linux-tiering model
+// it, gives on a trace whose pages never move (`model` places them; every
+// page is unmapped): per interval, the faults on fast-node and on other
+// pages, and the delay between windows at its end.
+struct ScanTrace {
+  std::vector<uint64_t> local, remote;
+  std::vector<double> delay_s;
+};
+ScanTrace numa_scan_faults(const NumaScanConfig& cfg, double interval_s,
+                           const std::vector<std::vector<PageCount>>& intervals, const PlacementModel& model,
+                           int fast_node);
+
+// "amd-topk", "linux-tiering", "memtis", "tpp", "memtierd-age" with their default knobs;
 // nullptr for an unknown name.
 std::unique_ptr<SimPolicy> make_sim_policy(const std::string& name);
 // The names make_sim_policy knows, sorted.
@@ -209,7 +270,9 @@ uint64_t oracle_hits(const std::vector<PageCount>& counts, uint64_t capacity_pag
 // oracle_hits), tier 1 the best of the rest, and so on, the last tier the
 // pages left. With base pages alone that is the placement of
 // oracle_tier_hits, each prefix of tiers at its optimum; with 2 MiB pages
-// it is one placement, each tier the best of what the faster ones left.
+// it is one placement, each tier the best of what the faster ones left
+// (of sets serving a tier alike, the combination with the most hits tier by
+// tier, then the fewest pages moved, counted as below).
 //
 // With the fewest pages moved: which tier a page needs is fixed by its rank,
 // except among pages of equal accesses (and size), which are

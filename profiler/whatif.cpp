@@ -144,12 +144,16 @@ struct TierRun {
       hits[t < 0 ? sim_tiers - 1 : std::min<size_t>(t, sim_tiers - 1)] += n.accesses;
     }
     add_hits(run, hits);
-    const uint64_t up = r.migration ? r.migration->plan_promote_pages : 0;
-    const uint64_t down = r.migration ? r.migration->plan_demote_pages : 0;
-    run.promoted += up;
-    run.demoted += down;
-    run.promoted_at.push_back(up);
-    run.demoted_at.push_back(down);
+    // What moved in the model (its flows, whole run), as the other rules
+    // count theirs: not what the plan asked for, which may include moves
+    // the model refused or that moved nothing.
+    uint64_t up = 0, down = 0;
+    if (r.migration)
+      for (const TierLine& line : r.migration->tiers_view) up += line.promoted_pages, down += line.demoted_pages;
+    run.promoted_at.push_back(up - run.promoted);
+    run.demoted_at.push_back(down - run.demoted);
+    run.promoted = up;
+    run.demoted = down;
   }
 };
 

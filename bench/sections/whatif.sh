@@ -75,7 +75,7 @@ f = f"{work}/zipf.prof"
 base_wall, base_cpu = run(["cat", f])
 wall, cpu = run([f"{bindir}/membalancer", "trace", "--sampler", "replay:" + f, "--speed", "max", "--display", "json"])
 ok = True
-names = ["membalancer", "amd-topk", "memtis", "tpp", "memtierd-age"]
+names = ["membalancer", "amd-topk", "memtis", "tpp", "linux-tiering", "memtierd-age"]
 rows, recovery = [], {}
 for p in ["hotset", "zipf", "phase"]:
     for frac in [4, 8]:

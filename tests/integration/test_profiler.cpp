@@ -98,7 +98,7 @@ TEST(Profiler, WhatifOfARecordingFromThisMachine) {
   EXPECT_EQ(j["sampler"], "fault");
   EXPECT_GE(j["pages_seen"].get<uint64_t>(), 4096u);  // the 16M region, each page faulted once
   EXPECT_EQ(j["recorded_tiers"].get<size_t>() == 1, one_tier);
-  ASSERT_EQ(j["policies"].size(), 6u);
+  ASSERT_EQ(j["policies"].size(), 7u);
   const double oracle = j["policies"][0]["hit_ratio"];
   EXPECT_GT(oracle, 0.0);
   EXPECT_LT(oracle, 0.5);  // 4M of at least 16M, each page faulted once

@@ -186,7 +186,7 @@ TEST(Replay, WhatifThreeTiers) {
   json r = json::parse(j.out);
   EXPECT_EQ(r["tiers"], 3);
   EXPECT_EQ(r["tier_bytes"], json::array({8 << 20, 16 << 20}));
-  EXPECT_EQ(r["not_run"], json::array({"amd-topk", "memtierd-age", "memtis", "tpp"}));
+  EXPECT_EQ(r["not_run"], json::array({"amd-topk", "linux-tiering", "memtierd-age", "memtis", "tpp"}));
   ASSERT_EQ(r["policies"].size(), 2u);
   std::map<std::string, std::vector<double>> share;
   for (const auto& p : r["policies"]) {
@@ -209,7 +209,7 @@ TEST(Replay, WhatifThreeTiers) {
 
   Ran t = run({bin("profiler"), "whatif", trace, "--tiers", "8M,16M"}, dir, "tiers-text");
   ASSERT_EQ(t.status, 0) << t.err;
-  EXPECT_NE(t.out.find("not run (two-tier rules): amd-topk, memtierd-age, memtis, tpp"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("not run (two-tier rules): amd-topk, linux-tiering, memtierd-age, memtis, tpp"), std::string::npos) << t.out;
   EXPECT_EQ(t.out.find("\ntpp "), std::string::npos) << t.out;
   Ran c = run({bin("profiler"), "whatif", trace, "--tiers", "8M,16M", "--format", "csv"}, dir, "tiers-csv");
   ASSERT_EQ(c.status, 0) << c.err;

@@ -160,7 +160,7 @@ TEST(OracleStep, ServesTheBestAndCountsWhatMoved) {
 
 TEST(SimPolicies, Names) {
   const auto names = mb::sim_policy_names();
-  EXPECT_EQ(names, (std::vector<std::string>{"amd-topk", "memtierd-age", "memtis", "tpp"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"amd-topk", "linux-tiering", "memtierd-age", "memtis", "tpp"}));
   EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
   for (const auto& n : names) {
     auto p = mb::make_sim_policy(n);
@@ -306,6 +306,32 @@ TEST(AmdTopk, Budget) {
   step(*p, m, 1, {pc(0, 5), pc(1, 4), pc(2, 3), pc(3, 2)}, /*budget=*/1);
   EXPECT_EQ(layout(m, 4), "FSSS");
   EXPECT_EQ(p->promoted(), 1u);
+}
+
+// The prototype's mover takes a region in batches of 32 consecutive pages
+// (PAGES_PER_CALL), asks the rate limiter for 32 tokens per batch, and
+// drops a batch it refuses. Pages 0, 10, ..., 250 (26 pages of one 1 MiB
+// region) start slow, all sampled; promote 100% of them, 100 pages of
+// budget. The region goes up once: batches 0-31, 32-63, 64-95 take 96 of
+// the budget and move pages 0..90 (10 pages); batch 96-127 needs 32 of the
+// 4 left: dropped, as are the four after it. Interval 2: the 16 pages left
+// slow plan the same region again, and its first three batches take the
+// budget again though they hold nothing left to move: nothing moves.
+TEST(AmdTopk, RegionsMoveInBatchesOf32AndARefusedBatchIsDropped) {
+  auto p = mb::make_amd_topk({.promote_pct = 100, .demote_pct = 1, .min_free_pct = 0});
+  auto m = model(64);
+  std::vector<PageCount> c;
+  for (int i = 0; i < 256; i += 10) c.push_back(pc(i, 5));
+  step(*p, m, 1, c, /*budget=*/100);
+  EXPECT_EQ(p->promoted(), 10u);
+  for (int i = 0; i < 256; i += 10) EXPECT_EQ(m.node_of(key(i)), i < 96 ? kFast : kSlow) << i;
+  c.clear();
+  for (int i = 100; i < 256; i += 10) c.push_back(pc(i, 5));
+  step(*p, m, 2, c, /*budget=*/100);
+  EXPECT_EQ(p->promoted(), 10u);
+  // A budget of 256: the whole region, every batch granted.
+  step(*p, m, 3, c, /*budget=*/256);
+  EXPECT_EQ(p->promoted(), 26u);
 }
 
 // ---- memtis ---------------------------------------------------------------------
@@ -468,6 +494,11 @@ TEST(Memtis, PeriodsInSamples) {
 
 // ---- tpp ------------------------------------------------------------------------
 
+// A scan of the whole (small) address space at the start of every 1 s
+// interval, never slower: one hint fault per page per second, as the tests
+// below work it out.
+const mb::NumaScanConfig kEveryInterval{.scan_size_mb = 256, .period_min_s = 1, .period_max_s = 1, .scan_delay_s = 0};
+
 // The first hint fault on an inactive slow page marks it referenced, the
 // second activates it, the third (while active) promotes it.
 std::vector<std::vector<PageCount>> tpp_trace() {
@@ -483,7 +514,7 @@ std::vector<std::vector<PageCount>> tpp_trace() {
 TEST(Tpp, ThirdFaultPromotesLruMakesRoom) {
   // Defaults, 1 s intervals: one hint fault per interval at most. 3 fast
   // pages; every page starts slow.
-  auto p = mb::make_sim_policy("tpp");
+  auto p = mb::make_tpp({.scan = kEveryInterval});
   auto m = model(3);
   const auto tr = tpp_trace();
   // 1: 0, 1, 2 referenced. 2: 0 and 1 active, 3 referenced: none goes up
@@ -527,7 +558,7 @@ TEST(Tpp, ThirdFaultPromotesLruMakesRoom) {
 // model (two faults within 2 s) never promoted page 0, and promoted page 1
 // at its second fault.
 TEST(Tpp, FaultsAnyTimeApartPromote) {
-  auto p = mb::make_sim_policy("tpp");
+  auto p = mb::make_tpp({.scan = kEveryInterval});
   auto m = model(4);
   for (uint32_t t = 1; t <= 10; ++t) {
     std::vector<PageCount> c;
@@ -545,7 +576,7 @@ TEST(Tpp, FaultsAnyTimeApartPromote) {
 TEST(Tpp, DemotionWatermark) {
   // A 50% watermark on 4 pages: kswapd keeps 2 free. Pages 0-3 recorded
   // on the fast node fill it.
-  auto p = mb::make_tpp({.demote_watermark = 0.5});
+  auto p = mb::make_tpp({.scan = kEveryInterval, .demote_watermark = 0.5});
   auto m = model(4, PlacementModel::Start::kRecorded);
   // 1: all four referenced now: none is an LRU victim yet.
   step(*p, m, 1, {pc(0, 1), pc(1, 1), pc(2, 1), pc(3, 1)}, 0, kFast);
@@ -561,12 +592,12 @@ TEST(Tpp, LongIntervalsHoldSeveralFaults) {
   // 3 s intervals hold three 1 s scan periods: three samples of a page in
   // one interval are three hint faults, and it goes up at once; two
   // leave it active on the slow node.
-  auto p = mb::make_sim_policy("tpp");
+  auto p = mb::make_tpp({.scan = kEveryInterval});
   auto m = model(4);
   step(*p, m, 1, {pc(0, 3), pc(1, 2)}, 0, -1, /*interval_s=*/3.0);
   EXPECT_EQ(layout(m, 2), "FS");
   // 1 s intervals: the same samples are one fault each.
-  auto q = mb::make_sim_policy("tpp");
+  auto q = mb::make_tpp({.scan = kEveryInterval});
   auto n = model(4);
   step(*q, n, 1, {pc(0, 3), pc(1, 2)}, 0, -1, 1.0);
   EXPECT_EQ(layout(n, 2), "SS");
@@ -575,7 +606,7 @@ TEST(Tpp, LongIntervalsHoldSeveralFaults) {
 TEST(Tpp, Budget) {
   // The trace above with 3 pages of budget in interval 5: 0 down and 4 up
   // (2 pages), then 1 down + 3 up would need 2 more: stop.
-  auto p = mb::make_sim_policy("tpp");
+  auto p = mb::make_tpp({.scan = kEveryInterval});
   auto m = model(3);
   const auto tr = tpp_trace();
   for (uint32_t t = 1; t <= 4; ++t) step(*p, m, t, tr[t - 1]);
@@ -583,6 +614,142 @@ TEST(Tpp, Budget) {
   EXPECT_EQ(layout(m, 5), "SFFSF");
   EXPECT_EQ(p->promoted(), 4u);
   EXPECT_EQ(p->demoted(), 1u);
+}
+
+// NUMA balancing's scan, worked by hand. Windows of 1 MB (256 pages) over
+// pages 0..1023 (4 windows), a pass every 4 s at least and at most (the
+// delay between windows 4 s / 4 = 1 s), from t = 0: window k at t = k, k+4,
+// k+8, ... Every page sampled twice an interval (at .25 and .75 of it), all
+// slow. A page faults only once the scanner has reached it and once per
+// pass: pages 0-255 in intervals 1, 5, 9 (TPP: up at the third), pages
+// 768-1023 in 4, 8, 12. The old model (a fault each interval a page was
+// sampled) had every page up in interval 3.
+TEST(Tpp, HintFaultsFollowTheScanWindow) {
+  const mb::NumaScanConfig scan{.scan_size_mb = 1, .period_min_s = 4, .period_max_s = 4, .scan_delay_s = 0};
+  auto p = mb::make_tpp({.scan = scan});
+  auto m = model(2000);
+  std::vector<PageCount> all;
+  for (int i = 0; i < 1024; ++i) all.push_back(pc(i, 2));
+  for (uint32_t t = 1; t <= 12; ++t) {
+    step(*p, m, t, all);
+    const uint64_t up = t < 9 ? 0 : (t - 8) * 256;  // window k's pages up in interval 9 + k
+    EXPECT_EQ(p->promoted(), up) << "interval " << t;
+  }
+  EXPECT_EQ(m.node_of(key(0)), kFast);
+  EXPECT_EQ(m.node_of(key(1023)), kFast);
+  // The faults behind it: 256 an interval, the window's pages.
+  const auto tr = mb::numa_scan_faults(scan, 1.0, std::vector<std::vector<PageCount>>(6, all), model(2000), kFast);
+  EXPECT_EQ(tr.remote, (std::vector<uint64_t>{256, 256, 256, 256, 256, 256}));
+}
+
+// No fault before the first window (numa_balancing_scan_delay_ms, 1 s by
+// default): the defaults, one page sampled 5 times an interval, slow. The
+// first window (t = 1) unmaps it: one fault in interval 2, then one a pass.
+TEST(Tpp, NoHintFaultBeforeTheScanDelay) {
+  auto m = model(10);
+  const std::vector<std::vector<PageCount>> tr(3, {pc(0, 5)});
+  const auto f = mb::numa_scan_faults({}, 1.0, tr, m, kFast);
+  EXPECT_EQ(f.remote, (std::vector<uint64_t>{0, 1, 1}));
+}
+
+// The adaptive period, by hand (one window: the pass is the delay). Ten
+// pages on the fast node, sampled at .25 and .75 of every interval; faults
+// there are local: each pass end lengthens the delay by 3 tenths (share 10
+// of 10: 10 - 7), with the faults counted before it. Windows: 0 (no faults
+// yet: 1 s kept), 1 (-> 1.3 s), 2.3 (-> 1.69), 3.99 (-> 2.197), 6.187
+// (-> 2.8561), 9.0431 (-> 3.71293). Faults: at .25, 1.25, 2.75, then
+// nothing in interval 4 (both accesses before 3.99), 4.25, nothing, 6.25,
+// nothing twice, 9.25. Ten slow pages instead: remote faults shorten it,
+// never under the minimum: a fault every interval.
+TEST(Tpp, ScanPeriodAdaptsToWherePagesFault) {
+  PlacementModel fast = model(100, PlacementModel::Start::kRecorded);
+  std::vector<PageCount> ten;
+  for (int i = 0; i < 10; ++i) {
+    ten.push_back(pc(i, 2));
+    fast.place(key(i), kFast, false);
+  }
+  const mb::NumaScanConfig cfg{.scan_delay_s = 0};
+  const std::vector<std::vector<PageCount>> tr(10, ten);
+  const auto f = mb::numa_scan_faults(cfg, 1.0, tr, fast, kFast);
+  EXPECT_EQ(f.local, (std::vector<uint64_t>{10, 10, 10, 0, 10, 0, 10, 0, 0, 10}));
+  const std::vector<double> delay{1.0, 1.3, 1.69, 2.197, 2.197, 2.197, 2.8561, 2.8561, 2.8561, 3.71293};
+  ASSERT_EQ(f.delay_s.size(), delay.size());
+  for (size_t i = 0; i < delay.size(); ++i) EXPECT_NEAR(f.delay_s[i], delay[i], 1e-9) << i;
+  const auto g = mb::numa_scan_faults(cfg, 1.0, tr, model(100), kFast);
+  EXPECT_EQ(g.remote, std::vector<uint64_t>(10, 10));
+  EXPECT_EQ(g.delay_s.back(), 1.0);
+}
+
+// ---- linux-tiering -----------------------------------------------------------------
+
+// Linux's tiering mode by hand: 2 s intervals, a window over everything at
+// the start of each second (one window, a 1 s pass; 12 s in all). A fast node of 10
+// pages (watermarks a page apart: high 2, promo 3). Interval 1: F0-F7 (keys
+// 0-7) recorded fast and sampled once; A0-A2 (8-10) slow, 4 samples (at
+// .25, .75, 1.25, 1.75 s); C (11) slow, one sample (at 1 s). The window at
+// 0 unmaps the slow pages only. A0-A2 fault at .25 s, 0.25 s after the
+// scan: hot (under 1000 ms), but 2 free is not above high + 1: refused;
+// kswapd finds no victim (every fast page was just referenced). C faults
+// at 1 s, 1000 ms after the scan: not hot, ever. Interval 2: A0-A2 fault
+// at 2.25; A0 is refused again and wakes kswapd, which demotes F0-F7 (the
+// LRU, a batch of 32 or as many as there are); A1 and A2 go up; A0 faults
+// again at 3.25 (the window at 3 unmapped it) and goes up.
+TEST(LinuxTiering, HotByFaultLatencyPromotedAboveTheWatermarkKswapdDemotes) {
+  // Remote faults keep the pass at its minimum, 1 s; the hot threshold is
+  // not adjusted before 60 s (the maximum period).
+  const mb::NumaScanConfig scan{.scan_size_mb = 256, .period_min_s = 1, .period_max_s = 60, .scan_delay_s = 0};
+  auto p = mb::make_linux_tiering({.scan = scan});
+  auto m = model(10, PlacementModel::Start::kRecorded);
+  std::vector<PageCount> one;
+  for (int i = 0; i < 8; ++i) {
+    m.place(key(i), kFast, false);
+    one.push_back(pc(i, 1));
+  }
+  for (int i = 8; i < 11; ++i) one.push_back(pc(i, 4));
+  one.push_back(pc(11, 1));
+  step(*p, m, 1, one, 0, kSlow, /*interval_s=*/2.0);
+  EXPECT_EQ(layout(m, 12), "FFFFFFFFSSSS");
+  EXPECT_EQ(p->promoted(), 0u);
+  step(*p, m, 2, {pc(8, 4), pc(9, 4), pc(10, 4), pc(11, 1)}, 0, kSlow, 2.0);
+  EXPECT_EQ(layout(m, 12), "SSSSSSSSFFFS");
+  EXPECT_EQ(p->promoted(), 3u);
+  EXPECT_EQ(p->demoted(), 8u);
+  for (uint32_t t = 3; t <= 6; ++t) step(*p, m, t, {pc(11, 1)}, 0, kSlow, 2.0);
+  EXPECT_EQ(m.node_of(key(11)), kSlow) << "1000 ms after the scan is not under the hot threshold";
+}
+
+// The hot threshold steps toward the promote rate limit every
+// scan_period_max (here 4 s): with no candidates at all (under 90% of what
+// 65536 MB/s lets through) it rises by an eighth of twice the default, to
+// 1125 ms. C (slow, one sample an interval at 1 s into its 2 s interval,
+// the window at its start) faults 1000 ms after the scan: not hot at 1 s
+// and 3 s; at 5 s, the first fault more than 4 s after the start, the
+// threshold rises first and C goes up.
+TEST(LinuxTiering, HotThresholdRisesWhileCandidatesAreUnderTheRateLimit) {
+  const mb::NumaScanConfig scan{.scan_size_mb = 256, .period_min_s = 1, .period_max_s = 4, .scan_delay_s = 0};
+  auto p = mb::make_linux_tiering({.scan = scan});
+  auto m = model(10);
+  step(*p, m, 1, {pc(0, 1)}, 0, kSlow, /*interval_s=*/2.0);
+  step(*p, m, 2, {pc(0, 1)}, 0, kSlow, 2.0);
+  EXPECT_EQ(m.node_of(key(0)), kSlow);
+  step(*p, m, 3, {pc(0, 1)}, 0, kSlow, 2.0);
+  EXPECT_EQ(m.node_of(key(0)), kFast);
+  EXPECT_EQ(p->promoted(), 1u);
+}
+
+// With plenty free on the fast node (more than 1 GiB, or a sixteenth of
+// it, above the promo watermark: pgdat_free_space_enough) any faulting page
+// goes up, however long after the scan: C, 1000 ms after it, not hot, goes
+// up at its first fault when the fast node holds 300000 pages (free
+// 300000 > 262144 + 900), not when it holds 200000.
+TEST(LinuxTiering, PlentyFreeTakesAnyFaultingPage) {
+  const mb::NumaScanConfig scan{.scan_size_mb = 256, .period_min_s = 1, .period_max_s = 60, .scan_delay_s = 0};
+  for (const uint64_t cap : {300000u, 200000u}) {
+    auto p = mb::make_linux_tiering({.scan = scan});
+    auto m = model(cap);
+    step(*p, m, 1, {pc(0, 1)}, 0, kSlow, /*interval_s=*/2.0);
+    EXPECT_EQ(m.node_of(key(0)), cap == 300000 ? kFast : kSlow) << cap;
+  }
 }
 
 // ---- memtierd-age ---------------------------------------------------------------
