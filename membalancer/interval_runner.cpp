@@ -10,6 +10,12 @@ void IntervalRunner::tell_exec(const mb_proc_event& ev, bool peeked) {
   backend_->process_execed(static_cast<pid_t>(ev.tgid), static_cast<pid_t>(ev.tid));
 }
 
+void IntervalRunner::tell_waiting_execs() {
+  source_.peek_process_events([&](const mb_proc_event& ev) {
+    if (ev.type == MB_PROC_EXEC) tell_exec(ev, true);
+  });
+}
+
 IntervalReport IntervalRunner::run(uint32_t interval, const std::function<double()>& clock) {
   const double start = clock();
   pipeline_.begin_interval(interval);
@@ -46,9 +52,7 @@ IntervalReport IntervalRunner::run(uint32_t interval, const std::function<double
   // (the pipeline drops them after the next interval), which the backend
   // must not plan on now.
   if (backend_) {
-    source_.peek_process_events([&](const mb_proc_event& ev) {
-      if (ev.type == MB_PROC_EXEC) tell_exec(ev, true);
-    });
+    tell_waiting_execs();
     backend_->interval(pipeline_, tracked_, r.elapsed_s, r);
   }
   table_ms_ = (t_begin - start) * 1e3;

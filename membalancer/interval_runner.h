@@ -29,6 +29,11 @@ class IntervalRunner {
   // Runs interval `interval`; clock() gives the seconds since the start.
   IntervalReport run(uint32_t interval, const std::function<double()>& clock);
 
+  // Tells the backend the execs that came since the last run's poll (each
+  // once): before it stops, so a thread that took its leader's id after the
+  // last /proc read is restored under that id.
+  void tell_waiting_execs();
+
   // The processes tracked at the last run.
   const std::vector<pid_t>& tracked() const { return tracked_; }
   // Where the last run's time went, milliseconds.

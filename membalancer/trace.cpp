@@ -366,7 +366,10 @@ int run_mode(const Options& opts) {
   Summary s = pipeline.summary();
   s.elapsed_s = elapsed();
   s.sampler = sampler_name;
-  if (backend) backend->stop(s);
+  if (backend) {
+    runner.tell_waiting_execs();
+    backend->stop(s);
+  }
   if (!output.error()) reporter.summary(s);
   // Damage met while streaming ends the replay early: said, and status 2.
   const std::string damage = replayed ? replayed->reader().damage() : "";

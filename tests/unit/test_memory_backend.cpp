@@ -198,4 +198,21 @@ TEST(MemoryBackend, TheBackendIsToldOfEachExecOnce) {
   EXPECT_EQ(backend.execs, (std::vector<pid_t>{100, 100, 100}));
 }
 
+// Before the backend stops, the loop tells it the execs that came after the
+// last interval's plan (a thread renumbered by one is restored under its new
+// id); still once each.
+TEST(MemoryBackend, TheExecsWaitingAtTheStopAreToldOnce) {
+  ExecCounter backend;
+  LiveDryRun live(&backend);
+  live.next();
+  live.source.waiting = {exec_event(100, 4)};
+  live.runner.tell_waiting_execs();
+  EXPECT_EQ(backend.execs, (std::vector<pid_t>{100}));
+  live.runner.tell_waiting_execs();
+  live.source.polled = std::move(live.source.waiting);
+  live.source.waiting.clear();
+  live.next();
+  EXPECT_EQ(backend.execs, (std::vector<pid_t>{100}));
+}
+
 }  // namespace

@@ -251,7 +251,8 @@ TEST(ProcessBackend, MovesThreadsToTheirMemoryLeavesPinnedAndRestores) {
     EXPECT_DOUBLE_EQ(t.shares[0].cpu_share, 1.0);
     EXPECT_DOUBLE_EQ(t.shares[1].mem_share, 1.0);
 
-    // Thread 102 exits: forgotten, not restored.
+    // Thread 102 exits: forgotten (once the next interval's events showed
+    // no exec renumbering it), not restored.
     m.remove_thread(102);
     for (auto& th : m.threads) {
       if (th.tid == 101) th.cpu = 2;
@@ -259,8 +260,11 @@ TEST(ProcessBackend, MovesThreadsToTheirMemoryLeavesPinnedAndRestores) {
     auto r3 = m.next();
     b.interval(m.pipeline, m.tracked(), 3, r3);
     EXPECT_TRUE(r3.thread_balance->moves.empty());
-    EXPECT_EQ(r3.thread_balance->affinities_held, 1u);
-    EXPECT_EQ(r3.thread_balance->moved_exited, 1u) << "102 left while moved: counted, not lost";
+    EXPECT_EQ(r3.thread_balance->moved_exited, 0u) << "kept an interval for an exec's late event";
+    auto r4 = m.next();
+    b.interval(m.pipeline, m.tracked(), 4, r4);
+    EXPECT_EQ(r4.thread_balance->affinities_held, 1u);
+    EXPECT_EQ(r4.thread_balance->moved_exited, 1u) << "102 left while moved: counted, not lost";
     b.stop(summary);
   }
   ASSERT_TRUE(summary.thread_balance);
@@ -337,6 +341,75 @@ TEST(ProcessBackend, ANonLeaderExecKeepsTheThreadsAffinityRestoredUnderItsNewId)
   ASSERT_TRUE(summary.thread_balance);
   EXPECT_EQ(summary.thread_balance->restored, 1u);
   EXPECT_EQ(m.fa.aff[100].to_string(), "0-3") << "101's own original, on the thread it became";
+}
+
+// The same exec, landing between the loop's peek at the events and its
+// /proc read: the interval finds 101 gone and 100 with its affinity, and the
+// exec's event comes at the next interval's poll (or, at a stop, the loop's
+// last look at the events). 101's original is still restored on 100.
+TEST(ProcessBackend, ANonLeaderExecSeenOnlyAfterTheProcReadIsStillRestoredUnderItsNewId) {
+  for (const bool then_stop : {false, true}) {
+    SCOPED_TRACE(then_stop ? "event told just before the stop" : "event polled the next interval");
+    Machine m;
+    m.add_thread(100, 100, 0, 50, CpuSet({0, 1, 3}));
+    m.add_thread(100, 101, 1, 50, CpuSet({0, 1, 2, 3}));
+    m.pages = {{100, {1, 4000}}};
+    std::map<pid_t, uint64_t> start = {{100, 5}, {101, 7}};
+    const mb::AffinityOps ops = m.fa.ops_with_starts(start);
+    mb::Summary summary;
+    {
+      mb::ProcessBackend b(process_opts(true), m.topo, ops, m.tree.path());
+      for (uint32_t i = 1; i <= 2; ++i) {
+        auto r = m.next();
+        b.interval(m.pipeline, m.tracked(), i, r);
+      }
+      ASSERT_EQ(m.fa.aff[101], CpuSet({2, 3}));
+      const CpuSet kept = m.fa.aff[101];
+      m.remove_thread(101);
+      start.erase(101);
+      m.fa.aff[100] = kept;
+      for (auto& th : m.threads) th.cpu = 2;
+      auto r3 = m.next();
+      b.interval(m.pipeline, m.tracked(), 3, r3);  // the exec not told yet
+      b.process_execed(100, 101);
+      if (!then_stop) {
+        auto r4 = m.next();
+        b.interval(m.pipeline, m.tracked(), 4, r4);
+        EXPECT_EQ(r4.thread_balance->affinities_held, 1u);
+        EXPECT_EQ(r4.thread_balance->moved_exited, 1u) << "the leader left while moved";
+      }
+      b.stop(summary);
+    }
+    ASSERT_TRUE(summary.thread_balance);
+    EXPECT_EQ(summary.thread_balance->restored, 1u);
+    EXPECT_EQ(summary.thread_balance->moved_exited, 1u);
+    EXPECT_EQ(m.fa.aff[100].to_string(), "0-3") << "101's own original, on the thread it became";
+  }
+}
+
+// A held thread missing at the stop (no exec told for it) exited: counted
+// as such, not as an affinity the restore found gone.
+TEST(ProcessBackend, AMovedThreadMissingAtTheStopCountsAsExited) {
+  Machine m;
+  m.add_thread(100, 101, 0, 50, CpuSet({0, 1}));
+  m.pages = {{100, {1, 4000}}};
+  mb::Summary summary;
+  {
+    mb::ProcessBackend b(process_opts(true), m.topo, m.fa.ops(), m.tree.path());
+    for (uint32_t i = 1; i <= 2; ++i) {
+      auto r = m.next();
+      b.interval(m.pipeline, m.tracked(), i, r);
+    }
+    ASSERT_EQ(m.fa.aff[101], CpuSet({2, 3}));
+    m.remove_thread(101);
+    m.add_thread(100, 102, 2, 50, CpuSet({2, 3}));  // the process lives on, on node 1
+    auto r3 = m.next();
+    b.interval(m.pipeline, m.tracked(), 3, r3);
+    b.stop(summary);
+  }
+  EXPECT_EQ(summary.thread_balance->moved_exited, 1u);
+  EXPECT_EQ(summary.thread_balance->restore_gone, 0u);
+  EXPECT_EQ(summary.thread_balance->affinities_held, 0u);
 }
 
 TEST(ProcessBackend, AMoveNeverWidensWhatTheThreadWasAllowed) {
