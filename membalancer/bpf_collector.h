@@ -97,6 +97,7 @@ class BpfCollector : public SampleSource {
   // Takes the events waiting in the ring buffer now (take_process_events)
   // and shows every event not delivered yet.
   void peek_process_events(const std::function<void(const mb_proc_event&)>& fn) override;
+  std::vector<std::pair<pid_t, uint32_t>> exec_counts() const override;
   // Readable (poll/epoll) while process events wait in the ring buffer: a
   // loop that must look at a process at once (its maps after an exec, before
   // it exits) waits on it.

@@ -16,6 +16,26 @@ void IntervalRunner::tell_waiting_execs() {
   });
 }
 
+void IntervalRunner::take_lost_execs() {
+  for (const auto& [tgid, count] : execs_ahead_) {
+    uint32_t& known = execs_known_[static_cast<uint32_t>(tgid)];
+    if (count <= known) continue;  // its event came
+    known = count;
+    pipeline_.process_exec_found(tgid);
+    if (backend_) backend_->process_execed(tgid, 0);
+  }
+  execs_ahead_.clear();
+}
+
+void IntervalRunner::read_exec_counts(uint64_t events_lost) {
+  if (events_lost == lost_checked_) return;  // every exec sent its event
+  lost_checked_ = events_lost;
+  for (const auto& [tgid, count] : source_.exec_counts()) {
+    auto it = execs_known_.find(static_cast<uint32_t>(tgid));
+    if (count > (it == execs_known_.end() ? 0 : it->second)) execs_ahead_.emplace_back(tgid, count);
+  }
+}
+
 IntervalReport IntervalRunner::run(uint32_t interval, const std::function<double()>& clock) {
   const double start = clock();
   pipeline_.begin_interval(interval);
@@ -28,12 +48,17 @@ IntervalReport IntervalRunner::run(uint32_t interval, const std::function<double
   source_.poll_process_events([&](const mb_proc_event& ev) {
     if (ev.type == MB_PROC_FORK) pipeline_.process_forked(static_cast<pid_t>(ev.tgid));
     if (ev.type == MB_PROC_EXEC) {
+      ++execs_known_[ev.tgid];
       pipeline_.process_execed(static_cast<pid_t>(ev.tgid));
       tell_exec(ev, false);
     }
-    if (ev.type == MB_PROC_EXIT) pipeline_.process_exited(static_cast<pid_t>(ev.tgid));
+    if (ev.type == MB_PROC_EXIT) {
+      execs_known_.erase(ev.tgid);
+      pipeline_.process_exited(static_cast<pid_t>(ev.tgid));
+    }
     if (on_event) on_event(ev);
   });
+  take_lost_execs();
   if (before_drain) before_drain();
   source_.drain_pages([&](const mb_page_slot& s) { pipeline_.add_slot(s); });
   const double t_drain = clock();
@@ -43,6 +68,7 @@ IntervalReport IntervalRunner::run(uint32_t interval, const std::function<double
   std::array<uint64_t, MB_NR_COUNTERS> delta{};
   for (int i = 0; i < MB_NR_COUNTERS; ++i) delta[i] = now[i] - last_[i];
   last_ = now;
+  read_exec_counts(now[MB_CTR_EVENTS_LOST]);
   tracked_ = source_.tracked_processes();
   pipeline_.reconcile_tracked(tracked_);
   IntervalReport r = pipeline_.finish_interval(delta, tracked_.size());
