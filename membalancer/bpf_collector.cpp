@@ -602,6 +602,21 @@ std::vector<std::pair<pid_t, uint32_t>> BpfCollector::exec_counts() const {
   return out;
 }
 
+std::function<std::optional<uint32_t>(pid_t)> BpfCollector::exec_counter() const {
+  const int fd = fcntl(bpf_map__fd(skel_->maps.tracked), F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) throw SystemError("duplicating the tracked map's descriptor", errno);
+  auto owned = std::shared_ptr<int>(new int(fd), [](int* f) {
+    close(*f);
+    delete f;
+  });
+  return [owned](pid_t p) -> std::optional<uint32_t> {
+    const uint32_t key = static_cast<uint32_t>(p);
+    mb_tracked t{};
+    if (bpf_map_lookup_elem(*owned, &key, &t) != 0) return std::nullopt;
+    return t.execs;
+  };
+}
+
 void BpfCollector::fill_active_table_for_test(uint32_t count, uint32_t tgid) {
   // Consecutive pages fill consecutive ways of their home sets, as the BPF
   // side would place them when no set overflows.

@@ -230,7 +230,8 @@ int run_mode(const Options& opts) {
   // The backend after the drop: its threads (the mover's workers) inherit
   // the reduced capabilities.
   if (opts.command == "numa" || opts.command == "tier") {
-    auto m = std::make_unique<MemoryBackend>(opts, topo);
+    auto m = std::make_unique<MemoryBackend>(opts, topo,
+                                             live ? live->exec_counter() : std::function<std::optional<uint32_t>(pid_t)>{});
     memory = m.get();
     backend = std::move(m);
   }
