@@ -1,5 +1,7 @@
 #include "membalancer/interval_runner.h"
 
+#include <unordered_set>
+
 namespace mb {
 
 void IntervalRunner::tell_exec(const mb_proc_event& ev, bool peeked) {
@@ -30,10 +32,15 @@ void IntervalRunner::take_lost_execs() {
 void IntervalRunner::read_exec_counts(uint64_t events_lost) {
   if (events_lost == lost_checked_) return;  // every exec sent its event
   lost_checked_ = events_lost;
-  for (const auto& [tgid, count] : source_.exec_counts()) {
+  const std::vector<std::pair<pid_t, uint32_t>> counts = source_.exec_counts();
+  for (const auto& [tgid, count] : counts) {
     auto it = execs_known_.find(static_cast<uint32_t>(tgid));
     if (count > (it == execs_known_.end() ? 0 : it->second)) execs_ahead_.emplace_back(tgid, count);
   }
+  // Processes no longer tracked whose exit event was lost too.
+  std::unordered_set<uint32_t> tracked;
+  for (const auto& c : counts) tracked.insert(static_cast<uint32_t>(c.first));
+  std::erase_if(execs_known_, [&](const auto& e) { return !tracked.count(e.first); });
 }
 
 IntervalReport IntervalRunner::run(uint32_t interval, const std::function<double()>& clock) {
