@@ -278,9 +278,13 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 {
 	__u32 tgid = BPF_CORE_READ(p, tgid);
 	struct mb_task_stats *ts;
+	struct mb_tracked *t;
 
 	if (!mb_is_tracked(tgid))
 		return 0;
+	t = bpf_map_lookup_elem(&tracked, &tgid);
+	if (t)
+		__sync_fetch_and_add(&t->execs, 1);
 	/* A thread other than the leader exec'd: it now runs as tgid, and its
 	 * old id's entry gets no more samples. Read one last time and freed,
 	 * as at an exit. (The leader's entry was marked by its exit.) */

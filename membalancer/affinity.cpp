@@ -208,11 +208,11 @@ void AffinityKeeper::renumber(pid_t from, pid_t to) {
   if (auto it = originals_.find(to); it != originals_.end() && ops_.started) it->second.started = ops_.started(to);
 }
 
-std::vector<pid_t> AffinityKeeper::forget_reused() {
+std::vector<pid_t> AffinityKeeper::forget_reused(const std::set<pid_t>& waiting) {
   std::vector<pid_t> dropped;
   if (!ops_.started) return dropped;
   for (auto it = originals_.begin(); it != originals_.end();) {
-    if (same_thread(it->first, it->second)) {
+    if (same_thread(it->first, it->second) || (waiting.count(it->first) && !ops_.started(it->first))) {
       ++it;
       continue;
     }

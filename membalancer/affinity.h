@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -106,8 +107,10 @@ class AffinityKeeper {
   // Drops every remembered id that now belongs to another thread (its start
   // time differs, or it is gone): the thread it was remembered for exited,
   // and a later one with the same id is not ours to restore, nor moved by us.
-  // Needs `started` (without it nothing is dropped). Returns the ids dropped.
-  std::vector<pid_t> forget_reused();
+  // Needs `started` (without it nothing is dropped). Ids in `waiting` are
+  // kept while gone (their thread may have taken another id: renumber()).
+  // Returns the ids dropped.
+  std::vector<pid_t> forget_reused(const std::set<pid_t>& waiting = {});
 
   // A thread inherits its creator's affinity (clone, fork), so the threads
   // and processes a moved thread starts carry the affinity set here. Of the

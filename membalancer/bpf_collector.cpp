@@ -291,7 +291,7 @@ void BpfCollector::seed_tracked() {
   int fd = bpf_map__fd(skel_->maps.tracked);
   std::vector<pid_t> seeded;
   auto add = [&](pid_t p, pid_t parent, uint32_t flags) {
-    mb_tracked t{static_cast<uint32_t>(parent), flags};
+    mb_tracked t{static_cast<uint32_t>(parent), flags, 0, 0};
     uint32_t key = static_cast<uint32_t>(p);
     if (bpf_map_update_elem(fd, &key, &t, BPF_NOEXIST) && errno != EEXIST)
       throw SystemError("tracking process " + std::to_string(p), errno, "raise --max-processes");
@@ -601,6 +601,32 @@ std::vector<pid_t> BpfCollector::tracked_processes() const {
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
+}
+
+std::vector<std::pair<pid_t, uint32_t>> BpfCollector::exec_counts() const {
+  std::vector<std::pair<pid_t, uint32_t>> out;
+  const int fd = bpf_map__fd(skel_->maps.tracked);
+  for (pid_t p : tracked_processes()) {
+    const uint32_t key = static_cast<uint32_t>(p);
+    mb_tracked t{};
+    if (bpf_map_lookup_elem(fd, &key, &t) == 0) out.emplace_back(p, t.execs);  // else exited since
+  }
+  return out;
+}
+
+std::function<std::optional<uint32_t>(pid_t)> BpfCollector::exec_counter() const {
+  const int fd = fcntl(bpf_map__fd(skel_->maps.tracked), F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) throw SystemError("duplicating the tracked map's descriptor", errno);
+  auto owned = std::shared_ptr<int>(new int(fd), [](int* f) {
+    close(*f);
+    delete f;
+  });
+  return [owned](pid_t p) -> std::optional<uint32_t> {
+    const uint32_t key = static_cast<uint32_t>(p);
+    mb_tracked t{};
+    if (bpf_map_lookup_elem(*owned, &key, &t) != 0) return std::nullopt;
+    return t.execs;
+  };
 }
 
 void BpfCollector::fill_active_table_for_test(uint32_t count, uint32_t tgid) {

@@ -12,6 +12,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -97,6 +98,11 @@ class BpfCollector : public SampleSource {
   // Takes the events waiting in the ring buffer now (take_process_events)
   // and shows every event not delivered yet.
   void peek_process_events(const std::function<void(const mb_proc_event&)>& fn) override;
+  std::vector<std::pair<pid_t, uint32_t>> exec_counts() const override;
+  // One process's exec count (nullopt: not tracked), for the mover's
+  // workers: holds its own descriptor of the map, so it stays safe to call
+  // after the collector is gone (it then answers from a map nothing updates).
+  std::function<std::optional<uint32_t>(pid_t)> exec_counter() const;
   // Readable (poll/epoll) while process events wait in the ring buffer: a
   // loop that must look at a process at once (its maps after an exec, before
   // it exits) waits on it.

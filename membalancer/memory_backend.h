@@ -29,7 +29,11 @@ void require_numa_machine(const Topology& topo);
 class MemoryBackend : public Backend {
  public:
   // opts.command is "numa" or "tier". Throws UsageError/SystemError (tiers).
-  MemoryBackend(const Options& opts, Topology& topo);
+  // exec_count: a process's exec count (BpfCollector::exec_counter), with
+  // which the mover drops an exec'd process's old moves before the loop
+  // sees the exec (MoverConfig::exec_count). Optional.
+  MemoryBackend(const Options& opts, Topology& topo,
+                std::function<std::optional<uint32_t>(pid_t)> exec_count = {});
   ~MemoryBackend() override;
 
   void interval(Pipeline& pipeline, const std::vector<pid_t>& tracked, double elapsed_s,

@@ -100,6 +100,7 @@ struct Mover::Batch {
   uint64_t base_pages = 0;
   uint64_t bytes = 0;
   uint64_t taken_at = 0;  // Mover::cancels_ when taken
+  std::optional<uint32_t> execs;  // its requests' exec count at submit
   MoverStats::Key key() const { return {pid, direction, reason}; }
   void clear() {
     addrs.clear();
@@ -150,6 +151,7 @@ bool Mover::submit(MoveRequest req) {
   uint64_t base = req.pages.size();
   for (bool h : req.huge)
     if (h) base += kBasePagesPerHuge - 1;
+  std::optional<uint32_t> execs = cfg_.exec_count ? cfg_.exec_count(req.pid) : std::nullopt;
   std::lock_guard<std::mutex> lock(mu_);
   MoveCounts& c = stats_.by_key[{req.pid, req.direction, req.reason}];
   c.requested += base;
@@ -163,7 +165,7 @@ bool Mover::submit(MoveRequest req) {
     return false;
   }
   queued_pages_ += req.pages.size();
-  queue_.push_back(Queued{std::move(req), 0});
+  queue_.push_back(Queued{std::move(req), 0, execs});
   work_cv_.notify_one();
   return true;
 }
@@ -182,10 +184,12 @@ bool Mover::take_batch(Batch* b) {
   b->pid = first.pid;
   b->direction = first.direction;
   b->reason = first.reason;
+  b->execs = queue_.front().execs;
   while (!queue_.empty()) {
     Queued& q = queue_.front();
     const MoveRequest& r = q.req;
-    if (r.pid != b->pid || r.direction != b->direction || r.reason != b->reason) break;
+    // An image's pages are not batched with another's.
+    if (r.pid != b->pid || r.direction != b->direction || r.reason != b->reason || q.execs != b->execs) break;
     bool full = false;
     while (q.next < r.pages.size()) {
       bool huge = !r.huge.empty() && r.huge[q.next];
@@ -292,6 +296,12 @@ std::vector<int> Mover::move_call(pid_t pid, std::vector<void*>& addrs, const st
   return status;
 }
 
+bool Mover::execed_since(const Batch& b) const {
+  if (!b.execs || !cfg_.exec_count) return false;
+  const std::optional<uint32_t> now = cfg_.exec_count(b.pid);
+  return now && *now != *b.execs;
+}
+
 bool Mover::cancelled_since(const Batch& b) const {
   auto it = cancelled_at_.find(b.pid);
   return it != cancelled_at_.end() && it->second > b.taken_at;
@@ -302,6 +312,7 @@ void Mover::run_batch(Batch* b, MoveCounts* out, std::map<int, NodeFlow>* flows,
   const size_t n = b->addrs.size();
   auto weight = [&](size_t i) -> uint64_t { return b->huge[i] ? kBasePagesPerHuge : 1; };
   auto cancelled = [&] {
+    if (execed_since(*b)) return true;
     std::lock_guard<std::mutex> lock(mu_);
     return cancelled_since(*b);
   };

@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -164,6 +165,12 @@ struct MoverConfig {
   // node), from a worker thread, so that a policy records where they are.
   // Optional.
   std::function<void(pid_t pid, const std::vector<std::pair<uint64_t, int>>& moved)> on_redirected;
+  // A process's execs so far (SampleSource::exec_count; nullopt: unknown),
+  // read when a request is submitted and before each move_pages call of it:
+  // a process that exec'd since has its old image's batches cancelled
+  // (cancelled_exec) at once, not an interval later when the loop sees the
+  // exec. Optional; called from worker threads.
+  std::function<std::optional<uint32_t>(pid_t pid)> exec_count;
 };
 
 class Mover {
@@ -214,6 +221,7 @@ class Mover {
   struct Queued {
     MoveRequest req;
     size_t next = 0;  // first page not yet taken into a batch
+    std::optional<uint32_t> execs;  // the process's exec count at submit
     uint64_t base_pages_left() const;
   };
   struct Batch;
@@ -228,6 +236,7 @@ class Mover {
   int next_stand_in(int planned, size_t* next) const;  // called with mu_ held
   bool sleep_unless_stopped(double s);
   bool cancelled_since(const Batch& b) const;  // called with mu_ held
+  bool execed_since(const Batch& b) const;     // called without mu_ (a map lookup)
   static thread_local const Batch* charging_;  // the batch this worker waits for tokens for
 
   MoverConfig cfg_;

@@ -86,6 +86,11 @@ void Pipeline::process_execed(pid_t tgid) {
   if (!name.empty()) names_cache_[tgid] = std::move(name);  // gone already: the old one stays
 }
 
+void Pipeline::process_exec_found(pid_t tgid) {
+  ++execs_without_event_;
+  process_execed(tgid);
+}
+
 void Pipeline::reconcile_tracked(const std::vector<pid_t>& tracked) {
   const std::unordered_set<uint32_t> now(tracked.begin(), tracked.end());
   for (uint32_t t : now)
@@ -287,6 +292,7 @@ Summary Pipeline::summary() const {
   s.processes_seen = seen_total_;
   s.processes_exited = exited_total_;
   s.exits_without_event = exits_without_event_;
+  s.execs_without_event = execs_without_event_;
   s.table_pages = table_.size();
   s.table_dropped_full = table_.stats().dropped_full;
   s.node_queries = resolver_.stats().pages_asked;

@@ -55,6 +55,9 @@ class Pipeline {
   // pages among them come back when sampled again — so none of the old
   // image's addresses is planned on or reported afterwards.
   void process_execed(pid_t tgid);
+  // The same, for an exec found without its event (lost: the ring buffer
+  // was full), counted in execs_without_event.
+  void process_exec_found(pid_t tgid);
   // The source's tracked set, read after this interval's drain. A process
   // seen (forked, or with pages) that was already untracked at the last
   // call, and whose exit event has not come since, lost its exit event (the
@@ -122,6 +125,7 @@ class Pipeline {
   uint64_t seen_total_ = 0;
   uint64_t exited_total_ = 0;
   uint64_t exits_without_event_ = 0;
+  uint64_t execs_without_event_ = 0;
   std::unordered_set<uint32_t> gone_before_;  // untracked, no exit event, at the last reconcile_tracked
   std::unordered_map<pid_t, std::string> names_cache_;
 };

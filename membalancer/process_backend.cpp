@@ -195,9 +195,18 @@ void ThreadBalancer::follow_threads(const ThreadSample& sample) {
   }
   for (auto it = held_.begin(); it != held_.end();) {
     if (live.count(*it)) {
+      vanished_.erase(*it);
       ++it;
       continue;
     }
+    // Gone from /proc: exited, or a non-leader exec renumbered it to the
+    // leader's id after the loop's peek at the events, whose event is only
+    // polled next interval (thread_execed). Kept until then.
+    if (vanished_.insert(*it).second) {
+      ++it;
+      continue;
+    }
+    vanished_.erase(*it);
     keeper_.forget(*it);
     cool_.forget(*it);
     it = held_.erase(it);
@@ -206,9 +215,10 @@ void ThreadBalancer::follow_threads(const ThreadSample& sample) {
   // An id whose thread exited and was given to a new thread (same interval):
   // the new one is neither moved by us (it may be pinned by its user) nor
   // cooling down.
-  for (pid_t tid : keeper_.forget_reused()) {
+  for (pid_t tid : keeper_.forget_reused(vanished_)) {
     cool_.forget(tid);
     held_.erase(tid);
+    vanished_.erase(tid);
     ++exited_moved_;
   }
   for (pid_t tid : keeper_.adopt_inherited({live.begin(), live.end()})) held_.insert(tid);
@@ -219,10 +229,21 @@ void ThreadBalancer::thread_execed(pid_t tgid, pid_t tid) {
   if (held_.erase(tgid)) ++exited_moved_;
   keeper_.renumber(tid, tgid);
   cool_.renumber(tid, tgid);
+  vanished_.erase(tgid);
+  vanished_.erase(tid);
   if (held_.erase(tid)) held_.insert(tgid);
 }
 
 void ThreadBalancer::restore(ThreadReport& r) {
+  // Still missing after the last events (the loop tells the execs waiting
+  // before stopping): they exited.
+  for (pid_t tid : vanished_) {
+    keeper_.forget(tid);
+    held_.erase(tid);
+    ++exited_moved_;
+  }
+  vanished_.clear();
+  r.moved_exited = exited_moved_;
   if (keeper_.size()) {
     // Threads and processes started since the last sample inherit too.
     std::vector<pid_t> tids;

@@ -84,8 +84,10 @@ class ThreadBalancer {
   // `include` accepts (empty function: all), and fills `r`'s plan fields.
   void balance(const ThreadSample& sample, uint32_t interval, const std::function<bool(pid_t)>& include,
                ThreadReport& r);
-  // Forgets remembered threads that are not in `sample` (exited) or whose id
-  // now belongs to a later thread (AffinityKeeper::forget_reused), and holds
+  // Forgets remembered threads that are not in `sample` (exited: the second
+  // sample in a row without them, as a non-leader exec's event may come an
+  // interval after the thread took the leader's id) or whose id now belongs
+  // to a later thread (AffinityKeeper::forget_reused), and holds
   // the new threads that inherited an affinity this balancer set (so they
   // are restored too).
   void follow_threads(const ThreadSample& sample);
@@ -110,6 +112,7 @@ class ThreadBalancer {
   AffinityKeeper keeper_;
   ThreadCoolDown cool_;
   std::set<pid_t> held_;  // threads whose affinity the keeper changed
+  std::set<pid_t> vanished_;  // held threads missing from the last sample, not yet forgotten
   std::string proc_root_;
   std::set<pid_t> processes_;  // the processes of the last sample
   uint64_t moved_ = 0, failed_ = 0;

@@ -511,7 +511,7 @@ void Reporter::summary(const Summary& s) {
     w.begin_object();
     w.field("type", "summary").field("time_s", s.elapsed_s).field("intervals", s.intervals).field("sampler", s.sampler);
     w.field("dropped", s.dropped).field("processes_seen", s.processes_seen).field("processes_exited", s.processes_exited);
-    w.field("exits_without_event", s.exits_without_event);
+    w.field("exits_without_event", s.exits_without_event).field("execs_without_event", s.execs_without_event);
     w.field("table_pages", s.table_pages).field("table_dropped_full", s.table_dropped_full);
     w.field("node_queries", s.node_queries).field("node_query_failures", s.node_query_failures);
     json_counters(w, s.counters);
@@ -538,6 +538,8 @@ void Reporter::summary(const Summary& s) {
                      ", node queries %" PRIu64 " (%" PRIu64 " failed)\n",
                s.processes_seen, s.processes_exited, s.exits_without_event, s.table_pages, s.node_queries,
                s.node_query_failures);
+  if (s.execs_without_event)
+    std::fprintf(out_, "  execs found without their event (lost) %" PRIu64 "\n", s.execs_without_event);
   for (const auto& n : s.nodes)
     std::fprintf(out_, "  node %-3s %6.1f%% of accesses (%" PRIu64 ")\n", node_label(n.node).c_str(),
                  share(n.accesses, total), n.accesses);

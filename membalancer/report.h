@@ -156,6 +156,7 @@ struct Summary {
   uint64_t processes_seen = 0;
   uint64_t processes_exited = 0;
   uint64_t exits_without_event = 0;  // of processes_exited: found untracked, their exit event lost
+  uint64_t execs_without_event = 0;  // execs found by the exec count, their event lost
   uint64_t table_pages = 0;
   uint64_t table_dropped_full = 0;
   uint64_t node_queries = 0;

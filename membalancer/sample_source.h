@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <utility>
 #include <vector>
 
 #include "membalancer/records.h"
@@ -33,6 +34,9 @@ class SampleSource {
   // shown without delivering them (they keep their place): what a planner
   // must know of now. A source whose events all come at the poll has none.
   virtual void peek_process_events(const std::function<void(const mb_proc_event&)>& /*fn*/) {}
+  // (tgid, execs since it was tracked) of every tracked process: the exec
+  // events sent, and lost, included. A source without the count: none.
+  virtual std::vector<std::pair<pid_t, uint32_t>> exec_counts() const { return {}; }
   // Every page accessed this interval, once, with its accesses.
   using PageFn = std::function<void(const mb_page_slot&)>;
   virtual uint64_t drain_pages(const PageFn& fn) = 0;

@@ -230,7 +230,8 @@ int run_mode(const Options& opts) {
   // The backend after the drop: its threads (the mover's workers) inherit
   // the reduced capabilities.
   if (opts.command == "numa" || opts.command == "tier") {
-    auto m = std::make_unique<MemoryBackend>(opts, topo);
+    auto m = std::make_unique<MemoryBackend>(opts, topo,
+                                             live ? live->exec_counter() : std::function<std::optional<uint32_t>(pid_t)>{});
     memory = m.get();
     backend = std::move(m);
   }
@@ -366,7 +367,10 @@ int run_mode(const Options& opts) {
   Summary s = pipeline.summary();
   s.elapsed_s = elapsed();
   s.sampler = sampler_name;
-  if (backend) backend->stop(s);
+  if (backend) {
+    runner.tell_waiting_execs();
+    backend->stop(s);
+  }
   if (!output.error()) reporter.summary(s);
   // Damage met while streaming ends the replay early: said, and status 2.
   const std::string damage = replayed ? replayed->reader().damage() : "";

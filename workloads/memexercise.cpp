@@ -59,7 +59,7 @@ constexpr int kMpolBind = 2;
 enum class Pattern { Seq, Random };
 enum class Thp { Default, On, Off };
 // --fault: what a process of the last level does once --fault-after exists.
-enum class Fault { None, Exit, Exec, Munmap };
+enum class Fault { None, Exit, Exec, ThreadExec, Munmap };
 
 struct Options {
     uint64_t size = 64ull << 20;
@@ -266,9 +266,12 @@ void usage() {
         "  --spawn-after FILE       after touching, wait until FILE exists before forking\n"
         "  --wait-before-touch FILE wait until FILE exists before touching anything\n"
         "Fault injection (the processes of the last level of the tree):\n"
-        "  --fault exit|exec|munmap once --fault-after exists: exit at once, exec a\n"
-        "                           memexercise with a 4 KiB region, or unmap the region\n"
-        "                           and idle (munmap needs --touch-once)\n"
+        "  --fault exit|exec|thread-exec|munmap\n"
+        "                           once --fault-after exists: exit at once, exec a\n"
+        "                           memexercise with a 4 KiB region (thread-exec: the\n"
+        "                           first worker thread execs it, taking the main\n"
+        "                           thread's id), or unmap the region and idle (munmap\n"
+        "                           needs --touch-once)\n"
         "  --fault-after FILE       when to do it (after the report line)\n"
         "Reporting:\n"
         "  --report FILE            append one JSON line per process ('-' = stdout)\n"
@@ -371,8 +374,9 @@ void parse_args(int argc, char** argv) {
         case O_FAULT:
             if (!strcmp(optarg, "exit")) o.fault = Fault::Exit;
             else if (!strcmp(optarg, "exec")) o.fault = Fault::Exec;
+            else if (!strcmp(optarg, "thread-exec")) o.fault = Fault::ThreadExec;
             else if (!strcmp(optarg, "munmap")) o.fault = Fault::Munmap;
-            else bad_input("%s: invalid value '%s' (want exit, exec or munmap)", opt, optarg);
+            else bad_input("%s: invalid value '%s' (want exit, exec, thread-exec or munmap)", opt, optarg);
             break;
         case O_FAULT_AFTER: o.fault_after = optarg; break;
         case ':':
@@ -473,6 +477,14 @@ uint64_t splitmix64(uint64_t x) {
 }
 
 pid_t gettid_raw() { return (pid_t)syscall(SYS_gettid); }
+
+// What --fault exec and thread-exec exec: a memexercise with a 4 KiB region.
+const char* const kFaultExecArgv[] = {"memexercise", "--size", "4K", "--touch-once", "--duration", "0", nullptr};
+
+void exec_fault_image(int) {
+    execv("/proc/self/exe", const_cast<char**>(kFaultExecArgv));
+    _exit(127);
+}
 
 bool file_exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
 
@@ -953,8 +965,15 @@ int run_process(Process& p) {
             // Same pid, new memory: none of the old addresses is mapped (the
             // new image's 4 KiB region lands elsewhere). The blocked signals
             // and PDEATHSIG carry over, so the parent still stops it.
-            execl("/proc/self/exe", "memexercise", "--size", "4K", "--touch-once", "--duration", "0", (char*)nullptr);
+            execv("/proc/self/exe", const_cast<char**>(kFaultExecArgv));
             fail(p, "exec /proc/self/exe: %s", strerror(errno));
+        }
+        // The first worker execs from a signal handler (execv is
+        // async-signal-safe): the kernel gives it the main thread's id.
+        if (o.fault == Fault::ThreadExec) {
+            const pid_t worker = p.workers.empty() ? 0 : p.workers[0]->tid.load();
+            if (worker <= 0 || syscall(SYS_tgkill, getpid(), worker, SIGUSR2) != 0)
+                fail(p, "thread-exec: no worker to signal");
         }
         if (o.fault == Fault::Munmap && munmap(p.region.base, p.region.reserved) != 0)
             fail(p, "munmap: %s", strerror(errno));
@@ -993,6 +1012,7 @@ int main(int argc, char** argv) {
     for (int s : {SIGTERM, SIGINT, SIGHUP, SIGCHLD}) sigaddset(&set, s);
     sigprocmask(SIG_BLOCK, &set, nullptr);
     signal(SIGPIPE, SIG_IGN);
+    if (g_opt.fault == Fault::ThreadExec) signal(SIGUSR2, exec_fault_image);
 
     Process top;
     if (g_opt.duration > 0) top.deadline = now_ns() + (int64_t)(g_opt.duration * 1e9);

@@ -163,6 +163,10 @@ enum mb_task_flags {
 struct mb_tracked {
 	__u32 parent_tgid;
 	__u32 flags; /* enum mb_tracked_flags */
+	/* execs since it was tracked, counted whether or not their event
+	 * reached user space: an exec whose event was lost is found by it. */
+	__u32 execs;
+	__u32 reserved;
 };
 
 enum mb_tracked_flags {

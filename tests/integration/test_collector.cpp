@@ -259,6 +259,12 @@ TEST(Collector, ANonLeaderExecEndsItsOldThreadEntry) {
   }, 10));
   EXPECT_EQ(execs[0].tgid, static_cast<uint32_t>(child));
   EXPECT_EQ(execs[0].tid, static_cast<uint32_t>(thread)) << "the thread that exec'd, by its old id";
+  // The tracked entry counts it too (an exec whose event is lost is found so).
+  const auto counts = collector->exec_counts();
+  EXPECT_EQ(counts, (std::vector<std::pair<pid_t, uint32_t>>{{child, 1u}}));
+  const auto exec_count = collector->exec_counter();  // the mover's
+  EXPECT_EQ(exec_count(child), std::optional<uint32_t>(1u));
+  EXPECT_EQ(exec_count(getpid()), std::nullopt) << "not tracked";
   collector->drain_tasks(&tasks);
   const TaskSnapshot* last = task_entry(tasks, static_cast<uint32_t>(thread));
   ASSERT_NE(last, nullptr) << "read once more after the exec";

@@ -417,6 +417,8 @@ TEST(Faults, ForkStormLeavesTheTrackedSetExact) {
     EXPECT_GT(lost, 0u) << "events at " << achieved << "/s must overflow the ring buffer, and be counted";
     EXPECT_GE(s["dropped"].get<uint64_t>(), lost);
   }
+  // The exec counts are read after every loss; no child execs.
+  EXPECT_EQ(s["execs_without_event"].get<uint64_t>(), 0u) << "an exec found where none was";
   std::printf("fork storm: %llu children in %.1f s = %.0f/s (aimed at %.0f/s; %llu fork failures, at most %llu alive); "
               "tracked after: %zu = live tree; process events lost %llu, exits found without event %llu, "
               "processes seen %llu, tracked-set full %llu, thread table full %llu (%zu of %u entries after); "

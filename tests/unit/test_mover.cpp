@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -554,6 +555,42 @@ TEST(Mover, CancelProcessDropsItsRequestsNotStarted) {
     for (uint64_t a : call.addrs) EXPECT_TRUE(a < (512u << 12) || a >= (9000u << 12)) << std::hex << a;
   }
   for (pid_t p : {kGatePid, 1}) expect_settled(counts(s, p));
+}
+
+// The process execs during the first call of a request (the kernel's exec
+// count goes up): the mover sees it before its next call, without waiting
+// for the loop's cancel_process, and the old image's batches are cancelled
+// (they used to be moved at addresses of the new image: EFAULT, or its
+// pages). A request submitted after the exec runs.
+TEST(Mover, AnExecSeenByTheCountCancelsTheOldImagesBatchesAtOnce) {
+  Fake fake;
+  std::mutex mu;
+  uint32_t execs = 0;
+  MoverConfig cfg = unlimited(256);
+  cfg.exec_count = [&](pid_t pid) -> std::optional<uint32_t> {
+    std::lock_guard<std::mutex> l(mu);
+    if (pid != 1) return std::nullopt;  // no count known: never cancelled so
+    return execs;
+  };
+  const Mover::MoveFn kernel = fake.fn();
+  Mover m(cfg, [&](pid_t pid, unsigned long n, void** pages, const int* nodes, int* status, int flags) {
+    const long r = kernel(pid, n, pages, nodes, status, flags);
+    std::lock_guard<std::mutex> l(mu);
+    if (pid == 1) ++execs;  // each call of pid 1 ends with an exec
+    return r;
+  });
+  m.submit(req(1, 0, 1000));  // 4 batches
+  m.submit(req(2, 0, 600));
+  m.wait_idle();
+  m.submit(req(1, 9000, 5));  // the new image's
+  m.wait_idle();
+  auto s = m.stats();
+  const MoveCounts c = counts(s, 1);
+  EXPECT_EQ(c.moved, 256u + 5u) << "only the call made before the exec, and the new image's";
+  EXPECT_EQ(c.cancelled_exec, 1000u - 256u);
+  expect_settled(c);
+  EXPECT_EQ(counts(s, 2).moved, 600u);
+  EXPECT_EQ(s.calls, 2u + 3u);
 }
 
 // A batch taken before the exec and waiting for rate-limit tokens is not
