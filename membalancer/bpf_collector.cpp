@@ -614,7 +614,7 @@ std::vector<std::pair<pid_t, uint32_t>> BpfCollector::exec_counts() const {
   return out;
 }
 
-std::function<std::optional<uint32_t>(pid_t)> BpfCollector::exec_counter() const {
+ExecCountFn BpfCollector::exec_counter() const {
   const int fd = fcntl(bpf_map__fd(skel_->maps.tracked), F_DUPFD_CLOEXEC, 0);
   if (fd < 0) throw SystemError("duplicating the tracked map's descriptor", errno);
   auto owned = std::shared_ptr<int>(new int(fd), [](int* f) {

@@ -102,7 +102,7 @@ class BpfCollector : public SampleSource {
   // One process's exec count (nullopt: not tracked), for the mover's
   // workers: holds its own descriptor of the map, so it stays safe to call
   // after the collector is gone (it then answers from a map nothing updates).
-  std::function<std::optional<uint32_t>(pid_t)> exec_counter() const;
+  ExecCountFn exec_counter() const;
   // Readable (poll/epoll) while process events wait in the ring buffer: a
   // loop that must look at a process at once (its maps after an exec, before
   // it exits) waits on it.

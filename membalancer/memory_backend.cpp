@@ -17,7 +17,7 @@ void require_numa_machine(const Topology& topo) {
                       "'membalancer trace' reports access patterns on any machine");
 }
 
-MemoryBackend::MemoryBackend(const Options& opts, Topology& topo, std::function<std::optional<uint32_t>(pid_t)> exec_count)
+MemoryBackend::MemoryBackend(const Options& opts, Topology& topo, ExecCountFn exec_count)
     : opts_(opts), topo_(topo), cool_(opts.cooldown_intervals), scanner_(topo) {
   // The budget of one interval: what the mover can move before the next
   // (at least a page: never 0, which means unlimited).

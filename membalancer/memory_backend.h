@@ -33,7 +33,7 @@ class MemoryBackend : public Backend {
   // which the mover drops an exec'd process's old moves before the loop
   // sees the exec (MoverConfig::exec_count). Optional.
   MemoryBackend(const Options& opts, Topology& topo,
-                std::function<std::optional<uint32_t>(pid_t)> exec_count = {});
+                ExecCountFn exec_count = {});
   ~MemoryBackend() override;
 
   void interval(Pipeline& pipeline, const std::vector<pid_t>& tracked, double elapsed_s,

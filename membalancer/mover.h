@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "membalancer/rate_limiter.h"
+#include "membalancer/sample_source.h"
 
 namespace mb {
 
@@ -170,7 +171,7 @@ struct MoverConfig {
   // a process that exec'd since has its old image's batches cancelled
   // (cancelled_exec) at once, not an interval later when the loop sees the
   // exec. Optional; called from worker threads.
-  std::function<std::optional<uint32_t>(pid_t pid)> exec_count;
+  ExecCountFn exec_count;
 };
 
 class Mover {

@@ -307,12 +307,14 @@ AutotunePlan autotune_plan(const std::vector<TuneDecision>& decisions) {
   return p;
 }
 
-AutotuneBackend::AutotuneBackend(const Options& opts, Topology& topo, AffinityOps ops, std::string proc_root)
+AutotuneBackend::AutotuneBackend(const Options& opts, Topology& topo, AffinityOps ops, std::string proc_root,
+                                 ExecCountFn exec_count)
     : opts_(opts),
       topo_(topo),
       sampler_(proc_root),
       balancer_(topo, thread_policy_config(opts), opts.moves_threads(), opts.verbose, std::move(ops), proc_root),
-      observer_(opts.observe_intervals) {
+      observer_(opts.observe_intervals),
+      exec_count_(std::move(exec_count)) {
   for (const auto& n : topo.nodes) node_cpus_[n.id] = static_cast<int>(n.cpus.size());
   tune_cfg_.memory_movable = memory_nodes(topo).size() >= 2;
 }
@@ -367,7 +369,7 @@ void AutotuneBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& tra
     if (opts_.verbose)
       for (const auto& d : decisions_)
         std::fprintf(stderr, "membalancer: autotune pid %d: %s: %s\n", d.pid, d.choice.c_str(), d.why.c_str());
-    if (!plan_.memory.empty() && !memory_) memory_ = std::make_unique<MemoryBackend>(opts_, topo_);
+    if (!plan_.memory.empty() && !memory_) memory_ = std::make_unique<MemoryBackend>(opts_, topo_, exec_count_);
     if (memory_) memory_->restrict_to(std::set<uint32_t>(plan_.memory.begin(), plan_.memory.end()));
   }
   if (!decided_at_)

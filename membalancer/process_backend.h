@@ -145,8 +145,9 @@ AutotunePlan autotune_plan(const std::vector<TuneDecision>& decisions);
 
 class AutotuneBackend : public Backend {
  public:
+  // exec_count: for the memory half's mover (MemoryBackend's); optional.
   AutotuneBackend(const Options& opts, Topology& topo, AffinityOps ops = real_affinity_ops(),
-                  std::string proc_root = "/proc");
+                  std::string proc_root = "/proc", ExecCountFn exec_count = {});
   ~AutotuneBackend() override;
   void interval(Pipeline& pipeline, const std::vector<pid_t>& tracked, double elapsed_s,
                 IntervalReport& report) override;
@@ -169,6 +170,7 @@ class AutotuneBackend : public Backend {
   uint32_t decided_at_ = 0;  // interval of the latest decision (0: none yet)
   std::vector<TuneLine> decisions_;
   AutotunePlan plan_;
+  ExecCountFn exec_count_;
   std::unique_ptr<MemoryBackend> memory_;
   std::set<pid_t> tracked_;  // last interval's processes
 };

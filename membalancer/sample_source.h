@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -15,6 +16,10 @@
 #include "membalancer/samplers.h"
 
 namespace mb {
+
+// One process's execs so far, asked at any time from any thread (the live
+// collector's BpfCollector::exec_counter; nullopt: unknown).
+using ExecCountFn = std::function<std::optional<uint32_t>(pid_t pid)>;
 
 struct TaskSnapshot {
   uint32_t tid;

@@ -229,14 +229,16 @@ int run_mode(const Options& opts) {
   }
   // The backend after the drop: its threads (the mover's workers) inherit
   // the reduced capabilities.
+  // The mover cancels an exec'd image's moves by the process's exec count.
+  const ExecCountFn exec_count = live ? live->exec_counter() : ExecCountFn{};
   if (opts.command == "numa" || opts.command == "tier") {
-    auto m = std::make_unique<MemoryBackend>(opts, topo,
-                                             live ? live->exec_counter() : std::function<std::optional<uint32_t>(pid_t)>{});
+    auto m = std::make_unique<MemoryBackend>(opts, topo, exec_count);
     memory = m.get();
     backend = std::move(m);
   }
   if (opts.command == "process") backend = std::make_unique<ProcessBackend>(opts, topo);
-  if (opts.command == "autotune") backend = std::make_unique<AutotuneBackend>(opts, topo);
+  if (opts.command == "autotune")
+    backend = std::make_unique<AutotuneBackend>(opts, topo, real_affinity_ops(), "/proc", exec_count);
   // Replayed pages are planned against a model of the recorded memory.
   if (replayed && memory) replayed->set_placement(memory->use_model(0, PlacementModel::Start::kRecorded));
 
