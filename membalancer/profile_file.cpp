@@ -17,6 +17,7 @@
 #include <ctime>
 #include <sstream>
 
+#include "membalancer/clock.h"
 #include "membalancer/error.h"
 #include "membalancer/safe_file.h"
 #include "membalancer/sysfs.h"
@@ -24,12 +25,6 @@
 namespace mb {
 
 namespace {
-
-uint64_t clock_ns(clockid_t c) {
-  timespec ts;
-  clock_gettime(c, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 uint32_t crc_of(const void* p, size_t n) {
   uLong c = crc32(0L, Z_NULL, 0);

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <sys/stat.h>
 
+#include "membalancer/clock.h"
 #include "membalancer/error.h"
 #include "membalancer/exec_follow_up.h"
 #include "membalancer/signal_fd.h"
@@ -35,12 +36,6 @@ namespace mb {
 namespace {
 
 bool g_verbose = false;
-
-uint64_t monotonic_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
   if (!g_verbose && level != LIBBPF_WARN) return 0;

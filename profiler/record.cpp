@@ -25,6 +25,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "membalancer/clock.h"
 #include "membalancer/error.h"
 #include "membalancer/exec_follow_up.h"
 #include "membalancer/signal_fd.h"
@@ -41,12 +42,6 @@
 namespace mb::prof {
 
 namespace {
-
-uint64_t mono_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 // The command of `-- COMMAND`, forked now and held until release(): the
 // collector must track it before it runs a single instruction of its own.
@@ -102,9 +97,9 @@ class HeldChild {
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
-    const uint64_t deadline = mono_ns() + static_cast<uint64_t>(kGraceSeconds * 1e9);
+    const uint64_t deadline = monotonic_ns() + static_cast<uint64_t>(kGraceSeconds * 1e9);
     while (!exited(&status)) {
-      const uint64_t now = mono_ns();
+      const uint64_t now = monotonic_ns();
       if (now < deadline) {
         timespec ts{0, static_cast<long>(std::min<uint64_t>(deadline - now, 50 * 1000000ULL))};
         const int sig = sigtimedwait(&stop, nullptr, &ts);
@@ -346,7 +341,7 @@ int run_record(const RecordOptions& opts) {
   else
     collector = open_collector(o, cfg, topo);
   const SamplerPlan plan = collector->sampler();
-  const uint64_t t_start = mono_ns();
+  const uint64_t t_start = monotonic_ns();
   ProfileStart ps;
   ps.sampler = plan.name;
   ps.sampler_kind = plan.kind;
@@ -371,7 +366,7 @@ int run_record(const RecordOptions& opts) {
   auto note_process = [&](pid_t p, pid_t parent, ProfileProcessEvent ev = kProcSeen) {
     ProcessImage seen = RecordedImages::read(p);
     std::lock_guard<std::mutex> lock(wmu);
-    const uint64_t now = mono_ns();
+    const uint64_t now = monotonic_ns();
     // The held command is the profiler until it execs: the file names it by
     // the command it is about to run, and "profiler" is remembered, so that
     // a look after a lost exec event sees the new name.
@@ -387,7 +382,7 @@ int run_record(const RecordOptions& opts) {
     const bool fresh = !images.find(p);
     std::lock_guard<std::mutex> lock(wmu);
     images.write_fork(writer, fork_ns, p, parent);
-    if (fresh) quick_until[p] = mono_ns() + 1000000000ull;
+    if (fresh) quick_until[p] = monotonic_ns() + 1000000000ull;
   };
   // Processes that exec'd a moment ago, looked at again a few times: at the
   // exec the new program's loader has not mapped its libraries yet, and a
@@ -399,7 +394,7 @@ int run_record(const RecordOptions& opts) {
   auto note_exec = [&](pid_t p, uint64_t exec_ns) {
     ProcessImage image = RecordedImages::read(p);
     std::lock_guard<std::mutex> lock(wmu);
-    const uint64_t now = mono_ns();
+    const uint64_t now = monotonic_ns();
     images.write(writer, exec_ns, p, 0, kProcExec, std::move(image));
     quick_until[p] = now + 1000000000ull;  // a new program: its first second again
     after_exec.exec(p, now);
@@ -413,7 +408,7 @@ int run_record(const RecordOptions& opts) {
   const bool progress = opts.progress < 0 ? isatty(STDERR_FILENO) : opts.progress > 0;
   const bool tree_mode = cfg.mode == TrackMode::kTree || cfg.mode == TrackMode::kPid;
   if (child) child->release();
-  auto elapsed = [&] { return (mono_ns() - t_start) / 1e9; };
+  auto elapsed = [&] { return (monotonic_ns() - t_start) / 1e9; };
   std::string stop_reason;
   static const std::string kTreeExited = "tracked processes exited";
   double next_refresh = 0.5, next_counters = 1.0, next_progress = 0.25;
@@ -438,7 +433,7 @@ int run_record(const RecordOptions& opts) {
       }
       if (left < 0.1) wait_ns = static_cast<uint64_t>(left * 1e9);
     }
-    wait_ns = std::min(wait_ns, after_exec.wait_ns(mono_ns()));
+    wait_ns = std::min(wait_ns, after_exec.wait_ns(monotonic_ns()));
     pollfd fds[2] = {{signal_fd.fd(), POLLIN, 0}, {collector->process_event_fd(), POLLIN, 0}};
     const timespec ts{static_cast<time_t>(wait_ns / 1000000000ull), static_cast<long>(wait_ns % 1000000000ull)};
     ppoll(fds, 2, &ts, nullptr);
@@ -464,7 +459,7 @@ int run_record(const RecordOptions& opts) {
         exits_seen = true;
       }
     });
-    for (pid_t p : after_exec.due(mono_ns())) note_process(p, 0);  // the libraries mapped since
+    for (pid_t p : after_exec.due(monotonic_ns())) note_process(p, 0);  // the libraries mapped since
     // The rest at most every 0.1 s, however often events wake the loop; the
     // end of the tree as soon as an exit says so.
     const double now = elapsed();
@@ -482,7 +477,7 @@ int run_record(const RecordOptions& opts) {
     // Only in their first second, until their first change: after that the
     // refresh below takes over, so neither a process whose maps change all
     // the time nor one whose maps never do is read ten times a second.
-    const uint64_t t_quick = mono_ns();
+    const uint64_t t_quick = monotonic_ns();
     for (pid_t p : consumer.take_active())
       if (auto q = quick_until.find(p); q != quick_until.end()) {
         if (t_quick < q->second) note_process(p, parent_of(p).value_or(0));
@@ -495,7 +490,7 @@ int run_record(const RecordOptions& opts) {
     if (now >= next_counters) {
       counters = collector->counters();
       std::lock_guard<std::mutex> lock(wmu);
-      writer.add_counters(mono_ns(), counters);
+      writer.add_counters(monotonic_ns(), counters);
       next_counters = now + 1.0;
     }
     if (progress && now >= next_progress) {
@@ -527,9 +522,9 @@ int run_record(const RecordOptions& opts) {
   counters = collector->counters();
   const std::string sampler_name = plan.name;
   collector.reset();  // detach
-  writer.add_counters(mono_ns(), counters);
+  writer.add_counters(monotonic_ns(), counters);
   const uint64_t samples = writer.samples_written();
-  writer.finish(mono_ns(), counters[MB_CTR_SAMPLES_LOST]);
+  writer.finish(monotonic_ns(), counters[MB_CTR_SAMPLES_LOST]);
   if (progress) std::fputc('\n', stderr);
   bool killed = false;
   if (child && !command_done && stop_reason == kTreeExited) {

@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include "membalancer/clock.h"
 #include "membalancer/profile_file.h"
 #include "profiler/symbolizer.h"
 
@@ -152,12 +153,6 @@ TEST(ProfileSymbolizer, ReadsNoFifoNorAFileChangedSinceTheRecording) {
 
 namespace {
 
-uint64_t now_realtime_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
-}
-
 // A copy of this test binary (a PIE with a build-id) mapped at 0x3000000 in
 // process 42, described as a recorder describes it.
 struct RecordedCopy {
@@ -185,7 +180,7 @@ struct RecordedCopy {
   // started now (after the copy: its modification time is no reason).
   std::string module() {
     ProfileProcesses procs(info);
-    Symbolizer sym(procs, now_realtime_ns());
+    Symbolizer sym(procs, mb::clock_ns(CLOCK_REALTIME));
     return sym.lookup(42, 0x3000100).module;
   }
 };
