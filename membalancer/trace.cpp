@@ -279,7 +279,14 @@ int run_mode(const Options& opts) {
       // Once an interval, what each process mapped since (a forked child's
       // own memory, which its fork record, its parent's maps, lacks; a
       // library loaded late): a rename or a new snapshot when it changed.
-      for (pid_t p : live->tracked_processes()) recorded.look(*recording, now, p, 0, RecordedImages::read(p));
+      // The events that come meanwhile are taken every few processes: with
+      // a thousand processes a round of looks takes seconds in a slow guest,
+      // and an exec waiting that long finds its short program gone.
+      size_t looked = 0;
+      for (pid_t p : live->tracked_processes()) {
+        recorded.look(*recording, now, p, 0, RecordedImages::read(p));
+        if (++looked % 16 == 0) live->take_process_events();
+      }
     };
   }
   const bool tree_mode = opts.mode == TrackMode::kTree || opts.mode == TrackMode::kPid;

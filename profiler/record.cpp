@@ -418,9 +418,37 @@ int run_record(const RecordOptions& opts) {
   bool exits_seen = false;     // since the last look at the tracked set
   auto counters = collector->counters();
 
-  // The loop wakes for a stop signal, a process event (an exec is read at
-  // once: the program may run for milliseconds only), a look after an exec,
-  // or every 0.1 s.
+  // Process events as they come: an exec is read at once (the program may
+  // run for milliseconds only).
+  auto take_events = [&] {
+    collector->poll_process_events([&](const mb_proc_event& ev) {
+      pid_t p = static_cast<pid_t>(ev.tgid);
+      if (ev.type == MB_PROC_FORK) note_fork(p, static_cast<pid_t>(ev.parent_tgid), ev.time_ns);
+      if (ev.type == MB_PROC_EXEC) note_exec(p, ev.time_ns);
+      if (ev.type == MB_PROC_EXIT) {
+        std::lock_guard<std::mutex> lock(wmu);
+        const ProcessImage* image = images.find(p);
+        writer.add_process(ev.time_ns, ev.tgid, 0, kProcExit, image ? image->name : "");
+        images.erase(p);
+        quick_until.erase(p);
+        after_exec.exited(p);
+        exits_seen = true;
+      }
+    });
+  };
+  // Looks at many processes (each reads its /proc maps) take the events that
+  // came meanwhile every few processes: with a thousand processes tracked a
+  // round of looks took seconds in the VM's software CPU, and a program
+  // exec'd meanwhile had exited before its exec event was read (its samples
+  // all [unmapped]).
+  size_t looked = 0;
+  auto look_at = [&](pid_t p) {
+    note_process(p, parent_of(p).value_or(0));
+    if (++looked % 16 == 0) take_events();
+  };
+
+  // The loop wakes for a stop signal, a process event, a look after an
+  // exec, or every 0.1 s.
   const SignalFd signal_fd(stop_signals);
   double next_tick = 0;
   while (stop_reason.empty()) {
@@ -445,20 +473,7 @@ int run_record(const RecordOptions& opts) {
       signal_passed = true;
       break;
     }
-    collector->poll_process_events([&](const mb_proc_event& ev) {
-      pid_t p = static_cast<pid_t>(ev.tgid);
-      if (ev.type == MB_PROC_FORK) note_fork(p, static_cast<pid_t>(ev.parent_tgid), ev.time_ns);
-      if (ev.type == MB_PROC_EXEC) note_exec(p, ev.time_ns);
-      if (ev.type == MB_PROC_EXIT) {
-        std::lock_guard<std::mutex> lock(wmu);
-        const ProcessImage* image = images.find(p);
-        writer.add_process(ev.time_ns, ev.tgid, 0, kProcExit, image ? image->name : "");
-        images.erase(p);
-        quick_until.erase(p);
-        after_exec.exited(p);
-        exits_seen = true;
-      }
-    });
+    take_events();
     for (pid_t p : after_exec.due(monotonic_ns())) note_process(p, 0);  // the libraries mapped since
     // The rest at most every 0.1 s, however often events wake the loop; the
     // end of the tree as soon as an exit says so.
@@ -480,11 +495,11 @@ int run_record(const RecordOptions& opts) {
     const uint64_t t_quick = monotonic_ns();
     for (pid_t p : consumer.take_active())
       if (auto q = quick_until.find(p); q != quick_until.end()) {
-        if (t_quick < q->second) note_process(p, parent_of(p).value_or(0));
+        if (t_quick < q->second) look_at(p);
         else quick_until.erase(q);
       }
     if (now >= next_refresh) {  // new mappings, and execs whose events were lost
-      for (pid_t p : collector->tracked_processes()) note_process(p, parent_of(p).value_or(0));
+      for (pid_t p : collector->tracked_processes()) look_at(p);
       next_refresh = now + 0.5;
     }
     if (now >= next_counters) {
