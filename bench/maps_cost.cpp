@@ -35,11 +35,11 @@ ChunkBytes chunk_bytes(const std::string& path) {
     ProfileChunkHeader ch;
     std::memcpy(&ch, data.data() + off, sizeof ch);
     const uint64_t total = kProfileChunkHeaderBytes + ((ch.bytes + 7) & ~uint64_t{7});
-    if (ch.type == kChunkMaps) {
+    if (ch.type == kChunkMaps || ch.type == kChunkMapsChange) {
       c.maps_bytes += total, ++c.maps_chunks;
       uint32_t tgid = 0;
       std::memcpy(&tgid, data.data() + off + kProfileChunkHeaderBytes + 8, sizeof tgid);
-      if (seen.insert(tgid).second) c.first_bytes += total;
+      if (ch.type == kChunkMaps && seen.insert(tgid).second) c.first_bytes += total;
     }
     off += total;
   }
@@ -48,16 +48,10 @@ ChunkBytes chunk_bytes(const std::string& path) {
 
 // Each process's distinct mappings (what holding each once costs).
 uint64_t distinct_mappings(const ProfileInfo& info) {
-  std::set<std::tuple<uint32_t, uint64_t, uint64_t, uint64_t, uint32_t, std::string, uint64_t, uint64_t>> d;
-  for (const ProfileMaps& s : info.maps)
-    for (const ProfileMap& m : s.maps) d.insert({s.tgid, m.start, m.end, m.offset, m.prot, m.path, m.dev, m.inode});
+  std::set<std::pair<uint32_t, uint32_t>> d;  // (tgid, mapping)
+  for (const ProfileMapsChange& c : info.maps_changes)
+    for (uint32_t id : c.added) d.insert({c.tgid, id});
   return d.size();
-}
-
-uint64_t mappings_held(const ProfileInfo& info) {
-  uint64_t n = 0;
-  for (const ProfileMaps& s : info.maps) n += s.maps.size();
-  return n;
 }
 
 }  // namespace
@@ -69,7 +63,7 @@ int main(int argc, char** argv) {
   }
   const ChunkBytes c = chunk_bytes(argv[1]);
   ProfileReader r(argv[1]);
-  const uint64_t held = mappings_held(r.info()), distinct = distinct_mappings(r.info());
+  const uint64_t held = ProfileProcesses(r.info()).mappings_held(), distinct = distinct_mappings(r.info());
   std::printf("%s: %" PRIu64 " bytes, %zu processes, %" PRIu64 " maps chunks (%" PRIu64 " bytes; first of each process %" PRIu64
               " bytes), %" PRIu64 " mappings held (%" PRIu64 " distinct)\n",
               argv[1], r.info().file_bytes, r.info().processes.size(), c.maps_chunks, c.maps_bytes, c.first_bytes, held,
