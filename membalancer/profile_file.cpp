@@ -944,6 +944,21 @@ ProfileProcesses::ProfileProcesses(const ProfileInfo& info) {
       });
       uint64_t high = 0;
       for (const MapRange& r : sp.maps) sp.max_end.push_back(high = std::max(high, r.map->end));
+      // A mapping gone, and other contents at its addresses later.
+      for (const MapRange& r : sp.maps) {
+        if (r.to_ns == UINT64_MAX) continue;
+        size_t j = std::lower_bound(sp.maps.begin(), sp.maps.end(), r.map->end,
+                                    [](const MapRange& x, uint64_t end) { return x.map->start < end; }) - sp.maps.begin();
+        while (j-- > 0 && sp.max_end[j] > r.map->start) {
+          const MapRange& o = sp.maps[j];
+          if (o.from_ns >= r.to_ns && o.map->end > r.map->start && !same_contents(*o.map, *r.map)) {
+            sp.swaps.push_back(r.to_ns);
+            break;
+          }
+        }
+      }
+      std::sort(sp.swaps.begin(), sp.swaps.end());
+      sp.swaps.erase(std::unique(sp.swaps.begin(), sp.swaps.end()), sp.swaps.end());
     }
     by_tgid_[tgid] = {first, static_cast<uint32_t>(spans_.size() - first)};
   }
@@ -1019,6 +1034,12 @@ const ProfileMap* ProfileProcesses::mapping(uint32_t tgid, uint64_t addr, uint64
        ++n)
     if (const MapRange* r = range_at(spans_[n], addr, 0)) return r->map;
   return nullptr;
+}
+
+bool ProfileProcesses::same_contents(const ProfileMap& a, const ProfileMap& b) {
+  if (a.path != b.path || a.dev != b.dev || a.inode != b.inode) return false;
+  const bool file = !a.path.empty() && a.path[0] == '/';
+  return !file || a.start - a.offset == b.start - b.offset;
 }
 
 std::string ProfileProcesses::mapping_kind(const ProfileMap* m) {

@@ -353,6 +353,10 @@ class ProfileProcesses {
     std::vector<MapRange> maps;      // by start address, then time
     std::vector<uint64_t> max_end;   // max_end[i]: the highest end of maps[0..i]
     bool has_maps = false;           // a maps chunk was written in it
+    // When one mapping at an address gave way to another of other contents
+    // (same_contents: a library closed and another opened there), by time:
+    // an address's samples on either side are of different mappings.
+    std::vector<uint64_t> swaps;
     // The profiler's child before it ran `-- COMMAND` (kProcCommand): named
     // by the command, its samples are the profiler's starting it.
     bool before_command = false;
@@ -386,6 +390,11 @@ class ProfileProcesses {
   // The (mapping, time range) records held: each mapping once per time it
   // was mapped in a span, however often it was written.
   size_t mappings_held() const;
+  // Whether a and b map the same thing the same way: the same file placed
+  // at the same address (start - offset; another part of it, a changed
+  // protection, a grown or split mapping are the same), or anonymous memory
+  // of the same kind ("", "[heap]", "[stack]").
+  static bool same_contents(const ProfileMap& a, const ProfileMap& b);
   // "anon", "heap", "stack", "vdso", or the file's path.
   static std::string mapping_kind(const ProfileMap* m);
   // The identity recorded of m's file (version 2), or nullptr.
