@@ -5,8 +5,9 @@
 //   header (128 bytes: magic, version, start times, sampler)
 //   chunk* (16-byte chunk header {type, crc32, payload bytes} + payload,
 //           padded to 8 bytes): topology first, then samples (n x 64-byte
-//           struct mb_sample), process names, memory maps and counter
-//           snapshots in time order, and an END chunk when the file was closed.
+//           struct mb_sample), process names, memory maps (whole, or
+//           changes from a process's last ones) and counter snapshots in
+//           time order, and an END chunk when the file was closed.
 //
 // The reader maps the file and hands out samples in place, a chunk at a time
 // (no copy, no per-record call). A damaged file is not rejected wholesale:
