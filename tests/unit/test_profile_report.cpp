@@ -365,14 +365,19 @@ TEST(ProfileReport, ALibrarySwappedAtTheSameAddressIsItsOwnCodeAndPages) {
   }
   EXPECT_EQ(modules["liba.so"], 3) << j["symbols"].dump();
   EXPECT_EQ(modules["libb.so"], 6) << j["symbols"].dump();
-  std::map<std::string, int> pages;  // "page mapping" -> accesses
-  for (const auto& p : j["pages"]) pages[p["page"].get<std::string>() + " " + p["mapping"].get<std::string>()] = p["accesses"];
+  // "address mapping" -> accesses of a table's rows
+  auto accesses = [&](const char* table, const char* address) {
+    std::map<std::string, int> rows;
+    for (const auto& row : j[table])
+      rows[row[address].get<std::string>() + " " + row["mapping"].get<std::string>()] = row["accesses"];
+    return rows;
+  };
+  std::map<std::string, int> pages = accesses("pages", "page");
   EXPECT_EQ(pages.size(), 3u) << j["pages"].dump();
   EXPECT_EQ(pages["0x600000 heap"], 2) << j["pages"].dump();
   EXPECT_EQ(pages["0x7f0000000000 /nonexistent/liba.so"], 2) << j["pages"].dump();
   EXPECT_EQ(pages["0x7f0000000000 /nonexistent/libb.so"], 5) << j["pages"].dump();
-  std::map<std::string, int> regions;  // "start mapping" -> accesses
-  for (const auto& g : j["regions"]) regions[g["start"].get<std::string>() + " " + g["mapping"].get<std::string>()] = g["accesses"];
+  std::map<std::string, int> regions = accesses("regions", "start");
   EXPECT_EQ(regions.size(), 2u) << j["regions"].dump();
   EXPECT_EQ(regions["0x600000 heap"], 2) << j["regions"].dump();
   EXPECT_EQ(regions["0x7f0000000000 /nonexistent/libb.so"], 7) << j["regions"].dump();
