@@ -102,10 +102,8 @@ void bench_report(const std::string& dir, uint64_t records) {
 
 void bench_symbols(uint64_t lookups) {
   ProfileInfo info;
-  ProfileMaps m;
-  m.tgid = static_cast<uint32_t>(getpid());
-  m.maps = read_proc_maps(getpid());
-  info.maps.push_back(m);
+  const uint32_t self = static_cast<uint32_t>(getpid());
+  info.add_maps(0, self, read_proc_maps(getpid()));
   ProfileProcesses procs(info);
   prof::Symbolizer sym(procs);
   // 4096 distinct addresses in this executable and in libc.
@@ -114,13 +112,13 @@ void bench_symbols(uint64_t lookups) {
   uint64_t libc = reinterpret_cast<uint64_t>(&std::memcpy);
   for (uint64_t i = 0; i < 2048; ++i) ips.push_back(base + (i * 37) % 8192), ips.push_back(libc + (i * 53) % 65536);
   double t = now_s();
-  for (uint64_t ip : ips) sym.lookup(m.tgid, ip);
+  for (uint64_t ip : ips) sym.lookup(self, ip);
   double cold = now_s() - t;
-  const std::string& name = sym.lookup(m.tgid, base).function;
+  const std::string& name = sym.lookup(self, base).function;
   std::printf("cold: %zu distinct addresses in %.3f s (%.0f/s); %s\n", ips.size(), cold, ips.size() / cold, name.c_str());
   t = now_s();
   size_t chars = 0;
-  for (uint64_t i = 0; i < lookups; ++i) chars += sym.lookup(m.tgid, ips[i % ips.size()]).function.size();
+  for (uint64_t i = 0; i < lookups; ++i) chars += sym.lookup(self, ips[i % ips.size()]).function.size();
   double warm = now_s() - t;
   std::printf("warm: %" PRIu64 " lookups in %.3f s (%zu chars)\n", lookups, warm, chars);
   result("profiler_symbols_cold_per_s", ips.size() / cold, "addresses/s");

@@ -84,8 +84,8 @@ void read_profile(const std::string& path) {
     }
     for (int c = 0; c < static_cast<int>(info.topology.cpu_node.size()); ++c) v += info.topology.cpu_node[c];
     for (const auto& p : info.processes) v += p.name.size() + p.tgid + p.parent + p.event;
-    for (const auto& m : info.maps)
-      for (const auto& e : m.maps) v += e.start + e.end + e.offset + e.prot + e.path.size();
+    for (const auto& e : info.mappings) v += e.start + e.end + e.offset + e.prot + e.path.size();
+    for (const auto& c : info.maps_changes) v += c.time_ns + c.tgid + c.removed.size() + c.added.size();
     for (const auto& c : info.counters)
       for (uint64_t x : c.values) v += x;
     g_sink = g_sink + v;
@@ -106,11 +106,13 @@ void read_profile(const std::string& path) {
     // Attribution and the report, from whatever was readable.
     mb::ProfileProcesses procs(info);
     uint32_t tgid = info.processes.empty() ? 0 : info.processes.front().tgid;
-    for (const auto& m : info.maps)
-      for (const auto& e : m.maps) {
-        (void)mb::ProfileProcesses::mapping_kind(procs.mapping(m.tgid, e.start, m.time_ns));
-        (void)mb::ProfileProcesses::mapping_kind(procs.mapping(m.tgid, e.end - 1));
+    for (const auto& c : info.maps_changes)
+      for (uint32_t id : c.added) {
+        const mb::ProfileMap& e = info.mappings[id];
+        (void)mb::ProfileProcesses::mapping_kind(procs.mapping(c.tgid, e.start, c.time_ns));
+        (void)mb::ProfileProcesses::mapping_kind(procs.mapping(c.tgid, e.end - 1));
       }
+    g_sink = g_sink + procs.mappings_held();
     g_sink = g_sink + procs.name(tgid).size() + procs.parent(tgid);
 
     auto agg = std::make_unique<mb::prof::Aggregate>();

@@ -79,6 +79,26 @@ void write_small(const std::string& path, bool end, bool two_chunks) {
   if (end) w.finish(3000, 3);
 }
 
+// Maps written as changes (version 3): a library swapped at the same
+// address, an anonymous mapping added and removed, and a fork's whole maps.
+void write_maps_changes(const std::string& path) {
+  mb::ProfileWriter w(path, start(two_nodes()), true);
+  const mb::ProfileMap app{0x400000, 0x402000, 0, mb::kMapRead | mb::kMapExec, "/usr/bin/app", 0x801, 11};
+  const mb::ProfileMap liba{0x7f0000000000, 0x7f0000010000, 0, mb::kMapRead | mb::kMapExec, "/usr/lib/liba.so", 0x801, 12};
+  const mb::ProfileMap libb{0x7f0000000000, 0x7f0000008000, 0, mb::kMapRead | mb::kMapExec, "/usr/lib/libb.so", 0x801, 13};
+  const mb::ProfileMap anon{0x7f0000200000, 0x7f0000400000, 0, mb::kMapRead | mb::kMapWrite, ""};
+  w.add_process(1001, 42, 1, mb::kProcSeen, "app");
+  w.add_maps(1002, 42, {app, liba});
+  w.add_sample(sample(1500, 42, 0x7f0000001000, 0, MB_ACC_VADDR | MB_ACC_IP));
+  w.add_maps_change(2000, 42, {}, {anon});
+  w.add_maps_change(2500, 42, {liba}, {libb});
+  w.add_sample(sample(2600, 42, 0x7f0000201000, 1, MB_ACC_VADDR | MB_ACC_IP));
+  w.add_process(2700, 43, 42, mb::kProcFork, "app");
+  w.add_maps(2700, 43, {app, libb, anon});
+  w.add_maps_change(2800, 43, {anon}, {});
+  w.finish(3000, 0);
+}
+
 std::string slurp(const std::string& p) {
   std::ifstream in(p, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
@@ -101,6 +121,7 @@ int main(int argc, char** argv) {
   write_small(dir + "/small.prof", true, false);
   write_small(dir + "/two_chunks.prof", true, true);
   write_small(dir + "/no_end.prof", false, true);
+  write_maps_changes(dir + "/maps_changes.prof");
   const std::string small = slurp(dir + "/small.prof");
   spit(dir + "/header_only.prof", small.substr(0, mb::kProfileHeaderBytes));
   spit(dir + "/short.prof", small.substr(0, 100));

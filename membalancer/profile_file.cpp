@@ -15,10 +15,14 @@
 #include <cinttypes>
 #include <cstring>
 #include <ctime>
+#include <iterator>
+#include <tuple>
+#include <unordered_map>
 #include <sstream>
 
 #include "membalancer/clock.h"
 #include "membalancer/error.h"
+#include "membalancer/report.h"
 #include "membalancer/safe_file.h"
 #include "membalancer/sysfs.h"
 
@@ -223,6 +227,72 @@ ProfileFile read_mapped_file(pid_t pid, const ProfileMap& m, const std::string& 
   return f;
 }
 
+// ---- maps as changes ---------------------------------------------------------------------
+
+size_t ProfileInfo::MapHash::operator()(const ProfileMap& m) const {
+  size_t h = std::hash<std::string>()(m.path);
+  for (uint64_t v : {m.start, m.end, m.offset, m.dev, m.inode, uint64_t{m.prot}}) h = (h ^ v) * 0x100000001b3ULL;
+  return h;
+}
+
+uint32_t ProfileInfo::mapping_id(const ProfileMap& m) {
+  auto [it, fresh] = mapping_ids_.try_emplace(m, static_cast<uint32_t>(mappings.size()));
+  if (fresh) mappings.push_back(m);
+  return it->second;
+}
+
+void ProfileInfo::add_maps(uint64_t time_ns, uint32_t tgid, const std::vector<ProfileMap>& maps) {
+  std::map<uint64_t, uint32_t>& now = current_[tgid];
+  ProfileMapsChange c{time_ns, tgid, true, {}, {}};
+  std::map<uint64_t, uint32_t> next;
+  for (const ProfileMap& m : maps) next[m.start] = mapping_id(m);
+  // Held as the change from the maps before: a mapping written again as it
+  // was costs nothing more.
+  for (auto [start, id] : now)
+    if (auto it = next.find(start); it == next.end() || it->second != id) c.removed.push_back(id);
+  for (auto [start, id] : next)
+    if (auto it = now.find(start); it == now.end() || it->second != id) c.added.push_back(id);
+  now = std::move(next);
+  maps_changes.push_back(std::move(c));
+}
+
+std::string ProfileInfo::add_maps_change(uint64_t time_ns, uint32_t tgid,
+                                         const std::vector<std::pair<uint64_t, uint64_t>>& removed,
+                                         const std::vector<ProfileMap>& added) {
+  const std::string who = "maps change of process " + std::to_string(tgid);
+  auto cur = current_.find(tgid);
+  if (cur == current_.end()) return who + ": no maps of it before";
+  std::map<uint64_t, uint32_t> next = cur->second;  // applied only when all of it is consistent
+  ProfileMapsChange c{time_ns, tgid, false, {}, {}};
+  auto range = [](uint64_t start, uint64_t end) { return format_hex(start) + "-" + format_hex(end); };
+  for (auto [start, end] : removed) {
+    auto it = next.find(start);
+    if (it == next.end() || mappings[it->second].end != end)
+      return who + ": removes " + range(start, end) + ", which it does not map";
+    c.removed.push_back(it->second);
+    next.erase(it);
+  }
+  for (const ProfileMap& m : added) {
+    auto after = next.lower_bound(m.start);
+    const bool over = m.end <= m.start || (after != next.end() && after->first < m.end) ||
+                      (after != next.begin() && mappings[std::prev(after)->second].end > m.start);
+    if (over) return who + ": adds " + range(m.start, m.end) + " over a mapping it has";
+    const uint32_t id = mapping_id(m);
+    next[m.start] = id;
+    c.added.push_back(id);
+  }
+  cur->second = std::move(next);
+  maps_changes.push_back(std::move(c));
+  return "";
+}
+
+std::vector<ProfileMap> ProfileInfo::last_maps(uint32_t tgid) const {
+  std::vector<ProfileMap> out;
+  if (auto it = current_.find(tgid); it != current_.end())
+    for (auto [start, id] : it->second) out.push_back(mappings[id]);
+  return out;
+}
+
 // ---- losses ---------------------------------------------------------------------------
 
 ProfileLosses profile_losses(const ProfileInfo& info) {
@@ -362,22 +432,60 @@ void ProfileWriter::add_process(uint64_t time_ns, uint32_t tgid, uint32_t parent
   write_chunk(kChunkProcess, o.b.data(), o.b.size());
 }
 
+namespace {
+
+// A mapping as MAPS and maps changes store it.
+void put_mapping(Out& o, const ProfileMap& m) {
+  o.put<uint64_t>(m.start);
+  o.put<uint64_t>(m.end);
+  o.put<uint64_t>(m.offset);
+  o.put<uint64_t>(m.dev);
+  o.put<uint64_t>(m.inode);
+  o.put<uint32_t>(m.prot);
+  o.str(m.path);
+}
+
+ProfileMap get_mapping(In& in, uint32_t version) {
+  ProfileMap e;
+  e.start = in.get<uint64_t>();
+  e.end = in.get<uint64_t>();
+  e.offset = in.get<uint64_t>();
+  if (version >= 2) {
+    e.dev = in.get<uint64_t>();
+    e.inode = in.get<uint64_t>();
+  }
+  e.prot = in.get<uint32_t>();
+  e.path = in.str();
+  return e;
+}
+
+}  // namespace
+
 void ProfileWriter::add_maps(uint64_t time_ns, uint32_t tgid, const std::vector<ProfileMap>& maps) {
   flush();
   Out o;
   o.put<uint64_t>(time_ns);
   o.put<uint32_t>(tgid);
   o.put<uint32_t>(static_cast<uint32_t>(maps.size()));
-  for (const auto& m : maps) {
+  for (const auto& m : maps) put_mapping(o, m);
+  write_chunk(kChunkMaps, o.b.data(), o.b.size());
+}
+
+void ProfileWriter::add_maps_change(uint64_t time_ns, uint32_t tgid, const std::vector<ProfileMap>& removed,
+                                    const std::vector<ProfileMap>& added) {
+  flush();
+  Out o;
+  o.put<uint64_t>(time_ns);
+  o.put<uint32_t>(tgid);
+  o.put<uint32_t>(static_cast<uint32_t>(removed.size()));
+  o.put<uint32_t>(static_cast<uint32_t>(added.size()));
+  o.put<uint32_t>(0);
+  for (const auto& m : removed) {
     o.put<uint64_t>(m.start);
     o.put<uint64_t>(m.end);
-    o.put<uint64_t>(m.offset);
-    o.put<uint64_t>(m.dev);
-    o.put<uint64_t>(m.inode);
-    o.put<uint32_t>(m.prot);
-    o.str(m.path);
   }
-  write_chunk(kChunkMaps, o.b.data(), o.b.size());
+  for (const auto& m : added) put_mapping(o, m);
+  write_chunk(kChunkMapsChange, o.b.data(), o.b.size());
 }
 
 void ProfileWriter::add_file(const ProfileFile& f) {
@@ -491,7 +599,8 @@ void ProfileReader::index() {
     ProfileChunkHeader ch;
     std::memcpy(&ch, data_ + off, sizeof(ch));
     const uint64_t payload = off + kProfileChunkHeaderBytes;
-    if (ch.type < kChunkTopology || ch.type > (info_.version >= 2 ? kChunkFile : kChunkEnd)) {
+    const uint32_t last_type = info_.version >= 3 ? kChunkMapsChange : info_.version >= 2 ? kChunkFile : kChunkEnd;
+    if (ch.type < kChunkTopology || ch.type > last_type) {
       fail(off, "unknown chunk type " + std::to_string(ch.type) + " (corrupt file?)");
       break;
     }
@@ -538,24 +647,31 @@ void ProfileReader::index() {
           break;
         }
         case kChunkMaps: {
-          ProfileMaps m;
-          m.time_ns = in.get<uint64_t>();
-          m.tgid = in.get<uint32_t>();
+          const uint64_t time_ns = in.get<uint64_t>();
+          const uint32_t tgid = in.get<uint32_t>();
           uint32_t n = in.get<uint32_t>();
-          for (uint32_t i = 0; i < n && !in.bad; ++i) {
-            ProfileMap e;
-            e.start = in.get<uint64_t>();
-            e.end = in.get<uint64_t>();
-            e.offset = in.get<uint64_t>();
-            if (info_.version >= 2) {
-              e.dev = in.get<uint64_t>();
-              e.inode = in.get<uint64_t>();
-            }
-            e.prot = in.get<uint32_t>();
-            e.path = in.str();
-            m.maps.push_back(std::move(e));
+          std::vector<ProfileMap> maps;
+          for (uint32_t i = 0; i < n && !in.bad; ++i) maps.push_back(get_mapping(in, info_.version));
+          if (!in.bad) info_.add_maps(time_ns, tgid, maps);
+          break;
+        }
+        case kChunkMapsChange: {
+          const uint64_t time_ns = in.get<uint64_t>();
+          const uint32_t tgid = in.get<uint32_t>();
+          const uint32_t nremoved = in.get<uint32_t>(), nadded = in.get<uint32_t>();
+          in.get<uint32_t>();
+          std::vector<std::pair<uint64_t, uint64_t>> removed;
+          std::vector<ProfileMap> added;
+          for (uint32_t i = 0; i < nremoved && !in.bad; ++i) {
+            const uint64_t start = in.get<uint64_t>();
+            removed.emplace_back(start, in.get<uint64_t>());
           }
-          if (!in.bad) info_.maps.push_back(std::move(m));
+          for (uint32_t i = 0; i < nadded && !in.bad; ++i) added.push_back(get_mapping(in, info_.version));
+          if (in.bad) break;
+          if (std::string why = info_.add_maps_change(time_ns, tgid, removed, added); !why.empty()) {
+            fail(off, why);
+            stop = true;
+          }
           break;
         }
         case kChunkCounters: {
@@ -673,19 +789,63 @@ const ProfileFile* ProfileProcesses::file(const ProfileMap& m) const {
   return it == files_.end() ? nullptr : it->second;
 }
 
+namespace {
+
+// A tgid's maps changes in time order, each the change from the one before.
+// A recorder writes them in time order but for a fork's maps taken in after
+// a look at the child: then each one's maps are rebuilt in file order (the
+// order of the changes) and compared anew in time order.
+std::vector<ProfileMapsChange> in_time_order(std::vector<const ProfileMapsChange*> changes) {
+  std::vector<ProfileMapsChange> out;
+  const bool sorted = std::is_sorted(changes.begin(), changes.end(), [](const ProfileMapsChange* a, const ProfileMapsChange* b) {
+    return a->time_ns < b->time_ns;
+  });
+  if (sorted) {
+    for (const ProfileMapsChange* c : changes) out.push_back(*c);
+    return out;
+  }
+  std::vector<std::pair<uint64_t, std::set<uint32_t>>> states;  // (time, maps), file order
+  std::set<uint32_t> now;
+  for (const ProfileMapsChange* c : changes) {
+    if (c->whole) now.clear();
+    for (uint32_t id : c->removed) now.erase(id);
+    now.insert(c->added.begin(), c->added.end());
+    states.emplace_back(c->time_ns, now);
+  }
+  std::stable_sort(states.begin(), states.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  const std::set<uint32_t> none;
+  for (size_t i = 0; i < states.size(); ++i) {
+    const std::set<uint32_t>& before = i ? states[i - 1].second : none;
+    ProfileMapsChange c{states[i].first, changes[0]->tgid, i == 0, {}, {}};
+    std::set_difference(before.begin(), before.end(), states[i].second.begin(), states[i].second.end(),
+                        std::back_inserter(c.removed));
+    std::set_difference(states[i].second.begin(), states[i].second.end(), before.begin(), before.end(),
+                        std::back_inserter(c.added));
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+}  // namespace
+
 ProfileProcesses::ProfileProcesses(const ProfileInfo& info) {
   for (const ProfileFile& f : info.files) files_.emplace(std::make_pair(f.dev, f.inode), &f);
-  // Each tgid's process events and snapshots, in time order (file order
-  // among equal times; an event before a snapshot of the same time: the
-  // recorder writes a new name before the maps that go with it).
+  // Each tgid's process events and maps changes, in time order (file order
+  // among equal times; an event before maps of the same time: the recorder
+  // writes a new name before the maps that go with it).
+  std::map<uint32_t, std::vector<const ProfileMapsChange*>> changes_of;
+  for (const auto& c : info.maps_changes) changes_of[c.tgid].push_back(&c);
+  std::map<uint32_t, std::vector<ProfileMapsChange>> changes;
+  for (auto& [tgid, v] : changes_of) changes[tgid] = in_time_order(std::move(v));
   struct Item {
     uint64_t time_ns;
     const ProfileProcess* proc;
-    const ProfileMaps* maps;
+    const ProfileMapsChange* maps;
   };
   std::map<uint32_t, std::vector<Item>> items;
   for (const auto& p : info.processes) items[p.tgid].push_back({p.time_ns, &p, nullptr});
-  for (const auto& m : info.maps) items[m.tgid].push_back({m.time_ns, nullptr, &m});
+  for (const auto& [tgid, v] : changes)
+    for (const auto& c : v) items[tgid].push_back({c.time_ns, nullptr, &c});
   for (auto& entry : items) {
     // Named, not a structured binding: clang 14 (the fuzz build) cannot
     // capture those in the lambdas below.
@@ -697,6 +857,11 @@ ProfileProcesses::ProfileProcesses(const ProfileInfo& info) {
     const uint32_t first = static_cast<uint32_t>(spans_.size());
     uint64_t exited_at = 0;
     bool alive = false;
+    // The process's maps (mapping ids) and, for the span they were opened
+    // in, the index of each one's open range.
+    std::set<uint32_t> maps_now;
+    std::unordered_map<uint32_t, size_t> open;
+    size_t open_span = SIZE_MAX;
     auto new_span = [&](uint64_t begin, const std::string& name) {
       if (spans_.size() > first) spans_.back().end_ns = begin;
       Span sp;
@@ -738,25 +903,71 @@ ProfileProcesses::ProfileProcesses(const ProfileInfo& info) {
           // profiler's held child changes only by running the command: any
           // news of it is that exec (its event lost, a rename under the
           // command's own name).
-          const bool exec = (p->event == kProcExec && !spans_.back().snaps.empty()) || spans_.back().before_command;
+          const bool exec = (p->event == kProcExec && spans_.back().has_maps) || spans_.back().before_command;
           if (exec) {
             new_span(it.time_ns, p->name.empty() ? spans_.back().name : p->name);
           } else if (!p->name.empty() && p->name != spans_.back().name) {
-            if (spans_.back().name.empty() && spans_.back().snaps.empty()) spans_.back().name = p->name;
+            if (spans_.back().name.empty() && !spans_.back().has_maps) spans_.back().name = p->name;
             else new_span(it.time_ns, p->name);  // an exec (or a rename)
           }
         }
       } else {
         // A remap within one program (the loader placing a library over its
         // reservation, dlopen, a JIT) is no new span: the same memory would
-        // count as two processes' pages. mapping() asks the snapshot of the
-        // sample's time first.
+        // count as two processes' pages. mapping() asks for the mapping of
+        // the sample's time first.
         if (!alive) new_life(it, 0, "");
-        spans_.back().snaps.push_back(it.maps);
+        const ProfileMapsChange& c = *it.maps;
+        Span& sp = spans_.back();
+        sp.has_maps = true;
+        const size_t here = spans_.size() - 1;
+        if (c.whole) maps_now.clear();
+        for (uint32_t id : c.removed) {
+          maps_now.erase(id);
+          if (auto o = open.find(id); o != open.end() && open_span == here) {
+            sp.maps[o->second].to_ns = c.time_ns;
+            open.erase(o);
+          }
+        }
+        maps_now.insert(c.added.begin(), c.added.end());
+        // A span's first maps are all its process's maps then; the ranges
+        // of the span before end with it.
+        if (open_span != here) open.clear(), open_span = here;
+        for (uint32_t id : maps_now)
+          if (open.try_emplace(id, sp.maps.size()).second) sp.maps.push_back({&info.mappings[id], c.time_ns, UINT64_MAX});
       }
+    }
+    for (size_t i = first; i < spans_.size(); ++i) {
+      Span& sp = spans_[i];
+      std::stable_sort(sp.maps.begin(), sp.maps.end(), [](const MapRange& a, const MapRange& b) {
+        return a.map->start != b.map->start ? a.map->start < b.map->start : a.from_ns < b.from_ns;
+      });
+      uint64_t high = 0;
+      for (const MapRange& r : sp.maps) sp.max_end.push_back(high = std::max(high, r.map->end));
+      // A mapping gone, and other contents at its addresses later.
+      for (const MapRange& r : sp.maps) {
+        if (r.to_ns == UINT64_MAX) continue;
+        size_t j = std::lower_bound(sp.maps.begin(), sp.maps.end(), r.map->end,
+                                    [](const MapRange& x, uint64_t end) { return x.map->start < end; }) - sp.maps.begin();
+        while (j-- > 0 && sp.max_end[j] > r.map->start) {
+          const MapRange& o = sp.maps[j];
+          if (o.from_ns >= r.to_ns && o.map->end > r.map->start && !same_contents(*o.map, *r.map)) {
+            sp.swaps.push_back(r.to_ns);
+            break;
+          }
+        }
+      }
+      std::sort(sp.swaps.begin(), sp.swaps.end());
+      sp.swaps.erase(std::unique(sp.swaps.begin(), sp.swaps.end()), sp.swaps.end());
     }
     by_tgid_[tgid] = {first, static_cast<uint32_t>(spans_.size() - first)};
   }
+}
+
+size_t ProfileProcesses::mappings_held() const {
+  size_t n = 0;
+  for (const Span& sp : spans_) n += sp.maps.size();
+  return n;
 }
 
 int64_t ProfileProcesses::span_at(uint32_t tgid, uint64_t time_ns) const {
@@ -794,36 +1005,41 @@ uint32_t ProfileProcesses::parent(uint32_t tgid) const {
   return 0;
 }
 
-static const ProfileMap* find_in(const ProfileMaps& snap, uint64_t addr) {
-  auto it = std::upper_bound(snap.maps.begin(), snap.maps.end(), addr,
-                             [](uint64_t a, const ProfileMap& m) { return a < m.start; });
-  if (it == snap.maps.begin()) return nullptr;
-  --it;
-  return addr < it->end ? &*it : nullptr;
+const ProfileProcesses::MapRange* ProfileProcesses::range_at(const Span& sp, uint64_t addr, uint64_t time_ns) {
+  const MapRange *then = nullptr, *after = nullptr, *before = nullptr;
+  size_t i = std::upper_bound(sp.maps.begin(), sp.maps.end(), addr,
+                              [](uint64_t a, const MapRange& r) { return a < r.map->start; }) - sp.maps.begin();
+  // Back from the last mapping starting at or below addr, while one of them
+  // may still reach over it.
+  while (i-- > 0 && sp.max_end[i] > addr) {
+    const MapRange& r = sp.maps[i];
+    if (addr >= r.map->end) continue;
+    if (time_ns >= r.from_ns && time_ns < r.to_ns) then = &r;
+    else if (r.from_ns > time_ns) after = !after || r.from_ns < after->from_ns ? &r : after;
+    else if (!before || std::tie(r.to_ns, r.from_ns) > std::tie(before->to_ns, before->from_ns)) before = &r;
+  }
+  return then ? then : after ? after : before;
 }
 
 const ProfileMap* ProfileProcesses::mapping(uint32_t tgid, uint64_t addr, uint64_t time_ns) const {
   const int64_t s = span_at(tgid, time_ns);
   if (s < 0) return nullptr;
-  const auto& snaps = spans_[static_cast<size_t>(s)].snaps;
-  // The last snapshot at or before time_ns first, then later ones (mapped
-  // since), then earlier ones (unmapped since): all of the span agree.
-  size_t k = std::upper_bound(snaps.begin(), snaps.end(), time_ns,
-                              [](uint64_t t, const ProfileMaps* m) { return t < m->time_ns; }) - snaps.begin();
-  size_t start = k > 0 ? k - 1 : 0;
-  for (size_t i = start; i < snaps.size(); ++i)
-    if (auto* m = find_in(*snaps[i], addr)) return m;
-  for (size_t i = start; i-- > 0;)
-    if (auto* m = find_in(*snaps[i], addr)) return m;
+  // Mapped then, mapped since, or unmapped since: all of the span agree.
+  if (const MapRange* r = range_at(spans_[static_cast<size_t>(s)], addr, time_ns)) return r->map;
   // Not mapped in its span: the next spans of the process. An exec is seen
   // when the recorder next looks (up to 0.5 s later), so the new program's
   // first samples fall before it; what the old one did not map is the new one's.
   for (size_t n = static_cast<size_t>(s) + 1; n < spans_.size() && spans_[n].tgid == tgid &&
                                               spans_[n].life == spans_[static_cast<size_t>(s)].life;
        ++n)
-    for (const ProfileMaps* snap : spans_[n].snaps)
-      if (auto* m = find_in(*snap, addr)) return m;
+    if (const MapRange* r = range_at(spans_[n], addr, 0)) return r->map;
   return nullptr;
+}
+
+bool ProfileProcesses::same_contents(const ProfileMap& a, const ProfileMap& b) {
+  if (a.path != b.path || a.dev != b.dev || a.inode != b.inode) return false;
+  const bool file = !a.path.empty() && a.path[0] == '/';
+  return !file || a.start - a.offset == b.start - b.offset;
 }
 
 std::string ProfileProcesses::mapping_kind(const ProfileMap* m) {

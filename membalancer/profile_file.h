@@ -5,8 +5,9 @@
 //   header (128 bytes: magic, version, start times, sampler)
 //   chunk* (16-byte chunk header {type, crc32, payload bytes} + payload,
 //           padded to 8 bytes): topology first, then samples (n x 64-byte
-//           struct mb_sample), process names, memory maps and counter
-//           snapshots in time order, and an END chunk when the file was closed.
+//           struct mb_sample), process names, memory maps (whole, or
+//           changes from a process's last ones) and counter snapshots in
+//           time order, and an END chunk when the file was closed.
 //
 // The reader maps the file and hands out samples in place, a chunk at a time
 // (no copy, no per-record call). A damaged file is not rejected wholesale:
@@ -22,6 +23,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "membalancer/records.h"
@@ -30,9 +32,11 @@
 namespace mb {
 
 inline constexpr char kProfileMagic[8] = {'M', 'B', 'P', 'R', 'O', 'F', '\r', '\n'};
-// Version 2 added the device and inode of mapped files and FILE chunks;
-// version-1 files are still read (their mappings have neither).
-inline constexpr uint32_t kProfileVersion = 2;
+// Version 2 added the device and inode of mapped files and FILE chunks,
+// version 3 the maps change (a process's maps written as what changed);
+// version-1 and -2 files are still read (version 1's mappings have neither
+// device nor inode).
+inline constexpr uint32_t kProfileVersion = 3;
 inline constexpr uint32_t kProfileOldestVersion = 1;
 inline constexpr uint32_t kProfileHeaderBytes = 128;
 inline constexpr uint32_t kProfileChunkHeaderBytes = 16;
@@ -45,6 +49,7 @@ enum ProfileChunkType : uint32_t {
   kChunkCounters = 5,
   kChunkEnd = 6,
   kChunkFile = 7,  // version 2: a mapped file's identity, once per file
+  kChunkMapsChange = 8,  // version 3: the mappings removed and added since the process's last maps
 };
 
 // The file header as stored (little endian, the host's layout on x86-64).
@@ -111,10 +116,14 @@ struct ProfileProcess {
   std::string name;
 };
 
-struct ProfileMaps {
+// A process's maps at time_ns, as the change from its maps before (in file
+// order): a MAPS chunk (whole) removes all of them and adds its own, a maps
+// change removes and adds some. Mappings are indices of ProfileInfo::mappings.
+struct ProfileMapsChange {
   uint64_t time_ns = 0;
   uint32_t tgid = 0;
-  std::vector<ProfileMap> maps;  // sorted by start
+  bool whole = false;  // a MAPS chunk: the maps before are gone, whatever they were
+  std::vector<uint32_t> removed, added;
 };
 
 struct ProfileCounters {
@@ -130,7 +139,11 @@ struct ProfileInfo {
   std::string sampler;
   Topology topology;
   std::vector<ProfileProcess> processes;  // file order
-  std::vector<ProfileMaps> maps;          // file order
+  // Every distinct mapping of the file once, and each process's maps as
+  // their changes: what the reader holds does not grow with the number of
+  // times a recorder wrote a mapping that did not change.
+  std::vector<ProfileMap> mappings;
+  std::vector<ProfileMapsChange> maps_changes;  // file order
   std::vector<ProfileCounters> counters;  // file order
   std::vector<ProfileFile> files;         // file order (version 2)
   bool complete = false;                  // an END chunk closes the file
@@ -138,6 +151,26 @@ struct ProfileInfo {
   uint64_t samples = 0;       // records in intact-looking sample chunks
   uint64_t samples_lost = 0;  // ring-buffer drops (MB_CTR_SAMPLES_LOST), last snapshot or END
   uint64_t file_bytes = 0;
+
+  // A MAPS chunk: tgid's maps at time_ns are these (sorted by start).
+  void add_maps(uint64_t time_ns, uint32_t tgid, const std::vector<ProfileMap>& maps);
+  // A maps change: tgid's maps since its last maps (file order), less the
+  // mappings at the ranges removed (start, end), plus those added. Returns
+  // what is inconsistent ("" when nothing: then it is applied): a process
+  // with no maps before, a range it does not map, an added mapping over one
+  // it has.
+  std::string add_maps_change(uint64_t time_ns, uint32_t tgid, const std::vector<std::pair<uint64_t, uint64_t>>& removed,
+                              const std::vector<ProfileMap>& added);
+  // tgid's maps after its last maps chunk (file order); empty when none.
+  std::vector<ProfileMap> last_maps(uint32_t tgid) const;
+
+ private:
+  uint32_t mapping_id(const ProfileMap& m);
+  struct MapHash {
+    size_t operator()(const ProfileMap& m) const;
+  };
+  std::unordered_map<ProfileMap, uint32_t, MapHash> mapping_ids_;
+  std::unordered_map<uint32_t, std::map<uint64_t, uint32_t>> current_;  // tgid -> its maps now: start -> mapping
 };
 
 // What the recording lost, from the file's last counter snapshot (END's
@@ -198,6 +231,10 @@ class ProfileWriter {
   void add_process(uint64_t time_ns, uint32_t tgid, uint32_t parent, ProfileProcessEvent event,
                    const std::string& name);
   void add_maps(uint64_t time_ns, uint32_t tgid, const std::vector<ProfileMap>& maps);
+  // tgid's maps changed since the last maps written of it: the mappings of
+  // `removed` are gone, those of `added` are new (version 3).
+  void add_maps_change(uint64_t time_ns, uint32_t tgid, const std::vector<ProfileMap>& removed,
+                       const std::vector<ProfileMap>& added);
   // A mapped file's identity; written before the first maps that hold it.
   void add_file(const ProfileFile& f);
   // Cumulative BPF counters (drops among them); the last snapshot counts.
@@ -295,18 +332,32 @@ class ProfileReader {
 // a tgid was and which mapping held an address at a time. A tgid's time is
 // cut into spans, each one program's address space: a new span starts when
 // the pid is reused (an exit, then a new process), at an exec (the kernel's
-// event) and at a rename (an exec seen by looking). Within a span the
-// snapshot of a sample's time answers first (an unmap and a remap there, a
-// library placed over the loader's reservation, is the same program).
+// event) and at a rename (an exec seen by looking). Within a span each
+// mapping is held once with the time it was mapped (from one look to the
+// look that found it gone): the mapping of a sample's time answers first (an
+// unmap and a remap there, a library placed over the loader's reservation,
+// is the same program).
 class ProfileProcesses {
  public:
+  // A mapping a span's program had from from_ns until to_ns (UINT64_MAX:
+  // until the span ends).
+  struct MapRange {
+    const ProfileMap* map;
+    uint64_t from_ns, to_ns;
+  };
   struct Span {
     uint32_t tgid = 0;
     uint32_t life = 0;       // index of lives(): the process it belongs to
     uint64_t begin_ns = 0;   // covers [begin_ns, end_ns); a tgid's spans tile all time
     uint64_t end_ns = UINT64_MAX;
     std::string name;        // "" when unknown
-    std::vector<const ProfileMaps*> snaps;  // by time
+    std::vector<MapRange> maps;      // by start address, then time
+    std::vector<uint64_t> max_end;   // max_end[i]: the highest end of maps[0..i]
+    bool has_maps = false;           // a maps chunk was written in it
+    // When one mapping at an address gave way to another of other contents
+    // (same_contents: a library closed and another opened there), by time:
+    // an address's samples on either side are of different mappings.
+    std::vector<uint64_t> swaps;
     // The profiler's child before it ran `-- COMMAND` (kProcCommand): named
     // by the command, its samples are the profiler's starting it.
     bool before_command = false;
@@ -333,9 +384,18 @@ class ProfileProcesses {
   std::string label(size_t span) const;
   // The name tgid had at time_ns ("" when unknown).
   std::string name_at(uint32_t tgid, uint64_t time_ns) const;
-  // The mapping holding addr at time_ns: looked up in the snapshots of the
-  // span of that time (the last one at or before it first), or nullptr.
+  // The mapping holding addr at time_ns, in the span of that time: the one
+  // mapped then, else the first mapped after it, else the last before it;
+  // else the first of the process's next spans. nullptr when none.
   const ProfileMap* mapping(uint32_t tgid, uint64_t addr, uint64_t time_ns = UINT64_MAX) const;
+  // The (mapping, time range) records held: each mapping once per time it
+  // was mapped in a span, however often it was written.
+  size_t mappings_held() const;
+  // Whether a and b map the same thing the same way: the same file placed
+  // at the same address (start - offset; another part of it, a changed
+  // protection, a grown or split mapping are the same), or anonymous memory
+  // of the same kind ("", "[heap]", "[stack]").
+  static bool same_contents(const ProfileMap& a, const ProfileMap& b);
   // "anon", "heap", "stack", "vdso", or the file's path.
   static std::string mapping_kind(const ProfileMap* m);
   // The identity recorded of m's file (version 2), or nullptr.
@@ -345,6 +405,9 @@ class ProfileProcesses {
   static std::string mapped_file(const ProfileMap& m, bool* deleted = nullptr);
 
  private:
+  // The range of span's maps holding addr that answers for time_ns (see mapping()).
+  static const MapRange* range_at(const Span& span, uint64_t addr, uint64_t time_ns);
+
   std::vector<Span> spans_;  // a tgid's spans together, by time
   std::vector<Life> lives_;
   std::map<uint32_t, std::pair<uint32_t, uint32_t>> by_tgid_;  // tgid -> (first span, count)

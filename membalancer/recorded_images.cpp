@@ -2,6 +2,10 @@
 
 #include "membalancer/proc.h"
 
+#include <algorithm>
+#include <iterator>
+#include <tuple>
+
 namespace mb {
 
 ProcessImage RecordedImages::read(pid_t p) {
@@ -22,14 +26,31 @@ ProcessImage RecordedImages::at_fork(pid_t child, pid_t parent) const {
 void RecordedImages::put(ProfileWriter& w, uint64_t time_ns, pid_t p, pid_t parent, ProfileProcessEvent ev,
                          const ProcessImage& image) {
   w.add_process(time_ns, static_cast<uint32_t>(p), static_cast<uint32_t>(parent), ev, image.name);
-  if (!image.maps->empty()) put_maps(w, time_ns, p, *image.maps);
+  if (!image.maps->empty()) put_maps(w, time_ns, p, image.maps, false);
 }
 
-void RecordedImages::put_maps(ProfileWriter& w, uint64_t time_ns, pid_t p, const std::vector<ProfileMap>& maps) {
+void RecordedImages::put_maps(ProfileWriter& w, uint64_t time_ns, pid_t p,
+                              const std::shared_ptr<const std::vector<ProfileMap>>& maps, bool change) {
   // Read while p maps it (at a fork, p's parent's maps are p's too).
-  for (const ProfileMap& m : maps)
+  for (const ProfileMap& m : *maps)
     if (m.inode && described_.insert({m.dev, m.inode}).second) w.add_file(read_mapped_file(p, m));
-  w.add_maps(time_ns, static_cast<uint32_t>(p), maps);
+  auto before = written_.find(p);
+  if (change && before != written_.end()) {
+    // Both sorted by start: what is in one only.
+    std::vector<ProfileMap> removed, added;
+    auto by_start = [](const ProfileMap& a, const ProfileMap& b) {
+      return std::tie(a.start, a.end, a.offset, a.prot, a.path, a.dev, a.inode) <
+             std::tie(b.start, b.end, b.offset, b.prot, b.path, b.dev, b.inode);
+    };
+    std::set_difference(before->second->begin(), before->second->end(), maps->begin(), maps->end(),
+                        std::back_inserter(removed), by_start);
+    std::set_difference(maps->begin(), maps->end(), before->second->begin(), before->second->end(),
+                        std::back_inserter(added), by_start);
+    w.add_maps_change(time_ns, static_cast<uint32_t>(p), removed, added);
+  } else {
+    w.add_maps(time_ns, static_cast<uint32_t>(p), *maps);
+  }
+  written_[p] = maps;
 }
 
 void RecordedImages::write(ProfileWriter& w, uint64_t time_ns, pid_t p, pid_t parent, ProfileProcessEvent ev,
@@ -60,7 +81,7 @@ bool RecordedImages::update(ProfileWriter& w, uint64_t time_ns, pid_t p, pid_t p
     written = true;
   }
   if (!seen.maps->empty() && *seen.maps != *kept.maps) {
-    put_maps(w, time_ns, p, *seen.maps);
+    put_maps(w, time_ns, p, seen.maps, true);
     kept.maps = std::move(seen.maps);
     written = true;
   }

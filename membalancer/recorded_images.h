@@ -3,9 +3,11 @@
 // parent's: a child's address space and name at its fork are its parent's,
 // and a child read once its fork event is taken in may have exec'd already
 // (on a slow or busy machine), which would date its new program back to the
-// fork. Its exec event then writes the new program's. Each mapped file is
-// described once (device, inode, modification time, build-id), before the
-// first maps that hold it.
+// fork. Its exec event then writes the new program's. A first sighting, a
+// fork and an exec write a process's whole maps; a look that finds them
+// changed writes the change from the maps last written of it (a maps
+// change). Each mapped file is described once (device, inode, modification
+// time, build-id), before the first maps that hold it.
 #pragma once
 
 #include <sys/types.h>
@@ -42,7 +44,7 @@ class RecordedImages {
   // fork, stays (the fork record still comes first in time).
   void write_fork(ProfileWriter& w, uint64_t time_ns, pid_t child, pid_t parent);
   // A look at a process written before: a new name is written as a rename,
-  // changed maps as a new snapshot, at time_ns (a gone process changes
+  // changed maps as a maps change, at time_ns (a gone process changes
   // nothing). Returns whether anything was written.
   bool update(ProfileWriter& w, uint64_t time_ns, pid_t p, pid_t parent, ProcessImage seen);
   // A look at p (seen: what /proc shows now): when p is new, written whole
@@ -52,7 +54,10 @@ class RecordedImages {
   Look look(ProfileWriter& w, uint64_t time_ns, pid_t p, pid_t parent, ProcessImage seen,
             ProfileProcessEvent ev = kProcSeen, const std::string& written_name = {});
   const ProcessImage* find(pid_t p) const;
-  void erase(pid_t p) { images_.erase(p); }
+  void erase(pid_t p) {
+    images_.erase(p);
+    written_.erase(p);
+  }
 
  private:
   // child's image at its fork: its parent's as last written, or, a parent
@@ -61,10 +66,15 @@ class RecordedImages {
   ProcessImage at_fork(pid_t child, pid_t parent) const;
   void put(ProfileWriter& w, uint64_t time_ns, pid_t p, pid_t parent, ProfileProcessEvent ev,
            const ProcessImage& image);
-  // Writes p's maps, after the files of them not described yet.
-  void put_maps(ProfileWriter& w, uint64_t time_ns, pid_t p, const std::vector<ProfileMap>& maps);
+  // Writes p's maps (whole, or as the change from the maps last written of
+  // p when `change`), after the files of them not described yet.
+  void put_maps(ProfileWriter& w, uint64_t time_ns, pid_t p, const std::shared_ptr<const std::vector<ProfileMap>>& maps,
+                bool change);
 
   std::unordered_map<pid_t, ProcessImage> images_;
+  // The maps last written of each process (what a maps change is relative
+  // to): a fork's maps taken in after a look are not the ones kept.
+  std::unordered_map<pid_t, std::shared_ptr<const std::vector<ProfileMap>>> written_;
   std::set<std::pair<uint64_t, uint64_t>> described_;  // (dev, inode) of the files written
 };
 

@@ -1,5 +1,6 @@
 #include "profiler/process_keys.h"
 
+#include <algorithm>
 #include <string>
 
 #include "membalancer/error.h"
@@ -20,14 +21,21 @@ uint32_t ProcessKeys::lookup(uint32_t tgid, uint64_t time_ns) {
 
 void ProcessKeys::assign(uint32_t tgid, uint64_t time_ns, Cursor* c) {
   const int64_t span = procs_->span_at(tgid, time_ns);
+  size_t part = 0;
   if (span >= 0) {
     const auto& sp = procs_->spans()[static_cast<size_t>(span)];
     c->lo = sp.begin_ns;
     c->hi = sp.end_ns;
+    if (split_) {
+      // The part between the swaps around time_ns.
+      part = std::upper_bound(sp.swaps.begin(), sp.swaps.end(), time_ns) - sp.swaps.begin();
+      if (part > 0) c->lo = std::max(c->lo, sp.swaps[part - 1]);
+      if (part < sp.swaps.size()) c->hi = std::min(c->hi, sp.swaps[part]);
+    }
   } else {
     c->lo = 0, c->hi = UINT64_MAX;
   }
-  auto [it, fresh] = keys_.try_emplace({tgid, span}, static_cast<uint32_t>(who_.size()));
+  auto [it, fresh] = keys_.try_emplace({tgid, span, part}, static_cast<uint32_t>(who_.size()));
   if (!fresh) {
     c->key = it->second;
     return;
@@ -36,7 +44,9 @@ void ProcessKeys::assign(uint32_t tgid, uint64_t time_ns, Cursor* c) {
   if (who_.size() >= (size_t{1} << MB_KEY_TGID_BITS))
     throw UsageError("more than " + std::to_string(size_t{1} << MB_KEY_TGID_BITS) +
                      " processes and address spaces in one profile");
-  who_.push_back({tgid, span, time_ns});
+  // The first key handed out for its span stands for all its parts.
+  const uint32_t program = programs_.try_emplace({tgid, span}, static_cast<uint32_t>(who_.size())).first->second;
+  who_.push_back({tgid, span, time_ns, program});
   c->key = static_cast<uint32_t>(who_.size() - 1);
 }
 

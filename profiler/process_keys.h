@@ -3,12 +3,16 @@
 // report and the heatmap build. With the profile's processes, a key is one
 // span of a tgid (ProfileProcesses): a reused pid or an exec'd program has
 // its own, so the coinciding addresses of two programs never add up. Without
-// them (samples alone), the key is the tgid.
+// them (samples alone), the key is the tgid. Split at swaps, a key is one
+// part of a span between two swaps (ProfileProcesses::Span::swaps), so that
+// an address's samples before and after a library was swapped there are
+// looked up (named, symbolised) each in its own mapping.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -23,10 +27,12 @@ class ProcessKeys {
     uint32_t tgid;
     int64_t span;      // of procs()->spans(), -1 when the profile knows nothing of tgid
     uint64_t time_ns;  // a sample's time: lookups (name, mapping, symbol) are at it
+    uint32_t program;  // the first key of its span: the same for all its parts
   };
 
   ProcessKeys() = default;  // keys are tgids
-  explicit ProcessKeys(std::shared_ptr<const ProfileProcesses> procs) : procs_(std::move(procs)) {}
+  explicit ProcessKeys(std::shared_ptr<const ProfileProcesses> procs, bool split_at_swaps = false)
+      : procs_(std::move(procs)), split_(split_at_swaps) {}
 
   // The key of tgid's sample at time_ns. Keys are handed out in the order of
   // their first sample; a span seen again keeps its key. Samples come in runs
@@ -35,7 +41,11 @@ class ProcessKeys {
     if (tgid == last_tgid_ && time_ns >= lo_ && time_ns < hi_) return last_key_;
     return lookup(tgid, time_ns);
   }
-  Who who(uint64_t key) const { return procs_ ? who_[key] : Who{static_cast<uint32_t>(key), -1, UINT64_MAX}; }
+  Who who(uint64_t key) const {
+    return procs_ ? who_[key] : Who{static_cast<uint32_t>(key), -1, UINT64_MAX, static_cast<uint32_t>(key)};
+  }
+  bool split_at_swaps() const { return split_; }
+  size_t size() const { return who_.size(); }  // keys handed out (with the profile's processes)
   const ProfileProcesses* procs() const { return procs_.get(); }
   const std::shared_ptr<const ProfileProcesses>& shared_procs() const { return procs_; }
 
@@ -48,9 +58,11 @@ class ProcessKeys {
   void assign(uint32_t tgid, uint64_t time_ns, Cursor* c);
 
   std::shared_ptr<const ProfileProcesses> procs_;
+  bool split_ = false;
   std::vector<Who> who_;
   FlatMap<uint64_t, Cursor, U64KeyOps> cursors_;
-  std::map<std::pair<uint32_t, int64_t>, uint32_t> keys_;  // (tgid, span) -> key
+  std::map<std::tuple<uint32_t, int64_t, size_t>, uint32_t> keys_;  // (tgid, span, part) -> key
+  std::map<std::pair<uint32_t, int64_t>, uint32_t> programs_;       // (tgid, span) -> its first key
   uint64_t last_tgid_ = ~0ULL, lo_ = 1, hi_ = 0;  // the last key holds for last_tgid_'s times [lo_, hi_)
   uint32_t last_key_ = 0;
 };

@@ -82,7 +82,48 @@ void Aggregate::add(const mb_sample* s, size_t n) {
   }
 }
 
+void Aggregate::join_parts() {
+  const ProfileProcesses* procs = keys.procs();
+  if (!procs || !keys.split_at_swaps()) return;
+  // Each program's parts, by time.
+  std::unordered_map<uint32_t, std::vector<uint32_t>> parts;
+  for (uint32_t k = 0; k < keys.size(); ++k) parts[who_of(k).program].push_back(k);
+  bool split = false;
+  for (auto& [program, v] : parts) {
+    std::sort(v.begin(), v.end(), [&](uint32_t a, uint32_t b) { return who_of(a).time_ns < who_of(b).time_ns; });
+    split |= v.size() > 1;
+  }
+  if (!split) return;
+  FlatMap<uint64_t, PageStats, U64KeyOps> joined;
+  joined.reserve(pages.size());
+  std::unordered_map<uint64_t, uint64_t> node_time;  // joined page -> the time of the part its node is from
+  pages.for_each([&](const uint64_t& key, const PageStats& p) {
+    const uint32_t k = mb_key_tgid(key);
+    const Who w = who_of(k);
+    const uint64_t addr = mb_key_vpn(key) << MB_PAGE_SHIFT;
+    uint32_t to = k;
+    if (const auto& v = parts[w.program]; v.size() > 1) {
+      const ProfileMap* m = procs->mapping(w.tgid, addr, w.time_ns);
+      for (uint32_t other : v) {
+        if (other == k) break;
+        const ProfileMap* o = procs->mapping(w.tgid, addr, who_of(other).time_ns);
+        if (m == o || (m && o && ProfileProcesses::same_contents(*m, *o))) {
+          to = other;
+          break;
+        }
+      }
+    }
+    const uint64_t into = mb_page_key(to, mb_key_vpn(key));
+    PageStats& j = joined[into];
+    j.accesses = static_cast<uint32_t>(std::min<uint64_t>(uint64_t{j.accesses} + p.accesses, UINT32_MAX));
+    uint64_t& when = node_time[into];
+    if (j.node == MB_NODE_UNKNOWN || (p.node != MB_NODE_UNKNOWN && w.time_ns >= when)) j.node = p.node, when = w.time_ns;
+  });
+  pages = std::move(joined);
+}
+
 void Aggregate::finish() {
+  join_parts();
   for (auto& n : nodes) n.pages = 0;
   processes.for_each_mut([](const uint64_t&, ProcessStats& p) { p.pages = 0; });
   pages.for_each([&](const uint64_t& key, const PageStats& p) {
@@ -92,7 +133,9 @@ void Aggregate::finish() {
 }
 
 void aggregate_file(ProfileReader& reader, Aggregate* agg) {
-  agg->keys = ProcessKeys(std::make_shared<ProfileProcesses>(reader.info()));
+  // Split at swaps: an address's samples are looked up in the mapping of
+  // their time, a library swapped at the same address is its own code.
+  agg->keys = ProcessKeys(std::make_shared<ProfileProcesses>(reader.info()), true);
   // Most profiles touch far fewer pages than they have samples; a table
   // sized for a sixteenth of them avoids most of the doubling on the way.
   agg->pages.reserve(std::min<uint64_t>(reader.info().samples / 16, uint64_t{1} << 24));
@@ -105,12 +148,14 @@ std::vector<RegionRow> hottest_regions(const Aggregate& agg, uint64_t region_byt
     uint64_t accesses = 0, pages = 0;
     uint64_t node_acc[kNodeSlots] = {};
     uint64_t top_accesses = 0, top_vpn = 0;  // the hottest page
+    uint32_t top_key = 0;
   };
   const uint64_t region_pages = std::max<uint64_t>(region_bytes >> MB_PAGE_SHIFT, 1);
   FlatMap<uint64_t, uint32_t, U64KeyOps> index;  // mb_page_key(tgid, region number) -> regions[i]
   std::vector<std::pair<uint64_t, R>> regions;
   agg.pages.for_each([&](const uint64_t& key, const PageStats& p) {
-    uint64_t rkey = mb_page_key(mb_key_tgid(key), mb_key_vpn(key) / region_pages);
+    // A program's region, whichever part of it (ProcessKeys) its pages are of.
+    uint64_t rkey = mb_page_key(agg.who_of(mb_key_tgid(key)).program, mb_key_vpn(key) / region_pages);
     uint32_t& slot = index[rkey];
     if (slot == 0) {
       regions.push_back({rkey, R{}});
@@ -121,13 +166,13 @@ std::vector<RegionRow> hottest_regions(const Aggregate& agg, uint64_t region_byt
     r.pages++;
     r.node_acc[p.node < MB_MAX_NODES ? p.node : kNodeSlots - 1] += p.accesses;
     if (p.accesses > r.top_accesses || (p.accesses == r.top_accesses && mb_key_vpn(key) < r.top_vpn) || r.pages == 1)
-      r.top_accesses = p.accesses, r.top_vpn = mb_key_vpn(key);
+      r.top_accesses = p.accesses, r.top_vpn = mb_key_vpn(key), r.top_key = mb_key_tgid(key);
   });
   std::vector<RegionRow> rows;
   rows.reserve(regions.size());
   for (const auto& [k, r] : regions) {
     RegionRow row{agg.who_of(mb_key_tgid(k)).tgid, mb_key_tgid(k), mb_key_vpn(k) * region_pages << MB_PAGE_SHIFT,
-                  region_pages << MB_PAGE_SHIFT, r.accesses, r.pages, -1, r.top_vpn << MB_PAGE_SHIFT};
+                  region_pages << MB_PAGE_SHIFT, r.accesses, r.pages, -1, r.top_vpn << MB_PAGE_SHIFT, r.top_key};
     uint64_t best = 0;
     for (int i = 0; i < MB_MAX_NODES; ++i)
       if (r.node_acc[i] > best) best = r.node_acc[i], row.node = i;
@@ -370,7 +415,7 @@ void print_report(FILE* out, const ProfileReader& reader, const Aggregate& agg, 
     for (const auto& r : hottest_regions(agg, opts.region_bytes, opts.top)) {
       t.rows.push_back({std::to_string(++rank), std::to_string(r.tgid), name_of(r.key), hex(r.start),
                         hex(r.start + r.bytes), std::to_string(r.accesses), pct(r.accesses, agg.with_address),
-                        std::to_string(r.pages), node_name(r.node), mapping_of(r.key, r.hottest_addr)});
+                        std::to_string(r.pages), node_name(r.node), mapping_of(r.hottest_key, r.hottest_addr)});
     }
     tables.push_back(std::move(t));
   }

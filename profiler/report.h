@@ -64,6 +64,12 @@ struct Aggregate {
   void add(const mb_sample* s, size_t n);
   // Per-node and per-process distinct pages (call once after the last add).
   void finish();
+
+ private:
+  // The pages of a span split at swaps (ProcessKeys): an address's pages in
+  // its parts are one page, in its first part of the same contents.
+  void join_parts();
+ public:
 };
 
 // Reads every readable sample of the file into an aggregate.
@@ -80,6 +86,7 @@ struct RegionRow {
   uint64_t accesses = 0, pages = 0;
   int node = -1;  // node with most accesses (-1 unknown)
   uint64_t hottest_addr = 0;  // its hottest page: where its mapping is looked up
+  uint32_t hottest_key = 0;   // the process key of that page (the part of its span)
 };
 // The n regions (aligned blocks of region_bytes) with the most accesses.
 std::vector<RegionRow> hottest_regions(const Aggregate& agg, uint64_t region_bytes, size_t n);

@@ -111,14 +111,13 @@ Symbolizer::FileSession* Symbolizer::session(const ProfileMap& m) {
   return raw;
 }
 
-Symbol Symbolizer::resolve(uint32_t tgid, uint64_t ip, uint64_t time_ns) {
+Symbol Symbolizer::resolve(const ProfileMap* m, uint64_t ip) {
   Symbol sym;
   sym.function = "[unknown]";
   if (ip >= 0xffff800000000000ULL) {
     sym.module = "[kernel]";
     return sym;
   }
-  const ProfileMap* m = procs_.mapping(tgid, ip, time_ns);
   if (!m) {
     sym.module = "[unmapped]";
     return sym;
@@ -174,14 +173,15 @@ Symbol Symbolizer::resolve(uint32_t tgid, uint64_t ip, uint64_t time_ns) {
 }
 
 const Symbol& Symbolizer::lookup(uint32_t tgid, uint64_t ip, uint64_t time_ns) {
-  Key k{tgid, procs_.span_at(tgid, time_ns), ip};
+  const ProfileMap* m = ip >= 0xffff800000000000ULL ? nullptr : procs_.mapping(tgid, ip, time_ns);
+  Key k{m, ip};
   auto it = cache_.find(k);
   if (it != cache_.end()) {
     ++hits_;
     return it->second;
   }
   ++misses_;
-  return cache_.emplace(k, resolve(tgid, ip, time_ns)).first->second;
+  return cache_.emplace(k, resolve(m, ip)).first->second;
 }
 
 }  // namespace mb::prof

@@ -3,7 +3,7 @@
 // have exited are symbolised too (their files must still be there).
 // Position-independent executables and shared libraries are placed where
 // the maps show their segments (with the files' program headers). Two caches: one libdwfl session per file, and
-// one answer per (process, address).
+// one answer per (mapping, address).
 #pragma once
 
 #include <cstdint>
@@ -40,8 +40,8 @@ class Symbolizer {
   Symbolizer(const Symbolizer&) = delete;
   Symbolizer& operator=(const Symbolizer&) = delete;
 
-  // The symbol of ip in process tgid at time_ns (in the address space of
-  // that time: ProfileProcesses spans). Cached per span and address.
+  // The symbol of ip in process tgid at time_ns (in the mapping of that
+  // time: ProfileProcesses::mapping). Cached per mapping and address.
   const Symbol& lookup(uint32_t tgid, uint64_t ip, uint64_t time_ns = UINT64_MAX);
 
   uint64_t cache_hits() const { return hits_; }
@@ -62,17 +62,17 @@ class Symbolizer {
   FileSession* session(const ProfileMap& m);
   // Why the file open at fd is not read ("" when it is).
   std::string refusal(int fd, const ProfileFile* recorded) const;
-  Symbol resolve(uint32_t tgid, uint64_t ip, uint64_t time_ns);
+  // The symbol of ip in mapping m (nullptr: none holds it).
+  Symbol resolve(const ProfileMap* m, uint64_t ip);
 
   struct Key {
-    uint32_t tgid;
-    int64_t span;  // -1: the profile knows nothing of tgid
+    const ProfileMap* map;  // nullptr: unmapped
     uint64_t ip;
-    bool operator==(const Key& o) const { return tgid == o.tgid && span == o.span && ip == o.ip; }
+    bool operator==(const Key& o) const { return map == o.map && ip == o.ip; }
   };
   struct KeyHash {
     size_t operator()(const Key& k) const {
-      return (k.ip * 0x9E3779B97F4A7C15ULL) ^ k.tgid ^ (static_cast<uint64_t>(k.span) << 32);
+      return (k.ip * 0x9E3779B97F4A7C15ULL) ^ reinterpret_cast<uintptr_t>(k.map);
     }
   };
   const ProfileProcesses& procs_;

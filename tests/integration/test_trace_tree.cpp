@@ -405,9 +405,9 @@ TEST(TraceRecord, ChildThatExecsAShortProgramHasItsMaps) {
   });
   for (uint32_t pid : symtests) {
     bool has_program = false;
-    for (const auto& m : reader.info().maps)
-      if (m.tgid == pid)
-        for (const auto& e : m.maps) has_program |= e.path.ends_with("/symtest");
+    for (const auto& c : reader.info().maps_changes)
+      if (c.tgid == pid)
+        for (uint32_t id : c.added) has_program |= reader.info().mappings[id].path.ends_with("/symtest");
     EXPECT_TRUE(has_program) << "pid " << pid;
     EXPECT_GE(samples[pid], 20u) << "pid " << pid;  // a program faults in its code and data
     // Faults in library code before the loader mapped the library are found

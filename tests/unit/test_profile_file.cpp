@@ -128,15 +128,16 @@ TEST(ProfileFile, RoundTripsEveryRecordKind) {
   ASSERT_EQ(info.processes.size(), 2u);
   EXPECT_EQ(info.processes[0].name, "first");
   EXPECT_EQ(info.processes[1].event, kProcExit);
-  ASSERT_EQ(info.maps.size(), 1u);
-  ASSERT_EQ(info.maps[0].maps.size(), 2u);
-  EXPECT_EQ(info.maps[0].maps[0].path, "/usr/bin/x y");  // sorted by start; spaces kept
-  EXPECT_EQ(info.maps[0].maps[0].offset, 0x1000u);
-  EXPECT_EQ(info.maps[0].maps[0].prot, kMapRead | kMapExec);
-  EXPECT_EQ(info.maps[0].maps[0].dev, makedev(8, 1));
-  EXPECT_EQ(info.maps[0].maps[0].inode, 1234u);
-  EXPECT_EQ(info.maps[0].maps[1].path, "");
-  EXPECT_EQ(info.maps[0].maps[1].inode, 0u);
+  ASSERT_EQ(info.maps_changes.size(), 1u);
+  const std::vector<ProfileMap> maps = info.last_maps(100);
+  ASSERT_EQ(maps.size(), 2u);
+  EXPECT_EQ(maps[0].path, "/usr/bin/x y");  // sorted by start; spaces kept
+  EXPECT_EQ(maps[0].offset, 0x1000u);
+  EXPECT_EQ(maps[0].prot, kMapRead | kMapExec);
+  EXPECT_EQ(maps[0].dev, makedev(8, 1));
+  EXPECT_EQ(maps[0].inode, 1234u);
+  EXPECT_EQ(maps[1].path, "");
+  EXPECT_EQ(maps[1].inode, 0u);
   ASSERT_EQ(info.files.size(), 1u);
   EXPECT_EQ(info.files[0], (ProfileFile{makedev(8, 1), 1234, 1600000000123456789ULL, 4096,
                                         std::string("\x5a\x00\xff", 3), "/usr/bin/x y"}));
@@ -150,8 +151,8 @@ TEST(ProfileFile, RoundTripsEveryRecordKind) {
   EXPECT_EQ(procs.name(100), "first");
   EXPECT_EQ(ProfileProcesses::mapping_kind(procs.mapping(100, 0x7f0000001234)), "anon");
   EXPECT_EQ(procs.mapping(100, 0x7f0001000000), nullptr);
-  EXPECT_EQ(procs.file(info.maps[0].maps[0]), &info.files[0]) << "a mapping finds its file by device and inode";
-  EXPECT_EQ(procs.file(info.maps[0].maps[1]), nullptr);
+  EXPECT_EQ(procs.file(maps[0]), &info.files[0]) << "a mapping finds its file by device and inode";
+  EXPECT_EQ(procs.file(maps[1]), nullptr);
 }
 
 // A version-1 file (written by the version-1 writer: tests/unit/data/
@@ -168,16 +169,108 @@ TEST(ProfileFile, ReadsAVersion1File) {
   EXPECT_EQ(info.samples_lost, 3u);
   ASSERT_EQ(info.processes.size(), 2u);
   EXPECT_EQ(info.processes[1].name, "app-child");
-  ASSERT_EQ(info.maps.size(), 1u);
-  ASSERT_EQ(info.maps[0].maps.size(), 3u);
-  EXPECT_EQ(info.maps[0].maps[0].path, "/usr/bin/app");
-  EXPECT_EQ(info.maps[0].maps[0].end, 0x402000u);
-  EXPECT_EQ(info.maps[0].maps[2].path, "[stack]");
-  for (const auto& m : info.maps[0].maps) EXPECT_EQ(m.inode, 0u);
+  ASSERT_EQ(info.maps_changes.size(), 1u);
+  const std::vector<ProfileMap> maps = info.last_maps(42);
+  ASSERT_EQ(maps.size(), 3u);
+  EXPECT_EQ(maps[0].path, "/usr/bin/app");
+  EXPECT_EQ(maps[0].end, 0x402000u);
+  EXPECT_EQ(maps[2].path, "[stack]");
+  for (const auto& m : maps) EXPECT_EQ(m.inode, 0u);
   EXPECT_TRUE(info.files.empty());
   ProfileProcesses procs(info);
   EXPECT_EQ(procs.mapping(42, 0x401000)->path, "/usr/bin/app");
   EXPECT_EQ(procs.file(*procs.mapping(42, 0x401000)), nullptr);
+}
+
+// A version-2 file (written by the version-2 writer: tests/unit/data/
+// profile-v2.prof; whole maps at every change) reads as it did: the mapping
+// at each address and time is the one the version-2 reader found, and each
+// mapping written again unchanged is held once. Pid 50 maps app, its heap and
+// liba.so at 100, writes them again at 200, has libb.so at liba.so's address
+// from 300, and execs app2 at 400.
+TEST(ProfileFile, ReadsAVersion2FileAsBefore) {
+  ProfileReader r("tests/unit/data/profile-v2.prof");
+  ASSERT_TRUE(r.ok()) << r.error();
+  const ProfileInfo& info = r.info();
+  EXPECT_EQ(info.version, 2u);
+  EXPECT_EQ(info.samples, 4u);
+  EXPECT_EQ(info.files.size(), 4u);
+  EXPECT_EQ(info.maps_changes.size(), 4u);
+  EXPECT_EQ(info.mappings.size(), 5u);
+  ProfileProcesses procs(info);
+  EXPECT_EQ(procs.spans().size(), 2u);
+  EXPECT_EQ(procs.mappings_held(), 5u);  // the version-2 reader held 10: every copy
+  struct Want {
+    uint64_t addr, time_ns;
+    const char* path;  // "-": none
+  };
+  // What the version-2 reader answered.
+  const Want want[] = {
+      {0x400100, 50, "/nonexistent/app"},     {0x400100, 150, "/nonexistent/app"},
+      {0x400100, 250, "/nonexistent/app"},    {0x400100, 350, "/nonexistent/app"},
+      {0x400100, 450, "/nonexistent/app2"},   {0x400100, 550, "/nonexistent/app2"},
+      {0x401800, 50, "/nonexistent/app2"},    {0x401800, 150, "/nonexistent/app2"},
+      {0x401800, 250, "/nonexistent/app2"},   {0x401800, 350, "/nonexistent/app2"},
+      {0x401800, 450, "/nonexistent/app2"},   {0x401800, 550, "/nonexistent/app2"},
+      {0x600100, 50, "[heap]"},               {0x600100, 150, "[heap]"},
+      {0x600100, 250, "[heap]"},              {0x600100, 350, "[heap]"},
+      {0x600100, 450, "-"},                   {0x600100, 550, "-"},
+      {0x7f0000000100, 50, "/nonexistent/liba.so"},  {0x7f0000000100, 150, "/nonexistent/liba.so"},
+      {0x7f0000000100, 250, "/nonexistent/liba.so"}, {0x7f0000000100, 350, "/nonexistent/libb.so"},
+      {0x7f0000000100, 450, "-"},                    {0x7f0000000100, 550, "-"},
+      {0x7f00000a0000, 50, "/nonexistent/liba.so"},  {0x7f00000a0000, 150, "/nonexistent/liba.so"},
+      {0x7f00000a0000, 250, "/nonexistent/liba.so"}, {0x7f00000a0000, 350, "/nonexistent/liba.so"},
+      {0x7f00000a0000, 450, "-"},                    {0x7f00000a0000, 550, "-"},
+  };
+  for (const Want& w : want) {
+    const ProfileMap* m = procs.mapping(50, w.addr, w.time_ns);
+    EXPECT_EQ(m ? m->path : "-", w.path) << std::hex << w.addr << " at " << std::dec << w.time_ns;
+  }
+  EXPECT_EQ(procs.file(*procs.mapping(50, 0x7f0000000100, 350)), &info.files[2]);
+}
+
+// A maps change is relative to the process's maps before it: one for a
+// process with no maps, or removing a mapping it does not have, or adding one
+// over a mapping it has, is damage named at its offset; what precedes it is
+// kept.
+TEST(ProfileFile, AnInconsistentMapsChangeIsDamageAtItsOffset) {
+  const ProfileMap lib{0x400000, 0x401000, 0, kMapRead | kMapExec, "/usr/bin/x"};
+  const ProfileMap anon{0x600000, 0x601000, 0, kMapRead | kMapWrite, ""};
+  struct Case {
+    std::function<void(ProfileWriter&)> write;  // the bad change, after pid 9's maps {lib}
+    const char* error;
+  } cases[] = {
+      {[&](ProfileWriter& w) { w.add_maps_change(300, 8, {}, {anon}); }, "maps change of process 8: no maps of it before"},
+      {[&](ProfileWriter& w) { w.add_maps_change(300, 9, {anon}, {}); },
+       "maps change of process 9: removes 0x600000-0x601000, which it does not map"},
+      {[&](ProfileWriter& w) { w.add_maps_change(300, 9, {{0x400000, 0x402000, 0, 0, ""}}, {}); },
+       "maps change of process 9: removes 0x400000-0x402000, which it does not map"},
+      {[&](ProfileWriter& w) { w.add_maps_change(300, 9, {}, {{0x400800, 0x402000, 0, 0, ""}}); },
+       "maps change of process 9: adds 0x400800-0x402000 over a mapping it has"},
+  };
+  for (const Case& c : cases) {
+    mb_test::TempTree dir("mbprof");
+    const std::string path = dir.path("bad.prof");
+    uint64_t bad = 0;
+    {
+      ProfileWriter w(path, ProfileStart{});
+      w.add_maps(100, 9, {lib});
+      w.add_maps_change(200, 9, {}, {anon});  // a good one
+      w.add_maps_change(250, 9, {anon}, {});
+      bad = w.bytes_written();
+      c.write(w);
+      w.finish(400, 0);
+    }
+    ProfileReader r(path);
+    EXPECT_EQ(r.error(), "offset " + std::to_string(bad) + ": " + c.error);
+    EXPECT_EQ(r.error_offset(), bad);
+    EXPECT_EQ(r.info().maps_changes.size(), 3u) << c.error;
+    EXPECT_EQ(r.info().last_maps(9), std::vector<ProfileMap>{lib}) << "the bad change is not applied";
+    ProfileProcesses procs(r.info());
+    ASSERT_NE(procs.mapping(9, 0x600100, 220), nullptr);
+    EXPECT_EQ(procs.mapping(9, 0x600100, 220)->path, "");
+    EXPECT_EQ(procs.mapping(9, 0x400100, 220)->path, "/usr/bin/x");
+  }
 }
 
 // /proc/PID/maps' device (major:minor, hex) and inode are kept: they tell
@@ -355,7 +448,7 @@ TEST(ProfileFile, CorruptChunkHeaderOrSmallChunkNamesItsOffset) {
   patch(p2, maps + kProfileChunkHeaderBytes + 20, "\x7f");
   ProfileReader r2(p2);
   EXPECT_EQ(r2.error_offset(), maps);
-  EXPECT_TRUE(r2.info().maps.empty());
+  EXPECT_TRUE(r2.info().maps_changes.empty());
   EXPECT_EQ(r2.info().processes.size(), 1u);  // what precedes it
   EXPECT_EQ(read_all(r2).size(), 0u);          // samples come after the damage
 }

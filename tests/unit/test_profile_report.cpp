@@ -322,6 +322,67 @@ TEST(ProfileReport, SamplesAreAttributedWithTheMapsOfTheirTime) {
   EXPECT_EQ(rows, 1) << j["pages"].dump();
 }
 
+// dlclose, then dlopen of another library placed at the same address, in
+// one program: the samples at that address before the swap are the first
+// library's code and page, those after it the second's (the report keyed
+// pages and code by address per program and looked them all up at one time:
+// all 8 counted as liba's). Everything else of the program stays one row:
+// its heap page, its region, its process; and the loader's unmapping of
+// ld.so.cache before, with anonymous memory there next, changes nothing.
+TEST(ProfileReport, ALibrarySwappedAtTheSameAddressIsItsOwnCodeAndPages) {
+  mb_test::TempTree dir("mbreport");
+  const std::string path = dir.path("swap.prof");
+  const uint64_t t0 = 1000000000, ms = 1000000;
+  const uint64_t lib = 0x7f0000000000;
+  {
+    ProfileWriter w = fault_profile(path, t0);
+    auto maps = [&](uint64_t t, const char* at_7000, const char* at_lib) {
+      w.add_maps(t, 300,
+                 parse_proc_maps(maps_line("400000-401000", "/nonexistent/dl") + maps_line("600000-601000", "[heap]") +
+                                 maps_line("700000-701000", at_7000) + maps_line("7f0000000000-7f0000001000", at_lib)));
+    };
+    w.add_process(t0 + 100 * ms, 300, 1, kProcSeen, "dl");
+    maps(t0 + 100 * ms, "/etc/ld.so.cache", "/nonexistent/liba.so");
+    w.add_sample(code_and_data(300, lib + 0x100, 0x600100, t0 + 150 * ms));
+    maps(t0 + 200 * ms, "", "/nonexistent/liba.so");
+    for (int i = 0; i < 2; ++i) w.add_sample(code_and_data(300, lib + 0x100, lib + 0x800, t0 + 250 * ms + i));
+    maps(t0 + 300 * ms, "", "/nonexistent/libb.so");
+    for (int i = 0; i < 5; ++i) w.add_sample(code_and_data(300, lib + 0x100, lib + 0x800, t0 + 350 * ms + i));
+    w.add_sample(code_and_data(300, lib + 0x100, 0x600100, t0 + 360 * ms));
+    w.finish(t0 + 1000 * ms, 0);
+  }
+  ProfileReader r(path);
+  ReportOptions o;
+  o.top = 20;
+  auto j = json_report_of(r, o);
+  ASSERT_EQ(j["processes"].size(), 1u) << j["processes"].dump();
+  EXPECT_EQ(j["processes"][0]["samples"], 9);
+  EXPECT_EQ(j["processes"][0]["pages"], 3) << "the heap page, the page of each library";
+  std::map<std::string, int> modules;
+  for (const auto& s : j["symbols"]) {
+    const std::string m = s["module"];
+    modules[m.substr(0, m.find(' '))] += s["samples"].get<int>();
+  }
+  EXPECT_EQ(modules["liba.so"], 3) << j["symbols"].dump();
+  EXPECT_EQ(modules["libb.so"], 6) << j["symbols"].dump();
+  // "address mapping" -> accesses of a table's rows
+  auto accesses = [&](const char* table, const char* address) {
+    std::map<std::string, int> rows;
+    for (const auto& row : j[table])
+      rows[row[address].get<std::string>() + " " + row["mapping"].get<std::string>()] = row["accesses"];
+    return rows;
+  };
+  std::map<std::string, int> pages = accesses("pages", "page");
+  EXPECT_EQ(pages.size(), 3u) << j["pages"].dump();
+  EXPECT_EQ(pages["0x600000 heap"], 2) << j["pages"].dump();
+  EXPECT_EQ(pages["0x7f0000000000 /nonexistent/liba.so"], 2) << j["pages"].dump();
+  EXPECT_EQ(pages["0x7f0000000000 /nonexistent/libb.so"], 5) << j["pages"].dump();
+  std::map<std::string, int> regions = accesses("regions", "start");
+  EXPECT_EQ(regions.size(), 2u) << j["regions"].dump();
+  EXPECT_EQ(regions["0x600000 heap"], 2) << j["regions"].dump();
+  EXPECT_EQ(regions["0x7f0000000000 /nonexistent/libb.so"], 7) << j["regions"].dump();
+}
+
 // --top bounds the processes table of the overview too, as every other table.
 TEST(ProfileReport, TopBoundsTheOverviewsProcesses) {
   std::vector<mb_sample> v;

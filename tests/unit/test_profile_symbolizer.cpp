@@ -26,14 +26,12 @@ extern "C" __attribute__((noinline)) int mb_symbolizer_test_target(int x) {
 
 namespace {
 
-ProfileInfo self_info() {
+// This process as a recorder sees it, with maps (its own when none given).
+ProfileInfo self_info(const std::vector<ProfileMap>& maps = read_proc_maps(getpid())) {
   ProfileInfo info;
-  ProfileMaps m;
-  m.tgid = static_cast<uint32_t>(getpid());
-  m.maps = read_proc_maps(getpid());
-  info.maps.push_back(m);
+  info.add_maps(0, static_cast<uint32_t>(getpid()), maps);
   ProfileProcess p;
-  p.tgid = m.tgid;
+  p.tgid = static_cast<uint32_t>(getpid());
   p.name = "unit_tests";
   info.processes.push_back(p);
   return info;
@@ -91,12 +89,13 @@ TEST(ProfileSymbolizer, NamesAFunctionOfALibraryWhoseCodeIsNotAtItsFileOffset) {
   ASSERT_NE(h, nullptr) << dlerror() << " (make builds it)";
   const uint64_t fn = reinterpret_cast<uint64_t>(dlsym(h, "symtest_lib_spin"));
   ASSERT_NE(fn, 0u) << dlerror();
-  ProfileInfo info = self_info();
+  std::vector<ProfileMap> maps = read_proc_maps(getpid());
+  ProfileInfo info = self_info(maps);
   // The layout that misled: the code's mapping has offset 0 and is not the
   // library's first mapping (that one, also offset 0, is the base).
   const ProfileMap* code = nullptr;
   const ProfileMap* first = nullptr;
-  for (const auto& m : info.maps[0].maps) {
+  for (const auto& m : info.mappings) {
     if (m.path != lib) continue;
     if (!first) first = &m;
     if (fn >= m.start && fn < m.end) code = &m;
@@ -116,9 +115,10 @@ TEST(ProfileSymbolizer, NamesAFunctionOfALibraryWhoseCodeIsNotAtItsFileOffset) {
   }
   // Nor does it need the mapping of offset 0 (a gap, or a recording that
   // missed it): the code's own mapping and the file's headers place it.
-  std::erase_if(info.maps[0].maps, [&](const ProfileMap& m) { return m.path == lib && m.start < code->start; });
+  std::erase_if(maps, [&](const ProfileMap& m) { return m.path == lib && m.start < code->start; });
   {
-    ProfileProcesses procs(info);
+    const ProfileInfo without = self_info(maps);
+    ProfileProcesses procs(without);
     Symbolizer sym(procs);
     EXPECT_EQ(sym.lookup(static_cast<uint32_t>(getpid()), fn + 4).function, "symtest_lib_spin");
   }
@@ -135,11 +135,8 @@ TEST(ProfileSymbolizer, ReadsNoFifoNorAFileChangedSinceTheRecording) {
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
   ASSERT_EQ(system(("cp /proc/self/exe " + exe).c_str()), 0);  // modified now
   ProfileInfo info;
-  ProfileMaps m;
-  m.tgid = 42;
-  m.maps.push_back({0x1000000, 0x2000000, 0, kMapRead | kMapExec, fifo});
-  m.maps.push_back({0x3000000, 0x4000000, 0, kMapRead | kMapExec, exe});
-  info.maps.push_back(m);
+  info.add_maps(0, 42, {{0x1000000, 0x2000000, 0, kMapRead | kMapExec, fifo},
+                       {0x3000000, 0x4000000, 0, kMapRead | kMapExec, exe}});
   ProfileProcesses procs(info);
   Symbolizer sym(procs, 1000000000ULL);  // recorded in 1970: exe changed since
   EXPECT_EQ(sym.lookup(42, 0x1000100).module, "fifo (not a regular file)");
@@ -166,10 +163,7 @@ struct RecordedCopy {
     struct stat st;
     EXPECT_EQ(stat(exe.c_str(), &st), 0);
     ProfileMap m{0x3000000, 0x4000000, 0, kMapRead | kMapExec, exe, st.st_dev, st.st_ino};
-    ProfileMaps maps;
-    maps.tgid = 42;
-    maps.maps.push_back(m);
-    info.maps.push_back(maps);
+    info.add_maps(0, 42, {m});
     info.files.push_back(read_mapped_file(-1, m));  // no such process: read at the path
   }
   ~RecordedCopy() {
@@ -251,13 +245,14 @@ TEST(ProfileSymbolizer, ADeletedFileIsNamedAndNotRead) {
   ASSERT_NE(mkdtemp(dir), nullptr);
   const std::string exe = std::string(dir) + "/exe";
   ASSERT_EQ(system(("cp /proc/self/exe " + exe).c_str()), 0);
-  ProfileInfo info = self_info();
   char self[4096];
   const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   ASSERT_GT(n, 0);
   self[n] = 0;
-  for (auto& m : info.maps[0].maps)
+  std::vector<ProfileMap> maps = read_proc_maps(getpid());
+  for (auto& m : maps)
     if (m.path == self) m.path = exe + " (deleted)";
+  const ProfileInfo info = self_info(maps);
   ProfileProcesses procs(info);
   Symbolizer sym(procs);
   const Symbol& s = sym.lookup(static_cast<uint32_t>(getpid()), reinterpret_cast<uint64_t>(&mb_symbolizer_test_target));

@@ -103,5 +103,78 @@ TEST(RecordedImages, EachMappedFileIsDescribedOnce) {
   EXPECT_EQ(f.build_id, read_build_id(fd));
   close(fd);
   EXPECT_FALSE(f.build_id.empty());
-  EXPECT_EQ(info.maps.size(), 3u);
+  EXPECT_EQ(info.maps_changes.size(), 3u);
+}
+
+// A process that maps and unmaps all the time: each look found one mapping
+// gone and another new. The recorders wrote its whole maps at each look (50
+// looks, 50 times the whole maps in the file) and the reader held every
+// copy; now a look writes what changed, and the reader holds each mapping
+// once with the time it was mapped, answering as before.
+TEST(RecordedImages, AChurningProcessCostsItsChangesNotItsMapsAtEachLook) {
+  Recording r;
+  std::string base;  // 40 mappings of a library that stay
+  char line[160];
+  for (int i = 0; i < 40; ++i) {
+    std::snprintf(line, sizeof line, "%x-%x r-xp %08x 08:01 33 /usr/lib/x86_64-linux-gnu/libchurn.so.1\n",
+                  0x10000000 + i * 0x1000, 0x10001000 + i * 0x1000, i * 0x1000);
+    base += line;
+  }
+  auto churned = [&](int look) {  // the base and the anonymous mapping of this look
+    std::snprintf(line, sizeof line, "%x-%x rw-p 00000000 00:00 0 \n", 0x20000000 + look * 0x1000,
+                  0x20001000 + look * 0x1000);
+    return image("churn", base + line);
+  };
+  const uint64_t ms = 1000000;
+  r.images.write(r.w, 100 * ms, 70, 1, kProcSeen, churned(0));
+  const uint64_t whole = r.w.bytes_written();  // the header, the topology and one whole maps
+  for (int look = 1; look <= 50; ++look)
+    EXPECT_EQ(r.images.look(r.w, (100 + 500 * look) * ms, 70, 1, churned(look)), RecordedImages::Look::kChanged);
+  const uint64_t changes = r.w.bytes_written() - whole;
+  r.w.finish(30000 * ms, 0);
+  // A change: its chunk header, 24 bytes, one range removed (16), one
+  // mapping added (44 + its empty path's 8).
+  EXPECT_EQ(changes, 50u * (16 + 24 + 16 + 48)) << "whole maps are " << whole << " bytes";
+
+  ProfileReader reader(r.path);
+  ASSERT_TRUE(reader.ok()) << reader.error();
+  EXPECT_EQ(reader.info().version, kProfileVersion);
+  EXPECT_EQ(reader.info().maps_changes.size(), 51u);
+  EXPECT_EQ(reader.info().mappings.size(), 40u + 51u);  // each mapping once
+  ProfileProcesses procs(reader.info());
+  EXPECT_EQ(procs.mappings_held(), 40u + 51u);
+  for (int look = 0; look <= 50; ++look) {
+    const uint64_t t = (100 + 500 * look + 1) * ms;
+    const ProfileMap* anon = procs.mapping(70, 0x20000010 + look * 0x1000, t);
+    ASSERT_NE(anon, nullptr) << look;
+    EXPECT_EQ(anon->start, 0x20000000u + look * 0x1000);
+    const ProfileMap* lib = procs.mapping(70, 0x10027010, t);
+    ASSERT_NE(lib, nullptr) << look;
+    EXPECT_EQ(lib->offset, 0x27000u);
+  }
+  EXPECT_EQ(reader.info().last_maps(70), *churned(50).maps);
+}
+
+// A look took the child in before its fork event: its fork's maps (its
+// parent's, timed at the fork) are written after the maps the look saw. A
+// change is relative to the maps last written (the fork's), and the reader
+// puts each in its time.
+TEST(RecordedImages, AChangeAfterAForkTakenInLateIsRelativeToTheForksMaps) {
+  Recording r;
+  r.images.write(r.w, 100, 50, 1, kProcSeen, image("parent", kParentMaps));
+  const char* kChildMaps = "400000-401000 r-xp 00000000 08:01 11 /usr/bin/parent\n"
+                           "600000-601000 rw-p 00000000 00:00 0 \n";
+  r.images.look(r.w, 300, 60, 50, image("parent", kChildMaps));
+  r.images.write_fork(r.w, 200, 60, 50);
+  EXPECT_EQ(r.images.look(r.w, 400, 60, 50, image("parent", kNewMaps)), RecordedImages::Look::kChanged);
+  r.w.finish(1000, 0);
+  ProfileReader reader(r.path);
+  ASSERT_TRUE(reader.ok()) << reader.error();
+  EXPECT_EQ(r.program_at(60, 250), "/usr/bin/parent");
+  EXPECT_EQ(r.program_at(60, 450), "/usr/bin/new");
+  ProfileProcesses procs(reader.info());
+  const ProfileMap* anon = procs.mapping(60, 0x600100, 350);
+  ASSERT_NE(anon, nullptr);
+  EXPECT_EQ(anon->start, 0x600000u);
+  EXPECT_EQ(reader.info().last_maps(60), parse_proc_maps(kNewMaps));
 }

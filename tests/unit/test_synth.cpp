@@ -502,12 +502,13 @@ TEST(SynthFile, WritesAProfileWithTopologyProcessAndMap) {
   EXPECT_EQ(info.processes[0].tgid, 1000u);
   EXPECT_EQ(info.processes[0].event, kProcSeen);
   EXPECT_EQ(info.processes[0].name, "synth-hotset");
-  ASSERT_EQ(info.maps.size(), 1u);
-  ASSERT_EQ(info.maps[0].maps.size(), 1u);
-  EXPECT_EQ(info.maps[0].tgid, 1000u);
-  EXPECT_EQ(info.maps[0].maps[0].start, kSynthBase);
-  EXPECT_EQ(info.maps[0].maps[0].end, kSynthBase + (64 << 20));
-  EXPECT_EQ(info.maps[0].maps[0].path, "");
+  ASSERT_EQ(info.maps_changes.size(), 1u);
+  EXPECT_EQ(info.maps_changes[0].tgid, 1000u);
+  const std::vector<ProfileMap> maps = info.last_maps(1000);
+  ASSERT_EQ(maps.size(), 1u);
+  EXPECT_EQ(maps[0].start, kSynthBase);
+  EXPECT_EQ(maps[0].end, kSynthBase + (64 << 20));
+  EXPECT_EQ(maps[0].path, "");
   ProfileProcesses procs(info);
   EXPECT_EQ(ProfileProcesses::mapping_kind(procs.mapping(1000, plan.hot_start(0))), "anon");
 

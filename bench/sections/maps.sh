@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Memory maps in a profile of a process tree that maps and unmaps all the
+# time: `profiler record` (fault sampler) of `churn` for SECONDS; the file's
+# bytes of maps and the mappings its reader holds (bench/maps_cost), each as
+# a ratio against a baseline of the same recording: every process's first
+# maps written once, every distinct mapping of a process held once. Prints
+# one markdown section; no target (a measure for docs/profile-format.md).
+# Needs root (BPF, perf events).
+#   MB_BIN_DIR=bin (default)  BENCH_QUICK=1: 2 s instead of 5
+set -uo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+bin=${MB_BIN_DIR:-$repo/bin}
+B=$repo/${BENCH_BUILD:-build}/bench
+secs=5
+[ "${BENCH_QUICK:-0}" = 1 ] && secs=2
+work=$(mktemp -d /tmp/mb-maps.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+"$bin/profiler" record --sampler fault -q -o "$work/churn.prof" -- "$bin/churn" --duration "$secs" --seed 1 \
+	> "$work/out" 2> "$work/err" || { echo "maps.sh: profiler record failed: $(cat "$work/err")"; exit 1; }
+"$B/maps_cost" "$work/churn.prof" > "$work/cost" 2>&1 || { echo "maps.sh: maps_cost failed: $(cat "$work/cost")"; exit 1; }
+val() { awk -v n="$1" '$1 == "RESULT" && $2 == n { print $3 }' "$work/cost" | tail -1; }
+kib() { awk -v v="$1" 'BEGIN { printf "%.1f KiB", v / 1024 }'; }
+
+cat <<MD
+## Memory maps of a churning process tree
+
+\`bench/sections/maps.sh\`: \`profiler record --sampler fault -- churn --duration ${secs} --seed 1\`
+(a tree of processes that mmap, munmap and fork all the time, looked at every 0.5 s), read by
+\`bench/maps_cost\`. Bytes of maps: the file's MAPS and maps-change chunks, against each process's
+first maps written once (the baseline: what a recorder writes of a process that never changes its
+maps). Held: the mappings the reader keeps (\`ProfileProcesses::mappings_held\`), against the distinct
+mappings of each process (the baseline: each held once).
+
+| file | maps chunks | bytes of maps | first maps of each process | ratio | mappings held | distinct | ratio |
+|---|---|---|---|---|---|---|---|
+| $(kib "$(val maps_file_bytes)") | $(val maps_chunks) | $(kib "$(val maps_bytes)") | $(kib "$(val maps_first_bytes)") | $(val maps_bytes_ratio) | $(val maps_held) | $(val maps_distinct) | $(val maps_held_ratio) |
+
+\`\`\`
+$(grep -v '^RESULT' "$work/cost")
+\`\`\`
+MD
