@@ -21,6 +21,27 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/*
+ * A consumer that read the ring empty sleeps with no timer: wake it for the
+ * sample just committed. Looked at after the commit, whose xchg orders the
+ * record before this load; the consumer sets the flag, then (after a full
+ * fence) reads the ring, so either it read this record or this sees the flag.
+ * Looked at before, a record still being written when the consumer read the
+ * ring would be left unread. The wake-up comes from an empty record,
+ * discarded (the consumer skips it): the sample's own flags are already spent.
+ */
+static __always_inline void mb_wake_sleeping_consumer(void)
+{
+	__u64 *wake;
+
+	if (!sample_consumer_asleep)
+		return;
+	sample_consumer_asleep = 0;
+	wake = bpf_ringbuf_reserve(&samples, sizeof(*wake), 0);
+	if (wake) /* else the ring is full, and its fill level woke the consumer */
+		bpf_ringbuf_discard(wake, BPF_RB_FORCE_WAKEUP);
+}
+
 static __always_inline void mb_stream(__u32 tgid, __u32 tid, __u32 cpu,
 				      const struct mb_cpu_info *ci, __u16 mem_node,
 				      const struct mb_access *acc, __u64 now)
@@ -46,12 +67,15 @@ static __always_inline void mb_stream(__u32 tgid, __u32 tid, __u32 cpu,
 	s->flags = acc->flags;
 	s->sampler = sampler_kind;
 	__builtin_memset(s->reserved, 0, sizeof(s->reserved));
-	/* No wake-up while little waits: the consumer reads on a short timer.
-	 * Past the fill level, wake it so the ring does not fill up. */
+	/* No wake-up while little waits: the consumer reads on a short timer
+	 * (or, asleep on an empty ring, is woken below). Past the fill level,
+	 * wake it so the ring does not fill up. */
 	if (sample_wakeup_bytes)
 		flags = bpf_ringbuf_query(&samples, BPF_RB_AVAIL_DATA) >= sample_wakeup_bytes ?
 				BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 	bpf_ringbuf_submit(s, flags);
+	if (sample_wakeup_bytes)
+		mb_wake_sleeping_consumer();
 }
 
 /* Counts one decoded access of (tgid, tid) seen on cpu (or no cpu: ~0). */
