@@ -3,12 +3,15 @@
 // process of a tree with a child; `-- COMMAND` records from the start; the
 // file reads back), cpu-clock symbolisation of a PIE and a shared library,
 // and the command line's errors.
+#include <sys/mman.h>
 #include <sys/stat.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "membalancer/profile_file.h"
 #include "membalancer/report.h"
@@ -572,6 +575,63 @@ TEST(Profiler, AKilledRecorderLeavesWhatItTookInTheFile) {
   // 1.5 s: the file holds more than a tenth of a CPU second of them (none
   // before; a loaded machine may give the command little CPU).
   EXPECT_GT(reader.info().samples, 1000u) << reader.error();
+}
+
+// A recorded process that faults in 64 pages, then sleeps: the recorder's
+// sample thread sleeps too (it woke every 20 ms, 50 times a second, idle or
+// not), and the samples it took reach the file while it sleeps (a recorder
+// killed then keeps them).
+TEST(Profiler, AnIdleRecordersSampleThreadSleepsWithItsSamplesWritten) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  const std::string prof = dir + "/idle.prof";
+  int go[2];
+  ASSERT_EQ(pipe(go), 0);
+  const pid_t target = fork();
+  if (target == 0) {
+    close(go[1]);
+    char c;
+    if (read(go[0], &c, 1) != 1) _exit(1);
+    void* p = mmap(nullptr, 64 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) _exit(1);
+    for (int i = 0; i < 64; ++i) static_cast<volatile char*>(p)[i * 4096] = 1;
+    pause();
+    _exit(0);
+  }
+  close(go[0]);
+  Child rec = spawn({bin("profiler"), "record", "--sampler", "fault", "-q", "-o", prof, "--pid", std::to_string(target)},
+                    dir, "idle");
+  ASSERT_TRUE(wait_for([&] { return file_exists(prof); }, 30)) << slurp(rec.err_path);
+  // The sample thread, by its name.
+  const std::string tasks = "/proc/" + std::to_string(rec.pid) + "/task";
+  std::string sample_task;
+  ASSERT_TRUE(wait_for(
+      [&] {
+        for (const auto& t : std::filesystem::directory_iterator(tasks))
+          if (slurp(t.path().string() + "/comm") == "mb-samples\n") sample_task = t.path().string();
+        return !sample_task.empty();
+      },
+      30));
+  auto sleeps = [&] {  // voluntary context switches: each a sleep, then a wake-up
+    std::istringstream status(slurp(sample_task + "/status"));
+    for (std::string line; std::getline(status, line);)
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0) return std::atol(line.c_str() + 24);
+    return -1L;
+  };
+  ASSERT_EQ(write(go[1], "g", 1), 1);
+  close(go[1]);
+  usleep(500000);  // the faults taken, read and written
+  const long before = sleeps();
+  usleep(1000000);
+  const long woke = sleeps() - before;
+  EXPECT_GE(before, 0);
+  EXPECT_LE(woke, 2) << "the idle recorder's sample thread woke " << woke << " times in 1 s";
+  kill(rec.pid, SIGKILL);
+  wait_exit(rec.pid, 30);
+  kill(target, SIGKILL);
+  waitpid(target, nullptr, 0);
+  mb::ProfileReader reader(prof);
+  EXPECT_GE(reader.info().samples, 64u) << "the faults of the 64 pages are not in the file; " << reader.error();
 }
 
 // One pid, two programs: a non-PIE program that execs another non-PIE one,
