@@ -86,6 +86,16 @@ static __always_inline void mb_record(__u32 tgid, __u32 tid, __u32 cpu,
 	__u16 mem_node = MB_NODE_UNKNOWN;
 	/* Only streamed samples need the precise clock (about 40 ns here). */
 	__u64 now = stream_samples ? bpf_ktime_get_ns() : 0;
+	struct mb_tracked *t;
+
+	/* A streamed sample is its program's by time: one taken while an exec
+	 * builds the new program's address space moves that exec's event back
+	 * to it (on_exec). */
+	if (stream_samples && mb_exec_building_mm()) {
+		t = bpf_map_lookup_elem(&tracked, &tgid);
+		if (t && !t->exec_sample_ns)
+			t->exec_sample_ns = now;
+	}
 
 	if (!(acc->flags & MB_ACC_VADDR)) {
 		mb_count(MB_CTR_NO_ADDRESS);
@@ -303,12 +313,19 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	__u32 tgid = BPF_CORE_READ(p, tgid);
 	struct mb_task_stats *ts;
 	struct mb_tracked *t;
+	__u64 exec_ns;
 
 	if (!mb_is_tracked(tgid))
 		return 0;
+	exec_ns = bpf_ktime_get_ns();
 	t = bpf_map_lookup_elem(&tracked, &tgid);
-	if (t)
+	if (t) {
 		__sync_fetch_and_add(&t->execs, 1);
+		/* Samples were taken in the new address space before this
+		 * tracepoint: the new program began at the first of them. */
+		exec_ns = t->exec_sample_ns ?: exec_ns;
+		t->exec_sample_ns = 0;
+	}
 	/* A thread other than the leader exec'd: it now runs as tgid, and its
 	 * old id's entry gets no more samples. Read one last time and freed,
 	 * as at an exit. (The leader's entry was marked by its exit.) */
@@ -317,6 +334,6 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 		if (ts)
 			ts->flags |= MB_TASK_EXITED;
 	}
-	mb_proc_event(MB_PROC_EXEC, tgid, 0, old_pid);
+	mb_proc_event_at(MB_PROC_EXEC, tgid, 0, old_pid, exec_ns);
 	return 0;
 }

@@ -291,7 +291,7 @@ void BpfCollector::seed_tracked() {
   int fd = bpf_map__fd(skel_->maps.tracked);
   std::vector<pid_t> seeded;
   auto add = [&](pid_t p, pid_t parent, uint32_t flags) {
-    mb_tracked t{static_cast<uint32_t>(parent), flags, 0, 0};
+    mb_tracked t{static_cast<uint32_t>(parent), flags, 0, 0, 0};
     uint32_t key = static_cast<uint32_t>(p);
     if (bpf_map_update_elem(fd, &key, &t, BPF_NOEXIST) && errno != EEXIST)
       throw SystemError("tracking process " + std::to_string(p), errno, "raise --max-processes");

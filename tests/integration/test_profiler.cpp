@@ -757,3 +757,39 @@ TEST(Profiler, ChildThatExecsAShortProgramIsNamedAndSymbolised) {
   EXPECT_GE(by_symbol["symtest_main_spin@symtest"], 40u) << rep.out;
   EXPECT_GE(by_symbol["symtest_lib_spin@libsymtest.so"], 20u) << rep.out;
 }
+
+// The faults the kernel takes while it loads a program (its bss's first page
+// cleared, its stack written), after exec_mmap and before the exec event,
+// are the new program's: exectest_second's, at an address exectest_first
+// maps too. They used to come before the exec event and count with
+// exectest_first.
+TEST(Profiler, TheKernelsFaultsLoadingAProgramAreItsOwn) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  std::string prof = dir + "/loading.prof";
+  Ran r = run({bin("profiler"), "record", "--sampler", "fault", "-q", "-o", prof, "--", bin("exectest_first"), "0.3",
+               bin("exectest_second"), "0.3"},
+              dir, "record", 60);
+  ASSERT_EQ(r.status, 0) << r.err;
+  mb::ProfileReader reader(prof);
+  ASSERT_TRUE(reader.ok()) << reader.error();
+  uint32_t pid = 0;
+  uint64_t exec_ns = 0;
+  for (const auto& p : reader.info().processes)
+    if (p.event == mb::kProcExec && p.name == "exectest_second") pid = p.tgid, exec_ns = p.time_ns;
+  ASSERT_NE(pid, 0u);
+  mb::ProfileProcesses procs(reader.info());
+  std::map<std::string, uint64_t> loading;  // program of each kernel fault in the image around the exec
+  reader.for_each_batch([&](const mb_sample* s, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      const bool kernel_ip = s[i].ip >= 0xffff800000000000ULL;
+      const bool in_image = s[i].vaddr >= 0x400000 && s[i].vaddr < 0x1000000;  // both programs' (non-PIE)
+      const uint64_t apart = s[i].time_ns > exec_ns ? s[i].time_ns - exec_ns : exec_ns - s[i].time_ns;
+      if (s[i].tgid != pid || !kernel_ip || !in_image || apart > 5000000) continue;
+      const mb::ProfileMap* m = procs.mapping(pid, s[i].vaddr, s[i].time_ns);
+      ++loading[!m ? "unmapped" : m->path.substr(m->path.rfind('/') + 1)];
+    }
+  });
+  ASSERT_EQ(loading.size(), 1u) << "programs of the kernel's faults loading exectest_second: " << describe(loading);
+  EXPECT_EQ(loading.begin()->first, "exectest_second") << describe(loading);
+}
