@@ -20,6 +20,10 @@ const volatile bool stream_samples = false; /* one ring-buffer record per sample
  * the sample). 0: the kernel's default (a wake-up when the consumer had
  * caught up). */
 const volatile __u64 sample_wakeup_bytes = 0;
+/* Set by a consumer that read the ring empty and goes to sleep without a
+ * timer (wait_samples): the first sample committed after it wakes it, and
+ * clears it. Written by user space through the mapped .bss. */
+volatile __u32 sample_consumer_asleep = 0;
 const volatile __u64 perf_sample_type = 0;  /* attr.sample_type of the sampler */
 const volatile __u32 page_set_bits = 7;     /* log2 of the page table's sets */
 const volatile __u32 mem_block_shift = 27;  /* log2 of the memory block size */

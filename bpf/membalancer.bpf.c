@@ -21,6 +21,27 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/*
+ * A consumer that read the ring empty sleeps with no timer: wake it for the
+ * sample just committed. Looked at after the commit, whose xchg orders the
+ * record before this load; the consumer sets the flag, then (after a full
+ * fence) reads the ring, so either it read this record or this sees the flag.
+ * Looked at before, a record still being written when the consumer read the
+ * ring would be left unread. The wake-up comes from an empty record,
+ * discarded (the consumer skips it): the sample's own flags are already spent.
+ */
+static __always_inline void mb_wake_sleeping_consumer(void)
+{
+	__u64 *wake;
+
+	if (!sample_consumer_asleep)
+		return;
+	sample_consumer_asleep = 0;
+	wake = bpf_ringbuf_reserve(&samples, sizeof(*wake), 0);
+	if (wake) /* else the ring is full, and its fill level woke the consumer */
+		bpf_ringbuf_discard(wake, BPF_RB_FORCE_WAKEUP);
+}
+
 static __always_inline void mb_stream(__u32 tgid, __u32 tid, __u32 cpu,
 				      const struct mb_cpu_info *ci, __u16 mem_node,
 				      const struct mb_access *acc, __u64 now)
@@ -46,12 +67,15 @@ static __always_inline void mb_stream(__u32 tgid, __u32 tid, __u32 cpu,
 	s->flags = acc->flags;
 	s->sampler = sampler_kind;
 	__builtin_memset(s->reserved, 0, sizeof(s->reserved));
-	/* No wake-up while little waits: the consumer reads on a short timer.
-	 * Past the fill level, wake it so the ring does not fill up. */
+	/* No wake-up while little waits: the consumer reads on a short timer
+	 * (or, asleep on an empty ring, is woken below). Past the fill level,
+	 * wake it so the ring does not fill up. */
 	if (sample_wakeup_bytes)
 		flags = bpf_ringbuf_query(&samples, BPF_RB_AVAIL_DATA) >= sample_wakeup_bytes ?
 				BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 	bpf_ringbuf_submit(s, flags);
+	if (sample_wakeup_bytes)
+		mb_wake_sleeping_consumer();
 }
 
 /* Counts one decoded access of (tgid, tid) seen on cpu (or no cpu: ~0). */
@@ -62,6 +86,16 @@ static __always_inline void mb_record(__u32 tgid, __u32 tid, __u32 cpu,
 	__u16 mem_node = MB_NODE_UNKNOWN;
 	/* Only streamed samples need the precise clock (about 40 ns here). */
 	__u64 now = stream_samples ? bpf_ktime_get_ns() : 0;
+	struct mb_tracked *t;
+
+	/* A streamed sample is its program's by time: one taken while an exec
+	 * builds the new program's address space moves that exec's event back
+	 * to it (on_exec). */
+	if (stream_samples && mb_exec_building_mm()) {
+		t = bpf_map_lookup_elem(&tracked, &tgid);
+		if (t && !t->exec_sample_ns)
+			t->exec_sample_ns = now;
+	}
 
 	if (!(acc->flags & MB_ACC_VADDR)) {
 		mb_count(MB_CTR_NO_ADDRESS);
@@ -279,12 +313,19 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	__u32 tgid = BPF_CORE_READ(p, tgid);
 	struct mb_task_stats *ts;
 	struct mb_tracked *t;
+	__u64 exec_ns;
 
 	if (!mb_is_tracked(tgid))
 		return 0;
+	exec_ns = bpf_ktime_get_ns();
 	t = bpf_map_lookup_elem(&tracked, &tgid);
-	if (t)
+	if (t) {
 		__sync_fetch_and_add(&t->execs, 1);
+		/* Samples were taken in the new address space before this
+		 * tracepoint: the new program began at the first of them. */
+		exec_ns = t->exec_sample_ns ?: exec_ns;
+		t->exec_sample_ns = 0;
+	}
 	/* A thread other than the leader exec'd: it now runs as tgid, and its
 	 * old id's entry gets no more samples. Read one last time and freed,
 	 * as at an exit. (The leader's entry was marked by its exit.) */
@@ -293,6 +334,6 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 		if (ts)
 			ts->flags |= MB_TASK_EXITED;
 	}
-	mb_proc_event(MB_PROC_EXEC, tgid, 0, old_pid);
+	mb_proc_event_at(MB_PROC_EXEC, tgid, 0, old_pid, exec_ns);
 	return 0;
 }

@@ -5,8 +5,8 @@
 
 #include "maps.bpf.h"
 
-static __always_inline void mb_proc_event(__u32 type, __u32 tgid, __u32 parent,
-					  __u32 tid)
+static __always_inline void mb_proc_event_at(__u32 type, __u32 tgid, __u32 parent,
+					     __u32 tid, __u64 time_ns)
 {
 	struct mb_proc_event *ev;
 
@@ -15,12 +15,37 @@ static __always_inline void mb_proc_event(__u32 type, __u32 tgid, __u32 parent,
 		mb_count(MB_CTR_EVENTS_LOST);
 		return;
 	}
-	ev->time_ns = bpf_ktime_get_ns();
+	ev->time_ns = time_ns;
 	ev->type = type;
 	ev->tgid = tgid;
 	ev->parent_tgid = parent;
 	ev->tid = tid;
 	bpf_ringbuf_submit(ev, 0);
+}
+
+static __always_inline void mb_proc_event(__u32 type, __u32 tgid, __u32 parent,
+					  __u32 tid)
+{
+	mb_proc_event_at(type, tgid, parent, tid, bpf_ktime_get_ns());
+}
+
+/*
+ * Whether the current task runs in an address space an exec is still
+ * building: past the point of no return (exec_mmap installed the new mm)
+ * and before load_elf_binary wrote mm->start_code, its last step before the
+ * sched_process_exec tracepoint. The kernel's own faults then (clearing the
+ * new program's bss, writing its stack) are the new program's. A fresh mm
+ * (mm_alloc) is zeroed and every program's mm has start_code set (not 0 even
+ * without an executable segment: ~0 plus the load bias), so a task whose
+ * mm's start_code is 0 is in that window; before the point of no return its
+ * mm is the old program's. No mm: a kernel thread.
+ */
+static __always_inline bool mb_exec_building_mm(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct mm_struct *mm = BPF_CORE_READ(task, mm);
+
+	return mm && BPF_CORE_READ(mm, start_code) == 0;
 }
 
 /* The word of tracked_bits holding tgid's bit, or NULL past pid_max. */

@@ -5,7 +5,7 @@
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <linux/perf_event.h>
-#include <sys/epoll.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -291,7 +291,7 @@ void BpfCollector::seed_tracked() {
   int fd = bpf_map__fd(skel_->maps.tracked);
   std::vector<pid_t> seeded;
   auto add = [&](pid_t p, pid_t parent, uint32_t flags) {
-    mb_tracked t{static_cast<uint32_t>(parent), flags, 0, 0};
+    mb_tracked t{static_cast<uint32_t>(parent), flags, 0, 0, 0};
     uint32_t key = static_cast<uint32_t>(p);
     if (bpf_map_update_elem(fd, &key, &t, BPF_NOEXIST) && errno != EEXIST)
       throw SystemError("tracking process " + std::to_string(p), errno, "raise --max-processes");
@@ -564,18 +564,37 @@ void BpfCollector::poll_samples(const std::function<void(const mb_sample&)>& fn)
   rethrow_callback_error();
 }
 
-int BpfCollector::wait_samples(int timeout_ms, const std::function<void(const mb_sample&)>& fn) {
-  if (!sample_rb_) return -EINVAL;
-  // Samples below the fill level come without a wake-up: the wait ends at
-  // the timeout with them in the ring, so it is read whether or not it woke.
-  epoll_event ev;
-  int woke = epoll_wait(ring_buffer__epoll_fd(sample_rb_), &ev, 1, timeout_ms);
-  if (woke < 0 && errno != EINTR) return -errno;
+int BpfCollector::consume_samples(const std::function<void(const mb_sample&)>& fn) {
   wait_cb_ = &fn;
   int n = ring_buffer__consume(sample_rb_);
   wait_cb_ = nullptr;
   rethrow_callback_error();
   return n;
+}
+
+int BpfCollector::wait_samples(int timeout_ms, const std::function<void(const mb_sample&)>& fn, bool until_sample,
+                               int wake_fd) {
+  if (!sample_rb_) return -EINVAL;
+  auto* asleep = &skel_->bss->sample_consumer_asleep;
+  if (until_sample) {
+    // Said before the ring is read, with a full fence between: a sample
+    // committed after this read finds the flag and wakes us (mb_stream);
+    // one committed before it is read now.
+    __atomic_store_n(asleep, 1u, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (int n = consume_samples(fn)) {
+      __atomic_store_n(asleep, 0u, __ATOMIC_RELAXED);
+      return n;
+    }
+  }
+  // Samples below the fill level come without a wake-up: a timed wait ends
+  // with them in the ring, so it is read whether or not it woke.
+  pollfd fds[2] = {{ring_buffer__epoll_fd(sample_rb_), POLLIN, 0}, {wake_fd, POLLIN, 0}};
+  int woke = poll(fds, wake_fd >= 0 ? 2 : 1, timeout_ms);
+  const int err = errno;
+  if (until_sample) __atomic_store_n(asleep, 0u, __ATOMIC_RELAXED);
+  if (woke < 0 && err != EINTR) return -err;
+  return consume_samples(fn);
 }
 
 void BpfCollector::run_synthetic(const mb_synth_args& args) {

@@ -119,12 +119,17 @@ class BpfCollector : public SampleSource {
 
   // Delivers streamed samples (stream_samples only).
   void poll_samples(const std::function<void(const mb_sample&)>& fn);
-  // Waits up to timeout_ms for streamed samples (epoll), then delivers all
-  // that are there. Samples wake the wait only once a quarter of the ring is
-  // filled: a consumer calls it in a loop with a short timeout, which bounds
-  // how long a sample waits. Meant for one dedicated consumer thread: it
-  // touches only the sample ring buffer. Returns the number delivered, or -errno.
-  int wait_samples(int timeout_ms, const std::function<void(const mb_sample&)>& fn);
+  // Waits up to timeout_ms (-1: no limit) for streamed samples, then
+  // delivers all that are there. Samples wake the wait only once a quarter
+  // of the ring is filled: a consumer reading a stream calls it in a loop
+  // with a short timeout, which bounds how long a sample waits. With
+  // until_sample (for a consumer whose last read found the ring empty) the
+  // first sample committed ends the wait too, so an idle consumer needs no
+  // timer. A readable wake_fd (>= 0) ends any wait (a stop). Meant for one
+  // dedicated consumer thread: it touches only the sample ring buffer.
+  // Returns the number delivered, or -errno.
+  int wait_samples(int timeout_ms, const std::function<void(const mb_sample&)>& fn, bool until_sample = false,
+                   int wake_fd = -1);
   // Readable (poll) once the sample ring buffer woke its waiters (tests).
   int sample_event_fd() const;
   // synthetic_source only: runs synth_samples once (BPF_PROG_TEST_RUN).
@@ -195,6 +200,7 @@ class BpfCollector : public SampleSource {
   std::deque<mb_proc_event> pending_events_;  // out of the ring buffer, not delivered yet
   std::function<void(const mb_sample&)> sample_cb_;
   const std::function<void(const mb_sample&)>* wait_cb_ = nullptr;  // wait_samples' consumer
+  int consume_samples(const std::function<void(const mb_sample&)>& fn);
   std::array<uint64_t, MB_NR_COUNTERS> counters_at_swap_{};
 };
 

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -191,12 +193,25 @@ std::string group_digits(uint64_t v) {
 
 SampleConsumer::SampleConsumer(BpfCollector& collector, ProfileWriter& writer, std::mutex& writer_mutex,
                                bool resolve_nodes)
-    : collector_(collector), writer_(writer), mu_(writer_mutex), resolve_(resolve_nodes) {
-  thread_ = std::thread([this] { run(); });
+    : collector_(collector), writer_(writer), mu_(writer_mutex), resolve_(resolve_nodes),
+      stop_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+  if (stop_fd_ < 0) throw SystemError("creating an eventfd", errno);
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), kThreadName);
+    run();
+  });
+}
+
+SampleConsumer::~SampleConsumer() {
+  stop();
+  close(stop_fd_);
 }
 
 void SampleConsumer::stop() {
   stop_ = true;
+  const uint64_t one = 1;
+  // Fails only on a counter at its maximum, which is readable all the same.
+  [[maybe_unused]] const ssize_t w = write(stop_fd_, &one, sizeof(one));
   if (thread_.joinable()) thread_.join();
 }
 
@@ -247,31 +262,48 @@ void SampleConsumer::run() {
     active_.swap(merged);
     seen.clear();
   };
+  // Rounded up: a wait that ends early would only wait again.
+  auto ms_until = [](std::chrono::steady_clock::time_point t) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(t - std::chrono::steady_clock::now());
+    return static_cast<int>(std::max<int64_t>(0, left.count()));
+  };
   // A failed write (a full disk) must not end the process from this thread:
   // the error goes to the recording loop, which stops and reports it.
   try {
     auto written_at = std::chrono::steady_clock::now();
+    bool unwritten = false;  // samples given to the writer since its last flush
+    bool empty = false;      // the last read found the ring empty
     for (;;) {
       const bool last = stop_.load();
-      // Samples do not wake this thread (unless a quarter of the ring fills):
-      // it reads them every 20 ms. That bounds how late a process with
-      // samples is published for the recording loop's look at it (every
-      // 100 ms at most), at 50 wake-ups a second when idle, where a stream
-      // woke it for nearly every sample.
-      int n = collector_.wait_samples(last ? 0 : 20, take);
+      // While samples come they do not wake this thread (unless a quarter of
+      // the ring fills): it reads them every 20 ms. That bounds how late a
+      // process with samples is published for the recording loop's look at
+      // it (every 100 ms at most), where a stream woke it for nearly every
+      // sample. Once a read finds the ring empty, it sleeps until the next
+      // sample (which wakes it at once, so that bound holds), a stop, or the
+      // file's write that is due: an idle recorder costs it no wake-up.
+      int timeout_ms = 20;
+      if (last) timeout_ms = 0;
+      else if (empty) timeout_ms = unwritten ? ms_until(written_at + kWriteEvery) : -1;
+      int n = collector_.wait_samples(timeout_ms, take, empty && !last, stop_fd_);
       if (n < 0 && n != -EINTR) break;
+      empty = n == 0;
       publish_seen();
       // While the ring buffer keeps delivering, write in large batches, but
       // reach the file at least four times a second: a recorder killed
       // (SIGKILL, OOM) loses at most that much, and a fault sample's node is
       // asked for while the page is where it was faulted in.
       const auto now = std::chrono::steady_clock::now();
-      const bool due = now - written_at >= std::chrono::milliseconds(250);
-      if (batch.size() >= (1 << 15) || n == 0 || last || due) flush_batch();
+      const bool due = now - written_at >= kWriteEvery;
+      if (batch.size() >= (1 << 15) || n == 0 || last || due) {
+        unwritten = unwritten || !batch.empty();
+        flush_batch();
+      }
       if (due) {
         std::lock_guard<std::mutex> lock(mu_);
         writer_.flush();
         written_at = now;
+        unwritten = false;
       }
       if (last && n <= 0) break;
     }

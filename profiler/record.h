@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <mutex>
@@ -35,13 +36,18 @@ struct RecordOptions {
 };
 
 // The consumer of the sample ring buffer: a dedicated thread that reads it
-// every 20 ms (or when a quarter of it fills), takes every record, optionally fills in the node of samples
-// without one (move_pages), and appends them to the writer in batches
-// (under `writer_mutex`, which other writers of the file share).
+// every 20 ms while samples come (or when a quarter of it fills) and sleeps
+// until the next sample once it finds it empty, takes every record,
+// optionally fills in the node of samples without one (move_pages), and
+// appends them to the writer in batches (under `writer_mutex`, which other
+// writers of the file share), reaching the file at least every 250 ms.
 class SampleConsumer {
  public:
+  static constexpr const char* kThreadName = "mb-samples";  // its thread's comm
+  static constexpr std::chrono::milliseconds kWriteEvery{250};
+
   SampleConsumer(BpfCollector& collector, ProfileWriter& writer, std::mutex& writer_mutex, bool resolve_nodes);
-  ~SampleConsumer() { stop(); }
+  ~SampleConsumer();
   // Drains what is left in the ring buffer, then joins the thread.
   void stop();
   uint64_t consumed() const { return consumed_.load(); }
@@ -64,6 +70,7 @@ class SampleConsumer {
   std::mutex& mu_;
   bool resolve_;
   std::atomic<bool> stop_{false};
+  int stop_fd_;  // an eventfd: stop() wakes the thread's wait
   std::atomic<uint64_t> consumed_{0};
   std::atomic<bool> failed_{false};
   std::mutex active_mu_;

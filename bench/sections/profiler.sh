@@ -38,7 +38,7 @@ record). Symbolisation: \`prof::Symbolizer\` (libdwfl) on 4096 distinct addresse
 itself and of libc; warm = repeated lookups, cold = the first lookup of each. Recording:
 \`synth_samples\` (BPF_PROG_TEST_RUN, 1000 samples a run, paced to 1M samples/s) writes through
 \`mb_stream\`, the real samples' ring-buffer path (32 MiB, the profiler's default), drained by the
-recorder's \`SampleConsumer\` (its thread, reading every 20 ms) into a profile file; drops are \`MB_CTR_SAMPLES_LOST\`.
+recorder's \`SampleConsumer\` (its thread, reading every 20 ms while samples come) into a profile file; drops are \`MB_CTR_SAMPLES_LOST\`.
 
 | benchmark | baseline | ours | ratio | target | met? |
 |---|---|---|---|---|---|

@@ -103,7 +103,8 @@ ${secs} s (each writes 2 pages and exits), and 1 s after it. CPU time is the rec
 storm's less the idle rate over the same time, divided by the forks; in parentheses, the main
 thread's (process events, names and maps) + the other threads' (\`profiler record\`'s sample
 consumer, which reads the samples the children's page faults stream every 20 ms, woken by
-them only past a quarter of the ring; \`membalancer --record\` takes its samples in its
+them only past a quarter of the ring or, when it found the ring empty and sleeps, by the
+first; \`membalancer --record\` takes its samples in its
 interval loop and has none).
 
 | recorder | idle (baseline) | storm | CPU per fork | wake-ups per fork |

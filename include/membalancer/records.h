@@ -167,6 +167,9 @@ struct mb_tracked {
 	 * reached user space: an exec whose event was lost is found by it. */
 	__u32 execs;
 	__u32 reserved;
+	/* The first sample taken in the address space an exec is building
+	 * (mb_exec_building_mm), 0 if none: the exec event is timed there. */
+	__u64 exec_sample_ns;
 };
 
 enum mb_tracked_flags {

@@ -2,6 +2,7 @@
 // a consumer that throws, exec events, and the thread table across a
 // non-leader exec.
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -11,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <stdexcept>
+#include <vector>
 #include <thread>
 
 #include "membalancer/bpf_collector.h"
@@ -18,6 +20,7 @@
 #include "tests/integration/harness.h"
 
 using namespace mb;
+using mbtest::wait_for;
 
 namespace {
 
@@ -121,6 +124,48 @@ TEST(Collector, ASteadySampleStreamDoesNotWakeTheConsumerPerSample) {
   EXPECT_EQ(collector->counters()[MB_CTR_SAMPLES_LOST], 0u);
   EXPECT_LT(switches, static_cast<long>(kSamples / 10))
       << "the consumer slept and woke " << switches << " times for " << kSamples << " samples";
+}
+
+// A consumer that read the ring empty waits with no timer (profiler record's
+// consumer when idle): nothing wakes it while no sample comes, the first
+// sample into the empty ring does (its wait has no timeout to end it
+// otherwise), and the wake fd does (a stop).
+TEST(Collector, AnIdleConsumerSleepsUntilTheFirstSample) {
+  REQUIRE_ROOT();
+  auto collector = synthetic_stream();
+  const int stop_fd = eventfd(0, EFD_CLOEXEC);
+  ASSERT_GE(stop_fd, 0);
+  std::atomic<uint64_t> got{0};
+  std::atomic<int> waits{0};  // waits that returned
+  std::vector<int> delivered;  // what each wait that delivered any delivered, read after the join
+  std::thread consumer([&] {
+    for (;;) {
+      const int n = collector->wait_samples(-1, [&](const mb_sample&) { ++got; }, true, stop_fd);
+      if (n != 0) delivered.push_back(n);
+      ++waits;
+      pollfd stop{stop_fd, POLLIN, 0};
+      if (poll(&stop, 1, 0) == 1 || n < 0) break;
+    }
+  });
+  usleep(300000);  // idle: fifteen periods of the old 20 ms timer
+  EXPECT_EQ(waits.load(), 0) << "an idle consumer's wait returned with nothing to read";
+  // One sample at a time into the empty ring: each wakes it.
+  for (uint64_t want = 1; want <= 3; ++want) {
+    collector->run_synthetic(synth(1));
+    EXPECT_TRUE(wait_for([&] { return got.load() == want; }, 10)) << "sample " << want << " did not wake it";
+  }
+  // Asleep again. (A wait may end once with nothing: the wake-up record the
+  // BPF side discards can still be in the ring when the consumer reads it.)
+  usleep(100000);
+  const int waits_before = waits.load();
+  usleep(300000);
+  EXPECT_EQ(waits.load(), waits_before) << "the consumer woke with no sample";
+  const uint64_t one = 1;
+  ASSERT_EQ(write(stop_fd, &one, sizeof(one)), static_cast<ssize_t>(sizeof(one)));
+  consumer.join();
+  close(stop_fd);
+  EXPECT_EQ(delivered, (std::vector<int>{1, 1, 1})) << "a wake-up per sample";
+  EXPECT_EQ(collector->counters()[MB_CTR_SAMPLES_LOST], 0u);
 }
 
 // A tracked process that execs says so (MB_PROC_EXEC, between its fork and

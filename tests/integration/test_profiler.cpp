@@ -3,6 +3,7 @@
 // process of a tree with a child; `-- COMMAND` records from the start; the
 // file reads back), cpu-clock symbolisation of a PIE and a shared library,
 // and the command line's errors.
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -607,6 +608,63 @@ TEST(Profiler, AKilledRecorderLeavesWhatItTookInTheFile) {
   EXPECT_GT(reader.info().samples, 1000u) << reader.error();
 }
 
+// A recorded process that faults in 64 pages, then sleeps: the recorder's
+// sample thread sleeps too (it woke every 20 ms, 50 times a second, idle or
+// not), and the samples it took reach the file while it sleeps (a recorder
+// killed then keeps them).
+TEST(Profiler, AnIdleRecordersSampleThreadSleepsWithItsSamplesWritten) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  const std::string prof = dir + "/idle.prof";
+  int go[2];
+  ASSERT_EQ(pipe(go), 0);
+  const pid_t target = fork();
+  if (target == 0) {
+    close(go[1]);
+    char c;
+    if (read(go[0], &c, 1) != 1) _exit(1);
+    void* p = mmap(nullptr, 64 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) _exit(1);
+    for (int i = 0; i < 64; ++i) static_cast<volatile char*>(p)[i * 4096] = 1;
+    pause();
+    _exit(0);
+  }
+  close(go[0]);
+  Child rec = spawn({bin("profiler"), "record", "--sampler", "fault", "-q", "-o", prof, "--pid", std::to_string(target)},
+                    dir, "idle");
+  ASSERT_TRUE(wait_for([&] { return file_exists(prof); }, 30)) << slurp(rec.err_path);
+  // The sample thread, by its name.
+  const std::string tasks = "/proc/" + std::to_string(rec.pid) + "/task";
+  std::string sample_task;
+  ASSERT_TRUE(wait_for(
+      [&] {
+        for (const auto& t : std::filesystem::directory_iterator(tasks))
+          if (slurp(t.path().string() + "/comm") == "mb-samples\n") sample_task = t.path().string();
+        return !sample_task.empty();
+      },
+      30));
+  auto sleeps = [&] {  // voluntary context switches: each a sleep, then a wake-up
+    std::istringstream status(slurp(sample_task + "/status"));
+    for (std::string line; std::getline(status, line);)
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0) return std::atol(line.c_str() + 24);
+    return -1L;
+  };
+  ASSERT_EQ(write(go[1], "g", 1), 1);
+  close(go[1]);
+  usleep(500000);  // the faults taken, read and written
+  const long before = sleeps();
+  usleep(1000000);
+  const long woke = sleeps() - before;
+  EXPECT_GE(before, 0);
+  EXPECT_LE(woke, 2) << "the idle recorder's sample thread woke " << woke << " times in 1 s";
+  kill(rec.pid, SIGKILL);
+  wait_exit(rec.pid, 30);
+  kill(target, SIGKILL);
+  waitpid(target, nullptr, 0);
+  mb::ProfileReader reader(prof);
+  EXPECT_GE(reader.info().samples, 64u) << "the faults of the 64 pages are not in the file; " << reader.error();
+}
+
 // One pid, two programs: a non-PIE program that execs another non-PIE one,
 // both at 0x400000. Each phase's samples are its own program's (the maps
 // recorded last answered for all: the first program's time was the
@@ -729,4 +787,40 @@ TEST(Profiler, ChildThatExecsAShortProgramIsNamedAndSymbolised) {
         row["samples"].get<uint64_t>();
   EXPECT_GE(by_symbol["symtest_main_spin@symtest"], 40u) << rep.out;
   EXPECT_GE(by_symbol["symtest_lib_spin@libsymtest.so"], 20u) << rep.out;
+}
+
+// The faults the kernel takes while it loads a program (its bss's first page
+// cleared, its stack written), after exec_mmap and before the exec event,
+// are the new program's: exectest_second's, at an address exectest_first
+// maps too. They used to come before the exec event and count with
+// exectest_first.
+TEST(Profiler, TheKernelsFaultsLoadingAProgramAreItsOwn) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  std::string prof = dir + "/loading.prof";
+  Ran r = run({bin("profiler"), "record", "--sampler", "fault", "-q", "-o", prof, "--", bin("exectest_first"), "0.3",
+               bin("exectest_second"), "0.3"},
+              dir, "record", 60);
+  ASSERT_EQ(r.status, 0) << r.err;
+  mb::ProfileReader reader(prof);
+  ASSERT_TRUE(reader.ok()) << reader.error();
+  uint32_t pid = 0;
+  uint64_t exec_ns = 0;
+  for (const auto& p : reader.info().processes)
+    if (p.event == mb::kProcExec && p.name == "exectest_second") pid = p.tgid, exec_ns = p.time_ns;
+  ASSERT_NE(pid, 0u);
+  mb::ProfileProcesses procs(reader.info());
+  std::map<std::string, uint64_t> loading;  // program of each kernel fault in the image around the exec
+  reader.for_each_batch([&](const mb_sample* s, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      const bool kernel_ip = s[i].ip >= 0xffff800000000000ULL;
+      const bool in_image = s[i].vaddr >= 0x400000 && s[i].vaddr < 0x1000000;  // both programs' (non-PIE)
+      const uint64_t apart = s[i].time_ns > exec_ns ? s[i].time_ns - exec_ns : exec_ns - s[i].time_ns;
+      if (s[i].tgid != pid || !kernel_ip || !in_image || apart > 5000000) continue;
+      const mb::ProfileMap* m = procs.mapping(pid, s[i].vaddr, s[i].time_ns);
+      ++loading[!m ? "unmapped" : m->path.substr(m->path.rfind('/') + 1)];
+    }
+  });
+  ASSERT_EQ(loading.size(), 1u) << "programs of the kernel's faults loading exectest_second: " << describe(loading);
+  EXPECT_EQ(loading.begin()->first, "exectest_second") << describe(loading);
 }
