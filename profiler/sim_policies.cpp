@@ -118,8 +118,14 @@ class LazyOrder {
 // One interval's moves: the budget, the counters, the model.
 class Mover {
  public:
-  Mover(const SimContext& ctx, PlacementModel& model, uint64_t& promoted, uint64_t& demoted)
-      : ctx_(ctx), model_(model), promoted_(promoted), demoted_(demoted), left_(ctx.budget_pages) {}
+  Mover(const SimContext& ctx, PlacementModel& model, uint64_t& promoted, uint64_t& demoted, uint64_t& charged)
+      : ctx_(ctx),
+        model_(model),
+        promoted_(promoted),
+        demoted_(demoted),
+        charged_(charged),
+        limited_(ctx.budget_bytes != 0),
+        left_(ctx.budget_bytes / kBasePageBytes) {}
 
   int fast_node() const { return ctx_.fast_node; }
   int slow_node() const { return ctx_.slow_node; }
@@ -128,8 +134,8 @@ class Mover {
     const uint64_t cap = fast_capacity(), used = model_.used_pages(ctx_.fast_node);
     return cap > used ? cap - used : 0;
   }
-  bool affords(uint64_t pages) const { return ctx_.budget_pages == 0 || left_ >= pages; }
-  bool exhausted() const { return ctx_.budget_pages != 0 && left_ == 0; }
+  bool affords(uint64_t pages) const { return !limited_ || left_ >= pages; }
+  bool exhausted() const { return limited_ && left_ == 0; }
 
   // Moves a page from `from` (where it is) to the fast node / from the fast
   // node to the slow node; false (nothing changes) when it is already there,
@@ -146,7 +152,7 @@ class Mover {
   // does not cover them; then the batch's pages move, already paid for.
   bool charge(uint64_t pages) {
     if (!affords(pages)) return false;
-    if (ctx_.budget_pages) left_ -= pages;
+    take(pages);
     return true;
   }
   bool move_paid(uint64_t key, bool huge, int from, int to) {
@@ -170,10 +176,14 @@ class Mover {
   }
 
  private:
+  void take(uint64_t pages) {
+    if (limited_) left_ -= pages;
+    charged_ += pages;
+  }
   bool move(uint64_t key, bool huge, int from, int to, uint64_t& counter, bool paid = false) {
     const uint64_t n = base_pages(huge);
     if ((!paid && !affords(n)) || from < 0 || from == to || !model_.move(key, to)) return false;
-    if (ctx_.budget_pages && !paid) left_ -= n;
+    if (!paid) take(n);
     counter += n;
     return true;
   }
@@ -189,7 +199,9 @@ class Mover {
   PlacementModel& model_;
   uint64_t& promoted_;
   uint64_t& demoted_;
-  uint64_t left_;
+  uint64_t& charged_;
+  bool limited_;
+  uint64_t left_;  // base pages
 };
 
 // ---- amd-topk -------------------------------------------------------------------
@@ -210,7 +222,7 @@ class AmdTopk final : public SimPolicy {
   }
 
   void interval(const SimContext& ctx, const std::vector<PageCount>& counts, PlacementModel& model) override {
-    Mover mv(ctx, model, promoted_, demoted_);
+    Mover mv(ctx, model, promoted_, demoted_, charged_);
     struct Sampled {
       PageCount c;
       int node;
@@ -338,7 +350,7 @@ class Memtis final : public SimPolicy {
   static uint32_t bin_floor(int b) { return (uint32_t{1} << b) - 1; }
 
   void interval(const SimContext& ctx, const std::vector<PageCount>& counts, PlacementModel& model) override {
-    Mover mv(ctx, model, promoted_, demoted_);
+    Mover mv(ctx, model, promoted_, demoted_, charged_);
     uint64_t samples = 0;
     std::vector<bool> fresh;
     const std::vector<uint32_t> idx = book_.touch(counts, model, &fresh);
@@ -640,7 +652,7 @@ class Tpp final : public SimPolicy {
   }
 
   void interval(const SimContext& ctx, const std::vector<PageCount>& counts, PlacementModel& model) override {
-    Mover mv(ctx, model, promoted_, demoted_);
+    Mover mv(ctx, model, promoted_, demoted_, charged_);
     const double len = ctx.interval_s > 0 ? ctx.interval_s : 1.0;
     const uint32_t t = ctx.interval;
     const std::vector<uint32_t> idx = book_.touch(counts, model);
@@ -712,7 +724,7 @@ class LinuxTiering final : public SimPolicy {
   }
 
   void interval(const SimContext& ctx, const std::vector<PageCount>& counts, PlacementModel& model) override {
-    Mover mv(ctx, model, promoted_, demoted_);
+    Mover mv(ctx, model, promoted_, demoted_, charged_);
     const double len = ctx.interval_s > 0 ? ctx.interval_s : 1.0;
     const uint32_t t = ctx.interval;
     const std::vector<uint32_t> idx = book_.touch(counts, model);
@@ -821,7 +833,7 @@ class MemtierdAge final : public SimPolicy {
   }
 
   void interval(const SimContext& ctx, const std::vector<PageCount>& counts, PlacementModel& model) override {
-    Mover mv(ctx, model, promoted_, demoted_);
+    Mover mv(ctx, model, promoted_, demoted_, charged_);
     const uint32_t t = ctx.interval;
     std::vector<Ranked> active;  // most accessed this interval first
     const std::vector<uint32_t> idx = book_.touch(counts, model);

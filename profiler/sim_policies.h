@@ -122,8 +122,10 @@
 //   Not modelled: regions (memtierd moves a region only with > 100 pages
 //   off target), the mover queue (new moves only once it is empty).
 //
-// Common to all: at most ctx.budget_pages base pages move per interval
-// (promotions and demotions together; a 2 MiB page costs 512); the model
+// Common to all: at most ctx.budget_bytes move per interval (promotions and
+// demotions together, in whole base pages; a 2 MiB page costs 512; what a
+// policy leaves unspent carries over to its next interval, as membalancer's
+// does: IntervalBudget in membalancer/rate_limiter.h); the model
 // refuses moves into a full node (so the slow node needs a capacity in the
 // model, a large one: PlacementModel::move refuses a node without one);
 // ties are broken by page key, so decisions never depend on the order of
@@ -154,9 +156,10 @@ struct SimContext {
   uint32_t interval;  // 1, 2, ...
   double interval_s;  // length of an interval in seconds
   int fast_node, slow_node;
-  // Base pages the policy may move this interval (promotions + demotions
-  // together): the real mover's rate limit x interval; 0 = unlimited.
-  uint64_t budget_pages;
+  // Bytes the policy may move this interval (promotions + demotions
+  // together), in whole base pages: the real mover's rate limit x interval
+  // with what earlier intervals left unspent (IntervalBudget); 0 = unlimited.
+  uint64_t budget_bytes;
 };
 
 class SimPolicy {
@@ -166,7 +169,7 @@ class SimPolicy {
   virtual std::string describe() const = 0;  // one line: the rule
   // Called once per interval, after that interval's hits were counted, with
   // the pages sampled in it (each page once, any order). Moves pages in the
-  // model with model.move(key, node), within ctx.budget_pages base pages.
+  // model with model.move(key, node), within ctx.budget_bytes.
   // Every page in `counts` has already been placed in the model. The model
   // is this policy's own: between calls the engine only places new pages in
   // it, never moves one (policies remember where their pages are). Pages
@@ -175,10 +178,14 @@ class SimPolicy {
   // Pages moved so far (base pages), promotions and demotions.
   uint64_t promoted() const { return promoted_; }
   uint64_t demoted() const { return demoted_; }
+  // Base pages taken of the budgets so far (a batch charged whole counts
+  // whole): what the engine takes off its IntervalBudget.
+  uint64_t charged() const { return charged_; }
 
  protected:
   uint64_t promoted_ = 0;
   uint64_t demoted_ = 0;
+  uint64_t charged_ = 0;
 };
 
 // The knobs, with the published defaults (see the top of this file).

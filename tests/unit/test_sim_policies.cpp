@@ -30,8 +30,9 @@ PlacementModel model(uint64_t fast_pages, PlacementModel::Start start = Placemen
   return PlacementModel({{kFast, fast_pages}, {kSlow, kSlowCap}}, kSlow, start);
 }
 
+// budget: base pages (0 = unlimited).
 mb::SimContext ctx(uint32_t interval, uint64_t budget = 0, double interval_s = 1.0) {
-  return {interval, interval_s, kFast, kSlow, budget};
+  return {interval, interval_s, kFast, kSlow, budget * 4096};
 }
 
 // Places the interval's pages as the engine does (recorded on `recorded`,
