@@ -749,12 +749,7 @@ class LinuxTiering final : public SimPolicy {
         threshold_s_ = cfg_.hot_threshold_s;  // the kernel resets it: the workload changed
       } else {
         if (f.latency >= threshold_s_) continue;
-        // The promote rate limit, per second of faults: candidates over it stay.
-        const double second = std::floor(f.time);
-        if (second != second_) second_ = second, second_cand_ = 0;
-        second_cand_ += p.pages();
-        cand_ += p.pages();
-        if (static_cast<double>(second_cand_) > rate_pages) continue;
+        if (over_rate_limit(f.time, p.pages(), rate_pages)) continue;
       }
       if (mv.exhausted()) break;
       if (mv.fast_free() < high + p.pages()) {
@@ -791,6 +786,18 @@ class LinuxTiering final : public SimPolicy {
       if (mv.demote(p)) batch += p.pages();
     }
   }
+  // The promote rate limit (numa_promotion_rate_limit): the candidate's
+  // pages join the node's count of candidates; the first candidate more
+  // than a second after the window's start restarts the window there, the
+  // count at that moment (this candidate's pages included) its base; a
+  // candidate stays when the count since that base has reached the limit.
+  // So the window follows the candidates, not the calendar second, and the
+  // candidate opening a window is never held back.
+  bool over_rate_limit(double now, uint64_t pages, double rate_pages) {
+    cand_ += pages;
+    if (rl_start_ < 0 || now - rl_start_ > 1.0) rl_start_ = now, rl_cand_ = cand_;
+    return static_cast<double>(cand_ - rl_cand_) >= rate_pages;
+  }
   // Every period_max of trace time the hot threshold steps by an eighth of
   // the default toward the promote rate limit: down when the candidates of
   // that period were over 110% of what the limit lets through, up (to
@@ -810,8 +817,8 @@ class LinuxTiering final : public SimPolicy {
   PageBook book_;
   NumaScan scan_;
   double threshold_s_;
-  double th_start_ = 0, second_ = -1;
-  uint64_t cand_ = 0, th_cand_ = 0, second_cand_ = 0;
+  double th_start_ = 0, rl_start_ = -1;
+  uint64_t cand_ = 0, th_cand_ = 0, rl_cand_ = 0;
 };
 
 // ---- memtierd-age ---------------------------------------------------------------

@@ -99,11 +99,14 @@
 //   that unmapped it (numa_balancing_hot_threshold_ms, 1000), or whatever
 //   its latency while the fast node has plenty free (more than 1 GiB or a
 //   sixteenth of it above the promo watermark: the threshold is reset and
-//   no rate limit applies); candidates over the promote rate limit in a
-//   second (numa_balancing_promote_rate_limit_MBps, 65536) stay. Every scan_period_max (60 s) the threshold steps by an eighth of
-//   its default toward the rate limit: down when the period's candidates
-//   were over 110% of what it lets through, up (to twice the default)
-//   under 90%. A promotion needs the fast node above its high watermark
+//   no rate limit applies). The promote rate limit
+//   (numa_balancing_promote_rate_limit_MBps, 65536) counts candidates in a
+//   window that the first candidate more than a second after its start
+//   restarts (numa_promotion_rate_limit): candidates once the window's
+//   count has reached the limit stay. Every scan_period_max (60 s) the
+//   threshold steps by an eighth of its default toward the rate limit:
+//   down when the period's candidates were over 110% of what it lets
+//   through, up (to twice the default) under 90%. A promotion needs the fast node above its high watermark
 //   with the page (migrate_balanced_pgdat); else the page stays and kswapd
 //   wakes and demotes the least recently sampled fast pages, a batch of 32
 //   at least, up to the promo watermark; kswapd also runs below the low

@@ -753,6 +753,29 @@ TEST(LinuxTiering, PlentyFreeTakesAnyFaultingPage) {
   }
 }
 
+// The promote rate limit as numa_promotion_rate_limit counts it: a window
+// restarted by the first candidate more than a second after its start, not
+// the calendar second. A limit of 2 pages a second (2/256 MB/s); four slow
+// pages P0-P3, 4 samples each per 2 s interval, the window at each second
+// unmapping them: they fault at .25 and 1.25 (then 2.25, 3.25), 0.25 s
+// after the scan: hot. At .25 P0 opens the window (0 counted before it:
+// up), P1 (1: up), P2 and P3 (2, 3: the limit is reached) stay; at 1.25 the
+// window (started at .25) is still open: P2 and P3 stay again. At 2.25 P2
+// opens a new window and goes up, P3 (1) too. (Per calendar second P2 and
+// P3 went up at 1.25.) The fast node of 100 pages is far above its
+// watermarks.
+TEST(LinuxTiering, PromoteRateLimitWindowStartsAtACandidate) {
+  const mb::NumaScanConfig scan{.scan_size_mb = 256, .period_min_s = 1, .period_max_s = 60, .scan_delay_s = 0};
+  auto p = mb::make_linux_tiering({.scan = scan, .promote_rate_limit_mbps = 2.0 / 256});
+  auto m = model(100);
+  const std::vector<PageCount> four = {pc(0, 4), pc(1, 4), pc(2, 4), pc(3, 4)};
+  step(*p, m, 1, four, 0, kSlow, /*interval_s=*/2.0);
+  EXPECT_EQ(layout(m, 4), "FFSS");
+  step(*p, m, 2, {pc(2, 4), pc(3, 4)}, 0, kSlow, 2.0);
+  EXPECT_EQ(layout(m, 4), "FFFF");
+  EXPECT_EQ(p->promoted(), 4u);
+}
+
 // ---- memtierd-age ---------------------------------------------------------------
 
 // Defaults: one interval = one 5 s round; active = sampled in the last 3
