@@ -612,6 +612,29 @@ std::string fmt_num(double v) {
 
 }  // namespace
 
+uint64_t default_min_free_kbytes(uint64_t total_pages) {
+  const unsigned __int128 x = static_cast<unsigned __int128>(total_pages) * (kBasePageBytes / 1024) * 16;
+  // The integer square root (floor), corrected after the double's estimate.
+  uint64_t r = static_cast<uint64_t>(std::sqrt(static_cast<double>(x)));
+  while (static_cast<unsigned __int128>(r) * r > x) --r;
+  while (static_cast<unsigned __int128>(r + 1) * (r + 1) <= x) ++r;
+  return std::clamp<uint64_t>(r, 128, 262144);
+}
+
+NodeWatermarks kernel_watermarks(uint64_t node_pages, uint64_t total_pages, uint64_t min_free_kbytes,
+                                 uint32_t scale_factor) {
+  NodeWatermarks w;
+  const uint64_t pages_min = min_free_kbytes / (kBasePageBytes / 1024);
+  if (total_pages)
+    w.min = static_cast<uint64_t>(static_cast<unsigned __int128>(pages_min) * node_pages / total_pages);
+  const uint64_t step =
+      std::max<uint64_t>(w.min / 4, static_cast<uint64_t>(static_cast<unsigned __int128>(node_pages) * scale_factor / 10000));
+  w.low = w.min + step;
+  w.high = w.low + step;
+  w.promo = w.high + step;
+  return w;
+}
+
 ScanTrace numa_scan_faults(const NumaScanConfig& cfg, double interval_s,
                            const std::vector<std::vector<PageCount>>& intervals, const PlacementModel& model,
                            int fast_node) {
@@ -734,11 +757,14 @@ class LinuxTiering final : public SimPolicy {
     const auto faults = scan_.interval(t, (t - 1) * len, len, book_, counts, idx, fast,
                                        [fast](const SimPage& p) { return p.node >= 0 && p.node != fast; });
     const uint64_t cap = mv.fast_capacity();
-    // Watermarks a step apart (watermark_scale_factor; min_free_kbytes left out): low, high, promo.
-    const uint64_t step = std::max<uint64_t>(1, static_cast<uint64_t>(static_cast<double>(cap) * cfg_.watermark_step));
-    const uint64_t high = 2 * step;
+    // The simulated machine's memory: the fast node and a slow node as large
+    // as the footprint so far (the slow node's real size is not known).
+    const uint64_t total = cap + model.used_pages(ctx.fast_node) + model.used_pages(ctx.slow_node);
+    const NodeWatermarks wm = kernel_watermarks(
+        cap, total, cfg_.min_free_kbytes ? cfg_.min_free_kbytes : default_min_free_kbytes(total),
+        cfg_.watermark_scale_factor);
     // Free memory well above need (pgdat_free_space_enough): any page goes up.
-    const uint64_t plenty = std::max<uint64_t>(kFreeEnoughPages, cap / 16) + high + step;
+    const uint64_t plenty = std::max<uint64_t>(kFreeEnoughPages, cap / 16) + wm.promo;
     const double rate_pages = cfg_.promote_rate_limit_mbps * 256.0;  // 4 KiB pages a second
     std::optional<LazyOrder<Ranked>> victims;
     for (const HintFault& f : faults) {
@@ -752,20 +778,20 @@ class LinuxTiering final : public SimPolicy {
         if (over_rate_limit(f.time, p.pages(), rate_pages)) continue;
       }
       if (mv.exhausted()) break;
-      if (mv.fast_free() < high + p.pages()) {
+      if (mv.fast_free() < wm.high + p.pages()) {
         // migrate_balanced_pgdat fails: the page stays; kswapd wakes and
-        // reclaims the fast node up to its promo watermark (the tiering
-        // mode's, a step above the high one).
+        // reclaims the fast node up to its promo watermark (in the tiering
+        // mode pgdat_balanced wants promo, not high).
         if (!victims) victims.emplace(lru_victims(book_, fast, t));
-        kswapd(mv, *victims, high + step);
+        kswapd(mv, *victims, wm.promo);
         continue;
       }
       mv.promote(p);
     }
-    // kswapd, below the low watermark (a step under the high one).
-    if (mv.fast_free() + step < high) {
+    // kswapd, woken below the low watermark, again up to promo.
+    if (mv.fast_free() < wm.low) {
       if (!victims) victims.emplace(lru_victims(book_, fast, t));
-      kswapd(mv, *victims, high);
+      kswapd(mv, *victims, wm.promo);
     }
   }
 

@@ -106,12 +106,16 @@
 //   count has reached the limit stay. Every scan_period_max (60 s) the
 //   threshold steps by an eighth of its default toward the rate limit:
 //   down when the period's candidates were over 110% of what it lets
-//   through, up (to twice the default) under 90%. A promotion needs the fast node above its high watermark
-//   with the page (migrate_balanced_pgdat); else the page stays and kswapd
-//   wakes and demotes the least recently sampled fast pages, a batch of 32
-//   at least, up to the promo watermark; kswapd also runs below the low
-//   watermark. Watermarks 0.1% of the node apart (watermark_scale_factor
-//   10: low, high = 2 steps, promo = 3; min_free_kbytes left out).
+//   through, up (to twice the default) under 90%. A promotion needs the
+//   fast node above its high watermark with the page
+//   (migrate_balanced_pgdat); else the page stays and kswapd wakes and
+//   demotes the least recently sampled fast pages, a batch of 32 at least,
+//   up to the promo watermark (the tiering mode's kswapd target); kswapd
+//   also wakes below the low watermark. The watermarks are the kernel's
+//   (kernel_watermarks): min the fast node's share of min_free_kbytes (by
+//   default the kernel's for the simulated memory: the fast node plus a
+//   slow node as large as the footprint so far), then steps of the larger
+//   of min / 4 and watermark_scale_factor (10) / 10000 of the node.
 //
 // memtierd-age (intel/memtierd age policy, README example: IntervalMs
 //   5000, ActiveDurationMs 10000, IdleDurationMs 15000). One interval is
@@ -232,8 +236,26 @@ struct LinuxTieringConfig {
   NumaScanConfig scan;
   double hot_threshold_s = 1.0;            // numa_balancing_hot_threshold_ms
   double promote_rate_limit_mbps = 65536;  // numa_balancing_promote_rate_limit_MBps
-  double watermark_step = 0.001;           // watermark_scale_factor 10: low, high, promo 0.1% of the node apart
+  uint32_t watermark_scale_factor = 10;    // vm.watermark_scale_factor: in 10000ths of the node
+  uint64_t min_free_kbytes = 0;            // vm.min_free_kbytes; 0: the kernel's default for the simulated memory
 };
+
+// The kernel's default vm.min_free_kbytes for `total_pages` of memory
+// (calculate_min_free_kbytes at boot): the integer square root of 16 x the
+// memory in KiB, at least 128 and at most 262144 (256 MiB).
+uint64_t default_min_free_kbytes(uint64_t total_pages);
+
+// A node's watermarks in base pages, as __setup_per_zone_wmarks sets them
+// (the node as one zone): min is the node's share of min_free_kbytes (its
+// pages over all the memory's); each step above it is the larger of a
+// quarter of min and scale_factor / 10000 of the node; low = min + a step,
+// high = low + a step, promo (the tiering mode's kswapd target) = high + a
+// step.
+struct NodeWatermarks {
+  uint64_t min = 0, low = 0, high = 0, promo = 0;
+};
+NodeWatermarks kernel_watermarks(uint64_t node_pages, uint64_t total_pages, uint64_t min_free_kbytes,
+                                 uint32_t scale_factor);
 
 struct MemtierdAgeConfig {
   uint32_t interval_ms = 5000;
