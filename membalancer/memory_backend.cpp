@@ -18,24 +18,23 @@ void require_numa_machine(const Topology& topo) {
 }
 
 MemoryBackend::MemoryBackend(const Options& opts, Topology& topo, ExecCountFn exec_count)
-    : opts_(opts), topo_(topo), cool_(opts.cooldown_intervals), scanner_(topo) {
-  // The budget of one interval: what the mover can move before the next
-  // (at least a page: never 0, which means unlimited).
-  const uint64_t budget = interval_budget_bytes(opts.rate_limit_bytes, opts.interval_ms);
+    : opts_(opts),
+      topo_(topo),
+      budget_(opts.rate_limit_bytes, opts.interval_ms),
+      cool_(opts.cooldown_intervals),
+      scanner_(topo) {
   if (opts.command == "tier") {
     TierPolicyConfig tc;
     tc.low_watermark = opts.watermark_low;
     tc.high_watermark = opts.watermark_high;
     tc.follow_allocations = opts.watermark_auto;
     tc.min_hot_heat = static_cast<float>(opts.min_hot_heat);
-    tc.budget_bytes = budget;
     tier_.emplace(choose_tiers(opts.tiers, topo), tc);
   } else {
     NumaPolicyConfig nc;
     nc.min_hot_heat = static_cast<float>(opts.min_hot_heat);
     nc.hysteresis = opts.hysteresis;
     nc.min_free_bytes = opts.min_free_bytes;
-    nc.budget_bytes = budget;
     require_numa_machine(topo);
     numa_.emplace(topo, nc);
   }
@@ -290,7 +289,11 @@ void MemoryBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& all_t
   wait_on_full_nodes(mem, table.interval());
   Plan plan;
   TierPlanView view;
+  // This interval's budget: what the mover can move before the next, with
+  // what earlier plans left unspent.
+  const uint64_t budget = budget_.next();
   if (tier_) {
+    tier_->set_budget_bytes(budget);
     plan = tier_->plan(table, mem, cool_, &view);
   } else {
     // Where each process's threads ran this interval, for pages whose
@@ -306,6 +309,7 @@ void MemoryBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& all_t
       const double w = t.ticks ? static_cast<double>(t.ticks) : 0.01;
       process_cpu_[static_cast<uint32_t>(t.tgid)][t.node] += w;
     }
+    numa_->set_budget_bytes(budget);
     NumaPolicy::ProcessFilter include;
     if (only_) include = [this](uint32_t tgid) { return only_->count(tgid) != 0; };
     plan = numa_->plan(
@@ -316,6 +320,7 @@ void MemoryBackend::interval(Pipeline& pipeline, const std::vector<pid_t>& all_t
         },
         include);
   }
+  budget_.spend(plan.stats.planned_bytes);
   const uint32_t now = table.interval();
   MigrationReport m;
   if (mover_ || opts_.dry_run) {

@@ -15,6 +15,7 @@
 #include "membalancer/numa_policy.h"
 #include "membalancer/options.h"
 #include "membalancer/placement_model.h"
+#include "membalancer/rate_limiter.h"
 #include "membalancer/resident.h"
 #include "membalancer/tier_policy.h"
 #include "membalancer/topology.h"
@@ -67,6 +68,7 @@ class MemoryBackend : public Backend {
 
   Options opts_;
   Topology& topo_;
+  IntervalBudget budget_;  // the plans' bytes per interval (--rate-limit x --interval)
   std::optional<TierPolicy> tier_;
   AllocationReserve reserve_;  // tier: what the tracked processes allocate
   // Pages moved per node (the mover's or the model's flows) as of just

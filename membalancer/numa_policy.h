@@ -38,6 +38,8 @@ class NumaPolicy {
   NumaPolicy(const Topology& topo, const NumaPolicyConfig& cfg);
   Plan plan(const PageTable& table, const MemoryState& mem, const CoolDown& cool, const ProcessCpuFn& process_cpu,
             const ProcessFilter& include = {}) const;
+  // The next plans' budget (the backend's IntervalBudget sets it each interval).
+  void set_budget_bytes(uint64_t bytes) { cfg_.budget_bytes = bytes; }
 
  private:
   const Topology& topo_;

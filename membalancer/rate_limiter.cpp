@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "membalancer/error.h"
+#include "membalancer/mover.h"
 #include "membalancer/sysfs.h"
 
 namespace mb {
@@ -74,11 +75,22 @@ uint64_t parse_rate(const std::string& text, const std::string& what) {
   }
 }
 
-uint64_t interval_budget_bytes(uint64_t bytes_per_s, uint64_t interval_ms) {
-  if (!bytes_per_s) return 0;
-  constexpr uint64_t kPage = 4096, kMost = UINT64_MAX / 2;
-  const unsigned __int128 b = static_cast<unsigned __int128>(bytes_per_s) * interval_ms / 1000;
-  return b > kMost ? kMost : std::max<uint64_t>(kPage, static_cast<uint64_t>(b));
+IntervalBudget::IntervalBudget(uint64_t bytes_per_s, uint64_t interval_ms)
+    : per_interval_(static_cast<unsigned __int128>(bytes_per_s) * interval_ms),
+      cap_(std::max<unsigned __int128>(per_interval_, static_cast<unsigned __int128>(kHugePageBytes) * 1000)) {}
+
+uint64_t IntervalBudget::next() {
+  if (!limited()) return 0;
+  credit_ = std::min(cap_, credit_ + per_interval_);
+  // At most UINT64_MAX / 2: a plan adding to it never wraps.
+  constexpr uint64_t kMost = UINT64_MAX / 2;
+  const unsigned __int128 bytes = credit_ / 1000;
+  return bytes > kMost ? kMost : std::max<uint64_t>(1, static_cast<uint64_t>(bytes));
+}
+
+void IntervalBudget::spend(uint64_t bytes) {
+  const unsigned __int128 b = static_cast<unsigned __int128>(bytes) * 1000;
+  credit_ = b > credit_ ? 0 : credit_ - b;
 }
 
 }  // namespace mb

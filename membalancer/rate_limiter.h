@@ -50,12 +50,34 @@ class RateLimiter {
 // 1024; 0 means unlimited). Throws UsageError naming `what` (the option).
 uint64_t parse_rate(const std::string& text, const std::string& what);
 
-// The bytes one interval's plan may move at `bytes_per_s` with intervals of
-// `interval_ms`: rate x interval, at least one base page (a rate under a page
-// per interval still moves one page each interval; it never rounds down to 0,
-// which plans read as "no limit"), computed without wrapping (at most
-// UINT64_MAX / 2). 0 = no limit: bytes_per_s 0 only. membalancer's backend and
-// profiler whatif's comparison policies both take their budget from here.
-uint64_t interval_budget_bytes(uint64_t bytes_per_s, uint64_t interval_ms);
+// The byte budgets of successive intervals' plans at `bytes_per_s` with
+// intervals of `interval_ms`: each interval earns rate x interval (kept
+// exactly, in byte-milliseconds: no rounding is lost), and what a plan leaves
+// unspent carries over to the next, so a rate under a page per interval moves
+// a page every few intervals rather than one every interval. The credit is
+// capped at one interval's earning or a 2 MiB page, whichever is larger: a
+// quiet spell does not buy a burst later, and a rate under 2 MiB per interval
+// can still move a huge page. Credit comes only from the rate (it starts at
+// 0), so over N intervals at most rate x N x interval is spent.
+// membalancer's backend and profiler whatif's comparison policies both take
+// their budgets from here.
+class IntervalBudget {
+ public:
+  // bytes_per_s 0: no limit.
+  IntervalBudget(uint64_t bytes_per_s, uint64_t interval_ms);
+
+  bool limited() const { return per_interval_ != 0; }
+  // Starts an interval: its earning joins the credit (up to the cap); returns
+  // the bytes its plan may move. 0 only without a limit (how the policies
+  // read "no limit"): a credit under a byte is given as 1, which buys no page.
+  uint64_t next();
+  // The bytes the interval's plan took (at most what next() gave).
+  void spend(uint64_t bytes);
+
+ private:
+  unsigned __int128 per_interval_;  // byte-milliseconds earned an interval
+  unsigned __int128 cap_;           // byte-milliseconds
+  unsigned __int128 credit_ = 0;    // byte-milliseconds
+};
 
 }  // namespace mb

@@ -38,8 +38,9 @@
 //  change) or a decisively hotter page needs their room, and a page demoted
 //  is below its tier's threshold, so it is never also promoted in the same
 //  interval.
-//  A byte budget per interval (the mover's rate × the interval) keeps the plan
-//  within what the mover can do before the next one.
+//  A byte budget per interval (the mover's rate × the interval, with what
+//  earlier plans left unspent: IntervalBudget) keeps the plan within what the
+//  mover can do before the next one.
 #pragma once
 
 #include <map>
@@ -142,6 +143,8 @@ class TierPolicy {
 
   const Tiers& tiers() const { return tiers_; }
   const TierPolicyConfig& config() const { return cfg_; }
+  // The next plans' budget (the backend's IntervalBudget sets it each interval).
+  void set_budget_bytes(uint64_t bytes) { cfg_.budget_bytes = bytes; }
 
  private:
   Tiers tiers_;

@@ -118,8 +118,14 @@ class LazyOrder {
 // One interval's moves: the budget, the counters, the model.
 class Mover {
  public:
-  Mover(const SimContext& ctx, PlacementModel& model, uint64_t& promoted, uint64_t& demoted)
-      : ctx_(ctx), model_(model), promoted_(promoted), demoted_(demoted), left_(ctx.budget_pages) {}
+  Mover(const SimContext& ctx, PlacementModel& model, uint64_t& promoted, uint64_t& demoted, uint64_t& charged)
+      : ctx_(ctx),
+        model_(model),
+        promoted_(promoted),
+        demoted_(demoted),
+        charged_(charged),
+        limited_(ctx.budget_bytes != 0),
+        left_(ctx.budget_bytes / kBasePageBytes) {}
 
   int fast_node() const { return ctx_.fast_node; }
   int slow_node() const { return ctx_.slow_node; }
@@ -128,8 +134,8 @@ class Mover {
     const uint64_t cap = fast_capacity(), used = model_.used_pages(ctx_.fast_node);
     return cap > used ? cap - used : 0;
   }
-  bool affords(uint64_t pages) const { return ctx_.budget_pages == 0 || left_ >= pages; }
-  bool exhausted() const { return ctx_.budget_pages != 0 && left_ == 0; }
+  bool affords(uint64_t pages) const { return !limited_ || left_ >= pages; }
+  bool exhausted() const { return limited_ && left_ == 0; }
 
   // Moves a page from `from` (where it is) to the fast node / from the fast
   // node to the slow node; false (nothing changes) when it is already there,
@@ -146,7 +152,7 @@ class Mover {
   // does not cover them; then the batch's pages move, already paid for.
   bool charge(uint64_t pages) {
     if (!affords(pages)) return false;
-    if (ctx_.budget_pages) left_ -= pages;
+    take(pages);
     return true;
   }
   bool move_paid(uint64_t key, bool huge, int from, int to) {
@@ -170,10 +176,14 @@ class Mover {
   }
 
  private:
+  void take(uint64_t pages) {
+    if (limited_) left_ -= pages;
+    charged_ += pages;
+  }
   bool move(uint64_t key, bool huge, int from, int to, uint64_t& counter, bool paid = false) {
     const uint64_t n = base_pages(huge);
     if ((!paid && !affords(n)) || from < 0 || from == to || !model_.move(key, to)) return false;
-    if (ctx_.budget_pages && !paid) left_ -= n;
+    if (!paid) take(n);
     counter += n;
     return true;
   }
@@ -189,7 +199,9 @@ class Mover {
   PlacementModel& model_;
   uint64_t& promoted_;
   uint64_t& demoted_;
-  uint64_t left_;
+  uint64_t& charged_;
+  bool limited_;
+  uint64_t left_;  // base pages
 };
 
 // ---- amd-topk -------------------------------------------------------------------
@@ -210,7 +222,7 @@ class AmdTopk final : public SimPolicy {
   }
 
   void interval(const SimContext& ctx, const std::vector<PageCount>& counts, PlacementModel& model) override {
-    Mover mv(ctx, model, promoted_, demoted_);
+    Mover mv(ctx, model, promoted_, demoted_, charged_);
     struct Sampled {
       PageCount c;
       int node;
@@ -338,7 +350,7 @@ class Memtis final : public SimPolicy {
   static uint32_t bin_floor(int b) { return (uint32_t{1} << b) - 1; }
 
   void interval(const SimContext& ctx, const std::vector<PageCount>& counts, PlacementModel& model) override {
-    Mover mv(ctx, model, promoted_, demoted_);
+    Mover mv(ctx, model, promoted_, demoted_, charged_);
     uint64_t samples = 0;
     std::vector<bool> fresh;
     const std::vector<uint32_t> idx = book_.touch(counts, model, &fresh);
@@ -600,6 +612,29 @@ std::string fmt_num(double v) {
 
 }  // namespace
 
+uint64_t default_min_free_kbytes(uint64_t total_pages) {
+  const unsigned __int128 x = static_cast<unsigned __int128>(total_pages) * (kBasePageBytes / 1024) * 16;
+  // The integer square root (floor), corrected after the double's estimate.
+  uint64_t r = static_cast<uint64_t>(std::sqrt(static_cast<double>(x)));
+  while (static_cast<unsigned __int128>(r) * r > x) --r;
+  while (static_cast<unsigned __int128>(r + 1) * (r + 1) <= x) ++r;
+  return std::clamp<uint64_t>(r, 128, 262144);
+}
+
+NodeWatermarks kernel_watermarks(uint64_t node_pages, uint64_t total_pages, uint64_t min_free_kbytes,
+                                 uint32_t scale_factor) {
+  NodeWatermarks w;
+  const uint64_t pages_min = min_free_kbytes / (kBasePageBytes / 1024);
+  if (total_pages)
+    w.min = static_cast<uint64_t>(static_cast<unsigned __int128>(pages_min) * node_pages / total_pages);
+  const uint64_t step =
+      std::max<uint64_t>(w.min / 4, static_cast<uint64_t>(static_cast<unsigned __int128>(node_pages) * scale_factor / 10000));
+  w.low = w.min + step;
+  w.high = w.low + step;
+  w.promo = w.high + step;
+  return w;
+}
+
 ScanTrace numa_scan_faults(const NumaScanConfig& cfg, double interval_s,
                            const std::vector<std::vector<PageCount>>& intervals, const PlacementModel& model,
                            int fast_node) {
@@ -640,7 +675,7 @@ class Tpp final : public SimPolicy {
   }
 
   void interval(const SimContext& ctx, const std::vector<PageCount>& counts, PlacementModel& model) override {
-    Mover mv(ctx, model, promoted_, demoted_);
+    Mover mv(ctx, model, promoted_, demoted_, charged_);
     const double len = ctx.interval_s > 0 ? ctx.interval_s : 1.0;
     const uint32_t t = ctx.interval;
     const std::vector<uint32_t> idx = book_.touch(counts, model);
@@ -712,7 +747,7 @@ class LinuxTiering final : public SimPolicy {
   }
 
   void interval(const SimContext& ctx, const std::vector<PageCount>& counts, PlacementModel& model) override {
-    Mover mv(ctx, model, promoted_, demoted_);
+    Mover mv(ctx, model, promoted_, demoted_, charged_);
     const double len = ctx.interval_s > 0 ? ctx.interval_s : 1.0;
     const uint32_t t = ctx.interval;
     const std::vector<uint32_t> idx = book_.touch(counts, model);
@@ -722,11 +757,14 @@ class LinuxTiering final : public SimPolicy {
     const auto faults = scan_.interval(t, (t - 1) * len, len, book_, counts, idx, fast,
                                        [fast](const SimPage& p) { return p.node >= 0 && p.node != fast; });
     const uint64_t cap = mv.fast_capacity();
-    // Watermarks a step apart (watermark_scale_factor; min_free_kbytes left out): low, high, promo.
-    const uint64_t step = std::max<uint64_t>(1, static_cast<uint64_t>(static_cast<double>(cap) * cfg_.watermark_step));
-    const uint64_t high = 2 * step;
+    // The simulated machine's memory: the fast node and a slow node as large
+    // as the footprint so far (the slow node's real size is not known).
+    const uint64_t total = cap + model.used_pages(ctx.fast_node) + model.used_pages(ctx.slow_node);
+    const NodeWatermarks wm = kernel_watermarks(
+        cap, total, cfg_.min_free_kbytes ? cfg_.min_free_kbytes : default_min_free_kbytes(total),
+        cfg_.watermark_scale_factor);
     // Free memory well above need (pgdat_free_space_enough): any page goes up.
-    const uint64_t plenty = std::max<uint64_t>(kFreeEnoughPages, cap / 16) + high + step;
+    const uint64_t plenty = std::max<uint64_t>(kFreeEnoughPages, cap / 16) + wm.promo;
     const double rate_pages = cfg_.promote_rate_limit_mbps * 256.0;  // 4 KiB pages a second
     std::optional<LazyOrder<Ranked>> victims;
     for (const HintFault& f : faults) {
@@ -737,28 +775,23 @@ class LinuxTiering final : public SimPolicy {
         threshold_s_ = cfg_.hot_threshold_s;  // the kernel resets it: the workload changed
       } else {
         if (f.latency >= threshold_s_) continue;
-        // The promote rate limit, per second of faults: candidates over it stay.
-        const double second = std::floor(f.time);
-        if (second != second_) second_ = second, second_cand_ = 0;
-        second_cand_ += p.pages();
-        cand_ += p.pages();
-        if (static_cast<double>(second_cand_) > rate_pages) continue;
+        if (over_rate_limit(f.time, p.pages(), rate_pages)) continue;
       }
       if (mv.exhausted()) break;
-      if (mv.fast_free() < high + p.pages()) {
+      if (mv.fast_free() < wm.high + p.pages()) {
         // migrate_balanced_pgdat fails: the page stays; kswapd wakes and
-        // reclaims the fast node up to its promo watermark (the tiering
-        // mode's, a step above the high one).
+        // reclaims the fast node up to its promo watermark (in the tiering
+        // mode pgdat_balanced wants promo, not high).
         if (!victims) victims.emplace(lru_victims(book_, fast, t));
-        kswapd(mv, *victims, high + step);
+        kswapd(mv, *victims, wm.promo);
         continue;
       }
       mv.promote(p);
     }
-    // kswapd, below the low watermark (a step under the high one).
-    if (mv.fast_free() + step < high) {
+    // kswapd, woken below the low watermark, again up to promo.
+    if (mv.fast_free() < wm.low) {
       if (!victims) victims.emplace(lru_victims(book_, fast, t));
-      kswapd(mv, *victims, high);
+      kswapd(mv, *victims, wm.promo);
     }
   }
 
@@ -779,6 +812,18 @@ class LinuxTiering final : public SimPolicy {
       if (mv.demote(p)) batch += p.pages();
     }
   }
+  // The promote rate limit (numa_promotion_rate_limit): the candidate's
+  // pages join the node's count of candidates; the first candidate more
+  // than a second after the window's start restarts the window there, the
+  // count at that moment (this candidate's pages included) its base; a
+  // candidate stays when the count since that base has reached the limit.
+  // So the window follows the candidates, not the calendar second, and the
+  // candidate opening a window is never held back.
+  bool over_rate_limit(double now, uint64_t pages, double rate_pages) {
+    cand_ += pages;
+    if (rl_start_ < 0 || now - rl_start_ > 1.0) rl_start_ = now, rl_cand_ = cand_;
+    return static_cast<double>(cand_ - rl_cand_) >= rate_pages;
+  }
   // Every period_max of trace time the hot threshold steps by an eighth of
   // the default toward the promote rate limit: down when the candidates of
   // that period were over 110% of what the limit lets through, up (to
@@ -798,8 +843,8 @@ class LinuxTiering final : public SimPolicy {
   PageBook book_;
   NumaScan scan_;
   double threshold_s_;
-  double th_start_ = 0, second_ = -1;
-  uint64_t cand_ = 0, th_cand_ = 0, second_cand_ = 0;
+  double th_start_ = 0, rl_start_ = -1;
+  uint64_t cand_ = 0, th_cand_ = 0, rl_cand_ = 0;
 };
 
 // ---- memtierd-age ---------------------------------------------------------------
@@ -821,7 +866,7 @@ class MemtierdAge final : public SimPolicy {
   }
 
   void interval(const SimContext& ctx, const std::vector<PageCount>& counts, PlacementModel& model) override {
-    Mover mv(ctx, model, promoted_, demoted_);
+    Mover mv(ctx, model, promoted_, demoted_, charged_);
     const uint32_t t = ctx.interval;
     std::vector<Ranked> active;  // most accessed this interval first
     const std::vector<uint32_t> idx = book_.touch(counts, model);

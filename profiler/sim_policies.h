@@ -99,16 +99,23 @@
 //   that unmapped it (numa_balancing_hot_threshold_ms, 1000), or whatever
 //   its latency while the fast node has plenty free (more than 1 GiB or a
 //   sixteenth of it above the promo watermark: the threshold is reset and
-//   no rate limit applies); candidates over the promote rate limit in a
-//   second (numa_balancing_promote_rate_limit_MBps, 65536) stay. Every scan_period_max (60 s) the threshold steps by an eighth of
-//   its default toward the rate limit: down when the period's candidates
-//   were over 110% of what it lets through, up (to twice the default)
-//   under 90%. A promotion needs the fast node above its high watermark
-//   with the page (migrate_balanced_pgdat); else the page stays and kswapd
-//   wakes and demotes the least recently sampled fast pages, a batch of 32
-//   at least, up to the promo watermark; kswapd also runs below the low
-//   watermark. Watermarks 0.1% of the node apart (watermark_scale_factor
-//   10: low, high = 2 steps, promo = 3; min_free_kbytes left out).
+//   no rate limit applies). The promote rate limit
+//   (numa_balancing_promote_rate_limit_MBps, 65536) counts candidates in a
+//   window that the first candidate more than a second after its start
+//   restarts (numa_promotion_rate_limit): candidates once the window's
+//   count has reached the limit stay. Every scan_period_max (60 s) the
+//   threshold steps by an eighth of its default toward the rate limit:
+//   down when the period's candidates were over 110% of what it lets
+//   through, up (to twice the default) under 90%. A promotion needs the
+//   fast node above its high watermark with the page
+//   (migrate_balanced_pgdat); else the page stays and kswapd wakes and
+//   demotes the least recently sampled fast pages, a batch of 32 at least,
+//   up to the promo watermark (the tiering mode's kswapd target); kswapd
+//   also wakes below the low watermark. The watermarks are the kernel's
+//   (kernel_watermarks): min the fast node's share of min_free_kbytes (by
+//   default the kernel's for the simulated memory: the fast node plus a
+//   slow node as large as the footprint so far), then steps of the larger
+//   of min / 4 and watermark_scale_factor (10) / 10000 of the node.
 //
 // memtierd-age (intel/memtierd age policy, README example: IntervalMs
 //   5000, ActiveDurationMs 10000, IdleDurationMs 15000). One interval is
@@ -122,8 +129,10 @@
 //   Not modelled: regions (memtierd moves a region only with > 100 pages
 //   off target), the mover queue (new moves only once it is empty).
 //
-// Common to all: at most ctx.budget_pages base pages move per interval
-// (promotions and demotions together; a 2 MiB page costs 512); the model
+// Common to all: at most ctx.budget_bytes move per interval (promotions and
+// demotions together, in whole base pages; a 2 MiB page costs 512; what a
+// policy leaves unspent carries over to its next interval, as membalancer's
+// does: IntervalBudget in membalancer/rate_limiter.h); the model
 // refuses moves into a full node (so the slow node needs a capacity in the
 // model, a large one: PlacementModel::move refuses a node without one);
 // ties are broken by page key, so decisions never depend on the order of
@@ -154,9 +163,10 @@ struct SimContext {
   uint32_t interval;  // 1, 2, ...
   double interval_s;  // length of an interval in seconds
   int fast_node, slow_node;
-  // Base pages the policy may move this interval (promotions + demotions
-  // together): the real mover's rate limit x interval; 0 = unlimited.
-  uint64_t budget_pages;
+  // Bytes the policy may move this interval (promotions + demotions
+  // together), in whole base pages: the real mover's rate limit x interval
+  // with what earlier intervals left unspent (IntervalBudget); 0 = unlimited.
+  uint64_t budget_bytes;
 };
 
 class SimPolicy {
@@ -166,7 +176,7 @@ class SimPolicy {
   virtual std::string describe() const = 0;  // one line: the rule
   // Called once per interval, after that interval's hits were counted, with
   // the pages sampled in it (each page once, any order). Moves pages in the
-  // model with model.move(key, node), within ctx.budget_pages base pages.
+  // model with model.move(key, node), within ctx.budget_bytes.
   // Every page in `counts` has already been placed in the model. The model
   // is this policy's own: between calls the engine only places new pages in
   // it, never moves one (policies remember where their pages are). Pages
@@ -175,10 +185,14 @@ class SimPolicy {
   // Pages moved so far (base pages), promotions and demotions.
   uint64_t promoted() const { return promoted_; }
   uint64_t demoted() const { return demoted_; }
+  // Base pages taken of the budgets so far (a batch charged whole counts
+  // whole): what the engine takes off its IntervalBudget.
+  uint64_t charged() const { return charged_; }
 
  protected:
   uint64_t promoted_ = 0;
   uint64_t demoted_ = 0;
+  uint64_t charged_ = 0;
 };
 
 // The knobs, with the published defaults (see the top of this file).
@@ -222,8 +236,26 @@ struct LinuxTieringConfig {
   NumaScanConfig scan;
   double hot_threshold_s = 1.0;            // numa_balancing_hot_threshold_ms
   double promote_rate_limit_mbps = 65536;  // numa_balancing_promote_rate_limit_MBps
-  double watermark_step = 0.001;           // watermark_scale_factor 10: low, high, promo 0.1% of the node apart
+  uint32_t watermark_scale_factor = 10;    // vm.watermark_scale_factor: in 10000ths of the node
+  uint64_t min_free_kbytes = 0;            // vm.min_free_kbytes; 0: the kernel's default for the simulated memory
 };
+
+// The kernel's default vm.min_free_kbytes for `total_pages` of memory
+// (calculate_min_free_kbytes at boot): the integer square root of 16 x the
+// memory in KiB, at least 128 and at most 262144 (256 MiB).
+uint64_t default_min_free_kbytes(uint64_t total_pages);
+
+// A node's watermarks in base pages, as __setup_per_zone_wmarks sets them
+// (the node as one zone): min is the node's share of min_free_kbytes (its
+// pages over all the memory's); each step above it is the larger of a
+// quarter of min and scale_factor / 10000 of the node; low = min + a step,
+// high = low + a step, promo (the tiering mode's kswapd target) = high + a
+// step.
+struct NodeWatermarks {
+  uint64_t min = 0, low = 0, high = 0, promo = 0;
+};
+NodeWatermarks kernel_watermarks(uint64_t node_pages, uint64_t total_pages, uint64_t min_free_kbytes,
+                                 uint32_t scale_factor);
 
 struct MemtierdAgeConfig {
   uint32_t interval_ms = 5000;

@@ -163,6 +163,7 @@ struct SimRun {
   std::unique_ptr<SimPolicy> policy;  // none: the oracle
   std::unique_ptr<PlacementModel> model;
   SimContext ctx{};
+  std::optional<IntervalBudget> budget;  // the policy's; the oracle has none (no migration cost)
   const std::map<int, int>* sim_tier = nullptr;  // recorded node -> tier
   std::vector<int> tiers;                        // the oracle's: the model's nodes, fastest first
   std::vector<PageCount> counts;
@@ -191,7 +192,10 @@ struct SimRun {
       return;
     }
     add_hits(run, {hits, all - hits});
+    ctx.budget_bytes = budget->next();
+    const uint64_t charged = policy->charged();
     policy->interval(ctx, counts, *model);
+    budget->spend((policy->charged() - charged) * kBasePageBytes);
     run.promoted_at.push_back(policy->promoted() - run.promoted);
     run.demoted_at.push_back(policy->demoted() - run.demoted);
     run.promoted = policy->promoted();
@@ -257,8 +261,6 @@ WhatifResult run_whatif(const WhatifOptions& w) {
                           : "the hottest pages of each interval, knowing its counts; no migration cost");
   std::unique_ptr<TierRun> tier;
   std::vector<std::pair<size_t, std::unique_ptr<SimRun>>> sims;
-  // The same budget as membalancer's (at least a page an interval; 0 only without a limit).
-  const uint64_t budget_pages = interval_budget_bytes(w.rate_limit_bytes, w.interval_ms) / kBasePageBytes;
   // A model of node k = tier k, the last holding whatever the faster ones
   // do not, pages starting as asked.
   auto tier_model = [&] {
@@ -273,7 +275,8 @@ WhatifResult run_whatif(const WhatifOptions& w) {
     s->ctx.fast_node = 0;
     s->ctx.slow_node = 1;
     s->ctx.interval_s = w.interval_ms / 1000.0;
-    s->ctx.budget_pages = budget_pages;
+    // The same budget as membalancer's backend: unspent credit carries over.
+    s->budget.emplace(w.rate_limit_bytes, w.interval_ms);
     s->sim_tier = &sim_tier;
     s->model = tier_model();
     s->policy = std::move(policy);

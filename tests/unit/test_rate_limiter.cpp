@@ -153,17 +153,68 @@ TEST(RateLimiter, ParseRate) {
   }
 }
 
-// A plan's budget per interval: never 0 (no limit) for a rate that is not 0,
-// at least a page, and no wrap-around for huge rates.
-TEST(RateLimiter, IntervalBudgetIsAtLeastAPageAndNeverWraps) {
-  EXPECT_EQ(mb::interval_budget_bytes(0, 1000), 0u);
-  EXPECT_EQ(mb::interval_budget_bytes(2048, 1000), 4096u);
-  EXPECT_EQ(mb::interval_budget_bytes(1, 10), 4096u);
-  EXPECT_EQ(mb::interval_budget_bytes(200ull << 20, 1000), 200ull << 20);
-  EXPECT_EQ(mb::interval_budget_bytes(200ull << 20, 250), 50ull << 20);
+// A plan that moves a base page whenever its budget covers one, over
+// `intervals`: the pages moved in each.
+std::vector<int> pages_moved(mb::IntervalBudget& b, int intervals) {
+  std::vector<int> moved;
+  for (int i = 0; i < intervals; ++i) {
+    const uint64_t bytes = b.next();
+    const int pages = static_cast<int>(bytes / 4096);
+    b.spend(static_cast<uint64_t>(pages) * 4096);
+    moved.push_back(pages);
+  }
+  return moved;
+}
+
+// 2 KiB/s with 1 s intervals, by hand: the credit goes 2048, 4096 (a page
+// moves: 0), 2048, 4096, ...: a page every second interval, 5 pages (20 KiB
+// = rate x 10 s) in 10. It used to be a page every interval (10 pages).
+TEST(IntervalBudget, UnderAPagePerIntervalCarriesTheCredit) {
+  mb::IntervalBudget b(2048, 1000);
+  EXPECT_TRUE(b.limited());
+  EXPECT_EQ(pages_moved(b, 10), (std::vector<int>{0, 1, 0, 1, 0, 1, 0, 1, 0, 1}));
+  // 1 B/s with 10 ms intervals earns 0.01 B an interval, none of it lost to
+  // rounding: the first page after 409600 intervals (4096 s), not before;
+  // meanwhile the budget is never 0, which the policies read as no limit.
+  mb::IntervalBudget slow(1, 10);
+  for (int i = 1; i < 409600; ++i) {
+    const uint64_t bytes = slow.next();
+    ASSERT_GE(bytes, 1u) << i;
+    ASSERT_LT(bytes, 4096u) << i;
+  }
+  EXPECT_EQ(slow.next(), 4096u);
+}
+
+// The credit is capped at one interval's earning or a 2 MiB page, whichever
+// is larger: idle intervals do not buy a burst.
+TEST(IntervalBudget, CreditIsCappedAtAnIntervalOrAHugePage) {
+  mb::IntervalBudget fast(200ull << 20, 1000);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(fast.next(), 200ull << 20) << "nothing spent, interval " << i;
+  fast.spend(150ull << 20);
+  EXPECT_EQ(fast.next(), 200ull << 20) << "50 MiB left + 200 MiB earned, capped";
+  fast.spend(200ull << 20);
+  EXPECT_EQ(fast.next(), 200ull << 20);
+  // 1 MiB/s: the credit grows to a 2 MiB page (which can then move), no further.
+  mb::IntervalBudget slow(1ull << 20, 1000);
+  EXPECT_EQ(slow.next(), 1ull << 20);
+  EXPECT_EQ(slow.next(), 2ull << 20);
+  EXPECT_EQ(slow.next(), 2ull << 20);
+  slow.spend(2ull << 20);
+  EXPECT_EQ(slow.next(), 1ull << 20);
+  // 250 ms intervals: a quarter of the rate each.
+  mb::IntervalBudget quarter(200ull << 20, 250);
+  EXPECT_EQ(quarter.next(), 50ull << 20);
+}
+
+TEST(IntervalBudget, ZeroIsUnlimitedAndHugeRatesDoNotWrap) {
+  mb::IntervalBudget none(0, 1000);
+  EXPECT_FALSE(none.limited());
+  EXPECT_EQ(none.next(), 0u);
+  none.spend(1ull << 40);
+  EXPECT_EQ(none.next(), 0u);
   // 2^60 B/s x 60 s would wrap in 64 bits: it saturates instead.
-  EXPECT_EQ(mb::interval_budget_bytes(1ull << 60, 60000), UINT64_MAX / 2);
-  EXPECT_EQ(mb::interval_budget_bytes(UINT64_MAX, 60000), UINT64_MAX / 2);
+  EXPECT_EQ(mb::IntervalBudget(1ull << 60, 60000).next(), UINT64_MAX / 2);
+  EXPECT_EQ(mb::IntervalBudget(UINT64_MAX, 60000).next(), UINT64_MAX / 2);
 }
 
 }  // namespace

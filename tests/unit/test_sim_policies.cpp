@@ -30,8 +30,9 @@ PlacementModel model(uint64_t fast_pages, PlacementModel::Start start = Placemen
   return PlacementModel({{kFast, fast_pages}, {kSlow, kSlowCap}}, kSlow, start);
 }
 
+// budget: base pages (0 = unlimited).
 mb::SimContext ctx(uint32_t interval, uint64_t budget = 0, double interval_s = 1.0) {
-  return {interval, interval_s, kFast, kSlow, budget};
+  return {interval, interval_s, kFast, kSlow, budget * 4096};
 }
 
 // Places the interval's pages as the engine does (recorded on `recorded`,
@@ -684,7 +685,8 @@ TEST(Tpp, ScanPeriodAdaptsToWherePagesFault) {
 
 // Linux's tiering mode by hand: 2 s intervals, a window over everything at
 // the start of each second (one window, a 1 s pass; 12 s in all). A fast node of 10
-// pages (watermarks a page apart: high 2, promo 3). Interval 1: F0-F7 (keys
+// pages (watermarks a page apart: min_free_kbytes 1 makes min 0, a
+// watermark_scale_factor of 10% steps of a page: low 1, high 2, promo 3). Interval 1: F0-F7 (keys
 // 0-7) recorded fast and sampled once; A0-A2 (8-10) slow, 4 samples (at
 // .25, .75, 1.25, 1.75 s); C (11) slow, one sample (at 1 s). The window at
 // 0 unmaps the slow pages only. A0-A2 fault at .25 s, 0.25 s after the
@@ -698,7 +700,7 @@ TEST(LinuxTiering, HotByFaultLatencyPromotedAboveTheWatermarkKswapdDemotes) {
   // Remote faults keep the pass at its minimum, 1 s; the hot threshold is
   // not adjusted before 60 s (the maximum period).
   const mb::NumaScanConfig scan{.scan_size_mb = 256, .period_min_s = 1, .period_max_s = 60, .scan_delay_s = 0};
-  auto p = mb::make_linux_tiering({.scan = scan});
+  auto p = mb::make_linux_tiering({.scan = scan, .watermark_scale_factor = 1000, .min_free_kbytes = 1});
   auto m = model(10, PlacementModel::Start::kRecorded);
   std::vector<PageCount> one;
   for (int i = 0; i < 8; ++i) {
@@ -724,11 +726,11 @@ TEST(LinuxTiering, HotByFaultLatencyPromotedAboveTheWatermarkKswapdDemotes) {
 // 1125 ms. C (slow, one sample an interval at 1 s into its 2 s interval,
 // the window at its start) faults 1000 ms after the scan: not hot at 1 s
 // and 3 s; at 5 s, the first fault more than 4 s after the start, the
-// threshold rises first and C goes up.
+// threshold rises first and C goes up. (A fast node of 100 pages: high 45.)
 TEST(LinuxTiering, HotThresholdRisesWhileCandidatesAreUnderTheRateLimit) {
   const mb::NumaScanConfig scan{.scan_size_mb = 256, .period_min_s = 1, .period_max_s = 4, .scan_delay_s = 0};
   auto p = mb::make_linux_tiering({.scan = scan});
-  auto m = model(10);
+  auto m = model(100);
   step(*p, m, 1, {pc(0, 1)}, 0, kSlow, /*interval_s=*/2.0);
   step(*p, m, 2, {pc(0, 1)}, 0, kSlow, 2.0);
   EXPECT_EQ(m.node_of(key(0)), kSlow);
@@ -740,8 +742,9 @@ TEST(LinuxTiering, HotThresholdRisesWhileCandidatesAreUnderTheRateLimit) {
 // With plenty free on the fast node (more than 1 GiB, or a sixteenth of
 // it, above the promo watermark: pgdat_free_space_enough) any faulting page
 // goes up, however long after the scan: C, 1000 ms after it, not hot, goes
-// up at its first fault when the fast node holds 300000 pages (free
-// 300000 > 262144 + 900), not when it holds 200000.
+// up at its first fault when the fast node holds 300000 pages (free 300000 >
+// 262144 + promo 1994: min_free_kbytes 4381 for 300001 pages, min 1094,
+// steps of 300), not when it holds 200000.
 TEST(LinuxTiering, PlentyFreeTakesAnyFaultingPage) {
   const mb::NumaScanConfig scan{.scan_size_mb = 256, .period_min_s = 1, .period_max_s = 60, .scan_delay_s = 0};
   for (const uint64_t cap : {300000u, 200000u}) {
@@ -750,6 +753,85 @@ TEST(LinuxTiering, PlentyFreeTakesAnyFaultingPage) {
     step(*p, m, 1, {pc(0, 1)}, 0, kSlow, /*interval_s=*/2.0);
     EXPECT_EQ(m.node_of(key(0)), cap == 300000 ? kFast : kSlow) << cap;
   }
+}
+
+// The promote rate limit as numa_promotion_rate_limit counts it: a window
+// restarted by the first candidate more than a second after its start, not
+// the calendar second. A limit of 2 pages a second (2/256 MB/s); four slow
+// pages P0-P3, 4 samples each per 2 s interval, the window at each second
+// unmapping them: they fault at .25 and 1.25 (then 2.25, 3.25), 0.25 s
+// after the scan: hot. At .25 P0 opens the window (0 counted before it:
+// up), P1 (1: up), P2 and P3 (2, 3: the limit is reached) stay; at 1.25 the
+// window (started at .25) is still open: P2 and P3 stay again. At 2.25 P2
+// opens a new window and goes up, P3 (1) too. (Per calendar second P2 and
+// P3 went up at 1.25.) The fast node of 100 pages is far above its
+// watermarks (high 44).
+TEST(LinuxTiering, PromoteRateLimitWindowStartsAtACandidate) {
+  const mb::NumaScanConfig scan{.scan_size_mb = 256, .period_min_s = 1, .period_max_s = 60, .scan_delay_s = 0};
+  auto p = mb::make_linux_tiering({.scan = scan, .promote_rate_limit_mbps = 2.0 / 256});
+  auto m = model(100);
+  const std::vector<PageCount> four = {pc(0, 4), pc(1, 4), pc(2, 4), pc(3, 4)};
+  step(*p, m, 1, four, 0, kSlow, /*interval_s=*/2.0);
+  EXPECT_EQ(layout(m, 4), "FFSS");
+  step(*p, m, 2, {pc(2, 4), pc(3, 4)}, 0, kSlow, 2.0);
+  EXPECT_EQ(layout(m, 4), "FFFF");
+  EXPECT_EQ(p->promoted(), 4u);
+}
+
+// vm.min_free_kbytes by the kernel's boot formula: sqrt(16 x KiB), within
+// [128, 262144].
+TEST(LinuxTiering, DefaultMinFreeKbytes) {
+  EXPECT_EQ(mb::default_min_free_kbytes(262144), 4096u);  // 1 GiB: sqrt(16 x 1048576)
+  EXPECT_EQ(mb::default_min_free_kbytes(1000), 252u);     // sqrt(64000) = 252.98
+  EXPECT_EQ(mb::default_min_free_kbytes(100), 128u);      // sqrt(6400) = 80, raised to 128
+  EXPECT_EQ(mb::default_min_free_kbytes(1ull << 32), 262144u);  // 16 TiB: 524288, lowered
+}
+
+// A node's watermarks by hand. 64 MiB (16384 pages) of 1 GiB: min_free_kbytes
+// 4096 = 1024 pages, the node's share 64; steps of max(64 / 4, 16384 x 10 /
+// 10000 = 16) = 16. 1 GiB of 4 GiB: min_free_kbytes 8192 = 2048 pages, the
+// node's 512; steps of max(128, 262) = 262.
+TEST(LinuxTiering, KernelWatermarks) {
+  auto wm = mb::kernel_watermarks(16384, 262144, 4096, 10);
+  EXPECT_EQ(wm.min, 64u);
+  EXPECT_EQ(wm.low, 80u);
+  EXPECT_EQ(wm.high, 96u);
+  EXPECT_EQ(wm.promo, 112u);
+  wm = mb::kernel_watermarks(262144, 1048576, mb::default_min_free_kbytes(1048576), 10);
+  EXPECT_EQ(wm.min, 512u);
+  EXPECT_EQ(wm.low, 774u);
+  EXPECT_EQ(wm.high, 1036u);
+  EXPECT_EQ(wm.promo, 1298u);
+}
+
+// min_free_kbytes in the policy: a fast node of 100 pages, 90 of them
+// taken (F0-F89, recorded fast, sampled in interval 1), one hot slow page
+// A (key 90: 4 samples per 2 s interval, faults 0.25 s after each scan).
+// The memory: 100 + 91 pages, min_free_kbytes 128 (sqrt(12224) = 110,
+// raised), 32 pages, the node's share 16; steps of max(4, 0): low 20, high
+// 24, promo 28. Free 10 < high 24 + 1: A stays in interval 1 (with
+// min_free_kbytes left out, high was 2 and A went up), and kswapd finds no
+// victim (every fast page was just sampled). Interval 2: A's fault at 2.25
+// is refused again; kswapd demotes the LRU, a batch of 32 (F0-F31), past
+// promo 28; A goes up at its fault at 3.25.
+TEST(LinuxTiering, WatermarksIncludeMinFreeKbytes) {
+  const mb::NumaScanConfig scan{.scan_size_mb = 256, .period_min_s = 1, .period_max_s = 60, .scan_delay_s = 0};
+  auto p = mb::make_linux_tiering({.scan = scan});
+  auto m = model(100, PlacementModel::Start::kRecorded);
+  std::vector<PageCount> one;
+  for (int i = 0; i < 90; ++i) {
+    m.place(key(i), kFast, false);
+    one.push_back(pc(i, 1));
+  }
+  one.push_back(pc(90, 4));
+  step(*p, m, 1, one, 0, kSlow, /*interval_s=*/2.0);
+  EXPECT_EQ(m.node_of(key(90)), kSlow) << "free 10 is under high 24 + 1";
+  EXPECT_EQ(p->promoted(), 0u);
+  EXPECT_EQ(p->demoted(), 0u);
+  step(*p, m, 2, {pc(90, 4)}, 0, kSlow, 2.0);
+  EXPECT_EQ(m.node_of(key(90)), kFast);
+  EXPECT_EQ(p->demoted(), 32u);
+  EXPECT_EQ(layout(m, 33), std::string(32, 'S') + "F");
 }
 
 // ---- memtierd-age ---------------------------------------------------------------
