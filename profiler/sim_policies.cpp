@@ -770,16 +770,19 @@ class LinuxTiering final : public SimPolicy {
     for (const HintFault& f : faults) {
       SimPage& p = book_[f.page];
       if (p.node < 0 || p.node == fast) continue;
-      adjust_threshold(f.time, rate_pages);
       if (mv.fast_free() > plenty) {
         threshold_s_ = cfg_.hot_threshold_s;  // the kernel resets it: the workload changed
       } else {
+        // Adjusted only here, as the kernel does: a spell of plenty free
+        // neither counts candidates nor starts the adjustment's period.
+        adjust_threshold(f.time, rate_pages);
         if (f.latency >= threshold_s_) continue;
         if (over_rate_limit(f.time, p.pages(), rate_pages)) continue;
       }
       if (mv.exhausted()) break;
-      if (mv.fast_free() < wm.high + p.pages()) {
-        // migrate_balanced_pgdat fails: the page stays; kswapd wakes and
+      if (mv.fast_free() <= wm.high + p.pages()) {
+        // migrate_balanced_pgdat fails (it wants free strictly above high
+        // plus the pages, as zone_watermark_ok): the page stays; kswapd wakes and
         // reclaims the fast node up to its promo watermark (in the tiering
         // mode pgdat_balanced wants promo, not high).
         if (!victims) victims.emplace(lru_victims(book_, fast, t));

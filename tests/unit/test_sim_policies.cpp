@@ -778,6 +778,55 @@ TEST(LinuxTiering, PromoteRateLimitWindowStartsAtACandidate) {
   EXPECT_EQ(p->promoted(), 4u);
 }
 
+// The hot threshold is adjusted only where the fast node is short of free
+// memory, as should_numa_migrate_memory does after pgdat_free_space_enough:
+// a spell of plenty neither counts candidates nor restarts the period (4 s).
+// Pages 1-3 fault at 1, 3 and 5 s with the fast node plenty free (300000
+// pages) and go up whatever their latency. Then 40000 pages land there (free
+// 259997, under 262144 + promo): page 4 faults at 7 s, 1000 ms after its
+// scan. No adjustment since 0 and no candidates: the threshold rises to
+// 1125 ms first and page 4 goes up. (Adjusting in the plenty spell too, at
+// 5 s, left the period starting at 5 s and the threshold at 1000 ms: page 4
+// stayed.)
+TEST(LinuxTiering, PlentyFreeDoesNotAdjustTheHotThreshold) {
+  const mb::NumaScanConfig scan{.scan_size_mb = 256, .period_min_s = 1, .period_max_s = 4, .scan_delay_s = 0};
+  auto p = mb::make_linux_tiering({.scan = scan});
+  auto m = model(300000, PlacementModel::Start::kRecorded);
+  for (uint32_t t = 1; t <= 3; ++t) step(*p, m, t, {pc(t, 1)}, 0, kSlow, /*interval_s=*/2.0);
+  EXPECT_EQ(layout(m, 4), "-FFF");
+  for (int i = 0; i < 40000; ++i) m.place(key(1000 + i), kFast, false);
+  step(*p, m, 4, {pc(4, 1)}, 0, kSlow, 2.0);
+  EXPECT_EQ(m.node_of(key(4)), kFast);
+  EXPECT_EQ(p->promoted(), 4u);
+}
+
+// A promotion needs free memory strictly above high + its pages
+// (migrate_balanced_pgdat through zone_watermark_ok). A fast node of 100
+// pages holding 73 (and the slow node 74 pages: min_free_kbytes 128, the
+// fast node's share 18 pages, steps of 4, high 26): free 27 is not above
+// 26 + 1, so hot page 90 stays and kswapd wakes, but every fast page was
+// just referenced: no victim. In interval 2 it demotes a batch of 32 and
+// page 90 goes up.
+TEST(LinuxTiering, PromotionNeedsFreeStrictlyAboveHighPlusItsPages) {
+  const mb::NumaScanConfig scan{.scan_size_mb = 256, .period_min_s = 1, .period_max_s = 60, .scan_delay_s = 0};
+  auto p = mb::make_linux_tiering({.scan = scan});
+  auto m = model(100, PlacementModel::Start::kRecorded);
+  std::vector<PageCount> one;
+  for (int i = 0; i < 73; ++i) {
+    m.place(key(i), kFast, false);
+    one.push_back(pc(i, 1));
+  }
+  one.push_back(pc(90, 4));
+  step(*p, m, 1, one, 0, kSlow, /*interval_s=*/2.0);
+  EXPECT_EQ(m.node_of(key(90)), kSlow) << "free 27 is not above high 26 + 1";
+  EXPECT_EQ(p->promoted(), 0u);
+  EXPECT_EQ(p->demoted(), 0u);
+  step(*p, m, 2, {pc(90, 4)}, 0, kSlow, 2.0);
+  EXPECT_EQ(m.node_of(key(90)), kFast);
+  EXPECT_EQ(p->promoted(), 1u);
+  EXPECT_EQ(p->demoted(), 32u);
+}
+
 // vm.min_free_kbytes by the kernel's boot formula: sqrt(16 x KiB), within
 // [128, 262144].
 TEST(LinuxTiering, DefaultMinFreeKbytes) {
