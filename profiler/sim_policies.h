@@ -106,8 +106,10 @@
 //   count has reached the limit stay. Every scan_period_max (60 s) the
 //   threshold steps by an eighth of its default toward the rate limit:
 //   down when the period's candidates were over 110% of what it lets
-//   through, up (to twice the default) under 90%. A promotion needs the
-//   fast node above its high watermark with the page
+//   through, up (to twice the default) under 90%; only at a fault while
+//   free memory is not plenty (a spell of plenty neither counts nor
+//   restarts the period). A promotion needs the fast node's free memory
+//   strictly above its high watermark plus the page
 //   (migrate_balanced_pgdat); else the page stays and kswapd wakes and
 //   demotes the least recently sampled fast pages, a batch of 32 at least,
 //   up to the promo watermark (the tiering mode's kswapd target); kswapd
