@@ -800,31 +800,40 @@ TEST(LinuxTiering, PlentyFreeDoesNotAdjustTheHotThreshold) {
   EXPECT_EQ(p->promoted(), 4u);
 }
 
-// A promotion needs free memory strictly above high + its pages
-// (migrate_balanced_pgdat through zone_watermark_ok). A fast node of 100
-// pages holding 73 (and the slow node 74 pages: min_free_kbytes 128, the
-// fast node's share 18 pages, steps of 4, high 26): free 27 is not above
-// 26 + 1, so hot page 90 stays and kswapd wakes, but every fast page was
-// just referenced: no victim. In interval 2 it demotes a batch of 32 and
-// page 90 goes up.
-TEST(LinuxTiering, PromotionNeedsFreeStrictlyAboveHighPlusItsPages) {
+// A fast node of 100 pages (of 100 + fast_pages + 1: 128 KiB of
+// min_free_kbytes) holding fast_pages, each sampled once, and slow page 90
+// sampled 4 times in 2 s intervals: in interval 1 page 90 is refused for
+// want of free memory (`why`) and kswapd, woken, finds no victim (every
+// fast page was just sampled); in interval 2 it demotes the LRU, a batch of
+// 32, past promo, and page 90 goes up.
+void hot_page_waits_for_kswapd(int fast_pages, const char* why) {
   const mb::NumaScanConfig scan{.scan_size_mb = 256, .period_min_s = 1, .period_max_s = 60, .scan_delay_s = 0};
   auto p = mb::make_linux_tiering({.scan = scan});
   auto m = model(100, PlacementModel::Start::kRecorded);
   std::vector<PageCount> one;
-  for (int i = 0; i < 73; ++i) {
+  for (int i = 0; i < fast_pages; ++i) {
     m.place(key(i), kFast, false);
     one.push_back(pc(i, 1));
   }
   one.push_back(pc(90, 4));
   step(*p, m, 1, one, 0, kSlow, /*interval_s=*/2.0);
-  EXPECT_EQ(m.node_of(key(90)), kSlow) << "free 27 is not above high 26 + 1";
+  EXPECT_EQ(m.node_of(key(90)), kSlow) << why;
   EXPECT_EQ(p->promoted(), 0u);
   EXPECT_EQ(p->demoted(), 0u);
   step(*p, m, 2, {pc(90, 4)}, 0, kSlow, 2.0);
   EXPECT_EQ(m.node_of(key(90)), kFast);
   EXPECT_EQ(p->promoted(), 1u);
   EXPECT_EQ(p->demoted(), 32u);
+  EXPECT_EQ(layout(m, 33), std::string(32, 'S') + "F");
+}
+
+// A promotion needs free memory strictly above high + its pages
+// (migrate_balanced_pgdat through zone_watermark_ok). A fast node of 100
+// pages holding 73 (and the slow node 74 pages: min_free_kbytes 128, the
+// fast node's share 18 pages, steps of 4, high 26): free 27 is not above
+// 26 + 1, so hot page 90 stays.
+TEST(LinuxTiering, PromotionNeedsFreeStrictlyAboveHighPlusItsPages) {
+  hot_page_waits_for_kswapd(73, "free 27 is not above high 26 + 1");
 }
 
 // vm.min_free_kbytes by the kernel's boot formula: sqrt(16 x KiB), within
@@ -864,23 +873,7 @@ TEST(LinuxTiering, KernelWatermarks) {
 // is refused again; kswapd demotes the LRU, a batch of 32 (F0-F31), past
 // promo 28; A goes up at its fault at 3.25.
 TEST(LinuxTiering, WatermarksIncludeMinFreeKbytes) {
-  const mb::NumaScanConfig scan{.scan_size_mb = 256, .period_min_s = 1, .period_max_s = 60, .scan_delay_s = 0};
-  auto p = mb::make_linux_tiering({.scan = scan});
-  auto m = model(100, PlacementModel::Start::kRecorded);
-  std::vector<PageCount> one;
-  for (int i = 0; i < 90; ++i) {
-    m.place(key(i), kFast, false);
-    one.push_back(pc(i, 1));
-  }
-  one.push_back(pc(90, 4));
-  step(*p, m, 1, one, 0, kSlow, /*interval_s=*/2.0);
-  EXPECT_EQ(m.node_of(key(90)), kSlow) << "free 10 is under high 24 + 1";
-  EXPECT_EQ(p->promoted(), 0u);
-  EXPECT_EQ(p->demoted(), 0u);
-  step(*p, m, 2, {pc(90, 4)}, 0, kSlow, 2.0);
-  EXPECT_EQ(m.node_of(key(90)), kFast);
-  EXPECT_EQ(p->demoted(), 32u);
-  EXPECT_EQ(layout(m, 33), std::string(32, 'S') + "F");
+  hot_page_waits_for_kswapd(90, "free 10 is under high 24 + 1");
 }
 
 // ---- memtierd-age ---------------------------------------------------------------
