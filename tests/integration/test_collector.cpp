@@ -24,8 +24,9 @@ using mbtest::wait_for;
 
 namespace {
 
-// A collector streaming synthetic samples of this process into a 1 MiB ring.
-std::unique_ptr<BpfCollector> synthetic_stream() {
+// A collector streaming synthetic samples of this process into a 1 MiB ring;
+// without consumer_waits, as membalancer --record reads it (poll_samples).
+std::unique_ptr<BpfCollector> synthetic_stream(bool consumer_waits = true) {
   rlimit unlimited{RLIM_INFINITY, RLIM_INFINITY};
   setrlimit(RLIMIT_MEMLOCK, &unlimited);
   CollectorConfig cfg;
@@ -35,6 +36,7 @@ std::unique_ptr<BpfCollector> synthetic_stream() {
   cfg.stream_samples = true;
   cfg.synthetic_source = true;
   cfg.sample_ring_bytes = 1u << 20;
+  cfg.sample_consumer_waits = consumer_waits;
   SamplerPlan plan;
   plan.name = "synthetic";
   plan.kind = MB_SAMPLER_SYNTHETIC;
@@ -90,6 +92,35 @@ TEST(Collector, SamplesWakeTheConsumerOnlyPastAFillLevel) {
   EXPECT_EQ(collector->wait_samples(0, [&](const mb_sample&) { ++n; }), 4010);
   EXPECT_EQ(n, 4010u) << "every sample read, woken or not";
   EXPECT_EQ(collector->counters()[MB_CTR_SAMPLES_LOST], 0u);
+}
+
+// membalancer --record takes its samples in its interval loop: no thread
+// waits on the ring. A quarter of the ring filled forced a wake-up of the
+// ring's waiters all the same (its epoll fd turned readable); now no sample
+// wakes anyone, however full the ring. A ring too small for what came
+// counts the samples it could not take as lost, and the loop's poll reads
+// every other one.
+TEST(Collector, SamplesNoConsumerWaitsForWakeNoOne) {
+  REQUIRE_ROOT();
+  auto collector = synthetic_stream(false);
+  pollfd pfd{collector->sample_event_fd(), POLLIN, 0};
+  ASSERT_GE(pfd.fd, 0);
+  // 72 bytes a record in the ring: 4000 are past a quarter of 1 MiB, 20000
+  // more past all of it.
+  collector->run_synthetic(synth(4000));
+  EXPECT_EQ(poll(&pfd, 1, 500), 0) << "a quarter of the ring filled woke its waiters";
+  collector->run_synthetic(synth(20000));
+  EXPECT_EQ(poll(&pfd, 1, 500), 0) << "the full ring woke its waiters";
+  uint64_t read = 0;
+  collector->poll_samples([&](const mb_sample&) { ++read; });
+  const uint64_t lost = collector->counters()[MB_CTR_SAMPLES_LOST];
+  EXPECT_GT(lost, 0u) << "24000 samples (1.7 MB) fitted a 1 MiB ring";
+  EXPECT_EQ(read + lost, 24000u) << read << " read, " << lost << " counted lost";
+  // Into the ring emptied: still no wake-up (the kernel's default wakes
+  // the waiters of a ring their reader had caught up with).
+  collector->run_synthetic(synth(1));
+  EXPECT_EQ(poll(&pfd, 1, 500), 0) << "a sample into the empty ring woke its waiters";
+  EXPECT_EQ(collector->wait_samples(0, [](const mb_sample&) {}), -EINVAL) << "a wait no sample would end";
 }
 
 // A steady trickle of samples, one at a time, to a consumer thread looping
