@@ -52,6 +52,15 @@ mb_synth_args synth(uint32_t count) {
   return args;
 }
 
+// Whether the sample ring woke its waiters (its epoll fd turned readable)
+// within timeout_ms after run_synthetic(synth(count)).
+bool ring_woke(BpfCollector& collector, uint32_t count, int timeout_ms) {
+  pollfd pfd{collector.sample_event_fd(), POLLIN, 0};
+  EXPECT_GE(pfd.fd, 0);
+  collector.run_synthetic(synth(count));
+  return poll(&pfd, 1, timeout_ms) == 1;
+}
+
 }  // namespace
 
 // A consumer's exception must not unwind through libbpf (C frames): the
@@ -81,13 +90,9 @@ TEST(Collector, ConsumerExceptionLeavesPollNotLibbpf) {
 TEST(Collector, SamplesWakeTheConsumerOnlyPastAFillLevel) {
   REQUIRE_ROOT();
   auto collector = synthetic_stream();
-  pollfd pfd{collector->sample_event_fd(), POLLIN, 0};
-  ASSERT_GE(pfd.fd, 0);
-  collector->run_synthetic(synth(10));
-  EXPECT_EQ(poll(&pfd, 1, 200), 0) << "10 samples (720 bytes) woke the consumer";
+  EXPECT_FALSE(ring_woke(*collector, 10, 200)) << "10 samples (720 bytes) woke the consumer";
   // 72 bytes a record in the ring: 4000 are past a quarter of 1 MiB.
-  collector->run_synthetic(synth(4000));
-  EXPECT_EQ(poll(&pfd, 1, 5000), 1) << "a quarter of the ring filled and no wake-up";
+  EXPECT_TRUE(ring_woke(*collector, 4000, 5000)) << "a quarter of the ring filled and no wake-up";
   uint64_t n = 0;
   EXPECT_EQ(collector->wait_samples(0, [&](const mb_sample&) { ++n; }), 4010);
   EXPECT_EQ(n, 4010u) << "every sample read, woken or not";
@@ -103,14 +108,10 @@ TEST(Collector, SamplesWakeTheConsumerOnlyPastAFillLevel) {
 TEST(Collector, SamplesNoConsumerWaitsForWakeNoOne) {
   REQUIRE_ROOT();
   auto collector = synthetic_stream(false);
-  pollfd pfd{collector->sample_event_fd(), POLLIN, 0};
-  ASSERT_GE(pfd.fd, 0);
   // 72 bytes a record in the ring: 4000 are past a quarter of 1 MiB, 20000
   // more past all of it.
-  collector->run_synthetic(synth(4000));
-  EXPECT_EQ(poll(&pfd, 1, 500), 0) << "a quarter of the ring filled woke its waiters";
-  collector->run_synthetic(synth(20000));
-  EXPECT_EQ(poll(&pfd, 1, 500), 0) << "the full ring woke its waiters";
+  EXPECT_FALSE(ring_woke(*collector, 4000, 500)) << "a quarter of the ring filled woke its waiters";
+  EXPECT_FALSE(ring_woke(*collector, 20000, 500)) << "the full ring woke its waiters";
   uint64_t read = 0;
   collector->poll_samples([&](const mb_sample&) { ++read; });
   const uint64_t lost = collector->counters()[MB_CTR_SAMPLES_LOST];
@@ -118,8 +119,7 @@ TEST(Collector, SamplesNoConsumerWaitsForWakeNoOne) {
   EXPECT_EQ(read + lost, 24000u) << read << " read, " << lost << " counted lost";
   // Into the ring emptied: still no wake-up (the kernel's default wakes
   // the waiters of a ring their reader had caught up with).
-  collector->run_synthetic(synth(1));
-  EXPECT_EQ(poll(&pfd, 1, 500), 0) << "a sample into the empty ring woke its waiters";
+  EXPECT_FALSE(ring_woke(*collector, 1, 500)) << "a sample into the empty ring woke its waiters";
   EXPECT_EQ(collector->wait_samples(0, [](const mb_sample&) {}), -EINVAL) << "a wait no sample would end";
 }
 

@@ -615,11 +615,22 @@ namespace {
 struct PageToucher {
   pid_t pid = -1;
   int go = -1;
+  // profiler record (fault sampler) of it into prof, started: its file
+  // created, or the test failed.
+  Child record(const std::string& dir, const std::string& prof, const std::string& tag) const {
+    Child rec = spawn({bin("profiler"), "record", "--sampler", "fault", "-q", "-o", prof, "--pid", std::to_string(pid)},
+                      dir, tag);
+    EXPECT_TRUE(wait_for([&] { return file_exists(prof); }, 30)) << slurp(rec.err_path);
+    return rec;
+  }
   void touch() const {
     ASSERT_EQ(write(go, "g", 1), 1);
     close(go);
   }
-  void end() const {
+  // Kills the recorder outright (SIGKILL), then the process.
+  void end(const Child& rec) const {
+    kill(rec.pid, SIGKILL);
+    wait_exit(rec.pid, 30);
     kill(pid, SIGKILL);
     waitpid(pid, nullptr, 0);
   }
@@ -653,10 +664,8 @@ TEST(Profiler, AnIdleRecordersSampleThreadSleepsWithItsSamplesWritten) {
   std::string dir = temp_dir();
   const std::string prof = dir + "/idle.prof";
   const PageToucher target = fork_page_toucher();
-  Child rec = spawn({bin("profiler"), "record", "--sampler", "fault", "-q", "-o", prof, "--pid",
-                     std::to_string(target.pid)},
-                    dir, "idle");
-  ASSERT_TRUE(wait_for([&] { return file_exists(prof); }, 30)) << slurp(rec.err_path);
+  const Child rec = target.record(dir, prof, "idle");
+  ASSERT_FALSE(HasFailure());
   // The sample thread, by its name.
   const std::string tasks = "/proc/" + std::to_string(rec.pid) + "/task";
   std::string sample_task;
@@ -680,9 +689,7 @@ TEST(Profiler, AnIdleRecordersSampleThreadSleepsWithItsSamplesWritten) {
   const long woke = sleeps() - before;
   EXPECT_GE(before, 0);
   EXPECT_LE(woke, 2) << "the idle recorder's sample thread woke " << woke << " times in 1 s";
-  kill(rec.pid, SIGKILL);
-  wait_exit(rec.pid, 30);
-  target.end();
+  target.end(rec);
   mb::ProfileReader reader(prof);
   EXPECT_GE(reader.info().samples, 64u) << "the faults of the 64 pages are not in the file; " << reader.error();
 }
@@ -699,10 +706,8 @@ TEST(Profiler, AKilledRecordersSamplesReachTheFileWithNothingElseWritten) {
   std::string dir = temp_dir();
   const std::string prof = dir + "/quiet.prof";
   const PageToucher target = fork_page_toucher();
-  Child rec = spawn({bin("profiler"), "record", "--sampler", "fault", "-q", "-o", prof, "--pid",
-                     std::to_string(target.pid)},
-                    dir, "quiet");
-  ASSERT_TRUE(wait_for([&] { return file_exists(prof); }, 30)) << slurp(rec.err_path);
+  const Child rec = target.record(dir, prof, "quiet");
+  ASSERT_FALSE(HasFailure());
   usleep(1500000);  // started: the process and its maps written, the first counters
   // The next counters record: the file grows by it, and by nothing else
   // for a second.
@@ -711,9 +716,7 @@ TEST(Profiler, AKilledRecordersSamplesReachTheFileWithNothingElseWritten) {
   ASSERT_TRUE(wait_for([&] { return size() > before; }, 30));
   target.touch();
   usleep(600000);
-  kill(rec.pid, SIGKILL);
-  wait_exit(rec.pid, 30);
-  target.end();
+  target.end(rec);
   mb::ProfileReader reader(prof);
   EXPECT_GE(reader.info().samples, 64u) << "the faults of the 64 pages are not in the file; " << reader.error();
   uint64_t first_sample = UINT64_MAX;
