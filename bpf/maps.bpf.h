@@ -20,6 +20,12 @@ const volatile bool stream_samples = false; /* one ring-buffer record per sample
  * the sample). 0: the kernel's default (a wake-up when the consumer had
  * caught up). */
 const volatile __u64 sample_wakeup_bytes = 0;
+/* Whether a thread waits on the sample ring (profiler record's consumer,
+ * wait_samples). Without one (membalancer --record reads the ring in its
+ * interval loop) no sample wakes anyone: a forced wake-up past the fill
+ * level, or the kernel's default one into an empty ring, would cost the
+ * kernel's deferred wake-up work and wake no one. */
+const volatile bool sample_consumer_waits = true;
 /* Set by a consumer that read the ring empty and goes to sleep without a
  * timer (wait_samples): the first sample committed after it wakes it, and
  * clears it. Written by user space through the mapped .bss. */

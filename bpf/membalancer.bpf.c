@@ -69,12 +69,16 @@ static __always_inline void mb_stream(__u32 tgid, __u32 tid, __u32 cpu,
 	__builtin_memset(s->reserved, 0, sizeof(s->reserved));
 	/* No wake-up while little waits: the consumer reads on a short timer
 	 * (or, asleep on an empty ring, is woken below). Past the fill level,
-	 * wake it so the ring does not fill up. */
-	if (sample_wakeup_bytes)
+	 * wake it so the ring does not fill up. With no consumer waiting, never:
+	 * the reader's own clock drains the ring, and a full ring counts its
+	 * losses above. */
+	if (!sample_consumer_waits)
+		flags = BPF_RB_NO_WAKEUP;
+	else if (sample_wakeup_bytes)
 		flags = bpf_ringbuf_query(&samples, BPF_RB_AVAIL_DATA) >= sample_wakeup_bytes ?
 				BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 	bpf_ringbuf_submit(s, flags);
-	if (sample_wakeup_bytes)
+	if (sample_consumer_waits && sample_wakeup_bytes)
 		mb_wake_sleeping_consumer();
 }
 

@@ -183,6 +183,7 @@ void BpfCollector::configure_and_load(const Topology& topo) {
   // waits unread: below that the consumer reads on its timer (wait_samples),
   // and past it three quarters are left for the time it takes to wake.
   ro->sample_wakeup_bytes = cfg_.stream_samples ? ring / 4 : 0;
+  ro->sample_consumer_waits = cfg_.sample_consumer_waits;
   bpf_program__set_autoload(skel_->progs.on_perf_sample, sampler_.attr.has_value());
   bpf_program__set_autoload(skel_->progs.on_abit_access, sampler_.kind == MB_SAMPLER_ABIT);
   bpf_program__set_autoload(skel_->progs.synth_samples, cfg_.synthetic_source);
@@ -574,7 +575,7 @@ int BpfCollector::consume_samples(const std::function<void(const mb_sample&)>& f
 
 int BpfCollector::wait_samples(int timeout_ms, const std::function<void(const mb_sample&)>& fn, bool until_sample,
                                int wake_fd) {
-  if (!sample_rb_) return -EINVAL;
+  if (!sample_rb_ || !cfg_.sample_consumer_waits) return -EINVAL;
   auto* asleep = &skel_->bss->sample_consumer_asleep;
   if (until_sample) {
     // Said before the ring is read, with a full fence between: a sample

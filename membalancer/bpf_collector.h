@@ -40,6 +40,10 @@ struct CollectorConfig {
   uint32_t max_processes = 65536;
   bool stream_samples = false;   // profiler: one ring-buffer record per sample
   uint32_t sample_ring_bytes = 16 << 20;  // power of two, a multiple of the page size
+  // A thread waits on the streamed samples (wait_samples: profiler record's
+  // consumer). false: they are taken by poll_samples on the caller's own
+  // clock (membalancer --record's interval loop), and no sample wakes anyone.
+  bool sample_consumer_waits = true;
   // Tests and benchmarks: load synth_samples, which streams made-up samples
   // through the real ring-buffer path (run_synthetic). A plan without a perf
   // attr then attaches no sampler.
@@ -127,7 +131,8 @@ class BpfCollector : public SampleSource {
   // first sample committed ends the wait too, so an idle consumer needs no
   // timer. A readable wake_fd (>= 0) ends any wait (a stop). Meant for one
   // dedicated consumer thread: it touches only the sample ring buffer.
-  // Returns the number delivered, or -errno.
+  // Returns the number delivered, or -errno (-EINVAL without
+  // sample_consumer_waits: no sample would end the wait).
   int wait_samples(int timeout_ms, const std::function<void(const mb_sample&)>& fn, bool until_sample = false,
                    int wake_fd = -1);
   // Readable (poll) once the sample ring buffer woke its waiters (tests).

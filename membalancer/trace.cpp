@@ -194,6 +194,9 @@ int run_mode(const Options& opts) {
     cfg.verbose = opts.verbose;
     cfg.stream_samples = !opts.record_path.empty();
     if (cfg.stream_samples) cfg.sample_ring_bytes = 32u << 20;
+    // Its interval loop takes the samples (before_drain below): no thread
+    // waits on them, none is woken for them.
+    cfg.sample_consumer_waits = false;
     // Bad input first (status 2), then missing privileges (status 1), then
     // setup; a bad tier spec fails before BPF is loaded.
     check_target(cfg);

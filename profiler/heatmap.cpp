@@ -21,23 +21,28 @@ namespace {
 
 using SampleSource = std::function<void(const std::function<void(const mb_sample*, size_t)>&)>;
 
-// The segment holding addr of tgid's span, or -1.
-int row_in(const HeatmapMatrix& m, uint32_t tgid, int64_t span, uint64_t addr) {
-  auto it = std::upper_bound(m.segments.begin(), m.segments.end(), std::make_tuple(tgid, span, addr),
-                             [](const std::tuple<uint32_t, int64_t, uint64_t>& k, const HeatmapSegment& s) {
-                               return k < std::make_tuple(s.tgid, s.span, s.start);
+// The row of addr in the segments of the process key owning its page
+// (ProcessKeys::page_owner), or -1.
+int row_in(const HeatmapMatrix& m, uint32_t key, uint64_t addr) {
+  const ProcessKeys::Who w = m.keys->who(m.keys->page_owner(key, addr));
+  auto it = std::upper_bound(m.segments.begin(), m.segments.end(), std::make_tuple(w.tgid, w.span, w.part, addr),
+                             [](const std::tuple<uint32_t, int64_t, uint32_t, uint64_t>& k, const HeatmapSegment& s) {
+                               return k < std::make_tuple(s.tgid, s.span, s.part, s.start);
                              });
   if (it == m.segments.begin()) return -1;
   --it;
-  if (it->tgid != tgid || it->span != span || addr >= it->end) return -1;
+  if (it->tgid != w.tgid || it->span != w.span || it->part != w.part || addr >= it->end) return -1;
   return static_cast<int>(it->row_first + (addr - it->start) / m.bytes_per_row);
 }
 
 // "pid 7 app", and when it started ("from 1.250s") where several programs
-// of the pid are drawn: a reused pid, or a process before and after an exec.
+// of the pid are drawn: a reused pid, or a process before and after an exec;
+// and the mapping at its start where several parts of the program are: a
+// library swapped at the same address.
 void label_segments(HeatmapMatrix& m, const ProfileInfo* info) {
   std::map<uint32_t, std::set<int64_t>> spans_of;  // tgid -> its spans drawn
-  for (const auto& s : m.segments) spans_of[s.tgid].insert(s.span);
+  std::map<std::pair<uint32_t, int64_t>, std::set<uint32_t>> parts_of;  // (tgid, span) -> its parts drawn
+  for (const auto& s : m.segments) spans_of[s.tgid].insert(s.span), parts_of[{s.tgid, s.span}].insert(s.part);
   for (auto& s : m.segments) {
     s.who = "pid " + std::to_string(s.tgid);
     if (!m.procs) continue;
@@ -50,23 +55,30 @@ void label_segments(HeatmapMatrix& m, const ProfileInfo* info) {
                     (std::max(m.procs->started_ns(static_cast<size_t>(s.span)), t0) - t0) / 1e9);
       s.who += when;
     }
+    if (parts_of[{s.tgid, s.span}].size() > 1)
+      s.who += " " + ProfileProcesses::mapping_kind(m.keys->mapping(s.key, s.start));
   }
 }
 
-HeatmapMatrix build(const SampleSource& source, const HeatmapOptions& opts, ProcessKeys keys, const ProfileInfo* info) {
+HeatmapMatrix build(const SampleSource& source, const HeatmapOptions& opts, ProcessKeys process_keys,
+                    const ProfileInfo* info) {
   HeatmapMatrix m;
+  auto shared_keys = std::make_shared<ProcessKeys>(std::move(process_keys));
+  ProcessKeys& keys = *shared_keys;
+  m.keys = shared_keys;
   m.procs = keys.shared_procs();
   m.cols = std::max<uint32_t>(opts.cols, 1);
   auto wanted = [&](const mb_sample& s) { return (s.flags & MB_ACC_VADDR) && (!opts.pid || s.tgid == opts.pid); };
-  // Pass 1: the accessed pages of each process key (a program run) and the time span.
+  // Pass 1: the accessed pages of each process key (a part of a program
+  // run) and the time span.
   std::vector<uint64_t> pages;  // mb_page_key(process key, vpn)
-  std::map<uint32_t, uint64_t> per_process;  // process key -> samples
+  std::map<uint32_t, uint64_t> per_process;  // program (its first process key) -> samples
   uint64_t t0 = UINT64_MAX, t1 = 0;
   source([&](const mb_sample* s, size_t n) {
     for (size_t i = 0; i < n; ++i) {
       if (!wanted(s[i])) continue;
       const uint32_t key = keys.key(s[i].tgid, s[i].time_ns);
-      ++per_process[key];
+      ++per_process[keys.who(key).program];
       pages.push_back(mb_page_key(key, s[i].vaddr >> MB_PAGE_SHIFT));
       t0 = std::min<uint64_t>(t0, s[i].time_ns);
       t1 = std::max<uint64_t>(t1, s[i].time_ns);
@@ -77,6 +89,10 @@ HeatmapMatrix build(const SampleSource& source, const HeatmapOptions& opts, Proc
       pages.erase(std::unique(pages.begin(), pages.end()), pages.end());
     }
   });
+  // Each page under the part it counts in, as the report counts it.
+  if (keys.any_split())
+    for (uint64_t& p : pages)
+      p = mb_page_key(keys.page_owner(mb_key_tgid(p), mb_key_vpn(p) << MB_PAGE_SHIFT), mb_key_vpn(p));
   std::sort(pages.begin(), pages.end());
   pages.erase(std::unique(pages.begin(), pages.end()), pages.end());
   if (pages.empty()) {
@@ -86,9 +102,9 @@ HeatmapMatrix build(const SampleSource& source, const HeatmapOptions& opts, Proc
   m.t0_ns = t0;
   m.t1_ns = t1 + 1;
   const uint32_t want_rows = std::max<uint32_t>(opts.rows, 8);
-  auto order = [&](uint32_t key) {  // processes are drawn by pid, a pid's programs in time order
+  auto order = [&](uint32_t key) {  // processes are drawn by pid, a pid's programs and their parts in time order
     const ProcessKeys::Who w = keys.who(key);
-    return std::make_pair(w.tgid, w.span);
+    return std::make_tuple(w.tgid, w.span, w.part);
   };
   // Each process takes at least a row: with more processes than rows, the
   // ones with the most samples are drawn (at most half the rows), the rest
@@ -108,7 +124,8 @@ HeatmapMatrix build(const SampleSource& source, const HeatmapOptions& opts, Proc
         m.hidden_samples += by_samples[i].first;
       }
     }
-    pages.erase(std::remove_if(pages.begin(), pages.end(), [&](uint64_t k) { return !shown.count(mb_key_tgid(k)); }),
+    pages.erase(std::remove_if(pages.begin(), pages.end(),
+                               [&](uint64_t k) { return !shown.count(keys.who(mb_key_tgid(k)).program); }),
                 pages.end());
   }
   // Segments: runs of accessed pages of one process key; a gap of more than
@@ -125,8 +142,8 @@ HeatmapMatrix build(const SampleSource& source, const HeatmapOptions& opts, Proc
         segs.back().end = (vpn + 1) << MB_PAGE_SHIFT;
         continue;
       }
-      const auto [tgid, span] = order(key);
-      segs.push_back({tgid, span, vpn << MB_PAGE_SHIFT, (vpn + 1) << MB_PAGE_SHIFT, 0, 0, ""});
+      const auto [tgid, span, part] = order(key);
+      segs.push_back({tgid, span, part, key, vpn << MB_PAGE_SHIFT, (vpn + 1) << MB_PAGE_SHIFT, 0, 0, ""});
       last_key = key;
     }
     uint64_t total = 0;
@@ -137,7 +154,7 @@ HeatmapMatrix build(const SampleSource& source, const HeatmapOptions& opts, Proc
     if (gap > (1ULL << 40)) break;
   }
   std::sort(segs.begin(), segs.end(), [](const HeatmapSegment& a, const HeatmapSegment& b) {
-    return std::tie(a.tgid, a.span, a.start) < std::tie(b.tgid, b.span, b.start);
+    return std::tie(a.tgid, a.span, a.part, a.start) < std::tie(b.tgid, b.span, b.part, b.start);
   });
   uint64_t total_pages = 0;
   for (const auto& s : segs) total_pages += (s.end - s.start) >> MB_PAGE_SHIFT;
@@ -159,8 +176,7 @@ HeatmapMatrix build(const SampleSource& source, const HeatmapOptions& opts, Proc
   source([&](const mb_sample* s, size_t n) {
     for (size_t i = 0; i < n; ++i) {
       if (!wanted(s[i])) continue;
-      const auto [tgid, sp] = order(keys.key(s[i].tgid, s[i].time_ns));
-      int r = row_in(m, tgid, sp, s[i].vaddr);
+      int r = row_in(m, keys.key(s[i].tgid, s[i].time_ns), s[i].vaddr);
       if (r < 0) continue;
       uint32_t c = static_cast<uint32_t>(static_cast<double>(s[i].time_ns - m.t0_ns) / span * m.cols);
       c = std::min(c, m.cols - 1);
@@ -176,17 +192,19 @@ HeatmapMatrix build(const SampleSource& source, const HeatmapOptions& opts, Proc
 }  // namespace
 
 int HeatmapMatrix::row_of(uint32_t tgid, uint64_t addr, uint64_t time_ns) const {
-  return row_in(*this, tgid, procs ? procs->span_at(tgid, time_ns) : -1, addr);
+  if (!keys) return -1;
+  const int64_t key = keys->find(tgid, time_ns);
+  return key < 0 ? -1 : row_in(*this, static_cast<uint32_t>(key), addr);
 }
 
 HeatmapMatrix build_heatmap(ProfileReader& reader, const HeatmapOptions& opts) {
   return build([&](const std::function<void(const mb_sample*, size_t)>& fn) { reader.for_each_batch(fn); }, opts,
-               ProcessKeys(std::make_shared<ProfileProcesses>(reader.info())), &reader.info());
+               ProcessKeys(std::make_shared<ProfileProcesses>(reader.info()), true), &reader.info());
 }
 
 HeatmapMatrix build_heatmap(const std::vector<mb_sample>& samples, const HeatmapOptions& opts, const ProfileInfo* info) {
   return build([&](const std::function<void(const mb_sample*, size_t)>& fn) { fn(samples.data(), samples.size()); },
-               opts, info ? ProcessKeys(std::make_shared<ProfileProcesses>(*info)) : ProcessKeys(), info);
+               opts, info ? ProcessKeys(std::make_shared<ProfileProcesses>(*info), true) : ProcessKeys(), info);
 }
 
 // ---- layout shared by SVG and PNG -------------------------------------------------
@@ -265,8 +283,8 @@ Decor decor(const HeatmapMatrix& m, const HeatmapLayout& l, const ProfileInfo& i
     int y1 = y_base - static_cast<int>((s.row_first + s.rows) * l.ch);
     if (s.row_first > 0) d.seg_lines.push_back(y0);
     const bool tall = y0 - y1 >= 36;
-    // A program is named once, at the first of its ranges with room.
-    const bool named_already = named && named->tgid == s.tgid && named->span == s.span;
+    // A label is written once, at the first of its ranges with room.
+    const bool named_already = named && named->who == s.who;
     if (last_label_y - (y0 - 2) >= 11) {  // room for the start address
       const bool name_here = !tall && !named_already;
       d.labels.push_back({l.left - 6, y0 - 2, (name_here ? s.who + " " : "") + format_hex(s.start), true});

@@ -3,7 +3,9 @@
 // program run: a span of a pid, ProfileProcesses), laid end to end:
 // unmapped and untouched gaps between them are cut out and marked with a
 // separator line, so a heap at 0x55.. and a mapping at 0x7f.. both stay
-// visible.
+// visible. The ranges are keyed as the report keys its pages (ProcessKeys,
+// split at swaps): a library swapped at the same address within a program
+// has ranges of its own.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "membalancer/profile_file.h"
+#include "profiler/process_keys.h"
 #include "profiler/raster.h"
 
 namespace mb::prof {
@@ -24,14 +27,20 @@ struct HeatmapOptions {
 
 // An accessed address range of one program run: a span of a tgid
 // (ProfileProcesses), so a reused pid, or a process before and after an
-// exec, has ranges of its own even where the addresses coincide.
+// exec, has ranges of its own even where the addresses coincide; and within
+// it of one part between library swaps (ProcessKeys::page_owner), so a
+// library swapped at the same address has ranges of its own too.
 struct HeatmapSegment {
   uint32_t tgid = 0;
   int64_t span = -1;            // of ProfileProcesses::spans(); -1 when the profile knows nothing of tgid
+  uint32_t part = 0;            // of the span's parts between swaps (ProcessKeys::Who::part)
+  uint32_t key = 0;             // its process key (ProcessKeys)
   uint64_t start = 0, end = 0;  // accessed address range [start, end)
   uint32_t row_first = 0, rows = 0;
   // Its label: "pid 7 app", and "from 1.250s" (when it started, seconds since the
-  // recording's start) when more than one program of the pid is drawn.
+  // recording's start) when more than one program of the pid is drawn, and
+  // the mapping at its start ("/usr/lib/liba.so", "heap", as the report's
+  // mapping column) when more than one part of the program is drawn.
   std::string who;
 };
 
@@ -40,8 +49,9 @@ struct HeatmapMatrix {
   uint64_t t0_ns = 0, t1_ns = 0;      // time of column 0's left edge, last column's right edge
   uint64_t bytes_per_row = 4096;
   std::vector<uint32_t> cells;        // rows x cols, row 0 = lowest address of the first segment
-  std::vector<HeatmapSegment> segments;  // by (tgid, span, start); rows ascend with them
+  std::vector<HeatmapSegment> segments;  // by (tgid, span, part, start); rows ascend with them
   std::shared_ptr<const ProfileProcesses> procs;  // who the samples were (null: samples alone)
+  std::shared_ptr<const ProcessKeys> keys;        // the samples' process keys
   uint64_t samples = 0, max_cell = 0;
   // More processes than --height has rows for: those with the fewest
   // samples are left out, and counted here (said in the title).

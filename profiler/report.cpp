@@ -83,41 +83,18 @@ void Aggregate::add(const mb_sample* s, size_t n) {
 }
 
 void Aggregate::join_parts() {
-  const ProfileProcesses* procs = keys.procs();
-  if (!procs || !keys.split_at_swaps()) return;
-  // Each program's parts, by time.
-  std::unordered_map<uint32_t, std::vector<uint32_t>> parts;
-  for (uint32_t k = 0; k < keys.size(); ++k) parts[who_of(k).program].push_back(k);
-  bool split = false;
-  for (auto& [program, v] : parts) {
-    std::sort(v.begin(), v.end(), [&](uint32_t a, uint32_t b) { return who_of(a).time_ns < who_of(b).time_ns; });
-    split |= v.size() > 1;
-  }
-  if (!split) return;
+  if (!keys.any_split()) return;
   FlatMap<uint64_t, PageStats, U64KeyOps> joined;
   joined.reserve(pages.size());
   std::unordered_map<uint64_t, uint64_t> node_time;  // joined page -> the time of the part its node is from
   pages.for_each([&](const uint64_t& key, const PageStats& p) {
     const uint32_t k = mb_key_tgid(key);
-    const Who w = who_of(k);
-    const uint64_t addr = mb_key_vpn(key) << MB_PAGE_SHIFT;
-    uint32_t to = k;
-    if (const auto& v = parts[w.program]; v.size() > 1) {
-      const ProfileMap* m = procs->mapping(w.tgid, addr, w.time_ns);
-      for (uint32_t other : v) {
-        if (other == k) break;
-        const ProfileMap* o = procs->mapping(w.tgid, addr, who_of(other).time_ns);
-        if (m == o || (m && o && ProfileProcesses::same_contents(*m, *o))) {
-          to = other;
-          break;
-        }
-      }
-    }
-    const uint64_t into = mb_page_key(to, mb_key_vpn(key));
+    const uint64_t into = mb_page_key(keys.page_owner(k, mb_key_vpn(key) << MB_PAGE_SHIFT), mb_key_vpn(key));
     PageStats& j = joined[into];
     j.accesses = static_cast<uint32_t>(std::min<uint64_t>(uint64_t{j.accesses} + p.accesses, UINT32_MAX));
+    const uint64_t t = who_of(k).time_ns;
     uint64_t& when = node_time[into];
-    if (j.node == MB_NODE_UNKNOWN || (p.node != MB_NODE_UNKNOWN && w.time_ns >= when)) j.node = p.node, when = w.time_ns;
+    if (j.node == MB_NODE_UNKNOWN || (p.node != MB_NODE_UNKNOWN && t >= when)) j.node = p.node, when = t;
   });
   pages = std::move(joined);
 }

@@ -30,6 +30,10 @@ threads() {
 	echo "${main[*]} ${rest[*]}"
 }
 now() { date +%s.%N; }
+# The machine's IRQ work interrupts (/proc/interrupts IWI, all CPUs): the
+# kernel's deferred work, a ring buffer's wake-up among it. -1 without them.
+irq_work() { awk '$1 == "IWI:" { for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i; found = 1 }
+	END { print found ? s : -1 }' /proc/interrupts; }
 # report_field FILE NAME: a number of forkstorm's JSON line.
 report_field() { sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p" "$1" | tail -1; }
 # wait_file FILE SECONDS
@@ -45,18 +49,18 @@ rows=""
 measure() {
 	local name=$1 rec=$2 dir=$3
 	sleep 1  # set up, the first looks done
-	local s0 t0 s1 t1 s2 t2
-	s0=$(threads "$rec"); t0=$(now)
+	local s0 t0 s1 t1 s2 t2 q0 q1 q2
+	s0=$(threads "$rec"); t0=$(now); q0=$(irq_work)
 	sleep "$secs"
-	s1=$(threads "$rec"); t1=$(now)
+	s1=$(threads "$rec"); t1=$(now); q1=$(irq_work)
 	touch "$dir/start"
 	wait_file "$dir/report" $((secs * 10 + 30)) || { echo "recorder_forks.sh: $name: the storm did not end"; exit 1; }
 	sleep 1  # the events still queued at the storm's end
-	s2=$(threads "$rec"); t2=$(now)
+	s2=$(threads "$rec"); t2=$(now); q2=$(irq_work)
 	local forks storm_s
 	forks=$(report_field "$dir/report" children); storm_s=$(report_field "$dir/report" seconds)
 	rows+=$(awk -v n="$name" -v s0="$s0" -v s1="$s1" -v s2="$s2" -v t0="$t0" -v t1="$t1" -v t2="$t2" \
-		-v f="$forks" -v secs="$storm_s" 'BEGIN {
+		-v f="$forks" -v secs="$storm_s" -v q0="$q0" -v q1="$q1" -v q2="$q2" 'BEGIN {
 		split(s0, a); split(s1, b); split(s2, c)  # main CPU, main wake-ups, others CPU, others wake-ups
 		idle = t1 - t0; storm = t2 - t1
 		for (i = 1; i <= 4; i++) {
@@ -67,8 +71,10 @@ measure() {
 		printf "| %s | %.2f ms/s, %.1f wake-ups/s | %d forks in %.2f s: %.1f ms/s, %.0f wake-ups/s |", n,
 			(rate_idle[1] + rate_idle[3]) / 1e6, rate_idle[2] + rate_idle[4], f, secs,
 			(rate_storm[1] + rate_storm[3]) / 1e6, rate_storm[2] + rate_storm[4]
-		printf " %.1f us (%.1f + %.1f) | %.2f (%.2f + %.2f) |\n", (per_fork[1] + per_fork[3]) / 1e3, per_fork[1] / 1e3,
-			per_fork[3] / 1e3, per_fork[2] + per_fork[4], per_fork[2], per_fork[4] }')
+		printf " %.1f us (%.1f + %.1f) | %.2f (%.2f + %.2f) |", (per_fork[1] + per_fork[3]) / 1e3, per_fork[1] / 1e3,
+			per_fork[3] / 1e3, per_fork[2] + per_fork[4], per_fork[2], per_fork[4]
+		if (q0 < 0) printf " ? |\n"
+		else printf " %.2f |\n", ((q2 - q1) - (q1 - q0) / idle * storm) / f }')
 	rows+=$'\n'
 }
 
@@ -82,16 +88,20 @@ rec=$!; pids+=("$rec")
 measure "profiler record" "$rec" "$d"
 fs=$(report_field "$d/report" pid); kill -TERM "$fs" 2>/dev/null; wait "$rec"
 
-# membalancer trace --record on a forkstorm started first.
-d=$work/membalancer; mkdir -p "$d"
-"$bin/forkstorm" "${storm_args[@]}" --start-file "$d/start" --report "$d/report" > "$d/fs.out" 2>&1 &
-fs=$!; pids+=("$fs")
-"$bin/membalancer" trace --ppid "$fs" --sampler fault --interval 1000 --display json --record "$d/m.prof" \
-	> "$d/out" 2> "$d/err" &
-rec=$!; pids+=("$rec")
-wait_file "$d/out" 30 || { echo "recorder_forks.sh: membalancer did not start: $(cat "$d/err")"; exit 1; }
-measure "membalancer --record" "$rec" "$d"
-kill -TERM "$rec"; wait "$rec"; kill -TERM "$fs"; wait "$fs"
+# membalancer trace --record on a forkstorm started first, with the 1 s
+# interval, and with a 5 s one (the samples of an interval then fill more
+# than a quarter of its ring).
+for interval in 1000 5000; do
+	d=$work/membalancer-$interval; mkdir -p "$d"
+	"$bin/forkstorm" "${storm_args[@]}" --start-file "$d/start" --report "$d/report" > "$d/fs.out" 2>&1 &
+	fs=$!; pids+=("$fs")
+	"$bin/membalancer" trace --ppid "$fs" --sampler fault --interval "$interval" --display json --record "$d/m.prof" \
+		> "$d/out" 2> "$d/err" &
+	rec=$!; pids+=("$rec")
+	wait_file "$d/out" 30 || { echo "recorder_forks.sh: membalancer did not start: $(cat "$d/err")"; exit 1; }
+	measure "membalancer --record$([ "$interval" = 1000 ] || echo " --interval $interval")" "$rec" "$d"
+	kill -TERM "$rec"; wait "$rec"; kill -TERM "$fs"; wait "$fs"
+done
 
 cat <<MD
 ## Recorders under a fork storm
@@ -105,9 +115,11 @@ thread's (process events, names and maps) + the other threads' (\`profiler recor
 consumer, which reads the samples the children's page faults stream every 20 ms, woken by
 them only past a quarter of the ring or, when it found the ring empty and sleeps, by the
 first; \`membalancer --record\` takes its samples in its
-interval loop and has none).
+interval loop and has none, and its samples wake nothing). IRQ work: the machine's IRQ work
+interrupts (\`/proc/interrupts\` IWI, the kernel's deferred work, ring buffer wake-ups among
+it; "?" where there is no such line) per fork beyond their idle rate, whoever caused them.
 
-| recorder | idle (baseline) | storm | CPU per fork | wake-ups per fork |
-|---|---|---|---|---|
+| recorder | idle (baseline) | storm | CPU per fork | wake-ups per fork | IRQ work per fork |
+|---|---|---|---|---|---|
 ${rows}
 MD

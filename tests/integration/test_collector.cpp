@@ -24,8 +24,9 @@ using mbtest::wait_for;
 
 namespace {
 
-// A collector streaming synthetic samples of this process into a 1 MiB ring.
-std::unique_ptr<BpfCollector> synthetic_stream() {
+// A collector streaming synthetic samples of this process into a 1 MiB ring;
+// without consumer_waits, as membalancer --record reads it (poll_samples).
+std::unique_ptr<BpfCollector> synthetic_stream(bool consumer_waits = true) {
   rlimit unlimited{RLIM_INFINITY, RLIM_INFINITY};
   setrlimit(RLIMIT_MEMLOCK, &unlimited);
   CollectorConfig cfg;
@@ -35,6 +36,7 @@ std::unique_ptr<BpfCollector> synthetic_stream() {
   cfg.stream_samples = true;
   cfg.synthetic_source = true;
   cfg.sample_ring_bytes = 1u << 20;
+  cfg.sample_consumer_waits = consumer_waits;
   SamplerPlan plan;
   plan.name = "synthetic";
   plan.kind = MB_SAMPLER_SYNTHETIC;
@@ -48,6 +50,15 @@ mb_synth_args synth(uint32_t count) {
   args.vaddr = 0x7f0000000000ULL;
   args.pages = 64;
   return args;
+}
+
+// Whether the sample ring woke its waiters (its epoll fd turned readable)
+// within timeout_ms after run_synthetic(synth(count)).
+bool ring_woke(BpfCollector& collector, uint32_t count, int timeout_ms) {
+  pollfd pfd{collector.sample_event_fd(), POLLIN, 0};
+  EXPECT_GE(pfd.fd, 0);
+  collector.run_synthetic(synth(count));
+  return poll(&pfd, 1, timeout_ms) == 1;
 }
 
 }  // namespace
@@ -79,17 +90,37 @@ TEST(Collector, ConsumerExceptionLeavesPollNotLibbpf) {
 TEST(Collector, SamplesWakeTheConsumerOnlyPastAFillLevel) {
   REQUIRE_ROOT();
   auto collector = synthetic_stream();
-  pollfd pfd{collector->sample_event_fd(), POLLIN, 0};
-  ASSERT_GE(pfd.fd, 0);
-  collector->run_synthetic(synth(10));
-  EXPECT_EQ(poll(&pfd, 1, 200), 0) << "10 samples (720 bytes) woke the consumer";
+  EXPECT_FALSE(ring_woke(*collector, 10, 200)) << "10 samples (720 bytes) woke the consumer";
   // 72 bytes a record in the ring: 4000 are past a quarter of 1 MiB.
-  collector->run_synthetic(synth(4000));
-  EXPECT_EQ(poll(&pfd, 1, 5000), 1) << "a quarter of the ring filled and no wake-up";
+  EXPECT_TRUE(ring_woke(*collector, 4000, 5000)) << "a quarter of the ring filled and no wake-up";
   uint64_t n = 0;
   EXPECT_EQ(collector->wait_samples(0, [&](const mb_sample&) { ++n; }), 4010);
   EXPECT_EQ(n, 4010u) << "every sample read, woken or not";
   EXPECT_EQ(collector->counters()[MB_CTR_SAMPLES_LOST], 0u);
+}
+
+// membalancer --record takes its samples in its interval loop: no thread
+// waits on the ring. A quarter of the ring filled forced a wake-up of the
+// ring's waiters all the same (its epoll fd turned readable); now no sample
+// wakes anyone, however full the ring. A ring too small for what came
+// counts the samples it could not take as lost, and the loop's poll reads
+// every other one.
+TEST(Collector, SamplesNoConsumerWaitsForWakeNoOne) {
+  REQUIRE_ROOT();
+  auto collector = synthetic_stream(false);
+  // 72 bytes a record in the ring: 4000 are past a quarter of 1 MiB, 20000
+  // more past all of it.
+  EXPECT_FALSE(ring_woke(*collector, 4000, 500)) << "a quarter of the ring filled woke its waiters";
+  EXPECT_FALSE(ring_woke(*collector, 20000, 500)) << "the full ring woke its waiters";
+  uint64_t read = 0;
+  collector->poll_samples([&](const mb_sample&) { ++read; });
+  const uint64_t lost = collector->counters()[MB_CTR_SAMPLES_LOST];
+  EXPECT_GT(lost, 0u) << "24000 samples (1.7 MB) fitted a 1 MiB ring";
+  EXPECT_EQ(read + lost, 24000u) << read << " read, " << lost << " counted lost";
+  // Into the ring emptied: still no wake-up (the kernel's default wakes
+  // the waiters of a ring their reader had caught up with).
+  EXPECT_FALSE(ring_woke(*collector, 1, 500)) << "a sample into the empty ring woke its waiters";
+  EXPECT_EQ(collector->wait_samples(0, [](const mb_sample&) {}), -EINVAL) << "a wait no sample would end";
 }
 
 // A steady trickle of samples, one at a time, to a consumer thread looping

@@ -608,6 +608,53 @@ TEST(Profiler, AKilledRecorderLeavesWhatItTookInTheFile) {
   EXPECT_GT(reader.info().samples, 1000u) << reader.error();
 }
 
+namespace {
+
+// A process that has mapped 64 pages; touch() makes it fault in each once
+// (its maps unchanged), then it sleeps until end().
+struct PageToucher {
+  pid_t pid = -1;
+  int go = -1;
+  // profiler record (fault sampler) of it into prof, started: its file
+  // created, or the test failed.
+  Child record(const std::string& dir, const std::string& prof, const std::string& tag) const {
+    Child rec = spawn({bin("profiler"), "record", "--sampler", "fault", "-q", "-o", prof, "--pid", std::to_string(pid)},
+                      dir, tag);
+    EXPECT_TRUE(wait_for([&] { return file_exists(prof); }, 30)) << slurp(rec.err_path);
+    return rec;
+  }
+  void touch() const {
+    ASSERT_EQ(write(go, "g", 1), 1);
+    close(go);
+  }
+  // Kills the recorder outright (SIGKILL), then the process.
+  void end(const Child& rec) const {
+    kill(rec.pid, SIGKILL);
+    wait_exit(rec.pid, 30);
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+  }
+};
+
+PageToucher fork_page_toucher() {
+  int go[2];
+  if (pipe(go) != 0) return {};
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(go[1]);
+    void* p = mmap(nullptr, 64 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char c;
+    if (p == MAP_FAILED || read(go[0], &c, 1) != 1) _exit(1);
+    for (int i = 0; i < 64; ++i) static_cast<volatile char*>(p)[i * 4096] = 1;
+    pause();
+    _exit(0);
+  }
+  close(go[0]);
+  return {pid, go[1]};
+}
+
+}  // namespace
+
 // A recorded process that faults in 64 pages, then sleeps: the recorder's
 // sample thread sleeps too (it woke every 20 ms, 50 times a second, idle or
 // not), and the samples it took reach the file while it sleeps (a recorder
@@ -616,23 +663,9 @@ TEST(Profiler, AnIdleRecordersSampleThreadSleepsWithItsSamplesWritten) {
   REQUIRE_ROOT();
   std::string dir = temp_dir();
   const std::string prof = dir + "/idle.prof";
-  int go[2];
-  ASSERT_EQ(pipe(go), 0);
-  const pid_t target = fork();
-  if (target == 0) {
-    close(go[1]);
-    char c;
-    if (read(go[0], &c, 1) != 1) _exit(1);
-    void* p = mmap(nullptr, 64 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) _exit(1);
-    for (int i = 0; i < 64; ++i) static_cast<volatile char*>(p)[i * 4096] = 1;
-    pause();
-    _exit(0);
-  }
-  close(go[0]);
-  Child rec = spawn({bin("profiler"), "record", "--sampler", "fault", "-q", "-o", prof, "--pid", std::to_string(target)},
-                    dir, "idle");
-  ASSERT_TRUE(wait_for([&] { return file_exists(prof); }, 30)) << slurp(rec.err_path);
+  const PageToucher target = fork_page_toucher();
+  const Child rec = target.record(dir, prof, "idle");
+  ASSERT_FALSE(HasFailure());
   // The sample thread, by its name.
   const std::string tasks = "/proc/" + std::to_string(rec.pid) + "/task";
   std::string sample_task;
@@ -649,20 +682,49 @@ TEST(Profiler, AnIdleRecordersSampleThreadSleepsWithItsSamplesWritten) {
       if (line.rfind("voluntary_ctxt_switches:", 0) == 0) return std::atol(line.c_str() + 24);
     return -1L;
   };
-  ASSERT_EQ(write(go[1], "g", 1), 1);
-  close(go[1]);
+  target.touch();
   usleep(500000);  // the faults taken, read and written
   const long before = sleeps();
   usleep(1000000);
   const long woke = sleeps() - before;
   EXPECT_GE(before, 0);
   EXPECT_LE(woke, 2) << "the idle recorder's sample thread woke " << woke << " times in 1 s";
-  kill(rec.pid, SIGKILL);
-  wait_exit(rec.pid, 30);
-  kill(target, SIGKILL);
-  waitpid(target, nullptr, 0);
+  target.end(rec);
   mb::ProfileReader reader(prof);
   EXPECT_GE(reader.info().samples, 64u) << "the faults of the 64 pages are not in the file; " << reader.error();
+}
+
+// The samples taken reach the file within a quarter second of their own
+// (SampleConsumer's periodic write), not only when another record (a
+// process, maps, the counters written every second) flushes the writer: the
+// 64 faults of a process whose maps do not change, just after a counters
+// record and 0.6 s before the next, are in the file of a recorder killed
+// then. (The test above passes without the periodic write: the counters
+// written within its second after the faults flush them.)
+TEST(Profiler, AKilledRecordersSamplesReachTheFileWithNothingElseWritten) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  const std::string prof = dir + "/quiet.prof";
+  const PageToucher target = fork_page_toucher();
+  const Child rec = target.record(dir, prof, "quiet");
+  ASSERT_FALSE(HasFailure());
+  usleep(1500000);  // started: the process and its maps written, the first counters
+  // The next counters record: the file grows by it, and by nothing else
+  // for a second.
+  const auto size = [&] { return std::filesystem::file_size(prof); };
+  const uintmax_t before = size();
+  ASSERT_TRUE(wait_for([&] { return size() > before; }, 30));
+  target.touch();
+  usleep(600000);
+  target.end(rec);
+  mb::ProfileReader reader(prof);
+  EXPECT_GE(reader.info().samples, 64u) << "the faults of the 64 pages are not in the file; " << reader.error();
+  uint64_t first_sample = UINT64_MAX;
+  reader.for_each_batch([&](const mb_sample* s, size_t n) {
+    for (size_t i = 0; i < n; ++i) first_sample = std::min<uint64_t>(first_sample, s[i].time_ns);
+  });
+  for (const auto& c : reader.info().counters)
+    EXPECT_LT(c.time_ns, first_sample) << "counters written after the faults: the test's premise failed";
 }
 
 // One pid, two programs: a non-PIE program that execs another non-PIE one,

@@ -182,8 +182,9 @@ TEST(ProfileFile, ReadsAVersion1File) {
   EXPECT_EQ(procs.file(*procs.mapping(42, 0x401000)), nullptr);
 }
 
-// A version-2 file (written by the version-2 writer: tests/unit/data/
-// profile-v2.prof; whole maps at every change) reads as it did: the mapping
+// A version-2 file (tests/unit/data/profile-v2.prof, written by the
+// version-2 writer: make_profile_v2.sh there regenerates it; whole maps at
+// every change) reads as it did: the mapping
 // at each address and time is the one the version-2 reader found, and each
 // mapping written again unchanged is held once. Pid 50 maps app, its heap and
 // liba.so at 100, writes them again at 200, has libb.so at liba.so's address

@@ -3,8 +3,12 @@
 // access show the bottom of the colour scale.
 #include <gtest/gtest.h>
 
+#include <map>
+
+#include "membalancer/report.h"
 #include "profiler/heatmap.h"
 #include "tests/png_reader.h"
+#include "tests/unit/profile_builders.h"
 #include "tests/unit/temp_tree.h"
 
 using namespace mb;
@@ -165,6 +169,38 @@ TEST(ProfileHeatmap, AProcessThatExecsHasRowsPerProgram) {
   const HeatmapMatrix all = build_heatmap(r, o);
   ASSERT_EQ(all.segments.size(), 3u);
   EXPECT_EQ(all.segments[2].who, "pid 8");
+}
+
+// A library swapped at the same address in one program (dlclose, then
+// dlopen): the report counts its page apart before and after the swap; the
+// heatmap drew both in one band of the program, labelled with the program
+// only. It now keys its ranges as the report does: liba.so's page and
+// libb.so's are bands of their own, each labelled with its library, and the
+// heap page, the same mapping all along, stays one band.
+TEST(ProfileHeatmap, ALibrarySwappedAtTheSameAddressIsItsOwnBand) {
+  mb_test::TempTree dir("mbheat");
+  const std::string path = dir.path("swap.prof");
+  const uint64_t t0 = 1000000000, ms = mb_test::kSwapMs, lib = mb_test::kSwapLibrary;
+  mb_test::write_library_swap(path, t0);
+  ProfileReader r(path);
+  HeatmapOptions o;
+  o.cols = 10;
+  const HeatmapMatrix m = build_heatmap(r, o);
+  EXPECT_EQ(m.samples, 9u);
+  std::map<std::string, uint64_t> band;  // label -> its samples
+  for (const auto& s : m.segments) {
+    uint64_t n = 0;
+    for (uint32_t row = s.row_first; row < s.row_first + s.rows; ++row)
+      for (uint32_t c = 0; c < m.cols; ++c) n += m.at(row, c);
+    band[s.who + " " + format_hex(s.start)] += n;
+  }
+  EXPECT_EQ(band, (std::map<std::string, uint64_t>{{"pid 300 dl heap 0x600000", 2},
+                                                   {"pid 300 dl /nonexistent/liba.so 0x7f0000000000", 2},
+                                                   {"pid 300 dl /nonexistent/libb.so 0x7f0000000000", 5}}));
+  EXPECT_GE(m.row_of(300, lib + 0x800, t0 + 250 * ms), 0);
+  EXPECT_GE(m.row_of(300, lib + 0x800, t0 + 350 * ms), 0);
+  EXPECT_NE(m.row_of(300, lib + 0x800, t0 + 250 * ms), m.row_of(300, lib + 0x800, t0 + 350 * ms));
+  EXPECT_EQ(m.row_of(300, 0x600100, t0 + 150 * ms), m.row_of(300, 0x600100, t0 + 360 * ms));
 }
 
 TEST(ProfileHeatmap, OnePidAndEmptyInput) {

@@ -8,11 +8,15 @@
 
 #include "membalancer/profile_file.h"
 #include "profiler/report.h"
+#include "tests/unit/profile_builders.h"
 #include "tests/unit/temp_tree.h"
 #include "written.h"
 
 using namespace mb;
 using namespace mb::prof;
+using mb_test::code_and_data;
+using mb_test::fault_profile;
+using mb_test::maps_line;
 
 namespace {
 
@@ -226,29 +230,6 @@ TEST(ProfileReport, ProcessShareIsOfTheAccesses) {
   EXPECT_EQ(j["processes"][0]["share_pct"], 0.0) << j.dump();
 }
 
-namespace {
-
-mb_sample code_and_data(uint32_t tgid, uint64_t ip, uint64_t vaddr, uint64_t t) {
-  mb_sample s = access(tgid, vaddr, 0, t);
-  s.ip = ip;
-  s.flags |= MB_ACC_IP;
-  return s;
-}
-
-std::string maps_line(const char* range, const char* path) {
-  return std::string(range) + " r-xp 00000000 08:01 1 " + path + "\n";
-}
-
-// A profile of the fault sampler whose recording started at t0 (monotonic).
-ProfileWriter fault_profile(const std::string& path, uint64_t t0) {
-  ProfileStart st;
-  st.sampler = "fault";
-  st.start_monotonic_ns = t0;
-  return ProfileWriter(path, st);
-}
-
-}  // namespace
-
 // Samples are attributed with the maps and the name of their time: pid 100
 // is a (non-PIE) wrapper at 0x400000 that execs another program at the same
 // address, exits, and the pid is reused by a third; pid 200 unmaps a library
@@ -332,25 +313,7 @@ TEST(ProfileReport, SamplesAreAttributedWithTheMapsOfTheirTime) {
 TEST(ProfileReport, ALibrarySwappedAtTheSameAddressIsItsOwnCodeAndPages) {
   mb_test::TempTree dir("mbreport");
   const std::string path = dir.path("swap.prof");
-  const uint64_t t0 = 1000000000, ms = 1000000;
-  const uint64_t lib = 0x7f0000000000;
-  {
-    ProfileWriter w = fault_profile(path, t0);
-    auto maps = [&](uint64_t t, const char* at_7000, const char* at_lib) {
-      w.add_maps(t, 300,
-                 parse_proc_maps(maps_line("400000-401000", "/nonexistent/dl") + maps_line("600000-601000", "[heap]") +
-                                 maps_line("700000-701000", at_7000) + maps_line("7f0000000000-7f0000001000", at_lib)));
-    };
-    w.add_process(t0 + 100 * ms, 300, 1, kProcSeen, "dl");
-    maps(t0 + 100 * ms, "/etc/ld.so.cache", "/nonexistent/liba.so");
-    w.add_sample(code_and_data(300, lib + 0x100, 0x600100, t0 + 150 * ms));
-    maps(t0 + 200 * ms, "", "/nonexistent/liba.so");
-    for (int i = 0; i < 2; ++i) w.add_sample(code_and_data(300, lib + 0x100, lib + 0x800, t0 + 250 * ms + i));
-    maps(t0 + 300 * ms, "", "/nonexistent/libb.so");
-    for (int i = 0; i < 5; ++i) w.add_sample(code_and_data(300, lib + 0x100, lib + 0x800, t0 + 350 * ms + i));
-    w.add_sample(code_and_data(300, lib + 0x100, 0x600100, t0 + 360 * ms));
-    w.finish(t0 + 1000 * ms, 0);
-  }
+  mb_test::write_library_swap(path, 1000000000);
   ProfileReader r(path);
   ReportOptions o;
   o.top = 20;
