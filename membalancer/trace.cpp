@@ -61,7 +61,8 @@ SamplerPlan named_sampler_plan(const std::string& sampler, const SamplerOptions&
   throw SystemError("sampler " + sampler + ": " + why, hint);
 }
 
-std::unique_ptr<BpfCollector> open_collector(const Options& opts, const CollectorConfig& cfg, const Topology& topo) {
+std::unique_ptr<BpfCollector> open_collector(const Options& opts, const CollectorConfig& cfg, const Topology& topo,
+                                             const char* program) {
   g_verbose = opts.verbose;
   libbpf_set_print(libbpf_print);
   SamplerOptions so = sampler_options(opts);
@@ -79,7 +80,7 @@ std::unique_ptr<BpfCollector> open_collector(const Options& opts, const Collecto
     if (plan && why.empty()) {
       try {
         auto c = std::make_unique<BpfCollector>(cfg, *plan, topo);
-        std::fprintf(stderr, "membalancer: sampler %s (%s)%s\n", s.name.c_str(), plan->detail.c_str(),
+        std::fprintf(stderr, "%s: sampler %s (%s)%s\n", program, s.name.c_str(), plan->detail.c_str(),
                      reasons.empty() ? "" : (" - auto skipped" + reasons.substr(1)).c_str());
         return c;
       } catch (const SystemError& e) {
@@ -203,7 +204,7 @@ int run_mode(const Options& opts) {
     const CapSet keep = privilege_plan(opts, "").keep;
     require_capabilities(privilege_plan(opts, foreign_target(opts.mode, opts.pid, opts.cgroup, keep)).needs);
     if (opts.command == "numa") require_numa_machine(topo);  // before BPF or the --record file
-    auto collector = open_collector(opts, cfg, topo);
+    auto collector = open_collector(opts, cfg, topo, "membalancer");
     live = collector.get();
     source = std::move(collector);
     // --record: the same file `profiler record` writes.

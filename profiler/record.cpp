@@ -371,7 +371,7 @@ int run_record(const RecordOptions& opts) {
   if (opts.sampler == "cpu-clock")
     collector = std::make_unique<BpfCollector>(cfg, named_sampler_plan("cpu-clock", so), topo);
   else
-    collector = open_collector(o, cfg, topo);
+    collector = open_collector(o, cfg, topo, "profiler");
   const SamplerPlan plan = collector->sampler();
   const uint64_t t_start = monotonic_ns();
   ProfileStart ps;

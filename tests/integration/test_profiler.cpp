@@ -492,6 +492,19 @@ TEST(Profiler, RecordExitsWithTheStatusOfTheCommand) {
   EXPECT_EQ(ok.status, 0) << ok.err;
 }
 
+// The line saying which sampler auto chose is the profiler's: it read
+// "membalancer: sampler fault (...)", naming a program the user did not run.
+TEST(Profiler, AutoSamplerLineNamesTheProfiler) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  Ran r = run({bin("profiler"), "record", "-q", "-o", dir + "/auto.prof", "--", "/bin/true"}, dir, "auto", 60);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto lines = lines_of(r.err);
+  ASSERT_FALSE(lines.empty()) << r.err;
+  EXPECT_EQ(lines.front().rfind("profiler: sampler ", 0), 0u) << r.err;
+  EXPECT_EQ(r.err.find("membalancer:"), std::string::npos) << r.err;
+}
+
 // Every sample the BPF side accepted is in the file or counted lost, also
 // when recording stops while the command still runs: the samples between the
 // consumer's last drain and the detach were neither (a few to a hundred per
