@@ -127,9 +127,7 @@ int run_mode(const Options& opts) {
   // Signals are taken synchronously with sigtimedwait between intervals, and
   // interrupt a report write that waits for a reader. A closed pipe is an
   // error of the write (EPIPE), which stops membalancer the normal way.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stop_signals, sig);
+  const sigset_t stop_signals = stop_signal_set();
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
   // "SIGINT", "SIGTERM", "SIGHUP", or "" when none came within `wait`.

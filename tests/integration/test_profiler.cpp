@@ -449,6 +449,33 @@ TEST(Profiler, RecordSecondSignalKillsTheCommandAtOnce) {
   EXPECT_NE(err.find("SIGKILL"), std::string::npos) << err;
 }
 
+// SIGHUP (the terminal or the session gone) stops a recording as SIGINT and
+// SIGTERM do: status 0, the file whole; it used to kill the recorder (status
+// 129) and leave a file without its end. The signal is passed on to the
+// command, and the line about a command that ignored it names that signal
+// (it said SIGTERM whatever was sent).
+TEST(Profiler, EveryStopSignalEndsTheRecordingAndIsNamed) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  for (const int sig : {SIGHUP, SIGINT}) {
+    const std::string name = std::string("SIG") + sigabbrev_np(sig);
+    const std::string prof = dir + "/" + name + ".prof";
+    Child c = spawn({bin("profiler"), "record", "--sampler", "fault", "-q", "-o", prof, "--", "/bin/sh", "-c",
+                     "trap '' " + std::string(sigabbrev_np(sig)) + "; exec sleep 60"},
+                    dir, name);
+    ASSERT_TRUE(wait_for([&] { return file_exists(prof); }, 30));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    kill(c.pid, sig);
+    const int st = wait_exit(c.pid, 30);
+    const std::string err = slurp(c.err_path);
+    EXPECT_EQ(st, 0) << name << ": " << err;
+    EXPECT_NE(err.find("stopped: " + name), std::string::npos) << err;
+    EXPECT_NE(err.find("the command did not exit after " + name + ": killed (SIGKILL)"), std::string::npos) << err;
+    mb::ProfileReader reader(prof);
+    EXPECT_TRUE(reader.ok()) << name << ": " << reader.error();
+  }
+}
+
 // Children that exit before the recorder reads their name carry their
 // parent's (a fork inherits comm), not "?".
 TEST(Profiler, ShortLivedForksAreNamedAfterTheirParent) {
