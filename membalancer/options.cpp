@@ -420,6 +420,10 @@ Options parse_options(int argc, const char* const* argv, int* exit_status) {
   refuse_octal_integers(app);
   try {
     app.parse(argc, argv);
+    // CLI11 takes an empty name as no file: the options the user meant to
+    // give would be left out without a word.
+    if (const CLI::Option* config = app.get_option("--config"); config->count() && config->as<std::string>().empty())
+      throw UsageError("--config: the file name is empty");
     CLI::App* parsed = nullptr;
     for (CLI::App* cmd : {trace, numa, tier, process, autotune})
       if (cmd->parsed()) parsed = cmd;

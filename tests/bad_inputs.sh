@@ -153,6 +153,8 @@ printf '[trace]\ninterval = 250\n' > $D/cfg.toml; chmod 666 $D/cfg.toml; bad "$M
 # An unknown key is an error in another command's section too (only its values are left out).
 printf '[numa]\nbogus = 1\n' > $D/other.toml; bad_naming numa.bogus "$MB" --config $D/other.toml trace --pid $SL --duration 1
 printf '[autotune]\nobserve = []\n' > $D/empty.toml; bad "$MB" --config $D/empty.toml autotune --pid $SL --duration 1
+# An empty name read no file at all: the options meant for it were left out unsaid.
+bad_naming --config "$MB" --config "" trace --pid $SL --duration 1
 bad_naming bogus "$PROF" bogus
 bad "$PROF" record --pid 0 -o $D/a.prof
 bad "$PROF" record --pid -5 -o $D/a.prof
