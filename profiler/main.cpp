@@ -21,6 +21,7 @@
 #include "membalancer/cli_numbers.h"
 #include "membalancer/error.h"
 #include "membalancer/profile_file.h"
+#include "membalancer/rate_limiter.h"
 #include "membalancer/report_output.h"
 #include "membalancer/safe_file.h"
 #include "membalancer/samplers.h"
@@ -364,7 +365,7 @@ int run(int argc, char** argv) {
     if (wi_start != "recorded" && wi_start != "slow")
       throw UsageError("--start: '" + wi_start + "' is not recorded or slow");
     wo.start_slow = wi_start == "slow";
-    wo.rate_limit_bytes = parse_size(wi_rate, "--rate-limit");
+    wo.rate_limit_bytes = parse_rate(wi_rate, "--rate-limit");  // as membalancer's: 64M or 64M/s
     if (!wi_fast.empty()) wo.fast_bytes = tier_size(wi_fast, "--fast");
     // 0 is whatif's "not given": an explicit 0 would silently mean the recorded size.
     if (!wi_fast.empty() && !wo.fast_bytes)

@@ -391,6 +391,26 @@ TEST(Profiler, SynthBadInputIsOneLineAndStatus2) {
   EXPECT_NE(help.out.find("synth"), std::string::npos);
 }
 
+// whatif's --rate-limit is written as membalancer's ("as the mover"): 64M/s
+// is 64M; it was refused ("unknown unit"), which membalancer takes.
+TEST(Profiler, WhatifTakesTheMoversRateSyntax) {
+  std::string dir = temp_dir();
+  const std::string prof = dir + "/r.prof";
+  ASSERT_EQ(run({bin("profiler"), "synth", "--pattern", "zipf", "--footprint", "8M", "--samples", "20000", "--rate",
+                 "10000", "-o", prof},
+                dir, "synth")
+                .status,
+            0);
+  Ran per_s = run({bin("profiler"), "whatif", prof, "--fast", "1M", "--policy", "membalancer", "--rate-limit", "1M/s"},
+                  dir, "per_s");
+  ASSERT_EQ(per_s.status, 0) << per_s.err;
+  EXPECT_NE(per_s.out.find("moves limited to 1.0 MiB/s"), std::string::npos) << per_s.out;
+  Ran plain = run({bin("profiler"), "whatif", prof, "--fast", "1M", "--policy", "membalancer", "--rate-limit", "1M"},
+                  dir, "plain");
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  EXPECT_EQ(per_s.out, plain.out);
+}
+
 // A full disk while recording: one line naming the write that failed, status 1,
 // the command stopped; never an abort from the consumer thread (it used to
 // throw out of its thread: std::terminate, status 134). Without huge pages:
