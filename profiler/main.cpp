@@ -373,6 +373,9 @@ int run(int argc, char** argv) {
     for (const auto& name : split_list(wi_policies))  // a rule named twice runs once
       if (!name.empty() && std::find(wo.policies.begin(), wo.policies.end(), name) == wo.policies.end())
         wo.policies.push_back(name);
+    // No policy named is whatif's "all of them": a list that names none would run them all unsaid.
+    if (wi->count("--policy") && wo.policies.empty())
+      throw UsageError("--policy: '" + wi_policies + "' names no policy (leave it out for all of them)");
     if (o_tiers->count()) {
       if (!wi_fast.empty()) throw UsageError("--tiers: give either --fast SIZE or --tiers SIZE,..., not both");
       if (o_sweep->count()) throw UsageError("--tiers: --sweep varies the fast tier of two tiers; not with --tiers");
