@@ -404,6 +404,7 @@ int run(int argc, char** argv) {
     if (sweep && !wi_fast.empty())
       throw UsageError("--fast: --sweep FROM:TO:STEP gives the fast tier's sizes; not with --fast");
     if (!wi_out.empty() && !sweep) throw UsageError("-o: only a --sweep draws a curve");
+    if (wi_force && wi_out.empty()) throw UsageError("--force: replaces only an -o file, and there is none");
     if (wi_jobs && !sweep) throw UsageError("--jobs: only a --sweep simulates several sizes");
     if (!sweep) {
       const prof::WhatifResult r = prof::run_whatif(wo);

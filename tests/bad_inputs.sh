@@ -211,9 +211,10 @@ bad "$PROF" whatif $D/s.prof --rate-limit 5Q
 bad "$PROF" whatif $D/s.prof --sweep 1M:1T:1K
 bad "$PROF" whatif $D/s.prof --sweep 1M:2M:1M --jobs 0
 bad "$PROF" whatif $D/s.prof --jobs 2
-# A list naming no policy ran every one.
+# A list naming no policy ran every one; --force without -o replaced nothing.
 bad_naming --policy "$PROF" whatif $D/s.prof --fast 256K --policy ""
 bad_naming --policy "$PROF" whatif $D/s.prof --fast 256K --policy ,
+bad_naming --force "$PROF" whatif $D/s.prof --fast 256K --force
 bad_naming --sweep "$PROF" whatif $D/s.prof --sweep 1:16777215T:8388608T
 bad_naming --sweep "$PROF" whatif $D/s.prof --sweep 1:2:1
 bad_naming --sweep "$PROF" whatif $D/s.prof --sweep ""
