@@ -447,6 +447,9 @@ int run(int argc, char** argv) {
     return points.front().result.damage.empty() ? kExitOk : whatif_damaged(wo.path, points.front().result);
   }
   if (hm->parsed()) {
+    // 0 is the heatmap's "every process": given, it would draw them all unsaid.
+    if (hm->count("--pid") && ho.pid == 0)
+      throw UsageError("--pid: '" + std::to_string(ho.pid) + "' is not a process id (leave it out for every process)");
     const bool png = picture_kind(hm_out) == Picture::kPng;
     check_output(hm_out, hm_force);
     ProfileReader reader(hm_file);

@@ -211,10 +211,11 @@ bad "$PROF" whatif $D/s.prof --rate-limit 5Q
 bad "$PROF" whatif $D/s.prof --sweep 1M:1T:1K
 bad "$PROF" whatif $D/s.prof --sweep 1M:2M:1M --jobs 0
 bad "$PROF" whatif $D/s.prof --jobs 2
-# A list naming no policy ran every one; --force without -o replaced nothing.
+# A list naming no policy ran every one; --force without -o replaced nothing; pid 0 drew every process.
 bad_naming --policy "$PROF" whatif $D/s.prof --fast 256K --policy ""
 bad_naming --policy "$PROF" whatif $D/s.prof --fast 256K --policy ,
 bad_naming --force "$PROF" whatif $D/s.prof --fast 256K --force
+bad_naming --pid "$PROF" heatmap $D/s.prof -o $D/h0.svg --pid 0
 bad_naming --sweep "$PROF" whatif $D/s.prof --sweep 1:16777215T:8388608T
 bad_naming --sweep "$PROF" whatif $D/s.prof --sweep 1:2:1
 bad_naming --sweep "$PROF" whatif $D/s.prof --sweep ""
