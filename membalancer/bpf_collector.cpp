@@ -6,6 +6,7 @@
 #include <linux/magic.h>
 #include <linux/perf_event.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -105,6 +106,10 @@ void BpfCollector::stop_sampling() {
   links_.clear();
   for (int fd : perf_fds_) close(fd);
   perf_fds_.clear();
+}
+
+void BpfCollector::pause_sampling() {
+  for (int fd : perf_fds_) ioctl(fd, PERF_EVENT_IOC_DISABLE, 0);
 }
 
 void BpfCollector::release() {

@@ -146,6 +146,11 @@ class BpfCollector : public SampleSource {
   // maps stay readable.
   void stop_sampling();
 
+  // Disables the perf events (quick, unlike detaching: no tracepoint is
+  // patched out) so that the next drain's counters match its page table;
+  // process events and the helper module's passes go on.
+  void pause_sampling();
+
   // Tracked processes right now (from the BPF map).
   std::vector<pid_t> tracked_processes() const override;
 

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <vector>
 
@@ -92,7 +93,8 @@ bool has_target(const CLI::App& cmd) {
 
 // CLI11 2.1 hands the empty list of "key = []" to a single value's converter,
 // which reads its first element (a crash): such a key is refused while the
-// file is read. Section markers ("++" opens, "--" closes) carry no value.
+// file is read, as is a key given twice or with several values. Section
+// markers ("++" opens, "--" closes) carry no value.
 //
 // Only the section of the command being run applies. CLI11 gives every
 // section's values to that command's options, and the commands' options
@@ -105,10 +107,20 @@ class ConfigWithoutEmptyValues : public CLI::ConfigTOML {
 
   std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
     std::vector<CLI::ConfigItem> items = CLI::ConfigTOML::from_config(input);
+    std::set<std::string> seen;
     for (const auto& item : items) {
-      if (!item.inputs.empty() || item.name == "++" || item.name == "--") continue;
+      if (item.name == "++" || item.name == "--") continue;
       const std::string key = item.fullname();
-      throw CLI::ConfigError((looks_like_option_name(key) ? key : "a key (not shown)") + " has an empty value");
+      const std::string shown = looks_like_option_name(key) ? key : "a key (not shown)";
+      if (item.inputs.empty()) throw CLI::ConfigError(shown + " has an empty value");
+      // Every option takes one value: of several, the last would win unsaid.
+      // CLI11 gathers a key given twice into one item, and splits an unquoted
+      // value at its commas (tiers = 0,1:2 ran as tiers "1:2", node 0 in no tier).
+      if (item.inputs.size() > 1)
+        throw CLI::ConfigError(shown + " has " + std::to_string(item.inputs.size()) +
+                               " values (a list, the key given twice, or unquoted commas); it takes one");
+      // A dotted key and the same key in its section are two items.
+      if (!seen.insert(key).second) throw CLI::ConfigError(shown + " is given twice");
     }
     std::vector<CLI::ConfigItem> kept;
     for (auto& item : items) {
@@ -420,6 +432,10 @@ Options parse_options(int argc, const char* const* argv, int* exit_status) {
   refuse_octal_integers(app);
   try {
     app.parse(argc, argv);
+    // CLI11 takes an empty name as no file: the options the user meant to
+    // give would be left out without a word.
+    if (const CLI::Option* config = app.get_option("--config"); config->count() && config->as<std::string>().empty())
+      throw UsageError("--config: the file name is empty");
     CLI::App* parsed = nullptr;
     for (CLI::App* cmd : {trace, numa, tier, process, autotune})
       if (cmd->parsed()) parsed = cmd;

@@ -527,10 +527,13 @@ void Reporter::summary(const Summary& s) {
   std::fprintf(out_, "  samples %" PRIu64 ", accepted %" PRIu64 ", filtered %" PRIu64 ", no address %" PRIu64 "\n",
                s.counters[MB_CTR_SAMPLES], s.counters[MB_CTR_ACCEPTED], s.counters[MB_CTR_FILTERED],
                s.counters[MB_CTR_NO_ADDRESS]);
+  // Every part of dropped_total(), so that the parts add up to it.
   std::fprintf(out_, "  dropped %" PRIu64 " (page table full %" PRIu64 ", task table full %" PRIu64
-                     ", process set full %" PRIu64 ", events lost %" PRIu64 "), user table full %" PRIu64 "\n",
+                     ", process set full %" PRIu64 ", events lost %" PRIu64 ", sample records lost %" PRIu64
+                     ", not scanned by abit %" PRIu64 "), user table full %" PRIu64 "\n",
                s.dropped, s.counters[MB_CTR_PAGE_TABLE_FULL], s.counters[MB_CTR_TASK_TABLE_FULL],
-               s.counters[MB_CTR_TRACKED_FULL], s.counters[MB_CTR_EVENTS_LOST], s.table_dropped_full);
+               s.counters[MB_CTR_TRACKED_FULL], s.counters[MB_CTR_EVENTS_LOST], s.counters[MB_CTR_SAMPLES_LOST],
+               s.counters[MB_CTR_ABIT_REFUSED], s.table_dropped_full);
   if (s.counters[MB_CTR_ABIT_REFUSED])
     std::fprintf(out_, "  processes the abit scanner could not take %" PRIu64 " (the helper module's 4096 per file)\n",
                  s.counters[MB_CTR_ABIT_REFUSED]);

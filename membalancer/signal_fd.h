@@ -13,6 +13,16 @@
 
 namespace mb {
 
+// The signals that stop a run, membalancer's or `profiler record`'s, with its
+// summary: ^C, kill's default, and the end of the terminal or session
+// (SIGHUP), which would otherwise kill it without one.
+inline sigset_t stop_signal_set() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, sig);
+  return set;
+}
+
 class SignalFd {
  public:
   explicit SignalFd(const sigset_t& signals) : fd_(signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK)) {

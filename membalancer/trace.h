@@ -20,8 +20,10 @@ int run_mode(const Options& opts);
 SamplerPlan named_sampler_plan(const std::string& sampler, const SamplerOptions& so);
 
 // Opens the collector with the requested sampler; for "auto", the first of
-// sampler_list() that opens, printing one line saying which and why.
-std::unique_ptr<BpfCollector> open_collector(const Options& opts, const CollectorConfig& cfg, const Topology& topo);
+// sampler_list() that opens, printing one line saying which and why,
+// prefixed with `program` (membalancer, profiler): the program the user ran.
+std::unique_ptr<BpfCollector> open_collector(const Options& opts, const CollectorConfig& cfg, const Topology& topo,
+                                             const char* program);
 
 // --info: what this machine offers.
 int print_info();

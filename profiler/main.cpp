@@ -21,6 +21,7 @@
 #include "membalancer/cli_numbers.h"
 #include "membalancer/error.h"
 #include "membalancer/profile_file.h"
+#include "membalancer/rate_limiter.h"
 #include "membalancer/report_output.h"
 #include "membalancer/safe_file.h"
 #include "membalancer/samplers.h"
@@ -364,7 +365,7 @@ int run(int argc, char** argv) {
     if (wi_start != "recorded" && wi_start != "slow")
       throw UsageError("--start: '" + wi_start + "' is not recorded or slow");
     wo.start_slow = wi_start == "slow";
-    wo.rate_limit_bytes = parse_size(wi_rate, "--rate-limit");
+    wo.rate_limit_bytes = parse_rate(wi_rate, "--rate-limit");  // as membalancer's: 64M or 64M/s
     if (!wi_fast.empty()) wo.fast_bytes = tier_size(wi_fast, "--fast");
     // 0 is whatif's "not given": an explicit 0 would silently mean the recorded size.
     if (!wi_fast.empty() && !wo.fast_bytes)
@@ -372,6 +373,9 @@ int run(int argc, char** argv) {
     for (const auto& name : split_list(wi_policies))  // a rule named twice runs once
       if (!name.empty() && std::find(wo.policies.begin(), wo.policies.end(), name) == wo.policies.end())
         wo.policies.push_back(name);
+    // No policy named is whatif's "all of them": a list that names none would run them all unsaid.
+    if (wi->count("--policy") && wo.policies.empty())
+      throw UsageError("--policy: '" + wi_policies + "' names no policy (leave it out for all of them)");
     if (o_tiers->count()) {
       if (!wi_fast.empty()) throw UsageError("--tiers: give either --fast SIZE or --tiers SIZE,..., not both");
       if (o_sweep->count()) throw UsageError("--tiers: --sweep varies the fast tier of two tiers; not with --tiers");
@@ -400,6 +404,7 @@ int run(int argc, char** argv) {
     if (sweep && !wi_fast.empty())
       throw UsageError("--fast: --sweep FROM:TO:STEP gives the fast tier's sizes; not with --fast");
     if (!wi_out.empty() && !sweep) throw UsageError("-o: only a --sweep draws a curve");
+    if (wi_force && wi_out.empty()) throw UsageError("--force: replaces only an -o file, and there is none");
     if (wi_jobs && !sweep) throw UsageError("--jobs: only a --sweep simulates several sizes");
     if (!sweep) {
       const prof::WhatifResult r = prof::run_whatif(wo);
@@ -442,6 +447,9 @@ int run(int argc, char** argv) {
     return points.front().result.damage.empty() ? kExitOk : whatif_damaged(wo.path, points.front().result);
   }
   if (hm->parsed()) {
+    // 0 is the heatmap's "every process": given, it would draw them all unsaid.
+    if (hm->count("--pid") && ho.pid == 0)
+      throw UsageError("--pid: '" + std::to_string(ho.pid) + "' is not a process id (leave it out for every process)");
     const bool png = picture_kind(hm_out) == Picture::kPng;
     check_output(hm_out, hm_force);
     ProfileReader reader(hm_file);

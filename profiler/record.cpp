@@ -82,30 +82,27 @@ class HeldChild {
     if (go_fd_ >= 0) close(go_fd_);  // never released: the child exits 127
     if (pid_ > 0 && !reaped_) {
       bool killed = false;
-      terminate(false, &killed);
+      terminate(0, &killed);
     }
   }
   // Seconds a command has to exit after SIGTERM before it gets SIGKILL.
   static constexpr double kGraceSeconds = 3;
-  // Ends the command: SIGTERM (unless already `sent`), then kGraceSeconds for
-  // it to exit; SIGKILL after that, or at once when SIGINT or SIGTERM arrives
-  // (the recorder keeps them blocked: sigtimedwait takes them). Returns its
-  // exit status; *killed tells whether SIGKILL was needed.
-  int terminate(bool sent, bool* killed) {
+  // Ends the command: `passed`, the stop signal it was sent already, or else
+  // SIGTERM, then kGraceSeconds for it to exit; SIGKILL after that, or at
+  // once when another stop signal arrives (the recorder keeps them blocked:
+  // sigtimedwait takes them). Returns its exit status; *killed tells whether
+  // SIGKILL was needed.
+  int terminate(int passed, bool* killed) {
     int status = 0;
     if (exited(&status)) return status;
-    if (!sent) kill(pid_, SIGTERM);
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
+    if (!passed) kill(pid_, SIGTERM);
+    const sigset_t stop = stop_signal_set();
     const uint64_t deadline = monotonic_ns() + static_cast<uint64_t>(kGraceSeconds * 1e9);
     while (!exited(&status)) {
       const uint64_t now = monotonic_ns();
       if (now < deadline) {
         timespec ts{0, static_cast<long>(std::min<uint64_t>(deadline - now, 50 * 1000000ULL))};
-        const int sig = sigtimedwait(&stop, nullptr, &ts);
-        if (sig != SIGINT && sig != SIGTERM) continue;  // look again; a second signal kills at once
+        if (sigtimedwait(&stop, nullptr, &ts) <= 0) continue;  // look again; a second signal kills at once
       }
       kill(pid_, SIGKILL);
       *killed = true;
@@ -327,10 +324,7 @@ int run_record(const RecordOptions& opts) {
   if (opts.sampler != "auto" && !is_sampler_name(opts.sampler) && opts.sampler != "cpu-clock")
     throw UsageError("--sampler " + opts.sampler + ": unknown (see --help)");
 
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
+  const sigset_t stop_signals = stop_signal_set();
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   std::unique_ptr<HeldChild> child;
@@ -371,7 +365,7 @@ int run_record(const RecordOptions& opts) {
   if (opts.sampler == "cpu-clock")
     collector = std::make_unique<BpfCollector>(cfg, named_sampler_plan("cpu-clock", so), topo);
   else
-    collector = open_collector(o, cfg, topo);
+    collector = open_collector(o, cfg, topo, "profiler");
   const SamplerPlan plan = collector->sampler();
   const uint64_t t_start = monotonic_ns();
   ProfileStart ps;
@@ -446,8 +440,8 @@ int run_record(const RecordOptions& opts) {
   double next_refresh = 0.5, next_counters = 1.0, next_progress = 0.25;
   int command_status = 0;
   bool command_done = false;
-  bool signal_passed = false;  // the command was sent the signal that stopped us
-  bool exits_seen = false;     // since the last look at the tracked set
+  int signal_passed = 0;  // the signal that stopped us, sent to the command too
+  bool exits_seen = false;  // since the last look at the tracked set
   auto counters = collector->counters();
 
   // Process events as they come: an exec is read at once (the program may
@@ -499,10 +493,10 @@ int run_record(const RecordOptions& opts) {
     ppoll(fds, 2, &ts, nullptr);
     const timespec no_wait{0, 0};
     int sig = sigtimedwait(&stop_signals, nullptr, &no_wait);
-    if (sig == SIGINT || sig == SIGTERM) {
-      stop_reason = sig == SIGINT ? "SIGINT" : "SIGTERM";
+    if (sig > 0) {
+      stop_reason = std::string("SIG") + sigabbrev_np(sig);
       if (child) kill(child->pid(), sig);  // the command is ours: pass it on
-      signal_passed = true;
+      signal_passed = sig;
       break;
     }
     take_events();
@@ -581,7 +575,7 @@ int run_record(const RecordOptions& opts) {
     command_done = true;
   } else if (child && !command_done) {
     // Recording is over (duration or a signal): so is the command. One that
-    // ignores SIGTERM gets SIGKILL after a grace period, or at a second signal.
+    // ignores the signal gets SIGKILL after a grace period, or at a second one.
     command_status = child->terminate(signal_passed, &killed);
   }
   std::fprintf(stderr, "profiler: %s samples (%s) from sampler %s in %.1f s to %s; %s dropped; stopped: %s\n",
@@ -595,13 +589,14 @@ int run_record(const RecordOptions& opts) {
     std::fprintf(stderr, "profiler: also %s\n", lost.describe().c_str());
   }
   if (killed)
-    std::fprintf(stderr, "profiler: the command did not exit after SIGTERM: killed (SIGKILL)\n");
+    std::fprintf(stderr, "profiler: the command did not exit after SIG%s: killed (SIGKILL)\n",
+                 sigabbrev_np(signal_passed ? signal_passed : SIGTERM));
   else if (child && command_status != 0)
     std::fprintf(stderr, "profiler: the command exited with status %d\n", command_status);
   // A command that ended on its own gives record its status, as a shell would
   // (128 + N when signal N killed it): `profiler record -- make test && ...`
   // keeps its meaning. One the recording stopped (--duration, SIGINT,
-  // SIGTERM) ended as asked: the recording is what counts.
+  // SIGTERM, SIGHUP) ended as asked: the recording is what counts.
   return child && command_done ? command_status : 0;
 }
 

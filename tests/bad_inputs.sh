@@ -153,6 +153,8 @@ printf '[trace]\ninterval = 250\n' > $D/cfg.toml; chmod 666 $D/cfg.toml; bad "$M
 # An unknown key is an error in another command's section too (only its values are left out).
 printf '[numa]\nbogus = 1\n' > $D/other.toml; bad_naming numa.bogus "$MB" --config $D/other.toml trace --pid $SL --duration 1
 printf '[autotune]\nobserve = []\n' > $D/empty.toml; bad "$MB" --config $D/empty.toml autotune --pid $SL --duration 1
+# An empty name read no file at all: the options meant for it were left out unsaid.
+bad_naming --config "$MB" --config "" trace --pid $SL --duration 1
 bad_naming bogus "$PROF" bogus
 bad "$PROF" record --pid 0 -o $D/a.prof
 bad "$PROF" record --pid -5 -o $D/a.prof
@@ -209,6 +211,11 @@ bad "$PROF" whatif $D/s.prof --rate-limit 5Q
 bad "$PROF" whatif $D/s.prof --sweep 1M:1T:1K
 bad "$PROF" whatif $D/s.prof --sweep 1M:2M:1M --jobs 0
 bad "$PROF" whatif $D/s.prof --jobs 2
+# A list naming no policy ran every one; --force without -o replaced nothing; pid 0 drew every process.
+bad_naming --policy "$PROF" whatif $D/s.prof --fast 256K --policy ""
+bad_naming --policy "$PROF" whatif $D/s.prof --fast 256K --policy ,
+bad_naming --force "$PROF" whatif $D/s.prof --fast 256K --force
+bad_naming --pid "$PROF" heatmap $D/s.prof -o $D/h0.svg --pid 0
 bad_naming --sweep "$PROF" whatif $D/s.prof --sweep 1:16777215T:8388608T
 bad_naming --sweep "$PROF" whatif $D/s.prof --sweep 1:2:1
 bad_naming --sweep "$PROF" whatif $D/s.prof --sweep ""

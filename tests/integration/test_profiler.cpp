@@ -391,6 +391,26 @@ TEST(Profiler, SynthBadInputIsOneLineAndStatus2) {
   EXPECT_NE(help.out.find("synth"), std::string::npos);
 }
 
+// whatif's --rate-limit is written as membalancer's ("as the mover"): 64M/s
+// is 64M; it was refused ("unknown unit"), which membalancer takes.
+TEST(Profiler, WhatifTakesTheMoversRateSyntax) {
+  std::string dir = temp_dir();
+  const std::string prof = dir + "/r.prof";
+  ASSERT_EQ(run({bin("profiler"), "synth", "--pattern", "zipf", "--footprint", "8M", "--samples", "20000", "--rate",
+                 "10000", "-o", prof},
+                dir, "synth")
+                .status,
+            0);
+  Ran per_s = run({bin("profiler"), "whatif", prof, "--fast", "1M", "--policy", "membalancer", "--rate-limit", "1M/s"},
+                  dir, "per_s");
+  ASSERT_EQ(per_s.status, 0) << per_s.err;
+  EXPECT_NE(per_s.out.find("moves limited to 1.0 MiB/s"), std::string::npos) << per_s.out;
+  Ran plain = run({bin("profiler"), "whatif", prof, "--fast", "1M", "--policy", "membalancer", "--rate-limit", "1M"},
+                  dir, "plain");
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  EXPECT_EQ(per_s.out, plain.out);
+}
+
 // A full disk while recording: one line naming the write that failed, status 1,
 // the command stopped; never an abort from the consumer thread (it used to
 // throw out of its thread: std::terminate, status 134). Without huge pages:
@@ -449,6 +469,33 @@ TEST(Profiler, RecordSecondSignalKillsTheCommandAtOnce) {
   EXPECT_NE(err.find("SIGKILL"), std::string::npos) << err;
 }
 
+// SIGHUP (the terminal or the session gone) stops a recording as SIGINT and
+// SIGTERM do: status 0, the file whole; it used to kill the recorder (status
+// 129) and leave a file without its end. The signal is passed on to the
+// command, and the line about a command that ignored it names that signal
+// (it said SIGTERM whatever was sent).
+TEST(Profiler, EveryStopSignalEndsTheRecordingAndIsNamed) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  for (const int sig : {SIGHUP, SIGINT}) {
+    const std::string name = std::string("SIG") + sigabbrev_np(sig);
+    const std::string prof = dir + "/" + name + ".prof";
+    Child c = spawn({bin("profiler"), "record", "--sampler", "fault", "-q", "-o", prof, "--", "/bin/sh", "-c",
+                     "trap '' " + std::string(sigabbrev_np(sig)) + "; exec sleep 60"},
+                    dir, name);
+    ASSERT_TRUE(wait_for([&] { return file_exists(prof); }, 30));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    kill(c.pid, sig);
+    const int st = wait_exit(c.pid, 30);
+    const std::string err = slurp(c.err_path);
+    EXPECT_EQ(st, 0) << name << ": " << err;
+    EXPECT_NE(err.find("stopped: " + name), std::string::npos) << err;
+    EXPECT_NE(err.find("the command did not exit after " + name + ": killed (SIGKILL)"), std::string::npos) << err;
+    mb::ProfileReader reader(prof);
+    EXPECT_TRUE(reader.ok()) << name << ": " << reader.error();
+  }
+}
+
 // Children that exit before the recorder reads their name carry their
 // parent's (a fork inherits comm), not "?".
 TEST(Profiler, ShortLivedForksAreNamedAfterTheirParent) {
@@ -490,6 +537,19 @@ TEST(Profiler, RecordExitsWithTheStatusOfTheCommand) {
   Ran ok = run({bin("profiler"), "record", "--sampler", "fault", "-q", "-o", dir + "/ok.prof", "--", "/bin/true"}, dir,
                "ok", 60);
   EXPECT_EQ(ok.status, 0) << ok.err;
+}
+
+// The line saying which sampler auto chose is the profiler's: it read
+// "membalancer: sampler fault (...)", naming a program the user did not run.
+TEST(Profiler, AutoSamplerLineNamesTheProfiler) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  Ran r = run({bin("profiler"), "record", "-q", "-o", dir + "/auto.prof", "--", "/bin/true"}, dir, "auto", 60);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto lines = lines_of(r.err);
+  ASSERT_FALSE(lines.empty()) << r.err;
+  EXPECT_EQ(lines.front().rfind("profiler: sampler ", 0), 0u) << r.err;
+  EXPECT_EQ(r.err.find("membalancer:"), std::string::npos) << r.err;
 }
 
 // Every sample the BPF side accepted is in the file or counted lost, also

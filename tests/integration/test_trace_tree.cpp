@@ -300,6 +300,50 @@ TEST(TraceTree, AnAncestorRootDoesNotTrackMembalancerItself) {
 
 // `membalancer trace --record FILE` writes the profiler's format: every page
 // the workload faulted is a sample of its process, and the file is complete.
+// The summary accounts for every sample it counts accepted: each is in a
+// node's accesses or counted dropped (full page tables, kernel addresses, a
+// full user-space table). The last interval's counters were read after its
+// table swap, while sampling went on: under a fork-and-exec loop 450-1050
+// samples were counted accepted but went to a table never drained. Both ways
+// a run stops with its summary: --duration and SIGTERM.
+TEST(TraceTree, TheSummaryAccountsForEveryAcceptedSample) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  Child loop = spawn({"/bin/sh", "-c", "while :; do /bin/true; done"}, dir, "loop");
+  const std::vector<std::string> trace = {bin("membalancer"), "trace",      "--ppid",     std::to_string(loop.pid),
+                                          "--sampler",        "fault",      "--interval", "500",
+                                          "--display",        "json"};
+  auto check = [&](const std::string& how, const std::string& out) {
+    std::vector<json> lines;
+    std::stringstream in(out);
+    for (std::string l; std::getline(in, l);)
+      if (!l.empty()) lines.push_back(json::parse(l));
+    ASSERT_FALSE(lines.empty()) << how;
+    const json& s = lines.back();
+    ASSERT_EQ(s["type"], "summary") << how;
+    const json& c = s["counters"];
+    uint64_t in_nodes = 0;
+    for (const auto& n : s["nodes"]) in_nodes += n["accesses"].get<uint64_t>();
+    EXPECT_GT(c["accepted"].get<uint64_t>(), 1000u) << how << ": the loop faults all the time (7,000+ in a TCG guest)";
+    EXPECT_EQ(c["accepted"].get<uint64_t>(), in_nodes + c["dropped_page_table_full"].get<uint64_t>() +
+                                                 c["kernel_address"].get<uint64_t>() +
+                                                 s["table_dropped_full"].get<uint64_t>())
+        << how;
+  };
+  std::vector<std::string> timed = trace;
+  timed.insert(timed.end(), {"--duration", "2"});
+  Ran r = run(timed, dir, "duration", 60);
+  ASSERT_EQ(r.status, 0) << r.err;
+  check("--duration", r.out);
+  Child mb = spawn(trace, dir, "sigterm");
+  ASSERT_TRUE(wait_for([&] { return json_lines(mb.out_path).size() >= 4; }, 30));
+  kill(mb.pid, SIGTERM);
+  EXPECT_EQ(wait_exit(mb.pid, 30), 0);
+  check("SIGTERM", slurp(mb.out_path));
+  kill(loop.pid, SIGKILL);
+  wait_exit(loop.pid, 5);
+}
+
 TEST(TraceRecord, WritesTheProfilerFormat) {
   REQUIRE_ROOT();
   std::string dir = temp_dir();

@@ -422,6 +422,26 @@ TEST_F(ConfigFile, EmptyArrayValueIsRefused) {
   EXPECT_NE(r.err.find("--config: a key (not shown) has an empty value"), std::string::npos) << r.err;
 }
 
+// Every option takes one value. CLI11 splits an unquoted value at its commas
+// and the last piece won unsaid: "tiers = 0,1:2" (tier 0 = nodes 0 and 1) ran
+// as tiers "1:2", node 0 in no tier. A list, or a key given twice, dropped
+// all but one value the same way.
+TEST_F(ConfigFile, AKeyTakesOneValue) {
+  std::string cfg = write("comma.ini", "[tier]\ntiers = 0,1:2\n");
+  expect_parse_error({"--config", cfg, "tier", "--ppid", "1"}, {"--config", "tier.tiers has 2 values", "unquoted commas"});
+  cfg = write("quoted.toml", "[tier]\ntiers = \"0,1:2\"\n");
+  EXPECT_EQ(expect_ok({"--config", cfg, "tier", "--ppid", "1"}).opts.tiers, "0,1:2");
+  cfg = write("list.toml", "[trace]\ninterval = [250, 300]\n");
+  expect_parse_error({"--config", cfg, "trace", "--ppid", "1"}, {"--config", "trace.interval has 2 values"});
+  cfg = write("twice.toml", "[trace]\ninterval = 250\ninterval = 300\n");
+  expect_parse_error({"--config", cfg, "trace", "--ppid", "1"}, {"--config", "trace.interval has 2 values", "given twice"});
+  cfg = write("dotted_twice.toml", "trace.interval = 250\n[trace]\ninterval = 300\n");
+  expect_parse_error({"--config", cfg, "trace", "--ppid", "1"}, {"--config", "trace.interval is given twice"});
+  // The same key in two commands' sections is two keys.
+  cfg = write("two_sections.toml", "[trace]\ninterval = 250\n[numa]\ninterval = 300\n");
+  EXPECT_EQ(expect_ok({"--config", cfg, "trace", "--ppid", "1"}).opts.interval_ms, 250u);
+}
+
 TEST_F(ConfigFile, MissingOrUnreadable) {
   std::string missing = dir_ + "/missing.toml";
   expect_parse_error({"--config", missing, "trace", "--ppid", "1"}, {"--config", missing});

@@ -526,6 +526,32 @@ TEST(ReportText, SummaryShowsProcessesTheAbitScannerCouldNotTake) {
   EXPECT_NE(out.find("processes the abit scanner could not take 12"), std::string::npos) << out;
 }
 
+// The text summary's dropped count is the sum of the parts it lists: the
+// sample records lost on the way to a --record file and the processes the
+// abit scanner refused were in the total but not among the parts.
+TEST(ReportText, SummaryDroppedIsTheSumOfItsParts) {
+  Capture c;
+  mb::Reporter rep(mb::Display::kContinuous, c.file(), false);
+  mb::Summary s;
+  s.sampler = "fault";
+  for (int i = 0; i < MB_NR_COUNTERS; ++i) s.counters[i] = 10 + i;
+  s.dropped = mb::dropped_total(s.counters);
+  rep.summary(s);
+  const std::string out = c.text();
+  const size_t at = out.find("  dropped ");
+  ASSERT_NE(at, std::string::npos) << out;
+  const std::string line = out.substr(at, out.find('\n', at) - at);
+  const size_t open = line.find('('), close = line.find(')');
+  ASSERT_NE(open, std::string::npos) << line;
+  ASSERT_NE(close, std::string::npos) << line;
+  EXPECT_EQ(std::stoull(line.substr(10, open - 10)), s.dropped) << line;
+  uint64_t parts = 0;
+  std::istringstream in(line.substr(open + 1, close - open - 1));
+  for (std::string part; std::getline(in, part, ',');) parts += std::stoull(part.substr(part.find_last_of(' ') + 1));
+  EXPECT_EQ(parts, s.dropped) << line;
+  EXPECT_NE(line.find("sample records lost " + std::to_string(10 + MB_CTR_SAMPLES_LOST)), std::string::npos) << line;
+}
+
 // The summary of a tier run whose mover counted `c` for pid 7's pages of
 // one direction and reason.
 mb::Summary tier_summary(mb::MoveDirection d, mb::MoveReason r, const mb::MoveCounts& c) {
