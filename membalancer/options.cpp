@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <cstdlib>
@@ -195,7 +196,7 @@ void validate(Options& o, const CLI::App& cmd, const RawOptions& raw) {
   // capability, which would only hide it until those are fixed.
   if (o.sampler == "abit" && (o.mode == TrackMode::kAll || o.mode == TrackMode::kCgroup))
     throw UsageError("--sampler abit scans given processes: use it with --ppid or --pid, not --all or --cgroup");
-  if (cmd.count("--record")) check_output(o.record_path, o.record_force);
+  if (cmd.count("--record")) check_output("--record", o.record_path, o.record_force);
   else if (o.record_force) throw UsageError("--force: replaces only a --record file, and there is none");
   if (o.interval_ms < 10 || o.interval_ms > 60000)
     throw UsageError("--interval: " + std::to_string(o.interval_ms) + " ms is outside 10..60000");
@@ -261,7 +262,9 @@ void validate(Options& o, const CLI::App& cmd, const RawOptions& raw) {
     throw UsageError("--rate-limit: at least 1M per second (or 0 for no limit)");
   if (o.move_workers < 1 || o.move_workers > 64) throw UsageError("--move-workers: must be in 1..64");
   if (o.cooldown_intervals > 100000) throw UsageError("--cooldown: at most 100000 intervals");
-  if (!(o.min_hot_heat > 0)) throw UsageError("--min-heat: must be a positive number");
+  // inf would leave no page hot, and say nothing.
+  if (!(o.min_hot_heat > 0 && std::isfinite(o.min_hot_heat)))
+    throw UsageError("--min-heat: must be a positive finite number");
   if (o.command == "numa" || o.command == "autotune") {
     o.min_free_bytes = parse_size(raw.min_free, "--min-free");
     if (!(o.hysteresis >= 0 && o.hysteresis < 1)) throw UsageError("--hysteresis: must be in [0, 1)");

@@ -90,8 +90,8 @@ std::vector<std::string> dirs_above(const std::filesystem::path& p) {
 
 }  // namespace
 
-void check_output(const std::string& path, bool force) {
-  if (path.empty()) throw UsageError("the output file name is empty");
+void check_output(const std::string& option, const std::string& path, bool force) {
+  if (path.empty()) throw UsageError((option.empty() ? "" : option + ": ") + "the output file name is empty");
   DirFd dir{open_parent_nofollow(path)};
   const std::string base = base_name(path);
   if (base.empty() || base == "." || base == "..") throw UsageError(path + ": is a directory");
@@ -107,7 +107,7 @@ void check_output(const std::string& path, bool force) {
 }
 
 int open_output(const std::string& path, bool force, mode_t mode) {
-  check_output(path, force);
+  check_output("", path, force);
   // The name is resolved once, in a directory reached without links.
   DirFd dir{open_parent_nofollow(path)};
   const std::string base = base_name(path);

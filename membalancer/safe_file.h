@@ -22,8 +22,9 @@ inline constexpr mode_t kProfileMode = 0600;
 inline constexpr mode_t kOutputMode = 0644;
 
 // Refuses early (before a long setup or computation) a name open_output would
-// refuse; open_output still decides when it opens the file.
-void check_output(const std::string& path, bool force);
+// refuse; open_output still decides when it opens the file. `option` is the
+// command-line option that gave the name, for the error an empty one gets.
+void check_output(const std::string& option, const std::string& path, bool force);
 
 // Opens PATH for writing, never through a symbolic link (the directories on
 // the path are walked one by one without following one): a new file

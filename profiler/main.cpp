@@ -354,6 +354,7 @@ int run(int argc, char** argv) {
     if (o_fast->count()) sc.fast_bytes = parse_size(sy_fast, "--fast");
     if (o_share->count()) sc.hot_share = sy_share;
     if (o_skew->count()) sc.skew = sy_skew;
+    check_output("-o", sy_out, sy_force);
     prof::SynthPlan plan = prof::plan_synth(sc);
     prof::SynthStats st = prof::write_synth_profile(plan, sy_out, sy_force);
     std::fprintf(stderr, "profiler: %s\n", prof::synth_summary(plan, st, sy_out).c_str());
@@ -400,11 +401,13 @@ int run(int argc, char** argv) {
     }
     wo.after_interval = check_stdout_reader;
     const bool sweep = o_sweep->count() > 0;
+    // -o "" is an -o given: refused as an empty name, not taken as none.
+    const bool wi_has_out = wi->count("--output") > 0;
     // Each size of a sweep is the fast tier's: a --fast as well would be dropped unsaid.
     if (sweep && !wi_fast.empty())
       throw UsageError("--fast: --sweep FROM:TO:STEP gives the fast tier's sizes; not with --fast");
-    if (!wi_out.empty() && !sweep) throw UsageError("-o: only a --sweep draws a curve");
-    if (wi_force && wi_out.empty()) throw UsageError("--force: replaces only an -o file, and there is none");
+    if (wi_has_out && !sweep) throw UsageError("-o: only a --sweep draws a curve");
+    if (wi_force && !wi_has_out) throw UsageError("--force: replaces only an -o file, and there is none");
     if (wi_jobs && !sweep) throw UsageError("--jobs: only a --sweep simulates several sizes");
     if (!sweep) {
       const prof::WhatifResult r = prof::run_whatif(wo);
@@ -422,8 +425,8 @@ int run(int argc, char** argv) {
       throw UsageError("--sweep '" + wi_sweep + "': FROM must be at least one page (4K)");
     if (!step || to < from || (to - from) / step > 256)
       throw UsageError("--sweep '" + wi_sweep + "': want 0 < FROM <= TO and at most 256 steps");
-    const Picture pic = wi_out.empty() ? Picture::kSvg : picture_kind(wi_out);
-    if (!wi_out.empty()) check_output(wi_out, wi_force);
+    if (wi_has_out) check_output("-o", wi_out, wi_force);
+    const Picture pic = wi_has_out ? picture_kind(wi_out) : Picture::kSvg;
     // By index: from + i x step <= to never wraps (a `f += step` loop did,
     // past 2^64, and never ended).
     std::vector<uint64_t> sizes;
@@ -433,7 +436,7 @@ int run(int argc, char** argv) {
         wi_jobs ? prof::run_sweep(wo, sizes, wi_jobs) : prof::run_sweep(wo, sizes, default_sweep_jobs(), true);
     prof::print_sweep(stdout, points, wi_format);
     finish_stdout();
-    if (!wi_out.empty()) {
+    if (wi_has_out) {
       const std::string title = "fast-tier hit ratio: " + wo.path;
       if (pic == Picture::kPng) {
         const auto bytes = prof::sweep_png(points, title);
@@ -450,8 +453,8 @@ int run(int argc, char** argv) {
     // 0 is the heatmap's "every process": given, it would draw them all unsaid.
     if (hm->count("--pid") && ho.pid == 0)
       throw UsageError("--pid: '" + std::to_string(ho.pid) + "' is not a process id (leave it out for every process)");
+    check_output("-o", hm_out, hm_force);
     const bool png = picture_kind(hm_out) == Picture::kPng;
-    check_output(hm_out, hm_force);
     ProfileReader reader(hm_file);
     prof::HeatmapMatrix m = prof::build_heatmap(reader, ho);
     if (m.samples == 0 && !reader.error().empty())

@@ -320,7 +320,7 @@ std::vector<pid_t> SampleConsumer::take_active() {
 
 int run_record(const RecordOptions& opts) {
   if (opts.output.empty()) throw UsageError("-o FILE is required");
-  check_output(opts.output, opts.force);
+  check_output("-o", opts.output, opts.force);
   if (opts.sampler != "auto" && !is_sampler_name(opts.sampler) && opts.sampler != "cpu-clock")
     throw UsageError("--sampler " + opts.sampler + ": unknown (see --help)");
 

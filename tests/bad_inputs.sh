@@ -118,7 +118,7 @@ bad "$MB" trace --cgroup /tmp --duration 1
 bad "$MB" trace --cgroup "" --duration 1
 bad "$MB" trace --pid $SL --record $D --duration 1
 bad "$MB" trace --pid $SL --record /nonexistent/dir/x.prof --duration 1
-bad "$MB" trace --pid $SL --record "" --duration 1
+bad_naming --record "$MB" trace --pid $SL --record "" --duration 1
 ln -s $D/target $D/link; bad "$MB" trace --pid $SL --record $D/link --duration 1 --force
 touch $D/exists; bad "$MB" trace --pid $SL --record $D/exists --duration 1
 bad "$MB" trace --pid $SL --record /dev/null --duration 1 --force
@@ -135,6 +135,9 @@ bad "$MB" tier --pid $SL --tiers 0:0 --duration 1
 bad_naming "named twice in tier 0" "$MB" tier --pid $SL --tiers 0,0:1 --duration 1
 bad "$MB" tier --pid $SL --tiers ,: --duration 1
 bad "$MB" tier --pid $SL --tiers 99999999999:1 --duration 1
+# inf left no page hot, unsaid.
+bad_naming --min-heat "$MB" numa --pid $SL --min-heat inf --duration 1
+bad_naming --min-heat "$MB" numa --pid $SL --min-heat 0 --duration 1
 bad_naming "--watermark 30" "$MB" tier --pid $SL --watermark 30 --duration 1
 bad "$MB" tier --pid $SL --tiers -1:0 --duration 1
 bad "$MB" numa --pid $SL --min-free 99999999999T --duration 1
@@ -216,6 +219,11 @@ bad_naming --policy "$PROF" whatif $D/s.prof --fast 256K --policy ""
 bad_naming --policy "$PROF" whatif $D/s.prof --fast 256K --policy ,
 bad_naming --force "$PROF" whatif $D/s.prof --fast 256K --force
 bad_naming --pid "$PROF" heatmap $D/s.prof -o $D/h0.svg --pid 0
+# An empty -o is a name given, refused as empty (whatif took it for none and wrote nothing).
+bad_naming "-o: only a --sweep" "$PROF" whatif $D/s.prof --fast 256K -o ""
+bad_naming "-o: the output file name is empty" "$PROF" whatif $D/s.prof --sweep 256K:512K:256K -o ""
+bad_naming "-o: the output file name is empty" "$PROF" heatmap $D/s.prof -o ""
+bad_naming "-o: the output file name is empty" "$PROF" synth --pattern gups --footprint 1M --samples 10 -o ""
 bad_naming --sweep "$PROF" whatif $D/s.prof --sweep 1:16777215T:8388608T
 bad_naming --sweep "$PROF" whatif $D/s.prof --sweep 1:2:1
 bad_naming --sweep "$PROF" whatif $D/s.prof --sweep ""

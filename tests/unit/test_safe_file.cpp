@@ -74,9 +74,9 @@ TEST(SafeOutput, ReplacesOnlyWithForce) {
   chmod(f.c_str(), 0666);
   std::string e = write_error(f, false);
   EXPECT_EQ(e, f + ": the file exists (use --force to replace it)");
-  EXPECT_THROW(mb::check_output(f, false), mb::UsageError);
+  EXPECT_THROW(mb::check_output("-o", f, false), mb::UsageError);
   EXPECT_EQ(slurp(f), "old contents, longer than the new\n");
-  EXPECT_NO_THROW(mb::check_output(f, true));
+  EXPECT_NO_THROW(mb::check_output("-o", f, true));
   EXPECT_EQ(write_error(f, true), "");
   EXPECT_EQ(slurp(f), "new\n");  // truncated, not overwritten in place
   EXPECT_EQ(mode_of(f), 0644u);  // the mode asked for, not the old one
@@ -91,7 +91,7 @@ TEST(SafeOutput, NeverFollowsASymbolicLink) {
     SCOPED_TRACE(force);
     EXPECT_TRUE(contains(write_error(dir.path("link"), force), "is a symbolic link; refusing to follow it"));
     EXPECT_TRUE(contains(write_error(dir.path("dangling"), force), "is a symbolic link"));
-    EXPECT_THROW(mb::check_output(dir.path("link"), force), mb::UsageError);
+    EXPECT_THROW(mb::check_output("-o", dir.path("link"), force), mb::UsageError);
   }
   EXPECT_EQ(slurp(target), "keep me\n");
   EXPECT_FALSE(std::ifstream(dir.path("nowhere")).good());  // not created through the link
@@ -113,7 +113,7 @@ TEST(SafeOutput, NeverWritesThroughALinkedDirectory) {
                   " is a symbolic link; refusing to follow it (give the path it points to)");
     EXPECT_TRUE(contains(write_error(dir.path("link/new"), force), "its directory " + dir.path("link") + " is a"));
     EXPECT_TRUE(contains(write_error(dir.path("real/deeper/new"), force), "its directory " + dir.path("real/deeper")));
-    EXPECT_THROW(mb::check_output(dir.path("link/new"), force), mb::UsageError);
+    EXPECT_THROW(mb::check_output("-o", dir.path("link/new"), force), mb::UsageError);
   }
   EXPECT_EQ(slurp(precious), "keep me\n");
   EXPECT_FALSE(std::ifstream(dir.path("victim/new")).good());
