@@ -258,10 +258,13 @@ void ReplaySource::poll_process_events(const std::function<void(const mb_proc_ev
 }
 
 uint64_t ReplaySource::drain_pages(const PageFn& fn) {
+  placed_accesses_.clear();
   for (auto& slot : window_.slots) {
     if (model_) {
       const uint16_t recorded = mb_slot_node(&slot);
-      set_slot_node(slot, model_->place(slot.key, recorded == MB_NODE_UNKNOWN ? -1 : recorded, mb_slot_huge(&slot)));
+      const int node = model_->place(slot.key, recorded == MB_NODE_UNKNOWN ? -1 : recorded, mb_slot_huge(&slot));
+      set_slot_node(slot, node);
+      placed_accesses_[node] += slot.accesses;
     }
     fn(slot);
   }

@@ -136,12 +136,14 @@ struct TierRun {
       source->serve(mapped);
     }
     IntervalReport r = runner->run(win.index, [] { return 0.0; });
+    // Each sample once, by where the model placed its page, as for the other
+    // rules (the report's node accesses count a 2 MiB page's per base page).
     // A recorded tier below the simulated ones (two tiers on a machine of
     // more) counts as the slow tier.
     std::vector<uint64_t> hits(sim_tiers, 0);
-    for (const auto& n : r.nodes) {
-      const int t = tiers.tier_of(n.node);
-      hits[t < 0 ? sim_tiers - 1 : std::min<size_t>(t, sim_tiers - 1)] += n.accesses;
+    for (const auto& [node, accesses] : source->placed_accesses()) {
+      const int t = tiers.tier_of(node);
+      hits[t < 0 ? sim_tiers - 1 : std::min<size_t>(t, sim_tiers - 1)] += accesses;
     }
     add_hits(run, hits);
     // What moved in the model (its flows, whole run), as the other rules

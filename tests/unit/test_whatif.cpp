@@ -427,6 +427,26 @@ TEST(WhatifMoves, MembalancerCountsWhatMovedNotWhatItPlanned) {
   EXPECT_EQ(mb.hits.back(), 40u + 10u * 20);
 }
 
+// A 2 MiB page's samples count once for membalancer's hits, as for every
+// rule and in the interval's accesses: one huge page recorded on the fast
+// node (which holds it), 30 samples an interval, so every rule serves all
+// 30 from the fast tier each interval. membalancer's hits were the
+// pipeline's node accesses, which count a 2 MiB page's once per base page
+// (as abit's report does): 512 x 30 = 15360 an interval, a hit ratio of 51200%.
+TEST(WhatifHits, AHugePageCountsItsSamplesOnceForEveryRule) {
+  mb_test::TempTree dir("mbwhatif");
+  const std::string path = write_trace(dir.path("huge.prof"),
+                                       {memory_node(0, 4ull << 20, {0}, {{0, 10}, {1, 20}}),
+                                        memory_node(1, 64ull << 20, {}, {{0, 20}, {1, 10}})},
+                                       4, [](uint64_t, const SampleFn& sample) { sample(0, 30, 0); },
+                                       MB_ACC_VADDR | MB_ACC_LOAD | MB_ACC_HUGE);
+  WhatifOptions o;
+  o.path = path;
+  const WhatifResult r = run_whatif(o);
+  EXPECT_EQ(r.accesses, (std::vector<uint64_t>{30, 30, 30, 30}));
+  for (const WhatifRun& run : r.runs) EXPECT_EQ(run.hits, (std::vector<uint64_t>{30, 30, 30, 30})) << run.policy;
+}
+
 TEST(WhatifTiers, RecordedFastPagesStartInTierZeroWhileItHasRoom) {
   mb_test::TempTree dir("mbwhatif");
   const WhatifResult r = run_whatif(three_tiers(three_heat_trace(dir), false));
