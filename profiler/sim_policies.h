@@ -186,12 +186,14 @@ class SimPolicy {
   // model with model.move(key, node), within ctx.budget_bytes.
   // Every page in `counts` has already been placed in the model. The model
   // is this policy's own: between calls the engine only places new pages in
-  // it, never moves one (policies remember where their pages are). Pages
-  // placed but never in `counts` are unknown to the policy and stay put.
-  // Placing may have changed pages' sizes (PlacementModel: a collapse, a
-  // split): `counts` has the pages as the model holds them after that, and
-  // the model keeps the changes (take_resizes) for a policy with state per
-  // page to follow first; the engine drops what the policy leaves.
+  // it, never moves one (policies remember where their pages are), except
+  // that placing may change pages' sizes (PlacementModel: a collapse takes
+  // base pages to where their huge page goes, a split moves nothing).
+  // `counts` has the pages as the model holds them after that, and the
+  // model keeps the changes (take_resizes) for a policy with state per page
+  // to follow first (PageBook::follow); the engine drops what the policy
+  // leaves. Pages placed but never in `counts` are unknown to the policy
+  // and stay put.
   virtual void interval(const SimContext& ctx, const std::vector<PageCount>& counts, PlacementModel& model) = 0;
   // Pages moved so far (base pages), promotions and demotions.
   uint64_t promoted() const { return promoted_; }
