@@ -54,7 +54,7 @@ int PlacementModel::collapse(uint64_t key) {
   uint64_t most = 0;
   for (const auto& [n, pages] : on)  // in node order: a tie goes to the lowest id
     if (pages > most) most = pages, node = n;
-  if (node != slow_ && used_[node] + kHugeBasePages > capacity_[node]) node = slow_;
+  if (node != slow_ && used_[node] + kHugeBasePages > capacity_pages(node)) node = slow_;
   pages_[key] = Placed{node, true};
   used_[node] += kHugeBasePages;
   note({key, node, true});
