@@ -44,6 +44,28 @@ class FlatMap {
     }
   }
   size_t size() const { return size_; }
+  // Removes k; false when it was absent. Backward-shift deletion: the
+  // entries after it in its probe run move up, so lookups never need
+  // tombstones.
+  bool erase(const K& k) {
+    size_t i = Ops::hash(k) >> shift_;
+    while (!(slots_[i].first == k)) {
+      if (slots_[i].first == Ops::empty()) return false;
+      i = (i + 1) & mask_;
+    }
+    for (size_t j = (i + 1) & mask_; !(slots_[j].first == Ops::empty()); j = (j + 1) & mask_) {
+      const size_t home = Ops::hash(slots_[j].first) >> shift_;
+      // The entry at j may fill the hole at i unless its home lies after i
+      // (cyclically) up to j: then a lookup would start past the hole.
+      if (((j - home) & mask_) >= ((j - i) & mask_)) {
+        slots_[i] = std::move(slots_[j]);
+        i = j;
+      }
+    }
+    slots_[i] = {Ops::empty(), V{}};
+    --size_;
+    return true;
+  }
   // Empties the map, keeping its capacity.
   void clear() {
     if (!size_) return;

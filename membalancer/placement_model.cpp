@@ -16,8 +16,21 @@ PlacementModel::PlacementModel(std::map<int, uint64_t> capacity_pages, int slow_
 }
 
 int PlacementModel::place(uint64_t key, int recorded_node, bool huge) {
+  const bool aligned = key == mb_huge_page_key(key);
+  if (Placed* found = pages_.find(key)) {
+    // A base sample at a huge page's own key, or a huge one at a base
+    // page's key: the page changed size. (A huge page at an unaligned key,
+    // which the replay never makes, keeps the size it was placed with.)
+    if (found->huge == huge || !aligned) return found->node;
+    return huge ? collapse(key) : split(key, *found);
+  }
+  if (!huge && !aligned) {
+    if (Placed* h = pages_.find(mb_huge_page_key(key)); h && h->huge) return split(mb_huge_page_key(key), *h);
+  } else if (huge && aligned) {
+    for (uint64_t k = key + 1; k < key + kHugeBasePages; ++k)
+      if (pages_.find(k)) return collapse(key);
+  }
   Placed& p = pages_[key];
-  if (p.node >= 0) return p.node;
   int node = slow_;
   if (start_ == Start::kRecorded && recorded_node >= 0 && capacity_.count(recorded_node) &&
       used_[recorded_node] + base_pages(huge) <= capacity_[recorded_node])
@@ -25,6 +38,42 @@ int PlacementModel::place(uint64_t key, int recorded_node, bool huge) {
   p = Placed{node, huge};
   used_[node] += base_pages(huge);
   return node;
+}
+
+// Merges the base pages of the 2 MiB at `key` into one huge entry there.
+int PlacementModel::collapse(uint64_t key) {
+  std::map<int, uint64_t> on;  // node -> base pages of the 2 MiB on it
+  for (uint64_t k = key; k < key + kHugeBasePages; ++k) {
+    const Placed* p = pages_.find(k);
+    if (!p) continue;
+    ++on[p->node];
+    --used_[p->node];
+    if (k != key) pages_.erase(k);
+  }
+  int node = slow_;
+  uint64_t most = 0;
+  for (const auto& [n, pages] : on)  // in node order: a tie goes to the lowest id
+    if (pages > most) most = pages, node = n;
+  if (node != slow_ && used_[node] + kHugeBasePages > capacity_pages(node)) node = slow_;
+  pages_[key] = Placed{node, true};
+  used_[node] += kHugeBasePages;
+  note({key, node, true});
+  return node;
+}
+
+// Splits the huge entry at `key` into its base pages, where it was.
+int PlacementModel::split(uint64_t key, Placed& huge_page) {
+  const int node = huge_page.node;
+  huge_page.huge = false;  // its first base page (the reference may move as the map grows)
+  for (uint64_t k = key + 1; k < key + kHugeBasePages; ++k) pages_[k] = Placed{node, false};
+  note({key, node, false});
+  return node;
+}
+
+uint64_t PlacementModel::holder(uint64_t key) const {
+  if (pages_.find(key)) return key;
+  const Placed* h = pages_.find(mb_huge_page_key(key));
+  return h && h->huge ? mb_huge_page_key(key) : key;
 }
 
 bool PlacementModel::move(uint64_t key, int to) {
@@ -68,7 +117,7 @@ uint64_t apply_plan(const Plan& plan, PlacementModel& model, std::map<int, NodeF
   uint64_t refused = 0;
   for (const PlannedMove* m : execution_order(plan)) {
     const PlannedMove& mv = *m;
-    const uint64_t key = mb_page_key(mv.tgid, mv.vaddr >> MB_PAGE_SHIFT);
+    const uint64_t key = model.holder(mb_page_key(mv.tgid, mv.vaddr >> MB_PAGE_SHIFT));
     const int from = model.node_of(key);
     // The model's size of the page: what moves (or would have) is the page
     // as the model holds it, whatever size the plan took it for.

@@ -117,9 +117,8 @@ namespace {
 
 // The page a sample counts into (a huge page's first base page).
 uint64_t page_key_of(const mb_sample& s) {
-  uint64_t vpn = s.vaddr >> MB_PAGE_SHIFT;
-  if (s.flags & MB_ACC_HUGE) vpn &= ~((1ULL << (MB_HUGE_PAGE_SHIFT - MB_PAGE_SHIFT)) - 1);
-  return mb_page_key(s.tgid, vpn);
+  const uint64_t key = mb_page_key(s.tgid, s.vaddr >> MB_PAGE_SHIFT);
+  return s.flags & MB_ACC_HUGE ? mb_huge_page_key(key) : key;
 }
 
 // How many samples ahead the page map is prefetched: its probes miss the
@@ -259,10 +258,13 @@ void ReplaySource::poll_process_events(const std::function<void(const mb_proc_ev
 }
 
 uint64_t ReplaySource::drain_pages(const PageFn& fn) {
+  placed_accesses_.clear();
   for (auto& slot : window_.slots) {
     if (model_) {
       const uint16_t recorded = mb_slot_node(&slot);
-      set_slot_node(slot, model_->place(slot.key, recorded == MB_NODE_UNKNOWN ? -1 : recorded, mb_slot_huge(&slot)));
+      const int node = model_->place(slot.key, recorded == MB_NODE_UNKNOWN ? -1 : recorded, mb_slot_huge(&slot));
+      set_slot_node(slot, node);
+      placed_accesses_[node] += slot.accesses;
     }
     fn(slot);
   }

@@ -108,6 +108,10 @@ class ReplaySource : public SampleSource {
   void set_placement(PlacementModel* model) { model_ = model; }
   // The next window, when the source does not read the recording itself.
   void serve(const ReplayWindow& w) { window_ = w; }
+  // With a model: the last drain's samples by the node the model placed
+  // their page on, each sample once (a 2 MiB page's too; the pipeline's
+  // node accesses count those once per base page).
+  const std::map<int, uint64_t>& placed_accesses() const { return placed_accesses_; }
 
   bool advance() override;
   void poll_process_events(const std::function<void(const mb_proc_event&)>& fn) override;
@@ -123,6 +127,7 @@ class ReplaySource : public SampleSource {
  private:
   std::unique_ptr<ReplayReader> reader_;
   ReplayWindow window_;
+  std::map<int, uint64_t> placed_accesses_;
   SamplerPlan plan_;
   PlacementModel* model_ = nullptr;
 };

@@ -31,9 +31,63 @@ struct SimPage {
   uint32_t moved = 0;      // interval of this policy's last move of it
   uint8_t lru = 0;         // tpp, on the slow node: hint faults taken while inactive, up to kActive
   bool huge = false;
+  bool gone = false;        // collapsed into a huge page: no page of its own (node -1) until a split
   double unmapped_at = -1;  // NumaScan: when the scanner unmapped it (< 0: mapped, no hint fault to come)
   uint64_t pages() const { return base_pages(huge); }
 };
+
+// A size change (PlacementModel::Resize) as each rule's state sees it. The
+// fields are each one rule's (SimPage), so one rule per field serves all.
+//
+// Collapse: the huge page's record from its base pages' (those the policy
+// knows): khugepaged copies them into one new THP.
+SimPage collapsed(const std::vector<const SimPage*>& parts, uint64_t key, int node) {
+  SimPage h;
+  h.key = key;
+  h.node = node;
+  h.huge = true;
+  uint64_t count = 0;
+  for (const SimPage* p : parts) {
+    // memtis: a huge page's count is the accesses to any of its base pages,
+    // so theirs add up (a collapse neither makes nor loses accesses).
+    count += p->count;
+    // Every rule: the THP's accessed bit is any of its PTEs' (khugepaged
+    // carries young over), so it was last sampled when its latest base
+    // page was; moved when the policy last moved any of them.
+    h.last_seen = std::max(h.last_seen, p->last_seen);
+    h.moved = std::max(h.moved, p->moved);
+  }
+  h.count = static_cast<uint32_t>(std::min<uint64_t>(count, UINT32_MAX));
+  // memtierd-age: the huge page was sampled in each interval any base page
+  // was; its current run is the union of the runs reaching its last sample,
+  // from the earliest start among them (earlier runs are not remembered).
+  h.since = h.last_seen;
+  for (const SimPage* p : parts)
+    if (p->last_seen == h.last_seen && p->since) h.since = std::min(h.since, p->since);
+  // tpp: the new THP goes on the inactive list unreferenced (lru 0), and
+  // tpp and linux-tiering: its new PMD maps it, so no hint fault is pending.
+  h.lru = 0;
+  h.unmapped_at = -1;
+  return h;
+}
+
+// Split: base page i of the huge page `h` (the kernel's split leaves each
+// where it was: the node is h's).
+SimPage split_off(const SimPage& h, uint64_t i) {
+  SimPage b = h;
+  b.key = h.key + i;
+  b.huge = false;
+  // memtis: its count is accesses, a share of the huge page's each (the
+  // remainder one each to the first pages), so the base pages add up to it:
+  // after a split Memtis counts each 4 KiB page's own accesses.
+  b.count = static_cast<uint32_t>(h.count / kBasePagesPerHuge + (i < h.count % kBasePagesPerHuge ? 1 : 0));
+  // The rest as the huge page's: the split copies the head's LRU list and
+  // referenced bit to every tail (tpp's lru), a PROT_NONE PMD becomes
+  // PROT_NONE PTEs (the hint fault still comes: unmapped_at), and the last
+  // sample and run (memtierd-age, LRU order) are all the rules know of
+  // each base page.
+  return b;
+}
 
 // The pages a policy has seen, dense, with a hash index by key. Iteration is
 // over the vector (the order pages were first seen); every decision sorts
@@ -56,18 +110,75 @@ class PageBook {
       if (i + kAhead < counts.size()) index_.prefetch(counts[i + kAhead].key);
       const PageCount& c = counts[i];
       uint32_t& slot = index_[c.key];  // index + 1; 0 = absent
-      if (slot == 0) {
+      if (slot == 0 || pages_[slot - 1].gone) {
         SimPage p;
         p.key = c.key;
         p.huge = c.huge;
         p.node = model.node_of(c.key);
-        pages_.push_back(p);
-        slot = static_cast<uint32_t>(pages_.size());
+        if (slot) {
+          pages_[slot - 1] = p;  // merged into a huge page the policy no longer knows: anew
+        } else {
+          pages_.push_back(p);
+          slot = static_cast<uint32_t>(pages_.size());
+        }
         if (fresh) (*fresh)[i] = true;
       }
       out[i] = slot - 1;
     }
     return out;
+  }
+  // Follows the size changes placing this interval's pages made in the
+  // model (PlacementModel::take_resizes), before touch(): base pages the
+  // policy knows that collapsed become one huge page (collapsed()), a huge
+  // page it knows that split becomes 512 base pages (split_off()). leave(p)
+  // is called for each page before it is merged or split away, join(p) for
+  // each page made, so that a rule keeping totals over its pages (memtis's
+  // histogram) follows. A huge page takes the slot of its first base page
+  // the policy knew (the lowest key: the address order of the book's keys,
+  // the scan's, holds); the others are `gone`, kept for a later split.
+  template <typename Leave, typename Join>
+  void follow(PlacementModel& model, Leave leave, Join join) {
+    for (const PlacementModel::Resize& r : model.take_resizes()) {
+      if (r.collapsed) {
+        std::vector<const SimPage*> parts;
+        std::vector<uint32_t> slots;  // indexes, by key
+        for (uint64_t k = r.key; k < r.key + kBasePagesPerHuge; ++k)
+          if (const uint32_t* slot = index_.find(k); slot && !pages_[*slot - 1].gone) {
+            parts.push_back(&pages_[*slot - 1]);
+            slots.push_back(*slot - 1);
+          }
+        if (parts.empty()) continue;  // none known: the huge page is new to the policy
+        for (const SimPage* p : parts) leave(*p);
+        const SimPage h = collapsed(parts, r.key, r.node);
+        for (uint32_t i : slots) pages_[i].gone = true, pages_[i].node = -1;
+        if (pages_[slots[0]].key != r.key) {
+          index_.erase(pages_[slots[0]].key);
+          index_[r.key] = slots[0] + 1;
+        }
+        pages_[slots[0]] = h;
+        join(h);
+      } else {
+        const uint32_t* slot = index_.find(r.key);
+        if (!slot || pages_[*slot - 1].gone || !pages_[*slot - 1].huge) continue;  // not known as huge
+        SimPage h = pages_[*slot - 1];
+        h.node = r.node;
+        leave(h);
+        for (uint64_t i = 0; i < kBasePagesPerHuge; ++i) {
+          const SimPage b = split_off(h, i);
+          uint32_t& at = index_[b.key];  // index + 1; a base page merged earlier keeps its slot
+          if (at) {
+            pages_[at - 1] = b;
+          } else {
+            pages_.push_back(b);
+            at = static_cast<uint32_t>(pages_.size());
+          }
+          join(b);
+        }
+      }
+    }
+  }
+  void follow(PlacementModel& model) {
+    follow(model, [](const SimPage&) {}, [](const SimPage&) {});
   }
   // Starts loading page i into the cache.
   void prefetch(uint32_t i) const { __builtin_prefetch(&pages_[i], 1); }
@@ -351,6 +462,10 @@ class Memtis final : public SimPolicy {
 
   void interval(const SimContext& ctx, const std::vector<PageCount>& counts, PlacementModel& model) override {
     Mover mv(ctx, model, promoted_, demoted_, charged_);
+    // The histogram follows size changes: a page leaves its bin, the pages
+    // made join theirs.
+    book_.follow(model, [&](const SimPage& p) { hist_[bin(p.count)] -= p.pages(); },
+                 [&](const SimPage& p) { hist_[bin(p.count)] += p.pages(); });
     uint64_t samples = 0;
     std::vector<bool> fresh;
     const std::vector<uint32_t> idx = book_.touch(counts, model, &fresh);
@@ -415,6 +530,7 @@ class Memtis final : public SimPolicy {
   void cool() {
     hist_.fill(0);
     for (auto& p : book_.all()) {
+      if (p.gone) continue;
       p.count >>= 1;
       hist_[bin(p.count)] += p.pages();
     }
@@ -497,8 +613,10 @@ class NumaScan {
       size_t i = static_cast<size_t>(std::lower_bound(order_.begin(), order_.end(), cursor_,
                                                       [&](uint32_t a, uint64_t k) { return book[a].key < k; }) -
                                      order_.begin());
-      for (uint64_t n = 0; n < window && i < order_.size(); ++n, ++i) {
+      for (uint64_t n = 0; n < window && i < order_.size(); ++i) {
         SimPage& p = book[order_[i]];
+        if (p.gone) continue;  // part of a huge page now: no address of its own
+        ++n;
         if (!unmap(p)) continue;
         if (p.last_seen == now) scans_.push_back({order_[i], next_});
         else if (p.unmapped_at < 0) p.unmapped_at = next_;
@@ -678,6 +796,7 @@ class Tpp final : public SimPolicy {
     Mover mv(ctx, model, promoted_, demoted_, charged_);
     const double len = ctx.interval_s > 0 ? ctx.interval_s : 1.0;
     const uint32_t t = ctx.interval;
+    book_.follow(model);
     const std::vector<uint32_t> idx = book_.touch(counts, model);
     for (size_t j = 0; j < counts.size(); ++j) {
       SimPage& p = book_[idx[j]];
@@ -750,6 +869,7 @@ class LinuxTiering final : public SimPolicy {
     Mover mv(ctx, model, promoted_, demoted_, charged_);
     const double len = ctx.interval_s > 0 ? ctx.interval_s : 1.0;
     const uint32_t t = ctx.interval;
+    book_.follow(model);
     const std::vector<uint32_t> idx = book_.touch(counts, model);
     for (uint32_t i : idx) book_[i].last_seen = t;
     const int fast = ctx.fast_node;
@@ -872,6 +992,7 @@ class MemtierdAge final : public SimPolicy {
     Mover mv(ctx, model, promoted_, demoted_, charged_);
     const uint32_t t = ctx.interval;
     std::vector<Ranked> active;  // most accessed this interval first
+    book_.follow(model);
     const std::vector<uint32_t> idx = book_.touch(counts, model);
     for (size_t j = 0; j < counts.size(); ++j) {
       if (j + 8 < counts.size()) book_.prefetch(idx[j + 8]);

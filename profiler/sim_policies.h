@@ -61,8 +61,9 @@
 //   threshold is warm. Each interval hot pages on the slow node are promoted
 //   hottest first; when the fast node is full, cold pages (below the warm
 //   bin) are demoted coldest first to make room; warm and hot pages stay.
-//   Not modelled: THP splitting, the sampler's CPU quota, the kernel's free
-//   page watermarks.
+//   Not modelled: Memtis's own splitting of skewed huge pages (a split
+//   the trace shows is followed), the sampler's CPU quota, the kernel's
+//   free page watermarks.
 //
 // tpp (TPP, ASPLOS'23: its patch "promote only active pages" on Linux NUMA
 //   balancing): a slow page is promoted at a hint fault only while it is on
@@ -131,7 +132,11 @@
 //   Not modelled: regions (memtierd moves a region only with > 100 pages
 //   off target), the mover queue (new moves only once it is empty).
 //
-// Common to all: at most ctx.budget_bytes move per interval (promotions and
+// Common to all: a page's size follows the trace (PlacementModel: a
+// collapse merges base pages into a huge page, a split makes 512 base pages
+// of one), and each rule's state per page with it (sim_policies.cpp:
+// collapsed(), split_off(): counts add up and are shared, the other state
+// is the latest of the parts or inherited); at most ctx.budget_bytes move per interval (promotions and
 // demotions together, in whole base pages; a 2 MiB page costs 512; what a
 // policy leaves unspent carries over to its next interval, as membalancer's
 // does: IntervalBudget in membalancer/rate_limiter.h); the model
@@ -181,8 +186,14 @@ class SimPolicy {
   // model with model.move(key, node), within ctx.budget_bytes.
   // Every page in `counts` has already been placed in the model. The model
   // is this policy's own: between calls the engine only places new pages in
-  // it, never moves one (policies remember where their pages are). Pages
-  // placed but never in `counts` are unknown to the policy and stay put.
+  // it, never moves one (policies remember where their pages are), except
+  // that placing may change pages' sizes (PlacementModel: a collapse takes
+  // base pages to where their huge page goes, a split moves nothing).
+  // `counts` has the pages as the model holds them after that, and the
+  // model keeps the changes (take_resizes) for a policy with state per page
+  // to follow first (PageBook::follow); the engine drops what the policy
+  // leaves. Pages placed but never in `counts` are unknown to the policy
+  // and stay put.
   virtual void interval(const SimContext& ctx, const std::vector<PageCount>& counts, PlacementModel& model) = 0;
   // Pages moved so far (base pages), promotions and demotions.
   uint64_t promoted() const { return promoted_; }

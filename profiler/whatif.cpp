@@ -136,12 +136,14 @@ struct TierRun {
       source->serve(mapped);
     }
     IntervalReport r = runner->run(win.index, [] { return 0.0; });
+    // Each sample once, by where the model placed its page, as for the other
+    // rules (the report's node accesses count a 2 MiB page's per base page).
     // A recorded tier below the simulated ones (two tiers on a machine of
     // more) counts as the slow tier.
     std::vector<uint64_t> hits(sim_tiers, 0);
-    for (const auto& n : r.nodes) {
-      const int t = tiers.tier_of(n.node);
-      hits[t < 0 ? sim_tiers - 1 : std::min<size_t>(t, sim_tiers - 1)] += n.accesses;
+    for (const auto& [node, accesses] : source->placed_accesses()) {
+      const int t = tiers.tier_of(node);
+      hits[t < 0 ? sim_tiers - 1 : std::min<size_t>(t, sim_tiers - 1)] += accesses;
     }
     add_hits(run, hits);
     // What moved in the model (its flows, whole run), as the other rules
@@ -156,6 +158,24 @@ struct TierRun {
     run.demoted = down;
   }
 };
+
+// An interval's counts as the model holds the pages once they are placed:
+// a page that changed size in the interval counts for the entry holding it
+// now (a base page collapsed into a huge page: that huge page; a huge page
+// split: its first base page), each entry once, its accesses summed.
+void as_placed(std::vector<PageCount>& counts, const PlacementModel& model) {
+  for (auto& c : counts) {
+    c.key = model.holder(c.key);
+    c.huge = model.huge(c.key);
+  }
+  std::sort(counts.begin(), counts.end(), [](const PageCount& a, const PageCount& b) { return a.key < b.key; });
+  size_t out = 0;
+  for (size_t i = 0; i < counts.size(); ++i) {
+    if (out && counts[out - 1].key == counts[i].key) counts[out - 1].accesses += counts[i].accesses;
+    else counts[out++] = counts[i];
+  }
+  counts.resize(out);
+}
 
 // A comparison policy on a two-node model (node 0 = the fast tier, 1 =
 // slow), or the oracle's moves on a model of node k = tier k.
@@ -178,6 +198,7 @@ struct SimRun {
       all += s.accesses;
       counts.push_back({s.key, s.accesses, huge});
     }
+    if (!model->resizes().empty()) as_placed(counts, *model);
     ctx.interval = win.index;
     if (!policy) {
       // The oracle: its moves to each interval's best placement, made before
@@ -185,6 +206,7 @@ struct SimRun {
       // pages; with 2 MiB pages and more than two tiers, upper bounds).
       uint64_t up = 0, down = 0;
       oracle_step(counts, *model, tiers, &up, &down);
+      model->take_resizes();  // nothing keeps state per page
       run.promoted += up;
       run.demoted += down;
       run.promoted_at.push_back(up);
@@ -195,6 +217,7 @@ struct SimRun {
     ctx.budget_bytes = budget->next();
     const uint64_t charged = policy->charged();
     policy->interval(ctx, counts, *model);
+    model->take_resizes();  // those the policy did not take (it keeps no state per page)
     budget->spend((policy->charged() - charged) * kBasePageBytes);
     run.promoted_at.push_back(policy->promoted() - run.promoted);
     run.demoted_at.push_back(policy->demoted() - run.demoted);
@@ -266,9 +289,11 @@ WhatifResult run_whatif(const WhatifOptions& w) {
   auto tier_model = [&] {
     std::map<int, uint64_t> capacity;
     for (size_t k = 0; k < n; ++k) capacity[static_cast<int>(k)] = k + 1 < n ? upper_pages[k] : UINT64_MAX / 2;
-    return std::make_unique<PlacementModel>(std::move(capacity), static_cast<int>(n - 1),
-                                            w.start_slow ? PlacementModel::Start::kSlow
-                                                         : PlacementModel::Start::kRecorded);
+    auto m = std::make_unique<PlacementModel>(std::move(capacity), static_cast<int>(n - 1),
+                                              w.start_slow ? PlacementModel::Start::kSlow
+                                                           : PlacementModel::Start::kRecorded);
+    m->keep_resizes(true);  // an interval's size changes: for its counts, and for a policy's state per page
+    return m;
   };
   auto two_tier_run = [&](std::unique_ptr<SimPolicy> policy) {
     auto s = std::make_unique<SimRun>();
@@ -319,18 +344,17 @@ WhatifResult run_whatif(const WhatifOptions& w) {
 
   ReplayWindow win;
   FlatMap<uint64_t, uint8_t, U64KeyOps> seen;
-  std::vector<PageCount> counts;
   while (reader.next(&win)) {
     uint64_t acc = 0;
-    counts.clear();
     for (const auto& s : win.slots) {
       acc += s.accesses;
-      counts.push_back({s.key, s.accesses, mb_slot_huge(&s) != 0});
       seen[s.key] = 1;
     }
     res.accesses.push_back(acc);
-    add_hits(res.runs[0], oracle_tier_hits(counts, upper_pages));
     for (auto& [i, s] : sims) s->interval(win, res.runs[i]);
+    // The oracle's hits: of the pages as they are after this interval's
+    // size changes (sims[0] is the oracle's run).
+    add_hits(res.runs[0], oracle_tier_hits(sims.front().second->counts, upper_pages));
     if (tier) tier->interval(win, res.runs[tier_run]);
     if (w.after_interval) w.after_interval();
   }

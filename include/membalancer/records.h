@@ -242,6 +242,12 @@ static inline __u64 mb_page_key(__u32 tgid, __u64 vpn)
 	       (vpn & ((1ULL << MB_KEY_VPN_BITS) - 1));
 }
 
+/* The key of the 2 MiB page holding a page: its first base page's. */
+static inline __u64 mb_huge_page_key(__u64 key)
+{
+	return key & ~((1ULL << (MB_HUGE_PAGE_SHIFT - MB_PAGE_SHIFT)) - 1);
+}
+
 static inline __u32 mb_key_tgid(__u64 key)
 {
 	return (__u32)(key >> MB_KEY_VPN_BITS);

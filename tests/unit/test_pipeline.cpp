@@ -191,6 +191,31 @@ TEST(Pipeline, LanesReachTheTable) {
   EXPECT_EQ(e->node, 0);
 }
 
+// A huge page (its slot flagged MB_SLOT_HUGE: 512 base pages in the table,
+// each flagged huge), then one base-page sample inside it: the kernel split
+// it, so every base page of it is a base page now (the tier policy plans a
+// huge-flagged page only at its first base page, as one 2 MiB move: the
+// others would never be planned). A base page elsewhere keeps its own flag.
+TEST(Pipeline, ABaseSampleInsideAHugePageSplitsItsBasePages) {
+  FakeKernel k;
+  mb::Pipeline p(config(), k.query(), k.names());
+  p.begin_interval(1);
+  mb_page_slot huge = slot(7, 0x400, 3, 0);
+  huge.mem_node1 |= MB_SLOT_HUGE;
+  p.add_slot(huge);
+  mb_page_slot other = slot(7, 0x800, 3, 0);
+  other.mem_node1 |= MB_SLOT_HUGE;
+  p.add_slot(other);
+  p.finish_interval({}, 1);
+  for (uint64_t vpn : {0x400ull, 0x401ull, 0x5ffull}) EXPECT_TRUE(p.table().find(mb_page_key(7, vpn))->huge()) << vpn;
+  p.begin_interval(2);
+  p.add_slot(slot(7, 0x407, 1, 0));
+  p.finish_interval({}, 1);
+  for (uint64_t vpn : {0x400ull, 0x401ull, 0x407ull, 0x5ffull})
+    EXPECT_FALSE(p.table().find(mb_page_key(7, vpn))->huge()) << vpn;
+  EXPECT_TRUE(p.table().find(mb_page_key(7, 0x800))->huge()) << "another huge page stays whole";
+}
+
 // Three hot regions: pid 100's regions 0 (3 pages, heat 12, most heat on
 // node 0) and 0x40000000 (heat 100 on node 1), and pid 200's region 0x200000
 // (2 MiB: one page, heat 50 on node 3).

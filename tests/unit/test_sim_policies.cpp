@@ -26,8 +26,11 @@ uint64_t key(int page) { return mb_page_key(4242, 0x1000 + page); }
 
 PageCount pc(int page, uint32_t accesses, bool huge = false) { return {key(page), accesses, huge}; }
 
+// Keeping its size changes for the policy, as whatif's engine does.
 PlacementModel model(uint64_t fast_pages, PlacementModel::Start start = PlacementModel::Start::kSlow) {
-  return PlacementModel({{kFast, fast_pages}, {kSlow, kSlowCap}}, kSlow, start);
+  PlacementModel m({{kFast, fast_pages}, {kSlow, kSlowCap}}, kSlow, start);
+  m.keep_resizes(true);
+  return m;
 }
 
 // budget: base pages (0 = unlimited).
@@ -41,6 +44,7 @@ void step(mb::SimPolicy& p, PlacementModel& m, uint32_t t, const std::vector<Pag
           int recorded = -1, double interval_s = 1.0) {
   for (const auto& c : counts) m.place(c.key, recorded, c.huge);
   p.interval(ctx(t, budget, interval_s), counts, m);
+  m.take_resizes();
 }
 
 // Pages 0..n-1: F (fast), S (slow), - (never placed).
@@ -137,10 +141,12 @@ TEST(OracleStep, ServesTheBestAndCountsWhatMoved) {
     const uint64_t cap = rng() % 3 ? rng() % 8 + 1 : 512 + rng() % 600;
     PlacementModel m = model(cap, PlacementModel::Start::kRecorded);
     uint64_t up = 0, down = 0;
+    // Each page in a 2 MiB range of its own: a huge page holds no other's key.
+    auto key = [](int p) { return ::key(p * 512); };
     for (uint32_t t = 1; t <= 4; ++t) {
       std::vector<PageCount> counts;
       for (int p = 0; p < 12; ++p)
-        if (rng() % 2) counts.push_back(pc(p, rng() % 5 + 1, p % 4 == 0));
+        if (rng() % 2) counts.push_back({key(p), rng() % 5 + 1, p % 4 == 0});
       std::map<uint64_t, int> before;
       for (const auto& c : counts) m.place(c.key, rng() % 2 ? kFast : kSlow, c.huge);
       for (int p = 0; p < 12; ++p) before[key(p)] = m.node_of(key(p));
@@ -939,11 +945,12 @@ TEST(MemtierdAge, HugePagesCost512) {
   auto m = model(1024);
   // 511 pages of budget: the huge page (more accesses) does not fit the
   // budget, the base page behind it does.
-  step(*p, m, 1, {pc(0, 9, true), pc(1, 1)}, /*budget=*/511);
-  EXPECT_EQ(layout(m, 2), "SF");
+  step(*p, m, 1, {pc(0, 9, true), pc(512, 1)}, /*budget=*/511);
+  EXPECT_EQ(m.node_of(key(0)), kSlow);
+  EXPECT_EQ(m.node_of(key(512)), kFast);
   EXPECT_EQ(p->promoted(), 1u);
   step(*p, m, 2, {pc(0, 9, true)});
-  EXPECT_EQ(layout(m, 2), "FF");
+  EXPECT_EQ(m.node_of(key(0)), kFast);
   EXPECT_EQ(p->promoted(), 513u);
   EXPECT_EQ(m.used_pages(kFast), 513u);
 }
@@ -964,7 +971,10 @@ Trace random_trace(uint32_t seed, int intervals) {
     for (int i = 0; i < 400; ++i) {
       const bool hot = (i - hot_base + 400) % 400 < 40;
       const uint32_t roll = rng() % 100;
-      if (roll < (hot ? 90u : 15u)) c.push_back(pc(i, 1 + rng() % (hot ? 40 : 3), i % 10 == 0));
+      if (roll >= (hot ? 90u : 15u)) continue;
+      const uint32_t accesses = 1 + rng() % (hot ? 40 : 3);
+      // A huge page in a 2 MiB range of its own (above the base pages').
+      c.push_back(i % 10 == 0 ? PageCount{key(512 * (1 + i / 10)), accesses, true} : pc(i, accesses));
     }
     tr.intervals.push_back(std::move(c));
   }
@@ -1038,6 +1048,97 @@ namespace {
 
 // Applying a plan to the model counts what moved into and out of each node,
 // as the mover's stats do: not what was refused for want of room.
+// ---- size changes ------------------------------------------------------------------
+
+// Base pages 0..511 (one 2 MiB range) sampled, 1 access each, in interval 1.
+std::vector<PageCount> base_range(uint32_t accesses = 1) {
+  std::vector<PageCount> c;
+  for (int i = 0; i < 512; ++i) c.push_back(pc(i, accesses));
+  return c;
+}
+
+// memtis, fast tier of 512 pages. Interval 1: the 512 base pages of a range
+// (count 1: bin 1) and page Z = 1000 (40 accesses: bin 5); the hot
+// threshold fits 513 pages in 512 at bin 2, so Z alone goes up. Interval 2:
+// the range's huge page, 1 access: khugepaged collapsed it. Its count is
+// its base pages' summed, 512 + 1 = 513 (bin 9), 512 pages there; bin 9
+// fits, bin 5 with it does not: the threshold rises to 6 (count 63), the
+// huge page is hot and Z (40) is now cold: Z goes down to make room and the
+// huge page up. The fast tier then holds the huge page alone: 512 pages.
+TEST(SizeChange, MemtisCollapseSumsTheCounts) {
+  auto m = model(512);
+  auto p = mb::make_memtis();
+  auto c1 = base_range();
+  c1.push_back(pc(1000, 40));
+  step(*p, m, 1, c1);
+  ASSERT_EQ(m.node_of(key(1000)), kFast);
+  ASSERT_EQ(p->promoted(), 1u);
+  step(*p, m, 2, {pc(0, 1, true)});
+  EXPECT_TRUE(m.huge(key(0)));
+  EXPECT_EQ(m.node_of(key(0)), kFast);
+  EXPECT_EQ(m.node_of(key(1000)), kSlow);
+  EXPECT_EQ(m.used_pages(kFast), 512u);
+  EXPECT_EQ(m.used_pages(kSlow), 1u);
+  EXPECT_EQ(p->promoted(), 1u + 512);
+  EXPECT_EQ(p->demoted(), 1u);
+}
+
+// memtierd-age (active: sampled 3 intervals in a row). The 512 base pages of
+// a range are sampled in intervals 1 and 2, their huge page in 3: it was
+// sampled whenever any of them was, so it is active in 3 and goes up whole,
+// 512 pages, when the budget covers them; a budget of 511 pages does not.
+TEST(SizeChange, MemtierdAgeCollapsedPageKeepsItsRunAndMovesWhole) {
+  for (const uint64_t budget : {0ull, 511ull}) {
+    auto m = model(1000);
+    auto p = mb::make_memtierd_age();
+    step(*p, m, 1, base_range(), budget);
+    step(*p, m, 2, base_range(), budget);
+    ASSERT_EQ(p->promoted(), 0u);
+    step(*p, m, 3, {pc(0, 5, true)}, budget);
+    EXPECT_EQ(m.pages(), 1u);
+    EXPECT_EQ(p->promoted(), budget ? 0u : 512u) << budget;
+    EXPECT_EQ(m.used_pages(kFast), budget ? 0u : 512u) << budget;
+    EXPECT_EQ(m.used_pages(kFast) + m.used_pages(kSlow), 512u);
+  }
+}
+
+// memtierd-age: a huge page sampled in intervals 1 and 2, then a base page
+// inside it in 3 (split). The base pages inherit the huge page's run, so
+// the one sampled in 3 has been sampled 3 intervals in a row: active, it
+// goes up, one page; its 511 siblings, not sampled in 3, stay. Capacity
+// stays 512 pages in all.
+TEST(SizeChange, MemtierdAgeSplitPagesInheritTheRun) {
+  auto m = model(1000);
+  auto p = mb::make_memtierd_age();
+  step(*p, m, 1, {pc(0, 5, true)});
+  step(*p, m, 2, {pc(0, 5, true)});
+  step(*p, m, 3, {pc(1, 5)});
+  EXPECT_EQ(m.pages(), 512u);
+  EXPECT_EQ(p->promoted(), 1u);
+  EXPECT_EQ(m.node_of(key(1)), kFast);
+  EXPECT_EQ(m.node_of(key(2)), kSlow);
+  EXPECT_EQ(m.used_pages(kFast), 1u);
+  EXPECT_EQ(m.used_pages(kSlow), 511u);
+}
+
+// tpp: the split base pages keep the huge page's LRU state. A huge page
+// takes hint faults on the slow node (referenced, then active) and is then
+// split; a base page of it taking the next fault is promoted at once (its
+// third), as the THP would have been, not after two more.
+TEST(SizeChange, TppSplitPagesKeepTheLruState) {
+  auto m = model(1000);
+  mb::TppConfig cfg;
+  cfg.scan.scan_delay_s = 0;
+  cfg.scan.period_min_s = cfg.scan.period_max_s = 1;  // every page unmapped once a second
+  auto p = mb::make_tpp(cfg);
+  for (uint32_t t = 1; t <= 2; ++t) step(*p, m, t, {pc(0, 1, true)});
+  ASSERT_EQ(p->promoted(), 0u);
+  step(*p, m, 3, {pc(5, 1)});
+  EXPECT_EQ(p->promoted(), 1u);
+  EXPECT_EQ(m.node_of(key(5)), kFast);
+  EXPECT_EQ(m.used_pages(kFast) + m.used_pages(kSlow), 512u);
+}
+
 TEST(ApplyPlan, CountsWhatMovedPerNode) {
   auto m = model(1);
   m.place(key(0), -1, false);

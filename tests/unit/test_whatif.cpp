@@ -375,13 +375,15 @@ TEST(WhatifTiers, MembalancerSettlesHotInTierZeroWarmInTierOne) {
 
 // membalancer's pages moved are those that moved in the model, counted as
 // the other rules' are, not those its plan asked for. Page 0 is first seen
-// as a 2 MiB page (interval 1: the model holds 512 base pages), then
-// sampled as a base page (a split THP: the page table's view, and the
-// plan's, is one base page). The fast tier holds 100 pages: the plan asks
-// to promote page 0 (one page) and the model, which cannot fit 512 pages in
-// 100, refuses. Ten hot base pages 4 MiB further on move up for real. By
-// hand: 10 pages promoted, none demoted; the plan asked for more (page 0
-// too), which the old count reported.
+// as a 2 MiB page (interval 1: the model holds 512 base pages as one), then
+// sampled as a base page: the kernel split it, and the model, the page
+// table and so the plan all hold 512 base pages from then on, each with
+// the heat the huge page's sample gave it. The fast tier holds 100 pages.
+// Before the model followed the split it kept one 2 MiB entry that the
+// plan's base page 0 could not fit in 100 pages (refused), and ten hot base
+// pages 4 MiB further on moved: 10 pages. Now page 0 and the ten go up,
+// and the split's other base pages (sampled once, as the huge page) fill
+// the rest of the free fast tier: 100 pages, each counted once.
 TEST(WhatifMoves, MembalancerCountsWhatMovedNotWhatItPlanned) {
   mb_test::TempTree dir("mbwhatif");
   const std::string path = dir.path("split.prof");
@@ -416,14 +418,33 @@ TEST(WhatifMoves, MembalancerCountsWhatMovedNotWhatItPlanned) {
   o.policies = {"membalancer"};
   const WhatifResult r = run_whatif(o);
   const WhatifRun& mb = run_of(r, "membalancer");
-  EXPECT_EQ(mb.promoted, 10u);
+  EXPECT_EQ(mb.promoted, 100u);
   EXPECT_EQ(mb.demoted, 0u);
   uint64_t up = 0;
   for (uint64_t p : mb.promoted_at) up += p;
-  EXPECT_EQ(up, 10u);
-  // The ten pages serve from the fast tier from the second interval on;
-  // page 0 never does.
-  EXPECT_EQ(mb.hits.back(), 10u * 20);
+  EXPECT_EQ(up, 100u);
+  // Page 0 and the ten serve from the fast tier in the end.
+  EXPECT_EQ(mb.hits.back(), 40u + 10u * 20);
+}
+
+// A 2 MiB page's samples count once for membalancer's hits, as for every
+// rule and in the interval's accesses: one huge page recorded on the fast
+// node (which holds it), 30 samples an interval, so every rule serves all
+// 30 from the fast tier each interval. membalancer's hits were the
+// pipeline's node accesses, which count a 2 MiB page's once per base page
+// (as abit's report does): 512 x 30 = 15360 an interval, a hit ratio of 51200%.
+TEST(WhatifHits, AHugePageCountsItsSamplesOnceForEveryRule) {
+  mb_test::TempTree dir("mbwhatif");
+  const std::string path = write_trace(dir.path("huge.prof"),
+                                       {memory_node(0, 4ull << 20, {0}, {{0, 10}, {1, 20}}),
+                                        memory_node(1, 64ull << 20, {}, {{0, 20}, {1, 10}})},
+                                       4, [](uint64_t, const SampleFn& sample) { sample(0, 30, 0); },
+                                       MB_ACC_VADDR | MB_ACC_LOAD | MB_ACC_HUGE);
+  WhatifOptions o;
+  o.path = path;
+  const WhatifResult r = run_whatif(o);
+  EXPECT_EQ(r.accesses, (std::vector<uint64_t>{30, 30, 30, 30}));
+  for (const WhatifRun& run : r.runs) EXPECT_EQ(run.hits, (std::vector<uint64_t>{30, 30, 30, 30})) << run.policy;
 }
 
 TEST(WhatifTiers, RecordedFastPagesStartInTierZeroWhileItHasRoom) {
