@@ -228,8 +228,9 @@ int on_abit_access(__u64 *ctx)
 		mb_count(MB_CTR_FILTERED);
 		return 0;
 	}
-	if (page_shift > MB_PAGE_SHIFT)
-		acc.flags |= MB_ACC_HUGE;
+	/* The walk saw the page's size: a base page says so too (replay
+	 * reads it as a split huge page, not a sample of unknown size). */
+	acc.flags |= page_shift > MB_PAGE_SHIFT ? MB_ACC_HUGE : MB_ACC_BASE_PAGE;
 	mb_count(MB_CTR_ACCEPTED);
 	/* An accessed bit covers the whole page: a huge page counts once, at
 	 * its first base page, flagged so that user space spreads it over its

@@ -90,6 +90,9 @@ void ReplayReader::take_events_before(uint64_t end_ns, ReplayWindow* w) {
     ev.time_ns = p.time_ns;
     ev.tgid = p.tgid;
     ev.parent_tgid = p.parent;
+    if (p.event == kProcExec || p.event == kProcExit)  // a new image or none: its huge pages are gone
+      huge_pages_.erase(huge_pages_.lower_bound(mb_page_key(p.tgid, 0)),
+                        huge_pages_.upper_bound(mb_page_key(p.tgid, ~0ULL)));
     if (p.event == kProcSeen || p.event == kProcFork) {
       const bool in_tree = filter_.mode == TrackMode::kTree && tracked_.count(p.parent);
       if (filter_.mode == TrackMode::kAll || in_tree || tracked_.count(p.tgid)) {
@@ -115,7 +118,7 @@ void ReplayReader::take_events_before(uint64_t end_ns, ReplayWindow* w) {
 
 namespace {
 
-// The page a sample counts into (a huge page's first base page).
+// The page a sample's own size names (a huge page's first base page).
 uint64_t page_key_of(const mb_sample& s) {
   const uint64_t key = mb_page_key(s.tgid, s.vaddr >> MB_PAGE_SHIFT);
   return s.flags & MB_ACC_HUGE ? mb_huge_page_key(key) : key;
@@ -147,8 +150,22 @@ void ReplayReader::add_sample(const mb_sample& s, ReplayWindow* w) {
     tracked_.insert(s.tgid);
     last_tracked_ = s.tgid;
   }
-  const bool huge = s.flags & MB_ACC_HUGE;
-  const uint64_t key = page_key_of(s);
+  // The page it counts into, as its size says: huge, base (a huge page
+  // there was split), or not said (the huge page it is known to be in, if
+  // any).
+  uint64_t key = page_key_of(s);
+  bool huge = s.flags & MB_ACC_HUGE;
+  if (huge) {
+    huge_pages_.insert(key);
+  } else if (!huge_pages_.empty()) {
+    const auto it = huge_pages_.find(mb_huge_page_key(key));
+    if (it != huge_pages_.end() && (s.flags & MB_ACC_BASE_PAGE)) {
+      huge_pages_.erase(it);
+    } else if (it != huge_pages_.end()) {
+      key = *it;
+      huge = true;
+    }
+  }
   uint32_t& idx = slot_of_[key];
   if (idx == 0) {  // new this window (indexes are stored + 1)
     w->slots.push_back(mb_page_slot{});

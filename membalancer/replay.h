@@ -89,6 +89,12 @@ class ReplayReader {
   std::optional<uint32_t> last_tracked_;
   std::array<int8_t, MB_MAX_NODES> lane_of_node_;  // CPU node -> lane, -1: none
   FlatMap<uint64_t, uint32_t, U64KeyOps> slot_of_;  // page key -> index into the window's slots
+  // The huge pages samples said are huge and no sample has said split yet,
+  // by key (ordered: a process's are one range, dropped at its exec or exit).
+  // A sample that does not say its page's size counts into the huge page
+  // holding its address: IBS reports the size only on a TLB hit, so one THP
+  // gives huge samples and samples of no size, and the latter are not splits.
+  std::set<uint64_t> huge_pages_;
   std::map<uint32_t, mb_task_stats> tasks_;          // by tid, cumulative
   std::set<uint32_t> window_tids_;
   uint32_t last_tid_ = 0;

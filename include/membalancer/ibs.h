@@ -260,24 +260,30 @@ static __always_inline __u16 mb_ibs_classify(__u64 op_data2, __u64 op_data3,
 	}
 }
 
-/* Whether the DC TLB says the access hit a 2M or 1G page. */
-static __always_inline int mb_ibs_huge(__u64 op_data3, __u32 caps)
+/* The page size the DC TLB reports: MB_ACC_HUGE (a 2M or 1G page),
+ * MB_ACC_BASE_PAGE (4K), or 0 when it says none (a miss in both TLBs, or on
+ * Zen 5 no valid physical address). */
+static __always_inline __u16 mb_ibs_page_size(__u64 op_data3, __u32 caps)
 {
+	int hit_huge;
+
 	if (caps & MB_IBS_CAPS_OPDTLBPGSIZE) {
 		/* Zen 5: [5:4] page size, valid with IbsDcPhyAddrValid */
 		if (!mb_ibs_bit(op_data3, MB_IBS_OPDATA3_DC_PHY_ADDR_VALID))
 			return 0;
 		__u64 sz = mb_ibs_bits(op_data3, MB_IBS_OPDATA3_DC_PAGE_SIZE,
 				       MB_IBS_OPDATA3_DC_PAGE_SIZE_WIDTH);
-		return sz == 1 || sz == 2;
+		return sz == 1 || sz == 2 ? MB_ACC_HUGE : sz == 0 ? MB_ACC_BASE_PAGE : 0;
 	}
 	if (!mb_ibs_bit(op_data3, MB_IBS_OPDATA3_DC_L1TLB_MISS))
-		return mb_ibs_bit(op_data3, MB_IBS_OPDATA3_DC_L1TLB_HIT_2M) ||
-		       mb_ibs_bit(op_data3, MB_IBS_OPDATA3_DC_L1TLB_HIT_1G);
-	if (!mb_ibs_bit(op_data3, MB_IBS_OPDATA3_DC_L2TLB_MISS))
-		return mb_ibs_bit(op_data3, MB_IBS_OPDATA3_DC_L2TLB_HIT_2M) ||
-		       mb_ibs_bit(op_data3, MB_IBS_OPDATA3_DC_L2TLB_HIT_1G);
-	return 0; /* missed both TLBs: the page size is not reported */
+		hit_huge = mb_ibs_bit(op_data3, MB_IBS_OPDATA3_DC_L1TLB_HIT_2M) ||
+			   mb_ibs_bit(op_data3, MB_IBS_OPDATA3_DC_L1TLB_HIT_1G);
+	else if (!mb_ibs_bit(op_data3, MB_IBS_OPDATA3_DC_L2TLB_MISS))
+		hit_huge = mb_ibs_bit(op_data3, MB_IBS_OPDATA3_DC_L2TLB_HIT_2M) ||
+			   mb_ibs_bit(op_data3, MB_IBS_OPDATA3_DC_L2TLB_HIT_1G);
+	else
+		return 0; /* missed both TLBs: the page size is not reported */
+	return hit_huge ? MB_ACC_HUGE : MB_ACC_BASE_PAGE;
 }
 
 /*
@@ -340,8 +346,8 @@ static __always_inline int mb_ibs_op_decode(const struct mb_ibs_op_regs *r,
 	}
 	if (remote)
 		flags |= MB_ACC_REMOTE;
-	if ((flags & MB_ACC_VADDR) && mb_ibs_huge(d3, caps))
-		flags |= MB_ACC_HUGE;
+	if (flags & MB_ACC_VADDR)
+		flags |= mb_ibs_page_size(d3, caps);
 	out->flags = flags;
 	return (flags & MB_ACC_VADDR) ? MB_IBS_OK : MB_IBS_NO_LIN_ADDR;
 }

@@ -84,6 +84,9 @@ enum mb_access_flags {
 	MB_ACC_IP = 1 << 6,      /* ip valid */
 	MB_ACC_HUGE = 1 << 7,    /* reported at huge-page granularity */
 	MB_ACC_REMOTE = 1 << 8,  /* the hardware said: remote node */
+	MB_ACC_BASE_PAGE = 1 << 9, /* the sampler saw a 4 KiB page (a page-table
+	                            * walk, a TLB hit of that size); with neither
+	                            * this nor MB_ACC_HUGE the size is unknown */
 };
 
 /* One access, decoded from whatever the sampler delivered. */

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <set>
 
+#include "membalancer/profile_file.h"
 #include "tests/integration/harness.h"
 
 using namespace mbtest;
@@ -70,7 +71,7 @@ void run_hot_range_case(const std::string& thp) {
   }
 
   Child mb = spawn({bin("membalancer"), "trace", "--pid", std::to_string(w.pid), "--sampler", "abit", "--interval",
-                    "1000", "--display", "json", "--max-ranges", "100000"},
+                    "1000", "--display", "json", "--max-ranges", "100000", "--record", dir + "/abit.prof"},
                    dir, "mb");
   // The first intervals include the pages touched while populating (their
   // bits were set then); judge intervals 4 to 6.
@@ -94,6 +95,24 @@ void run_hot_range_case(const std::string& thp) {
   EXPECT_EQ(lines.back()["dropped"], 0);
   kill(w.pid, SIGTERM);
   wait_exit(w.pid, 60);
+
+  // The walk saw each page's size, and the recording says it: the hot
+  // range's samples are all huge with THP on, all base pages with it off
+  // (replay reads a base page inside a huge one as a split, a sample of no
+  // size as the huge page's).
+  mb::ProfileReader reader(dir + "/abit.prof");
+  ASSERT_TRUE(reader.ok()) << reader.error();
+  const uint16_t want = thp == "on" ? MB_ACC_HUGE : MB_ACC_BASE_PAGE;
+  uint64_t in_hot = 0, other_size = 0;
+  reader.for_each_batch([&](const mb_sample* s, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      if (s[i].tgid != static_cast<uint32_t>(w.pid) || s[i].vaddr < hot || s[i].vaddr >= hot + hot_size) continue;
+      ++in_hot;
+      if ((s[i].flags & (MB_ACC_HUGE | MB_ACC_BASE_PAGE)) != want) ++other_size;
+    }
+  });
+  EXPECT_GT(in_hot, 0u);
+  EXPECT_EQ(other_size, 0u) << "of " << in_hot << " samples in the hot range, thp " << thp;
 }
 
 }  // namespace

@@ -97,7 +97,7 @@ std::string sized_recording(const std::string& path, int seconds,
         s.tgid = s.tid = 100;
         s.vaddr = 0x7f0000000000ull + x.page * 4096;
         s.mem_node = 1;
-        s.flags = MB_ACC_VADDR | (x.huge ? MB_ACC_HUGE : 0);
+        s.flags = MB_ACC_VADDR | (x.huge ? MB_ACC_HUGE : MB_ACC_BASE_PAGE);  // abit says its page's size
         s.sampler = MB_SAMPLER_ABIT;
         w.add_sample(s);
       }

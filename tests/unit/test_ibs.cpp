@@ -166,8 +166,9 @@ TEST(Ibs, Zen4LoadFromRemoteDram)
 	EXPECT_EQ(a.ip, 0x55555555a0b0ull);
 	EXPECT_EQ(a.latency, 350u);
 	EXPECT_EQ(a.data_source, MB_SRC_REMOTE_DRAM);
+	// No TLB miss bit: an L1 DTLB hit of a 4K page.
 	EXPECT_EQ(a.flags, MB_ACC_LOAD | MB_ACC_VADDR | MB_ACC_PADDR | MB_ACC_IP |
-				   MB_ACC_LATENCY | MB_ACC_SRC | MB_ACC_REMOTE);
+				   MB_ACC_LATENCY | MB_ACC_SRC | MB_ACC_REMOTE | MB_ACC_BASE_PAGE);
 }
 
 TEST(Ibs, StoreWithOnlyLinearAddress)
@@ -182,7 +183,7 @@ TEST(Ibs, StoreWithOnlyLinearAddress)
 	EXPECT_EQ(a.latency, 0u);
 	// no DC miss: the store hit L1
 	EXPECT_EQ(a.data_source, MB_SRC_L1);
-	EXPECT_EQ(a.flags, MB_ACC_STORE | MB_ACC_VADDR | MB_ACC_IP | MB_ACC_SRC);
+	EXPECT_EQ(a.flags, MB_ACC_STORE | MB_ACC_VADDR | MB_ACC_IP | MB_ACC_SRC | MB_ACC_BASE_PAGE);
 }
 
 TEST(Ibs, StoreMissHasNoLatencyAndNoDataSource)
@@ -195,7 +196,7 @@ TEST(Ibs, StoreMissHasNoLatencyAndNoDataSource)
 	ASSERT_EQ(decode(op, kCapsZen4Full, &a), 0);
 	EXPECT_EQ(a.latency, 0u);
 	EXPECT_EQ(a.data_source, MB_SRC_UNKNOWN);
-	EXPECT_EQ(a.flags, MB_ACC_STORE | MB_ACC_VADDR | MB_ACC_IP);
+	EXPECT_EQ(a.flags, MB_ACC_STORE | MB_ACC_VADDR | MB_ACC_IP | MB_ACC_BASE_PAGE);
 }
 
 TEST(Ibs, NotAMemoryOp)
@@ -243,6 +244,12 @@ TEST(Ibs, RipInvalid)
 	EXPECT_NE(a.flags & MB_ACC_IP, 0);
 }
 
+// The size a TLB hit reports, or none: exactly one of huge, base, neither.
+static __u16 page_size_flags(const mb_access& a)
+{
+	return a.flags & (MB_ACC_HUGE | MB_ACC_BASE_PAGE);
+}
+
 TEST(Ibs, HugePageFromTlbBits)
 {
 	mb_access a;
@@ -250,32 +257,38 @@ TEST(Ibs, HugePageFromTlbBits)
 		IbsOp op = dram_load();
 		op.data3.f.dc_l1tlb_hit_2m = 1;
 		ASSERT_EQ(decode(op, kCapsZen4Full, &a), 0);
-		EXPECT_NE(a.flags & MB_ACC_HUGE, 0);
+		EXPECT_EQ(page_size_flags(a), MB_ACC_HUGE);
 	}
 	{ // L1 DTLB hit in a 1G page
 		IbsOp op = dram_load();
 		op.data3.f.dc_l1tlb_hit_1g = 1;
 		ASSERT_EQ(decode(op, kCapsZen4Full, &a), 0);
-		EXPECT_NE(a.flags & MB_ACC_HUGE, 0);
+		EXPECT_EQ(page_size_flags(a), MB_ACC_HUGE);
 	}
 	{ // L1 DTLB miss, L2 DTLB hit in a 2M page
 		IbsOp op = dram_load();
 		op.data3.f.dc_l1tlb_miss = 1;
 		op.data3.f.dc_l2tlb_hit_2m = 1;
 		ASSERT_EQ(decode(op, kCapsZen4Full, &a), 0);
-		EXPECT_NE(a.flags & MB_ACC_HUGE, 0);
+		EXPECT_EQ(page_size_flags(a), MB_ACC_HUGE);
 	}
 	{ // L1 DTLB miss, L2 DTLB hit in a 1G page
 		IbsOp op = dram_load();
 		op.data3.f.dc_l1tlb_miss = 1;
 		op.data3.f.dc_l2tlb_hit_1g = 1;
 		ASSERT_EQ(decode(op, kCapsZen4Full, &a), 0);
-		EXPECT_NE(a.flags & MB_ACC_HUGE, 0);
+		EXPECT_EQ(page_size_flags(a), MB_ACC_HUGE);
 	}
 	{ // 4K page
 		IbsOp op = dram_load();
 		ASSERT_EQ(decode(op, kCapsZen4Full, &a), 0);
-		EXPECT_EQ(a.flags & MB_ACC_HUGE, 0);
+		EXPECT_EQ(page_size_flags(a), MB_ACC_BASE_PAGE);
+	}
+	{ // L1 DTLB miss, L2 DTLB hit in a 4K page
+		IbsOp op = dram_load();
+		op.data3.f.dc_l1tlb_miss = 1;
+		ASSERT_EQ(decode(op, kCapsZen4Full, &a), 0);
+		EXPECT_EQ(page_size_flags(a), MB_ACC_BASE_PAGE);
 	}
 	{ // missed both TLBs: the L1 hit bits say nothing
 		IbsOp op = dram_load();
@@ -283,7 +296,7 @@ TEST(Ibs, HugePageFromTlbBits)
 		op.data3.f.dc_l2tlb_miss = 1;
 		op.data3.f.dc_l1tlb_hit_2m = 1;
 		ASSERT_EQ(decode(op, kCapsZen4Full, &a), 0);
-		EXPECT_EQ(a.flags & MB_ACC_HUGE, 0);
+		EXPECT_EQ(page_size_flags(a), 0); // neither: the size is unknown
 	}
 }
 
@@ -295,20 +308,28 @@ TEST(Ibs, Zen5PageSizeField)
 		op.phys_addr(0x40000000);
 		op.data3.f.dc_l1tlb_hit_2m = 1; // page size = 01b
 		ASSERT_EQ(decode(op, kCapsZen5, &a), 0);
-		EXPECT_NE(a.flags & MB_ACC_HUGE, 0);
+		EXPECT_EQ(page_size_flags(a), MB_ACC_HUGE);
 	}
 	{ // PageSize = 2 (1G)
 		IbsOp op = dram_load();
 		op.phys_addr(0x40000000);
 		op.data3.f.dc_l1tlb_hit_1g = 1; // page size = 10b
 		ASSERT_EQ(decode(op, kCapsZen5, &a), 0);
-		EXPECT_NE(a.flags & MB_ACC_HUGE, 0);
+		EXPECT_EQ(page_size_flags(a), MB_ACC_HUGE);
 	}
-	{ // PageSize without a physical address is not valid
+	{ // PageSize without a physical address is not valid: no size
 		IbsOp op = dram_load();
 		op.data3.f.dc_l1tlb_hit_2m = 1;
 		ASSERT_EQ(decode(op, kCapsZen5, &a), 0);
-		EXPECT_EQ(a.flags & MB_ACC_HUGE, 0);
+		EXPECT_EQ(page_size_flags(a), 0);
+	}
+	{ // PageSize = 3 is reserved: no size
+		IbsOp op = dram_load();
+		op.phys_addr(0x40000000);
+		op.data3.f.dc_l1tlb_hit_2m = 1;
+		op.data3.f.dc_l1tlb_hit_1g = 1;
+		ASSERT_EQ(decode(op, kCapsZen5, &a), 0);
+		EXPECT_EQ(page_size_flags(a), 0);
 	}
 	{ // bit 6 (IbsDcL2tlbHit2M before Zen 5) is reserved on Zen 5
 		IbsOp op = dram_load();
@@ -316,7 +337,7 @@ TEST(Ibs, Zen5PageSizeField)
 		op.data3.f.dc_l1tlb_miss = 1;
 		op.data3.f.dc_l2tlb_hit_2m = 1;
 		ASSERT_EQ(decode(op, kCapsZen5, &a), 0);
-		EXPECT_EQ(a.flags & MB_ACC_HUGE, 0);
+		EXPECT_EQ(page_size_flags(a), MB_ACC_BASE_PAGE); // PageSize 0: 4K
 	}
 }
 

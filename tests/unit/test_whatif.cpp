@@ -8,6 +8,7 @@
 #include <array>
 #include <functional>
 #include <map>
+#include <numeric>
 #include <random>
 #include <sstream>
 
@@ -373,20 +374,13 @@ TEST(WhatifTiers, MembalancerSettlesHotInTierZeroWarmInTierOne) {
   EXPECT_LE(mb.total_hits(), oracle.total_hits());
 }
 
-// membalancer's pages moved are those that moved in the model, counted as
-// the other rules' are, not those its plan asked for. Page 0 is first seen
-// as a 2 MiB page (interval 1: the model holds 512 base pages as one), then
-// sampled as a base page: the kernel split it, and the model, the page
-// table and so the plan all hold 512 base pages from then on, each with
-// the heat the huge page's sample gave it. The fast tier holds 100 pages.
-// Before the model followed the split it kept one 2 MiB entry that the
-// plan's base page 0 could not fit in 100 pages (refused), and ten hot base
-// pages 4 MiB further on moved: 10 pages. Now page 0 and the ten go up,
-// and the split's other base pages (sampled once, as the huge page) fill
-// the rest of the free fast tier: 100 pages, each counted once.
-TEST(WhatifMoves, MembalancerCountsWhatMovedNotWhatItPlanned) {
-  mb_test::TempTree dir("mbwhatif");
-  const std::string path = dir.path("split.prof");
+namespace {
+
+// Page 0 is first seen as a 2 MiB page (interval 1), then sampled 40 times
+// an interval with `later_flags`' page size; ten base pages 4 MiB further on
+// take 20 samples an interval. The fast tier holds 100 pages; everything
+// starts slow. membalancer alone runs.
+WhatifRun huge_page_then_samples(const std::string& path, uint16_t later_flags) {
   {
     ProfileWriter w(path, test_start({memory_node(0, 4ull << 20, {0}, {{0, 10}, {1, 20}}),
                                       memory_node(1, 64ull << 20, {}, {{0, 20}, {1, 10}})}));
@@ -406,8 +400,8 @@ TEST(WhatifMoves, MembalancerCountsWhatMovedNotWhatItPlanned) {
         }
       };
       if (t == 0) sample(0, 1, MB_ACC_VADDR | MB_ACC_LOAD | MB_ACC_HUGE);
-      else sample(0, 40, MB_ACC_VADDR | MB_ACC_LOAD);
-      for (uint64_t p = 1024; p < 1034; ++p) sample(p, 20, MB_ACC_VADDR | MB_ACC_LOAD);
+      else sample(0, 40, MB_ACC_VADDR | MB_ACC_LOAD | later_flags);
+      for (uint64_t p = 1024; p < 1034; ++p) sample(p, 20, MB_ACC_VADDR | MB_ACC_LOAD | MB_ACC_BASE_PAGE);
     }
     w.finish(9 * kSecond, 0);
   }
@@ -416,15 +410,43 @@ TEST(WhatifMoves, MembalancerCountsWhatMovedNotWhatItPlanned) {
   o.fast_bytes = 100 * 4096;
   o.start_slow = true;
   o.policies = {"membalancer"};
-  const WhatifResult r = run_whatif(o);
-  const WhatifRun& mb = run_of(r, "membalancer");
+  return run_of(run_whatif(o), "membalancer");
+}
+
+uint64_t sum(const std::vector<uint64_t>& v) { return std::accumulate(v.begin(), v.end(), uint64_t{0}); }
+
+}  // namespace
+
+// membalancer's pages moved are those that moved in the model, counted as
+// the other rules' are, not those its plan asked for. Page 0's later
+// samples say it is a base page: the kernel split it, and the model, the
+// page table and so the plan all hold 512 base pages from then on, each with
+// the heat the huge page's sample gave it. Before the model followed the
+// split it kept one 2 MiB entry that the plan's base page 0 could not fit in
+// 100 pages (refused), and the ten hot base pages moved: 10 pages. Now page 0
+// and the ten go up, and the split's other base pages (sampled once, as the
+// huge page) fill the rest of the free fast tier: 100 pages, each counted once.
+TEST(WhatifMoves, MembalancerCountsWhatMovedNotWhatItPlanned) {
+  mb_test::TempTree dir("mbwhatif");
+  const WhatifRun mb = huge_page_then_samples(dir.path("split.prof"), MB_ACC_BASE_PAGE);
   EXPECT_EQ(mb.promoted, 100u);
   EXPECT_EQ(mb.demoted, 0u);
-  uint64_t up = 0;
-  for (uint64_t p : mb.promoted_at) up += p;
-  EXPECT_EQ(up, 100u);
+  EXPECT_EQ(sum(mb.promoted_at), 100u);
   // Page 0 and the ten serve from the fast tier in the end.
   EXPECT_EQ(mb.hits.back(), 40u + 10u * 20);
+}
+
+// The same trace, but page 0's later samples do not say their page's size
+// (IBS outside a TLB hit, PEBS, page faults): they are samples of the huge
+// page they fall in, not a split. The 2 MiB page cannot fit in 100 pages, so
+// only the ten go up and page 0's 40 samples an interval stay slow. Read as
+// splits (as every base-keyed sample was), they promoted 100 pages.
+TEST(WhatifMoves, ASampleOfNoSizeInAHugePageIsNotASplit) {
+  mb_test::TempTree dir("mbwhatif");
+  const WhatifRun mb = huge_page_then_samples(dir.path("nosize.prof"), 0);
+  EXPECT_EQ(mb.promoted, 10u);
+  EXPECT_EQ(sum(mb.promoted_at), 10u);
+  EXPECT_EQ(mb.hits.back(), 10u * 20);
 }
 
 // A 2 MiB page's samples count once for membalancer's hits, as for every
