@@ -298,6 +298,14 @@ int run_mode(const Options& opts) {
   std::optional<SignalFd> signal_fd;
   if (recording) signal_fd.emplace(stop_signals);
 
+  // --duration is the workload's time: wall time live, the recording's time
+  // in a replay (whole intervals of it; at --speed max wall time says
+  // nothing about how much was replayed), checked once `interval` is done.
+  auto duration_over = [&](uint32_t interval) {
+    if (opts.duration_s <= 0) return false;
+    const double ran_s = live ? elapsed() : interval * (opts.interval_ms / 1000.0);
+    return ran_s >= opts.duration_s - 1e-3;
+  };
   for (uint32_t interval = 1; stop_reason.empty(); ++interval) {
     // Sleep until the interval ends, the duration is over, or a signal.
     // A replay at --speed max does not wait; at another speed the recorded
@@ -305,7 +313,7 @@ int run_mode(const Options& opts) {
     const double speed = live ? 1.0 : opts.replay_speed;
     const double wall_interval_s = speed > 0 ? opts.interval_ms / 1000.0 / speed : 0.0;
     double until = final_round ? elapsed() + 0.05 : interval * wall_interval_s;
-    if (opts.duration_s > 0 && until > opts.duration_s) until = opts.duration_s;
+    if (opts.duration_s > 0 && speed > 0 && until > opts.duration_s / speed) until = opts.duration_s / speed;
     for (;;) {
       double left = until - elapsed();
       if (left <= 0) break;
@@ -340,7 +348,7 @@ int run_mode(const Options& opts) {
     // taken meanwhile were counted but went to a table never drained (up to
     // 1% of the accepted ones under a fork storm). None come once the perf
     // events are off.
-    const bool last = !stop_reason.empty() || (opts.duration_s > 0 && elapsed() >= opts.duration_s - 1e-3);
+    const bool last = !stop_reason.empty() || duration_over(interval);
     if (last && live) live->pause_sampling();
     const double work_start = elapsed();
     IntervalReport r = runner.run(interval, elapsed);
@@ -355,7 +363,7 @@ int run_mode(const Options& opts) {
                    interval, (elapsed() - work_start) * 1e3, runner.table_ms(), runner.drain_ms(),
                    r.pages_this_interval);
     const auto& tracked = runner.tracked();
-    if (opts.duration_s > 0 && elapsed() >= opts.duration_s - 1e-3 && stop_reason.empty()) stop_reason = "duration";
+    if (duration_over(interval) && stop_reason.empty()) stop_reason = "duration";
     // The tracked set empties when the last process exits, possibly just
     // after this interval polled events: one more round, without waiting,
     // takes in its exit event and last pages before stopping.

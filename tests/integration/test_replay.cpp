@@ -377,6 +377,23 @@ TEST(Replay, DamageMetWhileReplayingIsSaid) {
   EXPECT_NE(r.out.find("\"type\":\"summary\""), std::string::npos) << "what came before is reported";
 }
 
+// A replay's --duration is the recording's time, whatever the speed: 0.3 s
+// of a 1 s recording at 100 ms intervals is 3 intervals at --speed max (it
+// was wall time there, which no replay's length follows) and at --speed 4.
+TEST(Replay, DurationIsTheRecordingsTime) {
+  const std::string dir = temp_dir();
+  const std::string trace = synth(dir, "gups", "100000");
+  for (const char* speed : {"max", "4"}) {
+    Ran r = run({bin("membalancer"), "trace", "--sampler", "replay:" + trace, "--speed", speed, "--interval", "100",
+                 "--duration", "0.3", "--display", "json"},
+                dir, std::string("duration-") + speed);
+    ASSERT_EQ(r.status, 0) << r.err;
+    size_t intervals = 0;
+    for (const std::string& l : lines_of(r.out)) intervals += l.find("\"type\":\"interval\"") != std::string::npos;
+    EXPECT_EQ(intervals, 3u) << "--speed " << speed;
+  }
+}
+
 // A recording of one memory tier: whatif simulates two (a fast size is
 // needed); the tier and numa modes cannot replay it, and say it is the file.
 TEST(Replay, ARecordingOfOneTierGoesToWhatifNotToTierMode) {
