@@ -160,7 +160,8 @@ class PartInstance {
       ci.lane = 0;
       bpf_map_update_elem(bpf_map__fd(skel_->maps.cpu_info), &cpu, &ci, BPF_ANY);
     }
-    mb_tracked t{0, MB_TRACKED_ROOT, 0, 0};
+    mb_tracked t{};
+    t.flags = MB_TRACKED_ROOT;
     uint32_t key = static_cast<uint32_t>(tracked_pid), zero = 0;
     bpf_map_update_elem(bpf_map__fd(skel_->maps.tracked), &key, &t, BPF_ANY);
     uint32_t word = key / 64;

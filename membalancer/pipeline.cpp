@@ -10,10 +10,6 @@
 
 namespace mb {
 
-namespace {
-constexpr uint64_t kSubpages = 1ULL << (MB_HUGE_PAGE_SHIFT - MB_PAGE_SHIFT);  // base pages in a 2 MiB page
-}  // namespace
-
 Pipeline::Pipeline(const PipelineConfig& cfg, NodeResolver::QueryFn query, NameFn names)
     : cfg_(cfg), table_(cfg.max_pages, cfg.decay), resolver_(std::move(query)), names_(std::move(names)) {
   if (!names_) names_ = [](pid_t p) { return process_name(p); };
@@ -46,7 +42,7 @@ void Pipeline::add_slot(const mb_page_slot& slot) {
   if (seen_.insert(tgid).second) ++seen_total_;
   name_of(static_cast<pid_t>(tgid));  // while the process is surely alive
   // Page counts are in base pages: an accessed 2 MiB page is 512 of them.
-  const uint64_t pages = mb_slot_huge(&slot) ? kSubpages : 1;
+  const uint64_t pages = mb_slot_huge(&slot) ? MB_HUGE_BASE_PAGES : 1;
   for (uint64_t i = 0; i < pages; ++i) add_page(slot.key + i, slot.accesses, lanes, node, pages > 1);
 }
 
@@ -59,7 +55,7 @@ void Pipeline::add_page(uint64_t key, uint32_t accesses, const uint16_t lanes[MB
     // other base pages are base pages too (each planned on its own now, not
     // as one 2 MiB page at the first).
     const uint64_t first = mb_huge_page_key(key);
-    for (uint64_t k = first; k < first + kSubpages; ++k)
+    for (uint64_t k = first; k < first + MB_HUGE_BASE_PAGES; ++k)
       if (PageEntry* sub = table_.find(k)) sub->flags &= ~kPageHuge;
   }
   if (e) e->flags = huge ? (e->flags | kPageHuge) : (e->flags & ~kPageHuge);

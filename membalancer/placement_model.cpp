@@ -5,8 +5,7 @@
 namespace mb {
 
 namespace {
-constexpr uint64_t kHugeBasePages = kHugePageBytes / kBasePageBytes;
-uint64_t base_pages(bool huge) { return huge ? kHugeBasePages : 1; }
+uint64_t base_pages(bool huge) { return huge ? MB_HUGE_BASE_PAGES : 1; }
 }  // namespace
 
 PlacementModel::PlacementModel(std::map<int, uint64_t> capacity_pages, int slow_node, Start start)
@@ -27,7 +26,7 @@ int PlacementModel::place(uint64_t key, int recorded_node, bool huge) {
   if (!huge && !aligned) {
     if (Placed* h = pages_.find(mb_huge_page_key(key)); h && h->huge) return split(mb_huge_page_key(key), *h);
   } else if (huge && aligned) {
-    for (uint64_t k = key + 1; k < key + kHugeBasePages; ++k)
+    for (uint64_t k = key + 1; k < key + MB_HUGE_BASE_PAGES; ++k)
       if (pages_.find(k)) return collapse(key);
   }
   Placed& p = pages_[key];
@@ -43,7 +42,7 @@ int PlacementModel::place(uint64_t key, int recorded_node, bool huge) {
 // Merges the base pages of the 2 MiB at `key` into one huge entry there.
 int PlacementModel::collapse(uint64_t key) {
   std::map<int, uint64_t> on;  // node -> base pages of the 2 MiB on it
-  for (uint64_t k = key; k < key + kHugeBasePages; ++k) {
+  for (uint64_t k = key; k < key + MB_HUGE_BASE_PAGES; ++k) {
     const Placed* p = pages_.find(k);
     if (!p) continue;
     ++on[p->node];
@@ -54,9 +53,9 @@ int PlacementModel::collapse(uint64_t key) {
   uint64_t most = 0;
   for (const auto& [n, pages] : on)  // in node order: a tie goes to the lowest id
     if (pages > most) most = pages, node = n;
-  if (node != slow_ && used_[node] + kHugeBasePages > capacity_pages(node)) node = slow_;
+  if (node != slow_ && used_[node] + MB_HUGE_BASE_PAGES > capacity_pages(node)) node = slow_;
   pages_[key] = Placed{node, true};
-  used_[node] += kHugeBasePages;
+  used_[node] += MB_HUGE_BASE_PAGES;
   note({key, node, true});
   return node;
 }
@@ -65,7 +64,7 @@ int PlacementModel::collapse(uint64_t key) {
 int PlacementModel::split(uint64_t key, Placed& huge_page) {
   const int node = huge_page.node;
   huge_page.huge = false;  // its first base page (the reference may move as the map grows)
-  for (uint64_t k = key + 1; k < key + kHugeBasePages; ++k) pages_[k] = Placed{node, false};
+  for (uint64_t k = key + 1; k < key + MB_HUGE_BASE_PAGES; ++k) pages_[k] = Placed{node, false};
   note({key, node, false});
   return node;
 }

@@ -15,7 +15,6 @@ namespace mb {
 namespace {
 
 constexpr uint64_t kPageSize = 1ULL << MB_PAGE_SHIFT;
-constexpr uint64_t kHugePages = 1ULL << (MB_HUGE_PAGE_SHIFT - MB_PAGE_SHIFT);
 // /proc/PID/pagemap entry bits (Documentation/admin-guide/mm/pagemap.rst).
 constexpr uint64_t kPfnMask = (1ULL << 55) - 1;
 constexpr uint64_t kExclusive = 1ULL << 56;
@@ -119,7 +118,7 @@ bool ResidentScanner::scan_range(int fd, pid_t pid, uint64_t start, uint64_t end
       }
       bool huge = false;
       uint64_t flags = 0;
-      if ((va & ((1ULL << MB_HUGE_PAGE_SHIFT) - 1)) == 0 && (pfn & (kHugePages - 1)) == 0 && kpageflags_fd_ >= 0 &&
+      if ((va & ((1ULL << MB_HUGE_PAGE_SHIFT) - 1)) == 0 && (pfn & (MB_HUGE_BASE_PAGES - 1)) == 0 && kpageflags_fd_ >= 0 &&
           pread(kpageflags_fd_, &flags, 8, static_cast<off_t>(pfn * 8)) == 8)
         huge = (flags & kKpfThp) && (flags & kKpfCompoundHead);
       if (huge) skip_until = va + (1ULL << MB_HUGE_PAGE_SHIFT);

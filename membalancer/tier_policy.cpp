@@ -10,7 +10,6 @@ namespace mb {
 
 namespace {
 
-constexpr uint64_t kHugeBasePages = kHugePageBytes / kBasePageBytes;
 
 struct Sampled {
   uint64_t key;
@@ -18,7 +17,7 @@ struct Sampled {
   uint16_t node;
   int8_t tier;
   bool huge;
-  uint64_t pages() const { return huge ? kHugeBasePages : 1; }
+  uint64_t pages() const { return huge ? MB_HUGE_BASE_PAGES : 1; }
 };
 
 // How far past its tier's threshold a page's heat must be for it to move
@@ -700,9 +699,9 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
         b.need -= bytes;
         demoted_bytes += bytes;
         demotions.push_back({tgid, vaddr, huge, n, target, MoveDirection::kDemote, MoveReason::kWatermark, heat});
-        plan.stats.planned += huge ? kHugeBasePages : 1;
-        if (unsampled) plan.stats.unsampled_demoted += huge ? kHugeBasePages : 1;
-        if (view) view->demote_pages += huge ? kHugeBasePages : 1;
+        plan.stats.planned += huge ? MB_HUGE_BASE_PAGES : 1;
+        if (unsampled) plan.stats.unsampled_demoted += huge ? MB_HUGE_BASE_PAGES : 1;
+        if (view) view->demote_pages += huge ? MB_HUGE_BASE_PAGES : 1;
         return b.need > 0;
       };
       // Pages no sample saw (or whose heat decayed to nothing) first.

@@ -343,12 +343,14 @@ WhatifResult run_whatif(const WhatifOptions& w) {
   }();
 
   ReplayWindow win;
+  // Each page key seen, and how: kSeenBase, kSeenHuge (its 2 MiB).
+  constexpr uint8_t kSeenBase = 1, kSeenHuge = 2;
   FlatMap<uint64_t, uint8_t, U64KeyOps> seen;
   while (reader.next(&win)) {
     uint64_t acc = 0;
     for (const auto& s : win.slots) {
       acc += s.accesses;
-      seen[s.key] = 1;
+      seen[s.key] |= mb_slot_huge(&s) ? kSeenHuge : kSeenBase;
     }
     res.accesses.push_back(acc);
     for (auto& [i, s] : sims) s->interval(win, res.runs[i]);
@@ -358,7 +360,16 @@ WhatifResult run_whatif(const WhatifOptions& w) {
     if (tier) tier->interval(win, res.runs[tier_run]);
     if (w.after_interval) w.after_interval();
   }
-  res.pages_seen = seen.size();
+  // In base pages, as the tiers' sizes: a huge page is 512, and a base page
+  // its 2 MiB covers (seen before a collapse or after a split) is in them.
+  seen.for_each([&](uint64_t key, uint8_t how) {
+    if (how & kSeenHuge) {
+      res.pages_seen += MB_HUGE_BASE_PAGES;
+    } else {
+      const uint8_t* huge = seen.find(mb_huge_page_key(key));
+      if (!huge || !(*huge & kSeenHuge)) ++res.pages_seen;
+    }
+  });
   res.samples = reader.samples_read();
   res.sampler = reader.info().sampler;
   // A file damaged before its first sample with an address: the damage is

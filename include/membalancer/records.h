@@ -41,6 +41,7 @@ enum mb_limits {
 	MB_SLOT_NODE_MASK = 0x7fff, /* mb_page_slot.mem_node1: node + 1 */
 	MB_SLOT_HUGE = 0x8000,      /* mb_page_slot.mem_node1: a 2 MiB page */
 	MB_HUGE_PAGE_SHIFT = 21,
+	MB_HUGE_BASE_PAGES = 1 << (MB_HUGE_PAGE_SHIFT - MB_PAGE_SHIFT), /* 512 */
 	MB_LANE_NONE = 0xff,
 };
 
@@ -248,7 +249,7 @@ static inline __u64 mb_page_key(__u32 tgid, __u64 vpn)
 /* The key of the 2 MiB page holding a page: its first base page's. */
 static inline __u64 mb_huge_page_key(__u64 key)
 {
-	return key & ~((1ULL << (MB_HUGE_PAGE_SHIFT - MB_PAGE_SHIFT)) - 1);
+	return key & ~((__u64)MB_HUGE_BASE_PAGES - 1);
 }
 
 static inline __u32 mb_key_tgid(__u64 key)

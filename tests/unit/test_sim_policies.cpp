@@ -146,7 +146,7 @@ TEST(OracleStep, ServesTheBestAndCountsWhatMoved) {
     for (uint32_t t = 1; t <= 4; ++t) {
       std::vector<PageCount> counts;
       for (int p = 0; p < 12; ++p)
-        if (rng() % 2) counts.push_back({key(p), rng() % 5 + 1, p % 4 == 0});
+        if (rng() % 2) counts.push_back({key(p), static_cast<uint32_t>(rng() % 5 + 1), p % 4 == 0});
       std::map<uint64_t, int> before;
       for (const auto& c : counts) m.place(c.key, rng() % 2 ? kFast : kSlow, c.huge);
       for (int p = 0; p < 12; ++p) before[key(p)] = m.node_of(key(p));

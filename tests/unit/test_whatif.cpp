@@ -465,6 +465,7 @@ TEST(WhatifHits, AHugePageCountsItsSamplesOnceForEveryRule) {
   WhatifOptions o;
   o.path = path;
   const WhatifResult r = run_whatif(o);
+  EXPECT_EQ(r.pages_seen, 512u) << "in base pages, as the tiers' sizes (it said 1: 4 KiB seen)";
   EXPECT_EQ(r.accesses, (std::vector<uint64_t>{30, 30, 30, 30}));
   for (const WhatifRun& run : r.runs) EXPECT_EQ(run.hits, (std::vector<uint64_t>{30, 30, 30, 30})) << run.policy;
 }
