@@ -183,6 +183,7 @@ class PageBook {
   // Starts loading page i into the cache.
   void prefetch(uint32_t i) const { __builtin_prefetch(&pages_[i], 1); }
   SimPage& operator[](uint32_t i) { return pages_[i]; }
+  const SimPage& operator[](uint32_t i) const { return pages_[i]; }
   const std::vector<SimPage>& all() const { return pages_; }
   std::vector<SimPage>& all() { return pages_; }
 
@@ -616,13 +617,13 @@ class NumaScan {
       for (uint64_t n = 0; n < window && i < order_.size(); ++i) {
         SimPage& p = book[order_[i]];
         if (p.gone) continue;  // part of a huge page now: no address of its own
-        ++n;
+        n += p.pages();        // the window is address space: a THP is 2 MiB of it
         if (!unmap(p)) continue;
         if (p.last_seen == now) scans_.push_back({order_[i], next_});
         else if (p.unmapped_at < 0) p.unmapped_at = next_;
       }
       if (i < order_.size()) cursor_ = book[order_[i]].key;
-      else end_pass(window);
+      else end_pass(window, book);
       next_ += delay_;
     }
     std::stable_sort(scans_.begin(), scans_.end(), [](const Scan& a, const Scan& b) { return a.page < b.page; });
@@ -674,11 +675,14 @@ class NumaScan {
     auto by_key = [&](uint32_t a, uint32_t b) { return all[a].key < all[b].key; };
     std::sort(order_.begin() + static_cast<std::ptrdiff_t>(old), order_.end(), by_key);
     std::inplace_merge(order_.begin(), order_.begin() + static_cast<std::ptrdiff_t>(old), order_.end(), by_key);
-    if (delay_ < 0) delay_ = clamp_delay(cfg_.scan_delay_s, std::max<uint64_t>(1, cfg_.scan_size_mb << 8));
+    if (delay_ < 0) delay_ = clamp_delay(cfg_.scan_delay_s, std::max<uint64_t>(1, cfg_.scan_size_mb << 8), book);
   }
   // The delay between windows within [period_min, period_max] / windows.
-  double clamp_delay(double d, uint64_t window) const {
-    const double windows = std::ceil(static_cast<double>(order_.size()) / static_cast<double>(window));
+  double clamp_delay(double d, uint64_t window, const PageBook& book) const {
+    uint64_t pages = 0;  // of address space, in 4 KiB pages
+    for (uint32_t i : order_)
+      if (!book[i].gone) pages += book[i].pages();
+    const double windows = std::ceil(static_cast<double>(pages) / static_cast<double>(window));
     const double lo = std::max(0.1, cfg_.period_min_s / std::max(1.0, windows));
     const double hi = std::max(lo, cfg_.period_max_s / std::max(1.0, windows));
     return std::clamp(d, lo, hi);
@@ -687,14 +691,14 @@ class NumaScan {
   // pass end (counted up to the end of the previous interval: the trace's
   // counts keep no times). A pass without any leaves it as it was (the
   // kernel doubles it for a task gone idle).
-  void end_pass(uint64_t window) {
+  void end_pass(uint64_t window, const PageBook& book) {
     cursor_ = 0;
     const uint64_t all = local_ + remote_;
     if (all == 0) return;
     const double slot = delay_ / 10;
     const int share = static_cast<int>(local_ * 10 / all);
     delay_ += share >= 7 ? std::max(1, share - 7) * slot : -(7 - share) * slot;
-    delay_ = clamp_delay(delay_, window);
+    delay_ = clamp_delay(delay_, window, book);
     local_ = remote_ = 0;
   }
 

@@ -76,8 +76,8 @@
 //   model's slow node never comes under memory pressure, so the faults may be
 //   any time apart. Hint faults come from NUMA balancing's scanner
 //   (NumaScanConfig, the numa_balancing sysctls' defaults): it unmaps the
-//   next 256 MB of the address space (the trace's pages, in address order)
-//   every scan delay, a whole pass taking the scan period (1 s to 60 s,
+//   next 256 MB of the address space (the trace's pages, in address order;
+//   a 2 MiB page is 2 MiB of it) every scan delay, a whole pass taking the scan period (1 s to 60 s,
 //   adaptive: longer while most faults are on the fast node, where the
 //   CPUs are, shorter otherwise), the first window 1 s after the start; a
 //   page faults at its first access after it was unmapped, so at most once

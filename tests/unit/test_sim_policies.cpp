@@ -649,6 +649,20 @@ TEST(Tpp, HintFaultsFollowTheScanWindow) {
   EXPECT_EQ(tr.remote, (std::vector<uint64_t>{256, 256, 256, 256, 256, 256}));
 }
 
+// The scan window is address space: 4 MiB windows (1024 base pages), a 2 s
+// pass, and four slow 2 MiB pages sampled twice an interval make two windows
+// a second apart, each unmapping two of them: 2 faults every interval.
+// Counting a huge page as one page of the window, one window took all four
+// and the pass was one window long: {4, 0, 4, 0}.
+TEST(Tpp, AHugePageIsTwoMegabytesOfTheScanWindow) {
+  const mb::NumaScanConfig scan{.scan_size_mb = 4, .period_min_s = 2, .period_max_s = 2, .scan_delay_s = 0};
+  std::vector<PageCount> huge;
+  for (int i = 0; i < 4; ++i) huge.push_back(pc(i * 512, 2, true));
+  const auto tr = mb::numa_scan_faults(scan, 1.0, std::vector<std::vector<PageCount>>(4, huge), model(2000), kFast);
+  EXPECT_EQ(tr.remote, (std::vector<uint64_t>{2, 2, 2, 2}));
+  EXPECT_EQ(tr.delay_s.front(), 1.0);
+}
+
 // No fault before the first window (numa_balancing_scan_delay_ms, 1 s by
 // default): the defaults, one page sampled 5 times an interval, slow. The
 // first window (t = 1) unmaps it: one fault in interval 2, then one a pass.
