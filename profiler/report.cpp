@@ -189,7 +189,7 @@ namespace {
 struct Table {
   std::string name, title;
   std::vector<std::string> cols;
-  std::vector<bool> numeric;  // JSON: unquoted
+  std::vector<bool> numeric;  // right-aligned; JSON: a number, or null for "?"
   std::vector<std::vector<std::string>> rows;
 };
 
@@ -244,7 +244,10 @@ void json_table(JsonWriter& j, const Table& t) {
     j.begin_object();
     for (size_t c = 0; c < t.cols.size(); ++c) {
       j.key(t.cols[c]);
-      if (t.numeric[c] && !r[c].empty() && r[c] != "?") {
+      // A number is a JSON number; one not known ("?" in text) is null.
+      if (t.numeric[c] && (r[c].empty() || r[c] == "?")) {
+        j.null();
+      } else if (t.numeric[c]) {
         if (r[c].find('.') != std::string::npos) j.value(std::stod(r[c]));
         else j.value(static_cast<uint64_t>(std::stoull(r[c])));
       } else {
@@ -328,7 +331,7 @@ void print_report(FILE* out, const ProfileReader& reader, const Aggregate& agg, 
   if (want("node")) {
     Table t{"nodes", "Nodes: where the sampled data lives",
             {"node", "cpus", "accesses", "share_pct", "pages", "lat_p50", "lat_p90", "lat_p99", "sources"},
-            {false, true, true, true, true, true, true, true, false}, {}};
+            {true, true, true, true, true, true, true, true, false}, {}};
     for (int n = 0; n < kNodeSlots; ++n) {
       const NodeStats& s = agg.nodes[n];
       const NumaNode* tn = n < MB_MAX_NODES ? info.topology.node(n) : nullptr;
@@ -387,7 +390,7 @@ void print_report(FILE* out, const ProfileReader& reader, const Aggregate& agg, 
   if (want("region")) {
     Table t{"regions", "Hottest regions (" + format_bytes(opts.region_bytes) + ")",
             {"rank", "pid", "name", "start", "end", "accesses", "share_pct", "pages", "node", "mapping"},
-            {true, true, false, false, false, true, true, true, false, false}, {}};
+            {true, true, false, false, false, true, true, true, true, false}, {}};
     int rank = 0;
     for (const auto& r : hottest_regions(agg, opts.region_bytes, opts.top)) {
       t.rows.push_back({std::to_string(++rank), std::to_string(r.tgid), name_of(r.key), hex(r.start),
@@ -399,7 +402,7 @@ void print_report(FILE* out, const ProfileReader& reader, const Aggregate& agg, 
   if (want("page")) {
     Table t{"pages", "Hottest pages",
             {"rank", "pid", "name", "page", "accesses", "share_pct", "node", "mapping"},
-            {true, true, false, false, true, true, false, false}, {}};
+            {true, true, false, false, true, true, true, false}, {}};
     int rank = 0;
     for (const auto& p : hottest_pages(agg, opts.top)) {
       t.rows.push_back({std::to_string(++rank), std::to_string(p.tgid), name_of(p.key), hex(p.addr),

@@ -341,7 +341,7 @@ TEST(Profiler, SynthHotsetReportsItsHotRange) {
     EXPECT_GT(end, hot) << g.dump();
     EXPECT_EQ(g["pid"], 1000);
     EXPECT_EQ(g["name"], "synth-hotset");
-    EXPECT_EQ(g["node"], "0") << g.dump();  // first touched while the fast node had room
+    EXPECT_EQ(g["node"], 0) << g.dump();  // first touched while the fast node had room
     EXPECT_EQ(g["mapping"], "anon");
   }
   const uint64_t top = hex(j["regions"][0]["start"]);

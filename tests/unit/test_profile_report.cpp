@@ -164,6 +164,12 @@ TEST(ProfileReport, PrintsTextCsvAndJson) {
   EXPECT_EQ(j["regions"][0]["accesses"], 50);
   EXPECT_EQ(j["processes"][0]["name"], "hot one");
   EXPECT_EQ(j["nodes"][0]["pages"], 5);
+  // Numbers are JSON numbers (node ids were strings), and one not known,
+  // "?" in text, is null: these samples carry no latency.
+  EXPECT_EQ(j["nodes"][0]["node"], 0);
+  EXPECT_EQ(j["regions"][0]["node"], 0);
+  EXPECT_EQ(j["pages"][0]["node"], 0);
+  EXPECT_TRUE(j["nodes"][0]["lat_p50"].is_null()) << j["nodes"][0];
   o.by = "bogus";
   EXPECT_THROW(capture(o), std::exception);
 }
