@@ -110,6 +110,10 @@ void BpfCollector::stop_sampling() {
 
 void BpfCollector::pause_sampling() {
   for (int fd : perf_fds_) ioctl(fd, PERF_EVENT_IOC_DISABLE, 0);
+  if (abit_) {
+    abit_->sync({});
+    abit_paused_ = true;
+  }
 }
 
 void BpfCollector::release() {
@@ -551,7 +555,7 @@ void BpfCollector::poll_process_events(const std::function<void(const mb_proc_ev
     if (ev.type == MB_PROC_FORK && abit_) abit_forks_.push_back(static_cast<pid_t>(ev.tgid));
     fn(ev);
   }
-  if (abit_) {
+  if (abit_ && !abit_paused_) {
     // The module's set follows the tracked set itself, not only its events:
     // a lost event (ring buffer full) leaves no trace in the events. Forks
     // are added again (a pid reused by a new process); after lost events,

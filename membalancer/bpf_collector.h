@@ -147,8 +147,10 @@ class BpfCollector : public SampleSource {
   void stop_sampling();
 
   // Disables the perf events (quick, unlike detaching: no tracepoint is
-  // patched out) so that the next drain's counters match its page table;
-  // process events and the helper module's passes go on.
+  // patched out) and empties the helper module's pid set (its write waits
+  // for a pass under way: none comes after it) so that the next drain's
+  // counters match its page table; process events go on, and the module's
+  // set no longer follows them.
   void pause_sampling();
 
   // Tracked processes right now (from the BPF map).
@@ -200,6 +202,7 @@ class BpfCollector : public SampleSource {
   std::unique_ptr<AbitSync> abit_;  // the module's pid set (sampler abit)
   std::vector<pid_t> abit_forks_;
   uint64_t abit_events_lost_ = 0;
+  bool abit_paused_ = false;  // pause_sampling emptied the module's set
   std::exception_ptr callback_error_;  // thrown by a consumer inside libbpf
   // Drain buffers, sized once (one batch).
   std::vector<uint32_t> keys_;
