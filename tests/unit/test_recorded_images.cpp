@@ -132,9 +132,9 @@ TEST(RecordedImages, AChurningProcessCostsItsChangesNotItsMapsAtEachLook) {
     EXPECT_EQ(r.images.look(r.w, (100 + 500 * look) * ms, 70, 1, churned(look)), RecordedImages::Look::kChanged);
   const uint64_t changes = r.w.bytes_written() - whole;
   r.w.finish(30000 * ms, 0);
-  // A change: its chunk header, 24 bytes, one range removed (16), one
-  // mapping added (44 + its empty path's 8).
-  EXPECT_EQ(changes, 50u * (16 + 24 + 16 + 48)) << "whole maps are " << whole << " bytes";
+  // A change: its chunk header, 32 bytes (with its effect time), one range
+  // removed (16), one mapping added (44 + its empty path's 8).
+  EXPECT_EQ(changes, 50u * (16 + 32 + 16 + 48)) << "whole maps are " << whole << " bytes";
 
   ProfileReader reader(r.path);
   ASSERT_TRUE(reader.ok()) << reader.error();

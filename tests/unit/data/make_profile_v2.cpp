@@ -4,7 +4,7 @@
 // liba.so's place from 300, execs app2 at 400 and exits at 500; four code
 // and data samples at 150..450. Every field is given, so the bytes depend on
 // the writer only. Built against the sources of the last version-2 commit
-// by make_profile_v2.sh, which says how; not built by `make`.
+// by make_old_profile.sh 2, which says how; not built by `make`.
 #include <cstdio>
 #include <string>
 
