@@ -164,6 +164,7 @@ void BpfCollector::configure_and_load(const Topology& topo) {
   ro->task_slot_mask = task_slots_ - 1;
   bpf_map__set_max_entries(skel_->maps.task_stats, task_slots_);
   bpf_map__set_max_entries(skel_->maps.tracked, cfg_.max_processes);
+  bpf_map__set_max_entries(skel_->maps.maps_changed, cfg_.max_processes);
   uint64_t pid_max = 4194304;  // the kernel's ceiling, if pid_max cannot be read
   if (auto text = read_text_file("/proc/sys/kernel/pid_max")) pid_max = std::stoull(trim(*text));
   tracked_words_ = (pid_max + 63) / 64;
@@ -187,6 +188,7 @@ void BpfCollector::configure_and_load(const Topology& topo) {
   bpf_program__set_autoload(skel_->progs.on_perf_sample, sampler_.attr.has_value());
   bpf_program__set_autoload(skel_->progs.on_abit_access, sampler_.kind == MB_SAMPLER_ABIT);
   bpf_program__set_autoload(skel_->progs.synth_samples, cfg_.synthetic_source);
+  bpf_program__set_autoload(skel_->progs.on_sys_exit, cfg_.time_maps_changes);
   if (cfg_.synthetic_source && !cfg_.stream_samples)
     throw UsageError("the synthetic sample source needs stream_samples");
 
@@ -286,6 +288,24 @@ void BpfCollector::configure_and_load(const Topology& topo) {
                         "the kernel needs BTF-enabled tracepoints (tp_btf, Linux 5.5 or later)");
     links_.push_back(link);
   }
+  if (cfg_.time_maps_changes) {
+    bpf_link* link = bpf_program__attach(skel_->progs.on_sys_exit);
+    if (!link)
+      throw SystemError("attaching on_sys_exit", errno,
+                        "the kernel needs BTF-enabled tracepoints (tp_btf, Linux 5.5 or later)");
+    links_.push_back(link);
+  }
+}
+
+uint64_t BpfCollector::take_maps_changed_ns(pid_t p) {
+  const int fd = bpf_map__fd(skel_->maps.maps_changed);
+  const uint32_t key = static_cast<uint32_t>(p);
+  uint64_t ns = 0;
+  // Read, then deleted: while the entry is there the BPF side leaves it as
+  // it is, so a change between the two is in the maps read after.
+  if (bpf_map_lookup_elem(fd, &key, &ns) != 0) return 0;
+  bpf_map_delete_elem(fd, &key);
+  return ns;
 }
 
 void BpfCollector::seed_tracked() {

@@ -48,6 +48,9 @@ struct CollectorConfig {
   // through the real ring-buffer path (run_synthetic). A plan without a perf
   // attr then attaches no sampler.
   bool synthetic_source = false;
+  // A recorder: time each tracked process's maps changes at the first system
+  // call that made them (take_maps_changed_ns).
+  bool time_maps_changes = false;
   bool verbose = false;
 };
 
@@ -107,6 +110,10 @@ class BpfCollector : public SampleSource {
   // workers: holds its own descriptor of the map, so it stays safe to call
   // after the collector is gone (it then answers from a map nothing updates).
   ExecCountFn exec_counter() const;
+  // time_maps_changes: when p's maps first changed since the last call for
+  // p (the system call's time, CLOCK_MONOTONIC), and forgets it; 0 when not
+  // since. Called before reading /proc/PID/maps.
+  uint64_t take_maps_changed_ns(pid_t p);
   // Readable (poll/epoll) while process events wait in the ring buffer: a
   // loop that must look at a process at once (its maps after an exec, before
   // it exits) waits on it.
