@@ -164,7 +164,8 @@ void BpfCollector::configure_and_load(const Topology& topo) {
   ro->task_slot_mask = task_slots_ - 1;
   bpf_map__set_max_entries(skel_->maps.task_stats, task_slots_);
   bpf_map__set_max_entries(skel_->maps.tracked, cfg_.max_processes);
-  bpf_map__set_max_entries(skel_->maps.maps_changed, cfg_.max_processes);
+  // A hash is allocated whole at load: one entry where nothing fills it.
+  bpf_map__set_max_entries(skel_->maps.maps_changed, cfg_.time_maps_changes ? cfg_.max_processes : 1);
   uint64_t pid_max = 4194304;  // the kernel's ceiling, if pid_max cannot be read
   if (auto text = read_text_file("/proc/sys/kernel/pid_max")) pid_max = std::stoull(trim(*text));
   tracked_words_ = (pid_max + 63) / 64;
