@@ -30,12 +30,24 @@ ProcessImage image(const std::string& name, const std::string& maps) {
 // execs look like.
 const char* kParentMaps = "400000-401000 r-xp 00000000 08:01 11 /usr/bin/parent\n";
 const char* kNewMaps = "400000-401000 r-xp 00000000 08:01 22 /usr/bin/new\n";
+// A library dlclose'd, and another dlopen'ed in its place.
+const char* kLibA = "400000-401000 r-xp 00000000 08:01 11 /usr/lib/liba.so\n";
+const char* kLibB = "400000-401000 r-xp 00000000 08:01 22 /usr/lib/libb.so\n";
 
 struct Recording {
+  // When each pid's maps last changed, as the BPF side tells a look (taken
+  // and forgotten by each read).
+  std::map<pid_t, uint64_t> changed_at;
   mb_test::TempTree dir{"mb_recorded_images"};
   std::string path = dir.path("r.prof");
   ProfileWriter w{path, ProfileStart{}};
-  RecordedImages images;
+  RecordedImages images{[this](pid_t p) { return std::exchange(changed_at[p], 0); }};
+  // What a look at p reads: name, maps, and when they changed.
+  ProcessImage seen(pid_t p, const std::string& name, const char* maps) {
+    ProcessImage i = image(name, maps);
+    i.maps_changed_ns = std::exchange(changed_at[p], 0);
+    return i;
+  }
   // The program mapped at 0x400000 in `pid` at `time_ns` ("" none), once finished.
   std::string program_at(pid_t pid, uint64_t time_ns) {
     ProfileReader reader(path);
@@ -182,40 +194,12 @@ TEST(RecordedImages, AChangeAfterAForkTakenInLateIsRelativeToTheForksMaps) {
   EXPECT_EQ(reader.info().last_maps(60), parse_proc_maps(kNewMaps));
 }
 
-namespace {
-
-const char* kLibA = "400000-401000 r-xp 00000000 08:01 11 /usr/lib/liba.so\n";
-const char* kLibB = "400000-401000 r-xp 00000000 08:01 22 /usr/lib/libb.so\n";
-
-// A recording whose looks are told when the maps last changed: `changed_at`
-// per pid, taken (and forgotten) by each read, as the BPF side's time is.
-struct TimedRecording {
-  std::map<pid_t, uint64_t> changed_at;
-  mb_test::TempTree dir{"mb_recorded_images_timed"};
-  std::string path = dir.path("r.prof");
-  ProfileWriter w{path, ProfileStart{}};
-  RecordedImages images{[this](pid_t p) { return std::exchange(changed_at[p], 0); }};
-  ProcessImage seen(pid_t p, const std::string& name, const char* maps) {
-    ProcessImage i = image(name, maps);
-    i.maps_changed_ns = std::exchange(changed_at[p], 0);
-    return i;
-  }
-  std::string program_at(pid_t pid, uint64_t time_ns) {
-    ProfileReader reader(path);
-    ProfileProcesses procs(reader.info());
-    const ProfileMap* m = procs.mapping(static_cast<uint32_t>(pid), 0x400800, time_ns);
-    return m ? m->path : "";
-  }
-};
-
-}  // namespace
-
 // A library swapped at one address between two looks (dlclose, then dlopen
 // at once): the change takes effect at the first system call that made it,
 // not at the look that found it, so the new library's first samples (its
 // page faults come right after it is mapped) are its own.
 TEST(RecordedImages, AMapsChangeTakesEffectAtItsFirstSystemCall) {
-  TimedRecording r;
+  Recording r;
   r.images.write(r.w, 100, 50, 1, kProcSeen, r.seen(50, "app", kLibA));
   r.changed_at[50] = 200;  // the munmap of liba.so
   EXPECT_EQ(r.images.look(r.w, 300, 50, 1, r.seen(50, "app", kLibB)), RecordedImages::Look::kChanged);
@@ -228,7 +212,7 @@ TEST(RecordedImages, AMapsChangeTakesEffectAtItsFirstSystemCall) {
 // read() takes the time of the change from the BPF side before it reads the
 // maps, and forgets it: the next look's change is timed by its own calls.
 TEST(RecordedImages, ReadTakesTheTimeOfTheChangeOnce) {
-  TimedRecording r;
+  Recording r;
   r.changed_at[getpid()] = 42;
   EXPECT_EQ(r.images.read(getpid()).maps_changed_ns, 42u);
   EXPECT_EQ(r.images.read(getpid()).maps_changed_ns, 0u);
@@ -239,7 +223,7 @@ TEST(RecordedImages, ReadTakesTheTimeOfTheChangeOnce) {
 // (an exec written since, or a change the look before already found), nor
 // a missed exec's new maps before its name: those stay at the look.
 TEST(RecordedImages, AChangeStaysAfterTheMapsBeforeItAndWithARename) {
-  TimedRecording r;
+  Recording r;
   r.images.write(r.w, 100, 50, 1, kProcSeen, r.seen(50, "app", kParentMaps));
   r.images.write(r.w, 300, 50, 0, kProcExec, r.seen(50, "app", kLibA));
   r.changed_at[50] = 200;  // before the exec: a call of the program before it

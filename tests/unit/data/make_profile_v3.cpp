@@ -9,6 +9,7 @@
 #include <string>
 
 #include "membalancer/profile_file.h"
+#include "old_profile_start.h"
 
 // The reader's messages use it (membalancer/report.cpp, not linked here).
 namespace mb {
@@ -24,16 +25,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: make_profile_v3 OUT.prof\n");
     return 2;
   }
-  mb::ProfileStart st;
-  st.sampler = "fault";
-  st.sampler_kind = MB_SAMPLER_FAULT;
-  st.start_realtime_ns = 1700000000000000000ull;
-  st.start_monotonic_ns = 100;
-  mb::NumaNode node;
-  node.id = 0;
-  node.cpus = {0};
-  st.topology.nodes.push_back(node);
-  mb::ProfileWriter w(argv[1], st, true);
+  mb::ProfileWriter w(argv[1], old_profile_start(), true);
 
   const uint64_t dev = 0x801;
   auto lib = [&](uint64_t inode, const char* path) {
