@@ -5,7 +5,8 @@
  *   on_abit_access  raw_tp      the helper module's accessed-bit reports
  *   on_fork/on_exit tp_btf      keep the tracked process tree
  *   on_exec         tp_btf      tell user space a tracked process exec'd
- *   on_sys_exit     tp_btf      time a recorder's maps changes
+ *   on_*_return     fexit       time a recorder's maps changes (or
+ *   on_sys_exit     tp_btf        where there are no trampolines)
  * Each source is decoded into a struct mb_access and counted by mb_record().
  */
 #include "vmlinux.h"
@@ -362,11 +363,31 @@ enum mb_maps_syscall {
  * dlopen) is faulted in at once: timed at the next look, its first samples
  * would be found in the mapping it replaced. The unmap is where the old
  * mapping ended, and nothing can touch the range between it and the new
- * mapping. The raw tracepoint, not fexit on each call nor the syscalls:
- * events: it needs neither BPF trampolines nor CONFIG_FTRACE_SYSCALLS, which
- * some kernels lack. It runs at every system call's return, so the number
- * is looked at first. brk's return is the break either way (no error code).
+ * mapping. brk's return is the break either way (no error code).
+ *
+ * fexit on each call's x86-64 entry point runs for those calls only. Where
+ * the kernel has no BPF trampolines for them (it refuses to load them), the
+ * raw tracepoint instead: it needs neither trampolines nor
+ * CONFIG_FTRACE_SYSCALLS (the syscalls: events), but it runs at every
+ * system call's return on the machine, so the number is looked at first.
  */
+#define MB_MAPS_CALL(name)                                                \
+	SEC("fexit/__x64_sys_" #name)                                     \
+	int BPF_PROG(on_##name##_return, const struct pt_regs *regs, long ret) \
+	{                                                                 \
+		mb_maps_changed(ret);                                     \
+		return 0;                                                 \
+	}
+
+MB_MAPS_CALL(mmap)
+MB_MAPS_CALL(mprotect)
+MB_MAPS_CALL(munmap)
+MB_MAPS_CALL(brk)
+MB_MAPS_CALL(mremap)
+MB_MAPS_CALL(shmat)
+MB_MAPS_CALL(shmdt)
+MB_MAPS_CALL(pkey_mprotect)
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 {

@@ -189,12 +189,22 @@ void BpfCollector::configure_and_load(const Topology& topo) {
   bpf_program__set_autoload(skel_->progs.on_perf_sample, sampler_.attr.has_value());
   bpf_program__set_autoload(skel_->progs.on_abit_access, sampler_.kind == MB_SAMPLER_ABIT);
   bpf_program__set_autoload(skel_->progs.synth_samples, cfg_.synthetic_source);
-  bpf_program__set_autoload(skel_->progs.on_sys_exit, cfg_.time_maps_changes);
+  const bool maps_calls_by_fexit = cfg_.time_maps_changes && maps_calls_by_fexit_;
+  for (bpf_program* prog : maps_call_programs()) bpf_program__set_autoload(prog, maps_calls_by_fexit);
+  bpf_program__set_autoload(skel_->progs.on_sys_exit, cfg_.time_maps_changes && !maps_calls_by_fexit);
   if (cfg_.synthetic_source && !cfg_.stream_samples)
     throw UsageError("the synthetic sample source needs stream_samples");
 
   if (membalancer_bpf__load(skel_)) {
     int err = errno;
+    if (maps_calls_by_fexit) {
+      // No BPF trampolines for the maps calls here (this build machine's
+      // kernel refuses them): all again, with the raw tracepoint instead.
+      membalancer_bpf__destroy(skel_);
+      skel_ = nullptr;
+      maps_calls_by_fexit_ = false;
+      return configure_and_load(topo);
+    }
     if (err == EPERM || (err == EACCES && geteuid() != 0))
       throw SystemError("loading the BPF programs", err, kPrivilegeHint);
     if (err == EACCES)
@@ -290,12 +300,27 @@ void BpfCollector::configure_and_load(const Topology& topo) {
     links_.push_back(link);
   }
   if (cfg_.time_maps_changes) {
-    bpf_link* link = bpf_program__attach(skel_->progs.on_sys_exit);
-    if (!link)
-      throw SystemError("attaching on_sys_exit", errno,
-                        "the kernel needs BTF-enabled tracepoints (tp_btf, Linux 5.5 or later)");
-    links_.push_back(link);
+    const std::vector<bpf_program*> progs =
+        maps_calls_by_fexit_ ? maps_call_programs() : std::vector<bpf_program*>{skel_->progs.on_sys_exit};
+    for (bpf_program* prog : progs) {
+      bpf_link* link = bpf_program__attach(prog);
+      if (!link)
+        throw SystemError(std::string("attaching ") + bpf_program__name(prog), errno,
+                          "the kernel needs BTF-enabled tracepoints (tp_btf, Linux 5.5 or later)");
+      links_.push_back(link);
+    }
   }
+}
+
+std::vector<bpf_program*> BpfCollector::maps_call_programs() const {
+  return {skel_->progs.on_mmap_return,  skel_->progs.on_mprotect_return, skel_->progs.on_munmap_return,
+          skel_->progs.on_brk_return,   skel_->progs.on_mremap_return,   skel_->progs.on_shmat_return,
+          skel_->progs.on_shmdt_return, skel_->progs.on_pkey_mprotect_return};
+}
+
+std::string BpfCollector::maps_change_clock() const {
+  if (!cfg_.time_maps_changes) return "";
+  return maps_calls_by_fexit_ ? "fexit on the maps calls" : "the sys_exit raw tracepoint";
 }
 
 uint64_t BpfCollector::take_maps_changed_ns(pid_t p) {

@@ -386,8 +386,10 @@ int run_record(const RecordOptions& opts) {
   // starts (it inherits this thread's capabilities). The held command was
   // forked before and keeps the credentials we were started with.
   const CapSet left = drop_capabilities(privileges.keep, [&] { return collector->maps_usable(); });
-  if (opts.verbose)
+  if (opts.verbose) {
     std::fprintf(stderr, "profiler: capabilities kept after setup: %s\n", capability_names(left).c_str());
+    std::fprintf(stderr, "profiler: maps changes timed by %s\n", collector->maps_change_clock().c_str());
+  }
 
   // Process names and maps: written when first seen and whenever they
   // change (the images store holds what was written last; only this thread

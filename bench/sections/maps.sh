@@ -48,8 +48,9 @@ $(grep -v '^RESULT' "$work/cost")
 \`\`\`
 
 A system call in a recorded process (\`bench/maps_syscall_cost\`, best of 5 rounds of 200000): the
-recorder times each maps change at its first system call (\`on_sys_exit\`, run at every system
-call's return while it records), against the same calls with no recorder.
+recorder times each maps change at its first system call (fexit on each maps call, or, where the
+kernel has no BPF trampolines, \`on_sys_exit\`, run at every system call's return while it records),
+against the same calls with no recorder.
 
 | call | no recorder (ns) | under profiler record (ns) | ratio |
 |---|---|---|---|
