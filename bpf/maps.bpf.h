@@ -76,6 +76,16 @@ struct {
 	__type(value, struct mb_tracked);
 } tracked SEC(".maps");
 
+/* A recorder's tracked processes whose maps changed since it last read them
+ * (key: tgid): the time of the first maps-changing system call since, which
+ * user space takes (and deletes) before it reads /proc/PID/maps again. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u64);
+} maps_changed SEC(".maps");
+
 /* The tracked set again, as one bit per tgid: the sample path's filter is an
  * inlined array access instead of a hash lookup. Sized from pid_max and
  * mappable, so user space sets the bits of the tree it seeds atomically. */

@@ -5,6 +5,8 @@
  *   on_abit_access  raw_tp      the helper module's accessed-bit reports
  *   on_fork/on_exit tp_btf      keep the tracked process tree
  *   on_exec         tp_btf      tell user space a tracked process exec'd
+ *   on_*_return     fexit       time a recorder's maps changes (or
+ *   on_sys_exit     tp_btf        where there are no trampolines)
  * Each source is decoded into a struct mb_access and counted by mb_record().
  */
 #include "vmlinux.h"
@@ -340,5 +342,66 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 			ts->flags |= MB_TASK_EXITED;
 	}
 	mb_proc_event_at(MB_PROC_EXEC, tgid, 0, old_pid, exec_ns);
+	return 0;
+}
+
+/* x86-64 system call numbers (arch/x86/entry/syscalls/syscall_64.tbl) of
+ * the calls that change a process's maps. */
+enum mb_maps_syscall {
+	MB_NR_MMAP = 9,
+	MB_NR_MPROTECT = 10,
+	MB_NR_MUNMAP = 11,
+	MB_NR_BRK = 12,
+	MB_NR_MREMAP = 25,
+	MB_NR_SHMAT = 30,
+	MB_NR_SHMDT = 67,
+	MB_NR_PKEY_MPROTECT = 329,
+};
+
+/*
+ * A system call's return, for the calls that change a process's maps (only
+ * loaded for a recorder). A library swapped at one address (dlclose, then
+ * dlopen) is faulted in at once: timed at the next look, its first samples
+ * would be found in the mapping it replaced. The unmap is where the old
+ * mapping ended, and nothing can touch the range between it and the new
+ * mapping. brk's return is the break either way (no error code).
+ *
+ * fexit on each call's x86-64 entry point runs for those calls only. Where
+ * the kernel has no BPF trampolines for them (it refuses to load them), the
+ * raw tracepoint instead: it needs neither trampolines nor
+ * CONFIG_FTRACE_SYSCALLS (the syscalls: events), but it runs at every
+ * system call's return on the machine, so the number is looked at first.
+ */
+#define MB_MAPS_CALL(name)                                                \
+	SEC("fexit/__x64_sys_" #name)                                     \
+	int BPF_PROG(on_##name##_return, const struct pt_regs *regs, long ret) \
+	{                                                                 \
+		mb_maps_changed(ret);                                     \
+		return 0;                                                 \
+	}
+
+MB_MAPS_CALL(mmap)
+MB_MAPS_CALL(mprotect)
+MB_MAPS_CALL(munmap)
+MB_MAPS_CALL(brk)
+MB_MAPS_CALL(mremap)
+MB_MAPS_CALL(shmat)
+MB_MAPS_CALL(shmdt)
+MB_MAPS_CALL(pkey_mprotect)
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
+{
+	switch (regs->orig_ax) {
+	case MB_NR_MMAP:
+	case MB_NR_MPROTECT:
+	case MB_NR_MUNMAP:
+	case MB_NR_BRK:
+	case MB_NR_MREMAP:
+	case MB_NR_SHMAT:
+	case MB_NR_SHMDT:
+	case MB_NR_PKEY_MPROTECT:
+		mb_maps_changed(ret);
+	}
 	return 0;
 }

@@ -119,7 +119,28 @@ static __always_inline bool mb_untrack(__u32 tgid)
 
 	if (w)
 		__sync_fetch_and_and(w, ~(1ULL << (tgid % 64)));
+	bpf_map_delete_elem(&maps_changed, &tgid);
 	return bpf_map_delete_elem(&tracked, &tgid) == 0;
+}
+
+/*
+ * A tracked process's maps changed (a system call that maps, unmaps or
+ * remaps succeeded): the first such time since the recorder last read its
+ * maps is when its next maps change took effect. Set only if absent: a
+ * lookup, and one update per process and look. An entry the full map cannot
+ * take leaves the change timed at the look, as without this.
+ */
+static __always_inline void mb_maps_changed(long ret)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 now;
+
+	if (ret < 0 && ret >= -4095) /* an error: nothing changed */
+		return;
+	if (!mb_is_tracked(tgid) || bpf_map_lookup_elem(&maps_changed, &tgid))
+		return;
+	now = bpf_ktime_get_ns();
+	bpf_map_update_elem(&maps_changed, &tgid, &now, BPF_NOEXIST);
 }
 
 #endif

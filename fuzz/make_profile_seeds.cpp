@@ -80,7 +80,9 @@ void write_small(const std::string& path, bool end, bool two_chunks) {
 }
 
 // Maps written as changes (version 3): a library swapped at the same
-// address, an anonymous mapping added and removed, and a fork's whole maps.
+// address (taking effect at 2300, its munmap, before it was written:
+// version 4), an anonymous mapping added and removed, and a fork's whole
+// maps. maps_changes_v3.prof is this file as the version-3 writer wrote it.
 void write_maps_changes(const std::string& path) {
   mb::ProfileWriter w(path, start(two_nodes()), true);
   const mb::ProfileMap app{0x400000, 0x402000, 0, mb::kMapRead | mb::kMapExec, "/usr/bin/app", 0x801, 11};
@@ -91,7 +93,7 @@ void write_maps_changes(const std::string& path) {
   w.add_maps(1002, 42, {app, liba});
   w.add_sample(sample(1500, 42, 0x7f0000001000, 0, MB_ACC_VADDR | MB_ACC_IP));
   w.add_maps_change(2000, 42, {}, {anon});
-  w.add_maps_change(2500, 42, {liba}, {libb});
+  w.add_maps_change(2500, 42, {liba}, {libb}, 2300);
   w.add_sample(sample(2600, 42, 0x7f0000201000, 1, MB_ACC_VADDR | MB_ACC_IP));
   w.add_process(2700, 43, 42, mb::kProcFork, "app");
   w.add_maps(2700, 43, {app, libb, anon});

@@ -173,6 +173,8 @@ void BpfCollector::configure_and_load(const Topology& topo) {
   ro->task_slot_mask = task_slots_ - 1;
   bpf_map__set_max_entries(skel_->maps.task_stats, task_slots_);
   bpf_map__set_max_entries(skel_->maps.tracked, cfg_.max_processes);
+  // A hash is allocated whole at load: one entry where nothing fills it.
+  bpf_map__set_max_entries(skel_->maps.maps_changed, cfg_.time_maps_changes ? cfg_.max_processes : 1);
   uint64_t pid_max = 4194304;  // the kernel's ceiling, if pid_max cannot be read
   if (auto text = read_text_file("/proc/sys/kernel/pid_max")) pid_max = std::stoull(trim(*text));
   tracked_words_ = (pid_max + 63) / 64;
@@ -196,11 +198,22 @@ void BpfCollector::configure_and_load(const Topology& topo) {
   bpf_program__set_autoload(skel_->progs.on_perf_sample, sampler_.attr.has_value());
   bpf_program__set_autoload(skel_->progs.on_abit_access, sampler_.kind == MB_SAMPLER_ABIT);
   bpf_program__set_autoload(skel_->progs.synth_samples, cfg_.synthetic_source);
+  const bool maps_calls_by_fexit = cfg_.time_maps_changes && maps_calls_by_fexit_;
+  for (bpf_program* prog : maps_call_programs()) bpf_program__set_autoload(prog, maps_calls_by_fexit);
+  bpf_program__set_autoload(skel_->progs.on_sys_exit, cfg_.time_maps_changes && !maps_calls_by_fexit);
   if (cfg_.synthetic_source && !cfg_.stream_samples)
     throw UsageError("the synthetic sample source needs stream_samples");
 
   if (membalancer_bpf__load(skel_)) {
     int err = errno;
+    if (maps_calls_by_fexit) {
+      // No BPF trampolines for the maps calls here (this build machine's
+      // kernel refuses them): all again, with the raw tracepoint instead.
+      membalancer_bpf__destroy(skel_);
+      skel_ = nullptr;
+      maps_calls_by_fexit_ = false;
+      return configure_and_load(topo);
+    }
     if (err == EPERM || (err == EACCES && geteuid() != 0))
       throw SystemError("loading the BPF programs", err, kPrivilegeHint);
     if (err == EACCES)
@@ -295,6 +308,39 @@ void BpfCollector::configure_and_load(const Topology& topo) {
                         "the kernel needs BTF-enabled tracepoints (tp_btf, Linux 5.5 or later)");
     links_.push_back(link);
   }
+  if (cfg_.time_maps_changes) {
+    const std::vector<bpf_program*> progs =
+        maps_calls_by_fexit_ ? maps_call_programs() : std::vector<bpf_program*>{skel_->progs.on_sys_exit};
+    for (bpf_program* prog : progs) {
+      bpf_link* link = bpf_program__attach(prog);
+      if (!link)
+        throw SystemError(std::string("attaching ") + bpf_program__name(prog), errno,
+                          "the kernel needs BTF-enabled tracepoints (tp_btf, Linux 5.5 or later)");
+      links_.push_back(link);
+    }
+  }
+}
+
+std::vector<bpf_program*> BpfCollector::maps_call_programs() const {
+  return {skel_->progs.on_mmap_return,  skel_->progs.on_mprotect_return, skel_->progs.on_munmap_return,
+          skel_->progs.on_brk_return,   skel_->progs.on_mremap_return,   skel_->progs.on_shmat_return,
+          skel_->progs.on_shmdt_return, skel_->progs.on_pkey_mprotect_return};
+}
+
+std::string BpfCollector::maps_change_clock() const {
+  if (!cfg_.time_maps_changes) return "";
+  return maps_calls_by_fexit_ ? "fexit on the maps calls" : "the sys_exit raw tracepoint";
+}
+
+uint64_t BpfCollector::take_maps_changed_ns(pid_t p) {
+  const int fd = bpf_map__fd(skel_->maps.maps_changed);
+  const uint32_t key = static_cast<uint32_t>(p);
+  uint64_t ns = 0;
+  // Read, then deleted: while the entry is there the BPF side leaves it as
+  // it is, so a change between the two is in the maps read after.
+  if (bpf_map_lookup_elem(fd, &key, &ns) != 0) return 0;
+  bpf_map_delete_elem(fd, &key);
+  return ns;
 }
 
 void BpfCollector::seed_tracked() {

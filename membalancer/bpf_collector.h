@@ -24,6 +24,7 @@
 struct membalancer_bpf;
 struct ring_buffer;
 struct bpf_link;
+struct bpf_program;
 
 namespace mb {
 
@@ -48,6 +49,9 @@ struct CollectorConfig {
   // through the real ring-buffer path (run_synthetic). A plan without a perf
   // attr then attaches no sampler.
   bool synthetic_source = false;
+  // A recorder: time each tracked process's maps changes at the first system
+  // call that made them (take_maps_changed_ns).
+  bool time_maps_changes = false;
   bool verbose = false;
 };
 
@@ -107,6 +111,13 @@ class BpfCollector : public SampleSource {
   // workers: holds its own descriptor of the map, so it stays safe to call
   // after the collector is gone (it then answers from a map nothing updates).
   ExecCountFn exec_counter() const;
+  // time_maps_changes: when p's maps first changed since the last call for
+  // p (the system call's time, CLOCK_MONOTONIC), and forgets it; 0 when not
+  // since. Called before reading /proc/PID/maps.
+  uint64_t take_maps_changed_ns(pid_t p);
+  // What times them: "fexit on the maps calls", or "the sys_exit raw
+  // tracepoint" where the kernel has no BPF trampolines ("" when not asked).
+  std::string maps_change_clock() const;
   // Readable (poll/epoll) while process events wait in the ring buffer: a
   // loop that must look at a process at once (its maps after an exec, before
   // it exits) waits on it.
@@ -170,6 +181,8 @@ class BpfCollector : public SampleSource {
   int abit_fd() const { return abit_fd_; }
 
  private:
+  // The fexit programs of the calls that change a process's maps.
+  std::vector<bpf_program*> maps_call_programs() const;
   void release();
   void configure_and_load(const Topology& topo);
   void seed_tracked();
@@ -182,6 +195,9 @@ class BpfCollector : public SampleSource {
   CollectorConfig cfg_;
   SamplerPlan sampler_;
   membalancer_bpf* skel_ = nullptr;
+  // time_maps_changes: by fexit on each maps call, until the kernel refuses
+  // to load them (then by the sys_exit raw tracepoint).
+  bool maps_calls_by_fexit_ = true;
   int tables_[2] = {-1, -1};  // tables_[active_] is in page_tables[0]
   mb_page_slot* mapped_[2] = {nullptr, nullptr};
   uint64_t* tracked_bits_ = nullptr;  // the BPF tracked_bits array, mapped

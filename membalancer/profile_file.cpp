@@ -472,7 +472,7 @@ void ProfileWriter::add_maps(uint64_t time_ns, uint32_t tgid, const std::vector<
 }
 
 void ProfileWriter::add_maps_change(uint64_t time_ns, uint32_t tgid, const std::vector<ProfileMap>& removed,
-                                    const std::vector<ProfileMap>& added) {
+                                    const std::vector<ProfileMap>& added, uint64_t effect_ns) {
   flush();
   Out o;
   o.put<uint64_t>(time_ns);
@@ -480,6 +480,7 @@ void ProfileWriter::add_maps_change(uint64_t time_ns, uint32_t tgid, const std::
   o.put<uint32_t>(static_cast<uint32_t>(removed.size()));
   o.put<uint32_t>(static_cast<uint32_t>(added.size()));
   o.put<uint32_t>(0);
+  o.put<uint64_t>(effect_ns ? effect_ns : time_ns);
   for (const auto& m : removed) {
     o.put<uint64_t>(m.start);
     o.put<uint64_t>(m.end);
@@ -660,6 +661,9 @@ void ProfileReader::index() {
           const uint32_t tgid = in.get<uint32_t>();
           const uint32_t nremoved = in.get<uint32_t>(), nadded = in.get<uint32_t>();
           in.get<uint32_t>();
+          // Its samples after the first system call that made it are of
+          // its maps, though written (and seen) later; never after it was seen.
+          const uint64_t effect_ns = info_.version >= 4 ? std::min(in.get<uint64_t>(), time_ns) : time_ns;
           std::vector<std::pair<uint64_t, uint64_t>> removed;
           std::vector<ProfileMap> added;
           for (uint32_t i = 0; i < nremoved && !in.bad; ++i) {
@@ -668,7 +672,7 @@ void ProfileReader::index() {
           }
           for (uint32_t i = 0; i < nadded && !in.bad; ++i) added.push_back(get_mapping(in, info_.version));
           if (in.bad) break;
-          if (std::string why = info_.add_maps_change(time_ns, tgid, removed, added); !why.empty()) {
+          if (std::string why = info_.add_maps_change(effect_ns, tgid, removed, added); !why.empty()) {
             fail(off, why);
             stop = true;
           }

@@ -33,10 +33,11 @@ namespace mb {
 
 inline constexpr char kProfileMagic[8] = {'M', 'B', 'P', 'R', 'O', 'F', '\r', '\n'};
 // Version 2 added the device and inode of mapped files and FILE chunks,
-// version 3 the maps change (a process's maps written as what changed);
-// version-1 and -2 files are still read (version 1's mappings have neither
+// version 3 the maps change (a process's maps written as what changed),
+// version 4 the time a maps change took effect (its first system call);
+// version-1 to -3 files are still read (version 1's mappings have neither
 // device nor inode).
-inline constexpr uint32_t kProfileVersion = 3;
+inline constexpr uint32_t kProfileVersion = 4;
 inline constexpr uint32_t kProfileOldestVersion = 1;
 inline constexpr uint32_t kProfileHeaderBytes = 128;
 inline constexpr uint32_t kProfileChunkHeaderBytes = 16;
@@ -120,7 +121,7 @@ struct ProfileProcess {
 // order): a MAPS chunk (whole) removes all of them and adds its own, a maps
 // change removes and adds some. Mappings are indices of ProfileInfo::mappings.
 struct ProfileMapsChange {
-  uint64_t time_ns = 0;
+  uint64_t time_ns = 0;  // when it took effect (a maps change's first system call, version 4), else when written
   uint32_t tgid = 0;
   bool whole = false;  // a MAPS chunk: the maps before are gone, whatever they were
   std::vector<uint32_t> removed, added;
@@ -232,9 +233,10 @@ class ProfileWriter {
                    const std::string& name);
   void add_maps(uint64_t time_ns, uint32_t tgid, const std::vector<ProfileMap>& maps);
   // tgid's maps changed since the last maps written of it: the mappings of
-  // `removed` are gone, those of `added` are new (version 3).
+  // `removed` are gone, those of `added` are new (version 3), since
+  // effect_ns (version 4; 0: since time_ns, when the change was seen).
   void add_maps_change(uint64_t time_ns, uint32_t tgid, const std::vector<ProfileMap>& removed,
-                       const std::vector<ProfileMap>& added);
+                       const std::vector<ProfileMap>& added, uint64_t effect_ns = 0);
   // A mapped file's identity; written before the first maps that hold it.
   void add_file(const ProfileFile& f);
   // Cumulative BPF counters (drops among them); the last snapshot counts.

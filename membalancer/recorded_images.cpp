@@ -8,8 +8,11 @@
 
 namespace mb {
 
-ProcessImage RecordedImages::read(pid_t p) {
+ProcessImage RecordedImages::read(pid_t p) const {
   ProcessImage image;
+  // Taken first: a change while /proc is read is in what it shows, or
+  // timed for the next read.
+  if (take_maps_changed_) image.maps_changed_ns = take_maps_changed_(p);
   image.name = process_name(p);
   image.maps = std::make_shared<const std::vector<ProfileMap>>(read_proc_maps(p));
   return image;
@@ -30,7 +33,8 @@ void RecordedImages::put(ProfileWriter& w, uint64_t time_ns, pid_t p, pid_t pare
 }
 
 void RecordedImages::put_maps(ProfileWriter& w, uint64_t time_ns, pid_t p,
-                              const std::shared_ptr<const std::vector<ProfileMap>>& maps, bool change) {
+                              const std::shared_ptr<const std::vector<ProfileMap>>& maps, bool change,
+                              uint64_t effect_ns) {
   // Read while p maps it (at a fork, p's parent's maps are p's too).
   for (const ProfileMap& m : *maps)
     if (m.inode && described_.insert({m.dev, m.inode}).second) w.add_file(read_mapped_file(p, m));
@@ -42,15 +46,18 @@ void RecordedImages::put_maps(ProfileWriter& w, uint64_t time_ns, pid_t p,
       return std::tie(a.start, a.end, a.offset, a.prot, a.path, a.dev, a.inode) <
              std::tie(b.start, b.end, b.offset, b.prot, b.path, b.dev, b.inode);
     };
-    std::set_difference(before->second->begin(), before->second->end(), maps->begin(), maps->end(),
-                        std::back_inserter(removed), by_start);
-    std::set_difference(maps->begin(), maps->end(), before->second->begin(), before->second->end(),
-                        std::back_inserter(added), by_start);
-    w.add_maps_change(time_ns, static_cast<uint32_t>(p), removed, added);
+    const std::vector<ProfileMap>& was = *before->second.maps;
+    std::set_difference(was.begin(), was.end(), maps->begin(), maps->end(), std::back_inserter(removed), by_start);
+    std::set_difference(maps->begin(), maps->end(), was.begin(), was.end(), std::back_inserter(added), by_start);
+    // In time order with the maps before it, whatever the system call's
+    // time said (a change read by the look before, an exec since).
+    effect_ns = effect_ns ? std::min(std::max(effect_ns, before->second.time_ns), time_ns) : time_ns;
+    w.add_maps_change(time_ns, static_cast<uint32_t>(p), removed, added, effect_ns);
+    written_[p] = {maps, effect_ns};
   } else {
     w.add_maps(time_ns, static_cast<uint32_t>(p), *maps);
+    written_[p] = {maps, time_ns};
   }
-  written_[p] = maps;
 }
 
 void RecordedImages::write(ProfileWriter& w, uint64_t time_ns, pid_t p, pid_t parent, ProfileProcessEvent ev,
@@ -58,7 +65,7 @@ void RecordedImages::write(ProfileWriter& w, uint64_t time_ns, pid_t p, pid_t pa
   if (written_name.empty()) {
     put(w, time_ns, p, parent, ev, image);
   } else {
-    ProcessImage shown{written_name, image.maps};
+    ProcessImage shown{written_name, 0, image.maps};
     put(w, time_ns, p, parent, ev, shown);
   }
   ProcessImage& kept = images_[p];
@@ -81,7 +88,9 @@ bool RecordedImages::update(ProfileWriter& w, uint64_t time_ns, pid_t p, pid_t p
     written = true;
   }
   if (!seen.maps->empty() && *seen.maps != *kept.maps) {
-    put_maps(w, time_ns, p, seen.maps, true);
+    // With a rename (an exec whose event was lost) the new program's maps
+    // start where its name does, at the look.
+    put_maps(w, time_ns, p, seen.maps, true, written ? 0 : seen.maps_changed_ns);
     kept.maps = std::move(seen.maps);
     written = true;
   }

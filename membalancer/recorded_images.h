@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -25,14 +26,23 @@ namespace mb {
 
 struct ProcessImage {
   std::string name;  // "" when the process was gone
+  // When its maps first changed since they were last read (the system
+  // call's time, taken before reading them); 0 when not known.
+  uint64_t maps_changed_ns = 0;
   // Shared by a parent and the children forked from it since; never null.
   std::shared_ptr<const std::vector<ProfileMap>> maps = std::make_shared<const std::vector<ProfileMap>>();
 };
 
 class RecordedImages {
  public:
-  // What /proc shows of p now (no name and no maps: gone).
-  static ProcessImage read(pid_t p);
+  // take_maps_changed(p): when p's maps first changed since the last call
+  // for p (0: not known), as BpfCollector::take_maps_changed_ns; none: every
+  // maps change is timed at the look that found it.
+  using TakeMapsChanged = std::function<uint64_t(pid_t)>;
+  explicit RecordedImages(TakeMapsChanged take_maps_changed = {}) : take_maps_changed_(std::move(take_maps_changed)) {}
+  // What /proc shows of p now (no name and no maps: gone), with when its
+  // maps changed since the last read.
+  ProcessImage read(pid_t p) const;
   // Writes p's process record (event `ev`, image.name, or written_name when
   // given) and image.maps when there are some, at time_ns, and remembers
   // them; an empty name keeps the name remembered.
@@ -45,7 +55,9 @@ class RecordedImages {
   void write_fork(ProfileWriter& w, uint64_t time_ns, pid_t child, pid_t parent);
   // A look at a process written before: a new name is written as a rename,
   // changed maps as a maps change, at time_ns (a gone process changes
-  // nothing). Returns whether anything was written.
+  // nothing). The change takes effect at seen.maps_changed_ns when known
+  // (not before the maps last written of p, and not with a rename: an exec
+  // missed is timed at the look). Returns whether anything was written.
   bool update(ProfileWriter& w, uint64_t time_ns, pid_t p, pid_t parent, ProcessImage seen);
   // A look at p (seen: what /proc shows now): when p is new, written whole
   // as write() does (event `ev`, named "?" when it was gone), else as
@@ -68,13 +80,20 @@ class RecordedImages {
            const ProcessImage& image);
   // Writes p's maps (whole, or as the change from the maps last written of
   // p when `change`), after the files of them not described yet.
+  // A change takes effect at effect_ns (0: at time_ns).
   void put_maps(ProfileWriter& w, uint64_t time_ns, pid_t p, const std::shared_ptr<const std::vector<ProfileMap>>& maps,
-                bool change);
+                bool change, uint64_t effect_ns = 0);
 
+  TakeMapsChanged take_maps_changed_;
   std::unordered_map<pid_t, ProcessImage> images_;
   // The maps last written of each process (what a maps change is relative
-  // to): a fork's maps taken in after a look are not the ones kept.
-  std::unordered_map<pid_t, std::shared_ptr<const std::vector<ProfileMap>>> written_;
+  // to) and when they took effect: a fork's maps taken in after a look are
+  // not the ones kept.
+  struct Written {
+    std::shared_ptr<const std::vector<ProfileMap>> maps;
+    uint64_t time_ns = 0;
+  };
+  std::unordered_map<pid_t, Written> written_;
   std::set<std::pair<uint64_t, uint64_t>> described_;  // (dev, inode) of the files written
 };
 

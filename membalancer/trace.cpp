@@ -161,7 +161,8 @@ int run_mode(const Options& opts) {
   ReplaySource* replayed = replay_source.get();
   std::unique_ptr<ProfileProcesses> recorded_names;
   std::unique_ptr<ProfileWriter> recording;
-  RecordedImages recorded;  // --record: each process's name and maps as written last
+  // --record: each process's name and maps as written last.
+  RecordedImages recorded([&live](pid_t p) { return live ? live->take_maps_changed_ns(p) : 0; });
   std::string damage_at_start;
   if (replay_source) {
     drop_capabilities(0);  // a recording needs none
@@ -192,6 +193,7 @@ int run_mode(const Options& opts) {
     cfg.max_processes = opts.max_processes;
     cfg.verbose = opts.verbose;
     cfg.stream_samples = !opts.record_path.empty();
+    cfg.time_maps_changes = cfg.stream_samples;
     if (cfg.stream_samples) cfg.sample_ring_bytes = 32u << 20;
     // Its interval loop takes the samples (before_drain below): no thread
     // waits on them, none is woken for them.
@@ -217,7 +219,7 @@ int run_mode(const Options& opts) {
       recording = std::make_unique<ProfileWriter>(opts.record_path, ps, opts.record_force);
       const uint64_t now = monotonic_ns();
       for (pid_t p : live->tracked_processes())
-        recorded.look(*recording, now, p, parent_of(p).value_or(0), RecordedImages::read(p));
+        recorded.look(*recording, now, p, parent_of(p).value_or(0), recorded.read(p));
     }
     // Set up: the loop opens nothing that needs more than `keep`.
     const CapSet left = drop_capabilities(keep, [live] { return live->maps_usable(); });
@@ -265,7 +267,7 @@ int run_mode(const Options& opts) {
       if (ev.type == MB_PROC_FORK) recorded.write_fork(*recording, ev.time_ns, p, parent);
       if (ev.type == MB_PROC_EXEC) {
         // Timed at the exec: the new program's samples are found in them.
-        recorded.write(*recording, ev.time_ns, p, 0, kProcExec, RecordedImages::read(p));
+        recorded.write(*recording, ev.time_ns, p, 0, kProcExec, recorded.read(p));
         after_exec.exec(p, monotonic_ns());
       }
       if (ev.type == MB_PROC_EXIT) {
@@ -286,7 +288,7 @@ int run_mode(const Options& opts) {
       // and an exec waiting that long finds its short program gone.
       size_t looked = 0;
       for (pid_t p : live->tracked_processes()) {
-        recorded.look(*recording, now, p, 0, RecordedImages::read(p));
+        recorded.look(*recording, now, p, 0, recorded.read(p));
         if (++looked % 16 == 0) live->take_process_events();
       }
     };
@@ -320,7 +322,7 @@ int run_mode(const Options& opts) {
       left = std::min(left, 1.0);  // a bad deadline must not turn into a spin or a hang
       if (recording) {
         const uint64_t now = monotonic_ns();
-        for (pid_t p : after_exec.due(now)) recorded.update(*recording, now, p, 0, RecordedImages::read(p));
+        for (pid_t p : after_exec.due(now)) recorded.update(*recording, now, p, 0, recorded.read(p));
         if (!after_exec.empty()) left = std::min(left, after_exec.wait_ns(now) / 1e9);
       }
       timespec ts{static_cast<time_t>(left), static_cast<long>((left - static_cast<time_t>(left)) * 1e9)};

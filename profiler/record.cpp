@@ -351,6 +351,7 @@ int run_record(const RecordOptions& opts) {
       record_privilege_plan(opts.sampler, foreign_target(cfg.mode, cfg.pid, cfg.cgroup_path, keep));
   require_capabilities(privileges.needs);
   cfg.stream_samples = true;
+  cfg.time_maps_changes = true;
   cfg.sample_ring_bytes = opts.ring_bytes;
   cfg.verbose = opts.verbose;
   // The in-kernel page table is not what the profiler reads: keep it small.
@@ -379,18 +380,20 @@ int run_record(const RecordOptions& opts) {
   // starts (it inherits this thread's capabilities). The held command was
   // forked before and keeps the credentials we were started with.
   const CapSet left = drop_capabilities(privileges.keep, [&] { return collector->maps_usable(); });
-  if (opts.verbose)
+  if (opts.verbose) {
     std::fprintf(stderr, "profiler: capabilities kept after setup: %s\n", capability_names(left).c_str());
+    std::fprintf(stderr, "profiler: maps changes timed by %s\n", collector->maps_change_clock().c_str());
+  }
 
   // Process names and maps: written when first seen and whenever they
   // change (the images store holds what was written last; only this thread
   // uses it: the consumer writes samples alone).
-  RecordedImages images;
+  RecordedImages images([&](pid_t p) { return collector->take_maps_changed_ns(p); });
   // Processes first seen within the last second and unchanged since: looked
   // at again as soon as their samples arrive (below).
   std::map<pid_t, uint64_t> quick_until;  // pid -> mono_ns deadline
   auto note_process = [&](pid_t p, pid_t parent, ProfileProcessEvent ev = kProcSeen) {
-    ProcessImage seen = RecordedImages::read(p);
+    ProcessImage seen = images.read(p);
     std::lock_guard<std::mutex> lock(wmu);
     const uint64_t now = monotonic_ns();
     // The held command is the profiler until it execs: the file names it by
@@ -418,7 +421,7 @@ int run_record(const RecordOptions& opts) {
   // maps, timed at the exec, so that its samples from then on are found in
   // them. A process gone before we looked keeps its old name ("" says so).
   auto note_exec = [&](pid_t p, uint64_t exec_ns) {
-    ProcessImage image = RecordedImages::read(p);
+    ProcessImage image = images.read(p);
     std::lock_guard<std::mutex> lock(wmu);
     const uint64_t now = monotonic_ns();
     images.write(writer, exec_ns, p, 0, kProcExec, std::move(image));

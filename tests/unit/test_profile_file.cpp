@@ -183,7 +183,7 @@ TEST(ProfileFile, ReadsAVersion1File) {
 }
 
 // A version-2 file (tests/unit/data/profile-v2.prof, written by the
-// version-2 writer: make_profile_v2.sh there regenerates it; whole maps at
+// version-2 writer: make_old_profile.sh 2 there regenerates it; whole maps at
 // every change) reads as it did: the mapping
 // at each address and time is the one the version-2 reader found, and each
 // mapping written again unchanged is held once. Pid 50 maps app, its heap and
@@ -228,6 +228,71 @@ TEST(ProfileFile, ReadsAVersion2FileAsBefore) {
     EXPECT_EQ(m ? m->path : "-", w.path) << std::hex << w.addr << " at " << std::dec << w.time_ns;
   }
   EXPECT_EQ(procs.file(*procs.mapping(50, 0x7f0000000100, 350)), &info.files[2]);
+}
+
+// A version-3 file (tests/unit/data/profile-v3.prof, written by the
+// version-3 writer: make_old_profile.sh 3 there regenerates it): its maps
+// change has no time of its own and takes effect when written (300), as the
+// version-3 reader had it. Pid 50 has liba.so at 0x7f0000000000 from 100,
+// libb.so there from 300.
+TEST(ProfileFile, ReadsAVersion3FileAsBefore) {
+  ProfileReader r("tests/unit/data/profile-v3.prof");
+  ASSERT_TRUE(r.ok()) << r.error();
+  const ProfileInfo& info = r.info();
+  EXPECT_EQ(info.version, 3u);
+  EXPECT_EQ(info.samples, 3u);
+  ASSERT_EQ(info.maps_changes.size(), 2u);
+  EXPECT_EQ(info.maps_changes[1].time_ns, 300u);
+  ProfileProcesses procs(info);
+  for (auto [time_ns, path] : {std::pair<uint64_t, const char*>{150, "/nonexistent/liba.so"},
+                               {250, "/nonexistent/liba.so"},
+                               {350, "/nonexistent/libb.so"}}) {
+    const ProfileMap* m = procs.mapping(50, 0x7f0000000100, time_ns);
+    EXPECT_EQ(m ? m->path : "-", path) << time_ns;
+  }
+}
+
+// A maps change written at a look (300) took effect at the first system call
+// that made it (200, version 4): the samples between, written before the
+// change in the file, are of the new mapping; those before it of the old.
+TEST(ProfileFile, AMapsChangeTakesEffectBeforeItIsWritten) {
+  mb_test::TempTree dir("mbprof");
+  const std::string path = dir.path("early.prof");
+  const ProfileMap liba{0x7f0000000000, 0x7f0000001000, 0, kMapRead | kMapExec, "/usr/lib/liba.so", 0x801, 11};
+  const ProfileMap libb{0x7f0000000000, 0x7f0000001000, 0, kMapRead | kMapExec, "/usr/lib/libb.so", 0x801, 22};
+  {
+    ProfileWriter w(path, ProfileStart{});
+    w.add_process(100, 50, 1, kProcSeen, "app");
+    w.add_maps(100, 50, {liba});
+    for (uint64_t t : {150, 250}) {
+      mb_sample smp{};
+      smp.time_ns = t;
+      smp.tgid = smp.tid = 50;
+      smp.vaddr = smp.ip = 0x7f0000000100;
+      smp.flags = MB_ACC_VADDR | MB_ACC_IP;
+      w.add_sample(smp);
+    }
+    w.add_maps_change(300, 50, {liba}, {libb}, 200);
+    w.add_maps_change(400, 50, {libb}, {liba}, 900);  // "after" its look: taken as at the look
+    w.finish(1000, 0);
+  }
+  ProfileReader r(path);
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r.info().version, kProfileVersion);
+  ASSERT_EQ(r.info().maps_changes.size(), 3u);
+  EXPECT_EQ(r.info().maps_changes[1].time_ns, 200u);
+  EXPECT_EQ(r.info().maps_changes[2].time_ns, 400u);
+  ProfileProcesses procs(r.info());
+  std::vector<std::string> found;
+  r.for_each_batch([&](const mb_sample* smp, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      const ProfileMap* m = procs.mapping(smp[i].tgid, smp[i].vaddr, smp[i].time_ns);
+      found.push_back(m ? m->path : "-");
+    }
+  });
+  EXPECT_EQ(found, (std::vector<std::string>{"/usr/lib/liba.so", "/usr/lib/libb.so"}));
+  EXPECT_EQ(procs.mapping(50, 0x7f0000000100, 350)->path, "/usr/lib/libb.so");
+  EXPECT_EQ(procs.mapping(50, 0x7f0000000100, 450)->path, "/usr/lib/liba.so");
 }
 
 // A maps change is relative to the process's maps before it: one for a

@@ -8,6 +8,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <utility>
+
 #include "membalancer/profile_file.h"
 #include "membalancer/recorded_images.h"
 #include "tests/unit/temp_tree.h"
@@ -27,12 +30,24 @@ ProcessImage image(const std::string& name, const std::string& maps) {
 // execs look like.
 const char* kParentMaps = "400000-401000 r-xp 00000000 08:01 11 /usr/bin/parent\n";
 const char* kNewMaps = "400000-401000 r-xp 00000000 08:01 22 /usr/bin/new\n";
+// A library dlclose'd, and another dlopen'ed in its place.
+const char* kLibA = "400000-401000 r-xp 00000000 08:01 11 /usr/lib/liba.so\n";
+const char* kLibB = "400000-401000 r-xp 00000000 08:01 22 /usr/lib/libb.so\n";
 
 struct Recording {
+  // When each pid's maps last changed, as the BPF side tells a look (taken
+  // and forgotten by each read).
+  std::map<pid_t, uint64_t> changed_at;
   mb_test::TempTree dir{"mb_recorded_images"};
   std::string path = dir.path("r.prof");
   ProfileWriter w{path, ProfileStart{}};
-  RecordedImages images;
+  RecordedImages images{[this](pid_t p) { return std::exchange(changed_at[p], 0); }};
+  // What a look at p reads: name, maps, and when they changed.
+  ProcessImage seen(pid_t p, const std::string& name, const char* maps) {
+    ProcessImage i = image(name, maps);
+    i.maps_changed_ns = std::exchange(changed_at[p], 0);
+    return i;
+  }
   // The program mapped at 0x400000 in `pid` at `time_ns` ("" none), once finished.
   std::string program_at(pid_t pid, uint64_t time_ns) {
     ProfileReader reader(path);
@@ -132,9 +147,9 @@ TEST(RecordedImages, AChurningProcessCostsItsChangesNotItsMapsAtEachLook) {
     EXPECT_EQ(r.images.look(r.w, (100 + 500 * look) * ms, 70, 1, churned(look)), RecordedImages::Look::kChanged);
   const uint64_t changes = r.w.bytes_written() - whole;
   r.w.finish(30000 * ms, 0);
-  // A change: its chunk header, 24 bytes, one range removed (16), one
-  // mapping added (44 + its empty path's 8).
-  EXPECT_EQ(changes, 50u * (16 + 24 + 16 + 48)) << "whole maps are " << whole << " bytes";
+  // A change: its chunk header, 32 bytes (with its effect time), one range
+  // removed (16), one mapping added (44 + its empty path's 8).
+  EXPECT_EQ(changes, 50u * (16 + 32 + 16 + 48)) << "whole maps are " << whole << " bytes";
 
   ProfileReader reader(r.path);
   ASSERT_TRUE(reader.ok()) << reader.error();
@@ -177,4 +192,48 @@ TEST(RecordedImages, AChangeAfterAForkTakenInLateIsRelativeToTheForksMaps) {
   ASSERT_NE(anon, nullptr);
   EXPECT_EQ(anon->start, 0x600000u);
   EXPECT_EQ(reader.info().last_maps(60), parse_proc_maps(kNewMaps));
+}
+
+// A library swapped at one address between two looks (dlclose, then dlopen
+// at once): the change takes effect at the first system call that made it,
+// not at the look that found it, so the new library's first samples (its
+// page faults come right after it is mapped) are its own.
+TEST(RecordedImages, AMapsChangeTakesEffectAtItsFirstSystemCall) {
+  Recording r;
+  r.images.write(r.w, 100, 50, 1, kProcSeen, r.seen(50, "app", kLibA));
+  r.changed_at[50] = 200;  // the munmap of liba.so
+  EXPECT_EQ(r.images.look(r.w, 300, 50, 1, r.seen(50, "app", kLibB)), RecordedImages::Look::kChanged);
+  r.w.finish(1000, 0);
+  EXPECT_EQ(r.program_at(50, 150), "/usr/lib/liba.so");
+  EXPECT_EQ(r.program_at(50, 250), "/usr/lib/libb.so") << "between the unmap and the look";
+  EXPECT_EQ(r.program_at(50, 350), "/usr/lib/libb.so");
+}
+
+// read() takes the time of the change from the BPF side before it reads the
+// maps, and forgets it: the next look's change is timed by its own calls.
+TEST(RecordedImages, ReadTakesTheTimeOfTheChangeOnce) {
+  Recording r;
+  r.changed_at[getpid()] = 42;
+  EXPECT_EQ(r.images.read(getpid()).maps_changed_ns, 42u);
+  EXPECT_EQ(r.images.read(getpid()).maps_changed_ns, 0u);
+  EXPECT_EQ(RecordedImages().read(getpid()).maps_changed_ns, 0u) << "no clock: timed at the look";
+}
+
+// The system call's time never puts a change before the maps it changes
+// (an exec written since, or a change the look before already found), nor
+// a missed exec's new maps before its name: those stay at the look.
+TEST(RecordedImages, AChangeStaysAfterTheMapsBeforeItAndWithARename) {
+  Recording r;
+  r.images.write(r.w, 100, 50, 1, kProcSeen, r.seen(50, "app", kParentMaps));
+  r.images.write(r.w, 300, 50, 0, kProcExec, r.seen(50, "app", kLibA));
+  r.changed_at[50] = 200;  // before the exec: a call of the program before it
+  r.images.look(r.w, 400, 50, 0, r.seen(50, "app", kLibB));
+  r.images.write(r.w, 500, 60, 1, kProcSeen, r.seen(60, "one", kLibA));
+  r.changed_at[60] = 550;
+  r.images.look(r.w, 600, 60, 0, r.seen(60, "two", kLibB));  // renamed: an exec whose event was lost
+  r.w.finish(1000, 0);
+  EXPECT_EQ(r.program_at(50, 250), "/usr/bin/parent");
+  EXPECT_EQ(r.program_at(50, 350), "/usr/lib/libb.so") << "the change from the exec's maps, at the exec";
+  EXPECT_EQ(r.program_at(60, 575), "/usr/lib/liba.so");
+  EXPECT_EQ(r.program_at(60, 650), "/usr/lib/libb.so");
 }

@@ -4,27 +4,19 @@
 // liba.so's place from 300, execs app2 at 400 and exits at 500; four code
 // and data samples at 150..450. Every field is given, so the bytes depend on
 // the writer only. Built against the sources of the last version-2 commit
-// by make_profile_v2.sh, which says how; not built by `make`.
+// by make_old_profile.sh 2, which says how; not built by `make`.
 #include <cstdio>
 #include <string>
 
 #include "membalancer/profile_file.h"
+#include "old_profile_start.h"
 
 int main(int argc, char** argv) {
   if (argc != 2) {
     std::fprintf(stderr, "usage: make_profile_v2 OUT.prof\n");
     return 2;
   }
-  mb::ProfileStart st;
-  st.sampler = "fault";
-  st.sampler_kind = MB_SAMPLER_FAULT;
-  st.start_realtime_ns = 1700000000000000000ull;
-  st.start_monotonic_ns = 100;
-  mb::NumaNode node;
-  node.id = 0;
-  node.cpus = {0};
-  st.topology.nodes.push_back(node);
-  mb::ProfileWriter w(argv[1], st, true);
+  mb::ProfileWriter w(argv[1], old_profile_start(), true);
 
   const uint64_t dev = 0x801;
   auto file = [&](uint64_t inode, uint64_t mtime_ns, uint64_t size, std::string build_id, const char* path) {

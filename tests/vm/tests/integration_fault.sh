@@ -12,4 +12,9 @@ st=$?
 cat /tmp/integ.out
 check "integration tests on $(uname -r) (status $st)" [ $st -eq 0 ]
 check "page-migration faults ran" sh -c "! grep -qE 'SKIPPED \] Faults\.(PagesVanish|SigtermDuringPage)' /tmp/integ.out"
+# This kernel has BPF trampolines: the recorder times maps changes by fexit
+# on the maps calls, not by the raw tracepoint every system call pays for.
+/opt/membalancer/bin/profiler record -v --sampler fault -q -o /tmp/fexit.prof -- /opt/membalancer/bin/symtest main 0.1 > /tmp/fexit.out 2>&1
+grep 'maps changes timed by' /tmp/fexit.out
+check "maps changes timed by fexit" grep -q 'maps changes timed by fexit on the maps calls' /tmp/fexit.out
 finish
