@@ -194,7 +194,7 @@ int run_mode(const Options& opts) {
     cfg.verbose = opts.verbose;
     cfg.stream_samples = !opts.record_path.empty();
     cfg.time_maps_changes = cfg.stream_samples;
-    if (cfg.stream_samples) cfg.sample_ring_bytes = 32u << 20;
+    if (cfg.stream_samples) cfg.sample_ring_bytes = opts.record_ring_bytes;
     // Its interval loop takes the samples (before_drain below): no thread
     // waits on them, none is woken for them.
     cfg.sample_consumer_waits = false;
