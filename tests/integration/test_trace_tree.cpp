@@ -2,6 +2,7 @@
 // pages per process match what the workload touched, untracked processes stay
 // out, exited processes leave the table, and the run ends by itself when the
 // tree is gone.
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 
@@ -564,3 +565,66 @@ TEST(TraceRecord, AFullRingsLossesAreTheSameEverywhereAndAddUp) {
   EXPECT_NE(text.out.find("lost in the ring buffer: " + std::to_string(lost) + ";"), std::string::npos) << text.out;
 }
 
+// `--record` onto a full disk (a 1 MiB tmpfs; 24576 faults make 1.5 MiB of
+// samples): the failed write stops the run the normal way, with its summary,
+// in one line that says what the file holds, status 1; the file is read up to
+// where the write failed, and the samples it holds, those not written and
+// those lost add up to the samples accepted. Before, the write's exception
+// left the loop at once: no summary, no backend stop, and the samples taken
+// but not written were said nowhere.
+TEST(TraceRecord, AFullDiskStopsTheRunWithItsSummaryAndSaysWhatTheFileHolds) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  const std::string disk = dir + "/disk";
+  ASSERT_EQ(mkdir(disk.c_str(), 0700), 0);
+  ASSERT_EQ(mount("none", disk.c_str(), "tmpfs", 0, "size=1M"), 0) << std::strerror(errno);
+  struct Unmount {
+    std::string path;
+    ~Unmount() { umount2(path.c_str(), MNT_DETACH); }
+  } unmount{disk};
+  Child w = touch_once(dir, "w", "96M", "report");
+  const std::string file = disk + "/full.mbp";
+  Child mb = spawn({bin("membalancer"), "trace", "--pid", std::to_string(w.pid), "--sampler", "fault", "--interval",
+                    "500", "--display", "json", "--record", file},
+                   dir, "mb");
+  ASSERT_TRUE(wait_for([&] { return has_interval(mb.out_path); }, 30)) << slurp(mb.err_path);
+  touch(dir + "/start");
+  const int status = wait_exit(mb.pid, 60);
+  kill(w.pid, SIGTERM);
+  wait_exit(w.pid, 10);
+  if (status < 0) kill(mb.pid, SIGKILL), wait_exit(mb.pid, 10);
+  ASSERT_EQ(status, 1) << "the full disk stops it: " << slurp(mb.err_path);
+
+  const auto err = lines_of(slurp(mb.err_path));
+  ASSERT_FALSE(err.empty());
+  const std::string& said = err.back();
+  EXPECT_EQ(err.size(), 1u) << "one line: " << slurp(mb.err_path);
+  EXPECT_NE(said.find("writing " + file + ": No space left on device"), std::string::npos) << said;
+  uint64_t in_file = 0, not_written = 0, lost = 0;
+  const size_t at = said.find("holds the first ");
+  ASSERT_NE(at, std::string::npos) << said;
+  ASSERT_EQ(std::sscanf(said.c_str() + at, "holds the first %lu samples (%lu more not written, %lu lost", &in_file,
+                        &not_written, &lost),
+            3)
+      << said;
+
+  const auto lines = json_lines(mb.out_path);
+  ASSERT_FALSE(lines.empty());
+  const json& summary = lines.back();
+  ASSERT_EQ(summary["type"], "summary") << "stopped the normal way: " << slurp(mb.out_path);
+  const uint64_t accepted = summary["counters"]["accepted"];
+  EXPECT_EQ(summary["counters"]["dropped_sample_records"], lost);
+  EXPECT_GE(accepted, 24576u) << "one fault per page touched";
+  EXPECT_EQ(in_file + not_written + lost, accepted);
+  EXPECT_GT(not_written, 0u);
+
+  mb::ProfileReader reader(file);
+  EXPECT_FALSE(reader.ok()) << "the file ends where the write failed";
+  EXPECT_FALSE(reader.info().complete);
+  EXPECT_EQ(reader.info().samples, in_file) << reader.error();
+  Ran rep = run({bin("profiler"), "report", file, "--by", "process", "--format", "json"}, dir, "report_json");
+  EXPECT_EQ(rep.status, 2) << rep.err;
+  EXPECT_NE(rep.err.find("offset"), std::string::npos) << rep.err;
+  const json r = json::parse(rep.out);
+  EXPECT_EQ(r["profile"]["samples"], in_file) << rep.out;
+}
