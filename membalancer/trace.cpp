@@ -401,12 +401,18 @@ int run_mode(const Options& opts) {
   const std::string sampler_name = source->sampler().name;
   std::array<uint64_t, MB_NR_COUNTERS> recorded_counters{};
   if (recording) {
+    // The events since the last interval's poll go in before the end (they
+    // stay pending for the backend's last look); those after it are not
+    // the recording's: the observer writes no more once the file is closed
+    // (an exec told to the backend at its stop failed the run).
+    live->take_process_events();
     take_samples();
     recorded_counters = live->counters();
     record([&] {
       recording->add_counters(monotonic_ns(), recorded_counters);
       recording->finish(monotonic_ns(), recorded_counters[MB_CTR_SAMPLES_LOST]);
     });
+    live->set_event_observer(nullptr);
     if (opts.verbose && record_error.empty())
       std::fprintf(stderr, "membalancer: recorded %" PRIu64 " samples (%" PRIu64 " lost) to %s\n",
                    recording->samples_written(), recorded_counters[MB_CTR_SAMPLES_LOST], opts.record_path.c_str());
