@@ -513,56 +513,66 @@ TEST(TraceRecord, AForkedChildsOwnMemoryIsInItsMaps) {
 // intervals' and the summary's dropped_sample_records, the file's END chunk
 // and `profiler report` (json and text); and every sample the BPF side
 // accepted is either in the file or counted lost (docs/cli.md, --record).
+// Both ways the run ends: SIGTERM, and the process exiting mid-interval.
 TEST(TraceRecord, AFullRingsLossesAreTheSameEverywhereAndAddUp) {
   REQUIRE_ROOT();
   std::string dir = temp_dir();
-  Child w = touch_once(dir, "w", "64M", "report");
-  const std::string file = dir + "/small_ring.mbp";
-  Child mb = spawn({bin("membalancer"), "trace", "--pid", std::to_string(w.pid), "--sampler", "fault", "--interval",
-                    "2000", "--display", "json", "--record", file, "--ring-size", "4K"},
-                   dir, "mb");
-  ASSERT_TRUE(wait_for([&] { return has_interval(mb.out_path); }, 30)) << slurp(mb.err_path);
-  touch(dir + "/start");
-  ASSERT_TRUE(wait_for([&] { return reports(dir + "/report").size() == 1; }, 30));
-  lines_once_drained(mb.out_path);
-  kill(mb.pid, SIGTERM);
-  ASSERT_EQ(wait_exit(mb.pid, 30), 0) << slurp(mb.err_path);
-  kill(w.pid, SIGTERM);
-  wait_exit(w.pid, 10);
-  const uint64_t touched = reports(dir + "/report")[0]["pages_touched"];
-  ASSERT_EQ(touched, 16384u);
+  auto record = [&](const std::string& how, const std::string& duration_s) {
+    SCOPED_TRACE(how);
+    Child w = spawn({bin("memexercise"), "--size", "64M", "--touch-once", "--thp", "off", "--wait-before-touch",
+                     dir + "/start_" + how, "--report", dir + "/report_" + how, "--duration", duration_s},
+                    dir, "w_" + how);
+    const std::string file = dir + "/" + how + ".mbp";
+    Child mb = spawn({bin("membalancer"), "trace", "--pid", std::to_string(w.pid), "--sampler", "fault", "--interval",
+                      "2000", "--display", "json", "--record", file, "--ring-size", "4K"},
+                     dir, "mb_" + how);
+    ASSERT_TRUE(wait_for([&] { return has_interval(mb.out_path); }, 30)) << slurp(mb.err_path);
+    touch(dir + "/start_" + how);
+    ASSERT_TRUE(wait_for([&] { return reports(dir + "/report_" + how).size() == 1; }, 30));
+    if (duration_s == "0") {
+      lines_once_drained(mb.out_path);
+      kill(mb.pid, SIGTERM);
+    }
+    ASSERT_EQ(wait_exit(mb.pid, 30), 0) << slurp(mb.err_path);  // exited: it stops when the process is gone
+    kill(w.pid, SIGTERM);
+    wait_exit(w.pid, 10);
+    const uint64_t touched = reports(dir + "/report_" + how)[0]["pages_touched"];
+    ASSERT_EQ(touched, 16384u);
 
-  const auto lines = json_lines(mb.out_path);
-  ASSERT_FALSE(lines.empty());
-  const json& summary = lines.back();
-  ASSERT_EQ(summary["type"], "summary") << slurp(mb.out_path);
-  uint64_t lost_in_intervals = 0;
-  for (const auto& l : lines)
-    if (l["type"] == "interval") lost_in_intervals += l["counters"]["dropped_sample_records"].get<uint64_t>();
-  const uint64_t lost = summary["counters"]["dropped_sample_records"];
-  const uint64_t accepted = summary["counters"]["accepted"];
-  EXPECT_EQ(lost_in_intervals, lost);
-  EXPECT_GE(accepted, touched) << "one fault per page touched";
-  // At most 56 samples a read fit: nearly all of the 16384 faults were lost.
-  EXPECT_GT(lost, touched - touched / 8) << "accepted " << accepted;
+    const auto lines = json_lines(mb.out_path);
+    ASSERT_FALSE(lines.empty());
+    const json& summary = lines.back();
+    ASSERT_EQ(summary["type"], "summary") << slurp(mb.out_path);
+    uint64_t lost_in_intervals = 0;
+    for (const auto& l : lines)
+      if (l["type"] == "interval") lost_in_intervals += l["counters"]["dropped_sample_records"].get<uint64_t>();
+    const uint64_t lost = summary["counters"]["dropped_sample_records"];
+    const uint64_t accepted = summary["counters"]["accepted"];
+    EXPECT_EQ(lost_in_intervals, lost);
+    EXPECT_GE(accepted, touched) << "one fault per page touched";
+    // At most 56 samples a read fit: nearly all of the 16384 faults were lost.
+    EXPECT_GT(lost, touched - touched / 8) << "accepted " << accepted;
 
-  mb::ProfileReader reader(file);
-  ASSERT_TRUE(reader.ok()) << reader.error();
-  ASSERT_TRUE(reader.info().complete);
-  EXPECT_EQ(reader.info().samples_lost, lost) << "the END chunk";
-  ASSERT_FALSE(reader.info().counters.empty());
-  EXPECT_EQ(reader.info().counters.back().values[MB_CTR_SAMPLES_LOST], lost) << "the last counter snapshot";
-  EXPECT_EQ(reader.info().counters.back().values[MB_CTR_ACCEPTED], accepted);
-  EXPECT_EQ(reader.info().samples + lost, accepted) << reader.info().samples << " samples in the file";
+    mb::ProfileReader reader(file);
+    ASSERT_TRUE(reader.ok()) << reader.error();
+    ASSERT_TRUE(reader.info().complete);
+    EXPECT_EQ(reader.info().samples_lost, lost) << "the END chunk";
+    ASSERT_FALSE(reader.info().counters.empty());
+    EXPECT_EQ(reader.info().counters.back().values[MB_CTR_SAMPLES_LOST], lost) << "the last counter snapshot";
+    EXPECT_EQ(reader.info().counters.back().values[MB_CTR_ACCEPTED], accepted);
+    EXPECT_EQ(reader.info().samples + lost, accepted) << reader.info().samples << " samples in the file";
 
-  Ran rep = run({bin("profiler"), "report", file, "--by", "process", "--format", "json"}, dir, "report_json");
-  ASSERT_EQ(rep.status, 0) << rep.err;
-  const json r = json::parse(rep.out);
-  EXPECT_EQ(r["profile"]["samples_lost"], lost) << rep.out;
-  EXPECT_EQ(r["profile"]["samples"], reader.info().samples) << rep.out;
-  Ran text = run({bin("profiler"), "report", file}, dir, "report_text");
-  ASSERT_EQ(text.status, 0) << text.err;
-  EXPECT_NE(text.out.find("lost in the ring buffer: " + std::to_string(lost) + ";"), std::string::npos) << text.out;
+    Ran rep = run({bin("profiler"), "report", file, "--by", "process", "--format", "json"}, dir, "json_" + how);
+    ASSERT_EQ(rep.status, 0) << rep.err;
+    const json r = json::parse(rep.out);
+    EXPECT_EQ(r["profile"]["samples_lost"], lost) << rep.out;
+    EXPECT_EQ(r["profile"]["samples"], reader.info().samples) << rep.out;
+    Ran text = run({bin("profiler"), "report", file}, dir, "text_" + how);
+    ASSERT_EQ(text.status, 0) << text.err;
+    EXPECT_NE(text.out.find("lost in the ring buffer: " + std::to_string(lost) + ";"), std::string::npos) << text.out;
+  };
+  record("sigterm", "0");
+  record("exited", "3");
 }
 
 // `--record` onto a full disk (a 1 MiB tmpfs; 24576 faults make 1.5 MiB of
