@@ -517,25 +517,28 @@ TEST(TraceRecord, AForkedChildsOwnMemoryIsInItsMaps) {
 TEST(TraceRecord, AFullRingsLossesAreTheSameEverywhereAndAddUp) {
   REQUIRE_ROOT();
   std::string dir = temp_dir();
-  auto record = [&](const std::string& how, const std::string& duration_s) {
+  auto record = [&](const std::string& how) {
     SCOPED_TRACE(how);
-    Child w = spawn({bin("memexercise"), "--size", "64M", "--touch-once", "--thp", "off", "--wait-before-touch",
-                     dir + "/start_" + how, "--report", dir + "/report_" + how, "--duration", duration_s},
-                    dir, "w_" + how);
+    Child w = touch_once(dir, "w_" + how, "64M", "report_" + how);
     const std::string file = dir + "/" + how + ".mbp";
     Child mb = spawn({bin("membalancer"), "trace", "--pid", std::to_string(w.pid), "--sampler", "fault", "--interval",
                       "2000", "--display", "json", "--record", file, "--ring-size", "4K"},
                      dir, "mb_" + how);
     ASSERT_TRUE(wait_for([&] { return has_interval(mb.out_path); }, 30)) << slurp(mb.err_path);
-    touch(dir + "/start_" + how);
+    touch(dir + "/start");
     ASSERT_TRUE(wait_for([&] { return reports(dir + "/report_" + how).size() == 1; }, 30));
-    if (duration_s == "0") {
+    if (how == "sigterm") {
       lines_once_drained(mb.out_path);
       kill(mb.pid, SIGTERM);
+    } else {  // the process exits mid-interval: membalancer stops when it is gone
+      kill(w.pid, SIGTERM);
+      wait_exit(w.pid, 10);
     }
-    ASSERT_EQ(wait_exit(mb.pid, 30), 0) << slurp(mb.err_path);  // exited: it stops when the process is gone
-    kill(w.pid, SIGTERM);
-    wait_exit(w.pid, 10);
+    ASSERT_EQ(wait_exit(mb.pid, 30), 0) << slurp(mb.err_path);
+    if (how == "sigterm") {
+      kill(w.pid, SIGTERM);
+      wait_exit(w.pid, 10);
+    }
     const uint64_t touched = reports(dir + "/report_" + how)[0]["pages_touched"];
     ASSERT_EQ(touched, 16384u);
 
@@ -571,8 +574,9 @@ TEST(TraceRecord, AFullRingsLossesAreTheSameEverywhereAndAddUp) {
     ASSERT_EQ(text.status, 0) << text.err;
     EXPECT_NE(text.out.find("lost in the ring buffer: " + std::to_string(lost) + ";"), std::string::npos) << text.out;
   };
-  record("sigterm", "0");
-  record("exited", "3");
+  record("sigterm");
+  std::remove((dir + "/start").c_str());
+  record("exited");
 }
 
 // `--record` onto a full disk (a 1 MiB tmpfs; 24576 faults make 1.5 MiB of
