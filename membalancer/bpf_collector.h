@@ -40,7 +40,7 @@ struct CollectorConfig {
   uint32_t max_tasks = 16384;
   uint32_t max_processes = 65536;
   bool stream_samples = false;   // profiler: one ring-buffer record per sample
-  uint32_t sample_ring_bytes = 16 << 20;  // power of two, a multiple of the page size
+  uint32_t sample_ring_bytes = 16 << 20;  // power of two, a multiple of the page size (parse_sample_ring_size)
   // A thread waits on the streamed samples (wait_samples: profiler record's
   // consumer). false: they are taken by poll_samples on the caller's own
   // clock (membalancer --record's interval loop), and no sample wakes anyone.
@@ -60,6 +60,14 @@ struct CollectorConfig {
 // too; callers check first, so that bad input is reported before a missing
 // privilege.
 void check_target(const CollectorConfig& cfg);
+
+// A recorder's sample ring buffer (`--ring-size`, profiler record and
+// membalancer --record): its default, and a size as written ("64K", "32M")
+// checked for what the kernel takes (a power of two, whole pages) up to 1G;
+// else a UsageError naming `what`, the option.
+inline constexpr uint32_t kDefaultSampleRingBytes = 32u << 20;
+inline constexpr const char* kDefaultSampleRing = "32M";  // kDefaultSampleRingBytes as written
+uint32_t parse_sample_ring_size(const std::string& text, const std::string& what);
 
 // The hint of a perf event that did not open on a CPU with errno `err`:
 // privilege (with kernel.perf_event_paranoid's value), else a missing PMU or

@@ -45,6 +45,7 @@ struct RawOptions {
   std::string rate_limit = "200M", min_free = "256M", watermark = "auto";
   std::string load_max = "80", max_move_share = "25";
   std::string speed = "recorded";
+  std::string ring_size = kDefaultSampleRing;
   bool all = false;
 };
 
@@ -198,6 +199,9 @@ void validate(Options& o, const CLI::App& cmd, const RawOptions& raw) {
     throw UsageError("--sampler abit scans given processes: use it with --ppid or --pid, not --all or --cgroup");
   if (cmd.count("--record")) check_output("--record", o.record_path, o.record_force);
   else if (o.record_force) throw UsageError("--force: replaces only a --record file, and there is none");
+  if (cmd.count("--ring-size") && !cmd.count("--record"))
+    throw UsageError("--ring-size: sizes the ring buffer of --record, and there is none");
+  o.record_ring_bytes = parse_sample_ring_size(raw.ring_size, "--ring-size");
   if (o.interval_ms < 10 || o.interval_ms > 60000)
     throw UsageError("--interval: " + std::to_string(o.interval_ms) + " ms is outside 10..60000");
   if (!(o.duration_s >= 0 && o.duration_s <= 1e9))
@@ -321,6 +325,10 @@ void add_common(CLI::App* cmd, Options& o, RawOptions& raw) {
                   "Also write every sample to FILE in the profiler's format (see 'profiler report'); never "
                   "follows a symlink, never replaces a file without --force");
   cmd->add_flag("--force", o.record_force, "Let --record replace an existing file");
+  cmd->add_option("--ring-size", raw.ring_size,
+                  "--record: the BPF ring buffer its samples wait in until the interval loop reads them (a power "
+                  "of two of whole pages, up to 1G); what a full one cannot take is counted lost")
+      ->capture_default_str();
   cmd->add_option("--speed", raw.speed,
                   "Replay only: recorded (as recorded), max (as fast as possible) or a factor like 10x")
       ->capture_default_str();

@@ -79,6 +79,7 @@ struct Options {
   // --record FILE: every sample also goes to a profile file (profiler format).
   std::string record_path;
   bool record_force = false;
+  uint32_t record_ring_bytes = kDefaultSampleRingBytes;  // --ring-size: the samples wait there for the interval loop
 
   bool verbose = false;
   bool info = false;

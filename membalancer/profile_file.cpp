@@ -363,7 +363,7 @@ void ProfileWriter::write_start(const ProfileStart& start) {
 ProfileWriter::~ProfileWriter() {
   if (fd_ < 0) return;
   try {
-    flush();
+    if (failed_.empty()) flush();
   } catch (...) {
   }
   close(fd_);
@@ -375,7 +375,9 @@ void ProfileWriter::write_all(const void* p, size_t n) {
     ssize_t w = write(fd_, c, n);
     if (w < 0) {
       if (errno == EINTR) continue;
-      throw SystemError("writing " + path_, errno);
+      SystemError e("writing " + path_, errno);
+      failed_ = e.what();
+      throw e;
     }
     c += w;
     n -= static_cast<size_t>(w);
@@ -385,13 +387,20 @@ void ProfileWriter::write_all(const void* p, size_t n) {
 
 void ProfileWriter::write_chunk(uint32_t type, const void* payload, size_t bytes) {
   if (fd_ < 0) throw SystemError("writing " + path_ + ": the file is closed");
+  // Nothing after a failed write: a chunk written whole after one cut short
+  // would only be read as part of the damaged one.
+  if (!failed_.empty()) throw SystemError(failed_);
   ProfileChunkHeader ch{type, crc_of(payload, bytes), bytes};
   static const char zeros[8] = {};
   size_t pad = align8(bytes) - bytes;
   iovec iov[3] = {{&ch, sizeof(ch)}, {const_cast<void*>(payload), bytes}, {const_cast<char*>(zeros), pad}};
   size_t total = sizeof(ch) + bytes + pad;
   ssize_t w = writev(fd_, iov, 3);
-  if (w < 0 && errno != EINTR) throw SystemError("writing " + path_, errno);
+  if (w < 0 && errno != EINTR) {
+    SystemError e("writing " + path_, errno);
+    failed_ = e.what();
+    throw e;
+  }
   if (w == static_cast<ssize_t>(total)) {
     bytes_ += total;
     return;

@@ -243,6 +243,9 @@ class ProfileWriter {
   void add_counters(uint64_t time_ns, const std::array<uint64_t, MB_NR_COUNTERS>& counters);
   // Writes the buffered samples as one chunk.
   void flush();
+  // After a write failed (SystemError: a full disk), every later write
+  // throws at once and the destructor writes nothing: the file ends where
+  // the failure left it, which a reader reports as its damage.
   // Flushes, writes the END chunk and closes. samples_lost: MB_CTR_SAMPLES_LOST.
   void finish(uint64_t end_time_ns, uint64_t samples_lost);
   // After a failure: closes and removes the file, if the name is still the
@@ -251,6 +254,9 @@ class ProfileWriter {
 
   uint64_t bytes_written() const { return bytes_ + buf_.size() * sizeof(mb_sample); }
   uint64_t samples_written() const { return samples_ + buf_.size(); }
+  // Samples in whole chunks in the file: after a failed write, those a
+  // reader finds (the buffered ones and a chunk cut short are not).
+  uint64_t samples_in_file() const { return samples_; }
   const std::string& path() const { return path_; }
 
  private:
@@ -260,6 +266,7 @@ class ProfileWriter {
 
   std::string path_;
   int fd_ = -1;
+  std::string failed_;  // the failed write's error, "" while none failed
   dev_t dev_ = 0;  // the file created, for discard()
   ino_t ino_ = 0;
   uint64_t bytes_ = 0, samples_ = 0;

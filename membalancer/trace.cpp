@@ -7,11 +7,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <map>
 #include <optional>
 #include <cinttypes>
 #include <cstdio>
+#include <functional>
 #include <sys/stat.h>
 
 #include "membalancer/clock.h"
@@ -194,7 +196,7 @@ int run_mode(const Options& opts) {
     cfg.verbose = opts.verbose;
     cfg.stream_samples = !opts.record_path.empty();
     cfg.time_maps_changes = cfg.stream_samples;
-    if (cfg.stream_samples) cfg.sample_ring_bytes = 32u << 20;
+    if (cfg.stream_samples) cfg.sample_ring_bytes = opts.record_ring_bytes;
     // Its interval loop takes the samples (before_drain below): no thread
     // waits on them, none is woken for them.
     cfg.sample_consumer_waits = false;
@@ -260,26 +262,45 @@ int run_mode(const Options& opts) {
   // may run for milliseconds), and again a few times for the libraries its
   // loader maps.
   ExecFollowUp after_exec;
+  // --record: a write that fails (a full disk) ends the recording, not the
+  // run at that point: the loop stops the normal way before its next
+  // interval (moves dropped, affinities restored, the summary), says what
+  // the file holds, and exits with status 1. The samples taken after the
+  // failure are counted, not written.
+  std::string record_error;
+  uint64_t samples_not_written = 0;
+  auto record = [&](const std::function<void()>& write) {
+    if (!record_error.empty()) return;
+    try {
+      write();
+    } catch (const SystemError& e) {
+      record_error = e.what();
+    }
+  };
+  auto take_samples = [&] {
+    record([&] { live->poll_samples([&](const mb_sample& smp) { recording->add_sample(smp); }); });
+    if (!record_error.empty()) live->poll_samples([&](const mb_sample&) { ++samples_not_written; });
+  };
   if (recording) {
     live->set_event_observer([&](const mb_proc_event& ev) {
       const pid_t p = static_cast<pid_t>(ev.tgid);
       const pid_t parent = static_cast<pid_t>(ev.parent_tgid);
-      if (ev.type == MB_PROC_FORK) recorded.write_fork(*recording, ev.time_ns, p, parent);
+      if (ev.type == MB_PROC_FORK) record([&] { recorded.write_fork(*recording, ev.time_ns, p, parent); });
       if (ev.type == MB_PROC_EXEC) {
         // Timed at the exec: the new program's samples are found in them.
-        recorded.write(*recording, ev.time_ns, p, 0, kProcExec, recorded.read(p));
+        record([&] { recorded.write(*recording, ev.time_ns, p, 0, kProcExec, recorded.read(p)); });
         after_exec.exec(p, monotonic_ns());
       }
       if (ev.type == MB_PROC_EXIT) {
-        recording->add_process(ev.time_ns, ev.tgid, 0, kProcExit, "");
+        record([&] { recording->add_process(ev.time_ns, ev.tgid, 0, kProcExit, ""); });
         after_exec.exited(p);
         recorded.erase(p);
       }
     });
     runner.before_drain = [&] {
-      live->poll_samples([&](const mb_sample& smp) { recording->add_sample(smp); });
+      take_samples();
       const uint64_t now = monotonic_ns();
-      recording->add_counters(now, live->counters());
+      record([&] { recording->add_counters(now, live->counters()); });
       // Once an interval, what each process mapped since (a forked child's
       // own memory, which its fork record, its parent's maps, lacks; a
       // library loaded late): a rename or a new snapshot when it changed.
@@ -288,7 +309,8 @@ int run_mode(const Options& opts) {
       // and an exec waiting that long finds its short program gone.
       size_t looked = 0;
       for (pid_t p : live->tracked_processes()) {
-        recorded.look(*recording, now, p, 0, recorded.read(p));
+        if (!record_error.empty()) break;
+        record([&] { recorded.look(*recording, now, p, 0, recorded.read(p)); });
         if (++looked % 16 == 0) live->take_process_events();
       }
     };
@@ -318,11 +340,11 @@ int run_mode(const Options& opts) {
     if (opts.duration_s > 0 && speed > 0 && until > opts.duration_s / speed) until = opts.duration_s / speed;
     for (;;) {
       double left = until - elapsed();
-      if (left <= 0) break;
+      if (left <= 0 || !record_error.empty()) break;
       left = std::min(left, 1.0);  // a bad deadline must not turn into a spin or a hang
       if (recording) {
         const uint64_t now = monotonic_ns();
-        for (pid_t p : after_exec.due(now)) recorded.update(*recording, now, p, 0, recorded.read(p));
+        for (pid_t p : after_exec.due(now)) record([&] { recorded.update(*recording, now, p, 0, recorded.read(p)); });
         if (!after_exec.empty()) left = std::min(left, after_exec.wait_ns(now) / 1e9);
       }
       timespec ts{static_cast<time_t>(left), static_cast<long>((left - static_cast<time_t>(left)) * 1e9)};
@@ -340,6 +362,8 @@ int run_mode(const Options& opts) {
     }
     // Signals that arrived while the last interval was being processed.
     if (stop_reason.empty()) stop_reason = take_stop_signal({0, 0});
+    // Taken in like a stop signal: this interval is the last.
+    if (stop_reason.empty() && !record_error.empty()) stop_reason = "the --record file could not be written";
     if (stop_reason.empty() && !source->advance()) {
       stop_reason = "replay finished";
       break;
@@ -375,13 +399,23 @@ int run_mode(const Options& opts) {
     }
   }
   const std::string sampler_name = source->sampler().name;
+  std::array<uint64_t, MB_NR_COUNTERS> recorded_counters{};
   if (recording) {
-    live->poll_samples([&](const mb_sample& smp) { recording->add_sample(smp); });
-    const auto c = live->counters();
-    recording->finish(monotonic_ns(), c[MB_CTR_SAMPLES_LOST]);
-    if (opts.verbose)
+    // The events since the last interval's poll go in before the end (they
+    // stay pending for the backend's last look); those after it are not
+    // the recording's: the observer writes no more once the file is closed
+    // (an exec told to the backend at its stop failed the run).
+    live->take_process_events();
+    take_samples();
+    recorded_counters = live->counters();
+    record([&] {
+      recording->add_counters(monotonic_ns(), recorded_counters);
+      recording->finish(monotonic_ns(), recorded_counters[MB_CTR_SAMPLES_LOST]);
+    });
+    live->set_event_observer(nullptr);
+    if (opts.verbose && record_error.empty())
       std::fprintf(stderr, "membalancer: recorded %" PRIu64 " samples (%" PRIu64 " lost) to %s\n",
-                   recording->samples_written(), c[MB_CTR_SAMPLES_LOST], opts.record_path.c_str());
+                   recording->samples_written(), recorded_counters[MB_CTR_SAMPLES_LOST], opts.record_path.c_str());
   }
   // Stop acting (moves not started are dropped, affinities set back) and
   // report first: detaching can take the kernel a while (each tracepoint
@@ -398,6 +432,18 @@ int run_mode(const Options& opts) {
   const std::string damage = replayed ? replayed->reader().damage() : "";
   source.reset();
   if (opts.verbose) std::fprintf(stderr, "membalancer: stopped: %s\n", stop_reason.c_str());
+  if (!record_error.empty()) {
+    // What the file holds is what a reader finds: the samples of the chunks
+    // written whole; those given to the writer since, and taken after the
+    // failure, are not in it.
+    const uint64_t in_file = recording->samples_in_file();
+    std::fprintf(stderr,
+                 "membalancer: --record: %s; the file holds the first %" PRIu64 " samples (%" PRIu64
+                 " more not written, %" PRIu64 " lost in the ring buffer) and no end; stopped\n",
+                 record_error.c_str(), in_file,
+                 recording->samples_written() - in_file + samples_not_written,
+                 recorded_counters[MB_CTR_SAMPLES_LOST]);
+  }
   // Stopped the normal way (moves dropped, affinities restored); only the
   // report is incomplete, and the user is told.
   if (int err = output.error()) {
@@ -408,6 +454,7 @@ int run_mode(const Options& opts) {
       std::fprintf(stderr, "membalancer: writing the report to standard output: %s; stopped\n", std::strerror(err));
     return kExitSystem;
   }
+  if (!record_error.empty()) return kExitSystem;
   if (!damage.empty()) {
     if (damage != damage_at_start) std::fprintf(stderr, "membalancer: %s: %s\n", replay.c_str(), damage.c_str());
     return kExitUsage;

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "membalancer/bpf_collector.h"
 #include "membalancer/cli_numbers.h"
 #include "membalancer/error.h"
 #include "membalancer/profile_file.h"
@@ -166,7 +167,7 @@ int run(int argc, char** argv) {
   }, "NUMBER");
 
   prof::RecordOptions ro;
-  std::string pid_s, ppid_s, ring_s = "32M";
+  std::string pid_s, ppid_s, ring_s = kDefaultSampleRing;
   bool quiet = false;
   CLI::App* rec = app.add_subcommand("record", "Record every sample of a process tree into a profile file");
   auto* o_ppid = rec->add_option("--ppid", ro.pid, "PID and every descendant, present and future");
@@ -182,7 +183,7 @@ int run(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1e9));
   rec->add_option("-o,--output", ro.output, "the profile file to create")->required();
   rec->add_flag("--force", ro.force, "replace FILE if it exists (a symlink is never followed)");
-  rec->add_option("--ring-size", ring_s, "BPF sample ring buffer (power of two, e.g. 32M)")->default_str("32M");
+  rec->add_option("--ring-size", ring_s, "BPF sample ring buffer (power of two, e.g. 32M)")->default_str(kDefaultSampleRing);
   bool no_resolve = false;
   rec->add_flag("--no-resolve-nodes", no_resolve, "do not ask the kernel (move_pages) for the node of samples without one");
   rec->add_flag("-q,--quiet", quiet, "no progress line even on a terminal");
@@ -326,10 +327,7 @@ int run(int argc, char** argv) {
     // auto never picks cpu-clock: its period with any other sampler would do nothing.
     if (rec->count("--cpu-clock-period") && ro.sampler != "cpu-clock")
       throw UsageError("--cpu-clock-period: only the cpu-clock sampler takes it, not --sampler " + ro.sampler);
-    uint64_t ring = parse_size(ring_s, "--ring-size");
-    if (ring < 4096 || ring > (1ULL << 30) || (ring & (ring - 1)))
-      throw UsageError("--ring-size " + ring_s + ": want a power of two from 4K to 1G");
-    ro.ring_bytes = static_cast<uint32_t>(ring);
+    ro.ring_bytes = parse_sample_ring_size(ring_s, "--ring-size");
     ro.resolve_nodes = !no_resolve;
     if (quiet) ro.progress = 0;
     return prof::run_record(ro);

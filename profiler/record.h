@@ -29,7 +29,7 @@ struct RecordOptions {
   double duration_s = 0;  // 0: until SIGINT/SIGTERM or the processes are gone
   std::string output;
   bool force = false;
-  uint32_t ring_bytes = 32u << 20;
+  uint32_t ring_bytes = kDefaultSampleRingBytes;
   bool resolve_nodes = true;  // move_pages for samples without a physical address
   int progress = -1;          // -1: when stderr is a terminal
   bool verbose = false;

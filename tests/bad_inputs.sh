@@ -172,6 +172,15 @@ bad "$PROF" record --pid $SL -o $D/x.prof --ring-size 0 --duration 1
 bad_naming --cpu-clock-period "$PROF" record --pid $SL -o $D/x.prof --sampler fault --cpu-clock-period 50 --duration 1
 bad_naming --cpu-clock-period "$PROF" record --pid $SL -o $D/x.prof --cpu-clock-period 50 --duration 1
 bad "$PROF" record --pid $SL -o $D/x.prof --ring-size 3M --duration 1
+bad_naming --ring-size "$PROF" record --pid $SL -o $D/x.prof --ring-size 2G --duration 1
+# membalancer's --record takes the same --ring-size, from a config file too, and only with --record.
+bad_naming --ring-size "$MB" trace --pid $SL --record $D/r.prof --ring-size 0 --duration 1
+bad_naming --ring-size "$MB" numa --pid $SL --record $D/r.prof --ring-size 3M --duration 1
+bad_naming --ring-size "$MB" trace --pid $SL --record $D/r.prof --ring-size 2K --duration 1
+bad_naming --ring-size "$MB" tier --pid $SL --record $D/r.prof --ring-size 2G --duration 1
+bad_naming --ring-size "$MB" trace --pid $SL --record $D/r.prof --ring-size lots --duration 1
+bad_naming --ring-size "$MB" trace --pid $SL --ring-size 64K --duration 1
+printf '[trace]\nring-size = "5K"\n' > $D/ring.toml; bad_naming --ring-size "$MB" --config $D/ring.toml trace --pid $SL --record $D/r.prof --duration 1
 bad "$PROF" record --cgroup /nonexistent -o $D/x.prof --duration 1
 bad "$PROF" record -o $D/x.prof --duration 1 -- /nonexistent/cmd
 bad "$PROF" report /nonexistent

@@ -2,6 +2,7 @@
 // pages per process match what the workload touched, untracked processes stay
 // out, exited processes leave the table, and the run ends by itself when the
 // tree is gone.
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 
@@ -504,4 +505,173 @@ TEST(TraceRecord, AForkedChildsOwnMemoryIsInItsMaps) {
   EXPECT_EQ(mapped, in_region) << "the child's region is in its maps";
   kill(tree.pid, SIGTERM);
   EXPECT_EQ(wait_exit(tree.pid, 30), 0);
+}
+
+// `--record` with a ring far smaller than an interval's samples: a 4 KiB ring
+// (56 samples) read every 2 s while a process faults 64 MiB in at once. What
+// the ring could not take is reported as the same count everywhere: the
+// intervals' and the summary's dropped_sample_records, the file's END chunk
+// and `profiler report` (json and text); and every sample the BPF side
+// accepted is either in the file or counted lost (docs/cli.md, --record).
+// Both ways the run ends: SIGTERM, and the process exiting mid-interval.
+TEST(TraceRecord, AFullRingsLossesAreTheSameEverywhereAndAddUp) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  auto record = [&](const std::string& how) {
+    SCOPED_TRACE(how);
+    Child w = touch_once(dir, "w_" + how, "64M", "report_" + how);
+    const std::string file = dir + "/" + how + ".mbp";
+    Child mb = spawn({bin("membalancer"), "trace", "--pid", std::to_string(w.pid), "--sampler", "fault", "--interval",
+                      "2000", "--display", "json", "--record", file, "--ring-size", "4K"},
+                     dir, "mb_" + how);
+    ASSERT_TRUE(wait_for([&] { return has_interval(mb.out_path); }, 30)) << slurp(mb.err_path);
+    touch(dir + "/start");
+    ASSERT_TRUE(wait_for([&] { return reports(dir + "/report_" + how).size() == 1; }, 30));
+    if (how == "sigterm") {
+      lines_once_drained(mb.out_path);
+      kill(mb.pid, SIGTERM);
+    } else {  // the process exits mid-interval: membalancer stops when it is gone
+      kill(w.pid, SIGTERM);
+      wait_exit(w.pid, 10);
+    }
+    ASSERT_EQ(wait_exit(mb.pid, 30), 0) << slurp(mb.err_path);
+    if (how == "sigterm") {
+      kill(w.pid, SIGTERM);
+      wait_exit(w.pid, 10);
+    }
+    const uint64_t touched = reports(dir + "/report_" + how)[0]["pages_touched"];
+    ASSERT_EQ(touched, 16384u);
+
+    const auto lines = json_lines(mb.out_path);
+    ASSERT_FALSE(lines.empty());
+    const json& summary = lines.back();
+    ASSERT_EQ(summary["type"], "summary") << slurp(mb.out_path);
+    uint64_t lost_in_intervals = 0;
+    for (const auto& l : lines)
+      if (l["type"] == "interval") lost_in_intervals += l["counters"]["dropped_sample_records"].get<uint64_t>();
+    const uint64_t lost = summary["counters"]["dropped_sample_records"];
+    const uint64_t accepted = summary["counters"]["accepted"];
+    EXPECT_EQ(lost_in_intervals, lost);
+    EXPECT_GE(accepted, touched) << "one fault per page touched";
+    // At most 56 samples a read fit: nearly all of the 16384 faults were lost.
+    EXPECT_GT(lost, touched - touched / 8) << "accepted " << accepted;
+
+    mb::ProfileReader reader(file);
+    ASSERT_TRUE(reader.ok()) << reader.error();
+    ASSERT_TRUE(reader.info().complete);
+    EXPECT_EQ(reader.info().samples_lost, lost) << "the END chunk";
+    ASSERT_FALSE(reader.info().counters.empty());
+    EXPECT_EQ(reader.info().counters.back().values[MB_CTR_SAMPLES_LOST], lost) << "the last counter snapshot";
+    EXPECT_EQ(reader.info().counters.back().values[MB_CTR_ACCEPTED], accepted);
+    EXPECT_EQ(reader.info().samples + lost, accepted) << reader.info().samples << " samples in the file";
+
+    Ran rep = run({bin("profiler"), "report", file, "--by", "process", "--format", "json"}, dir, "json_" + how);
+    ASSERT_EQ(rep.status, 0) << rep.err;
+    const json r = json::parse(rep.out);
+    EXPECT_EQ(r["profile"]["samples_lost"], lost) << rep.out;
+    EXPECT_EQ(r["profile"]["samples"], reader.info().samples) << rep.out;
+    Ran text = run({bin("profiler"), "report", file}, dir, "text_" + how);
+    ASSERT_EQ(text.status, 0) << text.err;
+    EXPECT_NE(text.out.find("lost in the ring buffer: " + std::to_string(lost) + ";"), std::string::npos) << text.out;
+  };
+  record("sigterm");
+  std::remove((dir + "/start").c_str());
+  record("exited");
+}
+
+// `--record` onto a full disk (a 1 MiB tmpfs; 24576 faults make 1.5 MiB of
+// samples): the failed write stops the run the normal way, with its summary,
+// in one line that says what the file holds, status 1; the file is read up to
+// where the write failed, and the samples it holds, those not written and
+// those lost add up to the samples accepted. Before, the write's exception
+// left the loop at once: no summary, no backend stop, and the samples taken
+// but not written were said nowhere.
+TEST(TraceRecord, AFullDiskStopsTheRunWithItsSummaryAndSaysWhatTheFileHolds) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  const std::string disk = dir + "/disk";
+  ASSERT_EQ(mkdir(disk.c_str(), 0700), 0);
+  ASSERT_EQ(mount("none", disk.c_str(), "tmpfs", 0, "size=1M"), 0) << std::strerror(errno);
+  struct Unmount {
+    std::string path;
+    ~Unmount() { umount2(path.c_str(), MNT_DETACH); }
+  } unmount{disk};
+  Child w = touch_once(dir, "w", "96M", "report");
+  const std::string file = disk + "/full.mbp";
+  Child mb = spawn({bin("membalancer"), "trace", "--pid", std::to_string(w.pid), "--sampler", "fault", "--interval",
+                    "500", "--display", "json", "--record", file},
+                   dir, "mb");
+  ASSERT_TRUE(wait_for([&] { return has_interval(mb.out_path); }, 30)) << slurp(mb.err_path);
+  touch(dir + "/start");
+  const int status = wait_exit(mb.pid, 60);
+  kill(w.pid, SIGTERM);
+  wait_exit(w.pid, 10);
+  if (status < 0) kill(mb.pid, SIGKILL), wait_exit(mb.pid, 10);
+  ASSERT_EQ(status, 1) << "the full disk stops it: " << slurp(mb.err_path);
+
+  const auto err = lines_of(slurp(mb.err_path));
+  ASSERT_FALSE(err.empty());
+  const std::string& said = err.back();
+  EXPECT_EQ(err.size(), 1u) << "one line: " << slurp(mb.err_path);
+  EXPECT_NE(said.find("writing " + file + ": No space left on device"), std::string::npos) << said;
+  uint64_t in_file = 0, not_written = 0, lost = 0;
+  const size_t at = said.find("holds the first ");
+  ASSERT_NE(at, std::string::npos) << said;
+  ASSERT_EQ(std::sscanf(said.c_str() + at, "holds the first %lu samples (%lu more not written, %lu lost", &in_file,
+                        &not_written, &lost),
+            3)
+      << said;
+
+  const auto lines = json_lines(mb.out_path);
+  ASSERT_FALSE(lines.empty());
+  const json& summary = lines.back();
+  ASSERT_EQ(summary["type"], "summary") << "stopped the normal way: " << slurp(mb.out_path);
+  const uint64_t accepted = summary["counters"]["accepted"];
+  EXPECT_EQ(summary["counters"]["dropped_sample_records"], lost);
+  EXPECT_GE(accepted, 24576u) << "one fault per page touched";
+  EXPECT_EQ(in_file + not_written + lost, accepted);
+  EXPECT_GT(not_written, 0u);
+
+  mb::ProfileReader reader(file);
+  EXPECT_FALSE(reader.ok()) << "the file ends where the write failed";
+  EXPECT_FALSE(reader.info().complete);
+  EXPECT_EQ(reader.info().samples, in_file) << reader.error();
+  Ran rep = run({bin("profiler"), "report", file, "--by", "process", "--format", "json"}, dir, "report_json");
+  EXPECT_EQ(rep.status, 2) << rep.err;
+  EXPECT_NE(rep.err.find("offset"), std::string::npos) << rep.err;
+  const json r = json::parse(rep.out);
+  EXPECT_EQ(r["profile"]["samples"], in_file) << rep.out;
+}
+
+// `--record` in a mode with a backend (process here; numa, tier and autotune
+// stop the same way): at the stop the backend is told of the execs since the
+// last interval, which took them out of the ring buffer and had the recorder
+// write them to a file already closed: status 1, "the file is closed", no
+// summary, in most runs under a fork-and-exec loop. The events before the end
+// are in the file, and every sample accepted is in it or counted lost.
+TEST(TraceRecord, AModeWithABackendEndsItsRecordingWholeWhileProcessesExec) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  Child loop = spawn({"/bin/sh", "-c", "while :; do /bin/true; done"}, dir, "loop");
+  for (int i = 0; i < 4; ++i) {
+    const std::string file = dir + "/process" + std::to_string(i) + ".mbp";
+    Ran r = run({bin("membalancer"), "process", "--ppid", std::to_string(loop.pid), "--sampler", "fault", "--interval",
+                 "200", "--duration", "1", "--display", "json", "--record", file},
+                dir, "mb" + std::to_string(i), 60);
+    ASSERT_EQ(r.status, 0) << "run " << i << ": " << r.err;
+    const auto lines = lines_of(r.out);
+    ASSERT_FALSE(lines.empty());
+    const json summary = json::parse(lines.back());
+    ASSERT_EQ(summary["type"], "summary");
+    mb::ProfileReader reader(file);
+    ASSERT_TRUE(reader.ok()) << "run " << i << ": " << reader.error();
+    EXPECT_TRUE(reader.info().complete);
+    size_t execs = 0;
+    for (const auto& p : reader.info().processes) execs += p.event == mb::kProcExec;
+    EXPECT_GT(execs, 10u) << "run " << i << ": the loop execs all the time";
+    EXPECT_EQ(reader.info().samples + reader.info().samples_lost, summary["counters"]["accepted"].get<uint64_t>())
+        << "run " << i;
+  }
+  kill(loop.pid, SIGKILL);
+  wait_exit(loop.pid, 5);
 }

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "membalancer/bpf_collector.h"
 #include "membalancer/error.h"
 #include "membalancer/options.h"
 #include "membalancer/privilege.h"
@@ -378,6 +379,29 @@ TEST_F(ConfigFile, DottedKeys) {
   std::string cfg = write("dotted.toml", "trace.interval = 300\n");
   Result r = expect_ok({"--config", cfg, "trace", "--ppid", "1"});
   EXPECT_EQ(r.opts.interval_ms, 300u);
+}
+
+// --record's ring buffer: profiler record's option, parsed by the same code;
+// every mode takes it, from the file too, and only with --record.
+TEST_F(ConfigFile, RingSizeOfTheRecording) {
+  const std::string prof = dir_ + "/ring.prof";
+  EXPECT_EQ(expect_ok({"trace", "--ppid", "1", "--record", prof}).opts.record_ring_bytes,
+            mb::parse_sample_ring_size(mb::kDefaultSampleRing, "--ring-size"));
+  EXPECT_EQ(mb::kDefaultSampleRingBytes, 32u << 20);
+  EXPECT_EQ(expect_ok({"numa", "--ppid", "1", "--record", prof, "--ring-size", "64K"}).opts.record_ring_bytes, 65536u);
+  EXPECT_EQ(expect_ok({"tier", "--ppid", "1", "--record", prof, "--ring-size", "1G"}).opts.record_ring_bytes, 1u << 30);
+  std::string cfg = write("ring.toml", "[process]\nring-size = \"8K\"\nrecord = \"" + prof + "\"\n");
+  Result r = expect_ok({"--config", cfg, "process", "--ppid", "1"});
+  EXPECT_EQ(r.opts.record_ring_bytes, 8192u);
+  EXPECT_EQ(r.opts.record_path, prof);
+  expect_usage_error({"--config", write("bad_ring.toml", "[trace]\nring-size = \"3M\"\n"), "trace", "--ppid", "1",
+                      "--record", prof},
+                     {"--ring-size 3M", "power of two"});
+  for (const char* bad : {"0", "2K", "3M", "2G", "100000", "12Q", "x"})
+    expect_usage_error({"autotune", "--ppid", "1", "--record", prof, "--ring-size", bad}, {"--ring-size", bad});
+  // It would size nothing without --record: refused, not ignored.
+  expect_usage_error({"trace", "--ppid", "1", "--ring-size", "64K"}, {"--ring-size", "--record"});
+  expect_usage_error({"trace", "--sampler", "replay:" + prof, "--ring-size", "64K"}, {"--ring-size"});
 }
 
 TEST_F(ConfigFile, ValuesAreValidated) {

@@ -2,11 +2,15 @@
 // and damage at several offsets -> an error naming the offset, with the
 // readable prefix still delivered.
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <fstream>
@@ -496,6 +500,58 @@ TEST(ProfileFile, TruncatedFileKeepsThePrefix) {
   EXPECT_EQ(read_all(r2).size(), 3000u);
   EXPECT_EQ(r2.error_offset(), fourth);
   EXPECT_NE(r2.error().find("end chunk"), std::string::npos) << r2.error();
+}
+
+// A writer whose write failed (a full disk; here the file size limit) writes
+// nothing more, not from its next chunk nor from its destructor: the file
+// ends where the failure left it, and what it holds stays what a reader
+// finds. Before, the next chunk wrote the failed samples again after the
+// piece cut short. (In a child: the limit is the process's.)
+TEST(ProfileFile, AFailedWriteIsTheEndOfTheFile) {
+  mb_test::TempTree dir("mbprof");
+  const std::string path = dir.path("full.prof");
+  constexpr rlim_t kLimit = 200000;
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int code = 0;
+    rlimit lim{};
+    getrlimit(RLIMIT_FSIZE, &lim);
+    const rlim_t room = lim.rlim_cur;
+    signal(SIGXFSZ, SIG_IGN);  // a write past the limit fails with EFBIG instead
+    lim.rlim_cur = kLimit;
+    setrlimit(RLIMIT_FSIZE, &lim);
+    try {
+      ProfileWriter w(path, ProfileStart{});
+      try {
+        for (uint64_t i = 0; i < ProfileWriter::kChunkRecords; ++i) w.add_sample(sample(i));
+        code = 10;  // 512 KiB written under a 200 KB limit
+      } catch (const SystemError& e) {
+        if (!std::strstr(e.what(), std::strerror(EFBIG))) code = 11;
+      }
+      lim.rlim_cur = room;  // room again: still nothing is written
+      setrlimit(RLIMIT_FSIZE, &lim);
+      try {
+        w.add_process(1, 100, 0, kProcSeen, "p");
+        if (!code) code = 12;
+      } catch (const SystemError&) {
+      }
+      if (w.samples_in_file() != 0) code = 13;
+    } catch (...) {
+      code = 14;
+    }
+    _exit(code);
+  }
+  int st = 0;
+  ASSERT_EQ(waitpid(pid, &st, 0), pid);
+  ASSERT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 0) << "10: no failure, 11: another error, 12: written after it, 13: samples counted, 14: threw";
+  struct stat sb{};
+  ASSERT_EQ(stat(path.c_str(), &sb), 0);
+  EXPECT_EQ(static_cast<rlim_t>(sb.st_size), kLimit);
+  ProfileReader r(path);
+  EXPECT_EQ(read_all(r).size(), 0u);
+  EXPECT_NE(r.error().find("truncated chunk"), std::string::npos) << r.error();
 }
 
 TEST(ProfileFile, CorruptChunkHeaderOrSmallChunkNamesItsOffset) {
