@@ -135,6 +135,17 @@ class PageTable {
   // Returns the entry, or nullptr when the table is full (counted).
   PageEntry* add(uint64_t key, uint32_t accesses, const uint16_t lanes[MB_CPU_LANES], uint16_t mem_node);
 
+  // A collapse (khugepaged merged base pages into a 2 MiB page): when the
+  // 2 MiB at `first` (aligned) holds base pages, each of its base pages
+  // holds the huge page's heat from now on, the sum of theirs, each decayed
+  // to now (the huge page's accesses are theirs, as a huge page's samples
+  // add to each of its base pages), flagged huge; absent ones are inserted,
+  // so a split later leaves each with that heat. Lanes are summed alike;
+  // base pages already flagged huge (a huge page whose first base page left
+  // the table) count once. Call before the huge page's own samples are
+  // added; false (nothing changes) when the 2 MiB holds no base page.
+  bool collapse(uint64_t first);
+
   PageEntry* find(uint64_t key);
   const PageEntry* find(uint64_t key) const;
 
@@ -181,6 +192,16 @@ class PageTable {
     const float fresh = static_cast<float>(e.flags >> kPageFreshShift) / kPageFreshMax;
     return (fresh + (1 - fresh) * k) * decay_since(e.last_seen);
   }
+  // The factor that brings the heat of e, last seen before this interval,
+  // to now as add() keeps it: this interval's kept share is not applied
+  // (it applies at reading, to the share from before: the fresh bits).
+  float carried(const PageEntry& e) const {
+    const float d = factor(e);
+    return ended_ && kept_now() < 1.0f ? d / kept_now() : d;
+  }
+  // The entry of key, inserted (nothing before this interval) when absent;
+  // nullptr when the table is full.
+  PageEntry* entry_for(uint64_t key, bool* inserted);
   void rebuild_decay();
   void erase_at(size_t i);
   void grow();
