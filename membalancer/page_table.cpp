@@ -176,7 +176,7 @@ PageEntry* PageTable::add(uint64_t key, uint32_t accesses, const uint16_t lanes[
   return &e;
 }
 
-bool PageTable::collapse(uint64_t first) {
+bool PageTable::collapse(uint64_t first, CollapseHeat how) {
   if (first == 0) return false;
   // A page's heat as add() keeps it: the part from before this interval
   // (decayed to now) and the part added in it; lanes decayed alike.
@@ -207,8 +207,13 @@ bool PageTable::collapse(uint64_t first) {
   for (uint64_t k = first; k < first + MB_HUGE_BASE_PAGES && !merges; ++k)
     if (const PageEntry* e = find(k)) merges = !e->huge();
   if (!merges) return false;
-  Parts sum, huge_page;
-  bool had_huge = false;
+  Parts sum, huge_page;  // sum: the huge page's heat, of the base pages merged so far
+  bool had_huge = false, merged = false;
+  auto merge = [&](const Parts& p) {
+    if (how == CollapseHeat::kSum) sum.add(p);
+    else if (!merged || p.before + p.fresh > sum.before + sum.fresh) sum = p;
+    merged = true;
+  };
   for (uint64_t k = first; k < first + MB_HUGE_BASE_PAGES; ++k) {
     const PageEntry* e = find(k);
     if (!e) continue;
@@ -217,10 +222,10 @@ bool PageTable::collapse(uint64_t first) {
     total_heat_ -= p.before;
     samples_now_ -= p.fresh;
     overlap_now_ -= std::sqrt(p.before * p.fresh);
-    if (!e->huge()) sum.add(p);
+    if (!e->huge()) merge(p);
     else huge_page = p, had_huge = true;  // each base page of it holds the huge page's heat
   }
-  if (had_huge) sum.add(huge_page);
+  if (had_huge) merge(huge_page);
   const double heat = sum.before + sum.fresh;
   const float fresh = heat > 0 ? static_cast<float>(sum.fresh / heat) : 1.0f;
   uint64_t held = 0;

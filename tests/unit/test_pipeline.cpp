@@ -259,6 +259,39 @@ TEST(Pipeline, ACollapsedRangeIsPlannedByItsBasePagesSummedHeat) {
   EXPECT_EQ(plan.moves[0].to, 0);
 }
 
+// What a collapse makes of its base pages' heat follows the sampler: its
+// 512 base pages took 2 accesses each, page 5 took 40, in interval 1; the
+// huge page's 2 in interval 2. Where a sample is an access (IBS, PEBS,
+// synthetic: kSum) the huge page had them all: (511 x 2 + 40) x 0.5 + 2 =
+// 533. Where it is one accessed bit a scan for the 2 MiB (abit, faults:
+// kMax), as a base page's is for it, it is as hot as page 5: 40 x 0.5 + 2 =
+// 22 (a sum would count each scan up to 512 times). Before, both were its
+// first base page's own: 2 x 0.5 + 2 = 3.
+TEST(Pipeline, ACollapsedRangesHeatFollowsWhatTheSamplerCounts) {
+  EXPECT_EQ(mb::collapse_heat_for(MB_SAMPLER_IBS), mb::CollapseHeat::kSum);
+  EXPECT_EQ(mb::collapse_heat_for(MB_SAMPLER_PEBS), mb::CollapseHeat::kSum);
+  EXPECT_EQ(mb::collapse_heat_for(MB_SAMPLER_SYNTHETIC), mb::CollapseHeat::kSum);
+  EXPECT_EQ(mb::collapse_heat_for(MB_SAMPLER_ABIT), mb::CollapseHeat::kMax);
+  EXPECT_EQ(mb::collapse_heat_for(MB_SAMPLER_FAULT), mb::CollapseHeat::kMax);
+  for (auto [how, want] : {std::pair{mb::CollapseHeat::kSum, 533.0f}, std::pair{mb::CollapseHeat::kMax, 22.0f}}) {
+    FakeKernel k;
+    mb::PipelineConfig cfg = config();
+    cfg.collapse_heat = how;
+    mb::Pipeline p(cfg, k.query(), k.names());
+    const uint64_t range = 0x400;
+    p.begin_interval(1);
+    for (uint64_t vpn = range; vpn < range + 512; ++vpn) p.add_slot(slot(7, vpn, vpn == range + 5 ? 40 : 2, 1));
+    p.finish_interval({}, 1);
+    p.begin_interval(2);
+    mb_page_slot huge = slot(7, range, 2, 1);
+    huge.mem_node1 |= MB_SLOT_HUGE;
+    p.add_slot(huge);
+    p.finish_interval({}, 1);
+    EXPECT_FLOAT_EQ(p.table().heat(*p.table().find(mb_page_key(7, range))), want);
+    EXPECT_FLOAT_EQ(p.table().heat(*p.table().find(mb_page_key(7, range + 300))), want);
+  }
+}
+
 // Three hot regions: pid 100's regions 0 (3 pages, heat 12, most heat on
 // node 0) and 0x40000000 (heat 100 on node 1), and pid 200's region 0x200000
 // (2 MiB: one page, heat 50 on node 3).
