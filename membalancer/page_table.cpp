@@ -110,9 +110,8 @@ float PageTable::noise_ratio() const {
   return sum > 0 ? static_cast<float>(squares / sum) : 1.0f;
 }
 
-PageEntry* PageTable::add(uint64_t key, uint32_t accesses, const uint16_t lanes[MB_CPU_LANES],
-                          uint16_t mem_node) {
-  if (key == 0) return nullptr;
+PageEntry* PageTable::entry_for(uint64_t key, bool* inserted) {
+  *inserted = false;
   // Double before the load passes 0.8 (the cap keeps one slot free).
   if (slots_.size() < max_slots_ && (stats_.pages + 1) * 5 > slots_.size() * 4 && !find(key)) grow();
   size_t n = slots_.size();
@@ -120,17 +119,28 @@ PageEntry* PageTable::add(uint64_t key, uint32_t accesses, const uint16_t lanes[
   while (slots_[i].key != 0 && slots_[i].key != key) i = (i + 1 == n ? 0 : i + 1);
   PageEntry& e = slots_[i];
   if (e.key == 0) {
-    if (stats_.pages >= capacity_) {
-      stats_.dropped_full += accesses;
-      return nullptr;
-    }
+    if (stats_.pages >= capacity_) return nullptr;
     e = PageEntry{};
     e.key = key;
     e.last_seen = now_ - 1;  // nothing before this interval
     ++stats_.pages;
     ++stats_.inserted;
-    arrivals_.add(accesses);
+    *inserted = true;
   }
+  return &e;
+}
+
+PageEntry* PageTable::add(uint64_t key, uint32_t accesses, const uint16_t lanes[MB_CPU_LANES],
+                          uint16_t mem_node) {
+  if (key == 0) return nullptr;
+  bool inserted;
+  PageEntry* found = entry_for(key, &inserted);
+  if (!found) {
+    stats_.dropped_full += accesses;
+    return nullptr;
+  }
+  if (inserted) arrivals_.add(accesses);
+  PageEntry& e = *found;
   const float c = static_cast<float>(accesses);
   const uint16_t keep_flags = e.flags & ((1u << kPageFreshShift) - 1);
   float d, fresh;
@@ -145,8 +155,7 @@ PageEntry* PageTable::add(uint64_t key, uint32_t accesses, const uint16_t lanes[
   } else {
     // The heat before this interval (a kept share set by end_interval
     // applies at reading time, not here).
-    d = factor(e);
-    if (ended_ && kept_now() < 1.0f) d /= kept_now();
+    d = carried(e);
     const float before = e.heat * d;
     overlap_now_ += std::sqrt(static_cast<double>(c) * before);
     e.heat = before + c;
@@ -165,6 +174,78 @@ PageEntry* PageTable::add(uint64_t key, uint32_t accesses, const uint16_t lanes[
     e.node_checked = now_;
   }
   return &e;
+}
+
+bool PageTable::collapse(uint64_t first, CollapseHeat how) {
+  if (first == 0) return false;
+  // A page's heat as add() keeps it: the part from before this interval
+  // (decayed to now) and the part added in it; lanes decayed alike.
+  struct Parts {
+    double before = 0, fresh = 0;
+    float lanes[MB_CPU_LANES] = {};
+    void add(const Parts& o) {
+      before += o.before;
+      fresh += o.fresh;
+      for (int l = 0; l < MB_CPU_LANES; ++l) lanes[l] += o.lanes[l];
+    }
+  };
+  auto parts_of = [this](const PageEntry& e) {
+    Parts p;
+    float d = 1.0f;
+    if (e.last_seen == now_) {
+      const float f = static_cast<float>(e.flags >> kPageFreshShift) / kPageFreshMax;
+      p.before = e.heat * (1 - f);
+      p.fresh = e.heat * f;
+    } else {
+      d = carried(e);
+      p.before = e.heat * d;
+    }
+    for (int l = 0; l < MB_CPU_LANES; ++l) p.lanes[l] = e.lane_heat[l] * d;
+    return p;
+  };
+  bool merges = false;
+  for (uint64_t k = first; k < first + MB_HUGE_BASE_PAGES && !merges; ++k)
+    if (const PageEntry* e = find(k)) merges = !e->huge();
+  if (!merges) return false;
+  Parts sum, huge_page;  // sum: the huge page's heat, of the base pages merged so far
+  bool had_huge = false, merged = false;
+  auto merge = [&](const Parts& p) {
+    if (how == CollapseHeat::kSum) sum.add(p);
+    else if (!merged || p.before + p.fresh > sum.before + sum.fresh) sum = p;
+    merged = true;
+  };
+  for (uint64_t k = first; k < first + MB_HUGE_BASE_PAGES; ++k) {
+    const PageEntry* e = find(k);
+    if (!e) continue;
+    const Parts p = parts_of(*e);
+    // The table's sums lose the page as it was (it comes back below).
+    total_heat_ -= p.before;
+    samples_now_ -= p.fresh;
+    overlap_now_ -= std::sqrt(p.before * p.fresh);
+    if (!e->huge()) merge(p);
+    else huge_page = p, had_huge = true;  // each base page of it holds the huge page's heat
+  }
+  if (had_huge) merge(huge_page);
+  const double heat = sum.before + sum.fresh;
+  const float fresh = heat > 0 ? static_cast<float>(sum.fresh / heat) : 1.0f;
+  uint64_t held = 0;
+  for (uint64_t k = first; k < first + MB_HUGE_BASE_PAGES; ++k) {
+    bool inserted;
+    PageEntry* e = entry_for(k, &inserted);
+    if (!e) continue;  // the table is full: the huge page's samples count it dropped
+    ++held;
+    e->heat = static_cast<float>(heat);
+    e->last_seen = now_;
+    e->flags = static_cast<uint16_t>(kPageHuge | std::lround(fresh * kPageFreshMax) << kPageFreshShift);
+    for (int l = 0; l < MB_CPU_LANES; ++l) e->lane_heat[l] = static_cast<uint16_t>(std::min(65535.0f, sum.lanes[l]));
+  }
+  // The table's sums as if the 2 MiB had been one huge page all along (a
+  // huge page counts once per base page, as its samples do).
+  const double n = static_cast<double>(held);
+  total_heat_ = std::max(0.0, total_heat_ + n * sum.before);
+  samples_now_ = std::max(0.0, samples_now_ + n * sum.fresh);
+  overlap_now_ = std::max(0.0, overlap_now_ + n * std::sqrt(sum.before * sum.fresh));
+  return true;
 }
 
 void PageTable::erase_at(size_t i) {

@@ -60,6 +60,19 @@ struct PageEntry {
 };
 static_assert(sizeof(PageEntry) == 40, "PageEntry stays small: it is per tracked page");
 
+// What a huge page's heat is made of at a collapse, by what the sampler's
+// huge samples count (Pipeline: collapse_heat_for).
+enum class CollapseHeat {
+  // A huge sample is an access somewhere in the 2 MiB (IBS, PEBS, synthetic
+  // traces): the huge page's accesses are its base pages', summed.
+  kSum,
+  // A huge sample is one accessed bit or fault for the whole 2 MiB a scan
+  // (abit's PMD, a hint fault), as a base page's is for it: the huge page is
+  // as hot as its hottest base page (a sum would count each scan up to 512
+  // times).
+  kMax,
+};
+
 struct PageTableStats {
   uint64_t pages = 0;           // entries now
   uint64_t inserted = 0;        // entries ever created
@@ -135,6 +148,18 @@ class PageTable {
   // Returns the entry, or nullptr when the table is full (counted).
   PageEntry* add(uint64_t key, uint32_t accesses, const uint16_t lanes[MB_CPU_LANES], uint16_t mem_node);
 
+  // A collapse (khugepaged merged base pages into a 2 MiB page): when the
+  // 2 MiB at `first` (aligned) holds base pages, each of its base pages
+  // holds the huge page's heat from now on, flagged huge: the sum of theirs
+  // (kSum: the huge page's accesses are theirs, as a huge page's samples add
+  // to each of its base pages) or the hottest one's (kMax), each decayed to
+  // now; lanes alike. Absent ones are inserted, so a split later leaves each
+  // with that heat; base pages already flagged huge (a huge page whose first
+  // base page left the table) count once. Call before the huge page's own
+  // samples are added; false (nothing changes) when the 2 MiB holds no base
+  // page.
+  bool collapse(uint64_t first, CollapseHeat how = CollapseHeat::kSum);
+
   PageEntry* find(uint64_t key);
   const PageEntry* find(uint64_t key) const;
 
@@ -181,6 +206,16 @@ class PageTable {
     const float fresh = static_cast<float>(e.flags >> kPageFreshShift) / kPageFreshMax;
     return (fresh + (1 - fresh) * k) * decay_since(e.last_seen);
   }
+  // The factor that brings the heat of e, last seen before this interval,
+  // to now as add() keeps it: this interval's kept share is not applied
+  // (it applies at reading, to the share from before: the fresh bits).
+  float carried(const PageEntry& e) const {
+    const float d = factor(e);
+    return ended_ && kept_now() < 1.0f ? d / kept_now() : d;
+  }
+  // The entry of key, inserted (nothing before this interval) when absent;
+  // nullptr when the table is full.
+  PageEntry* entry_for(uint64_t key, bool* inserted);
   void rebuild_decay();
   void erase_at(size_t i);
   void grow();

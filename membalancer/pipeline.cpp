@@ -10,6 +10,10 @@
 
 namespace mb {
 
+CollapseHeat collapse_heat_for(mb_sampler_kind kind) {
+  return kind == MB_SAMPLER_ABIT || kind == MB_SAMPLER_FAULT ? CollapseHeat::kMax : CollapseHeat::kSum;
+}
+
 Pipeline::Pipeline(const PipelineConfig& cfg, NodeResolver::QueryFn query, NameFn names)
     : cfg_(cfg), table_(cfg.max_pages, cfg.decay), resolver_(std::move(query)), names_(std::move(names)) {
   if (!names_) names_ = [](pid_t p) { return process_name(p); };
@@ -43,6 +47,12 @@ void Pipeline::add_slot(const mb_page_slot& slot) {
   name_of(static_cast<pid_t>(tgid));  // while the process is surely alive
   // Page counts are in base pages: an accessed 2 MiB page is 512 of them.
   const uint64_t pages = mb_slot_huge(&slot) ? MB_HUGE_BASE_PAGES : 1;
+  if (pages > 1) {
+    // A huge page over base pages: khugepaged collapsed them, and their heat
+    // is the huge page's (a huge page is planned by its first base page's).
+    const PageEntry* first = table_.find(slot.key);
+    if (!first || !first->huge()) table_.collapse(slot.key, cfg_.collapse_heat);
+  }
   for (uint64_t i = 0; i < pages; ++i) add_page(slot.key + i, slot.accesses, lanes, node, pages > 1);
 }
 

@@ -37,7 +37,13 @@ struct PipelineConfig {
   int top = 5;
   uint32_t max_ranges = 256;
   uint32_t node_recheck_intervals = 30;  // ask a page's node again after this many
+  CollapseHeat collapse_heat = CollapseHeat::kSum;  // by the sampler: collapse_heat_for
 };
+
+// What a collapse makes of the base pages' heat, by what the sampler's huge
+// samples count: abit and page faults give one per 2 MiB a scan (kMax), the
+// others an access each (kSum).
+CollapseHeat collapse_heat_for(mb_sampler_kind kind);
 
 class Pipeline {
  public:

@@ -250,7 +250,10 @@ int run_mode(const Options& opts) {
     query = replay_node_query();
     names = [&recorded_names](pid_t p) { return recorded_names->name(static_cast<uint32_t>(p)); };
   }
-  Pipeline pipeline(pipeline_config(opts), query, names);
+  PipelineConfig pipeline_cfg = pipeline_config(opts);
+  pipeline_cfg.collapse_heat =
+      collapse_heat_for(replayed ? replayed->reader().info().sampler_kind : live->sampler().kind);
+  Pipeline pipeline(pipeline_cfg, query, names);
   for (pid_t p : source->tracked_processes()) pipeline.process_forked(p);
 
   const auto start = std::chrono::steady_clock::now();

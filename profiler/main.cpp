@@ -220,7 +220,7 @@ int run(int argc, char** argv) {
   // synth: options as text where they take sizes or need "was it given".
   prof::SynthConfig sc;
   std::string sy_pattern, sy_footprint, sy_hot, sy_fast, sy_out;
-  double sy_share = 0, sy_skew = 0;
+  double sy_share = 0, sy_skew = 0, sy_thp = 0, sy_thp_split = 0;
   bool sy_force = false;
   CLI::App* sy =
       app.add_subcommand("synth", "Write a deterministic synthetic trace (gups, hotset, zipf, phase) as a profile");
@@ -244,12 +244,21 @@ int run(int argc, char** argv) {
   sy->add_option("--rate", sc.rate, "samples per second of trace time")->default_str("1000000")->check(whole);
   auto* o_fast = sy->add_option("--fast", sy_fast, "node 0 size, for first-touch placement (default footprint/4)");
   sy->add_option("--tgid", sc.tgid, "process id of the samples")->default_str("1000")->check(whole);
+  auto* o_thp = sy->add_option("--thp", sy_thp,
+                               "samples say their page's size, and this fraction of the 2 MiB ranges collapses "
+                               "into huge pages during the trace")
+                    ->check(finite);
+  auto* o_thp_split =
+      sy->add_option("--thp-split", sy_thp_split, "with --thp: the fraction of the collapsed ranges that split later")
+          ->check(finite);
   sy->add_option("-o,--output", sy_out, "the profile file to create")->required();
   sy->add_flag("--force", sy_force, "replace FILE if it exists (a symlink is never followed)");
   sy->footer("Usage: profiler synth --pattern gups|hotset|zipf|phase --footprint SIZE --samples N [--seed S] -o FILE\n"
              "gups: uniform over the pages; hotset: --hot-share of the samples to a hot range, the rest uniform;\n"
              "zipf: page ranks Zipf(--skew), ranks scattered over the footprint; phase: hotset whose hot range\n"
              "moves to another, non-overlapping one for the second half of the samples.\n"
+             "--thp F [--thp-split F]: F of the 2 MiB ranges collapse into huge pages at a sample drawn by the seed\n"
+             "(some split again later); every sample then says its page's size.\n"
              "Topology: node 0 (CPUs 0-1, --fast bytes), node 1 (no CPUs, the footprint). Details: docs/profiler.md.");
 
   // whatif: sizes as text.
@@ -352,6 +361,8 @@ int run(int argc, char** argv) {
     if (o_fast->count()) sc.fast_bytes = parse_size(sy_fast, "--fast");
     if (o_share->count()) sc.hot_share = sy_share;
     if (o_skew->count()) sc.skew = sy_skew;
+    if (o_thp->count()) sc.thp = sy_thp;
+    if (o_thp_split->count()) sc.thp_split = sy_thp_split;
     check_output("-o", sy_out, sy_force);
     prof::SynthPlan plan = prof::plan_synth(sc);
     prof::SynthStats st = prof::write_synth_profile(plan, sy_out, sy_force);

@@ -1,5 +1,6 @@
 #include "profiler/synth.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -19,8 +20,9 @@ uint64_t mix64(uint64_t z) {  // splitmix64's finaliser
 }
 
 // Streams of SynthRng: one for the layout (hot ranges), one for the zipf
-// permutation's keys, one for the samples.
-enum : uint64_t { kStreamSamples = 0, kStreamLayout = 1, kStreamPermutation = 2 };
+// permutation's keys, one for the samples, one for the THP ranges (so that
+// --thp changes no sample's page or time).
+enum : uint64_t { kStreamSamples = 0, kStreamLayout = 1, kStreamPermutation = 2, kStreamThp = 3 };
 
 // The shortest text that reads back as v: 1.0000001 is not shown as "1"
 // (which would read as a valid --hot-share).
@@ -197,6 +199,36 @@ SynthPlan plan_synth(const SynthConfig& c) {
       throw UsageError("--skew " + num(p.skew) + ": want more than 0 and at most " + num(kSynthMaxSkew));
   }
 
+  if (c.thp_split && !c.thp) throw UsageError("--thp-split: applies with --thp");
+  if (c.thp) {
+    p.sizes = true;
+    p.thp = *c.thp;
+    p.thp_split = c.thp_split.value_or(0);
+    if (!(p.thp >= 0 && p.thp <= 1)) throw UsageError("--thp " + num(p.thp) + ": want a fraction from 0 to 1");
+    if (!(p.thp_split >= 0 && p.thp_split <= 1))
+      throw UsageError("--thp-split " + num(p.thp_split) + ": want a fraction from 0 to 1");
+    if (p.thp > 0 && p.whole_ranges() == 0)
+      throw UsageError("--thp " + num(p.thp) + ": --footprint " + bytes_text(c.footprint_bytes) +
+                       " holds no whole 2 MiB range");
+    // floor(thp x ranges) ranges, uniform without repeats (a partial
+    // Fisher-Yates shuffle), each collapsing at a uniform sample; the first
+    // floor(thp_split x that) of them, in the order drawn, split at a uniform
+    // later sample (one that collapses at the last sample cannot).
+    SynthRng thp(c.seed, kStreamThp);
+    std::vector<uint64_t> order(p.whole_ranges());
+    for (uint64_t r = 0; r < order.size(); ++r) order[r] = r;
+    const auto chosen = static_cast<uint64_t>(p.thp * static_cast<double>(order.size()));
+    const auto splitting = static_cast<uint64_t>(p.thp_split * static_cast<double>(chosen));
+    for (uint64_t k = 0; k < chosen; ++k) {
+      std::swap(order[k], order[k + thp.below(order.size() - k)]);
+      SynthThpRange r{order[k], thp.below(p.samples), p.samples};
+      if (k < splitting && r.collapse_at + 1 < p.samples) r.split_at = r.collapse_at + 1 + thp.below(p.samples - r.collapse_at - 1);
+      p.thp_ranges.push_back(r);
+    }
+    std::sort(p.thp_ranges.begin(), p.thp_ranges.end(),
+              [](const SynthThpRange& a, const SynthThpRange& b) { return a.range < b.range; });
+  }
+
   // The hot ranges: page-aligned, chosen by the seed.
   SynthRng layout(c.seed, kStreamLayout);
   const uint64_t P = p.pages, H = p.hot_pages;
@@ -273,6 +305,23 @@ class FirstTouch {
     }
     return static_cast<uint16_t>(v - 1);
   }
+  // Pages of one node among the `n` from `first` placed so far.
+  uint64_t placed_on(uint64_t first, uint64_t n, uint16_t node) const {
+    uint64_t k = 0;
+    for (uint64_t page = first; page < first + n; ++page)
+      k += ((state_[page >> 5] >> (static_cast<int>(page & 31) * 2)) & 3) == node + 1u;
+    return k;
+  }
+  // Places a page not seen yet on `node` (where its huge page is).
+  void place_on(uint64_t page, uint16_t node) {
+    uint64_t& w = state_[page >> 5];
+    const int sh = static_cast<int>(page & 31) * 2;
+    if ((w >> sh) & 3) return;
+    ++stats.pages_seen;
+    stats.pages_node0 += node == 0;
+    w |= static_cast<uint64_t>(node + 1) << sh;
+  }
+  bool room_for(uint64_t pages) const { return stats.pages_node0 + pages <= room_; }
   SynthStats stats;
 
  private:
@@ -280,10 +329,51 @@ class FirstTouch {
   uint64_t room_;
 };
 
+// --thp: each 2 MiB range's size over the trace and, once it collapsed, its
+// node. khugepaged puts the new huge page where most of the range's pages
+// are (a tie: node 0), on node 1 when node 0 lacks room for the range's
+// pages not on it yet; the range stays there when it splits.
+class ThpRanges {
+ public:
+  explicit ThpRanges(const SynthPlan& plan) {
+    if (plan.thp_ranges.empty()) return;
+    collapse_at_.assign(plan.whole_ranges(), UINT64_MAX);
+    split_at_.assign(plan.whole_ranges(), UINT64_MAX);
+    node_.assign(plan.whole_ranges(), kUnplaced);
+    for (const SynthThpRange& r : plan.thp_ranges) collapse_at_[r.range] = r.collapse_at, split_at_[r.range] = r.split_at;
+  }
+  // The flags and node of sample i at `page`.
+  void size_and_node(uint64_t i, uint64_t page, FirstTouch& placement, uint16_t* flags, uint16_t* node) {
+    const uint64_t r = page / kSynthRangePages;
+    const bool huge = r < collapse_at_.size() && i >= collapse_at_[r] && i < split_at_[r];
+    *flags |= huge ? MB_ACC_HUGE : MB_ACC_BASE_PAGE;
+    if (huge && node_[r] == kUnplaced) node_[r] = collapse_node(r, placement);
+    if (r >= node_.size() || node_[r] == kUnplaced) {
+      *node = placement.node(page);
+      return;
+    }
+    placement.place_on(page, node_[r]);
+    *node = node_[r];
+  }
+
+ private:
+  static constexpr uint16_t kUnplaced = 0xffff;
+  static uint16_t collapse_node(uint64_t r, const FirstTouch& placement) {
+    const uint64_t first = r * kSynthRangePages;
+    const uint64_t on0 = placement.placed_on(first, kSynthRangePages, 0);
+    const uint64_t on1 = placement.placed_on(first, kSynthRangePages, 1);
+    if (on0 + on1 == 0) return placement.room_for(kSynthRangePages) ? 0 : 1;  // first touched as a huge page
+    return on0 >= on1 && placement.room_for(kSynthRangePages - on0) ? 0 : 1;
+  }
+  std::vector<uint64_t> collapse_at_, split_at_;  // by range; UINT64_MAX: never
+  std::vector<uint16_t> node_;
+};
+
 template <SynthPattern P>
 SynthStats generate(const SynthPlan& plan, const SynthSink& sink) {
   SynthRng rng(plan.seed, kStreamSamples);
   FirstTouch placement(plan.pages, plan.fast_pages);
+  ThpRanges thp(plan);
   std::optional<ZipfSampler> zipf;
   std::optional<PagePermutation> perm;
   if constexpr (P == SynthPattern::kZipf) {
@@ -316,7 +406,8 @@ SynthStats generate(const SynthPlan& plan, const SynthSink& sink) {
       mb_sample& s = batch[k];
       s = proto;
       s.time_ns = kSynthStartMonotonicNs + q;
-      s.mem_node = placement.node(page);
+      if (plan.sizes) thp.size_and_node(i, page, placement, &s.flags, &s.mem_node);
+      else s.mem_node = placement.node(page);
       s.vaddr = kSynthBase + page * kSynthPageBytes + ((rng.next() >> 55) << 3);  // 8-byte aligned in the page
       q += step_q;
       r += step_r;
@@ -374,6 +465,12 @@ std::string synth_summary(const SynthPlan& plan, const SynthStats& st, const std
   }
   s += "; pages: " + std::to_string(st.pages_node0) + " on node 0, " + std::to_string(st.pages_seen - st.pages_node0) +
        " on node 1";
+  if (plan.sizes) {
+    const auto splitting = std::count_if(plan.thp_ranges.begin(), plan.thp_ranges.end(),
+                                         [&](const SynthThpRange& r) { return r.split_at < plan.samples; });
+    s += "; THP: " + std::to_string(plan.thp_ranges.size()) + " of " + std::to_string(plan.whole_ranges()) +
+         " 2 MiB ranges collapse, " + std::to_string(splitting) + " of them split later";
+  }
   return s;
 }
 

@@ -14,6 +14,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "membalancer/profile_file.h"
 #include "membalancer/topology.h"
@@ -51,6 +52,21 @@ struct SynthConfig {
   uint64_t rate = 1'000'000;           // samples per second
   std::optional<uint64_t> fast_bytes;  // node 0's size: default footprint/4 (whole pages, at least one)
   uint32_t tgid = 1000;
+  // Transparent huge pages: given, every sample says its page's size
+  // (MB_ACC_BASE_PAGE or MB_ACC_HUGE), and this fraction of the footprint's
+  // whole 2 MiB ranges is collapsed by khugepaged during the trace.
+  std::optional<double> thp;
+  std::optional<double> thp_split;  // of the collapsed ranges, the fraction that splits later (default 0)
+};
+
+inline constexpr uint64_t kSynthRangePages = MB_HUGE_BASE_PAGES;  // a 2 MiB range: 512 pages
+
+// A 2 MiB range that --thp collapses: its samples are huge from sample
+// collapse_at on, and base pages again from split_at on (samples: never).
+struct SynthThpRange {
+  uint64_t range = 0;  // its first page / 512
+  uint64_t collapse_at = 0;
+  uint64_t split_at = 0;
 };
 
 // A validated config with its defaults filled in and its layout fixed.
@@ -70,6 +86,11 @@ struct SynthPlan {
   // samples (hotset: the same; phase: two ranges that do not overlap).
   uint64_t hot_first[2] = {0, 0};
   uint64_t second_half = 0;  // index of the first sample of the second half: samples / 2
+  bool sizes = false;        // --thp given: samples say their page's size
+  double thp = 0, thp_split = 0;
+  std::vector<SynthThpRange> thp_ranges;  // in range order
+
+  uint64_t whole_ranges() const { return pages / kSynthRangePages; }
 
   uint64_t footprint_bytes() const { return pages * kSynthPageBytes; }
   uint64_t fast_bytes() const { return fast_pages * kSynthPageBytes; }
@@ -109,7 +130,8 @@ SynthStats generate_synth(const SynthPlan& plan, const SynthSink& sink);
 SynthStats write_synth_profile(const SynthPlan& plan, const std::string& path, bool force);
 
 // One line for stderr: "synth hotset: N samples over 1 GiB (seed 1) -> FILE;
-// hot set 0x...-0x...[, from sample M 0x...-0x...]; pages: A on node 0, B on node 1".
+// hot set 0x...-0x...[, from sample M 0x...-0x...]; pages: A on node 0, B on node 1
+// [; THP: K of R 2 MiB ranges collapse, S of them split later]".
 std::string synth_summary(const SynthPlan& plan, const SynthStats& stats, const std::string& path);
 
 // ---- building blocks, exposed for the tests -------------------------------------------

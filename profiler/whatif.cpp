@@ -104,7 +104,7 @@ struct TierRun {
   std::map<int, int> node_map;  // recorded node -> node of topo; empty: the same
   ReplayWindow mapped;
 
-  TierRun(const WhatifOptions& w, const std::string& path_sampler, Topology topology, const std::string& spec,
+  TierRun(const WhatifOptions& w, const ProfileInfo& recorded, Topology topology, const std::string& spec,
           uint64_t fast_bytes, size_t n, std::map<int, int> nodes)
       : topo(std::move(topology)), sim_tiers(n), node_map(std::move(nodes)) {
     opts.command = "tier";
@@ -117,9 +117,10 @@ struct TierRun {
     PlacementModel* model = backend->use_model(
         fast_bytes, w.start_slow ? PlacementModel::Start::kSlow : PlacementModel::Start::kRecorded);
     tiers = choose_tiers(opts.tiers, topo);
-    pipeline = std::make_unique<Pipeline>(pipeline_config(opts), replay_node_query(),
-                                          [](pid_t) { return std::string(); });
-    source = std::make_unique<ReplaySource>(w.path, path_sampler);
+    PipelineConfig pc = pipeline_config(opts);
+    pc.collapse_heat = collapse_heat_for(recorded.sampler_kind);
+    pipeline = std::make_unique<Pipeline>(pc, replay_node_query(), [](pid_t) { return std::string(); });
+    source = std::make_unique<ReplaySource>(w.path, recorded.sampler);
     source->set_placement(model);
     runner = std::make_unique<IntervalRunner>(*source, *pipeline, backend.get());
   }
@@ -317,10 +318,10 @@ WhatifResult run_whatif(const WhatifOptions& w) {
     if (name == "membalancer") {
       if (tier) continue;
       if (n > 2 || one_tier)
-        tier = std::make_unique<TierRun>(w, reader.info().sampler, tier_topology(upper_pages, recorded_bytes),
+        tier = std::make_unique<TierRun>(w, reader.info(), tier_topology(upper_pages, recorded_bytes),
                                          tier_spec(n), 0, n, sim_tier);
       else
-        tier = std::make_unique<TierRun>(w, reader.info().sampler, topo, "auto", fast_bytes, n, std::map<int, int>{});
+        tier = std::make_unique<TierRun>(w, reader.info(), topo, "auto", fast_bytes, n, std::map<int, int>{});
       add_run(name, "membalancer tier: heat histogram sized to capacity, watermarks, cool-down");
       continue;
     }

@@ -253,6 +253,9 @@ bad_naming 18446744073709551616 "$PROF" synth --pattern gups --footprint 1M --sa
 bad_naming 99999999999999999999 "$PROF" synth --pattern gups --footprint 1M --samples 99999999999999999999 -o $D/q.prof
 bad_naming 1.0000001 "$PROF" synth --pattern hotset --footprint 1M --samples 10 --hot-share 1.0000001 -o $D/q.prof
 bad_naming --skew "$PROF" synth --pattern zipf --footprint 1M --samples 10 --skew nan -o $D/q.prof
+bad_naming --thp-split "$PROF" synth --pattern gups --footprint 4M --samples 10 --thp-split 0.5 -o $D/q.prof
+bad_naming --thp "$PROF" synth --pattern gups --footprint 4M --samples 10 --thp 1.5 -o $D/q.prof
+bad_naming "2 MiB range" "$PROF" synth --pattern gups --footprint 1M --samples 10 --thp 0.5 -o $D/q.prof
 out_fails /dev/full "$PROF" report $D/s.prof
 out_fails /dev/full "$PROF" whatif $D/s.prof --fast 256K
 out_fails /dev/full "$PROF" whatif $D/s.prof --sweep 256K:512K:256K --format json

@@ -256,6 +256,75 @@ TEST(PageTable, DecayHalvesHeatAndLanes) {
   EXPECT_EQ(t.find(key(1, 1)), nullptr);
 }
 
+namespace {
+
+// Two base pages of the 2 MiB at vpn 0x400, returned, sampled at different
+// times (decay 0.5): page 0 took 8 accesses (lane 0) in interval 1, page 5
+// took 4 (lane 1) in interval 3; the table is at interval 4.
+uint64_t two_base_pages_of_a_range(PageTable& t) {
+  const uint64_t first = key(1, 0x400);
+  const uint16_t lanes_a[MB_CPU_LANES] = {8};
+  const uint16_t lanes_b[MB_CPU_LANES] = {0, 4};
+  t.begin_interval(1);
+  t.add(first, 8, lanes_a, 1);
+  t.begin_interval(3);
+  t.add(first + 5, 4, lanes_b, 1);
+  t.begin_interval(4);
+  return first;
+}
+
+}  // namespace
+
+// A collapse: the base pages of a 2 MiB range, sampled at different times,
+// become one huge page whose heat is the sum of theirs, each decayed to now
+// (lazily: their stored heats are as of different intervals). By hand, decay
+// 0.5: page 0 took 8 accesses in interval 1, page 5 took 4 in interval 3;
+// at interval 4 they weigh 8 x 0.5^3 = 1 and 4 x 0.5 = 2, so every base page
+// of the huge page holds 3, and the huge page's 2 accesses make it 5 (each
+// base page, as a huge page's samples add to each). Lanes sum alike. Before,
+// the huge page had its first base page's own heat: 1 + 2 = 3, and the rest
+// 2 each (page 5: 4).
+TEST(PageTable, ACollapseSumsItsBasePagesHeatDecayedToNow) {
+  PageTable t(1024, 0.5f);
+  const uint64_t first = two_base_pages_of_a_range(t);
+  EXPECT_FALSE(t.collapse(key(1, 0x800))) << "no base page there: not a collapse";
+  EXPECT_EQ(t.size(), 2u);
+  ASSERT_TRUE(t.collapse(first));
+  EXPECT_EQ(t.size(), 512u) << "every base page of the huge page is held";
+  for (uint64_t k : {first, first + 5, first + 511}) {
+    const PageEntry* e = t.find(k);
+    ASSERT_NE(e, nullptr) << k - first;
+    EXPECT_TRUE(e->huge()) << k - first;
+    EXPECT_FLOAT_EQ(t.heat(*e), 3.0f) << k - first;
+    EXPECT_FLOAT_EQ(t.lane_heat(*e, 0), 1.0f) << k - first;
+    EXPECT_FLOAT_EQ(t.lane_heat(*e, 1), 2.0f) << k - first;
+  }
+  for (uint64_t k = first; k < first + 512; ++k) t.add(k, 2, nullptr, 1);
+  for (uint64_t k : {first, first + 5, first + 511}) EXPECT_FLOAT_EQ(t.heat(*t.find(k)), 5.0f) << k - first;
+  EXPECT_FALSE(t.collapse(first)) << "a huge page already: nothing to merge";
+  EXPECT_FLOAT_EQ(t.heat(*t.find(first)), 5.0f);
+  // A later interval decays it as one page.
+  t.begin_interval(5);
+  EXPECT_FLOAT_EQ(t.heat(*t.find(first + 300)), 2.5f);
+}
+
+// The same collapse where a huge sample is one accessed bit a scan for the
+// whole 2 MiB (abit), as a base page's is for it: the huge page is as hot as
+// its hottest base page, page 5's 2 (with its lanes), not the sum 3.
+TEST(PageTable, ACollapseOfScannedPagesTakesTheHottestBasePage) {
+  PageTable t(1024, 0.5f);
+  const uint64_t first = two_base_pages_of_a_range(t);
+  ASSERT_TRUE(t.collapse(first, mb::CollapseHeat::kMax));
+  for (uint64_t k : {first, first + 5, first + 511}) {
+    const PageEntry* e = t.find(k);
+    ASSERT_NE(e, nullptr) << k - first;
+    EXPECT_TRUE(e->huge());
+    EXPECT_FLOAT_EQ(t.heat(*e), 2.0f) << k - first;
+    EXPECT_FLOAT_EQ(t.lane_heat(*e, 0), 0.0f) << k - first;
+    EXPECT_FLOAT_EQ(t.lane_heat(*e, 1), 2.0f) << k - first;
+  }
+}
+
 TEST(PageTable, OtherDecayFactors) {
   PageTable keep(8, 1.0f);
   keep.begin_interval(1);

@@ -13,6 +13,7 @@
 
 #include "membalancer/bpf_collector.h"
 #include "membalancer/pipeline.h"
+#include "membalancer/tier_policy.h"
 
 namespace {
 
@@ -214,6 +215,81 @@ TEST(Pipeline, ABaseSampleInsideAHugePageSplitsItsBasePages) {
   for (uint64_t vpn : {0x400ull, 0x401ull, 0x407ull, 0x5ffull})
     EXPECT_FALSE(p.table().find(mb_page_key(7, vpn))->huge()) << vpn;
   EXPECT_TRUE(p.table().find(mb_page_key(7, 0x800))->huge()) << "another huge page stays whole";
+}
+
+// A collapse in the real tier mode's path (Pipeline, then TierPolicy): a 2 MiB
+// range whose accesses were spread over its base pages (2 each in interval
+// 1, on the slow node 1) is collapsed by khugepaged, and its huge page's 2
+// accesses in interval 2 come as one huge slot. Its heat is its base pages':
+// 512 x 2 x 0.5 + 2 = 514. A hundred base pages, 10 accesses each in
+// interval 2, compete for the fast node's room of 512 pages (2 MiB above the
+// high watermark): the huge page (514, 512 pages) fits and goes up; the
+// hundred (10) do not fit after it. Before, the huge page was planned by its
+// first base page's own heat, 2 x 0.5 + 2 = 3: the hundred went up and the
+// huge page, a sixth as hot as it is, stayed slow (412 pages left: no room).
+TEST(Pipeline, ACollapsedRangeIsPlannedByItsBasePagesSummedHeat) {
+  FakeKernel k;
+  mb::Pipeline p(config(), k.query(), k.names());
+  const uint64_t range = 0x400;  // 2 MiB-aligned vpn
+  p.begin_interval(1);
+  for (uint64_t vpn = range; vpn < range + 512; ++vpn) p.add_slot(slot(7, vpn, 2, 1));
+  p.finish_interval({}, 1);
+  p.begin_interval(2);
+  mb_page_slot huge = slot(7, range, 2, 1);
+  huge.mem_node1 |= MB_SLOT_HUGE;
+  p.add_slot(huge);
+  for (uint64_t vpn = 0x1000; vpn < 0x1000 + 100; ++vpn) p.add_slot(slot(7, vpn, 10, 1));
+  p.finish_interval({}, 1);
+  EXPECT_FLOAT_EQ(p.table().heat(*p.table().find(mb_page_key(7, range))), 514.0f);
+
+  constexpr uint64_t kMiB = 1 << 20;
+  mb::Tiers tiers;
+  tiers.tiers = {{0}, {1}};
+  mb::TierPolicyConfig cfg;
+  cfg.low_watermark = 0.05;
+  cfg.high_watermark = 0.10;
+  mb::MemoryState mem;
+  mem.nodes[0] = {1024 * kMiB, 1024 * kMiB / 10 + 2 * kMiB, 0};
+  mem.nodes[1] = {4096 * kMiB, 3000 * kMiB, 612};
+  const mb::Plan plan = mb::TierPolicy(tiers, cfg).plan(p.table(), mem, mb::CoolDown(10));
+  ASSERT_EQ(plan.moves.size(), 1u);
+  EXPECT_TRUE(plan.moves[0].huge);
+  EXPECT_EQ(plan.moves[0].vaddr, range << MB_PAGE_SHIFT);
+  EXPECT_EQ(plan.moves[0].direction, mb::MoveDirection::kPromote);
+  EXPECT_EQ(plan.moves[0].to, 0);
+}
+
+// What a collapse makes of its base pages' heat follows the sampler: its
+// 512 base pages took 2 accesses each, page 5 took 40, in interval 1; the
+// huge page's 2 in interval 2. Where a sample is an access (IBS, PEBS,
+// synthetic: kSum) the huge page had them all: (511 x 2 + 40) x 0.5 + 2 =
+// 533. Where it is one accessed bit a scan for the 2 MiB (abit, faults:
+// kMax), as a base page's is for it, it is as hot as page 5: 40 x 0.5 + 2 =
+// 22 (a sum would count each scan up to 512 times). Before, both were its
+// first base page's own: 2 x 0.5 + 2 = 3.
+TEST(Pipeline, ACollapsedRangesHeatFollowsWhatTheSamplerCounts) {
+  EXPECT_EQ(mb::collapse_heat_for(MB_SAMPLER_IBS), mb::CollapseHeat::kSum);
+  EXPECT_EQ(mb::collapse_heat_for(MB_SAMPLER_PEBS), mb::CollapseHeat::kSum);
+  EXPECT_EQ(mb::collapse_heat_for(MB_SAMPLER_SYNTHETIC), mb::CollapseHeat::kSum);
+  EXPECT_EQ(mb::collapse_heat_for(MB_SAMPLER_ABIT), mb::CollapseHeat::kMax);
+  EXPECT_EQ(mb::collapse_heat_for(MB_SAMPLER_FAULT), mb::CollapseHeat::kMax);
+  for (auto [how, want] : {std::pair{mb::CollapseHeat::kSum, 533.0f}, std::pair{mb::CollapseHeat::kMax, 22.0f}}) {
+    FakeKernel k;
+    mb::PipelineConfig cfg = config();
+    cfg.collapse_heat = how;
+    mb::Pipeline p(cfg, k.query(), k.names());
+    const uint64_t range = 0x400;
+    p.begin_interval(1);
+    for (uint64_t vpn = range; vpn < range + 512; ++vpn) p.add_slot(slot(7, vpn, vpn == range + 5 ? 40 : 2, 1));
+    p.finish_interval({}, 1);
+    p.begin_interval(2);
+    mb_page_slot huge = slot(7, range, 2, 1);
+    huge.mem_node1 |= MB_SLOT_HUGE;
+    p.add_slot(huge);
+    p.finish_interval({}, 1);
+    EXPECT_FLOAT_EQ(p.table().heat(*p.table().find(mb_page_key(7, range))), want);
+    EXPECT_FLOAT_EQ(p.table().heat(*p.table().find(mb_page_key(7, range + 300))), want);
+  }
 }
 
 // Three hot regions: pid 100's regions 0 (3 pages, heat 12, most heat on

@@ -543,3 +543,152 @@ TEST(SynthSummary, NamesTheHotRanges) {
   EXPECT_NE(s.find(buf), std::string::npos) << s;
   EXPECT_EQ(s.find('\n'), std::string::npos);
 }
+
+// ---- --thp: transparent huge pages ----------------------------------------------------
+
+namespace {
+
+SynthConfig thp_config(SynthPattern p, uint64_t seed = 1) {
+  SynthConfig c = config(p, 64 << 20, 200000, seed);  // 32 ranges of 2 MiB
+  c.thp = 0.5;
+  c.thp_split = 0.5;
+  return c;
+}
+
+constexpr uint16_t kSizeFlags = MB_ACC_HUGE | MB_ACC_BASE_PAGE;
+
+}  // namespace
+
+// Half of the 32 ranges collapse, half of those split later, each at a
+// sample the seed draws. Every sample says its page's size: huge from its
+// range's collapse until its split, a base page otherwise (ranges that never
+// collapse included). Pages and times are those of the trace without --thp:
+// only the size flags and the nodes differ (a huge page's node is its
+// range's; the pages it put on node 0 take their part of its room).
+TEST(SynthThp, SamplesSayTheirPagesSizeAsItsRangeCollapsesAndSplits) {
+  for (SynthPattern p : kAll) {
+    SCOPED_TRACE(synth_pattern_name(p));
+    const SynthPlan plan = plan_synth(thp_config(p));
+    ASSERT_EQ(plan.whole_ranges(), 32u);
+    ASSERT_EQ(plan.thp_ranges.size(), 16u);
+    std::map<uint64_t, SynthThpRange> by_range;
+    uint64_t splitting = 0;
+    for (const SynthThpRange& r : plan.thp_ranges) {
+      EXPECT_LT(r.range, 32u);
+      EXPECT_LT(r.collapse_at, plan.samples);
+      EXPECT_GT(r.split_at, r.collapse_at);
+      splitting += r.split_at < plan.samples;
+      EXPECT_TRUE(by_range.emplace(r.range, r).second) << "range " << r.range << " twice";
+    }
+    EXPECT_EQ(splitting, 8u);
+    const auto v = generate(plan);
+    const auto plain = generate(config(p, 64 << 20, 200000));
+    ASSERT_EQ(v.size(), plain.size());
+    uint64_t huge = 0, base_after_split = 0;
+    std::map<uint64_t, uint16_t> node_of_range;  // from its first huge sample on
+    std::map<uint64_t, uint16_t> node_of_page;   // before that
+    for (size_t i = 0; i < v.size(); ++i) {
+      ASSERT_EQ(v[i].vaddr, plain[i].vaddr) << i;
+      ASSERT_EQ(v[i].time_ns, plain[i].time_ns) << i;
+      ASSERT_EQ(plain[i].flags & kSizeFlags, 0) << "without --thp a sample does not say its size";
+      const uint64_t range = page_of(v[i]) / 512;
+      auto it = by_range.find(range);
+      const bool is_huge = it != by_range.end() && i >= it->second.collapse_at && i < it->second.split_at;
+      ASSERT_EQ(v[i].flags, MB_ACC_VADDR | MB_ACC_LOAD | (is_huge ? MB_ACC_HUGE : MB_ACC_BASE_PAGE)) << i;
+      huge += is_huge;
+      if (is_huge) node_of_range.emplace(range, v[i].mem_node);
+      auto n = node_of_range.find(range);
+      if (n != node_of_range.end()) {
+        // One huge page, one node; its base pages stay there after a split.
+        ASSERT_EQ(v[i].mem_node, n->second) << i;
+        base_after_split += !is_huge;
+      } else {
+        // First touch, as without --thp (the pages that huge pages put on
+        // node 0 take their part of its room).
+        const auto [at, first] = node_of_page.emplace(page_of(v[i]), v[i].mem_node);
+        ASSERT_TRUE(first || at->second == v[i].mem_node) << i;
+      }
+    }
+    EXPECT_GT(huge, v.size() / 100) << "part of the trace is THP-backed";
+    EXPECT_GT(base_after_split, 0u) << "some ranges are sampled after their split";
+  }
+}
+
+TEST(SynthThp, SameSeedSameTraceOtherSeedOtherRanges) {
+  const SynthConfig c = thp_config(SynthPattern::kHotset, 7);
+  const auto a = generate(c), b = generate(c);
+  ASSERT_EQ(a.size(), b.size());
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(mb_sample)), 0);
+  const SynthPlan p7 = plan_synth(c), p8 = plan_synth(thp_config(SynthPattern::kHotset, 8));
+  auto ranges = [](const SynthPlan& p) {
+    std::vector<uint64_t> r;
+    for (const auto& x : p.thp_ranges) r.push_back(x.range);
+    return r;
+  };
+  EXPECT_NE(ranges(p7), ranges(p8));
+  // Pinned, as SynthDeterminism.PinnedOutput: change only on purpose.
+  uint64_t h = 0xcbf29ce484222325ULL;
+  generate_synth(plan_synth(thp_config(SynthPattern::kHotset)), [&](const mb_sample* s, size_t n) {
+    const auto* bytes = reinterpret_cast<const unsigned char*>(s);
+    for (size_t i = 0; i < n * sizeof(mb_sample); ++i) h = (h ^ bytes[i]) * 0x100000001b3ULL;
+  });
+  EXPECT_EQ(h, 0xca40e947cfa09e96ULL);
+}
+
+// --thp 0: no range collapses, and every sample says it is a base page.
+TEST(SynthThp, ZeroSaysEverySampleIsABasePage) {
+  SynthConfig c = config(SynthPattern::kGups, 64 << 20, 5000);
+  c.thp = 0;
+  const SynthPlan plan = plan_synth(c);
+  EXPECT_TRUE(plan.thp_ranges.empty());
+  for (const mb_sample& s : generate(plan)) ASSERT_EQ(s.flags, MB_ACC_VADDR | MB_ACC_LOAD | MB_ACC_BASE_PAGE);
+}
+
+// khugepaged puts a huge page where most of its range's pages are, on node 1
+// when node 0 lacks room: with a fast node of the whole footprint every
+// huge sample is on node 0; with one of a page, on node 1.
+TEST(SynthThp, AHugePageIsWhereMostOfItsPagesWereWithRoom) {
+  for (uint64_t fast : {uint64_t{64} << 20, kPage}) {
+    SynthConfig c = thp_config(SynthPattern::kGups);
+    c.fast_bytes = fast;
+    uint64_t huge = 0;
+    for (const mb_sample& s : generate(c))
+      if (s.flags & MB_ACC_HUGE) {
+        ++huge;
+        ASSERT_EQ(s.mem_node, fast == kPage ? 1 : 0) << "fast " << fast;
+      }
+    EXPECT_GT(huge, 0u);
+  }
+}
+
+TEST(SynthThp, BadInputIsAOneLineUsageError) {
+  auto bad = [](SynthConfig c, std::initializer_list<std::string> parts) {
+    expect_usage_error([&] { plan_synth(c); }, parts);
+  };
+  SynthConfig c = config(SynthPattern::kGups, 64 << 20, 10);
+  c.thp_split = 0.5;
+  bad(c, {"--thp-split", "--thp"});
+  for (double f : {-0.1, 1.5, std::nan("")}) {
+    c = config(SynthPattern::kGups, 64 << 20, 10);
+    c.thp = f;
+    bad(c, {"--thp", "fraction"});
+    c.thp = 0.5;
+    c.thp_split = f;
+    bad(c, {"--thp-split", "fraction"});
+  }
+  c = config(SynthPattern::kGups, 1 << 20, 10);
+  c.thp = 0.5;
+  bad(c, {"--thp", "no whole 2 MiB range"});
+  c.thp = 0;  // no range asked for: fine
+  EXPECT_NO_THROW(plan_synth(c));
+}
+
+TEST(SynthThp, SummarySaysTheRanges) {
+  const SynthPlan plan = plan_synth(thp_config(SynthPattern::kHotset));
+  SynthStats st;
+  generate(plan, &st);
+  const std::string s = synth_summary(plan, st, "x.prof");
+  EXPECT_NE(s.find("; THP: 16 of 32 2 MiB ranges collapse, 8 of them split later"), std::string::npos) << s;
+  EXPECT_EQ(synth_summary(plan_synth(config(SynthPattern::kHotset, 64 << 20, 10)), st, "x").find("THP"),
+            std::string::npos);
+}
