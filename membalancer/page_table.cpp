@@ -176,40 +176,51 @@ PageEntry* PageTable::add(uint64_t key, uint32_t accesses, const uint16_t lanes[
   return &e;
 }
 
+PageTable::HeatParts PageTable::parts_of(const PageEntry& e) const {
+  HeatParts p;
+  float d = 1.0f;
+  if (e.last_seen == now_) {
+    const float f = static_cast<float>(e.flags >> kPageFreshShift) / kPageFreshMax;
+    p.before = e.heat * (1 - f);
+    p.fresh = e.heat * f;
+  } else {
+    d = carried(e);
+    p.before = e.heat * d;
+  }
+  for (int l = 0; l < MB_CPU_LANES; ++l) p.lanes[l] = e.lane_heat[l] * d;
+  return p;
+}
+
+bool PageTable::split(uint64_t first) {
+  bool split = false;
+  for (uint64_t k = first; k < first + MB_HUGE_BASE_PAGES; ++k) {
+    PageEntry* e = find(k);
+    if (!e || !e->huge()) continue;
+    split = true;
+    e->flags &= static_cast<uint16_t>(~kPageHuge);
+    if (huge_heat_ != CollapseHeat::kSum) continue;  // a scan's bit: each base page's as it was
+    // The huge page's accesses were its base pages' together: each keeps its
+    // share (the table's sums with it). Lanes say which CPUs' nodes access
+    // the page, in proportion: they stay.
+    const HeatParts p = parts_of(*e);
+    constexpr double kLeft = 1.0 - 1.0 / static_cast<double>(MB_HUGE_BASE_PAGES);
+    total_heat_ = std::max(0.0, total_heat_ - kLeft * p.before);
+    samples_now_ = std::max(0.0, samples_now_ - kLeft * p.fresh);
+    overlap_now_ = std::max(0.0, overlap_now_ - kLeft * std::sqrt(p.before * p.fresh));
+    e->heat /= static_cast<float>(MB_HUGE_BASE_PAGES);
+  }
+  return split;
+}
+
 bool PageTable::collapse(uint64_t first, CollapseHeat how) {
   if (first == 0) return false;
-  // A page's heat as add() keeps it: the part from before this interval
-  // (decayed to now) and the part added in it; lanes decayed alike.
-  struct Parts {
-    double before = 0, fresh = 0;
-    float lanes[MB_CPU_LANES] = {};
-    void add(const Parts& o) {
-      before += o.before;
-      fresh += o.fresh;
-      for (int l = 0; l < MB_CPU_LANES; ++l) lanes[l] += o.lanes[l];
-    }
-  };
-  auto parts_of = [this](const PageEntry& e) {
-    Parts p;
-    float d = 1.0f;
-    if (e.last_seen == now_) {
-      const float f = static_cast<float>(e.flags >> kPageFreshShift) / kPageFreshMax;
-      p.before = e.heat * (1 - f);
-      p.fresh = e.heat * f;
-    } else {
-      d = carried(e);
-      p.before = e.heat * d;
-    }
-    for (int l = 0; l < MB_CPU_LANES; ++l) p.lanes[l] = e.lane_heat[l] * d;
-    return p;
-  };
   bool merges = false;
   for (uint64_t k = first; k < first + MB_HUGE_BASE_PAGES && !merges; ++k)
     if (const PageEntry* e = find(k)) merges = !e->huge();
   if (!merges) return false;
-  Parts sum, huge_page;  // sum: the huge page's heat, of the base pages merged so far
+  HeatParts sum, huge_page;  // sum: the huge page's heat, of the base pages merged so far
   bool had_huge = false, merged = false;
-  auto merge = [&](const Parts& p) {
+  auto merge = [&](const HeatParts& p) {
     if (how == CollapseHeat::kSum) sum.add(p);
     else if (!merged || p.before + p.fresh > sum.before + sum.fresh) sum = p;
     merged = true;
@@ -217,7 +228,7 @@ bool PageTable::collapse(uint64_t first, CollapseHeat how) {
   for (uint64_t k = first; k < first + MB_HUGE_BASE_PAGES; ++k) {
     const PageEntry* e = find(k);
     if (!e) continue;
-    const Parts p = parts_of(*e);
+    const HeatParts p = parts_of(*e);
     // The table's sums lose the page as it was (it comes back below).
     total_heat_ -= p.before;
     samples_now_ -= p.fresh;

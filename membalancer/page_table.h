@@ -127,6 +127,17 @@ class PageTable {
   static constexpr double kChangedOverlap = 0.8;
   // Heat of e now (decayed since its last access).
   float heat(const PageEntry& e) const { return e.heat * factor(e); }
+  // What a place in a tier serves per base page of it, for ranking pages
+  // of both sizes against one capacity: a huge page whose samples are
+  // accesses anywhere in its 2 MiB (kSum) spreads its heat over its 512
+  // base pages; one whose samples are a bit or fault per scan (kMax) is as
+  // hot per page as a base page with the same heat.
+  float heat_per_base_page(const PageEntry& e) const {
+    return e.huge() && huge_heat_ == CollapseHeat::kSum ? heat(e) / static_cast<float>(MB_HUGE_BASE_PAGES) : heat(e);
+  }
+  // What the huge samples count (Pipeline: collapse_heat_for).
+  void set_huge_heat(CollapseHeat how) { huge_heat_ = how; }
+  CollapseHeat huge_heat() const { return huge_heat_; }
   // Lane heat of e now.
   float lane_heat(const PageEntry& e, int lane) const { return e.lane_heat[lane] * factor(e); }
   // The share of the heat from before interval `now` that is kept (1 unless
@@ -158,7 +169,15 @@ class PageTable {
   // base page left the table) count once. Call before the huge page's own
   // samples are added; false (nothing changes) when the 2 MiB holds no base
   // page.
-  bool collapse(uint64_t first, CollapseHeat how = CollapseHeat::kSum);
+  bool collapse(uint64_t first) { return collapse(first, huge_heat_); }
+  bool collapse(uint64_t first, CollapseHeat how);
+  // A split (a base page's sample inside a huge page): the huge page at
+  // `first` (aligned) is 512 base pages from now on. Where huge samples are
+  // accesses (kSum) each keeps 1/512 of its heat, so that they add up to
+  // the huge page's (heat_per_base_page is unchanged by the split); where
+  // they are a scan's bit (kMax) each keeps it whole. False when no huge
+  // page is there.
+  bool split(uint64_t first);
 
   PageEntry* find(uint64_t key);
   const PageEntry* find(uint64_t key) const;
@@ -190,6 +209,19 @@ class PageTable {
 
  private:
   size_t home(uint64_t key) const;
+  // A page's heat as add() keeps it: the part from before this interval
+  // (decayed to now) and the part added in it; lanes decayed alike.
+  struct HeatParts {
+    double before = 0, fresh = 0;
+    float lanes[MB_CPU_LANES] = {};
+    void add(const HeatParts& o) {
+      before += o.before;
+      fresh += o.fresh;
+      for (int l = 0; l < MB_CPU_LANES; ++l) lanes[l] += o.lanes[l];
+    }
+  };
+  HeatParts parts_of(const PageEntry& e) const;
+  CollapseHeat huge_heat_ = CollapseHeat::kSum;
   static constexpr uint32_t kRing = 4096;  // intervals whose kept share is remembered
   // Decay (and kept shares) from the end of interval `then` to now.
   float decay_since(uint32_t then) const {

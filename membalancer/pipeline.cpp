@@ -16,6 +16,7 @@ CollapseHeat collapse_heat_for(mb_sampler_kind kind) {
 
 Pipeline::Pipeline(const PipelineConfig& cfg, NodeResolver::QueryFn query, NameFn names)
     : cfg_(cfg), table_(cfg.max_pages, cfg.decay), resolver_(std::move(query)), names_(std::move(names)) {
+  table_.set_huge_heat(cfg.collapse_heat);
   if (!names_) names_ = [](pid_t p) { return process_name(p); };
 }
 
@@ -51,7 +52,7 @@ void Pipeline::add_slot(const mb_page_slot& slot) {
     // A huge page over base pages: khugepaged collapsed them, and their heat
     // is the huge page's (a huge page is planned by its first base page's).
     const PageEntry* first = table_.find(slot.key);
-    if (!first || !first->huge()) table_.collapse(slot.key, cfg_.collapse_heat);
+    if (!first || !first->huge()) table_.collapse(slot.key);
   }
   for (uint64_t i = 0; i < pages; ++i) add_page(slot.key + i, slot.accesses, lanes, node, pages > 1);
 }
@@ -59,15 +60,14 @@ void Pipeline::add_slot(const mb_page_slot& slot) {
 void Pipeline::add_page(uint64_t key, uint32_t accesses, const uint16_t lanes[MB_CPU_LANES], uint16_t slot_node,
                         bool huge) {
   const uint32_t tgid = mb_key_tgid(key);
-  PageEntry* e = table_.add(key, accesses, lanes, slot_node);
-  if (e && e->huge() && !huge) {
+  if (!huge) {
     // A base-page sample inside a huge page: the kernel split it, and its
     // other base pages are base pages too (each planned on its own now, not
-    // as one 2 MiB page at the first).
-    const uint64_t first = mb_huge_page_key(key);
-    for (uint64_t k = first; k < first + MB_HUGE_BASE_PAGES; ++k)
-      if (PageEntry* sub = table_.find(k)) sub->flags &= ~kPageHuge;
+    // as one 2 MiB page at the first), before this sample adds to one.
+    const PageEntry* was = table_.find(key);
+    if (was && was->huge()) table_.split(mb_huge_page_key(key));
   }
+  PageEntry* e = table_.add(key, accesses, lanes, slot_node);
   if (e) e->flags = huge ? (e->flags | kPageHuge) : (e->flags & ~kPageHuge);
   ++pages_this_interval_;
   accesses_this_interval_ += accesses;

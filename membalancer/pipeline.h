@@ -37,7 +37,9 @@ struct PipelineConfig {
   int top = 5;
   uint32_t max_ranges = 256;
   uint32_t node_recheck_intervals = 30;  // ask a page's node again after this many
-  CollapseHeat collapse_heat = CollapseHeat::kSum;  // by the sampler: collapse_heat_for
+  // What huge samples count, by the sampler (collapse_heat_for): how a
+  // collapse makes the huge page's heat and how a huge page ranks.
+  CollapseHeat collapse_heat = CollapseHeat::kSum;
 };
 
 // What a collapse makes of the base pages' heat, by what the sampler's huge

@@ -13,7 +13,7 @@ namespace {
 
 struct Sampled {
   uint64_t key;
-  float heat;
+  float heat;  // per base page (PageTable::heat_per_base_page): pages rank against capacity
   uint16_t node;
   int8_t tier;
   bool huge;
@@ -330,7 +330,7 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
     const int row = row_of_node[e.node];
     // A huge page is planned once, at its first base page.
     if (row < 0 || (e.huge() && (e.vaddr() & (kHugePageBytes - 1)))) return;
-    const Sampled s{e.key, table.heat(e), e.node, tier_of_node[e.node], e.huge()};
+    const Sampled s{e.key, table.heat_per_base_page(e), e.node, tier_of_node[e.node], e.huge()};
     const size_t i = static_cast<size_t>(row) * kBins + HeatHistogram::bin(s.heat);
     buckets[i].push_back(s);
     bin_pages[i] += s.pages();
@@ -709,8 +709,8 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
         mem.resident(n, [&](uint32_t tgid, uint64_t vaddr, bool huge) {
           const uint64_t key = mb_page_key(tgid, vaddr >> MB_PAGE_SHIFT);
           const PageEntry* e = table.find(key);
-          if (e && HeatHistogram::bin(table.heat(*e)) > 0) return true;  // sampled: below
-          return take(tgid, vaddr, huge, e ? table.heat(*e) : 0, true);
+          if (e && HeatHistogram::bin(table.heat_per_base_page(*e)) > 0) return true;  // sampled: below
+          return take(tgid, vaddr, huge, e ? table.heat_per_base_page(*e) : 0, true);
         });
       }
       if (stop || b.need <= 0) continue;

@@ -197,6 +197,13 @@ TEST(Pipeline, LanesReachTheTable) {
 // it, so every base page of it is a base page now (the tier policy plans a
 // huge-flagged page only at its first base page, as one 2 MiB move: the
 // others would never be planned). A base page elsewhere keeps its own flag.
+//
+// Its accesses were its base pages' together: each keeps 1/512 of the huge
+// page's heat (3 x 0.5 in interval 2: so its heat per base page, what it
+// ranks by, is what it was), and the one sampled adds its own access. Kept
+// whole, each base page would be as hot as the whole 2 MiB was, 512 times
+// hotter per page than it: a cold huge page split in the slow tier would
+// outrank every hot base page.
 TEST(Pipeline, ABaseSampleInsideAHugePageSplitsItsBasePages) {
   FakeKernel k;
   mb::Pipeline p(config(), k.query(), k.names());
@@ -215,32 +222,64 @@ TEST(Pipeline, ABaseSampleInsideAHugePageSplitsItsBasePages) {
   for (uint64_t vpn : {0x400ull, 0x401ull, 0x407ull, 0x5ffull})
     EXPECT_FALSE(p.table().find(mb_page_key(7, vpn))->huge()) << vpn;
   EXPECT_TRUE(p.table().find(mb_page_key(7, 0x800))->huge()) << "another huge page stays whole";
+  const mb::PageTable& t = p.table();
+  EXPECT_FLOAT_EQ(t.heat(*t.find(mb_page_key(7, 0x401))), 1.5f / 512);
+  EXPECT_FLOAT_EQ(t.heat(*t.find(mb_page_key(7, 0x5ff))), 1.5f / 512);
+  EXPECT_FLOAT_EQ(t.heat(*t.find(mb_page_key(7, 0x407))), 1.5f / 512 + 1);
+  EXPECT_FLOAT_EQ(t.heat_per_base_page(*t.find(mb_page_key(7, 0x401))), 1.5f / 512);
+  EXPECT_FLOAT_EQ(t.heat(*t.find(mb_page_key(7, 0x800))), 1.5f) << "a huge page's heat is its 2 MiB's";
+  EXPECT_FLOAT_EQ(t.heat_per_base_page(*t.find(mb_page_key(7, 0x800))), 1.5f / 512);
+}
+
+// Where a huge sample is a scan's accessed bit for the 2 MiB (abit, faults),
+// a base page of a split huge page is as hot as the huge page was: it was
+// seen each time the huge page was (its bit was the huge page's).
+TEST(Pipeline, AScannedHugePageSplitsIntoBasePagesAsHotAsItWas) {
+  FakeKernel k;
+  mb::PipelineConfig cfg = config();
+  cfg.collapse_heat = mb::collapse_heat_for(MB_SAMPLER_ABIT);
+  mb::Pipeline p(cfg, k.query(), k.names());
+  p.begin_interval(1);
+  mb_page_slot huge = slot(7, 0x400, 3, 0);
+  huge.mem_node1 |= MB_SLOT_HUGE;
+  p.add_slot(huge);
+  p.finish_interval({}, 1);
+  const mb::PageTable& t = p.table();
+  EXPECT_FLOAT_EQ(t.heat_per_base_page(*t.find(mb_page_key(7, 0x400))), 3.0f);
+  p.begin_interval(2);
+  p.add_slot(slot(7, 0x407, 1, 0));
+  p.finish_interval({}, 1);
+  EXPECT_FALSE(t.find(mb_page_key(7, 0x401))->huge());
+  EXPECT_FLOAT_EQ(t.heat(*t.find(mb_page_key(7, 0x401))), 1.5f);
+  EXPECT_FLOAT_EQ(t.heat(*t.find(mb_page_key(7, 0x407))), 2.5f);
 }
 
 // A collapse in the real tier mode's path (Pipeline, then TierPolicy): a 2 MiB
-// range whose accesses were spread over its base pages (2 each in interval
+// range whose accesses were spread over its base pages (4 each in interval
 // 1, on the slow node 1) is collapsed by khugepaged, and its huge page's 2
 // accesses in interval 2 come as one huge slot. Its heat is its base pages':
-// 512 x 2 x 0.5 + 2 = 514. A hundred base pages, 10 accesses each in
-// interval 2, compete for the fast node's room of 512 pages (2 MiB above the
-// high watermark): the huge page (514, 512 pages) fits and goes up; the
-// hundred (10) do not fit after it. Before, the huge page was planned by its
-// first base page's own heat, 2 x 0.5 + 2 = 3: the hundred went up and the
-// huge page, a sixth as hot as it is, stayed slow (412 pages left: no room).
+// 512 x 4 x 0.5 + 2 = 1026, about 2 per base page (a huge page ranks by its
+// heat per base page: it takes 512 of the tier), at the hot threshold
+// (--min-heat 2). A hundred base pages seen once in interval 2 (1, not hot)
+// compete for the fast node's room of 512 pages (2 MiB above the high
+// watermark): the huge page goes up, and no room is left for the hundred.
+// Planned by its first base page's own heat, 4 x 0.5 + 2 = 4, a hundredth
+// of a sample per base page, the huge page was the coldest: the hundred took
+// the free room and it stayed slow (412 pages left: no room).
 TEST(Pipeline, ACollapsedRangeIsPlannedByItsBasePagesSummedHeat) {
   FakeKernel k;
   mb::Pipeline p(config(), k.query(), k.names());
   const uint64_t range = 0x400;  // 2 MiB-aligned vpn
   p.begin_interval(1);
-  for (uint64_t vpn = range; vpn < range + 512; ++vpn) p.add_slot(slot(7, vpn, 2, 1));
+  for (uint64_t vpn = range; vpn < range + 512; ++vpn) p.add_slot(slot(7, vpn, 4, 1));
   p.finish_interval({}, 1);
   p.begin_interval(2);
   mb_page_slot huge = slot(7, range, 2, 1);
   huge.mem_node1 |= MB_SLOT_HUGE;
   p.add_slot(huge);
-  for (uint64_t vpn = 0x1000; vpn < 0x1000 + 100; ++vpn) p.add_slot(slot(7, vpn, 10, 1));
+  for (uint64_t vpn = 0x1000; vpn < 0x1000 + 100; ++vpn) p.add_slot(slot(7, vpn, 1, 1));
   p.finish_interval({}, 1);
-  EXPECT_FLOAT_EQ(p.table().heat(*p.table().find(mb_page_key(7, range))), 514.0f);
+  EXPECT_FLOAT_EQ(p.table().heat(*p.table().find(mb_page_key(7, range))), 1026.0f);
 
   constexpr uint64_t kMiB = 1 << 20;
   mb::Tiers tiers;

@@ -215,25 +215,57 @@ TEST(TierPolicy, ThresholdIsTheHeatOfTheLastPageThatFits) {
   }
 }
 
+// Adds a huge page at 2 MiB-aligned `addr` on `node`, `accesses` in this
+// interval: 512 base pages flagged huge, each holding them (as the pipeline
+// keeps a huge page's samples).
+void add_huge(mb::PageTable& t, uint64_t addr, uint32_t accesses, uint16_t node) {
+  for (uint64_t i = 0; i < MB_HUGE_BASE_PAGES; ++i) {
+    mb::PageEntry* e = t.add(mb_page_key(kPid, (addr >> MB_PAGE_SHIFT) + i), accesses, nullptr, node);
+    e->flags |= mb::kPageHuge;
+  }
+}
+
 // The same with huge pages, which count 512 base pages each: of three in
-// one bin (heat 50, 51, 52) only the hottest fits the 1000 pages.
+// one bin (50, 51, 52 accesses per base page: 512 times that in their 2 MiB)
+// only the hottest fits the 1000 pages.
 TEST(TierPolicy, ThresholdCountsTheLastHugePagesWhole) {
   mb::PageTable t(1 << 16);
   t.begin_interval(1);
   add(t, 0, 1000, 10, 0);
-  for (uint64_t h = 0; h < 3; ++h) {
-    const uint64_t base = (0x40000000 + h * 0x200000) >> MB_PAGE_SHIFT;  // 2 MiB aligned
-    for (uint64_t i = 0; i < 512; ++i) {
-      mb::PageEntry* e = t.add(mb_page_key(kPid, base + i), static_cast<uint32_t>(50 + h), nullptr, 1);
-      e->flags |= mb::kPageHuge;
-    }
-  }
+  for (uint64_t h = 0; h < 3; ++h)
+    add_huge(t, 0x40000000 + h * 0x200000, static_cast<uint32_t>((50 + h) * MB_HUGE_BASE_PAGES), 1);
   const mb::Plan p = expect_threshold_and_exchanges(t, 1536, 51.f, 52.f, 512);
   for (const auto& mv : p.moves)
     if (mv.direction == mb::MoveDirection::kPromote) {
       EXPECT_TRUE(mv.huge);
       EXPECT_EQ(mv.vaddr, 0x40000000u + 2 * 0x200000u);
     }
+}
+
+// A huge page takes 512 pages of the tier: it ranks by what it serves per
+// page. One whose samples are accesses anywhere in its 2 MiB (IBS, PEBS)
+// with 2560 of them, 5 per base page, does not displace 512 base pages of
+// 10 each (2560 accesses for 5120); ranked by its 2 MiB's heat (2560 against
+// 10), it would. One whose samples are a scan's accessed bit for the 2 MiB
+// (abit), as a base page's bit is for it, is as hot per page as its heat:
+// with 40 it goes up, exchanged for 512 pages of 10.
+TEST(TierPolicy, AHugePageRanksByItsHeatPerBasePage) {
+  for (mb::CollapseHeat how : {mb::CollapseHeat::kSum, mb::CollapseHeat::kMax}) {
+    mb::PageTable t(1 << 16);
+    t.set_huge_heat(how);
+    t.begin_interval(1);
+    add(t, 0, 1000, 10, 0);
+    add_huge(t, 0x40000000, how == mb::CollapseHeat::kSum ? 5 * MB_HUGE_BASE_PAGES : 40, 1);
+    const mb::Plan p = mb::TierPolicy(two_tiers(), {}).plan(t, full_fast_node(512), mb::CoolDown(10));
+    auto dir = pages_by_direction(p);
+    if (how == mb::CollapseHeat::kSum) {
+      EXPECT_EQ(dir[mb::MoveDirection::kPromote], 0u);
+      EXPECT_EQ(dir[mb::MoveDirection::kDemote], 0u);
+    } else {
+      EXPECT_EQ(dir[mb::MoveDirection::kPromote], 512u);
+      EXPECT_EQ(dir[mb::MoveDirection::kDemote], 512u);
+    }
+  }
 }
 
 TEST(TierPolicy, DemotesNeverSampledPagesFirstBelowTheLowWatermark) {

@@ -421,17 +421,19 @@ uint64_t sum(const std::vector<uint64_t>& v) { return std::accumulate(v.begin(),
 // the other rules' are, not those its plan asked for. Page 0's later
 // samples say it is a base page: the kernel split it, and the model, the
 // page table and so the plan all hold 512 base pages from then on, each with
-// the heat the huge page's sample gave it. Before the model followed the
-// split it kept one 2 MiB entry that the plan's base page 0 could not fit in
-// 100 pages (refused), and the ten hot base pages moved: 10 pages. Now page 0
-// and the ten go up, and the split's other base pages (sampled once, as the
-// huge page) fill the rest of the free fast tier: 100 pages, each counted once.
+// its share of the huge page's one sample (1/512: the samples are accesses,
+// somewhere in the 2 MiB). Before the model followed the split it kept one
+// 2 MiB entry that the plan's base page 0 could not fit in 100 pages
+// (refused), and the ten hot base pages moved: 10 pages. Now page 0 and the
+// ten go up: 11 pages, each counted once. (While each base page kept the
+// huge page's whole sample, the split's other 501 base pages, each as hot as
+// the whole 2 MiB had been, filled the rest of the free fast tier: 100.)
 TEST(WhatifMoves, MembalancerCountsWhatMovedNotWhatItPlanned) {
   mb_test::TempTree dir("mbwhatif");
   const WhatifRun mb = huge_page_then_samples(dir.path("split.prof"), MB_ACC_BASE_PAGE);
-  EXPECT_EQ(mb.promoted, 100u);
+  EXPECT_EQ(mb.promoted, 11u);
   EXPECT_EQ(mb.demoted, 0u);
-  EXPECT_EQ(sum(mb.promoted_at), 100u);
+  EXPECT_EQ(sum(mb.promoted_at), 11u);
   // Page 0 and the ten serve from the fast tier in the end.
   EXPECT_EQ(mb.hits.back(), 40u + 10u * 20);
 }
