@@ -272,11 +272,13 @@ void Reporter::thread_text(const ThreadReport& t, bool summary) {
   }
   std::fprintf(out_,
                "  threads moved %" PRIu64 ", failed %" PRIu64 ", affinities held %" PRIu64 ", exited while moved %" PRIu64
-               "\n",
-               t.threads_moved, t.move_failures, t.affinities_held, t.moved_exited);
+               ", affinity set since by others %" PRIu64 "\n",
+               t.threads_moved, t.move_failures, t.affinities_held, t.moved_exited, t.overridden);
   if (summary)
-    std::fprintf(out_, "  affinities restored %" PRIu64 ", threads gone %" PRIu64 ", restore failed %" PRIu64 "%s\n",
-                 t.restored, t.restore_gone, t.restore_failed,
+    std::fprintf(out_,
+                 "  affinities restored %" PRIu64 ", threads gone %" PRIu64 ", set since by others (left) %" PRIu64
+                 ", restore failed %" PRIu64 "%s\n",
+                 t.restored, t.restore_gone, t.restore_overridden, t.restore_failed,
                  t.restore_error.empty() ? "" : (" (" + t.restore_error + ")").c_str());
 }
 
@@ -443,9 +445,10 @@ static void json_thread(JsonWriter& w, const ThreadReport& t, bool summary) {
     w.end_object();
   }
   w.field("threads_moved", t.threads_moved).field("move_failures", t.move_failures);
-  w.field("affinities_held", t.affinities_held).field("moved_exited", t.moved_exited);
+  w.field("affinities_held", t.affinities_held).field("moved_exited", t.moved_exited).field("overridden", t.overridden);
   if (summary) {
     w.field("restored", t.restored).field("restore_gone", t.restore_gone).field("restore_failed", t.restore_failed);
+    w.field("restore_overridden", t.restore_overridden);
     w.field("restore_error", t.restore_error);
   }
   if (t.mode == "autotune") {
