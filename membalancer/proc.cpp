@@ -132,6 +132,22 @@ bool process_gone(pid_t pid, const std::string& proc_root) {
   return zombie && threads <= 1;
 }
 
+std::optional<std::vector<int>> mems_allowed(pid_t pid, const std::string& proc_root) {
+  auto status = read_text_file(proc_root + "/" + std::to_string(pid) + "/status");
+  if (!status) return std::nullopt;
+  std::istringstream in(*status);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("Mems_allowed_list:", 0) == 0) {
+      try {
+        return parse_int_list(trim(line.substr(18)), "Mems_allowed_list");
+      } catch (const std::exception&) {
+        return std::nullopt;
+      }
+    }
+  return std::nullopt;
+}
+
 std::vector<pid_t> threads_of(pid_t pid, const std::string& proc_root) {
   return numeric_entries(proc_root + "/" + std::to_string(pid) + "/task");
 }

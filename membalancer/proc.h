@@ -40,6 +40,10 @@ std::string process_problem(pid_t pid, const std::string& proc_root = "/proc");
 // not gone.
 bool process_gone(pid_t pid, const std::string& proc_root = "/proc");
 
+// The memory nodes the process's cpuset lets it use (Mems_allowed_list of
+// /proc/PID/status); nullopt when the process is gone or the line missing.
+std::optional<std::vector<int>> mems_allowed(pid_t pid, const std::string& proc_root = "/proc");
+
 // Thread ids of a process.
 std::vector<pid_t> threads_of(pid_t pid, const std::string& proc_root = "/proc");
 

@@ -186,10 +186,11 @@ void Reporter::migration_text(const MigrationReport& m, bool summary) {
   if (!summary) {
     std::fprintf(out_, "  this interval: %s %" PRIu64 " promote, %" PRIu64 " demote, %" PRIu64
                        " numa pages (%s); hot from heat %.2f; skipped: cooling %" PRIu64 ", no room %" PRIu64
-                       ", no gain %" PRIu64 ", over budget %" PRIu64 "; never-sampled pages demoted %" PRIu64 "\n",
+                       ", not in its cpuset %" PRIu64 ", no gain %" PRIu64 ", over budget %" PRIu64
+                       "; never-sampled pages demoted %" PRIu64 "\n",
                  m.migrate ? "planned" : "would move", m.plan_promote_pages, m.plan_demote_pages, m.plan_numa_pages,
                  format_bytes(m.plan.planned_bytes).c_str(), m.plan.hot_threshold, m.plan.cooling, m.plan.no_room,
-                 m.plan.no_gain, m.plan.over_budget, m.plan.unsampled_demoted);
+                 m.plan.not_allowed, m.plan.no_gain, m.plan.over_budget, m.plan.unsampled_demoted);
     if (m.plan.reserve_bytes || m.plan.reserve_withheld_bytes || m.plan.reserve_elsewhere_bytes)
       std::fprintf(out_,
                    "  room for new pages: %s kept free, %s not (the pages there are hotter than new ones), %s not "
@@ -370,7 +371,8 @@ static void json_migration(JsonWriter& w, const MigrationReport& m, bool summary
     w.field("promote_pages", m.plan_promote_pages).field("demote_pages", m.plan_demote_pages);
     w.field("numa_pages", m.plan_numa_pages).field("bytes", m.plan.planned_bytes);
     w.field("candidates", m.plan.candidates).field("hot_threshold", static_cast<double>(m.plan.hot_threshold));
-    w.field("cooling", m.plan.cooling).field("no_room", m.plan.no_room).field("no_gain", m.plan.no_gain);
+    w.field("cooling", m.plan.cooling).field("no_room", m.plan.no_room).field("not_allowed", m.plan.not_allowed);
+    w.field("no_gain", m.plan.no_gain);
     w.field("over_budget", m.plan.over_budget);
     w.field("unsampled_demoted", m.plan.unsampled_demoted);
     w.field("reserve_bytes", m.plan.reserve_bytes).field("reserve_withheld_bytes", m.plan.reserve_withheld_bytes);
