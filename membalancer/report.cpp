@@ -155,6 +155,18 @@ static std::string failures_text(const MoveCounts& c) {
   return s.empty() ? "-" : s;
 }
 
+// "; not attempted 500 (queue full 200, abandoned 300)", "" when every
+// page was attempted: with it requested = moved + failed + this.
+static std::string unattempted_text(const MoveCounts& c) {
+  const uint64_t n = c.dropped_queue_full + c.abandoned + c.cancelled_exec;
+  if (!n) return "";
+  std::string parts;
+  for (auto [what, v] : {std::pair<const char*, uint64_t>{"queue full", c.dropped_queue_full},
+                         {"abandoned", c.abandoned}, {"cancelled at exec", c.cancelled_exec}})
+    if (v) parts += (parts.empty() ? "" : ", ") + std::string(what) + " " + std::to_string(v);
+  return "; not attempted " + std::to_string(n) + " (" + parts + ")";
+}
+
 // "full targets: node 1 refused 512 pages (marked 1 time, full now), skipped 0; node 2 took 512 in place of a full node"
 static std::string target_full_text(const MoverStats& s) {
   std::string out;
@@ -203,9 +215,10 @@ void Reporter::migration_text(const MigrationReport& m, bool summary) {
   for (MoveDirection d : {MoveDirection::kPromote, MoveDirection::kDemote, MoveDirection::kNuma}) {
     MoveCounts c = m.mover.for_direction(d);
     if (!c.requested) continue;
-    std::fprintf(out_, "  %-9s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10s %12s  %s\n", direction_name(d),
+    std::fprintf(out_, "  %-9s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10s %12s  %s%s\n", direction_name(d),
                  c.requested, c.moved, c.failed(), format_bytes(c.bytes_moved).c_str(),
-                 rate_text(c.bytes_moved, m.elapsed_s).c_str(), failures_text(c).c_str());
+                 rate_text(c.bytes_moved, m.elapsed_s).c_str(), failures_text(c).c_str(),
+                 unattempted_text(c).c_str());
   }
   const MoveCounts t = m.mover.total();
   std::fprintf(out_, "  %-9s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10s %12s  queue %" PRIu64
@@ -219,9 +232,10 @@ void Reporter::migration_text(const MigrationReport& m, bool summary) {
     for (const auto& [key, c] : m.mover.by_key) {
       auto [pid, dir, reason] = key;
       std::fprintf(out_, "  pid %-7d %-8s %-10s requested %" PRIu64 ", moved %" PRIu64 " (%s), failed %" PRIu64
-                         " (%s)\n",
+                         " (%s)%s\n",
                    static_cast<int>(pid), direction_name(dir), reason_name(reason), c.requested, c.moved,
-                   format_bytes(c.bytes_moved).c_str(), c.failed(), failures_text(c).c_str());
+                   format_bytes(c.bytes_moved).c_str(), c.failed(), failures_text(c).c_str(),
+                   unattempted_text(c).c_str());
     }
   }
   if (!m.tiers_view.empty()) {
