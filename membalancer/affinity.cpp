@@ -193,7 +193,9 @@ int AffinityKeeper::set(pid_t tid, const CpuSet& cpus) {
   if (err == ESRCH || (err && first)) originals_.erase(tid);
   if (err == 0) {
     Held& h = originals_[tid];
-    h.applied = cpus;
+    // As the kernel keeps it (within the thread's cpuset, say), so that a
+    // change by someone else is told from ours (forget_overridden).
+    if (ops_.get(tid, &h.applied) != 0) h.applied = cpus;
     h.since = ops_.now ? ops_.now() : 0;
   }
   return err;
@@ -218,6 +220,21 @@ std::vector<pid_t> AffinityKeeper::forget_reused(const std::set<pid_t>& waiting)
     }
     dropped.push_back(it->first);
     it = originals_.erase(it);
+  }
+  return dropped;
+}
+
+std::vector<pid_t> AffinityKeeper::forget_overridden(const std::set<pid_t>& not_yet) {
+  std::vector<pid_t> dropped;
+  for (auto it = originals_.begin(); it != originals_.end();) {
+    CpuSet now;
+    if (!not_yet.count(it->first) && same_thread(it->first, it->second) && ops_.get(it->first, &now) == 0 &&
+        !(now == it->second.applied)) {
+      dropped.push_back(it->first);
+      it = originals_.erase(it);
+    } else {
+      ++it;
+    }
   }
   return dropped;
 }
@@ -256,8 +273,15 @@ bool AffinityKeeper::same_thread(pid_t tid, const Held& h) const {
 AffinityKeeper::RestoreCounts AffinityKeeper::restore_all() {
   RestoreCounts c;
   for (const auto& [tid, h] : originals_) {
-    // An id reused by a thread that is not ours is left alone.
-    int err = same_thread(tid, h) ? ops_.set(tid, h.original) : ESRCH;
+    // An id reused by a thread that is not ours is left alone, and so is an
+    // affinity someone else set after ours.
+    CpuSet now;
+    int err = same_thread(tid, h) ? ops_.get(tid, &now) : ESRCH;
+    if (err == 0 && !(now == h.applied)) {
+      ++c.overridden;
+      continue;
+    }
+    if (err != ESRCH) err = ops_.set(tid, h.original);
     if (err == 0) {
       ++c.restored;
     } else if (err == ESRCH) {

@@ -112,6 +112,14 @@ class AffinityKeeper {
   // Returns the ids dropped.
   std::vector<pid_t> forget_reused(const std::set<pid_t>& waiting = {});
 
+  // Drops every remembered thread whose affinity is no longer the one set
+  // here: someone else set it since (the thread itself, its user with
+  // taskset, a change of its cpuset). That affinity is the thread's own now:
+  // it is neither set back at the stop nor taken for ours. Threads gone are
+  // left to forget/forget_reused, and ids in `not_yet` are kept for now.
+  // Returns the ids dropped.
+  std::vector<pid_t> forget_overridden(const std::set<pid_t>& not_yet = {});
+
   // A thread inherits its creator's affinity (clone, fork), so the threads
   // and processes a moved thread starts carry the affinity set here. Of the
   // live threads `tids`, takes on each one not remembered that started after
@@ -123,10 +131,12 @@ class AffinityKeeper {
   struct RestoreCounts {
     size_t restored = 0;  // original affinity set again
     size_t gone = 0;      // the thread had exited (not an error), its id perhaps reused
+    size_t overridden = 0;  // someone else had set its affinity since: left as it is (forget_overridden)
     size_t failed = 0;    // any other error (first one in first_error)
     int first_error = 0;
   };
-  // Restores every remembered thread, then forgets them all.
+  // Restores every remembered thread whose affinity is still the one set
+  // here, then forgets them all.
   RestoreCounts restore_all();
 
   // Is the thread pinned by its user? Defined as: its current affinity A,
@@ -152,7 +162,7 @@ class AffinityKeeper {
  private:
   struct Held {
     CpuSet original;                     // restored at the end
-    CpuSet applied;                      // what was set last
+    CpuSet applied;                      // what was set last, as the kernel keeps it (read back)
     uint64_t since = 0;                  // when (AffinityOps::now), 0 without it
     std::optional<uint64_t> started;     // the thread's start, to know it again
   };

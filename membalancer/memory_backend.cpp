@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "membalancer/error.h"
+#include "membalancer/proc.h"
 #include "membalancer/rate_limiter.h"
 #include "membalancer/replay.h"
 
@@ -100,6 +101,23 @@ MemoryState MemoryBackend::read_memory(const std::vector<pid_t>& tracked) {
   }
   for (auto& [n, c] : resident_by_node_)
     if (mem.nodes.count(n)) mem.nodes[n].tree_pages = c;
+  // Processes in a cpuset that leaves out memory nodes: move_pages would
+  // refuse their pages there (EACCES) every interval.
+  std::map<uint32_t, std::set<int>> limited;
+  for (pid_t p : tracked)
+    if (auto nodes = mems_allowed(p)) {
+      std::set<int> allowed(nodes->begin(), nodes->end());
+      for (const auto& [n, nm] : mem.nodes)
+        if (nm.total_bytes && !allowed.count(n)) {
+          limited[static_cast<uint32_t>(p)] = std::move(allowed);
+          break;
+        }
+    }
+  if (!limited.empty())
+    mem.allowed = [limited = std::move(limited)](uint32_t tgid, int node) {
+      auto it = limited.find(tgid);
+      return it == limited.end() || it->second.count(node) != 0;
+    };
   if (tier_)
     for (auto& [n, bytes] : kernel_high_watermarks())
       if (mem.nodes.count(n)) mem.nodes[n].kernel_high_bytes = bytes;

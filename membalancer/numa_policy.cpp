@@ -83,13 +83,18 @@ Plan NumaPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
     }
     const uint64_t bytes = e.huge() ? kHugePageBytes : kBasePageBytes;
     int target = -1;
+    bool refused = false;  // a node with room that the process may not use
     for (size_t m : order)
       if (room[mem_nodes_[m]] >= static_cast<int64_t>(bytes)) {
+        if (!mem.may_hold(e.tgid(), mem_nodes_[m])) {
+          refused = true;
+          continue;
+        }
         target = mem_nodes_[m];
         break;
       }
     if (target < 0) {
-      ++plan.stats.no_room;
+      ++(refused ? plan.stats.not_allowed : plan.stats.no_room);
       return true;
     }
     if (budget < bytes) {

@@ -59,6 +59,10 @@ struct MemoryState {
   // room (AllocationReserve::landing_share): a node keeps that share of the
   // reserve. Absent: all of it.
   std::map<int, float> allocation_landing;
+  // Whether a process may have pages on a node (its cpuset's memory nodes:
+  // move_pages refuses others whole, EACCES). Empty: every node.
+  std::function<bool(uint32_t tgid, int node)> allowed;
+  bool may_hold(uint32_t tgid, int node) const { return !allowed || allowed(tgid, node); }
 };
 
 struct PlannedMove {
@@ -130,6 +134,7 @@ struct PlanStats {
   uint64_t planned_bytes = 0;
   uint64_t cooling = 0;           // skipped: moved within the cool-down
   uint64_t no_room = 0;           // skipped: no node of the target keeps its floor/watermark
+  uint64_t not_allowed = 0;       // skipped: the nodes with room are outside the process's cpuset
   uint64_t no_gain = 0;           // tier: promotion skipped, not decisively hotter than the page it would displace
   uint64_t over_budget = 0;       // skipped: this interval's byte budget was spent
   uint64_t unsampled_demoted = 0; // demoted pages no sample ever saw

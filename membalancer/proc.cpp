@@ -81,10 +81,26 @@ std::vector<pid_t> process_forest(const std::vector<pid_t>& roots, const std::st
   return out;
 }
 
+// Whether a /proc/PID/stat line is a kernel thread's: PF_KTHREAD in its
+// flags (field 9).
+static bool kernel_thread_stat(const std::string& stat) {
+  constexpr unsigned long kPfKthread = 0x00200000;
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return false;
+  std::istringstream rest(stat.substr(close + 1));
+  std::string field;
+  for (int i = 3; i <= 9; ++i)
+    if (!(rest >> field)) return false;
+  return std::strtoul(field.c_str(), nullptr, 10) & kPfKthread;
+}
+
 std::string process_problem(pid_t pid, const std::string& proc_root) {
   if (pid <= 0) return "not a process id";
-  auto status = read_text_file(proc_root + "/" + std::to_string(pid) + "/status");
+  const std::string dir = proc_root + "/" + std::to_string(pid);
+  auto status = read_text_file(dir + "/status");
   if (!status) return "no such process";
+  if (auto stat = read_text_file(dir + "/stat"); stat && kernel_thread_stat(*stat))
+    return "is a kernel thread (" + process_name(pid, proc_root) + "), which has no user memory to sample or move";
   std::istringstream in(*status);
   std::string line;
   while (std::getline(in, line)) {
@@ -114,6 +130,22 @@ bool process_gone(pid_t pid, const std::string& proc_root) {
     if (line.rfind("Threads:", 0) == 0) threads = std::strtol(line.c_str() + 8, nullptr, 10);
   }
   return zombie && threads <= 1;
+}
+
+std::optional<std::vector<int>> mems_allowed(pid_t pid, const std::string& proc_root) {
+  auto status = read_text_file(proc_root + "/" + std::to_string(pid) + "/status");
+  if (!status) return std::nullopt;
+  std::istringstream in(*status);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("Mems_allowed_list:", 0) == 0) {
+      try {
+        return parse_int_list(trim(line.substr(18)), "Mems_allowed_list");
+      } catch (const std::exception&) {
+        return std::nullopt;
+      }
+    }
+  return std::nullopt;
 }
 
 std::vector<pid_t> threads_of(pid_t pid, const std::string& proc_root) {

@@ -29,8 +29,9 @@ std::vector<pid_t> all_processes(const std::string& proc_root = "/proc");
 
 // A problem with pid as a process to track, for "--pid PID: ..." (status 2):
 // "no such process", "a thread of process P, not a process" (the BPF side
-// tracks thread-group ids), "has exited (a zombie)"; "" when it is a live
-// process.
+// tracks thread-group ids), "has exited (a zombie)", "is a kernel thread
+// (NAME), ..." (no user memory: nothing to sample, and it never exits); ""
+// when it is a live process.
 std::string process_problem(pid_t pid, const std::string& proc_root = "/proc");
 
 // Whether pid's exit has happened: no such process, or a zombie none of
@@ -38,6 +39,10 @@ std::string process_problem(pid_t pid, const std::string& proc_root = "/proc");
 // tracepoint has fired). A zombie leader whose other threads still run is
 // not gone.
 bool process_gone(pid_t pid, const std::string& proc_root = "/proc");
+
+// The memory nodes the process's cpuset lets it use (Mems_allowed_list of
+// /proc/PID/status); nullopt when the process is gone or the line missing.
+std::optional<std::vector<int>> mems_allowed(pid_t pid, const std::string& proc_root = "/proc");
 
 // Thread ids of a process.
 std::vector<pid_t> threads_of(pid_t pid, const std::string& proc_root = "/proc");

@@ -188,9 +188,11 @@ void ThreadBalancer::balance(const ThreadSample& sample, uint32_t interval, cons
 
 void ThreadBalancer::follow_threads(const ThreadSample& sample) {
   std::set<pid_t> live;
+  std::map<pid_t, pid_t> tgid_of;
   processes_.clear();
   for (const auto& t : sample.threads) {
     live.insert(t.tid);
+    tgid_of[t.tid] = t.tgid;
     processes_.insert(t.tgid);
   }
   for (auto it = held_.begin(); it != held_.end();) {
@@ -221,7 +223,28 @@ void ThreadBalancer::follow_threads(const ThreadSample& sample) {
     vanished_.erase(tid);
     ++exited_moved_;
   }
+  // Taken on before the threads they inherited from may be let go below:
+  // they have the affinity set here, whatever their creator did since.
   for (pid_t tid : keeper_.adopt_inherited({live.begin(), live.end()})) held_.insert(tid);
+  // A held thread missing may be a non-leader exec whose event comes next
+  // interval: the leader's id then has that thread's affinity, which is not
+  // someone else's change. Its process's threads wait until it is known.
+  std::set<pid_t> execing, not_yet;
+  for (pid_t tid : vanished_)
+    if (auto it = tgid_of_.find(tid); it != tgid_of_.end()) execing.insert(it->second);
+  for (const auto& [tid, tgid] : tgid_of)
+    if (execing.count(tgid)) not_yet.insert(tid);
+  tgid_of_ = std::move(tgid_of);
+  for (pid_t tid : keeper_.forget_overridden(not_yet)) {
+    held_.erase(tid);
+    vanished_.erase(tid);
+    ++overridden_;
+    if (verbose_)
+      std::fprintf(stderr,
+                   "membalancer: tid %d: its affinity was set by someone else since membalancer moved it; "
+                   "it is its own now (not restored at the stop)\n",
+                   static_cast<int>(tid));
+  }
 }
 
 void ThreadBalancer::thread_execed(pid_t tgid, pid_t tid) {
@@ -251,19 +274,21 @@ void ThreadBalancer::restore(ThreadReport& r) {
       for (pid_t t : threads_of(p, proc_root_)) tids.push_back(t);
     keeper_.adopt_inherited(tids);
   }
-  // What the restore goes over: held = restored + gone + failed.
+  // What the restore goes over: held = restored + gone + failed + overridden.
   r.affinities_held = keeper_.size();
   const AffinityKeeper::RestoreCounts c = keeper_.restore_all();
   held_.clear();
   r.restored += c.restored;
   r.restore_gone += c.gone;
   r.restore_failed += c.failed;
+  r.restore_overridden += c.overridden;
   if (c.failed && r.restore_error.empty()) r.restore_error = std::strerror(c.first_error);
 }
 
 void ThreadBalancer::totals(ThreadReport& r) const {
   r.threads_moved = moved_;
   r.moved_exited = exited_moved_;
+  r.overridden = overridden_;
   r.move_failures = failed_;
   r.affinities_held = keeper_.size();
 }

@@ -87,9 +87,11 @@ class ThreadBalancer {
   // Forgets remembered threads that are not in `sample` (exited: the second
   // sample in a row without them, as a non-leader exec's event may come an
   // interval after the thread took the leader's id) or whose id now belongs
-  // to a later thread (AffinityKeeper::forget_reused), and holds
+  // to a later thread (AffinityKeeper::forget_reused), holds
   // the new threads that inherited an affinity this balancer set (so they
-  // are restored too).
+  // are restored too), and lets go of the threads whose affinity someone
+  // else set since (AffinityKeeper::forget_overridden): the thread's own
+  // choice, judged afresh (pinned, say) and not restored.
   void follow_threads(const ThreadSample& sample);
   // A thread other than the leader exec'd (tid != tgid): it goes on as tgid,
   // with the affinity it had, so what is held for it moves to tgid (and is
@@ -115,8 +117,10 @@ class ThreadBalancer {
   std::set<pid_t> vanished_;  // held threads missing from the last sample, not yet forgotten
   std::string proc_root_;
   std::set<pid_t> processes_;  // the processes of the last sample
+  std::map<pid_t, pid_t> tgid_of_;  // the threads of the last sample: tid -> tgid
   uint64_t moved_ = 0, failed_ = 0;
   uint64_t exited_moved_ = 0;  // held threads that exited during the run: nothing to restore
+  uint64_t overridden_ = 0;    // held threads whose affinity someone else set during the run: let go
 };
 
 class ProcessBackend : public Backend {

@@ -155,6 +155,18 @@ static std::string failures_text(const MoveCounts& c) {
   return s.empty() ? "-" : s;
 }
 
+// "; not attempted 500 (queue full 200, abandoned 300)", "" when every
+// page was attempted: with it requested = moved + failed + this.
+static std::string unattempted_text(const MoveCounts& c) {
+  const uint64_t n = c.dropped_queue_full + c.abandoned + c.cancelled_exec;
+  if (!n) return "";
+  std::string parts;
+  for (auto [what, v] : {std::pair<const char*, uint64_t>{"queue full", c.dropped_queue_full},
+                         {"abandoned", c.abandoned}, {"cancelled at exec", c.cancelled_exec}})
+    if (v) parts += (parts.empty() ? "" : ", ") + std::string(what) + " " + std::to_string(v);
+  return "; not attempted " + std::to_string(n) + " (" + parts + ")";
+}
+
 // "full targets: node 1 refused 512 pages (marked 1 time, full now), skipped 0; node 2 took 512 in place of a full node"
 static std::string target_full_text(const MoverStats& s) {
   std::string out;
@@ -186,10 +198,11 @@ void Reporter::migration_text(const MigrationReport& m, bool summary) {
   if (!summary) {
     std::fprintf(out_, "  this interval: %s %" PRIu64 " promote, %" PRIu64 " demote, %" PRIu64
                        " numa pages (%s); hot from heat %.2f; skipped: cooling %" PRIu64 ", no room %" PRIu64
-                       ", no gain %" PRIu64 ", over budget %" PRIu64 "; never-sampled pages demoted %" PRIu64 "\n",
+                       ", not in its cpuset %" PRIu64 ", no gain %" PRIu64 ", over budget %" PRIu64
+                       "; never-sampled pages demoted %" PRIu64 "\n",
                  m.migrate ? "planned" : "would move", m.plan_promote_pages, m.plan_demote_pages, m.plan_numa_pages,
                  format_bytes(m.plan.planned_bytes).c_str(), m.plan.hot_threshold, m.plan.cooling, m.plan.no_room,
-                 m.plan.no_gain, m.plan.over_budget, m.plan.unsampled_demoted);
+                 m.plan.not_allowed, m.plan.no_gain, m.plan.over_budget, m.plan.unsampled_demoted);
     if (m.plan.reserve_bytes || m.plan.reserve_withheld_bytes || m.plan.reserve_elsewhere_bytes)
       std::fprintf(out_,
                    "  room for new pages: %s kept free, %s not (the pages there are hotter than new ones), %s not "
@@ -202,9 +215,10 @@ void Reporter::migration_text(const MigrationReport& m, bool summary) {
   for (MoveDirection d : {MoveDirection::kPromote, MoveDirection::kDemote, MoveDirection::kNuma}) {
     MoveCounts c = m.mover.for_direction(d);
     if (!c.requested) continue;
-    std::fprintf(out_, "  %-9s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10s %12s  %s\n", direction_name(d),
+    std::fprintf(out_, "  %-9s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10s %12s  %s%s\n", direction_name(d),
                  c.requested, c.moved, c.failed(), format_bytes(c.bytes_moved).c_str(),
-                 rate_text(c.bytes_moved, m.elapsed_s).c_str(), failures_text(c).c_str());
+                 rate_text(c.bytes_moved, m.elapsed_s).c_str(), failures_text(c).c_str(),
+                 unattempted_text(c).c_str());
   }
   const MoveCounts t = m.mover.total();
   std::fprintf(out_, "  %-9s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10s %12s  queue %" PRIu64
@@ -218,9 +232,10 @@ void Reporter::migration_text(const MigrationReport& m, bool summary) {
     for (const auto& [key, c] : m.mover.by_key) {
       auto [pid, dir, reason] = key;
       std::fprintf(out_, "  pid %-7d %-8s %-10s requested %" PRIu64 ", moved %" PRIu64 " (%s), failed %" PRIu64
-                         " (%s)\n",
+                         " (%s)%s\n",
                    static_cast<int>(pid), direction_name(dir), reason_name(reason), c.requested, c.moved,
-                   format_bytes(c.bytes_moved).c_str(), c.failed(), failures_text(c).c_str());
+                   format_bytes(c.bytes_moved).c_str(), c.failed(), failures_text(c).c_str(),
+                   unattempted_text(c).c_str());
     }
   }
   if (!m.tiers_view.empty()) {
@@ -272,11 +287,13 @@ void Reporter::thread_text(const ThreadReport& t, bool summary) {
   }
   std::fprintf(out_,
                "  threads moved %" PRIu64 ", failed %" PRIu64 ", affinities held %" PRIu64 ", exited while moved %" PRIu64
-               "\n",
-               t.threads_moved, t.move_failures, t.affinities_held, t.moved_exited);
+               ", affinity set since by others %" PRIu64 "\n",
+               t.threads_moved, t.move_failures, t.affinities_held, t.moved_exited, t.overridden);
   if (summary)
-    std::fprintf(out_, "  affinities restored %" PRIu64 ", threads gone %" PRIu64 ", restore failed %" PRIu64 "%s\n",
-                 t.restored, t.restore_gone, t.restore_failed,
+    std::fprintf(out_,
+                 "  affinities restored %" PRIu64 ", threads gone %" PRIu64 ", set since by others (left) %" PRIu64
+                 ", restore failed %" PRIu64 "%s\n",
+                 t.restored, t.restore_gone, t.restore_overridden, t.restore_failed,
                  t.restore_error.empty() ? "" : (" (" + t.restore_error + ")").c_str());
 }
 
@@ -368,7 +385,8 @@ static void json_migration(JsonWriter& w, const MigrationReport& m, bool summary
     w.field("promote_pages", m.plan_promote_pages).field("demote_pages", m.plan_demote_pages);
     w.field("numa_pages", m.plan_numa_pages).field("bytes", m.plan.planned_bytes);
     w.field("candidates", m.plan.candidates).field("hot_threshold", static_cast<double>(m.plan.hot_threshold));
-    w.field("cooling", m.plan.cooling).field("no_room", m.plan.no_room).field("no_gain", m.plan.no_gain);
+    w.field("cooling", m.plan.cooling).field("no_room", m.plan.no_room).field("not_allowed", m.plan.not_allowed);
+    w.field("no_gain", m.plan.no_gain);
     w.field("over_budget", m.plan.over_budget);
     w.field("unsampled_demoted", m.plan.unsampled_demoted);
     w.field("reserve_bytes", m.plan.reserve_bytes).field("reserve_withheld_bytes", m.plan.reserve_withheld_bytes);
@@ -443,9 +461,10 @@ static void json_thread(JsonWriter& w, const ThreadReport& t, bool summary) {
     w.end_object();
   }
   w.field("threads_moved", t.threads_moved).field("move_failures", t.move_failures);
-  w.field("affinities_held", t.affinities_held).field("moved_exited", t.moved_exited);
+  w.field("affinities_held", t.affinities_held).field("moved_exited", t.moved_exited).field("overridden", t.overridden);
   if (summary) {
     w.field("restored", t.restored).field("restore_gone", t.restore_gone).field("restore_failed", t.restore_failed);
+    w.field("restore_overridden", t.restore_overridden);
     w.field("restore_error", t.restore_error);
   }
   if (t.mode == "autotune") {

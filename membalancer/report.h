@@ -115,8 +115,12 @@ struct ThreadReport {
   uint64_t move_failures = 0;   // whole run: sched_setaffinity failures
   uint64_t affinities_held = 0;  // threads whose original affinity is remembered now
   uint64_t moved_exited = 0;     // whole run: threads that exited while moved (nothing to restore)
-  // Summary: the restore when membalancer stopped.
-  uint64_t restored = 0, restore_gone = 0, restore_failed = 0;
+  // whole run: moved threads whose affinity someone else (the thread itself,
+  // its user) set since, let go: neither moved back by the plan nor restored
+  uint64_t overridden = 0;
+  // Summary: the restore when membalancer stopped (restore_overridden: found
+  // set by someone else then, left as they are).
+  uint64_t restored = 0, restore_gone = 0, restore_failed = 0, restore_overridden = 0;
   std::string restore_error;
   // autotune
   std::string autotune_state;     // "observing 2/5 intervals", "decided at interval 5, next at 35"

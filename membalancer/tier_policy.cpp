@@ -540,12 +540,18 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
   // The node of the first tier from `from` (up to, not including, `to`) that
   // has one with at least `bytes` available (avail(book)), the one with the
   // most; -1 if none has.
-  auto node_with_most = [&](int from, int to, int64_t bytes, auto avail) {
+  // Nodes outside the process's cpuset are passed over (*refused: one of
+  // them would have done).
+  auto node_with_most = [&](uint32_t tgid, int from, int to, int64_t bytes, auto avail, bool* refused) {
     int target = -1;
     int64_t best = 0;
     for (int t = from; t < to && target < 0; ++t)
       for (int n : tiers_.tiers[t]) {
         const int64_t a = avail(book[n]);
+        if (a >= bytes && !mem.may_hold(tgid, n)) {
+          *refused = true;
+          continue;
+        }
         if (a >= bytes && (target < 0 || a > best)) target = n, best = a;
       }
     return target;
@@ -578,11 +584,12 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
     const int64_t bytes = static_cast<int64_t>(s->pages() * kBasePageBytes);
     // The node of tier d (or, when it is full, of the tiers between d and
     // the page's own) with the most room, counting what demotions can free.
-    const int target = node_with_most(d, s->tier, bytes, [](const NodeBook& b) {
+    bool refused = false;
+    const int target = node_with_most(mb_key_tgid(s->key), d, s->tier, bytes, [](const NodeBook& b) {
       return std::max<int64_t>(0, b.room) + b.demotable - b.watermark_need;
-    });
+    }, &refused);
     if (target < 0) {
-      ++plan.stats.no_room;
+      ++(refused ? plan.stats.not_allowed : plan.stats.no_room);
       return true;
     }
     NodeBook& b = book[target];
@@ -614,8 +621,13 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
   if (room_left >= static_cast<int64_t>(kBasePageBytes))
     for_each_in_bins(lower_nodes, kBins - 1, 1, -1, below_threshold, hotter, [&](const Sampled& s) {
       const int64_t bytes = static_cast<int64_t>(s.pages() * kBasePageBytes);
-      const int target = node_with_most(0, s.tier, bytes, [](const NodeBook& b) { return b.room; });
-      if (target < 0) return true;  // a huge page, say, where base pages still fit
+      bool refused = false;
+      const int target =
+          node_with_most(mb_key_tgid(s.key), 0, s.tier, bytes, [](const NodeBook& b) { return b.room; }, &refused);
+      if (target < 0) {  // a huge page, say, where base pages still fit
+        if (refused) ++plan.stats.not_allowed;
+        return true;
+      }
       if (!spend(static_cast<uint64_t>(bytes))) {
         ++plan.stats.over_budget;
         return false;
@@ -628,12 +640,16 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
   std::sort(promoted.begin(), promoted.end());
 
   // 4. Demotions: coldest first, to the lower tier with the most room.
-  auto demote_target = [&](int from_tier, int64_t bytes) {
+  auto demote_target = [&](uint32_t tgid, int from_tier, int64_t bytes, bool* refused) {
     for (int t = from_tier + 1; t < ntiers; ++t) {
       int target = -1;
       int64_t best = 0;
       for (int n : tiers_.tiers[t]) {
         const int64_t r = book[n].low_room;
+        if (r >= bytes && !mem.may_hold(tgid, n)) {
+          *refused = true;
+          continue;
+        }
         if (r >= bytes && (target < 0 || r > best)) target = n, best = r;
       }
       if (target >= 0) return target;
@@ -683,7 +699,12 @@ Plan TierPolicy::plan(const PageTable& table, const MemoryState& mem, const Cool
           return false;
         }
         const int64_t bytes = static_cast<int64_t>(huge ? kHugePageBytes : kBasePageBytes);
-        const int target = demote_target(t, bytes);
+        bool refused = false;
+        const int target = demote_target(tgid, t, bytes, &refused);
+        if (target < 0 && refused) {  // this process's page only: the next one may go
+          ++plan.stats.not_allowed;
+          return true;
+        }
         if (target < 0) {
           ++plan.stats.no_room;
           stop = true;

@@ -150,6 +150,7 @@ bad "$MB" process --pid $SL --load-max 1e999 --duration 1
 bad "$MB" process --pid $SL --max-move-share -5 --duration 1
 bad "$MB" process --pid $SL --cooldown -1 --duration 1
 bad "$MB" trace --pid "$TID" --duration 1
+bad_naming "kernel thread" "$MB" process --pid 2 --migrate --duration 1
 bad "$MB" --config /etc/shadow trace --pid $SL --duration 1
 bad "$MB" --config /dev/zero trace --pid $SL --duration 1
 printf '[trace]\ninterval = 250\n' > $D/cfg.toml; chmod 666 $D/cfg.toml; bad "$MB" --config $D/cfg.toml trace --pid $SL --duration 1

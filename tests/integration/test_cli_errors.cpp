@@ -121,6 +121,14 @@ TEST(CliErrors, TargetThatIsNotALiveProcess) {
                   "--ppid " + std::to_string(z) + ": has exited (a zombie)");
   waitpid(z, nullptr, 0);
 
+  // A kernel thread (kthreadd, pid 2 outside a pid namespace) has no user
+  // memory: nothing to sample or move, and it never exits.
+  ASSERT_EQ(slurp("/proc/2/comm"), "kthreadd\n");
+  for (const char* mode : {"numa", "process"})
+    expect_one_line(run({mode, "--pid", "2", "--migrate", "--duration", "1"}), 2,
+                    "--pid 2: is a kernel thread (kthreadd)");
+  expect_one_line(run({"trace", "--ppid", "2", "--duration", "1"}), 2, "--ppid 2: is a kernel thread (kthreadd)");
+
   expect_one_line(run({"trace", "--cgroup", "/tmp", "--duration", "1"}), 2, "--cgroup /tmp: not a cgroup v2 directory");
   expect_one_line(run({"trace", "--cgroup", "/nonexistent", "--duration", "1"}), 2, "not a directory");
   // A size the kernel would refuse at load time (status 1) is bad input.

@@ -143,7 +143,7 @@ TEST(Affinity, RemembersOnlyTheFirstOriginal) {
   EXPECT_EQ(f.aff[10], kNode1);
   ASSERT_TRUE(k.original(10).has_value());
   EXPECT_EQ(*k.original(10), kAll);
-  EXPECT_EQ(f.gets, 1);  // the original was read once
+  EXPECT_EQ(f.gets, 3);  // the original once, and each set read back
   auto c = k.restore_all();
   EXPECT_EQ(c.restored, 1u);
   EXPECT_EQ(f.aff[10], kAll);
@@ -165,13 +165,50 @@ TEST(Affinity, RestoresAliveCountsGoneForgetsExited) {
   EXPECT_EQ(c.restored, 2u);
   EXPECT_EQ(c.gone, 1u);
   EXPECT_EQ(c.failed, 0u);
-  EXPECT_EQ(f.sets - sets_before, 3);  // 11 was not tried
+  EXPECT_EQ(f.sets - sets_before, 2);  // 11 was not tried, 13 was found gone
   EXPECT_EQ(f.aff[10], kAll);
   EXPECT_EQ(f.aff[12], CpuSet({0, 1, 2, 3, 4, 5}));
   EXPECT_EQ(k.size(), 0u);
   // Nothing left: a second restore does nothing.
   auto again = k.restore_all();
   EXPECT_EQ(again.restored + again.gone + again.failed, 0u);
+}
+
+TEST(Affinity, AnAffinitySetByOthersSinceIsLetGoNotRestored) {
+  FakeSched f;
+  f.aff = {{10, kAll}, {11, kAll}, {12, kAll}};
+  mb::AffinityKeeper k(f.ops());
+  for (pid_t t : {10, 11, 12}) ASSERT_EQ(k.set(t, kNode1), 0);
+  // Thread 10 pins itself to CPU 3 (or its user does, with taskset).
+  f.aff[10] = CpuSet({3});
+  EXPECT_EQ(k.forget_overridden(), (std::vector<pid_t>{10}));
+  EXPECT_FALSE(k.remembers(10));
+  EXPECT_TRUE(k.forget_overridden().empty());
+  // Thread 11 widens its own affinity after that: found at the stop.
+  f.aff[11] = kAll;
+  auto c = k.restore_all();
+  EXPECT_EQ(c.restored, 1u);
+  EXPECT_EQ(c.overridden, 1u);
+  EXPECT_EQ(f.aff[10], CpuSet({3})) << "the thread's own choice stays";
+  EXPECT_EQ(f.aff[11], kAll);
+  EXPECT_EQ(f.aff[12], kAll);
+}
+
+TEST(Affinity, WhatTheKernelKeptIsTheAffinitySet) {
+  // The kernel keeps a set within the thread's cpuset (CPUs 4-5 here): that
+  // is not someone else's change.
+  FakeSched f;
+  f.aff = {{10, kAll}};
+  mb::AffinityOps ops = f.ops();
+  auto set = ops.set;
+  ops.set = [set](pid_t tid, const CpuSet& cpus) {
+    return set(tid, cpus == kNode1 ? cpus.intersect(CpuSet({4, 5})) : cpus);
+  };
+  mb::AffinityKeeper k(ops);
+  ASSERT_EQ(k.set(10, kNode1), 0);
+  EXPECT_TRUE(k.forget_overridden().empty());
+  EXPECT_EQ(k.restore_all().restored, 1u);
+  EXPECT_EQ(f.aff[10], kAll);
 }
 
 TEST(Affinity, RestoreFailureCounted) {

@@ -57,6 +57,28 @@ TEST(NumaPolicy, MovesPagesToTheNodeOfTheirCpus) {
   }
 }
 
+// A process whose cpuset leaves out node 1 (move_pages would refuse the
+// page there, EACCES, every interval): its page goes to the next best node
+// it may use, or stays, counted; another process's page moves as before.
+TEST(NumaPolicy, ANodeOutsideTheProcessCpusetIsNoTarget) {
+  mb::PageTable t(1024);
+  t.begin_interval(1);
+  add(t, 9, 100, 2, 0, 8);  // used from node 1, on the far node 2: 0 is next best
+  add(t, 9, 101, 0, 0, 8);  // used from node 1, on node 0: nowhere better it may go
+  add(t, 7, 100, 0, 0, 8);  // another process, free to go to node 1
+  mb::MemoryState mem = memory();
+  mem.allowed = [](uint32_t tgid, int node) { return tgid != 9 || node != 1; };
+  mb::Plan p = mb::NumaPolicy(topo(), {}).plan(t, mem, mb::CoolDown(10), {});
+  ASSERT_EQ(p.moves.size(), 2u);
+  for (const auto& m : p.moves) {
+    if (m.tgid == 9) EXPECT_EQ(m.to, 0) << m.vaddr;
+    else EXPECT_EQ(m.to, 1);
+    EXPECT_FALSE(m.tgid == 9 && m.vaddr == 101u << 12);
+  }
+  EXPECT_EQ(p.stats.not_allowed, 1u);
+  EXPECT_EQ(p.stats.no_room, 0u);
+}
+
 TEST(NumaPolicy, HysteresisKeepsSmallGains) {
   mb::PageTable t(1024);
   t.begin_interval(1);

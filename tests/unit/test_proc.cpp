@@ -221,6 +221,13 @@ TEST_F(FakeProc, ProcessProblem) {
   status(100, 100, "S (sleeping)");
   status(101, 100, "R (running)");
   status(102, 102, "Z (zombie)");
+  status(104, 104, "S (sleeping)");
+  // Field 9, the flags: PF_KTHREAD (0x00200000) for 104, a kernel thread.
+  tree_.write("100/stat", "100 (a b) S 1 100 100 0 -1 4194560 90 0 0 0 5 3 0 0 20 0 1 0 50 1 1 1\n");
+  tree_.write("104/stat", "104 (kworker/0:1) I 2 0 0 0 -1 69238880 0 0 0 0 0 0 0 0 20 0 1 0 50 0 0 1\n");
+  tree_.write("104/comm", "kworker/0:1\n");
+  EXPECT_EQ(mb::process_problem(104, root_),
+            "is a kernel thread (kworker/0:1), which has no user memory to sample or move");
   EXPECT_EQ(mb::process_problem(100, root_), "");
   EXPECT_EQ(mb::process_problem(101, root_), "is a thread of process 100, not a process");
   EXPECT_EQ(mb::process_problem(102, root_), "has exited (a zombie)");

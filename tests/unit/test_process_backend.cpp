@@ -408,6 +408,48 @@ TEST(ProcessBackend, AMovedThreadMissingAtTheStopCountsAsExited) {
   EXPECT_EQ(summary.thread_balance->affinities_held, 0u);
 }
 
+TEST(ProcessBackend, AThreadThatSetsItsOwnAffinityAfterAMoveIsLetGo) {
+  Machine m;
+  m.add_thread(100, 101, 0, 50, CpuSet({0, 1}));  // workers on node 0, memory on node 1
+  m.add_thread(100, 102, 1, 50, CpuSet({0, 1}));
+  m.pages = {{100, {1, 4000}}};
+  mb::Options o = process_opts(true);
+  o.thread_cooldown_intervals = 1;
+  mb::Summary summary;
+  mb::IntervalReport last;
+  {
+    mb::ProcessBackend b(o, m.topo, m.fa.ops(), m.tree.path());
+    for (uint32_t i = 1; i <= 2; ++i) {
+      auto r = m.next();
+      b.interval(m.pipeline, m.tracked(), i, r);
+    }
+    ASSERT_EQ(m.fa.aff[101], CpuSet({2, 3}));
+    ASSERT_EQ(m.fa.aff[102], CpuSet({2, 3}));
+    // Worker 101 pins itself to CPU 0 (its memory stays on node 1): its
+    // choice, not to be undone by a move back nor by the restore.
+    m.fa.aff[101] = CpuSet({0});
+    for (auto& th : m.threads) th.cpu = th.tid == 101 ? 0 : 2;
+    for (uint32_t i = 3; i <= 6; ++i) {
+      last = m.next();
+      b.interval(m.pipeline, m.tracked(), i, last);
+      EXPECT_EQ(m.fa.aff[101], CpuSet({0})) << "interval " << i;
+    }
+    EXPECT_EQ(last.thread_balance->overridden, 1u);
+    EXPECT_EQ(last.thread_balance->affinities_held, 1u);
+    EXPECT_EQ(last.thread_balance->skipped.count("pinned"), 1u) << "judged afresh: pinned by its own hand";
+    // Worker 102 widens its own affinity just before the stop.
+    m.fa.aff[102] = CpuSet({0, 1, 2, 3});
+    b.stop(summary);
+  }
+  const mb::ThreadReport& t = *summary.thread_balance;
+  EXPECT_EQ(t.overridden, 1u);
+  EXPECT_EQ(t.restore_overridden, 1u);
+  EXPECT_EQ(t.restored, 0u);
+  EXPECT_EQ(t.affinities_held, 1u);
+  EXPECT_EQ(m.fa.aff[101], CpuSet({0}));
+  EXPECT_EQ(m.fa.aff[102], CpuSet({0, 1, 2, 3}));
+}
+
 TEST(ProcessBackend, AMoveNeverWidensWhatTheThreadWasAllowed) {
   Machine m;
   m.add_thread(100, 101, 0, 50, CpuSet({0, 1, 2}));  // taskset -c 0-2: CPU 3 not allowed

@@ -629,6 +629,31 @@ TEST(ReportMigration, PagesCancelledAtAnExecAreReported) {
   EXPECT_NE(out.find("cancelled at exec 500"), std::string::npos) << out;
 }
 
+// Pages never attempted (a full queue, the stop, an exec) are named on the
+// direction's row and the process's line, so that each adds up in text too:
+// requested = moved + failed + not attempted.
+TEST(ReportMigration, PagesNeverAttemptedAddUpPerDirectionAndProcess) {
+  mb::MoveCounts c;
+  c.requested = 1000;
+  c.moved = 400;
+  c.failed_by_errno[EFAULT] = 100;
+  c.dropped_queue_full = 200;
+  c.abandoned = 300;
+  const mb::Summary s = tier_summary(mb::MoveDirection::kPromote, mb::MoveReason::kHot, c);
+  Capture ct;
+  mb::Reporter(mb::Display::kContinuous, ct.file(), false).summary(s);
+  const std::string out = ct.text();
+  size_t row = out.find("  promote ");
+  ASSERT_NE(row, std::string::npos) << out;
+  EXPECT_NE(out.substr(row, out.find('\n', row) - row).find("EFAULT=100; not attempted 500 (queue full 200, abandoned 300)"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("requested 1000, moved 400 (0 B), failed 100 (EFAULT=100); not attempted 500 (queue full 200, "
+                     "abandoned 300)\n"),
+            std::string::npos)
+      << out;
+}
+
 TEST(CounterName, UniqueAndKnown) {
   std::set<std::string> names;
   for (int i = 0; i < MB_NR_COUNTERS; ++i) {

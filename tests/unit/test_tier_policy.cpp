@@ -107,6 +107,40 @@ TEST(TierPolicy, PromotesHotPagesThatFitThenFillsTheRoomLeft) {
   EXPECT_EQ(p.stats.no_room, 0u);
 }
 
+// A process whose cpuset leaves out the fast node: its pages are neither
+// promoted (hot or into free room) nor planned to fail there every interval
+// (move_pages: EACCES); they are counted, and another process's page, next
+// in heat, takes the room. Nor is a page demoted to a slow node the process
+// may not use, while the next process's pages go.
+TEST(TierPolicy, ANodeOutsideTheProcessCpusetIsNoTarget) {
+  mb::PageTable t(1 << 16);
+  t.begin_interval(1);
+  add(t, 0, 100, 20, 1);  // kPid's hot pages on the slow node
+  t.add(mb_page_key(kPid + 1, 0x9000), 10, nullptr, 1);
+  mb::MemoryState mem = memory(800 * kMiB);
+  mem.allowed = [](uint32_t tgid, int node) { return tgid != kPid || node != 0; };
+  mb::Plan p = mb::TierPolicy(two_tiers(), watermarks_5_10()).plan(t, mem, mb::CoolDown(10));
+  ASSERT_EQ(p.moves.size(), 1u);
+  EXPECT_EQ(p.moves[0].tgid, kPid + 1);
+  EXPECT_EQ(p.moves[0].to, 0);
+  EXPECT_EQ(p.stats.not_allowed, 100u);
+
+  // Demotion below the low watermark: kPid may not use node 1.
+  mb::PageTable cold(1 << 16);
+  cold.begin_interval(1);
+  mb::MemoryState low = memory(30 * kMiB, 50000);
+  low.resident = [&](int, const std::function<bool(uint32_t, uint64_t, bool)>& fn) {
+    for (uint32_t pid : {kPid, kPid + 1})
+      for (uint64_t v = 0; v < 25000; ++v)
+        if (!fn(pid, (0x1000 + v) << MB_PAGE_SHIFT, false)) return;
+  };
+  low.allowed = [](uint32_t tgid, int node) { return tgid != kPid || node != 1; };
+  mb::Plan d = mb::TierPolicy(two_tiers(), watermarks_5_10()).plan(cold, low, mb::CoolDown(10));
+  EXPECT_GT(d.moves.size(), 18000u);
+  for (const auto& m : d.moves) ASSERT_EQ(m.tgid, kPid + 1);
+  EXPECT_EQ(d.stats.not_allowed, 25000u);
+}
+
 // Pages below the hot threshold take free room above the high watermark and
 // never make it: with room for 512 pages, 512 of the pages seen once on the
 // slow node come up, and none of the fast node's colder pages (seen once,
