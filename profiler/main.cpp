@@ -166,7 +166,7 @@ int run(int argc, char** argv) {
   }, "NUMBER");
 
   prof::RecordOptions ro;
-  std::string pid_s, ppid_s, ring_s = "32M";
+  std::string pid_s, ppid_s, ring_s = "32M", maps_clock_s = "auto";
   bool quiet = false;
   CLI::App* rec = app.add_subcommand("record", "Record every sample of a process tree into a profile file");
   auto* o_ppid = rec->add_option("--ppid", ro.pid, "PID and every descendant, present and future");
@@ -183,6 +183,10 @@ int run(int argc, char** argv) {
   rec->add_option("-o,--output", ro.output, "the profile file to create")->required();
   rec->add_flag("--force", ro.force, "replace FILE if it exists (a symlink is never followed)");
   rec->add_option("--ring-size", ring_s, "BPF sample ring buffer (power of two, e.g. 32M)")->default_str("32M");
+  rec->add_option("--maps-clock", maps_clock_s,
+                  "what times each maps change: fexit, tracepoints (syscalls:sys_exit_*), sys-exit (the raw "
+                  "tracepoint, on every system call), or auto: the first of them the kernel offers")
+      ->default_str("auto");
   bool no_resolve = false;
   rec->add_flag("--no-resolve-nodes", no_resolve, "do not ask the kernel (move_pages) for the node of samples without one");
   rec->add_flag("-q,--quiet", quiet, "no progress line even on a terminal");
@@ -330,6 +334,9 @@ int run(int argc, char** argv) {
     if (ring < 4096 || ring > (1ULL << 30) || (ring & (ring - 1)))
       throw UsageError("--ring-size " + ring_s + ": want a power of two from 4K to 1G");
     ro.ring_bytes = static_cast<uint32_t>(ring);
+    const auto maps_clock = maps_clock_named(maps_clock_s);
+    if (!maps_clock) throw UsageError("--maps-clock " + maps_clock_s + ": want auto, fexit, tracepoints or sys-exit");
+    ro.maps_clock = *maps_clock;
     ro.resolve_nodes = !no_resolve;
     if (quiet) ro.progress = 0;
     return prof::run_record(ro);
