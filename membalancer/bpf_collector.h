@@ -234,6 +234,7 @@ class BpfCollector : public SampleSource {
   size_t mapped_bytes_ = 0;
   int active_ = 0;
   std::vector<bpf_link*> links_;
+  std::vector<bpf_link*> syscall_exit_links_;  // detached together (stop_sampling)
   std::vector<int> perf_fds_;
   ring_buffer* proc_rb_ = nullptr;
   ring_buffer* sample_rb_ = nullptr;

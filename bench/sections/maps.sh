@@ -41,6 +41,8 @@ for c in $clocks; do
 	fi
 done
 [ -n "$offered" ] || { echo "maps.sh: profiler record of maps_syscall_cost failed: $(cat "$work"/err-*)"; exit 1; }
+# cpu_ns PID: time on a CPU of its threads (schedstat), not its children's.
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; }
 # recorder_cpu CLOCK KIND: the recorder's CPU ms (its own threads, not the
 # command's) over 2 s of `maps_syscall_cost loop KIND`, after 1 s of set-up.
 recorder_cpu() {
@@ -50,11 +52,11 @@ recorder_cpu() {
 		"$B/maps_syscall_cost" loop "$2" 3.5 > /dev/null 2>&1 &
 	rec=$!
 	sleep 1
-	c0=$(awk '{ print $14 + $15 }' "/proc/$rec/stat")
+	c0=$(cpu_ns "$rec")
 	sleep 2
-	c1=$(awk '{ print $14 + $15 }' "/proc/$rec/stat")
+	c1=$(cpu_ns "$rec")
 	wait "$rec"
-	echo $(((c1 - c0) * 1000 / $(getconf CLK_TCK)))
+	awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.1f", (b - a) / 1e6 }'
 }
 val() { awk -v n="$1" '$1 == "RESULT" && $2 == n { print $3 }' "${2:-$work/cost}" | tail -1; }
 ratio() { awk -v a="$(val "$1" "$work/recorded-$2")" -v b="$(val "$1" "$work/alone")" 'BEGIN { printf "%.2f", a / b }'; }
@@ -99,7 +101,7 @@ getpid_ms=$(recorder_cpu "$first" getpid)
 mmap_ms=$(recorder_cpu "$first" mmap)
 cat <<MD
 
-The recorder's CPU time (\`/proc/PID/stat\`, its own threads) over 2 s of the recorded process
+The recorder's CPU time (\`/proc/PID/task/*/schedstat\`, its own threads) over 2 s of the recorded process
 calling mmap + munmap in a tight loop (each first maps call since a look makes it look again, at
 most every 20 ms), against 2 s of it calling getpid in a tight loop (no maps change), clock ${first}:
 
