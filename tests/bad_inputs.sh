@@ -172,6 +172,7 @@ bad "$PROF" record --pid $SL -o $D/x.prof --ring-size 0 --duration 1
 bad_naming --cpu-clock-period "$PROF" record --pid $SL -o $D/x.prof --sampler fault --cpu-clock-period 50 --duration 1
 bad_naming --cpu-clock-period "$PROF" record --pid $SL -o $D/x.prof --cpu-clock-period 50 --duration 1
 bad "$PROF" record --pid $SL -o $D/x.prof --ring-size 3M --duration 1
+bad_naming --maps-clock "$PROF" record --pid $SL -o $D/x.prof --maps-clock fast --duration 1
 bad "$PROF" record --cgroup /nonexistent -o $D/x.prof --duration 1
 bad "$PROF" record -o $D/x.prof --duration 1 -- /nonexistent/cmd
 bad "$PROF" report /nonexistent
