@@ -5,6 +5,8 @@
 // call that changes no maps: the raw tracepoint's cost alone).
 // bench/sections/maps.sh runs it alone and under `profiler record`.
 //   maps_syscall_cost [PAIRS]   (default 200000 per round)
+//   maps_syscall_cost loop mmap|getpid SECONDS: that call (mmap+munmap) in a
+//     tight loop for SECONDS, for the recorder's CPU time (maps.sh)
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -13,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <string>
 
 namespace {
 
@@ -36,6 +39,20 @@ double best_ns_per_call(long n, F f) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 4 && std::string(argv[1]) == "loop") {
+    const bool maps = std::string(argv[2]) == "mmap";
+    const double end = now_ns() + std::atof(argv[3]) * 1e9;
+    while (now_ns() < end)
+      for (int i = 0; i < 1000; ++i) {
+        if (!maps) {
+          syscall(SYS_getpid);
+          continue;
+        }
+        void* p = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED || munmap(p, 4096) != 0) return 1;
+      }
+    return 0;
+  }
   const long n = argc > 1 ? std::atol(argv[1]) : 200000;
   if (n <= 0) {
     std::fprintf(stderr, "maps_syscall_cost: PAIRS must be a positive number\n");

@@ -6,7 +6,8 @@
  *   on_fork/on_exit tp_btf      keep the tracked process tree
  *   on_exec         tp_btf      tell user space a tracked process exec'd
  *   on_*_return     fexit       time a recorder's maps changes (or
- *   on_sys_exit     tp_btf        where there are no trampolines)
+ *   on_*_exit       tracepoint    where there are no trampolines, or
+ *   on_sys_exit     tp_btf        where there are no syscall events)
  * Each source is decoded into a struct mb_access and counted by mb_record().
  */
 #include "vmlinux.h"
@@ -366,17 +367,35 @@ enum mb_maps_syscall {
  * mapping ended, and nothing can touch the range between it and the new
  * mapping. brk's return is the break either way (no error code).
  *
- * fexit on each call's x86-64 entry point runs for those calls only. Where
- * the kernel has no BPF trampolines for them (it refuses to load them), the
- * raw tracepoint instead: it needs neither trampolines nor
- * CONFIG_FTRACE_SYSCALLS (the syscalls: events), but it runs at every
- * system call's return on the machine, so the number is looked at first.
+ * Three ways to see them, cheapest first; user space loads one:
+ *  - fexit on each call's x86-64 entry point: runs for those calls only,
+ *    where the kernel has BPF trampolines;
+ *  - the syscalls:sys_exit_<call> tracepoints (CONFIG_FTRACE_SYSCALLS):
+ *    every system call of the machine takes the kernel's slow exit path
+ *    while one is enabled, but the program runs for those calls only;
+ *  - the sys_exit raw tracepoint: needs neither, but the program runs at
+ *    every system call's return on the machine (the number is looked at
+ *    first).
  */
+
+/* The syscalls:sys_exit_<call> record (its tracefs format file). */
+struct mb_syscall_exit {
+	__u64 common;
+	int nr;
+	long ret;
+};
+
 #define MB_MAPS_CALL(name)                                                \
 	SEC("fexit/__x64_sys_" #name)                                     \
 	int BPF_PROG(on_##name##_return, const struct pt_regs *regs, long ret) \
 	{                                                                 \
 		mb_maps_changed(ret);                                     \
+		return 0;                                                 \
+	}                                                                 \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                        \
+	int on_##name##_exit(struct mb_syscall_exit *ctx)                  \
+	{                                                                 \
+		mb_maps_changed(ctx->ret);                                \
 		return 0;                                                 \
 	}
 

@@ -127,8 +127,12 @@ static __always_inline bool mb_untrack(__u32 tgid)
  * A tracked process's maps changed (a system call that maps, unmaps or
  * remaps succeeded): the first such time since the recorder last read its
  * maps is when its next maps change took effect. Set only if absent: a
- * lookup, and one update per process and look. An entry the full map cannot
- * take leaves the change timed at the look, as without this.
+ * lookup, and one update per process and look. The first also tells the
+ * recorder (MB_PROC_MAPS), which then reads the maps soon: a later change
+ * (a library swapped after an unrelated mmap) gets its own time. At most
+ * one event per process and look: how often the recorder looks bounds them.
+ * An entry the full map cannot take leaves the change timed at the look, as
+ * without this.
  */
 static __always_inline void mb_maps_changed(long ret)
 {
@@ -140,7 +144,8 @@ static __always_inline void mb_maps_changed(long ret)
 	if (!mb_is_tracked(tgid) || bpf_map_lookup_elem(&maps_changed, &tgid))
 		return;
 	now = bpf_ktime_get_ns();
-	bpf_map_update_elem(&maps_changed, &tgid, &now, BPF_NOEXIST);
+	if (bpf_map_update_elem(&maps_changed, &tgid, &now, BPF_NOEXIST) == 0)
+		mb_proc_event_at(MB_PROC_MAPS, tgid, 0, 0, now);
 }
 
 #endif

@@ -1,6 +1,7 @@
 #include "membalancer/bpf_collector.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <linux/magic.h>
@@ -18,6 +19,7 @@
 #include <cstring>
 #include <fstream>
 #include <set>
+#include <thread>
 #include <utility>
 
 #include "bpf/membalancer.skel.h"
@@ -44,6 +46,52 @@ long perf_event_open(perf_event_attr* attr, pid_t pid, int cpu) {
   return syscall(SYS_perf_event_open, attr, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
 }
 
+// Whether the kernel loads an fexit program on __x64_sys_<call> for each
+// call: a two-instruction program each, found in the kernel's BTF. A kernel
+// without BPF trampolines refuses it (this build machine: EPERM). Learnt
+// this way, the object loads once: its own load, refused, cost a second
+// load of everything.
+bool fexit_loads_on(const std::vector<std::string>& calls) {
+  btf* vmlinux = btf__load_vmlinux_btf();
+  if (!vmlinux) return false;
+  const bpf_insn return_0[] = {
+      {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .src_reg = 0, .off = 0, .imm = 0},
+      {.code = BPF_JMP | BPF_EXIT, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = 0}};
+  bool loads = true;
+  for (const std::string& call : calls) {
+    const int id = btf__find_by_name_kind(vmlinux, ("__x64_sys_" + call).c_str(), BTF_KIND_FUNC);
+    LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_FEXIT,
+                .attach_btf_id = static_cast<uint32_t>(id));
+    const int fd = id > 0 ? bpf_prog_load(BPF_PROG_TYPE_TRACING, "mb_fexit_probe", "GPL", return_0, 2, &opts) : -1;
+    if (fd < 0) {
+      loads = false;
+      break;
+    }
+    close(fd);
+  }
+  btf__free(vmlinux);
+  return loads;
+}
+
+// The tracefs ids of the syscalls:sys_exit_<call> events of every call,
+// from the first tracefs that has them all (the two places libbpf looks);
+// empty where there are none (no CONFIG_FTRACE_SYSCALLS, no tracefs
+// mounted, or no right to read it): that clock is then not offered.
+std::vector<int> syscall_exit_event_ids(const std::vector<std::string>& calls) {
+  for (const char* tracefs : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) {
+    std::vector<int> ids;
+    for (const std::string& call : calls) {
+      const auto text = read_text_file(std::string(tracefs) + "/events/syscalls/sys_exit_" + call + "/id");
+      char* end = nullptr;
+      const long id = text ? std::strtol(text->c_str(), &end, 10) : -1;
+      if (!text || end == text->c_str() || id <= 0) break;
+      ids.push_back(static_cast<int>(id));
+    }
+    if (ids.size() == calls.size()) return ids;
+  }
+  return {};
+}
+
 }  // namespace
 
 uint32_t parse_sample_ring_size(const std::string& text, const std::string& what) {
@@ -55,6 +103,14 @@ uint32_t parse_sample_ring_size(const std::string& text, const std::string& what
     throw UsageError(what + " " + text + ": want a power of two from " + std::to_string(page >> 10) +
                      "K (a page) to 1G");
   return static_cast<uint32_t>(bytes);
+}
+
+std::optional<MapsClock> maps_clock_named(const std::string& name) {
+  if (name == "auto") return MapsClock::kAuto;
+  if (name == "fexit") return MapsClock::kFexit;
+  if (name == "tracepoints") return MapsClock::kSyscallTracepoints;
+  if (name == "sys-exit") return MapsClock::kSysExit;
+  return std::nullopt;
 }
 
 void check_target(const CollectorConfig& cfg) {
@@ -113,6 +169,13 @@ BpfCollector::BpfCollector(const CollectorConfig& cfg, const SamplerPlan& sample
 BpfCollector::~BpfCollector() { release(); }
 
 void BpfCollector::stop_sampling() {
+  // Each syscalls:sys_exit_<call> event's detach waits for a grace period of
+  // its own (about 75 ms each on this build machine's 6.18): waited for
+  // together, the eight take about one.
+  std::vector<std::thread> detaching;
+  for (auto* l : syscall_exit_links_) detaching.emplace_back([l] { bpf_link__destroy(l); });
+  for (auto& t : detaching) t.join();
+  syscall_exit_links_.clear();
   for (auto* l : links_) bpf_link__destroy(l);
   links_.clear();
   for (int fd : perf_fds_) close(fd);
@@ -209,22 +272,17 @@ void BpfCollector::configure_and_load(const Topology& topo) {
   bpf_program__set_autoload(skel_->progs.on_perf_sample, sampler_.attr.has_value());
   bpf_program__set_autoload(skel_->progs.on_abit_access, sampler_.kind == MB_SAMPLER_ABIT);
   bpf_program__set_autoload(skel_->progs.synth_samples, cfg_.synthetic_source);
-  const bool maps_calls_by_fexit = cfg_.time_maps_changes && maps_calls_by_fexit_;
-  for (bpf_program* prog : maps_call_programs()) bpf_program__set_autoload(prog, maps_calls_by_fexit);
-  bpf_program__set_autoload(skel_->progs.on_sys_exit, cfg_.time_maps_changes && !maps_calls_by_fexit);
+  maps_clock_ = cfg_.time_maps_changes ? choose_maps_clock() : MapsClock::kAuto;
+  for (const MapsCall& call : maps_calls()) {
+    bpf_program__set_autoload(call.fexit, maps_clock_ == MapsClock::kFexit);
+    bpf_program__set_autoload(call.tracepoint, maps_clock_ == MapsClock::kSyscallTracepoints);
+  }
+  bpf_program__set_autoload(skel_->progs.on_sys_exit, maps_clock_ == MapsClock::kSysExit);
   if (cfg_.synthetic_source && !cfg_.stream_samples)
     throw UsageError("the synthetic sample source needs stream_samples");
 
   if (membalancer_bpf__load(skel_)) {
     int err = errno;
-    if (maps_calls_by_fexit) {
-      // No BPF trampolines for the maps calls here (this build machine's
-      // kernel refuses them): all again, with the raw tracepoint instead.
-      membalancer_bpf__destroy(skel_);
-      skel_ = nullptr;
-      maps_calls_by_fexit_ = false;
-      return configure_and_load(topo);
-    }
     if (err == EPERM || (err == EACCES && geteuid() != 0))
       throw SystemError("loading the BPF programs", err, kPrivilegeHint);
     if (err == EACCES)
@@ -319,28 +377,91 @@ void BpfCollector::configure_and_load(const Topology& topo) {
                         "the kernel needs BTF-enabled tracepoints (tp_btf, Linux 5.5 or later)");
     links_.push_back(link);
   }
-  if (cfg_.time_maps_changes) {
-    const std::vector<bpf_program*> progs =
-        maps_calls_by_fexit_ ? maps_call_programs() : std::vector<bpf_program*>{skel_->progs.on_sys_exit};
-    for (bpf_program* prog : progs) {
-      bpf_link* link = bpf_program__attach(prog);
-      if (!link)
-        throw SystemError(std::string("attaching ") + bpf_program__name(prog), errno,
-                          "the kernel needs BTF-enabled tracepoints (tp_btf, Linux 5.5 or later)");
-      links_.push_back(link);
-    }
+  if (cfg_.time_maps_changes) attach_maps_clock();
+}
+
+std::vector<BpfCollector::MapsCall> BpfCollector::maps_calls() const {
+  const auto& p = skel_->progs;
+  return {{"mmap", p.on_mmap_return, p.on_mmap_exit},
+          {"mprotect", p.on_mprotect_return, p.on_mprotect_exit},
+          {"munmap", p.on_munmap_return, p.on_munmap_exit},
+          {"brk", p.on_brk_return, p.on_brk_exit},
+          {"mremap", p.on_mremap_return, p.on_mremap_exit},
+          {"shmat", p.on_shmat_return, p.on_shmat_exit},
+          {"shmdt", p.on_shmdt_return, p.on_shmdt_exit},
+          {"pkey_mprotect", p.on_pkey_mprotect_return, p.on_pkey_mprotect_exit}};
+}
+
+MapsClock BpfCollector::choose_maps_clock() {
+  std::vector<std::string> names;
+  for (const MapsCall& call : maps_calls()) names.push_back(call.name);
+  const MapsClock want = cfg_.maps_clock;
+  if (want == MapsClock::kSysExit) return want;
+  if (want == MapsClock::kAuto || want == MapsClock::kFexit) {
+    if (fexit_loads_on(names)) return MapsClock::kFexit;
+    if (want == MapsClock::kFexit)
+      throw SystemError("timing maps changes by fexit: the kernel refuses fexit on the maps calls (no BPF "
+                        "trampolines); try --maps-clock auto");
+  }
+  syscall_exit_ids_ = syscall_exit_event_ids(names);
+  if (!syscall_exit_ids_.empty()) return MapsClock::kSyscallTracepoints;
+  if (want == MapsClock::kSyscallTracepoints)
+    throw SystemError("timing maps changes by the syscalls:sys_exit_* tracepoints: none readable under "
+                      "/sys/kernel/tracing or /sys/kernel/debug/tracing (the kernel needs CONFIG_FTRACE_SYSCALLS, "
+                      "and tracefs mounted); try --maps-clock auto");
+  return MapsClock::kSysExit;
+}
+
+void BpfCollector::attach_maps_clock() {
+  auto keep = [&](bpf_program* prog, bpf_link* link, const char* hint) {
+    if (!link) throw SystemError(std::string("attaching ") + bpf_program__name(prog), errno, hint);
+    links_.push_back(link);
+  };
+  const std::vector<MapsCall> calls = maps_calls();
+  switch (maps_clock_) {
+    case MapsClock::kFexit:
+      for (const MapsCall& call : calls)
+        keep(call.fexit, bpf_program__attach(call.fexit), "the kernel needs BPF trampolines (fexit)");
+      return;
+    case MapsClock::kSyscallTracepoints:
+      for (size_t i = 0; i < calls.size(); ++i) {
+        // One perf event (any CPU: the program runs on all) per tracepoint;
+        // the link owns it and closes it.
+        perf_event_attr attr{};
+        attr.type = PERF_TYPE_TRACEPOINT;
+        attr.size = sizeof(attr);
+        attr.config = static_cast<uint64_t>(syscall_exit_ids_[i]);
+        attr.sample_period = 1;
+        attr.wakeup_events = 1;
+        const long fd = perf_event_open(&attr, -1, 0);
+        if (fd < 0)
+          throw SystemError(std::string("opening the syscalls:sys_exit_") + calls[i].name + " event", errno,
+                            "try --maps-clock sys-exit");
+        bpf_link* link = bpf_program__attach_perf_event(calls[i].tracepoint, static_cast<int>(fd));
+        if (!link) {
+          close(static_cast<int>(fd));
+          throw SystemError(std::string("attaching ") + bpf_program__name(calls[i].tracepoint), errno,
+                            "try --maps-clock sys-exit");
+        }
+        syscall_exit_links_.push_back(link);
+      }
+      return;
+    case MapsClock::kSysExit:
+      keep(skel_->progs.on_sys_exit, bpf_program__attach(skel_->progs.on_sys_exit),
+           "the kernel needs BTF-enabled tracepoints (tp_btf, Linux 5.5 or later)");
+      return;
+    case MapsClock::kAuto: return;
   }
 }
 
-std::vector<bpf_program*> BpfCollector::maps_call_programs() const {
-  return {skel_->progs.on_mmap_return,  skel_->progs.on_mprotect_return, skel_->progs.on_munmap_return,
-          skel_->progs.on_brk_return,   skel_->progs.on_mremap_return,   skel_->progs.on_shmat_return,
-          skel_->progs.on_shmdt_return, skel_->progs.on_pkey_mprotect_return};
-}
-
 std::string BpfCollector::maps_change_clock() const {
-  if (!cfg_.time_maps_changes) return "";
-  return maps_calls_by_fexit_ ? "fexit on the maps calls" : "the sys_exit raw tracepoint";
+  switch (maps_clock_) {
+    case MapsClock::kFexit: return "fexit on the maps calls";
+    case MapsClock::kSyscallTracepoints: return "the syscalls:sys_exit_<call> tracepoints";
+    case MapsClock::kSysExit: return "the sys_exit raw tracepoint";
+    case MapsClock::kAuto: break;
+  }
+  return "";
 }
 
 uint64_t BpfCollector::take_maps_changed_ns(pid_t p) {

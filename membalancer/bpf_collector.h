@@ -32,6 +32,16 @@ class AbitSync;
 
 enum class TrackMode { kTree, kPid, kCgroup, kAll };
 
+// What times a recorder's maps changes (CollectorConfig::time_maps_changes),
+// cheapest first: fexit on each maps call (BPF trampolines), the
+// syscalls:sys_exit_<call> tracepoints (CONFIG_FTRACE_SYSCALLS and tracefs),
+// the sys_exit raw tracepoint (every system call's return). kAuto: the
+// first of them this kernel offers.
+enum class MapsClock { kAuto, kFexit, kSyscallTracepoints, kSysExit };
+// --maps-clock NAME: "auto", "fexit", "tracepoints", "sys-exit"; nullopt for
+// another name.
+std::optional<MapsClock> maps_clock_named(const std::string& name);
+
 struct CollectorConfig {
   TrackMode mode = TrackMode::kTree;
   pid_t pid = 0;                 // --ppid / --pid
@@ -52,6 +62,9 @@ struct CollectorConfig {
   // A recorder: time each tracked process's maps changes at the first system
   // call that made them (take_maps_changed_ns).
   bool time_maps_changes = false;
+  // Which clock times them: one the kernel lacks is a SystemError (tests
+  // and benchmarks force each).
+  MapsClock maps_clock = MapsClock::kAuto;
   bool verbose = false;
 };
 
@@ -123,8 +136,9 @@ class BpfCollector : public SampleSource {
   // p (the system call's time, CLOCK_MONOTONIC), and forgets it; 0 when not
   // since. Called before reading /proc/PID/maps.
   uint64_t take_maps_changed_ns(pid_t p);
-  // What times them: "fexit on the maps calls", or "the sys_exit raw
-  // tracepoint" where the kernel has no BPF trampolines ("" when not asked).
+  // What times them, for -v: "fexit on the maps calls", "the
+  // syscalls:sys_exit_<call> tracepoints" or "the sys_exit raw tracepoint"
+  // ("" when not asked).
   std::string maps_change_clock() const;
   // Readable (poll/epoll) while process events wait in the ring buffer: a
   // loop that must look at a process at once (its maps after an exec, before
@@ -189,8 +203,19 @@ class BpfCollector : public SampleSource {
   int abit_fd() const { return abit_fd_; }
 
  private:
-  // The fexit programs of the calls that change a process's maps.
-  std::vector<bpf_program*> maps_call_programs() const;
+  // The programs of one call that changes a process's maps: fexit on its
+  // entry point, or its syscalls:sys_exit_<call> tracepoint.
+  struct MapsCall {
+    const char* name;
+    bpf_program* fexit;
+    bpf_program* tracepoint;
+  };
+  std::vector<MapsCall> maps_calls() const;
+  // cfg_.maps_clock, or the cheapest the kernel offers (kAuto); probed
+  // before the object loads, so that it loads once. Fills
+  // syscall_exit_ids_ for kSyscallTracepoints.
+  MapsClock choose_maps_clock();
+  void attach_maps_clock();
   void release();
   void configure_and_load(const Topology& topo);
   void seed_tracked();
@@ -203,9 +228,9 @@ class BpfCollector : public SampleSource {
   CollectorConfig cfg_;
   SamplerPlan sampler_;
   membalancer_bpf* skel_ = nullptr;
-  // time_maps_changes: by fexit on each maps call, until the kernel refuses
-  // to load them (then by the sys_exit raw tracepoint).
-  bool maps_calls_by_fexit_ = true;
+  // time_maps_changes: what times the maps changes (kAuto: nothing).
+  MapsClock maps_clock_ = MapsClock::kAuto;
+  std::vector<int> syscall_exit_ids_;  // tracefs ids, in maps_calls() order
   int tables_[2] = {-1, -1};  // tables_[active_] is in page_tables[0]
   mb_page_slot* mapped_[2] = {nullptr, nullptr};
   uint64_t* tracked_bits_ = nullptr;  // the BPF tracked_bits array, mapped
@@ -217,6 +242,7 @@ class BpfCollector : public SampleSource {
   size_t mapped_bytes_ = 0;
   int active_ = 0;
   std::vector<bpf_link*> links_;
+  std::vector<bpf_link*> syscall_exit_links_;  // detached together (stop_sampling)
   std::vector<int> perf_fds_;
   ring_buffer* proc_rb_ = nullptr;
   ring_buffer* sample_rb_ = nullptr;

@@ -19,6 +19,7 @@
 #include "membalancer/clock.h"
 #include "membalancer/error.h"
 #include "membalancer/exec_follow_up.h"
+#include "membalancer/maps_follow_up.h"
 #include "membalancer/signal_fd.h"
 #include "membalancer/interval_runner.h"
 #include "membalancer/memory_backend.h"
@@ -164,7 +165,13 @@ int run_mode(const Options& opts) {
   std::unique_ptr<ProfileProcesses> recorded_names;
   std::unique_ptr<ProfileWriter> recording;
   // --record: each process's name and maps as written last.
-  RecordedImages recorded([&live](pid_t p) { return live ? live->take_maps_changed_ns(p) : 0; });
+  // Every read of a process's maps is a look for the follow-up after a maps
+  // change (maps_soon, below).
+  MapsChangeFollowUp maps_soon;
+  RecordedImages recorded([&live, &maps_soon](pid_t p) {
+    maps_soon.looked(p, monotonic_ns());
+    return live ? live->take_maps_changed_ns(p) : 0;
+  });
   std::string damage_at_start;
   if (replay_source) {
     drop_capabilities(0);  // a recording needs none
@@ -294,9 +301,12 @@ int run_mode(const Options& opts) {
         record([&] { recorded.write(*recording, ev.time_ns, p, 0, kProcExec, recorded.read(p)); });
         after_exec.exec(p, monotonic_ns());
       }
+      // Read soon, so that a later change is not timed at this one.
+      if (ev.type == MB_PROC_MAPS) maps_soon.changed(p, ev.time_ns, monotonic_ns());
       if (ev.type == MB_PROC_EXIT) {
         record([&] { recording->add_process(ev.time_ns, ev.tgid, 0, kProcExit, ""); });
         after_exec.exited(p);
+        maps_soon.exited(p);
         recorded.erase(p);
       }
     });
@@ -348,7 +358,9 @@ int run_mode(const Options& opts) {
       if (recording) {
         const uint64_t now = monotonic_ns();
         for (pid_t p : after_exec.due(now)) record([&] { recorded.update(*recording, now, p, 0, recorded.read(p)); });
+        for (pid_t p : maps_soon.due(now)) record([&] { recorded.look(*recording, now, p, 0, recorded.read(p)); });
         if (!after_exec.empty()) left = std::min(left, after_exec.wait_ns(now) / 1e9);
+        left = std::min(left, maps_soon.wait_ns(now) / 1e9);
       }
       timespec ts{static_cast<time_t>(left), static_cast<long>((left - static_cast<time_t>(left)) * 1e9)};
       if (recording) {

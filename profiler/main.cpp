@@ -167,7 +167,7 @@ int run(int argc, char** argv) {
   }, "NUMBER");
 
   prof::RecordOptions ro;
-  std::string pid_s, ppid_s, ring_s = kDefaultSampleRing;
+  std::string pid_s, ppid_s, ring_s = kDefaultSampleRing, maps_clock_s = "auto";
   bool quiet = false;
   CLI::App* rec = app.add_subcommand("record", "Record every sample of a process tree into a profile file");
   auto* o_ppid = rec->add_option("--ppid", ro.pid, "PID and every descendant, present and future");

@@ -30,6 +30,7 @@
 #include "membalancer/clock.h"
 #include "membalancer/error.h"
 #include "membalancer/exec_follow_up.h"
+#include "membalancer/maps_follow_up.h"
 #include "membalancer/signal_fd.h"
 #include "membalancer/node_resolver.h"
 #include "membalancer/options.h"
@@ -352,6 +353,7 @@ int run_record(const RecordOptions& opts) {
   require_capabilities(privileges.needs);
   cfg.stream_samples = true;
   cfg.time_maps_changes = true;
+  cfg.maps_clock = opts.maps_clock;
   cfg.sample_ring_bytes = opts.ring_bytes;
   cfg.verbose = opts.verbose;
   // The in-kernel page table is not what the profiler reads: keep it small.
@@ -388,7 +390,13 @@ int run_record(const RecordOptions& opts) {
   // Process names and maps: written when first seen and whenever they
   // change (the images store holds what was written last; only this thread
   // uses it: the consumer writes samples alone).
-  RecordedImages images([&](pid_t p) { return collector->take_maps_changed_ns(p); });
+  // Every read of a process's maps is a look for the follow-up after a maps
+  // change (maps_soon, below).
+  MapsChangeFollowUp maps_soon;
+  RecordedImages images([&](pid_t p) {
+    maps_soon.looked(p, monotonic_ns());
+    return collector->take_maps_changed_ns(p);
+  });
   // Processes first seen within the last second and unchanged since: looked
   // at again as soon as their samples arrive (below).
   std::map<pid_t, uint64_t> quick_until;  // pid -> mono_ns deadline
@@ -454,6 +462,7 @@ int run_record(const RecordOptions& opts) {
       pid_t p = static_cast<pid_t>(ev.tgid);
       if (ev.type == MB_PROC_FORK) note_fork(p, static_cast<pid_t>(ev.parent_tgid), ev.time_ns);
       if (ev.type == MB_PROC_EXEC) note_exec(p, ev.time_ns);
+      if (ev.type == MB_PROC_MAPS) maps_soon.changed(p, ev.time_ns, monotonic_ns());
       if (ev.type == MB_PROC_EXIT) {
         std::lock_guard<std::mutex> lock(wmu);
         const ProcessImage* image = images.find(p);
@@ -461,6 +470,7 @@ int run_record(const RecordOptions& opts) {
         images.erase(p);
         quick_until.erase(p);
         after_exec.exited(p);
+        maps_soon.exited(p);
         exits_seen = true;
       }
     });
@@ -477,7 +487,7 @@ int run_record(const RecordOptions& opts) {
   };
 
   // The loop wakes for a stop signal, a process event, a look after an
-  // exec, or every 0.1 s.
+  // exec or a maps change, or every 0.1 s.
   const SignalFd signal_fd(stop_signals);
   double next_tick = 0;
   while (stop_reason.empty()) {
@@ -490,7 +500,7 @@ int run_record(const RecordOptions& opts) {
       }
       if (left < 0.1) wait_ns = static_cast<uint64_t>(left * 1e9);
     }
-    wait_ns = std::min(wait_ns, after_exec.wait_ns(monotonic_ns()));
+    wait_ns = std::min({wait_ns, after_exec.wait_ns(monotonic_ns()), maps_soon.wait_ns(monotonic_ns())});
     pollfd fds[2] = {{signal_fd.fd(), POLLIN, 0}, {collector->process_event_fd(), POLLIN, 0}};
     const timespec ts{static_cast<time_t>(wait_ns / 1000000000ull), static_cast<long>(wait_ns % 1000000000ull)};
     ppoll(fds, 2, &ts, nullptr);
@@ -504,6 +514,7 @@ int run_record(const RecordOptions& opts) {
     }
     take_events();
     for (pid_t p : after_exec.due(monotonic_ns())) note_process(p, 0);  // the libraries mapped since
+    for (pid_t p : maps_soon.due(monotonic_ns())) note_process(p, 0);  // before a later change is timed here
     // The rest at most every 0.1 s, however often events wake the loop; the
     // end of the tree as soon as an exit says so.
     const double now = elapsed();

@@ -30,6 +30,7 @@ struct RecordOptions {
   std::string output;
   bool force = false;
   uint32_t ring_bytes = kDefaultSampleRingBytes;
+  MapsClock maps_clock = MapsClock::kAuto;  // --maps-clock
   bool resolve_nodes = true;  // move_pages for samples without a physical address
   int progress = -1;          // -1: when stderr is a terminal
   bool verbose = false;

@@ -182,6 +182,7 @@ bad_naming --ring-size "$MB" tier --pid $SL --record $D/r.prof --ring-size 2G --
 bad_naming --ring-size "$MB" trace --pid $SL --record $D/r.prof --ring-size lots --duration 1
 bad_naming --ring-size "$MB" trace --pid $SL --ring-size 64K --duration 1
 printf '[trace]\nring-size = "5K"\n' > $D/ring.toml; bad_naming --ring-size "$MB" --config $D/ring.toml trace --pid $SL --record $D/r.prof --duration 1
+bad_naming --maps-clock "$PROF" record --pid $SL -o $D/x.prof --maps-clock fast --duration 1
 bad "$PROF" record --cgroup /nonexistent -o $D/x.prof --duration 1
 bad "$PROF" record -o $D/x.prof --duration 1 -- /nonexistent/cmd
 bad "$PROF" report /nonexistent

@@ -186,6 +186,11 @@ enum mb_proc_event_type {
 	MB_PROC_FORK = 1,
 	MB_PROC_EXIT = 2,
 	MB_PROC_EXEC = 3,
+	/* A recorder's tracked process made its first maps change since the
+	 * recorder last read its maps (time_ns: that system call's return):
+	 * the recorder looks at them soon, so that a later change in the same
+	 * period is not timed here. */
+	MB_PROC_MAPS = 4,
 };
 
 struct mb_proc_event {

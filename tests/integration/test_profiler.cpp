@@ -296,6 +296,57 @@ TEST(Profiler, ALibrarySwappedBetweenTwoLooksHasItsOwnFaults) {
   EXPECT_GT(faults["libswap_b.so"], 0u) << j.dump();
 }
 
+// A library swapped 0.1 s after an unrelated mmap, seen by the fault
+// sampler (symtest late-swap): each library's faults in those 0.1 s are
+// its own. The change used to be timed at the first maps call since the
+// recorder's look before (every 0.5 s), the unrelated mmap: the faults
+// between it and the swap counted for the next library. Now the first maps
+// call since a look makes the recorder look again soon (MB_PROC_MAPS), and
+// the swap gets its own time. Seven windows: a look fell in every one of
+// them only rarely before.
+TEST(Profiler, ALibrarySwappedAfterAnUnrelatedMmapKeepsItsFaultsBeforeTheSwap) {
+  REQUIRE_ROOT();
+  std::string dir = temp_dir();
+  const std::string prof = dir + "/late.prof";
+  std::vector<std::string> cmd = {bin("profiler"), "record", "--sampler", "fault", "-q", "-o", prof, "--",
+                                  bin("symtest"), "late-swap", "0.1"};
+  const int nlibs = 8;
+  for (int i = 0; i < nlibs; ++i) {
+    const std::string lib = dir + "/liblate_" + std::to_string(i) + ".so";
+    std::filesystem::copy_file(bin("libsymtest.so"), lib);
+    cmd.push_back(lib);
+  }
+  Ran r = run(cmd, dir, "rec");
+  ASSERT_EQ(r.status, 0) << r.err;
+  // "PATH BASE" per library, "refaults PATH N" after each window.
+  std::map<std::string, uint64_t> refaults;  // module -> faults of its window
+  std::set<std::string> bases;
+  std::istringstream out(r.out);
+  for (std::string line; std::getline(out, line);) {
+    std::istringstream words(line);
+    std::string a, b, c;
+    words >> a >> b >> c;
+    if (a == "refaults") refaults[std::filesystem::path(b).filename()] = std::stoull(c);
+    else bases.insert(b);
+  }
+  if (bases.size() != 1) FAIL() << "the loader placed the libraries at different addresses: " << r.out;
+  ASSERT_EQ(refaults.size(), static_cast<size_t>(nlibs - 1)) << r.out;
+  Ran rep = run({bin("profiler"), "report", "--by", "symbol", "--top", "1000000", "--format", "json", prof}, dir,
+                "rep");
+  ASSERT_EQ(rep.status, 0) << rep.err;
+  const json j = json::parse(rep.out);
+  std::map<std::string, uint64_t> faults;  // module -> samples (faults) in it
+  for (const auto& s : j["symbols"]) faults[s["module"]] += s["samples"].get<uint64_t>();
+  for (const auto& [module, n] : refaults) {
+    ASSERT_GT(n, 100u) << r.out;
+    // Its window's faults, and at most a few hundred of its own besides.
+    EXPECT_GE(faults[module], n * 9 / 10) << module << " refaulted " << n << " times; " << rep.out;
+    EXPECT_LE(faults[module], n + 300) << module << " refaulted " << n << " times; " << rep.out;
+  }
+  const std::string last = "liblate_" + std::to_string(nlibs - 1) + ".so";
+  EXPECT_LE(faults[last], 300u) << rep.out;  // no window: only its first faults
+}
+
 TEST(Profiler, BadInputIsOneLineAndStatus2) {
   std::string dir = temp_dir();
   Ran none = run({bin("profiler"), "record", "-o", dir + "/x.prof"}, dir, "none");
