@@ -94,17 +94,6 @@ std::vector<int> syscall_exit_event_ids(const std::vector<std::string>& calls) {
 
 }  // namespace
 
-uint32_t parse_sample_ring_size(const std::string& text, const std::string& what) {
-  // The kernel refuses a ring buffer that is not a power of two of whole
-  // pages (EINVAL at load); 1G bounds the memory it pins.
-  const uint64_t page = std::max<uint64_t>(4096, static_cast<uint64_t>(getpagesize()));
-  const uint64_t bytes = parse_size(text, what);
-  if (bytes < page || bytes > (1ULL << 30) || !std::has_single_bit(bytes))
-    throw UsageError(what + " " + text + ": want a power of two from " + std::to_string(page >> 10) +
-                     "K (a page) to 1G");
-  return static_cast<uint32_t>(bytes);
-}
-
 std::optional<MapsClock> maps_clock_named(const std::string& name) {
   if (name == "auto") return MapsClock::kAuto;
   if (name == "fexit") return MapsClock::kFexit;

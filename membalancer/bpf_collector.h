@@ -19,6 +19,7 @@
 #include "membalancer/records.h"
 #include "membalancer/sample_source.h"
 #include "membalancer/samplers.h"
+#include "membalancer/sysfs.h"  // parse_sample_ring_size
 #include "membalancer/topology.h"
 
 struct membalancer_bpf;
@@ -73,14 +74,6 @@ struct CollectorConfig {
 // too; callers check first, so that bad input is reported before a missing
 // privilege.
 void check_target(const CollectorConfig& cfg);
-
-// A recorder's sample ring buffer (`--ring-size`, profiler record and
-// membalancer --record): its default, and a size as written ("64K", "32M")
-// checked for what the kernel takes (a power of two, whole pages) up to 1G;
-// else a UsageError naming `what`, the option.
-inline constexpr uint32_t kDefaultSampleRingBytes = 32u << 20;
-inline constexpr const char* kDefaultSampleRing = "32M";  // kDefaultSampleRingBytes as written
-uint32_t parse_sample_ring_size(const std::string& text, const std::string& what);
 
 // The hint of a perf event that did not open on a CPU with errno `err`:
 // privilege (with kernel.perf_event_paranoid's value), else a missing PMU or

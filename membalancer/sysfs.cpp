@@ -1,5 +1,9 @@
 #include "membalancer/sysfs.h"
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
 #include <cctype>
 #include <fstream>
 #include <sstream>
@@ -83,6 +87,17 @@ uint64_t parse_size(const std::string& text, const std::string& what) {
   else throw UsageError(what + ": unknown unit in '" + text + "' (use K, M, G or T)");
   if (static_cast<uint64_t>(n) > (~0ULL) / mult) throw UsageError(what + ": '" + text + "' is too large");
   return static_cast<uint64_t>(n) * mult;
+}
+
+uint32_t parse_sample_ring_size(const std::string& text, const std::string& what) {
+  // The kernel refuses a ring buffer that is not a power of two of whole
+  // pages (EINVAL at load); 1G bounds the memory it pins.
+  const uint64_t page = std::max<uint64_t>(4096, static_cast<uint64_t>(getpagesize()));
+  const uint64_t bytes = parse_size(text, what);
+  if (bytes < page || bytes > (1ULL << 30) || !std::has_single_bit(bytes))
+    throw UsageError(what + " " + text + ": want a power of two from " + std::to_string(page >> 10) +
+                     "K (a page) to 1G");
+  return static_cast<uint32_t>(bytes);
 }
 
 }  // namespace mb
